@@ -1,0 +1,439 @@
+//! The local SQLite catalog: backups, per-target presence, verify runs and
+//! the dedup index cache.
+//!
+//! The catalog is a cache of the repository plus the history only this host
+//! knows (failed runs, verify runs). It can be rebuilt from any target with
+//! `vaultctl catalog rebuild`. WAL mode and a busy timeout let two cron jobs
+//! run at once; schema changes are numbered migrations keyed on
+//! `PRAGMA user_version`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::repo::pack::{BlobId, BlobLocation};
+use crate::repo::index::IndexedPack;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the core schema.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE backups (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+        host TEXT NOT NULL,
+        pid INTEGER,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        duration_ms INTEGER,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        stored_bytes INTEGER NOT NULL DEFAULT 0,
+        tags TEXT NOT NULL DEFAULT '[]',
+        note TEXT,
+        error TEXT,
+        details TEXT
+    );
+    CREATE INDEX backups_source_started ON backups (source, started_at);
+    CREATE TABLE backup_targets (
+        backup_id TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+        target TEXT NOT NULL,
+        PRIMARY KEY (backup_id, target)
+    ) WITHOUT ROWID;
+    CREATE TABLE blobs (
+        id BLOB PRIMARY KEY,
+        pack TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        stored_len INTEGER NOT NULL,
+        raw_len INTEGER NOT NULL,
+        flags INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX blobs_pack ON blobs (pack);
+    CREATE TABLE pack_targets (
+        pack TEXT NOT NULL,
+        target TEXT NOT NULL,
+        PRIMARY KEY (pack, target)
+    ) WITHOUT ROWID;
+    CREATE TABLE index_objects (
+        name TEXT NOT NULL,
+        target TEXT NOT NULL,
+        PRIMARY KEY (name, target)
+    ) WITHOUT ROWID;
+    CREATE TABLE verify_runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        target TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        backups_checked INTEGER NOT NULL,
+        packs_checked INTEGER NOT NULL,
+        problems TEXT NOT NULL
+    );
+    "#,
+];
+
+pub struct Catalog {
+    pub conn: Connection,
+}
+
+/// One backup as the catalog knows it (the `list --json` shape).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BackupRow {
+    pub id: String,
+    pub source: String,
+    pub kind: String,
+    pub status: String,
+    pub host: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub bytes: u64,
+    pub stored_bytes: u64,
+    pub throughput_mb_s: Option<f64>,
+    pub tags: Vec<String>,
+    pub note: Option<String>,
+    pub error: Option<String>,
+    pub targets: Vec<String>,
+}
+
+/// Filters for `list`.
+#[derive(Debug, Default, Clone)]
+pub struct BackupFilter {
+    pub source: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub tag: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+impl Catalog {
+    pub fn open(path: &Path) -> Result<Catalog> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create the catalog directory {}", dir.display()))?;
+            }
+        }
+        let conn = Connection::open(path).with_context(|| format!("cannot open the catalog {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut cat = Catalog { conn };
+        cat.migrate().with_context(|| format!("cannot update the catalog schema in {}", path.display()))?;
+        Ok(cat)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            anyhow::bail!(
+                "the catalog has schema version {version}, newer than this vaultctl knows ({}); use a newer vaultctl",
+                MIGRATIONS.len()
+            );
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Binds the catalog to one repository; a catalog from another repository
+    /// would poison dedup, so it is refused.
+    pub fn bind_repo(&self, repo_id: &str, path_hint: &str) -> Result<()> {
+        match self.meta("repo_id")? {
+            None => self.set_meta("repo_id", repo_id),
+            Some(existing) if existing == repo_id => Ok(()),
+            Some(existing) => Err(crate::error::Failure::new(
+                crate::error::ExitKind::Usage,
+                format!("the catalog {path_hint} belongs to repository {existing}, but the targets hold repository {repo_id}."),
+            )
+            .with_remedy("Use a separate catalog per repository (catalog = ... in the config), or move this one away and run `vaultctl catalog rebuild`.")
+            .into()),
+        }
+    }
+
+    pub fn insert_running(&self, id: &str, source: &str, kind: &str, host: &str, started_at: &str, tags: &[String], note: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO backups (id, source, kind, status, host, pid, started_at, tags, note) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)",
+            params![id, source, kind, host, std::process::id(), started_at, serde_json::to_string(tags)?, note],
+        )?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn complete(&mut self, id: &str, finished_at: &str, duration_ms: u64, bytes: u64, stored_bytes: u64, details: &serde_json::Value, targets: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE backups SET status = 'completed', finished_at = ?2, duration_ms = ?3, bytes = ?4, stored_bytes = ?5, details = ?6, pid = NULL WHERE id = ?1",
+            params![id, finished_at, duration_ms, bytes, stored_bytes, details.to_string()],
+        )?;
+        for t in targets {
+            tx.execute("INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)", params![id, t])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn fail(&self, id: &str, finished_at: &str, duration_ms: u64, bytes: u64, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE backups SET status = 'failed', finished_at = ?2, duration_ms = ?3, bytes = ?4, error = ?5, pid = NULL WHERE id = ?1",
+            params![id, finished_at, duration_ms, bytes, error],
+        )?;
+        Ok(())
+    }
+
+    /// Marks `running` rows of this host whose process is gone as failed:
+    /// a `kill -9` must not leave a backup that looks in progress forever.
+    pub fn reap_interrupted(&self, host: &str, now: &str) -> Result<usize> {
+        let mut stmt = self.conn.prepare("SELECT id, pid FROM backups WHERE status = 'running' AND host = ?1")?;
+        let rows: Vec<(String, Option<i64>)> = stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let mut n = 0;
+        for (id, pid) in rows {
+            let alive = pid.map(|p| p as u32 != std::process::id() && process_alive(p as i32)).unwrap_or(false);
+            if !alive {
+                self.conn.execute(
+                    "UPDATE backups SET status = 'failed', finished_at = ?2, error = 'interrupted: the backup process ended without finishing (killed or crashed); no manifest was written', pid = NULL WHERE id = ?1 AND status = 'running'",
+                    params![id, now],
+                )?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<BackupRow> {
+        let tags: String = r.get("tags")?;
+        let targets: Option<String> = r.get("targets")?;
+        let duration_ms: Option<u64> = r.get("duration_ms")?;
+        let bytes: u64 = r.get("bytes")?;
+        let status: String = r.get("status")?;
+        Ok(BackupRow {
+            id: r.get("id")?,
+            source: r.get("source")?,
+            kind: r.get("kind")?,
+            host: r.get("host")?,
+            started_at: r.get("started_at")?,
+            finished_at: r.get("finished_at")?,
+            duration_ms,
+            bytes,
+            stored_bytes: r.get("stored_bytes")?,
+            throughput_mb_s: match (status.as_str(), duration_ms) {
+                ("completed", Some(ms)) => Some(mb_per_s(bytes, ms)),
+                _ => None,
+            },
+            status,
+            tags: serde_json::from_str(&tags).unwrap_or_default(),
+            note: r.get("note")?,
+            error: r.get("error")?,
+            targets: targets.map(|t| t.split(',').map(String::from).collect()).unwrap_or_default(),
+        })
+    }
+
+    const SELECT: &'static str = "SELECT b.*, (SELECT group_concat(target, ',') FROM (SELECT target FROM backup_targets bt WHERE bt.backup_id = b.id ORDER BY target)) AS targets FROM backups b";
+
+    pub fn list(&self, f: &BackupFilter) -> Result<Vec<BackupRow>> {
+        let mut sql = format!("{} WHERE 1 = 1", Self::SELECT);
+        let mut args: Vec<String> = Vec::new();
+        let mut add = |cond: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                args.push(v.clone());
+                sql.push_str(&format!(" AND {cond} ?{}", args.len()));
+            }
+        };
+        add("b.source =", &f.source);
+        add("b.kind =", &f.kind);
+        add("b.status =", &f.status);
+        add("b.started_at >=", &f.since);
+        add("b.started_at <", &f.until);
+        if let Some(tag) = &f.tag {
+            args.push(tag.clone());
+            sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM json_each(b.tags) WHERE value = ?{})", args.len()));
+        }
+        sql.push_str(" ORDER BY b.started_at DESC, b.id");
+        if let Some(limit) = f.limit {
+            sql.push_str(&format!(" LIMIT {limit} OFFSET {}", f.offset));
+        }
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), Self::row_from)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<BackupRow>> {
+        let sql = format!("{} WHERE b.id = ?1", Self::SELECT);
+        Ok(self.conn.query_row(&sql, [id], Self::row_from).optional()?)
+    }
+
+    /// Completed backups whose id starts with `prefix`.
+    pub fn find_prefix(&self, prefix: &str) -> Result<Vec<BackupRow>> {
+        let sql = format!("{} WHERE b.id LIKE ?1 || '%' ESCAPE '\\' ORDER BY b.started_at DESC", Self::SELECT);
+        let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([escaped], Self::row_from)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn latest_completed(&self, source: &str) -> Result<Option<BackupRow>> {
+        let sql = format!("{} WHERE b.source = ?1 AND b.status = 'completed' ORDER BY b.started_at DESC LIMIT 1", Self::SELECT);
+        Ok(self.conn.query_row(&sql, [source], Self::row_from).optional()?)
+    }
+
+    pub fn details(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        let d: Option<Option<String>> = self.conn.query_row("SELECT details FROM backups WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        Ok(d.flatten().and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    /// Records a backup found in a repository (catalog rebuild).
+    pub fn upsert_completed(&mut self, h: &crate::repo::manifest::Header, note: Option<&str>, details: &serde_json::Value, targets: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO backups (id, source, kind, status, host, started_at, finished_at, duration_ms, bytes, stored_bytes, tags, note, details)
+             VALUES (?1, ?2, ?3, 'completed', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (id) DO UPDATE SET status = 'completed', finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
+               bytes = excluded.bytes, stored_bytes = excluded.stored_bytes, tags = excluded.tags,
+               note = coalesce(excluded.note, backups.note), details = coalesce(excluded.details, backups.details), error = NULL, pid = NULL",
+            params![h.id, h.source, h.kind, h.host, h.started_at, h.finished_at, h.duration_ms, h.bytes, h.stored_bytes,
+                serde_json::to_string(&h.tags)?, note, if details.is_null() { None } else { Some(details.to_string()) }],
+        )?;
+        for t in targets {
+            tx.execute("INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)", params![h.id, t])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records index objects: blob locations and which targets hold the packs.
+    pub fn add_index(&mut self, index_name: &str, packs: &[IndexedPack], targets: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut blob = tx.prepare_cached(
+                "INSERT OR IGNORE INTO blobs (id, pack, offset, stored_len, raw_len, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut pt = tx.prepare_cached("INSERT OR IGNORE INTO pack_targets (pack, target) VALUES (?1, ?2)")?;
+            let mut io = tx.prepare_cached("INSERT OR IGNORE INTO index_objects (name, target) VALUES (?1, ?2)")?;
+            for p in packs {
+                for e in &p.entries {
+                    blob.execute(params![&e.id[..], p.name, e.offset, e.stored_len, e.raw_len, e.flags])?;
+                }
+                for t in targets {
+                    pt.execute(params![p.name, t])?;
+                }
+            }
+            for t in targets {
+                io.execute(params![index_name, t])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn has_index_object(&self, name: &str, target: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM index_objects WHERE name = ?1 AND target = ?2", params![name, target], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    pub fn blob_location(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT pack, offset, stored_len, raw_len, flags FROM blobs WHERE id = ?1")?
+            .query_row([&id[..]], |r| {
+                Ok(BlobLocation { pack: r.get(0)?, offset: r.get(1)?, stored_len: r.get(2)?, raw_len: r.get(3)?, flags: r.get(4)? })
+            })
+            .optional()?)
+    }
+
+    pub fn record_verify(&self, v: &VerifyRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO verify_runs (started_at, finished_at, target, mode, ok, backups_checked, packs_checked, problems) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![v.started_at, v.finished_at, v.target, v.mode, v.ok, v.backups_checked, v.packs_checked, serde_json::to_string(&v.problems)?],
+        )?;
+        Ok(())
+    }
+
+    /// Wipes what a rebuild recreates (history of failed runs is kept).
+    pub fn clear_repository_cache(&mut self) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch("DELETE FROM blobs; DELETE FROM pack_targets; DELETE FROM index_objects; DELETE FROM backup_targets; DELETE FROM backups WHERE status = 'completed';")?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+pub struct VerifyRecord {
+    pub started_at: String,
+    pub finished_at: String,
+    pub target: String,
+    pub mode: String,
+    pub ok: bool,
+    pub backups_checked: usize,
+    pub packs_checked: usize,
+    pub problems: Vec<String>,
+}
+
+/// A read-only lookup of reusable blobs, one per pipeline worker thread.
+pub struct DedupLookup {
+    conn: Connection,
+    targets_json: String,
+}
+
+impl DedupLookup {
+    /// `targets`: the targets this backup writes to; a blob is reused only if
+    /// its pack is on all of them, so every target stays complete.
+    pub fn open(path: &Path, targets: &[String]) -> Result<DedupLookup> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        Ok(DedupLookup { conn, targets_json: serde_json::to_string(targets)? })
+    }
+
+    pub fn lookup(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT b.pack, b.offset, b.stored_len, b.raw_len, b.flags FROM blobs b WHERE b.id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM json_each(?2) t WHERE NOT EXISTS
+                     (SELECT 1 FROM pack_targets pt WHERE pt.pack = b.pack AND pt.target = t.value))",
+            )?
+            .query_row(params![&id[..], self.targets_json], |r| {
+                Ok(BlobLocation { pack: r.get(0)?, offset: r.get(1)?, stored_len: r.get(2)?, raw_len: r.get(3)?, flags: r.get(4)? })
+            })
+            .optional()?)
+    }
+}
+
+pub fn mb_per_s(bytes: u64, ms: u64) -> f64 {
+    if ms == 0 {
+        return 0.0;
+    }
+    let v = bytes as f64 / 1e6 / (ms as f64 / 1000.0);
+    (v * 10.0).round() / 10.0
+}
+
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+}

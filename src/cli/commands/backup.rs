@@ -1,0 +1,206 @@
+//! `vaultctl backup`: configured sources, ad-hoc files, or a command's stdout.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::cli::{output, Ctx, EXIT_WARNINGS};
+use crate::config::{validate_name, Config};
+use crate::engine::{self, command::CommandSource, files::FilesSource};
+use crate::error::{fail, ExitKind};
+use crate::repo::backup::{self, BackupOptions, BackupOutcome, Source};
+use crate::repo::Repository;
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub adhoc: Option<AdHoc>,
+    /// Configured sources to back up
+    pub sources: Vec<String>,
+    /// Back up every configured source
+    #[arg(long)]
+    pub all: bool,
+    /// Tag the backup (repeatable)
+    #[arg(long = "tag", global = true, value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// A note stored (encrypted) with the backup
+    #[arg(long, global = true)]
+    pub note: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdHoc {
+    /// Back up files and directories (modes, owners, mtimes, symlinks)
+    Files {
+        /// Files and directories to back up
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Source name to record (default: the first path's base name)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Back up a command's standard output; its exit status decides success
+    Command {
+        /// Source name to record
+        #[arg(long)]
+        name: String,
+        /// `stream` (restore with --stdout) or `tar` (stdout is a tar archive; restore with --to DIR)
+        #[arg(long, default_value = "stream", value_parser = ["stream", "tar"])]
+        format: String,
+        /// The command and its arguments, after `--`
+        #[arg(last = true, required = true, value_name = "CMD")]
+        argv: Vec<String>,
+    },
+}
+
+pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
+    let config = ctx.config()?;
+    let mut jobs: Vec<(String, Box<dyn Source>, Vec<String>)> = Vec::new();
+    match &args.adhoc {
+        Some(AdHoc::Files { paths, name }) => {
+            let name = match name {
+                Some(n) => n.clone(),
+                None => default_name(paths),
+            };
+            validate_name(&name, "source")?;
+            jobs.push((name, Box::new(FilesSource::new(paths.clone())), Vec::new()));
+        }
+        Some(AdHoc::Command { name, format, argv }) => {
+            validate_name(name, "source")?;
+            jobs.push((name.clone(), Box::new(CommandSource::new(argv.clone(), format == "tar")), Vec::new()));
+        }
+        None => {
+            let selected: Vec<_> = if args.all {
+                if !args.sources.is_empty() {
+                    return fail(ExitKind::Usage, "--all and source names were both given.", "Give either --all or the source names.");
+                }
+                config.sources.iter().collect()
+            } else {
+                let mut v = Vec::new();
+                for name in &args.sources {
+                    match config.sources.iter().find(|s| &s.name == name) {
+                        Some(s) => v.push(s),
+                        None => {
+                            return fail(
+                                ExitKind::Usage,
+                                format!("there is no source named '{name}' in the config."),
+                                format!("Configured sources: {}.", names(&config)),
+                            )
+                        }
+                    }
+                }
+                v
+            };
+            if selected.is_empty() {
+                return fail(
+                    ExitKind::Usage,
+                    "nothing to back up: no source was named and none is configured.",
+                    "Name sources (`vaultctl backup SOURCE`), use --all, or run `vaultctl backup files PATH...` / `vaultctl backup command --name N -- CMD`.",
+                );
+            }
+            for s in selected {
+                jobs.push((s.name.clone(), engine::from_config(s), s.tags.clone()));
+            }
+        }
+    }
+
+    let repo = Repository::open(&config, None)?;
+    let mut catalog = Catalog::open(&config.catalog)?;
+    catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
+    catalog.reap_interrupted(&crate::repo::hostname(), &crate::repo::now_rfc3339())?;
+    for (name, why) in &repo.unavailable {
+        eprintln!("vaultctl: warning: target '{name}' is unavailable and will miss this backup: {why}");
+    }
+    let progress = ctx.progress();
+    let several = jobs.len() > 1;
+    let total = jobs.len();
+    let mut failures = 0;
+    let mut code = 0;
+    let mut first_error = None;
+    for (name, mut source, source_tags) in jobs {
+        let mut tags = source_tags;
+        tags.extend(args.tags.iter().cloned());
+        let opts = BackupOptions {
+            source: name.clone(),
+            tags,
+            note: args.note.clone(),
+            catalog_path: config.catalog.clone(),
+            compression_level: config.compression_level,
+            pack_size: config.pack_size,
+        };
+        match backup::run(&repo, &mut catalog, source.as_mut(), &opts, &progress) {
+            Ok(outcome) => {
+                print_outcome(ctx, &outcome)?;
+                if !outcome.failed_targets.is_empty() {
+                    for f in &outcome.failed_targets {
+                        eprintln!(
+                            "vaultctl: warning: backup {} of '{}' is missing on target '{}': {} Run the backup again when the target is back; the other targets hold a complete copy.",
+                            outcome.id, outcome.source, f.target, f.error
+                        );
+                    }
+                    code = code.max(EXIT_WARNINGS);
+                }
+            }
+            Err(e) if several => {
+                // With several sources, go on with the others, then fail.
+                eprintln!("vaultctl: error: backup of '{name}' failed: {}", crate::error::paragraph(&e));
+                failures += 1;
+                first_error.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e.context(format!("{failures} of {total} backups failed (each is reported above)")));
+    }
+    Ok(code)
+}
+
+fn names(config: &Config) -> String {
+    if config.sources.is_empty() {
+        "none".into()
+    } else {
+        config.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// `files-etc` for `/etc`; characters a source name cannot hold become `-`.
+fn default_name(paths: &[PathBuf]) -> String {
+    let base = std::fs::canonicalize(&paths[0])
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().to_string()))
+        .unwrap_or_default();
+    let clean: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).take(50).collect();
+    let clean = clean.trim_start_matches('.').to_string();
+    if clean.is_empty() {
+        "files".into()
+    } else {
+        format!("files-{clean}")
+    }
+}
+
+fn print_outcome(ctx: &Ctx, o: &BackupOutcome) -> Result<()> {
+    if ctx.global.json {
+        return output::line(&serde_json::to_string(o)?);
+    }
+    output::line(&format!(
+        "backup {} source={} bytes={} ({}) new_stored={} ({}) duration={} speed={:.1} MB/s targets={}{}",
+        o.id,
+        o.source,
+        o.bytes,
+        output::bytes(o.bytes),
+        o.stored_bytes,
+        output::bytes(o.stored_bytes),
+        output::duration_ms(o.duration_ms),
+        o.mb_per_s,
+        o.targets.join(","),
+        if o.failed_targets.is_empty() {
+            String::new()
+        } else {
+            format!(" MISSING={}", o.failed_targets.iter().map(|f| f.target.as_str()).collect::<Vec<_>>().join(","))
+        }
+    ))
+}

@@ -1,0 +1,175 @@
+//! The `vaultctl` command line: clap definitions, dispatch, exit codes.
+//!
+//! Each subcommand lives in `commands/`; output helpers (tables, JSON,
+//! progress) in `output`. Errors are printed once, as one paragraph, and
+//! mapped to the documented exit codes.
+
+pub mod commands;
+pub mod output;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config, Overrides};
+use crate::error::{exit_kind, paragraph};
+
+/// Exit code for "completed, but with warnings" (e.g. a target missed a backup).
+pub const EXIT_WARNINGS: i32 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vaultctl",
+    version,
+    about = "Encrypted, deduplicated backups of PostgreSQL, files and command output to local disk and S3-compatible storage",
+    long_about = None,
+    after_help = "EXIT CODES:\n  0   success\n  1   failure\n  2   usage or configuration error\n  3   completed with warnings (e.g. a target missed the backup)\n  10  repository missing (run `vaultctl init`)\n  11  repository locked\n  12  key cannot decrypt, or an identity is needed\n  75  temporary failure worth retrying (storage unreachable)\nScripts should treat any unknown code as a failure."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars or periodic progress lines
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// More log output (repeatable); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output (repeatable)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+    /// Identity file for reading backups (overrides keys.identity_file)
+    #[arg(long, global = true, value_name = "FILE", env = "VAULTCTL_IDENTITY")]
+    pub identity: Option<PathBuf>,
+    /// Catalog database (overrides `catalog` in the config)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Manage keys
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Create the repository on every configured target (idempotent)
+    Init,
+    /// Back up configured sources, files or a command's output
+    Backup(commands::backup::BackupArgs),
+    /// List backups
+    List(commands::list::ListArgs),
+    /// Restore a backup into a directory or to stdout
+    Restore(commands::restore::RestoreArgs),
+    /// Check the repository: structure, and with --read-data every byte
+    Verify(commands::verify::VerifyArgs),
+    /// Manage the local catalog
+    #[command(subcommand)]
+    Catalog(commands::catalog::CatalogCommand),
+    /// Print shell completions
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    Man,
+}
+
+/// What every command gets: global flags and the lazily loaded config.
+pub struct Ctx {
+    pub global: GlobalArgs,
+}
+
+impl Ctx {
+    pub fn config(&self) -> anyhow::Result<Config> {
+        config::load(&Overrides {
+            config: self.global.config.clone(),
+            catalog: self.global.catalog.clone(),
+            identity_file: self.global.identity.clone(),
+        })
+    }
+
+    pub fn progress(&self) -> output::CliProgress {
+        output::CliProgress::new(self.global.no_progress || self.global.quiet > 0)
+    }
+}
+
+fn init_logging(g: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let level = match (g.verbose as i32) - (g.quiet as i32) {
+        i32::MIN..=-1 => "error",
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("vaultctl={level}")));
+    let color = output::stderr_color();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging(&cli.global);
+    let ctx = Ctx { global: cli.global };
+    let result = match cli.command {
+        Command::Key(c) => commands::key::run(&ctx, c),
+        Command::Init => commands::init::run(&ctx),
+        Command::Backup(a) => commands::backup::run(&ctx, a),
+        Command::List(a) => commands::list::run(&ctx, a),
+        Command::Restore(a) => commands::restore::run(&ctx, a),
+        Command::Verify(a) => commands::verify::run(&ctx, a),
+        Command::Catalog(c) => commands::catalog::run(&ctx, c),
+        Command::Completions { shell } => commands::docs::completions(shell),
+        Command::Man => commands::docs::man(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) => {
+            eprintln!("vaultctl: error: {}", paragraph(&e));
+            exit_kind(&e).code()
+        }
+    }
+}
+
+/// A reader of our stdout went away (`vaultctl list | head`): not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().map(|io| io.kind() == std::io::ErrorKind::BrokenPipe).unwrap_or(false))
+}
+
+/// The clap command, for man page and completion generation.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definition_is_valid() {
+        super::command().debug_assert();
+    }
+}

@@ -1,0 +1,174 @@
+//! Output for people and scripts: stdout writes that survive a closed pipe,
+//! JSON, tables, sizes, and progress (a bar on a terminal, a log line every
+//! ten seconds otherwise, nothing with `--no-progress`).
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::progress::Progress;
+
+/// Writes a line to stdout; a broken pipe surfaces as an error that main
+/// turns into exit 0.
+pub fn line(s: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{s}")?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn json<T: serde::Serialize + ?Sized>(v: &T) -> Result<()> {
+    line(&serde_json::to_string_pretty(v)?)
+}
+
+/// Colours only on a terminal, and never with NO_COLOR or TERM=dumb.
+pub fn stderr_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true) && std::io::stderr().is_terminal()
+}
+
+pub fn table() -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    if !std::io::stdout().is_terminal() || std::env::var_os("NO_COLOR").is_some() {
+        t.force_no_tty();
+    }
+    t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t
+}
+
+/// 1234567 → "1.2 MB" (decimal units, like the MB/s figures).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+pub fn duration_ms(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+enum Mode {
+    Silent,
+    Bar,
+    Log,
+}
+
+struct LogState {
+    phase: String,
+    done: u64,
+    started: Instant,
+    last: Instant,
+}
+
+pub struct CliProgress {
+    mode: Mode,
+    bar: Mutex<Option<ProgressBar>>,
+    log: Mutex<Option<LogState>>,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl CliProgress {
+    pub fn new(silent: bool) -> Self {
+        let mode = if silent {
+            Mode::Silent
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bar
+        } else {
+            Mode::Log
+        };
+        CliProgress { mode, bar: Mutex::new(None), log: Mutex::new(None) }
+    }
+}
+
+impl Progress for CliProgress {
+    fn start(&self, phase: &str, total: Option<u64>) {
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Bar => {
+                let bar = match total {
+                    Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()).with_style(
+                        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}")
+                            .unwrap()
+                            .progress_chars("=> "),
+                    ),
+                    None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+                        .with_style(ProgressStyle::with_template("{spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}").unwrap()),
+                };
+                bar.set_message(phase.to_string());
+                bar.enable_steady_tick(Duration::from_millis(200));
+                *self.bar.lock().unwrap() = Some(bar);
+            }
+            Mode::Log => {
+                let now = Instant::now();
+                *self.log.lock().unwrap() = Some(LogState { phase: phase.to_string(), done: 0, started: now, last: now });
+            }
+        }
+    }
+
+    fn advance(&self, n: u64) {
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Bar => {
+                if let Some(b) = &*self.bar.lock().unwrap() {
+                    b.inc(n);
+                }
+            }
+            Mode::Log => {
+                if let Some(s) = &mut *self.log.lock().unwrap() {
+                    s.done += n;
+                    if s.last.elapsed() >= LOG_EVERY {
+                        s.last = Instant::now();
+                        let secs = s.started.elapsed().as_secs_f64().max(0.001);
+                        eprintln!("vaultctl: {}: {} so far, {:.1} MB/s", s.phase, bytes(s.done), s.done as f64 / 1e6 / secs);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.bar.lock().unwrap().take() {
+            b.finish_and_clear();
+        }
+        self.log.lock().unwrap().take();
+    }
+}
+
+/// Parses `--since`/`--until`: RFC 3339, a date (`2026-11-01`), or an age
+/// (`7d` = seven days ago). Returns the catalog's time format.
+pub fn parse_time_arg(s: &str) -> Result<String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(d) = crate::config::parse_duration(s) {
+        return Ok(crate::repo::format_time(time::OffsetDateTime::now_utc() - d));
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(crate::repo::format_time(t));
+    }
+    if let Ok(d) = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")) {
+        return Ok(crate::repo::format_time(d.midnight().assume_utc()));
+    }
+    crate::error::fail(
+        crate::error::ExitKind::Usage,
+        format!("\"{s}\" is not a time."),
+        "Use RFC 3339 (2026-11-01T02:00:00Z), a date (2026-11-01) or an age (7d, 12h).",
+    )
+}

@@ -1,0 +1,593 @@
+//! Configuration: the TOML file, `VAULTCTL_*` environment overrides and the
+//! embedded default used when no file exists.
+//!
+//! Precedence is command line > environment > file. The raw file is parsed
+//! into [`FileConfig`] (unknown keys are errors: a typo must not silently
+//! disable a target) and validated once into [`Config`]; the rest of the
+//! program never sees an invalid combination. Secrets are never inline: the
+//! file names environment variables or files that hold them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::error::{fail, ExitKind, Failure};
+
+/// Default zstd level: close to the best speed/ratio trade-off for dumps.
+pub const DEFAULT_COMPRESSION_LEVEL: i32 = 3;
+/// Default target size of a pack before it is sealed and uploaded.
+pub const DEFAULT_PACK_SIZE: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub catalog: Option<PathBuf>,
+    #[serde(default)]
+    pub keys: FileKeys,
+    #[serde(default, rename = "target")]
+    pub targets: Vec<FileTarget>,
+    #[serde(default, rename = "source")]
+    pub sources: Vec<FileSource>,
+    pub compression_level: Option<i32>,
+    /// Pack size in MiB.
+    pub pack_size_mib: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileKeys {
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    pub identity_file: Option<PathBuf>,
+    pub dedup_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileTarget {
+    pub name: String,
+    pub url: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    pub access_key_id_env: Option<String>,
+    pub access_key_id_file: Option<PathBuf>,
+    pub secret_access_key_env: Option<String>,
+    pub secret_access_key_file: Option<PathBuf>,
+    pub session_token_env: Option<String>,
+    #[serde(default)]
+    pub allow_http: bool,
+    pub max_retries: Option<usize>,
+    pub retry_timeout: Option<String>,
+    pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// For `command` sources: `stream` (default) or `tar` when stdout is a tar archive.
+    pub format: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    File(PathBuf),
+    /// No file: the embedded default (one local repository, generated keys).
+    Embedded,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub origin: Origin,
+    pub catalog: PathBuf,
+    pub keys: Keys,
+    pub targets: Vec<Target>,
+    pub sources: Vec<Source>,
+    pub compression_level: i32,
+    pub pack_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// age X25519 (`age1…`) and ssh-ed25519 public keys.
+    pub recipients: Vec<String>,
+    /// Needed only to read contents (restore, content verify).
+    pub identity_file: Option<PathBuf>,
+    /// The repository's dedup key; a write-only host needs it to back up.
+    pub dedup_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub location: Location,
+    pub max_retries: usize,
+    pub retry_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum Location {
+    Local {
+        path: PathBuf,
+    },
+    S3 {
+        bucket: String,
+        prefix: String,
+        endpoint: Option<String>,
+        region: String,
+        path_style: bool,
+        allow_http: bool,
+        access_key_id: Option<Secret>,
+        secret_access_key: Option<Secret>,
+        session_token_env: Option<String>,
+    },
+}
+
+/// Where a secret is read from; the value itself is read only when needed.
+#[derive(Debug, Clone)]
+pub enum Secret {
+    Env(String),
+    File(PathBuf),
+}
+
+impl Secret {
+    pub fn read(&self) -> Result<String> {
+        match self {
+            Secret::Env(name) => std::env::var(name).map_err(|_| {
+                Failure::new(
+                    ExitKind::Usage,
+                    format!("the environment variable {name} named in the config is not set."),
+                )
+                .with_remedy(format!("Export {name} (for example from a systemd credential) before running vaultctl."))
+                .into()
+            }),
+            Secret::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Failure::new(ExitKind::Usage, format!("cannot read the secret file {}: {e}.", path.display()))
+                        .with_remedy("Check the path in the config and that this user may read it.")
+                })?;
+                Ok(text.trim().to_string())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub spec: SourceSpec,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    Files { paths: Vec<PathBuf> },
+    Command { argv: Vec<String>, tar: bool },
+}
+
+impl SourceSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceSpec::Files { .. } => "files",
+            SourceSpec::Command { .. } => "command",
+        }
+    }
+}
+
+/// Overrides from the command line (highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub catalog: Option<PathBuf>,
+    pub identity_file: Option<PathBuf>,
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+fn home() -> PathBuf {
+    env_path("HOME").unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// `$XDG_CONFIG_HOME/vaultctl` (or `~/.config/vaultctl`).
+pub fn config_dir() -> PathBuf {
+    env_path("XDG_CONFIG_HOME").unwrap_or_else(|| home().join(".config")).join("vaultctl")
+}
+
+/// `$XDG_DATA_HOME/vaultctl` (or `~/.local/share/vaultctl`).
+pub fn data_dir() -> PathBuf {
+    env_path("XDG_DATA_HOME").unwrap_or_else(|| home().join(".local/share")).join("vaultctl")
+}
+
+/// Finds the config file: `--config`, `$VAULTCTL_CONFIG`, the XDG path, `/etc`.
+pub fn find_config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
+    if let Some(p) = explicit {
+        if !p.exists() {
+            return fail(
+                ExitKind::Usage,
+                format!("the config file {} given with --config does not exist.", p.display()),
+                "Check the path, or omit --config to use the search order in the README.",
+            );
+        }
+        return Ok(Some(p.to_path_buf()));
+    }
+    if let Some(p) = env_path("VAULTCTL_CONFIG") {
+        if !p.exists() {
+            return fail(
+                ExitKind::Usage,
+                format!("the config file {} named by $VAULTCTL_CONFIG does not exist.", p.display()),
+                "Fix or unset VAULTCTL_CONFIG.",
+            );
+        }
+        return Ok(Some(p));
+    }
+    for candidate in [config_dir().join("config.toml"), PathBuf::from("/etc/vaultctl/config.toml")] {
+        if candidate.exists() {
+            return Ok(Some(candidate));
+        }
+    }
+    Ok(None)
+}
+
+/// Loads and validates the configuration, applying env and CLI overrides.
+pub fn load(overrides: &Overrides) -> Result<Config> {
+    let path = find_config_file(overrides.config.as_deref())?;
+    let mut config = match &path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the config file {}", p.display()))?;
+            let raw: FileConfig = toml::from_str(&text).map_err(|e| {
+                Failure::new(ExitKind::Usage, format!("the config file {} is invalid: {}", p.display(), e.message().trim()))
+                    .with_remedy(format!(
+                        "{}See config.example.toml for every key.",
+                        e.span().map(|s| format!("The problem is near byte {}. ", s.start)).unwrap_or_default()
+                    ))
+            })?;
+            validate(raw, Origin::File(p.clone()))?
+        }
+        None => embedded_default(),
+    };
+    if let Some(c) = env_path("VAULTCTL_CATALOG") {
+        config.catalog = c;
+    }
+    if let Some(i) = env_path("VAULTCTL_IDENTITY_FILE") {
+        config.keys.identity_file = Some(i);
+    }
+    if let Some(d) = env_path("VAULTCTL_DEDUP_KEY_FILE") {
+        config.keys.dedup_key_file = d;
+    }
+    if let Some(c) = &overrides.catalog {
+        config.catalog = c.clone();
+    }
+    if let Some(i) = &overrides.identity_file {
+        config.keys.identity_file = Some(i.clone());
+    }
+    Ok(config)
+}
+
+/// The configuration used when there is no file: one local repository under
+/// the XDG data directory, keys under the XDG config directory.
+pub fn embedded_default() -> Config {
+    let data = data_dir();
+    let conf = config_dir();
+    Config {
+        origin: Origin::Embedded,
+        catalog: data.join("catalog.db"),
+        keys: Keys {
+            recipients: Vec::new(),
+            identity_file: Some(conf.join("identity.txt")),
+            dedup_key_file: conf.join("dedup.key"),
+        },
+        targets: vec![Target {
+            name: "local".into(),
+            location: Location::Local { path: data.join("repo") },
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(300),
+        }],
+        sources: Vec::new(),
+        compression_level: DEFAULT_COMPRESSION_LEVEL,
+        pack_size: DEFAULT_PACK_SIZE,
+    }
+}
+
+fn usage<T>(what: String, remedy: &str) -> Result<T> {
+    fail(ExitKind::Usage, what, remedy)
+}
+
+/// Resolves a path from the config file relative to the file's directory.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Resolves a secret file: relative names are looked up in
+/// `$CREDENTIALS_DIRECTORY` first (systemd `LoadCredential=`).
+fn resolve_secret_file(base: &Path, p: &Path) -> PathBuf {
+    if p.is_relative() {
+        if let Some(dir) = env_path("CREDENTIALS_DIRECTORY") {
+            let candidate = dir.join(p);
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+    }
+    resolve(base, p)
+}
+
+pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
+    let base = match &origin {
+        Origin::File(p) => p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+        Origin::Embedded => config_dir(),
+    };
+    let mut targets = Vec::new();
+    for t in &raw.targets {
+        if targets.iter().any(|x: &Target| x.name == t.name) {
+            return usage(format!("two targets are named '{}'.", t.name), "Give every [[target]] a unique name.");
+        }
+        targets.push(validate_target(&base, t)?);
+    }
+    if targets.is_empty() {
+        return usage(
+            "the config file defines no [[target]].".into(),
+            "Add at least one target, for example: [[target]] name = \"local\" url = \"file:///var/backups/vaultctl\".",
+        );
+    }
+    let mut sources = Vec::new();
+    for s in &raw.sources {
+        if sources.iter().any(|x: &Source| x.name == s.name) {
+            return usage(format!("two sources are named '{}'.", s.name), "Give every [[source]] a unique name.");
+        }
+        validate_name(&s.name, "source")?;
+        let spec = match s.kind.as_str() {
+            "files" => {
+                if s.paths.is_empty() {
+                    return usage(format!("source '{}' of kind files has no paths.", s.name), "Add paths = [\"/etc/app\"].");
+                }
+                SourceSpec::Files { paths: s.paths.iter().map(|p| resolve(&base, p)).collect() }
+            }
+            "command" => {
+                if s.command.is_empty() {
+                    return usage(
+                        format!("source '{}' of kind command has no command.", s.name),
+                        "Add command = [\"sh\", \"-c\", \"...\"] (an argv list).",
+                    );
+                }
+                let tar = match s.format.as_deref() {
+                    None | Some("stream") => false,
+                    Some("tar") => true,
+                    Some(other) => {
+                        return usage(
+                            format!("source '{}' has format = \"{other}\".", s.name),
+                            "Use format = \"stream\" (default) or \"tar\".",
+                        )
+                    }
+                };
+                SourceSpec::Command { argv: s.command.clone(), tar }
+            }
+            other => {
+                return usage(
+                    format!("source '{}' has an unknown kind \"{other}\".", s.name),
+                    "Supported kinds: files, command.",
+                )
+            }
+        };
+        sources.push(Source { name: s.name.clone(), spec, tags: s.tags.clone() });
+    }
+    let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
+    if !(1..=19).contains(&level) {
+        return usage(format!("compression_level = {level} is out of range."), "Use a zstd level from 1 to 19 (default 3).");
+    }
+    let pack_size = raw.pack_size_mib.map(|m| m * 1024 * 1024).unwrap_or(DEFAULT_PACK_SIZE);
+    if !(1024 * 1024..=512 * 1024 * 1024).contains(&pack_size) {
+        return usage("pack_size_mib must be between 1 and 512.".into(), "The default of 16 suits most targets.");
+    }
+    Ok(Config {
+        catalog: raw.catalog.map(|c| resolve(&base, &c)).unwrap_or_else(|| data_dir().join("catalog.db")),
+        keys: Keys {
+            recipients: raw.keys.recipients.clone(),
+            identity_file: raw.keys.identity_file.as_ref().map(|p| resolve_secret_file(&base, p)),
+            dedup_key_file: raw
+                .keys
+                .dedup_key_file
+                .as_ref()
+                .map(|p| resolve_secret_file(&base, p))
+                .unwrap_or_else(|| base.join("dedup.key")),
+        },
+        origin,
+        targets,
+        sources,
+        compression_level: level,
+        pack_size,
+    })
+}
+
+/// Names end up in object names, file names and tables: keep them plain.
+pub fn validate_name(name: &str, what: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !name.starts_with('.');
+    if !ok {
+        return usage(
+            format!("the {what} name '{name}' is not allowed."),
+            "Use 1 to 64 characters: letters, digits, '-', '_' and '.', not starting with '.'.",
+        );
+    }
+    Ok(())
+}
+
+fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
+    validate_name(&t.name, "target")?;
+    let location = if let Some(path) = t.url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            return usage(
+                format!("target '{}' has url \"{}\", which is not an absolute file URL.", t.name, t.url),
+                "Write file:///absolute/path (three slashes).",
+            );
+        }
+        Location::Local { path: PathBuf::from(path) }
+    } else if let Some(rest) = t.url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return usage(format!("target '{}' has no bucket in \"{}\".", t.name, t.url), "Write s3://bucket/prefix.");
+        }
+        let secret = |env: &Option<String>, file: &Option<PathBuf>| -> Option<Secret> {
+            env.clone()
+                .map(Secret::Env)
+                .or_else(|| file.as_ref().map(|f| Secret::File(resolve_secret_file(base, f))))
+        };
+        Location::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+            endpoint: t.endpoint.clone(),
+            region: t.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            path_style: t.path_style.unwrap_or(t.endpoint.is_some()),
+            allow_http: t.allow_http,
+            access_key_id: secret(&t.access_key_id_env, &t.access_key_id_file),
+            secret_access_key: secret(&t.secret_access_key_env, &t.secret_access_key_file),
+            session_token_env: t.session_token_env.clone(),
+        }
+    } else {
+        return usage(
+            format!("target '{}' has an unsupported url \"{}\".", t.name, t.url),
+            "Supported: file:///path and s3://bucket/prefix (with endpoint for R2, B2 and other S3-compatible stores).",
+        );
+    };
+    if let Location::S3 { endpoint: Some(e), allow_http: false, .. } = &location {
+        if e.starts_with("http://") {
+            return usage(
+                format!("target '{}' uses the plain-HTTP endpoint {e} without allow_http = true.", t.name),
+                "Use https, or set allow_http = true only for a test server on 127.0.0.1.",
+            );
+        }
+    }
+    Ok(Target {
+        name: t.name.clone(),
+        location,
+        max_retries: t.max_retries.unwrap_or(5),
+        retry_timeout: parse_duration_opt(&t.retry_timeout, Duration::from_secs(120), &t.name)?,
+        request_timeout: parse_duration_opt(&t.request_timeout, Duration::from_secs(300), &t.name)?,
+    })
+}
+
+fn parse_duration_opt(v: &Option<String>, default: Duration, target: &str) -> Result<Duration> {
+    match v {
+        None => Ok(default),
+        Some(s) => parse_duration(s).map_err(|e| {
+            Failure::new(ExitKind::Usage, format!("target '{target}': {e}"))
+                .with_remedy("Write durations like 30s, 5m, 26h or 30d.")
+                .into()
+        }),
+    }
+}
+
+/// Parses `90s`, `5m`, `26h`, `30d`, `2w` (and combinations such as `1h30m`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| format!("invalid duration \"{s}\""))?;
+        num.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 7 * 86400,
+            _ => return Err(format!("invalid duration \"{s}\": unknown unit '{c}'")),
+        };
+        total += n * unit;
+    }
+    if !num.is_empty() {
+        return Err(format!("invalid duration \"{s}\": a number needs a unit (s, m, h, d, w)"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86400));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("3x").is_err());
+    }
+
+    #[test]
+    fn acceptance_keys_parse() {
+        let text = r#"
+catalog = "/var/lib/vaultctl/catalog.db"
+[keys]
+recipients = ["age1xyz"]
+identity_file = "/etc/vaultctl/identity.txt"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[[target]]
+name = "r2"
+url = "s3://company-backups/vaultctl"
+endpoint = "https://ACCOUNT.r2.cloudflarestorage.com"
+region = "auto"
+access_key_id_env = "R2_ACCESS_KEY_ID"
+secret_access_key_env = "R2_SECRET_ACCESS_KEY"
+allow_http = false
+[[source]]
+name = "app-config"
+kind = "files"
+paths = ["/etc/app"]
+[[source]]
+name = "nightly-dump"
+kind = "command"
+command = ["sh", "-c", "pg_dumpall --globals-only"]
+"#;
+        let raw: FileConfig = toml::from_str(text).unwrap();
+        let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
+        assert_eq!(c.targets.len(), 2);
+        match &c.targets[1].location {
+            Location::S3 { bucket, prefix, path_style, region, .. } => {
+                assert_eq!(bucket, "company-backups");
+                assert_eq!(prefix, "vaultctl");
+                assert!(*path_style);
+                assert_eq!(region, "auto");
+            }
+            _ => panic!("expected s3"),
+        }
+        assert_eq!(c.keys.dedup_key_file, PathBuf::from("/etc/vaultctl/dedup.key"));
+        assert_eq!(c.sources[1].spec.kind(), "command");
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        assert!(toml::from_str::<FileConfig>("catalgo = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! vaultctl: encrypted, deduplicated backups of PostgreSQL, files and command
+//! output into repositories on local disk and S3-compatible storage.
+//!
+//! The core (`repo`, `storage`, `catalog`, `engine`) knows nothing of
+//! terminals; `cli` turns it into the `vaultctl` command.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod progress;
+pub mod repo;
+pub mod storage;

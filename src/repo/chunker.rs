@@ -1,0 +1,208 @@
+//! Content-defined chunking (FastCDC with normalized chunking).
+//!
+//! A gear hash rolls over the stream; a cut falls where its top bits are
+//! zero, so an insertion changes only the chunks around it and tonight's dump
+//! of a mostly unchanged database reuses yesterday's chunks. The gear table is
+//! derived from the dedup key, so chunk sizes do not fingerprint known files.
+//!
+//! pg_dump awareness: a line starting with `COPY ` (the start of a table's
+//! data) always starts a new chunk. Rows appended to one table then change
+//! only that table's last chunk instead of also the next table's first one.
+
+use std::io::{self, Read};
+
+use serde::{Deserialize, Serialize};
+
+/// Chunk size parameters, stored in the repository config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkerParams {
+    pub min_size: usize,
+    pub avg_size: usize,
+    pub max_size: usize,
+}
+
+impl Default for ChunkerParams {
+    fn default() -> Self {
+        ChunkerParams { min_size: 256 * 1024, avg_size: 1024 * 1024, max_size: 4 * 1024 * 1024 }
+    }
+}
+
+/// A forced cut is not taken for chunks smaller than this, so a stream full
+/// of `COPY ` lines cannot explode into tiny chunks.
+const FORCED_CUT_MIN: usize = 8 * 1024;
+const FORCED_MARKER: &[u8] = b"\nCOPY ";
+
+/// Splits a byte stream into content-defined chunks.
+pub struct Chunker<R> {
+    reader: R,
+    params: ChunkerParams,
+    gear: Box<[u64; 256]>,
+    mask_small: u64,
+    mask_large: u64,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    finder: memchr::memmem::Finder<'static>,
+}
+
+pub fn gear_table(seed: &[u8; 32]) -> Box<[u64; 256]> {
+    let mut bytes = [0u8; 256 * 8];
+    blake3::Hasher::new_keyed(seed).update(b"gear").finalize_xof().fill(&mut bytes);
+    let mut table = Box::new([0u64; 256]);
+    for (i, v) in table.iter_mut().enumerate() {
+        *v = u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+    }
+    table
+}
+
+/// A mask of the `bits` highest bits (they depend on the last 64 bytes).
+fn top_mask(bits: u32) -> u64 {
+    !0u64 << (64 - bits)
+}
+
+impl<R: Read> Chunker<R> {
+    pub fn new(reader: R, params: ChunkerParams, seed: &[u8; 32]) -> Self {
+        let bits = params.avg_size.next_power_of_two().trailing_zeros();
+        Chunker {
+            reader,
+            params,
+            gear: gear_table(seed),
+            mask_small: top_mask(bits + 2),
+            mask_large: top_mask(bits.saturating_sub(2).max(1)),
+            buf: vec![0u8; params.max_size * 2],
+            start: 0,
+            end: 0,
+            eof: false,
+            finder: memchr::memmem::Finder::new(FORCED_MARKER),
+        }
+    }
+
+    /// Fills the buffer until it holds at least `max_size` bytes or the stream ends.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.end - self.start >= self.params.max_size || self.eof {
+            return Ok(());
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.end < self.params.max_size && !self.eof {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the next chunk of `data` ends.
+    fn cut(&self, data: &[u8]) -> usize {
+        let p = &self.params;
+        let n = data.len();
+        let limit = n.min(p.max_size);
+        let forced = if limit > FORCED_CUT_MIN {
+            self.finder.find(&data[FORCED_CUT_MIN - 1..limit]).map(|i| i + FORCED_CUT_MIN)
+        } else {
+            None
+        };
+        let limit = forced.unwrap_or(limit);
+        if limit <= p.min_size {
+            return limit;
+        }
+        let normal = p.avg_size.min(limit);
+        let mut hash = 0u64;
+        let mut i = p.min_size;
+        while i < normal {
+            hash = (hash << 1).wrapping_add(self.gear[data[i] as usize]);
+            if hash & self.mask_small == 0 {
+                return i + 1;
+            }
+            i += 1;
+        }
+        while i < limit {
+            hash = (hash << 1).wrapping_add(self.gear[data[i] as usize]);
+            if hash & self.mask_large == 0 {
+                return i + 1;
+            }
+            i += 1;
+        }
+        limit
+    }
+
+    /// The next chunk, or `None` at the end of the stream.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        self.fill()?;
+        if self.start == self.end {
+            return Ok(None);
+        }
+        let data = &self.buf[self.start..self.end];
+        let len = self.cut(data);
+        let chunk = data[..len].to_vec();
+        self.start += len;
+        Ok(Some(chunk))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> ChunkerParams {
+        ChunkerParams { min_size: 2048, avg_size: 8192, max_size: 32768 }
+    }
+
+    fn chunks(data: &[u8]) -> Vec<Vec<u8>> {
+        let mut c = Chunker::new(data, params(), &[7u8; 32]);
+        let mut out = Vec::new();
+        while let Some(ch) = c.next_chunk().unwrap() {
+            out.push(ch);
+        }
+        out
+    }
+
+    fn pseudo_random(n: usize) -> Vec<u8> {
+        let mut out = vec![0u8; n];
+        blake3::Hasher::new().update(b"x").finalize_xof().fill(&mut out);
+        out
+    }
+
+    #[test]
+    fn reassembles_and_respects_bounds() {
+        let data = pseudo_random(1_000_000);
+        let cs = chunks(&data);
+        assert_eq!(cs.concat(), data);
+        for c in &cs[..cs.len() - 1] {
+            assert!(c.len() >= 2048 && c.len() <= 32768, "{}", c.len());
+        }
+        let avg = data.len() / cs.len();
+        assert!(avg > 4000 && avg < 20000, "avg {avg}");
+    }
+
+    #[test]
+    fn insertion_changes_few_chunks() {
+        let data = pseudo_random(1_000_000);
+        let mut edited = data[..500_000].to_vec();
+        edited.extend_from_slice(b"inserted row\n");
+        edited.extend_from_slice(&data[500_000..]);
+        let a: std::collections::HashSet<_> = chunks(&data).into_iter().collect();
+        let b = chunks(&edited);
+        let new = b.iter().filter(|c| !a.contains(*c)).count();
+        assert!(new <= 3, "{new} new chunks");
+    }
+
+    #[test]
+    fn copy_header_starts_a_chunk() {
+        let mut data = pseudo_random(50_000);
+        data.extend_from_slice(b"\nCOPY public.t (a) FROM stdin;\n");
+        data.extend_from_slice(&pseudo_random(10_000));
+        let large = ChunkerParams { min_size: 65536, avg_size: 262144, max_size: 1 << 20 };
+        let mut c = Chunker::new(&data[..], large, &[7u8; 32]);
+        let first = c.next_chunk().unwrap().unwrap();
+        assert_eq!(first.len(), 50_001, "the chunk ends right before the COPY line");
+        assert!(c.next_chunk().unwrap().unwrap().starts_with(b"COPY public.t"));
+    }
+}

@@ -1,0 +1,360 @@
+//! The repository: format, keys, and opening or creating it on every target.
+//!
+//! Every configured target holds a complete repository with the same id and
+//! keys, so any one of them alone is enough to restore.
+
+pub mod backup;
+pub mod chunker;
+pub mod format;
+pub mod index;
+pub mod keys;
+pub mod manifest;
+pub mod pack;
+pub mod restore;
+pub mod verify;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+
+use crate::catalog::Catalog;
+use crate::config::{Config, Origin};
+use crate::error::{fail, ExitKind, Failure};
+use crate::storage::Store;
+use format::{RepoConfig, CONFIG_OBJECT, DEDUP_KEY_OBJECT, FORMAT_NAME, FORMAT_VERSION};
+use keys::{DedupKey, Identity, Recipient};
+
+/// An opened repository: the targets that answered, and the keys.
+pub struct Repository {
+    pub config: RepoConfig,
+    /// Targets holding this repository, in config order.
+    pub stores: Vec<Store>,
+    /// Targets that could not be opened, with why.
+    pub unavailable: Vec<(String, String)>,
+    pub dedup: DedupKey,
+    pub recipients: Vec<Recipient>,
+    identity_file: Option<std::path::PathBuf>,
+}
+
+/// What `init` did on each target.
+#[derive(Debug, serde::Serialize)]
+pub struct InitReport {
+    pub repo_id: String,
+    pub targets: Vec<(String, String)>,
+    pub dedup_key_file: String,
+    pub created_dedup_key: bool,
+}
+
+pub fn now_rfc3339() -> String {
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+/// Catalog and manifest times: UTC, millisecond precision, sortable as text.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    t.to_offset(time::UtcOffset::UTC).format(&f).unwrap_or_default()
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Recipients from the config, or derived from the identity when the config
+/// lists none (the embedded default).
+fn recipients(config: &Config) -> Result<Vec<Recipient>> {
+    let mut out = Vec::new();
+    for r in &config.keys.recipients {
+        out.push(Recipient::parse(r)?);
+    }
+    if out.is_empty() {
+        if let Some(path) = config.keys.identity_file.as_ref().filter(|p| p.exists()) {
+            for id in keys::load_identities(path)? {
+                out.extend(id.to_recipient());
+            }
+        }
+    }
+    if out.is_empty() {
+        return fail(
+            ExitKind::Usage,
+            "no recipients are configured, so backups could not be encrypted.",
+            "Add keys.recipients = [\"age1…\"] (from `vaultctl key generate`) to the config.",
+        );
+    }
+    Ok(out)
+}
+
+/// For the embedded default: creates the identity on first use and says where.
+pub fn ensure_default_identity(config: &Config) -> Result<()> {
+    if config.origin != Origin::Embedded {
+        return Ok(());
+    }
+    let path = config.keys.identity_file.clone().expect("embedded default has an identity path");
+    if !path.exists() {
+        let public = keys::generate_identity(&path)?;
+        eprintln!(
+            "vaultctl: created a new identity at {} (public key {public}).\n\
+             vaultctl: this key is the ONLY way to read your backups: copy it somewhere safe, off this machine. Losing it loses the backups.",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn read_repo_config(store: &Store) -> Result<Option<RepoConfig>> {
+    match store.get(CONFIG_OBJECT)? {
+        None => Ok(None),
+        Some(b) => RepoConfig::parse(&b)
+            .map(Some)
+            .with_context(|| format!("target '{}' ({})", store.name, store.display)),
+    }
+}
+
+fn load_identities_of(config: &Config) -> Result<Option<Vec<Identity>>> {
+    match &config.keys.identity_file {
+        Some(p) if p.exists() => Ok(Some(keys::load_identities(p)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Loads the dedup key: from its file, else (with the identity) from the
+/// repository's `keys/dedup.age`. Checks it against the repository.
+fn load_dedup_key(config: &Config, repo: &RepoConfig, stores: &[Store]) -> Result<DedupKey> {
+    let path = &config.keys.dedup_key_file;
+    let key = if path.exists() {
+        DedupKey::load(path)?
+    } else if let Some(ids) = load_identities_of(config)? {
+        let mut found = None;
+        for s in stores {
+            if let Some(b) = s.get(DEDUP_KEY_OBJECT)? {
+                let plain = keys::decrypt(&ids, &b)?;
+                let root: [u8; 32] = plain.as_slice().try_into().map_err(|_| anyhow::anyhow!("keys/dedup.age does not hold a 32-byte key"))?;
+                found = Some(DedupKey::from_root(root));
+                break;
+            }
+        }
+        found.ok_or_else(|| anyhow::anyhow!("no target holds keys/dedup.age"))?
+    } else {
+        return fail(
+            ExitKind::Usage,
+            format!("the dedup key file {} does not exist, and there is no identity to recover it from the repository.", path.display()),
+            "Copy the dedup key from the host that ran `vaultctl init` (it is safe on write-only hosts), or set keys.identity_file.",
+        );
+    };
+    if key.check_value() != repo.dedup_key_check {
+        return fail(
+            ExitKind::Usage,
+            format!("the dedup key in {} belongs to another repository than {}.", path.display(), repo.repo_id),
+            "Use the dedup key of this repository (keys.dedup_key_file), or point the config at the right targets.",
+        );
+    }
+    Ok(key)
+}
+
+/// Creates the repository on every target (idempotent).
+pub fn init(config: &Config) -> Result<InitReport> {
+    ensure_default_identity(config)?;
+    let recipients = recipients(config)?;
+    let mut stores = Vec::new();
+    let mut existing: Vec<(usize, RepoConfig)> = Vec::new();
+    for t in &config.targets {
+        let s = Store::open(t, true)?;
+        if let Some(rc) = read_repo_config(&s)? {
+            existing.push((stores.len(), rc));
+        }
+        stores.push(s);
+    }
+    if let Some((_, first)) = existing.first() {
+        if let Some((i, other)) = existing.iter().find(|(_, rc)| rc.repo_id != first.repo_id) {
+            return fail(
+                ExitKind::Usage,
+                format!(
+                    "target '{}' already holds a different repository ({}) than target '{}' ({}).",
+                    stores[*i].name, other.repo_id, stores[existing[0].0].name, first.repo_id
+                ),
+                "Every target must hold the same repository: empty the odd target or give it another prefix.",
+            );
+        }
+    }
+    let mut created_key = false;
+    let (repo_config, dedup) = match existing.first() {
+        Some((_, rc)) => {
+            let holders: Vec<Store> = existing.iter().map(|(i, _)| stores[*i].clone()).collect();
+            let key = load_dedup_key(config, rc, &holders)?;
+            if !config.keys.dedup_key_file.exists() {
+                key.save(&config.keys.dedup_key_file)?;
+                created_key = true;
+            }
+            (rc.clone(), key)
+        }
+        None => {
+            let key = if config.keys.dedup_key_file.exists() {
+                DedupKey::load(&config.keys.dedup_key_file)?
+            } else {
+                let k = DedupKey::generate();
+                k.save(&config.keys.dedup_key_file)?;
+                created_key = true;
+                k
+            };
+            let mut id = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+            (
+                RepoConfig {
+                    format: FORMAT_NAME.into(),
+                    version: FORMAT_VERSION,
+                    repo_id: hex::encode(id),
+                    created_at: now_rfc3339(),
+                    chunker: chunker::ChunkerParams::default(),
+                    dedup_key_check: key.check_value(),
+                },
+                key,
+            )
+        }
+    };
+    let config_bytes = Bytes::from(serde_json::to_vec_pretty(&repo_config)?);
+    let key_bytes = Bytes::from(keys::encrypt(&recipients, dedup.root())?);
+    let mut report = InitReport {
+        repo_id: repo_config.repo_id.clone(),
+        targets: Vec::new(),
+        dedup_key_file: config.keys.dedup_key_file.display().to_string(),
+        created_dedup_key: created_key,
+    };
+    for (i, s) in stores.iter().enumerate() {
+        if existing.iter().any(|(j, _)| *j == i) {
+            report.targets.push((s.name.clone(), "already initialized".into()));
+            continue;
+        }
+        // The key object first: a config without it would be a repository
+        // that a fresh machine with only the identity cannot open.
+        s.put(DEDUP_KEY_OBJECT, key_bytes.clone())?;
+        s.put(CONFIG_OBJECT, config_bytes.clone())?;
+        report.targets.push((s.name.clone(), "created".into()));
+    }
+    Ok(report)
+}
+
+impl Repository {
+    /// Opens the repository on the configured targets (or only `only`).
+    /// Targets that fail are listed in `unavailable`; at least one must work.
+    pub fn open(config: &Config, only: Option<&str>) -> Result<Repository> {
+        ensure_default_identity(config)?;
+        if config.origin == Origin::Embedded {
+            // First use of the embedded default creates its repository.
+            let t = &config.targets[0];
+            let s = Store::open(t, true)?;
+            if read_repo_config(&s)?.is_none() {
+                init(config)?;
+            }
+        }
+        let targets: Vec<_> = match only {
+            Some(name) => {
+                let t = config.targets.iter().filter(|t| t.name == name).collect::<Vec<_>>();
+                if t.is_empty() {
+                    return fail(
+                        ExitKind::Usage,
+                        format!("there is no target named '{name}'."),
+                        format!(
+                            "Configured targets: {}.",
+                            config.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                }
+                t
+            }
+            None => config.targets.iter().collect(),
+        };
+        let mut stores = Vec::new();
+        let mut unavailable = Vec::new();
+        let mut repo_config: Option<RepoConfig> = None;
+        let mut first_error: Option<anyhow::Error> = None;
+        for t in targets {
+            let opened = Store::open(t, false).and_then(|s| {
+                let rc = read_repo_config(&s)?;
+                Ok((s, rc))
+            });
+            match opened {
+                Ok((s, Some(rc))) => {
+                    if let Some(prev) = &repo_config {
+                        if prev.repo_id != rc.repo_id {
+                            return fail(
+                                ExitKind::Usage,
+                                format!("target '{}' holds repository {}, but the other targets hold {}.", s.name, rc.repo_id, prev.repo_id),
+                                "Every target must hold the same repository; fix the target's url or prefix.",
+                            );
+                        }
+                    } else {
+                        repo_config = Some(rc);
+                    }
+                    stores.push(s);
+                }
+                Ok((s, None)) => {
+                    let e = Failure::new(
+                        ExitKind::RepoMissing,
+                        format!("target '{}' ({}) holds no vaultctl repository.", s.name, s.display),
+                    )
+                    .with_remedy("Run `vaultctl init` to create it (or to copy the repository's keys to a new target).");
+                    unavailable.push((s.name.clone(), e.to_string()));
+                    first_error.get_or_insert(e.into());
+                }
+                Err(e) => {
+                    unavailable.push((t.name.clone(), crate::error::paragraph(&e)));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let Some(repo_config) = repo_config else {
+            return Err(first_error.unwrap_or_else(|| anyhow::anyhow!("no target configured")));
+        };
+        let dedup = load_dedup_key(config, &repo_config, &stores)?;
+        Ok(Repository {
+            config: repo_config,
+            stores,
+            unavailable,
+            dedup,
+            recipients: recipients(config)?,
+            identity_file: config.keys.identity_file.clone(),
+        })
+    }
+
+    /// The age identities; reading contents without them fails with exit 12.
+    pub fn identities(&self) -> Result<Vec<Identity>> {
+        match &self.identity_file {
+            Some(p) if p.exists() => keys::load_identities(p),
+            Some(p) => fail(
+                ExitKind::Key,
+                format!("reading backup contents needs the identity, and {} does not exist.", p.display()),
+                "Restore and content verification need the private key (keys.identity_file or --identity); a write-only host can only back up and verify ciphertext.",
+            ),
+            None => fail(
+                ExitKind::Key,
+                "reading backup contents needs an identity, and none is configured (this is a write-only host).",
+                "Run the restore on a host that has the identity (keys.identity_file, or --identity FILE).",
+            ),
+        }
+    }
+
+    /// Makes the catalog's dedup index match every target's index objects:
+    /// what another host wrote, or what a lost catalog forgot.
+    pub fn sync_index(&self, catalog: &mut Catalog) -> Result<usize> {
+        let mut added = 0;
+        for s in &self.stores {
+            for (name, _) in s.list(format::INDEX_DIR)? {
+                let Some(short) = name.strip_prefix("index/") else { continue };
+                if !format::is_hex_name(short) || catalog.has_index_object(short, &s.name)? {
+                    continue;
+                }
+                let Some(bytes) = s.get(&name)? else { continue };
+                if format::content_name(&bytes) != short {
+                    tracing::warn!("index object {short} on target '{}' is damaged; skipping it (run verify)", s.name);
+                    continue;
+                }
+                let packs = index::decode(&bytes, &self.dedup).with_context(|| format!("index object {short} on target '{}'", s.name))?;
+                catalog.add_index(short, &packs, std::slice::from_ref(&s.name))?;
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+}

@@ -1,0 +1,201 @@
+//! Packs: many blobs in one age-encrypted object.
+//!
+//! Plaintext layout (all integers little-endian):
+//! ```text
+//! "VCPACK01"                                  magic, 8 bytes
+//! blob 0 stored bytes, blob 1 stored bytes…   (zstd frame or raw)
+//! N entries of 41 bytes: id[32] flags[1] raw_len u32 stored_len u32
+//! N u32, "VCPKEND1"                           trailer, 12 bytes
+//! ```
+//! Blob i starts at 8 + sum of the stored lengths before it. The whole
+//! plaintext is one standard age file, so `age -d` opens a pack.
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+
+use super::keys::{encrypt_writer, DedupKey, Recipient};
+
+pub const PACK_MAGIC: &[u8; 8] = b"VCPACK01";
+pub const PACK_END: &[u8; 8] = b"VCPKEND1";
+pub const ENTRY_LEN: usize = 41;
+/// Blob flag: the stored bytes are a zstd frame.
+pub const FLAG_ZSTD: u8 = 1;
+
+pub type BlobId = [u8; 32];
+
+/// Where a blob lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobLocation {
+    pub pack: String,
+    pub offset: u32,
+    pub stored_len: u32,
+    pub raw_len: u32,
+    pub flags: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackEntry {
+    pub id: BlobId,
+    pub flags: u8,
+    pub raw_len: u32,
+    pub stored_len: u32,
+    pub offset: u32,
+}
+
+/// Builds one pack, encrypting as blobs arrive (no plaintext copy is kept).
+pub struct PackBuilder {
+    writer: age::stream::StreamWriter<Vec<u8>>,
+    entries: Vec<PackEntry>,
+    offset: u32,
+}
+
+/// A finished pack, ready to upload.
+pub struct SealedPack {
+    pub name: String,
+    pub bytes: bytes::Bytes,
+    pub entries: Vec<PackEntry>,
+    /// Sum of the blobs' stored lengths (the payload).
+    pub payload: u64,
+}
+
+impl PackBuilder {
+    pub fn new(recipients: &[Recipient], capacity: usize) -> Result<Self> {
+        let mut writer = encrypt_writer(recipients, Vec::with_capacity(capacity + capacity / 64 + 4096))?;
+        writer.write_all(PACK_MAGIC)?;
+        Ok(PackBuilder { writer, entries: Vec::new(), offset: PACK_MAGIC.len() as u32 })
+    }
+
+    /// Plaintext bytes written so far.
+    pub fn len(&self) -> usize {
+        self.offset as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn add(&mut self, id: BlobId, flags: u8, raw_len: u32, stored: &[u8]) -> Result<PackEntry> {
+        self.writer.write_all(stored)?;
+        let e = PackEntry { id, flags, raw_len, stored_len: stored.len() as u32, offset: self.offset };
+        self.offset += stored.len() as u32;
+        self.entries.push(e.clone());
+        Ok(e)
+    }
+
+    pub fn seal(mut self) -> Result<SealedPack> {
+        let mut trailer = Vec::with_capacity(self.entries.len() * ENTRY_LEN + 12);
+        for e in &self.entries {
+            trailer.extend_from_slice(&e.id);
+            trailer.push(e.flags);
+            trailer.extend_from_slice(&e.raw_len.to_le_bytes());
+            trailer.extend_from_slice(&e.stored_len.to_le_bytes());
+        }
+        trailer.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        trailer.extend_from_slice(PACK_END);
+        self.writer.write_all(&trailer)?;
+        let bytes = self.writer.finish()?;
+        let name = super::format::content_name(&bytes);
+        let payload = self.entries.iter().map(|e| e.stored_len as u64).sum();
+        Ok(SealedPack { name, bytes: bytes.into(), entries: self.entries, payload })
+    }
+}
+
+/// Parses a decrypted pack's trailer into its entries.
+pub fn parse_entries(plain: &[u8]) -> Result<Vec<PackEntry>> {
+    if plain.len() < PACK_MAGIC.len() + 12 || &plain[..8] != PACK_MAGIC || &plain[plain.len() - 8..] != PACK_END {
+        bail!("not a vaultctl pack (bad magic)");
+    }
+    let n = u32::from_le_bytes(plain[plain.len() - 12..plain.len() - 8].try_into().unwrap()) as usize;
+    let table_len = n.checked_mul(ENTRY_LEN).ok_or_else(|| anyhow::anyhow!("pack entry count overflows"))?;
+    if table_len + 12 + 8 > plain.len() {
+        bail!("pack trailer claims {n} entries, more than the pack holds");
+    }
+    let table = &plain[plain.len() - 12 - table_len..plain.len() - 12];
+    let mut offset = PACK_MAGIC.len() as u32;
+    let mut out = Vec::with_capacity(n);
+    for rec in table.chunks_exact(ENTRY_LEN) {
+        let e = PackEntry {
+            id: rec[..32].try_into().unwrap(),
+            flags: rec[32],
+            raw_len: u32::from_le_bytes(rec[33..37].try_into().unwrap()),
+            stored_len: u32::from_le_bytes(rec[37..41].try_into().unwrap()),
+            offset,
+        };
+        offset = offset
+            .checked_add(e.stored_len)
+            .filter(|end| (*end as usize) <= plain.len() - 12 - table_len)
+            .ok_or_else(|| anyhow::anyhow!("pack entry runs past the data area"))?;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// Extracts a blob from a decrypted pack, decompresses it and checks its id.
+pub fn read_blob(plain: &[u8], loc: &BlobLocation, id: &BlobId, key: &DedupKey) -> Result<Vec<u8>> {
+    let start = loc.offset as usize;
+    let end = start + loc.stored_len as usize;
+    if end > plain.len() {
+        bail!("blob {} lies outside pack {}", hex::encode(&id[..8]), &loc.pack[..12]);
+    }
+    let stored = &plain[start..end];
+    let data = if loc.flags & FLAG_ZSTD != 0 {
+        zstd::bulk::decompress(stored, loc.raw_len as usize)
+            .map_err(|e| anyhow::anyhow!("blob {} in pack {} does not decompress: {e}", hex::encode(&id[..8]), &loc.pack[..12]))?
+    } else {
+        stored.to_vec()
+    };
+    if data.len() != loc.raw_len as usize || &key.blob_id(&data) != id {
+        bail!(
+            "blob {} in pack {} does not match its id (corrupt data)",
+            hex::encode(&id[..8]),
+            &loc.pack[..12]
+        );
+    }
+    Ok(data)
+}
+
+/// Compresses a blob with zstd unless that does not make it smaller.
+pub fn compress(compressor: &mut zstd::bulk::Compressor<'_>, data: &[u8]) -> (u8, Option<Vec<u8>>) {
+    match compressor.compress(data) {
+        Ok(c) if c.len() < data.len() => (FLAG_ZSTD, Some(c)),
+        _ => (0, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::keys::{decrypt, Identity};
+
+    #[test]
+    fn pack_roundtrip() {
+        let id = age::x25519::Identity::generate();
+        let rcpt = vec![Recipient::X25519(id.to_public())];
+        let key = DedupKey::generate();
+        let mut b = PackBuilder::new(&rcpt, 1024).unwrap();
+        let blobs: Vec<Vec<u8>> = vec![b"hello".repeat(100), b"world".to_vec()];
+        let mut c = zstd::bulk::Compressor::new(3).unwrap();
+        for data in &blobs {
+            let (flags, comp) = compress(&mut c, data);
+            b.add(key.blob_id(data), flags, data.len() as u32, comp.as_deref().unwrap_or(data)).unwrap();
+        }
+        let sealed = b.seal().unwrap();
+        assert_eq!(sealed.name, blake3::hash(&sealed.bytes).to_hex().to_string());
+        let plain = decrypt(&[Identity::X25519(id)], &sealed.bytes).unwrap();
+        let entries = parse_entries(&plain).unwrap();
+        assert_eq!(entries, sealed.entries);
+        for (e, data) in entries.iter().zip(&blobs) {
+            let loc = BlobLocation {
+                pack: sealed.name.clone(),
+                offset: e.offset,
+                stored_len: e.stored_len,
+                raw_len: e.raw_len,
+                flags: e.flags,
+            };
+            assert_eq!(&read_blob(&plain, &loc, &e.id, &key).unwrap(), data);
+        }
+        assert_eq!(entries[0].flags, FLAG_ZSTD);
+        assert_eq!(entries[1].flags, 0);
+    }
+}

@@ -1,0 +1,252 @@
+//! Reading backups back: a manifest's artifact as a checked byte stream.
+//!
+//! A fetch thread downloads the packs in the order the stream needs them
+//! (checking each pack's bytes against its name, falling back to the next
+//! target when one is missing or damaged) and decrypts them; the reader
+//! decompresses each blob, checks it against its id and serves the bytes.
+//! At the end of the stream the length and whole-stream BLAKE3 are checked
+//! against the manifest, and a mismatch is an I/O error, so no sink can
+//! report success on wrong data.
+
+use std::collections::VecDeque;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use crossbeam_channel::{bounded, Receiver};
+
+use super::format::{manifest_path, pack_path};
+use super::keys::{self, DedupKey, Identity};
+use super::manifest::{self, Artifact, Body, Header};
+use super::pack::{read_blob, BlobId, BlobLocation};
+use super::Repository;
+use crate::catalog::Catalog;
+use crate::error::{ExitKind, Failure};
+use crate::storage::Store;
+
+/// Loads a manifest from the first store that has it.
+pub fn load_manifest(stores: &[Store], id: &str, key: &DedupKey) -> Result<(Header, Vec<u8>)> {
+    let mut last_err = None;
+    for s in stores {
+        match s.get(&manifest_path(id)) {
+            Ok(Some(bytes)) => match manifest::decode_header(&bytes, key) {
+                Ok(h) => return Ok((h, bytes.to_vec())),
+                Err(e) => last_err = Some(e.context(format!("manifest {id} on target '{}' is damaged", s.name))),
+            },
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        Failure::new(ExitKind::Failure, format!("backup {id} has no manifest on any target."))
+            .with_remedy("The backup may have been pruned or never completed; check `vaultctl list`.")
+            .into()
+    }))
+}
+
+/// Opens a manifest's body (needs the identity).
+pub fn load_body(repo: &Repository, stores: &[Store], id: &str) -> Result<(Header, Body)> {
+    let identities = repo.identities()?;
+    let (h, bytes) = load_manifest(stores, id, &repo.dedup)?;
+    let body = manifest::decode_body(&bytes, &identities).with_context(|| format!("cannot open the manifest of backup {id}"))?;
+    Ok((h, body))
+}
+
+/// Resolves every blob of an artifact to its location, syncing the catalog
+/// from the targets' indexes when it does not know a blob.
+pub fn plan(repo: &Repository, catalog: &mut Catalog, artifact: &Artifact) -> Result<Vec<(BlobId, BlobLocation)>> {
+    let mut synced = false;
+    let mut out = Vec::with_capacity(artifact.blobs.len());
+    for hex_id in &artifact.blobs {
+        let id: BlobId = hex::decode(hex_id).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| anyhow::anyhow!("manifest names an invalid blob id {hex_id}"))?;
+        let mut loc = catalog.blob_location(&id)?;
+        if loc.is_none() && !synced {
+            repo.sync_index(catalog)?;
+            synced = true;
+            loc = catalog.blob_location(&id)?;
+        }
+        let loc = loc.ok_or_else(|| {
+            Failure::new(ExitKind::Failure, format!("blob {} of artifact '{}' is not in any index.", &hex_id[..16], artifact.name))
+                .with_remedy("The repository is damaged; run `vaultctl verify` to see which backups are affected.")
+        })?;
+        out.push((id, loc));
+    }
+    Ok(out)
+}
+
+/// Downloads a pack from the first store that has an intact copy.
+pub fn fetch_pack(stores: &[Store], name: &str) -> Result<bytes::Bytes> {
+    let mut problems = Vec::new();
+    for s in stores {
+        match s.get(&pack_path(name)) {
+            Ok(Some(b)) if super::format::content_name(&b) == name => return Ok(b),
+            Ok(Some(_)) => {
+                tracing::warn!("pack {name} on target '{}' is damaged (its bytes do not match its name)", s.name);
+                problems.push(format!("damaged on '{}'", s.name));
+            }
+            Ok(None) => problems.push(format!("missing on '{}'", s.name)),
+            Err(e) => problems.push(format!("unreadable on '{}': {}", s.name, crate::error::paragraph(&e))),
+        }
+    }
+    Err(Failure::new(ExitKind::Failure, format!("pack {name} has no intact copy ({}).", problems.join(", ")))
+        .with_remedy("Restore from a target with an intact copy (--target), or run `vaultctl verify --read-data` to list the affected backups.")
+        .into())
+}
+
+type Segment = (Arc<Vec<u8>>, Vec<(BlobId, BlobLocation)>);
+
+/// A checked stream of one artifact's bytes.
+pub struct ArtifactReader {
+    segments: Receiver<Result<Segment, String>>,
+    current: Option<(Arc<Vec<u8>>, VecDeque<(BlobId, BlobLocation)>)>,
+    buf: Vec<u8>,
+    pos: usize,
+    key: DedupKey,
+    hasher: blake3::Hasher,
+    size: u64,
+    expected_size: u64,
+    expected_hash: String,
+    name: String,
+    done: bool,
+    _fetcher: std::thread::JoinHandle<()>,
+}
+
+/// How many decrypted packs the fetcher keeps for reuse.
+const PACK_CACHE: usize = 3;
+
+impl ArtifactReader {
+    pub fn open(repo: &Repository, stores: Vec<Store>, artifact: &Artifact, plan: Vec<(BlobId, BlobLocation)>) -> Result<ArtifactReader> {
+        let identities = repo.identities()?;
+        let (tx, rx) = bounded::<Result<Segment, String>>(2);
+        let fetcher = std::thread::Builder::new().name("vaultctl-fetch".into()).spawn(move || {
+            let mut cache: VecDeque<(String, Arc<Vec<u8>>)> = VecDeque::new();
+            let mut i = 0;
+            while i < plan.len() {
+                let pack = plan[i].1.pack.clone();
+                let mut j = i;
+                while j < plan.len() && plan[j].1.pack == pack {
+                    j += 1;
+                }
+                let plain = match cache.iter().find(|(n, _)| *n == pack) {
+                    Some((_, p)) => Ok(p.clone()),
+                    None => open_pack(&stores, &pack, &identities).map(Arc::new),
+                };
+                let msg = match plain {
+                    Ok(p) => {
+                        if !cache.iter().any(|(n, _)| *n == pack) {
+                            cache.push_back((pack.clone(), p.clone()));
+                            if cache.len() > PACK_CACHE {
+                                cache.pop_front();
+                            }
+                        }
+                        Ok((p, plan[i..j].to_vec()))
+                    }
+                    Err(e) => Err(crate::error::paragraph(&e)),
+                };
+                let failed = msg.is_err();
+                if tx.send(msg).is_err() || failed {
+                    return;
+                }
+                i = j;
+            }
+        })?;
+        Ok(ArtifactReader {
+            segments: rx,
+            current: None,
+            buf: Vec::new(),
+            pos: 0,
+            key: repo.dedup.clone(),
+            hasher: blake3::Hasher::new(),
+            size: 0,
+            expected_size: artifact.size,
+            expected_hash: artifact.blake3.clone(),
+            name: artifact.name.clone(),
+            done: false,
+            _fetcher: fetcher,
+        })
+    }
+
+    /// Loads the next blob into `buf`; false at the end of the stream.
+    fn next_blob(&mut self) -> io::Result<bool> {
+        loop {
+            if let Some((plain, queue)) = &mut self.current {
+                if let Some((id, loc)) = queue.pop_front() {
+                    self.buf = read_blob(plain, &loc, &id, &self.key).map_err(|e| io::Error::other(e.to_string()))?;
+                    self.pos = 0;
+                    self.hasher.update(&self.buf);
+                    self.size += self.buf.len() as u64;
+                    return Ok(true);
+                }
+            }
+            match self.segments.recv() {
+                Ok(Ok((plain, blobs))) => self.current = Some((plain, blobs.into())),
+                Ok(Err(msg)) => return Err(io::Error::other(msg)),
+                Err(_) => return Ok(false),
+            }
+        }
+    }
+
+    fn check_end(&self) -> io::Result<()> {
+        let hash = self.hasher.finalize().to_hex().to_string();
+        if self.size != self.expected_size || hash != self.expected_hash {
+            return Err(io::Error::other(format!(
+                "artifact '{}' does not match its manifest (got {} bytes with BLAKE3 {}, expected {} bytes with {}); the restored data must not be trusted",
+                self.name,
+                self.size,
+                &hash[..16],
+                self.expected_size,
+                &self.expected_hash[..16.min(self.expected_hash.len())]
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Read for ArtifactReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        while self.pos >= self.buf.len() {
+            if self.done {
+                return Ok(0);
+            }
+            if !self.next_blob()? {
+                self.done = true;
+                self.check_end()?;
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Downloads, checks and decrypts one pack.
+pub fn open_pack(stores: &[Store], name: &str, identities: &[Identity]) -> Result<Vec<u8>> {
+    let bytes = fetch_pack(stores, name)?;
+    keys::decrypt(identities, &bytes).with_context(|| format!("pack {name}"))
+}
+
+/// Resolves `BACKUP` (id, unique id prefix, or `SOURCE:latest`) to an id.
+pub fn resolve_backup(catalog: &Catalog, spec: &str) -> Result<crate::catalog::BackupRow> {
+    if let Some(source) = spec.strip_suffix(":latest") {
+        return catalog.latest_completed(source)?.ok_or_else(|| {
+            Failure::new(ExitKind::Usage, format!("source '{source}' has no completed backup in the catalog."))
+                .with_remedy("Check `vaultctl list --source NAME`; on a new machine run `vaultctl catalog rebuild` first.")
+                .into()
+        });
+    }
+    let matches = catalog.find_prefix(spec)?;
+    match matches.len() {
+        0 => Err(Failure::new(ExitKind::Usage, format!("no backup matches '{spec}'."))
+            .with_remedy("Use an id or unique id prefix from `vaultctl list`, or SOURCE:latest; on a new machine run `vaultctl catalog rebuild` first.")
+            .into()),
+        1 => Ok(matches.into_iter().next().unwrap()),
+        n => Err(Failure::new(ExitKind::Usage, format!("'{spec}' matches {n} backups."))
+            .with_remedy("Give more characters of the id.")
+            .into()),
+    }
+}
