@@ -587,6 +587,14 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
     }
 
     #[test]
+    fn example_config_is_valid() {
+        let raw: FileConfig = toml::from_str(include_str!("../config.example.toml")).unwrap();
+        let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
+        assert_eq!(c.targets.len(), 2);
+        assert_eq!(c.sources.len(), 2);
+    }
+
+    #[test]
     fn unknown_key_is_an_error() {
         assert!(toml::from_str::<FileConfig>("catalgo = \"x\"").is_err());
     }

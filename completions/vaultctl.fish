@@ -1,0 +1,208 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_vaultctl_global_optspecs
+    string join \n config= json no-progress v/verbose q/quiet identity= catalog= h/help V/version
+end
+
+function __fish_vaultctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_vaultctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_vaultctl_using_subcommand
+    set -l cmd (__fish_vaultctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -s V -l version -d 'Print version'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "key" -d 'Manage keys'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "list" -d 'List backups'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restore" -d 'Restore a backup into a directory or to stdout'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "catalog" -d 'Manage the local catalog'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "man" -d 'Print the man page (roff)'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -f -a "generate" -d 'Write a new age identity (mode 0600) and print its public recipient'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -s o -l output -d 'Where to write the identity; never overwritten' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "generate" -d 'Write a new age identity (mode 0600) and print its public recipient'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l tag -d 'Tag the backup (repeatable)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l note -d 'A note stored (encrypted) with the backup' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l all -d 'Back up every configured source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l name -d 'Source name to record (default: the first path\'s base name)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l tag -d 'Tag the backup (repeatable)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l note -d 'A note stored (encrypted) with the backup' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l name -d 'Source name to record' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l format -d '`stream` (restore with --stdout) or `tar` (stdout is a tar archive; restore with --to DIR)' -r -f -a "stream\t''
+tar\t''"
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l tag -d 'Tag the backup (repeatable)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l note -d 'A note stored (encrypted) with the backup' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l source -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l kind -d 'files, command' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l status -d 'running, completed or failed' -r -f -a "running\t''
+completed\t''
+failed\t''"
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l tag -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l since -d 'Started at or after (RFC 3339, a date, or an age such as 7d)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l until -d 'Started before (RFC 3339, a date, or an age such as 7d)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l limit -d 'At most N rows (newest first)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l page -d 'With --limit: which page (from 1)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to -d 'Restore a files backup (or tar artifact) into this directory' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l target -d 'Read from this target only (default: the first, falling back to others)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l artifact -d 'Which artifact, when the backup holds several' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l stdout -d 'Write the backup\'s stream to stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l force -d 'Write into a non-empty directory (files there are replaced)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l target -d 'Check only this target' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l sample -d 'Download this percentage of packs, chosen at random' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l read-data -d 'Download every pack and check its bytes (and, with the identity, every blob and stream)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -f -a "rebuild" -d 'Rebuild the catalog\'s backup list and dedup index from the repository'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l target -d 'Read manifests from this target (default: the first that answers)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Rebuild the catalog\'s backup list and dedup index from the repository'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "key" -d 'Manage keys'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "list" -d 'List backups'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "restore" -d 'Restore a backup into a directory or to stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "catalog" -d 'Manage the local catalog'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Write a new age identity (mode 0600) and print its public recipient'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from catalog" -f -a "rebuild" -d 'Rebuild the catalog\'s backup list and dedup index from the repository'
