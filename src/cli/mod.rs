@@ -17,13 +17,35 @@ use crate::error::{exit_kind, paragraph};
 /// Exit code for "completed, but with warnings" (e.g. a target missed a backup).
 pub const EXIT_WARNINGS: i32 = 3;
 
+/// `--help`'s list of exit codes.
+fn exit_codes_help() -> String {
+    let mut s = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_CODES {
+        s.push_str(&format!("  {code:<3} {meaning}\n"));
+    }
+    s.push_str("Scripts should treat any other code as a failure.");
+    s
+}
+
+/// The documented exit codes (README, man page, `--help`).
+pub const EXIT_CODES: &[(i32, &str)] = &[
+    (0, "success"),
+    (1, "failure"),
+    (2, "usage or configuration error"),
+    (3, "completed with warnings (e.g. a target missed the backup; the others hold it)"),
+    (10, "repository missing (run `vaultctl init`)"),
+    (11, "repository locked"),
+    (12, "the key cannot decrypt, or an identity is needed (write-only host)"),
+    (75, "temporary failure worth retrying (storage unreachable after retries)"),
+];
+
 #[derive(Parser, Debug)]
 #[command(
     name = "vaultctl",
     version,
     about = "Encrypted, deduplicated backups of PostgreSQL, files and command output to local disk and S3-compatible storage",
     long_about = None,
-    after_help = "EXIT CODES:\n  0   success\n  1   failure\n  2   usage or configuration error\n  3   completed with warnings (e.g. a target missed the backup)\n  10  repository missing (run `vaultctl init`)\n  11  repository locked\n  12  key cannot decrypt, or an identity is needed\n  75  temporary failure worth retrying (storage unreachable)\nScripts should treat any unknown code as a failure."
+    after_help = exit_codes_help()
 )]
 pub struct Cli {
     #[command(flatten)]
