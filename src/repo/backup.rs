@@ -346,7 +346,9 @@ impl Pipeline {
         });
         let (job_tx, job_rx) = bounded::<Job>(WORKERS * 2);
         let (done_tx, done_rx) = bounded::<Done>(WORKERS * 4);
-        let (pack_tx, pack_rx) = bounded::<SealedPack>(UPLOADERS);
+        // A rendezvous channel: a sealed pack waits for a free uploader, so at
+        // most UPLOADERS packs plus the one being filled are in memory.
+        let (pack_tx, pack_rx) = bounded::<SealedPack>(0);
         let mut workers = Vec::new();
         for _ in 0..WORKERS {
             let lookup = DedupLookup::open(&opts.catalog_path, targets)?;
@@ -366,8 +368,10 @@ impl Pipeline {
             let shared = shared.clone();
             let recipients = repo.recipients.clone();
             let pack_size = opts.pack_size;
+            // Room for the last blob that crosses the pack size: no regrowth.
+            let capacity = opts.pack_size + repo.config.chunker.max_size;
             std::thread::Builder::new().name("vaultctl-pack".into()).spawn(move || {
-                match collector(done_rx, pack_tx, &recipients, pack_size) {
+                match collector(done_rx, pack_tx, &recipients, pack_size, capacity) {
                     Ok(r) => Some(r),
                     Err(e) => {
                         shared.set_error(e);
@@ -438,7 +442,7 @@ fn worker(rx: Receiver<Job>, tx: Sender<Done>, shared: &Shared, key: &DedupKey, 
 
 type CollectorResult = (Vec<Vec<BlobId>>, HashSet<String>, u64, usize);
 
-fn collector(rx: Receiver<Done>, packs: Sender<SealedPack>, recipients: &[super::keys::Recipient], pack_size: usize) -> Result<CollectorResult> {
+fn collector(rx: Receiver<Done>, packs: Sender<SealedPack>, recipients: &[super::keys::Recipient], pack_size: usize, capacity: usize) -> Result<CollectorResult> {
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
     let mut artifact_blobs: Vec<Vec<BlobId>> = Vec::new();
@@ -460,7 +464,7 @@ fn collector(rx: Receiver<Done>, packs: Sender<SealedPack>, recipients: &[super:
             if let Some((flags, data)) = d.new {
                 let b = match builder.as_mut() {
                     Some(b) => b,
-                    None => builder.insert(PackBuilder::new(recipients, pack_size)?),
+                    None => builder.insert(PackBuilder::new(recipients, capacity)?),
                 };
                 b.add(d.id, flags, d.raw_len, &data)?;
                 stored_bytes += data.len() as u64;

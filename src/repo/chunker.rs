@@ -78,17 +78,19 @@ impl<R: Read> Chunker<R> {
         }
     }
 
-    /// Fills the buffer until it holds at least `max_size` bytes or the stream ends.
+    /// Fills the buffer until it holds at least `max_size` bytes or the stream
+    /// ends. The buffer is twice `max_size`, so the unread tail is moved to
+    /// the front only when it no longer has room behind it.
     fn fill(&mut self) -> io::Result<()> {
         if self.end - self.start >= self.params.max_size || self.eof {
             return Ok(());
         }
-        if self.start > 0 {
+        if self.start + self.params.max_size > self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        while self.end < self.params.max_size && !self.eof {
+        while self.end - self.start < self.params.max_size && !self.eof {
             match self.reader.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,

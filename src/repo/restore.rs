@@ -111,13 +111,14 @@ pub struct ArtifactReader {
     _fetcher: std::thread::JoinHandle<()>,
 }
 
-/// How many decrypted packs the fetcher keeps for reuse.
-const PACK_CACHE: usize = 3;
+/// How many decrypted packs the fetcher keeps for reuse (a stream that
+/// repeats itself points back at recent packs); bounds restore memory.
+const PACK_CACHE: usize = 2;
 
 impl ArtifactReader {
     pub fn open(repo: &Repository, stores: Vec<Store>, artifact: &Artifact, plan: Vec<(BlobId, BlobLocation)>) -> Result<ArtifactReader> {
         let identities = repo.identities()?;
-        let (tx, rx) = bounded::<Result<Segment, String>>(2);
+        let (tx, rx) = bounded::<Result<Segment, String>>(1);
         let fetcher = std::thread::Builder::new().name("vaultctl-fetch".into()).spawn(move || {
             let mut cache: VecDeque<(String, Arc<Vec<u8>>)> = VecDeque::new();
             let mut i = 0;
