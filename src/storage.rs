@@ -59,8 +59,15 @@ impl Store {
                 if !path.exists() {
                     if create {
                         std::fs::create_dir_all(path).map_err(|e| {
-                            Failure::new(ExitKind::Failure, format!("cannot create the directory {} for target '{}': {e}.", path.display(), target.name))
-                                .with_remedy("Check the path and permissions in the config.")
+                            Failure::new(
+                                ExitKind::Failure,
+                                format!(
+                                    "cannot create the directory {} for target '{}': {e}.",
+                                    path.display(),
+                                    target.name
+                                ),
+                            )
+                            .with_remedy("Check the path and permissions in the config.")
                         })?;
                     } else {
                         return Err(Failure::new(
@@ -126,8 +133,11 @@ impl Store {
                     }
                 }
                 let s3 = b.build().map_err(|e| {
-                    Failure::new(ExitKind::Usage, format!("target '{}' is misconfigured: {e}.", target.name))
-                        .with_remedy("Check bucket, endpoint, region and credentials in the config.")
+                    Failure::new(
+                        ExitKind::Usage,
+                        format!("target '{}' is misconfigured: {e}.", target.name),
+                    )
+                    .with_remedy("Check bucket, endpoint, region and credentials in the config.")
                 })?;
                 Ok(Store {
                     name: target.name.clone(),
@@ -136,7 +146,10 @@ impl Store {
                     local_root: None,
                     display: format!(
                         "s3://{bucket}/{prefix}{}",
-                        endpoint.as_ref().map(|e| format!(" at {e}")).unwrap_or_default()
+                        endpoint
+                            .as_ref()
+                            .map(|e| format!(" at {e}"))
+                            .unwrap_or_default()
                     ),
                 })
             }
@@ -163,9 +176,12 @@ impl Store {
                 "The target may be down or unreachable; vaultctl retried with backoff. Try again later (exit 75 means a retry may succeed).",
             ),
         };
-        Failure::new(kind, format!("target '{}': {op} {name} failed: {e}.", self.name))
-            .with_remedy(remedy)
-            .into()
+        Failure::new(
+            kind,
+            format!("target '{}': {op} {name} failed: {e}.", self.name),
+        )
+        .with_remedy(remedy)
+        .into()
     }
 
     pub async fn put_async(&self, name: &str, data: Bytes) -> Result<()> {
@@ -194,7 +210,11 @@ impl Store {
 
     pub async fn get_async(&self, name: &str) -> Result<Option<Bytes>> {
         match self.inner.get(&self.path(name)).await {
-            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| self.storage_error("reading", name, e))?)),
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| self.storage_error("reading", name, e))?,
+            )),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.storage_error("reading", name, e)),
         }
@@ -208,7 +228,11 @@ impl Store {
     /// Lists objects under a directory: (name relative to the repository, size).
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
         let prefix = self.path(dir);
-        let strip = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
         runtime().block_on(async {
             let metas: Vec<_> = self
                 .inner

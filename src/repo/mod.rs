@@ -50,8 +50,12 @@ pub fn now_rfc3339() -> String {
 
 /// Catalog and manifest times: UTC, millisecond precision, sortable as text.
 pub fn format_time(t: time::OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    t.to_offset(time::UtcOffset::UTC).format(&f).unwrap_or_default()
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
 }
 
 pub fn hostname() -> String {
@@ -91,7 +95,11 @@ pub fn ensure_default_identity(config: &Config) -> Result<()> {
     if config.origin != Origin::Embedded {
         return Ok(());
     }
-    let path = config.keys.identity_file.clone().expect("embedded default has an identity path");
+    let path = config
+        .keys
+        .identity_file
+        .clone()
+        .expect("embedded default has an identity path");
     if !path.exists() {
         let public = keys::generate_identity(&path)?;
         eprintln!(
@@ -130,7 +138,10 @@ fn load_dedup_key(config: &Config, repo: &RepoConfig, stores: &[Store]) -> Resul
         for s in stores {
             if let Some(b) = s.get(DEDUP_KEY_OBJECT)? {
                 let plain = keys::decrypt(&ids, &b)?;
-                let root: [u8; 32] = plain.as_slice().try_into().map_err(|_| anyhow::anyhow!("keys/dedup.age does not hold a 32-byte key"))?;
+                let root: [u8; 32] = plain
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("keys/dedup.age does not hold a 32-byte key"))?;
                 found = Some(DedupKey::from_root(root));
                 break;
             }
@@ -223,7 +234,9 @@ pub fn init(config: &Config) -> Result<InitReport> {
     };
     for (i, s) in stores.iter().enumerate() {
         if existing.iter().any(|(j, _)| *j == i) {
-            report.targets.push((s.name.clone(), "already initialized".into()));
+            report
+                .targets
+                .push((s.name.clone(), "already initialized".into()));
             continue;
         }
         // The key object first: a config without it would be a repository
@@ -250,14 +263,23 @@ impl Repository {
         }
         let targets: Vec<_> = match only {
             Some(name) => {
-                let t = config.targets.iter().filter(|t| t.name == name).collect::<Vec<_>>();
+                let t = config
+                    .targets
+                    .iter()
+                    .filter(|t| t.name == name)
+                    .collect::<Vec<_>>();
                 if t.is_empty() {
                     return fail(
                         ExitKind::Usage,
                         format!("there is no target named '{name}'."),
                         format!(
                             "Configured targets: {}.",
-                            config.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                            config
+                                .targets
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     );
                 }
@@ -341,16 +363,22 @@ impl Repository {
         let mut added = 0;
         for s in &self.stores {
             for (name, _) in s.list(format::INDEX_DIR)? {
-                let Some(short) = name.strip_prefix("index/") else { continue };
+                let Some(short) = name.strip_prefix("index/") else {
+                    continue;
+                };
                 if !format::is_hex_name(short) || catalog.has_index_object(short, &s.name)? {
                     continue;
                 }
                 let Some(bytes) = s.get(&name)? else { continue };
                 if format::content_name(&bytes) != short {
-                    tracing::warn!("index object {short} on target '{}' is damaged; skipping it (run verify)", s.name);
+                    tracing::warn!(
+                        "index object {short} on target '{}' is damaged; skipping it (run verify)",
+                        s.name
+                    );
                     continue;
                 }
-                let packs = index::decode(&bytes, &self.dedup).with_context(|| format!("index object {short} on target '{}'", s.name))?;
+                let packs = index::decode(&bytes, &self.dedup)
+                    .with_context(|| format!("index object {short} on target '{}'", s.name))?;
                 catalog.add_index(short, &packs, std::slice::from_ref(&s.name))?;
                 added += 1;
             }
