@@ -412,8 +412,15 @@ impl Catalog {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
+            // A blob stored again (because its old pack is missing on some
+            // target) moves to the pack that more targets hold, so restores
+            // from any of them and later dedup find it.
             let mut blob = tx.prepare_cached(
-                "INSERT OR IGNORE INTO blobs (id, pack, offset, stored_len, raw_len, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO blobs (id, pack, offset, stored_len, raw_len, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset, stored_len = excluded.stored_len,
+                   raw_len = excluded.raw_len, flags = excluded.flags
+                 WHERE (SELECT count(*) FROM pack_targets WHERE pack = blobs.pack)
+                     < (SELECT count(*) FROM pack_targets WHERE pack = excluded.pack)",
             )?;
             let mut pt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO pack_targets (pack, target) VALUES (?1, ?2)",
@@ -422,6 +429,9 @@ impl Catalog {
                 "INSERT OR IGNORE INTO index_objects (name, target) VALUES (?1, ?2)",
             )?;
             for p in packs {
+                for t in targets {
+                    pt.execute(params![p.name, t])?;
+                }
                 for e in &p.entries {
                     blob.execute(params![
                         &e.id[..],
@@ -431,9 +441,6 @@ impl Catalog {
                         e.raw_len,
                         e.flags
                     ])?;
-                }
-                for t in targets {
-                    pt.execute(params![p.name, t])?;
                 }
             }
             for t in targets {
