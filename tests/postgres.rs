@@ -427,10 +427,6 @@ fn killed_pg_dump_fails_the_backup_without_a_manifest() {
         ),
     )
     .unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&script).unwrap().permissions(),
-        0o755,
-    );
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let v = Vault::new(&[SourceDef {
         name: "db",
@@ -491,4 +487,38 @@ fn pg_dump_18_dump_restores_into_postgresql_15() {
         stderr(&o)
     );
     assert_eq!(c.digests("from18", None), c.digests("app", None));
+
+    // A psql that predates \restrict (15.13): the meta-commands are dropped, with a warning.
+    let old = c.dir.path().join("old-psql");
+    std::fs::create_dir_all(&old).unwrap();
+    let wrapper = old.join("psql");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'psql (PostgreSQL) 15.13'; exit 0; fi\nexec \"{}\" \"$@\"\n", c.bin.join("psql").display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let o = v.run(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &c.url("postgres", "from18old"),
+        "--create",
+        "--yes",
+        "--pg-bin-dir",
+        &old.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\\restrict") && stderr(&o).contains("15.13"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(c.digests("from18old", None), c.digests("app", None));
 }
