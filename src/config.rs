@@ -77,6 +77,24 @@ pub struct FileSource {
     pub format: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// For `postgres` sources: a libpq URL without a password.
+    pub url: Option<String>,
+    /// For `postgres` sources: a file holding the password.
+    pub password_file: Option<PathBuf>,
+    /// For `postgres` sources: where pg_dump and psql are (default: PATH).
+    pub pg_bin_dir: Option<PathBuf>,
+    pub pg_dump: Option<PathBuf>,
+    pub psql: Option<PathBuf>,
+    /// For `postgres` sources: how tenants are identified.
+    pub tenants: Option<FileTenants>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileTenants {
+    pub table: String,
+    pub key: String,
+    pub column: String,
 }
 
 /// Where the configuration came from.
@@ -176,6 +194,7 @@ pub struct Source {
 pub enum SourceSpec {
     Files { paths: Vec<PathBuf> },
     Command { argv: Vec<String>, tar: bool },
+    Postgres(PostgresSpec),
 }
 
 impl SourceSpec {
@@ -183,7 +202,40 @@ impl SourceSpec {
         match self {
             SourceSpec::Files { .. } => "files",
             SourceSpec::Command { .. } => "command",
+            SourceSpec::Postgres(_) => "postgres",
         }
+    }
+}
+
+/// A PostgreSQL database: where it is, how to authenticate (never inline),
+/// which client binaries to use, and how its tenants are identified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSpec {
+    /// `postgresql://user@host:port/db` (no password).
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    pub pg_dump: PathBuf,
+    pub psql: PathBuf,
+    pub tenants: Option<TenantSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TenantSpec {
+    /// The tenants table (optionally `schema.table`).
+    pub table: String,
+    /// The tenants table's identifying column.
+    pub key: String,
+    /// The column every tenant-owned table carries.
+    pub column: String,
+}
+
+/// The path of a PostgreSQL client program: an explicit path, else in
+/// `bin_dir`, else the bare name (looked up in PATH).
+pub fn pg_program(explicit: Option<&Path>, bin_dir: Option<&Path>, name: &str) -> PathBuf {
+    match (explicit, bin_dir) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(d)) => d.join(name),
+        (None, None) => PathBuf::from(name),
     }
 }
 
@@ -425,10 +477,11 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
                     tar,
                 }
             }
+            "postgres" => SourceSpec::Postgres(validate_postgres(&base, s)?),
             other => {
                 return usage(
                     format!("source '{}' has an unknown kind \"{other}\".", s.name),
-                    "Supported kinds: files, command.",
+                    "Supported kinds: files, command, postgres.",
                 )
             }
         };
@@ -497,6 +550,83 @@ pub fn validate_name(name: &str, what: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
+    let url = match &s.url {
+        Some(u) => u.clone(),
+        None => {
+            return usage(
+                format!("source '{}' of kind postgres has no url.", s.name),
+                "Add url = \"postgresql://backup@127.0.0.1:5432/app\" (no password in it).",
+            )
+        }
+    };
+    let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
+        Failure::new(
+            ExitKind::Usage,
+            format!("source '{}' has an invalid url: {e}.", s.name),
+        )
+        .with_remedy("Write postgresql://USER@HOST:PORT/DATABASE.")
+    })?;
+    if parsed.get_password().is_some() {
+        return usage(
+            format!("source '{}' has a password in its url.", s.name),
+            "Remove it from the url and use password_file, PGPASSFILE or PGPASSWORD instead: a password in the config ends up in logs and process lists.",
+        );
+    }
+    if parsed.get_dbname().is_none() {
+        return usage(
+            format!("source '{}' names no database in its url.", s.name),
+            "Write postgresql://USER@HOST:PORT/DATABASE.",
+        );
+    }
+    if !s.paths.is_empty() || !s.command.is_empty() || s.format.is_some() {
+        return usage(
+            format!(
+                "source '{}' of kind postgres has paths, command or format.",
+                s.name
+            ),
+            "Those keys belong to files and command sources; remove them.",
+        );
+    }
+    let bin_dir = s.pg_bin_dir.as_ref().map(|d| resolve(base, d));
+    let tenants = match &s.tenants {
+        Some(t) => {
+            for (k, v) in [("table", &t.table), ("key", &t.key), ("column", &t.column)] {
+                if v.trim().is_empty() {
+                    return usage(
+                        format!("source '{}': [source.tenants] {k} is empty.", s.name),
+                        "Name the tenants table, its key and the tenant column.",
+                    );
+                }
+            }
+            Some(TenantSpec {
+                table: t.table.clone(),
+                key: t.key.clone(),
+                column: t.column.clone(),
+            })
+        }
+        None => None,
+    };
+    Ok(PostgresSpec {
+        url,
+        password_file: s
+            .password_file
+            .as_ref()
+            .map(|p| resolve_secret_file(base, p)),
+        pg_dump: pg_program(
+            s.pg_dump.as_deref().map(|p| resolve(base, p)).as_deref(),
+            bin_dir.as_deref(),
+            "pg_dump",
+        ),
+        psql: pg_program(
+            s.psql.as_deref().map(|p| resolve(base, p)).as_deref(),
+            bin_dir.as_deref(),
+            "psql",
+        ),
+        tenants,
+    })
 }
 
 fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
@@ -689,7 +819,58 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
         let raw: FileConfig = toml::from_str(include_str!("../config.example.toml")).unwrap();
         let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
         assert_eq!(c.targets.len(), 2);
-        assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.sources.len(), 3);
+        match &c.sources[2].spec {
+            SourceSpec::Postgres(p) => {
+                assert_eq!(
+                    p.pg_dump,
+                    PathBuf::from("/usr/lib/postgresql/15/bin/pg_dump")
+                );
+                assert_eq!(p.tenants.as_ref().unwrap().column, "tenant_id");
+            }
+            _ => panic!("expected postgres"),
+        }
+    }
+
+    #[test]
+    fn postgres_acceptance_keys_parse() {
+        let text = r#"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[[source]]
+name = "db"
+kind = "postgres"
+url = "postgresql://backup@127.0.0.1:5432/app"   # no password here
+password_file = "/etc/vaultctl/pg-password"      # optional; PGPASSFILE and PGPASSWORD in the environment also work
+pg_bin_dir = "/usr/lib/postgresql/15/bin"         # optional; else PATH
+[source.tenants]
+table = "tenants"      # the tenants table
+key = "id"             # its identifying column
+column = "tenant_id"   # the column every tenant-owned table carries
+"#;
+        let raw: FileConfig = toml::from_str(text).unwrap();
+        let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
+        let SourceSpec::Postgres(p) = &c.sources[0].spec else {
+            panic!("expected postgres")
+        };
+        assert_eq!(p.url, "postgresql://backup@127.0.0.1:5432/app");
+        assert_eq!(
+            p.password_file.as_deref(),
+            Some(Path::new("/etc/vaultctl/pg-password"))
+        );
+        assert_eq!(p.psql, PathBuf::from("/usr/lib/postgresql/15/bin/psql"));
+        assert_eq!(
+            p.tenants,
+            Some(TenantSpec {
+                table: "tenants".into(),
+                key: "id".into(),
+                column: "tenant_id".into()
+            })
+        );
+        let with_password = text.replace("backup@", "backup:secret@");
+        let err = validate(toml::from_str(&with_password).unwrap(), Origin::Embedded).unwrap_err();
+        assert!(err.to_string().contains("password"), "{err}");
     }
 
     #[test]

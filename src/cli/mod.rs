@@ -99,8 +99,10 @@ pub enum Command {
     Backup(commands::backup::BackupArgs),
     /// List backups
     List(commands::list::ListArgs),
-    /// Restore a backup into a directory or to stdout
+    /// Restore a backup into a directory, to stdout, or into PostgreSQL
     Restore(commands::restore::RestoreArgs),
+    /// The restore log: every restore, by whom, why and how it ended
+    Restores(commands::restores::RestoresArgs),
     /// Check the repository: structure, and with --read-data every byte
     Verify(commands::verify::VerifyArgs),
     /// Manage the local catalog
@@ -173,6 +175,7 @@ pub fn main() -> i32 {
         Command::Backup(a) => commands::backup::run(&ctx, a),
         Command::List(a) => commands::list::run(&ctx, a),
         Command::Restore(a) => commands::restore::run(&ctx, a),
+        Command::Restores(a) => commands::restores::run(&ctx, a),
         Command::Verify(a) => commands::verify::run(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Completions { shell } => commands::docs::completions(shell),

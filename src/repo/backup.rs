@@ -50,6 +50,10 @@ pub trait Source: Send {
     fn next_artifact(&mut self) -> Result<Option<ArtifactStream>>;
     /// Facts for the manifest (argv, paths, versions…), after all artifacts.
     fn metadata(&self) -> serde_json::Value;
+    /// The tenants a tenant-scoped backup holds (manifest `tenants`).
+    fn tenants(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 pub struct BackupOptions {
@@ -295,7 +299,7 @@ fn run_inner(
     let body = Body {
         id: id.to_string(),
         note: opts.note.clone(),
-        tenants: Vec::new(),
+        tenants: source.tenants(),
         engine: source.metadata(),
         artifacts,
     };

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx, EXIT_WARNINGS};
 use crate::config::{validate_name, Config};
+use crate::engine::postgres::tenants::Selection;
 use crate::engine::{self, command::CommandSource, files::FilesSource};
 use crate::error::{fail, ExitKind};
 use crate::repo::backup::{self, BackupOptions, BackupOutcome, Source};
@@ -29,6 +30,12 @@ pub struct BackupArgs {
     /// A note stored (encrypted) with the backup
     #[arg(long, global = true)]
     pub note: Option<String>,
+    /// postgres sources: back up only this tenant's rows (repeatable; one artifact per tenant)
+    #[arg(long = "tenant", value_name = "ID", conflicts_with = "all_tenants")]
+    pub tenants: Vec<String>,
+    /// postgres sources: back up every tenant's rows, one artifact per tenant, from one snapshot
+    #[arg(long)]
+    pub all_tenants: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,6 +66,13 @@ pub enum AdHoc {
 pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
     let config = ctx.config()?;
     let mut jobs: Vec<(String, Box<dyn Source>, Vec<String>)> = Vec::new();
+    if args.adhoc.is_some() && (args.all_tenants || !args.tenants.is_empty()) {
+        return fail(
+            ExitKind::Usage,
+            "--tenant and --all-tenants apply to configured postgres sources only.",
+            "Name a postgres source: `vaultctl backup SOURCE --tenant ID`.",
+        );
+    }
     match &args.adhoc {
         Some(AdHoc::Files { paths, name }) => {
             let name = match name {
@@ -110,7 +124,14 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
                 );
             }
             for s in selected {
-                jobs.push((s.name.clone(), engine::from_config(s), s.tags.clone()));
+                let source = if args.all_tenants {
+                    engine::tenant_source(s, Selection::All)?
+                } else if !args.tenants.is_empty() {
+                    engine::tenant_source(s, Selection::Ids(args.tenants.clone()))?
+                } else {
+                    engine::from_config(s)
+                };
+                jobs.push((s.name.clone(), source, s.tags.clone()));
             }
         }
     }

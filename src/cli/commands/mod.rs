@@ -7,4 +7,5 @@ pub mod init;
 pub mod key;
 pub mod list;
 pub mod restore;
+pub mod restores;
 pub mod verify;
