@@ -175,6 +175,7 @@ impl Catalog {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn insert_running(&self, id: &str, source: &str, kind: &str, host: &str, started_at: &str, tags: &[String], note: Option<&str>) -> Result<()> {
         self.conn.execute(
             "INSERT INTO backups (id, source, kind, status, host, pid, started_at, tags, note) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)",

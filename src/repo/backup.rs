@@ -327,7 +327,7 @@ struct Pipeline {
     jobs: Sender<Job>,
     shared: Arc<Shared>,
     workers: Vec<std::thread::JoinHandle<()>>,
-    collector: std::thread::JoinHandle<Option<(Vec<Vec<BlobId>>, HashSet<String>, u64, usize)>>,
+    collector: std::thread::JoinHandle<Option<CollectorResult>>,
     uploaders: Vec<std::thread::JoinHandle<()>>,
 }
 

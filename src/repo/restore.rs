@@ -94,11 +94,12 @@ pub fn fetch_pack(stores: &[Store], name: &str) -> Result<bytes::Bytes> {
 }
 
 type Segment = (Arc<Vec<u8>>, Vec<(BlobId, BlobLocation)>);
+type BlobLoc = (BlobId, BlobLocation);
 
 /// A checked stream of one artifact's bytes.
 pub struct ArtifactReader {
     segments: Receiver<Result<Segment, String>>,
-    current: Option<(Arc<Vec<u8>>, VecDeque<(BlobId, BlobLocation)>)>,
+    current: Option<(Arc<Vec<u8>>, VecDeque<BlobLoc>)>,
     buf: Vec<u8>,
     pos: usize,
     key: DedupKey,

@@ -94,7 +94,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     };
     crate::progress::Progress::finish(&progress);
     let ms = started.elapsed().as_millis() as u64;
-    if args.to.is_some() {
+    if let Some(dir) = &args.to {
         if ctx.global.json {
             output::json(&summary)?;
         } else {
@@ -103,7 +103,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
                 row.id,
                 summary["entries"],
                 output::bytes(artifact.size),
-                args.to.as_ref().unwrap().display(),
+                dir.display(),
                 output::duration_ms(ms),
                 crate::catalog::mb_per_s(artifact.size, ms)
             ))?;
