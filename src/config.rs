@@ -33,6 +33,23 @@ pub struct FileConfig {
     pub compression_level: Option<i32>,
     /// Pack size in MiB.
     pub pack_size_mib: Option<usize>,
+    /// Prometheus textfile written after every state-changing command.
+    pub metrics_textfile: Option<PathBuf>,
+    #[serde(default, rename = "notify")]
+    pub notify: Vec<FileNotify>,
+}
+
+/// One `[[notify]]` entry: where alerts are sent.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileNotify {
+    pub kind: String,
+    pub url: Option<String>,
+    pub format: Option<String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    pub min_severity: Option<String>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -77,6 +94,12 @@ pub struct FileSource {
     pub format: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// systemd OnCalendar expression (or 5-field cron) for `schedule install`.
+    pub schedule: Option<String>,
+    /// Stale when no successful backup within this long (default: from the schedule).
+    pub stale_after: Option<String>,
+    /// healthchecks.io-style ping URL (/start, success, /fail).
+    pub healthcheck_url: Option<String>,
 }
 
 /// Where the configuration came from.
@@ -97,6 +120,22 @@ pub struct Config {
     pub sources: Vec<Source>,
     pub compression_level: i32,
     pub pack_size: usize,
+    pub metrics_textfile: Option<PathBuf>,
+    pub notify: Vec<Notify>,
+}
+
+/// A validated `[[notify]]` entry.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub kind: NotifyKind,
+    pub min_severity: crate::ops::alerts::Severity,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum NotifyKind {
+    Webhook { url: String, slack: bool },
+    Command { argv: Vec<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +209,9 @@ pub struct Source {
     pub name: String,
     pub spec: SourceSpec,
     pub tags: Vec<String>,
+    pub schedule: Option<crate::ops::schedule::Schedule>,
+    pub stale_after: Option<Duration>,
+    pub healthcheck_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +344,8 @@ pub fn embedded_default() -> Config {
         sources: Vec::new(),
         compression_level: DEFAULT_COMPRESSION_LEVEL,
         pack_size: DEFAULT_PACK_SIZE,
+        metrics_textfile: None,
+        notify: Vec::new(),
     }
 }
 
@@ -389,7 +433,8 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
                 )
             }
         };
-        sources.push(Source { name: s.name.clone(), spec, tags: s.tags.clone() });
+        let (schedule, stale_after, healthcheck_url) = validate_source_ops(s)?;
+        sources.push(Source { name: s.name.clone(), spec, tags: s.tags.clone(), schedule, stale_after, healthcheck_url });
     }
     let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
     if !(1..=19).contains(&level) {
@@ -399,7 +444,10 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
     if !(1024 * 1024..=512 * 1024 * 1024).contains(&pack_size) {
         return usage("pack_size_mib must be between 1 and 512.".into(), "The default of 16 suits most targets.");
     }
+    let notify = raw.notify.iter().enumerate().map(|(i, n)| validate_notify(i + 1, n)).collect::<Result<Vec<_>>>()?;
     Ok(Config {
+        metrics_textfile: raw.metrics_textfile.as_ref().map(|p| resolve(&base, p)),
+        notify,
         catalog: raw.catalog.map(|c| resolve(&base, &c)).unwrap_or_else(|| data_dir().join("catalog.db")),
         keys: Keys {
             recipients: raw.keys.recipients.clone(),
@@ -417,6 +465,89 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         compression_level: level,
         pack_size,
     })
+}
+
+type SourceOps = (Option<crate::ops::schedule::Schedule>, Option<Duration>, Option<String>);
+
+/// The operations keys of a source: schedule, stale_after, healthcheck_url.
+fn validate_source_ops(s: &FileSource) -> Result<SourceOps> {
+    let schedule = match &s.schedule {
+        None => None,
+        Some(text) => Some(crate::ops::schedule::Schedule::parse(text).map_err(|e| {
+            Failure::new(ExitKind::Usage, format!("source '{}' has schedule = \"{text}\": {e}.", s.name)).with_remedy(
+                "Use systemd OnCalendar syntax such as \"daily\", \"hourly\", \"*-*-* 02:00:00\", \"Sun *-*-* 03:00:00\" or \"Mon..Fri 01:30\", or a 5-field cron expression (\"30 1 * * 1-5\"); times are UTC.",
+            )
+        })?),
+    };
+    let stale_after = match &s.stale_after {
+        None => None,
+        Some(text) => {
+            let d = parse_duration(text).map_err(|e| {
+                Failure::new(ExitKind::Usage, format!("source '{}' has stale_after = \"{text}\": {e}.", s.name))
+                    .with_remedy("Write durations like 90m, 26h or 8d.")
+            })?;
+            if d.is_zero() {
+                return usage(format!("source '{}' has stale_after = \"{text}\", which is zero.", s.name), "Use a positive duration such as 26h.");
+            }
+            Some(d)
+        }
+    };
+    if let Some(url) = &s.healthcheck_url {
+        check_http_url(url, &format!("source '{}' healthcheck_url", s.name))?;
+    }
+    Ok((schedule, stale_after, s.healthcheck_url.clone()))
+}
+
+fn check_http_url(url: &str, what: &str) -> Result<()> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+        return usage(format!("{what} \"{url}\" is not an http(s) URL."), "Write a full URL such as https://hc-ping.com/UUID.");
+    }
+    Ok(())
+}
+
+fn validate_notify(n: usize, raw: &FileNotify) -> Result<Notify> {
+    let what = format!("[[notify]] number {n}");
+    let min_severity = match raw.min_severity.as_deref() {
+        None => crate::ops::alerts::Severity::Warning,
+        Some(s) => crate::ops::alerts::Severity::parse(s)
+            .ok_or_else(|| Failure::new(ExitKind::Usage, format!("{what} has min_severity = \"{s}\".")).with_remedy("Use info, warning or critical."))?,
+    };
+    let timeout = match &raw.timeout {
+        None => Duration::from_secs(10),
+        Some(t) => parse_duration(t)
+            .map_err(|e| Failure::new(ExitKind::Usage, format!("{what}: timeout: {e}.")).with_remedy("Write durations like 10s or 1m."))?,
+    };
+    let kind = match raw.kind.as_str() {
+        "webhook" => {
+            if !raw.command.is_empty() {
+                return usage(format!("{what} is a webhook but has a command."), "Remove command, or set kind = \"command\".");
+            }
+            let url = raw.url.as_ref().ok_or_else(|| {
+                Failure::new(ExitKind::Usage, format!("{what} is a webhook without a url.")).with_remedy("Add url = \"https://hooks.example/...\".")
+            })?;
+            check_http_url(url, &format!("{what} url"))?;
+            let slack = match raw.format.as_deref() {
+                None | Some("json") => false,
+                Some("slack") => true,
+                Some(other) => return usage(format!("{what} has format = \"{other}\"."), "Use format = \"json\" (default) or \"slack\"."),
+            };
+            NotifyKind::Webhook { url: url.clone(), slack }
+        }
+        "command" => {
+            if raw.command.is_empty() {
+                return usage(
+                    format!("{what} is a command notifier without a command."),
+                    "Add command = [\"/usr/local/bin/notify\", \"arg\"] (an argv list; the alert is in VAULTCTL_ALERT_* variables).",
+                );
+            }
+            if raw.url.is_some() || raw.format.is_some() {
+                return usage(format!("{what} is a command notifier but has url or format."), "Remove them, or set kind = \"webhook\".");
+            }
+            NotifyKind::Command { argv: raw.command.clone() }
+        }
+        other => return usage(format!("{what} has an unknown kind \"{other}\"."), "Supported kinds: webhook, command."),
+    };
+    Ok(Notify { kind, min_severity, timeout })
 }
 
 /// Names end up in object names, file names and tables: keep them plain.

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod alerts;
 pub mod backup;
 pub mod catalog;
 pub mod docs;
@@ -7,4 +8,6 @@ pub mod init;
 pub mod key;
 pub mod list;
 pub mod restore;
+pub mod schedule;
+pub mod status;
 pub mod verify;

@@ -10,6 +10,7 @@ use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
 use crate::engine::files;
 use crate::error::{fail, ExitKind};
+use crate::ops;
 use crate::repo::restore::{self, ArtifactReader};
 use crate::repo::Repository;
 
@@ -36,10 +37,29 @@ pub struct RestoreArgs {
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     let config = ctx.config()?;
-    let repo = Repository::open(&config, args.target.as_deref())?;
+    let backup = args.backup.clone();
+    let mut source = None;
+    let result = restore(ctx, &config, args, &mut source);
+    if result.as_ref().is_err_and(crate::cli::is_broken_pipe) {
+        return result;
+    }
+    if let Some(catalog) = ops::hooks::open_catalog(&config) {
+        let source = source.unwrap_or_default();
+        match &result {
+            Ok(_) => ops::hooks::restore_succeeded(&config, &catalog, &source, &backup),
+            Err(e) => ops::hooks::restore_failed(&config, &catalog, &source, &backup, e),
+        }
+        ops::after_command(&config, &catalog);
+    }
+    result
+}
+
+fn restore(ctx: &Ctx, config: &crate::config::Config, args: RestoreArgs, source: &mut Option<String>) -> Result<i32> {
+    let repo = Repository::open(config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let row = restore::resolve_backup(&catalog, &args.backup)?;
+    *source = Some(row.source.clone());
     if row.status != "completed" {
         return fail(
             ExitKind::Usage,
