@@ -723,6 +723,53 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
         let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
         assert_eq!(c.targets.len(), 2);
         assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.notify.len(), 2);
+        assert!(c.metrics_textfile.is_some());
+        assert!(c.sources[0].schedule.is_some());
+    }
+
+    #[test]
+    fn operations_acceptance_keys_parse() {
+        let text = r#"
+metrics_textfile = "/var/lib/node_exporter/textfile/vaultctl.prom"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[[source]]
+name = "db"
+kind = "command"
+command = ["pg_dumpall"]
+schedule = "*-*-* 02:00:00"
+stale_after = "26h"
+healthcheck_url = "https://hc.example/ping/UUID"
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example/x"
+format = "json"
+min_severity = "warning"
+[[notify]]
+kind = "command"
+command = ["notify-send", "x"]
+"#;
+        let c = validate(toml::from_str(text).unwrap(), Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
+        assert_eq!(c.metrics_textfile, Some(PathBuf::from("/var/lib/node_exporter/textfile/vaultctl.prom")));
+        assert_eq!(c.sources[0].stale_after, Some(Duration::from_secs(26 * 3600)));
+        assert_eq!(c.sources[0].schedule.as_ref().unwrap().text, "*-*-* 02:00:00");
+        assert_eq!(c.sources[0].healthcheck_url.as_deref(), Some("https://hc.example/ping/UUID"));
+        assert!(matches!(&c.notify[0].kind, NotifyKind::Webhook { slack: false, .. }));
+        assert_eq!(c.notify[1].min_severity, crate::ops::alerts::Severity::Warning);
+        let bad = |extra: &str, want: &str| {
+            let t = format!("[[target]]\nname = \"l\"\nurl = \"file:///x\"\n{extra}");
+            let err = validate(toml::from_str(&t).unwrap(), Origin::Embedded).unwrap_err().to_string();
+            assert!(err.contains(want), "{extra}: {err}");
+        };
+        bad("[[notify]]\nkind = \"webhook\"\n", "without a url");
+        bad("[[notify]]\nkind = \"webhook\"\nurl = \"https://x.example/a\"\nformat = \"teams\"\n", "format = \"teams\"");
+        bad("[[notify]]\nkind = \"command\"\nmin_severity = \"loud\"\ncommand = [\"x\"]\n", "min_severity = \"loud\"");
+        bad("[[notify]]\nkind = \"pager\"\n", "unknown kind \"pager\"");
+        bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nschedule = \"sometimes\"\n", "schedule = \"sometimes\"");
+        bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nstale_after = \"0h\"\n", "zero");
+        bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nhealthcheck_url = \"hc.example\"\n", "not an http(s) URL");
     }
 
     #[test]
