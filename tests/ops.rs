@@ -322,11 +322,53 @@ fn failed_verify_raises_and_clean_verify_resolves() {
     assert_eq!(open[0]["kind"], "verify_failed");
     assert_eq!(open[0]["target"], "local");
     assert_eq!(open[0]["severity"], "critical");
-    // Repair and verify again: resolved.
+    // A restore of the damaged backup fails: restore_failed.
+    let out = env.run(&["restore", "db:latest", "--stdout"]);
+    assert!(!out.status.success());
+    let restore: Vec<_> = alerts_json(&env, "open")
+        .into_iter()
+        .filter(|a| a["kind"] == "restore_failed")
+        .collect();
+    assert_eq!(restore.len(), 1, "{}", stderr(&out));
+    assert_eq!(restore[0]["source"], "db");
+    // Repair and verify again: resolved; a good restore resolves its alert.
     bytes[n / 2] ^= 0xff;
     std::fs::write(&pack, &bytes).unwrap();
     env.ok(&["verify", "--read-data"]);
+    env.ok(&["restore", "db:latest", "--stdout"]);
     assert!(alerts_json(&env, "open").is_empty());
+}
+
+#[test]
+fn unreachable_target_and_missed_backup_are_warnings() {
+    let env = OpsEnv::new(&flaky_source(""));
+    std::fs::write(env.path("ok"), "").unwrap();
+    // A second target nobody answers for (added after init).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.write_config(&format!(
+        "{}\n[[target]]\nname = \"down\"\nurl = \"s3://bucket/vaultctl\"\nendpoint = \"http://127.0.0.1:{port}\"\nallow_http = true\naccess_key_id_env = \"HOME\"\nsecret_access_key_env = \"HOME\"\nmax_retries = 0\nretry_timeout = \"1s\"\nrequest_timeout = \"2s\"\n",
+        flaky_source("")
+    ));
+    let out = env.run(&["backup", "db"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let open = alerts_json(&env, "open");
+    let kinds: Vec<(&str, &str)> = open
+        .iter()
+        .map(|a| (a["kind"].as_str().unwrap(), a["target"].as_str().unwrap()))
+        .collect();
+    assert!(kinds.contains(&("target_unreachable", "down")), "{kinds:?}");
+    assert!(
+        kinds.contains(&("backup_target_missed", "down")),
+        "{kinds:?}"
+    );
+    assert!(open.iter().all(|a| a["severity"] == "warning"));
+    let out = env.run(&["status", "--check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("VAULTCTL WARNING"));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
