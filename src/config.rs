@@ -45,6 +45,10 @@ pub struct FileConfig {
 pub struct FileNotify {
     pub kind: String,
     pub url: Option<String>,
+    /// The webhook URL from an environment variable (it often holds a secret).
+    pub url_env: Option<String>,
+    /// The webhook URL from a file (relative: $CREDENTIALS_DIRECTORY first).
+    pub url_file: Option<PathBuf>,
     pub format: Option<String>,
     #[serde(default)]
     pub command: Vec<String>,
@@ -134,8 +138,31 @@ pub struct Notify {
 
 #[derive(Debug, Clone)]
 pub enum NotifyKind {
-    Webhook { url: String, slack: bool },
+    Webhook { url: WebhookUrl, slack: bool },
     Command { argv: Vec<String> },
+}
+
+/// A webhook URL: inline, or a secret read when a notification is sent.
+#[derive(Debug, Clone)]
+pub enum WebhookUrl {
+    Inline(String),
+    Secret(Secret),
+}
+
+impl WebhookUrl {
+    pub fn get(&self) -> Result<String> {
+        match self {
+            WebhookUrl::Inline(u) => Ok(u.clone()),
+            WebhookUrl::Secret(s) => s.read(),
+        }
+    }
+
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            WebhookUrl::Secret(Secret::File(p)) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -444,7 +471,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
     if !(1024 * 1024..=512 * 1024 * 1024).contains(&pack_size) {
         return usage("pack_size_mib must be between 1 and 512.".into(), "The default of 16 suits most targets.");
     }
-    let notify = raw.notify.iter().enumerate().map(|(i, n)| validate_notify(i + 1, n)).collect::<Result<Vec<_>>>()?;
+    let notify = raw.notify.iter().enumerate().map(|(i, n)| validate_notify(&base, i + 1, n)).collect::<Result<Vec<_>>>()?;
     Ok(Config {
         metrics_textfile: raw.metrics_textfile.as_ref().map(|p| resolve(&base, p)),
         notify,
@@ -505,7 +532,7 @@ fn check_http_url(url: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_notify(n: usize, raw: &FileNotify) -> Result<Notify> {
+fn validate_notify(base: &Path, n: usize, raw: &FileNotify) -> Result<Notify> {
     let what = format!("[[notify]] number {n}");
     let min_severity = match raw.min_severity.as_deref() {
         None => crate::ops::alerts::Severity::Warning,
@@ -522,16 +549,27 @@ fn validate_notify(n: usize, raw: &FileNotify) -> Result<Notify> {
             if !raw.command.is_empty() {
                 return usage(format!("{what} is a webhook but has a command."), "Remove command, or set kind = \"command\".");
             }
-            let url = raw.url.as_ref().ok_or_else(|| {
-                Failure::new(ExitKind::Usage, format!("{what} is a webhook without a url.")).with_remedy("Add url = \"https://hooks.example/...\".")
-            })?;
-            check_http_url(url, &format!("{what} url"))?;
+            let url = match (&raw.url, &raw.url_env, &raw.url_file) {
+                (Some(u), None, None) => {
+                    check_http_url(u, &format!("{what} url"))?;
+                    WebhookUrl::Inline(u.clone())
+                }
+                (None, Some(e), None) => WebhookUrl::Secret(Secret::Env(e.clone())),
+                (None, None, Some(f)) => WebhookUrl::Secret(Secret::File(resolve_secret_file(base, f))),
+                (None, None, None) => {
+                    return usage(
+                        format!("{what} is a webhook without a url."),
+                        "Add url = \"https://hooks.example/...\" (or url_env / url_file when the URL holds a secret).",
+                    )
+                }
+                _ => return usage(format!("{what} has more than one of url, url_env and url_file."), "Keep exactly one."),
+            };
             let slack = match raw.format.as_deref() {
                 None | Some("json") => false,
                 Some("slack") => true,
                 Some(other) => return usage(format!("{what} has format = \"{other}\"."), "Use format = \"json\" (default) or \"slack\"."),
             };
-            NotifyKind::Webhook { url: url.clone(), slack }
+            NotifyKind::Webhook { url, slack }
         }
         "command" => {
             if raw.command.is_empty() {
@@ -540,7 +578,7 @@ fn validate_notify(n: usize, raw: &FileNotify) -> Result<Notify> {
                     "Add command = [\"/usr/local/bin/notify\", \"arg\"] (an argv list; the alert is in VAULTCTL_ALERT_* variables).",
                 );
             }
-            if raw.url.is_some() || raw.format.is_some() {
+            if raw.url.is_some() || raw.url_env.is_some() || raw.url_file.is_some() || raw.format.is_some() {
                 return usage(format!("{what} is a command notifier but has url or format."), "Remove them, or set kind = \"webhook\".");
             }
             NotifyKind::Command { argv: raw.command.clone() }
@@ -756,7 +794,10 @@ command = ["notify-send", "x"]
         assert_eq!(c.sources[0].stale_after, Some(Duration::from_secs(26 * 3600)));
         assert_eq!(c.sources[0].schedule.as_ref().unwrap().text, "*-*-* 02:00:00");
         assert_eq!(c.sources[0].healthcheck_url.as_deref(), Some("https://hc.example/ping/UUID"));
-        assert!(matches!(&c.notify[0].kind, NotifyKind::Webhook { slack: false, .. }));
+        match &c.notify[0].kind {
+            NotifyKind::Webhook { url, slack: false } => assert_eq!(url.get().unwrap(), "https://hooks.example/x"),
+            other => panic!("{other:?}"),
+        }
         assert_eq!(c.notify[1].min_severity, crate::ops::alerts::Severity::Warning);
         let bad = |extra: &str, want: &str| {
             let t = format!("[[target]]\nname = \"l\"\nurl = \"file:///x\"\n{extra}");
@@ -767,6 +808,7 @@ command = ["notify-send", "x"]
         bad("[[notify]]\nkind = \"webhook\"\nurl = \"https://x.example/a\"\nformat = \"teams\"\n", "format = \"teams\"");
         bad("[[notify]]\nkind = \"command\"\nmin_severity = \"loud\"\ncommand = [\"x\"]\n", "min_severity = \"loud\"");
         bad("[[notify]]\nkind = \"pager\"\n", "unknown kind \"pager\"");
+        bad("[[notify]]\nkind = \"webhook\"\nurl = \"https://x.example/a\"\nurl_env = \"HOOK\"\n", "more than one of url");
         bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nschedule = \"sometimes\"\n", "schedule = \"sometimes\"");
         bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nstale_after = \"0h\"\n", "zero");
         bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nhealthcheck_url = \"hc.example\"\n", "not an http(s) URL");

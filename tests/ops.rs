@@ -30,11 +30,16 @@ fn webhooks_json_and_slack_with_retry_and_auto_resolve() {
     let json_hook = Listener::start(vec![500]);
     let slack_hook = Listener::start(vec![]);
     let env = OpsEnv::new(&format!(
-        "{}\n[[notify]]\nkind = \"webhook\"\nurl = \"{}/hooks/json\"\nformat = \"json\"\nmin_severity = \"warning\"\n\n[[notify]]\nkind = \"webhook\"\nurl = \"{}/hooks/slack\"\nformat = \"slack\"\nmin_severity = \"critical\"\n",
+        "{}\n[[notify]]\nkind = \"webhook\"\nurl = \"{}/hooks/json\"\nformat = \"json\"\nmin_severity = \"warning\"\n\n[[notify]]\nkind = \"webhook\"\nurl_file = \"{{dir}}/slack-url\"\nformat = \"slack\"\nmin_severity = \"critical\"\n",
         flaky_source(""),
         json_hook.url,
-        slack_hook.url
     ));
+    // The Slack URL is a secret: read from a file when sending.
+    std::fs::write(
+        env.path("slack-url"),
+        format!("{}/hooks/slack\n", slack_hook.url),
+    )
+    .unwrap();
     let out = env.run(&["backup", "db"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 
@@ -63,6 +68,7 @@ fn webhooks_json_and_slack_with_retry_and_auto_resolve() {
 
     let slack = slack_hook.drain();
     assert_eq!(slack.len(), 1);
+    assert_eq!(slack[0].path, "/hooks/slack");
     let sbody: serde_json::Value = serde_json::from_str(&slack[0].body).unwrap();
     assert_eq!(
         sbody.as_object().unwrap().len(),

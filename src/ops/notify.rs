@@ -63,12 +63,13 @@ pub fn deliver(config: &Config, events: &[Event]) {
 fn send(n: &Notify, e: &Event) -> Result<(), String> {
     match &n.kind {
         NotifyKind::Webhook { url, slack } => {
+            let url = url.get().map_err(|e| crate::error::paragraph(&e))?;
             let body = if *slack {
                 json!({ "text": text(e) })
             } else {
                 payload(e)
             };
-            retry(|| post(url, Some(body.to_string()), n.timeout))
+            retry(|| post(&url, Some(body.to_string()), n.timeout))
         }
         NotifyKind::Command { argv } => retry(|| run_command(argv, e, n.timeout)),
     }

@@ -35,6 +35,11 @@ fn quote(s: &str) -> String {
 
 fn secret_files(config: &Config) -> Vec<PathBuf> {
     let mut out = Vec::new();
+    for n in &config.notify {
+        if let crate::config::NotifyKind::Webhook { url, .. } = &n.kind {
+            out.extend(url.file().map(Path::to_path_buf));
+        }
+    }
     for t in &config.targets {
         if let Location::S3 {
             access_key_id,
