@@ -94,19 +94,18 @@ pub fn write_metrics(config: &Config, catalog: &Catalog, status: &health::Status
 }
 
 /// After a command that changed state: checks staleness (raising and
-/// resolving alerts) and writes the metrics textfile. Never fails.
-pub fn after_command(config: &Config, catalog: &Catalog) -> Option<health::Status> {
-    match health::status(config, catalog, now()) {
-        Ok(st) => {
-            write_metrics(config, catalog, &st);
-            Some(st)
-        }
-        Err(e) => {
-            tracing::warn!(
-                "cannot check the health of the sources: {}",
-                crate::error::paragraph(&e)
-            );
-            None
-        }
+/// resolving alerts) and, when configured, writes the metrics textfile (the
+/// full status snapshot is computed only then). Never fails.
+pub fn after_command(config: &Config, catalog: &Catalog) {
+    let result = if config.metrics_textfile.is_some() {
+        health::status(config, catalog, now()).map(|st| write_metrics(config, catalog, &st))
+    } else {
+        health::check_sources(config, catalog, now()).map(|_| ())
+    };
+    if let Err(e) = result {
+        tracing::warn!(
+            "cannot check the health of the sources: {}",
+            crate::error::paragraph(&e)
+        );
     }
 }
