@@ -16,6 +16,9 @@ _vaultctl() {
             ",$1")
                 cmd="vaultctl"
                 ;;
+            vaultctl,alerts)
+                cmd="vaultctl__subcmd__alerts"
+                ;;
             vaultctl,backup)
                 cmd="vaultctl__subcmd__backup"
                 ;;
@@ -46,8 +49,38 @@ _vaultctl() {
             vaultctl,restores)
                 cmd="vaultctl__subcmd__restores"
                 ;;
+            vaultctl,schedule)
+                cmd="vaultctl__subcmd__schedule"
+                ;;
+            vaultctl,status)
+                cmd="vaultctl__subcmd__status"
+                ;;
             vaultctl,verify)
                 cmd="vaultctl__subcmd__verify"
+                ;;
+            vaultctl__subcmd__alerts,ack)
+                cmd="vaultctl__subcmd__alerts__subcmd__ack"
+                ;;
+            vaultctl__subcmd__alerts,help)
+                cmd="vaultctl__subcmd__alerts__subcmd__help"
+                ;;
+            vaultctl__subcmd__alerts,list)
+                cmd="vaultctl__subcmd__alerts__subcmd__list"
+                ;;
+            vaultctl__subcmd__alerts,resolve)
+                cmd="vaultctl__subcmd__alerts__subcmd__resolve"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,ack)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__ack"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,help)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,list)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__list"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,resolve)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__resolve"
                 ;;
             vaultctl__subcmd__backup,command)
                 cmd="vaultctl__subcmd__backup__subcmd__command"
@@ -79,6 +112,9 @@ _vaultctl() {
             vaultctl__subcmd__catalog__subcmd__help,rebuild)
                 cmd="vaultctl__subcmd__catalog__subcmd__help__subcmd__rebuild"
                 ;;
+            vaultctl__subcmd__help,alerts)
+                cmd="vaultctl__subcmd__help__subcmd__alerts"
+                ;;
             vaultctl__subcmd__help,backup)
                 cmd="vaultctl__subcmd__help__subcmd__backup"
                 ;;
@@ -109,8 +145,23 @@ _vaultctl() {
             vaultctl__subcmd__help,restores)
                 cmd="vaultctl__subcmd__help__subcmd__restores"
                 ;;
+            vaultctl__subcmd__help,schedule)
+                cmd="vaultctl__subcmd__help__subcmd__schedule"
+                ;;
+            vaultctl__subcmd__help,status)
+                cmd="vaultctl__subcmd__help__subcmd__status"
+                ;;
             vaultctl__subcmd__help,verify)
                 cmd="vaultctl__subcmd__help__subcmd__verify"
+                ;;
+            vaultctl__subcmd__help__subcmd__alerts,ack)
+                cmd="vaultctl__subcmd__help__subcmd__alerts__subcmd__ack"
+                ;;
+            vaultctl__subcmd__help__subcmd__alerts,list)
+                cmd="vaultctl__subcmd__help__subcmd__alerts__subcmd__list"
+                ;;
+            vaultctl__subcmd__help__subcmd__alerts,resolve)
+                cmd="vaultctl__subcmd__help__subcmd__alerts__subcmd__resolve"
                 ;;
             vaultctl__subcmd__help__subcmd__backup,command)
                 cmd="vaultctl__subcmd__help__subcmd__backup__subcmd__command"
@@ -124,6 +175,12 @@ _vaultctl() {
             vaultctl__subcmd__help__subcmd__key,generate)
                 cmd="vaultctl__subcmd__help__subcmd__key__subcmd__generate"
                 ;;
+            vaultctl__subcmd__help__subcmd__schedule,install)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__install"
+                ;;
+            vaultctl__subcmd__help__subcmd__schedule,show)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__show"
+                ;;
             vaultctl__subcmd__key,generate)
                 cmd="vaultctl__subcmd__key__subcmd__generate"
                 ;;
@@ -136,6 +193,24 @@ _vaultctl() {
             vaultctl__subcmd__key__subcmd__help,help)
                 cmd="vaultctl__subcmd__key__subcmd__help__subcmd__help"
                 ;;
+            vaultctl__subcmd__schedule,help)
+                cmd="vaultctl__subcmd__schedule__subcmd__help"
+                ;;
+            vaultctl__subcmd__schedule,install)
+                cmd="vaultctl__subcmd__schedule__subcmd__install"
+                ;;
+            vaultctl__subcmd__schedule,show)
+                cmd="vaultctl__subcmd__schedule__subcmd__show"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,help)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,install)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__install"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,show)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__show"
+                ;;
             *)
                 ;;
         esac
@@ -143,7 +218,7 @@ _vaultctl() {
 
     case "${cmd}" in
         vaultctl)
-            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --help --version key init backup list restore restores verify catalog completions man help"
+            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list restore restores verify catalog status alerts schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -161,6 +236,240 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts)
+            opts="-v -q -h --status --severity --source --since --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help list ack resolve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --severity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__ack)
+            opts="-v -q -h --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --note)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help)
+            opts="list ack resolve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__ack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__resolve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__list)
+            opts="-v -q -h --status --severity --source --since --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --severity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__resolve)
+            opts="-v -q -h --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --note)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -169,7 +478,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup)
-            opts="-v -q -h --all --tag --note --tenant --all-tenants --config --json --no-progress --verbose --quiet --identity --catalog --help files command help"
+            opts="-v -q -h --all --tag --note --tenant --all-tenants --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help files command help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,6 +508,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -207,7 +520,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup__subcmd__command)
-            opts="-v -q -h --name --format --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --name --format --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -241,6 +554,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -249,7 +566,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup__subcmd__files)
-            opts="-v -q -h --name --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --name --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -276,6 +593,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -343,7 +664,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__catalog)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help rebuild help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help rebuild help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -358,6 +679,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -411,7 +736,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__catalog__subcmd__rebuild)
-            opts="-v -q -h --target --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --target --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -433,6 +758,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -441,7 +770,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__completions)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help bash elvish fish powershell zsh"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -459,6 +788,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -467,8 +800,64 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help)
-            opts="key init backup list restore restores verify catalog completions man help"
+            opts="key init backup list restore restores verify catalog status alerts schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts)
+            opts="list ack resolve"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts__subcmd__ack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts__subcmd__resolve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -676,6 +1065,62 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__help__subcmd__schedule)
+            opts="show install"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__help__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -691,7 +1136,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__init)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -706,6 +1151,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -717,7 +1166,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__key)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help generate help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -735,6 +1184,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -743,7 +1196,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__key__subcmd__generate)
-            opts="-o -v -q -h --output --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-o -v -q -h --output --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -766,6 +1219,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -819,7 +1276,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__list)
-            opts="-v -q -h --source --kind --status --tag --since --until --limit --page --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --source --kind --status --tag --since --until --limit --page --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -869,6 +1326,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -877,7 +1338,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__man)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -895,6 +1356,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -903,7 +1368,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restore)
-            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --tenant --create --clean --reason --yes --pg-bin-dir --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --tenant --create --clean --reason --yes --pg-bin-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -953,6 +1418,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -961,7 +1430,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restores)
-            opts="-v -q -h --limit --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --limit --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -983,6 +1452,198 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help show install help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help)
+            opts="show install help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__install)
+            opts="-v -q -h --systemd --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --systemd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__show)
+            opts="-v -q -h --cron --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__status)
+            opts="-v -q -h --check --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -991,7 +1652,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__verify)
-            opts="-v -q -h --target --read-data --sample --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --target --read-data --sample --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1014,6 +1675,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -96,6 +96,30 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX restores_started ON restores (started_at);
     "#,
+    // ops: alerts (raised by failures and conditions, de-duplicated per
+    // kind/source/target while not resolved; '' = no source or target).
+    r#"
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        source TEXT NOT NULL DEFAULT '',
+        target TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 1,
+        status TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'resolved')),
+        acknowledged_by TEXT,
+        acknowledged_at TEXT,
+        ack_note TEXT,
+        resolved_at TEXT,
+        resolved_by TEXT,
+        resolve_note TEXT
+    );
+    CREATE UNIQUE INDEX alerts_active_key ON alerts (kind, source, target) WHERE status <> 'resolved';
+    CREATE INDEX alerts_status_seen ON alerts (status, last_seen);
+    "#,
 ];
 
 pub struct Catalog {

@@ -16,6 +16,7 @@ use crate::engine::postgres::filter::TenantFilter;
 use crate::engine::postgres::restore::{self as pg, RestoreType};
 use crate::engine::postgres::tenants::artifact_name;
 use crate::error::{fail, ExitKind, Failure};
+use crate::ops;
 use crate::repo::manifest::{Artifact, Body};
 use crate::repo::restore::{self, ArtifactReader};
 use crate::repo::Repository;
@@ -84,10 +85,34 @@ fn operator() -> String {
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     let config = ctx.config()?;
-    let repo = Repository::open(&config, args.target.as_deref())?;
+    let backup = args.backup.clone();
+    let mut source = None;
+    let result = restore(ctx, &config, args, &mut source);
+    if result.as_ref().is_err_and(crate::cli::is_broken_pipe) {
+        return result;
+    }
+    if let Some(catalog) = ops::hooks::open_catalog(&config) {
+        let source = source.unwrap_or_default();
+        match &result {
+            Ok(_) => ops::hooks::restore_succeeded(&config, &catalog, &source, &backup),
+            Err(e) => ops::hooks::restore_failed(&config, &catalog, &source, &backup, e),
+        }
+        ops::after_command(&config, &catalog);
+    }
+    result
+}
+
+fn restore(
+    ctx: &Ctx,
+    config: &crate::config::Config,
+    args: RestoreArgs,
+    source: &mut Option<String>,
+) -> Result<i32> {
+    let repo = Repository::open(config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let row = restore::resolve_backup(&catalog, &args.backup)?;
+    *source = Some(row.source.clone());
     if row.status != "completed" {
         return fail(
             ExitKind::Usage,
@@ -103,16 +128,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     stores.sort_by_key(|s| !row.targets.contains(&s.name));
     let (_, body) = restore::load_body(&repo, &stores, &row.id)?;
     if args.target_db.is_some() {
-        return run_db(
-            ctx,
-            &args,
-            &config,
-            &repo,
-            &mut catalog,
-            &row,
-            stores,
-            &body,
-        );
+        return run_db(ctx, &args, config, &repo, &mut catalog, &row, stores, &body);
     }
     if !args.tenants.is_empty() || args.kind.is_some() {
         return fail(
