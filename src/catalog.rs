@@ -120,6 +120,41 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX alerts_active_key ON alerts (kind, source, target) WHERE status <> 'resolved';
     CREATE INDEX alerts_status_seen ON alerts (status, last_seen);
     "#,
+    // dr: DR runs and drills (achieved RTO, checks, steps), and backups
+    // verified by a real restore (kept across catalog rebuilds: no FK).
+    r#"
+    CREATE TABLE dr_runs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('run', 'drill')),
+        source TEXT NOT NULL,
+        backup_id TEXT,
+        target_db TEXT,
+        storage_target TEXT,
+        reason TEXT,
+        operator TEXT NOT NULL,
+        host TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('running', 'succeeded', 'failed')),
+        rto_ms INTEGER,
+        restore_ms INTEGER,
+        bytes INTEGER,
+        tables INTEGER,
+        rows INTEGER,
+        restore_id INTEGER,
+        checks TEXT,
+        steps TEXT,
+        error TEXT
+    );
+    CREATE INDEX dr_runs_started ON dr_runs (started_at);
+    CREATE TABLE backup_verifications (
+        backup_id TEXT NOT NULL,
+        method TEXT NOT NULL,
+        dr_run_id INTEGER,
+        verified_at TEXT NOT NULL,
+        PRIMARY KEY (backup_id, method)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub struct Catalog {
@@ -694,5 +729,204 @@ fn process_alive(pid: i32) -> bool {
     unsafe {
         libc::kill(pid, 0) == 0
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+}
+
+/// One DR run or drill (the `dr history --json` shape).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DrRunRow {
+    pub id: i64,
+    /// `run` or `drill`.
+    pub kind: String,
+    pub source: String,
+    pub backup_id: Option<String>,
+    pub target_db: Option<String>,
+    /// The storage target the backup was read from (first one that worked).
+    pub storage_target: Option<String>,
+    pub reason: Option<String>,
+    pub operator: String,
+    pub host: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: String,
+    /// Achieved recovery time: start of the run to a verified database.
+    pub rto_ms: Option<u64>,
+    pub restore_ms: Option<u64>,
+    pub bytes: Option<u64>,
+    pub tables: Option<u64>,
+    pub rows: Option<u64>,
+    pub restore_id: Option<i64>,
+    pub checks: Option<serde_json::Value>,
+    pub steps: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// How a DR run or drill ended.
+#[derive(Debug, Default)]
+pub struct DrFinish<'a> {
+    pub ok: bool,
+    pub backup_id: Option<&'a str>,
+    pub storage_target: Option<&'a str>,
+    pub rto_ms: Option<u64>,
+    pub restore_ms: Option<u64>,
+    pub bytes: Option<u64>,
+    pub tables: Option<u64>,
+    pub rows: Option<u64>,
+    pub restore_id: Option<i64>,
+    pub checks: Option<serde_json::Value>,
+    pub steps: Option<serde_json::Value>,
+    pub error: Option<&'a str>,
+}
+
+impl Catalog {
+    #[allow(clippy::too_many_arguments)]
+    pub fn dr_started(
+        &self,
+        kind: &str,
+        source: &str,
+        target_db: Option<&str>,
+        reason: Option<&str>,
+        operator: &str,
+        host: &str,
+        started_at: &str,
+    ) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO dr_runs (kind, source, target_db, reason, operator, host, started_at, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running')",
+            params![kind, source, target_db, reason, operator, host, started_at],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn dr_finished(&self, id: i64, finished_at: &str, f: &DrFinish<'_>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE dr_runs SET finished_at = ?2, outcome = ?3, backup_id = coalesce(?4, backup_id), storage_target = ?5, rto_ms = ?6,
+               restore_ms = ?7, bytes = ?8, tables = ?9, rows = ?10, restore_id = ?11, checks = ?12, steps = ?13, error = ?14 WHERE id = ?1",
+            params![
+                id,
+                finished_at,
+                if f.ok { "succeeded" } else { "failed" },
+                f.backup_id,
+                f.storage_target,
+                f.rto_ms,
+                f.restore_ms,
+                f.bytes,
+                f.tables,
+                f.rows,
+                f.restore_id,
+                f.checks.as_ref().map(|v| v.to_string()),
+                f.steps.as_ref().map(|v| v.to_string()),
+                f.error
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// DR runs and drills, newest first; `kind` filters (`run`, `drill`).
+    pub fn dr_runs(&self, kind: Option<&str>, limit: Option<usize>) -> Result<Vec<DrRunRow>> {
+        let mut sql = String::from("SELECT * FROM dr_runs WHERE (?1 IS NULL OR kind = ?1) ORDER BY started_at DESC, id DESC");
+        if let Some(l) = limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([kind], |r| {
+                Ok(DrRunRow {
+                    id: r.get("id")?,
+                    kind: r.get("kind")?,
+                    source: r.get("source")?,
+                    backup_id: r.get("backup_id")?,
+                    target_db: r.get("target_db")?,
+                    storage_target: r.get("storage_target")?,
+                    reason: r.get("reason")?,
+                    operator: r.get("operator")?,
+                    host: r.get("host")?,
+                    started_at: r.get("started_at")?,
+                    finished_at: r.get("finished_at")?,
+                    outcome: r.get("outcome")?,
+                    rto_ms: r.get("rto_ms")?,
+                    restore_ms: r.get("restore_ms")?,
+                    bytes: r.get("bytes")?,
+                    tables: r.get("tables")?,
+                    rows: r.get("rows")?,
+                    restore_id: r.get("restore_id")?,
+                    checks: json(r.get("checks")?),
+                    steps: json(r.get("steps")?),
+                    error: r.get("error")?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Marks a backup as verified by a real restore (`method`: drill, dr-run).
+    pub fn mark_verified(
+        &self,
+        backup_id: &str,
+        method: &str,
+        dr_run_id: i64,
+        at: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO backup_verifications (backup_id, method, dr_run_id, verified_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (backup_id, method) DO UPDATE SET dr_run_id = excluded.dr_run_id, verified_at = excluded.verified_at",
+            params![backup_id, method, dr_run_id, at],
+        )?;
+        Ok(())
+    }
+
+    /// When a backup was last verified by a restore, if ever.
+    pub fn verified_at(&self, backup_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT max(verified_at) FROM backup_verifications WHERE backup_id = ?1",
+                [backup_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// The newest completed backup of `source` verified by a restore.
+    pub fn latest_verified(&self, source: &str) -> Result<Option<BackupRow>> {
+        let sql = format!(
+            "{} WHERE b.source = ?1 AND b.status = 'completed' AND EXISTS (SELECT 1 FROM backup_verifications v WHERE v.backup_id = b.id) ORDER BY b.started_at DESC LIMIT 1",
+            Self::SELECT
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, [source], Self::row_from)
+            .optional()?)
+    }
+
+    /// Restore speed (bytes/s of backup data) over the last successful full
+    /// database restores: (bytes, milliseconds) summed.
+    pub fn restore_speed(&self) -> Result<Option<(u64, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.bytes, r.started_at, r.finished_at FROM restores r JOIN backups b ON b.id = r.backup_id
+              WHERE r.outcome = 'succeeded' AND r.type = 'full' AND r.finished_at IS NOT NULL ORDER BY r.started_at DESC LIMIT 10",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, u64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let parse = |s: &str| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+        };
+        let (mut bytes, mut ms) = (0u64, 0u64);
+        for (b, s, f) in rows {
+            if let (Some(s), Some(f)) = (parse(&s), parse(&f)) {
+                let d = (f - s).whole_milliseconds().max(1) as u64;
+                bytes += b;
+                ms += d;
+            }
+        }
+        Ok(if ms == 0 { None } else { Some((bytes, ms)) })
     }
 }

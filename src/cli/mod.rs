@@ -120,6 +120,9 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     /// List, acknowledge and resolve alerts
     Alerts(commands::alerts::AlertsArgs),
+    /// Disaster recovery: the runbook (plan), a verified restore (run), test restores (drill), history
+    #[command(subcommand)]
+    Dr(commands::dr::DrCommand),
     /// Show schedules, print crontab lines, install systemd timers
     #[command(subcommand)]
     Schedule(commands::schedule::ScheduleCommand),
@@ -200,6 +203,7 @@ pub fn main() -> i32 {
         Command::Status(a) => commands::status::run(&ctx, a),
         Command::Alerts(a) => commands::alerts::run(&ctx, a),
         Command::Schedule(c) => commands::schedule::run(&ctx, c),
+        Command::Dr(c) => commands::dr::run(&ctx, c),
         Command::Completions { shell } => commands::docs::completions(shell),
         Command::Man => commands::docs::man(),
     };

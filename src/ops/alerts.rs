@@ -29,6 +29,8 @@ pub mod kind {
     pub const TARGET_UNREACHABLE: &str = "target_unreachable";
     /// A target lacks objects another target has (replication catch-up).
     pub const REPLICATION_BEHIND: &str = "replication_behind";
+    /// A DR drill (scheduled test restore) of a source failed.
+    pub const DRILL_FAILED: &str = "dr_drill_failed";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]

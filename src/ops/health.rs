@@ -250,6 +250,65 @@ pub struct Status {
     pub sources: Vec<SourceHealth>,
     pub recent_backups: Vec<BackupRow>,
     pub open_alerts: Vec<Alert>,
+    /// The last DR drill, its RTO and the trend; null before the first.
+    pub dr: Option<DrStatus>,
+}
+
+/// DR drills at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrStatus {
+    pub last_drill_id: i64,
+    pub last_drill_source: String,
+    pub last_drill_backup: Option<String>,
+    pub last_drill_at: String,
+    pub last_drill_outcome: String,
+    /// RTO of the last drill (null when it failed).
+    pub last_drill_rto_ms: Option<u64>,
+    /// When a drill last succeeded.
+    pub last_success_at: Option<String>,
+    /// RTOs of the last successful drills, newest first (at most 5).
+    pub recent_rto_ms: Vec<u64>,
+    /// `faster`, `slower` or `steady` (newest successful RTO against the
+    /// mean of the previous ones, ±10 %), or `-` with fewer than two.
+    pub trend: String,
+}
+
+/// The last drill and the RTO trend.
+pub fn dr_status(catalog: &Catalog) -> Result<Option<DrStatus>> {
+    let drills = catalog.dr_runs(Some("drill"), Some(50))?;
+    let Some(last) = drills.first() else {
+        return Ok(None);
+    };
+    let ok: Vec<&crate::catalog::DrRunRow> = drills
+        .iter()
+        .filter(|d| d.outcome == "succeeded" && d.rto_ms.is_some())
+        .collect();
+    let recent: Vec<u64> = ok.iter().take(5).filter_map(|d| d.rto_ms).collect();
+    let trend = if recent.len() < 2 {
+        "-".to_string()
+    } else {
+        let prev = &recent[1..];
+        let mean = prev.iter().sum::<u64>() as f64 / prev.len() as f64;
+        let now = recent[0] as f64;
+        if now < mean * 0.9 {
+            "faster".into()
+        } else if now > mean * 1.1 {
+            "slower".into()
+        } else {
+            "steady".into()
+        }
+    };
+    Ok(Some(DrStatus {
+        last_drill_id: last.id,
+        last_drill_source: last.source.clone(),
+        last_drill_backup: last.backup_id.clone(),
+        last_drill_at: last.started_at.clone(),
+        last_drill_outcome: last.outcome.clone(),
+        last_drill_rto_ms: last.rto_ms,
+        last_success_at: ok.first().map(|d| d.started_at.clone()),
+        recent_rto_ms: recent,
+        trend,
+    }))
 }
 
 /// Computes the dashboard at `now`; checks staleness first (raising and
@@ -315,6 +374,7 @@ pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result
         sources,
         recent_backups,
         open_alerts,
+        dr: dr_status(catalog)?,
     })
 }
 

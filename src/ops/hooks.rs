@@ -216,3 +216,27 @@ pub fn restore_succeeded(config: &Config, catalog: &Catalog, source: &str, backu
         &format!("vaultctl (restore of {backup})"),
     );
 }
+
+/// A DR drill of `source` failed: critical, until the next drill succeeds.
+pub fn drill_failed(config: &Config, catalog: &Catalog, source: &str, err: &anyhow::Error) {
+    super::alert(
+        config,
+        catalog,
+        AlertKey::new(kind::DRILL_FAILED, source, ""),
+        Severity::Critical,
+        &format!(
+            "DR drill of '{source}' failed: {} The latest backup could not be restored and checked; run `vaultctl dr drill --source {source}` after fixing the cause.",
+            paragraph(err)
+        ),
+    );
+}
+
+/// A DR drill of `source` succeeded: resolves an open drill alert.
+pub fn drill_succeeded(config: &Config, catalog: &Catalog, source: &str, backup: &str) {
+    super::clear(
+        config,
+        catalog,
+        &AlertKey::new(kind::DRILL_FAILED, source, ""),
+        &format!("vaultctl (drill of {backup})"),
+    );
+}

@@ -220,6 +220,30 @@ pub fn render(catalog: &Catalog, st: &Status, now: OffsetDateTime) -> Result<Str
         "Logical bytes of completed backups divided by the bytes they stored.",
     );
     o.sample("vaultctl_dedup_ratio", &[], st.dedup_ratio.unwrap_or(1.0));
+    if let Some(d) = &st.dr {
+        o.family(
+            "vaultctl_dr_last_drill_success",
+            "gauge",
+            "1 when the last DR drill (test restore) succeeded, 0 when it failed.",
+        );
+        o.sample(
+            "vaultctl_dr_last_drill_success",
+            &[("source", &d.last_drill_source)],
+            if d.last_drill_outcome == "succeeded" {
+                1.0
+            } else {
+                0.0
+            },
+        );
+        if let Some(ms) = d.recent_rto_ms.first() {
+            o.family(
+                "vaultctl_dr_last_drill_rto_seconds",
+                "gauge",
+                "Recovery time the last successful DR drill achieved (start to verified database).",
+            );
+            o.sample("vaultctl_dr_last_drill_rto_seconds", &[], *ms as f64 / 1e3);
+        }
+    }
     o.family(
         "vaultctl_metrics_generated_timestamp_seconds",
         "gauge",

@@ -111,7 +111,7 @@ pub fn ensure_default_identity(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn read_repo_config(store: &Store) -> Result<Option<RepoConfig>> {
+pub fn read_repo_config(store: &Store) -> Result<Option<RepoConfig>> {
     match store.get(CONFIG_OBJECT)? {
         None => Ok(None),
         Some(b) => RepoConfig::parse(&b)

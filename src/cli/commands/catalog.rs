@@ -18,33 +18,93 @@ pub enum CatalogCommand {
     },
 }
 
+/// What a rebuild found.
+#[derive(Debug, serde::Serialize)]
+pub struct Rebuilt {
+    pub target: String,
+    pub backups: usize,
+    pub index_objects: usize,
+    pub problems: Vec<String>,
+    /// Whether manifests' bodies (notes, details) could be read.
+    pub identity: bool,
+}
+
 pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
     let CatalogCommand::Rebuild { target } = cmd;
     let config = ctx.config()?;
     let repo = Repository::open(&config, None)?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    let source_store = match &target {
-        Some(name) => repo
-            .stores
-            .iter()
-            .find(|s| &s.name == name)
-            .ok_or_else(|| {
-                crate::error::Failure::new(
-                    crate::error::ExitKind::Usage,
-                    format!("target '{name}' is not available."),
-                )
-                .with_remedy("Check the name with the config and that the target is reachable.")
-            })?,
-        None => &repo.stores[0],
+    let r = rebuild(&repo, &mut catalog, target.as_deref())?;
+    crate::ops::after_command(&config, &catalog);
+    if ctx.global.json {
+        output::json(
+            &serde_json::json!({ "target": r.target, "backups": r.backups, "index_objects": r.index_objects, "problems": r.problems }),
+        )?;
+    } else {
+        output::line(&format!(
+            "catalog rebuilt from target '{}': {} backups, {} index objects{}",
+            r.target,
+            r.backups,
+            r.index_objects,
+            if !r.identity {
+                " (no identity: notes and details are not readable)"
+            } else {
+                ""
+            }
+        ))?;
+        for p in &r.problems {
+            eprintln!("vaultctl: warning: {p}");
+        }
+    }
+    Ok(if r.problems.is_empty() { 0 } else { 1 })
+}
+
+/// Rebuilds the catalog's backup list and dedup index from the repository:
+/// manifests from `target` (default: the first target that lists them).
+pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -> Result<Rebuilt> {
+    let candidates: Vec<&crate::storage::Store> = match target {
+        Some(name) => vec![repo.stores.iter().find(|s| s.name == name).ok_or_else(|| {
+            crate::error::Failure::new(
+                crate::error::ExitKind::Usage,
+                format!("target '{name}' is not available."),
+            )
+            .with_remedy("Check the name with the config and that the target is reachable.")
+        })?],
+        None => repo.stores.iter().collect(),
+    };
+    // The first target that can list its manifests.
+    let mut listed = None;
+    let mut last_err = None;
+    for s in candidates {
+        match s.list(SNAPSHOTS_DIR) {
+            Ok(l) => {
+                listed = Some((s, l));
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot list the backups on target '{}': {}; trying the next target",
+                    s.name,
+                    crate::error::paragraph(&e)
+                );
+                last_err = Some(e);
+            }
+        }
+    }
+    let Some((source_store, manifests)) = listed else {
+        return Err(last_err.unwrap_or_else(|| anyhow::anyhow!("no target is available")));
     };
     let identities = repo.identities().ok();
     catalog.clear_repository_cache()?;
-    let indexes = repo.sync_index(&mut catalog)?;
+    let indexes = repo.sync_index(catalog)?;
     // Which targets hold each manifest.
     let mut presence: std::collections::HashMap<String, Vec<String>> = Default::default();
     for s in &repo.stores {
-        for (name, _) in s.list(SNAPSHOTS_DIR)? {
+        let Ok(list) = s.list(SNAPSHOTS_DIR) else {
+            continue;
+        };
+        for (name, _) in list {
             if let Some(id) = name.strip_prefix("snapshots/") {
                 presence
                     .entry(id.to_string())
@@ -55,7 +115,7 @@ pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
     }
     let mut restored = 0;
     let mut problems = Vec::new();
-    for (name, _) in source_store.list(SNAPSHOTS_DIR)? {
+    for (name, _) in manifests {
         let Some(id) = name.strip_prefix("snapshots/") else {
             continue;
         };
@@ -87,24 +147,11 @@ pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
         catalog.upsert_completed(&header, note.as_deref(), &details, &targets)?;
         restored += 1;
     }
-    crate::ops::after_command(&config, &catalog);
-    if ctx.global.json {
-        output::json(
-            &serde_json::json!({ "target": source_store.name, "backups": restored, "index_objects": indexes, "problems": problems }),
-        )?;
-    } else {
-        output::line(&format!(
-            "catalog rebuilt from target '{}': {restored} backups, {indexes} index objects{}",
-            source_store.name,
-            if identities.is_none() {
-                " (no identity: notes and details are not readable)"
-            } else {
-                ""
-            }
-        ))?;
-        for p in &problems {
-            eprintln!("vaultctl: warning: {p}");
-        }
-    }
-    Ok(if problems.is_empty() { 0 } else { 1 })
+    Ok(Rebuilt {
+        target: source_store.name.clone(),
+        backups: restored,
+        index_objects: indexes,
+        problems,
+        identity: identities.is_some(),
+    })
 }

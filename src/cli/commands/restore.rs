@@ -23,10 +23,10 @@ use crate::repo::Repository;
 use crate::storage::Store;
 
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("destination").required(true).args(["to", "stdout", "target_db"])))]
+#[command(group(ArgGroup::new("destination").args(["to", "stdout", "target_db"])))]
 pub struct RestoreArgs {
-    /// Backup id, unique id prefix, or SOURCE:latest
-    pub backup: String,
+    /// Backup id, unique id prefix, or SOURCE:latest (none, on a terminal: the restore wizard)
+    pub backup: Option<String>,
     /// Restore a files backup (or tar artifact) into this directory
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
@@ -68,6 +68,28 @@ pub struct RestoreArgs {
     pub pg_bin_dir: Option<PathBuf>,
 }
 
+impl RestoreArgs {
+    /// No destination or option yet: for the wizard and `dr`.
+    pub fn default_for(backup: String) -> RestoreArgs {
+        RestoreArgs {
+            backup: Some(backup),
+            to: None,
+            stdout: false,
+            force: false,
+            target: None,
+            artifact: None,
+            kind: None,
+            target_db: None,
+            tenants: Vec::new(),
+            create: false,
+            clean: false,
+            reason: None,
+            yes: false,
+            pg_bin_dir: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PgType {
     Full,
@@ -75,7 +97,7 @@ pub enum PgType {
 }
 
 /// Who runs the restore, for the log.
-fn operator() -> String {
+pub(crate) fn operator() -> String {
     std::env::var("SUDO_USER")
         .ok()
         .filter(|s| !s.is_empty())
@@ -84,8 +106,37 @@ fn operator() -> String {
 }
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
+    let has_destination = args.to.is_some() || args.stdout || args.target_db.is_some();
+    if args.backup.is_none() || !has_destination {
+        let mut missing = Vec::new();
+        if args.backup.is_none() {
+            missing.push("BACKUP (an id, id prefix or SOURCE:latest)");
+        }
+        if !has_destination {
+            missing.push(
+                "a destination: --target-db URL with --type full|merge, --to DIR, or --stdout",
+            );
+        }
+        if args.backup.is_none()
+            && std::io::stdin().is_terminal()
+            && std::io::stderr().is_terminal()
+        {
+            return super::wizard::run(ctx, args);
+        }
+        return fail(
+            ExitKind::Usage,
+            format!("restore needs {}.", missing.join(" and ")),
+            "Without a terminal vaultctl never asks: give them as arguments (e.g. `vaultctl restore db:latest --type full --target-db postgresql://postgres@host/newdb --create --reason \"…\"`); on a terminal, `vaultctl restore` without a backup starts the wizard.",
+        );
+    }
+    run_checked(ctx, args)
+}
+
+/// The flag form, once the backup and a destination are known (the wizard
+/// ends here too).
+pub(crate) fn run_checked(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     let config = ctx.config()?;
-    let backup = args.backup.clone();
+    let backup = args.backup.clone().unwrap_or_default();
     let mut source = None;
     let result = restore(ctx, &config, args, &mut source);
     if result.as_ref().is_err_and(crate::cli::is_broken_pipe) {
@@ -111,7 +162,7 @@ fn restore(
     let repo = Repository::open(config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    let row = restore::resolve_backup(&catalog, &args.backup)?;
+    let row = restore::resolve_backup(&catalog, args.backup.as_deref().unwrap_or_default())?;
     *source = Some(row.source.clone());
     if row.status != "completed" {
         return fail(
@@ -292,6 +343,14 @@ fn confirm(what: &str) -> Result<()> {
     Ok(())
 }
 
+/// A finished restore into PostgreSQL.
+pub struct DbOutcome {
+    pub log_id: i64,
+    pub kind: RestoreType,
+    pub report: pg::Report,
+    pub ms: u64,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_db(
     ctx: &Ctx,
@@ -303,6 +362,70 @@ fn run_db(
     stores: Vec<Store>,
     body: &Body,
 ) -> Result<i32> {
+    let DbOutcome {
+        log_id,
+        kind,
+        report,
+        ms,
+    } = {
+        let url = args.target_db.as_deref().expect("checked");
+        let target = pg::target_from_url(url)?;
+        restore_db(ctx, args, config, repo, catalog, row, stores, body, target)?
+    };
+    if ctx.global.json {
+        output::json(
+            &serde_json::json!({ "restore": log_id, "backup": row.id, "type": kind.as_str(), "tenants": args.tenants, "duration_ms": ms, "report": report }),
+        )?;
+    } else {
+        let mut t = output::table();
+        t.set_header(vec![
+            "table",
+            "rows in backup",
+            "inserted",
+            "skipped (already there)",
+        ]);
+        for c in &report.tables {
+            t.add_row(vec![
+                c.table.clone(),
+                c.rows.to_string(),
+                c.inserted.to_string(),
+                c.skipped.to_string(),
+            ]);
+        }
+        output::line(&t.to_string())?;
+        if !report.tables_without_tenant_column.is_empty() {
+            output::line(&format!(
+                "not restored (no tenant column): {}",
+                report.tables_without_tenant_column.join(", ")
+            ))?;
+        }
+        output::line(&format!(
+            "restored backup {} ({}) into {} in {}: {} rows inserted, {} skipped; stream hash verified",
+            row.id,
+            kind.as_str(),
+            report.database,
+            output::duration_ms(ms),
+            report.inserted,
+            report.skipped
+        ))?;
+    }
+    Ok(0)
+}
+
+/// The restore into PostgreSQL itself (confirmation, restore log, the
+/// restore): the flag form, the wizard and `dr run`/`dr drill` share it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn restore_db(
+    ctx: &Ctx,
+    args: &RestoreArgs,
+    config: &Config,
+    repo: &Repository,
+    catalog: &mut Catalog,
+    row: &BackupRow,
+    stores: Vec<Store>,
+    body: &Body,
+    target: crate::engine::postgres::ConnInfo,
+) -> Result<DbOutcome> {
     let kind = match args.kind.expect("clap requires --type") {
         PgType::Full => RestoreType::Full,
         PgType::Merge => RestoreType::Merge,
@@ -324,8 +447,6 @@ fn run_db(
             "A merge restore writes into an existing database with the schema in place.",
         );
     }
-    let url = args.target_db.as_deref().expect("checked");
-    let target = pg::target_from_url(url)?;
     let mode = body
         .engine
         .get("mode")
@@ -459,44 +580,12 @@ fn run_db(
                 &details,
                 None,
             )?;
-            if ctx.global.json {
-                output::json(
-                    &serde_json::json!({ "restore": log_id, "backup": row.id, "type": kind.as_str(), "tenants": args.tenants, "duration_ms": ms, "report": report }),
-                )?;
-            } else {
-                let mut t = output::table();
-                t.set_header(vec![
-                    "table",
-                    "rows in backup",
-                    "inserted",
-                    "skipped (already there)",
-                ]);
-                for c in &report.tables {
-                    t.add_row(vec![
-                        c.table.clone(),
-                        c.rows.to_string(),
-                        c.inserted.to_string(),
-                        c.skipped.to_string(),
-                    ]);
-                }
-                output::line(&t.to_string())?;
-                if !report.tables_without_tenant_column.is_empty() {
-                    output::line(&format!(
-                        "not restored (no tenant column): {}",
-                        report.tables_without_tenant_column.join(", ")
-                    ))?;
-                }
-                output::line(&format!(
-                    "restored backup {} ({}) into {} in {}: {} rows inserted, {} skipped; stream hash verified",
-                    row.id,
-                    kind.as_str(),
-                    report.database,
-                    output::duration_ms(ms),
-                    report.inserted,
-                    report.skipped
-                ))?;
-            }
-            Ok(0)
+            Ok(DbOutcome {
+                log_id,
+                kind,
+                report,
+                ms,
+            })
         }
         Err(e) => {
             let _ = catalog.restore_finished(

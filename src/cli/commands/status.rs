@@ -112,6 +112,32 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
         }
         output::line(&t.to_string())?;
     }
+    match &st.dr {
+        None => {
+            output::line("DR drills: none yet (schedule `vaultctl dr drill --source S` weekly)")?
+        }
+        Some(d) => output::line(&format!(
+            "last DR drill: #{} of '{}' {} {} ({}), RTO {}; recent RTOs {} — trend: {}",
+            d.last_drill_id,
+            d.last_drill_source,
+            d.last_drill_outcome.to_uppercase(),
+            d.last_drill_at,
+            d.last_drill_backup.as_deref().unwrap_or("-"),
+            d.last_drill_rto_ms
+                .map(output::duration_ms)
+                .unwrap_or_else(|| "-".into()),
+            if d.recent_rto_ms.is_empty() {
+                "-".to_string()
+            } else {
+                d.recent_rto_ms
+                    .iter()
+                    .map(|ms| output::duration_ms(*ms))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            d.trend
+        ))?,
+    }
     if st.open_alerts.is_empty() {
         output::line("no open alerts")?;
     } else {

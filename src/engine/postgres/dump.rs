@@ -115,11 +115,97 @@ fn row_estimates(client: &Client) -> Result<serde_json::Value> {
     Ok(serde_json::Value::Object(out))
 }
 
+/// Exact rows per table, counted from the dump's COPY blocks as the stream
+/// passes (for the manifest: `dr run` and `dr drill` check restores
+/// against them).
+pub type RowCounts = Arc<Mutex<std::collections::BTreeMap<String, u64>>>;
+
+/// Passes a plain dump through unchanged while counting each COPY block's rows.
+pub struct RowCounter<R> {
+    inner: R,
+    counts: RowCounts,
+    /// The start of the current line (at most `LINE_PREFIX` bytes).
+    line: Vec<u8>,
+    line_len: usize,
+    /// Inside a COPY block: its table and rows so far.
+    copy: Option<(String, u64)>,
+}
+
+const LINE_PREFIX: usize = 64 * 1024;
+
+impl<R> RowCounter<R> {
+    pub fn new(inner: R, counts: RowCounts) -> Self {
+        RowCounter {
+            inner,
+            counts,
+            line: Vec::new(),
+            line_len: 0,
+            copy: None,
+        }
+    }
+
+    fn end_line(&mut self) {
+        match &mut self.copy {
+            Some((table, n)) => {
+                if self.line_len == 2 && self.line == b"\\." {
+                    let (table, n) = (std::mem::take(table), *n);
+                    *self.counts.lock().unwrap().entry(table).or_default() += n;
+                    self.copy = None;
+                } else {
+                    *n += 1;
+                }
+            }
+            None => {
+                if self.line.starts_with(b"COPY ") && self.line_len < LINE_PREFIX {
+                    if let Some(h) =
+                        super::filter::parse_copy_header(&String::from_utf8_lossy(&self.line))
+                    {
+                        self.copy = Some((h.table.to_string(), 0));
+                    }
+                }
+            }
+        }
+        self.line.clear();
+        self.line_len = 0;
+    }
+
+    fn scan(&mut self, mut buf: &[u8]) {
+        // Inside COPY only the first bytes of a line matter (`\.`).
+        while !buf.is_empty() {
+            let cap = if self.copy.is_some() { 3 } else { LINE_PREFIX };
+            match memchr::memchr(b'\n', buf) {
+                Some(i) => {
+                    let keep = cap.saturating_sub(self.line.len()).min(i);
+                    self.line.extend_from_slice(&buf[..keep]);
+                    self.line_len += i;
+                    self.end_line();
+                    buf = &buf[i + 1..];
+                }
+                None => {
+                    let keep = cap.saturating_sub(self.line.len()).min(buf.len());
+                    self.line.extend_from_slice(&buf[..keep]);
+                    self.line_len += buf.len();
+                    buf = &[];
+                }
+            }
+        }
+    }
+}
+
+impl<R: Read> Read for RowCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.scan(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// A full `pg_dump --format=plain` of one database.
 pub struct FullDump {
     spec: PostgresSpec,
     started: bool,
     meta: serde_json::Value,
+    counts: RowCounts,
 }
 
 impl FullDump {
@@ -128,6 +214,7 @@ impl FullDump {
             spec,
             started: false,
             meta: serde_json::Value::Null,
+            counts: RowCounts::default(),
         }
     }
 }
@@ -239,12 +326,62 @@ impl Source for FullDump {
         Ok(Some(ArtifactStream {
             name: "dump.sql".into(),
             format: "stream".into(),
-            reader: Box::new(stdout),
+            reader: Box::new(RowCounter::new(stdout, self.counts.clone())),
             finish,
         }))
     }
 
     fn metadata(&self) -> serde_json::Value {
-        self.meta.clone()
+        let mut meta = self.meta.clone();
+        if let Some(m) = meta.as_object_mut() {
+            // Exact rows per table, from the COPY blocks of the dump itself.
+            m.insert(
+                "row_counts".into(),
+                serde_json::json!(*self.counts.lock().unwrap()),
+            );
+        }
+        meta
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn row_counter_counts_copy_rows_across_any_read_boundaries() {
+        let dump = b"SET x = 1;\nCOPY \"public\".\"t\" (\"a\", \"b\") FROM stdin;\n1\tx\n2\t\\\\.\n3\ty\\nz\n\\.\n\nCOPY public.empty (a) FROM stdin;\n\\.\nCOPY \"s\".\"u\" (\"a\") FROM stdin;\n\\.x\n\\.\nSELECT 1;\n";
+        for chunk in [1usize, 2, 3, 7, 4096] {
+            let counts = RowCounts::default();
+            let mut r = RowCounter::new(
+                Chunked {
+                    data: &dump[..],
+                    chunk,
+                },
+                counts.clone(),
+            );
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out, dump);
+            let c = counts.lock().unwrap().clone();
+            assert_eq!(c.get("public.t"), Some(&3), "chunk {chunk}: {c:?}");
+            assert_eq!(c.get("public.empty"), Some(&0), "chunk {chunk}: {c:?}");
+            assert_eq!(c.get("s.u"), Some(&1), "chunk {chunk}: {c:?}");
+        }
+    }
+
+    struct Chunked<'a> {
+        data: &'a [u8],
+        chunk: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.chunk.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! line, in a log line or in the catalog. Queries go through tokio-postgres
 //! on the storage runtime, driven from blocking code with `block_on`.
 
+pub mod check;
 pub mod dump;
 pub mod filter;
 pub mod restore;

@@ -1,0 +1,703 @@
+//! The four-step restore wizard: `vaultctl restore` without a backup, on a
+//! terminal. 1 select backup, 2 choose restore type, 3 configure options,
+//! 4 confirm by typing the target's name. Every step can go back (Esc or
+//! "← Back" in lists, `<` in text fields). It ends in the flag form's code
+//! path ([`super::restore::run_checked`]) and prints the equivalent
+//! non-interactive command line.
+
+use anyhow::Result;
+use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
+use dialoguer::{FuzzySelect, Input, MultiSelect, Select};
+
+use super::restore::{PgType, RestoreArgs};
+use crate::catalog::{BackupFilter, BackupRow, Catalog};
+use crate::cli::{output, Ctx};
+use crate::config::{Config, SourceSpec};
+use crate::engine::postgres::ConnInfo;
+use crate::error::{fail, ExitKind};
+use crate::repo::Repository;
+
+const BACK: &str = "← Back";
+/// Typed into a text field: go back one step.
+const BACK_KEY: &str = "<";
+
+/// The restore types the wizard knows, in menu order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Full,
+    Merge,
+    /// Point-in-time (physical base backup + WAL); offered when a backup supports it.
+    Pitr,
+    Directory,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Full => "Full",
+            Kind::Merge => "Merge",
+            Kind::Pitr => "Point-in-time",
+            Kind::Directory => "Directory",
+        }
+    }
+
+    fn explain(self) -> &'static str {
+        match self {
+            Kind::Full => "schema and data into a new or empty database (created if missing); an existing non-empty database is refused, never overwritten",
+            Kind::Merge => "adds the backup's rows to an existing database with the schema in place; existing rows are kept (ON CONFLICT DO NOTHING), all in one transaction",
+            Kind::Pitr => "rebuilds a data directory from a base backup and replays WAL up to a chosen time",
+            Kind::Directory => "extracts the archive into a directory (which must be empty)",
+        }
+    }
+}
+
+/// One restore type for a backup: available, or why not.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub kind: Kind,
+    pub unavailable: Option<String>,
+}
+
+/// What each restore type can do with `row` (`details`: the catalog's
+/// manifest details). Point-in-time needs a physical base backup.
+pub fn offers(row: &BackupRow, details: Option<&serde_json::Value>) -> Vec<Offer> {
+    let mode = details
+        .and_then(|d| d["engine"]["mode"].as_str())
+        .unwrap_or("full");
+    let formats: Vec<&str> = details
+        .and_then(|d| d["artifacts"].as_array())
+        .map(|a| a.iter().filter_map(|x| x["format"].as_str()).collect())
+        .unwrap_or_default();
+    let physical = row.kind == "postgres-physical";
+    if row.kind == "postgres" || physical {
+        vec![
+            Offer {
+                kind: Kind::Full,
+                unavailable: if physical {
+                    Some("a physical backup restores as point-in-time".into())
+                } else if mode == "tenants" {
+                    Some("a tenant export holds rows only, no schema".into())
+                } else {
+                    None
+                },
+            },
+            Offer {
+                kind: Kind::Merge,
+                unavailable: physical.then(|| "a physical backup holds files, not rows".into()),
+            },
+            Offer {
+                kind: Kind::Pitr,
+                unavailable: if physical {
+                    None
+                } else {
+                    Some("needs a physical base backup: kind postgres-physical".into())
+                },
+            },
+        ]
+    } else {
+        vec![Offer {
+            kind: Kind::Directory,
+            unavailable: if formats.contains(&"tar") || formats.is_empty() {
+                None
+            } else {
+                Some(
+                    "this backup is a byte stream: use `vaultctl restore ID --stdout > FILE`"
+                        .into(),
+                )
+            },
+        }]
+    }
+}
+
+/// What the operator chose.
+#[derive(Debug, Clone, Default)]
+struct Choice {
+    backup: Option<BackupRow>,
+    kind: Option<Kind>,
+    target_db: String,
+    dir: String,
+    tenants: Vec<String>,
+    to_time: String,
+    reason: String,
+}
+
+enum Nav<T> {
+    Next(T),
+    Back,
+}
+
+fn theme() -> Box<dyn Theme> {
+    if output::stderr_color() {
+        Box::new(ColorfulTheme::default())
+    } else {
+        Box::new(SimpleTheme)
+    }
+}
+
+fn io(e: dialoguer::Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot ask on the terminal: {e}")
+}
+
+fn cancelled() -> Result<i32> {
+    fail(
+        ExitKind::Failure,
+        "the restore was cancelled; nothing was changed.",
+        "Run `vaultctl restore` again, or give the backup and destination as arguments.",
+    )
+}
+
+/// A text field; `<` goes back.
+fn text(theme: &dyn Theme, prompt: &str, initial: &str, required: bool) -> Result<Nav<String>> {
+    let mut input = Input::<String>::with_theme(theme)
+        .with_prompt(format!("{prompt} (`{BACK_KEY}` goes back)"))
+        .allow_empty(!required);
+    if !initial.is_empty() {
+        // Enter keeps it.
+        input = input.default(initial.to_string());
+    }
+    let v = input.interact_text().map_err(io)?;
+    let v = v.trim().to_string();
+    Ok(if v == BACK_KEY {
+        Nav::Back
+    } else {
+        Nav::Next(v)
+    })
+}
+
+pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
+    let config = ctx.config()?;
+    let repo = Repository::open(&config, args.target.as_deref())?;
+    let catalog = Catalog::open(&config.catalog)?;
+    catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
+    let here: Vec<String> = repo.stores.iter().map(|s| s.name.clone()).collect();
+    // Completed backups held by a target this machine reaches, newest first.
+    let backups: Vec<BackupRow> = catalog
+        .list(&BackupFilter {
+            status: Some("completed".into()),
+            ..Default::default()
+        })?
+        .into_iter()
+        .filter(|b| b.targets.is_empty() || b.targets.iter().any(|t| here.contains(t)))
+        .collect();
+    if backups.is_empty() {
+        return fail(
+            ExitKind::Usage,
+            "the catalog lists no completed backup that a reachable target holds.",
+            "On a new machine run `vaultctl catalog rebuild` first (or `vaultctl dr run`); check `vaultctl list`.",
+        );
+    }
+    let theme = theme();
+    let theme = theme.as_ref();
+    let mut c = Choice {
+        reason: args.reason.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut step = 1;
+    loop {
+        match step {
+            1 => match step1(theme, &catalog, &backups)? {
+                Nav::Next(b) => {
+                    if c.backup.as_ref().map(|x| &x.id) != Some(&b.id) {
+                        c.kind = None;
+                        c.tenants.clear();
+                    }
+                    c.backup = Some(b);
+                    step = 2;
+                }
+                Nav::Back => return cancelled(),
+            },
+            2 => {
+                let row = c.backup.clone().expect("chosen in step 1");
+                let details = catalog.details(&row.id)?;
+                match step2(theme, &row, details.as_ref())? {
+                    Nav::Next(k) => {
+                        c.kind = Some(k);
+                        step = 3;
+                    }
+                    Nav::Back => step = 1,
+                }
+            }
+            3 => {
+                let row = c.backup.clone().expect("chosen");
+                let details = catalog.details(&row.id)?;
+                match step3(theme, &config, &row, details.as_ref(), &mut c)? {
+                    Nav::Next(()) => step = 4,
+                    Nav::Back => step = 2,
+                }
+            }
+            _ => {
+                let row = c.backup.clone().expect("chosen");
+                match step4(ctx, theme, &row, &c)? {
+                    Nav::Next(true) => break,
+                    Nav::Next(false) => return cancelled(),
+                    Nav::Back => step = 3,
+                }
+            }
+        }
+    }
+    let row = c.backup.clone().expect("chosen");
+    let kind = c.kind.expect("chosen");
+    let mut flags = args;
+    flags.backup = Some(row.id.clone());
+    flags.reason = Some(c.reason.clone());
+    flags.yes = true;
+    match kind {
+        Kind::Full | Kind::Merge => {
+            flags.kind = Some(if kind == Kind::Full {
+                PgType::Full
+            } else {
+                PgType::Merge
+            });
+            flags.target_db = Some(c.target_db.clone());
+            flags.tenants = c.tenants.clone();
+            flags.create = kind == Kind::Full;
+        }
+        Kind::Directory => flags.to = Some(c.dir.clone().into()),
+        Kind::Pitr => return fail(
+            ExitKind::Usage,
+            "point-in-time restore is not available in this build.",
+            "Restore the physical backup with the `restore --type pitr` form once it is available.",
+        ),
+    }
+    let line = command_line(ctx, &flags);
+    eprintln!("vaultctl: running: {line}");
+    let code = super::restore::run_checked(ctx, flags)?;
+    eprintln!("vaultctl: next time, without the wizard:\n  {line}");
+    Ok(code)
+}
+
+fn verified_mark(catalog: &Catalog, id: &str) -> &'static str {
+    match catalog.verified_at(id) {
+        Ok(Some(_)) => "verified",
+        _ => "not verified",
+    }
+}
+
+fn step1(theme: &dyn Theme, catalog: &Catalog, backups: &[BackupRow]) -> Result<Nav<BackupRow>> {
+    let items: Vec<String> = backups
+        .iter()
+        .map(|b| {
+            let tenants: Vec<String> = catalog
+                .details(&b.id)
+                .ok()
+                .flatten()
+                .and_then(|d| d["tenants"].as_array().cloned())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "{}  {}  {}  {}  {}  {}  {}",
+                b.id,
+                b.source,
+                b.kind,
+                b.started_at
+                    .get(..16)
+                    .unwrap_or(&b.started_at)
+                    .replace('T', " "),
+                output::bytes(b.bytes),
+                if tenants.is_empty() {
+                    "tenants: -".to_string()
+                } else {
+                    format!("tenants: {}", tenants.join(","))
+                },
+                verified_mark(catalog, &b.id)
+            )
+        })
+        .collect();
+    let pick = FuzzySelect::with_theme(theme)
+        .with_prompt("Step 1 of 4 — Select backup (type to search; Esc cancels)")
+        .items(&items)
+        .default(0)
+        .interact_opt()
+        .map_err(io)?;
+    Ok(match pick {
+        Some(i) => Nav::Next(backups[i].clone()),
+        None => Nav::Back,
+    })
+}
+
+fn step2(
+    theme: &dyn Theme,
+    row: &BackupRow,
+    details: Option<&serde_json::Value>,
+) -> Result<Nav<Kind>> {
+    let offers = offers(row, details);
+    let mut items: Vec<String> = offers
+        .iter()
+        .map(|o| match &o.unavailable {
+            None => format!("{} — {}", o.kind.label(), o.kind.explain()),
+            Some(why) => format!("{} — unavailable: {why}", o.kind.label()),
+        })
+        .collect();
+    items.push(BACK.into());
+    let mut default = offers
+        .iter()
+        .position(|o| o.unavailable.is_none())
+        .unwrap_or(0);
+    loop {
+        let pick = Select::with_theme(theme)
+            .with_prompt(format!(
+                "Step 2 of 4 — Choose restore type for {} (Esc goes back)",
+                row.id
+            ))
+            .items(&items)
+            .default(default)
+            .interact_opt()
+            .map_err(io)?;
+        match pick {
+            None => return Ok(Nav::Back),
+            Some(i) if i == offers.len() => return Ok(Nav::Back),
+            Some(i) => match &offers[i].unavailable {
+                None => return Ok(Nav::Next(offers[i].kind)),
+                Some(why) => {
+                    eprintln!(
+                        "{} is not available for this backup: {why}.",
+                        offers[i].kind.label()
+                    );
+                    default = i;
+                }
+            },
+        }
+    }
+}
+
+/// A database URL for the target: the source's server, a new database name.
+fn suggested_target(config: &Config, row: &BackupRow) -> String {
+    let spec = config
+        .sources
+        .iter()
+        .find(|s| s.name == row.source)
+        .and_then(|s| match &s.spec {
+            SourceSpec::Postgres(p) => Some(p.clone()),
+            _ => None,
+        });
+    match spec.and_then(|p| ConnInfo::new(&p.url, None).ok()) {
+        Some(c) => {
+            let db = format!("{}_restored", c.dbname());
+            c.with_db(&db).display()
+        }
+        None => String::new(),
+    }
+}
+
+fn step3(
+    theme: &dyn Theme,
+    config: &Config,
+    row: &BackupRow,
+    details: Option<&serde_json::Value>,
+    c: &mut Choice,
+) -> Result<Nav<()>> {
+    let kind = c.kind.expect("chosen");
+    eprintln!(
+        "Step 3 of 4 — Configure options ({} restore of {})",
+        kind.label(),
+        row.id
+    );
+    // The fields of this restore type, asked in order; `<` steps back a field.
+    let mut fields: Vec<&str> = match kind {
+        Kind::Full => vec!["target"],
+        Kind::Merge => vec!["target", "tenants"],
+        Kind::Pitr => vec!["target", "time"],
+        Kind::Directory => vec!["dir"],
+    };
+    fields.push("reason");
+    let mut i = 0;
+    while i < fields.len() {
+        let nav = match fields[i] {
+            "target" => {
+                let initial = if c.target_db.is_empty() {
+                    suggested_target(config, row)
+                } else {
+                    c.target_db.clone()
+                };
+                loop {
+                    match text(
+                        theme,
+                        "Target database URL (postgresql://USER@HOST:PORT/DB, no password)",
+                        &initial,
+                        true,
+                    )? {
+                        Nav::Back => break Nav::Back,
+                        Nav::Next(v) => match ConnInfo::new(&v, None) {
+                            Ok(_) => {
+                                c.target_db = v;
+                                break Nav::Next(());
+                            }
+                            Err(e) => eprintln!("{}", crate::error::paragraph(&e)),
+                        },
+                    }
+                }
+            }
+            "dir" => match text(theme, "Directory to restore into", &c.dir, true)? {
+                Nav::Back => Nav::Back,
+                Nav::Next(v) => {
+                    c.dir = v;
+                    Nav::Next(())
+                }
+            },
+            "tenants" => {
+                let known: Vec<String> = details
+                    .and_then(|d| d["tenants"].as_array().cloned())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|t| t.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if known.is_empty() {
+                    match text(
+                        theme,
+                        "Tenants to restore, comma-separated (empty: all rows)",
+                        &c.tenants.join(","),
+                        false,
+                    )? {
+                        Nav::Back => Nav::Back,
+                        Nav::Next(v) => {
+                            c.tenants = v
+                                .split(',')
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty())
+                                .collect();
+                            Nav::Next(())
+                        }
+                    }
+                } else {
+                    let defaults: Vec<bool> = known.iter().map(|t| c.tenants.contains(t)).collect();
+                    match MultiSelect::with_theme(theme)
+                        .with_prompt(
+                            "Tenants (space toggles, Enter accepts; none = all; Esc goes back)",
+                        )
+                        .items(&known)
+                        .defaults(&defaults)
+                        .interact_opt()
+                        .map_err(io)?
+                    {
+                        None => Nav::Back,
+                        Some(sel) => {
+                            c.tenants = sel.into_iter().map(|i| known[i].clone()).collect();
+                            Nav::Next(())
+                        }
+                    }
+                }
+            }
+            "time" => match text(
+                theme,
+                "Recover to time (RFC 3339, e.g. 2026-01-31T12:00:00Z)",
+                &c.to_time,
+                true,
+            )? {
+                Nav::Back => Nav::Back,
+                Nav::Next(v) => {
+                    if crate::ops::parse_time(&v).is_none() {
+                        eprintln!("\"{v}\" is not an RFC 3339 time.");
+                        continue;
+                    }
+                    c.to_time = v;
+                    Nav::Next(())
+                }
+            },
+            _ => match text(
+                theme,
+                "Reason for this restore (kept in the restore log)",
+                &c.reason,
+                true,
+            )? {
+                Nav::Back => Nav::Back,
+                Nav::Next(v) => {
+                    c.reason = v;
+                    Nav::Next(())
+                }
+            },
+        };
+        match nav {
+            Nav::Next(()) => i += 1,
+            Nav::Back if i == 0 => return Ok(Nav::Back),
+            Nav::Back => i -= 1,
+        }
+    }
+    Ok(Nav::Next(()))
+}
+
+/// What the target looks like now: exists, and how many relations.
+fn probe(url: &str) -> Option<(bool, i64)> {
+    let t = ConnInfo::new(url, None).ok()?;
+    let admin = t.with_db("postgres").connect().ok()?;
+    let exists = !crate::engine::postgres::query(
+        &admin,
+        "SELECT 1 FROM pg_database WHERE datname = $1",
+        &[&t.dbname()],
+    )
+    .ok()?
+    .is_empty();
+    if !exists {
+        return Some((false, 0));
+    }
+    let c = t.connect().ok()?;
+    let n: i64 = crate::engine::postgres::query(
+        &c,
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'",
+        &[],
+    )
+    .ok()?[0]
+        .get(0);
+    Some((true, n))
+}
+
+fn step4(ctx: &Ctx, theme: &dyn Theme, row: &BackupRow, c: &Choice) -> Result<Nav<bool>> {
+    let kind = c.kind.expect("chosen");
+    let mut t = output::table();
+    // One line per row: what is dropped and kept must read as written.
+    t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+    t.set_header(vec!["Step 4 of 4 — Confirm", ""]);
+    t.add_row(vec![
+        "backup".to_string(),
+        format!(
+            "{} ({}, {}, taken {})",
+            row.id,
+            row.source,
+            output::bytes(row.bytes),
+            row.started_at
+        ),
+    ]);
+    t.add_row(vec!["restore type".to_string(), kind.label().to_string()]);
+    let name = match kind {
+        Kind::Directory => {
+            t.add_row(vec!["into directory".to_string(), c.dir.clone()]);
+            t.add_row(vec![
+                "dropped".to_string(),
+                "nothing (the directory must be empty)".to_string(),
+            ]);
+            t.add_row(vec![
+                "kept".to_string(),
+                "everything else on this machine".to_string(),
+            ]);
+            c.dir.clone()
+        }
+        _ => {
+            let info = ConnInfo::new(&c.target_db, None)?;
+            t.add_row(vec!["into database".to_string(), info.display()]);
+            let state = probe(&c.target_db);
+            let (dropped, kept) = match (kind, state) {
+                (Kind::Full, Some((false, _))) => ("nothing: the database does not exist and is created".to_string(), "every other database on the server".to_string()),
+                (Kind::Full, Some((true, 0))) => ("nothing: the database exists and is empty".to_string(), "the database's settings and owner".to_string()),
+                (Kind::Full, Some((true, n))) => (format!("nothing — the database holds {n} tables, so the restore will refuse (pick a new name)"), "the existing database, untouched".to_string()),
+                (Kind::Full, None) => ("nothing: a full restore needs a new or empty database (the server could not be checked from here)".to_string(), "everything".to_string()),
+                (Kind::Merge, _) => ("nothing: rows are only added".to_string(), "every existing row (conflicting backup rows are skipped)".to_string()),
+                _ => ("-".to_string(), "-".to_string()),
+            };
+            t.add_row(vec!["dropped".to_string(), dropped]);
+            t.add_row(vec!["kept".to_string(), kept]);
+            if kind == Kind::Merge {
+                t.add_row(vec![
+                    "tenants".to_string(),
+                    if c.tenants.is_empty() {
+                        "all".to_string()
+                    } else {
+                        c.tenants.join(", ")
+                    },
+                ]);
+            }
+            info.dbname().to_string()
+        }
+    };
+    t.add_row(vec!["reason".to_string(), c.reason.clone()]);
+    eprintln!("{t}");
+    let mut preview = RestoreArgs::default_for(row.id.clone());
+    preview.reason = Some(c.reason.clone());
+    preview.yes = true;
+    match kind {
+        Kind::Directory => preview.to = Some(c.dir.clone().into()),
+        _ => {
+            preview.kind = Some(if kind == Kind::Full {
+                PgType::Full
+            } else {
+                PgType::Merge
+            });
+            preview.target_db = Some(c.target_db.clone());
+            preview.tenants = c.tenants.clone();
+            preview.create = kind == Kind::Full;
+        }
+    }
+    eprintln!(
+        "the same, without the wizard:\n  {}",
+        command_line(ctx, &preview)
+    );
+    let what = if kind == Kind::Directory {
+        "directory"
+    } else {
+        "database name"
+    };
+    let v = Input::<String>::with_theme(theme)
+        .with_prompt(format!(
+            "Type the {what} \"{name}\" to restore (`{BACK_KEY}` goes back, anything else cancels)"
+        ))
+        .allow_empty(true)
+        .interact_text()
+        .map_err(io)?;
+    let v = v.trim();
+    Ok(if v == BACK_KEY {
+        Nav::Back
+    } else {
+        Nav::Next(v == name)
+    })
+}
+
+/// Quotes for a POSIX shell when needed.
+fn sh(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=,+%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The non-interactive command line for `a`.
+pub fn command_line(ctx: &Ctx, a: &RestoreArgs) -> String {
+    let mut v: Vec<String> = vec!["vaultctl".into()];
+    if let Some(c) = &ctx.global.config {
+        v.push("--config".into());
+        v.push(sh(&c.display().to_string()));
+    }
+    v.push("restore".into());
+    v.push(sh(a.backup.as_deref().unwrap_or("BACKUP")));
+    if let Some(k) = a.kind {
+        v.push("--type".into());
+        v.push(match k {
+            PgType::Full => "full".into(),
+            PgType::Merge => "merge".into(),
+        });
+    }
+    if let Some(t) = &a.target_db {
+        v.push("--target-db".into());
+        v.push(sh(t));
+    }
+    for t in &a.tenants {
+        v.push("--tenant".into());
+        v.push(sh(t));
+    }
+    if a.create {
+        v.push("--create".into());
+    }
+    if let Some(d) = &a.to {
+        v.push("--to".into());
+        v.push(sh(&d.display().to_string()));
+    }
+    if let Some(t) = &a.target {
+        v.push("--target".into());
+        v.push(sh(t));
+    }
+    if let Some(r) = &a.reason {
+        v.push("--reason".into());
+        v.push(sh(r));
+    }
+    if a.yes {
+        v.push("--yes".into());
+    }
+    v.join(" ")
+}
