@@ -425,29 +425,28 @@ fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
         .as_ref()
         .and_then(|c| c.restore_speed().ok().flatten());
     for source in &sources {
-        let (latest, verified): (Option<(String, String, u64)>, Option<(String, String)>) =
-            match &catalog {
-                Some(c) => (
-                    c.latest_completed(source)
-                        .ok()
-                        .flatten()
-                        .map(|b| (b.id, b.started_at, b.bytes)),
-                    c.latest_verified(source).ok().flatten().map(|b| {
-                        (
-                            b.id.clone(),
-                            c.verified_at(&b.id).ok().flatten().unwrap_or(b.started_at),
-                        )
-                    }),
-                ),
-                None => (
-                    from_repo
-                        .iter()
-                        .filter(|h| &h.source == source)
-                        .max_by(|a, b| a.started_at.cmp(&b.started_at))
-                        .map(|h| (h.id.clone(), h.started_at.clone(), h.bytes)),
-                    None,
-                ),
-            };
+        let (latest, verified): (Option<Latest>, Option<(String, String)>) = match &catalog {
+            Some(c) => (
+                c.latest_completed(source)
+                    .ok()
+                    .flatten()
+                    .map(|b| (b.id, b.started_at, b.bytes)),
+                c.latest_verified(source).ok().flatten().map(|b| {
+                    (
+                        b.id.clone(),
+                        c.verified_at(&b.id).ok().flatten().unwrap_or(b.started_at),
+                    )
+                }),
+            ),
+            None => (
+                from_repo
+                    .iter()
+                    .filter(|h| &h.source == source)
+                    .max_by(|a, b| a.started_at.cmp(&b.started_at))
+                    .map(|h| (h.id.clone(), h.started_at.clone(), h.bytes)),
+                None,
+            ),
+        };
         let step = format!("latest backup of '{source}'");
         match &latest {
             Some((id, at, bytes)) => check(
@@ -584,6 +583,9 @@ fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
         }
     }
 }
+
+/// A backup's id, start time and plaintext bytes.
+type Latest = (String, String, u64);
 
 /// Manifest headers from the first target that lists them (no catalog).
 fn manifest_headers(repo: &Repository) -> Vec<crate::repo::manifest::Header> {
