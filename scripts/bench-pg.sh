@@ -106,6 +106,9 @@ fi
 t_psql=$(t "${PSQL[@]}" -d by_psql -f "$WORK/dump.sql" -o /dev/null)
 rm -f "$WORK/dump.sql"
 t_restore=$(t "${V[@]}" restore bench:latest --type full --target-db "postgresql://postgres@127.0.0.1:$PORT/by_vaultctl" --create --yes --pg-bin-dir "$PGBIN")
+# DR: restore plus the check of every table's rows; the RTO it records.
+t_dr=$(t "${V[@]}" dr run --source bench --target-db "postgresql://postgres@127.0.0.1:$PORT/by_dr" --reason benchmark --yes --report "$WORK/dr-report.md")
+rto_ms=$("${V[@]}" --json dr history --kind run --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["rto_ms"])')
 
 printf '\nPostgreSQL benchmark: database %s MB, plain dump %s MB\n' "$SIZE_MB" "$((dump_size / 1048576))"
 printf '%-44s %8.2f s\n' "pg_dump --format=plain > /dev/null" "$t_dump"
@@ -118,3 +121,4 @@ else
 fi
 printf '%-44s %8.2f s\n' "psql -f dump.sql" "$t_psql"
 printf '%-44s %8.2f s  (%sx psql; target <= 1.1x)\n' "vaultctl restore --type full" "$t_restore" "$(ratio "$t_restore" "$t_psql")"
+printf '%-44s %8.2f s  (recorded RTO %s ms; %sx psql)\n' "vaultctl dr run (restore + row checks)" "$t_dr" "$rto_ms" "$(ratio "$t_dr" "$t_psql")"

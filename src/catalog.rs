@@ -203,6 +203,22 @@ impl Catalog {
                 })?;
             }
         }
+        // Two processes creating the catalog at once can get SQLITE_BUSY
+        // from the switch to WAL mode without the busy handler being asked;
+        // that is transient, so it is retried for a while.
+        let mut attempt = 0;
+        loop {
+            match Self::open_once(path) {
+                Err(e) if attempt < 100 && is_busy(&e) => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Catalog> {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the catalog {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(60))?;
@@ -722,6 +738,17 @@ pub fn mb_per_s(bytes: u64, ms: u64) -> f64 {
     }
     let v = bytes as f64 / 1e6 / (ms as f64 / 1000.0);
     (v * 10.0).round() / 10.0
+}
+
+/// SQLITE_BUSY / SQLITE_LOCKED anywhere in the chain.
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    })
 }
 
 fn process_alive(pid: i32) -> bool {
