@@ -192,9 +192,16 @@ pub struct Source {
 
 #[derive(Debug, Clone)]
 pub enum SourceSpec {
-    Files { paths: Vec<PathBuf> },
-    Command { argv: Vec<String>, tar: bool },
+    Files {
+        paths: Vec<PathBuf>,
+    },
+    Command {
+        argv: Vec<String>,
+        tar: bool,
+    },
     Postgres(PostgresSpec),
+    /// A PostgreSQL cluster backed up physically (pg_basebackup + WAL).
+    PostgresPhysical(PhysicalSpec),
 }
 
 impl SourceSpec {
@@ -203,7 +210,25 @@ impl SourceSpec {
             SourceSpec::Files { .. } => "files",
             SourceSpec::Command { .. } => "command",
             SourceSpec::Postgres(_) => "postgres",
+            SourceSpec::PostgresPhysical(_) => "postgres-physical",
         }
+    }
+}
+
+/// A PostgreSQL cluster for physical backups and WAL archiving: a role with
+/// REPLICATION, its password (never inline) and the server programs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhysicalSpec {
+    /// `postgresql://replicator@host:port/postgres` (no password).
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    /// Where pg_basebackup, pg_ctl and pg_controldata are (default: PATH).
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+impl PhysicalSpec {
+    pub fn program(&self, name: &str) -> PathBuf {
+        pg_program(None, self.pg_bin_dir.as_deref(), name)
     }
 }
 
@@ -478,10 +503,11 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
                 }
             }
             "postgres" => SourceSpec::Postgres(validate_postgres(&base, s)?),
+            "postgres-physical" => SourceSpec::PostgresPhysical(validate_physical(&base, s)?),
             other => {
                 return usage(
                     format!("source '{}' has an unknown kind \"{other}\".", s.name),
-                    "Supported kinds: files, command, postgres.",
+                    "Supported kinds: files, command, postgres, postgres-physical.",
                 )
             }
         };
@@ -626,6 +652,54 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
             "psql",
         ),
         tenants,
+    })
+}
+
+fn validate_physical(base: &Path, s: &FileSource) -> Result<PhysicalSpec> {
+    let url = match &s.url {
+        Some(u) => u.clone(),
+        None => {
+            return usage(
+                format!("source '{}' of kind postgres-physical has no url.", s.name),
+                "Add url = \"postgresql://replicator@127.0.0.1:5432/postgres\" (a role with REPLICATION, no password in it).",
+            )
+        }
+    };
+    let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
+        Failure::new(
+            ExitKind::Usage,
+            format!("source '{}' has an invalid url: {e}.", s.name),
+        )
+        .with_remedy("Write postgresql://USER@HOST:PORT/postgres.")
+    })?;
+    if parsed.get_password().is_some() {
+        return usage(
+            format!("source '{}' has a password in its url.", s.name),
+            "Remove it from the url and use password_file, PGPASSFILE or PGPASSWORD instead: a password in the config ends up in logs and process lists.",
+        );
+    }
+    if !s.paths.is_empty()
+        || !s.command.is_empty()
+        || s.format.is_some()
+        || s.tenants.is_some()
+        || s.pg_dump.is_some()
+        || s.psql.is_some()
+    {
+        return usage(
+            format!(
+                "source '{}' of kind postgres-physical has paths, command, format, tenants, pg_dump or psql.",
+                s.name
+            ),
+            "A physical source takes url, password_file and pg_bin_dir only; remove the others.",
+        );
+    }
+    Ok(PhysicalSpec {
+        url,
+        password_file: s
+            .password_file
+            .as_ref()
+            .map(|p| resolve_secret_file(base, p)),
+        pg_bin_dir: s.pg_bin_dir.as_ref().map(|d| resolve(base, d)),
     })
 }
 

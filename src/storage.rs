@@ -250,6 +250,101 @@ impl Store {
         })
     }
 
+    /// Is this a local (file://) target?
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
+    /// Writes an object only when no object of that name exists: `Ok(true)`
+    /// when written (and, locally, fsynced), `Ok(false)` when one was there.
+    /// Local targets make this atomic (a hard link refuses to clobber); on
+    /// S3 it is a HEAD then a PUT, which is enough for writers that are
+    /// serialized per name (PostgreSQL archives one segment at a time).
+    pub async fn put_if_absent_async(&self, name: &str, data: Bytes) -> Result<bool> {
+        if let Some(root) = &self.local_root {
+            let opts = object_store::PutOptions {
+                mode: object_store::PutMode::Create,
+                ..Default::default()
+            };
+            match self
+                .inner
+                .put_opts(&self.path(name), PutPayload::from_bytes(data), opts)
+                .await
+            {
+                Ok(_) => {}
+                Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
+                Err(e) => return Err(self.storage_error("writing", name, e)),
+            }
+            let file = root.join(name);
+            let dir = file.parent().map(|p| p.to_path_buf());
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                std::fs::File::open(&file)?.sync_all()?;
+                if let Some(d) = dir {
+                    std::fs::File::open(d)?.sync_all()?;
+                }
+                Ok(())
+            })
+            .await??;
+            return Ok(true);
+        }
+        match self.inner.head(&self.path(name)).await {
+            Ok(_) => return Ok(false),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.storage_error("checking", name, e)),
+        }
+        self.put_async(name, data).await?;
+        Ok(true)
+    }
+
+    /// The first `len` bytes of an object (fewer when it is shorter);
+    /// `None` when it does not exist.
+    pub async fn get_head_async(&self, name: &str, len: usize) -> Result<Option<Bytes>> {
+        let opts = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(0..len as u64)),
+            ..Default::default()
+        };
+        match self.inner.get_opts(&self.path(name), opts).await {
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| self.storage_error("reading", name, e))?,
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.storage_error("reading", name, e)),
+        }
+    }
+
+    /// Lists objects under a directory with their modification times:
+    /// (name relative to the repository, size, last modified).
+    pub fn list_with_times(&self, dir: &str) -> Result<Vec<(String, u64, time::OffsetDateTime)>> {
+        let prefix = self.path(dir);
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        runtime().block_on(async {
+            let metas: Vec<_> = self
+                .inner
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| self.storage_error("listing", dir, e))?;
+            Ok(metas
+                .into_iter()
+                .filter_map(|m| {
+                    let full = m.location.to_string();
+                    let t = time::OffsetDateTime::from_unix_timestamp_nanos(
+                        m.last_modified.timestamp_nanos_opt().unwrap_or(0) as i128,
+                    )
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                    full.strip_prefix(&strip)
+                        .map(|s| (s.to_string(), m.size, t))
+                })
+                .collect())
+        })
+    }
+
     pub fn delete(&self, name: &str) -> Result<()> {
         runtime().block_on(async {
             match self.inner.delete(&self.path(name)).await {

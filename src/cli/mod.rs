@@ -108,6 +108,9 @@ pub enum Command {
     /// Manage the local catalog
     #[command(subcommand)]
     Catalog(commands::catalog::CatalogCommand),
+    /// WAL archiving for point-in-time recovery (archive_command, restore_command, status)
+    #[command(subcommand)]
+    Wal(commands::wal::WalCommand),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -178,6 +181,7 @@ pub fn main() -> i32 {
         Command::Restores(a) => commands::restores::run(&ctx, a),
         Command::Verify(a) => commands::verify::run(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
+        Command::Wal(c) => commands::wal::run(&ctx, c),
         Command::Completions { shell } => commands::docs::completions(shell),
         Command::Man => commands::docs::man(),
     };

@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod pack;
 pub mod restore;
 pub mod verify;
+pub mod wal;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -68,7 +69,7 @@ pub fn hostname() -> String {
 
 /// Recipients from the config, or derived from the identity when the config
 /// lists none (the embedded default).
-fn recipients(config: &Config) -> Result<Vec<Recipient>> {
+pub(crate) fn recipients(config: &Config) -> Result<Vec<Recipient>> {
     let mut out = Vec::new();
     for r in &config.keys.recipients {
         out.push(Recipient::parse(r)?);

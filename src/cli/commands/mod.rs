@@ -9,3 +9,4 @@ pub mod list;
 pub mod restore;
 pub mod restores;
 pub mod verify;
+pub mod wal;

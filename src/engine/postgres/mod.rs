@@ -9,6 +9,7 @@
 
 pub mod dump;
 pub mod filter;
+pub mod physical;
 pub mod restore;
 pub mod tenants;
 
