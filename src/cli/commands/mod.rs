@@ -6,6 +6,7 @@ pub mod docs;
 pub mod init;
 pub mod key;
 pub mod list;
+pub mod pitr;
 pub mod restore;
 pub mod restores;
 pub mod verify;

@@ -22,10 +22,11 @@ use crate::repo::Repository;
 use crate::storage::Store;
 
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("destination").required(true).args(["to", "stdout", "target_db"])))]
+#[command(group(ArgGroup::new("destination").required(true).args(["to", "stdout", "target_db", "pgdata"])))]
 pub struct RestoreArgs {
-    /// Backup id, unique id prefix, or SOURCE:latest
-    pub backup: String,
+    /// Backup id, unique id prefix, or SOURCE:latest (pitr: or --source with --to-time)
+    #[arg(required_unless_present = "source")]
+    pub backup: Option<String>,
     /// Restore a files backup (or tar artifact) into this directory
     #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
@@ -41,8 +42,8 @@ pub struct RestoreArgs {
     /// Which artifact, when the backup holds several
     #[arg(long)]
     pub artifact: Option<String>,
-    /// postgres: full (schema and data into a new or empty database) or merge (missing rows into an existing one)
-    #[arg(long = "type", value_enum, value_name = "TYPE", requires = "target_db")]
+    /// postgres: full (schema and data into a new or empty database), merge (missing rows into an existing one), or pitr (a physical backup plus archived WAL into --pgdata)
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub kind: Option<PgType>,
     /// postgres: the database to restore into, postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or PGPASSFILE, never in the URL)
     #[arg(long, value_name = "URL", requires = "kind")]
@@ -62,19 +63,51 @@ pub struct RestoreArgs {
     /// Do not ask for confirmation before writing to a database
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// postgres: where psql is (default: the source's config, else PATH)
+    /// postgres: where psql (pitr: pg_ctl, pg_controldata) is (default: the source's config, else PATH)
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
+    /// pitr: the new data directory (must be empty or absent)
+    #[arg(long, value_name = "DIR")]
+    pub pgdata: Option<PathBuf>,
+    /// pitr: recover up to this time (RFC 3339 with zone, or PostgreSQL's `2026-11-22 03:00:00+00`)
+    #[arg(
+        long,
+        value_name = "TIMESTAMP",
+        requires = "pgdata",
+        conflicts_with = "to_latest"
+    )]
+    pub to_time: Option<String>,
+    /// pitr: recover to the end of the archived WAL
+    #[arg(long, requires = "pgdata")]
+    pub to_latest: bool,
+    /// pitr: pick the base backup of this postgres-physical source (the newest one consistent before --to-time)
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        requires = "pgdata",
+        conflicts_with = "backup"
+    )]
+    pub source: Option<String>,
+    /// pitr: start the server with pg_ctl and wait until recovery has finished
+    #[arg(long, requires = "pgdata")]
+    pub start: bool,
+    /// pitr, as root: the user that owns the data directory and runs the server (default: the owner of its parent)
+    #[arg(long, value_name = "USER", requires = "pgdata")]
+    pub owner: Option<String>,
+    /// pitr: an extra server setting for the restored cluster, NAME=VALUE (repeatable; e.g. port=5433)
+    #[arg(long = "set", value_name = "NAME=VALUE", requires = "pgdata")]
+    pub settings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PgType {
     Full,
     Merge,
+    Pitr,
 }
 
 /// Who runs the restore, for the log.
-fn operator() -> String {
+pub(crate) fn operator() -> String {
     std::env::var("SUDO_USER")
         .ok()
         .filter(|s| !s.is_empty())
@@ -83,11 +116,28 @@ fn operator() -> String {
 }
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
+    if args.pgdata.is_some() || args.kind == Some(PgType::Pitr) {
+        return super::pitr::run(ctx, &args);
+    }
+    if args.kind.is_some() && args.target_db.is_none() {
+        return fail(
+            ExitKind::Usage,
+            "--type full and --type merge need --target-db.",
+            "Name the database to restore into with --target-db URL.",
+        );
+    }
+    let Some(spec) = args.backup.as_deref() else {
+        return fail(
+            ExitKind::Usage,
+            "name the backup to restore.",
+            "Give a backup id, a unique id prefix, or SOURCE:latest.",
+        );
+    };
     let config = ctx.config()?;
     let repo = Repository::open(&config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    let row = restore::resolve_backup(&catalog, &args.backup)?;
+    let row = restore::resolve_backup(&catalog, spec)?;
     if row.status != "completed" {
         return fail(
             ExitKind::Usage,
@@ -255,7 +305,7 @@ fn restore_stream(
 }
 
 /// Asks on a terminal; without one, refuses and names --yes.
-fn confirm(what: &str) -> Result<()> {
+pub(crate) fn confirm(what: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return fail(
             ExitKind::Usage,
@@ -287,9 +337,16 @@ fn run_db(
     stores: Vec<Store>,
     body: &Body,
 ) -> Result<i32> {
-    let kind = match args.kind.expect("clap requires --type") {
-        PgType::Full => RestoreType::Full,
-        PgType::Merge => RestoreType::Merge,
+    let kind = match args.kind {
+        Some(PgType::Full) => RestoreType::Full,
+        Some(PgType::Merge) => RestoreType::Merge,
+        _ => {
+            return fail(
+                ExitKind::Usage,
+                "--target-db needs --type full or --type merge.",
+                "A pitr restore writes a data directory: use --pgdata DIR.",
+            )
+        }
     };
     if row.kind != "postgres" {
         return fail(
