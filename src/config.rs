@@ -17,6 +17,9 @@ use crate::error::{fail, ExitKind, Failure};
 
 /// Default zstd level: close to the best speed/ratio trade-off for dumps.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 3;
+/// Default zstd level for archived WAL: each segment is a process start on
+/// the database server's critical path, so speed matters more than ratio.
+pub const DEFAULT_WAL_COMPRESSION_LEVEL: i32 = 1;
 /// Default target size of a pack before it is sealed and uploaded.
 pub const DEFAULT_PACK_SIZE: usize = 16 * 1024 * 1024;
 
@@ -31,6 +34,8 @@ pub struct FileConfig {
     #[serde(default, rename = "source")]
     pub sources: Vec<FileSource>,
     pub compression_level: Option<i32>,
+    /// zstd level for archived WAL (`wal push`); negative = zstd's fast modes.
+    pub wal_compression_level: Option<i32>,
     /// Pack size in MiB.
     pub pack_size_mib: Option<usize>,
 }
@@ -114,6 +119,7 @@ pub struct Config {
     pub targets: Vec<Target>,
     pub sources: Vec<Source>,
     pub compression_level: i32,
+    pub wal_compression_level: i32,
     pub pack_size: usize,
 }
 
@@ -404,6 +410,7 @@ pub fn embedded_default() -> Config {
         }],
         sources: Vec::new(),
         compression_level: DEFAULT_COMPRESSION_LEVEL,
+        wal_compression_level: DEFAULT_WAL_COMPRESSION_LEVEL,
         pack_size: DEFAULT_PACK_SIZE,
     }
 }
@@ -517,6 +524,15 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             tags: s.tags.clone(),
         });
     }
+    let wal_level = raw
+        .wal_compression_level
+        .unwrap_or(DEFAULT_WAL_COMPRESSION_LEVEL);
+    if !(-7..=19).contains(&wal_level) || wal_level == 0 {
+        return usage(
+            format!("wal_compression_level = {wal_level} is out of range."),
+            "Use -7 to -1 (zstd's fast modes) or 1 to 19 (default 1).",
+        );
+    }
     let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
     if !(1..=19).contains(&level) {
         return usage(
@@ -557,6 +573,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         targets,
         sources,
         compression_level: level,
+        wal_compression_level: wal_level,
         pack_size,
     })
 }
@@ -889,11 +906,41 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
     }
 
     #[test]
+    fn physical_sources_take_only_their_keys() {
+        let text = "[[target]]\nname = \"l\"\nurl = \"file:///tmp/x\"\n[[source]]\nname = \"c\"\nkind = \"postgres-physical\"\nurl = \"postgresql://r@h/postgres\"\npg_dump = \"/x\"\n";
+        let raw: FileConfig = toml::from_str(text).unwrap();
+        assert!(validate(raw, Origin::Embedded).is_err());
+        let raw: FileConfig =
+            toml::from_str(&text.replace("pg_dump = \"/x\"\n", "password_file = \"pw\"\n"))
+                .unwrap();
+        let c = validate(raw, Origin::Embedded).unwrap();
+        assert_eq!(c.sources[0].spec.kind(), "postgres-physical");
+        let raw: FileConfig = toml::from_str(
+            &text
+                .replace("pg_dump = \"/x\"\n", "")
+                .replace("r@h", "r:pw@h"),
+        )
+        .unwrap();
+        assert!(validate(raw, Origin::Embedded).is_err());
+    }
+
+    #[test]
     fn example_config_is_valid() {
         let raw: FileConfig = toml::from_str(include_str!("../config.example.toml")).unwrap();
         let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
         assert_eq!(c.targets.len(), 2);
-        assert_eq!(c.sources.len(), 3);
+        assert_eq!(c.sources.len(), 4);
+        assert_eq!(c.wal_compression_level, 1);
+        match &c.sources[3].spec {
+            SourceSpec::PostgresPhysical(p) => {
+                assert_eq!(p.url, "postgresql://replicator@127.0.0.1:5432/postgres");
+                assert_eq!(
+                    p.program("pg_basebackup"),
+                    PathBuf::from("/usr/lib/postgresql/15/bin/pg_basebackup")
+                );
+            }
+            _ => panic!("expected postgres-physical"),
+        }
         match &c.sources[2].spec {
             SourceSpec::Postgres(p) => {
                 assert_eq!(

@@ -33,6 +33,38 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Writes `root/name` only if it does not exist: a temporary file in the
+/// same directory, fsynced, hard-linked to the name (which never replaces
+/// an existing file), then the directory fsynced. Plain blocking calls:
+/// this is the archive_command's hot path.
+fn put_new_local(root: &std::path::Path, name: &str, data: &[u8]) -> std::io::Result<bool> {
+    use std::io::Write;
+    let file = root.join(name);
+    let dir = file.parent().unwrap_or(root).to_path_buf();
+    std::fs::create_dir_all(&dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        file.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("object"),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        match std::fs::hard_link(&tmp, &file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(true)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
 /// One storage target holding (or about to hold) a complete repository.
 #[derive(Clone)]
 pub struct Store {
@@ -262,30 +294,16 @@ impl Store {
     /// serialized per name (PostgreSQL archives one segment at a time).
     pub async fn put_if_absent_async(&self, name: &str, data: Bytes) -> Result<bool> {
         if let Some(root) = &self.local_root {
-            let opts = object_store::PutOptions {
-                mode: object_store::PutMode::Create,
-                ..Default::default()
-            };
-            match self
-                .inner
-                .put_opts(&self.path(name), PutPayload::from_bytes(data), opts)
-                .await
-            {
-                Ok(_) => {}
-                Err(object_store::Error::AlreadyExists { .. }) => return Ok(false),
-                Err(e) => return Err(self.storage_error("writing", name, e)),
-            }
-            let file = root.join(name);
-            let dir = file.parent().map(|p| p.to_path_buf());
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                std::fs::File::open(&file)?.sync_all()?;
-                if let Some(d) = dir {
-                    std::fs::File::open(d)?.sync_all()?;
-                }
-                Ok(())
-            })
-            .await??;
-            return Ok(true);
+            return put_new_local(root, name, &data).map_err(|e| {
+                self.storage_error(
+                    "writing",
+                    name,
+                    object_store::Error::Generic {
+                        store: "LocalFileSystem",
+                        source: Box::new(e),
+                    },
+                )
+            });
         }
         match self.inner.head(&self.path(name)).await {
             Ok(_) => return Ok(false),
