@@ -306,6 +306,27 @@ fn pitr_restore_to_time_and_to_latest_from_local_and_s3() {
     let id = s.v.backup(&["cluster"]);
     let list = s.v.json(&["list", "--source", "cluster"]);
     assert_eq!(list[0]["kind"], "postgres-physical", "{list}");
+    // The manifest's engine facts, as the catalog keeps them.
+    let db = rusqlite::Connection::open(s.v.dir.path().join("catalog.db")).unwrap();
+    let details: String = db
+        .query_row("SELECT details FROM backups WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let engine = &serde_json::from_str::<serde_json::Value>(&details).unwrap()["engine"];
+    for key in [
+        "start_lsn",
+        "stop_lsn",
+        "start_wal",
+        "stop_wal",
+        "system_identifier",
+        "server_version",
+        "consistent_at",
+    ] {
+        assert!(engine[key].is_string(), "{key} missing: {engine}");
+    }
+    assert_eq!(engine["timeline"], 1, "{engine}");
+    assert!(engine["server_version"].as_str().unwrap().starts_with("15"));
 
     batch(c, 1);
     let t1 = now_utc(c);
