@@ -121,7 +121,8 @@ fn chown_to_pg(p: &Path) {
     }
 }
 
-fn setup() -> Setup {
+/// `asynchronous`: archive_command uses `wal push --async`.
+fn setup(asynchronous: bool) -> Setup {
     std::env::set_var("VAULTCTL_TEST_S3_AK", AK);
     std::env::set_var("VAULTCTL_TEST_S3_SK", SK);
     let dir = tempfile::Builder::new()
@@ -136,8 +137,9 @@ fn setup() -> Setup {
     let exe = env!("CARGO_BIN_EXE_vaultctl");
     let config = d.join("config.toml");
     let archive = format!(
-        "archive_mode = on\narchive_command = '\"{exe}\" --config \"{}\" wal push \"%p\"'\narchive_timeout = 0\n",
-        config.display()
+        "archive_mode = on\narchive_command = '\"{exe}\" --config \"{}\" wal push {}\"%p\"'\narchive_timeout = 0\n",
+        config.display(),
+        if asynchronous { "--async " } else { "" }
     );
     // Write a config without the source so init can run first.
     let base = format!(
@@ -296,7 +298,8 @@ fn counts(c: &Cluster, port: u16) -> String {
 
 #[test]
 fn pitr_restore_to_time_and_to_latest_from_local_and_s3() {
-    let mut s = setup();
+    // Archiving in the asynchronous mode here; synchronous in the other test.
+    let mut s = setup(true);
     let c = &s.c;
     c.psql("postgres", "CREATE TABLE t (batch int, n int)");
     c.psql(
@@ -384,7 +387,7 @@ fn pitr_restore_to_time_and_to_latest_from_local_and_s3() {
 
 #[test]
 fn wal_push_idempotent_fetch_missing_and_secondary_outage() {
-    let mut s = setup();
+    let mut s = setup(false);
     let c = &s.c;
     c.psql("postgres", "CREATE TABLE t (batch int, n int)");
 

@@ -612,6 +612,155 @@ impl Drop for Mapped {
     }
 }
 
+/// Where the asynchronous mode keeps its status files: beside the catalog.
+pub fn spool_dir(config: &Config, source: &str) -> PathBuf {
+    config
+        .catalog
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("wal-spool")
+        .join(source)
+}
+
+/// What identifies one version of a file in pg_wal: inode, length and
+/// modification time. A recycled segment keeps its inode but is rewritten,
+/// so its time changes and an old `.ok` never vouches for new content.
+pub fn file_identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {} {}.{:09}",
+        m.ino(),
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec()
+    ))
+}
+
+/// An exclusive, non-blocking lock on `path` (held while the file lives).
+pub fn try_lock(path: &Path) -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    // SAFETY: flock on a descriptor we own.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    (r == 0).then_some(f)
+}
+
+fn write_status(spool: &Path, name: &str, ext: &str, text: &str) {
+    let tmp = spool.join(format!(".{name}.{ext}.tmp"));
+    let _ = std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, spool.join(format!("{name}.{ext}"))));
+}
+
+/// The asynchronous worker: pushes every `.ready` WAL file in
+/// `pg_wal/archive_status` ahead of PostgreSQL's calls and leaves
+/// `<name>.ok` (or `<name>.error`) in the spool directory; the foreground
+/// `wal push --async` then returns at once. One worker per source (a lock);
+/// it exits after a second with nothing to do.
+pub fn drain(repo: &WalRepo, spool: &Path, pg_wal: &Path, skip: Option<&str>) -> Result<usize> {
+    std::fs::create_dir_all(spool)?;
+    let Some(_lock) = try_lock(&spool.join("drain.lock")) else {
+        return Ok(0);
+    };
+    let mut done: BTreeSet<String> = skip.map(|s| s.to_string()).into_iter().collect();
+    let mut pushed = 0;
+    let mut idle = 0;
+    while idle < 5 {
+        let mut ready: Vec<String> = std::fs::read_dir(pg_wal.join("archive_status"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .filter_map(|n| n.strip_suffix(".ready").map(str::to_string))
+                    .filter(|n| WalFile::parse(n).is_some())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ready.sort();
+        ready.retain(|n| !done.contains(n) && !spool.join(format!("{n}.ok")).exists());
+        if ready.is_empty() {
+            idle += 1;
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        idle = 0;
+        for name in ready {
+            let path = pg_wal.join(&name);
+            let Some(identity) = file_identity(&path) else {
+                continue;
+            };
+            match push(repo, &path) {
+                Ok(_) => {
+                    write_status(spool, &name, "ok", &identity);
+                    pushed += 1;
+                }
+                Err(e) => write_status(spool, &name, "error", &crate::error::paragraph(&e)),
+            }
+            done.insert(name);
+        }
+    }
+    // Status files of WAL PostgreSQL no longer waits for.
+    if let Ok(d) = std::fs::read_dir(spool) {
+        for e in d.filter_map(|e| e.ok()) {
+            let n = e.file_name().to_string_lossy().to_string();
+            if let Some(stem) = n.strip_suffix(".ok").or_else(|| n.strip_suffix(".error")) {
+                if !pg_wal
+                    .join("archive_status")
+                    .join(format!("{stem}.ready"))
+                    .exists()
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    Ok(pushed)
+}
+
+/// What the foreground of `wal push --async` found in the spool.
+pub enum Ahead {
+    /// The worker archived exactly this file.
+    Archived,
+    /// The worker failed on it: the message (the foreground retries itself).
+    Failed(String),
+    /// Nothing known: archive it now.
+    Unknown,
+}
+
+/// Waits (while a worker runs, up to `wait`) for the worker's verdict on `path`.
+pub fn await_ahead(spool: &Path, path: &Path, wait: Duration) -> Ahead {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let ok = spool.join(format!("{name}.ok"));
+    let err = spool.join(format!("{name}.error"));
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(id) = std::fs::read_to_string(&ok) {
+            let _ = std::fs::remove_file(&ok);
+            if Some(id) == file_identity(path) {
+                return Ahead::Archived;
+            }
+            return Ahead::Unknown;
+        }
+        if let Ok(msg) = std::fs::read_to_string(&err) {
+            let _ = std::fs::remove_file(&err);
+            return Ahead::Failed(msg);
+        }
+        // No worker running: nobody will write a verdict.
+        if started.elapsed() >= wait || try_lock(&spool.join("drain.lock")).is_some() {
+            return Ahead::Unknown;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Succeeds when the object at `object` holds the same file, else refuses.
 fn same_or_refuse(store: &Store, object: &str, header: &WalHeader) -> Result<()> {
     let existing = runtime()

@@ -21,6 +21,21 @@ pub enum WalCommand {
     Status(StatusArgs),
     /// Copy WAL files a target lacks (e.g. after an outage) from the targets that have them
     Sync(SourceArg),
+    /// The background worker of `wal push --async` (started by it)
+    #[command(hide = true)]
+    Drain(DrainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub source: SourceArg,
+    /// PostgreSQL's pg_wal directory
+    #[arg(long, value_name = "DIR")]
+    pub pg_wal: PathBuf,
+    /// A file the caller archives itself
+    #[arg(long, value_name = "NAME")]
+    pub skip: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -36,6 +51,9 @@ pub struct PushArgs {
     pub path: PathBuf,
     #[command(flatten)]
     pub source: SourceArg,
+    /// Archive ahead: a background worker pushes every WAL file PostgreSQL has ready, so later calls return at once
+    #[arg(long = "async")]
+    pub asynchronous: bool,
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +129,24 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
         WalCommand::Push(a) => {
             let (source, _) = pick_source(&config, a.source.source.as_deref())?;
             let repo = WalRepo::open(&config, source, true)?;
+            if a.asynchronous {
+                let spool = wal::spool_dir(&config, source);
+                std::fs::create_dir_all(&spool)?;
+                match wal::await_ahead(&spool, &a.path, std::time::Duration::from_secs(60)) {
+                    wal::Ahead::Archived => {
+                        tracing::info!("archived ahead by the background worker");
+                        return Ok(0);
+                    }
+                    wal::Ahead::Failed(msg) => {
+                        tracing::warn!(
+                            "the background worker failed on {}: {msg}; trying again",
+                            a.path.display()
+                        )
+                    }
+                    wal::Ahead::Unknown => {}
+                }
+                start_worker(&config, source, &a.path, &spool);
+            }
             let outcome = wal::push(&repo, &a.path)?;
             if ctx.global.json {
                 output::json(&outcome)?;
@@ -146,6 +182,14 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
             }
         }
         WalCommand::Status(a) => status(ctx, &config, a),
+        WalCommand::Drain(a) => {
+            let (source, _) = pick_source(&config, a.source.source.as_deref())?;
+            let repo = WalRepo::open(&config, source, true)?;
+            let spool = wal::spool_dir(&config, source);
+            let n = wal::drain(&repo, &spool, &a.pg_wal, a.skip.as_deref())?;
+            tracing::info!("archived {n} WAL file(s) ahead");
+            Ok(0)
+        }
         WalCommand::Sync(a) => {
             let (source, _) = pick_source(&config, a.source.as_deref())?;
             let repo = WalRepo::open(&config, source, false)?;
@@ -168,6 +212,42 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
             }
             Ok(0)
         }
+    }
+}
+
+/// Starts the background worker (detached) unless one runs already.
+fn start_worker(config: &Config, source: &str, path: &std::path::Path, spool: &std::path::Path) {
+    use std::os::unix::process::CommandExt;
+    if wal::try_lock(&spool.join("drain.lock")).is_none() {
+        return; // running
+    }
+    let pg_wal = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+    let (Some(pg_wal), Ok(exe)) = (pg_wal, std::env::current_exe()) else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(exe);
+    if let crate::config::Origin::File(p) = &config.origin {
+        cmd.arg("--config")
+            .arg(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
+    }
+    cmd.args(["--quiet", "wal", "drain", "--source", source, "--pg-wal"])
+        .arg(pg_wal)
+        .arg("--skip")
+        .arg(path.file_name().unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid in the child, before exec: no allocation, no locks.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    if let Err(e) = cmd.spawn() {
+        tracing::warn!("cannot start the background WAL worker: {e}");
     }
 }
 
