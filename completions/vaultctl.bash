@@ -130,6 +130,9 @@ _vaultctl() {
             vaultctl__subcmd__help__subcmd__key,generate)
                 cmd="vaultctl__subcmd__help__subcmd__key__subcmd__generate"
                 ;;
+            vaultctl__subcmd__help__subcmd__wal,drain)
+                cmd="vaultctl__subcmd__help__subcmd__wal__subcmd__drain"
+                ;;
             vaultctl__subcmd__help__subcmd__wal,fetch)
                 cmd="vaultctl__subcmd__help__subcmd__wal__subcmd__fetch"
                 ;;
@@ -154,6 +157,9 @@ _vaultctl() {
             vaultctl__subcmd__key__subcmd__help,help)
                 cmd="vaultctl__subcmd__key__subcmd__help__subcmd__help"
                 ;;
+            vaultctl__subcmd__wal,drain)
+                cmd="vaultctl__subcmd__wal__subcmd__drain"
+                ;;
             vaultctl__subcmd__wal,fetch)
                 cmd="vaultctl__subcmd__wal__subcmd__fetch"
                 ;;
@@ -168,6 +174,9 @@ _vaultctl() {
                 ;;
             vaultctl__subcmd__wal,sync)
                 cmd="vaultctl__subcmd__wal__subcmd__sync"
+                ;;
+            vaultctl__subcmd__wal__subcmd__help,drain)
+                cmd="vaultctl__subcmd__wal__subcmd__help__subcmd__drain"
                 ;;
             vaultctl__subcmd__wal__subcmd__help,fetch)
                 cmd="vaultctl__subcmd__wal__subcmd__help__subcmd__fetch"
@@ -739,8 +748,22 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help__subcmd__wal)
-            opts="push fetch status sync"
+            opts="push fetch status sync drain"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__wal__subcmd__drain)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1163,12 +1186,50 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__wal)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help push fetch status sync help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help push fetch status sync drain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__wal__subcmd__drain)
+            opts="-v -q -h --source --pg-wal --skip --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pg-wal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --skip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1219,8 +1280,22 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__wal__subcmd__help)
-            opts="push fetch status sync help"
+            opts="push fetch status sync drain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__wal__subcmd__help__subcmd__drain)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1303,7 +1378,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__wal__subcmd__push)
-            opts="-v -q -h --source --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --source --async --config --json --no-progress --verbose --quiet --identity --catalog --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -206,23 +206,25 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_se
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Rebuild the catalog\'s backup list and dedup index from the repository'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -l json -d 'Machine-readable JSON on stdout'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -l no-progress -d 'No progress bars or periodic progress lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -s q -l quiet -d 'Less output (repeatable)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -f -a "push" -d 'Archive one WAL file: archive_command = \'vaultctl --config FILE wal push %p\''
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -f -a "fetch" -d 'Restore one WAL file: restore_command = \'vaultctl --config FILE wal fetch %f %p\' (exit 1 and "not in archive" when missing)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -f -a "status" -d 'Last archived segment and time per target, gaps, lag; exit 1 on a critical condition'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -f -a "sync" -d 'Copy WAL files a target lacks (e.g. after an outage) from the targets that have them'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "push" -d 'Archive one WAL file: archive_command = \'vaultctl --config FILE wal push %p\''
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "fetch" -d 'Restore one WAL file: restore_command = \'vaultctl --config FILE wal fetch %f %p\' (exit 1 and "not in archive" when missing)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "status" -d 'Last archived segment and time per target, gaps, lag; exit 1 on a critical condition'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "sync" -d 'Copy WAL files a target lacks (e.g. after an outage) from the targets that have them'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "drain" -d 'The background worker of `wal push --async` (started by it)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l source -d 'The postgres-physical source (needed when several are configured)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l async -d 'Archive ahead: a background worker pushes every WAL file PostgreSQL has ready, so later calls return at once'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -256,10 +258,22 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l source -d 'The postgres-physical source (needed when several are configured)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l pg-wal -d 'PostgreSQL\'s pg_wal directory' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l skip -d 'A file the caller archives itself' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "push" -d 'Archive one WAL file: archive_command = \'vaultctl --config FILE wal push %p\''
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "fetch" -d 'Restore one WAL file: restore_command = \'vaultctl --config FILE wal fetch %f %p\' (exit 1 and "not in archive" when missing)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "status" -d 'Last archived segment and time per target, gaps, lag; exit 1 on a critical condition'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "sync" -d 'Copy WAL files a target lacks (e.g. after an outage) from the targets that have them'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "drain" -d 'The background worker of `wal push --async` (started by it)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
@@ -297,3 +311,4 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "fetch" -d 'Restore one WAL file: restore_command = \'vaultctl --config FILE wal fetch %f %p\' (exit 1 and "not in archive" when missing)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "status" -d 'Last archived segment and time per target, gaps, lag; exit 1 on a critical condition'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "sync" -d 'Copy WAL files a target lacks (e.g. after an outage) from the targets that have them'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "drain" -d 'The background worker of `wal push --async` (started by it)'

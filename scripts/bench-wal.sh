@@ -82,6 +82,19 @@ chmod 644 "$WORK/vaultctl.toml"
 "${RUN[@]}" "$VAULTCTL_BIN" --config "$WORK/vaultctl.toml" key generate --output "$WORK/v/identity.txt" >/dev/null 2>&1
 "${RUN[@]}" "$VAULTCTL_BIN" --config "$WORK/vaultctl.toml" init >/dev/null
 
+# The asynchronous mode (wal push --async) measured separately afterwards
+# (its background worker would steal CPU from the interleaved runs), on a
+# copy of pg_wal with every segment marked .ready, as under a write burst.
+sed -e "s#$WORK/v/#$WORK/v2/#g" "$WORK/vaultctl.toml" > "$WORK/vaultctl-async.toml"
+chmod 644 "$WORK/vaultctl-async.toml"
+"${RUN[@]}" mkdir -p "$WORK/v2" "$WORK/pgwal/archive_status"
+"${RUN[@]}" "$VAULTCTL_BIN" --config "$WORK/vaultctl-async.toml" key generate --output "$WORK/v2/identity.txt" >/dev/null 2>&1
+"${RUN[@]}" "$VAULTCTL_BIN" --config "$WORK/vaultctl-async.toml" init >/dev/null 2>&1
+for f in $(ls "$WORK/segs" | grep '^[0-9A-F]\{24\}$' | head -n "$COUNT"); do
+    "${RUN[@]}" ln "$WORK/segs/$f" "$WORK/pgwal/$f"
+    "${RUN[@]}" touch "$WORK/pgwal/archive_status/$f.ready"
+done
+
 if [ "$HAVE_PGBR" = 1 ]; then
     cat > "$WORK/pgbackrest.conf" <<EOF
 [global]
@@ -130,6 +143,17 @@ print(f"{'tool':28} {'median ms':>10} {'p95 ms':>8} {'mean ms':>8} {'CPU ms/segm
 for name, v in times.items():
     print(f"{name:28} {statistics.median(v):10.1f} {pct(v, 0.95):8.1f} {statistics.mean(v):8.1f} {statistics.mean(cpu[name]):15.1f}")
 print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+# wal push --async, one call per segment in order as the archiver makes them,
+# each .ready renamed to .done after success as PostgreSQL does.
+asyn = []
+for s in segs:
+    t0 = time.perf_counter()
+    r = subprocess.run([vaultctl, "--config", f"{work}/vaultctl-async.toml", "wal", "push", "--async", f"{work}/pgwal/{s}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    asyn.append((time.perf_counter() - t0) * 1000)
+    if r.returncode != 0:
+        sys.exit(f"wal push --async failed on {s}: {r.stderr.decode()}")
+    os.rename(f"{work}/pgwal/archive_status/{s}.ready", f"{work}/pgwal/archive_status/{s}.done")
+print(f"{'vaultctl wal push --async':28} {statistics.median(asyn):10.1f} {pct(asyn, 0.95):8.1f} {statistics.mean(asyn):8.1f} {'(separate run)':>15}")
 def du(d):
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
 raw = len(segs) * 16 * 1024 * 1024
