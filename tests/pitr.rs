@@ -471,4 +471,14 @@ fn wal_push_idempotent_fetch_missing_and_secondary_outage() {
     // And `wal sync` fills anything else in (here: nothing left).
     let o = s.v.run(&["--json", "wal", "sync"]);
     assert!(o.status.success(), "{}", stderr(&o));
+
+    // The first target is lost: fetch falls back to the S3 target.
+    let repo = s.v.dir.path().join("repo");
+    std::fs::rename(&repo, s.v.dir.path().join("repo-lost")).unwrap();
+    let o = run_as_pg(
+        &s.v,
+        &["wal", "fetch", &down[0], &back.display().to_string()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&back).unwrap().len(), 16 << 20);
 }

@@ -307,9 +307,13 @@ impl WalRepo {
                 Store::open(t, false).map_err(|e| (t.name.clone(), crate::error::paragraph(&e))),
             );
         }
-        let primary = match &stores[0] {
-            Ok(s) => s.clone(),
-            Err((name, e)) => {
+        // Readers (fetch, status, sync) make do with any target that opens:
+        // a restore must work when the first target is the one that was lost.
+        let first_ok = stores.iter().find_map(|s| s.as_ref().ok()).cloned();
+        let primary = match (&stores[0], first_ok) {
+            (Ok(s), _) => s.clone(),
+            (Err(_), Some(s)) if !need_recipients => s,
+            (Err((name, e)), _) => {
                 return Err(Failure::new(
                     ExitKind::Temporary,
                     format!("the primary target '{name}' cannot be opened: {e}"),
