@@ -62,6 +62,23 @@ pub struct FileTarget {
     pub max_retries: Option<usize>,
     pub retry_timeout: Option<String>,
     pub request_timeout: Option<String>,
+    /// `[target.retention]`: what `vaultctl prune` keeps on this target.
+    pub retention: Option<FileRetention>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileRetention {
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_yearly: Option<u32>,
+    /// A duration such as "30d".
+    pub keep_within: Option<String>,
+    #[serde(default)]
+    pub keep_tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -116,6 +133,8 @@ pub struct Target {
     pub max_retries: usize,
     pub retry_timeout: Duration,
     pub request_timeout: Duration,
+    /// What `prune` keeps; `None` keeps every backup (prune only collects garbage).
+    pub retention: Option<crate::repo::retention::Policy>,
 }
 
 #[derive(Debug, Clone)]
@@ -298,6 +317,7 @@ pub fn embedded_default() -> Config {
             max_retries: 3,
             retry_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(300),
+            retention: None,
         }],
         sources: Vec::new(),
         compression_level: DEFAULT_COMPRESSION_LEVEL,
@@ -485,7 +505,50 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
         max_retries: t.max_retries.unwrap_or(5),
         retry_timeout: parse_duration_opt(&t.retry_timeout, Duration::from_secs(120), &t.name)?,
         request_timeout: parse_duration_opt(&t.request_timeout, Duration::from_secs(300), &t.name)?,
+        retention: t.retention.as_ref().map(|r| validate_retention(&t.name, r)).transpose()?,
     })
+}
+
+fn validate_retention(target: &str, r: &FileRetention) -> Result<crate::repo::retention::Policy> {
+    for (key, v) in [
+        ("keep_last", r.keep_last),
+        ("keep_hourly", r.keep_hourly),
+        ("keep_daily", r.keep_daily),
+        ("keep_weekly", r.keep_weekly),
+        ("keep_monthly", r.keep_monthly),
+        ("keep_yearly", r.keep_yearly),
+    ] {
+        if v == Some(0) {
+            return usage(
+                format!("target '{target}': retention {key} = 0 keeps nothing by that rule."),
+                "Leave the key out instead of setting it to 0, or use a count of at least 1.",
+            );
+        }
+    }
+    let keep_within = match &r.keep_within {
+        None => None,
+        Some(s) => Some(parse_duration(s).map_err(|e| {
+            Failure::new(ExitKind::Usage, format!("target '{target}': retention keep_within: {e}."))
+                .with_remedy("Write durations like 26h, 30d or 52w.")
+        })?),
+    };
+    let policy = crate::repo::retention::Policy {
+        keep_last: r.keep_last,
+        keep_hourly: r.keep_hourly,
+        keep_daily: r.keep_daily,
+        keep_weekly: r.keep_weekly,
+        keep_monthly: r.keep_monthly,
+        keep_yearly: r.keep_yearly,
+        keep_within,
+        keep_tags: r.keep_tags.clone(),
+    };
+    if policy.is_empty() {
+        return usage(
+            format!("target '{target}' has an empty [target.retention] table, which would remove every backup but the newest of each source."),
+            "Set at least one of keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within or keep_tags, or remove the table to keep everything.",
+        );
+    }
+    Ok(policy)
 }
 
 fn parse_duration_opt(v: &Option<String>, default: Duration, target: &str) -> Result<Duration> {
@@ -592,6 +655,40 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
         let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
         assert_eq!(c.targets.len(), 2);
         assert_eq!(c.sources.len(), 2);
+    }
+
+    #[test]
+    fn retention_parses_and_validates() {
+        let text = r#"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[target.retention]
+keep_within = "30d"
+keep_daily = 7
+keep_tags = ["release"]
+[[target]]
+name = "cloud"
+url = "file:///mnt/cloud"
+"#;
+        let c = validate(toml::from_str(text).unwrap(), Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
+        let p = c.targets[0].retention.as_ref().unwrap();
+        assert_eq!(p.keep_within, Some(Duration::from_secs(30 * 86400)));
+        assert_eq!(p.keep_daily, Some(7));
+        assert_eq!(p.keep_tags, vec!["release".to_string()]);
+        assert!(c.targets[1].retention.is_none());
+        let bad = |extra: &str| {
+            let t = format!("[[target]]\nname = \"l\"\nurl = \"file:///x\"\n[target.retention]\n{extra}\n");
+            match toml::from_str::<FileConfig>(&t) {
+                Err(_) => true,
+                Ok(raw) => validate(raw, Origin::File("/c.toml".into())).is_err(),
+            }
+        };
+        assert!(bad(""));
+        assert!(bad("keep_last = 0"));
+        assert!(bad("keep_within = \"30\""));
+        assert!(bad("keep_dayly = 3"));
+        assert!(!bad("keep_last = 3"));
     }
 
     #[test]

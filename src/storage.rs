@@ -226,12 +226,71 @@ impl Store {
         })
     }
 
-    pub fn delete(&self, name: &str) -> Result<()> {
+    /// Lists objects under a directory with their modification times (the
+    /// storage server's clock, so hosts with skewed clocks agree on ages).
+    pub fn list_detailed(&self, dir: &str) -> Result<Vec<ObjectInfo>> {
+        let prefix = self.path(dir);
+        let strip = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
         runtime().block_on(async {
-            match self.inner.delete(&self.path(name)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                Err(e) => Err(self.storage_error("deleting", name, e)),
-            }
+            let metas: Vec<_> = self
+                .inner
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| self.storage_error("listing", dir, e))?;
+            Ok(metas
+                .into_iter()
+                .filter_map(|m| {
+                    let full = m.location.to_string();
+                    full.strip_prefix(&strip).map(|s| ObjectInfo { name: s.to_string(), size: m.size, modified_ms: m.last_modified.timestamp_millis() })
+                })
+                .collect())
         })
     }
+
+    pub async fn delete_async(&self, name: &str) -> Result<()> {
+        match self.inner.delete(&self.path(name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.storage_error("deleting", name, e)),
+        }
+    }
+
+    pub fn delete(&self, name: &str) -> Result<()> {
+        runtime().block_on(self.delete_async(name))
+    }
+
+    /// Deletes many objects, a few at a time (S3 round trips dominate).
+    pub fn delete_many(&self, names: &[String]) -> Result<()> {
+        runtime().block_on(async {
+            for chunk in names.chunks(16) {
+                for r in futures::future::join_all(chunk.iter().map(|n| self.delete_async(n))).await {
+                    r?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Reads many objects, a few at a time; `None` for those that are gone.
+    pub fn get_many(&self, names: &[String]) -> Result<Vec<Option<Bytes>>> {
+        runtime().block_on(async {
+            let mut out = Vec::with_capacity(names.len());
+            for chunk in names.chunks(16) {
+                for r in futures::future::join_all(chunk.iter().map(|n| self.get_async(n))).await {
+                    out.push(r?);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// A listed object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    /// Name relative to the repository.
+    pub name: String,
+    pub size: u64,
+    /// Last modification, unix milliseconds, by the storage's clock.
+    pub modified_ms: i64,
 }

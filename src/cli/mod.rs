@@ -94,6 +94,8 @@ pub enum Command {
     Restore(commands::restore::RestoreArgs),
     /// Check the repository: structure, and with --read-data every byte
     Verify(commands::verify::VerifyArgs),
+    /// Apply retention and delete data no backup needs (safe while backups run)
+    Prune(commands::prune::PruneArgs),
     /// Manage the local catalog
     #[command(subcommand)]
     Catalog(commands::catalog::CatalogCommand),
@@ -164,6 +166,7 @@ pub fn main() -> i32 {
         Command::List(a) => commands::list::run(&ctx, a),
         Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Verify(a) => commands::verify::run(&ctx, a),
+        Command::Prune(a) => commands::prune::run(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Completions { shell } => commands::docs::completions(shell),
         Command::Man => commands::docs::man(),

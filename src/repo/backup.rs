@@ -120,8 +120,13 @@ fn run_inner(
     host: &str,
     started: Instant,
 ) -> Result<BackupOutcome> {
+    // A shared lock on every target for the whole run: a prune's garbage
+    // collection (exclusive) cannot delete packs this backup dedups against
+    // or has uploaded but not yet referenced (docs/FORMAT.md, "Locks and prune").
+    let lock = super::lock::acquire(&repo.stores, &repo.dedup, super::lock::Kind::Shared, "backup", super::lock::writer_wait())?;
     // Learn what other hosts (or a lost catalog) put in the repository, so
-    // dedup is right and never points at a pack a target lacks.
+    // dedup is right and never points at a pack a target lacks (or that a
+    // prune deleted).
     repo.sync_index(catalog)?;
     let target_names: Vec<String> = repo.stores.iter().map(|s| s.name.clone()).collect();
     let pipeline = Pipeline::start(repo, opts, &target_names)?;
@@ -219,6 +224,22 @@ fn run_inner(
     };
     let body = Body { id: id.to_string(), note: opts.note.clone(), tenants: Vec::new(), engine: source.metadata(), artifacts };
     let encoded = Bytes::from(manifest::encode(&header, &body, &repo.dedup, &repo.recipients)?);
+    // Only targets where our lock still holds get the manifest: elsewhere a
+    // prune may have deleted packs it would name.
+    good.retain(|s| match lock.check(&s.name) {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::warn!("target '{}' does not get backup {id}: {why}", s.name);
+            failed.push(FailedTarget { target: s.name.clone(), error: why });
+            false
+        }
+    });
+    if good.is_empty() {
+        let list = failed.iter().map(|f| format!("{}: {}", f.target, f.error)).collect::<Vec<_>>().join("; ");
+        return Err(Failure::new(ExitKind::Locked, format!("backup {id} could not be committed on any target ({list})."))
+            .with_remedy("Run the backup again; if it keeps happening, check that the targets are reachable and the host is not suspended during backups.")
+            .into());
+    }
     good = put_everywhere(&good, &manifest_path(id), encoded, &mut failed);
     if good.is_empty() {
         return Err(all_failed(&failed));
@@ -226,6 +247,7 @@ fn run_inner(
     let names: Vec<String> = good.iter().map(|s| s.name.clone()).collect();
     let details = details_json(&body);
     catalog.complete(id, &finished_at, duration_ms, total_bytes, collected.stored_bytes, &details, &names)?;
+    lock.release();
     Ok(BackupOutcome {
         id: id.to_string(),
         source: opts.source.clone(),

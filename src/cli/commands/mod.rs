@@ -6,5 +6,6 @@ pub mod docs;
 pub mod init;
 pub mod key;
 pub mod list;
+pub mod prune;
 pub mod restore;
 pub mod verify;
