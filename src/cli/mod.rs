@@ -96,6 +96,8 @@ pub enum Command {
     Verify(commands::verify::VerifyArgs),
     /// Apply retention and delete data no backup needs (safe while backups run)
     Prune(commands::prune::PruneArgs),
+    /// Copy backups a target lacks from the other targets (catch-up after an outage)
+    Sync(commands::sync::SyncArgs),
     /// Manage the local catalog
     #[command(subcommand)]
     Catalog(commands::catalog::CatalogCommand),
@@ -167,6 +169,7 @@ pub fn main() -> i32 {
         Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Verify(a) => commands::verify::run(&ctx, a),
         Command::Prune(a) => commands::prune::run(&ctx, a),
+        Command::Sync(a) => commands::sync::run(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Completions { shell } => commands::docs::completions(shell),
         Command::Man => commands::docs::man(),

@@ -14,6 +14,7 @@ pub mod pack;
 pub mod prune;
 pub mod restore;
 pub mod retention;
+pub mod sync;
 pub mod verify;
 
 use anyhow::{Context, Result};

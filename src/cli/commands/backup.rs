@@ -153,10 +153,28 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
             Err(e) => return Err(e),
         }
     }
+    warn_lagging_targets(&config, &repo);
     if let Some(e) = first_error {
         return Err(e.context(format!("{failures} of {total} backups failed (each is reported above)")));
     }
     Ok(code)
+}
+
+/// A target that lacks backups another holds (it was down) is reported; the
+/// operator (or the alert wired to `report_target_behind`) runs `vaultctl sync`.
+fn warn_lagging_targets(config: &Config, repo: &Repository) {
+    if repo.stores.len() < 2 {
+        return;
+    }
+    let policies = config.targets.iter().map(|t| (t.name.clone(), t.retention.clone())).collect();
+    match crate::repo::sync::lagging_targets(&repo.stores, &repo.dedup, &policies) {
+        Ok(lags) => {
+            for lag in &lags {
+                crate::repo::sync::report_target_behind(lag);
+            }
+        }
+        Err(e) => tracing::warn!("could not check whether the targets are in step: {}", crate::error::paragraph(&e)),
+    }
 }
 
 fn names(config: &Config) -> String {

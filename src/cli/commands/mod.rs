@@ -8,4 +8,5 @@ pub mod key;
 pub mod list;
 pub mod prune;
 pub mod restore;
+pub mod sync;
 pub mod verify;
