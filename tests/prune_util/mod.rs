@@ -68,7 +68,7 @@ impl Env {
             .env(S3_SK, S3_SK)
             .env("NO_COLOR", "1")
             .current_dir(self.path("work"));
-        if !args.first().is_some_and(|a| *a == "key") {
+        if args.first().is_none_or(|a| *a != "key") {
             c.arg("--config").arg(self.path(if write_only { "writeonly.toml" } else { "config.toml" })).arg("--no-progress");
         }
         c.args(args);

@@ -70,6 +70,11 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
             )
         }
     };
+    // A prune (here or on another host) may have deleted packs the catalog
+    // still names: notice vanished index objects first (one listing per target).
+    if let Err(e) = repo.sync_index(&mut catalog) {
+        tracing::warn!("could not refresh the catalog's index before restoring: {}", crate::error::paragraph(&e));
+    }
     let plan = restore::plan(&repo, &mut catalog, artifact)?;
     let started = std::time::Instant::now();
     let progress = ctx.progress();
