@@ -40,8 +40,14 @@ _vaultctl() {
             vaultctl,man)
                 cmd="vaultctl__subcmd__man"
                 ;;
+            vaultctl,prune)
+                cmd="vaultctl__subcmd__prune"
+                ;;
             vaultctl,restore)
                 cmd="vaultctl__subcmd__restore"
+                ;;
+            vaultctl,sync)
+                cmd="vaultctl__subcmd__sync"
                 ;;
             vaultctl,verify)
                 cmd="vaultctl__subcmd__verify"
@@ -100,8 +106,14 @@ _vaultctl() {
             vaultctl__subcmd__help,man)
                 cmd="vaultctl__subcmd__help__subcmd__man"
                 ;;
+            vaultctl__subcmd__help,prune)
+                cmd="vaultctl__subcmd__help__subcmd__prune"
+                ;;
             vaultctl__subcmd__help,restore)
                 cmd="vaultctl__subcmd__help__subcmd__restore"
+                ;;
+            vaultctl__subcmd__help,sync)
+                cmd="vaultctl__subcmd__help__subcmd__sync"
                 ;;
             vaultctl__subcmd__help,verify)
                 cmd="vaultctl__subcmd__help__subcmd__verify"
@@ -137,7 +149,7 @@ _vaultctl() {
 
     case "${cmd}" in
         vaultctl)
-            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --help --version key init backup list restore verify catalog completions man help"
+            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --help --version key init backup list restore verify prune sync catalog completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -457,7 +469,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help)
-            opts="key init backup list restore verify catalog completions man help"
+            opts="key init backup list restore verify prune sync catalog completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -638,7 +650,35 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__help__subcmd__restore)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -878,6 +918,40 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__prune)
+            opts="-v -q -h --target --dry-run --lock-wait --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__restore)
             opts="-v -q -h --to --stdout --force --target --artifact --config --json --no-progress --verbose --quiet --identity --catalog --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -894,6 +968,40 @@ _vaultctl() {
                     return 0
                     ;;
                 --artifact)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__sync)
+            opts="-v -q -h --from --to --dry-run --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

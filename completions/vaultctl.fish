@@ -39,6 +39,8 @@ complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "backup" -d 'Back 
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "list" -d 'List backups'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restore" -d 'Restore a backup into a directory or to stdout'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "catalog" -d 'Manage the local catalog'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "man" -d 'Print the man page (roff)'
@@ -155,6 +157,28 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l no-progress
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l target -d 'Prune only this target (default: every target, each with its own policy)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l lock-wait -d 'How long to wait for running backups before giving up with exit 11' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l dry-run -d 'Show what would be removed and how much space it frees; change nothing'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l from -d 'Copy from this target only (default: every target)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l to -d 'Copy to this target only (default: every target)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l dry-run -d 'Show what would be copied; change nothing'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -192,16 +216,18 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l no-progress -d
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "key" -d 'Manage keys'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "list" -d 'List backups'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "restore" -d 'Restore a backup into a directory or to stdout'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "catalog" -d 'Manage the local catalog'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify catalog completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "key" -d 'Manage keys'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "list" -d 'List backups'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "restore" -d 'Restore a backup into a directory or to stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "catalog" -d 'Manage the local catalog'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore verify prune sync catalog completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Write a new age identity (mode 0600) and print its public recipient'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
