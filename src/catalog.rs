@@ -14,8 +14,8 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::repo::pack::{BlobId, BlobLocation};
 use crate::repo::index::IndexedPack;
+use crate::repo::pack::{BlobId, BlobLocation};
 
 const MIGRATIONS: &[&str] = &[
     // 1: the core schema.
@@ -118,21 +118,27 @@ impl Catalog {
     pub fn open(path: &Path) -> Result<Catalog> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create the catalog directory {}", dir.display()))?;
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("cannot create the catalog directory {}", dir.display())
+                })?;
             }
         }
-        let conn = Connection::open(path).with_context(|| format!("cannot open the catalog {}", path.display()))?;
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the catalog {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(60))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut cat = Catalog { conn };
-        cat.migrate().with_context(|| format!("cannot update the catalog schema in {}", path.display()))?;
+        cat.migrate()
+            .with_context(|| format!("cannot update the catalog schema in {}", path.display()))?;
         Ok(cat)
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > MIGRATIONS.len() {
             anyhow::bail!(
@@ -149,7 +155,10 @@ impl Catalog {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
@@ -175,7 +184,16 @@ impl Catalog {
         }
     }
 
-    pub fn insert_running(&self, id: &str, source: &str, kind: &str, host: &str, started_at: &str, tags: &[String], note: Option<&str>) -> Result<()> {
+    pub fn insert_running(
+        &self,
+        id: &str,
+        source: &str,
+        kind: &str,
+        host: &str,
+        started_at: &str,
+        tags: &[String],
+        note: Option<&str>,
+    ) -> Result<()> {
         self.conn.execute(
             "INSERT INTO backups (id, source, kind, status, host, pid, started_at, tags, note) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6, ?7, ?8)",
             params![id, source, kind, host, std::process::id(), started_at, serde_json::to_string(tags)?, note],
@@ -184,20 +202,39 @@ impl Catalog {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn complete(&mut self, id: &str, finished_at: &str, duration_ms: u64, bytes: u64, stored_bytes: u64, details: &serde_json::Value, targets: &[String]) -> Result<()> {
+    pub fn complete(
+        &mut self,
+        id: &str,
+        finished_at: &str,
+        duration_ms: u64,
+        bytes: u64,
+        stored_bytes: u64,
+        details: &serde_json::Value,
+        targets: &[String],
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE backups SET status = 'completed', finished_at = ?2, duration_ms = ?3, bytes = ?4, stored_bytes = ?5, details = ?6, pid = NULL WHERE id = ?1",
             params![id, finished_at, duration_ms, bytes, stored_bytes, details.to_string()],
         )?;
         for t in targets {
-            tx.execute("INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)", params![id, t])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)",
+                params![id, t],
+            )?;
         }
         tx.commit()?;
         Ok(())
     }
 
-    pub fn fail(&self, id: &str, finished_at: &str, duration_ms: u64, bytes: u64, error: &str) -> Result<()> {
+    pub fn fail(
+        &self,
+        id: &str,
+        finished_at: &str,
+        duration_ms: u64,
+        bytes: u64,
+        error: &str,
+    ) -> Result<()> {
         self.conn.execute(
             "UPDATE backups SET status = 'failed', finished_at = ?2, duration_ms = ?3, bytes = ?4, error = ?5, pid = NULL WHERE id = ?1",
             params![id, finished_at, duration_ms, bytes, error],
@@ -208,11 +245,17 @@ impl Catalog {
     /// Marks `running` rows of this host whose process is gone as failed:
     /// a `kill -9` must not leave a backup that looks in progress forever.
     pub fn reap_interrupted(&self, host: &str, now: &str) -> Result<usize> {
-        let mut stmt = self.conn.prepare("SELECT id, pid FROM backups WHERE status = 'running' AND host = ?1")?;
-        let rows: Vec<(String, Option<i64>)> = stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, pid FROM backups WHERE status = 'running' AND host = ?1")?;
+        let rows: Vec<(String, Option<i64>)> = stmt
+            .query_map([host], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         let mut n = 0;
         for (id, pid) in rows {
-            let alive = pid.map(|p| p as u32 != std::process::id() && process_alive(p as i32)).unwrap_or(false);
+            let alive = pid
+                .map(|p| p as u32 != std::process::id() && process_alive(p as i32))
+                .unwrap_or(false);
             if !alive {
                 self.conn.execute(
                     "UPDATE backups SET status = 'failed', finished_at = ?2, error = 'interrupted: the backup process ended without finishing (killed or crashed); no manifest was written', pid = NULL WHERE id = ?1 AND status = 'running'",
@@ -248,7 +291,9 @@ impl Catalog {
             tags: serde_json::from_str(&tags).unwrap_or_default(),
             note: r.get("note")?,
             error: r.get("error")?,
-            targets: targets.map(|t| t.split(',').map(String::from).collect()).unwrap_or_default(),
+            targets: targets
+                .map(|t| t.split(',').map(String::from).collect())
+                .unwrap_or_default(),
         })
     }
 
@@ -270,14 +315,19 @@ impl Catalog {
         add("b.started_at <", &f.until);
         if let Some(tag) = &f.tag {
             args.push(tag.clone());
-            sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM json_each(b.tags) WHERE value = ?{})", args.len()));
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM json_each(b.tags) WHERE value = ?{})",
+                args.len()
+            ));
         }
         sql.push_str(" ORDER BY b.started_at DESC, b.id");
         if let Some(limit) = f.limit {
             sql.push_str(&format!(" LIMIT {limit} OFFSET {}", f.offset));
         }
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), Self::row_from)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), Self::row_from)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -288,25 +338,50 @@ impl Catalog {
 
     /// Completed backups whose id starts with `prefix`.
     pub fn find_prefix(&self, prefix: &str) -> Result<Vec<BackupRow>> {
-        let sql = format!("{} WHERE b.id LIKE ?1 || '%' ESCAPE '\\' ORDER BY b.started_at DESC", Self::SELECT);
-        let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let sql = format!(
+            "{} WHERE b.id LIKE ?1 || '%' ESCAPE '\\' ORDER BY b.started_at DESC",
+            Self::SELECT
+        );
+        let escaped = prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([escaped], Self::row_from)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = stmt
+            .query_map([escaped], Self::row_from)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     pub fn latest_completed(&self, source: &str) -> Result<Option<BackupRow>> {
-        let sql = format!("{} WHERE b.source = ?1 AND b.status = 'completed' ORDER BY b.started_at DESC LIMIT 1", Self::SELECT);
-        Ok(self.conn.query_row(&sql, [source], Self::row_from).optional()?)
+        let sql = format!(
+            "{} WHERE b.source = ?1 AND b.status = 'completed' ORDER BY b.started_at DESC LIMIT 1",
+            Self::SELECT
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, [source], Self::row_from)
+            .optional()?)
     }
 
     pub fn details(&self, id: &str) -> Result<Option<serde_json::Value>> {
-        let d: Option<Option<String>> = self.conn.query_row("SELECT details FROM backups WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let d: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT details FROM backups WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
         Ok(d.flatten().and_then(|s| serde_json::from_str(&s).ok()))
     }
 
     /// Records a backup found in a repository (catalog rebuild).
-    pub fn upsert_completed(&mut self, h: &crate::repo::manifest::Header, note: Option<&str>, details: &serde_json::Value, targets: &[String]) -> Result<()> {
+    pub fn upsert_completed(
+        &mut self,
+        h: &crate::repo::manifest::Header,
+        note: Option<&str>,
+        details: &serde_json::Value,
+        targets: &[String],
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO backups (id, source, kind, status, host, started_at, finished_at, duration_ms, bytes, stored_bytes, tags, note, details)
@@ -318,14 +393,22 @@ impl Catalog {
                 serde_json::to_string(&h.tags)?, note, if details.is_null() { None } else { Some(details.to_string()) }],
         )?;
         for t in targets {
-            tx.execute("INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)", params![h.id, t])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)",
+                params![h.id, t],
+            )?;
         }
         tx.commit()?;
         Ok(())
     }
 
     /// Records index objects: blob locations and which targets hold the packs.
-    pub fn add_index(&mut self, index_name: &str, packs: &[IndexedPack], targets: &[String]) -> Result<()> {
+    pub fn add_index(
+        &mut self,
+        index_name: &str,
+        packs: &[IndexedPack],
+        targets: &[String],
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             // A blob stored twice (two hosts at once) keeps one location: the
@@ -338,14 +421,25 @@ impl Catalog {
                    raw_len = excluded.raw_len, flags = excluded.flags
                  WHERE (SELECT count(*) FROM pack_targets WHERE pack = blobs.pack) < (SELECT count(*) FROM pack_targets WHERE pack = excluded.pack)",
             )?;
-            let mut pt = tx.prepare_cached("INSERT OR IGNORE INTO pack_targets (pack, target) VALUES (?1, ?2)")?;
-            let mut io = tx.prepare_cached("INSERT OR IGNORE INTO index_objects (name, target) VALUES (?1, ?2)")?;
+            let mut pt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO pack_targets (pack, target) VALUES (?1, ?2)",
+            )?;
+            let mut io = tx.prepare_cached(
+                "INSERT OR IGNORE INTO index_objects (name, target) VALUES (?1, ?2)",
+            )?;
             for p in packs {
                 for t in targets {
                     pt.execute(params![p.name, t])?;
                 }
                 for e in &p.entries {
-                    blob.execute(params![&e.id[..], p.name, e.offset, e.stored_len, e.raw_len, e.flags])?;
+                    blob.execute(params![
+                        &e.id[..],
+                        p.name,
+                        e.offset,
+                        e.stored_len,
+                        e.raw_len,
+                        e.flags
+                    ])?;
                 }
             }
             for t in targets {
@@ -358,8 +452,12 @@ impl Catalog {
 
     /// The index objects the catalog has read from `target`.
     pub fn index_objects_of(&self, target: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT name FROM index_objects WHERE target = ?1")?;
-        let rows = stmt.query_map([target], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM index_objects WHERE target = ?1")?;
+        let rows = stmt
+            .query_map([target], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(rows)
     }
 
@@ -381,7 +479,10 @@ impl Catalog {
     /// backup left on no target disappears from the list.
     pub fn forget_backup_on(&mut self, id: &str, target: &str) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM backup_targets WHERE backup_id = ?1 AND target = ?2", params![id, target])?;
+        tx.execute(
+            "DELETE FROM backup_targets WHERE backup_id = ?1 AND target = ?2",
+            params![id, target],
+        )?;
         tx.execute(
             "DELETE FROM backups WHERE id = ?1 AND status = 'completed' AND NOT EXISTS (SELECT 1 FROM backup_targets WHERE backup_id = ?1)",
             [id],
@@ -391,11 +492,23 @@ impl Catalog {
     }
 
     /// A backup's manifest now exists on `target` too (sync).
-    pub fn add_backup_target(&mut self, h: &crate::repo::manifest::Header, target: &str) -> Result<()> {
-        let known: Option<String> = self.conn.query_row("SELECT status FROM backups WHERE id = ?1", [&h.id], |r| r.get(0)).optional()?;
+    pub fn add_backup_target(
+        &mut self,
+        h: &crate::repo::manifest::Header,
+        target: &str,
+    ) -> Result<()> {
+        let known: Option<String> = self
+            .conn
+            .query_row("SELECT status FROM backups WHERE id = ?1", [&h.id], |r| {
+                r.get(0)
+            })
+            .optional()?;
         match known.as_deref() {
             Some("completed") => {
-                self.conn.execute("INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)", params![h.id, target])?;
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)",
+                    params![h.id, target],
+                )?;
                 Ok(())
             }
             _ => self.upsert_completed(h, None, &serde_json::Value::Null, &[target.to_string()]),
@@ -405,7 +518,11 @@ impl Catalog {
     pub fn has_index_object(&self, name: &str, target: &str) -> Result<bool> {
         Ok(self
             .conn
-            .query_row("SELECT 1 FROM index_objects WHERE name = ?1 AND target = ?2", params![name, target], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM index_objects WHERE name = ?1 AND target = ?2",
+                params![name, target],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }
@@ -413,9 +530,17 @@ impl Catalog {
     pub fn blob_location(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT pack, offset, stored_len, raw_len, flags FROM blobs WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT pack, offset, stored_len, raw_len, flags FROM blobs WHERE id = ?1",
+            )?
             .query_row([&id[..]], |r| {
-                Ok(BlobLocation { pack: r.get(0)?, offset: r.get(1)?, stored_len: r.get(2)?, raw_len: r.get(3)?, flags: r.get(4)? })
+                Ok(BlobLocation {
+                    pack: r.get(0)?,
+                    offset: r.get(1)?,
+                    stored_len: r.get(2)?,
+                    raw_len: r.get(3)?,
+                    flags: r.get(4)?,
+                })
             })
             .optional()?)
     }
@@ -460,7 +585,10 @@ impl DedupLookup {
     pub fn open(path: &Path, targets: &[String]) -> Result<DedupLookup> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(Duration::from_secs(60))?;
-        Ok(DedupLookup { conn, targets_json: serde_json::to_string(targets)? })
+        Ok(DedupLookup {
+            conn,
+            targets_json: serde_json::to_string(targets)?,
+        })
     }
 
     pub fn lookup(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
@@ -488,5 +616,8 @@ pub fn mb_per_s(bytes: u64, ms: u64) -> f64 {
 
 fn process_alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+    unsafe {
+        libc::kill(pid, 0) == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
 }

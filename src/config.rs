@@ -215,7 +215,9 @@ pub struct Overrides {
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 fn home() -> PathBuf {
@@ -224,12 +226,16 @@ fn home() -> PathBuf {
 
 /// `$XDG_CONFIG_HOME/vaultctl` (or `~/.config/vaultctl`).
 pub fn config_dir() -> PathBuf {
-    env_path("XDG_CONFIG_HOME").unwrap_or_else(|| home().join(".config")).join("vaultctl")
+    env_path("XDG_CONFIG_HOME")
+        .unwrap_or_else(|| home().join(".config"))
+        .join("vaultctl")
 }
 
 /// `$XDG_DATA_HOME/vaultctl` (or `~/.local/share/vaultctl`).
 pub fn data_dir() -> PathBuf {
-    env_path("XDG_DATA_HOME").unwrap_or_else(|| home().join(".local/share")).join("vaultctl")
+    env_path("XDG_DATA_HOME")
+        .unwrap_or_else(|| home().join(".local/share"))
+        .join("vaultctl")
 }
 
 /// Finds the config file: `--config`, `$VAULTCTL_CONFIG`, the XDG path, `/etc`.
@@ -238,7 +244,10 @@ pub fn find_config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
         if !p.exists() {
             return fail(
                 ExitKind::Usage,
-                format!("the config file {} given with --config does not exist.", p.display()),
+                format!(
+                    "the config file {} given with --config does not exist.",
+                    p.display()
+                ),
                 "Check the path, or omit --config to use the search order in the README.",
             );
         }
@@ -248,13 +257,19 @@ pub fn find_config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
         if !p.exists() {
             return fail(
                 ExitKind::Usage,
-                format!("the config file {} named by $VAULTCTL_CONFIG does not exist.", p.display()),
+                format!(
+                    "the config file {} named by $VAULTCTL_CONFIG does not exist.",
+                    p.display()
+                ),
                 "Fix or unset VAULTCTL_CONFIG.",
             );
         }
         return Ok(Some(p));
     }
-    for candidate in [config_dir().join("config.toml"), PathBuf::from("/etc/vaultctl/config.toml")] {
+    for candidate in [
+        config_dir().join("config.toml"),
+        PathBuf::from("/etc/vaultctl/config.toml"),
+    ] {
         if candidate.exists() {
             return Ok(Some(candidate));
         }
@@ -270,11 +285,20 @@ pub fn load(overrides: &Overrides) -> Result<Config> {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read the config file {}", p.display()))?;
             let raw: FileConfig = toml::from_str(&text).map_err(|e| {
-                Failure::new(ExitKind::Usage, format!("the config file {} is invalid: {}", p.display(), e.message().trim()))
-                    .with_remedy(format!(
-                        "{}See config.example.toml for every key.",
-                        e.span().map(|s| format!("The problem is near byte {}. ", s.start)).unwrap_or_default()
-                    ))
+                Failure::new(
+                    ExitKind::Usage,
+                    format!(
+                        "the config file {} is invalid: {}",
+                        p.display(),
+                        e.message().trim()
+                    ),
+                )
+                .with_remedy(format!(
+                    "{}See config.example.toml for every key.",
+                    e.span()
+                        .map(|s| format!("The problem is near byte {}. ", s.start))
+                        .unwrap_or_default()
+                ))
             })?;
             validate(raw, Origin::File(p.clone()))?
         }
@@ -313,7 +337,9 @@ pub fn embedded_default() -> Config {
         },
         targets: vec![Target {
             name: "local".into(),
-            location: Location::Local { path: data.join("repo") },
+            location: Location::Local {
+                path: data.join("repo"),
+            },
             max_retries: 3,
             retry_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(300),
@@ -354,13 +380,19 @@ fn resolve_secret_file(base: &Path, p: &Path) -> PathBuf {
 
 pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
     let base = match &origin {
-        Origin::File(p) => p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+        Origin::File(p) => p
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
         Origin::Embedded => config_dir(),
     };
     let mut targets = Vec::new();
     for t in &raw.targets {
         if targets.iter().any(|x: &Target| x.name == t.name) {
-            return usage(format!("two targets are named '{}'.", t.name), "Give every [[target]] a unique name.");
+            return usage(
+                format!("two targets are named '{}'.", t.name),
+                "Give every [[target]] a unique name.",
+            );
         }
         targets.push(validate_target(&base, t)?);
     }
@@ -373,15 +405,23 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
     let mut sources = Vec::new();
     for s in &raw.sources {
         if sources.iter().any(|x: &Source| x.name == s.name) {
-            return usage(format!("two sources are named '{}'.", s.name), "Give every [[source]] a unique name.");
+            return usage(
+                format!("two sources are named '{}'.", s.name),
+                "Give every [[source]] a unique name.",
+            );
         }
         validate_name(&s.name, "source")?;
         let spec = match s.kind.as_str() {
             "files" => {
                 if s.paths.is_empty() {
-                    return usage(format!("source '{}' of kind files has no paths.", s.name), "Add paths = [\"/etc/app\"].");
+                    return usage(
+                        format!("source '{}' of kind files has no paths.", s.name),
+                        "Add paths = [\"/etc/app\"].",
+                    );
                 }
-                SourceSpec::Files { paths: s.paths.iter().map(|p| resolve(&base, p)).collect() }
+                SourceSpec::Files {
+                    paths: s.paths.iter().map(|p| resolve(&base, p)).collect(),
+                }
             }
             "command" => {
                 if s.command.is_empty() {
@@ -400,7 +440,10 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
                         )
                     }
                 };
-                SourceSpec::Command { argv: s.command.clone(), tar }
+                SourceSpec::Command {
+                    argv: s.command.clone(),
+                    tar,
+                }
             }
             other => {
                 return usage(
@@ -409,21 +452,41 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
                 )
             }
         };
-        sources.push(Source { name: s.name.clone(), spec, tags: s.tags.clone() });
+        sources.push(Source {
+            name: s.name.clone(),
+            spec,
+            tags: s.tags.clone(),
+        });
     }
     let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
     if !(1..=19).contains(&level) {
-        return usage(format!("compression_level = {level} is out of range."), "Use a zstd level from 1 to 19 (default 3).");
+        return usage(
+            format!("compression_level = {level} is out of range."),
+            "Use a zstd level from 1 to 19 (default 3).",
+        );
     }
-    let pack_size = raw.pack_size_mib.map(|m| m * 1024 * 1024).unwrap_or(DEFAULT_PACK_SIZE);
+    let pack_size = raw
+        .pack_size_mib
+        .map(|m| m * 1024 * 1024)
+        .unwrap_or(DEFAULT_PACK_SIZE);
     if !(1024 * 1024..=512 * 1024 * 1024).contains(&pack_size) {
-        return usage("pack_size_mib must be between 1 and 512.".into(), "The default of 16 suits most targets.");
+        return usage(
+            "pack_size_mib must be between 1 and 512.".into(),
+            "The default of 16 suits most targets.",
+        );
     }
     Ok(Config {
-        catalog: raw.catalog.map(|c| resolve(&base, &c)).unwrap_or_else(|| data_dir().join("catalog.db")),
+        catalog: raw
+            .catalog
+            .map(|c| resolve(&base, &c))
+            .unwrap_or_else(|| data_dir().join("catalog.db")),
         keys: Keys {
             recipients: raw.keys.recipients.clone(),
-            identity_file: raw.keys.identity_file.as_ref().map(|p| resolve_secret_file(&base, p)),
+            identity_file: raw
+                .keys
+                .identity_file
+                .as_ref()
+                .map(|p| resolve_secret_file(&base, p)),
             dedup_key_file: raw
                 .keys
                 .dedup_key_file
@@ -443,7 +506,9 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
 pub fn validate_name(name: &str, what: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !name.starts_with('.');
     if !ok {
         return usage(
@@ -459,20 +524,29 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
     let location = if let Some(path) = t.url.strip_prefix("file://") {
         if !path.starts_with('/') {
             return usage(
-                format!("target '{}' has url \"{}\", which is not an absolute file URL.", t.name, t.url),
+                format!(
+                    "target '{}' has url \"{}\", which is not an absolute file URL.",
+                    t.name, t.url
+                ),
                 "Write file:///absolute/path (three slashes).",
             );
         }
-        Location::Local { path: PathBuf::from(path) }
+        Location::Local {
+            path: PathBuf::from(path),
+        }
     } else if let Some(rest) = t.url.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return usage(format!("target '{}' has no bucket in \"{}\".", t.name, t.url), "Write s3://bucket/prefix.");
+            return usage(
+                format!("target '{}' has no bucket in \"{}\".", t.name, t.url),
+                "Write s3://bucket/prefix.",
+            );
         }
         let secret = |env: &Option<String>, file: &Option<PathBuf>| -> Option<Secret> {
-            env.clone()
-                .map(Secret::Env)
-                .or_else(|| file.as_ref().map(|f| Secret::File(resolve_secret_file(base, f))))
+            env.clone().map(Secret::Env).or_else(|| {
+                file.as_ref()
+                    .map(|f| Secret::File(resolve_secret_file(base, f)))
+            })
         };
         Location::S3 {
             bucket: bucket.to_string(),
@@ -491,10 +565,18 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
             "Supported: file:///path and s3://bucket/prefix (with endpoint for R2, B2 and other S3-compatible stores).",
         );
     };
-    if let Location::S3 { endpoint: Some(e), allow_http: false, .. } = &location {
+    if let Location::S3 {
+        endpoint: Some(e),
+        allow_http: false,
+        ..
+    } = &location
+    {
         if e.starts_with("http://") {
             return usage(
-                format!("target '{}' uses the plain-HTTP endpoint {e} without allow_http = true.", t.name),
+                format!(
+                    "target '{}' uses the plain-HTTP endpoint {e} without allow_http = true.",
+                    t.name
+                ),
                 "Use https, or set allow_http = true only for a test server on 127.0.0.1.",
             );
         }
@@ -505,7 +587,11 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
         max_retries: t.max_retries.unwrap_or(5),
         retry_timeout: parse_duration_opt(&t.retry_timeout, Duration::from_secs(120), &t.name)?,
         request_timeout: parse_duration_opt(&t.request_timeout, Duration::from_secs(300), &t.name)?,
-        retention: t.retention.as_ref().map(|r| validate_retention(&t.name, r)).transpose()?,
+        retention: t
+            .retention
+            .as_ref()
+            .map(|r| validate_retention(&t.name, r))
+            .transpose()?,
     })
 }
 
@@ -528,8 +614,11 @@ fn validate_retention(target: &str, r: &FileRetention) -> Result<crate::repo::re
     let keep_within = match &r.keep_within {
         None => None,
         Some(s) => Some(parse_duration(s).map_err(|e| {
-            Failure::new(ExitKind::Usage, format!("target '{target}': retention keep_within: {e}."))
-                .with_remedy("Write durations like 26h, 30d or 52w.")
+            Failure::new(
+                ExitKind::Usage,
+                format!("target '{target}': retention keep_within: {e}."),
+            )
+            .with_remedy("Write durations like 26h, 30d or 52w.")
         })?),
     };
     let policy = crate::repo::retention::Policy {
@@ -575,7 +664,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             num.push(c);
             continue;
         }
-        let n: u64 = num.parse().map_err(|_| format!("invalid duration \"{s}\""))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration \"{s}\""))?;
         num.clear();
         let unit = match c {
             's' => 1,
@@ -588,7 +679,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         total += n * unit;
     }
     if !num.is_empty() {
-        return Err(format!("invalid duration \"{s}\": a number needs a unit (s, m, h, d, w)"));
+        return Err(format!(
+            "invalid duration \"{s}\": a number needs a unit (s, m, h, d, w)"
+        ));
     }
     Ok(Duration::from_secs(total))
 }
@@ -601,7 +694,10 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86400));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86400)
+        );
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("3x").is_err());
     }
@@ -637,7 +733,13 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
         let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
         assert_eq!(c.targets.len(), 2);
         match &c.targets[1].location {
-            Location::S3 { bucket, prefix, path_style, region, .. } => {
+            Location::S3 {
+                bucket,
+                prefix,
+                path_style,
+                region,
+                ..
+            } => {
                 assert_eq!(bucket, "company-backups");
                 assert_eq!(prefix, "vaultctl");
                 assert!(*path_style);
@@ -645,7 +747,10 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
             }
             _ => panic!("expected s3"),
         }
-        assert_eq!(c.keys.dedup_key_file, PathBuf::from("/etc/vaultctl/dedup.key"));
+        assert_eq!(
+            c.keys.dedup_key_file,
+            PathBuf::from("/etc/vaultctl/dedup.key")
+        );
         assert_eq!(c.sources[1].spec.kind(), "command");
     }
 
@@ -671,14 +776,20 @@ keep_tags = ["release"]
 name = "cloud"
 url = "file:///mnt/cloud"
 "#;
-        let c = validate(toml::from_str(text).unwrap(), Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
+        let c = validate(
+            toml::from_str(text).unwrap(),
+            Origin::File("/etc/vaultctl/config.toml".into()),
+        )
+        .unwrap();
         let p = c.targets[0].retention.as_ref().unwrap();
         assert_eq!(p.keep_within, Some(Duration::from_secs(30 * 86400)));
         assert_eq!(p.keep_daily, Some(7));
         assert_eq!(p.keep_tags, vec!["release".to_string()]);
         assert!(c.targets[1].retention.is_none());
         let bad = |extra: &str| {
-            let t = format!("[[target]]\nname = \"l\"\nurl = \"file:///x\"\n[target.retention]\n{extra}\n");
+            let t = format!(
+                "[[target]]\nname = \"l\"\nurl = \"file:///x\"\n[target.retention]\n{extra}\n"
+            );
             match toml::from_str::<FileConfig>(&t) {
                 Err(_) => true,
                 Ok(raw) => validate(raw, Origin::File("/c.toml".into())).is_err(),

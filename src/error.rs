@@ -50,7 +50,11 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.what)?;
         if let Some(r) = &self.remedy {
-            let sep = if self.what.ends_with(['.', '!', '?']) { " " } else { ". " };
+            let sep = if self.what.ends_with(['.', '!', '?']) {
+                " "
+            } else {
+                ". "
+            };
             write!(f, "{sep}{r}")?;
         }
         Ok(())
@@ -75,7 +79,11 @@ impl Failure {
 }
 
 /// Shorthand for `Err(Failure)` converted into `anyhow::Error`.
-pub fn fail<T>(kind: ExitKind, what: impl Into<String>, remedy: impl Into<String>) -> anyhow::Result<T> {
+pub fn fail<T>(
+    kind: ExitKind,
+    what: impl Into<String>,
+    remedy: impl Into<String>,
+) -> anyhow::Result<T> {
     Err(Failure::new(kind, what).with_remedy(remedy).into())
 }
 

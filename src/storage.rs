@@ -59,8 +59,15 @@ impl Store {
                 if !path.exists() {
                     if create {
                         std::fs::create_dir_all(path).map_err(|e| {
-                            Failure::new(ExitKind::Failure, format!("cannot create the directory {} for target '{}': {e}.", path.display(), target.name))
-                                .with_remedy("Check the path and permissions in the config.")
+                            Failure::new(
+                                ExitKind::Failure,
+                                format!(
+                                    "cannot create the directory {} for target '{}': {e}.",
+                                    path.display(),
+                                    target.name
+                                ),
+                            )
+                            .with_remedy("Check the path and permissions in the config.")
                         })?;
                     } else {
                         return Err(Failure::new(
@@ -126,8 +133,11 @@ impl Store {
                     }
                 }
                 let s3 = b.build().map_err(|e| {
-                    Failure::new(ExitKind::Usage, format!("target '{}' is misconfigured: {e}.", target.name))
-                        .with_remedy("Check bucket, endpoint, region and credentials in the config.")
+                    Failure::new(
+                        ExitKind::Usage,
+                        format!("target '{}' is misconfigured: {e}.", target.name),
+                    )
+                    .with_remedy("Check bucket, endpoint, region and credentials in the config.")
                 })?;
                 Ok(Store {
                     name: target.name.clone(),
@@ -136,7 +146,10 @@ impl Store {
                     local_root: None,
                     display: format!(
                         "s3://{bucket}/{prefix}{}",
-                        endpoint.as_ref().map(|e| format!(" at {e}")).unwrap_or_default()
+                        endpoint
+                            .as_ref()
+                            .map(|e| format!(" at {e}"))
+                            .unwrap_or_default()
                     ),
                 })
             }
@@ -163,9 +176,12 @@ impl Store {
                 "The target may be down or unreachable; vaultctl retried with backoff. Try again later (exit 75 means a retry may succeed).",
             ),
         };
-        Failure::new(kind, format!("target '{}': {op} {name} failed: {e}.", self.name))
-            .with_remedy(remedy)
-            .into()
+        Failure::new(
+            kind,
+            format!("target '{}': {op} {name} failed: {e}.", self.name),
+        )
+        .with_remedy(remedy)
+        .into()
     }
 
     pub async fn put_async(&self, name: &str, data: Bytes) -> Result<()> {
@@ -194,7 +210,11 @@ impl Store {
 
     pub async fn get_async(&self, name: &str) -> Result<Option<Bytes>> {
         match self.inner.get(&self.path(name)).await {
-            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| self.storage_error("reading", name, e))?)),
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| self.storage_error("reading", name, e))?,
+            )),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.storage_error("reading", name, e)),
         }
@@ -208,7 +228,11 @@ impl Store {
     /// Lists objects under a directory: (name relative to the repository, size).
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
         let prefix = self.path(dir);
-        let strip = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
         runtime().block_on(async {
             let metas: Vec<_> = self
                 .inner
@@ -230,7 +254,11 @@ impl Store {
     /// storage server's clock, so hosts with skewed clocks agree on ages).
     pub fn list_detailed(&self, dir: &str) -> Result<Vec<ObjectInfo>> {
         let prefix = self.path(dir);
-        let strip = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
         runtime().block_on(async {
             let metas: Vec<_> = self
                 .inner
@@ -242,7 +270,11 @@ impl Store {
                 .into_iter()
                 .filter_map(|m| {
                     let full = m.location.to_string();
-                    full.strip_prefix(&strip).map(|s| ObjectInfo { name: s.to_string(), size: m.size, modified_ms: m.last_modified.timestamp_millis() })
+                    full.strip_prefix(&strip).map(|s| ObjectInfo {
+                        name: s.to_string(),
+                        size: m.size,
+                        modified_ms: m.last_modified.timestamp_millis(),
+                    })
                 })
                 .collect())
         })
@@ -263,7 +295,8 @@ impl Store {
     pub fn delete_many(&self, names: &[String]) -> Result<()> {
         runtime().block_on(async {
             for chunk in names.chunks(16) {
-                for r in futures::future::join_all(chunk.iter().map(|n| self.delete_async(n))).await {
+                for r in futures::future::join_all(chunk.iter().map(|n| self.delete_async(n))).await
+                {
                     r?;
                 }
             }

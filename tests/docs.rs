@@ -5,8 +5,15 @@ use std::path::Path;
 use std::process::Command;
 
 fn generated(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_vaultctl")).args(args).output().expect("run vaultctl");
-    assert!(out.status.success(), "vaultctl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_vaultctl"))
+        .args(args)
+        .output()
+        .expect("run vaultctl");
+    assert!(
+        out.status.success(),
+        "vaultctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 

@@ -48,32 +48,70 @@ fn prune_end_to_end(env: &Env, stored: &dyn Fn() -> u64) {
     let action: BTreeMap<String, (String, Vec<String>)> = rows
         .iter()
         .map(|r| {
-            let reasons = r["reasons"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
-            (r["id"].as_str().unwrap().to_string(), (r["action"].as_str().unwrap().to_string(), reasons))
+            let reasons = r["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
+            (
+                r["id"].as_str().unwrap().to_string(),
+                (r["action"].as_str().unwrap().to_string(), reasons),
+            )
         })
         .collect();
     let ids: Vec<&String> = history.iter().map(|(id, _)| id).collect();
-    assert_eq!(action[ids[4]], ("keep".to_string(), vec!["last".to_string(), "newest".to_string()]));
-    assert_eq!(action[ids[3]], ("keep".to_string(), vec!["last".to_string()]));
+    assert_eq!(
+        action[ids[4]],
+        (
+            "keep".to_string(),
+            vec!["last".to_string(), "newest".to_string()]
+        )
+    );
+    assert_eq!(
+        action[ids[3]],
+        ("keep".to_string(), vec!["last".to_string()])
+    );
     for id in &ids[0..3] {
         assert_eq!(action[*id].0, "remove");
         assert!(action[*id].1.is_empty());
     }
-    assert_eq!(action[ids[5]], ("keep".to_string(), vec!["last".to_string(), "newest".to_string()]), "rules apply per source");
+    assert_eq!(
+        action[ids[5]],
+        (
+            "keep".to_string(),
+            vec!["last".to_string(), "newest".to_string()]
+        ),
+        "rules apply per source"
+    );
     assert!(t["gc"]["packs_deleted"].as_u64().unwrap() > 0, "{dry}");
     assert_eq!(stored(), before, "a dry run must not change anything");
     let text = String::from_utf8_lossy(&env.run(&["prune", "--dry-run"], true).stdout).to_string();
-    assert!(text.contains("remove") && text.contains("last, newest") && text.contains("would delete"), "{text}");
+    assert!(
+        text.contains("remove") && text.contains("last, newest") && text.contains("would delete"),
+        "{text}"
+    );
 
     // The real thing, on a host without the identity.
     let out = env.json(&["prune"], true);
     let t = &out["targets"][0];
-    let removed: BTreeSet<&str> = t["removed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let removed: BTreeSet<&str> = t["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(removed, ids[0..3].iter().map(|s| s.as_str()).collect());
     let after = stored();
     let freed = t["gc"]["bytes_deleted"].as_u64().unwrap();
-    assert!(freed >= 4 << 20, "most of the six unshared MiB of the removed backups go: {out}");
-    assert!(after + freed <= before + 4096, "stored bytes went from {before} to {after}, freed {freed}");
+    assert!(
+        freed >= 4 << 20,
+        "most of the six unshared MiB of the removed backups go: {out}"
+    );
+    assert!(
+        after + freed <= before + 4096,
+        "stored bytes went from {before} to {after}, freed {freed}"
+    );
 
     // Clean afterwards, by ciphertext (write-only) and by content (identity).
     let v = env.json(&["verify", "--read-data"], true);
@@ -91,7 +129,12 @@ fn prune_end_to_end(env: &Env, stored: &dyn Fn() -> u64) {
     }
     // The catalog forgot the removed backups.
     let list = env.json(&["list"], false);
-    let listed: BTreeSet<&str> = list.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let listed: BTreeSet<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     assert!(removed.iter().all(|id| !listed.contains(id)), "{list}");
 
     // A second prune finds nothing to do, and a new backup that dedups
@@ -113,9 +156,17 @@ fn prune_end_to_end(env: &Env, stored: &dyn Fn() -> u64) {
 fn prune_local_target_from_a_write_only_host() {
     let env = Env::new();
     let dir = env.path("repo");
-    env.write_config(&local_target("local", &dir, "[target.retention]\nkeep_last = 2"));
+    env.write_config(&local_target(
+        "local",
+        &dir,
+        "[target.retention]\nkeep_last = 2",
+    ));
     env.ok(&["init"]);
-    prune_end_to_end(&env, &|| dir_size(&dir.join("packs")) + dir_size(&dir.join("index")) + dir_size(&dir.join("snapshots")));
+    prune_end_to_end(&env, &|| {
+        dir_size(&dir.join("packs"))
+            + dir_size(&dir.join("index"))
+            + dir_size(&dir.join("snapshots"))
+    });
 }
 
 #[test]
@@ -129,7 +180,11 @@ fn prune_s3_target() {
     env.write_config(&server.target("cloud", "bkt", "repo", "[target.retention]\nkeep_last = 2"));
     env.ok(&["init"]);
     let root = server.root.join("bkt/repo");
-    prune_end_to_end(&env, &|| dir_size(&root.join("packs")) + dir_size(&root.join("index")) + dir_size(&root.join("snapshots")));
+    prune_end_to_end(&env, &|| {
+        dir_size(&root.join("packs"))
+            + dir_size(&root.join("index"))
+            + dir_size(&root.join("snapshots"))
+    });
 }
 
 /// Backups and prunes as separate processes at the same time, round after
@@ -145,7 +200,11 @@ fn prune_s3_target() {
 fn concurrent_prune_and_backups_stay_restorable() {
     let env = Env::new();
     let dir = env.path("repo");
-    env.write_config(&local_target("local", &dir, "[target.retention]\nkeep_last = 1"));
+    env.write_config(&local_target(
+        "local",
+        &dir,
+        "[target.retention]\nkeep_last = 1",
+    ));
     env.ok(&["init"]);
     let seg = |name: &str, i: u64| -> std::path::PathBuf {
         let f = env.path(&format!("work/{name}{i}"));
@@ -170,7 +229,10 @@ fn concurrent_prune_and_backups_stay_restorable() {
                 return out.stdout;
             }
             let err = String::from_utf8_lossy(&out.stderr).to_string();
-            assert!(err.contains("no backup") || err.contains("not found") || err.contains("unknown"), "restore {id}: {err}");
+            assert!(
+                err.contains("no backup") || err.contains("not found") || err.contains("unknown"),
+                "restore {id}: {err}"
+            );
         }
         panic!("backup {id} is in no catalog");
     };
@@ -180,13 +242,40 @@ fn concurrent_prune_and_backups_stay_restorable() {
         let read = |f: &std::path::PathBuf| std::fs::read(f).unwrap();
         let jobs = [
             ("s1", format!("cat {}", a_now.display()), read(&a_now)),
-            ("s2", format!("cat {}; sleep 1.5; cat {}", a_prev.display(), b_now.display()), [read(&a_prev), read(&b_now)].concat()),
+            (
+                "s2",
+                format!(
+                    "cat {}; sleep 1.5; cat {}",
+                    a_prev.display(),
+                    b_now.display()
+                ),
+                [read(&a_prev), read(&b_now)].concat(),
+            ),
         ];
         let mut children = Vec::new();
         for (source, script, data) in jobs {
-            let catalog = if source == "s2" { host2.as_str() } else { host1.as_str() };
+            let catalog = if source == "s2" {
+                host2.as_str()
+            } else {
+                host1.as_str()
+            };
             let child = env
-                .command(&["--catalog", catalog, "--json", "backup", "command", "--name", source, "--", "sh", "-c", &script], false)
+                .command(
+                    &[
+                        "--catalog",
+                        catalog,
+                        "--json",
+                        "backup",
+                        "command",
+                        "--name",
+                        source,
+                        "--",
+                        "sh",
+                        "-c",
+                        &script,
+                    ],
+                    false,
+                )
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -194,7 +283,12 @@ fn concurrent_prune_and_backups_stay_restorable() {
             children.push((Some(data), child));
         }
         std::thread::sleep(Duration::from_millis(150 * (round % 5)));
-        let prune = env.command(&["--json", "prune"], round % 2 == 0).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let prune = env
+            .command(&["--json", "prune"], round % 2 == 0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         children.push((None, prune));
         for (data, child) in children {
             let out = child.wait_with_output().unwrap();
@@ -202,7 +296,11 @@ fn concurrent_prune_and_backups_stay_restorable() {
             if stderr.contains("is locked by") {
                 lock_waits += 1;
             }
-            assert!(out.status.success(), "round {round}: {:?} failed: {stderr}", out.status.code());
+            assert!(
+                out.status.success(),
+                "round {round}: {:?} failed: {stderr}",
+                out.status.code()
+            );
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             match data {
                 Some(d) => {
@@ -210,23 +308,37 @@ fn concurrent_prune_and_backups_stay_restorable() {
                 }
                 None => {
                     let t = &v["targets"][0];
-                    removed.extend(t["removed"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()));
+                    removed.extend(
+                        t["removed"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|x| x.as_str().unwrap().to_string()),
+                    );
                     packs_deleted += t["gc"]["packs_deleted"].as_u64().unwrap();
                 }
             }
         }
         // Every backup whose manifest still exists restores byte for byte.
-        let present: BTreeSet<String> =
-            std::fs::read_dir(dir.join("snapshots")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+        let present: BTreeSet<String> = std::fs::read_dir(dir.join("snapshots"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
         for (id, data) in &expected {
             if present.contains(id) {
                 // Each backup right after it completed, and all of them every few rounds.
                 if !restored.insert(id.clone()) && round % 4 != 0 {
                     continue;
                 }
-                assert!(&restore(id) == data, "round {round}: backup {id} does not restore correctly");
+                assert!(
+                    &restore(id) == data,
+                    "round {round}: backup {id} does not restore correctly"
+                );
             } else {
-                assert!(removed.contains(id), "round {round}: backup {id} vanished without prune removing it");
+                assert!(
+                    removed.contains(id),
+                    "round {round}: backup {id} vanished without prune removing it"
+                );
             }
         }
     }
@@ -234,13 +346,22 @@ fn concurrent_prune_and_backups_stay_restorable() {
     env.json(&["prune"], false);
     let v = env.json(&["verify", "--read-data"], false);
     assert_eq!(v["ok"], true, "{v}");
-    let present: BTreeSet<String> = std::fs::read_dir(dir.join("snapshots")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    let present: BTreeSet<String> = std::fs::read_dir(dir.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
     assert_eq!(present.len(), 2, "keep_last = 1 for each of two sources");
     for id in &present {
-        assert!(restore(id) == expected[id], "backup {id} does not restore correctly");
+        assert!(
+            restore(id) == expected[id],
+            "backup {id} does not restore correctly"
+        );
     }
     assert_eq!(expected.len() as u64, 2 * ROUNDS);
-    assert!(packs_deleted > 0, "garbage collection never deleted anything, so the test proved little");
+    assert!(
+        packs_deleted > 0,
+        "garbage collection never deleted anything, so the test proved little"
+    );
     eprintln!(
         "concurrent test: {} backups, {} removed by retention, {packs_deleted} packs deleted, {lock_waits} processes waited for a lock",
         expected.len(),
@@ -254,7 +375,11 @@ fn concurrent_prune_and_backups_stay_restorable() {
 fn locks_block_prune_and_stale_locks_are_recovered() {
     let env = Env::new();
     let dir = env.path("repo");
-    env.write_config(&local_target("local", &dir, "[target.retention]\nkeep_last = 1"));
+    env.write_config(&local_target(
+        "local",
+        &dir,
+        "[target.retention]\nkeep_last = 1",
+    ));
     env.ok(&["init"]);
     let f = env.path("work/a");
     std::fs::write(&f, random_bytes(1, 1_200_000)).unwrap();
@@ -263,7 +388,19 @@ fn locks_block_prune_and_stale_locks_are_recovered() {
     env.backup_file("s", &f);
 
     let mut slow = env
-        .command(&["backup", "command", "--name", "slow", "--", "sh", "-c", "sleep 20; echo late"], false)
+        .command(
+            &[
+                "backup",
+                "command",
+                "--name",
+                "slow",
+                "--",
+                "sh",
+                "-c",
+                "sleep 20; echo late",
+            ],
+            false,
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -274,18 +411,37 @@ fn locks_block_prune_and_stale_locks_are_recovered() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = env.run(&["prune", "--lock-wait", "1s"], false);
-    assert_eq!(out.status.code(), Some(11), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("locked by a shared lock of `backup`"), "{stderr}");
+    assert!(
+        stderr.contains("locked by a shared lock of `backup`"),
+        "{stderr}"
+    );
     // Retention already ran (removing a manifest is always safe); the packs wait.
     assert_eq!(file_count(&dir.join("snapshots")), 1);
 
     slow.kill().unwrap();
     slow.wait().unwrap();
-    assert_eq!(file_count(&dir.join("locks")), 1, "kill -9 leaves the lock behind");
+    assert_eq!(
+        file_count(&dir.join("locks")),
+        1,
+        "kill -9 leaves the lock behind"
+    );
     let v = env.json(&["prune", "--lock-wait", "1s"], false);
-    assert!(v["targets"][0]["gc"]["packs_deleted"].as_u64().unwrap() > 0, "{v}");
-    assert_eq!(file_count(&dir.join("locks")), 0, "the stale lock was removed and ours released");
+    assert!(
+        v["targets"][0]["gc"]["packs_deleted"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert_eq!(
+        file_count(&dir.join("locks")),
+        0,
+        "the stale lock was removed and ours released"
+    );
     let v = env.json(&["verify", "--read-data"], false);
     assert_eq!(v["ok"], true, "{v}");
 }
@@ -296,7 +452,11 @@ fn sync_after_a_target_was_down() {
     let env = Env::new();
     let a = env.path("repo-a");
     let b = env.path("repo-b");
-    env.write_config(&format!("{}{}", local_target("a", &a, ""), local_target("b", &b, "")));
+    env.write_config(&format!(
+        "{}{}",
+        local_target("a", &a, ""),
+        local_target("b", &b, "")
+    ));
     env.ok(&["init"]);
     let mut data = Vec::new();
     for i in 0..4u64 {
@@ -316,8 +476,25 @@ fn sync_after_a_target_was_down() {
     let mut missed = Vec::new();
     for i in 1..3 {
         let f = file(i);
-        let out = env.run(&["--json", "backup", "command", "--name", "db", "--", "cat", f.to_str().unwrap()], false);
-        assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = env.run(
+            &[
+                "--json",
+                "backup",
+                "command",
+                "--name",
+                "db",
+                "--",
+                "cat",
+                f.to_str().unwrap(),
+            ],
+            false,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         missed.push(v["id"].as_str().unwrap().to_string());
     }
@@ -325,23 +502,63 @@ fn sync_after_a_target_was_down() {
 
     // The next backup notices that b is behind.
     let f = file(3);
-    let out = env.run(&["backup", "command", "--name", "db", "--", "cat", f.to_str().unwrap()], false);
+    let out = env.run(
+        &[
+            "backup",
+            "command",
+            "--name",
+            "db",
+            "--",
+            "cat",
+            f.to_str().unwrap(),
+        ],
+        false,
+    );
     assert_success(&["backup"], &out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("target 'b' is behind") && stderr.contains("lacks 2 backup(s)"), "{stderr}");
+    assert!(
+        stderr.contains("target 'b' is behind") && stderr.contains("lacks 2 backup(s)"),
+        "{stderr}"
+    );
     assert_eq!(backups_on(&env, "b"), 2);
 
     let dry = env.json(&["sync", "--dry-run"], false);
-    let pair = dry["pairs"].as_array().unwrap().iter().find(|p| p["to"] == "b").unwrap().clone();
-    assert_eq!(pair["manifests_copied"].as_array().unwrap().len(), 2, "{dry}");
+    let pair = dry["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["to"] == "b")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        pair["manifests_copied"].as_array().unwrap().len(),
+        2,
+        "{dry}"
+    );
     assert_eq!(backups_on(&env, "b"), 2, "a dry run copies nothing");
 
     let v = env.json(&["sync"], false);
-    let pair = v["pairs"].as_array().unwrap().iter().find(|p| p["to"] == "b").unwrap().clone();
-    let copied: BTreeSet<&str> = pair["manifests_copied"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+    let pair = v["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["to"] == "b")
+        .unwrap()
+        .clone();
+    let copied: BTreeSet<&str> = pair["manifests_copied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
     assert_eq!(copied, missed.iter().map(|s| s.as_str()).collect(), "{v}");
     assert!(pair["packs_copied"].as_u64().unwrap() >= 2, "{v}");
-    let to_a = v["pairs"].as_array().unwrap().iter().find(|p| p["to"] == "a").unwrap();
+    let to_a = v["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["to"] == "a")
+        .unwrap();
     assert_eq!(to_a["manifests_copied"].as_array().unwrap().len(), 0);
 
     // Both targets are complete and clean, and b alone restores the caught-up backups.
@@ -361,8 +578,23 @@ fn sync_after_a_target_was_down() {
     }
     // Nothing left to copy; the next backup finds the targets in step.
     let again = env.json(&["sync"], false);
-    assert!(again["pairs"].as_array().unwrap().iter().all(|p| p["packs_copied"] == 0 && p["manifests_copied"].as_array().unwrap().is_empty()));
-    let out = env.run(&["backup", "command", "--name", "db", "--", "cat", f.to_str().unwrap()], false);
+    assert!(again["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["packs_copied"] == 0 && p["manifests_copied"].as_array().unwrap().is_empty()));
+    let out = env.run(
+        &[
+            "backup",
+            "command",
+            "--name",
+            "db",
+            "--",
+            "cat",
+            f.to_str().unwrap(),
+        ],
+        false,
+    );
     assert_success(&["backup"], &out);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("behind"));
 }
@@ -373,7 +605,11 @@ fn sync_respects_the_destinations_retention() {
     let env = Env::new();
     let a = env.path("repo-a");
     let b = env.path("repo-b");
-    env.write_config(&format!("{}{}", local_target("a", &a, "[target.retention]\nkeep_last = 1"), local_target("b", &b, "")));
+    env.write_config(&format!(
+        "{}{}",
+        local_target("a", &a, "[target.retention]\nkeep_last = 1"),
+        local_target("b", &b, "")
+    ));
     env.ok(&["init"]);
     let f = env.path("work/x");
     for i in 0..3 {
@@ -382,10 +618,30 @@ fn sync_respects_the_destinations_retention() {
     }
     env.json(&["prune"], false);
     assert_eq!(backups_on(&env, "a"), 1);
-    let out = env.run(&["backup", "command", "--name", "s", "--", "cat", f.to_str().unwrap()], false);
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("behind"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env.run(
+        &[
+            "backup",
+            "command",
+            "--name",
+            "s",
+            "--",
+            "cat",
+            f.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("behind"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v = env.json(&["sync"], false);
-    let to_a = v["pairs"].as_array().unwrap().iter().find(|p| p["to"] == "a").unwrap();
+    let to_a = v["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["to"] == "a")
+        .unwrap();
     assert_eq!(to_a["manifests_copied"].as_array().unwrap().len(), 0, "{v}");
     // a holds backups 3 and 4 (pruned before the 4th); b's 1 and 2 stay out.
     assert_eq!(to_a["skipped_by_retention"], 2, "{v}");
@@ -400,7 +656,11 @@ fn sync_respects_the_destinations_retention() {
 fn other_hosts_catalogs_do_not_dedup_against_deleted_packs() {
     let env = Env::new();
     let dir = env.path("repo");
-    env.write_config(&local_target("local", &dir, "[target.retention]\nkeep_last = 1"));
+    env.write_config(&local_target(
+        "local",
+        &dir,
+        "[target.retention]\nkeep_last = 1",
+    ));
     env.ok(&["init"]);
     let host_b = env.path("catalog-b.db");
     let b = host_b.to_str().unwrap();
@@ -412,14 +672,46 @@ fn other_hosts_catalogs_do_not_dedup_against_deleted_packs() {
     std::fs::write(&d3, random_bytes(3, 600_000)).unwrap();
 
     env.backup_file("s", &d1); // host A stores d1
-    let v = env.json(&["--catalog", b, "backup", "command", "--name", "t", "--", "cat", d2.to_str().unwrap()], false);
+    let v = env.json(
+        &[
+            "--catalog",
+            b,
+            "backup",
+            "command",
+            "--name",
+            "t",
+            "--",
+            "cat",
+            d2.to_str().unwrap(),
+        ],
+        false,
+    );
     assert!(v["id"].is_string()); // host B reads A's index: it now knows d1's blobs
     env.backup_file("s", &d3);
     let p = env.json(&["prune"], false); // host A: d1's backup and packs go
-    assert!(p["targets"][0]["gc"]["packs_deleted"].as_u64().unwrap() > 0, "{p}");
+    assert!(
+        p["targets"][0]["gc"]["packs_deleted"].as_u64().unwrap() > 0,
+        "{p}"
+    );
 
-    let v = env.json(&["--catalog", b, "backup", "command", "--name", "t", "--", "cat", d1.to_str().unwrap()], false);
-    assert!(v["new_blobs"].as_u64().unwrap() > 0, "host B must store d1 again: {v}");
+    let v = env.json(
+        &[
+            "--catalog",
+            b,
+            "backup",
+            "command",
+            "--name",
+            "t",
+            "--",
+            "cat",
+            d1.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert!(
+        v["new_blobs"].as_u64().unwrap() > 0,
+        "host B must store d1 again: {v}"
+    );
     let id = v["id"].as_str().unwrap();
     let out = env.run(&["--catalog", b, "restore", id, "--stdout"], false);
     assert_success(&["restore"], &out);

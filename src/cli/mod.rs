@@ -32,11 +32,20 @@ pub const EXIT_CODES: &[(i32, &str)] = &[
     (0, "success"),
     (1, "failure"),
     (2, "usage or configuration error"),
-    (3, "completed with warnings (e.g. a target missed the backup; the others hold it)"),
+    (
+        3,
+        "completed with warnings (e.g. a target missed the backup; the others hold it)",
+    ),
     (10, "repository missing (run `vaultctl init`)"),
     (11, "repository locked"),
-    (12, "the key cannot decrypt, or an identity is needed (write-only host)"),
-    (75, "temporary failure worth retrying (storage unreachable after retries)"),
+    (
+        12,
+        "the key cannot decrypt, or an identity is needed (write-only host)",
+    ),
+    (
+        75,
+        "temporary failure worth retrying (storage unreachable after retries)",
+    ),
 ];
 
 #[derive(Parser, Debug)]
@@ -138,7 +147,8 @@ fn init_logging(g: &GlobalArgs) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("vaultctl={level}")));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("vaultctl={level}")));
     let color = output::stderr_color();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -186,7 +196,11 @@ pub fn main() -> i32 {
 
 /// A reader of our stdout went away (`vaultctl list | head`): not an error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().map(|io| io.kind() == std::io::ErrorKind::BrokenPipe).unwrap_or(false))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .map(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .unwrap_or(false)
+    })
 }
 
 /// The clap command, for man page and completion generation.

@@ -26,7 +26,9 @@ pub fn json<T: serde::Serialize + ?Sized>(v: &T) -> Result<()> {
 
 /// Colours only on a terminal, and never with NO_COLOR or TERM=dumb.
 pub fn stderr_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true) && std::io::stderr().is_terminal()
+    std::env::var_os("NO_COLOR").is_none()
+        && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
+        && std::io::stderr().is_terminal()
 }
 
 pub fn table() -> comfy_table::Table {
@@ -95,7 +97,11 @@ impl CliProgress {
         } else {
             Mode::Log
         };
-        CliProgress { mode, bar: Mutex::new(None), log: Mutex::new(None) }
+        CliProgress {
+            mode,
+            bar: Mutex::new(None),
+            log: Mutex::new(None),
+        }
     }
 }
 
@@ -119,7 +125,12 @@ impl Progress for CliProgress {
             }
             Mode::Log => {
                 let now = Instant::now();
-                *self.log.lock().unwrap() = Some(LogState { phase: phase.to_string(), done: 0, started: now, last: now });
+                *self.log.lock().unwrap() = Some(LogState {
+                    phase: phase.to_string(),
+                    done: 0,
+                    started: now,
+                    last: now,
+                });
             }
         }
     }
@@ -138,7 +149,12 @@ impl Progress for CliProgress {
                     if s.last.elapsed() >= LOG_EVERY {
                         s.last = Instant::now();
                         let secs = s.started.elapsed().as_secs_f64().max(0.001);
-                        eprintln!("vaultctl: {}: {} so far, {:.1} MB/s", s.phase, bytes(s.done), s.done as f64 / 1e6 / secs);
+                        eprintln!(
+                            "vaultctl: {}: {} so far, {:.1} MB/s",
+                            s.phase,
+                            bytes(s.done),
+                            s.done as f64 / 1e6 / secs
+                        );
                     }
                 }
             }
@@ -158,7 +174,9 @@ impl Progress for CliProgress {
 pub fn parse_time_arg(s: &str) -> Result<String> {
     use time::format_description::well_known::Rfc3339;
     if let Ok(d) = crate::config::parse_duration(s) {
-        return Ok(crate::repo::format_time(time::OffsetDateTime::now_utc() - d));
+        return Ok(crate::repo::format_time(
+            time::OffsetDateTime::now_utc() - d,
+        ));
     }
     if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
         return Ok(crate::repo::format_time(t));

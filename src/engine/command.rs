@@ -21,7 +21,11 @@ pub struct CommandSource {
 
 impl CommandSource {
     pub fn new(argv: Vec<String>, tar: bool) -> Self {
-        CommandSource { argv, tar, started: false }
+        CommandSource {
+            argv,
+            tar,
+            started: false,
+        }
     }
 }
 
@@ -85,21 +89,37 @@ impl Source for CommandSource {
             if status.success() {
                 return Ok(());
             }
-            let text = String::from_utf8_lossy(&tail.lock().unwrap()).trim().to_string();
+            let text = String::from_utf8_lossy(&tail.lock().unwrap())
+                .trim()
+                .to_string();
             Err(Failure::new(
                 ExitKind::Failure,
                 format!(
                     "the command `{argv0}` {}{}",
                     describe_status(&status),
-                    if text.is_empty() { ".".to_string() } else { format!("; its stderr ended with: {text}") }
+                    if text.is_empty() {
+                        ".".to_string()
+                    } else {
+                        format!("; its stderr ended with: {text}")
+                    }
                 ),
             )
-            .with_remedy("No backup was recorded as complete; fix the command and run the backup again.")
+            .with_remedy(
+                "No backup was recorded as complete; fix the command and run the backup again.",
+            )
             .into())
         });
         Ok(Some(ArtifactStream {
-            name: if self.tar { "archive.tar".into() } else { "stdout".into() },
-            format: if self.tar { "tar".into() } else { "stream".into() },
+            name: if self.tar {
+                "archive.tar".into()
+            } else {
+                "stdout".into()
+            },
+            format: if self.tar {
+                "tar".into()
+            } else {
+                "stream".into()
+            },
             reader: Box::new(stdout),
             finish,
         }))

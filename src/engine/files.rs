@@ -26,13 +26,20 @@ pub struct FilesSource {
 
 impl FilesSource {
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        FilesSource { paths, started: false, skipped: Arc::default(), counts: Arc::default() }
+        FilesSource {
+            paths,
+            started: false,
+            skipped: Arc::default(),
+            counts: Arc::default(),
+        }
     }
 }
 
 /// The archive name of a path: absolute paths lose their leading `/`.
 fn archive_name(p: &Path) -> PathBuf {
-    p.components().filter(|c| matches!(c, Component::Normal(_))).collect()
+    p.components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect()
 }
 
 struct Walker<W: io::Write> {
@@ -43,11 +50,14 @@ struct Walker<W: io::Write> {
 
 impl<W: io::Write> Walker<W> {
     fn add(&mut self, path: &Path, name: &Path) -> Result<()> {
-        let meta = fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let meta = fs::symlink_metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let ft = meta.file_type();
         if ft.is_dir() {
             if !name.as_os_str().is_empty() {
-                self.builder.append_path_with_name(path, name).with_context(|| format!("cannot archive {}", path.display()))?;
+                self.builder
+                    .append_path_with_name(path, name)
+                    .with_context(|| format!("cannot archive {}", path.display()))?;
             }
             let mut entries: Vec<_> = fs::read_dir(path)
                 .with_context(|| format!("cannot list {}", path.display()))?
@@ -58,12 +68,17 @@ impl<W: io::Write> Walker<W> {
                 self.add(&e.path(), &name.join(e.file_name()))?;
             }
         } else if ft.is_file() || ft.is_symlink() {
-            self.builder.append_path_with_name(path, name).with_context(|| format!("cannot archive {}", path.display()))?;
+            self.builder
+                .append_path_with_name(path, name)
+                .with_context(|| format!("cannot archive {}", path.display()))?;
             let mut c = self.counts.lock().unwrap();
             c.0 += 1;
             c.1 += meta.len();
         } else {
-            self.skipped.lock().unwrap().push(path.display().to_string());
+            self.skipped
+                .lock()
+                .unwrap()
+                .push(path.display().to_string());
         }
         Ok(())
     }
@@ -89,25 +104,39 @@ impl Source for FilesSource {
             }
         }
         let (reader, writer) = io::pipe()?;
-        let paths: Vec<PathBuf> = self.paths.iter().map(|p| fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+        let paths: Vec<PathBuf> = self
+            .paths
+            .iter()
+            .map(|p| fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .collect();
         let skipped = self.skipped.clone();
         let counts = self.counts.clone();
-        let handle = std::thread::Builder::new().name("vaultctl-tar".into()).spawn(move || -> Result<()> {
-            let mut builder = tar::Builder::new(writer);
-            builder.follow_symlinks(false);
-            builder.mode(tar::HeaderMode::Complete);
-            let mut w = Walker { builder, skipped, counts };
-            for p in &paths {
-                w.add(p, &archive_name(p))?;
-            }
-            w.builder.into_inner()?;
-            Ok(())
-        })?;
+        let handle = std::thread::Builder::new()
+            .name("vaultctl-tar".into())
+            .spawn(move || -> Result<()> {
+                let mut builder = tar::Builder::new(writer);
+                builder.follow_symlinks(false);
+                builder.mode(tar::HeaderMode::Complete);
+                let mut w = Walker {
+                    builder,
+                    skipped,
+                    counts,
+                };
+                for p in &paths {
+                    w.add(p, &archive_name(p))?;
+                }
+                w.builder.into_inner()?;
+                Ok(())
+            })?;
         Ok(Some(ArtifactStream {
             name: "files.tar".into(),
             format: "tar".into(),
             reader: Box::new(reader),
-            finish: Box::new(move || handle.join().map_err(|_| anyhow::anyhow!("the archiving thread panicked"))?),
+            finish: Box::new(move || {
+                handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the archiving thread panicked"))?
+            }),
         }))
     }
 
@@ -194,9 +223,15 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
         }
         if let Some(target) = entry.link_name()? {
             if entry.header().entry_type().is_hard_link() && safe_relative(&target).is_none() {
-                return Err(Failure::new(ExitKind::Failure, format!("the hard link \"{}\" points outside the destination; refusing it.", raw.display()))
-                    .with_remedy("The backup's archive is malicious or damaged.")
-                    .into());
+                return Err(Failure::new(
+                    ExitKind::Failure,
+                    format!(
+                        "the hard link \"{}\" points outside the destination; refusing it.",
+                        raw.display()
+                    ),
+                )
+                .with_remedy("The backup's archive is malicious or damaged.")
+                .into());
             }
         }
         let kind = entry.header().entry_type();
@@ -205,10 +240,17 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
         }
         summary.entries += 1;
         summary.bytes += entry.header().size().unwrap_or(0);
-        if !entry.unpack_in(&dest).with_context(|| format!("cannot restore {}", rel.display()))? {
+        if !entry
+            .unpack_in(&dest)
+            .with_context(|| format!("cannot restore {}", rel.display()))?
+        {
             return fail(
                 ExitKind::Failure,
-                format!("the archive entry \"{}\" would land outside {}; refusing it.", raw.display(), dest.display()),
+                format!(
+                    "the archive entry \"{}\" would land outside {}; refusing it.",
+                    raw.display(),
+                    dest.display()
+                ),
                 "The backup's archive is malicious or damaged.",
             );
         }

@@ -11,6 +11,8 @@ use crate::repo::backup::Source;
 pub fn from_config(s: &SourceConfig) -> Box<dyn Source> {
     match &s.spec {
         SourceSpec::Files { paths } => Box::new(files::FilesSource::new(paths.clone())),
-        SourceSpec::Command { argv, tar } => Box::new(command::CommandSource::new(argv.clone(), *tar)),
+        SourceSpec::Command { argv, tar } => {
+            Box::new(command::CommandSource::new(argv.clone(), *tar))
+        }
     }
 }

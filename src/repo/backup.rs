@@ -91,18 +91,48 @@ pub fn new_backup_id() -> String {
 }
 
 /// Runs a backup of `source` into `repo`, recording it in the catalog.
-pub fn run(repo: &Repository, catalog: &mut Catalog, source: &mut dyn Source, opts: &BackupOptions, progress: &dyn Progress) -> Result<BackupOutcome> {
+pub fn run(
+    repo: &Repository,
+    catalog: &mut Catalog,
+    source: &mut dyn Source,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupOutcome> {
     let id = new_backup_id();
     let started = Instant::now();
     let started_at = super::now_rfc3339();
     let host = super::hostname();
-    catalog.insert_running(&id, &opts.source, source.kind(), &host, &started_at, &opts.tags, opts.note.as_deref())?;
-    let result = run_inner(repo, catalog, source, opts, progress, &id, &started_at, &host, started);
+    catalog.insert_running(
+        &id,
+        &opts.source,
+        source.kind(),
+        &host,
+        &started_at,
+        &opts.tags,
+        opts.note.as_deref(),
+    )?;
+    let result = run_inner(
+        repo,
+        catalog,
+        source,
+        opts,
+        progress,
+        &id,
+        &started_at,
+        &host,
+        started,
+    );
     match result {
         Ok(outcome) => Ok(outcome),
         Err(e) => {
             let ms = started.elapsed().as_millis() as u64;
-            let _ = catalog.fail(&id, &super::now_rfc3339(), ms, 0, &crate::error::paragraph(&e));
+            let _ = catalog.fail(
+                &id,
+                &super::now_rfc3339(),
+                ms,
+                0,
+                &crate::error::paragraph(&e),
+            );
             Err(e)
         }
     }
@@ -123,7 +153,13 @@ fn run_inner(
     // A shared lock on every target for the whole run: a prune's garbage
     // collection (exclusive) cannot delete packs this backup dedups against
     // or has uploaded but not yet referenced (docs/FORMAT.md, "Locks and prune").
-    let lock = super::lock::acquire(&repo.stores, &repo.dedup, super::lock::Kind::Shared, "backup", super::lock::writer_wait())?;
+    let lock = super::lock::acquire(
+        &repo.stores,
+        &repo.dedup,
+        super::lock::Kind::Shared,
+        "backup",
+        super::lock::writer_wait(),
+    )?;
     // Learn what other hosts (or a lost catalog) put in the repository, so
     // dedup is right and never points at a pack a target lacks (or that a
     // prune deleted).
@@ -136,18 +172,33 @@ fn run_inner(
     let mut artifact_no = 0usize;
     while let Some(stream) = source.next_artifact()? {
         progress.start(&format!("backup {} ({})", opts.source, stream.name), None);
-        let mut chunker = Chunker::new(stream.reader, repo.config.chunker, &repo.dedup.chunker_seed());
+        let mut chunker = Chunker::new(
+            stream.reader,
+            repo.config.chunker,
+            &repo.dedup.chunker_seed(),
+        );
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
         let read_result: Result<()> = (|| {
-            while let Some(chunk) = chunker.next_chunk().context("reading the source stream failed")? {
+            while let Some(chunk) = chunker
+                .next_chunk()
+                .context("reading the source stream failed")?
+            {
                 if pipeline.aborted() {
                     break;
                 }
                 hasher.update(&chunk);
                 size += chunk.len() as u64;
                 progress.advance(chunk.len() as u64);
-                if pipeline.jobs.send(Job { seq: chunk_seq, artifact: artifact_no, data: chunk }).is_err() {
+                if pipeline
+                    .jobs
+                    .send(Job {
+                        seq: chunk_seq,
+                        artifact: artifact_no,
+                        data: chunk,
+                    })
+                    .is_err()
+                {
                     break;
                 }
                 chunk_seq += 1;
@@ -166,25 +217,52 @@ fn run_inner(
         (stream.finish)().with_context(|| format!("the source '{}' failed", opts.source))?;
         read_result?;
         total_bytes += size;
-        artifacts.push(Artifact { name: stream.name, format: stream.format, size, blake3: hasher.finalize().to_hex().to_string(), blobs: Vec::new() });
+        artifacts.push(Artifact {
+            name: stream.name,
+            format: stream.format,
+            size,
+            blake3: hasher.finalize().to_hex().to_string(),
+            blobs: Vec::new(),
+        });
         artifact_no += 1;
     }
     if artifacts.is_empty() {
-        return Err(Failure::new(ExitKind::Failure, format!("the source '{}' produced nothing to back up.", opts.source))
-            .with_remedy("Check the source's paths or command.")
-            .into());
+        return Err(Failure::new(
+            ExitKind::Failure,
+            format!("the source '{}' produced nothing to back up.", opts.source),
+        )
+        .with_remedy("Check the source's paths or command.")
+        .into());
     }
     let collected = pipeline.finish()?;
     for (i, a) in artifacts.iter_mut().enumerate() {
-        a.blobs = collected.artifact_blobs.get(i).map(|v| v.iter().map(hex::encode).collect()).unwrap_or_default();
+        a.blobs = collected
+            .artifact_blobs
+            .get(i)
+            .map(|v| v.iter().map(hex::encode).collect())
+            .unwrap_or_default();
     }
 
     // Targets that got every pack; the others are reported and skipped.
-    let mut failed: Vec<FailedTarget> = collected.failed_targets.into_iter().map(|(t, e)| FailedTarget { target: t, error: e }).collect();
+    let mut failed: Vec<FailedTarget> = collected
+        .failed_targets
+        .into_iter()
+        .map(|(t, e)| FailedTarget {
+            target: t,
+            error: e,
+        })
+        .collect();
     for (name, why) in &repo.unavailable {
-        failed.push(FailedTarget { target: name.clone(), error: why.clone() });
+        failed.push(FailedTarget {
+            target: name.clone(),
+            error: why.clone(),
+        });
     }
-    let mut good: Vec<&Store> = repo.stores.iter().filter(|s| !failed.iter().any(|f| f.target == s.name)).collect();
+    let mut good: Vec<&Store> = repo
+        .stores
+        .iter()
+        .filter(|s| !failed.iter().any(|f| f.target == s.name))
+        .collect();
 
     // Index before manifest: a manifest must never name an unindexed blob.
     if !collected.packs.is_empty() {
@@ -202,7 +280,10 @@ fn run_inner(
     packs.extend(collected.packs.iter().map(|p| p.name.clone()));
     packs.sort();
     packs.dedup();
-    let mut blobs: Vec<String> = artifacts.iter().flat_map(|a| a.blobs.iter().cloned()).collect();
+    let mut blobs: Vec<String> = artifacts
+        .iter()
+        .flat_map(|a| a.blobs.iter().cloned())
+        .collect();
     blobs.sort();
     blobs.dedup();
     let finished_at = super::now_rfc3339();
@@ -222,20 +303,38 @@ fn run_inner(
         packs,
         blobs,
     };
-    let body = Body { id: id.to_string(), note: opts.note.clone(), tenants: Vec::new(), engine: source.metadata(), artifacts };
-    let encoded = Bytes::from(manifest::encode(&header, &body, &repo.dedup, &repo.recipients)?);
+    let body = Body {
+        id: id.to_string(),
+        note: opts.note.clone(),
+        tenants: Vec::new(),
+        engine: source.metadata(),
+        artifacts,
+    };
+    let encoded = Bytes::from(manifest::encode(
+        &header,
+        &body,
+        &repo.dedup,
+        &repo.recipients,
+    )?);
     // Only targets where our lock still holds get the manifest: elsewhere a
     // prune may have deleted packs it would name.
     good.retain(|s| match lock.check(&s.name) {
         Ok(()) => true,
         Err(why) => {
             tracing::warn!("target '{}' does not get backup {id}: {why}", s.name);
-            failed.push(FailedTarget { target: s.name.clone(), error: why });
+            failed.push(FailedTarget {
+                target: s.name.clone(),
+                error: why,
+            });
             false
         }
     });
     if good.is_empty() {
-        let list = failed.iter().map(|f| format!("{}: {}", f.target, f.error)).collect::<Vec<_>>().join("; ");
+        let list = failed
+            .iter()
+            .map(|f| format!("{}: {}", f.target, f.error))
+            .collect::<Vec<_>>()
+            .join("; ");
         return Err(Failure::new(ExitKind::Locked, format!("backup {id} could not be committed on any target ({list})."))
             .with_remedy("Run the backup again; if it keeps happening, check that the targets are reachable and the host is not suspended during backups.")
             .into());
@@ -246,7 +345,15 @@ fn run_inner(
     }
     let names: Vec<String> = good.iter().map(|s| s.name.clone()).collect();
     let details = details_json(&body);
-    catalog.complete(id, &finished_at, duration_ms, total_bytes, collected.stored_bytes, &details, &names)?;
+    catalog.complete(
+        id,
+        &finished_at,
+        duration_ms,
+        total_bytes,
+        collected.stored_bytes,
+        &details,
+        &names,
+    )?;
     lock.release();
     Ok(BackupOutcome {
         id: id.to_string(),
@@ -276,22 +383,43 @@ pub fn details_json(body: &Body) -> serde_json::Value {
 }
 
 fn all_failed(failed: &[FailedTarget]) -> anyhow::Error {
-    let list = failed.iter().map(|f| format!("{}: {}", f.target, f.error)).collect::<Vec<_>>().join("; ");
-    Failure::new(ExitKind::Temporary, format!("no target could store the backup ({list})."))
-        .with_remedy("Check the targets' reachability and credentials, then run the backup again.")
-        .into()
+    let list = failed
+        .iter()
+        .map(|f| format!("{}: {}", f.target, f.error))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Failure::new(
+        ExitKind::Temporary,
+        format!("no target could store the backup ({list})."),
+    )
+    .with_remedy("Check the targets' reachability and credentials, then run the backup again.")
+    .into()
 }
 
 /// Writes one object to every store at once; returns those that succeeded.
-fn put_everywhere<'a>(stores: &[&'a Store], name: &str, data: Bytes, failed: &mut Vec<FailedTarget>) -> Vec<&'a Store> {
-    let results = runtime().block_on(futures::future::join_all(stores.iter().map(|s| s.put_async(name, data.clone()))));
+fn put_everywhere<'a>(
+    stores: &[&'a Store],
+    name: &str,
+    data: Bytes,
+    failed: &mut Vec<FailedTarget>,
+) -> Vec<&'a Store> {
+    let results = runtime().block_on(futures::future::join_all(
+        stores.iter().map(|s| s.put_async(name, data.clone())),
+    ));
     let mut ok = Vec::new();
     for (s, r) in stores.iter().zip(results) {
         match r {
             Ok(()) => ok.push(*s),
             Err(e) => {
-                tracing::warn!("target '{}' failed: {}", s.name, crate::error::paragraph(&e));
-                failed.push(FailedTarget { target: s.name.clone(), error: crate::error::paragraph(&e) });
+                tracing::warn!(
+                    "target '{}' failed: {}",
+                    s.name,
+                    crate::error::paragraph(&e)
+                );
+                failed.push(FailedTarget {
+                    target: s.name.clone(),
+                    error: crate::error::paragraph(&e),
+                });
             }
         }
     }
@@ -379,11 +507,15 @@ impl Pipeline {
             let shared = shared.clone();
             let key = repo.dedup.clone();
             let level = opts.compression_level;
-            workers.push(std::thread::Builder::new().name("vaultctl-hash".into()).spawn(move || {
-                if let Err(e) = worker(rx, tx, &shared, &key, &lookup, level) {
-                    shared.set_error(e);
-                }
-            })?);
+            workers.push(
+                std::thread::Builder::new()
+                    .name("vaultctl-hash".into())
+                    .spawn(move || {
+                        if let Err(e) = worker(rx, tx, &shared, &key, &lookup, level) {
+                            shared.set_error(e);
+                        }
+                    })?,
+            );
         }
         drop(done_tx);
         let collector = {
@@ -392,24 +524,36 @@ impl Pipeline {
             let pack_size = opts.pack_size;
             // Room for the last blob that crosses the pack size: no regrowth.
             let capacity = opts.pack_size + repo.config.chunker.max_size;
-            std::thread::Builder::new().name("vaultctl-pack".into()).spawn(move || {
-                match collector(done_rx, pack_tx, &recipients, pack_size, capacity) {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        shared.set_error(e);
-                        None
+            std::thread::Builder::new()
+                .name("vaultctl-pack".into())
+                .spawn(move || {
+                    match collector(done_rx, pack_tx, &recipients, pack_size, capacity) {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            shared.set_error(e);
+                            None
+                        }
                     }
-                }
-            })?
+                })?
         };
         let mut uploaders = Vec::new();
         for _ in 0..UPLOADERS {
             let rx = pack_rx.clone();
             let shared = shared.clone();
             let stores = repo.stores.clone();
-            uploaders.push(std::thread::Builder::new().name("vaultctl-upload".into()).spawn(move || uploader(rx, &shared, &stores))?);
+            uploaders.push(
+                std::thread::Builder::new()
+                    .name("vaultctl-upload".into())
+                    .spawn(move || uploader(rx, &shared, &stores))?,
+            );
         }
-        Ok(Pipeline { jobs: job_tx, shared, workers, collector, uploaders })
+        Ok(Pipeline {
+            jobs: job_tx,
+            shared,
+            workers,
+            collector,
+            uploaders,
+        })
     }
 
     fn aborted(&self) -> bool {
@@ -418,7 +562,12 @@ impl Pipeline {
 
     /// The error that stopped the pipeline.
     fn take_error(&self) -> anyhow::Error {
-        self.shared.error.lock().unwrap().take().unwrap_or_else(|| anyhow::anyhow!("the backup pipeline stopped"))
+        self.shared
+            .error
+            .lock()
+            .unwrap()
+            .take()
+            .unwrap_or_else(|| anyhow::anyhow!("the backup pipeline stopped"))
     }
 
     fn finish(self) -> Result<Collected> {
@@ -426,21 +575,39 @@ impl Pipeline {
         for w in self.workers {
             let _ = w.join();
         }
-        let collected = self.collector.join().map_err(|_| anyhow::anyhow!("the packing thread panicked"))?;
+        let collected = self
+            .collector
+            .join()
+            .map_err(|_| anyhow::anyhow!("the packing thread panicked"))?;
         for u in self.uploaders {
             let _ = u.join();
         }
         if let Some(e) = self.shared.error.lock().unwrap().take() {
             return Err(e);
         }
-        let (artifact_blobs, known_packs, stored_bytes, new_blobs) = collected.ok_or_else(|| anyhow::anyhow!("the packing thread failed"))?;
+        let (artifact_blobs, known_packs, stored_bytes, new_blobs) =
+            collected.ok_or_else(|| anyhow::anyhow!("the packing thread failed"))?;
         let packs = std::mem::take(&mut *self.shared.uploaded.lock().unwrap());
         let failed_targets = std::mem::take(&mut *self.shared.failed_targets.lock().unwrap());
-        Ok(Collected { artifact_blobs, known_packs, packs, stored_bytes, new_blobs, failed_targets })
+        Ok(Collected {
+            artifact_blobs,
+            known_packs,
+            packs,
+            stored_bytes,
+            new_blobs,
+            failed_targets,
+        })
     }
 }
 
-fn worker(rx: Receiver<Job>, tx: Sender<Done>, shared: &Shared, key: &DedupKey, lookup: &DedupLookup, level: i32) -> Result<()> {
+fn worker(
+    rx: Receiver<Job>,
+    tx: Sender<Done>,
+    shared: &Shared,
+    key: &DedupKey,
+    lookup: &DedupLookup,
+    level: i32,
+) -> Result<()> {
     let mut compressor = zstd::bulk::Compressor::new(level)?;
     for job in rx {
         if shared.abort.load(Ordering::Relaxed) {
@@ -448,7 +615,14 @@ fn worker(rx: Receiver<Job>, tx: Sender<Done>, shared: &Shared, key: &DedupKey, 
         }
         let id = key.blob_id(&job.data);
         let raw_len = job.data.len() as u32;
-        let mut done = Done { seq: job.seq, artifact: job.artifact, id, raw_len, known_pack: None, new: None };
+        let mut done = Done {
+            seq: job.seq,
+            artifact: job.artifact,
+            id,
+            raw_len,
+            known_pack: None,
+            new: None,
+        };
         if let Some(loc) = lookup.lookup(&id)? {
             done.known_pack = Some(loc.pack);
         } else if shared.claimed.lock().unwrap().insert(id) {
@@ -464,7 +638,13 @@ fn worker(rx: Receiver<Job>, tx: Sender<Done>, shared: &Shared, key: &DedupKey, 
 
 type CollectorResult = (Vec<Vec<BlobId>>, HashSet<String>, u64, usize);
 
-fn collector(rx: Receiver<Done>, packs: Sender<SealedPack>, recipients: &[super::keys::Recipient], pack_size: usize, capacity: usize) -> Result<CollectorResult> {
+fn collector(
+    rx: Receiver<Done>,
+    packs: Sender<SealedPack>,
+    recipients: &[super::keys::Recipient],
+    pack_size: usize,
+    capacity: usize,
+) -> Result<CollectorResult> {
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
     let mut artifact_blobs: Vec<Vec<BlobId>> = Vec::new();
@@ -510,10 +690,15 @@ fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
     for pack in rx {
         let live: Vec<&Store> = {
             let failed = shared.failed_targets.lock().unwrap();
-            stores.iter().filter(|s| !failed.iter().any(|(n, _)| *n == s.name)).collect()
+            stores
+                .iter()
+                .filter(|s| !failed.iter().any(|(n, _)| *n == s.name))
+                .collect()
         };
         let path = pack_path(&pack.name);
-        let results = runtime().block_on(futures::future::join_all(live.iter().map(|s| s.put_async(&path, pack.bytes.clone()))));
+        let results = runtime().block_on(futures::future::join_all(
+            live.iter().map(|s| s.put_async(&path, pack.bytes.clone())),
+        ));
         let mut failed = shared.failed_targets.lock().unwrap();
         for (s, r) in live.iter().zip(results) {
             if let Err(e) = r {
@@ -522,16 +707,28 @@ fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
             }
         }
         if failed.len() >= shared.target_count {
-            let list = failed.iter().map(|(t, e)| format!("{t}: {e}")).collect::<Vec<_>>().join("; ");
+            let list = failed
+                .iter()
+                .map(|(t, e)| format!("{t}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ");
             drop(failed);
             shared.set_error(
-                Failure::new(ExitKind::Temporary, format!("no target could store the backup ({list})."))
-                    .with_remedy("Check the targets' reachability and credentials, then run the backup again.")
-                    .into(),
+                Failure::new(
+                    ExitKind::Temporary,
+                    format!("no target could store the backup ({list})."),
+                )
+                .with_remedy(
+                    "Check the targets' reachability and credentials, then run the backup again.",
+                )
+                .into(),
             );
             return;
         }
         drop(failed);
-        shared.uploaded.lock().unwrap().push(IndexedPack { name: pack.name, entries: pack.entries });
+        shared.uploaded.lock().unwrap().push(IndexedPack {
+            name: pack.name,
+            entries: pack.entries,
+        });
     }
 }

@@ -23,7 +23,11 @@ pub struct ChunkerParams {
 
 impl Default for ChunkerParams {
     fn default() -> Self {
-        ChunkerParams { min_size: 256 * 1024, avg_size: 1024 * 1024, max_size: 4 * 1024 * 1024 }
+        ChunkerParams {
+            min_size: 256 * 1024,
+            avg_size: 1024 * 1024,
+            max_size: 4 * 1024 * 1024,
+        }
     }
 }
 
@@ -48,7 +52,10 @@ pub struct Chunker<R> {
 
 pub fn gear_table(seed: &[u8; 32]) -> Box<[u64; 256]> {
     let mut bytes = [0u8; 256 * 8];
-    blake3::Hasher::new_keyed(seed).update(b"gear").finalize_xof().fill(&mut bytes);
+    blake3::Hasher::new_keyed(seed)
+        .update(b"gear")
+        .finalize_xof()
+        .fill(&mut bytes);
     let mut table = Box::new([0u64; 256]);
     for (i, v) in table.iter_mut().enumerate() {
         *v = u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
@@ -107,7 +114,9 @@ impl<R: Read> Chunker<R> {
         let n = data.len();
         let limit = n.min(p.max_size);
         let forced = if limit > FORCED_CUT_MIN {
-            self.finder.find(&data[FORCED_CUT_MIN - 1..limit]).map(|i| i + FORCED_CUT_MIN)
+            self.finder
+                .find(&data[FORCED_CUT_MIN - 1..limit])
+                .map(|i| i + FORCED_CUT_MIN)
         } else {
             None
         };
@@ -154,7 +163,11 @@ mod tests {
     use super::*;
 
     fn params() -> ChunkerParams {
-        ChunkerParams { min_size: 2048, avg_size: 8192, max_size: 32768 }
+        ChunkerParams {
+            min_size: 2048,
+            avg_size: 8192,
+            max_size: 32768,
+        }
     }
 
     fn chunks(data: &[u8]) -> Vec<Vec<u8>> {
@@ -168,7 +181,10 @@ mod tests {
 
     fn pseudo_random(n: usize) -> Vec<u8> {
         let mut out = vec![0u8; n];
-        blake3::Hasher::new().update(b"x").finalize_xof().fill(&mut out);
+        blake3::Hasher::new()
+            .update(b"x")
+            .finalize_xof()
+            .fill(&mut out);
         out
     }
 
@@ -201,10 +217,22 @@ mod tests {
         let mut data = pseudo_random(50_000);
         data.extend_from_slice(b"\nCOPY public.t (a) FROM stdin;\n");
         data.extend_from_slice(&pseudo_random(10_000));
-        let large = ChunkerParams { min_size: 65536, avg_size: 262144, max_size: 1 << 20 };
+        let large = ChunkerParams {
+            min_size: 65536,
+            avg_size: 262144,
+            max_size: 1 << 20,
+        };
         let mut c = Chunker::new(&data[..], large, &[7u8; 32]);
         let first = c.next_chunk().unwrap().unwrap();
-        assert_eq!(first.len(), 50_001, "the chunk ends right before the COPY line");
-        assert!(c.next_chunk().unwrap().unwrap().starts_with(b"COPY public.t"));
+        assert_eq!(
+            first.len(),
+            50_001,
+            "the chunk ends right before the COPY line"
+        );
+        assert!(c
+            .next_chunk()
+            .unwrap()
+            .unwrap()
+            .starts_with(b"COPY public.t"));
     }
 }

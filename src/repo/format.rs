@@ -37,7 +37,9 @@ pub fn content_name(bytes: &[u8]) -> String {
 }
 
 pub fn is_hex_name(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// The plaintext `config` object: what a reader needs before any key.

@@ -52,7 +52,10 @@ pub fn encode(packs: &[IndexedPack], key: &DedupKey) -> Result<Vec<u8>> {
 pub fn decode(stored: &[u8], key: &DedupKey) -> Result<Vec<IndexedPack>> {
     let compressed = key.open(stored)?;
     let plain = zstd::stream::decode_all(&compressed[..])?;
-    let mut r = Cursor { buf: &plain, pos: 0 };
+    let mut r = Cursor {
+        buf: &plain,
+        pos: 0,
+    };
     if r.take(8)? != INDEX_MAGIC {
         bail!("not a vaultctl index (bad magic)");
     }
@@ -68,7 +71,13 @@ pub fn decode(stored: &[u8], key: &DedupKey) -> Result<Vec<IndexedPack>> {
             let offset = r.u32()?;
             let stored_len = r.u32()?;
             let raw_len = r.u32()?;
-            entries.push(PackEntry { id, flags, raw_len, stored_len, offset });
+            entries.push(PackEntry {
+                id,
+                flags,
+                raw_len,
+                stored_len,
+                offset,
+            });
         }
         out.push(IndexedPack { name, entries });
     }
@@ -104,7 +113,13 @@ mod tests {
         let key = DedupKey::generate();
         let packs = vec![IndexedPack {
             name: "ab".repeat(32),
-            entries: vec![PackEntry { id: [3; 32], flags: 1, raw_len: 10, stored_len: 5, offset: 8 }],
+            entries: vec![PackEntry {
+                id: [3; 32],
+                flags: 1,
+                raw_len: 10,
+                stored_len: 5,
+                offset: 8,
+            }],
         }];
         let stored = encode(&packs, &key).unwrap();
         assert_eq!(decode(&stored, &key).unwrap(), packs);

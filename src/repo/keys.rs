@@ -74,7 +74,9 @@ impl DedupKey {
         let cipher = XChaCha20Poly1305::new((&self.metadata).into());
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ct = cipher.encrypt(XNonce::from_slice(&nonce), plaintext).expect("encryption cannot fail");
+        let ct = cipher
+            .encrypt(XNonce::from_slice(&nonce), plaintext)
+            .expect("encryption cannot fail");
         let mut out = Vec::with_capacity(24 + ct.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
@@ -119,7 +121,8 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
         }
     }
     let mut f = std::fs::OpenOptions::new()
@@ -154,14 +157,25 @@ impl Recipient {
         if s.starts_with("age1") {
             return age::x25519::Recipient::from_str(s)
                 .map(Recipient::X25519)
-                .map_err(|e| Failure::new(ExitKind::Usage, format!("invalid age recipient \"{s}\": {e}")).into());
+                .map_err(|e| {
+                    Failure::new(
+                        ExitKind::Usage,
+                        format!("invalid age recipient \"{s}\": {e}"),
+                    )
+                    .into()
+                });
         }
         if s.starts_with("ssh-") {
-            return age::ssh::Recipient::from_str(s).map(Recipient::Ssh).map_err(|e| {
-                Failure::new(ExitKind::Usage, format!("invalid ssh recipient \"{s}\": {e:?}"))
+            return age::ssh::Recipient::from_str(s)
+                .map(Recipient::Ssh)
+                .map_err(|e| {
+                    Failure::new(
+                        ExitKind::Usage,
+                        format!("invalid ssh recipient \"{s}\": {e:?}"),
+                    )
                     .with_remedy("Use an ssh-ed25519 or ssh-rsa public key line.")
                     .into()
-            });
+                });
         }
         fail(
             ExitKind::Usage,
@@ -195,7 +209,9 @@ impl Identity {
     pub fn to_recipient(&self) -> Option<Recipient> {
         match self {
             Identity::X25519(i) => Some(Recipient::X25519(i.to_public())),
-            Identity::Ssh(i) => age::ssh::Recipient::try_from(i.clone()).ok().map(Recipient::Ssh),
+            Identity::Ssh(i) => age::ssh::Recipient::try_from(i.clone())
+                .ok()
+                .map(Recipient::Ssh),
         }
     }
 }
@@ -203,8 +219,13 @@ impl Identity {
 /// Loads identities from an age identity file or an OpenSSH private key.
 pub fn load_identities(path: &Path) -> Result<Vec<Identity>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::new(ExitKind::Key, format!("cannot read the identity file {}: {e}.", path.display()))
-            .with_remedy("Reading backups needs the identity; check keys.identity_file and its permissions.")
+        Failure::new(
+            ExitKind::Key,
+            format!("cannot read the identity file {}: {e}.", path.display()),
+        )
+        .with_remedy(
+            "Reading backups needs the identity; check keys.identity_file and its permissions.",
+        )
     })?;
     if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
         let id = age::ssh::Identity::from_buffer(text.as_bytes(), Some(path.display().to_string()))
@@ -219,7 +240,11 @@ pub fn load_identities(path: &Path) -> Result<Vec<Identity>> {
         return Ok(vec![Identity::Ssh(id)]);
     }
     let mut out = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let id = age::x25519::Identity::from_str(line).map_err(|e| {
             Failure::new(ExitKind::Key, format!("the identity file {} holds an invalid key: {e}.", path.display()))
                 .with_remedy("An identity line starts with AGE-SECRET-KEY-1; create one with `vaultctl key generate`.")
@@ -244,7 +269,9 @@ pub fn generate_identity(path: &Path) -> Result<String> {
     let created = time::OffsetDateTime::now_utc();
     let text = format!(
         "# created: {}\n# public key: {public}\n{}\n",
-        created.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        created
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
         id.to_string().expose_secret()
     );
     write_secret_file(path, text.as_bytes())?;
@@ -261,7 +288,10 @@ pub fn encrypt(recipients: &[Recipient], plaintext: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Opens a streaming age writer over `out`.
-pub fn encrypt_writer<W: Write>(recipients: &[Recipient], out: W) -> Result<age::stream::StreamWriter<W>> {
+pub fn encrypt_writer<W: Write>(
+    recipients: &[Recipient],
+    out: W,
+) -> Result<age::stream::StreamWriter<W>> {
     let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r.as_dyn()))
         .map_err(|e| anyhow::anyhow!("cannot set up encryption: {e}"))?;
     Ok(enc.wrap_output(out)?)
@@ -278,7 +308,10 @@ pub fn decrypt(identities: &[Identity], ciphertext: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-pub fn decrypt_reader<R: Read>(identities: &[Identity], input: R) -> Result<age::stream::StreamReader<R>> {
+pub fn decrypt_reader<R: Read>(
+    identities: &[Identity],
+    input: R,
+) -> Result<age::stream::StreamReader<R>> {
     let dec = age::Decryptor::new(input).map_err(|e| {
         Failure::new(ExitKind::Failure, format!("not a readable age file: {e}."))
             .with_remedy("The object is damaged; run `vaultctl verify --read-data`.")

@@ -107,15 +107,26 @@ pub fn is_stale(info: &LockInfo, modified_ms: i64, server_now_ms: i64, our_host:
 
 fn process_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+    unsafe {
+        libc::kill(pid, 0) == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
 }
 
 /// Lists the other locks on a store: (object, record, stale?). Unreadable
 /// lock objects count as live exclusive locks until they are stale by age,
 /// because a lock we cannot read must not be ignored.
-fn other_locks(store: &Store, key: &DedupKey, ours: &str) -> Result<Vec<(ObjectInfo, Option<LockInfo>, bool)>> {
+fn other_locks(
+    store: &Store,
+    key: &DedupKey,
+    ours: &str,
+) -> Result<Vec<(ObjectInfo, Option<LockInfo>, bool)>> {
     let listed = store.list_detailed(LOCKS_DIR)?;
-    let now_ms = listed.iter().find(|o| o.name == ours).map(|o| o.modified_ms).unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+    let now_ms = listed
+        .iter()
+        .find(|o| o.name == ours)
+        .map(|o| o.modified_ms)
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
     let host = super::hostname();
     let mut out = Vec::new();
     for o in listed {
@@ -125,7 +136,10 @@ fn other_locks(store: &Store, key: &DedupKey, ours: &str) -> Result<Vec<(ObjectI
         let Some(bytes) = store.get(&o.name)? else {
             continue;
         };
-        let info = key.open(&bytes).ok().and_then(|plain| serde_json::from_slice::<LockInfo>(&plain).ok());
+        let info = key
+            .open(&bytes)
+            .ok()
+            .and_then(|plain| serde_json::from_slice::<LockInfo>(&plain).ok());
         let stale = match &info {
             Some(i) => is_stale(i, o.modified_ms, now_ms, &host),
             None => now_ms.saturating_sub(o.modified_ms) > STALE_AFTER.as_millis() as i64,
@@ -138,20 +152,33 @@ fn other_locks(store: &Store, key: &DedupKey, ours: &str) -> Result<Vec<(ObjectI
 /// How long writers wait for a prune's exclusive lock: `VAULTCTL_LOCK_WAIT`
 /// (a duration such as `30m`), default 30 minutes.
 pub fn writer_wait() -> Duration {
-    std::env::var("VAULTCTL_LOCK_WAIT").ok().and_then(|v| crate::config::parse_duration(&v).ok()).unwrap_or(Duration::from_secs(30 * 60))
+    std::env::var("VAULTCTL_LOCK_WAIT")
+        .ok()
+        .and_then(|v| crate::config::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(30 * 60))
 }
 
 /// Takes a lock on every store. Shared locks that cannot be written (the
 /// target fails) are reported in `unlocked`; an exclusive lock that cannot be
 /// written is an error. Waits up to `wait` for conflicting locks (exit 11).
-pub fn acquire(stores: &[Store], key: &DedupKey, kind: Kind, purpose: &str, wait: Duration) -> Result<RepoLock> {
+pub fn acquire(
+    stores: &[Store],
+    key: &DedupKey,
+    kind: Kind,
+    purpose: &str,
+    wait: Duration,
+) -> Result<RepoLock> {
     let mut held = Vec::new();
     let mut unlocked = Vec::new();
     for store in stores {
         match acquire_one(store, key, kind, purpose, wait) {
             Ok(h) => held.push(h),
             Err(e) if kind == Kind::Shared && crate::error::exit_kind(&e) != ExitKind::Locked => {
-                tracing::warn!("cannot lock target '{}'; it will not get this run's manifest: {}", store.name, crate::error::paragraph(&e));
+                tracing::warn!(
+                    "cannot lock target '{}'; it will not get this run's manifest: {}",
+                    store.name,
+                    crate::error::paragraph(&e)
+                );
                 unlocked.push((store.name.clone(), crate::error::paragraph(&e)));
             }
             Err(e) => {
@@ -162,17 +189,38 @@ pub fn acquire(stores: &[Store], key: &DedupKey, kind: Kind, purpose: &str, wait
             }
         }
     }
-    let inner = Arc::new(Inner { held, stop: AtomicBool::new(false) });
+    let inner = Arc::new(Inner {
+        held,
+        stop: AtomicBool::new(false),
+    });
     let refresher = {
         let inner = inner.clone();
-        std::thread::Builder::new().name("vaultctl-lock".into()).spawn(move || refresh_loop(&inner))?
+        std::thread::Builder::new()
+            .name("vaultctl-lock".into())
+            .spawn(move || refresh_loop(&inner))?
     };
-    Ok(RepoLock { inner, refresher: Some(refresher), unlocked })
+    Ok(RepoLock {
+        inner,
+        refresher: Some(refresher),
+        unlocked,
+    })
 }
 
-fn acquire_one(store: &Store, key: &DedupKey, kind: Kind, purpose: &str, wait: Duration) -> Result<HeldLock> {
+fn acquire_one(
+    store: &Store,
+    key: &DedupKey,
+    kind: Kind,
+    purpose: &str,
+    wait: Duration,
+) -> Result<HeldLock> {
     let deadline = Instant::now() + wait;
-    let info = LockInfo { kind, host: super::hostname(), pid: std::process::id(), created_at: super::now_rfc3339(), purpose: purpose.into() };
+    let info = LockInfo {
+        kind,
+        host: super::hostname(),
+        pid: std::process::id(),
+        created_at: super::now_rfc3339(),
+        purpose: purpose.into(),
+    };
     let bytes = Bytes::from(key.seal(&serde_json::to_vec(&info)?));
     let mut attempt = 0u32;
     loop {
@@ -185,7 +233,10 @@ fn acquire_one(store: &Store, key: &DedupKey, kind: Kind, purpose: &str, wait: D
                     tracing::info!(
                         "removing a stale lock on target '{}': {}",
                         store.name,
-                        other.as_ref().map(|i| i.describe()).unwrap_or_else(|| "an unreadable lock".into())
+                        other
+                            .as_ref()
+                            .map(|i| i.describe())
+                            .unwrap_or_else(|| "an unreadable lock".into())
                     );
                     store.delete(&o.name)?;
                     continue;
@@ -196,7 +247,11 @@ fn acquire_one(store: &Store, key: &DedupKey, kind: Kind, purpose: &str, wait: D
                     (None, Kind::Shared) => true,
                 };
                 if conflicts {
-                    blockers.push(other.map(|i| i.describe()).unwrap_or_else(|| format!("an unreadable lock object {}", o.name)));
+                    blockers.push(
+                        other
+                            .map(|i| i.describe())
+                            .unwrap_or_else(|| format!("an unreadable lock object {}", o.name)),
+                    );
                 }
             }
             Ok(())
@@ -206,7 +261,12 @@ fn acquire_one(store: &Store, key: &DedupKey, kind: Kind, purpose: &str, wait: D
             return Err(e);
         }
         if blockers.is_empty() {
-            return Ok(HeldLock { store: store.clone(), name, bytes, last_refresh: Mutex::new(Instant::now()) });
+            return Ok(HeldLock {
+                store: store.clone(),
+                name,
+                bytes,
+                last_refresh: Mutex::new(Instant::now()),
+            });
         }
         store.delete(&name)?;
         if Instant::now() >= deadline {
@@ -221,7 +281,11 @@ fn acquire_one(store: &Store, key: &DedupKey, kind: Kind, purpose: &str, wait: D
             .into());
         }
         if attempt == 0 {
-            tracing::warn!("target '{}' is locked by {}; waiting", store.name, blockers.join("; "));
+            tracing::warn!(
+                "target '{}' is locked by {}; waiting",
+                store.name,
+                blockers.join("; ")
+            );
         }
         attempt += 1;
         // Writers retry quickly; a prune backs off longer so writers get through.
@@ -231,7 +295,8 @@ fn acquire_one(store: &Store, key: &DedupKey, kind: Kind, purpose: &str, wait: D
         };
         let backoff = (base * (1u64 << attempt.min(5))).min(5000);
         let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=backoff);
-        let sleep = Duration::from_millis(backoff / 2 + jitter / 2).min(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(10));
+        let sleep = Duration::from_millis(backoff / 2 + jitter / 2)
+            .min(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(10));
         std::thread::sleep(sleep);
     }
 }
@@ -247,7 +312,11 @@ fn refresh_loop(inner: &Inner) {
         for h in &inner.held {
             match h.store.put(&h.name, h.bytes.clone()) {
                 Ok(()) => *h.last_refresh.lock().unwrap() = Instant::now(),
-                Err(e) => tracing::warn!("cannot refresh the lock on target '{}': {}", h.store.name, crate::error::paragraph(&e)),
+                Err(e) => tracing::warn!(
+                    "cannot refresh the lock on target '{}': {}",
+                    h.store.name,
+                    crate::error::paragraph(&e)
+                ),
             }
         }
     }
@@ -287,7 +356,11 @@ impl RepoLock {
         }
         for h in &self.inner.held {
             if let Err(e) = h.store.delete(&h.name) {
-                tracing::warn!("cannot remove our lock on target '{}' (it expires by itself): {}", h.store.name, crate::error::paragraph(&e));
+                tracing::warn!(
+                    "cannot remove our lock on target '{}' (it expires by itself): {}",
+                    h.store.name,
+                    crate::error::paragraph(&e)
+                );
             }
         }
     }
@@ -306,7 +379,13 @@ mod tests {
     use super::*;
 
     fn info(host: &str, pid: u32) -> LockInfo {
-        LockInfo { kind: Kind::Shared, host: host.into(), pid, created_at: String::new(), purpose: "backup".into() }
+        LockInfo {
+            kind: Kind::Shared,
+            host: host.into(),
+            pid,
+            created_at: String::new(),
+            purpose: "backup".into(),
+        }
     }
 
     #[test]
@@ -318,7 +397,12 @@ mod tests {
         assert!(!is_stale(&info("elsewhere", 1), fresh, now, "here"));
         assert!(is_stale(&info("elsewhere", 1), old, now, "here"));
         // This host: a live process's lock is fresh, a dead one's is stale.
-        assert!(!is_stale(&info("here", std::process::id()), fresh, now, "here"));
+        assert!(!is_stale(
+            &info("here", std::process::id()),
+            fresh,
+            now,
+            "here"
+        ));
         assert!(is_stale(&info("here", 0x3fff_fff0), fresh, now, "here"));
     }
 }

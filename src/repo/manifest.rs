@@ -66,7 +66,12 @@ pub struct Artifact {
     pub blobs: Vec<String>,
 }
 
-pub fn encode(header: &Header, body: &Body, key: &DedupKey, recipients: &[Recipient]) -> Result<Vec<u8>> {
+pub fn encode(
+    header: &Header,
+    body: &Body,
+    key: &DedupKey,
+    recipients: &[Recipient],
+) -> Result<Vec<u8>> {
     let sealed = key.seal(&zstd::bulk::compress(&serde_json::to_vec(header)?, 3)?);
     let body = encrypt(recipients, &serde_json::to_vec_pretty(body)?)?;
     let mut out = Vec::with_capacity(12 + sealed.len() + body.len());

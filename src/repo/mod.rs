@@ -54,8 +54,12 @@ pub fn now_rfc3339() -> String {
 
 /// Catalog and manifest times: UTC, millisecond precision, sortable as text.
 pub fn format_time(t: time::OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    t.to_offset(time::UtcOffset::UTC).format(&f).unwrap_or_default()
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
 }
 
 pub fn hostname() -> String {
@@ -95,7 +99,11 @@ pub fn ensure_default_identity(config: &Config) -> Result<()> {
     if config.origin != Origin::Embedded {
         return Ok(());
     }
-    let path = config.keys.identity_file.clone().expect("embedded default has an identity path");
+    let path = config
+        .keys
+        .identity_file
+        .clone()
+        .expect("embedded default has an identity path");
     if !path.exists() {
         let public = keys::generate_identity(&path)?;
         eprintln!(
@@ -134,7 +142,10 @@ fn load_dedup_key(config: &Config, repo: &RepoConfig, stores: &[Store]) -> Resul
         for s in stores {
             if let Some(b) = s.get(DEDUP_KEY_OBJECT)? {
                 let plain = keys::decrypt(&ids, &b)?;
-                let root: [u8; 32] = plain.as_slice().try_into().map_err(|_| anyhow::anyhow!("keys/dedup.age does not hold a 32-byte key"))?;
+                let root: [u8; 32] = plain
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("keys/dedup.age does not hold a 32-byte key"))?;
                 found = Some(DedupKey::from_root(root));
                 break;
             }
@@ -227,7 +238,9 @@ pub fn init(config: &Config) -> Result<InitReport> {
     };
     for (i, s) in stores.iter().enumerate() {
         if existing.iter().any(|(j, _)| *j == i) {
-            report.targets.push((s.name.clone(), "already initialized".into()));
+            report
+                .targets
+                .push((s.name.clone(), "already initialized".into()));
             continue;
         }
         // The key object first: a config without it would be a repository
@@ -254,14 +267,23 @@ impl Repository {
         }
         let targets: Vec<_> = match only {
             Some(name) => {
-                let t = config.targets.iter().filter(|t| t.name == name).collect::<Vec<_>>();
+                let t = config
+                    .targets
+                    .iter()
+                    .filter(|t| t.name == name)
+                    .collect::<Vec<_>>();
                 if t.is_empty() {
                     return fail(
                         ExitKind::Usage,
                         format!("there is no target named '{name}'."),
                         format!(
                             "Configured targets: {}.",
-                            config.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                            config
+                                .targets
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     );
                 }
@@ -349,22 +371,38 @@ impl Repository {
             // holds means a prune rewrote indexes and deleted packs there:
             // forget what this target's indexes said and read them again, so
             // dedup never points at a deleted pack.
-            let names: std::collections::HashSet<&str> = listed.iter().filter_map(|(n, _)| n.strip_prefix("index/")).collect();
-            if catalog.index_objects_of(&s.name)?.iter().any(|known| !names.contains(known.as_str())) {
-                tracing::info!("target '{}' was pruned since the catalog last read it; re-reading its index", s.name);
+            let names: std::collections::HashSet<&str> = listed
+                .iter()
+                .filter_map(|(n, _)| n.strip_prefix("index/"))
+                .collect();
+            if catalog
+                .index_objects_of(&s.name)?
+                .iter()
+                .any(|known| !names.contains(known.as_str()))
+            {
+                tracing::info!(
+                    "target '{}' was pruned since the catalog last read it; re-reading its index",
+                    s.name
+                );
                 catalog.drop_target_dedup(&s.name)?;
             }
             for (name, _) in listed {
-                let Some(short) = name.strip_prefix("index/") else { continue };
+                let Some(short) = name.strip_prefix("index/") else {
+                    continue;
+                };
                 if !format::is_hex_name(short) || catalog.has_index_object(short, &s.name)? {
                     continue;
                 }
                 let Some(bytes) = s.get(&name)? else { continue };
                 if format::content_name(&bytes) != short {
-                    tracing::warn!("index object {short} on target '{}' is damaged; skipping it (run verify)", s.name);
+                    tracing::warn!(
+                        "index object {short} on target '{}' is damaged; skipping it (run verify)",
+                        s.name
+                    );
                     continue;
                 }
-                let packs = index::decode(&bytes, &self.dedup).with_context(|| format!("index object {short} on target '{}'", s.name))?;
+                let packs = index::decode(&bytes, &self.dedup)
+                    .with_context(|| format!("index object {short} on target '{}'", s.name))?;
                 catalog.add_index(short, &packs, std::slice::from_ref(&s.name))?;
                 added += 1;
             }

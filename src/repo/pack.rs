@@ -61,9 +61,16 @@ pub struct SealedPack {
 
 impl PackBuilder {
     pub fn new(recipients: &[Recipient], capacity: usize) -> Result<Self> {
-        let mut writer = encrypt_writer(recipients, Vec::with_capacity(capacity + capacity / 64 + 4096))?;
+        let mut writer = encrypt_writer(
+            recipients,
+            Vec::with_capacity(capacity + capacity / 64 + 4096),
+        )?;
         writer.write_all(PACK_MAGIC)?;
-        Ok(PackBuilder { writer, entries: Vec::new(), offset: PACK_MAGIC.len() as u32 })
+        Ok(PackBuilder {
+            writer,
+            entries: Vec::new(),
+            offset: PACK_MAGIC.len() as u32,
+        })
     }
 
     /// Plaintext bytes written so far.
@@ -77,7 +84,13 @@ impl PackBuilder {
 
     pub fn add(&mut self, id: BlobId, flags: u8, raw_len: u32, stored: &[u8]) -> Result<PackEntry> {
         self.writer.write_all(stored)?;
-        let e = PackEntry { id, flags, raw_len, stored_len: stored.len() as u32, offset: self.offset };
+        let e = PackEntry {
+            id,
+            flags,
+            raw_len,
+            stored_len: stored.len() as u32,
+            offset: self.offset,
+        };
         self.offset += stored.len() as u32;
         self.entries.push(e.clone());
         Ok(e)
@@ -97,17 +110,28 @@ impl PackBuilder {
         let bytes = self.writer.finish()?;
         let name = super::format::content_name(&bytes);
         let payload = self.entries.iter().map(|e| e.stored_len as u64).sum();
-        Ok(SealedPack { name, bytes: bytes.into(), entries: self.entries, payload })
+        Ok(SealedPack {
+            name,
+            bytes: bytes.into(),
+            entries: self.entries,
+            payload,
+        })
     }
 }
 
 /// Parses a decrypted pack's trailer into its entries.
 pub fn parse_entries(plain: &[u8]) -> Result<Vec<PackEntry>> {
-    if plain.len() < PACK_MAGIC.len() + 12 || &plain[..8] != PACK_MAGIC || &plain[plain.len() - 8..] != PACK_END {
+    if plain.len() < PACK_MAGIC.len() + 12
+        || &plain[..8] != PACK_MAGIC
+        || &plain[plain.len() - 8..] != PACK_END
+    {
         bail!("not a vaultctl pack (bad magic)");
     }
-    let n = u32::from_le_bytes(plain[plain.len() - 12..plain.len() - 8].try_into().unwrap()) as usize;
-    let table_len = n.checked_mul(ENTRY_LEN).ok_or_else(|| anyhow::anyhow!("pack entry count overflows"))?;
+    let n =
+        u32::from_le_bytes(plain[plain.len() - 12..plain.len() - 8].try_into().unwrap()) as usize;
+    let table_len = n
+        .checked_mul(ENTRY_LEN)
+        .ok_or_else(|| anyhow::anyhow!("pack entry count overflows"))?;
     if table_len + 12 + 8 > plain.len() {
         bail!("pack trailer claims {n} entries, more than the pack holds");
     }
@@ -136,12 +160,21 @@ pub fn read_blob(plain: &[u8], loc: &BlobLocation, id: &BlobId, key: &DedupKey) 
     let start = loc.offset as usize;
     let end = start + loc.stored_len as usize;
     if end > plain.len() {
-        bail!("blob {} lies outside pack {}", hex::encode(&id[..8]), &loc.pack[..12]);
+        bail!(
+            "blob {} lies outside pack {}",
+            hex::encode(&id[..8]),
+            &loc.pack[..12]
+        );
     }
     let stored = &plain[start..end];
     let data = if loc.flags & FLAG_ZSTD != 0 {
-        zstd::bulk::decompress(stored, loc.raw_len as usize)
-            .map_err(|e| anyhow::anyhow!("blob {} in pack {} does not decompress: {e}", hex::encode(&id[..8]), &loc.pack[..12]))?
+        zstd::bulk::decompress(stored, loc.raw_len as usize).map_err(|e| {
+            anyhow::anyhow!(
+                "blob {} in pack {} does not decompress: {e}",
+                hex::encode(&id[..8]),
+                &loc.pack[..12]
+            )
+        })?
     } else {
         stored.to_vec()
     };
@@ -178,10 +211,19 @@ mod tests {
         let mut c = zstd::bulk::Compressor::new(3).unwrap();
         for data in &blobs {
             let (flags, comp) = compress(&mut c, data);
-            b.add(key.blob_id(data), flags, data.len() as u32, comp.as_deref().unwrap_or(data)).unwrap();
+            b.add(
+                key.blob_id(data),
+                flags,
+                data.len() as u32,
+                comp.as_deref().unwrap_or(data),
+            )
+            .unwrap();
         }
         let sealed = b.seal().unwrap();
-        assert_eq!(sealed.name, blake3::hash(&sealed.bytes).to_hex().to_string());
+        assert_eq!(
+            sealed.name,
+            blake3::hash(&sealed.bytes).to_hex().to_string()
+        );
         let plain = decrypt(&[Identity::X25519(id)], &sealed.bytes).unwrap();
         let entries = parse_entries(&plain).unwrap();
         assert_eq!(entries, sealed.entries);

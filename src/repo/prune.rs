@@ -25,7 +25,9 @@ use anyhow::Result;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::format::{self, content_name, index_path, manifest_path, pack_path, INDEX_DIR, PACKS_DIR, SNAPSHOTS_DIR};
+use super::format::{
+    self, content_name, index_path, manifest_path, pack_path, INDEX_DIR, PACKS_DIR, SNAPSHOTS_DIR,
+};
 use super::index::{self, IndexedPack};
 use super::keys::DedupKey;
 use super::lock::{self, Kind};
@@ -91,8 +93,16 @@ impl HeaderCache {
     /// Reads the headers of every manifest on `store`; returns them and the
     /// ids of manifests that could not be read.
     pub fn load(&mut self, store: &Store, key: &DedupKey) -> Result<(Vec<Header>, Vec<String>)> {
-        let ids: Vec<String> = store.list(SNAPSHOTS_DIR)?.into_iter().filter_map(|(n, _)| n.strip_prefix("snapshots/").map(String::from)).collect();
-        let missing: Vec<String> = ids.iter().filter(|id| !self.headers.contains_key(*id)).cloned().collect();
+        let ids: Vec<String> = store
+            .list(SNAPSHOTS_DIR)?
+            .into_iter()
+            .filter_map(|(n, _)| n.strip_prefix("snapshots/").map(String::from))
+            .collect();
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !self.headers.contains_key(*id))
+            .cloned()
+            .collect();
         let paths: Vec<String> = missing.iter().map(|id| manifest_path(id)).collect();
         let mut unreadable = Vec::new();
         for (id, bytes) in missing.iter().zip(store.get_many(&paths)?) {
@@ -101,12 +111,25 @@ impl HeaderCache {
                 Ok(h) if &h.id == id => {
                     self.headers.insert(id.clone(), h);
                 }
-                Ok(h) => unreadable.push(format!("manifest {id} holds the header of backup {}", h.id)),
-                Err(e) => unreadable.push(format!("manifest {id} cannot be read: {}", crate::error::paragraph(&e))),
+                Ok(h) => {
+                    unreadable.push(format!("manifest {id} holds the header of backup {}", h.id))
+                }
+                Err(e) => unreadable.push(format!(
+                    "manifest {id} cannot be read: {}",
+                    crate::error::paragraph(&e)
+                )),
             }
         }
-        let mut out: Vec<Header> = ids.iter().filter_map(|id| self.headers.get(id).cloned()).collect();
-        out.sort_by(|a, b| a.source.cmp(&b.source).then(b.started_at.cmp(&a.started_at)).then(a.id.cmp(&b.id)));
+        let mut out: Vec<Header> = ids
+            .iter()
+            .filter_map(|id| self.headers.get(id).cloned())
+            .collect();
+        out.sort_by(|a, b| {
+            a.source
+                .cmp(&b.source)
+                .then(b.started_at.cmp(&a.started_at))
+                .then(a.id.cmp(&b.id))
+        });
         Ok((out, unreadable))
     }
 
@@ -123,10 +146,26 @@ struct IndexCache {
 }
 
 impl IndexCache {
-    fn load(&mut self, store: &Store, key: &DedupKey, problems: &mut Vec<String>) -> Result<Vec<String>> {
-        let names: Vec<String> =
-            store.list(INDEX_DIR)?.into_iter().filter_map(|(n, _)| n.strip_prefix("index/").filter(|s| format::is_hex_name(s)).map(String::from)).collect();
-        let missing: Vec<String> = names.iter().filter(|n| !self.indexes.contains_key(*n)).cloned().collect();
+    fn load(
+        &mut self,
+        store: &Store,
+        key: &DedupKey,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<String>> {
+        let names: Vec<String> = store
+            .list(INDEX_DIR)?
+            .into_iter()
+            .filter_map(|(n, _)| {
+                n.strip_prefix("index/")
+                    .filter(|s| format::is_hex_name(s))
+                    .map(String::from)
+            })
+            .collect();
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !self.indexes.contains_key(*n))
+            .cloned()
+            .collect();
         let paths: Vec<String> = missing.iter().map(|n| index_path(n)).collect();
         for (name, bytes) in missing.iter().zip(store.get_many(&paths)?) {
             let Some(bytes) = bytes else { continue };
@@ -137,19 +176,30 @@ impl IndexCache {
                 match index::decode(&bytes, key) {
                     Ok(p) => Some(p),
                     Err(e) => {
-                        problems.push(format!("index object {name} cannot be read ({}); left in place", crate::error::paragraph(&e)));
+                        problems.push(format!(
+                            "index object {name} cannot be read ({}); left in place",
+                            crate::error::paragraph(&e)
+                        ));
                         None
                     }
                 }
             };
             self.indexes.insert(name.clone(), decoded);
         }
-        Ok(names.into_iter().filter(|n| self.indexes.contains_key(n)).collect())
+        Ok(names
+            .into_iter()
+            .filter(|n| self.indexes.contains_key(n))
+            .collect())
     }
 }
 
 /// Prunes one target: retention, then garbage collection.
-pub fn prune_target(store: &Store, key: &DedupKey, policy: Option<&Policy>, opts: &PruneOptions) -> Result<TargetReport> {
+pub fn prune_target(
+    store: &Store,
+    key: &DedupKey,
+    policy: Option<&Policy>,
+    opts: &PruneOptions,
+) -> Result<TargetReport> {
     let mut problems = Vec::new();
     let mut headers = HeaderCache::default();
     let (all, unreadable) = headers.load(store, key)?;
@@ -162,7 +212,9 @@ pub fn prune_target(store: &Store, key: &DedupKey, policy: Option<&Policy>, opts
             id: h.id.clone(),
             source: h.source.clone(),
             // An unparseable time sorts as oldest; the newest rule still holds per source.
-            time: retention::parse_time(&h.started_at).or_else(|| retention::parse_time(&h.finished_at)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            time: retention::parse_time(&h.started_at)
+                .or_else(|| retention::parse_time(&h.finished_at))
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
             tags: h.tags.clone(),
         })
         .collect();
@@ -180,7 +232,11 @@ pub fn prune_target(store: &Store, key: &DedupKey, policy: Option<&Policy>, opts
             started_at: h.started_at.clone(),
             tags: h.tags.clone(),
             stored_bytes: h.stored_bytes,
-            action: if d.keep { "keep".into() } else { "remove".into() },
+            action: if d.keep {
+                "keep".into()
+            } else {
+                "remove".into()
+            },
             reasons: d.reasons,
         });
     }
@@ -193,7 +249,15 @@ pub fn prune_target(store: &Store, key: &DedupKey, policy: Option<&Policy>, opts
     }
     let removed_set: HashSet<String> = removed.iter().cloned().collect();
     let gc = collect_garbage(store, key, &mut headers, &removed_set, opts, &mut problems)?;
-    Ok(TargetReport { target: store.name.clone(), dry_run: opts.dry_run, policy: policy.map(|p| p.describe()), backups, removed, gc, problems })
+    Ok(TargetReport {
+        target: store.name.clone(),
+        dry_run: opts.dry_run,
+        policy: policy.map(|p| p.describe()),
+        backups,
+        removed,
+        gc,
+        problems,
+    })
 }
 
 fn hex_id(s: &str) -> Option<[u8; 32]> {
@@ -211,7 +275,17 @@ fn collect_garbage(
     // Read what can be read before locking, so backups wait less.
     let mut indexes = IndexCache::default();
     indexes.load(store, key, problems)?;
-    let _lock = if opts.dry_run { None } else { Some(lock::acquire(std::slice::from_ref(store), key, Kind::Exclusive, "prune", opts.lock_wait)?) };
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(lock::acquire(
+            std::slice::from_ref(store),
+            key,
+            Kind::Exclusive,
+            "prune",
+            opts.lock_wait,
+        )?)
+    };
 
     // Under the lock: nothing is being written; list everything afresh.
     let (live, unreadable) = headers.load(store, key)?;
@@ -228,15 +302,24 @@ fn collect_garbage(
         .with_remedy("Run `vaultctl verify` and fix or remove the damaged manifests (or run prune with the right dedup key).")
         .into());
     }
-    let live: Vec<Header> = live.into_iter().filter(|h| !removed.contains(&h.id)).collect();
+    let live: Vec<Header> = live
+        .into_iter()
+        .filter(|h| !removed.contains(&h.id))
+        .collect();
     let index_names = indexes.load(store, key, problems)?;
     let packs: HashMap<String, (String, u64)> = store
         .list(PACKS_DIR)?
         .into_iter()
-        .filter_map(|(path, size)| path.rsplit('/').next().filter(|s| format::is_hex_name(s)).map(|s| (s.to_string(), (path.clone(), size))))
+        .filter_map(|(path, size)| {
+            path.rsplit('/')
+                .next()
+                .filter(|s| format::is_hex_name(s))
+                .map(|s| (s.to_string(), (path.clone(), size)))
+        })
         .collect();
 
-    let mut referenced: HashSet<String> = live.iter().flat_map(|h| h.packs.iter().cloned()).collect();
+    let mut referenced: HashSet<String> =
+        live.iter().flat_map(|h| h.packs.iter().cloned()).collect();
     // Belt and braces: every blob of a live backup must stay located in a
     // kept pack. The header's pack list guarantees it; should an index say
     // otherwise, keep every pack that holds the blob.
@@ -265,11 +348,16 @@ fn collect_garbage(
         }
     }
     if !extra.is_empty() {
-        problems.push(format!("{} pack(s) not named by any manifest hold blobs that backups need; they are kept", extra.len()));
+        problems.push(format!(
+            "{} pack(s) not named by any manifest hold blobs that backups need; they are kept",
+            extra.len()
+        ));
         referenced.extend(extra);
     }
     if unlocated > 0 {
-        problems.push(format!("{unlocated} blob(s) of kept backups are in no index (run `vaultctl verify`)"));
+        problems.push(format!(
+            "{unlocated} blob(s) of kept backups are in no index (run `vaultctl verify`)"
+        ));
     }
 
     let garbage: Vec<&String> = packs.keys().filter(|p| !referenced.contains(*p)).collect();
@@ -278,7 +366,11 @@ fn collect_garbage(
         packs_referenced: packs.len() - garbage.len(),
         packs_deleted: garbage.len(),
         bytes_deleted: garbage.iter().map(|p| packs[*p].1).sum(),
-        bytes_remaining: packs.iter().filter(|(p, _)| referenced.contains(*p)).map(|(_, (_, s))| *s).sum(),
+        bytes_remaining: packs
+            .iter()
+            .filter(|(p, _)| referenced.contains(*p))
+            .map(|(_, (_, s))| *s)
+            .sum(),
         ..Default::default()
     };
 
@@ -292,7 +384,11 @@ fn collect_garbage(
         if ps.iter().all(|p| referenced.contains(&p.name)) {
             continue;
         }
-        let kept: Vec<IndexedPack> = ps.iter().filter(|p| referenced.contains(&p.name)).cloned().collect();
+        let kept: Vec<IndexedPack> = ps
+            .iter()
+            .filter(|p| referenced.contains(&p.name))
+            .cloned()
+            .collect();
         if kept.is_empty() {
             report.indexes_deleted += 1;
         } else {

@@ -31,16 +31,22 @@ pub fn load_manifest(stores: &[Store], id: &str, key: &DedupKey) -> Result<(Head
         match s.get(&manifest_path(id)) {
             Ok(Some(bytes)) => match manifest::decode_header(&bytes, key) {
                 Ok(h) => return Ok((h, bytes.to_vec())),
-                Err(e) => last_err = Some(e.context(format!("manifest {id} on target '{}' is damaged", s.name))),
+                Err(e) => {
+                    last_err =
+                        Some(e.context(format!("manifest {id} on target '{}' is damaged", s.name)))
+                }
             },
             Ok(None) => {}
             Err(e) => last_err = Some(e),
         }
     }
     Err(last_err.unwrap_or_else(|| {
-        Failure::new(ExitKind::Failure, format!("backup {id} has no manifest on any target."))
-            .with_remedy("The backup may have been pruned or never completed; check `vaultctl list`.")
-            .into()
+        Failure::new(
+            ExitKind::Failure,
+            format!("backup {id} has no manifest on any target."),
+        )
+        .with_remedy("The backup may have been pruned or never completed; check `vaultctl list`.")
+        .into()
     }))
 }
 
@@ -48,17 +54,25 @@ pub fn load_manifest(stores: &[Store], id: &str, key: &DedupKey) -> Result<(Head
 pub fn load_body(repo: &Repository, stores: &[Store], id: &str) -> Result<(Header, Body)> {
     let identities = repo.identities()?;
     let (h, bytes) = load_manifest(stores, id, &repo.dedup)?;
-    let body = manifest::decode_body(&bytes, &identities).with_context(|| format!("cannot open the manifest of backup {id}"))?;
+    let body = manifest::decode_body(&bytes, &identities)
+        .with_context(|| format!("cannot open the manifest of backup {id}"))?;
     Ok((h, body))
 }
 
 /// Resolves every blob of an artifact to its location, syncing the catalog
 /// from the targets' indexes when it does not know a blob.
-pub fn plan(repo: &Repository, catalog: &mut Catalog, artifact: &Artifact) -> Result<Vec<(BlobId, BlobLocation)>> {
+pub fn plan(
+    repo: &Repository,
+    catalog: &mut Catalog,
+    artifact: &Artifact,
+) -> Result<Vec<(BlobId, BlobLocation)>> {
     let mut synced = false;
     let mut out = Vec::with_capacity(artifact.blobs.len());
     for hex_id in &artifact.blobs {
-        let id: BlobId = hex::decode(hex_id).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| anyhow::anyhow!("manifest names an invalid blob id {hex_id}"))?;
+        let id: BlobId = hex::decode(hex_id)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| anyhow::anyhow!("manifest names an invalid blob id {hex_id}"))?;
         let mut loc = catalog.blob_location(&id)?;
         if loc.is_none() && !synced {
             repo.sync_index(catalog)?;
@@ -81,11 +95,18 @@ pub fn fetch_pack(stores: &[Store], name: &str) -> Result<bytes::Bytes> {
         match s.get(&pack_path(name)) {
             Ok(Some(b)) if super::format::content_name(&b) == name => return Ok(b),
             Ok(Some(_)) => {
-                tracing::warn!("pack {name} on target '{}' is damaged (its bytes do not match its name)", s.name);
+                tracing::warn!(
+                    "pack {name} on target '{}' is damaged (its bytes do not match its name)",
+                    s.name
+                );
                 problems.push(format!("damaged on '{}'", s.name));
             }
             Ok(None) => problems.push(format!("missing on '{}'", s.name)),
-            Err(e) => problems.push(format!("unreadable on '{}': {}", s.name, crate::error::paragraph(&e))),
+            Err(e) => problems.push(format!(
+                "unreadable on '{}': {}",
+                s.name,
+                crate::error::paragraph(&e)
+            )),
         }
     }
     Err(Failure::new(ExitKind::Failure, format!("pack {name} has no intact copy ({}).", problems.join(", ")))
@@ -116,41 +137,48 @@ pub struct ArtifactReader {
 const PACK_CACHE: usize = 2;
 
 impl ArtifactReader {
-    pub fn open(repo: &Repository, stores: Vec<Store>, artifact: &Artifact, plan: Vec<(BlobId, BlobLocation)>) -> Result<ArtifactReader> {
+    pub fn open(
+        repo: &Repository,
+        stores: Vec<Store>,
+        artifact: &Artifact,
+        plan: Vec<(BlobId, BlobLocation)>,
+    ) -> Result<ArtifactReader> {
         let identities = repo.identities()?;
         let (tx, rx) = bounded::<Result<Segment, String>>(1);
-        let fetcher = std::thread::Builder::new().name("vaultctl-fetch".into()).spawn(move || {
-            let mut cache: VecDeque<(String, Arc<Vec<u8>>)> = VecDeque::new();
-            let mut i = 0;
-            while i < plan.len() {
-                let pack = plan[i].1.pack.clone();
-                let mut j = i;
-                while j < plan.len() && plan[j].1.pack == pack {
-                    j += 1;
-                }
-                let plain = match cache.iter().find(|(n, _)| *n == pack) {
-                    Some((_, p)) => Ok(p.clone()),
-                    None => open_pack(&stores, &pack, &identities).map(Arc::new),
-                };
-                let msg = match plain {
-                    Ok(p) => {
-                        if !cache.iter().any(|(n, _)| *n == pack) {
-                            cache.push_back((pack.clone(), p.clone()));
-                            if cache.len() > PACK_CACHE {
-                                cache.pop_front();
-                            }
-                        }
-                        Ok((p, plan[i..j].to_vec()))
+        let fetcher = std::thread::Builder::new()
+            .name("vaultctl-fetch".into())
+            .spawn(move || {
+                let mut cache: VecDeque<(String, Arc<Vec<u8>>)> = VecDeque::new();
+                let mut i = 0;
+                while i < plan.len() {
+                    let pack = plan[i].1.pack.clone();
+                    let mut j = i;
+                    while j < plan.len() && plan[j].1.pack == pack {
+                        j += 1;
                     }
-                    Err(e) => Err(crate::error::paragraph(&e)),
-                };
-                let failed = msg.is_err();
-                if tx.send(msg).is_err() || failed {
-                    return;
+                    let plain = match cache.iter().find(|(n, _)| *n == pack) {
+                        Some((_, p)) => Ok(p.clone()),
+                        None => open_pack(&stores, &pack, &identities).map(Arc::new),
+                    };
+                    let msg = match plain {
+                        Ok(p) => {
+                            if !cache.iter().any(|(n, _)| *n == pack) {
+                                cache.push_back((pack.clone(), p.clone()));
+                                if cache.len() > PACK_CACHE {
+                                    cache.pop_front();
+                                }
+                            }
+                            Ok((p, plan[i..j].to_vec()))
+                        }
+                        Err(e) => Err(crate::error::paragraph(&e)),
+                    };
+                    let failed = msg.is_err();
+                    if tx.send(msg).is_err() || failed {
+                        return;
+                    }
+                    i = j;
                 }
-                i = j;
-            }
-        })?;
+            })?;
         Ok(ArtifactReader {
             segments: rx,
             current: None,
@@ -172,7 +200,8 @@ impl ArtifactReader {
         loop {
             if let Some((plain, queue)) = &mut self.current {
                 if let Some((id, loc)) = queue.pop_front() {
-                    self.buf = read_blob(plain, &loc, &id, &self.key).map_err(|e| io::Error::other(e.to_string()))?;
+                    self.buf = read_blob(plain, &loc, &id, &self.key)
+                        .map_err(|e| io::Error::other(e.to_string()))?;
                     self.pos = 0;
                     self.hasher.update(&self.buf);
                     self.size += self.buf.len() as u64;

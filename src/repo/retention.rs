@@ -114,7 +114,14 @@ fn period(rule: &str, t: OffsetDateTime) -> PeriodKey {
 pub fn apply(policy: Option<&Policy>, items: &[Item]) -> Vec<Decision> {
     let mut reasons: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
     let Some(policy) = policy else {
-        return items.iter().map(|i| Decision { id: i.id.clone(), keep: true, reasons: vec!["no policy".into()] }).collect();
+        return items
+            .iter()
+            .map(|i| Decision {
+                id: i.id.clone(),
+                keep: true,
+                reasons: vec!["no policy".into()],
+            })
+            .collect();
     };
     let mut by_source: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (n, i) in items.iter().enumerate() {
@@ -122,7 +129,12 @@ pub fn apply(policy: Option<&Policy>, items: &[Item]) -> Vec<Decision> {
     }
     for idx in by_source.values_mut() {
         // Newest first; the id breaks ties so the result is deterministic.
-        idx.sort_by(|a, b| items[*b].time.cmp(&items[*a].time).then_with(|| items[*b].id.cmp(&items[*a].id)));
+        idx.sort_by(|a, b| {
+            items[*b]
+                .time
+                .cmp(&items[*a].time)
+                .then_with(|| items[*b].id.cmp(&items[*a].id))
+        });
         let mut add = |n: usize, why: &str| {
             reasons.entry(n).or_default().insert(why.to_string());
         };
@@ -174,8 +186,15 @@ pub fn apply(policy: Option<&Policy>, items: &[Item]) -> Vec<Decision> {
         .iter()
         .enumerate()
         .map(|(n, i)| {
-            let r: Vec<String> = reasons.remove(&n).map(|s| s.into_iter().collect()).unwrap_or_default();
-            Decision { id: i.id.clone(), keep: !r.is_empty(), reasons: r }
+            let r: Vec<String> = reasons
+                .remove(&n)
+                .map(|s| s.into_iter().collect())
+                .unwrap_or_default();
+            Decision {
+                id: i.id.clone(),
+                keep: !r.is_empty(),
+                reasons: r,
+            }
         })
         .collect()
 }
@@ -186,21 +205,43 @@ mod tests {
     use time::macros::datetime;
 
     fn item(id: &str, source: &str, t: OffsetDateTime, tags: &[&str]) -> Item {
-        Item { id: id.into(), source: source.into(), time: t, tags: tags.iter().map(|s| s.to_string()).collect() }
+        Item {
+            id: id.into(),
+            source: source.into(),
+            time: t,
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// Four backups a day (00, 06, 12, 18 UTC) for 60 days, ending 2026-03-01 18:00.
     fn history() -> Vec<Item> {
         let end = datetime!(2026-03-01 18:00 UTC);
-        (0..240).map(|n| item(&format!("b{n:03}"), "db", end - time::Duration::hours(6 * n), &[])).collect()
+        (0..240)
+            .map(|n| {
+                item(
+                    &format!("b{n:03}"),
+                    "db",
+                    end - time::Duration::hours(6 * n),
+                    &[],
+                )
+            })
+            .collect()
     }
 
     fn kept(policy: &Policy, items: &[Item]) -> Vec<String> {
-        apply(Some(policy), items).into_iter().filter(|d| d.keep).map(|d| d.id).collect()
+        apply(Some(policy), items)
+            .into_iter()
+            .filter(|d| d.keep)
+            .map(|d| d.id)
+            .collect()
     }
 
     fn reasons_of(policy: &Policy, items: &[Item], id: &str) -> Vec<String> {
-        apply(Some(policy), items).into_iter().find(|d| d.id == id).unwrap().reasons
+        apply(Some(policy), items)
+            .into_iter()
+            .find(|d| d.id == id)
+            .unwrap()
+            .reasons
     }
 
     #[test]
@@ -215,7 +256,10 @@ mod tests {
         // A policy keeping nothing else still keeps the newest of each source.
         let mut h = history();
         h.push(item("other", "files", datetime!(2020-01-01 00:00 UTC), &[]));
-        let p = Policy { keep_tags: vec!["never-used".into()], ..Default::default() };
+        let p = Policy {
+            keep_tags: vec!["never-used".into()],
+            ..Default::default()
+        };
         assert_eq!(kept(&p, &h), vec!["b000", "other"]);
         assert_eq!(reasons_of(&p, &h, "other"), vec!["newest"]);
     }
@@ -223,7 +267,10 @@ mod tests {
     #[test]
     fn keep_last() {
         let h = history();
-        let p = Policy { keep_last: Some(3), ..Default::default() };
+        let p = Policy {
+            keep_last: Some(3),
+            ..Default::default()
+        };
         assert_eq!(kept(&p, &h), vec!["b000", "b001", "b002"]);
         assert_eq!(reasons_of(&p, &h, "b000"), vec!["last", "newest"]);
         assert_eq!(reasons_of(&p, &h, "b002"), vec!["last"]);
@@ -233,7 +280,10 @@ mod tests {
     fn keep_hourly() {
         // Backups every 6 hours: each is the only one in its hour.
         let h = history();
-        let p = Policy { keep_hourly: Some(4), ..Default::default() };
+        let p = Policy {
+            keep_hourly: Some(4),
+            ..Default::default()
+        };
         assert_eq!(kept(&p, &h), vec!["b000", "b001", "b002", "b003"]);
         // Two in the same hour: only the newer counts.
         let t = datetime!(2026-01-01 10:00 UTC);
@@ -242,14 +292,20 @@ mod tests {
             item("b", "s", t + time::Duration::minutes(10), &[]),
             item("c", "s", t - time::Duration::minutes(30), &[]),
         ];
-        let p = Policy { keep_hourly: Some(2), ..Default::default() };
+        let p = Policy {
+            keep_hourly: Some(2),
+            ..Default::default()
+        };
         assert_eq!(kept(&p, &items), vec!["a", "c"]);
     }
 
     #[test]
     fn keep_daily_keeps_the_newest_of_each_day() {
         let h = history();
-        let p = Policy { keep_daily: Some(3), ..Default::default() };
+        let p = Policy {
+            keep_daily: Some(3),
+            ..Default::default()
+        };
         // 18:00 of 03-01, 02-28, 02-27 (four a day: b000, b004, b008).
         assert_eq!(kept(&p, &h), vec!["b000", "b004", "b008"]);
         assert_eq!(reasons_of(&p, &h, "b004"), vec!["daily"]);
@@ -258,7 +314,10 @@ mod tests {
     #[test]
     fn keep_weekly_uses_iso_weeks() {
         let h = history();
-        let p = Policy { keep_weekly: Some(3), ..Default::default() };
+        let p = Policy {
+            keep_weekly: Some(3),
+            ..Default::default()
+        };
         let k = kept(&p, &h);
         // 2026-03-01 is a Sunday: the newest backup closes ISO week 9; the
         // next kept are the last backups of the two previous weeks
@@ -269,7 +328,10 @@ mod tests {
     #[test]
     fn keep_monthly_and_yearly() {
         let h = history();
-        let p = Policy { keep_monthly: Some(5), ..Default::default() };
+        let p = Policy {
+            keep_monthly: Some(5),
+            ..Default::default()
+        };
         // March (b000), February's last (02-28 18:00 = b004), January's last
         // (01-31 18:00 = b004 + 28*4 = b116); the history starts on 01-01, so
         // only three months exist.
@@ -277,14 +339,20 @@ mod tests {
         let mut h2 = h.clone();
         h2.push(item("old", "db", datetime!(2024-06-01 00:00 UTC), &[]));
         h2.push(item("older", "db", datetime!(2024-05-01 00:00 UTC), &[]));
-        let p = Policy { keep_yearly: Some(2), ..Default::default() };
+        let p = Policy {
+            keep_yearly: Some(2),
+            ..Default::default()
+        };
         assert_eq!(kept(&p, &h2), vec!["b000", "old"]);
     }
 
     #[test]
     fn keep_within_is_relative_to_the_newest_backup() {
         let h = history();
-        let p = Policy { keep_within: Some(Duration::from_secs(86400)), ..Default::default() };
+        let p = Policy {
+            keep_within: Some(Duration::from_secs(86400)),
+            ..Default::default()
+        };
         // 24 hours back from 03-01 18:00 inclusive: 5 backups.
         assert_eq!(kept(&p, &h), vec!["b000", "b001", "b002", "b003", "b004"]);
     }
@@ -294,7 +362,11 @@ mod tests {
         let mut h = history();
         h[100].tags = vec!["release".into()];
         h[200].tags = vec!["other".into()];
-        let p = Policy { keep_last: Some(1), keep_tags: vec!["release".into()], ..Default::default() };
+        let p = Policy {
+            keep_last: Some(1),
+            keep_tags: vec!["release".into()],
+            ..Default::default()
+        };
         assert_eq!(kept(&p, &h), vec!["b000", "b100"]);
         assert_eq!(reasons_of(&p, &h, "b100"), vec!["tag:release"]);
     }
@@ -309,7 +381,11 @@ mod tests {
             item("b1", "b", t - time::Duration::days(30), &[]),
             item("b2", "b", t - time::Duration::days(31), &[]),
         ];
-        let p = Policy { keep_last: Some(1), keep_daily: Some(2), ..Default::default() };
+        let p = Policy {
+            keep_last: Some(1),
+            keep_daily: Some(2),
+            ..Default::default()
+        };
         let d = apply(Some(&p), &items);
         let keep: Vec<_> = d.iter().filter(|d| d.keep).map(|d| d.id.as_str()).collect();
         assert_eq!(keep, vec!["a1", "a2", "b1", "b2"]);

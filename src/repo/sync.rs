@@ -16,7 +16,9 @@ use anyhow::Result;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::format::{self, content_name, index_path, manifest_path, pack_path, INDEX_DIR, PACKS_DIR, SNAPSHOTS_DIR};
+use super::format::{
+    self, content_name, index_path, manifest_path, pack_path, INDEX_DIR, PACKS_DIR, SNAPSHOTS_DIR,
+};
 use super::index::{self, IndexedPack};
 use super::keys::DedupKey;
 use super::lock::{self, Kind};
@@ -50,32 +52,58 @@ pub struct ManifestPlan {
 }
 
 fn manifest_ids(store: &Store) -> Result<BTreeSet<String>> {
-    Ok(store.list(SNAPSHOTS_DIR)?.into_iter().filter_map(|(n, _)| n.strip_prefix("snapshots/").map(String::from)).collect())
+    Ok(store
+        .list(SNAPSHOTS_DIR)?
+        .into_iter()
+        .filter_map(|(n, _)| n.strip_prefix("snapshots/").map(String::from))
+        .collect())
 }
 
-fn read_headers(store: &Store, key: &DedupKey, ids: &[String], problems: &mut Vec<String>) -> Result<Vec<(Header, Bytes)>> {
+fn read_headers(
+    store: &Store,
+    key: &DedupKey,
+    ids: &[String],
+    problems: &mut Vec<String>,
+) -> Result<Vec<(Header, Bytes)>> {
     let paths: Vec<String> = ids.iter().map(|id| manifest_path(id)).collect();
     let mut out = Vec::new();
     for (id, bytes) in ids.iter().zip(store.get_many(&paths)?) {
         let Some(bytes) = bytes else { continue };
         match manifest::decode_header(&bytes, key) {
             Ok(h) => out.push((h, bytes)),
-            Err(e) => problems.push(format!("manifest {id} on target '{}' cannot be read: {}", store.name, crate::error::paragraph(&e))),
+            Err(e) => problems.push(format!(
+                "manifest {id} on target '{}' cannot be read: {}",
+                store.name,
+                crate::error::paragraph(&e)
+            )),
         }
     }
     Ok(out)
 }
 
 /// Which backups `to` is missing (step one of a sync; also the lag check).
-pub fn plan_manifests(from: &Store, to: &Store, key: &DedupKey, to_policy: Option<&Policy>) -> Result<ManifestPlan> {
+pub fn plan_manifests(
+    from: &Store,
+    to: &Store,
+    key: &DedupKey,
+    to_policy: Option<&Policy>,
+) -> Result<ManifestPlan> {
     let mut problems = Vec::new();
     let from_ids = manifest_ids(from)?;
     let to_ids = manifest_ids(to)?;
     let missing: Vec<String> = from_ids.difference(&to_ids).cloned().collect();
     let to_list: Vec<String> = to_ids.into_iter().collect();
-    let to_headers: Vec<Header> = read_headers(to, key, &to_list, &mut problems)?.into_iter().map(|(h, _)| h).collect();
+    let to_headers: Vec<Header> = read_headers(to, key, &to_list, &mut problems)?
+        .into_iter()
+        .map(|(h, _)| h)
+        .collect();
     if missing.is_empty() {
-        return Ok(ManifestPlan { candidates: Vec::new(), skipped_by_retention: 0, to_headers, problems });
+        return Ok(ManifestPlan {
+            candidates: Vec::new(),
+            skipped_by_retention: 0,
+            to_headers,
+            problems,
+        });
     }
     let missing = read_headers(from, key, &missing, &mut problems)?;
     let item = |h: &Header| Item {
@@ -84,35 +112,74 @@ pub fn plan_manifests(from: &Store, to: &Store, key: &DedupKey, to_policy: Optio
         time: retention::parse_time(&h.started_at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
         tags: h.tags.clone(),
     };
-    let items: Vec<Item> = to_headers.iter().map(item).chain(missing.iter().map(|(h, _)| item(h))).collect();
-    let keep: HashSet<String> = retention::apply(to_policy, &items).into_iter().filter(|d| d.keep).map(|d| d.id).collect();
+    let items: Vec<Item> = to_headers
+        .iter()
+        .map(item)
+        .chain(missing.iter().map(|(h, _)| item(h)))
+        .collect();
+    let keep: HashSet<String> = retention::apply(to_policy, &items)
+        .into_iter()
+        .filter(|d| d.keep)
+        .map(|d| d.id)
+        .collect();
     let total = missing.len();
-    let candidates: Vec<(Header, Bytes)> = missing.into_iter().filter(|(h, _)| keep.contains(&h.id)).collect();
-    Ok(ManifestPlan { skipped_by_retention: total - candidates.len(), candidates, to_headers, problems })
+    let candidates: Vec<(Header, Bytes)> = missing
+        .into_iter()
+        .filter(|(h, _)| keep.contains(&h.id))
+        .collect();
+    Ok(ManifestPlan {
+        skipped_by_retention: total - candidates.len(),
+        candidates,
+        to_headers,
+        problems,
+    })
 }
 
 fn pack_names(store: &Store) -> Result<HashMap<String, u64>> {
     Ok(store
         .list(PACKS_DIR)?
         .into_iter()
-        .filter_map(|(n, size)| n.rsplit('/').next().filter(|s| format::is_hex_name(s)).map(|s| (s.to_string(), size)))
+        .filter_map(|(n, size)| {
+            n.rsplit('/')
+                .next()
+                .filter(|s| format::is_hex_name(s))
+                .map(|s| (s.to_string(), size))
+        })
         .collect())
 }
 
-fn read_indexes(store: &Store, key: &DedupKey, problems: &mut Vec<String>) -> Result<Vec<(String, Bytes, Vec<IndexedPack>)>> {
-    let names: Vec<String> =
-        store.list(INDEX_DIR)?.into_iter().filter_map(|(n, _)| n.strip_prefix("index/").filter(|s| format::is_hex_name(s)).map(String::from)).collect();
+fn read_indexes(
+    store: &Store,
+    key: &DedupKey,
+    problems: &mut Vec<String>,
+) -> Result<Vec<(String, Bytes, Vec<IndexedPack>)>> {
+    let names: Vec<String> = store
+        .list(INDEX_DIR)?
+        .into_iter()
+        .filter_map(|(n, _)| {
+            n.strip_prefix("index/")
+                .filter(|s| format::is_hex_name(s))
+                .map(String::from)
+        })
+        .collect();
     let paths: Vec<String> = names.iter().map(|n| index_path(n)).collect();
     let mut out = Vec::new();
     for (name, bytes) in names.into_iter().zip(store.get_many(&paths)?) {
         let Some(bytes) = bytes else { continue };
         if content_name(&bytes) != name {
-            problems.push(format!("index object {name} on target '{}' is damaged; not copied", store.name));
+            problems.push(format!(
+                "index object {name} on target '{}' is damaged; not copied",
+                store.name
+            ));
             continue;
         }
         match index::decode(&bytes, key) {
             Ok(p) => out.push((name, bytes, p)),
-            Err(e) => problems.push(format!("index object {name} on target '{}' cannot be read: {}", store.name, crate::error::paragraph(&e))),
+            Err(e) => problems.push(format!(
+                "index object {name} on target '{}' cannot be read: {}",
+                store.name,
+                crate::error::paragraph(&e)
+            )),
         }
     }
     Ok(out)
@@ -120,8 +187,24 @@ fn read_indexes(store: &Store, key: &DedupKey, problems: &mut Vec<String>) -> Re
 
 /// Copies what `from` has and `to` lacks. Takes shared locks on both, so a
 /// prune on either cannot delete what is being copied.
-pub fn sync_pair(from: &Store, to: &Store, key: &DedupKey, to_policy: Option<&Policy>, dry_run: bool) -> Result<SyncReport> {
-    let lock = if dry_run { None } else { Some(lock::acquire(&[from.clone(), to.clone()], key, Kind::Shared, "sync", lock::writer_wait())?) };
+pub fn sync_pair(
+    from: &Store,
+    to: &Store,
+    key: &DedupKey,
+    to_policy: Option<&Policy>,
+    dry_run: bool,
+) -> Result<SyncReport> {
+    let lock = if dry_run {
+        None
+    } else {
+        Some(lock::acquire(
+            &[from.clone(), to.clone()],
+            key,
+            Kind::Shared,
+            "sync",
+            lock::writer_wait(),
+        )?)
+    };
     if let Some(l) = &lock {
         if let Some((t, why)) = l.unlocked.first() {
             anyhow::bail!("cannot lock target '{t}' for the sync: {why}");
@@ -144,12 +227,26 @@ pub fn sync_pair(from: &Store, to: &Store, key: &DedupKey, to_policy: Option<&Po
     let mut candidates = Vec::new();
     let mut needed: BTreeSet<String> = BTreeSet::new();
     for (h, bytes) in plan.candidates {
-        let lacking: Vec<&String> = h.packs.iter().filter(|p| !to_packs.contains_key(*p) && !from_packs.contains_key(*p)).collect();
+        let lacking: Vec<&String> = h
+            .packs
+            .iter()
+            .filter(|p| !to_packs.contains_key(*p) && !from_packs.contains_key(*p))
+            .collect();
         if !lacking.is_empty() {
-            report.problems.push(format!("backup {} is not copied: target '{}' lacks {} of its packs too", h.id, from.name, lacking.len()));
+            report.problems.push(format!(
+                "backup {} is not copied: target '{}' lacks {} of its packs too",
+                h.id,
+                from.name,
+                lacking.len()
+            ));
             continue;
         }
-        needed.extend(h.packs.iter().filter(|p| !to_packs.contains_key(*p)).cloned());
+        needed.extend(
+            h.packs
+                .iter()
+                .filter(|p| !to_packs.contains_key(*p))
+                .cloned(),
+        );
         candidates.push((h, bytes));
     }
     for h in &plan.to_headers {
@@ -158,7 +255,10 @@ pub fn sync_pair(from: &Store, to: &Store, key: &DedupKey, to_policy: Option<&Po
                 if from_packs.contains_key(p) {
                     needed.insert(p.clone());
                 } else {
-                    report.problems.push(format!("pack {p} of backup {} is missing on both '{}' and '{}'", h.id, from.name, to.name));
+                    report.problems.push(format!(
+                        "pack {p} of backup {} is missing on both '{}' and '{}'",
+                        h.id, from.name, to.name
+                    ));
                 }
             }
         }
@@ -174,16 +274,23 @@ pub fn sync_pair(from: &Store, to: &Store, key: &DedupKey, to_policy: Option<&Po
     let needed: Vec<String> = needed.into_iter().collect();
     let mut failed_packs: HashSet<String> = HashSet::new();
     for chunk in needed.chunks(4) {
-        let results = runtime().block_on(futures::future::join_all(chunk.iter().map(|p| async move {
-            let path = pack_path(p);
-            let bytes = from.get_async(&path).await?.ok_or_else(|| anyhow::anyhow!("pack {p} vanished from target '{}'", from.name))?;
-            if content_name(&bytes) != *p {
-                anyhow::bail!("pack {p} on target '{}' is damaged (its bytes do not match its name)", from.name);
-            }
-            let n = bytes.len() as u64;
-            to.put_async(&path, bytes).await?;
-            Ok(n)
-        })));
+        let results = runtime().block_on(futures::future::join_all(chunk.iter().map(
+            |p| async move {
+                let path = pack_path(p);
+                let bytes = from.get_async(&path).await?.ok_or_else(|| {
+                    anyhow::anyhow!("pack {p} vanished from target '{}'", from.name)
+                })?;
+                if content_name(&bytes) != *p {
+                    anyhow::bail!(
+                        "pack {p} on target '{}' is damaged (its bytes do not match its name)",
+                        from.name
+                    );
+                }
+                let n = bytes.len() as u64;
+                to.put_async(&path, bytes).await?;
+                Ok(n)
+            },
+        )));
         for (p, r) in chunk.iter().zip(results) {
             match r {
                 Ok(n) => {
@@ -223,12 +330,20 @@ pub fn sync_pair(from: &Store, to: &Store, key: &DedupKey, to_policy: Option<&Po
         report.indexes_copied += 1;
         covered.extend(packs.iter().map(|p| p.name.clone()));
     }
-    let wanted: BTreeSet<&String> = candidates.iter().flat_map(|(h, _)| h.packs.iter()).chain(plan.to_headers.iter().flat_map(|h| h.packs.iter())).collect();
+    let wanted: BTreeSet<&String> = candidates
+        .iter()
+        .flat_map(|(h, _)| h.packs.iter())
+        .chain(plan.to_headers.iter().flat_map(|h| h.packs.iter()))
+        .collect();
     let mut fresh: Vec<IndexedPack> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
     for (_, _, packs) in &from_indexes {
         for p in packs {
-            if wanted.contains(&p.name) && to_packs.contains_key(&p.name) && !covered.contains(&p.name) && seen.insert(&p.name) {
+            if wanted.contains(&p.name)
+                && to_packs.contains_key(&p.name)
+                && !covered.contains(&p.name)
+                && seen.insert(&p.name)
+            {
                 fresh.push(p.clone());
             }
         }
@@ -243,12 +358,20 @@ pub fn sync_pair(from: &Store, to: &Store, key: &DedupKey, to_policy: Option<&Po
     // 3. Manifests, last, and only while our lock still holds.
     if let Some(l) = &lock {
         if let Err(why) = l.check(&to.name) {
-            anyhow::bail!("sync to target '{}' stopped before copying backups: {why}", to.name);
+            anyhow::bail!(
+                "sync to target '{}' stopped before copying backups: {why}",
+                to.name
+            );
         }
     }
     for (h, bytes) in candidates {
-        if let Some(p) = h.packs.iter().find(|p| failed_packs.contains(*p) || !to_packs.contains_key(*p) || !covered.contains(*p)) {
-            report.problems.push(format!("backup {} is not copied: pack {p} could not be copied or indexed", h.id));
+        if let Some(p) = h.packs.iter().find(|p| {
+            failed_packs.contains(*p) || !to_packs.contains_key(*p) || !covered.contains(*p)
+        }) {
+            report.problems.push(format!(
+                "backup {} is not copied: pack {p} could not be copied or indexed",
+                h.id
+            ));
             continue;
         }
         to.put(&manifest_path(&h.id), bytes)?;
@@ -269,7 +392,11 @@ pub struct Lag {
 }
 
 /// Checks every pair of targets for backups one lacks (and would keep).
-pub fn lagging_targets(stores: &[Store], key: &DedupKey, policies: &HashMap<String, Option<Policy>>) -> Result<Vec<Lag>> {
+pub fn lagging_targets(
+    stores: &[Store],
+    key: &DedupKey,
+    policies: &HashMap<String, Option<Policy>>,
+) -> Result<Vec<Lag>> {
     let mut ids = Vec::new();
     for s in stores {
         ids.push(manifest_ids(s)?);
@@ -283,7 +410,11 @@ pub fn lagging_targets(stores: &[Store], key: &DedupKey, policies: &HashMap<Stri
             let policy = policies.get(&to.name).cloned().flatten();
             let plan = plan_manifests(from, to, key, policy.as_ref())?;
             if !plan.candidates.is_empty() {
-                out.push(Lag { target: to.name.clone(), from: from.name.clone(), missing_backups: plan.candidates.len() });
+                out.push(Lag {
+                    target: to.name.clone(),
+                    from: from.name.clone(),
+                    missing_backups: plan.candidates.len(),
+                });
             }
         }
     }

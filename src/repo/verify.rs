@@ -58,32 +58,67 @@ pub fn mode_name(mode: Mode) -> String {
     }
 }
 
-pub fn verify_target(repo: &Repository, store: &Store, mode: Mode, identities: Option<&[Identity]>, progress: &dyn Progress) -> Result<Report> {
+pub fn verify_target(
+    repo: &Repository,
+    store: &Store,
+    mode: Mode,
+    identities: Option<&[Identity]>,
+    progress: &dyn Progress,
+) -> Result<Report> {
     let mut problems: Vec<Problem> = Vec::new();
     let packs_listed: HashMap<String, u64> = store
         .list(PACKS_DIR)?
         .into_iter()
-        .filter_map(|(n, size)| n.rsplit('/').next().filter(|s| format::is_hex_name(s)).map(|s| (s.to_string(), size)))
+        .filter_map(|(n, size)| {
+            n.rsplit('/')
+                .next()
+                .filter(|s| format::is_hex_name(s))
+                .map(|s| (s.to_string(), size))
+        })
         .collect();
 
     // Index objects → blob locations.
     let mut locations: HashMap<BlobId, BlobLocation> = HashMap::new();
     for (name, _) in store.list(INDEX_DIR)? {
-        let Some(short) = name.strip_prefix("index/").filter(|s| format::is_hex_name(s)) else { continue };
-        let Some(bytes) = store.get(&name)? else { continue };
+        let Some(short) = name
+            .strip_prefix("index/")
+            .filter(|s| format::is_hex_name(s))
+        else {
+            continue;
+        };
+        let Some(bytes) = store.get(&name)? else {
+            continue;
+        };
         if content_name(&bytes) != short {
-            problems.push(Problem { message: format!("index object {short} is damaged (its bytes do not match its name)"), backups: vec![] });
+            problems.push(Problem {
+                message: format!(
+                    "index object {short} is damaged (its bytes do not match its name)"
+                ),
+                backups: vec![],
+            });
             continue;
         }
         match super::index::decode(&bytes, &repo.dedup) {
             Ok(packs) => {
                 for p in packs {
                     for e in p.entries {
-                        locations.entry(e.id).or_insert(BlobLocation { pack: p.name.clone(), offset: e.offset, stored_len: e.stored_len, raw_len: e.raw_len, flags: e.flags });
+                        locations.entry(e.id).or_insert(BlobLocation {
+                            pack: p.name.clone(),
+                            offset: e.offset,
+                            stored_len: e.stored_len,
+                            raw_len: e.raw_len,
+                            flags: e.flags,
+                        });
                     }
                 }
             }
-            Err(e) => problems.push(Problem { message: format!("index object {short} cannot be read: {}", crate::error::paragraph(&e)), backups: vec![] }),
+            Err(e) => problems.push(Problem {
+                message: format!(
+                    "index object {short} cannot be read: {}",
+                    crate::error::paragraph(&e)
+                ),
+                backups: vec![],
+            }),
         }
     }
 
@@ -91,26 +126,40 @@ pub fn verify_target(repo: &Repository, store: &Store, mode: Mode, identities: O
     let mut pack_users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut manifests: Vec<(String, Vec<u8>)> = Vec::new();
     for (name, _) in store.list(SNAPSHOTS_DIR)? {
-        let Some(id) = name.strip_prefix("snapshots/") else { continue };
-        let Some(bytes) = store.get(&name)? else { continue };
+        let Some(id) = name.strip_prefix("snapshots/") else {
+            continue;
+        };
+        let Some(bytes) = store.get(&name)? else {
+            continue;
+        };
         let header = match manifest::decode_header(&bytes, &repo.dedup) {
             Ok(h) => h,
             Err(e) => {
-                problems.push(Problem { message: format!("manifest {id} cannot be read: {}", crate::error::paragraph(&e)), backups: vec![id.to_string()] });
+                problems.push(Problem {
+                    message: format!(
+                        "manifest {id} cannot be read: {}",
+                        crate::error::paragraph(&e)
+                    ),
+                    backups: vec![id.to_string()],
+                });
                 continue;
             }
         };
         let mut missing_blobs = 0;
         let mut missing_packs = BTreeSet::new();
         for b in &header.blobs {
-            let Some(id_bytes) = hex::decode(b).ok().and_then(|v| <BlobId>::try_from(v).ok()) else {
+            let Some(id_bytes) = hex::decode(b).ok().and_then(|v| <BlobId>::try_from(v).ok())
+            else {
                 missing_blobs += 1;
                 continue;
             };
             match locations.get(&id_bytes) {
                 None => missing_blobs += 1,
                 Some(loc) => {
-                    pack_users.entry(loc.pack.clone()).or_default().insert(header.id.clone());
+                    pack_users
+                        .entry(loc.pack.clone())
+                        .or_default()
+                        .insert(header.id.clone());
                     if !packs_listed.contains_key(&loc.pack) {
                         missing_packs.insert(loc.pack.clone());
                     }
@@ -118,10 +167,19 @@ pub fn verify_target(repo: &Repository, store: &Store, mode: Mode, identities: O
             }
         }
         if missing_blobs > 0 {
-            problems.push(Problem { message: format!("backup {} names {missing_blobs} blob(s) that no index locates", header.id), backups: vec![header.id.clone()] });
+            problems.push(Problem {
+                message: format!(
+                    "backup {} names {missing_blobs} blob(s) that no index locates",
+                    header.id
+                ),
+                backups: vec![header.id.clone()],
+            });
         }
         for p in missing_packs {
-            problems.push(Problem { message: format!("pack {p} needed by backup {} is missing", header.id), backups: vec![header.id.clone()] });
+            problems.push(Problem {
+                message: format!("pack {p} needed by backup {} is missing", header.id),
+                backups: vec![header.id.clone()],
+            });
         }
         manifests.push((header.id.clone(), bytes.to_vec()));
     }
@@ -140,11 +198,19 @@ pub fn verify_target(repo: &Repository, store: &Store, mode: Mode, identities: O
     };
     to_read.sort();
     if !to_read.is_empty() {
-        progress.start(&format!("verify packs on {}", store.name), Some(to_read.iter().map(|n| packs_listed[*n]).sum()));
+        progress.start(
+            &format!("verify packs on {}", store.name),
+            Some(to_read.iter().map(|n| packs_listed[*n]).sum()),
+        );
     }
     let mut packs_checked = 0;
     for name in &to_read {
-        let users = || pack_users.get(*name).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let users = || {
+            pack_users
+                .get(*name)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default()
+        };
         let bytes = match store.get(&format::pack_path(name))? {
             Some(b) => b,
             None => continue,
@@ -152,12 +218,18 @@ pub fn verify_target(repo: &Repository, store: &Store, mode: Mode, identities: O
         progress.advance(bytes.len() as u64);
         packs_checked += 1;
         if &content_name(&bytes) != *name {
-            problems.push(Problem { message: format!("pack {name} is damaged (its bytes do not match its name)"), backups: users() });
+            problems.push(Problem {
+                message: format!("pack {name} is damaged (its bytes do not match its name)"),
+                backups: users(),
+            });
             continue;
         }
         if let Some(ids) = identities {
             if let Err(e) = check_pack_content(repo, name, &bytes, ids, &locations) {
-                problems.push(Problem { message: format!("pack {name}: {}", crate::error::paragraph(&e)), backups: users() });
+                problems.push(Problem {
+                    message: format!("pack {name}: {}", crate::error::paragraph(&e)),
+                    backups: users(),
+                });
             }
         }
     }
@@ -168,18 +240,27 @@ pub fn verify_target(repo: &Repository, store: &Store, mode: Mode, identities: O
     // Whole-stream hashes, when reading everything with the identity.
     let content_checked = identities.is_some() && mode == Mode::ReadData;
     if let (Some(ids), Mode::ReadData) = (identities, mode) {
-        let damaged: BTreeSet<String> = problems.iter().flat_map(|p| p.backups.iter().cloned()).collect();
+        let damaged: BTreeSet<String> = problems
+            .iter()
+            .flat_map(|p| p.backups.iter().cloned())
+            .collect();
         for (id, bytes) in &manifests {
             if damaged.contains(id) {
                 continue;
             }
             if let Err(e) = check_streams(repo, store, bytes, ids, &locations) {
-                problems.push(Problem { message: format!("backup {id}: {}", crate::error::paragraph(&e)), backups: vec![id.clone()] });
+                problems.push(Problem {
+                    message: format!("backup {id}: {}", crate::error::paragraph(&e)),
+                    backups: vec![id.clone()],
+                });
             }
         }
     }
 
-    let affected: BTreeSet<String> = problems.iter().flat_map(|p| p.backups.iter().cloned()).collect();
+    let affected: BTreeSet<String> = problems
+        .iter()
+        .flat_map(|p| p.backups.iter().cloned())
+        .collect();
     Ok(Report {
         target: store.name.clone(),
         mode: mode_name(mode),
@@ -192,31 +273,59 @@ pub fn verify_target(repo: &Repository, store: &Store, mode: Mode, identities: O
     })
 }
 
-fn check_pack_content(repo: &Repository, name: &str, bytes: &[u8], ids: &[Identity], locations: &HashMap<BlobId, BlobLocation>) -> Result<()> {
+fn check_pack_content(
+    repo: &Repository,
+    name: &str,
+    bytes: &[u8],
+    ids: &[Identity],
+    locations: &HashMap<BlobId, BlobLocation>,
+) -> Result<()> {
     let plain = keys::decrypt(ids, bytes)?;
     for e in parse_entries(&plain)? {
-        let loc = BlobLocation { pack: name.to_string(), offset: e.offset, stored_len: e.stored_len, raw_len: e.raw_len, flags: e.flags };
+        let loc = BlobLocation {
+            pack: name.to_string(),
+            offset: e.offset,
+            stored_len: e.stored_len,
+            raw_len: e.raw_len,
+            flags: e.flags,
+        };
         read_blob(&plain, &loc, &e.id, &repo.dedup)?;
         if let Some(indexed) = locations.get(&e.id) {
             if indexed.pack == name && *indexed != loc {
-                anyhow::bail!("the index disagrees with the pack about blob {}", hex::encode(&e.id[..8]));
+                anyhow::bail!(
+                    "the index disagrees with the pack about blob {}",
+                    hex::encode(&e.id[..8])
+                );
             }
         }
     }
     Ok(())
 }
 
-fn check_streams(repo: &Repository, store: &Store, bytes: &[u8], ids: &[Identity], locations: &HashMap<BlobId, BlobLocation>) -> Result<()> {
+fn check_streams(
+    repo: &Repository,
+    store: &Store,
+    bytes: &[u8],
+    ids: &[Identity],
+    locations: &HashMap<BlobId, BlobLocation>,
+) -> Result<()> {
     let body = manifest::decode_body(bytes, ids)?;
     for a in &body.artifacts {
         let mut plan = Vec::with_capacity(a.blobs.len());
         for b in &a.blobs {
-            let id: BlobId = hex::decode(b).ok().and_then(|v| v.try_into().ok()).ok_or_else(|| anyhow::anyhow!("invalid blob id {b}"))?;
-            let loc = locations.get(&id).cloned().ok_or_else(|| anyhow::anyhow!("blob {} is not indexed", &b[..16]))?;
+            let id: BlobId = hex::decode(b)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| anyhow::anyhow!("invalid blob id {b}"))?;
+            let loc = locations
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("blob {} is not indexed", &b[..16]))?;
             plan.push((id, loc));
         }
         let mut reader = ArtifactReader::open(repo, vec![store.clone()], a, plan)?;
-        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| anyhow::anyhow!("artifact '{}': {e}", a.name))?;
+        std::io::copy(&mut reader, &mut std::io::sink())
+            .map_err(|e| anyhow::anyhow!("artifact '{}': {e}", a.name))?;
     }
     Ok(())
 }

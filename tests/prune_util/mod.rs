@@ -27,11 +27,31 @@ impl Env {
         for d in ["home", "xdg-config", "xdg-data", "xdg-cache", "work"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
-        let mut env = Env { _dir: dir, root, recipient: String::new() };
-        let out = env.run(&["key", "generate", "--output", env.path("id.txt").to_str().unwrap()], false);
-        assert!(out.status.success(), "key generate: {}", String::from_utf8_lossy(&out.stderr));
+        let mut env = Env {
+            _dir: dir,
+            root,
+            recipient: String::new(),
+        };
+        let out = env.run(
+            &[
+                "key",
+                "generate",
+                "--output",
+                env.path("id.txt").to_str().unwrap(),
+            ],
+            false,
+        );
+        assert!(
+            out.status.success(),
+            "key generate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         env.recipient = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(env.recipient.starts_with("age1"), "unexpected key generate output {:?}", env.recipient);
+        assert!(
+            env.recipient.starts_with("age1"),
+            "unexpected key generate output {:?}",
+            env.recipient
+        );
         env
     }
 
@@ -52,7 +72,11 @@ impl Env {
             )
         };
         std::fs::write(self.path("config.toml"), format!("{}{targets}", head(true))).unwrap();
-        std::fs::write(self.path("writeonly.toml"), format!("{}{targets}", head(false))).unwrap();
+        std::fs::write(
+            self.path("writeonly.toml"),
+            format!("{}{targets}", head(false)),
+        )
+        .unwrap();
     }
 
     /// A command for the binary with the private environment.
@@ -69,14 +93,23 @@ impl Env {
             .env("NO_COLOR", "1")
             .current_dir(self.path("work"));
         if args.first().is_none_or(|a| *a != "key") {
-            c.arg("--config").arg(self.path(if write_only { "writeonly.toml" } else { "config.toml" })).arg("--no-progress");
+            c.arg("--config")
+                .arg(self.path(if write_only {
+                    "writeonly.toml"
+                } else {
+                    "config.toml"
+                }))
+                .arg("--no-progress");
         }
         c.args(args);
         c
     }
 
     pub fn run(&self, args: &[&str], write_only: bool) -> Output {
-        self.command(args, write_only).stdin(Stdio::null()).output().expect("run vaultctl")
+        self.command(args, write_only)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run vaultctl")
     }
 
     /// Runs and asserts exit 0; returns stdout.
@@ -92,12 +125,28 @@ impl Env {
         a.extend_from_slice(args);
         let out = self.run(&a, write_only);
         assert_success(&a, &out);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("vaultctl {a:?}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "vaultctl {a:?}: bad JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     /// Backs up a file's bytes as a command source; returns the backup id.
     pub fn backup_file(&self, source: &str, file: &Path) -> String {
-        let v = self.json(&["backup", "command", "--name", source, "--", "cat", file.to_str().unwrap()], false);
+        let v = self.json(
+            &[
+                "backup",
+                "command",
+                "--name",
+                source,
+                "--",
+                "cat",
+                file.to_str().unwrap(),
+            ],
+            false,
+        );
         v["id"].as_str().expect("backup id").to_string()
     }
 
@@ -143,7 +192,11 @@ pub fn dir_size(p: &Path) -> u64 {
     if let Ok(rd) = std::fs::read_dir(p) {
         for e in rd.flatten() {
             let m = e.metadata().unwrap();
-            total += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
+            total += if m.is_dir() {
+                dir_size(&e.path())
+            } else {
+                m.len()
+            };
         }
     }
     total
@@ -154,7 +207,11 @@ pub fn file_count(p: &Path) -> usize {
     let mut n = 0;
     if let Ok(rd) = std::fs::read_dir(p) {
         for e in rd.flatten() {
-            n += if e.metadata().unwrap().is_dir() { file_count(&e.path()) } else { 1 };
+            n += if e.metadata().unwrap().is_dir() {
+                file_count(&e.path())
+            } else {
+                1
+            };
         }
     }
     n
@@ -168,7 +225,10 @@ pub struct S3Server {
 }
 
 pub fn s3s_fs_binary() -> Option<PathBuf> {
-    let candidates = [std::env::var_os("S3S_FS").map(PathBuf::from), Some(PathBuf::from("/root/.cargo/bin/s3s-fs"))];
+    let candidates = [
+        std::env::var_os("S3S_FS").map(PathBuf::from),
+        Some(PathBuf::from("/root/.cargo/bin/s3s-fs")),
+    ];
     candidates.into_iter().flatten().find(|p| p.exists())
 }
 
@@ -177,9 +237,22 @@ impl S3Server {
     pub fn start(root: &Path, bucket: &str) -> S3Server {
         let bin = s3s_fs_binary().expect("s3s-fs not found: run scripts/test.sh or set S3S_FS");
         std::fs::create_dir_all(root.join(bucket)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", S3_AK, "--secret-key", S3_SK])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                S3_AK,
+                "--secret-key",
+                S3_SK,
+            ])
             .arg(root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -190,7 +263,11 @@ impl S3Server {
             assert!(Instant::now() < deadline, "s3s-fs did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        S3Server { child, port, root: root.to_path_buf() }
+        S3Server {
+            child,
+            port,
+            root: root.to_path_buf(),
+        }
     }
 
     /// The `[[target]]` table for this server.
@@ -212,5 +289,8 @@ impl Drop for S3Server {
 
 /// A `[[target]]` table for a local directory.
 pub fn local_target(name: &str, dir: &Path, extra: &str) -> String {
-    format!("[[target]]\nname = \"{name}\"\nurl = \"file://{}\"\n{extra}\n", dir.display())
+    format!(
+        "[[target]]\nname = \"{name}\"\nurl = \"file://{}\"\n{extra}\n",
+        dir.display()
+    )
 }

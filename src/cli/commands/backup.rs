@@ -70,12 +70,20 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
         }
         Some(AdHoc::Command { name, format, argv }) => {
             validate_name(name, "source")?;
-            jobs.push((name.clone(), Box::new(CommandSource::new(argv.clone(), format == "tar")), Vec::new()));
+            jobs.push((
+                name.clone(),
+                Box::new(CommandSource::new(argv.clone(), format == "tar")),
+                Vec::new(),
+            ));
         }
         None => {
             let selected: Vec<_> = if args.all {
                 if !args.sources.is_empty() {
-                    return fail(ExitKind::Usage, "--all and source names were both given.", "Give either --all or the source names.");
+                    return fail(
+                        ExitKind::Usage,
+                        "--all and source names were both given.",
+                        "Give either --all or the source names.",
+                    );
                 }
                 config.sources.iter().collect()
             } else {
@@ -112,7 +120,9 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     catalog.reap_interrupted(&crate::repo::hostname(), &crate::repo::now_rfc3339())?;
     for (name, why) in &repo.unavailable {
-        eprintln!("vaultctl: warning: target '{name}' is unavailable and will miss this backup: {why}");
+        eprintln!(
+            "vaultctl: warning: target '{name}' is unavailable and will miss this backup: {why}"
+        );
     }
     let progress = ctx.progress();
     let several = jobs.len() > 1;
@@ -146,7 +156,10 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
             }
             Err(e) if several => {
                 // With several sources, go on with the others, then fail.
-                eprintln!("vaultctl: error: backup of '{name}' failed: {}", crate::error::paragraph(&e));
+                eprintln!(
+                    "vaultctl: error: backup of '{name}' failed: {}",
+                    crate::error::paragraph(&e)
+                );
                 failures += 1;
                 first_error.get_or_insert(e);
             }
@@ -155,7 +168,9 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
     }
     warn_lagging_targets(&config, &repo);
     if let Some(e) = first_error {
-        return Err(e.context(format!("{failures} of {total} backups failed (each is reported above)")));
+        return Err(e.context(format!(
+            "{failures} of {total} backups failed (each is reported above)"
+        )));
     }
     Ok(code)
 }
@@ -166,14 +181,21 @@ fn warn_lagging_targets(config: &Config, repo: &Repository) {
     if repo.stores.len() < 2 {
         return;
     }
-    let policies = config.targets.iter().map(|t| (t.name.clone(), t.retention.clone())).collect();
+    let policies = config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.retention.clone()))
+        .collect();
     match crate::repo::sync::lagging_targets(&repo.stores, &repo.dedup, &policies) {
         Ok(lags) => {
             for lag in &lags {
                 crate::repo::sync::report_target_behind(lag);
             }
         }
-        Err(e) => tracing::warn!("could not check whether the targets are in step: {}", crate::error::paragraph(&e)),
+        Err(e) => tracing::warn!(
+            "could not check whether the targets are in step: {}",
+            crate::error::paragraph(&e)
+        ),
     }
 }
 
@@ -181,7 +203,12 @@ fn names(config: &Config) -> String {
     if config.sources.is_empty() {
         "none".into()
     } else {
-        config.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        config
+            .sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -191,7 +218,17 @@ fn default_name(paths: &[PathBuf]) -> String {
         .ok()
         .and_then(|p| p.file_name().map(|f| f.to_string_lossy().to_string()))
         .unwrap_or_default();
-    let clean: String = base.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' }).take(50).collect();
+    let clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(50)
+        .collect();
     let clean = clean.trim_start_matches('.').to_string();
     if clean.is_empty() {
         "files".into()

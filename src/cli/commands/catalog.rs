@@ -25,10 +25,17 @@ pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let source_store = match &target {
-        Some(name) => repo.stores.iter().find(|s| &s.name == name).ok_or_else(|| {
-            crate::error::Failure::new(crate::error::ExitKind::Usage, format!("target '{name}' is not available."))
+        Some(name) => repo
+            .stores
+            .iter()
+            .find(|s| &s.name == name)
+            .ok_or_else(|| {
+                crate::error::Failure::new(
+                    crate::error::ExitKind::Usage,
+                    format!("target '{name}' is not available."),
+                )
                 .with_remedy("Check the name with the config and that the target is reachable.")
-        })?,
+            })?,
         None => &repo.stores[0],
     };
     let identities = repo.identities().ok();
@@ -39,15 +46,22 @@ pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
     for s in &repo.stores {
         for (name, _) in s.list(SNAPSHOTS_DIR)? {
             if let Some(id) = name.strip_prefix("snapshots/") {
-                presence.entry(id.to_string()).or_default().push(s.name.clone());
+                presence
+                    .entry(id.to_string())
+                    .or_default()
+                    .push(s.name.clone());
             }
         }
     }
     let mut restored = 0;
     let mut problems = Vec::new();
     for (name, _) in source_store.list(SNAPSHOTS_DIR)? {
-        let Some(id) = name.strip_prefix("snapshots/") else { continue };
-        let Some(bytes) = source_store.get(&name)? else { continue };
+        let Some(id) = name.strip_prefix("snapshots/") else {
+            continue;
+        };
+        let Some(bytes) = source_store.get(&name)? else {
+            continue;
+        };
         let header = match manifest::decode_header(&bytes, &repo.dedup) {
             Ok(h) => h,
             Err(e) => {
@@ -59,7 +73,10 @@ pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
             Some(ids) => match manifest::decode_body(&bytes, ids) {
                 Ok(b) => (b.note.clone(), details_json(&b)),
                 Err(e) => {
-                    problems.push(format!("manifest {id} body: {}", crate::error::paragraph(&e)));
+                    problems.push(format!(
+                        "manifest {id} body: {}",
+                        crate::error::paragraph(&e)
+                    ));
                     (None, serde_json::Value::Null)
                 }
             },
@@ -71,12 +88,18 @@ pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
         restored += 1;
     }
     if ctx.global.json {
-        output::json(&serde_json::json!({ "target": source_store.name, "backups": restored, "index_objects": indexes, "problems": problems }))?;
+        output::json(
+            &serde_json::json!({ "target": source_store.name, "backups": restored, "index_objects": indexes, "problems": problems }),
+        )?;
     } else {
         output::line(&format!(
             "catalog rebuilt from target '{}': {restored} backups, {indexes} index objects{}",
             source_store.name,
-            if identities.is_none() { " (no identity: notes and details are not readable)" } else { "" }
+            if identities.is_none() {
+                " (no identity: notes and details are not readable)"
+            } else {
+                ""
+            }
         ))?;
         for p in &problems {
             eprintln!("vaultctl: warning: {p}");

@@ -37,7 +37,11 @@ pub fn man_page() -> Result<Vec<u8>> {
         man.render_description_section(&mut part)?;
         man.render_options_section(&mut part)?;
         let text = String::from_utf8(part)?
-            .replacen(".SH SYNOPSIS", &format!(".SH \"{}\"", path.to_uppercase()), 1)
+            .replacen(
+                ".SH SYNOPSIS",
+                &format!(".SH \"{}\"", path.to_uppercase()),
+                1,
+            )
             .replace(".SH DESCRIPTION", ".SS Description")
             .replace(".SH OPTIONS", ".SS Options");
         out.extend_from_slice(text.as_bytes());

@@ -41,10 +41,21 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         kind: args.kind,
         status: args.status,
         tag: args.tag,
-        since: args.since.as_deref().map(output::parse_time_arg).transpose()?,
-        until: args.until.as_deref().map(output::parse_time_arg).transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(output::parse_time_arg)
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(output::parse_time_arg)
+            .transpose()?,
         limit: args.limit,
-        offset: args.limit.map(|l| l * args.page.saturating_sub(1)).unwrap_or(0),
+        offset: args
+            .limit
+            .map(|l| l * args.page.saturating_sub(1))
+            .unwrap_or(0),
     };
     let rows = catalog.list(&filter)?;
     if ctx.global.json {
@@ -56,7 +67,18 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         return Ok(0);
     }
     let mut t = output::table();
-    t.set_header(vec!["id", "source", "kind", "status", "started", "duration", "size", "new stored", "targets", "tags"]);
+    t.set_header(vec![
+        "id",
+        "source",
+        "kind",
+        "status",
+        "started",
+        "duration",
+        "size",
+        "new stored",
+        "targets",
+        "tags",
+    ]);
     for r in &rows {
         t.add_row(vec![
             r.id.clone(),

@@ -34,11 +34,18 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     let repo = Repository::open(&config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    let opts = PruneOptions { dry_run: args.dry_run, lock_wait: args.lock_wait };
+    let opts = PruneOptions {
+        dry_run: args.dry_run,
+        lock_wait: args.lock_wait,
+    };
     let mut reports: Vec<TargetReport> = Vec::new();
     let mut errors: Vec<(String, anyhow::Error)> = Vec::new();
     for store in &repo.stores {
-        let policy = config.targets.iter().find(|t| t.name == store.name).and_then(|t| t.retention.as_ref());
+        let policy = config
+            .targets
+            .iter()
+            .find(|t| t.name == store.name)
+            .and_then(|t| t.retention.as_ref());
         match prune::prune_target(store, &repo.dedup, policy, &opts) {
             Ok(r) => {
                 if !args.dry_run {
@@ -54,7 +61,10 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     if !args.dry_run {
         // Re-read the rewritten indexes so this host's dedup cache is current.
         if let Err(e) = repo.sync_index(&mut catalog) {
-            tracing::warn!("the catalog's dedup index could not be refreshed (the next backup does it): {}", crate::error::paragraph(&e));
+            tracing::warn!(
+                "the catalog's dedup index could not be refreshed (the next backup does it): {}",
+                crate::error::paragraph(&e)
+            );
         }
     }
 
@@ -81,11 +91,18 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     if let Some((_, first)) = errors.first() {
         let kind = exit_kind(first);
         for (t, e) in &errors {
-            eprintln!("vaultctl: error: prune of target '{t}' failed: {}", crate::error::paragraph(e));
+            eprintln!(
+                "vaultctl: error: prune of target '{t}' failed: {}",
+                crate::error::paragraph(e)
+            );
         }
         return Ok(kind.code());
     }
-    Ok(if repo.unavailable.is_empty() { 0 } else { EXIT_WARNINGS })
+    Ok(if repo.unavailable.is_empty() {
+        0
+    } else {
+        EXIT_WARNINGS
+    })
 }
 
 fn print_report(r: &TargetReport) -> Result<()> {
@@ -97,11 +114,17 @@ fn print_report(r: &TargetReport) -> Result<()> {
             Some(p) => format!("retention {p}"),
             None => "no retention policy: every backup is kept".into(),
         },
-        if r.dry_run { " (dry run: nothing is changed)" } else { "" }
+        if r.dry_run {
+            " (dry run: nothing is changed)"
+        } else {
+            ""
+        }
     ))?;
     if !r.backups.is_empty() {
         let mut t = output::table();
-        t.set_header(vec!["id", "source", "started", "host", "tags", "action", "kept by"]);
+        t.set_header(vec![
+            "id", "source", "started", "host", "tags", "action", "kept by",
+        ]);
         for b in &r.backups {
             t.add_row(vec![
                 b.id.clone(),

@@ -18,7 +18,12 @@ pub struct RestoreArgs {
     /// Backup id, unique id prefix, or SOURCE:latest
     pub backup: String,
     /// Restore a files backup (or tar artifact) into this directory
-    #[arg(long, value_name = "DIR", conflicts_with = "stdout", required_unless_present = "stdout")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "stdout",
+        required_unless_present = "stdout"
+    )]
     pub to: Option<PathBuf>,
     /// Write the backup's stream to stdout
     #[arg(long)]
@@ -43,7 +48,10 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     if row.status != "completed" {
         return fail(
             ExitKind::Usage,
-            format!("backup {} is {}, not completed; it cannot be restored.", row.id, row.status),
+            format!(
+                "backup {} is {}, not completed; it cannot be restored.",
+                row.id, row.status
+            ),
             "Pick a completed backup from `vaultctl list --status completed`.",
         );
     }
@@ -52,20 +60,40 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     stores.sort_by_key(|s| !row.targets.contains(&s.name));
     let (_, body) = restore::load_body(&repo, &stores, &row.id)?;
     let artifact = match &args.artifact {
-        Some(name) => body.artifacts.iter().find(|a| &a.name == name).ok_or_else(|| {
-            crate::error::Failure::new(ExitKind::Usage, format!("backup {} has no artifact '{name}'.", row.id)).with_remedy(format!(
-                "Its artifacts: {}.",
-                body.artifacts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
-            ))
-        })?,
+        Some(name) => body
+            .artifacts
+            .iter()
+            .find(|a| &a.name == name)
+            .ok_or_else(|| {
+                crate::error::Failure::new(
+                    ExitKind::Usage,
+                    format!("backup {} has no artifact '{name}'.", row.id),
+                )
+                .with_remedy(format!(
+                    "Its artifacts: {}.",
+                    body.artifacts
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
         None if body.artifacts.len() == 1 => &body.artifacts[0],
         None => {
             return fail(
                 ExitKind::Usage,
-                format!("backup {} holds {} artifacts.", row.id, body.artifacts.len()),
+                format!(
+                    "backup {} holds {} artifacts.",
+                    row.id,
+                    body.artifacts.len()
+                ),
                 format!(
                     "Choose one with --artifact: {}.",
-                    body.artifacts.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
+                    body.artifacts
+                        .iter()
+                        .map(|a| a.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )
         }
@@ -73,19 +101,32 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     // A prune (here or on another host) may have deleted packs the catalog
     // still names: notice vanished index objects first (one listing per target).
     if let Err(e) = repo.sync_index(&mut catalog) {
-        tracing::warn!("could not refresh the catalog's index before restoring: {}", crate::error::paragraph(&e));
+        tracing::warn!(
+            "could not refresh the catalog's index before restoring: {}",
+            crate::error::paragraph(&e)
+        );
     }
     let plan = restore::plan(&repo, &mut catalog, artifact)?;
     let started = std::time::Instant::now();
     let progress = ctx.progress();
     let reader = ArtifactReader::open(&repo, stores, artifact, plan)?;
-    let mut reader = ProgressReader { inner: reader, progress: &progress };
-    crate::progress::Progress::start(&progress, &format!("restore {}", row.id), Some(artifact.size));
+    let mut reader = ProgressReader {
+        inner: reader,
+        progress: &progress,
+    };
+    crate::progress::Progress::start(
+        &progress,
+        &format!("restore {}", row.id),
+        Some(artifact.size),
+    );
     let summary = if let Some(dir) = &args.to {
         if artifact.format != "tar" {
             return fail(
                 ExitKind::Usage,
-                format!("artifact '{}' of backup {} is a {} stream, not an archive.", artifact.name, row.id, artifact.format),
+                format!(
+                    "artifact '{}' of backup {} is a {} stream, not an archive.",
+                    artifact.name, row.id, artifact.format
+                ),
                 "Restore it with --stdout (for example `vaultctl restore ID --stdout > file`).",
             );
         }

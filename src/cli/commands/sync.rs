@@ -34,12 +34,24 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
             return fail(
                 ExitKind::Usage,
                 format!("there is no target named '{name}'."),
-                format!("Configured targets: {}.", config.targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "Configured targets: {}.",
+                    config
+                        .targets
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
         }
     }
     if args.from.is_some() && args.from == args.to {
-        return fail(ExitKind::Usage, "--from and --to name the same target.", "Name two different targets.");
+        return fail(
+            ExitKind::Usage,
+            "--from and --to name the same target.",
+            "Name two different targets.",
+        );
     }
     let mut repo = Repository::open(&config, None)?;
     let mut catalog = Catalog::open(&config.catalog)?;
@@ -49,8 +61,13 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
     // first (what `init` would copy), then everything else.
     let mut still_unavailable = Vec::new();
     for (name, why) in std::mem::take(&mut repo.unavailable) {
-        let target = config.targets.iter().find(|t| t.name == name).expect("configured");
-        let opened = Store::open(target, true).and_then(|s| Ok((s.get(CONFIG_OBJECT)?.is_none(), s)));
+        let target = config
+            .targets
+            .iter()
+            .find(|t| t.name == name)
+            .expect("configured");
+        let opened =
+            Store::open(target, true).and_then(|s| Ok((s.get(CONFIG_OBJECT)?.is_none(), s)));
         match opened {
             Ok((true, store)) if !args.dry_run => {
                 let from = &repo.stores[0];
@@ -69,7 +86,11 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
     let available = |name: &Option<String>| -> Result<()> {
         if let Some(n) = name {
             if let Some((_, why)) = repo.unavailable.iter().find(|(t, _)| t == n) {
-                return fail(ExitKind::Temporary, format!("target '{n}' is unavailable: {why}"), "Try again when it is reachable.");
+                return fail(
+                    ExitKind::Temporary,
+                    format!("target '{n}' is unavailable: {why}"),
+                    "Try again when it is reachable.",
+                );
             }
         }
         Ok(())
@@ -77,7 +98,11 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
     available(&args.from)?;
     available(&args.to)?;
 
-    let policies: HashMap<String, _> = config.targets.iter().map(|t| (t.name.clone(), t.retention.clone())).collect();
+    let policies: HashMap<String, _> = config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.retention.clone()))
+        .collect();
     let mut reports: Vec<SyncReport> = Vec::new();
     for to in &repo.stores {
         if args.to.as_ref().is_some_and(|n| n != &to.name) {
@@ -92,7 +117,10 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
             if !args.dry_run {
                 for id in &r.manifests_copied {
                     if let Some(bytes) = to.get(&manifest_path(id))? {
-                        catalog.add_backup_target(&manifest::decode_header(&bytes, &repo.dedup)?, &to.name)?;
+                        catalog.add_backup_target(
+                            &manifest::decode_header(&bytes, &repo.dedup)?,
+                            &to.name,
+                        )?;
                     }
                 }
             }
@@ -112,7 +140,16 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
         }))?;
     } else {
         let mut t = output::table();
-        t.set_header(vec!["from", "to", "backups", "packs", "bytes", "index objects", "not copied (retention)", "problems"]);
+        t.set_header(vec![
+            "from",
+            "to",
+            "backups",
+            "packs",
+            "bytes",
+            "index objects",
+            "not copied (retention)",
+            "problems",
+        ]);
         for r in &reports {
             t.add_row(vec![
                 r.from.clone(),

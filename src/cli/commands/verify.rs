@@ -22,7 +22,10 @@ pub struct VerifyArgs {
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s.trim_end_matches('%').parse().map_err(|_| format!("\"{s}\" is not a percentage"))?;
+    let v: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a percentage"))?;
     if v > 0.0 && v <= 100.0 {
         Ok(v)
     } else {
@@ -51,7 +54,10 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
             backups_checked: 0,
             packs_checked: 0,
             content_checked: false,
-            problems: vec![verify::Problem { message: format!("target unavailable: {why}"), backups: vec![] }],
+            problems: vec![verify::Problem {
+                message: format!("target unavailable: {why}"),
+                backups: vec![],
+            }],
             affected_backups: vec![],
         });
     }
@@ -72,24 +78,45 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
     }
     let ok = reports.iter().all(|r| r.ok);
     if ctx.global.json {
-        output::json(&serde_json::json!({ "ok": ok, "identity": identities.is_some(), "targets": reports }))?;
+        output::json(
+            &serde_json::json!({ "ok": ok, "identity": identities.is_some(), "targets": reports }),
+        )?;
     } else {
         let mut t = output::table();
-        t.set_header(vec!["target", "mode", "backups", "packs read", "content", "result"]);
+        t.set_header(vec![
+            "target",
+            "mode",
+            "backups",
+            "packs read",
+            "content",
+            "result",
+        ]);
         for r in &reports {
             t.add_row(vec![
                 r.target.clone(),
                 r.mode.clone(),
                 r.backups_checked.to_string(),
                 r.packs_checked.to_string(),
-                if r.content_checked { "checked".into() } else { "-".to_string() },
-                if r.ok { "ok".into() } else { format!("{} problem(s)", r.problems.len()) },
+                if r.content_checked {
+                    "checked".into()
+                } else {
+                    "-".to_string()
+                },
+                if r.ok {
+                    "ok".into()
+                } else {
+                    format!("{} problem(s)", r.problems.len())
+                },
             ]);
         }
         output::line(&t.to_string())?;
         for r in &reports {
             for p in &r.problems {
-                let affected = if p.backups.is_empty() { String::new() } else { format!(" (affects backups: {})", p.backups.join(", ")) };
+                let affected = if p.backups.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (affects backups: {})", p.backups.join(", "))
+                };
                 output::line(&format!("{}: {}{affected}", r.target, p.message))?;
             }
         }
