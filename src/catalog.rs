@@ -75,6 +75,51 @@ const MIGRATIONS: &[&str] = &[
         problems TEXT NOT NULL
     );
     "#,
+    // The restore log: every restore, who ran it, why, and how it ended.
+    r#"
+    CREATE TABLE restores (
+        id INTEGER PRIMARY KEY,
+        backup_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        type TEXT NOT NULL,
+        target TEXT NOT NULL,
+        tenants TEXT NOT NULL DEFAULT '[]',
+        reason TEXT,
+        operator TEXT NOT NULL,
+        host TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('running', 'succeeded', 'failed')),
+        rows INTEGER,
+        details TEXT,
+        error TEXT
+    );
+    CREATE INDEX restores_started ON restores (started_at);
+    "#,
+    // ops: alerts (raised by failures and conditions, de-duplicated per
+    // kind/source/target while not resolved; '' = no source or target).
+    r#"
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        source TEXT NOT NULL DEFAULT '',
+        target TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 1,
+        status TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'resolved')),
+        acknowledged_by TEXT,
+        acknowledged_at TEXT,
+        ack_note TEXT,
+        resolved_at TEXT,
+        resolved_by TEXT,
+        resolve_note TEXT
+    );
+    CREATE UNIQUE INDEX alerts_active_key ON alerts (kind, source, target) WHERE status <> 'resolved';
+    CREATE INDEX alerts_status_seen ON alerts (status, last_seen);
+    "#,
 ];
 
 pub struct Catalog {
@@ -184,6 +229,7 @@ impl Catalog {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn insert_running(
         &self,
         id: &str,
@@ -419,7 +465,8 @@ impl Catalog {
                 "INSERT INTO blobs (id, pack, offset, stored_len, raw_len, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset, stored_len = excluded.stored_len,
                    raw_len = excluded.raw_len, flags = excluded.flags
-                 WHERE (SELECT count(*) FROM pack_targets WHERE pack = blobs.pack) < (SELECT count(*) FROM pack_targets WHERE pack = excluded.pack)",
+                 WHERE (SELECT count(*) FROM pack_targets WHERE pack = blobs.pack)
+                     < (SELECT count(*) FROM pack_targets WHERE pack = excluded.pack)",
             )?;
             let mut pt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO pack_targets (pack, target) VALUES (?1, ?2)",
@@ -559,6 +606,100 @@ impl Catalog {
         tx.execute_batch("DELETE FROM blobs; DELETE FROM pack_targets; DELETE FROM index_objects; DELETE FROM backup_targets; DELETE FROM backups WHERE status = 'completed';")?;
         tx.commit()?;
         Ok(())
+    }
+}
+
+/// One restore as the log keeps it (the `restores --json` shape).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RestoreRow {
+    pub id: i64,
+    pub backup_id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where it went (a database URL without password, a directory, stdout).
+    pub target: String,
+    pub tenants: Vec<String>,
+    pub reason: Option<String>,
+    pub operator: String,
+    pub host: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: String,
+    pub rows: Option<u64>,
+    pub details: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// What a restore log entry starts with.
+pub struct RestoreStart<'a> {
+    pub backup_id: &'a str,
+    pub source: &'a str,
+    pub kind: &'a str,
+    pub target: &'a str,
+    pub tenants: &'a [String],
+    pub reason: Option<&'a str>,
+    pub operator: &'a str,
+    pub host: &'a str,
+    pub started_at: &'a str,
+}
+
+impl Catalog {
+    pub fn restore_started(&self, r: &RestoreStart<'_>) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO restores (backup_id, source, type, target, tenants, reason, operator, host, started_at, outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'running')",
+            params![r.backup_id, r.source, r.kind, r.target, serde_json::to_string(r.tenants)?, r.reason, r.operator, r.host, r.started_at],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn restore_finished(
+        &self,
+        id: i64,
+        finished_at: &str,
+        ok: bool,
+        rows: Option<u64>,
+        details: &serde_json::Value,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE restores SET finished_at = ?2, outcome = ?3, rows = ?4, details = ?5, error = ?6 WHERE id = ?1",
+            params![id, finished_at, if ok { "succeeded" } else { "failed" }, rows, if details.is_null() { None } else { Some(details.to_string()) }, error],
+        )?;
+        Ok(())
+    }
+
+    /// The restore log, newest first.
+    pub fn restores(&self, limit: Option<usize>) -> Result<Vec<RestoreRow>> {
+        let mut sql = String::from("SELECT * FROM restores ORDER BY started_at DESC, id DESC");
+        if let Some(l) = limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let tenants: String = r.get("tenants")?;
+                let details: Option<String> = r.get("details")?;
+                Ok(RestoreRow {
+                    id: r.get("id")?,
+                    backup_id: r.get("backup_id")?,
+                    source: r.get("source")?,
+                    kind: r.get("type")?,
+                    target: r.get("target")?,
+                    tenants: serde_json::from_str(&tenants).unwrap_or_default(),
+                    reason: r.get("reason")?,
+                    operator: r.get("operator")?,
+                    host: r.get("host")?,
+                    started_at: r.get("started_at")?,
+                    finished_at: r.get("finished_at")?,
+                    outcome: r.get("outcome")?,
+                    rows: r.get("rows")?,
+                    details: details.and_then(|d| serde_json::from_str(&d).ok()),
+                    error: r.get("error")?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 }
 

@@ -33,6 +33,27 @@ pub struct FileConfig {
     pub compression_level: Option<i32>,
     /// Pack size in MiB.
     pub pack_size_mib: Option<usize>,
+    /// Prometheus textfile written after every state-changing command.
+    pub metrics_textfile: Option<PathBuf>,
+    #[serde(default, rename = "notify")]
+    pub notify: Vec<FileNotify>,
+}
+
+/// One `[[notify]]` entry: where alerts are sent.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileNotify {
+    pub kind: String,
+    pub url: Option<String>,
+    /// The webhook URL from an environment variable (it often holds a secret).
+    pub url_env: Option<String>,
+    /// The webhook URL from a file (relative: $CREDENTIALS_DIRECTORY first).
+    pub url_file: Option<PathBuf>,
+    pub format: Option<String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    pub min_severity: Option<String>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -94,6 +115,30 @@ pub struct FileSource {
     pub format: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// systemd OnCalendar expression (or 5-field cron) for `schedule install`.
+    pub schedule: Option<String>,
+    /// Stale when no successful backup within this long (default: from the schedule).
+    pub stale_after: Option<String>,
+    /// healthchecks.io-style ping URL (/start, success, /fail).
+    pub healthcheck_url: Option<String>,
+    /// For `postgres` sources: a libpq URL without a password.
+    pub url: Option<String>,
+    /// For `postgres` sources: a file holding the password.
+    pub password_file: Option<PathBuf>,
+    /// For `postgres` sources: where pg_dump and psql are (default: PATH).
+    pub pg_bin_dir: Option<PathBuf>,
+    pub pg_dump: Option<PathBuf>,
+    pub psql: Option<PathBuf>,
+    /// For `postgres` sources: how tenants are identified.
+    pub tenants: Option<FileTenants>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileTenants {
+    pub table: String,
+    pub key: String,
+    pub column: String,
 }
 
 /// Where the configuration came from.
@@ -114,6 +159,45 @@ pub struct Config {
     pub sources: Vec<Source>,
     pub compression_level: i32,
     pub pack_size: usize,
+    pub metrics_textfile: Option<PathBuf>,
+    pub notify: Vec<Notify>,
+}
+
+/// A validated `[[notify]]` entry.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub kind: NotifyKind,
+    pub min_severity: crate::ops::alerts::Severity,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum NotifyKind {
+    Webhook { url: WebhookUrl, slack: bool },
+    Command { argv: Vec<String> },
+}
+
+/// A webhook URL: inline, or a secret read when a notification is sent.
+#[derive(Debug, Clone)]
+pub enum WebhookUrl {
+    Inline(String),
+    Secret(Secret),
+}
+
+impl WebhookUrl {
+    pub fn get(&self) -> Result<String> {
+        match self {
+            WebhookUrl::Inline(u) => Ok(u.clone()),
+            WebhookUrl::Secret(s) => s.read(),
+        }
+    }
+
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            WebhookUrl::Secret(Secret::File(p)) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -189,12 +273,16 @@ pub struct Source {
     pub name: String,
     pub spec: SourceSpec,
     pub tags: Vec<String>,
+    pub schedule: Option<crate::ops::schedule::Schedule>,
+    pub stale_after: Option<Duration>,
+    pub healthcheck_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub enum SourceSpec {
     Files { paths: Vec<PathBuf> },
     Command { argv: Vec<String>, tar: bool },
+    Postgres(PostgresSpec),
 }
 
 impl SourceSpec {
@@ -202,7 +290,40 @@ impl SourceSpec {
         match self {
             SourceSpec::Files { .. } => "files",
             SourceSpec::Command { .. } => "command",
+            SourceSpec::Postgres(_) => "postgres",
         }
+    }
+}
+
+/// A PostgreSQL database: where it is, how to authenticate (never inline),
+/// which client binaries to use, and how its tenants are identified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSpec {
+    /// `postgresql://user@host:port/db` (no password).
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    pub pg_dump: PathBuf,
+    pub psql: PathBuf,
+    pub tenants: Option<TenantSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TenantSpec {
+    /// The tenants table (optionally `schema.table`).
+    pub table: String,
+    /// The tenants table's identifying column.
+    pub key: String,
+    /// The column every tenant-owned table carries.
+    pub column: String,
+}
+
+/// The path of a PostgreSQL client program: an explicit path, else in
+/// `bin_dir`, else the bare name (looked up in PATH).
+pub fn pg_program(explicit: Option<&Path>, bin_dir: Option<&Path>, name: &str) -> PathBuf {
+    match (explicit, bin_dir) {
+        (Some(p), _) => p.to_path_buf(),
+        (None, Some(d)) => d.join(name),
+        (None, None) => PathBuf::from(name),
     }
 }
 
@@ -348,6 +469,8 @@ pub fn embedded_default() -> Config {
         sources: Vec::new(),
         compression_level: DEFAULT_COMPRESSION_LEVEL,
         pack_size: DEFAULT_PACK_SIZE,
+        metrics_textfile: None,
+        notify: Vec::new(),
     }
 }
 
@@ -445,17 +568,22 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
                     tar,
                 }
             }
+            "postgres" => SourceSpec::Postgres(validate_postgres(&base, s)?),
             other => {
                 return usage(
                     format!("source '{}' has an unknown kind \"{other}\".", s.name),
-                    "Supported kinds: files, command.",
+                    "Supported kinds: files, command, postgres.",
                 )
             }
         };
+        let (schedule, stale_after, healthcheck_url) = validate_source_ops(s)?;
         sources.push(Source {
             name: s.name.clone(),
             spec,
             tags: s.tags.clone(),
+            schedule,
+            stale_after,
+            healthcheck_url,
         });
     }
     let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
@@ -475,7 +603,15 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             "The default of 16 suits most targets.",
         );
     }
+    let notify = raw
+        .notify
+        .iter()
+        .enumerate()
+        .map(|(i, n)| validate_notify(&base, i + 1, n))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Config {
+        metrics_textfile: raw.metrics_textfile.as_ref().map(|p| resolve(&base, p)),
+        notify,
         catalog: raw
             .catalog
             .map(|c| resolve(&base, &c))
@@ -502,6 +638,149 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
     })
 }
 
+type SourceOps = (
+    Option<crate::ops::schedule::Schedule>,
+    Option<Duration>,
+    Option<String>,
+);
+
+/// The operations keys of a source: schedule, stale_after, healthcheck_url.
+fn validate_source_ops(s: &FileSource) -> Result<SourceOps> {
+    let schedule = match &s.schedule {
+        None => None,
+        Some(text) => Some(crate::ops::schedule::Schedule::parse(text).map_err(|e| {
+            Failure::new(ExitKind::Usage, format!("source '{}' has schedule = \"{text}\": {e}.", s.name)).with_remedy(
+                "Use systemd OnCalendar syntax such as \"daily\", \"hourly\", \"*-*-* 02:00:00\", \"Sun *-*-* 03:00:00\" or \"Mon..Fri 01:30\", or a 5-field cron expression (\"30 1 * * 1-5\"); times are UTC.",
+            )
+        })?),
+    };
+    let stale_after = match &s.stale_after {
+        None => None,
+        Some(text) => {
+            let d = parse_duration(text).map_err(|e| {
+                Failure::new(
+                    ExitKind::Usage,
+                    format!("source '{}' has stale_after = \"{text}\": {e}.", s.name),
+                )
+                .with_remedy("Write durations like 90m, 26h or 8d.")
+            })?;
+            if d.is_zero() {
+                return usage(
+                    format!(
+                        "source '{}' has stale_after = \"{text}\", which is zero.",
+                        s.name
+                    ),
+                    "Use a positive duration such as 26h.",
+                );
+            }
+            Some(d)
+        }
+    };
+    if let Some(url) = &s.healthcheck_url {
+        check_http_url(url, &format!("source '{}' healthcheck_url", s.name))?;
+    }
+    Ok((schedule, stale_after, s.healthcheck_url.clone()))
+}
+
+fn check_http_url(url: &str, what: &str) -> Result<()> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+        return usage(
+            format!("{what} \"{url}\" is not an http(s) URL."),
+            "Write a full URL such as https://hc-ping.com/UUID.",
+        );
+    }
+    Ok(())
+}
+
+fn validate_notify(base: &Path, n: usize, raw: &FileNotify) -> Result<Notify> {
+    let what = format!("[[notify]] number {n}");
+    let min_severity = match raw.min_severity.as_deref() {
+        None => crate::ops::alerts::Severity::Warning,
+        Some(s) => crate::ops::alerts::Severity::parse(s).ok_or_else(|| {
+            Failure::new(
+                ExitKind::Usage,
+                format!("{what} has min_severity = \"{s}\"."),
+            )
+            .with_remedy("Use info, warning or critical.")
+        })?,
+    };
+    let timeout = match &raw.timeout {
+        None => Duration::from_secs(10),
+        Some(t) => parse_duration(t).map_err(|e| {
+            Failure::new(ExitKind::Usage, format!("{what}: timeout: {e}."))
+                .with_remedy("Write durations like 10s or 1m.")
+        })?,
+    };
+    let kind = match raw.kind.as_str() {
+        "webhook" => {
+            if !raw.command.is_empty() {
+                return usage(
+                    format!("{what} is a webhook but has a command."),
+                    "Remove command, or set kind = \"command\".",
+                );
+            }
+            let url = match (&raw.url, &raw.url_env, &raw.url_file) {
+                (Some(u), None, None) => {
+                    check_http_url(u, &format!("{what} url"))?;
+                    WebhookUrl::Inline(u.clone())
+                }
+                (None, Some(e), None) => WebhookUrl::Secret(Secret::Env(e.clone())),
+                (None, None, Some(f)) => WebhookUrl::Secret(Secret::File(resolve_secret_file(base, f))),
+                (None, None, None) => {
+                    return usage(
+                        format!("{what} is a webhook without a url."),
+                        "Add url = \"https://hooks.example/...\" (or url_env / url_file when the URL holds a secret).",
+                    )
+                }
+                _ => return usage(format!("{what} has more than one of url, url_env and url_file."), "Keep exactly one."),
+            };
+            let slack = match raw.format.as_deref() {
+                None | Some("json") => false,
+                Some("slack") => true,
+                Some(other) => {
+                    return usage(
+                        format!("{what} has format = \"{other}\"."),
+                        "Use format = \"json\" (default) or \"slack\".",
+                    )
+                }
+            };
+            NotifyKind::Webhook { url, slack }
+        }
+        "command" => {
+            if raw.command.is_empty() {
+                return usage(
+                    format!("{what} is a command notifier without a command."),
+                    "Add command = [\"/usr/local/bin/notify\", \"arg\"] (an argv list; the alert is in VAULTCTL_ALERT_* variables).",
+                );
+            }
+            if raw.url.is_some()
+                || raw.url_env.is_some()
+                || raw.url_file.is_some()
+                || raw.format.is_some()
+            {
+                return usage(
+                    format!("{what} is a command notifier but has url or format."),
+                    "Remove them, or set kind = \"webhook\".",
+                );
+            }
+            NotifyKind::Command {
+                argv: raw.command.clone(),
+            }
+        }
+        other => {
+            return usage(
+                format!("{what} has an unknown kind \"{other}\"."),
+                "Supported kinds: webhook, command.",
+            )
+        }
+    };
+    Ok(Notify {
+        kind,
+        min_severity,
+        timeout,
+    })
+}
+
 /// Names end up in object names, file names and tables: keep them plain.
 pub fn validate_name(name: &str, what: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -517,6 +796,83 @@ pub fn validate_name(name: &str, what: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
+    let url = match &s.url {
+        Some(u) => u.clone(),
+        None => {
+            return usage(
+                format!("source '{}' of kind postgres has no url.", s.name),
+                "Add url = \"postgresql://backup@127.0.0.1:5432/app\" (no password in it).",
+            )
+        }
+    };
+    let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
+        Failure::new(
+            ExitKind::Usage,
+            format!("source '{}' has an invalid url: {e}.", s.name),
+        )
+        .with_remedy("Write postgresql://USER@HOST:PORT/DATABASE.")
+    })?;
+    if parsed.get_password().is_some() {
+        return usage(
+            format!("source '{}' has a password in its url.", s.name),
+            "Remove it from the url and use password_file, PGPASSFILE or PGPASSWORD instead: a password in the config ends up in logs and process lists.",
+        );
+    }
+    if parsed.get_dbname().is_none() {
+        return usage(
+            format!("source '{}' names no database in its url.", s.name),
+            "Write postgresql://USER@HOST:PORT/DATABASE.",
+        );
+    }
+    if !s.paths.is_empty() || !s.command.is_empty() || s.format.is_some() {
+        return usage(
+            format!(
+                "source '{}' of kind postgres has paths, command or format.",
+                s.name
+            ),
+            "Those keys belong to files and command sources; remove them.",
+        );
+    }
+    let bin_dir = s.pg_bin_dir.as_ref().map(|d| resolve(base, d));
+    let tenants = match &s.tenants {
+        Some(t) => {
+            for (k, v) in [("table", &t.table), ("key", &t.key), ("column", &t.column)] {
+                if v.trim().is_empty() {
+                    return usage(
+                        format!("source '{}': [source.tenants] {k} is empty.", s.name),
+                        "Name the tenants table, its key and the tenant column.",
+                    );
+                }
+            }
+            Some(TenantSpec {
+                table: t.table.clone(),
+                key: t.key.clone(),
+                column: t.column.clone(),
+            })
+        }
+        None => None,
+    };
+    Ok(PostgresSpec {
+        url,
+        password_file: s
+            .password_file
+            .as_ref()
+            .map(|p| resolve_secret_file(base, p)),
+        pg_dump: pg_program(
+            s.pg_dump.as_deref().map(|p| resolve(base, p)).as_deref(),
+            bin_dir.as_deref(),
+            "pg_dump",
+        ),
+        psql: pg_program(
+            s.psql.as_deref().map(|p| resolve(base, p)).as_deref(),
+            bin_dir.as_deref(),
+            "psql",
+        ),
+        tenants,
+    })
 }
 
 fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
@@ -759,7 +1115,146 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
         let raw: FileConfig = toml::from_str(include_str!("../config.example.toml")).unwrap();
         let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
         assert_eq!(c.targets.len(), 2);
-        assert_eq!(c.sources.len(), 2);
+        assert_eq!(c.sources.len(), 3);
+        match &c.sources[2].spec {
+            SourceSpec::Postgres(p) => {
+                assert_eq!(
+                    p.pg_dump,
+                    PathBuf::from("/usr/lib/postgresql/15/bin/pg_dump")
+                );
+                assert_eq!(p.tenants.as_ref().unwrap().column, "tenant_id");
+            }
+            _ => panic!("expected postgres"),
+        }
+        assert_eq!(c.notify.len(), 2);
+        assert!(c.metrics_textfile.is_some());
+        assert!(c.sources[0].schedule.is_some());
+    }
+
+    #[test]
+    fn postgres_acceptance_keys_parse() {
+        let text = r#"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[[source]]
+name = "db"
+kind = "postgres"
+url = "postgresql://backup@127.0.0.1:5432/app"   # no password here
+password_file = "/etc/vaultctl/pg-password"      # optional; PGPASSFILE and PGPASSWORD in the environment also work
+pg_bin_dir = "/usr/lib/postgresql/15/bin"         # optional; else PATH
+[source.tenants]
+table = "tenants"      # the tenants table
+key = "id"             # its identifying column
+column = "tenant_id"   # the column every tenant-owned table carries
+"#;
+        let raw: FileConfig = toml::from_str(text).unwrap();
+        let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
+        let SourceSpec::Postgres(p) = &c.sources[0].spec else {
+            panic!("expected postgres")
+        };
+        assert_eq!(p.url, "postgresql://backup@127.0.0.1:5432/app");
+        assert_eq!(
+            p.password_file.as_deref(),
+            Some(Path::new("/etc/vaultctl/pg-password"))
+        );
+        assert_eq!(p.psql, PathBuf::from("/usr/lib/postgresql/15/bin/psql"));
+        assert_eq!(
+            p.tenants,
+            Some(TenantSpec {
+                table: "tenants".into(),
+                key: "id".into(),
+                column: "tenant_id".into()
+            })
+        );
+        let with_password = text.replace("backup@", "backup:secret@");
+        let err = validate(toml::from_str(&with_password).unwrap(), Origin::Embedded).unwrap_err();
+        assert!(err.to_string().contains("password"), "{err}");
+    }
+
+    #[test]
+    fn operations_acceptance_keys_parse() {
+        let text = r#"
+metrics_textfile = "/var/lib/node_exporter/textfile/vaultctl.prom"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[[source]]
+name = "db"
+kind = "command"
+command = ["pg_dumpall"]
+schedule = "*-*-* 02:00:00"
+stale_after = "26h"
+healthcheck_url = "https://hc.example/ping/UUID"
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example/x"
+format = "json"
+min_severity = "warning"
+[[notify]]
+kind = "command"
+command = ["notify-send", "x"]
+"#;
+        let c = validate(
+            toml::from_str(text).unwrap(),
+            Origin::File("/etc/vaultctl/config.toml".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            c.metrics_textfile,
+            Some(PathBuf::from(
+                "/var/lib/node_exporter/textfile/vaultctl.prom"
+            ))
+        );
+        assert_eq!(
+            c.sources[0].stale_after,
+            Some(Duration::from_secs(26 * 3600))
+        );
+        assert_eq!(
+            c.sources[0].schedule.as_ref().unwrap().text,
+            "*-*-* 02:00:00"
+        );
+        assert_eq!(
+            c.sources[0].healthcheck_url.as_deref(),
+            Some("https://hc.example/ping/UUID")
+        );
+        match &c.notify[0].kind {
+            NotifyKind::Webhook { url, slack: false } => {
+                assert_eq!(url.get().unwrap(), "https://hooks.example/x")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            c.notify[1].min_severity,
+            crate::ops::alerts::Severity::Warning
+        );
+        let bad = |extra: &str, want: &str| {
+            let t = format!("[[target]]\nname = \"l\"\nurl = \"file:///x\"\n{extra}");
+            let err = validate(toml::from_str(&t).unwrap(), Origin::Embedded)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{extra}: {err}");
+        };
+        bad("[[notify]]\nkind = \"webhook\"\n", "without a url");
+        bad(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"https://x.example/a\"\nformat = \"teams\"\n",
+            "format = \"teams\"",
+        );
+        bad(
+            "[[notify]]\nkind = \"command\"\nmin_severity = \"loud\"\ncommand = [\"x\"]\n",
+            "min_severity = \"loud\"",
+        );
+        bad("[[notify]]\nkind = \"pager\"\n", "unknown kind \"pager\"");
+        bad(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"https://x.example/a\"\nurl_env = \"HOOK\"\n",
+            "more than one of url",
+        );
+        bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nschedule = \"sometimes\"\n", "schedule = \"sometimes\"");
+        bad(
+            "[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nstale_after = \"0h\"\n",
+            "zero",
+        );
+        bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nhealthcheck_url = \"hc.example\"\n", "not an http(s) URL");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod files;
+pub mod postgres;
 
 use crate::config::{Source as SourceConfig, SourceSpec};
 use crate::repo::backup::Source;
@@ -14,5 +15,28 @@ pub fn from_config(s: &SourceConfig) -> Box<dyn Source> {
         SourceSpec::Command { argv, tar } => {
             Box::new(command::CommandSource::new(argv.clone(), *tar))
         }
+        SourceSpec::Postgres(p) => Box::new(postgres::dump::FullDump::new(p.clone())),
+    }
+}
+
+/// Builds a tenant-scoped backup of a configured postgres source.
+pub fn tenant_source(
+    s: &SourceConfig,
+    selection: postgres::tenants::Selection,
+) -> anyhow::Result<Box<dyn Source>> {
+    match &s.spec {
+        SourceSpec::Postgres(p) => Ok(Box::new(postgres::tenants::TenantExport::new(
+            p.clone(),
+            selection,
+        )?)),
+        other => crate::error::fail(
+            crate::error::ExitKind::Usage,
+            format!(
+                "--tenant and --all-tenants need a postgres source; '{}' is a {} source.",
+                s.name,
+                other.kind()
+            ),
+            "Name a source of kind postgres with a [source.tenants] table.",
+        ),
     }
 }

@@ -50,6 +50,10 @@ pub trait Source: Send {
     fn next_artifact(&mut self) -> Result<Option<ArtifactStream>>;
     /// Facts for the manifest (argv, paths, versions…), after all artifacts.
     fn metadata(&self) -> serde_json::Value;
+    /// The tenants a tenant-scoped backup holds (manifest `tenants`).
+    fn tenants(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 pub struct BackupOptions {
@@ -306,7 +310,7 @@ fn run_inner(
     let body = Body {
         id: id.to_string(),
         note: opts.note.clone(),
-        tenants: Vec::new(),
+        tenants: source.tenants(),
         engine: source.metadata(),
         artifacts,
     };
@@ -477,7 +481,7 @@ struct Pipeline {
     jobs: Sender<Job>,
     shared: Arc<Shared>,
     workers: Vec<std::thread::JoinHandle<()>>,
-    collector: std::thread::JoinHandle<Option<(Vec<Vec<BlobId>>, HashSet<String>, u64, usize)>>,
+    collector: std::thread::JoinHandle<Option<CollectorResult>>,
     uploaders: Vec<std::thread::JoinHandle<()>>,
 }
 

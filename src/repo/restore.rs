@@ -114,12 +114,15 @@ pub fn fetch_pack(stores: &[Store], name: &str) -> Result<bytes::Bytes> {
         .into())
 }
 
-type Segment = (Arc<Vec<u8>>, Vec<(BlobId, BlobLocation)>);
+/// A blob to read and where it lives.
+type PlannedBlob = (BlobId, BlobLocation);
+/// A decrypted pack and the consecutive blobs the stream needs from it.
+type Segment = (Arc<Vec<u8>>, Vec<PlannedBlob>);
 
 /// A checked stream of one artifact's bytes.
 pub struct ArtifactReader {
     segments: Receiver<Result<Segment, String>>,
-    current: Option<(Arc<Vec<u8>>, VecDeque<(BlobId, BlobLocation)>)>,
+    current: Option<(Arc<Vec<u8>>, VecDeque<PlannedBlob>)>,
     buf: Vec<u8>,
     pos: usize,
     key: DedupKey,

@@ -8,8 +8,10 @@ use clap::{Args, Subcommand};
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx, EXIT_WARNINGS};
 use crate::config::{validate_name, Config};
+use crate::engine::postgres::tenants::Selection;
 use crate::engine::{self, command::CommandSource, files::FilesSource};
 use crate::error::{fail, ExitKind};
+use crate::ops;
 use crate::repo::backup::{self, BackupOptions, BackupOutcome, Source};
 use crate::repo::Repository;
 
@@ -29,6 +31,12 @@ pub struct BackupArgs {
     /// A note stored (encrypted) with the backup
     #[arg(long, global = true)]
     pub note: Option<String>,
+    /// postgres sources: back up only this tenant's rows (repeatable; one artifact per tenant)
+    #[arg(long = "tenant", value_name = "ID", conflicts_with = "all_tenants")]
+    pub tenants: Vec<String>,
+    /// postgres sources: back up every tenant's rows, one artifact per tenant, from one snapshot
+    #[arg(long)]
+    pub all_tenants: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -59,6 +67,13 @@ pub enum AdHoc {
 pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
     let config = ctx.config()?;
     let mut jobs: Vec<(String, Box<dyn Source>, Vec<String>)> = Vec::new();
+    if args.adhoc.is_some() && (args.all_tenants || !args.tenants.is_empty()) {
+        return fail(
+            ExitKind::Usage,
+            "--tenant and --all-tenants apply to configured postgres sources only.",
+            "Name a postgres source: `vaultctl backup SOURCE --tenant ID`.",
+        );
+    }
     match &args.adhoc {
         Some(AdHoc::Files { paths, name }) => {
             let name = match name {
@@ -110,12 +125,33 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
                 );
             }
             for s in selected {
-                jobs.push((s.name.clone(), engine::from_config(s), s.tags.clone()));
+                let source = if args.all_tenants {
+                    engine::tenant_source(s, Selection::All)?
+                } else if !args.tenants.is_empty() {
+                    engine::tenant_source(s, Selection::Ids(args.tenants.clone()))?
+                } else {
+                    engine::from_config(s)
+                };
+                jobs.push((s.name.clone(), source, s.tags.clone()));
             }
         }
     }
 
-    let repo = Repository::open(&config, None)?;
+    let repo = match Repository::open(&config, None) {
+        Ok(r) => r,
+        Err(e) => {
+            // No target answered (or none holds the repository): every
+            // selected source missed its backup.
+            let catalog = ops::hooks::open_catalog(&config);
+            for (name, _, _) in &jobs {
+                ops::hooks::backup_failed(&config, catalog.as_ref(), name, &e);
+            }
+            if let Some(c) = &catalog {
+                ops::after_command(&config, c);
+            }
+            return Err(e);
+        }
+    };
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     catalog.reap_interrupted(&crate::repo::hostname(), &crate::repo::now_rfc3339())?;
@@ -124,6 +160,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
             "vaultctl: warning: target '{name}' is unavailable and will miss this backup: {why}"
         );
     }
+    ops::hooks::targets_unreachable(&config, &catalog, &repo.unavailable);
     let progress = ctx.progress();
     let several = jobs.len() > 1;
     let total = jobs.len();
@@ -141,8 +178,22 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
             compression_level: config.compression_level,
             pack_size: config.pack_size,
         };
+        ops::hooks::backup_started(&config, &name);
         match backup::run(&repo, &mut catalog, source.as_mut(), &opts, &progress) {
             Ok(outcome) => {
+                let missed: Vec<(String, String)> = outcome
+                    .failed_targets
+                    .iter()
+                    .map(|f| (f.target.clone(), f.error.clone()))
+                    .collect();
+                ops::hooks::backup_succeeded(
+                    &config,
+                    &catalog,
+                    &outcome.source,
+                    &outcome.id,
+                    &outcome.targets,
+                    &missed,
+                );
                 print_outcome(ctx, &outcome)?;
                 if !outcome.failed_targets.is_empty() {
                     for f in &outcome.failed_targets {
@@ -154,20 +205,27 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
                     code = code.max(EXIT_WARNINGS);
                 }
             }
-            Err(e) if several => {
+            Err(e) => {
+                ops::hooks::backup_failed(&config, Some(&catalog), &name, &e);
                 // With several sources, go on with the others, then fail.
-                eprintln!(
-                    "vaultctl: error: backup of '{name}' failed: {}",
-                    crate::error::paragraph(&e)
-                );
+                if several {
+                    eprintln!(
+                        "vaultctl: error: backup of '{name}' failed: {}",
+                        crate::error::paragraph(&e)
+                    );
+                }
                 failures += 1;
                 first_error.get_or_insert(e);
             }
-            Err(e) => return Err(e),
         }
     }
-    warn_lagging_targets(&config, &repo);
+    check_lagging_targets(&config, &catalog, &repo);
+    // Staleness of every source, then metrics.
+    ops::after_command(&config, &catalog);
     if let Some(e) = first_error {
+        if !several {
+            return Err(e);
+        }
         return Err(e.context(format!(
             "{failures} of {total} backups failed (each is reported above)"
         )));
@@ -177,7 +235,10 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
 
 /// A target that lacks backups another holds (it was down) is reported; the
 /// operator (or the alert wired to `report_target_behind`) runs `vaultctl sync`.
-fn warn_lagging_targets(config: &Config, repo: &Repository) {
+/// Warns about, and raises the replication alert for, targets that lack
+/// backups another target holds (after an outage); resolves it for the rest.
+fn check_lagging_targets(config: &Config, catalog: &Catalog, repo: &Repository) {
+    use crate::ops::alerts::{kind, AlertKey, Severity};
     if repo.stores.len() < 2 {
         return;
     }
@@ -188,8 +249,19 @@ fn warn_lagging_targets(config: &Config, repo: &Repository) {
         .collect();
     match crate::repo::sync::lagging_targets(&repo.stores, &repo.dedup, &policies) {
         Ok(lags) => {
-            for lag in &lags {
-                crate::repo::sync::report_target_behind(lag);
+            for store in &repo.stores {
+                let key = AlertKey::new(kind::REPLICATION_BEHIND, "", &store.name);
+                match lags.iter().find(|l| l.target == store.name) {
+                    Some(lag) => {
+                        crate::repo::sync::report_target_behind(lag);
+                        let message = format!(
+                            "target '{}' lacks {} backup(s) that target '{}' holds; run `vaultctl sync --to {}`",
+                            lag.target, lag.missing_backups, lag.from, lag.target
+                        );
+                        ops::alert(config, catalog, key, Severity::Warning, &message);
+                    }
+                    None => ops::clear(config, catalog, &key, "backup"),
+                }
             }
         }
         Err(e) => tracing::warn!(

@@ -1,31 +1,36 @@
-//! `vaultctl restore`: a backup into a directory (tar artifacts) or to
-//! stdout (streams), checked end to end against the manifest.
+//! `vaultctl restore`: a backup into a directory (tar artifacts), to stdout
+//! (streams), or into PostgreSQL (full, merge, selective), checked end to
+//! end against the manifest. Every restore is recorded in the restore log.
 
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{ArgGroup, Args, ValueEnum};
 
-use crate::catalog::Catalog;
+use crate::catalog::{BackupRow, Catalog, RestoreStart};
 use crate::cli::{output, Ctx};
+use crate::config::{Config, SourceSpec};
 use crate::engine::files;
-use crate::error::{fail, ExitKind};
+use crate::engine::postgres::filter::TenantFilter;
+use crate::engine::postgres::restore::{self as pg, RestoreType};
+use crate::engine::postgres::tenants::artifact_name;
+use crate::error::{fail, ExitKind, Failure};
+use crate::ops;
+use crate::repo::manifest::{Artifact, Body};
 use crate::repo::restore::{self, ArtifactReader};
 use crate::repo::Repository;
+use crate::storage::Store;
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("destination").required(true).args(["to", "stdout", "target_db"])))]
 pub struct RestoreArgs {
     /// Backup id, unique id prefix, or SOURCE:latest
     pub backup: String,
     /// Restore a files backup (or tar artifact) into this directory
-    #[arg(
-        long,
-        value_name = "DIR",
-        conflicts_with = "stdout",
-        required_unless_present = "stdout"
-    )]
+    #[arg(long, value_name = "DIR")]
     pub to: Option<PathBuf>,
-    /// Write the backup's stream to stdout
+    /// Write the backup's stream to stdout (a postgres backup: its SQL)
     #[arg(long)]
     pub stdout: bool,
     /// Write into a non-empty directory (files there are replaced)
@@ -37,14 +42,77 @@ pub struct RestoreArgs {
     /// Which artifact, when the backup holds several
     #[arg(long)]
     pub artifact: Option<String>,
+    /// postgres: full (schema and data into a new or empty database) or merge (missing rows into an existing one)
+    #[arg(long = "type", value_enum, value_name = "TYPE", requires = "target_db")]
+    pub kind: Option<PgType>,
+    /// postgres: the database to restore into, postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or PGPASSFILE, never in the URL)
+    #[arg(long, value_name = "URL", requires = "kind")]
+    pub target_db: Option<String>,
+    /// postgres: restore only this tenant's rows (repeatable), from a tenant backup or a full dump
+    #[arg(long = "tenant", value_name = "ID", requires = "target_db")]
+    pub tenants: Vec<String>,
+    /// postgres full: create the database when it does not exist
+    #[arg(long, requires = "target_db")]
+    pub create: bool,
+    /// postgres full: replace a non-empty database (restored into a new one, swapped in only on success)
+    #[arg(long, requires = "target_db")]
+    pub clean: bool,
+    /// Why this restore is done (kept in the restore log)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Do not ask for confirmation before writing to a database
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// postgres: where psql is (default: the source's config, else PATH)
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PgType {
+    Full,
+    Merge,
+}
+
+/// Who runs the restore, for the log.
+fn operator() -> String {
+    std::env::var("SUDO_USER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
 }
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     let config = ctx.config()?;
-    let repo = Repository::open(&config, args.target.as_deref())?;
+    let backup = args.backup.clone();
+    let mut source = None;
+    let result = restore(ctx, &config, args, &mut source);
+    if result.as_ref().is_err_and(crate::cli::is_broken_pipe) {
+        return result;
+    }
+    if let Some(catalog) = ops::hooks::open_catalog(&config) {
+        let source = source.unwrap_or_default();
+        match &result {
+            Ok(_) => ops::hooks::restore_succeeded(&config, &catalog, &source, &backup),
+            Err(e) => ops::hooks::restore_failed(&config, &catalog, &source, &backup, e),
+        }
+        ops::after_command(&config, &catalog);
+    }
+    result
+}
+
+fn restore(
+    ctx: &Ctx,
+    config: &crate::config::Config,
+    args: RestoreArgs,
+    source: &mut Option<String>,
+) -> Result<i32> {
+    let repo = Repository::open(config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let row = restore::resolve_backup(&catalog, &args.backup)?;
+    *source = Some(row.source.clone());
     if row.status != "completed" {
         return fail(
             ExitKind::Usage,
@@ -59,24 +127,76 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     let mut stores = repo.stores.clone();
     stores.sort_by_key(|s| !row.targets.contains(&s.name));
     let (_, body) = restore::load_body(&repo, &stores, &row.id)?;
-    let artifact = match &args.artifact {
+    if args.target_db.is_some() {
+        return run_db(ctx, &args, config, &repo, &mut catalog, &row, stores, &body);
+    }
+    if !args.tenants.is_empty() || args.kind.is_some() {
+        return fail(
+            ExitKind::Usage,
+            "--type and --tenant need --target-db.",
+            "Name the database to restore into with --target-db URL.",
+        );
+    }
+    let artifact = pick_artifact(&args, &row, &body)?;
+    // A prune (here or on another host) may have deleted packs the catalog
+    // still names: notice vanished index objects first (one listing per target).
+    if let Err(e) = repo.sync_index(&mut catalog) {
+        tracing::warn!(
+            "could not refresh the catalog's index before restoring: {}",
+            crate::error::paragraph(&e)
+        );
+    }
+    let plan = restore::plan(&repo, &mut catalog, artifact)?;
+    let (kind, target) = match &args.to {
+        Some(dir) => ("files", dir.display().to_string()),
+        None => ("stdout", "stdout".to_string()),
+    };
+    let log_id = catalog.restore_started(&RestoreStart {
+        backup_id: &row.id,
+        source: &row.source,
+        kind,
+        target: &target,
+        tenants: &[],
+        reason: args.reason.as_deref(),
+        operator: &operator(),
+        host: &crate::repo::hostname(),
+        started_at: &crate::repo::now_rfc3339(),
+    })?;
+    let result = restore_stream(ctx, &args, &repo, &row, stores, artifact, plan);
+    let (ok, err) = match &result {
+        Ok(_) => (true, None),
+        Err(e) => (false, Some(crate::error::paragraph(e))),
+    };
+    let _ = catalog.restore_finished(
+        log_id,
+        &crate::repo::now_rfc3339(),
+        ok,
+        None,
+        &serde_json::Value::Null,
+        err.as_deref(),
+    );
+    result
+}
+
+fn pick_artifact<'a>(args: &RestoreArgs, row: &BackupRow, body: &'a Body) -> Result<&'a Artifact> {
+    let names = || {
+        body.artifacts
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(match &args.artifact {
         Some(name) => body
             .artifacts
             .iter()
             .find(|a| &a.name == name)
             .ok_or_else(|| {
-                crate::error::Failure::new(
+                Failure::new(
                     ExitKind::Usage,
                     format!("backup {} has no artifact '{name}'.", row.id),
                 )
-                .with_remedy(format!(
-                    "Its artifacts: {}.",
-                    body.artifacts
-                        .iter()
-                        .map(|a| a.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
+                .with_remedy(format!("Its artifacts: {}.", names()))
             })?,
         None if body.artifacts.len() == 1 => &body.artifacts[0],
         None => {
@@ -87,29 +207,24 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
                     row.id,
                     body.artifacts.len()
                 ),
-                format!(
-                    "Choose one with --artifact: {}.",
-                    body.artifacts
-                        .iter()
-                        .map(|a| a.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                format!("Choose one with --artifact: {}.", names()),
             )
         }
-    };
-    // A prune (here or on another host) may have deleted packs the catalog
-    // still names: notice vanished index objects first (one listing per target).
-    if let Err(e) = repo.sync_index(&mut catalog) {
-        tracing::warn!(
-            "could not refresh the catalog's index before restoring: {}",
-            crate::error::paragraph(&e)
-        );
-    }
-    let plan = restore::plan(&repo, &mut catalog, artifact)?;
+    })
+}
+
+fn restore_stream(
+    ctx: &Ctx,
+    args: &RestoreArgs,
+    repo: &Repository,
+    row: &BackupRow,
+    stores: Vec<Store>,
+    artifact: &Artifact,
+    plan: Vec<(crate::repo::pack::BlobId, crate::repo::pack::BlobLocation)>,
+) -> Result<i32> {
     let started = std::time::Instant::now();
     let progress = ctx.progress();
-    let reader = ArtifactReader::open(&repo, stores, artifact, plan)?;
+    let reader = ArtifactReader::open(repo, stores, artifact, plan)?;
     let mut reader = ProgressReader {
         inner: reader,
         progress: &progress,
@@ -123,11 +238,8 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
         if artifact.format != "tar" {
             return fail(
                 ExitKind::Usage,
-                format!(
-                    "artifact '{}' of backup {} is a {} stream, not an archive.",
-                    artifact.name, row.id, artifact.format
-                ),
-                "Restore it with --stdout (for example `vaultctl restore ID --stdout > file`).",
+                format!("artifact '{}' of backup {} is a {} stream, not an archive.", artifact.name, row.id, artifact.format),
+                "Restore it with --stdout (for example `vaultctl restore ID --stdout > file`), or a postgres backup with --type and --target-db.",
             );
         }
         let x = files::restore_tar(&mut reader, dir, args.force)?;
@@ -140,7 +252,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     };
     crate::progress::Progress::finish(&progress);
     let ms = started.elapsed().as_millis() as u64;
-    if args.to.is_some() {
+    if let Some(dir) = &args.to {
         if ctx.global.json {
             output::json(&summary)?;
         } else {
@@ -149,7 +261,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
                 row.id,
                 summary["entries"],
                 output::bytes(artifact.size),
-                args.to.as_ref().unwrap().display(),
+                dir.display(),
                 output::duration_ms(ms),
                 crate::catalog::mb_per_s(artifact.size, ms)
             ))?;
@@ -166,12 +278,267 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Asks on a terminal; without one, refuses and names --yes.
+fn confirm(what: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return fail(
+            ExitKind::Usage,
+            format!("this restore writes to a database ({what}) and needs confirmation, but there is no terminal to ask on."),
+            "Check the target, then run it again with --yes.",
+        );
+    }
+    eprint!("vaultctl: about to {what}.\nType yes to go on: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        return fail(
+            ExitKind::Failure,
+            "the restore was cancelled; nothing was written.",
+            "Run it again and type yes, or pass --yes.",
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_db(
+    ctx: &Ctx,
+    args: &RestoreArgs,
+    config: &Config,
+    repo: &Repository,
+    catalog: &mut Catalog,
+    row: &BackupRow,
+    stores: Vec<Store>,
+    body: &Body,
+) -> Result<i32> {
+    let kind = match args.kind.expect("clap requires --type") {
+        PgType::Full => RestoreType::Full,
+        PgType::Merge => RestoreType::Merge,
+    };
+    if row.kind != "postgres" {
+        return fail(
+            ExitKind::Usage,
+            format!(
+                "backup {} is a {} backup, not a postgres one.",
+                row.id, row.kind
+            ),
+            "Restore it with --to DIR or --stdout.",
+        );
+    }
+    if kind == RestoreType::Merge && (args.create || args.clean) {
+        return fail(
+            ExitKind::Usage,
+            "--create and --clean apply to --type full.",
+            "A merge restore writes into an existing database with the schema in place.",
+        );
+    }
+    let url = args.target_db.as_deref().expect("checked");
+    let target = pg::target_from_url(url)?;
+    let mode = body
+        .engine
+        .get("mode")
+        .and_then(|m| m.as_str())
+        .unwrap_or("full");
+    let configured = config
+        .sources
+        .iter()
+        .find(|s| s.name == row.source)
+        .and_then(|s| match &s.spec {
+            SourceSpec::Postgres(p) => Some(p.clone()),
+            _ => None,
+        });
+    // Which artifacts: the dump, or the chosen tenants' exports.
+    let artifacts: Vec<&Artifact> = if mode == "tenants" {
+        if kind == RestoreType::Full {
+            return fail(
+                ExitKind::Usage,
+                format!("backup {} is a tenant backup: it holds rows only, no schema.", row.id),
+                "Restore it with --type merge into a database that has the schema (restore a full backup first for a new database).",
+            );
+        }
+        if args.tenants.is_empty() {
+            body.artifacts.iter().collect()
+        } else {
+            let mut v = Vec::new();
+            for t in &args.tenants {
+                match body.artifacts.iter().find(|a| a.name == artifact_name(t)) {
+                    Some(a) => v.push(a),
+                    None => {
+                        return fail(
+                            ExitKind::Usage,
+                            format!("backup {} holds no tenant '{t}'.", row.id),
+                            format!("It holds: {}.", body.tenants.join(", ")),
+                        )
+                    }
+                }
+            }
+            v
+        }
+    } else {
+        vec![pick_artifact(args, row, body)?]
+    };
+    let tenant_filter = if args.tenants.is_empty() {
+        None
+    } else {
+        let spec = pg::tenant_spec(&body.engine).or_else(|| configured.as_ref().and_then(|c| c.tenants.clone())).ok_or_else(|| {
+            Failure::new(ExitKind::Usage, format!("backup {} does not say how tenants are identified, and source '{}' has no [source.tenants] in the config.", row.id, row.source))
+                .with_remedy("Add [source.tenants] (table, key, column) to the source's config, then restore again.")
+        })?;
+        Some(TenantFilter {
+            spec,
+            ids: args.tenants.iter().map(|t| t.as_bytes().to_vec()).collect(),
+            keep_global: true,
+        })
+    };
+    let psql = match (&args.pg_bin_dir, &configured) {
+        (Some(d), _) => d.join("psql"),
+        (None, Some(c)) => c.psql.clone(),
+        (None, None) => PathBuf::from("psql"),
+    };
+    let mut what = format!(
+        "restore backup {} ({}{}) into {}",
+        row.id,
+        kind.as_str(),
+        if args.tenants.is_empty() {
+            String::new()
+        } else {
+            format!(", tenants {}", args.tenants.join(", "))
+        },
+        target.display()
+    );
+    if args.clean {
+        what.push_str(", replacing that database if it is not empty");
+    }
+    if !args.yes {
+        confirm(&what)?;
+    }
+    let log_id = catalog.restore_started(&RestoreStart {
+        backup_id: &row.id,
+        source: &row.source,
+        kind: kind.as_str(),
+        target: &target.display(),
+        tenants: &args.tenants,
+        reason: args.reason.as_deref(),
+        operator: &operator(),
+        host: &crate::repo::hostname(),
+        started_at: &crate::repo::now_rfc3339(),
+    })?;
+    let started = std::time::Instant::now();
+    let opts = pg::Options {
+        target: target.clone(),
+        psql,
+        create: args.create,
+        clean: args.clean,
+        tenants: tenant_filter,
+    };
+    let result = {
+        let progress = std::sync::Arc::new(ctx.progress());
+        let mut open = |i: usize| -> Result<Box<dyn Read + Send>> {
+            let a = artifacts[i];
+            let plan = restore::plan(repo, catalog, a)?;
+            crate::progress::Progress::finish(&*progress);
+            crate::progress::Progress::start(
+                &*progress,
+                &format!("restore {} ({})", row.id, a.name),
+                Some(a.size),
+            );
+            let reader = ArtifactReader::open(repo, stores.clone(), a, plan)?;
+            Ok(Box::new(OwnedProgressReader {
+                inner: reader,
+                progress: progress.clone(),
+            }))
+        };
+        let r = match kind {
+            RestoreType::Full => pg::full(&mut open, &opts),
+            RestoreType::Merge => pg::merge(&mut open, artifacts.len(), &opts),
+        };
+        crate::progress::Progress::finish(&*progress);
+        r
+    };
+    let ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(report) => {
+            let details = serde_json::to_value(&report)?;
+            catalog.restore_finished(
+                log_id,
+                &crate::repo::now_rfc3339(),
+                true,
+                Some(report.rows),
+                &details,
+                None,
+            )?;
+            if ctx.global.json {
+                output::json(
+                    &serde_json::json!({ "restore": log_id, "backup": row.id, "type": kind.as_str(), "tenants": args.tenants, "duration_ms": ms, "report": report }),
+                )?;
+            } else {
+                let mut t = output::table();
+                t.set_header(vec![
+                    "table",
+                    "rows in backup",
+                    "inserted",
+                    "skipped (already there)",
+                ]);
+                for c in &report.tables {
+                    t.add_row(vec![
+                        c.table.clone(),
+                        c.rows.to_string(),
+                        c.inserted.to_string(),
+                        c.skipped.to_string(),
+                    ]);
+                }
+                output::line(&t.to_string())?;
+                if !report.tables_without_tenant_column.is_empty() {
+                    output::line(&format!(
+                        "not restored (no tenant column): {}",
+                        report.tables_without_tenant_column.join(", ")
+                    ))?;
+                }
+                output::line(&format!(
+                    "restored backup {} ({}) into {} in {}: {} rows inserted, {} skipped; stream hash verified",
+                    row.id,
+                    kind.as_str(),
+                    report.database,
+                    output::duration_ms(ms),
+                    report.inserted,
+                    report.skipped
+                ))?;
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            let _ = catalog.restore_finished(
+                log_id,
+                &crate::repo::now_rfc3339(),
+                false,
+                None,
+                &serde_json::Value::Null,
+                Some(&crate::error::paragraph(&e)),
+            );
+            Err(e)
+        }
+    }
+}
+
 struct ProgressReader<'a, R> {
     inner: R,
     progress: &'a dyn crate::progress::Progress,
 }
 
 impl<R: std::io::Read> std::io::Read for ProgressReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}
+
+struct OwnedProgressReader<R> {
+    inner: R,
+    progress: std::sync::Arc<dyn crate::progress::Progress>,
+}
+
+impl<R: std::io::Read> std::io::Read for OwnedProgressReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.progress.advance(n as u64);

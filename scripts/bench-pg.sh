@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# PostgreSQL benchmark: a generated database with data that compresses like
+# real data (text, numbers, JSON; not pgbench's blank padding), then
+#   pg_dump --format=plain > /dev/null          (the baseline)
+#   vaultctl backup (first and second run)      target: <= 1.1x the baseline
+#   pg_dump | restic backup --stdin             (when restic is installed)
+#   psql -f dump.sql                            (restore baseline)
+#   vaultctl restore --type full                target: <= 1.1x psql -f
+# Usage: scripts/bench-pg.sh [SIZE_MB]   (default 1024; e.g. 50 for a smoke run)
+# VAULTCTL_BIN overrides the binary (default: a release build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MB="${1:-1024}"
+PGBIN="${VAULTCTL_PG15_BIN:-/usr/lib/postgresql/15/bin}"
+[ -x "$PGBIN/initdb" ] || { echo "bench-pg.sh: PostgreSQL 15 is missing; run scripts/test.sh or apt-get install postgresql" >&2; exit 1; }
+if [ -z "${VAULTCTL_BIN:-}" ]; then
+    cargo build --release -q
+    VAULTCTL_BIN="$PWD/target/release/vaultctl"
+fi
+
+WORK="$(mktemp -d /tmp/vaultctl-bench-pg.XXXXXX)"
+chmod 777 "$WORK"
+RUN=()
+if [ "$(id -u)" = 0 ]; then
+    id -u vaultctl-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vaultctl-pg
+    RUN=(runuser -u vaultctl-pg --)
+fi
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cleanup() {
+    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+"${RUN[@]}" "$PGBIN/initdb" -D "$WORK/data" -U postgres -E UTF8 --locale=C --auth=trust --no-sync >/dev/null
+"${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w \
+    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_wal_size=4GB -c fsync=off" start >/dev/null
+export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres
+PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
+
+echo "bench-pg: generating a database of about $SIZE_MB MB" >&2
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE bench"
+"${PSQL[@]}" -d bench <<'SQL'
+CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL);
+INSERT INTO tenants SELECT 't' || g, 'Tenant ' || g FROM generate_series(1, 50) g;
+CREATE TABLE customers (id bigserial PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, name text, email text, city text, created_at timestamptz);
+CREATE TABLE orders (id bigserial PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, customer_id bigint, total numeric(12,2), status text, items jsonb, note text, created_at timestamptz);
+SQL
+words="'alpha','bravo','charlie','delta','echo','foxtrot','golf','hotel','india','juliet','kilo','lima','mike','november','oscar','papa','quebec','romeo','sierra','tango'"
+batch=0
+while :; do
+    size=$("${PSQL[@]}" -At -d bench -c "SELECT pg_database_size('bench') / 1048576")
+    [ "$size" -ge "$SIZE_MB" ] && break
+    "${PSQL[@]}" -d bench <<SQL
+INSERT INTO customers (tenant_id, name, email, city, created_at)
+  SELECT 't' || (1 + (random() * 49)::int), initcap((ARRAY[$words])[1 + (random() * 19)::int]) || ' ' || initcap((ARRAY[$words])[1 + (random() * 19)::int]),
+         md5(random()::text) || '@example.com', (ARRAY['Berlin','Lisbon','Austin','Osaka','Lagos','Lima'])[1 + (random() * 5)::int],
+         now() - random() * interval '900 days'
+    FROM generate_series(1, 20000);
+INSERT INTO orders (tenant_id, customer_id, total, status, items, note, created_at)
+  SELECT 't' || (1 + (random() * 49)::int), (random() * 20000 * ($batch + 1))::bigint, (random() * 900)::numeric(12,2),
+         (ARRAY['new','paid','shipped','delivered','refunded'])[1 + (random() * 4)::int],
+         jsonb_build_array(jsonb_build_object('sku', 'SKU-' || (random() * 99999)::int, 'qty', 1 + (random() * 5)::int, 'price', (random() * 200)::numeric(8,2)),
+                           jsonb_build_object('sku', 'SKU-' || (random() * 99999)::int, 'qty', 1 + (random() * 5)::int, 'gift', random() < 0.1)),
+         CASE WHEN random() < 0.3 THEN array_to_string(ARRAY(SELECT (ARRAY[$words])[1 + (random() * 19)::int] FROM generate_series(1, 12)), ' ') END,
+         now() - random() * interval '900 days'
+    FROM generate_series(1, 60000);
+SQL
+    batch=$((batch + 1))
+done
+"${PSQL[@]}" -d bench -c "VACUUM ANALYZE"
+
+cat > "$WORK/config.toml" <<EOF2
+catalog = "$WORK/catalog.db"
+[keys]
+identity_file = "$WORK/identity.txt"
+dedup_key_file = "$WORK/dedup.key"
+[[target]]
+name = "local"
+url = "file://$WORK/repo"
+[[source]]
+name = "bench"
+kind = "postgres"
+url = "postgresql://postgres@127.0.0.1:$PORT/bench"
+pg_bin_dir = "$PGBIN"
+EOF2
+V=("$VAULTCTL_BIN" --config "$WORK/config.toml" --no-progress -q)
+"${V[@]}" key generate --output "$WORK/identity.txt" >/dev/null
+"${V[@]}" init >/dev/null
+
+# Times a command (its stdout discarded); prints seconds.
+t() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+
+dump_size=$("$PGBIN/pg_dump" -d bench | wc -c)
+t_dump=$(t sh -c "'$PGBIN/pg_dump' --format=plain -d bench > /dev/null")
+t_v1=$(t "${V[@]}" backup bench)
+t_v2=$(t "${V[@]}" backup bench)
+t_restic=""
+if command -v restic >/dev/null; then
+    export RESTIC_PASSWORD=bench RESTIC_REPOSITORY="$WORK/restic"
+    restic init -q >/dev/null
+    t_restic=$(t sh -c "'$PGBIN/pg_dump' --format=plain -d bench | restic backup -q --stdin --stdin-filename dump.sql")
+fi
+"$PGBIN/pg_dump" --format=plain -d bench > "$WORK/dump.sql"
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE by_psql"
+t_psql=$(t "${PSQL[@]}" -d by_psql -f "$WORK/dump.sql" -o /dev/null)
+rm -f "$WORK/dump.sql"
+t_restore=$(t "${V[@]}" restore bench:latest --type full --target-db "postgresql://postgres@127.0.0.1:$PORT/by_vaultctl" --create --yes --pg-bin-dir "$PGBIN")
+
+printf '\nPostgreSQL benchmark: database %s MB, plain dump %s MB\n' "$SIZE_MB" "$((dump_size / 1048576))"
+printf '%-44s %8.2f s\n' "pg_dump --format=plain > /dev/null" "$t_dump"
+printf '%-44s %8.2f s  (%sx pg_dump; target <= 1.1x)\n' "vaultctl backup (first run)" "$t_v1" "$(ratio "$t_v1" "$t_dump")"
+printf '%-44s %8.2f s  (%sx pg_dump)\n' "vaultctl backup (second run)" "$t_v2" "$(ratio "$t_v2" "$t_dump")"
+if [ -n "$t_restic" ]; then
+    printf '%-44s %8.2f s  (%sx pg_dump)\n' "pg_dump | restic backup --stdin" "$t_restic" "$(ratio "$t_restic" "$t_dump")"
+else
+    printf '%-44s %s\n' "pg_dump | restic backup --stdin" "(restic not installed: apt-get install restic)"
+fi
+printf '%-44s %8.2f s\n' "psql -f dump.sql" "$t_psql"
+printf '%-44s %8.2f s  (%sx psql; target <= 1.1x)\n' "vaultctl restore --type full" "$t_restore" "$(ratio "$t_restore" "$t_psql")"

@@ -1,0 +1,445 @@
+//! Reading plain dumps and tenant exports as they stream by: COPY blocks
+//! (with the tenant filter of selective restores), `SET` lines a target
+//! server does not know, and psql meta-commands an older psql lacks.
+//!
+//! A tenant export uses the same text as a plain dump's data section:
+//! `COPY schema.table (columns) FROM stdin;`, rows in COPY text format,
+//! `\.`. So every restore path reads both kinds of artifact the same way.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{BufRead, Write};
+
+use anyhow::{Context, Result};
+
+use super::TableName;
+use crate::config::TenantSpec;
+
+/// `COPY schema.table (a, b) FROM stdin;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyHeader {
+    pub table: TableName,
+    pub columns: Vec<String>,
+}
+
+/// Reads one identifier (bare or double-quoted) from the front of `s`.
+fn ident(s: &str) -> Option<(String, &str)> {
+    let s = s.trim_start();
+    if let Some(rest) = s.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c == '"' {
+                if rest[i + 1..].starts_with('"') {
+                    out.push('"');
+                    chars.next();
+                } else {
+                    return Some((out, &rest[i + 1..]));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        None
+    } else {
+        let end = s
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+            .unwrap_or(s.len());
+        if end == 0 {
+            return None;
+        }
+        Some((s[..end].to_lowercase(), &s[end..]))
+    }
+}
+
+pub fn parse_copy_header(line: &str) -> Option<CopyHeader> {
+    let rest = line.strip_prefix("COPY ")?;
+    let (first, mut rest) = ident(rest)?;
+    let table = if let Some(r) = rest.strip_prefix('.') {
+        let (name, r) = ident(r)?;
+        rest = r;
+        TableName {
+            schema: first,
+            name,
+        }
+    } else {
+        TableName {
+            schema: "public".into(),
+            name: first,
+        }
+    };
+    let mut columns = Vec::new();
+    let mut r = rest.trim_start();
+    if let Some(inner) = r.strip_prefix('(') {
+        r = inner;
+        loop {
+            let (c, after) = ident(r)?;
+            columns.push(c);
+            let after = after.trim_start();
+            if let Some(a) = after.strip_prefix(',') {
+                r = a;
+            } else if let Some(a) = after.strip_prefix(')') {
+                r = a;
+                break;
+            } else {
+                return None;
+            }
+        }
+    }
+    if !r.trim_start().starts_with("FROM stdin") {
+        return None;
+    }
+    Some(CopyHeader { table, columns })
+}
+
+/// The `idx`th field of a COPY text row, unescaped; `None` for NULL.
+pub fn copy_field(row: &[u8], idx: usize) -> Option<Vec<u8>> {
+    let field = row.split(|&b| b == b'\t').nth(idx)?;
+    if field == b"\\N" {
+        return None;
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\' && i + 1 < field.len() {
+            i += 1;
+            out.push(match field[i] {
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'b' => 8,
+                b'f' => 12,
+                b'v' => 11,
+                c => c,
+            });
+        } else {
+            out.push(field[i]);
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+/// Which rows of one COPY block to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowFilter {
+    All,
+    /// Keep rows whose field at this index is one of the tenants.
+    Field(usize),
+    /// Skip the block (selective merge: a table without the tenant column).
+    None,
+}
+
+/// Selects tenants' rows: tables carrying the tenant column by that column,
+/// the tenants table by its key.
+#[derive(Debug, Clone)]
+pub struct TenantFilter {
+    pub spec: TenantSpec,
+    pub ids: HashSet<Vec<u8>>,
+    /// Keep tables without the tenant column (a full restore keeps global
+    /// tables; a merge skips them).
+    pub keep_global: bool,
+}
+
+impl TenantFilter {
+    fn is_tenants_table(&self, t: &TableName) -> bool {
+        match self.spec.table.split_once('.') {
+            Some((s, n)) => t.schema == s && t.name == n,
+            None => t.name == self.spec.table,
+        }
+    }
+
+    pub fn for_header(&self, h: &CopyHeader) -> RowFilter {
+        if self.is_tenants_table(&h.table) {
+            if let Some(i) = h.columns.iter().position(|c| *c == self.spec.key) {
+                return RowFilter::Field(i);
+            }
+        }
+        match h.columns.iter().position(|c| *c == self.spec.column) {
+            Some(i) => RowFilter::Field(i),
+            None if self.keep_global => RowFilter::All,
+            None => RowFilter::None,
+        }
+    }
+
+    pub fn keeps(&self, filter: &RowFilter, row: &[u8]) -> bool {
+        match filter {
+            RowFilter::All => true,
+            RowFilter::None => false,
+            RowFilter::Field(i) => copy_field(row, *i).is_some_and(|v| self.ids.contains(&v)),
+        }
+    }
+}
+
+/// What one walk over a dump saw.
+pub enum Event<'a> {
+    /// A line outside COPY data (with its newline).
+    Line(&'a [u8]),
+    CopyStart(&'a CopyHeader, &'a RowFilter),
+    /// A kept row (with its newline).
+    Row(&'a [u8]),
+    /// End of a COPY block: rows kept, rows left out.
+    CopyEnd(u64, u64),
+}
+
+/// Walks a dump or tenant export line by line, calling `f` for each event.
+/// Reads to the end of `reader` (which checks the stream's hash there).
+pub fn walk(
+    mut reader: impl BufRead,
+    tenants: Option<&TenantFilter>,
+    mut f: impl FnMut(Event<'_>) -> Result<()>,
+) -> Result<()> {
+    let mut line = Vec::with_capacity(64 * 1024);
+    let mut copy: Option<(CopyHeader, RowFilter, u64, u64)> = None;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .context("reading the backup stream failed")?;
+        if n == 0 {
+            if copy.is_some() {
+                anyhow::bail!("the backup stream ends inside a COPY block: it is truncated");
+            }
+            return Ok(());
+        }
+        match &mut copy {
+            Some((_, filter, kept, skipped)) => {
+                if line == b"\\.\n" || line == b"\\." {
+                    let (k, s) = (*kept, *skipped);
+                    copy = None;
+                    f(Event::CopyEnd(k, s))?;
+                    continue;
+                }
+                let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                if tenants.is_none_or(|t| t.keeps(filter, body)) {
+                    *kept += 1;
+                    f(Event::Row(&line))?;
+                } else {
+                    *skipped += 1;
+                }
+            }
+            None => {
+                if line.starts_with(b"COPY ") {
+                    if let Some(h) = parse_copy_header(&String::from_utf8_lossy(&line)) {
+                        let filter = tenants.map(|t| t.for_header(&h)).unwrap_or(RowFilter::All);
+                        f(Event::CopyStart(&h, &filter))?;
+                        copy = Some((h, filter, 0, 0));
+                        continue;
+                    }
+                }
+                f(Event::Line(&line))?;
+            }
+        }
+    }
+}
+
+/// What [`to_psql`] left out or changed.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct FilterReport {
+    /// Settings the target server does not know, whose `SET` lines were dropped.
+    pub dropped_settings: BTreeSet<String>,
+    /// psql meta-commands the target psql does not know, dropped.
+    pub dropped_meta_commands: BTreeSet<String>,
+    /// Rows per table written.
+    pub rows: BTreeMap<String, u64>,
+    /// Rows per table left out by the tenant filter.
+    pub rows_left_out: BTreeMap<String, u64>,
+}
+
+/// Options for rewriting a dump for a target psql and server.
+pub struct PsqlFilter<'a> {
+    /// Lower-case names of the target server's settings.
+    pub known_settings: &'a HashSet<String>,
+    /// Whether the target psql knows `\restrict` / `\unrestrict`.
+    pub psql_knows_restrict: bool,
+    pub tenants: Option<&'a TenantFilter>,
+}
+
+/// The setting a dump line `SET name = value;` sets.
+fn set_line_name(line: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(line).ok()?;
+    let rest = s.strip_prefix("SET ")?;
+    let name = rest.split([' ', '=']).next()?;
+    if name.is_empty()
+        || !rest.trim_end().ends_with(';')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        return None;
+    }
+    Some(name.to_lowercase())
+}
+
+/// Copies a dump into `out` for psql: drops `SET` lines for settings the
+/// server lacks and meta-commands psql lacks, and filters tenants' rows.
+pub fn to_psql(
+    reader: impl BufRead,
+    out: &mut impl Write,
+    opts: &PsqlFilter<'_>,
+) -> Result<FilterReport> {
+    let mut report = FilterReport::default();
+    let mut current = String::new();
+    walk(reader, opts.tenants, |ev| {
+        match ev {
+            Event::Line(line) => {
+                if let Some(name) = set_line_name(line) {
+                    // Custom (dotted) settings are accepted by any server.
+                    if !name.contains('.') && !opts.known_settings.contains(&name) {
+                        report.dropped_settings.insert(name);
+                        return Ok(());
+                    }
+                }
+                if !opts.psql_knows_restrict
+                    && (line.starts_with(b"\\restrict") || line.starts_with(b"\\unrestrict"))
+                {
+                    let word = String::from_utf8_lossy(line)
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    report.dropped_meta_commands.insert(word);
+                    return Ok(());
+                }
+                out.write_all(line)?;
+            }
+            Event::CopyStart(h, _) => {
+                current = h.table.to_string();
+                if h.columns.is_empty() {
+                    writeln!(out, "COPY {} FROM stdin;", h.table.quoted())?;
+                } else {
+                    let cols = h
+                        .columns
+                        .iter()
+                        .map(|c| super::quote_ident(c))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    writeln!(out, "COPY {} ({cols}) FROM stdin;", h.table.quoted())?;
+                }
+            }
+            Event::Row(row) => out.write_all(row)?,
+            Event::CopyEnd(kept, skipped) => {
+                out.write_all(b"\\.\n")?;
+                *report.rows.entry(current.clone()).or_default() += kept;
+                if skipped > 0 {
+                    *report.rows_left_out.entry(current.clone()).or_default() += skipped;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// Whether a psql of this version knows `\restrict` (added in 18.0 and the
+/// August 2025 minors 17.6, 16.10, 15.14, 14.19, 13.22).
+pub fn psql_knows_restrict(version: (u32, u32)) -> bool {
+    match version {
+        (m, _) if m >= 18 => true,
+        (17, n) => n >= 6,
+        (16, n) => n >= 10,
+        (15, n) => n >= 14,
+        (14, n) => n >= 19,
+        (13, n) => n >= 22,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers() {
+        let h = parse_copy_header("COPY public.order_items (id, tenant_id, \"Qty\") FROM stdin;\n")
+            .unwrap();
+        assert_eq!(
+            h.table,
+            TableName {
+                schema: "public".into(),
+                name: "order_items".into()
+            }
+        );
+        assert_eq!(h.columns, vec!["id", "tenant_id", "Qty"]);
+        let h = parse_copy_header("COPY \"we\"\"ird\".t FROM stdin;").unwrap();
+        assert_eq!(h.table.schema, "we\"ird");
+        assert!(h.columns.is_empty());
+        assert!(parse_copy_header("COPY t TO stdout;").is_none());
+    }
+
+    #[test]
+    fn fields() {
+        assert_eq!(copy_field(b"1\tacme\\tx\t\\N", 1).unwrap(), b"acme\tx");
+        assert_eq!(copy_field(b"1\tacme\t\\N", 2), None);
+    }
+
+    fn spec() -> TenantSpec {
+        TenantSpec {
+            table: "tenants".into(),
+            key: "id".into(),
+            column: "tenant_id".into(),
+        }
+    }
+
+    #[test]
+    fn rewrite_for_old_server_and_tenant() {
+        let dump = "\\restrict abc\nSET statement_timeout = 0;\nSET transaction_timeout = 0;\nSET app.x = 1;\nCREATE TABLE t ();\n\
+COPY public.tenants (id, name) FROM stdin;\nacme\tAcme\nglobex\tGlobex\n\\.\n\
+COPY public.orders (id, tenant_id) FROM stdin;\n1\tacme\n2\tglobex\n3\tacme\n\\.\n\
+COPY public.plans (id) FROM stdin;\n1\n\\.\n\\unrestrict abc\n";
+        let known: HashSet<String> = ["statement_timeout".to_string()].into();
+        let tf = TenantFilter {
+            spec: spec(),
+            ids: [b"acme".to_vec()].into(),
+            keep_global: true,
+        };
+        let mut out = Vec::new();
+        let r = to_psql(
+            dump.as_bytes(),
+            &mut out,
+            &PsqlFilter {
+                known_settings: &known,
+                psql_knows_restrict: false,
+                tenants: Some(&tf),
+            },
+        )
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains("transaction_timeout"));
+        assert!(out.contains("SET statement_timeout = 0;"));
+        assert!(out.contains("SET app.x = 1;"));
+        assert!(!out.contains("restrict"));
+        assert!(out.contains("acme\tAcme\n") && !out.contains("globex"));
+        assert!(out.contains("1\tacme\n3\tacme\n\\.\n"));
+        assert!(out.contains("\"plans\" (\"id\") FROM stdin;\n1\n"));
+        assert_eq!(r.rows["public.orders"], 2);
+        assert_eq!(r.rows_left_out["public.orders"], 1);
+        assert_eq!(
+            r.dropped_settings.iter().collect::<Vec<_>>(),
+            vec!["transaction_timeout"]
+        );
+        assert_eq!(r.dropped_meta_commands.len(), 2);
+    }
+
+    #[test]
+    fn truncated_copy_is_an_error() {
+        let known = HashSet::new();
+        let r = to_psql(
+            &b"COPY public.t (a) FROM stdin;\n1\n"[..],
+            &mut Vec::new(),
+            &PsqlFilter {
+                known_settings: &known,
+                psql_knows_restrict: true,
+                tenants: None,
+            },
+        );
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn restrict_versions() {
+        assert!(psql_knows_restrict((15, 18)));
+        assert!(!psql_knows_restrict((15, 13)));
+        assert!(psql_knows_restrict((18, 0)));
+        assert!(!psql_knows_restrict((12, 30)));
+    }
+}

@@ -1,0 +1,453 @@
+//! The PostgreSQL engine: full logical backups with `pg_dump`, tenant-scoped
+//! exports through COPY, and restores (full with `psql`, merge and selective
+//! through staging tables).
+//!
+//! Passwords come from a configured file, `$PGPASSWORD` or a pgpass file and
+//! are handed to children in their environment only: never on a command
+//! line, in a log line or in the catalog. Queries go through tokio-postgres
+//! on the storage runtime, driven from blocking code with `block_on`.
+
+pub mod dump;
+pub mod filter;
+pub mod restore;
+pub mod tenants;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config, NoTls};
+
+use crate::error::{ExitKind, Failure};
+use crate::storage::runtime;
+
+/// Where a database is and how to log in.
+#[derive(Clone)]
+pub struct ConnInfo {
+    pub config: Config,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for ConnInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnInfo({})", self.display())
+    }
+}
+
+impl ConnInfo {
+    /// Parses `url` (which must hold no password) and finds the password:
+    /// `password_file`, else `$PGPASSWORD`, else `$PGPASSFILE`/`~/.pgpass`.
+    pub fn new(url: &str, password_file: Option<&Path>) -> Result<ConnInfo> {
+        let mut config: Config = url.parse().map_err(|e| {
+            Failure::new(
+                ExitKind::Usage,
+                format!("\"{}\" is not a PostgreSQL URL: {e}.", redact_url(url)),
+            )
+            .with_remedy("Write postgresql://USER@HOST:PORT/DATABASE.")
+        })?;
+        if config.get_password().is_some() {
+            return Err(Failure::new(ExitKind::Usage, "the database URL holds a password.")
+                .with_remedy("Remove it and pass the password through PGPASSWORD, a pgpass file (PGPASSFILE) or the source's password_file: URLs end up in process lists and logs.")
+                .into());
+        }
+        if config.get_user().is_none() {
+            let user = std::env::var("PGUSER")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_else(|_| "postgres".into());
+            config.user(&user);
+        }
+        if config.get_dbname().is_none() {
+            let db = std::env::var("PGDATABASE")
+                .unwrap_or_else(|_| config.get_user().unwrap_or("postgres").to_string());
+            config.dbname(&db);
+        }
+        if config.get_hosts().is_empty() {
+            config.host(std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into()));
+        }
+        if config.get_ports().is_empty() {
+            config.port(
+                std::env::var("PGPORT")
+                    .ok()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(5432),
+            );
+        }
+        let mut info = ConnInfo {
+            config,
+            password: None,
+        };
+        info.password = match password_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| {
+                        Failure::new(
+                            ExitKind::Usage,
+                            format!(
+                                "cannot read the PostgreSQL password file {}: {e}.",
+                                p.display()
+                            ),
+                        )
+                        .with_remedy(
+                            "Check password_file in the config and that this user may read it.",
+                        )
+                    })?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            None => std::env::var("PGPASSWORD")
+                .ok()
+                .or_else(|| info.pgpass_lookup()),
+        };
+        if let Some(p) = &info.password {
+            info.config.password(p.as_bytes());
+        }
+        Ok(info)
+    }
+
+    pub fn host(&self) -> String {
+        match self.config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.config.get_ports().first().copied().unwrap_or(5432)
+    }
+
+    pub fn user(&self) -> &str {
+        self.config.get_user().unwrap_or("postgres")
+    }
+
+    pub fn dbname(&self) -> &str {
+        self.config.get_dbname().unwrap_or("postgres")
+    }
+
+    /// The same server, another database.
+    pub fn with_db(&self, db: &str) -> ConnInfo {
+        let mut c = self.clone();
+        c.config.dbname(db);
+        c
+    }
+
+    /// `postgresql://user@host:port/db`, never with a password.
+    pub fn display(&self) -> String {
+        let host = self.host();
+        let host = if host.starts_with('/') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        format!(
+            "postgresql://{}@{}:{}/{}",
+            self.user(),
+            host,
+            self.port(),
+            self.dbname()
+        )
+    }
+
+    fn pgpass_lookup(&self) -> Option<String> {
+        let file = std::env::var_os("PGPASSFILE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pgpass")))?;
+        let text = std::fs::read_to_string(file).ok()?;
+        let host = self.host();
+        let host = if host.starts_with('/') {
+            "localhost".to_string()
+        } else {
+            host
+        };
+        let want = [
+            host,
+            self.port().to_string(),
+            self.dbname().to_string(),
+            self.user().to_string(),
+        ];
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let fields = split_pgpass(line);
+            if fields.len() != 5 {
+                continue;
+            }
+            if fields[..4]
+                .iter()
+                .zip(want.iter())
+                .all(|(f, w)| f == "*" || f == w)
+            {
+                return Some(fields[4].clone());
+            }
+        }
+        None
+    }
+
+    /// A libpq command: the connection in PG* variables, the password in
+    /// PGPASSWORD (the child's environment only, never its argv).
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("PGHOST", self.host())
+            .env("PGPORT", self.port().to_string())
+            .env("PGUSER", self.user())
+            .env("PGDATABASE", self.dbname())
+            .env("PGAPPNAME", "vaultctl")
+            .env_remove("PGSERVICE");
+        match &self.password {
+            Some(p) => cmd.env("PGPASSWORD", p),
+            None => cmd.env_remove("PGPASSWORD"),
+        };
+        cmd
+    }
+
+    /// Connects; the connection is driven on the storage runtime.
+    pub fn connect(&self) -> Result<Arc<Client>> {
+        let config = self.config.clone();
+        let display = self.display();
+        runtime().block_on(async move {
+            let (client, conn) = config.connect(NoTls).await.map_err(|e| {
+                Failure::new(ExitKind::Failure, format!("cannot connect to {display}: {}.", pg_error(&e)))
+                    .with_remedy("Check the URL, that the server is running and accepts this user, and the password (password_file, PGPASSWORD or PGPASSFILE).")
+            })?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("PostgreSQL connection ended: {e}");
+                }
+            });
+            Ok::<_, anyhow::Error>(Arc::new(client))
+        })
+    }
+}
+
+fn split_pgpass(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.last_mut().unwrap().push(n);
+                }
+            }
+            ':' => out.push(String::new()),
+            c => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+/// A URL for messages: any password replaced.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((auth, host)) = rest.split_once('@') {
+            if let Some((user, _)) = auth.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+/// The server's message of a database error (with detail and hint).
+pub fn pg_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" ({d})"));
+            }
+            if let Some(h) = db.hint() {
+                s.push_str(&format!(" Hint: {h}"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(inner) = src {
+                s.push_str(&format!(": {inner}"));
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// Runs a query on the runtime and maps errors to one paragraph.
+pub fn query(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>> {
+    runtime()
+        .block_on(client.query(sql, params))
+        .map_err(|e| anyhow::anyhow!("{}", pg_error(&e)))
+        .with_context(|| format!("query failed: {}", first_line(sql)))
+}
+
+pub fn execute(client: &Client, sql: &str) -> Result<()> {
+    runtime()
+        .block_on(client.batch_execute(sql))
+        .map_err(|e| anyhow::anyhow!("{}", pg_error(&e)))
+        .with_context(|| format!("statement failed: {}", first_line(sql)))
+}
+
+fn first_line(sql: &str) -> String {
+    let l = sql.trim().lines().next().unwrap_or("").trim();
+    if l.len() > 120 {
+        format!("{}…", &l[..120])
+    } else {
+        l.to_string()
+    }
+}
+
+/// `"name"` with embedded quotes doubled.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// `'text'` with embedded quotes doubled (standard_conforming_strings).
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `schema.table`, both quoted.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(table))
+}
+
+/// `(major, minor)` from `pg_dump (PostgreSQL) 15.18 (Debian …)` or `18.6`.
+pub fn parse_version(text: &str) -> Option<(u32, u32)> {
+    let word = text
+        .split_whitespace()
+        .find(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))?;
+    let mut parts = word.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some((major, minor))
+}
+
+/// `pg_dump --version` (or psql's) as text, with a clear error when missing.
+pub fn program_version(program: &Path) -> Result<String> {
+    let out = Command::new(program).arg("--version").output().map_err(|e| {
+        Failure::new(ExitKind::Failure, format!("cannot run {}: {e}.", program.display()))
+            .with_remedy("Install the PostgreSQL client programs (Debian: postgresql-client), or set pg_bin_dir, pg_dump or psql in the source's config (restore: --pg-bin-dir).")
+    })?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A user table: schema, name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct TableName {
+    pub schema: String,
+    pub name: String,
+}
+
+impl TableName {
+    pub fn quoted(&self) -> String {
+        qualified(&self.schema, &self.name)
+    }
+}
+
+impl std::fmt::Display for TableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// The condition that selects the user tables of a database in pg_class `c`
+/// joined with pg_namespace `n`.
+pub const USER_TABLES: &str = "c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+
+/// Orders `tables` so that every table comes after the tables it references
+/// (foreign keys among them); cycles are broken by name, with a warning.
+pub fn fk_order(client: &Client, tables: &[TableName]) -> Result<Vec<TableName>> {
+    let rows = query(
+        client,
+        "SELECT cn.nspname, c.relname, fn.nspname, f.relname
+           FROM pg_constraint k
+           JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+           JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
+          WHERE k.contype = 'f'",
+        &[],
+    )?;
+    let mut deps: std::collections::BTreeMap<TableName, Vec<TableName>> =
+        tables.iter().map(|t| (t.clone(), Vec::new())).collect();
+    for r in rows {
+        let from = TableName {
+            schema: r.get(0),
+            name: r.get(1),
+        };
+        let to = TableName {
+            schema: r.get(2),
+            name: r.get(3),
+        };
+        if from != to && deps.contains_key(&to) {
+            if let Some(d) = deps.get_mut(&from) {
+                d.push(to);
+            }
+        }
+    }
+    let mut out: Vec<TableName> = Vec::new();
+    let mut left: Vec<TableName> = deps.keys().cloned().collect();
+    while !left.is_empty() {
+        let ready: Vec<TableName> = left
+            .iter()
+            .filter(|t| deps[*t].iter().all(|d| out.contains(d)))
+            .cloned()
+            .collect();
+        if ready.is_empty() {
+            let t = left.remove(0);
+            tracing::warn!(
+                "foreign keys between {} and other tables form a cycle; it is ordered by name",
+                t
+            );
+            out.push(t);
+            continue;
+        }
+        left.retain(|t| !ready.contains(t));
+        out.extend(ready);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(
+            parse_version("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"),
+            Some((15, 18))
+        );
+        assert_eq!(parse_version("psql (PostgreSQL) 18.6"), Some((18, 6)));
+        assert_eq!(parse_version("15.4"), Some((15, 4)));
+    }
+
+    #[test]
+    fn redaction_and_quoting() {
+        assert_eq!(
+            redact_url("postgresql://u:pw@h/db"),
+            "postgresql://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(
+            split_pgpass(r"h:5432:db:u:p\:w"),
+            vec!["h", "5432", "db", "u", "p:w"]
+        );
+    }
+
+    #[test]
+    fn password_in_url_is_refused() {
+        assert!(ConnInfo::new("postgresql://u:pw@127.0.0.1/db", None).is_err());
+        let c = ConnInfo::new("postgresql://u@127.0.0.1:5433/db", None).unwrap();
+        assert_eq!(c.display(), "postgresql://u@127.0.0.1:5433/db");
+    }
+}

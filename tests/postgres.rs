@@ -1,0 +1,524 @@
+//! The PostgreSQL engine against real PostgreSQL 15 clusters (and pg_dump
+//! 18): full, tenant and selective backups and restores, the RLS preflight,
+//! a killed pg_dump, cross-version restores, confirmation and the restore log.
+
+mod pg;
+
+use pg::{fixture, Cluster, SourceDef, Vault, APP_PASSWORD, BACKUP_PASSWORD, TENANTS};
+
+fn vault(c: &Cluster) -> Vault {
+    Vault::new(&[
+        SourceDef {
+            name: "db",
+            url: c.url("backup", "app"),
+            password: BACKUP_PASSWORD,
+            bin_dir: c.bin.clone(),
+            pg_dump: None,
+        },
+        SourceDef {
+            name: "db-as-app",
+            url: c.url("app", "app"),
+            password: APP_PASSWORD,
+            bin_dir: c.bin.clone(),
+            pg_dump: None,
+        },
+    ])
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn full_backup_and_full_restore_roundtrip_with_restore_log() {
+    let c = fixture();
+    let v = vault(&c);
+    let id = v.backup(&["db"]);
+    let original = c.digests("app", None);
+    assert!(original["order_items"].starts_with("2400:"), "{original:?}");
+
+    // The manifest records versions, database and row estimates.
+    let list = v.json(&["list"]);
+    assert_eq!(list[0]["kind"], "postgres");
+    let sql = v.ok(&["restore", &id, "--stdout"]);
+    assert!(
+        sql.contains("CREATE TABLE \"public\".\"order_items\""),
+        "{}",
+        &sql[..500.min(sql.len())]
+    );
+    assert!(!sql.contains(BACKUP_PASSWORD));
+
+    // Without --yes and without a terminal: refused, exit 2, naming --yes.
+    let target = c.url("postgres", "copy");
+    let o = v.run(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &target,
+        "--create",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
+    assert_eq!(
+        c.count(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'copy'"
+        ),
+        0
+    );
+
+    // A missing database without --create is refused.
+    let o = v.run(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &target,
+        "--yes",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--create"));
+
+    v.ok(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &target,
+        "--create",
+        "--yes",
+        "--reason",
+        "restore drill",
+    ]);
+    assert_eq!(c.digests("copy", None), original);
+    // RLS and ownership came along.
+    assert_eq!(
+        c.psql(
+            "copy",
+            "SELECT relforcerowsecurity FROM pg_class WHERE relname = 'orders'"
+        ),
+        "t"
+    );
+
+    // A non-empty database is refused without --clean, replaced with it.
+    let o = v.run(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &target,
+        "--yes",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--clean"), "{}", stderr(&o));
+    c.psql("copy", "DELETE FROM inventory WHERE tenant_id = 'acme'");
+    v.ok(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &target,
+        "--clean",
+        "--yes",
+    ]);
+    assert_eq!(c.digests("copy", None), original);
+
+    // The restore log: every restore, without passwords.
+    let log = v.json(&["restores"]);
+    let rows = log.as_array().unwrap();
+    let done: Vec<_> = rows
+        .iter()
+        .filter(|r| r["type"] == "full" && r["outcome"] == "succeeded")
+        .collect();
+    assert_eq!(done.len(), 2, "{log}");
+    // Refused attempts are in the log too, as failed, with why.
+    let refused = rows
+        .iter()
+        .filter(|r| r["type"] == "full" && r["outcome"] == "failed")
+        .count();
+    assert_eq!(refused, 2, "{log}");
+    let first = done
+        .iter()
+        .find(|r| r["reason"] == "restore drill")
+        .expect("reason recorded");
+    assert_eq!(first["backup_id"], id.as_str());
+    assert_eq!(first["outcome"], "succeeded");
+    assert_eq!(first["operator"], "tester");
+    assert_eq!(first["target"], target.as_str());
+    assert!(first["rows"].as_u64().unwrap() >= 3000, "{first}");
+    assert!(first["finished_at"].is_string());
+    assert!(!log.to_string().contains(pg::SUPERUSER_PASSWORD));
+    let text = v.ok(&["restores"]);
+    assert!(text.contains("restore drill"), "{text}");
+}
+
+#[test]
+fn rls_preflight_names_tables_and_the_fix() {
+    let c = fixture();
+    let v = vault(&c);
+    let o = v.run(&["backup", "db-as-app"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    for t in [
+        "public.customers",
+        "public.orders",
+        "public.order_items",
+        "public.inventory",
+    ] {
+        assert!(e.contains(t), "{t} missing from: {e}");
+    }
+    assert!(
+        !e.contains("public.products"),
+        "app owns products (no FORCE): {e}"
+    );
+    assert!(
+        e.contains("BYPASSRLS") && e.contains("pg_read_all_data"),
+        "{e}"
+    );
+    assert!(!e.contains(APP_PASSWORD));
+    assert_eq!(v.manifests(), 0);
+    let list = v.json(&["list"]);
+    assert_eq!(list[0]["status"], "failed");
+    assert!(list[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("row-level security"));
+    // The same database as the backup role works.
+    v.backup(&["db"]);
+    assert_eq!(v.manifests(), 1);
+}
+
+#[test]
+fn tenant_backups_and_merge_restore() {
+    let c = fixture();
+    let v = vault(&c);
+    let before: Vec<_> = TENANTS.iter().map(|t| c.digests("app", Some(t))).collect();
+
+    // One tenant.
+    let one = v.backup(&["db", "--tenant", "acme"]);
+    let sql = v.ok(&["restore", &one, "--stdout"]);
+    assert!(sql.contains("acme") && !sql.contains("globex"));
+    // Tables appear in foreign-key order.
+    let pos = |t: &str| {
+        sql.find(&format!("COPY \"public\".\"{t}\""))
+            .unwrap_or_else(|| panic!("{t} not exported"))
+    };
+    assert!(
+        pos("tenants") < pos("customers")
+            && pos("customers") < pos("orders")
+            && pos("orders") < pos("order_items")
+    );
+    assert!(pos("products") < pos("order_items") && pos("products") < pos("inventory"));
+    let o = v.run(&["backup", "db", "--tenant", "nosuch"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // All tenants: one artifact each, globals listed.
+    let all = v.backup(&["db", "--all-tenants"]);
+    let o = v.run(&["restore", &all, "--stdout"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("tenant-acme") && stderr(&o).contains("tenant-umbrella"),
+        "{}",
+        stderr(&o)
+    );
+    let o = v.run(&["backup", "db", "--all-tenants"]);
+    assert!(
+        stderr(&o).contains("public.plans") && stderr(&o).contains("public.settings"),
+        "globals must be listed: {}",
+        stderr(&o)
+    );
+
+    // Lose part of acme's data, then merge it back from the all-tenants backup.
+    c.psql_file(
+        "app",
+        "DELETE FROM order_items WHERE tenant_id = 'acme' AND order_id % 3 = 0;
+         DELETE FROM orders o WHERE tenant_id = 'acme' AND id % 3 = 0 AND NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id);
+         DELETE FROM inventory WHERE tenant_id = 'acme' AND product_id % 2 = 0;
+         UPDATE customers SET email = 'changed@acme.example' WHERE id = (SELECT min(id) FROM customers WHERE tenant_id = 'acme');",
+    );
+    let missing_items = 600
+        - c.count(
+            "app",
+            "SELECT count(*) FROM order_items WHERE tenant_id = 'acme'",
+        );
+    let missing_orders = 300
+        - c.count(
+            "app",
+            "SELECT count(*) FROM orders WHERE tenant_id = 'acme'",
+        );
+    assert!(missing_items > 0 && missing_orders > 0);
+    let o = v.run(&[
+        "restore",
+        &all,
+        "--type",
+        "merge",
+        "--target-db",
+        &c.url("postgres", "app"),
+        "--tenant",
+        "acme",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "merge without --yes and no TTY must refuse: {}",
+        stderr(&o)
+    );
+    let r = v.json(&[
+        "restore",
+        &all,
+        "--type",
+        "merge",
+        "--target-db",
+        &c.url("postgres", "app"),
+        "--tenant",
+        "acme",
+        "--yes",
+        "--reason",
+        "ticket 42",
+    ]);
+    let table = |n: &str| {
+        r["report"]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == format!("public.{n}"))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        table("order_items")["inserted"].as_i64().unwrap(),
+        missing_items,
+        "{r}"
+    );
+    assert_eq!(
+        table("order_items")["skipped"].as_i64().unwrap(),
+        600 - missing_items
+    );
+    assert_eq!(
+        table("orders")["inserted"].as_i64().unwrap(),
+        missing_orders
+    );
+    assert_eq!(table("customers")["inserted"], 0);
+    assert_eq!(table("customers")["skipped"], 150);
+    assert_eq!(table("inventory")["inserted"], 20);
+    // No duplicates, the existing (changed) row kept, other tenants untouched.
+    let after = c.digests("app", Some("acme"));
+    for t in ["orders", "order_items", "inventory", "products", "tenants"] {
+        assert_eq!(after[t], before[0][t], "{t}");
+    }
+    assert_eq!(
+        c.count(
+            "app",
+            "SELECT count(*) FROM customers WHERE email = 'changed@acme.example'"
+        ),
+        1
+    );
+    for (i, t) in TENANTS.iter().enumerate().skip(1) {
+        assert_eq!(c.digests("app", Some(t)), before[i], "tenant {t} changed");
+    }
+    // Merging again inserts nothing.
+    let again = v.json(&[
+        "restore",
+        &one,
+        "--type",
+        "merge",
+        "--target-db",
+        &c.url("postgres", "app"),
+        "--yes",
+    ]);
+    assert_eq!(again["report"]["inserted"], 0, "{again}");
+    let log = v.json(&["restores"]);
+    let merge = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"] == "ticket 42")
+        .unwrap()
+        .clone();
+    assert_eq!(merge["type"], "merge");
+    assert_eq!(merge["tenants"], serde_json::json!(["acme"]));
+    assert_eq!(merge["outcome"], "succeeded");
+}
+
+#[test]
+fn selective_restores_from_a_full_dump() {
+    let c = fixture();
+    let v = vault(&c);
+    let full = v.backup(&["db"]);
+    let globex = c.digests("app", Some("globex"));
+    let others: Vec<_> = ["acme", "initech", "umbrella"]
+        .iter()
+        .map(|t| c.digests("app", Some(t)))
+        .collect();
+    // Lose all of globex's rows, then merge them back from the full dump.
+    c.psql_file(
+        "app",
+        "DELETE FROM order_items WHERE tenant_id = 'globex'; DELETE FROM inventory WHERE tenant_id = 'globex';
+         DELETE FROM orders WHERE tenant_id = 'globex'; DELETE FROM products WHERE tenant_id = 'globex';
+         DELETE FROM customers WHERE tenant_id = 'globex'; DELETE FROM tenants WHERE id = 'globex';",
+    );
+    let r = v.json(&[
+        "restore",
+        &full,
+        "--type",
+        "merge",
+        "--target-db",
+        &c.url("postgres", "app"),
+        "--tenant",
+        "globex",
+        "--yes",
+    ]);
+    assert_eq!(
+        r["report"]["inserted"].as_u64().unwrap(),
+        1 + 150 + 40 + 300 + 600 + 40,
+        "{r}"
+    );
+    assert_eq!(r["report"]["skipped"], 0);
+    let globals: Vec<String> =
+        serde_json::from_value(r["report"]["tables_without_tenant_column"].clone()).unwrap();
+    assert!(globals.contains(&"public.plans".to_string()), "{r}");
+    assert_eq!(c.digests("app", Some("globex")), globex);
+    for (i, t) in ["acme", "initech", "umbrella"].iter().enumerate() {
+        assert_eq!(c.digests("app", Some(t)), others[i]);
+    }
+    // Full restore of one tenant into a new database: schema, globals, that tenant only.
+    v.ok(&[
+        "restore",
+        &full,
+        "--type",
+        "full",
+        "--target-db",
+        &c.url("postgres", "only_acme"),
+        "--create",
+        "--tenant",
+        "acme",
+        "--yes",
+    ]);
+    assert_eq!(
+        c.digests("only_acme", Some("acme")),
+        c.digests("app", Some("acme"))
+    );
+    assert_eq!(c.count("only_acme", "SELECT count(*) FROM tenants"), 1);
+    assert_eq!(
+        c.count(
+            "only_acme",
+            "SELECT count(*) FROM order_items WHERE tenant_id <> 'acme'"
+        ),
+        0
+    );
+    assert_eq!(c.count("only_acme", "SELECT count(*) FROM plans"), 3);
+}
+
+#[test]
+fn killed_pg_dump_fails_the_backup_without_a_manifest() {
+    let c = fixture();
+    let script = c.dir.path().join("pg_dump_killed.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\"{}\" \"$@\" | head -c 100000\nkill -KILL $$\n",
+            c.bin.join("pg_dump").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let v = Vault::new(&[SourceDef {
+        name: "db",
+        url: c.url("backup", "app"),
+        password: BACKUP_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: Some(script),
+    }]);
+    let o = v.run(&["backup", "db"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("killed by signal 9"), "{}", stderr(&o));
+    assert_eq!(v.manifests(), 0);
+    let list = v.json(&["list"]);
+    assert_eq!(list[0]["status"], "failed");
+    assert!(
+        list[0]["error"].as_str().unwrap().contains("pg_dump"),
+        "{list}"
+    );
+}
+
+#[test]
+fn pg_dump_18_dump_restores_into_postgresql_15() {
+    let pg18 = pg::pg18_bin();
+    let c = fixture();
+    let v = Vault::new(&[SourceDef {
+        name: "db18",
+        url: c.url("backup", "app"),
+        password: BACKUP_PASSWORD,
+        bin_dir: pg18.clone(),
+        pg_dump: None,
+    }]);
+    let id = v.backup(&["db18"]);
+    let sql = v.ok(&["restore", &id, "--stdout"]);
+    assert!(
+        sql.contains("SET transaction_timeout = 0;"),
+        "pg_dump 18 writes transaction_timeout"
+    );
+    assert!(
+        sql.contains("\\restrict "),
+        "pg_dump 18.6 writes \\restrict"
+    );
+    let o = v.run(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &c.url("postgres", "from18"),
+        "--create",
+        "--yes",
+        "--pg-bin-dir",
+        &c.bin.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("transaction_timeout"),
+        "the dropped SET must be named: {}",
+        stderr(&o)
+    );
+    assert_eq!(c.digests("from18", None), c.digests("app", None));
+
+    // A psql that predates \restrict (15.13): the meta-commands are dropped, with a warning.
+    let old = c.dir.path().join("old-psql");
+    std::fs::create_dir_all(&old).unwrap();
+    let wrapper = old.join("psql");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'psql (PostgreSQL) 15.13'; exit 0; fi\nexec \"{}\" \"$@\"\n", c.bin.join("psql").display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let o = v.run(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &c.url("postgres", "from18old"),
+        "--create",
+        "--yes",
+        "--pg-bin-dir",
+        &old.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\\restrict") && stderr(&o).contains("15.13"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(c.digests("from18old", None), c.digests("app", None));
+}
