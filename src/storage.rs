@@ -156,6 +156,11 @@ impl Store {
         }
     }
 
+    /// A local directory (parallel writes gain nothing there).
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     fn path(&self, name: &str) -> ObjectPath {
         if self.prefix.is_empty() {
             ObjectPath::from(name)

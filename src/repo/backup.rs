@@ -541,7 +541,14 @@ impl Pipeline {
                 })?
         };
         let mut uploaders = Vec::new();
-        for _ in 0..UPLOADERS {
+        // Parallel uploads pay off against network latency; on local disks
+        // one uploader keeps up and saves a pack's worth of memory.
+        let upload_threads = if repo.stores.iter().all(Store::is_local) {
+            1
+        } else {
+            UPLOADERS
+        };
+        for _ in 0..upload_threads {
             let rx = pack_rx.clone();
             let shared = shared.clone();
             let stores = repo.stores.clone();
@@ -705,9 +712,17 @@ fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
         ));
         let mut failed = shared.failed_targets.lock().unwrap();
         for (s, r) in live.iter().zip(results) {
+            // Two uploaders may see the same target fail at once: it is one
+            // failed target, recorded once.
             if let Err(e) = r {
-                tracing::warn!("target '{}' failed while uploading; the backup continues on the other targets: {}", s.name, crate::error::paragraph(&e));
-                failed.push((s.name.clone(), crate::error::paragraph(&e)));
+                if !failed.iter().any(|(n, _)| *n == s.name) {
+                    tracing::warn!(
+                        "target '{}' failed while uploading; the backup continues on the other targets: {}",
+                        s.name,
+                        crate::error::paragraph(&e)
+                    );
+                    failed.push((s.name.clone(), crate::error::paragraph(&e)));
+                }
             }
         }
         if failed.len() >= shared.target_count {
