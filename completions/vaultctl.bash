@@ -16,6 +16,9 @@ _vaultctl() {
             ",$1")
                 cmd="vaultctl"
                 ;;
+            vaultctl,alerts)
+                cmd="vaultctl__subcmd__alerts"
+                ;;
             vaultctl,backup)
                 cmd="vaultctl__subcmd__backup"
                 ;;
@@ -40,17 +43,53 @@ _vaultctl() {
             vaultctl,man)
                 cmd="vaultctl__subcmd__man"
                 ;;
+            vaultctl,prune)
+                cmd="vaultctl__subcmd__prune"
+                ;;
             vaultctl,restore)
                 cmd="vaultctl__subcmd__restore"
                 ;;
             vaultctl,restores)
                 cmd="vaultctl__subcmd__restores"
                 ;;
+            vaultctl,schedule)
+                cmd="vaultctl__subcmd__schedule"
+                ;;
+            vaultctl,status)
+                cmd="vaultctl__subcmd__status"
+                ;;
+            vaultctl,sync)
+                cmd="vaultctl__subcmd__sync"
+                ;;
             vaultctl,verify)
                 cmd="vaultctl__subcmd__verify"
                 ;;
             vaultctl,wal)
                 cmd="vaultctl__subcmd__wal"
+                ;;
+            vaultctl__subcmd__alerts,ack)
+                cmd="vaultctl__subcmd__alerts__subcmd__ack"
+                ;;
+            vaultctl__subcmd__alerts,help)
+                cmd="vaultctl__subcmd__alerts__subcmd__help"
+                ;;
+            vaultctl__subcmd__alerts,list)
+                cmd="vaultctl__subcmd__alerts__subcmd__list"
+                ;;
+            vaultctl__subcmd__alerts,resolve)
+                cmd="vaultctl__subcmd__alerts__subcmd__resolve"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,ack)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__ack"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,help)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,list)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__list"
+                ;;
+            vaultctl__subcmd__alerts__subcmd__help,resolve)
+                cmd="vaultctl__subcmd__alerts__subcmd__help__subcmd__resolve"
                 ;;
             vaultctl__subcmd__backup,command)
                 cmd="vaultctl__subcmd__backup__subcmd__command"
@@ -82,6 +121,9 @@ _vaultctl() {
             vaultctl__subcmd__catalog__subcmd__help,rebuild)
                 cmd="vaultctl__subcmd__catalog__subcmd__help__subcmd__rebuild"
                 ;;
+            vaultctl__subcmd__help,alerts)
+                cmd="vaultctl__subcmd__help__subcmd__alerts"
+                ;;
             vaultctl__subcmd__help,backup)
                 cmd="vaultctl__subcmd__help__subcmd__backup"
                 ;;
@@ -106,17 +148,38 @@ _vaultctl() {
             vaultctl__subcmd__help,man)
                 cmd="vaultctl__subcmd__help__subcmd__man"
                 ;;
+            vaultctl__subcmd__help,prune)
+                cmd="vaultctl__subcmd__help__subcmd__prune"
+                ;;
             vaultctl__subcmd__help,restore)
                 cmd="vaultctl__subcmd__help__subcmd__restore"
                 ;;
             vaultctl__subcmd__help,restores)
                 cmd="vaultctl__subcmd__help__subcmd__restores"
                 ;;
+            vaultctl__subcmd__help,schedule)
+                cmd="vaultctl__subcmd__help__subcmd__schedule"
+                ;;
+            vaultctl__subcmd__help,status)
+                cmd="vaultctl__subcmd__help__subcmd__status"
+                ;;
+            vaultctl__subcmd__help,sync)
+                cmd="vaultctl__subcmd__help__subcmd__sync"
+                ;;
             vaultctl__subcmd__help,verify)
                 cmd="vaultctl__subcmd__help__subcmd__verify"
                 ;;
             vaultctl__subcmd__help,wal)
                 cmd="vaultctl__subcmd__help__subcmd__wal"
+                ;;
+            vaultctl__subcmd__help__subcmd__alerts,ack)
+                cmd="vaultctl__subcmd__help__subcmd__alerts__subcmd__ack"
+                ;;
+            vaultctl__subcmd__help__subcmd__alerts,list)
+                cmd="vaultctl__subcmd__help__subcmd__alerts__subcmd__list"
+                ;;
+            vaultctl__subcmd__help__subcmd__alerts,resolve)
+                cmd="vaultctl__subcmd__help__subcmd__alerts__subcmd__resolve"
                 ;;
             vaultctl__subcmd__help__subcmd__backup,command)
                 cmd="vaultctl__subcmd__help__subcmd__backup__subcmd__command"
@@ -129,6 +192,12 @@ _vaultctl() {
                 ;;
             vaultctl__subcmd__help__subcmd__key,generate)
                 cmd="vaultctl__subcmd__help__subcmd__key__subcmd__generate"
+                ;;
+            vaultctl__subcmd__help__subcmd__schedule,install)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__install"
+                ;;
+            vaultctl__subcmd__help__subcmd__schedule,show)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__show"
                 ;;
             vaultctl__subcmd__help__subcmd__wal,drain)
                 cmd="vaultctl__subcmd__help__subcmd__wal__subcmd__drain"
@@ -156,6 +225,24 @@ _vaultctl() {
                 ;;
             vaultctl__subcmd__key__subcmd__help,help)
                 cmd="vaultctl__subcmd__key__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__schedule,help)
+                cmd="vaultctl__subcmd__schedule__subcmd__help"
+                ;;
+            vaultctl__subcmd__schedule,install)
+                cmd="vaultctl__subcmd__schedule__subcmd__install"
+                ;;
+            vaultctl__subcmd__schedule,show)
+                cmd="vaultctl__subcmd__schedule__subcmd__show"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,help)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,install)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__install"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,show)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__show"
                 ;;
             vaultctl__subcmd__wal,drain)
                 cmd="vaultctl__subcmd__wal__subcmd__drain"
@@ -200,7 +287,7 @@ _vaultctl() {
 
     case "${cmd}" in
         vaultctl)
-            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --help --version key init backup list restore restores verify catalog wal completions man help"
+            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -218,6 +305,240 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts)
+            opts="-v -q -h --status --severity --source --since --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help list ack resolve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --severity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__ack)
+            opts="-v -q -h --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --note)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help)
+            opts="list ack resolve help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__ack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__help__subcmd__resolve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__list)
+            opts="-v -q -h --status --severity --source --since --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --severity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__alerts__subcmd__resolve)
+            opts="-v -q -h --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --note)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -226,7 +547,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup)
-            opts="-v -q -h --all --tag --note --tenant --all-tenants --config --json --no-progress --verbose --quiet --identity --catalog --help files command help"
+            opts="-v -q -h --all --tag --note --tenant --all-tenants --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help files command help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -256,6 +577,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -264,7 +589,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup__subcmd__command)
-            opts="-v -q -h --name --format --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --name --format --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -298,6 +623,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -306,7 +635,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup__subcmd__files)
-            opts="-v -q -h --name --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --name --tag --note --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -333,6 +662,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -400,7 +733,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__catalog)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help rebuild help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help rebuild help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -415,6 +748,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -468,7 +805,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__catalog__subcmd__rebuild)
-            opts="-v -q -h --target --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --target --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -490,6 +827,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -498,7 +839,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__completions)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help bash elvish fish powershell zsh"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -516,6 +857,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -524,8 +869,64 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help)
-            opts="key init backup list restore restores verify catalog wal completions man help"
+            opts="key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts)
+            opts="list ack resolve"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts__subcmd__ack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__alerts__subcmd__resolve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -705,6 +1106,20 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__help__subcmd__restore)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -720,6 +1135,76 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help__subcmd__restores)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule)
+            opts="show install"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__sync)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -832,7 +1317,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__init)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -847,6 +1332,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -858,7 +1347,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__key)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help generate help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -876,6 +1365,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -884,7 +1377,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__key__subcmd__generate)
-            opts="-o -v -q -h --output --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-o -v -q -h --output --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -907,6 +1400,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -960,7 +1457,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__list)
-            opts="-v -q -h --source --kind --status --tag --since --until --limit --page --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --source --kind --status --tag --since --until --limit --page --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1010,6 +1507,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1018,7 +1519,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__man)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1036,6 +1537,48 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__prune)
+            opts="-v -q -h --target --dry-run --lock-wait --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --target)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1044,7 +1587,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restore)
-            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --tenant --create --clean --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --tenant --create --clean --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1114,6 +1657,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1122,7 +1669,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restores)
-            opts="-v -q -h --limit --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --limit --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1144,6 +1691,236 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help show install help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help)
+            opts="show install help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__install)
+            opts="-v -q -h --systemd --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --systemd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__show)
+            opts="-v -q -h --cron --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__status)
+            opts="-v -q -h --check --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__sync)
+            opts="-v -q -h --from --to --dry-run --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1152,7 +1929,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__verify)
-            opts="-v -q -h --target --read-data --sample --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --target --read-data --sample --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1178,6 +1955,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1186,7 +1967,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__wal)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --help push fetch status sync drain help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help push fetch status sync drain help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1204,6 +1985,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1212,7 +1997,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__wal__subcmd__drain)
-            opts="-v -q -h --source --pg-wal --skip --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --source --pg-wal --skip --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1242,6 +2027,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1250,7 +2039,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__wal__subcmd__fetch)
-            opts="-v -q -h --source --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --source --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1269,6 +2058,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1378,7 +2171,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__wal__subcmd__push)
-            opts="-v -q -h --source --async --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --source --async --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1400,6 +2193,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1408,7 +2205,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__wal__subcmd__status)
-            opts="-v -q -h --source --max-lag --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --source --max-lag --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1434,6 +2231,10 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1442,7 +2243,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__wal__subcmd__sync)
-            opts="-v -q -h --source --config --json --no-progress --verbose --quiet --identity --catalog --help"
+            opts="-v -q -h --source --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1461,6 +2262,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

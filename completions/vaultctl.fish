@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_vaultctl_global_optspecs
-    string join \n config= json no-progress v/verbose q/quiet identity= catalog= h/help V/version
+    string join \n config= json no-progress v/verbose q/quiet identity= catalog= metrics-textfile= h/help V/version
 end
 
 function __fish_vaultctl_needs_command
@@ -27,6 +27,7 @@ end
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -40,14 +41,20 @@ complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "list" -d 'List ba
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "catalog" -d 'Manage the local catalog'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "wal" -d 'WAL archiving for point-in-time recovery (archive_command, restore_command, status)'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "status" -d 'Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "alerts" -d 'List, acknowledge and resolve alerts'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "schedule" -d 'Show schedules, print crontab lines, install systemd timers'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and not __fish_seen_subcommand_from generate help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -59,6 +66,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_subcommand_from generate" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -69,6 +77,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand key; and __fish_seen_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -80,6 +89,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l all -d 'Back up every configured source'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l all-tenants -d 'postgres sources: back up every tenant\'s rows, one artifact per tenant, from one snapshot'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l json -d 'Machine-readable JSON on stdout'
@@ -96,6 +106,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_see
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from files" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -109,6 +120,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_see
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from command" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -130,6 +142,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l page -d 'With
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -153,6 +166,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l set -d 'pi
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l stdout -d 'Write the backup\'s stream to stdout (a postgres backup: its SQL)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l force -d 'Write into a non-empty directory (files there are replaced)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l create -d 'postgres full: create the database when it does not exist'
@@ -169,6 +183,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l limit -d 
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -179,15 +194,41 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l sample -d '
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l read-data -d 'Download every pack and check its bytes (and, with the identity, every blob and stream)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l target -d 'Prune only this target (default: every target, each with its own policy)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l lock-wait -d 'How long to wait for running backups before giving up with exit 11' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l dry-run -d 'Show what would be removed and how much space it frees; change nothing'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l from -d 'Copy from this target only (default: every target)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l to -d 'Copy to this target only (default: every target)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l dry-run -d 'Show what would be copied; change nothing'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -199,6 +240,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_se
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -209,6 +251,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_se
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -224,6 +267,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l async -d 'Archive ahead: a background worker pushes every WAL file PostgreSQL has ready, so later calls return at once'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l no-progress -d 'No progress bars or periodic progress lines'
@@ -234,6 +278,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -244,6 +289,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -253,6 +299,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -264,6 +311,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -275,9 +323,111 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "sync" -d 'Copy WAL files a target lacks (e.g. after an outage) from the targets that have them'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "drain" -d 'The background worker of `wal push --async` (started by it)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l check -d 'Monitoring check: one summary line; exit 0 ok, 1 warning, 2 critical (Nagios convention)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l status -d 'open (default), acknowledged, resolved, active (open and acknowledged) or all' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l severity -d 'Minimum severity: info, warning or critical' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l source -d 'Only alerts of this source' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l since -d 'Only alerts seen since T (RFC 3339, a date, or an age such as 7d)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -f -a "list" -d 'List alerts (the default): open ones, most severe first'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -f -a "ack" -d 'Acknowledge an alert: someone is on it (it stays active until the condition clears)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -f -a "resolve" -d 'Resolve an alert by hand (raised again if the condition persists)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and not __fish_seen_subcommand_from list ack resolve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l status -d 'open (default), acknowledged, resolved, active (open and acknowledged) or all' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l severity -d 'Minimum severity: info, warning or critical' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l source -d 'Only alerts of this source' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l since -d 'Only alerts seen since T (RFC 3339, a date, or an age such as 7d)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -l note -d 'A note stored with the alert' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from ack" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -l note -d 'A note stored with the alert' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from resolve" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from help" -f -a "list" -d 'List alerts (the default): open ones, most severe first'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from help" -f -a "ack" -d 'Acknowledge an alert: someone is on it (it stays active until the condition clears)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from help" -f -a "resolve" -d 'Resolve an alert by hand (raised again if the condition persists)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand alerts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l binary -d 'vaultctl binary for the generated command lines (default: this one)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l cron -d 'Print crontab lines instead of the table'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -l systemd -d 'Write systemd units into DIR (e.g. /etc/systemd/system)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -l binary -d 'vaultctl binary for ExecStart= (default: this one)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -286,23 +436,29 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -s h -l h
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "key" -d 'Manage keys'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "list" -d 'List backups'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "catalog" -d 'Manage the local catalog'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "wal" -d 'WAL archiving for point-in-time recovery (archive_command, restore_command, status)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog wal completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "key" -d 'Manage keys'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "list" -d 'List backups'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "catalog" -d 'Manage the local catalog'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "wal" -d 'WAL archiving for point-in-time recovery (archive_command, restore_command, status)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "status" -d 'Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "alerts" -d 'List, acknowledge and resolve alerts'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "schedule" -d 'Show schedules, print crontab lines, install systemd timers'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts schedule completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Write a new age identity (mode 0600) and print its public recipient'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
@@ -312,3 +468,8 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "status" -d 'Last archived segment and time per target, gaps, lag; exit 1 on a critical condition'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "sync" -d 'Copy WAL files a target lacks (e.g. after an outage) from the targets that have them'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "drain" -d 'The background worker of `wal push --async` (started by it)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from alerts" -f -a "list" -d 'List alerts (the default): open ones, most severe first'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from alerts" -f -a "ack" -d 'Acknowledge an alert: someone is on it (it stays active until the condition clears)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from alerts" -f -a "resolve" -d 'Resolve an alert by hand (raised again if the condition persists)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "install" -d 'Write a .service and a .timer per scheduled source'

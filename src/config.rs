@@ -38,6 +38,27 @@ pub struct FileConfig {
     pub wal_compression_level: Option<i32>,
     /// Pack size in MiB.
     pub pack_size_mib: Option<usize>,
+    /// Prometheus textfile written after every state-changing command.
+    pub metrics_textfile: Option<PathBuf>,
+    #[serde(default, rename = "notify")]
+    pub notify: Vec<FileNotify>,
+}
+
+/// One `[[notify]]` entry: where alerts are sent.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FileNotify {
+    pub kind: String,
+    pub url: Option<String>,
+    /// The webhook URL from an environment variable (it often holds a secret).
+    pub url_env: Option<String>,
+    /// The webhook URL from a file (relative: $CREDENTIALS_DIRECTORY first).
+    pub url_file: Option<PathBuf>,
+    pub format: Option<String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+    pub min_severity: Option<String>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -67,6 +88,23 @@ pub struct FileTarget {
     pub max_retries: Option<usize>,
     pub retry_timeout: Option<String>,
     pub request_timeout: Option<String>,
+    /// `[target.retention]`: what `vaultctl prune` keeps on this target.
+    pub retention: Option<FileRetention>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileRetention {
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_yearly: Option<u32>,
+    /// A duration such as "30d".
+    pub keep_within: Option<String>,
+    #[serde(default)]
+    pub keep_tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -82,6 +120,12 @@ pub struct FileSource {
     pub format: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// systemd OnCalendar expression (or 5-field cron) for `schedule install`.
+    pub schedule: Option<String>,
+    /// Stale when no successful backup within this long (default: from the schedule).
+    pub stale_after: Option<String>,
+    /// healthchecks.io-style ping URL (/start, success, /fail).
+    pub healthcheck_url: Option<String>,
     /// For `postgres` sources: a libpq URL without a password.
     pub url: Option<String>,
     /// For `postgres` sources: a file holding the password.
@@ -121,6 +165,45 @@ pub struct Config {
     pub compression_level: i32,
     pub wal_compression_level: i32,
     pub pack_size: usize,
+    pub metrics_textfile: Option<PathBuf>,
+    pub notify: Vec<Notify>,
+}
+
+/// A validated `[[notify]]` entry.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub kind: NotifyKind,
+    pub min_severity: crate::ops::alerts::Severity,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum NotifyKind {
+    Webhook { url: WebhookUrl, slack: bool },
+    Command { argv: Vec<String> },
+}
+
+/// A webhook URL: inline, or a secret read when a notification is sent.
+#[derive(Debug, Clone)]
+pub enum WebhookUrl {
+    Inline(String),
+    Secret(Secret),
+}
+
+impl WebhookUrl {
+    pub fn get(&self) -> Result<String> {
+        match self {
+            WebhookUrl::Inline(u) => Ok(u.clone()),
+            WebhookUrl::Secret(s) => s.read(),
+        }
+    }
+
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            WebhookUrl::Secret(Secret::File(p)) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +223,8 @@ pub struct Target {
     pub max_retries: usize,
     pub retry_timeout: Duration,
     pub request_timeout: Duration,
+    /// What `prune` keeps; `None` keeps every backup (prune only collects garbage).
+    pub retention: Option<crate::repo::retention::Policy>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +279,9 @@ pub struct Source {
     pub name: String,
     pub spec: SourceSpec,
     pub tags: Vec<String>,
+    pub schedule: Option<crate::ops::schedule::Schedule>,
+    pub stale_after: Option<Duration>,
+    pub healthcheck_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -407,11 +495,14 @@ pub fn embedded_default() -> Config {
             max_retries: 3,
             retry_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(300),
+            retention: None,
         }],
         sources: Vec::new(),
         compression_level: DEFAULT_COMPRESSION_LEVEL,
         wal_compression_level: DEFAULT_WAL_COMPRESSION_LEVEL,
         pack_size: DEFAULT_PACK_SIZE,
+        metrics_textfile: None,
+        notify: Vec::new(),
     }
 }
 
@@ -518,10 +609,14 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
                 )
             }
         };
+        let (schedule, stale_after, healthcheck_url) = validate_source_ops(s)?;
         sources.push(Source {
             name: s.name.clone(),
             spec,
             tags: s.tags.clone(),
+            schedule,
+            stale_after,
+            healthcheck_url,
         });
     }
     let wal_level = raw
@@ -550,7 +645,15 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             "The default of 16 suits most targets.",
         );
     }
+    let notify = raw
+        .notify
+        .iter()
+        .enumerate()
+        .map(|(i, n)| validate_notify(&base, i + 1, n))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Config {
+        metrics_textfile: raw.metrics_textfile.as_ref().map(|p| resolve(&base, p)),
+        notify,
         catalog: raw
             .catalog
             .map(|c| resolve(&base, &c))
@@ -575,6 +678,149 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         compression_level: level,
         wal_compression_level: wal_level,
         pack_size,
+    })
+}
+
+type SourceOps = (
+    Option<crate::ops::schedule::Schedule>,
+    Option<Duration>,
+    Option<String>,
+);
+
+/// The operations keys of a source: schedule, stale_after, healthcheck_url.
+fn validate_source_ops(s: &FileSource) -> Result<SourceOps> {
+    let schedule = match &s.schedule {
+        None => None,
+        Some(text) => Some(crate::ops::schedule::Schedule::parse(text).map_err(|e| {
+            Failure::new(ExitKind::Usage, format!("source '{}' has schedule = \"{text}\": {e}.", s.name)).with_remedy(
+                "Use systemd OnCalendar syntax such as \"daily\", \"hourly\", \"*-*-* 02:00:00\", \"Sun *-*-* 03:00:00\" or \"Mon..Fri 01:30\", or a 5-field cron expression (\"30 1 * * 1-5\"); times are UTC.",
+            )
+        })?),
+    };
+    let stale_after = match &s.stale_after {
+        None => None,
+        Some(text) => {
+            let d = parse_duration(text).map_err(|e| {
+                Failure::new(
+                    ExitKind::Usage,
+                    format!("source '{}' has stale_after = \"{text}\": {e}.", s.name),
+                )
+                .with_remedy("Write durations like 90m, 26h or 8d.")
+            })?;
+            if d.is_zero() {
+                return usage(
+                    format!(
+                        "source '{}' has stale_after = \"{text}\", which is zero.",
+                        s.name
+                    ),
+                    "Use a positive duration such as 26h.",
+                );
+            }
+            Some(d)
+        }
+    };
+    if let Some(url) = &s.healthcheck_url {
+        check_http_url(url, &format!("source '{}' healthcheck_url", s.name))?;
+    }
+    Ok((schedule, stale_after, s.healthcheck_url.clone()))
+}
+
+fn check_http_url(url: &str, what: &str) -> Result<()> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+        return usage(
+            format!("{what} \"{url}\" is not an http(s) URL."),
+            "Write a full URL such as https://hc-ping.com/UUID.",
+        );
+    }
+    Ok(())
+}
+
+fn validate_notify(base: &Path, n: usize, raw: &FileNotify) -> Result<Notify> {
+    let what = format!("[[notify]] number {n}");
+    let min_severity = match raw.min_severity.as_deref() {
+        None => crate::ops::alerts::Severity::Warning,
+        Some(s) => crate::ops::alerts::Severity::parse(s).ok_or_else(|| {
+            Failure::new(
+                ExitKind::Usage,
+                format!("{what} has min_severity = \"{s}\"."),
+            )
+            .with_remedy("Use info, warning or critical.")
+        })?,
+    };
+    let timeout = match &raw.timeout {
+        None => Duration::from_secs(10),
+        Some(t) => parse_duration(t).map_err(|e| {
+            Failure::new(ExitKind::Usage, format!("{what}: timeout: {e}."))
+                .with_remedy("Write durations like 10s or 1m.")
+        })?,
+    };
+    let kind = match raw.kind.as_str() {
+        "webhook" => {
+            if !raw.command.is_empty() {
+                return usage(
+                    format!("{what} is a webhook but has a command."),
+                    "Remove command, or set kind = \"command\".",
+                );
+            }
+            let url = match (&raw.url, &raw.url_env, &raw.url_file) {
+                (Some(u), None, None) => {
+                    check_http_url(u, &format!("{what} url"))?;
+                    WebhookUrl::Inline(u.clone())
+                }
+                (None, Some(e), None) => WebhookUrl::Secret(Secret::Env(e.clone())),
+                (None, None, Some(f)) => WebhookUrl::Secret(Secret::File(resolve_secret_file(base, f))),
+                (None, None, None) => {
+                    return usage(
+                        format!("{what} is a webhook without a url."),
+                        "Add url = \"https://hooks.example/...\" (or url_env / url_file when the URL holds a secret).",
+                    )
+                }
+                _ => return usage(format!("{what} has more than one of url, url_env and url_file."), "Keep exactly one."),
+            };
+            let slack = match raw.format.as_deref() {
+                None | Some("json") => false,
+                Some("slack") => true,
+                Some(other) => {
+                    return usage(
+                        format!("{what} has format = \"{other}\"."),
+                        "Use format = \"json\" (default) or \"slack\".",
+                    )
+                }
+            };
+            NotifyKind::Webhook { url, slack }
+        }
+        "command" => {
+            if raw.command.is_empty() {
+                return usage(
+                    format!("{what} is a command notifier without a command."),
+                    "Add command = [\"/usr/local/bin/notify\", \"arg\"] (an argv list; the alert is in VAULTCTL_ALERT_* variables).",
+                );
+            }
+            if raw.url.is_some()
+                || raw.url_env.is_some()
+                || raw.url_file.is_some()
+                || raw.format.is_some()
+            {
+                return usage(
+                    format!("{what} is a command notifier but has url or format."),
+                    "Remove them, or set kind = \"webhook\".",
+                );
+            }
+            NotifyKind::Command {
+                argv: raw.command.clone(),
+            }
+        }
+        other => {
+            return usage(
+                format!("{what} has an unknown kind \"{other}\"."),
+                "Supported kinds: webhook, command.",
+            )
+        }
+    };
+    Ok(Notify {
+        kind,
+        min_severity,
+        timeout,
     })
 }
 
@@ -788,7 +1034,57 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
         max_retries: t.max_retries.unwrap_or(5),
         retry_timeout: parse_duration_opt(&t.retry_timeout, Duration::from_secs(120), &t.name)?,
         request_timeout: parse_duration_opt(&t.request_timeout, Duration::from_secs(300), &t.name)?,
+        retention: t
+            .retention
+            .as_ref()
+            .map(|r| validate_retention(&t.name, r))
+            .transpose()?,
     })
+}
+
+fn validate_retention(target: &str, r: &FileRetention) -> Result<crate::repo::retention::Policy> {
+    for (key, v) in [
+        ("keep_last", r.keep_last),
+        ("keep_hourly", r.keep_hourly),
+        ("keep_daily", r.keep_daily),
+        ("keep_weekly", r.keep_weekly),
+        ("keep_monthly", r.keep_monthly),
+        ("keep_yearly", r.keep_yearly),
+    ] {
+        if v == Some(0) {
+            return usage(
+                format!("target '{target}': retention {key} = 0 keeps nothing by that rule."),
+                "Leave the key out instead of setting it to 0, or use a count of at least 1.",
+            );
+        }
+    }
+    let keep_within = match &r.keep_within {
+        None => None,
+        Some(s) => Some(parse_duration(s).map_err(|e| {
+            Failure::new(
+                ExitKind::Usage,
+                format!("target '{target}': retention keep_within: {e}."),
+            )
+            .with_remedy("Write durations like 26h, 30d or 52w.")
+        })?),
+    };
+    let policy = crate::repo::retention::Policy {
+        keep_last: r.keep_last,
+        keep_hourly: r.keep_hourly,
+        keep_daily: r.keep_daily,
+        keep_weekly: r.keep_weekly,
+        keep_monthly: r.keep_monthly,
+        keep_yearly: r.keep_yearly,
+        keep_within,
+        keep_tags: r.keep_tags.clone(),
+    };
+    if policy.is_empty() {
+        return usage(
+            format!("target '{target}' has an empty [target.retention] table, which would remove every backup but the newest of each source."),
+            "Set at least one of keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within or keep_tags, or remove the table to keep everything.",
+        );
+    }
+    Ok(policy)
 }
 
 fn parse_duration_opt(v: &Option<String>, default: Duration, target: &str) -> Result<Duration> {
@@ -951,6 +1247,9 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
             }
             _ => panic!("expected postgres"),
         }
+        assert_eq!(c.notify.len(), 2);
+        assert!(c.metrics_textfile.is_some());
+        assert!(c.sources[0].schedule.is_some());
     }
 
     #[test]
@@ -992,6 +1291,131 @@ column = "tenant_id"   # the column every tenant-owned table carries
         let with_password = text.replace("backup@", "backup:secret@");
         let err = validate(toml::from_str(&with_password).unwrap(), Origin::Embedded).unwrap_err();
         assert!(err.to_string().contains("password"), "{err}");
+    }
+
+    #[test]
+    fn operations_acceptance_keys_parse() {
+        let text = r#"
+metrics_textfile = "/var/lib/node_exporter/textfile/vaultctl.prom"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[[source]]
+name = "db"
+kind = "command"
+command = ["pg_dumpall"]
+schedule = "*-*-* 02:00:00"
+stale_after = "26h"
+healthcheck_url = "https://hc.example/ping/UUID"
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example/x"
+format = "json"
+min_severity = "warning"
+[[notify]]
+kind = "command"
+command = ["notify-send", "x"]
+"#;
+        let c = validate(
+            toml::from_str(text).unwrap(),
+            Origin::File("/etc/vaultctl/config.toml".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            c.metrics_textfile,
+            Some(PathBuf::from(
+                "/var/lib/node_exporter/textfile/vaultctl.prom"
+            ))
+        );
+        assert_eq!(
+            c.sources[0].stale_after,
+            Some(Duration::from_secs(26 * 3600))
+        );
+        assert_eq!(
+            c.sources[0].schedule.as_ref().unwrap().text,
+            "*-*-* 02:00:00"
+        );
+        assert_eq!(
+            c.sources[0].healthcheck_url.as_deref(),
+            Some("https://hc.example/ping/UUID")
+        );
+        match &c.notify[0].kind {
+            NotifyKind::Webhook { url, slack: false } => {
+                assert_eq!(url.get().unwrap(), "https://hooks.example/x")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            c.notify[1].min_severity,
+            crate::ops::alerts::Severity::Warning
+        );
+        let bad = |extra: &str, want: &str| {
+            let t = format!("[[target]]\nname = \"l\"\nurl = \"file:///x\"\n{extra}");
+            let err = validate(toml::from_str(&t).unwrap(), Origin::Embedded)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{extra}: {err}");
+        };
+        bad("[[notify]]\nkind = \"webhook\"\n", "without a url");
+        bad(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"https://x.example/a\"\nformat = \"teams\"\n",
+            "format = \"teams\"",
+        );
+        bad(
+            "[[notify]]\nkind = \"command\"\nmin_severity = \"loud\"\ncommand = [\"x\"]\n",
+            "min_severity = \"loud\"",
+        );
+        bad("[[notify]]\nkind = \"pager\"\n", "unknown kind \"pager\"");
+        bad(
+            "[[notify]]\nkind = \"webhook\"\nurl = \"https://x.example/a\"\nurl_env = \"HOOK\"\n",
+            "more than one of url",
+        );
+        bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nschedule = \"sometimes\"\n", "schedule = \"sometimes\"");
+        bad(
+            "[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nstale_after = \"0h\"\n",
+            "zero",
+        );
+        bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nhealthcheck_url = \"hc.example\"\n", "not an http(s) URL");
+    }
+
+    #[test]
+    fn retention_parses_and_validates() {
+        let text = r#"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[target.retention]
+keep_within = "30d"
+keep_daily = 7
+keep_tags = ["release"]
+[[target]]
+name = "cloud"
+url = "file:///mnt/cloud"
+"#;
+        let c = validate(
+            toml::from_str(text).unwrap(),
+            Origin::File("/etc/vaultctl/config.toml".into()),
+        )
+        .unwrap();
+        let p = c.targets[0].retention.as_ref().unwrap();
+        assert_eq!(p.keep_within, Some(Duration::from_secs(30 * 86400)));
+        assert_eq!(p.keep_daily, Some(7));
+        assert_eq!(p.keep_tags, vec!["release".to_string()]);
+        assert!(c.targets[1].retention.is_none());
+        let bad = |extra: &str| {
+            let t = format!(
+                "[[target]]\nname = \"l\"\nurl = \"file:///x\"\n[target.retention]\n{extra}\n"
+            );
+            match toml::from_str::<FileConfig>(&t) {
+                Err(_) => true,
+                Ok(raw) => validate(raw, Origin::File("/c.toml".into())).is_err(),
+            }
+        };
+        assert!(bad(""));
+        assert!(bad("keep_last = 0"));
+        assert!(bad("keep_within = \"30\""));
+        assert!(bad("keep_dayly = 3"));
+        assert!(!bad("keep_last = 3"));
     }
 
     #[test]

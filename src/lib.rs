@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod ops;
 pub mod progress;
 pub mod repo;
 pub mod storage;

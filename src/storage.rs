@@ -188,6 +188,11 @@ impl Store {
         }
     }
 
+    /// A local directory (parallel writes gain nothing there).
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     fn path(&self, name: &str) -> ObjectPath {
         if self.prefix.is_empty() {
             ObjectPath::from(name)
@@ -282,11 +287,6 @@ impl Store {
         })
     }
 
-    /// Is this a local (file://) target?
-    pub fn is_local(&self) -> bool {
-        self.local_root.is_some()
-    }
-
     /// Writes an object only when no object of that name exists: `Ok(true)`
     /// when written (and, locally, fsynced), `Ok(false)` when one was there.
     /// Local targets make this atomic (a hard link refuses to clobber); on
@@ -332,9 +332,9 @@ impl Store {
         }
     }
 
-    /// Lists objects under a directory with their modification times:
-    /// (name relative to the repository, size, last modified).
-    pub fn list_with_times(&self, dir: &str) -> Result<Vec<(String, u64, time::OffsetDateTime)>> {
+    /// Lists objects under a directory with their modification times (the
+    /// storage server's clock, so hosts with skewed clocks agree on ages).
+    pub fn list_detailed(&self, dir: &str) -> Result<Vec<ObjectInfo>> {
         let prefix = self.path(dir);
         let strip = if self.prefix.is_empty() {
             String::new()
@@ -352,23 +352,60 @@ impl Store {
                 .into_iter()
                 .filter_map(|m| {
                     let full = m.location.to_string();
-                    let t = time::OffsetDateTime::from_unix_timestamp_nanos(
-                        m.last_modified.timestamp_nanos_opt().unwrap_or(0) as i128,
-                    )
-                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-                    full.strip_prefix(&strip)
-                        .map(|s| (s.to_string(), m.size, t))
+                    full.strip_prefix(&strip).map(|s| ObjectInfo {
+                        name: s.to_string(),
+                        size: m.size,
+                        modified_ms: m.last_modified.timestamp_millis(),
+                    })
                 })
                 .collect())
         })
     }
 
+    pub async fn delete_async(&self, name: &str) -> Result<()> {
+        match self.inner.delete(&self.path(name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.storage_error("deleting", name, e)),
+        }
+    }
+
     pub fn delete(&self, name: &str) -> Result<()> {
+        runtime().block_on(self.delete_async(name))
+    }
+
+    /// Deletes many objects, a few at a time (S3 round trips dominate).
+    pub fn delete_many(&self, names: &[String]) -> Result<()> {
         runtime().block_on(async {
-            match self.inner.delete(&self.path(name)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                Err(e) => Err(self.storage_error("deleting", name, e)),
+            for chunk in names.chunks(16) {
+                for r in futures::future::join_all(chunk.iter().map(|n| self.delete_async(n))).await
+                {
+                    r?;
+                }
             }
+            Ok(())
         })
     }
+
+    /// Reads many objects, a few at a time; `None` for those that are gone.
+    pub fn get_many(&self, names: &[String]) -> Result<Vec<Option<Bytes>>> {
+        runtime().block_on(async {
+            let mut out = Vec::with_capacity(names.len());
+            for chunk in names.chunks(16) {
+                for r in futures::future::join_all(chunk.iter().map(|n| self.get_async(n))).await {
+                    out.push(r?);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// A listed object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    /// Name relative to the repository.
+    pub name: String,
+    pub size: u64,
+    /// Last modification, unix milliseconds, by the storage's clock.
+    pub modified_ms: i64,
 }

@@ -86,6 +86,14 @@ pub struct GlobalArgs {
     /// Catalog database (overrides `catalog` in the config)
     #[arg(long, global = true, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
+    /// Prometheus textfile to write after state changes (overrides `metrics_textfile`)
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "VAULTCTL_METRICS_TEXTFILE"
+    )]
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,12 +113,23 @@ pub enum Command {
     Restores(commands::restores::RestoresArgs),
     /// Check the repository: structure, and with --read-data every byte
     Verify(commands::verify::VerifyArgs),
+    /// Apply retention and delete data no backup needs (safe while backups run)
+    Prune(commands::prune::PruneArgs),
+    /// Copy backups a target lacks from the other targets (catch-up after an outage)
+    Sync(commands::sync::SyncArgs),
     /// Manage the local catalog
     #[command(subcommand)]
     Catalog(commands::catalog::CatalogCommand),
     /// WAL archiving for point-in-time recovery (archive_command, restore_command, status)
     #[command(subcommand)]
     Wal(commands::wal::WalCommand),
+    /// Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)
+    Status(commands::status::StatusArgs),
+    /// List, acknowledge and resolve alerts
+    Alerts(commands::alerts::AlertsArgs),
+    /// Show schedules, print crontab lines, install systemd timers
+    #[command(subcommand)]
+    Schedule(commands::schedule::ScheduleCommand),
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -127,11 +146,15 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn config(&self) -> anyhow::Result<Config> {
-        config::load(&Overrides {
+        let mut config = config::load(&Overrides {
             config: self.global.config.clone(),
             catalog: self.global.catalog.clone(),
             identity_file: self.global.identity.clone(),
-        })
+        })?;
+        if let Some(m) = &self.global.metrics_textfile {
+            config.metrics_textfile = Some(m.clone());
+        }
+        Ok(config)
     }
 
     pub fn progress(&self) -> output::CliProgress {
@@ -180,8 +203,13 @@ pub fn main() -> i32 {
         Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Restores(a) => commands::restores::run(&ctx, a),
         Command::Verify(a) => commands::verify::run(&ctx, a),
+        Command::Prune(a) => commands::prune::run(&ctx, a),
+        Command::Sync(a) => commands::sync::run(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Wal(c) => commands::wal::run(&ctx, c),
+        Command::Status(a) => commands::status::run(&ctx, a),
+        Command::Alerts(a) => commands::alerts::run(&ctx, a),
+        Command::Schedule(c) => commands::schedule::run(&ctx, c),
         Command::Completions { shell } => commands::docs::completions(shell),
         Command::Man => commands::docs::man(),
     };
@@ -196,7 +224,7 @@ pub fn main() -> i32 {
 }
 
 /// A reader of our stdout went away (`vaultctl list | head`): not an error.
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .map(|io| io.kind() == std::io::ErrorKind::BrokenPipe)

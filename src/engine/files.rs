@@ -210,6 +210,8 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
         let raw = entry.path()?.into_owned();
         let rel = match safe_relative(&raw) {
             Some(r) if !r.as_os_str().is_empty() => r,
+            // `./` (as `tar -C DIR -cf - .` writes): the destination itself.
+            Some(_) if entry.header().entry_type().is_dir() => continue,
             _ => {
                 return Err(Failure::new(ExitKind::Failure, format!("the archive entry \"{}\" would land outside {}; refusing it.", raw.display(), dest.display()))
                     .with_remedy("The backup's archive is malicious or damaged; nothing outside the destination was written.")

@@ -919,11 +919,14 @@ pub struct Listed {
 pub fn list(store: &Store, source: &str) -> Result<Vec<Listed>> {
     let prefix = format!("{WAL_DIR}/{source}");
     let mut out: Vec<Listed> = store
-        .list_with_times(&prefix)?
+        .list_detailed(&prefix)?
         .into_iter()
-        .filter_map(|(path, _, modified)| {
-            let name = path.rsplit('/').next()?.to_string();
+        .filter_map(|o| {
+            let name = o.name.rsplit('/').next()?.to_string();
             let file = WalFile::parse(&name)?;
+            let modified =
+                time::OffsetDateTime::from_unix_timestamp_nanos(o.modified_ms as i128 * 1_000_000)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
             Some(Listed {
                 name,
                 file,

@@ -11,6 +11,7 @@ use crate::config::{validate_name, Config};
 use crate::engine::postgres::tenants::Selection;
 use crate::engine::{self, command::CommandSource, files::FilesSource};
 use crate::error::{fail, ExitKind};
+use crate::ops;
 use crate::repo::backup::{self, BackupOptions, BackupOutcome, Source};
 use crate::repo::Repository;
 
@@ -136,7 +137,21 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
         }
     }
 
-    let repo = Repository::open(&config, None)?;
+    let repo = match Repository::open(&config, None) {
+        Ok(r) => r,
+        Err(e) => {
+            // No target answered (or none holds the repository): every
+            // selected source missed its backup.
+            let catalog = ops::hooks::open_catalog(&config);
+            for (name, _, _) in &jobs {
+                ops::hooks::backup_failed(&config, catalog.as_ref(), name, &e);
+            }
+            if let Some(c) = &catalog {
+                ops::after_command(&config, c);
+            }
+            return Err(e);
+        }
+    };
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     catalog.reap_interrupted(&crate::repo::hostname(), &crate::repo::now_rfc3339())?;
@@ -145,6 +160,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
             "vaultctl: warning: target '{name}' is unavailable and will miss this backup: {why}"
         );
     }
+    ops::hooks::targets_unreachable(&config, &catalog, &repo.unavailable);
     let progress = ctx.progress();
     let several = jobs.len() > 1;
     let total = jobs.len();
@@ -162,8 +178,22 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
             compression_level: config.compression_level,
             pack_size: config.pack_size,
         };
+        ops::hooks::backup_started(&config, &name);
         match backup::run(&repo, &mut catalog, source.as_mut(), &opts, &progress) {
             Ok(outcome) => {
+                let missed: Vec<(String, String)> = outcome
+                    .failed_targets
+                    .iter()
+                    .map(|f| (f.target.clone(), f.error.clone()))
+                    .collect();
+                ops::hooks::backup_succeeded(
+                    &config,
+                    &catalog,
+                    &outcome.source,
+                    &outcome.id,
+                    &outcome.targets,
+                    &missed,
+                );
                 print_outcome(ctx, &outcome)?;
                 if !outcome.failed_targets.is_empty() {
                     for f in &outcome.failed_targets {
@@ -175,24 +205,70 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
                     code = code.max(EXIT_WARNINGS);
                 }
             }
-            Err(e) if several => {
+            Err(e) => {
+                ops::hooks::backup_failed(&config, Some(&catalog), &name, &e);
                 // With several sources, go on with the others, then fail.
-                eprintln!(
-                    "vaultctl: error: backup of '{name}' failed: {}",
-                    crate::error::paragraph(&e)
-                );
+                if several {
+                    eprintln!(
+                        "vaultctl: error: backup of '{name}' failed: {}",
+                        crate::error::paragraph(&e)
+                    );
+                }
                 failures += 1;
                 first_error.get_or_insert(e);
             }
-            Err(e) => return Err(e),
         }
     }
+    check_lagging_targets(&config, &catalog, &repo);
+    // Staleness of every source, then metrics.
+    ops::after_command(&config, &catalog);
     if let Some(e) = first_error {
+        if !several {
+            return Err(e);
+        }
         return Err(e.context(format!(
             "{failures} of {total} backups failed (each is reported above)"
         )));
     }
     Ok(code)
+}
+
+/// A target that lacks backups another holds (it was down) is reported; the
+/// operator (or the alert wired to `report_target_behind`) runs `vaultctl sync`.
+/// Warns about, and raises the replication alert for, targets that lack
+/// backups another target holds (after an outage); resolves it for the rest.
+fn check_lagging_targets(config: &Config, catalog: &Catalog, repo: &Repository) {
+    use crate::ops::alerts::{kind, AlertKey, Severity};
+    if repo.stores.len() < 2 {
+        return;
+    }
+    let policies = config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.retention.clone()))
+        .collect();
+    match crate::repo::sync::lagging_targets(&repo.stores, &repo.dedup, &policies) {
+        Ok(lags) => {
+            for store in &repo.stores {
+                let key = AlertKey::new(kind::REPLICATION_BEHIND, "", &store.name);
+                match lags.iter().find(|l| l.target == store.name) {
+                    Some(lag) => {
+                        crate::repo::sync::report_target_behind(lag);
+                        let message = format!(
+                            "target '{}' lacks {} backup(s) that target '{}' holds; run `vaultctl sync --to {}`",
+                            lag.target, lag.missing_backups, lag.from, lag.target
+                        );
+                        ops::alert(config, catalog, key, Severity::Warning, &message);
+                    }
+                    None => ops::clear(config, catalog, &key, "backup"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(
+            "could not check whether the targets are in step: {}",
+            crate::error::paragraph(&e)
+        ),
+    }
 }
 
 fn names(config: &Config) -> String {

@@ -87,6 +87,7 @@ pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
         catalog.upsert_completed(&header, note.as_deref(), &details, &targets)?;
         restored += 1;
     }
+    crate::ops::after_command(&config, &catalog);
     if ctx.global.json {
         output::json(
             &serde_json::json!({ "target": source_store.name, "backups": restored, "index_objects": indexes, "problems": problems }),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod alerts;
 pub mod backup;
 pub mod catalog;
 pub mod docs;
@@ -7,7 +8,11 @@ pub mod init;
 pub mod key;
 pub mod list;
 pub mod pitr;
+pub mod prune;
 pub mod restore;
 pub mod restores;
+pub mod schedule;
+pub mod status;
+pub mod sync;
 pub mod verify;
 pub mod wal;

@@ -16,6 +16,7 @@ use crate::engine::postgres::filter::TenantFilter;
 use crate::engine::postgres::restore::{self as pg, RestoreType};
 use crate::engine::postgres::tenants::artifact_name;
 use crate::error::{fail, ExitKind, Failure};
+use crate::ops;
 use crate::repo::manifest::{Artifact, Body};
 use crate::repo::restore::{self, ArtifactReader};
 use crate::repo::Repository;
@@ -133,11 +134,36 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
             "Give a backup id, a unique id prefix, or SOURCE:latest.",
         );
     };
+    let backup = spec.to_string();
     let config = ctx.config()?;
-    let repo = Repository::open(&config, args.target.as_deref())?;
+    let mut source = None;
+    let result = restore(ctx, &config, args, &mut source);
+    if result.as_ref().is_err_and(crate::cli::is_broken_pipe) {
+        return result;
+    }
+    if let Some(catalog) = ops::hooks::open_catalog(&config) {
+        let source = source.unwrap_or_default();
+        match &result {
+            Ok(_) => ops::hooks::restore_succeeded(&config, &catalog, &source, &backup),
+            Err(e) => ops::hooks::restore_failed(&config, &catalog, &source, &backup, e),
+        }
+        ops::after_command(&config, &catalog);
+    }
+    result
+}
+
+fn restore(
+    ctx: &Ctx,
+    config: &crate::config::Config,
+    args: RestoreArgs,
+    source: &mut Option<String>,
+) -> Result<i32> {
+    let repo = Repository::open(config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    let row = restore::resolve_backup(&catalog, spec)?;
+    let spec = args.backup.clone().unwrap_or_default();
+    let row = restore::resolve_backup(&catalog, &spec)?;
+    *source = Some(row.source.clone());
     if row.status != "completed" {
         return fail(
             ExitKind::Usage,
@@ -153,16 +179,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     stores.sort_by_key(|s| !row.targets.contains(&s.name));
     let (_, body) = restore::load_body(&repo, &stores, &row.id)?;
     if args.target_db.is_some() {
-        return run_db(
-            ctx,
-            &args,
-            &config,
-            &repo,
-            &mut catalog,
-            &row,
-            stores,
-            &body,
-        );
+        return run_db(ctx, &args, config, &repo, &mut catalog, &row, stores, &body);
     }
     if !args.tenants.is_empty() || args.kind.is_some() {
         return fail(
@@ -172,6 +189,14 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
         );
     }
     let artifact = pick_artifact(&args, &row, &body)?;
+    // A prune (here or on another host) may have deleted packs the catalog
+    // still names: notice vanished index objects first (one listing per target).
+    if let Err(e) = repo.sync_index(&mut catalog) {
+        tracing::warn!(
+            "could not refresh the catalog's index before restoring: {}",
+            crate::error::paragraph(&e)
+        );
+    }
     let plan = restore::plan(&repo, &mut catalog, artifact)?;
     let (kind, target) = match &args.to {
         Some(dir) => ("files", dir.display().to_string()),

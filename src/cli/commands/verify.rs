@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::catalog::{Catalog, VerifyRecord};
 use crate::cli::{output, Ctx};
+use crate::ops;
 use crate::repo::verify::{self, Mode, Report};
 use crate::repo::Repository;
 
@@ -61,9 +62,28 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
             affected_backups: vec![],
         });
     }
+    ops::hooks::targets_unreachable(&config, &catalog, &repo.unavailable);
     for store in &repo.stores {
         let started_at = crate::repo::now_rfc3339();
-        let report = verify::verify_target(&repo, store, mode, identities.as_deref(), &progress)?;
+        let report =
+            match verify::verify_target(&repo, store, mode, identities.as_deref(), &progress) {
+                Ok(r) => r,
+                Err(e) => {
+                    let problem = format!(
+                        "the verify run could not finish: {}",
+                        crate::error::paragraph(&e)
+                    );
+                    ops::hooks::verify_finished(
+                        &config,
+                        &catalog,
+                        &store.name,
+                        verify::mode_name(mode).as_str(),
+                        &[problem],
+                    );
+                    ops::after_command(&config, &catalog);
+                    return Err(e);
+                }
+            };
         catalog.record_verify(&VerifyRecord {
             started_at,
             finished_at: crate::repo::now_rfc3339(),
@@ -74,8 +94,11 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
             packs_checked: report.packs_checked,
             problems: report.problems.iter().map(|p| p.message.clone()).collect(),
         })?;
+        let problems: Vec<String> = report.problems.iter().map(|p| p.message.clone()).collect();
+        ops::hooks::verify_finished(&config, &catalog, &store.name, &report.mode, &problems);
         reports.push(report);
     }
+    ops::after_command(&config, &catalog);
     let ok = reports.iter().all(|r| r.ok);
     if ctx.global.json {
         output::json(

@@ -1,0 +1,155 @@
+//! `vaultctl alerts`: list, acknowledge and resolve alerts.
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::cli::{output, Ctx};
+use crate::error::{ExitKind, Failure};
+use crate::ops::{self, alerts};
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AlertsArgs {
+    #[command(subcommand)]
+    pub command: Option<AlertsCommand>,
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlertsCommand {
+    /// List alerts (the default): open ones, most severe first
+    List(ListArgs),
+    /// Acknowledge an alert: someone is on it (it stays active until the condition clears)
+    Ack(ActArgs),
+    /// Resolve an alert by hand (raised again if the condition persists)
+    Resolve(ActArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ListArgs {
+    /// open (default), acknowledged, resolved, active (open and acknowledged) or all
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// Minimum severity: info, warning or critical
+    #[arg(long, value_name = "S", value_parser = parse_severity)]
+    pub severity: Option<alerts::Severity>,
+    /// Only alerts of this source
+    #[arg(long, value_name = "S")]
+    pub source: Option<String>,
+    /// Only alerts seen since T (RFC 3339, a date, or an age such as 7d)
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ActArgs {
+    /// The alert id (from `vaultctl alerts`)
+    pub id: i64,
+    /// A note stored with the alert
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+fn parse_severity(s: &str) -> Result<alerts::Severity, String> {
+    alerts::Severity::parse(s)
+        .ok_or_else(|| format!("\"{s}\" is not a severity (info, warning, critical)"))
+}
+
+pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
+    let config = ctx.config()?;
+    let catalog = Catalog::open(&config.catalog)?;
+    match args.command {
+        None => list(ctx, &config, &catalog, args.list),
+        Some(AlertsCommand::List(l)) => list(ctx, &config, &catalog, l),
+        Some(AlertsCommand::Ack(a)) => {
+            let alert = alerts::acknowledge(&catalog, a.id, &ops::actor(), a.note.as_deref())?;
+            ops::after_command(&config, &catalog);
+            if ctx.global.json {
+                output::json(&alert)?;
+            } else {
+                output::line(&format!(
+                    "acknowledged alert {}: {}",
+                    alert.id,
+                    alert.subject()
+                ))?;
+            }
+            Ok(0)
+        }
+        Some(AlertsCommand::Resolve(a)) => {
+            let event = alerts::resolve_id(&catalog, a.id, &ops::actor(), a.note.as_deref())?;
+            ops::notify::deliver(&config, std::slice::from_ref(&event));
+            ops::after_command(&config, &catalog);
+            if ctx.global.json {
+                output::json(&event.alert)?;
+            } else {
+                output::line(&format!(
+                    "resolved alert {}: {}",
+                    event.alert.id,
+                    event.alert.subject()
+                ))?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn list(ctx: &Ctx, config: &crate::config::Config, catalog: &Catalog, l: ListArgs) -> Result<i32> {
+    // Staleness is a condition: check it so the list is current.
+    ops::after_command(config, catalog);
+    if let Some(s) = &l.status {
+        if !["open", "acknowledged", "resolved", "active", "all"].contains(&s.as_str()) {
+            return Err(Failure::new(
+                ExitKind::Usage,
+                format!("--status {s} is not an alert status."),
+            )
+            .with_remedy("Use open, acknowledged, resolved, active (open and acknowledged) or all.")
+            .into());
+        }
+    }
+    let filter = alerts::AlertFilter {
+        status: l.status,
+        severity: l.severity,
+        source: l.source,
+        kind: None,
+        since: l.since.as_deref().map(output::parse_time_arg).transpose()?,
+    };
+    let rows = alerts::list(catalog, &filter)?;
+    if ctx.global.json {
+        return output::json(&rows).map(|_| 0);
+    }
+    if rows.is_empty() {
+        if ctx.global.quiet == 0 {
+            eprintln!("vaultctl: no alerts match.");
+        }
+        return Ok(0);
+    }
+    let mut t = output::table();
+    t.set_header(vec![
+        "id",
+        "severity",
+        "status",
+        "kind",
+        "source",
+        "target",
+        "count",
+        "last seen",
+        "message",
+    ]);
+    for a in &rows {
+        t.add_row(vec![
+            a.id.to_string(),
+            a.severity.to_string(),
+            a.status.clone(),
+            a.kind.clone(),
+            a.source.clone().unwrap_or_else(|| "-".into()),
+            a.target.clone().unwrap_or_else(|| "-".into()),
+            a.count.to_string(),
+            a.last_seen.clone(),
+            a.message.clone(),
+        ]);
+    }
+    output::line(&t.to_string())?;
+    Ok(0)
+}

@@ -1,0 +1,200 @@
+//! `vaultctl status`: the dashboard, and `--check` for monitoring.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::catalog::Catalog;
+use crate::cli::{output, Ctx};
+use crate::ops::{self, health};
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Monitoring check: one summary line; exit 0 ok, 1 warning, 2 critical (Nagios convention)
+    #[arg(long)]
+    pub check: bool,
+}
+
+pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
+    let config = ctx.config()?;
+    let catalog = Catalog::open(&config.catalog)?;
+    let st = health::status(&config, &catalog, ops::now())?;
+    ops::write_metrics(&config, &catalog, &st);
+    if args.check {
+        return check(ctx, &st);
+    }
+    if ctx.global.json {
+        output::json(&st)?;
+        return Ok(0);
+    }
+    output::line(&format!(
+        "health {}/100 ({})   backups: {} total, {} completed, {} failed, {} running   success (7d): {}   dedup: {}",
+        st.health_score,
+        st.state.label().to_ascii_lowercase(),
+        st.backups.total,
+        st.backups.completed,
+        st.backups.failed,
+        st.backups.running,
+        st.success_rate_7d.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "-".into()),
+        st.dedup_ratio.map(|r| format!("{r:.2}x ({} stored for {})", output::bytes(st.stored_bytes), output::bytes(st.logical_bytes))).unwrap_or_else(|| "-".into()),
+    ))?;
+    let mut t = output::table();
+    t.set_header(vec!["target", "backups", "packs", "stored"]);
+    for x in &st.targets {
+        t.add_row(vec![
+            format!(
+                "{}{}",
+                x.name,
+                if x.configured {
+                    ""
+                } else {
+                    " (not configured)"
+                }
+            ),
+            x.backups.to_string(),
+            x.packs.to_string(),
+            output::bytes(x.stored_bytes),
+        ]);
+    }
+    output::line(&t.to_string())?;
+    if !st.sources.is_empty() {
+        let mut t = output::table();
+        t.set_header(vec![
+            "source",
+            "schedule",
+            "last success",
+            "last run",
+            "next run (UTC)",
+            "state",
+        ]);
+        for s in &st.sources {
+            let state = if s.stale {
+                format!(
+                    "STALE ({} without success)",
+                    s.age_secs.map(health::human).unwrap_or_default()
+                )
+            } else if s.stale_after_secs.is_some() {
+                "ok".into()
+            } else {
+                "-".into()
+            };
+            t.add_row(vec![
+                s.name.clone(),
+                s.schedule.clone().unwrap_or_else(|| "-".into()),
+                s.last_success.clone().unwrap_or_else(|| "never".into()),
+                s.last_status.clone().unwrap_or_else(|| "-".into()),
+                s.next_run.clone().unwrap_or_else(|| "-".into()),
+                state,
+            ]);
+        }
+        output::line(&t.to_string())?;
+    }
+    if !st.recent_backups.is_empty() {
+        let mut t = output::table();
+        t.set_header(vec![
+            "recent backup",
+            "source",
+            "status",
+            "started",
+            "duration",
+            "size",
+        ]);
+        for b in &st.recent_backups {
+            t.add_row(vec![
+                b.id.clone(),
+                b.source.clone(),
+                b.status.clone(),
+                b.started_at.clone(),
+                b.duration_ms
+                    .map(output::duration_ms)
+                    .unwrap_or_else(|| "-".into()),
+                output::bytes(b.bytes),
+            ]);
+        }
+        output::line(&t.to_string())?;
+    }
+    if st.open_alerts.is_empty() {
+        output::line("no open alerts")?;
+    } else {
+        let mut t = output::table();
+        t.set_header(vec![
+            "alert", "severity", "status", "kind", "source", "target", "count", "message",
+        ]);
+        for a in &st.open_alerts {
+            t.add_row(vec![
+                a.id.to_string(),
+                a.severity.to_string(),
+                a.status.clone(),
+                a.kind.clone(),
+                a.source.clone().unwrap_or_else(|| "-".into()),
+                a.target.clone().unwrap_or_else(|| "-".into()),
+                a.count.to_string(),
+                a.message.clone(),
+            ]);
+        }
+        output::line(&t.to_string())?;
+    }
+    Ok(0)
+}
+
+/// `VAULTCTL CRITICAL - 1 critical, 0 warning: backup_failed source=db | health=75;;;0;100 ...`
+fn check(ctx: &Ctx, st: &health::Status) -> Result<i32> {
+    let crit = st
+        .open_alerts
+        .iter()
+        .filter(|a| a.severity == ops::alerts::Severity::Critical)
+        .count();
+    let warn = st
+        .open_alerts
+        .iter()
+        .filter(|a| a.severity == ops::alerts::Severity::Warning)
+        .count();
+    let stale: Vec<&str> = st
+        .sources
+        .iter()
+        .filter(|s| s.stale)
+        .map(|s| s.name.as_str())
+        .collect();
+    let summary = match st.state {
+        health::State::Ok => format!(
+            "{} source(s) fresh, no open alerts",
+            st.sources
+                .iter()
+                .filter(|s| s.stale_after_secs.is_some())
+                .count()
+        ),
+        _ => {
+            let mut parts = vec![format!("{crit} critical, {warn} warning alert(s)")];
+            if !stale.is_empty() {
+                parts.push(format!("stale: {}", stale.join(",")));
+            }
+            if let Some(a) = st
+                .open_alerts
+                .iter()
+                .find(|a| a.severity >= ops::alerts::Severity::Warning)
+            {
+                parts.push(format!(
+                    "{}: {}",
+                    a.subject(),
+                    a.message.chars().take(160).collect::<String>()
+                ));
+            }
+            parts.join("; ")
+        }
+    };
+    let line = format!(
+        "VAULTCTL {} - health {}/100; {} | health={};;;0;100 critical={crit} warning={warn} stale={}",
+        st.state.label(),
+        st.health_score,
+        summary,
+        st.health_score,
+        stale.len()
+    );
+    if ctx.global.json {
+        output::json(
+            &serde_json::json!({ "state": st.state, "exit": st.state.exit_code(), "health_score": st.health_score, "summary": line }),
+        )?;
+    } else {
+        output::line(&line)?;
+    }
+    Ok(st.state.exit_code())
+}

@@ -1,0 +1,467 @@
+//! Health: staleness of sources, the status snapshot and the health score.
+//!
+//! Health score (0–100), also in the README:
+//! `100 − 30 × (1 − success rate of backups finished in the last 7 days)
+//! − 25 per active critical alert − 10 per active warning alert − 2 per
+//! active info alert`, where acknowledged alerts weigh half; clamped to 0–100.
+//! With no backups in the window the success rate counts as 100%. Stale
+//! sources count through their `source_stale` alert.
+//!
+//! The monitoring state (`status --check`) reflects only the present: it is
+//! critical when an active critical alert exists, warning when an active
+//! warning alert exists or a source is stale, otherwise ok.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::alerts::{self, kind, Alert, AlertKey, Severity};
+use crate::catalog::{BackupFilter, BackupRow, Catalog};
+use crate::config::{Config, Source};
+
+/// Per-source health.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceHealth {
+    pub name: String,
+    pub kind: Option<String>,
+    pub configured: bool,
+    pub schedule: Option<String>,
+    /// Seconds without a successful backup before the source is stale.
+    pub stale_after_secs: Option<u64>,
+    pub last_success: Option<String>,
+    pub last_status: Option<String>,
+    pub next_run: Option<String>,
+    pub stale: bool,
+    /// Seconds since the last success (or since the source was first seen).
+    pub age_secs: Option<u64>,
+}
+
+/// The threshold after which a source without a success is stale.
+pub fn stale_threshold(s: &Source) -> Option<Duration> {
+    s.stale_after
+        .or_else(|| s.schedule.as_ref().map(|sch| sch.default_stale_after()))
+}
+
+fn secs_between(a: OffsetDateTime, b: OffsetDateTime) -> u64 {
+    (b - a).whole_seconds().max(0) as u64
+}
+
+/// Evaluates every configured source at `now`, raises `source_stale` alerts
+/// for stale ones (warning; critical beyond twice the threshold) and
+/// resolves them for fresh ones, notifying as configured.
+pub fn check_sources(
+    config: &Config,
+    catalog: &Catalog,
+    now: OffsetDateTime,
+) -> Result<Vec<SourceHealth>> {
+    let mut out = Vec::new();
+    for s in &config.sources {
+        let latest = catalog.latest_completed(&s.name)?;
+        let last_any = catalog.list(&BackupFilter {
+            source: Some(s.name.clone()),
+            limit: Some(1),
+            ..Default::default()
+        })?;
+        let last_success = latest.as_ref().map(|b| {
+            b.finished_at
+                .clone()
+                .unwrap_or_else(|| b.started_at.clone())
+        });
+        let threshold = stale_threshold(s);
+        let mut h = SourceHealth {
+            name: s.name.clone(),
+            kind: Some(s.spec.kind().to_string()),
+            configured: true,
+            schedule: s.schedule.as_ref().map(|x| x.text.clone()),
+            stale_after_secs: threshold.map(|d| d.as_secs()),
+            last_success: last_success.clone(),
+            last_status: last_any.first().map(|b| b.status.clone()),
+            next_run: s
+                .schedule
+                .as_ref()
+                .and_then(|x| x.next_after(now))
+                .map(crate::repo::format_time),
+            stale: false,
+            age_secs: None,
+        };
+        if let Some(threshold) = threshold {
+            // Reference: the last success, or when this host first saw the
+            // source configured (a new source is not stale at once).
+            let meta_key = format!("ops.source_first_seen.{}", s.name);
+            let reference = match &last_success {
+                Some(t) => super::parse_time(t),
+                None => match catalog.meta(&meta_key)? {
+                    Some(t) => super::parse_time(&t),
+                    None => {
+                        catalog.set_meta(&meta_key, &crate::repo::format_time(now))?;
+                        Some(now)
+                    }
+                },
+            };
+            if let Some(reference) = reference {
+                let age = secs_between(reference, now);
+                h.age_secs = Some(age);
+                h.stale = age > threshold.as_secs();
+                let key = AlertKey::new(kind::STALE, &s.name, "");
+                if h.stale {
+                    let severity = if age > 2 * threshold.as_secs() {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    };
+                    let message = match &last_success {
+                        Some(t) => format!(
+                            "source '{}' has had no successful backup for {} (last success {t}; stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
+                            s.name,
+                            human(age),
+                            human(threshold.as_secs()),
+                            s.name
+                        ),
+                        None => format!(
+                            "source '{}' has never had a successful backup in {} since it was configured (stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
+                            s.name,
+                            human(age),
+                            human(threshold.as_secs()),
+                            s.name
+                        ),
+                    };
+                    super::alert(config, catalog, key, severity, &message);
+                } else {
+                    super::clear(config, catalog, &key, "vaultctl (fresh backup)");
+                }
+            }
+        }
+        out.push(h);
+    }
+    // Sources known only from the catalog (ad-hoc backups, removed sources).
+    let mut stmt = catalog
+        .conn
+        .prepare("SELECT DISTINCT source FROM backups ORDER BY source")?;
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in names {
+        if config.sources.iter().any(|s| s.name == name) {
+            continue;
+        }
+        let latest = catalog.latest_completed(&name)?;
+        let last_any = catalog.list(&BackupFilter {
+            source: Some(name.clone()),
+            limit: Some(1),
+            ..Default::default()
+        })?;
+        out.push(SourceHealth {
+            kind: last_any.first().map(|b| b.kind.clone()),
+            configured: false,
+            schedule: None,
+            stale_after_secs: None,
+            last_success: latest.map(|b| b.finished_at.unwrap_or(b.started_at)),
+            last_status: last_any.first().map(|b| b.status.clone()),
+            next_run: None,
+            stale: false,
+            age_secs: None,
+            name,
+        });
+    }
+    Ok(out)
+}
+
+/// `90s`, `5m`, `26h`, `3d4h`.
+pub fn human(secs: u64) -> String {
+    if secs < 120 {
+        format!("{secs}s")
+    } else if secs < 7200 {
+        format!("{}m", secs / 60)
+    } else if secs < 3 * 86400 {
+        format!("{}h", secs / 3600)
+    } else {
+        let h = (secs % 86400) / 3600;
+        if h == 0 {
+            format!("{}d", secs / 86400)
+        } else {
+            format!("{}d{}h", secs / 86400, h)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub total: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub running: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetUsage {
+    pub name: String,
+    pub configured: bool,
+    /// Completed backups the catalog knows this target holds.
+    pub backups: u64,
+    pub packs: u64,
+    /// Bytes of blobs in packs on this target (what the catalog indexed).
+    pub stored_bytes: u64,
+}
+
+/// `ok`, `warning` or `critical` (exit 0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Ok,
+    Warning,
+    Critical,
+}
+
+impl State {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            State::Ok => 0,
+            State::Warning => 1,
+            State::Critical => 2,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            State::Ok => "OK",
+            State::Warning => "WARNING",
+            State::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// The dashboard (`status --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub generated_at: String,
+    pub health_score: u8,
+    pub state: State,
+    pub backups: Counts,
+    /// Completed / (completed + failed) over the last 7 days; null without any.
+    pub success_rate_7d: Option<f64>,
+    pub logical_bytes: u64,
+    pub stored_bytes: u64,
+    /// Logical bytes of completed backups / new bytes they stored.
+    pub dedup_ratio: Option<f64>,
+    pub targets: Vec<TargetUsage>,
+    pub sources: Vec<SourceHealth>,
+    pub recent_backups: Vec<BackupRow>,
+    pub open_alerts: Vec<Alert>,
+}
+
+/// Computes the dashboard at `now`; checks staleness first (raising and
+/// resolving `source_stale` alerts).
+pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result<Status> {
+    let sources = check_sources(config, catalog, now)?;
+    let mut counts = Counts::default();
+    {
+        let mut stmt = catalog
+            .conn
+            .prepare("SELECT status, count(*) FROM backups GROUP BY status")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+        for row in rows {
+            let (s, n) = row?;
+            counts.total += n;
+            match s.as_str() {
+                "completed" => counts.completed = n,
+                "failed" => counts.failed = n,
+                "running" => counts.running = n,
+                _ => {}
+            }
+        }
+    }
+    let window = crate::repo::format_time(now - time::Duration::days(7));
+    let (ok7, failed7): (u64, u64) = catalog.conn.query_row(
+        "SELECT coalesce(sum(status = 'completed'), 0), coalesce(sum(status = 'failed'), 0) FROM backups WHERE coalesce(finished_at, started_at) >= ?1",
+        [&window],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let success_rate_7d = if ok7 + failed7 == 0 {
+        None
+    } else {
+        Some(ok7 as f64 / (ok7 + failed7) as f64)
+    };
+    let (logical_bytes, stored_bytes): (u64, u64) = catalog.conn.query_row(
+        "SELECT coalesce(sum(bytes), 0), coalesce(sum(stored_bytes), 0) FROM backups WHERE status = 'completed'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let dedup_ratio = if stored_bytes == 0 {
+        None
+    } else {
+        Some(((logical_bytes as f64 / stored_bytes as f64) * 100.0).round() / 100.0)
+    };
+    let targets = target_usage(config, catalog)?;
+    let open_alerts = alerts::active_alerts(catalog)?;
+    let recent_backups = catalog.list(&BackupFilter {
+        limit: Some(10),
+        ..Default::default()
+    })?;
+    let health_score = score(success_rate_7d, &open_alerts);
+    let state = state(&open_alerts, &sources);
+    Ok(Status {
+        generated_at: crate::repo::format_time(now),
+        health_score,
+        state,
+        backups: counts,
+        success_rate_7d,
+        logical_bytes,
+        stored_bytes,
+        dedup_ratio,
+        targets,
+        sources,
+        recent_backups,
+        open_alerts,
+    })
+}
+
+pub fn target_usage(config: &Config, catalog: &Catalog) -> Result<Vec<TargetUsage>> {
+    let mut map: BTreeMap<String, TargetUsage> = BTreeMap::new();
+    let entry = |name: &str, configured: bool| -> TargetUsage {
+        TargetUsage {
+            name: name.to_string(),
+            configured,
+            backups: 0,
+            packs: 0,
+            stored_bytes: 0,
+        }
+    };
+    let mut order: Vec<String> = Vec::new();
+    for t in &config.targets {
+        map.insert(t.name.clone(), entry(&t.name, true));
+        order.push(t.name.clone());
+    }
+    let mut stmt = catalog.conn.prepare(
+        "SELECT pt.target, count(DISTINCT pt.pack), coalesce(sum(b.stored_len), 0) FROM pack_targets pt JOIN blobs b ON b.pack = pt.pack GROUP BY pt.target",
+    )?;
+    for row in stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u64>(1)?,
+            r.get::<_, u64>(2)?,
+        ))
+    })? {
+        let (t, packs, bytes) = row?;
+        if !map.contains_key(&t) {
+            order.push(t.clone());
+        }
+        let e = map.entry(t.clone()).or_insert_with(|| entry(&t, false));
+        e.packs = packs;
+        e.stored_bytes = bytes;
+    }
+    let mut stmt = catalog.conn.prepare(
+        "SELECT bt.target, count(*) FROM backup_targets bt JOIN backups b ON b.id = bt.backup_id WHERE b.status = 'completed' GROUP BY bt.target",
+    )?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
+        let (t, n) = row?;
+        if !map.contains_key(&t) {
+            order.push(t.clone());
+        }
+        map.entry(t.clone())
+            .or_insert_with(|| entry(&t, false))
+            .backups = n;
+    }
+    Ok(order.into_iter().filter_map(|n| map.remove(&n)).collect())
+}
+
+/// The health score; see the module documentation.
+pub fn score(success_rate_7d: Option<f64>, active: &[Alert]) -> u8 {
+    let mut s = 100.0 - 30.0 * (1.0 - success_rate_7d.unwrap_or(1.0));
+    for a in active {
+        let weight = match a.severity {
+            Severity::Critical => 25.0,
+            Severity::Warning => 10.0,
+            Severity::Info => 2.0,
+        };
+        s -= if a.status == "acknowledged" {
+            weight / 2.0
+        } else {
+            weight
+        };
+    }
+    s.round().clamp(0.0, 100.0) as u8
+}
+
+/// The monitoring state: active alerts and stale sources only.
+pub fn state(active: &[Alert], sources: &[SourceHealth]) -> State {
+    let mut st = State::Ok;
+    for a in active {
+        st = st.max(match a.severity {
+            Severity::Critical => State::Critical,
+            Severity::Warning => State::Warning,
+            Severity::Info => State::Ok,
+        });
+    }
+    if sources.iter().any(|s| s.stale) {
+        st = st.max(State::Warning);
+    }
+    st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(sev: Severity, status: &str) -> Alert {
+        Alert {
+            id: 1,
+            kind: "k".into(),
+            severity: sev,
+            source: None,
+            target: None,
+            message: String::new(),
+            first_seen: String::new(),
+            last_seen: String::new(),
+            count: 1,
+            status: status.into(),
+            acknowledged_by: None,
+            acknowledged_at: None,
+            ack_note: None,
+            resolved_at: None,
+            resolved_by: None,
+            resolve_note: None,
+        }
+    }
+
+    #[test]
+    fn score_and_state() {
+        assert_eq!(score(None, &[]), 100);
+        assert_eq!(score(Some(0.5), &[]), 85);
+        assert_eq!(score(Some(1.0), &[alert(Severity::Critical, "open")]), 75);
+        assert_eq!(
+            score(Some(1.0), &[alert(Severity::Critical, "acknowledged")]),
+            88
+        );
+        assert_eq!(
+            score(Some(0.0), &vec![alert(Severity::Critical, "open"); 4]),
+            0
+        );
+        assert_eq!(state(&[], &[]), State::Ok);
+        assert_eq!(state(&[alert(Severity::Info, "open")], &[]), State::Ok);
+        assert_eq!(
+            state(&[alert(Severity::Warning, "open")], &[]),
+            State::Warning
+        );
+        assert_eq!(
+            state(
+                &[
+                    alert(Severity::Warning, "open"),
+                    alert(Severity::Critical, "acknowledged")
+                ],
+                &[]
+            ),
+            State::Critical
+        );
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(59), "59s");
+        assert_eq!(human(600), "10m");
+        assert_eq!(human(26 * 3600), "26h");
+        assert_eq!(human(4 * 86400 + 3 * 3600), "4d3h");
+    }
+}
