@@ -41,7 +41,10 @@ complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "list" -d 'List ba
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "catalog" -d 'Manage the local catalog'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "wal" -d 'WAL archiving for point-in-time recovery (archive_command, restore_command, status)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "status" -d 'Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "alerts" -d 'List, acknowledge and resolve alerts'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "dr" -d 'Disaster recovery: the runbook (plan), a verified restore (run), test restores (drill), history'
@@ -149,12 +152,18 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s h -l help -d 
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to -d 'Restore a files backup (or tar artifact) into this directory' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l target -d 'Read from this target only (default: the first, falling back to others)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l artifact -d 'Which artifact, when the backup holds several' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l type -d 'postgres: full (schema and data into a new or empty database) or merge (missing rows into an existing one)' -r -f -a "full\t''
-merge\t''"
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l type -d 'postgres: full (schema and data into a new or empty database), merge (missing rows into an existing one), or pitr (a physical backup plus archived WAL into --pgdata)' -r -f -a "full\t''
+merge\t''
+pitr\t''"
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l target-db -d 'postgres: the database to restore into, postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or PGPASSFILE, never in the URL)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l tenant -d 'postgres: restore only this tenant\'s rows (repeatable), from a tenant backup or a full dump' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l reason -d 'Why this restore is done (kept in the restore log)' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pg-bin-dir -d 'postgres: where psql is (default: the source\'s config, else PATH)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pg-bin-dir -d 'postgres: where psql (pitr: pg_ctl, pg_controldata) is (default: the source\'s config, else PATH)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pgdata -d 'pitr: the new data directory (must be empty or absent)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to-time -d 'pitr: recover up to this time (RFC 3339 with zone, or PostgreSQL\'s `2026-11-22 03:00:00+00`)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l source -d 'pitr: pick the base backup of this postgres-physical source (the newest one consistent before --to-time)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l owner -d 'pitr, as root: the user that owns the data directory and runs the server (default: the owner of its parent)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l set -d 'pitr: an extra server setting for the restored cluster, NAME=VALUE (repeatable; e.g. port=5433)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -164,6 +173,8 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l force -d '
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l create -d 'postgres full: create the database when it does not exist'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l clean -d 'postgres full: replace a non-empty database (restored into a new one, swapped in only on success)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s y -l yes -d 'Do not ask for confirmation before writing to a database'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to-latest -d 'pitr: recover to the end of the archived WAL'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l start -d 'pitr: start the server with pg_ctl and wait until recovery has finished'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -191,6 +202,30 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l no-progress
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l target -d 'Prune only this target (default: every target, each with its own policy)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l lock-wait -d 'How long to wait for running backups before giving up with exit 11' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l dry-run -d 'Show what would be removed and how much space it frees; change nothing'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l from -d 'Copy from this target only (default: every target)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l to -d 'Copy to this target only (default: every target)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l dry-run -d 'Show what would be copied; change nothing'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand sync" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and not __fish_seen_subcommand_from rebuild help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -214,6 +249,81 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_se
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from rebuild" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "rebuild" -d 'Rebuild the catalog\'s backup list and dedup index from the repository'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand catalog; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "push" -d 'Archive one WAL file: archive_command = \'vaultctl --config FILE wal push %p\''
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "fetch" -d 'Restore one WAL file: restore_command = \'vaultctl --config FILE wal fetch %f %p\' (exit 1 and "not in archive" when missing)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "status" -d 'Last archived segment and time per target, gaps, lag; exit 1 on a critical condition'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "sync" -d 'Copy WAL files a target lacks (e.g. after an outage) from the targets that have them'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "drain" -d 'The background worker of `wal push --async` (started by it)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and not __fish_seen_subcommand_from push fetch status sync drain help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l source -d 'The postgres-physical source (needed when several are configured)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l async -d 'Archive ahead: a background worker pushes every WAL file PostgreSQL has ready, so later calls return at once'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from push" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l source -d 'The postgres-physical source (needed when several are configured)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from fetch" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l source -d 'The postgres-physical source (needed when several are configured)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l max-lag -d 'Archiving older than this is a critical condition (e.g. 15m, 1h)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l source -d 'The postgres-physical source (needed when several are configured)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from sync" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l source -d 'The postgres-physical source (needed when several are configured)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l pg-wal -d 'PostgreSQL\'s pg_wal directory' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l skip -d 'A file the caller archives itself' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from drain" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "push" -d 'Archive one WAL file: archive_command = \'vaultctl --config FILE wal push %p\''
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "fetch" -d 'Restore one WAL file: restore_command = \'vaultctl --config FILE wal fetch %f %p\' (exit 1 and "not in archive" when missing)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "status" -d 'Last archived segment and time per target, gaps, lag; exit 1 on a critical condition'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "sync" -d 'Copy WAL files a target lacks (e.g. after an outage) from the targets that have them'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "drain" -d 'The background worker of `wal push --async` (started by it)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand wal; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand status" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -404,25 +514,33 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l no-progress -d
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "key" -d 'Manage keys'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "list" -d 'List backups'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "catalog" -d 'Manage the local catalog'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "status" -d 'Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "alerts" -d 'List, acknowledge and resolve alerts'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "dr" -d 'Disaster recovery: the runbook (plan), a verified restore (run), test restores (drill), history'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "schedule" -d 'Show schedules, print crontab lines, install systemd timers'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify catalog status alerts dr schedule completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "key" -d 'Manage keys'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "list" -d 'List backups'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "catalog" -d 'Manage the local catalog'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "wal" -d 'WAL archiving for point-in-time recovery (archive_command, restore_command, status)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "status" -d 'Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "alerts" -d 'List, acknowledge and resolve alerts'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "dr" -d 'Disaster recovery: the runbook (plan), a verified restore (run), test restores (drill), history'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "schedule" -d 'Show schedules, print crontab lines, install systemd timers'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Write a new age identity (mode 0600) and print its public recipient'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from catalog" -f -a "rebuild" -d 'Rebuild the catalog\'s backup list and dedup index from the repository'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "push" -d 'Archive one WAL file: archive_command = \'vaultctl --config FILE wal push %p\''
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "fetch" -d 'Restore one WAL file: restore_command = \'vaultctl --config FILE wal fetch %f %p\' (exit 1 and "not in archive" when missing)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "status" -d 'Last archived segment and time per target, gaps, lag; exit 1 on a critical condition'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "sync" -d 'Copy WAL files a target lacks (e.g. after an outage) from the targets that have them'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "drain" -d 'The background worker of `wal push --async` (started by it)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from alerts" -f -a "list" -d 'List alerts (the default): open ones, most severe first'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from alerts" -f -a "ack" -d 'Acknowledge an alert: someone is on it (it stays active until the condition clears)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from alerts" -f -a "resolve" -d 'Resolve an alert by hand (raised again if the condition persists)'

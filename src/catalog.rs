@@ -508,9 +508,10 @@ impl Catalog {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            // A blob stored again (because its old pack is missing on some
-            // target) moves to the pack that more targets hold, so restores
-            // from any of them and later dedup find it.
+            // A blob stored twice (two hosts at once) keeps one location: the
+            // first seen, unless the new pack is on more targets (after a
+            // prune removed the old pack from some target, dedup and restore
+            // move to the copy every target has).
             let mut blob = tx.prepare_cached(
                 "INSERT INTO blobs (id, pack, offset, stored_len, raw_len, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset, stored_len = excluded.stored_len,
@@ -545,6 +546,71 @@ impl Catalog {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The index objects the catalog has read from `target`.
+    pub fn index_objects_of(&self, target: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM index_objects WHERE target = ?1")?;
+        let rows = stmt
+            .query_map([target], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(rows)
+    }
+
+    /// Forgets everything the dedup cache learned from `target`'s index
+    /// objects: a prune there rewrote indexes and deleted packs, so the
+    /// cache is re-read from the indexes that remain. Blob locations whose
+    /// pack is no longer known on any target are dropped, so no backup
+    /// dedups against a deleted pack.
+    pub fn drop_target_dedup(&mut self, target: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM pack_targets WHERE target = ?1", [target])?;
+        tx.execute("DELETE FROM index_objects WHERE target = ?1", [target])?;
+        tx.execute("DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM pack_targets pt WHERE pt.pack = blobs.pack)", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A backup's manifest was removed from `target` (prune); a completed
+    /// backup left on no target disappears from the list.
+    pub fn forget_backup_on(&mut self, id: &str, target: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM backup_targets WHERE backup_id = ?1 AND target = ?2",
+            params![id, target],
+        )?;
+        tx.execute(
+            "DELETE FROM backups WHERE id = ?1 AND status = 'completed' AND NOT EXISTS (SELECT 1 FROM backup_targets WHERE backup_id = ?1)",
+            [id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A backup's manifest now exists on `target` too (sync).
+    pub fn add_backup_target(
+        &mut self,
+        h: &crate::repo::manifest::Header,
+        target: &str,
+    ) -> Result<()> {
+        let known: Option<String> = self
+            .conn
+            .query_row("SELECT status FROM backups WHERE id = ?1", [&h.id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match known.as_deref() {
+            Some("completed") => {
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)",
+                    params![h.id, target],
+                )?;
+                Ok(())
+            }
+            _ => self.upsert_completed(h, None, &serde_json::Value::Null, &[target.to_string()]),
+        }
     }
 
     pub fn has_index_object(&self, name: &str, target: &str) -> Result<bool> {

@@ -17,6 +17,9 @@ use crate::error::{fail, ExitKind, Failure};
 
 /// Default zstd level: close to the best speed/ratio trade-off for dumps.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 3;
+/// Default zstd level for archived WAL: each segment is a process start on
+/// the database server's critical path, so speed matters more than ratio.
+pub const DEFAULT_WAL_COMPRESSION_LEVEL: i32 = 1;
 /// Default target size of a pack before it is sealed and uploaded.
 pub const DEFAULT_PACK_SIZE: usize = 16 * 1024 * 1024;
 
@@ -31,6 +34,8 @@ pub struct FileConfig {
     #[serde(default, rename = "source")]
     pub sources: Vec<FileSource>,
     pub compression_level: Option<i32>,
+    /// zstd level for archived WAL (`wal push`); negative = zstd's fast modes.
+    pub wal_compression_level: Option<i32>,
     /// Pack size in MiB.
     pub pack_size_mib: Option<usize>,
     /// Prometheus textfile written after every state-changing command.
@@ -83,6 +88,23 @@ pub struct FileTarget {
     pub max_retries: Option<usize>,
     pub retry_timeout: Option<String>,
     pub request_timeout: Option<String>,
+    /// `[target.retention]`: what `vaultctl prune` keeps on this target.
+    pub retention: Option<FileRetention>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileRetention {
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_yearly: Option<u32>,
+    /// A duration such as "30d".
+    pub keep_within: Option<String>,
+    #[serde(default)]
+    pub keep_tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -141,6 +163,7 @@ pub struct Config {
     pub targets: Vec<Target>,
     pub sources: Vec<Source>,
     pub compression_level: i32,
+    pub wal_compression_level: i32,
     pub pack_size: usize,
     pub metrics_textfile: Option<PathBuf>,
     pub notify: Vec<Notify>,
@@ -200,6 +223,8 @@ pub struct Target {
     pub max_retries: usize,
     pub retry_timeout: Duration,
     pub request_timeout: Duration,
+    /// What `prune` keeps; `None` keeps every backup (prune only collects garbage).
+    pub retention: Option<crate::repo::retention::Policy>,
 }
 
 #[derive(Debug, Clone)]
@@ -261,9 +286,16 @@ pub struct Source {
 
 #[derive(Debug, Clone)]
 pub enum SourceSpec {
-    Files { paths: Vec<PathBuf> },
-    Command { argv: Vec<String>, tar: bool },
+    Files {
+        paths: Vec<PathBuf>,
+    },
+    Command {
+        argv: Vec<String>,
+        tar: bool,
+    },
     Postgres(PostgresSpec),
+    /// A PostgreSQL cluster backed up physically (pg_basebackup + WAL).
+    PostgresPhysical(PhysicalSpec),
 }
 
 impl SourceSpec {
@@ -272,7 +304,25 @@ impl SourceSpec {
             SourceSpec::Files { .. } => "files",
             SourceSpec::Command { .. } => "command",
             SourceSpec::Postgres(_) => "postgres",
+            SourceSpec::PostgresPhysical(_) => "postgres-physical",
         }
+    }
+}
+
+/// A PostgreSQL cluster for physical backups and WAL archiving: a role with
+/// REPLICATION, its password (never inline) and the server programs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhysicalSpec {
+    /// `postgresql://replicator@host:port/postgres` (no password).
+    pub url: String,
+    pub password_file: Option<PathBuf>,
+    /// Where pg_basebackup, pg_ctl and pg_controldata are (default: PATH).
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+impl PhysicalSpec {
+    pub fn program(&self, name: &str) -> PathBuf {
+        pg_program(None, self.pg_bin_dir.as_deref(), name)
     }
 }
 
@@ -445,9 +495,11 @@ pub fn embedded_default() -> Config {
             max_retries: 3,
             retry_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(300),
+            retention: None,
         }],
         sources: Vec::new(),
         compression_level: DEFAULT_COMPRESSION_LEVEL,
+        wal_compression_level: DEFAULT_WAL_COMPRESSION_LEVEL,
         pack_size: DEFAULT_PACK_SIZE,
         metrics_textfile: None,
         notify: Vec::new(),
@@ -549,10 +601,11 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
                 }
             }
             "postgres" => SourceSpec::Postgres(validate_postgres(&base, s)?),
+            "postgres-physical" => SourceSpec::PostgresPhysical(validate_physical(&base, s)?),
             other => {
                 return usage(
                     format!("source '{}' has an unknown kind \"{other}\".", s.name),
-                    "Supported kinds: files, command, postgres.",
+                    "Supported kinds: files, command, postgres, postgres-physical.",
                 )
             }
         };
@@ -565,6 +618,15 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             stale_after,
             healthcheck_url,
         });
+    }
+    let wal_level = raw
+        .wal_compression_level
+        .unwrap_or(DEFAULT_WAL_COMPRESSION_LEVEL);
+    if !(-7..=19).contains(&wal_level) || wal_level == 0 {
+        return usage(
+            format!("wal_compression_level = {wal_level} is out of range."),
+            "Use -7 to -1 (zstd's fast modes) or 1 to 19 (default 1).",
+        );
     }
     let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
     if !(1..=19).contains(&level) {
@@ -614,6 +676,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         targets,
         sources,
         compression_level: level,
+        wal_compression_level: wal_level,
         pack_size,
     })
 }
@@ -855,6 +918,54 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
     })
 }
 
+fn validate_physical(base: &Path, s: &FileSource) -> Result<PhysicalSpec> {
+    let url = match &s.url {
+        Some(u) => u.clone(),
+        None => {
+            return usage(
+                format!("source '{}' of kind postgres-physical has no url.", s.name),
+                "Add url = \"postgresql://replicator@127.0.0.1:5432/postgres\" (a role with REPLICATION, no password in it).",
+            )
+        }
+    };
+    let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
+        Failure::new(
+            ExitKind::Usage,
+            format!("source '{}' has an invalid url: {e}.", s.name),
+        )
+        .with_remedy("Write postgresql://USER@HOST:PORT/postgres.")
+    })?;
+    if parsed.get_password().is_some() {
+        return usage(
+            format!("source '{}' has a password in its url.", s.name),
+            "Remove it from the url and use password_file, PGPASSFILE or PGPASSWORD instead: a password in the config ends up in logs and process lists.",
+        );
+    }
+    if !s.paths.is_empty()
+        || !s.command.is_empty()
+        || s.format.is_some()
+        || s.tenants.is_some()
+        || s.pg_dump.is_some()
+        || s.psql.is_some()
+    {
+        return usage(
+            format!(
+                "source '{}' of kind postgres-physical has paths, command, format, tenants, pg_dump or psql.",
+                s.name
+            ),
+            "A physical source takes url, password_file and pg_bin_dir only; remove the others.",
+        );
+    }
+    Ok(PhysicalSpec {
+        url,
+        password_file: s
+            .password_file
+            .as_ref()
+            .map(|p| resolve_secret_file(base, p)),
+        pg_bin_dir: s.pg_bin_dir.as_ref().map(|d| resolve(base, d)),
+    })
+}
+
 fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
     validate_name(&t.name, "target")?;
     let location = if let Some(path) = t.url.strip_prefix("file://") {
@@ -923,7 +1034,57 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
         max_retries: t.max_retries.unwrap_or(5),
         retry_timeout: parse_duration_opt(&t.retry_timeout, Duration::from_secs(120), &t.name)?,
         request_timeout: parse_duration_opt(&t.request_timeout, Duration::from_secs(300), &t.name)?,
+        retention: t
+            .retention
+            .as_ref()
+            .map(|r| validate_retention(&t.name, r))
+            .transpose()?,
     })
+}
+
+fn validate_retention(target: &str, r: &FileRetention) -> Result<crate::repo::retention::Policy> {
+    for (key, v) in [
+        ("keep_last", r.keep_last),
+        ("keep_hourly", r.keep_hourly),
+        ("keep_daily", r.keep_daily),
+        ("keep_weekly", r.keep_weekly),
+        ("keep_monthly", r.keep_monthly),
+        ("keep_yearly", r.keep_yearly),
+    ] {
+        if v == Some(0) {
+            return usage(
+                format!("target '{target}': retention {key} = 0 keeps nothing by that rule."),
+                "Leave the key out instead of setting it to 0, or use a count of at least 1.",
+            );
+        }
+    }
+    let keep_within = match &r.keep_within {
+        None => None,
+        Some(s) => Some(parse_duration(s).map_err(|e| {
+            Failure::new(
+                ExitKind::Usage,
+                format!("target '{target}': retention keep_within: {e}."),
+            )
+            .with_remedy("Write durations like 26h, 30d or 52w.")
+        })?),
+    };
+    let policy = crate::repo::retention::Policy {
+        keep_last: r.keep_last,
+        keep_hourly: r.keep_hourly,
+        keep_daily: r.keep_daily,
+        keep_weekly: r.keep_weekly,
+        keep_monthly: r.keep_monthly,
+        keep_yearly: r.keep_yearly,
+        keep_within,
+        keep_tags: r.keep_tags.clone(),
+    };
+    if policy.is_empty() {
+        return usage(
+            format!("target '{target}' has an empty [target.retention] table, which would remove every backup but the newest of each source."),
+            "Set at least one of keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within or keep_tags, or remove the table to keep everything.",
+        );
+    }
+    Ok(policy)
 }
 
 fn parse_duration_opt(v: &Option<String>, default: Duration, target: &str) -> Result<Duration> {
@@ -1041,11 +1202,41 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
     }
 
     #[test]
+    fn physical_sources_take_only_their_keys() {
+        let text = "[[target]]\nname = \"l\"\nurl = \"file:///tmp/x\"\n[[source]]\nname = \"c\"\nkind = \"postgres-physical\"\nurl = \"postgresql://r@h/postgres\"\npg_dump = \"/x\"\n";
+        let raw: FileConfig = toml::from_str(text).unwrap();
+        assert!(validate(raw, Origin::Embedded).is_err());
+        let raw: FileConfig =
+            toml::from_str(&text.replace("pg_dump = \"/x\"\n", "password_file = \"pw\"\n"))
+                .unwrap();
+        let c = validate(raw, Origin::Embedded).unwrap();
+        assert_eq!(c.sources[0].spec.kind(), "postgres-physical");
+        let raw: FileConfig = toml::from_str(
+            &text
+                .replace("pg_dump = \"/x\"\n", "")
+                .replace("r@h", "r:pw@h"),
+        )
+        .unwrap();
+        assert!(validate(raw, Origin::Embedded).is_err());
+    }
+
+    #[test]
     fn example_config_is_valid() {
         let raw: FileConfig = toml::from_str(include_str!("../config.example.toml")).unwrap();
         let c = validate(raw, Origin::File("/etc/vaultctl/config.toml".into())).unwrap();
         assert_eq!(c.targets.len(), 2);
-        assert_eq!(c.sources.len(), 3);
+        assert_eq!(c.sources.len(), 4);
+        assert_eq!(c.wal_compression_level, 1);
+        match &c.sources[3].spec {
+            SourceSpec::PostgresPhysical(p) => {
+                assert_eq!(p.url, "postgresql://replicator@127.0.0.1:5432/postgres");
+                assert_eq!(
+                    p.program("pg_basebackup"),
+                    PathBuf::from("/usr/lib/postgresql/15/bin/pg_basebackup")
+                );
+            }
+            _ => panic!("expected postgres-physical"),
+        }
         match &c.sources[2].spec {
             SourceSpec::Postgres(p) => {
                 assert_eq!(
@@ -1185,6 +1376,46 @@ command = ["notify-send", "x"]
             "zero",
         );
         bad("[[source]]\nname = \"s\"\nkind = \"files\"\npaths = [\"/x\"]\nhealthcheck_url = \"hc.example\"\n", "not an http(s) URL");
+    }
+
+    #[test]
+    fn retention_parses_and_validates() {
+        let text = r#"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[target.retention]
+keep_within = "30d"
+keep_daily = 7
+keep_tags = ["release"]
+[[target]]
+name = "cloud"
+url = "file:///mnt/cloud"
+"#;
+        let c = validate(
+            toml::from_str(text).unwrap(),
+            Origin::File("/etc/vaultctl/config.toml".into()),
+        )
+        .unwrap();
+        let p = c.targets[0].retention.as_ref().unwrap();
+        assert_eq!(p.keep_within, Some(Duration::from_secs(30 * 86400)));
+        assert_eq!(p.keep_daily, Some(7));
+        assert_eq!(p.keep_tags, vec!["release".to_string()]);
+        assert!(c.targets[1].retention.is_none());
+        let bad = |extra: &str| {
+            let t = format!(
+                "[[target]]\nname = \"l\"\nurl = \"file:///x\"\n[target.retention]\n{extra}\n"
+            );
+            match toml::from_str::<FileConfig>(&t) {
+                Err(_) => true,
+                Ok(raw) => validate(raw, Origin::File("/c.toml".into())).is_err(),
+            }
+        };
+        assert!(bad(""));
+        assert!(bad("keep_last = 0"));
+        assert!(bad("keep_within = \"30\""));
+        assert!(bad("keep_dayly = 3"));
+        assert!(!bad("keep_last = 3"));
     }
 
     #[test]

@@ -33,6 +33,38 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Writes `root/name` only if it does not exist: a temporary file in the
+/// same directory, fsynced, hard-linked to the name (which never replaces
+/// an existing file), then the directory fsynced. Plain blocking calls:
+/// this is the archive_command's hot path.
+fn put_new_local(root: &std::path::Path, name: &str, data: &[u8]) -> std::io::Result<bool> {
+    use std::io::Write;
+    let file = root.join(name);
+    let dir = file.parent().unwrap_or(root).to_path_buf();
+    std::fs::create_dir_all(&dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        file.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("object"),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        match std::fs::hard_link(&tmp, &file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        std::fs::File::open(&dir)?.sync_all()?;
+        Ok(true)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
 /// One storage target holding (or about to hold) a complete repository.
 #[derive(Clone)]
 pub struct Store {
@@ -156,6 +188,11 @@ impl Store {
         }
     }
 
+    /// A local directory (parallel writes gain nothing there).
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     fn path(&self, name: &str) -> ObjectPath {
         if self.prefix.is_empty() {
             ObjectPath::from(name)
@@ -250,12 +287,125 @@ impl Store {
         })
     }
 
-    pub fn delete(&self, name: &str) -> Result<()> {
+    /// Writes an object only when no object of that name exists: `Ok(true)`
+    /// when written (and, locally, fsynced), `Ok(false)` when one was there.
+    /// Local targets make this atomic (a hard link refuses to clobber); on
+    /// S3 it is a HEAD then a PUT, which is enough for writers that are
+    /// serialized per name (PostgreSQL archives one segment at a time).
+    pub async fn put_if_absent_async(&self, name: &str, data: Bytes) -> Result<bool> {
+        if let Some(root) = &self.local_root {
+            return put_new_local(root, name, &data).map_err(|e| {
+                self.storage_error(
+                    "writing",
+                    name,
+                    object_store::Error::Generic {
+                        store: "LocalFileSystem",
+                        source: Box::new(e),
+                    },
+                )
+            });
+        }
+        match self.inner.head(&self.path(name)).await {
+            Ok(_) => return Ok(false),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.storage_error("checking", name, e)),
+        }
+        self.put_async(name, data).await?;
+        Ok(true)
+    }
+
+    /// The first `len` bytes of an object (fewer when it is shorter);
+    /// `None` when it does not exist.
+    pub async fn get_head_async(&self, name: &str, len: usize) -> Result<Option<Bytes>> {
+        let opts = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(0..len as u64)),
+            ..Default::default()
+        };
+        match self.inner.get_opts(&self.path(name), opts).await {
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| self.storage_error("reading", name, e))?,
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.storage_error("reading", name, e)),
+        }
+    }
+
+    /// Lists objects under a directory with their modification times (the
+    /// storage server's clock, so hosts with skewed clocks agree on ages).
+    pub fn list_detailed(&self, dir: &str) -> Result<Vec<ObjectInfo>> {
+        let prefix = self.path(dir);
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
         runtime().block_on(async {
-            match self.inner.delete(&self.path(name)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                Err(e) => Err(self.storage_error("deleting", name, e)),
-            }
+            let metas: Vec<_> = self
+                .inner
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| self.storage_error("listing", dir, e))?;
+            Ok(metas
+                .into_iter()
+                .filter_map(|m| {
+                    let full = m.location.to_string();
+                    full.strip_prefix(&strip).map(|s| ObjectInfo {
+                        name: s.to_string(),
+                        size: m.size,
+                        modified_ms: m.last_modified.timestamp_millis(),
+                    })
+                })
+                .collect())
         })
     }
+
+    pub async fn delete_async(&self, name: &str) -> Result<()> {
+        match self.inner.delete(&self.path(name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.storage_error("deleting", name, e)),
+        }
+    }
+
+    pub fn delete(&self, name: &str) -> Result<()> {
+        runtime().block_on(self.delete_async(name))
+    }
+
+    /// Deletes many objects, a few at a time (S3 round trips dominate).
+    pub fn delete_many(&self, names: &[String]) -> Result<()> {
+        runtime().block_on(async {
+            for chunk in names.chunks(16) {
+                for r in futures::future::join_all(chunk.iter().map(|n| self.delete_async(n))).await
+                {
+                    r?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Reads many objects, a few at a time; `None` for those that are gone.
+    pub fn get_many(&self, names: &[String]) -> Result<Vec<Option<Bytes>>> {
+        runtime().block_on(async {
+            let mut out = Vec::with_capacity(names.len());
+            for chunk in names.chunks(16) {
+                for r in futures::future::join_all(chunk.iter().map(|n| self.get_async(n))).await {
+                    out.push(r?);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// A listed object.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    /// Name relative to the repository.
+    pub name: String,
+    pub size: u64,
+    /// Last modification, unix milliseconds, by the storage's clock.
+    pub modified_ms: i64,
 }

@@ -113,9 +113,16 @@ pub enum Command {
     Restores(commands::restores::RestoresArgs),
     /// Check the repository: structure, and with --read-data every byte
     Verify(commands::verify::VerifyArgs),
+    /// Apply retention and delete data no backup needs (safe while backups run)
+    Prune(commands::prune::PruneArgs),
+    /// Copy backups a target lacks from the other targets (catch-up after an outage)
+    Sync(commands::sync::SyncArgs),
     /// Manage the local catalog
     #[command(subcommand)]
     Catalog(commands::catalog::CatalogCommand),
+    /// WAL archiving for point-in-time recovery (archive_command, restore_command, status)
+    #[command(subcommand)]
+    Wal(commands::wal::WalCommand),
     /// Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)
     Status(commands::status::StatusArgs),
     /// List, acknowledge and resolve alerts
@@ -199,7 +206,10 @@ pub fn main() -> i32 {
         Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Restores(a) => commands::restores::run(&ctx, a),
         Command::Verify(a) => commands::verify::run(&ctx, a),
+        Command::Prune(a) => commands::prune::run(&ctx, a),
+        Command::Sync(a) => commands::sync::run(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
+        Command::Wal(c) => commands::wal::run(&ctx, c),
         Command::Status(a) => commands::status::run(&ctx, a),
         Command::Alerts(a) => commands::alerts::run(&ctx, a),
         Command::Schedule(c) => commands::schedule::run(&ctx, c),

@@ -16,6 +16,7 @@ pub fn from_config(s: &SourceConfig) -> Box<dyn Source> {
             Box::new(command::CommandSource::new(argv.clone(), *tar))
         }
         SourceSpec::Postgres(p) => Box::new(postgres::dump::FullDump::new(p.clone())),
+        SourceSpec::PostgresPhysical(p) => Box::new(postgres::physical::BaseBackup::new(p.clone())),
     }
 }
 

@@ -154,8 +154,19 @@ fn run_inner(
     host: &str,
     started: Instant,
 ) -> Result<BackupOutcome> {
+    // A shared lock on every target for the whole run: a prune's garbage
+    // collection (exclusive) cannot delete packs this backup dedups against
+    // or has uploaded but not yet referenced (docs/FORMAT.md, "Locks and prune").
+    let lock = super::lock::acquire(
+        &repo.stores,
+        &repo.dedup,
+        super::lock::Kind::Shared,
+        "backup",
+        super::lock::writer_wait(),
+    )?;
     // Learn what other hosts (or a lost catalog) put in the repository, so
-    // dedup is right and never points at a pack a target lacks.
+    // dedup is right and never points at a pack a target lacks (or that a
+    // prune deleted).
     repo.sync_index(catalog)?;
     let target_names: Vec<String> = repo.stores.iter().map(|s| s.name.clone()).collect();
     let pipeline = Pipeline::start(repo, opts, &target_names)?;
@@ -309,6 +320,29 @@ fn run_inner(
         &repo.dedup,
         &repo.recipients,
     )?);
+    // Only targets where our lock still holds get the manifest: elsewhere a
+    // prune may have deleted packs it would name.
+    good.retain(|s| match lock.check(&s.name) {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::warn!("target '{}' does not get backup {id}: {why}", s.name);
+            failed.push(FailedTarget {
+                target: s.name.clone(),
+                error: why,
+            });
+            false
+        }
+    });
+    if good.is_empty() {
+        let list = failed
+            .iter()
+            .map(|f| format!("{}: {}", f.target, f.error))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Failure::new(ExitKind::Locked, format!("backup {id} could not be committed on any target ({list})."))
+            .with_remedy("Run the backup again; if it keeps happening, check that the targets are reachable and the host is not suspended during backups.")
+            .into());
+    }
     good = put_everywhere(&good, &manifest_path(id), encoded, &mut failed);
     if good.is_empty() {
         return Err(all_failed(&failed));
@@ -324,6 +358,7 @@ fn run_inner(
         &details,
         &names,
     )?;
+    lock.release();
     Ok(BackupOutcome {
         id: id.to_string(),
         source: opts.source.clone(),
@@ -506,7 +541,14 @@ impl Pipeline {
                 })?
         };
         let mut uploaders = Vec::new();
-        for _ in 0..UPLOADERS {
+        // Parallel uploads pay off against network latency; on local disks
+        // one uploader keeps up and saves a pack's worth of memory.
+        let upload_threads = if repo.stores.iter().all(Store::is_local) {
+            1
+        } else {
+            UPLOADERS
+        };
+        for _ in 0..upload_threads {
             let rx = pack_rx.clone();
             let shared = shared.clone();
             let stores = repo.stores.clone();
@@ -670,9 +712,17 @@ fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
         ));
         let mut failed = shared.failed_targets.lock().unwrap();
         for (s, r) in live.iter().zip(results) {
+            // Two uploaders may see the same target fail at once: it is one
+            // failed target, recorded once.
             if let Err(e) = r {
-                tracing::warn!("target '{}' failed while uploading; the backup continues on the other targets: {}", s.name, crate::error::paragraph(&e));
-                failed.push((s.name.clone(), crate::error::paragraph(&e)));
+                if !failed.iter().any(|(n, _)| *n == s.name) {
+                    tracing::warn!(
+                        "target '{}' failed while uploading; the backup continues on the other targets: {}",
+                        s.name,
+                        crate::error::paragraph(&e)
+                    );
+                    failed.push((s.name.clone(), crate::error::paragraph(&e)));
+                }
             }
         }
         if failed.len() >= shared.target_count {

@@ -68,6 +68,13 @@ impl DedupKey {
         *blake3::keyed_hash(&self.blob_id, data).as_bytes()
     }
 
+    /// Identity of an archived WAL file: keyed BLAKE3 of its plaintext under
+    /// the `vaultctl v1 wal id` sub-key (compared without any identity).
+    pub fn wal_id(&self, data: &[u8]) -> [u8; 32] {
+        let key = blake3::derive_key("vaultctl v1 wal id", &self.root);
+        *blake3::keyed_hash(&key, data).as_bytes()
+    }
+
     /// Encrypts metadata (indexes, manifest headers): XChaCha20-Poly1305,
     /// output = 24-byte random nonce || ciphertext+tag.
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {

@@ -8,10 +8,15 @@ pub mod chunker;
 pub mod format;
 pub mod index;
 pub mod keys;
+pub mod lock;
 pub mod manifest;
 pub mod pack;
+pub mod prune;
 pub mod restore;
+pub mod retention;
+pub mod sync;
 pub mod verify;
+pub mod wal;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -68,7 +73,7 @@ pub fn hostname() -> String {
 
 /// Recipients from the config, or derived from the identity when the config
 /// lists none (the embedded default).
-fn recipients(config: &Config) -> Result<Vec<Recipient>> {
+pub(crate) fn recipients(config: &Config) -> Result<Vec<Recipient>> {
     let mut out = Vec::new();
     for r in &config.keys.recipients {
         out.push(Recipient::parse(r)?);
@@ -362,7 +367,27 @@ impl Repository {
     pub fn sync_index(&self, catalog: &mut Catalog) -> Result<usize> {
         let mut added = 0;
         for s in &self.stores {
-            for (name, _) in s.list(format::INDEX_DIR)? {
+            let listed = s.list(format::INDEX_DIR)?;
+            // An index object the catalog read but the target no longer
+            // holds means a prune rewrote indexes and deleted packs there:
+            // forget what this target's indexes said and read them again, so
+            // dedup never points at a deleted pack.
+            let names: std::collections::HashSet<&str> = listed
+                .iter()
+                .filter_map(|(n, _)| n.strip_prefix("index/"))
+                .collect();
+            if catalog
+                .index_objects_of(&s.name)?
+                .iter()
+                .any(|known| !names.contains(known.as_str()))
+            {
+                tracing::info!(
+                    "target '{}' was pruned since the catalog last read it; re-reading its index",
+                    s.name
+                );
+                catalog.drop_target_dedup(&s.name)?;
+            }
+            for (name, _) in listed {
                 let Some(short) = name.strip_prefix("index/") else {
                     continue;
                 };

@@ -46,7 +46,7 @@ pub fn pg18_bin() -> PathBuf {
     dir
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
@@ -84,7 +84,7 @@ fn ensure_user() {
 }
 
 /// A command run as the cluster's owner.
-fn as_owner(program: &Path) -> Command {
+pub fn as_owner(program: &Path) -> Command {
     if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", PG_USER, "--"]).arg(program);
@@ -94,7 +94,7 @@ fn as_owner(program: &Path) -> Command {
     }
 }
 
-fn run_ok(cmd: &mut Command, what: &str) -> Output {
+pub fn run_ok(cmd: &mut Command, what: &str) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
@@ -123,6 +123,12 @@ fn free_port() -> u16 {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Cluster::start_with("", &[])
+    }
+
+    /// A cluster with extra postgresql.conf lines (e.g. archiving) and
+    /// extra environment for the server (e.g. what archive_command needs).
+    pub fn start_with(conf: &str, env: &[(&str, &str)]) -> Cluster {
         let bin = server_bin();
         if is_root() {
             ensure_user();
@@ -153,10 +159,18 @@ impl Cluster {
                 .arg(format!("--pwfile={}", pwfile.display())),
             "initdb",
         );
+        if !conf.is_empty() {
+            let mut text = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+            text.push('\n');
+            text.push_str(conf);
+            text.push('\n');
+            std::fs::write(data.join("postgresql.conf"), text).unwrap();
+        }
         let mut last = String::new();
         for _ in 0..5 {
             let port = free_port();
             let out = as_owner(&bin.join("pg_ctl"))
+                .envs(env.iter().copied())
                 .arg("-D")
                 .arg(&data)
                 .arg("-l")

@@ -219,6 +219,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
             }
         }
     }
+    check_lagging_targets(&config, &catalog, &repo);
     // Staleness of every source, then metrics.
     ops::after_command(&config, &catalog);
     if let Some(e) = first_error {
@@ -230,6 +231,44 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
         )));
     }
     Ok(code)
+}
+
+/// A target that lacks backups another holds (it was down) is reported; the
+/// operator (or the alert wired to `report_target_behind`) runs `vaultctl sync`.
+/// Warns about, and raises the replication alert for, targets that lack
+/// backups another target holds (after an outage); resolves it for the rest.
+fn check_lagging_targets(config: &Config, catalog: &Catalog, repo: &Repository) {
+    use crate::ops::alerts::{kind, AlertKey, Severity};
+    if repo.stores.len() < 2 {
+        return;
+    }
+    let policies = config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.retention.clone()))
+        .collect();
+    match crate::repo::sync::lagging_targets(&repo.stores, &repo.dedup, &policies) {
+        Ok(lags) => {
+            for store in &repo.stores {
+                let key = AlertKey::new(kind::REPLICATION_BEHIND, "", &store.name);
+                match lags.iter().find(|l| l.target == store.name) {
+                    Some(lag) => {
+                        crate::repo::sync::report_target_behind(lag);
+                        let message = format!(
+                            "target '{}' lacks {} backup(s) that target '{}' holds; run `vaultctl sync --to {}`",
+                            lag.target, lag.missing_backups, lag.from, lag.target
+                        );
+                        ops::alert(config, catalog, key, Severity::Warning, &message);
+                    }
+                    None => ops::clear(config, catalog, &key, "backup"),
+                }
+            }
+        }
+        Err(e) => tracing::warn!(
+            "could not check whether the targets are in step: {}",
+            crate::error::paragraph(&e)
+        ),
+    }
 }
 
 fn names(config: &Config) -> String {

@@ -1044,6 +1044,7 @@ fn run_steps(
             reason: reason.clone(),
             yes: true,
             pg_bin_dir: pg_bin_dir.clone(),
+            ..Default::default()
         };
         let o = steps.time("restore (full)", || {
             let o = restore_cmd::restore_db(

@@ -22,10 +22,10 @@ use crate::repo::restore::{self, ArtifactReader};
 use crate::repo::Repository;
 use crate::storage::Store;
 
-#[derive(Args, Debug)]
-#[command(group(ArgGroup::new("destination").args(["to", "stdout", "target_db"])))]
+#[derive(Args, Debug, Default)]
+#[command(group(ArgGroup::new("destination").args(["to", "stdout", "target_db", "pgdata"])))]
 pub struct RestoreArgs {
-    /// Backup id, unique id prefix, or SOURCE:latest (none, on a terminal: the restore wizard)
+    /// Backup id, unique id prefix, or SOURCE:latest (none, on a terminal: the restore wizard; pitr: or --source with --to-time)
     pub backup: Option<String>,
     /// Restore a files backup (or tar artifact) into this directory
     #[arg(long, value_name = "DIR")]
@@ -42,8 +42,8 @@ pub struct RestoreArgs {
     /// Which artifact, when the backup holds several
     #[arg(long)]
     pub artifact: Option<String>,
-    /// postgres: full (schema and data into a new or empty database) or merge (missing rows into an existing one)
-    #[arg(long = "type", value_enum, value_name = "TYPE", requires = "target_db")]
+    /// postgres: full (schema and data into a new or empty database), merge (missing rows into an existing one), or pitr (a physical backup plus archived WAL into --pgdata)
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub kind: Option<PgType>,
     /// postgres: the database to restore into, postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or PGPASSFILE, never in the URL)
     #[arg(long, value_name = "URL", requires = "kind")]
@@ -63,9 +63,40 @@ pub struct RestoreArgs {
     /// Do not ask for confirmation before writing to a database
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// postgres: where psql is (default: the source's config, else PATH)
+    /// postgres: where psql (pitr: pg_ctl, pg_controldata) is (default: the source's config, else PATH)
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
+    /// pitr: the new data directory (must be empty or absent)
+    #[arg(long, value_name = "DIR")]
+    pub pgdata: Option<PathBuf>,
+    /// pitr: recover up to this time (RFC 3339 with zone, or PostgreSQL's `2026-11-22 03:00:00+00`)
+    #[arg(
+        long,
+        value_name = "TIMESTAMP",
+        requires = "pgdata",
+        conflicts_with = "to_latest"
+    )]
+    pub to_time: Option<String>,
+    /// pitr: recover to the end of the archived WAL
+    #[arg(long, requires = "pgdata")]
+    pub to_latest: bool,
+    /// pitr: pick the base backup of this postgres-physical source (the newest one consistent before --to-time)
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        requires = "pgdata",
+        conflicts_with = "backup"
+    )]
+    pub source: Option<String>,
+    /// pitr: start the server with pg_ctl and wait until recovery has finished
+    #[arg(long, requires = "pgdata")]
+    pub start: bool,
+    /// pitr, as root: the user that owns the data directory and runs the server (default: the owner of its parent)
+    #[arg(long, value_name = "USER", requires = "pgdata")]
+    pub owner: Option<String>,
+    /// pitr: an extra server setting for the restored cluster, NAME=VALUE (repeatable; e.g. port=5433)
+    #[arg(long = "set", value_name = "NAME=VALUE", requires = "pgdata")]
+    pub settings: Vec<String>,
 }
 
 impl RestoreArgs {
@@ -86,6 +117,7 @@ impl RestoreArgs {
             reason: None,
             yes: false,
             pg_bin_dir: None,
+            ..Default::default()
         }
     }
 }
@@ -94,6 +126,7 @@ impl RestoreArgs {
 pub enum PgType {
     Full,
     Merge,
+    Pitr,
 }
 
 /// Who runs the restore, for the log.
@@ -106,6 +139,9 @@ pub(crate) fn operator() -> String {
 }
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
+    if args.pgdata.is_some() || args.kind == Some(PgType::Pitr) {
+        return super::pitr::run(ctx, &args);
+    }
     let has_destination = args.to.is_some() || args.stdout || args.target_db.is_some();
     if args.backup.is_none() || !has_destination {
         let mut missing = Vec::new();
@@ -127,6 +163,13 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
             ExitKind::Usage,
             format!("restore needs {}.", missing.join(" and ")),
             "Without a terminal vaultctl never asks: give them as arguments (e.g. `vaultctl restore db:latest --type full --target-db postgresql://postgres@host/newdb --create --reason \"…\"`); on a terminal, `vaultctl restore` without a backup starts the wizard.",
+        );
+    }
+    if args.kind.is_some() && args.target_db.is_none() {
+        return fail(
+            ExitKind::Usage,
+            "--type full and --type merge need --target-db.",
+            "Name the database to restore into with --target-db URL.",
         );
     }
     run_checked(ctx, args)
@@ -162,7 +205,8 @@ fn restore(
     let repo = Repository::open(config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    let row = restore::resolve_backup(&catalog, args.backup.as_deref().unwrap_or_default())?;
+    let spec = args.backup.clone().unwrap_or_default();
+    let row = restore::resolve_backup(&catalog, &spec)?;
     *source = Some(row.source.clone());
     if row.status != "completed" {
         return fail(
@@ -189,6 +233,14 @@ fn restore(
         );
     }
     let artifact = pick_artifact(&args, &row, &body)?;
+    // A prune (here or on another host) may have deleted packs the catalog
+    // still names: notice vanished index objects first (one listing per target).
+    if let Err(e) = repo.sync_index(&mut catalog) {
+        tracing::warn!(
+            "could not refresh the catalog's index before restoring: {}",
+            crate::error::paragraph(&e)
+        );
+    }
     let plan = restore::plan(&repo, &mut catalog, artifact)?;
     let (kind, target) = match &args.to {
         Some(dir) => ("files", dir.display().to_string()),
@@ -322,7 +374,7 @@ fn restore_stream(
 }
 
 /// Asks on a terminal; without one, refuses and names --yes.
-fn confirm(what: &str) -> Result<()> {
+pub(crate) fn confirm(what: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return fail(
             ExitKind::Usage,
@@ -426,9 +478,16 @@ pub(crate) fn restore_db(
     body: &Body,
     target: crate::engine::postgres::ConnInfo,
 ) -> Result<DbOutcome> {
-    let kind = match args.kind.expect("clap requires --type") {
-        PgType::Full => RestoreType::Full,
-        PgType::Merge => RestoreType::Merge,
+    let kind = match args.kind {
+        Some(PgType::Full) => RestoreType::Full,
+        Some(PgType::Merge) => RestoreType::Merge,
+        _ => {
+            return fail(
+                ExitKind::Usage,
+                "--target-db needs --type full or --type merge.",
+                "A pitr restore writes a data directory: use --pgdata DIR.",
+            )
+        }
     };
     if row.kind != "postgres" {
         return fail(

@@ -671,6 +671,7 @@ pub fn command_line(ctx: &Ctx, a: &RestoreArgs) -> String {
         v.push(match k {
             PgType::Full => "full".into(),
             PgType::Merge => "merge".into(),
+            PgType::Pitr => "pitr".into(),
         });
     }
     if let Some(t) = &a.target_db {

@@ -10,6 +10,8 @@
 pub mod check;
 pub mod dump;
 pub mod filter;
+pub mod physical;
+pub mod pitr;
 pub mod restore;
 pub mod tenants;
 

@@ -1,0 +1,375 @@
+//! Point-in-time restores: a base backup extracted into an empty data
+//! directory, recovery configured to replay archived WAL (fetched by this
+//! binary) up to a time or to the end of the archive, and optionally the
+//! server started and watched until recovery has finished.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::error::{fail, ExitKind, Failure};
+
+/// Who will own the data directory (and run the server).
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: String,
+}
+
+fn user_name(uid: u32) -> String {
+    // SAFETY: getpwuid returns a pointer to static storage or null.
+    unsafe {
+        let p = libc::getpwuid(uid);
+        if p.is_null() {
+            return format!("uid {uid}");
+        }
+        std::ffi::CStr::from_ptr((*p).pw_name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// The owner: `--owner NAME`, else (as root) the owner of DIR's parent,
+/// else the current user.
+pub fn resolve_owner(dir: &Path, explicit: Option<&str>) -> Result<Owner> {
+    if let Some(name) = explicit {
+        let c = std::ffi::CString::new(name)?;
+        // SAFETY: getpwnam returns a pointer to static storage or null.
+        let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+        if pw.is_null() {
+            return fail(
+                ExitKind::Usage,
+                format!("there is no user '{name}' (--owner)."),
+                "Name the operating-system user that runs PostgreSQL, e.g. --owner postgres.",
+            );
+        }
+        // SAFETY: checked non-null above.
+        let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+        return Ok(Owner {
+            uid,
+            gid,
+            name: name.to_string(),
+        });
+    }
+    // SAFETY: no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if euid != 0 {
+        return Ok(Owner {
+            uid: euid,
+            gid: egid,
+            name: user_name(euid),
+        });
+    }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let m = fs::metadata(parent).with_context(|| format!("cannot read {}", parent.display()))?;
+    Ok(Owner {
+        uid: m.uid(),
+        gid: m.gid(),
+        name: user_name(m.uid()),
+    })
+}
+
+/// Refuses a non-empty directory; creates a missing one.
+pub fn check_empty(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        if !dir.is_dir() {
+            return fail(
+                ExitKind::Usage,
+                format!("{} exists and is not a directory.", dir.display()),
+                "Give --pgdata a new or empty directory.",
+            );
+        }
+        if fs::read_dir(dir)?.next().is_some() {
+            return fail(
+                ExitKind::Usage,
+                format!("the data directory {} is not empty.", dir.display()),
+                "A point-in-time restore needs a new or empty directory; it never writes over an existing cluster. Stop and move the old one away first.",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A recovery target time in PostgreSQL's format, from RFC 3339
+/// (`2026-11-22T03:00:00.123456Z`) or PostgreSQL's own text
+/// (`2026-11-22 03:00:00.123456+00`), keeping every fractional digit.
+pub fn parse_target_time(s: &str) -> Result<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    let mut t = s.trim().to_string();
+    if t.len() > 10 && t.as_bytes()[10] == b' ' {
+        t.replace_range(10..11, "T");
+    }
+    // "+00" / "+0530" → "+00:00" / "+05:30"
+    if let Some(pos) = t.rfind(['+', '-']).filter(|p| *p > 10) {
+        let off = &t[pos + 1..];
+        if off.len() == 2 && off.bytes().all(|b| b.is_ascii_digit()) {
+            t.push_str(":00");
+        } else if off.len() == 4 && off.bytes().all(|b| b.is_ascii_digit()) {
+            t.insert(pos + 3, ':');
+        }
+    }
+    time::OffsetDateTime::parse(&t, &Rfc3339).map_err(|_| {
+        Failure::new(
+            ExitKind::Usage,
+            format!("\"{s}\" is not a time with a zone."),
+        )
+        .with_remedy(
+            "Use RFC 3339 with a zone, e.g. 2026-11-22T03:00:00Z or 2026-11-22 03:00:00.123456+00.",
+        )
+        .into()
+    })
+}
+
+/// `YYYY-MM-DD HH:MM:SS.ffffff+00` (UTC, microseconds).
+pub fn pg_time(t: time::OffsetDateTime) -> String {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]+00"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+/// What the restore writes into the data directory for recovery.
+pub struct RecoverySettings {
+    pub restore_command: String,
+    /// `None`: to the end of the archive.
+    pub target_time: Option<time::OffsetDateTime>,
+    /// Extra `name = value` settings (`--set`), e.g. port.
+    pub extra: Vec<(String, String)>,
+    pub backup_id: String,
+}
+
+/// Quotes a value for postgresql.conf.
+fn conf_value(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "''"))
+}
+
+/// Appends recovery settings to postgresql.auto.conf and creates
+/// recovery.signal. Archiving is switched off in the restored cluster so
+/// it cannot push a new timeline into the archive of the cluster it came
+/// from; enable it again when it becomes the primary.
+pub fn write_recovery(dir: &Path, s: &RecoverySettings) -> Result<()> {
+    let mut text = format!(
+        "\n# Added by vaultctl restore --type pitr (backup {}) on {}.\n",
+        s.backup_id,
+        crate::repo::now_rfc3339()
+    );
+    text.push_str(&format!(
+        "restore_command = {}\n",
+        conf_value(&s.restore_command)
+    ));
+    match s.target_time {
+        Some(t) => {
+            text.push_str(&format!(
+                "recovery_target_time = {}\nrecovery_target_action = 'promote'\n",
+                conf_value(&pg_time(t))
+            ));
+        }
+        None => text.push_str("# no recovery target: replay to the end of the archive\n"),
+    }
+    text.push_str("recovery_target_timeline = 'latest'\n");
+    text.push_str("# the restored cluster does not archive into the source's WAL archive\narchive_mode = 'off'\n");
+    for (k, v) in &s.extra {
+        text.push_str(&format!("{k} = {}\n", conf_value(v)));
+    }
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("postgresql.auto.conf"))?;
+    f.write_all(text.as_bytes())?;
+    fs::write(dir.join("recovery.signal"), b"")?;
+    Ok(())
+}
+
+/// Gives the tree to the owner (when run as root) and sets 0700 on the
+/// data directory, as PostgreSQL requires.
+pub fn fix_ownership(dir: &Path, owner: &Owner) -> Result<()> {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    fn walk(p: &Path, owner: &Owner) -> Result<()> {
+        std::os::unix::fs::lchown(p, Some(owner.uid), Some(owner.gid))
+            .with_context(|| format!("cannot chown {}", p.display()))?;
+        if fs::symlink_metadata(p)?.is_dir() {
+            for e in fs::read_dir(p)? {
+                walk(&e?.path(), owner)?;
+            }
+        }
+        Ok(())
+    }
+    walk(dir, owner)
+}
+
+fn as_owner(program: &Path, owner: &Owner, dir: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.current_dir(dir);
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        c.uid(owner.uid).gid(owner.gid);
+    }
+    c
+}
+
+/// How recovery ended.
+#[derive(Debug, serde::Serialize)]
+pub struct Recovered {
+    /// The commit time of the last transaction replayed, from the server log.
+    pub reached: Option<String>,
+    /// The server's words about where it stopped.
+    pub stopped: Option<String>,
+    pub duration_ms: u64,
+    pub log: String,
+}
+
+/// `pg_controldata`'s "Database cluster state".
+fn cluster_state(bin: &Path, dir: &Path) -> Option<String> {
+    let out = Command::new(bin.join("pg_controldata"))
+        .arg(dir)
+        .env("LC_ALL", "C")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Database cluster state:"))
+        .map(|s| s.trim().to_string())
+}
+
+/// postmaster.pid's status line (the 8th) reads "ready" once the server
+/// accepts connections, as pg_ctl checks.
+fn postmaster_ready(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().nth(7).map(|l| l.trim() == "ready"))
+        .unwrap_or(false)
+}
+
+/// Starts the server (pg_ctl, as the owner) and waits until recovery has
+/// finished and the server has been promoted.
+pub fn start_and_wait(
+    bin: &Path,
+    dir: &Path,
+    owner: &Owner,
+    timeout: Duration,
+) -> Result<Recovered> {
+    let started = Instant::now();
+    let log = dir.join("vaultctl-recovery.log");
+    let out = as_owner(&bin.join("pg_ctl"), owner, dir)
+        .arg("-D")
+        .arg(dir)
+        .arg("-l")
+        .arg(&log)
+        .args(["-W", "start"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            Failure::new(
+                ExitKind::Failure,
+                format!("cannot run {}: {e}.", bin.join("pg_ctl").display()),
+            )
+            .with_remedy("Install the PostgreSQL server programs, or pass --pg-bin-dir.")
+        })?;
+    if !out.status.success() {
+        return fail(
+            ExitKind::Failure,
+            format!(
+                "pg_ctl start failed: {}{}",
+                String::from_utf8_lossy(&out.stderr).trim(),
+                log_tail(&log)
+            ),
+            "The data directory is restored and configured; fix the problem and start it with pg_ctl.",
+        );
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let state = cluster_state(bin, dir);
+        // Promoted, and the postmaster says it accepts connections.
+        if state.as_deref() == Some("in production") && postmaster_ready(dir) {
+            break;
+        }
+        let running = as_owner(&bin.join("pg_ctl"), owner, dir)
+            .arg("-D")
+            .arg(dir)
+            .arg("status")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !running {
+            return fail(
+                ExitKind::Failure,
+                format!("the restored server stopped during recovery.{}", log_tail(&log)),
+                "Read the server log above: a recovery target before the backup's end, or WAL missing from the archive (see `vaultctl wal status`), are the usual causes.",
+            );
+        }
+        if started.elapsed() > timeout {
+            return fail(
+                ExitKind::Failure,
+                format!(
+                    "recovery did not finish within {} s (cluster state: {}).",
+                    timeout.as_secs(),
+                    state.unwrap_or_else(|| "unknown".into())
+                ),
+                "The server keeps recovering in the background; watch its log.",
+            );
+        }
+    }
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    let reached = text.lines().rev().find_map(|l| {
+        l.split("last completed transaction was at log time ")
+            .nth(1)
+            .map(|s| s.trim().to_string())
+    });
+    let stopped = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("recovery stopping") || l.contains("archive recovery complete"))
+        .map(|l| l.trim().to_string());
+    Ok(Recovered {
+        reached,
+        stopped,
+        duration_ms: started.elapsed().as_millis() as u64,
+        log: log.display().to_string(),
+    })
+}
+
+fn log_tail(log: &PathBuf) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(12)..].join("\n");
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(" Server log ({}):\n{tail}", log.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_times() {
+        let a = parse_target_time("2026-11-22T03:00:00.123456Z").unwrap();
+        let b = parse_target_time("2026-11-22 03:00:00.123456+00").unwrap();
+        let c = parse_target_time("2026-11-22 04:00:00.123456+0100").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_eq!(pg_time(a), "2026-11-22 03:00:00.123456+00");
+        assert!(parse_target_time("yesterday").is_err());
+        assert!(parse_target_time("2026-11-22 03:00:00").is_err());
+    }
+}

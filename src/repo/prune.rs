@@ -1,0 +1,414 @@
+//! Prune: apply a target's retention policy, then collect garbage.
+//!
+//! Works with the dedup key alone (a write-only host): manifest headers name
+//! every pack a backup needs, index objects are sealed with the metadata key.
+//!
+//! 1. **Forget** (no lock): read every manifest header, decide keep/remove
+//!    per source ([`super::retention`]), delete the removed manifests.
+//!    Removing a manifest never endangers another backup.
+//! 2. **Collect** (exclusive lock, see [`super::lock`]): with no backup or
+//!    sync running, list the manifests again; every pack no manifest names is
+//!    garbage. Write rewritten index objects without the garbage packs, then
+//!    delete the old index objects, then the packs. A crash at any point
+//!    leaves a repository where every manifest's blobs are indexed in packs
+//!    that exist; the next prune finishes the job.
+//!
+//! Other hosts' catalogs notice that index objects they read have vanished
+//! and re-read the target's indexes before their next backup
+//! ([`super::Repository::sync_index`]), so they never dedup against a
+//! deleted pack.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use anyhow::Result;
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::format::{
+    self, content_name, index_path, manifest_path, pack_path, INDEX_DIR, PACKS_DIR, SNAPSHOTS_DIR,
+};
+use super::index::{self, IndexedPack};
+use super::keys::DedupKey;
+use super::lock::{self, Kind};
+use super::manifest::{self, Header};
+use super::retention::{self, Item, Policy};
+use crate::error::{ExitKind, Failure};
+use crate::storage::Store;
+
+/// One backup in the prune table.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupDecision {
+    pub id: String,
+    pub source: String,
+    pub host: String,
+    pub started_at: String,
+    pub tags: Vec<String>,
+    pub stored_bytes: u64,
+    /// `keep` or `remove`.
+    pub action: String,
+    /// The rules that kept it.
+    pub reasons: Vec<String>,
+}
+
+/// What garbage collection found (and, unless a dry run, did).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GcReport {
+    pub packs_total: usize,
+    pub packs_referenced: usize,
+    pub packs_deleted: usize,
+    pub bytes_deleted: u64,
+    pub bytes_remaining: u64,
+    pub indexes_rewritten: usize,
+    pub indexes_deleted: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    pub target: String,
+    pub dry_run: bool,
+    /// The policy applied (`None`: no `[target.retention]`, everything kept).
+    pub policy: Option<String>,
+    pub backups: Vec<BackupDecision>,
+    /// Backups whose manifests were (or, in a dry run, would be) removed.
+    pub removed: Vec<String>,
+    pub gc: GcReport,
+    /// Things prune noticed but left alone (run `verify`).
+    pub problems: Vec<String>,
+}
+
+pub struct PruneOptions {
+    pub dry_run: bool,
+    /// How long to wait for running backups before giving up (exit 11).
+    pub lock_wait: Duration,
+}
+
+/// Manifest headers by backup id (manifests are immutable, so cached reads stay valid).
+#[derive(Default)]
+pub struct HeaderCache {
+    headers: HashMap<String, Header>,
+}
+
+impl HeaderCache {
+    /// Reads the headers of every manifest on `store`; returns them and the
+    /// ids of manifests that could not be read.
+    pub fn load(&mut self, store: &Store, key: &DedupKey) -> Result<(Vec<Header>, Vec<String>)> {
+        let ids: Vec<String> = store
+            .list(SNAPSHOTS_DIR)?
+            .into_iter()
+            .filter_map(|(n, _)| n.strip_prefix("snapshots/").map(String::from))
+            .collect();
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !self.headers.contains_key(*id))
+            .cloned()
+            .collect();
+        let paths: Vec<String> = missing.iter().map(|id| manifest_path(id)).collect();
+        let mut unreadable = Vec::new();
+        for (id, bytes) in missing.iter().zip(store.get_many(&paths)?) {
+            let Some(bytes) = bytes else { continue };
+            match manifest::decode_header(&bytes, key) {
+                Ok(h) if &h.id == id => {
+                    self.headers.insert(id.clone(), h);
+                }
+                Ok(h) => {
+                    unreadable.push(format!("manifest {id} holds the header of backup {}", h.id))
+                }
+                Err(e) => unreadable.push(format!(
+                    "manifest {id} cannot be read: {}",
+                    crate::error::paragraph(&e)
+                )),
+            }
+        }
+        let mut out: Vec<Header> = ids
+            .iter()
+            .filter_map(|id| self.headers.get(id).cloned())
+            .collect();
+        out.sort_by(|a, b| {
+            a.source
+                .cmp(&b.source)
+                .then(b.started_at.cmp(&a.started_at))
+                .then(a.id.cmp(&b.id))
+        });
+        Ok((out, unreadable))
+    }
+
+    pub fn forget(&mut self, id: &str) {
+        self.headers.remove(id);
+    }
+}
+
+/// Index objects by name (content-addressed, so cached reads stay valid).
+#[derive(Default)]
+struct IndexCache {
+    /// `None`: damaged or unreadable.
+    indexes: HashMap<String, Option<Vec<IndexedPack>>>,
+}
+
+impl IndexCache {
+    fn load(
+        &mut self,
+        store: &Store,
+        key: &DedupKey,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<String>> {
+        let names: Vec<String> = store
+            .list(INDEX_DIR)?
+            .into_iter()
+            .filter_map(|(n, _)| {
+                n.strip_prefix("index/")
+                    .filter(|s| format::is_hex_name(s))
+                    .map(String::from)
+            })
+            .collect();
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !self.indexes.contains_key(*n))
+            .cloned()
+            .collect();
+        let paths: Vec<String> = missing.iter().map(|n| index_path(n)).collect();
+        for (name, bytes) in missing.iter().zip(store.get_many(&paths)?) {
+            let Some(bytes) = bytes else { continue };
+            let decoded = if content_name(&bytes) != *name {
+                problems.push(format!("index object {name} is damaged (its bytes do not match its name); left in place"));
+                None
+            } else {
+                match index::decode(&bytes, key) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        problems.push(format!(
+                            "index object {name} cannot be read ({}); left in place",
+                            crate::error::paragraph(&e)
+                        ));
+                        None
+                    }
+                }
+            };
+            self.indexes.insert(name.clone(), decoded);
+        }
+        Ok(names
+            .into_iter()
+            .filter(|n| self.indexes.contains_key(n))
+            .collect())
+    }
+}
+
+/// Prunes one target: retention, then garbage collection.
+pub fn prune_target(
+    store: &Store,
+    key: &DedupKey,
+    policy: Option<&Policy>,
+    opts: &PruneOptions,
+) -> Result<TargetReport> {
+    let mut problems = Vec::new();
+    let mut headers = HeaderCache::default();
+    let (all, unreadable) = headers.load(store, key)?;
+    for u in &unreadable {
+        problems.push(format!("{u}; it is kept"));
+    }
+    let items: Vec<Item> = all
+        .iter()
+        .map(|h| Item {
+            id: h.id.clone(),
+            source: h.source.clone(),
+            // An unparseable time sorts as oldest; the newest rule still holds per source.
+            time: retention::parse_time(&h.started_at)
+                .or_else(|| retention::parse_time(&h.finished_at))
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            tags: h.tags.clone(),
+        })
+        .collect();
+    let decisions = retention::apply(policy, &items);
+    let mut backups = Vec::new();
+    let mut removed = Vec::new();
+    for (h, d) in all.iter().zip(decisions) {
+        if !d.keep {
+            removed.push(h.id.clone());
+        }
+        backups.push(BackupDecision {
+            id: h.id.clone(),
+            source: h.source.clone(),
+            host: h.host.clone(),
+            started_at: h.started_at.clone(),
+            tags: h.tags.clone(),
+            stored_bytes: h.stored_bytes,
+            action: if d.keep {
+                "keep".into()
+            } else {
+                "remove".into()
+            },
+            reasons: d.reasons,
+        });
+    }
+    if !opts.dry_run && !removed.is_empty() {
+        let paths: Vec<String> = removed.iter().map(|id| manifest_path(id)).collect();
+        store.delete_many(&paths)?;
+    }
+    for id in &removed {
+        headers.forget(id);
+    }
+    let removed_set: HashSet<String> = removed.iter().cloned().collect();
+    let gc = collect_garbage(store, key, &mut headers, &removed_set, opts, &mut problems)?;
+    Ok(TargetReport {
+        target: store.name.clone(),
+        dry_run: opts.dry_run,
+        policy: policy.map(|p| p.describe()),
+        backups,
+        removed,
+        gc,
+        problems,
+    })
+}
+
+fn hex_id(s: &str) -> Option<[u8; 32]> {
+    hex::decode(s).ok().and_then(|v| v.try_into().ok())
+}
+
+fn collect_garbage(
+    store: &Store,
+    key: &DedupKey,
+    headers: &mut HeaderCache,
+    removed: &HashSet<String>,
+    opts: &PruneOptions,
+    problems: &mut Vec<String>,
+) -> Result<GcReport> {
+    // Read what can be read before locking, so backups wait less.
+    let mut indexes = IndexCache::default();
+    indexes.load(store, key, problems)?;
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(lock::acquire(
+            std::slice::from_ref(store),
+            key,
+            Kind::Exclusive,
+            "prune",
+            opts.lock_wait,
+        )?)
+    };
+
+    // Under the lock: nothing is being written; list everything afresh.
+    let (live, unreadable) = headers.load(store, key)?;
+    if !unreadable.is_empty() {
+        return Err(Failure::new(
+            ExitKind::Failure,
+            format!(
+                "garbage collection on target '{}' stopped before deleting anything, because {} manifest(s) cannot be read ({}), so the packs they need are unknown.",
+                store.name,
+                unreadable.len(),
+                unreadable.join("; ")
+            ),
+        )
+        .with_remedy("Run `vaultctl verify` and fix or remove the damaged manifests (or run prune with the right dedup key).")
+        .into());
+    }
+    let live: Vec<Header> = live
+        .into_iter()
+        .filter(|h| !removed.contains(&h.id))
+        .collect();
+    let index_names = indexes.load(store, key, problems)?;
+    let packs: HashMap<String, (String, u64)> = store
+        .list(PACKS_DIR)?
+        .into_iter()
+        .filter_map(|(path, size)| {
+            path.rsplit('/')
+                .next()
+                .filter(|s| format::is_hex_name(s))
+                .map(|s| (s.to_string(), (path.clone(), size)))
+        })
+        .collect();
+
+    let mut referenced: HashSet<String> =
+        live.iter().flat_map(|h| h.packs.iter().cloned()).collect();
+    // Belt and braces: every blob of a live backup must stay located in a
+    // kept pack. The header's pack list guarantees it; should an index say
+    // otherwise, keep every pack that holds the blob.
+    let mut located: HashMap<[u8; 32], Vec<&str>> = HashMap::new();
+    for name in &index_names {
+        if let Some(Some(ps)) = indexes.indexes.get(name) {
+            for p in ps {
+                for e in &p.entries {
+                    located.entry(e.id).or_default().push(&p.name);
+                }
+            }
+        }
+    }
+    let mut extra: BTreeSet<String> = BTreeSet::new();
+    let mut unlocated = 0usize;
+    for h in &live {
+        for b in &h.blobs {
+            match hex_id(b).and_then(|id| located.get(&id)) {
+                Some(ps) => {
+                    if !ps.iter().any(|p| referenced.contains(*p)) {
+                        extra.extend(ps.iter().map(|p| p.to_string()));
+                    }
+                }
+                None => unlocated += 1,
+            }
+        }
+    }
+    if !extra.is_empty() {
+        problems.push(format!(
+            "{} pack(s) not named by any manifest hold blobs that backups need; they are kept",
+            extra.len()
+        ));
+        referenced.extend(extra);
+    }
+    if unlocated > 0 {
+        problems.push(format!(
+            "{unlocated} blob(s) of kept backups are in no index (run `vaultctl verify`)"
+        ));
+    }
+
+    let garbage: Vec<&String> = packs.keys().filter(|p| !referenced.contains(*p)).collect();
+    let mut report = GcReport {
+        packs_total: packs.len(),
+        packs_referenced: packs.len() - garbage.len(),
+        packs_deleted: garbage.len(),
+        bytes_deleted: garbage.iter().map(|p| packs[*p].1).sum(),
+        bytes_remaining: packs
+            .iter()
+            .filter(|(p, _)| referenced.contains(*p))
+            .map(|(_, (_, s))| *s)
+            .sum(),
+        ..Default::default()
+    };
+
+    // Index objects that mention a pack no manifest needs are rewritten.
+    let mut new_indexes: Vec<(String, Bytes)> = Vec::new();
+    let mut old_indexes: Vec<String> = Vec::new();
+    for name in &index_names {
+        let Some(Some(ps)) = indexes.indexes.get(name) else {
+            continue;
+        };
+        if ps.iter().all(|p| referenced.contains(&p.name)) {
+            continue;
+        }
+        let kept: Vec<IndexedPack> = ps
+            .iter()
+            .filter(|p| referenced.contains(&p.name))
+            .cloned()
+            .collect();
+        if kept.is_empty() {
+            report.indexes_deleted += 1;
+        } else {
+            let encoded = Bytes::from(index::encode(&kept, key)?);
+            new_indexes.push((content_name(&encoded), encoded));
+            report.indexes_rewritten += 1;
+        }
+        old_indexes.push(name.clone());
+    }
+    if opts.dry_run {
+        return Ok(report);
+    }
+    // New index objects first, then the old ones go, then the packs: at no
+    // moment does a manifest's blob lack an index entry in an existing pack.
+    for (name, bytes) in new_indexes {
+        store.put(&index_path(&name), bytes)?;
+    }
+    let old_paths: Vec<String> = old_indexes.iter().map(|n| index_path(n)).collect();
+    store.delete_many(&old_paths)?;
+    let garbage_paths: Vec<String> = garbage.iter().map(|p| pack_path(p)).collect();
+    store.delete_many(&garbage_paths)?;
+    Ok(report)
+}

@@ -1,0 +1,484 @@
+//! Point-in-time recovery against a real PostgreSQL 15 cluster that archives
+//! through `vaultctl wal push` (run by the server as `vaultctl-pg`) to a
+//! local target and an S3 target (s3s-fs): base backup, restores to a time
+//! between two batches and to the latest WAL, push idempotency, fetch of a
+//! missing segment, archiving while the S3 target is down, and catch-up.
+
+mod pg;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pg::{as_owner, is_root, Cluster, Vault, PG_USER, SUPERUSER_PASSWORD};
+
+const AK: &str = "pitr-access-key";
+const SK: &str = "pitr-secret-key-0123456789";
+
+fn s3s_bin() -> PathBuf {
+    let p = std::env::var_os("S3S_FS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo/bin/s3s-fs"));
+    assert!(
+        p.exists(),
+        "s3s-fs is missing ({}): install it with scripts/test.sh or set S3S_FS",
+        p.display()
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct S3 {
+    child: Option<Child>,
+    port: u16,
+    root: PathBuf,
+}
+
+impl S3 {
+    fn start(root: &Path, port: u16) -> S3 {
+        std::fs::create_dir_all(root.join("bkt")).unwrap();
+        let mut s = S3 {
+            child: None,
+            port,
+            root: root.to_path_buf(),
+        };
+        s.restart();
+        s
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new(s3s_bin())
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", AK, "--secret-key", SK])
+            .arg(&self.root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        self.child = Some(child);
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "s3s-fs did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A cluster archiving into a vault with a local and an S3 target.
+struct Setup {
+    s3: S3,
+    v: Vault,
+    c: Cluster,
+    restored: Vec<PathBuf>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for d in &self.restored {
+            let _ = as_owner(&self.c.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(d)
+                .args(["-m", "immediate", "-w", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn chown_to_pg(p: &Path) {
+    if is_root() {
+        let st = Command::new("chown")
+            .args(["-R", &format!("{PG_USER}:{PG_USER}")])
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+}
+
+/// `asynchronous`: archive_command uses `wal push --async`.
+fn setup(asynchronous: bool) -> Setup {
+    std::env::set_var("VAULTCTL_TEST_S3_AK", AK);
+    std::env::set_var("VAULTCTL_TEST_S3_SK", SK);
+    let dir = tempfile::Builder::new()
+        .prefix("vaultctl-pitr-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = dir.path().to_path_buf();
+    let s3 = S3::start(&d.join("s3"), free_port());
+    // The cluster's port must be known for the source url: reserve the
+    // config now and fill the url in after the cluster started.
+    let exe = env!("CARGO_BIN_EXE_vaultctl");
+    let config = d.join("config.toml");
+    let archive = format!(
+        "archive_mode = on\narchive_command = '\"{exe}\" --config \"{}\" wal push {}\"%p\"'\narchive_timeout = 0\n",
+        config.display(),
+        if asynchronous { "--async " } else { "" }
+    );
+    // Write a config without the source so init can run first.
+    let base = format!(
+        "catalog = \"{0}/catalog.db\"\n[keys]\nidentity_file = \"{0}/identity.txt\"\ndedup_key_file = \"{0}/dedup.key\"\n\
+         [[target]]\nname = \"local\"\nurl = \"file://{0}/repo\"\n\
+         [[target]]\nname = \"s3\"\nurl = \"s3://bkt/vault\"\nendpoint = \"http://127.0.0.1:{1}\"\nregion = \"us-east-1\"\n\
+         access_key_id_env = \"VAULTCTL_TEST_S3_AK\"\nsecret_access_key_env = \"VAULTCTL_TEST_S3_SK\"\nallow_http = true\nmax_retries = 2\nretry_timeout = \"5s\"\n",
+        d.display(),
+        s3.port
+    );
+    std::fs::write(&config, &base).unwrap();
+    let v = Vault { dir, config };
+    let out = v.run(&[
+        "key",
+        "generate",
+        "--output",
+        &d.join("identity.txt").display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = v.run(&["init"]);
+    assert!(out.status.success(), "init: {}", stderr(&out));
+    let c = Cluster::start_with(
+        &archive,
+        &[("VAULTCTL_TEST_S3_AK", AK), ("VAULTCTL_TEST_S3_SK", SK)],
+    );
+    let pw = d.join("cluster.password");
+    std::fs::write(&pw, format!("{SUPERUSER_PASSWORD}\n")).unwrap();
+    std::fs::write(
+        &v.config,
+        format!(
+            "{base}[[source]]\nname = \"cluster\"\nkind = \"postgres-physical\"\nurl = \"{}\"\npassword_file = \"{}\"\npg_bin_dir = \"{}\"\n",
+            c.url("postgres", "postgres"),
+            pw.display(),
+            c.bin.display()
+        ),
+    )
+    .unwrap();
+    // The server (vaultctl-pg) runs wal push/fetch: it reads the config and
+    // keys and writes the local repository's wal/ and the pending state.
+    chown_to_pg(v.dir.path());
+    Setup {
+        s3,
+        v,
+        c,
+        restored: Vec::new(),
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Runs vaultctl as the server's user, as PostgreSQL would.
+fn run_as_pg(v: &Vault, args: &[&str]) -> Output {
+    as_owner(Path::new(env!("CARGO_BIN_EXE_vaultctl")))
+        .arg("--config")
+        .arg(&v.config)
+        .args(args)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Inserts a batch, switches WAL and waits until the segment is archived.
+fn batch(c: &Cluster, n: i32) -> String {
+    c.psql(
+        "postgres",
+        &format!("INSERT INTO t SELECT {n}, g FROM generate_series(1, 100) g"),
+    );
+    let seg = c.psql("postgres", "SELECT pg_walfile_name(pg_switch_wal())");
+    wait_archived(c, &seg);
+    seg
+}
+
+fn wait_archived(c: &Cluster, seg: &str) {
+    let t = Instant::now();
+    loop {
+        let last = c.psql(
+            "postgres",
+            "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver",
+        );
+        if last.as_str() >= seg {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "segment {seg} was not archived (last: {last}); server log:\n{}",
+            std::fs::read_to_string(c.dir.path().join("server.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn now_utc(c: &Cluster) -> String {
+    c.psql(
+        "postgres",
+        "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+    )
+}
+
+fn psql_at(c: &Cluster, port: u16, sql: &str) -> String {
+    let out = Command::new(c.bin.join("psql"))
+        .args(["-X", "-q", "-A", "-t", "-U", "postgres", "-h"])
+        .arg(c.socket_dir())
+        .args(["-p", &port.to_string(), "-d", "postgres", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "psql: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn restore(s: &mut Setup, name: &str, extra: &[&str]) -> (u16, String) {
+    let dir = s.c.dir.path().join(name);
+    let port = free_port();
+    let mut args = vec![
+        "restore".to_string(),
+        "--type".into(),
+        "pitr".into(),
+        "--pgdata".into(),
+        dir.display().to_string(),
+        "--start".into(),
+        "--yes".into(),
+        "--owner".into(),
+        PG_USER.into(),
+        "--set".into(),
+        format!("port={port}"),
+        "--set".into(),
+        format!("unix_socket_directories={}", s.c.socket_dir().display()),
+        "--reason".into(),
+        format!("test {name}"),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    s.restored.push(dir.clone());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = s.v.run(&refs);
+    assert!(
+        out.status.success(),
+        "restore {name}: {}\n{}\nrecovery log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out),
+        std::fs::read_to_string(dir.join("vaultctl-recovery.log")).unwrap_or_default()
+    );
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "data directory mode");
+    (port, String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+fn counts(c: &Cluster, port: u16) -> String {
+    psql_at(
+        c,
+        port,
+        "SELECT string_agg(batch || ':' || n, ',' ORDER BY batch) FROM (SELECT batch, count(*) n FROM t GROUP BY batch) x",
+    )
+}
+
+#[test]
+fn pitr_restore_to_time_and_to_latest_from_local_and_s3() {
+    // Archiving in the asynchronous mode here; synchronous in the other test.
+    let mut s = setup(true);
+    let c = &s.c;
+    c.psql("postgres", "CREATE TABLE t (batch int, n int)");
+    c.psql(
+        "postgres",
+        "INSERT INTO t SELECT 0, g FROM generate_series(1, 10) g",
+    );
+    let id = s.v.backup(&["cluster"]);
+    let list = s.v.json(&["list", "--source", "cluster"]);
+    assert_eq!(list[0]["kind"], "postgres-physical", "{list}");
+    // The manifest's engine facts, as the catalog keeps them.
+    let db = rusqlite::Connection::open(s.v.dir.path().join("catalog.db")).unwrap();
+    let details: String = db
+        .query_row("SELECT details FROM backups WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let engine = &serde_json::from_str::<serde_json::Value>(&details).unwrap()["engine"];
+    for key in [
+        "start_lsn",
+        "stop_lsn",
+        "start_wal",
+        "stop_wal",
+        "system_identifier",
+        "server_version",
+        "consistent_at",
+    ] {
+        assert!(engine[key].is_string(), "{key} missing: {engine}");
+    }
+    assert_eq!(engine["timeline"], 1, "{engine}");
+    assert!(engine["server_version"].as_str().unwrap().starts_with("15"));
+
+    batch(c, 1);
+    let t1 = now_utc(c);
+    std::thread::sleep(Duration::from_millis(300));
+    batch(c, 2);
+    let t2 = now_utc(c);
+    std::thread::sleep(Duration::from_millis(300));
+    batch(c, 3);
+
+    // Between batches 1 and 2: exactly the rows committed before t1.
+    let (p1, out) = restore(&mut s, "to-t1", &["--source", "cluster", "--to-time", &t1]);
+    assert!(out.contains("last transaction replayed"), "{out}");
+    assert_eq!(counts(&s.c, p1), "0:10,1:100");
+    assert_eq!(psql_at(&s.c, p1, "SELECT pg_is_in_recovery()"), "f");
+
+    // Between 2 and 3, from the S3 target only, naming the backup.
+    let (p2, _) = restore(&mut s, "to-t2", &[&id, "--to-time", &t2, "--target", "s3"]);
+    assert_eq!(counts(&s.c, p2), "0:10,1:100,2:100");
+
+    // To the end of the archive.
+    let (p3, _) = restore(&mut s, "latest", &["--source", "cluster", "--to-latest"]);
+    assert_eq!(counts(&s.c, p3), "0:10,1:100,2:100,3:100");
+
+    // A non-empty directory is refused.
+    let o = s.v.run(&[
+        "restore",
+        &id,
+        "--type",
+        "pitr",
+        "--pgdata",
+        &s.c.dir.path().join("latest").display().to_string(),
+        "--to-latest",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
+
+    // The restore log has the three restores.
+    let log = s.v.json(&["restores"]);
+    let pitr: Vec<_> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "pitr" && r["outcome"] == "succeeded")
+        .collect();
+    assert_eq!(pitr.len(), 3, "{log}");
+
+    // Both targets hold the WAL; no gaps, nothing behind.
+    let st = s.v.run(&["--json", "wal", "status"]);
+    let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st.status.code(), Some(0), "{j}\n{}", stderr(&st));
+    assert_eq!(j["targets"][1]["target"], "s3");
+    assert_eq!(j["targets"][1]["behind_primary"], 0, "{j}");
+    assert!(j["targets"][0]["files"].as_u64().unwrap() >= 4, "{j}");
+}
+
+#[test]
+fn wal_push_idempotent_fetch_missing_and_secondary_outage() {
+    let mut s = setup(false);
+    let c = &s.c;
+    c.psql("postgres", "CREATE TABLE t (batch int, n int)");
+
+    // Same content twice: success; different content: refused.
+    let work = s.v.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let seg = work.join("0000000A0000000000000001");
+    std::fs::write(&seg, vec![7u8; 1 << 20]).unwrap();
+    chown_to_pg(&work);
+    let p = seg.display().to_string();
+    let o = run_as_pg(&s.v, &["--json", "wal", "push", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_as_pg(&s.v, &["--json", "wal", "push", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("already-archived"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    std::fs::write(&seg, vec![8u8; 1 << 20]).unwrap();
+    let o = run_as_pg(&s.v, &["wal", "push", &p]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("DIFFERENT"), "{}", stderr(&o));
+
+    // Fetch: the archived content comes back; a missing one exits 1 and says so.
+    let back = work.join("fetched");
+    let o = run_as_pg(
+        &s.v,
+        &[
+            "wal",
+            "fetch",
+            "0000000A0000000000000001",
+            &back.display().to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&back).unwrap(), vec![7u8; 1 << 20]);
+    let o = run_as_pg(
+        &s.v,
+        &[
+            "wal",
+            "fetch",
+            "0000000A00000000000000FF",
+            &back.display().to_string(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not in the archive"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("vaultctl: error"), "{}", stderr(&o));
+
+    // The S3 target goes down: archiving goes on (primary = local).
+    s.s3.stop();
+    let mut down = Vec::new();
+    for n in 1..=3 {
+        down.push(batch(c, n));
+    }
+    let failed = c.count("postgres", "SELECT failed_count FROM pg_stat_archiver");
+    assert_eq!(
+        failed, 0,
+        "archiving must not fail while a secondary is down"
+    );
+    let st = s.v.run(&["--json", "wal", "status"]);
+    assert_eq!(st.status.code(), Some(1), "{}", stderr(&st));
+    assert!(stderr(&st).contains("CRITICAL"), "{}", stderr(&st));
+    let pending = s.v.dir.path().join("wal-pending/s3/cluster");
+    for seg in &down {
+        assert!(pending.join(seg).exists(), "{seg} not recorded as pending");
+    }
+
+    // Back up: the next push catches up what is pending.
+    s.s3.restart();
+    let _ = std::fs::remove_file(s.v.dir.path().join("wal-pending/s3/.down"));
+    batch(c, 4);
+    for seg in &down {
+        assert!(!pending.join(seg).exists(), "{seg} still pending");
+    }
+    let st = s.v.run(&["--json", "wal", "status"]);
+    let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(j["targets"][1]["behind_primary"], 0, "{j}");
+
+    // And `wal sync` fills anything else in (here: nothing left).
+    let o = s.v.run(&["--json", "wal", "sync"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The first target is lost: fetch falls back to the S3 target.
+    let repo = s.v.dir.path().join("repo");
+    std::fs::rename(&repo, s.v.dir.path().join("repo-lost")).unwrap();
+    let o = run_as_pg(
+        &s.v,
+        &["wal", "fetch", &down[0], &back.display().to_string()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&back).unwrap().len(), 16 << 20);
+}
