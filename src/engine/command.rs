@@ -11,7 +11,7 @@ use crate::error::{ExitKind, Failure};
 use crate::repo::backup::{ArtifactStream, Source};
 
 /// How much of the command's stderr is kept for the error message.
-const STDERR_TAIL: usize = 4096;
+pub const STDERR_TAIL: usize = 4096;
 
 pub struct CommandSource {
     argv: Vec<String>,
@@ -29,19 +29,40 @@ impl CommandSource {
     }
 }
 
-/// Keeps the last `STDERR_TAIL` bytes of a stream.
-fn collect_tail(mut r: impl Read, tail: Arc<Mutex<Vec<u8>>>) {
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = r.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        let mut t = tail.lock().unwrap();
-        t.extend_from_slice(&buf[..n]);
-        if t.len() > STDERR_TAIL {
-            let cut = t.len() - STDERR_TAIL;
-            t.drain(..cut);
-        }
+/// The end of what a child process writes to stderr, collected on a thread:
+/// when a dump fails, its reason is in its last lines.
+pub struct StderrTail {
+    tail: Arc<Mutex<Vec<u8>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl StderrTail {
+    /// Starts reading `r`, keeping its last `limit` bytes.
+    pub fn spawn(mut r: impl Read + Send + 'static, limit: usize) -> StderrTail {
+        let tail = Arc::new(Mutex::new(Vec::new()));
+        let kept = tail.clone();
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut t = kept.lock().unwrap();
+                t.extend_from_slice(&buf[..n]);
+                if t.len() > limit {
+                    let cut = t.len() - limit;
+                    t.drain(..cut);
+                }
+            }
+        });
+        StderrTail { tail, thread }
+    }
+
+    /// Waits for the stream to end; returns what was kept, trimmed.
+    pub fn finish(self) -> String {
+        let _ = self.thread.join();
+        let t = self.tail.lock().unwrap();
+        String::from_utf8_lossy(&t).trim().to_string()
     }
 }
 
@@ -77,21 +98,14 @@ impl Source for CommandSource {
             })?;
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
-        let tail = Arc::new(Mutex::new(Vec::new()));
-        let tail_thread = {
-            let tail = tail.clone();
-            std::thread::spawn(move || collect_tail(stderr, tail))
-        };
+        let tail = StderrTail::spawn(stderr, STDERR_TAIL);
         let argv0 = self.argv.join(" ");
         let finish = Box::new(move || -> Result<()> {
             let status = child.wait()?;
-            let _ = tail_thread.join();
+            let text = tail.finish();
             if status.success() {
                 return Ok(());
             }
-            let text = String::from_utf8_lossy(&tail.lock().unwrap())
-                .trim()
-                .to_string();
             Err(Failure::new(
                 ExitKind::Failure,
                 format!(

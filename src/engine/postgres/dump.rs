@@ -11,10 +11,9 @@ use tokio_postgres::Client;
 use super::{query, ConnInfo, TableName, USER_TABLES};
 use crate::config::PostgresSpec;
 use crate::engine::command::describe_status;
+use crate::engine::command::{StderrTail, STDERR_TAIL};
 use crate::error::{ExitKind, Failure};
 use crate::repo::backup::{ArtifactStream, Source};
-
-const STDERR_TAIL: usize = 4096;
 
 /// Server facts for the manifest.
 pub struct ServerFacts {
@@ -219,22 +218,6 @@ impl FullDump {
     }
 }
 
-/// Keeps the last bytes of a child's stderr.
-pub fn collect_tail(mut r: impl Read, tail: Arc<Mutex<Vec<u8>>>) {
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = r.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        let mut t = tail.lock().unwrap();
-        t.extend_from_slice(&buf[..n]);
-        if t.len() > STDERR_TAIL {
-            let cut = t.len() - STDERR_TAIL;
-            t.drain(..cut);
-        }
-    }
-}
-
 impl Source for FullDump {
     fn kind(&self) -> &'static str {
         "postgres"
@@ -287,19 +270,12 @@ impl Source for FullDump {
         })?;
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
-        let tail = Arc::new(Mutex::new(Vec::new()));
-        let tail_thread = {
-            let tail = tail.clone();
-            std::thread::spawn(move || collect_tail(stderr, tail))
-        };
+        let tail = StderrTail::spawn(stderr, STDERR_TAIL);
         let program = self.spec.pg_dump.display().to_string();
         let db = conn.display();
         let finish = Box::new(move || -> Result<()> {
             let status = child.wait()?;
-            let _ = tail_thread.join();
-            let text = String::from_utf8_lossy(&tail.lock().unwrap())
-                .trim()
-                .to_string();
+            let text = tail.finish();
             if status.success() {
                 if !text.is_empty() {
                     tracing::warn!("pg_dump said: {text}");

@@ -7,7 +7,6 @@
 //! other tablespaces is refused with a clear error, never backed up with
 //! data silently missing.
 
-use std::io::Read;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +15,7 @@ use anyhow::Result;
 use super::{query, ConnInfo};
 use crate::config::PhysicalSpec;
 use crate::engine::command::describe_status;
+use crate::engine::command::StderrTail;
 use crate::error::{ExitKind, Failure};
 use crate::repo::backup::{ArtifactStream, Source};
 
@@ -146,30 +146,12 @@ impl Source for BaseBackup {
                     .with_remedy("Install the PostgreSQL server programs or set pg_bin_dir in the source's config.")
             })?;
         let stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
-        let tail = Arc::new(Mutex::new(Vec::new()));
-        let tail_thread = {
-            let tail = tail.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stderr.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut t = tail.lock().unwrap();
-                    t.extend_from_slice(&buf[..n]);
-                    if t.len() > STDERR_TAIL {
-                        let cut = t.len() - STDERR_TAIL;
-                        t.drain(..cut);
-                    }
-                }
-            })
-        };
+        let stderr = child.stderr.take().expect("piped");
+        let tail = StderrTail::spawn(stderr, STDERR_TAIL);
         let facts = self.facts.clone();
         let finish = Box::new(move || -> Result<()> {
             let status = child.wait()?;
-            let _ = tail_thread.join();
-            let text = String::from_utf8_lossy(&tail.lock().unwrap()).to_string();
+            let text = tail.finish();
             if !status.success() {
                 let hint = if text.contains("single tablespace") || text.contains("tablespace") {
                     "The cluster has tablespaces besides the default ones, which one tar stream cannot hold; move them to pg_default."

@@ -17,7 +17,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -27,6 +27,7 @@ use tokio_postgres::{Client, CopyInSink};
 use super::filter::{self, Event, PsqlFilter, RowFilter, TenantFilter};
 use super::{execute, pg_error, query, quote_ident, ConnInfo, TableName};
 use crate::engine::command::describe_status;
+use crate::engine::command::{StderrTail, STDERR_TAIL};
 use crate::error::{ExitKind, Failure};
 use crate::storage::runtime;
 
@@ -262,11 +263,7 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
             .with_remedy("Install the PostgreSQL client programs, or pass --pg-bin-dir.")
         })?;
     let stderr = child.stderr.take().expect("piped");
-    let tail = Arc::new(Mutex::new(Vec::new()));
-    let tail_thread = {
-        let tail = tail.clone();
-        std::thread::spawn(move || super::dump::collect_tail(stderr, tail))
-    };
+    let tail = StderrTail::spawn(stderr, STDERR_TAIL);
     let stdin = child.stdin.take().expect("piped");
     let streamed: Result<filter::FilterReport> = (|| {
         let reader = open(0)?;
@@ -284,10 +281,7 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
         Ok(r)
     })();
     let status = child.wait()?;
-    let _ = tail_thread.join();
-    let text = String::from_utf8_lossy(&tail.lock().unwrap())
-        .trim()
-        .to_string();
+    let text = tail.finish();
     if !status.success() {
         return Err(Failure::new(
             ExitKind::Failure,
