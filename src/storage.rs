@@ -264,27 +264,11 @@ impl Store {
 
     /// Lists objects under a directory: (name relative to the repository, size).
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
-        let prefix = self.path(dir);
-        let strip = if self.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.prefix)
-        };
-        runtime().block_on(async {
-            let metas: Vec<_> = self
-                .inner
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(|e| self.storage_error("listing", dir, e))?;
-            Ok(metas
-                .into_iter()
-                .filter_map(|m| {
-                    let full = m.location.to_string();
-                    full.strip_prefix(&strip).map(|s| (s.to_string(), m.size))
-                })
-                .collect())
-        })
+        Ok(self
+            .list_detailed(dir)?
+            .into_iter()
+            .map(|o| (o.name, o.size))
+            .collect())
     }
 
     /// Writes an object only when no object of that name exists: `Ok(true)`
