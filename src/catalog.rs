@@ -351,7 +351,7 @@ impl Catalog {
         let mut n = 0;
         for (id, pid) in rows {
             let alive = pid
-                .map(|p| p as u32 != std::process::id() && process_alive(p as i32))
+                .map(|p| p as u32 != std::process::id() && crate::repo::process_alive(p as i32))
                 .unwrap_or(false);
             if !alive {
                 self.conn.execute(
@@ -815,14 +815,6 @@ fn is_busy(e: &anyhow::Error) -> bool {
                 if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         )
     })
-}
-
-fn process_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    unsafe {
-        libc::kill(pid, 0) == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
 }
 
 /// One DR run or drill (the `dr history --json` shape).

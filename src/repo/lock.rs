@@ -99,18 +99,13 @@ fn lock_path(id: &str) -> String {
 /// Whether another party's lock is stale. `server_now_ms` is the storage's
 /// clock (the modification time of the lock we just wrote).
 pub fn is_stale(info: &LockInfo, modified_ms: i64, server_now_ms: i64, our_host: &str) -> bool {
-    if info.host == our_host && info.pid != std::process::id() && !process_alive(info.pid as i32) {
+    if info.host == our_host
+        && info.pid != std::process::id()
+        && !crate::repo::process_alive(info.pid as i32)
+    {
         return true;
     }
     server_now_ms.saturating_sub(modified_ms) > STALE_AFTER.as_millis() as i64
-}
-
-fn process_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe {
-        libc::kill(pid, 0) == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-    }
 }
 
 /// Lists the other locks on a store: (object, record, stale?). Unreadable

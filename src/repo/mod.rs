@@ -63,6 +63,16 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Whether a process of this host still runs: a backup row or a lock
+/// left by a killed process must not block anyone forever.
+pub fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    unsafe {
+        libc::kill(pid, 0) == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+}
+
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
