@@ -52,12 +52,15 @@ fn put_new_local(root: &std::path::Path, name: &str, data: &[u8]) -> std::io::Re
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        // The data (and the size that reads it back) is on disk before the
+        // name appears; one directory sync then makes the name durable.
+        f.sync_data()?;
         match std::fs::hard_link(&tmp, &file) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(e),
         }
+        let _ = std::fs::remove_file(&tmp);
         std::fs::File::open(&dir)?.sync_all()?;
         Ok(true)
     })();
