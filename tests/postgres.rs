@@ -253,6 +253,11 @@ fn tenant_backups_and_merge_restore() {
             "SELECT count(*) FROM orders WHERE tenant_id = 'acme'",
         );
     assert!(missing_items > 0 && missing_orders > 0);
+    // As after restoring the schema elsewhere: the id sequences start low.
+    c.psql_file(
+        "app",
+        "SELECT setval('orders_id_seq', 1); SELECT setval(pg_get_serial_sequence('order_items', 'id'), 1);",
+    );
     let o = v.run(&[
         "restore",
         &all,
@@ -306,6 +311,23 @@ fn tenant_backups_and_merge_restore() {
     );
     assert_eq!(table("customers")["inserted"], 0);
     assert_eq!(table("customers")["skipped"], 150);
+    // The sequences behind the merged ids moved up (only those), so the
+    // application's next insert gets a fresh id.
+    let advanced = r["report"]["sequences_advanced"].as_array().unwrap();
+    assert_eq!(advanced.len(), 2, "{r}");
+    assert!(
+        advanced
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with("public.orders_id_seq = ")),
+        "{r}"
+    );
+    let max_order = c.count("app", "SELECT max(id) FROM orders");
+    let next = c.count(
+        "app",
+        "INSERT INTO orders (tenant_id, customer_id, created_at) SELECT 'acme', min(id), now() FROM customers WHERE tenant_id = 'acme' RETURNING id",
+    );
+    assert_eq!(next, max_order + 1);
+    c.psql("app", &format!("DELETE FROM orders WHERE id = {next}"));
     assert_eq!(table("inventory")["inserted"], 20);
     // No duplicates, the existing (changed) row kept, other tenants untouched.
     let after = c.digests("app", Some("acme"));
@@ -333,7 +355,7 @@ fn tenant_backups_and_merge_restore() {
         "--yes",
     ]);
     assert_eq!(again["report"]["inserted"], 0, "{again}");
-    let log = v.json(&["restores"]);
+    let log = v.json(&["list", "--restores"]);
     let merge = log
         .as_array()
         .unwrap()

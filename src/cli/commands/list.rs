@@ -30,9 +30,15 @@ pub struct ListArgs {
     /// With --limit: which page (from 1)
     #[arg(long, default_value_t = 1, requires = "limit")]
     pub page: usize,
+    /// The restore log instead of backups (the same as `vaultctl restores`)
+    #[arg(long, conflicts_with_all = ["source", "kind", "status", "tag", "since", "until", "page"])]
+    pub restores: bool,
 }
 
 pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
+    if args.restores {
+        return super::restores::run(ctx, super::restores::RestoresArgs { limit: args.limit });
+    }
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
     catalog.reap_interrupted(&crate::repo::hostname(), &crate::repo::now_rfc3339())?;

@@ -451,6 +451,12 @@ fn run_db(
                 report.tables_without_tenant_column.join(", ")
             ))?;
         }
+        if !report.sequences_advanced.is_empty() {
+            output::line(&format!(
+                "sequences advanced past the merged rows: {}",
+                report.sequences_advanced.join(", ")
+            ))?;
+        }
         output::line(&format!(
             "restored backup {} ({}) into {} in {}: {} rows inserted, {} skipped; stream hash verified",
             row.id,

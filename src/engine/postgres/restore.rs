@@ -77,6 +77,9 @@ pub struct Report {
     pub dropped_meta_commands: Vec<String>,
     /// Tables left out of a selective merge because they carry no tenant column.
     pub tables_without_tenant_column: Vec<String>,
+    /// merge: sequences moved past the highest merged value (`seq = value`),
+    /// so the application's next insert does not collide with a merged row.
+    pub sequences_advanced: Vec<String>,
     /// full: whether the database was created, or replaced (--clean).
     pub created: bool,
     pub replaced: bool,
@@ -491,7 +494,44 @@ fn merge_in(client: &Client, open: Opener<'_>, count: usize, opts: &Options) -> 
         }
     }
     report.tables_without_tenant_column = global;
+    report.sequences_advanced = advance_sequences(client, &tables)?;
     Ok(report)
+}
+
+/// After a merge: every serial or identity column's sequence is moved up to
+/// the column's highest value when it is behind (never down), in the merge's
+/// transaction. Without it the next `nextval` could hand out an id a merged
+/// row already has, and the application's insert would fail.
+fn advance_sequences(client: &Client, tables: &[TableName]) -> Result<Vec<String>> {
+    let mut advanced = Vec::new();
+    for t in tables {
+        let owned = query(
+            client,
+            "SELECT a.attname::text, pg_get_serial_sequence($1::text, a.attname)
+               FROM pg_attribute a
+              WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                AND pg_get_serial_sequence($1::text, a.attname) IS NOT NULL",
+            &[&t.quoted()],
+        )?;
+        for r in owned {
+            let column: String = r.get(0);
+            let sequence: String = r.get(1);
+            // setval(…, max, true): the next value is max + 1.
+            let sql = format!(
+                "SELECT setval($1::text::regclass, m)::text FROM (SELECT max({col})::bigint AS m FROM {table}) x
+                  WHERE m IS NOT NULL
+                    AND m > (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {sequence})",
+                col = quote_ident(&column),
+                table = t.quoted(),
+            );
+            let moved = query(client, &sql, &[&sequence])
+                .with_context(|| format!("advancing the sequence {sequence} of {t}.{column}"))?;
+            if let Some(row) = moved.first() {
+                advanced.push(format!("{sequence} = {}", row.get::<_, String>(0)));
+            }
+        }
+    }
+    Ok(advanced)
 }
 
 /// Reads a manifest's tenant spec (recorded at backup time).
