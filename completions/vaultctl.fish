@@ -144,6 +144,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l config -d 'Co
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l restores -d 'The restore log instead of backups (the same as `vaultctl restores`)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'

@@ -4,93 +4,22 @@
 //! between two batches and to the latest WAL, push idempotency, fetch of a
 //! missing segment, archiving while the S3 target is down, and catch-up.
 
+mod common;
 mod pg;
+mod pty;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{free_port, S3Server, ACCESS_KEY as AK, SECRET_KEY as SK};
 use pg::{as_owner, is_root, Cluster, Vault, PG_USER, SUPERUSER_PASSWORD};
-
-const AK: &str = "pitr-access-key";
-const SK: &str = "pitr-secret-key-0123456789";
-
-fn s3s_bin() -> PathBuf {
-    let p = std::env::var_os("S3S_FS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.cargo/bin/s3s-fs"));
-    assert!(
-        p.exists(),
-        "s3s-fs is missing ({}): install it with scripts/test.sh or set S3S_FS",
-        p.display()
-    );
-    p
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct S3 {
-    child: Option<Child>,
-    port: u16,
-    root: PathBuf,
-}
-
-impl S3 {
-    fn start(root: &Path, port: u16) -> S3 {
-        std::fs::create_dir_all(root.join("bkt")).unwrap();
-        let mut s = S3 {
-            child: None,
-            port,
-            root: root.to_path_buf(),
-        };
-        s.restart();
-        s
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new(s3s_bin())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--access-key", AK, "--secret-key", SK])
-            .arg(&self.root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs");
-        self.child = Some(child);
-        let t = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "s3s-fs did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use pty::{exit_code, send, ENTER};
 
 /// A cluster archiving into a vault with a local and an S3 target.
 struct Setup {
-    s3: S3,
+    s3: S3Server,
     v: Vault,
     c: Cluster,
     restored: Vec<PathBuf>,
@@ -131,7 +60,7 @@ fn setup(asynchronous: bool) -> Setup {
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let d = dir.path().to_path_buf();
-    let s3 = S3::start(&d.join("s3"), free_port());
+    let s3 = S3Server::start(&d.join("s3"));
     // The cluster's port must be known for the source url: reserve the
     // config now and fill the url in after the cluster started.
     let exe = env!("CARGO_BIN_EXE_vaultctl");
@@ -353,6 +282,85 @@ fn pitr_restore_to_time_and_to_latest_from_local_and_s3() {
     let (p3, _) = restore(&mut s, "latest", &["--source", "cluster", "--to-latest"]);
     assert_eq!(counts(&s.c, p3), "0:10,1:100,2:100,3:100");
 
+    // The wizard, through a pty: a time before the backup is refused in
+    // step 3, then t1; it prepares the directory (no port: not started).
+    let parent = s.c.dir.path().join("wizard");
+    std::fs::create_dir(&parent).unwrap();
+    chown_to_pg(&parent);
+    let pgdata = parent.join("data").display().to_string();
+    let mut p = pty::wizard(&s.v.config, s.v.dir.path(), &[]);
+    p.exp_string("Step 1 of 4").unwrap();
+    send(&mut p, ENTER);
+    p.exp_string("Step 2 of 4").unwrap();
+    p.exp_string("unavailable: a physical backup restores as point-in-time")
+        .unwrap();
+    send(&mut p, ENTER); // the first available: point-in-time
+    p.exp_string("Step 3 of 4").unwrap();
+    p.exp_string("New data directory").unwrap();
+    send(&mut p, &format!("{pgdata}{ENTER}"));
+    p.exp_string("archived WAL cover").unwrap();
+    send(&mut p, &format!("2001-01-01T00:00:00Z{ENTER}"));
+    p.exp_string("before the base backup became consistent")
+        .unwrap();
+    send(&mut p, &format!("{t1}{ENTER}"));
+    p.exp_string("Start the recovered server on port").unwrap();
+    send(&mut p, ENTER);
+    p.exp_string("Reason for this restore").unwrap();
+    send(&mut p, &format!("wizard pitr{ENTER}"));
+    p.exp_string("Step 4 of 4").unwrap();
+    p.exp_string(&format!(
+        "restore {id} --type pitr --pgdata {pgdata} --to-time {t1} --reason 'wizard pitr' --yes"
+    ))
+    .unwrap();
+    p.exp_string("Type the directory").unwrap();
+    send(&mut p, &format!("{pgdata}{ENTER}"));
+    p.exp_string("next time, without the wizard").unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&mut p), 0);
+    let port = free_port();
+    s.restored.push(pgdata.clone().into());
+    let out = as_owner(&s.c.bin.join("pg_ctl"))
+        .args(["-D", &pgdata, "-l"])
+        .arg(parent.join("log"))
+        .arg("-o")
+        .arg(format!("-p {port} -k {}", s.c.socket_dir().display()))
+        .args(["-w", "-t", "120", "start"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let t = Instant::now();
+    while psql_at(&s.c, port, "SELECT pg_is_in_recovery()") != "f" {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "recovery did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(counts(&s.c, port), "0:10,1:100");
+
+    // A time after the newest archived WAL is refused before anything is written.
+    let o = s.v.run(&[
+        "restore",
+        &id,
+        "--type",
+        "pitr",
+        "--pgdata",
+        &s.c.dir.path().join("future").display().to_string(),
+        "--to-time",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("after the newest archived WAL"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!s.c.dir.path().join("future").exists());
+
     // A non-empty directory is refused.
     let o = s.v.run(&[
         "restore",
@@ -374,7 +382,8 @@ fn pitr_restore_to_time_and_to_latest_from_local_and_s3() {
         .iter()
         .filter(|r| r["type"] == "pitr" && r["outcome"] == "succeeded")
         .collect();
-    assert_eq!(pitr.len(), 3, "{log}");
+    assert_eq!(pitr.len(), 4, "{log}");
+    assert!(pitr.iter().any(|r| r["reason"] == "wizard pitr"), "{log}");
 
     // Both targets hold the WAL; no gaps, nothing behind.
     let st = s.v.run(&["--json", "wal", "status"]);
@@ -452,6 +461,19 @@ fn wal_push_idempotent_fetch_missing_and_secondary_outage() {
     let st = s.v.run(&["--json", "wal", "status"]);
     assert_eq!(st.status.code(), Some(1), "{}", stderr(&st));
     assert!(stderr(&st).contains("CRITICAL"), "{}", stderr(&st));
+    // ... and raises the critical alert that `status` and notifiers see.
+    let wal_alert = |s: &Setup| {
+        s.v.json(&["alerts"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "wal_archive")
+            .cloned()
+    };
+    let a = wal_alert(&s).expect("a wal_archive alert");
+    assert_eq!(a["severity"], "critical", "{a}");
+    assert_eq!(a["source"], "cluster", "{a}");
+    assert!(a["message"].as_str().unwrap().contains("'s3'"), "{a}");
     let pending = s.v.dir.path().join("wal-pending/s3/cluster");
     for seg in &down {
         assert!(pending.join(seg).exists(), "{seg} not recorded as pending");
@@ -467,6 +489,11 @@ fn wal_push_idempotent_fetch_missing_and_secondary_outage() {
     let st = s.v.run(&["--json", "wal", "status"]);
     let j: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(j["targets"][1]["behind_primary"], 0, "{j}");
+    assert_eq!(st.status.code(), Some(0), "{j}");
+    assert!(
+        wal_alert(&s).is_none(),
+        "the alert resolves once archiving is whole"
+    );
 
     // And `wal sync` fills anything else in (here: nothing left).
     let o = s.v.run(&["--json", "wal", "sync"]);
@@ -481,4 +508,106 @@ fn wal_push_idempotent_fetch_missing_and_secondary_outage() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::metadata(&back).unwrap().len(), 16 << 20);
+}
+
+#[test]
+fn prune_removes_wal_only_older_than_every_kept_base_backup() {
+    let mut s = setup(false);
+    let c = &s.c;
+    c.psql("postgres", "CREATE TABLE t (batch int, n int)");
+    let first = s.v.backup(&["cluster"]);
+    let before_second = batch(c, 1);
+    batch(c, 2);
+    let second = s.v.backup(&["cluster"]);
+    batch(c, 3);
+    // The WAL file names on the local target (segments sit in one
+    // directory per 4 GiB of WAL, .history files beside them).
+    let list = |s: &Setup| -> Vec<String> {
+        let mut v = Vec::new();
+        let mut dirs = vec![s.v.dir.path().join("repo/wal/cluster")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    dirs.push(e.path());
+                } else {
+                    v.push(e.file_name().into_string().unwrap());
+                }
+            }
+        }
+        v.sort();
+        v
+    };
+    let all = list(&s);
+    assert!(all.contains(&before_second), "{all:?}");
+
+    // Keep only the newest base backup on the local target.
+    let text = std::fs::read_to_string(&s.v.config).unwrap();
+    let local = format!("url = \"file://{}/repo\"\n", s.v.dir.path().display());
+    std::fs::write(
+        &s.v.config,
+        text.replace(
+            &local,
+            &format!("{local}[target.retention]\nkeep_last = 1\n"),
+        ),
+    )
+    .unwrap();
+    let dry = s.v.json(&["prune", "--target", "local", "--dry-run"]);
+    let wal = &dry["targets"][0]["wal"][0];
+    assert_eq!(wal["source"], "cluster", "{dry}");
+    assert!(wal["removed"].as_u64().unwrap() >= 1, "{dry}");
+    assert_eq!(list(&s), all, "a dry run removes nothing");
+
+    let out = s.v.json(&["prune", "--target", "local"]);
+    assert_eq!(out["targets"][0]["removed"][0], first.as_str(), "{out}");
+    let keep_from = out["targets"][0]["wal"][0]["keep_from"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let left = list(&s);
+    for name in &all {
+        let segment = name.len() == 24 || name.ends_with(".partial") || name.ends_with(".backup");
+        let needed = !segment || name[..24] >= *keep_from;
+        assert_eq!(
+            left.contains(name),
+            needed,
+            "{name} (keep from {keep_from}): {left:?}"
+        );
+    }
+    assert!(!left.contains(&before_second), "{left:?}");
+    // The S3 target has no policy: its WAL is untouched.
+    let st = s.v.json(&["wal", "status"]);
+    assert!(
+        st["targets"][1]["files"].as_u64().unwrap() as usize >= all.len(),
+        "{st}"
+    );
+
+    // What is left still recovers to the latest WAL from the kept backup.
+    let (p, _) = restore(
+        &mut s,
+        "after-prune",
+        &[&second, "--to-latest", "--target", "local"],
+    );
+    assert_eq!(counts(&s.c, p), "1:100,2:100,3:100");
+
+    // A tablespace outside the data directory cannot ride in the one tar
+    // stream: the base backup is refused, saying so, and nothing is recorded.
+    let ts = s.c.dir.path().join("tablespace");
+    std::fs::create_dir(&ts).unwrap();
+    chown_to_pg(&ts);
+    s.c.psql(
+        "postgres",
+        &format!("CREATE TABLESPACE extra LOCATION '{}'", ts.display()),
+    );
+    let completed = |s: &Setup| {
+        s.v.json(&["list", "--source", "cluster", "--status", "completed"])
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = completed(&s);
+    let o = s.v.run(&["backup", "cluster"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("tablespace"), "{}", stderr(&o));
+    assert_eq!(completed(&s), before);
 }

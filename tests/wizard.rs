@@ -4,16 +4,11 @@
 //! without a terminal.
 
 mod pg;
-
-use std::process::Command;
+mod pty;
 
 use pg::{fixture, Cluster, SourceDef, Vault, BACKUP_PASSWORD, SUPERUSER_PASSWORD};
-use rexpect::session::{spawn_command, PtySession};
-
-const DOWN: &str = "\x1b[B";
-const UP: &str = "\x1b[A";
-const ESC: &str = "\x1b";
-const ENTER: &str = "\r";
+use pty::{exit_code, send, DOWN, ENTER, ESC, UP};
+use rexpect::session::PtySession;
 
 fn vault(c: &Cluster) -> Vault {
     Vault::new(&[SourceDef {
@@ -26,33 +21,11 @@ fn vault(c: &Cluster) -> Vault {
 }
 
 fn wizard(v: &Vault) -> PtySession {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vaultctl"));
-    cmd.arg("--config")
-        .arg(&v.config)
-        .arg("--no-progress")
-        .arg("restore")
-        .env("HOME", v.dir.path())
-        .env("PGPASSWORD", SUPERUSER_PASSWORD)
-        .env("USER", "tester")
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm")
-        .env_remove("PGPASSFILE");
-    spawn_command(cmd, Some(60_000)).expect("spawn vaultctl in a pty")
-}
-
-fn send(p: &mut PtySession, keys: &str) {
-    p.send(keys).unwrap();
-    p.flush().unwrap();
-    // Let the prompt read the keys before the next ones (Esc is told apart
-    // from an escape sequence by timing).
-    std::thread::sleep(std::time::Duration::from_millis(300));
-}
-
-fn exit_code(p: &mut PtySession) -> i32 {
-    match p.process_mut().wait().unwrap() {
-        rexpect::process::wait::WaitStatus::Exited(_, code) => code,
-        other => panic!("vaultctl did not exit normally: {other:?}"),
-    }
+    pty::wizard(
+        &v.config,
+        v.dir.path(),
+        &[("PGPASSWORD", SUPERUSER_PASSWORD)],
+    )
 }
 
 fn db_exists(c: &Cluster, name: &str) -> bool {

@@ -31,6 +31,9 @@ pub mod kind {
     pub const REPLICATION_BEHIND: &str = "replication_behind";
     /// A DR drill (scheduled test restore) of a source failed.
     pub const DRILL_FAILED: &str = "dr_drill_failed";
+    /// WAL archiving of a postgres-physical source stalled, failed or has a
+    /// gap (`wal status`): point-in-time recovery is silently breaking.
+    pub const WAL_ARCHIVE: &str = "wal_archive";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]

@@ -54,6 +54,10 @@ pub trait Source: Send {
     fn tenants(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Base backups: where the WAL they need starts (manifest header).
+    fn wal_start(&self) -> Option<super::wal::WalStart> {
+        None
+    }
 }
 
 pub struct BackupOptions {
@@ -306,6 +310,7 @@ fn run_inner(
         stored_bytes: collected.stored_bytes,
         packs,
         blobs,
+        wal_start: source.wal_start(),
     };
     let body = Body {
         id: id.to_string(),

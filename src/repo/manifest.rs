@@ -38,6 +38,9 @@ pub struct Header {
     pub packs: Vec<String>,
     /// Every distinct blob id (hex), so integrity checks need no identity.
     pub blobs: Vec<String>,
+    /// Base backups: where the WAL they need starts (WAL retention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_start: Option<super::wal::WalStart>,
 }
 
 /// The readable part: only with the identity.

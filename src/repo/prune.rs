@@ -33,6 +33,7 @@ use super::keys::DedupKey;
 use super::lock::{self, Kind};
 use super::manifest::{self, Header};
 use super::retention::{self, Item, Policy};
+use super::wal;
 use crate::error::{ExitKind, Failure};
 use crate::storage::Store;
 
@@ -49,6 +50,21 @@ pub struct BackupDecision {
     pub action: String,
     /// The rules that kept it.
     pub reasons: Vec<String>,
+}
+
+/// WAL retention for one postgres-physical source: archived WAL older than
+/// the start of every kept base backup is removed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WalPrune {
+    pub source: String,
+    /// WAL files archived on the target before pruning.
+    pub files: usize,
+    pub removed: usize,
+    pub bytes_removed: u64,
+    /// The first segment kept for the oldest kept base backup.
+    pub keep_from: Option<String>,
+    /// Why nothing was removed, when that is not just "nothing is old enough".
+    pub note: Option<String>,
 }
 
 /// What garbage collection found (and, unless a dry run, did).
@@ -73,6 +89,8 @@ pub struct TargetReport {
     /// Backups whose manifests were (or, in a dry run, would be) removed.
     pub removed: Vec<String>,
     pub gc: GcReport,
+    /// WAL retention per postgres-physical source.
+    pub wal: Vec<WalPrune>,
     /// Things prune noticed but left alone (run `verify`).
     pub problems: Vec<String>,
 }
@@ -248,6 +266,25 @@ pub fn prune_target(
         headers.forget(id);
     }
     let removed_set: HashSet<String> = removed.iter().cloned().collect();
+    let mut wal = Vec::new();
+    for source in all
+        .iter()
+        .filter(|h| h.kind == "postgres-physical")
+        .map(|h| h.source.as_str())
+        .collect::<BTreeSet<_>>()
+    {
+        let kept: Vec<&Header> = all
+            .iter()
+            .filter(|h| h.source == source && !removed_set.contains(&h.id))
+            .collect();
+        match prune_wal(store, source, &kept, opts.dry_run) {
+            Ok(w) => wal.push(w),
+            Err(e) => problems.push(format!(
+                "the WAL of source '{source}' was not pruned: {}",
+                crate::error::paragraph(&e)
+            )),
+        }
+    }
     let gc = collect_garbage(store, key, &mut headers, &removed_set, opts, &mut problems)?;
     Ok(TargetReport {
         target: store.name.clone(),
@@ -256,8 +293,58 @@ pub fn prune_target(
         backups,
         removed,
         gc,
+        wal,
         problems,
     })
+}
+
+/// Removes the archived WAL of `source` that no kept base backup needs.
+/// Conservative: with no kept backup, or one whose start is unknown
+/// (written before vaultctl recorded it), every WAL file stays.
+fn prune_wal(store: &Store, source: &str, kept: &[&Header], dry_run: bool) -> Result<WalPrune> {
+    let mut report = WalPrune {
+        source: source.to_string(),
+        ..Default::default()
+    };
+    let starts: Option<Vec<wal::WalStart>> = kept.iter().map(|h| h.wal_start.clone()).collect();
+    let starts = match starts {
+        _ if kept.is_empty() => {
+            report.note = Some("no base backup is kept, so all WAL is kept".into());
+            return Ok(report);
+        }
+        None => {
+            report.note = Some(
+                "a kept base backup does not record where its WAL starts (made before vaultctl 0.1 recorded it), so all WAL is kept".into(),
+            );
+            return Ok(report);
+        }
+        Some(s) => s,
+    };
+    let objects = wal::list(store, source)?;
+    report.files = objects.len();
+    let segment_size = wal::segment_size(store, source, &objects);
+    report.keep_from = starts
+        .iter()
+        .filter_map(|s| wal::segment_of_lsn(s.timeline, &s.start_lsn, segment_size))
+        .min_by_key(|n| {
+            wal::WalFile::parse(n)
+                .and_then(|f| f.segno(segment_size))
+                .unwrap_or(0)
+        });
+    let names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
+    let removable: HashSet<String> = wal::removable(&starts, &names, segment_size)
+        .into_iter()
+        .collect();
+    let mut paths = Vec::new();
+    for o in objects.iter().filter(|o| removable.contains(&o.name)) {
+        report.removed += 1;
+        report.bytes_removed += o.size;
+        paths.push(wal::object_path(source, &o.name)?);
+    }
+    if !dry_run && !paths.is_empty() {
+        store.delete_many(&paths)?;
+    }
+    Ok(report)
 }
 
 fn hex_id(s: &str) -> Option<[u8; 32]> {

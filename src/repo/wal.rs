@@ -197,58 +197,96 @@ pub fn object_path(source: &str, name: &str) -> Result<String> {
     }
 }
 
-/// Compresses, encrypts and frames a WAL file. Hashing and compression
-/// run in parallel: a segment is compressed as up to four independent zstd
-/// frames (which `zstd -d` reads as one stream) while another thread hashes.
+/// Compresses, encrypts and frames a WAL file, on every core: the segment
+/// is cut into parts compressed as independent zstd frames (which `zstd -d`
+/// reads as one stream) by one thread per core, taken in order; this thread
+/// encrypts each frame as soon as it and those before it are done, hashing
+/// the ciphertext as it goes, while another thread computes the keyed id.
+/// No step waits for the whole segment except the header.
 pub fn encode(
     plain: &[u8],
     key: &DedupKey,
     recipients: &[Recipient],
     level: i32,
 ) -> Result<(Vec<u8>, WalHeader)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let parts = match plain.len() {
-        n if n >= 4 * 1024 * 1024 => 4,
-        n if n >= 1024 * 1024 => 2,
+        n if n >= 8 * 1024 * 1024 => 8,
+        n if n >= 2 * 1024 * 1024 => 4,
+        n if n >= 512 * 1024 => 2,
         _ => 1,
     };
     let part_len = plain.len().div_ceil(parts).max(1);
-    let (id, frames) = std::thread::scope(|s| -> Result<_> {
-        let hasher = s.spawn(|| key.wal_id(plain));
-        let mut chunks = plain.chunks(part_len);
-        let first = chunks.next().unwrap_or(&[]);
-        let others: Vec<_> = chunks
-            .map(|c| s.spawn(move || zstd::bulk::compress(c, level)))
-            .collect();
-        let mut frames = vec![zstd::bulk::compress(first, level)?];
-        for h in others {
-            frames.push(
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("compression thread panicked"))??,
-            );
-        }
-        let id = hasher
-            .join()
-            .map_err(|_| anyhow::anyhow!("hashing thread panicked"))?;
-        Ok((id, frames))
-    })?;
-    let compressed: usize = frames.iter().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(HEADER_LEN + compressed + compressed / 4096 + 1024);
+    let chunks: Vec<&[u8]> = plain.chunks(part_len).collect();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, chunks.len().max(1));
+    let next = AtomicUsize::new(0);
+    let mut out = Vec::with_capacity(HEADER_LEN + plain.len() / 3);
     out.extend_from_slice(&[0u8; HEADER_LEN]);
-    {
-        let mut w = keys::encrypt_writer(recipients, &mut out)?;
-        for f in &frames {
-            w.write_all(f)?;
+    let mut body = HashingWriter {
+        out: &mut out,
+        hasher: blake3::Hasher::new(),
+    };
+    let id = std::thread::scope(|s| -> Result<[u8; 32]> {
+        let hasher = s.spawn(|| key.wal_id(plain));
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, std::io::Result<Vec<u8>>)>();
+        for _ in 0..workers {
+            let (tx, next, chunks) = (tx.clone(), &next, &chunks);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(c) = chunks.get(i) else { break };
+                if tx.send((i, zstd::bulk::compress(c, level))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut w = keys::encrypt_writer(recipients, &mut body)?;
+        let mut done: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+        let mut written = 0;
+        while written < chunks.len() {
+            let (i, frame) = rx
+                .recv()
+                .map_err(|_| anyhow::anyhow!("a compression thread stopped"))?;
+            done.insert(i, frame?);
+            while let Some(f) = done.remove(&written) {
+                w.write_all(&f)?;
+                written += 1;
+            }
         }
         w.finish()?;
-    }
+        hasher
+            .join()
+            .map_err(|_| anyhow::anyhow!("hashing thread panicked"))
+    })?;
     let header = WalHeader {
         flags: 1,
         raw_len: plain.len() as u64,
         id,
-        body_blake3: *blake3::hash(&out[HEADER_LEN..]).as_bytes(),
+        body_blake3: *body.hasher.finalize().as_bytes(),
     };
     out[..HEADER_LEN].copy_from_slice(&header.encode());
     Ok((out, header))
+}
+
+/// Appends to a buffer and hashes what it appends.
+struct HashingWriter<'a> {
+    out: &'a mut Vec<u8>,
+    hasher: blake3::Hasher,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Checks, decrypts and decompresses a WAL object; verifies the plaintext
@@ -913,6 +951,8 @@ pub struct Listed {
     pub name: String,
     pub file: WalFile,
     pub modified: time::OffsetDateTime,
+    /// Stored (compressed, encrypted) size.
+    pub size: u64,
 }
 
 /// Lists the WAL objects of `source` on a store.
@@ -931,6 +971,7 @@ pub fn list(store: &Store, source: &str) -> Result<Vec<Listed>> {
                 name,
                 file,
                 modified,
+                size: o.size,
             })
         })
         .collect();
@@ -967,9 +1008,11 @@ pub fn gaps(objects: &[Listed], segment_size: u64) -> Vec<(String, String)> {
     out
 }
 
-/// Where the WAL a kept base backup needs starts.
-#[derive(Debug, Clone)]
-pub struct KeptBackup {
+/// Where the WAL a base backup needs starts. Kept in the backup's sealed
+/// manifest header, so prune (which may hold only the dedup key) knows
+/// which archived WAL its kept backups still need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct WalStart {
     pub timeline: u32,
     /// The backup's start WAL location (`X/Y`).
     pub start_lsn: String,
@@ -981,7 +1024,7 @@ pub struct KeptBackup {
 /// segment number is below the start segment of every kept backup, on any
 /// timeline; `.history` files are always kept (they are tiny and recovery
 /// needs the whole chain). With no kept backup nothing is removed.
-pub fn removable(kept: &[KeptBackup], names: &[String], segment_size: u64) -> Vec<String> {
+pub fn removable(kept: &[WalStart], names: &[String], segment_size: u64) -> Vec<String> {
     let Some(oldest) = kept
         .iter()
         .filter_map(|k| {
@@ -1048,6 +1091,22 @@ pub fn sync(repo: &WalRepo) -> Result<Vec<(String, usize)>> {
     }
     Ok(report)
 }
+
+/// When the newest archived WAL file of `source` was stored, over the
+/// targets that answer (`None`: none holds any). Recovery cannot reach a
+/// time after it: PostgreSQL stops with "recovery ended before configured
+/// recovery target was reached".
+pub fn newest_archived(stores: &[Store], source: &str) -> Option<time::OffsetDateTime> {
+    stores
+        .iter()
+        .filter_map(|s| list(s, source).ok())
+        .flat_map(|objects| objects.into_iter().map(|o| o.modified))
+        .max()
+}
+
+/// Slack for clock differences between the database server (whose clock
+/// recovery targets use) and the storage (whose clock dates WAL objects).
+pub const CLOCK_SLACK: time::Duration = time::Duration::seconds(60);
 
 /// The segment size recorded in the newest segment's header (one ranged read).
 pub fn segment_size(store: &Store, source: &str, objects: &[Listed]) -> u64 {
@@ -1126,6 +1185,7 @@ mod tests {
             name: n.into(),
             file: WalFile::parse(n).unwrap(),
             modified: time::OffsetDateTime::UNIX_EPOCH,
+            size: 0,
         };
         let objs = vec![
             mk("000000010000000000000001"),
@@ -1142,7 +1202,7 @@ mod tests {
             )]
         );
         let names: Vec<String> = objs.iter().map(|o| o.name.clone()).collect();
-        let kept = vec![KeptBackup {
+        let kept = vec![WalStart {
             timeline: 1,
             start_lsn: "0/2000028".into(),
         }];

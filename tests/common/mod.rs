@@ -98,7 +98,7 @@ fn spawn_s3s_fs(root: &Path, port: u16, log: &Path) -> Option<Child> {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().unwrap().port()
 }

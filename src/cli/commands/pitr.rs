@@ -16,13 +16,13 @@ use crate::engine::files;
 use crate::engine::postgres::pitr::{self, RecoverySettings};
 use crate::error::{fail, ExitKind, Failure};
 use crate::repo::restore::{self, ArtifactReader};
-use crate::repo::Repository;
+use crate::repo::{wal, Repository};
 
 const KIND: &str = "postgres-physical";
 /// How long --start waits for recovery to finish.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
-fn consistent_at(catalog: &Catalog, id: &str) -> Option<time::OffsetDateTime> {
+pub(crate) fn consistent_at(catalog: &Catalog, id: &str) -> Option<time::OffsetDateTime> {
     catalog
         .details(id)
         .ok()
@@ -67,6 +67,27 @@ fn pick_base(
         ),
         "Pick a later --to-time (see `vaultctl list --source SOURCE`).",
     )
+}
+
+/// Refuses a recovery target after the newest archived WAL: recovery would
+/// end short of it and the server would not start. The wizard asks the same.
+pub fn check_reachable(repo: &Repository, source: &str, t: time::OffsetDateTime) -> Result<()> {
+    match wal::newest_archived(&repo.stores, source) {
+        Some(newest) if t > newest + wal::CLOCK_SLACK => fail(
+            ExitKind::Usage,
+            format!(
+                "--to-time {} is after the newest archived WAL of '{source}' (stored {}): recovery would end before reaching it and PostgreSQL would refuse to start.",
+                pitr::pg_time(t),
+                pitr::pg_time(newest)
+            ),
+            "Use --to-latest, or a time up to the newest archived WAL; `vaultctl wal status` shows whether archiving is current.",
+        ),
+        Some(_) => Ok(()),
+        None => {
+            tracing::warn!("no archived WAL of source '{source}' could be listed; recovery can reach only the end of the base backup");
+            Ok(())
+        }
+    }
 }
 
 /// `"…"`-quoted for restore_command's shell; refuses characters that would
@@ -184,6 +205,9 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
                 "Use an older base backup (omit BACKUP and pass --source to pick one) or a later time.",
             );
         }
+    }
+    if let Some(t) = target_time {
+        check_reachable(&repo, &row.source, t)?;
     }
     pitr::check_empty(&dir)?;
     let owner = pitr::resolve_owner(&dir, args.owner.as_deref())?;

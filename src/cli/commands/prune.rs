@@ -150,5 +150,24 @@ fn print_report(r: &TargetReport) -> Result<()> {
         g.indexes_rewritten,
         g.indexes_deleted,
         output::bytes(g.bytes_remaining),
-    ))
+    ))?;
+    for w in &r.wal {
+        let what = match &w.note {
+            Some(n) => n.clone(),
+            None => format!(
+                "{verb} {} of {} WAL file(s) ({}) older than {}",
+                w.removed,
+                w.files,
+                output::bytes(w.bytes_removed),
+                w.keep_from
+                    .as_deref()
+                    .unwrap_or("the oldest kept base backup")
+            ),
+        };
+        output::line(&format!(
+            "target '{}': WAL of source '{}': {what}",
+            r.target, w.source
+        ))?;
+    }
+    Ok(())
 }

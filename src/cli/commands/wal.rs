@@ -370,14 +370,10 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<i32> {
             ));
         }
     }
-    if !critical.is_empty() {
-        // ALERT(critical): raise the "WAL archiving stalled or has a gap"
-        // critical alert here, with `critical` as its text, once the
-        // alerts module lands (another branch owns it).
-        for c in &critical {
-            tracing::error!("CRITICAL: WAL archive of source '{source}': {c}");
-        }
+    for c in &critical {
+        tracing::error!("CRITICAL: WAL archive of source '{source}': {c}");
     }
+    record_alert(config, source, &critical);
     if ctx.global.json {
         output::json(&serde_json::json!({
             "source": source,
@@ -428,6 +424,32 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<i32> {
         }
     }
     Ok(if critical.is_empty() { 0 } else { 1 })
+}
+
+/// Raises the critical WAL-archive alert of `source` (one, de-duplicated,
+/// listing every condition) or resolves it when all is well again.
+fn record_alert(config: &Config, source: &str, critical: &[String]) {
+    use crate::ops::{self, alerts};
+    let catalog = match crate::catalog::Catalog::open(&config.catalog) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(
+                "cannot record the WAL archive state as an alert: {}",
+                crate::error::paragraph(&e)
+            );
+            return;
+        }
+    };
+    let key = alerts::AlertKey::new(alerts::kind::WAL_ARCHIVE, source, "");
+    if critical.is_empty() {
+        ops::clear(config, &catalog, &key, "wal status");
+    } else {
+        let message = format!(
+            "WAL archiving of source '{source}' is broken, so point-in-time recovery would stop short: {}. Fix archive_command or the target, then run `vaultctl wal status` again.",
+            critical.join("; ")
+        );
+        ops::alert(config, &catalog, key, alerts::Severity::Critical, &message);
+    }
 }
 
 /// pg_stat_archiver of the source's server, when it answers.

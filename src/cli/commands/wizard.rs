@@ -13,7 +13,7 @@ use super::restore::{PgType, RestoreArgs};
 use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::cli::{output, Ctx};
 use crate::config::{Config, SourceSpec};
-use crate::engine::postgres::ConnInfo;
+use crate::engine::postgres::{pitr, ConnInfo};
 use crate::error::{fail, ExitKind};
 use crate::repo::Repository;
 
@@ -118,7 +118,18 @@ struct Choice {
     dir: String,
     tenants: Vec<String>,
     to_time: String,
+    /// Point-in-time: start the recovered server on this port (empty: don't).
+    port: String,
     reason: String,
+}
+
+/// What a point-in-time restore of the chosen base backup can reach.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reach {
+    /// When the base backup became consistent.
+    from: Option<time::OffsetDateTime>,
+    /// When the newest archived WAL file was stored.
+    to: Option<time::OffsetDateTime>,
 }
 
 enum Nav<T> {
@@ -220,7 +231,11 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
             3 => {
                 let row = c.backup.clone().expect("chosen");
                 let details = catalog.details(&row.id)?;
-                match step3(theme, &config, &row, details.as_ref(), &mut c)? {
+                let reach = (c.kind == Some(Kind::Pitr)).then(|| Reach {
+                    from: super::pitr::consistent_at(&catalog, &row.id),
+                    to: crate::repo::wal::newest_archived(&repo.stores, &row.source),
+                });
+                match step3(theme, &config, &row, details.as_ref(), reach, &mut c)? {
                     Nav::Next(()) => step = 4,
                     Nav::Back => step = 2,
                 }
@@ -236,34 +251,47 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
         }
     }
     let row = c.backup.clone().expect("chosen");
-    let kind = c.kind.expect("chosen");
-    let mut flags = args;
-    flags.backup = Some(row.id.clone());
-    flags.reason = Some(c.reason.clone());
-    flags.yes = true;
-    match kind {
-        Kind::Full | Kind::Merge => {
-            flags.kind = Some(if kind == Kind::Full {
+    let flags = choice_args(args, &row, &c);
+    let line = command_line(ctx, &flags);
+    eprintln!("vaultctl: running: {line}");
+    let code = if c.kind == Some(Kind::Pitr) {
+        super::pitr::run(ctx, &flags)?
+    } else {
+        super::restore::run_checked(ctx, flags)?
+    };
+    eprintln!("vaultctl: next time, without the wizard:\n  {line}");
+    Ok(code)
+}
+
+/// The flag form of what was chosen (on top of the global flags given).
+fn choice_args(mut a: RestoreArgs, row: &BackupRow, c: &Choice) -> RestoreArgs {
+    a.backup = Some(row.id.clone());
+    a.reason = Some(c.reason.clone());
+    a.yes = true;
+    match c.kind.expect("chosen") {
+        kind @ (Kind::Full | Kind::Merge) => {
+            a.kind = Some(if kind == Kind::Full {
                 PgType::Full
             } else {
                 PgType::Merge
             });
-            flags.target_db = Some(c.target_db.clone());
-            flags.tenants = c.tenants.clone();
-            flags.create = kind == Kind::Full;
+            a.target_db = Some(c.target_db.clone());
+            a.tenants = c.tenants.clone();
+            a.create = kind == Kind::Full;
         }
-        Kind::Directory => flags.to = Some(c.dir.clone().into()),
-        Kind::Pitr => return fail(
-            ExitKind::Usage,
-            "point-in-time restore is not available in this build.",
-            "Restore the physical backup with the `restore --type pitr` form once it is available.",
-        ),
+        Kind::Directory => a.to = Some(c.dir.clone().into()),
+        Kind::Pitr => {
+            a.kind = Some(PgType::Pitr);
+            a.pgdata = Some(c.dir.clone().into());
+            a.to_latest = c.to_time.is_empty();
+            a.to_time = (!c.to_time.is_empty()).then(|| c.to_time.clone());
+            a.start = !c.port.is_empty();
+            if a.start {
+                a.settings.push(format!("port={}", c.port));
+            }
+        }
     }
-    let line = command_line(ctx, &flags);
-    eprintln!("vaultctl: running: {line}");
-    let code = super::restore::run_checked(ctx, flags)?;
-    eprintln!("vaultctl: next time, without the wizard:\n  {line}");
-    Ok(code)
+    a
 }
 
 fn verified_mark(catalog: &Catalog, id: &str) -> &'static str {
@@ -388,6 +416,7 @@ fn step3(
     config: &Config,
     row: &BackupRow,
     details: Option<&serde_json::Value>,
+    reach: Option<Reach>,
     c: &mut Choice,
 ) -> Result<Nav<()>> {
     let kind = c.kind.expect("chosen");
@@ -400,7 +429,7 @@ fn step3(
     let mut fields: Vec<&str> = match kind {
         Kind::Full => vec!["target"],
         Kind::Merge => vec!["target", "tenants"],
-        Kind::Pitr => vec!["target", "time"],
+        Kind::Pitr => vec!["pgdata", "time", "port"],
         Kind::Directory => vec!["dir"],
     };
     fields.push("reason");
@@ -483,20 +512,77 @@ fn step3(
                     }
                 }
             }
-            "time" => match text(
+            "pgdata" => match text(
                 theme,
-                "Recover to time (RFC 3339, e.g. 2026-01-31T12:00:00Z)",
-                &c.to_time,
+                "New data directory for the recovered cluster (empty or absent)",
+                &c.dir,
                 true,
             )? {
                 Nav::Back => Nav::Back,
                 Nav::Next(v) => {
-                    if crate::ops::parse_time(&v).is_none() {
-                        eprintln!("\"{v}\" is not an RFC 3339 time.");
+                    if let Err(e) = pitr::check_empty(std::path::Path::new(&v)) {
+                        eprintln!("{}", crate::error::paragraph(&e));
                         continue;
                     }
-                    c.to_time = v;
+                    c.dir = v;
                     Nav::Next(())
+                }
+            },
+            "time" => {
+                let reach = reach.unwrap_or_default();
+                let show = |t: Option<time::OffsetDateTime>| {
+                    t.map(pitr::pg_time).unwrap_or_else(|| "unknown".into())
+                };
+                eprintln!(
+                    "Base backup and archived WAL cover {} to {}.",
+                    show(reach.from),
+                    show(reach.to)
+                );
+                match text(
+                    theme,
+                    "Recover to time (e.g. 2026-01-31T12:00:00Z; empty: to the end of the archived WAL)",
+                    &c.to_time,
+                    false,
+                )? {
+                    Nav::Back => Nav::Back,
+                    Nav::Next(v) if v.is_empty() => {
+                        c.to_time.clear();
+                        Nav::Next(())
+                    }
+                    Nav::Next(v) => match pitr::parse_target_time(&v) {
+                        Err(e) => {
+                            eprintln!("{}", crate::error::paragraph(&e));
+                            continue;
+                        }
+                        Ok(t) if reach.from.is_some_and(|f| t < f) => {
+                            eprintln!("{} is before the base backup became consistent ({}): recovery cannot stop there. Choose a later time or an older backup.", pitr::pg_time(t), show(reach.from));
+                            continue;
+                        }
+                        Ok(t) if reach.to.is_some_and(|n| t > n + crate::repo::wal::CLOCK_SLACK) => {
+                            eprintln!("{} is after the newest archived WAL ({}): recovery would end before reaching it. Choose an earlier time, or leave it empty for the end of the archive.", pitr::pg_time(t), show(reach.to));
+                            continue;
+                        }
+                        Ok(_) => {
+                            c.to_time = v;
+                            Nav::Next(())
+                        }
+                    },
+                }
+            }
+            "port" => match text(
+                theme,
+                "Start the recovered server on port (empty: only prepare the directory)",
+                &c.port,
+                false,
+            )? {
+                Nav::Back => Nav::Back,
+                Nav::Next(v) if v.is_empty() || v.parse::<u16>().is_ok_and(|p| p > 0) => {
+                    c.port = v;
+                    Nav::Next(())
+                }
+                Nav::Next(v) => {
+                    eprintln!("\"{v}\" is not a port number.");
+                    continue;
                 }
             },
             _ => match text(
@@ -576,6 +662,37 @@ fn step4(ctx: &Ctx, theme: &dyn Theme, row: &BackupRow, c: &Choice) -> Result<Na
             ]);
             c.dir.clone()
         }
+        Kind::Pitr => {
+            t.add_row(vec!["into data directory".to_string(), c.dir.clone()]);
+            t.add_row(vec![
+                "recover to".to_string(),
+                if c.to_time.is_empty() {
+                    "the end of the archived WAL".to_string()
+                } else {
+                    c.to_time.clone()
+                },
+            ]);
+            t.add_row(vec![
+                "then".to_string(),
+                if c.port.is_empty() {
+                    "stop: start it yourself with pg_ctl -D DIR start".to_string()
+                } else {
+                    format!(
+                        "start it on port {} and wait until recovery has finished",
+                        c.port
+                    )
+                },
+            ]);
+            t.add_row(vec![
+                "dropped".to_string(),
+                "nothing (the directory must be empty)".to_string(),
+            ]);
+            t.add_row(vec![
+                "kept".to_string(),
+                "every running cluster, the source included".to_string(),
+            ]);
+            c.dir.clone()
+        }
         _ => {
             let info = ConnInfo::new(&c.target_db, None)?;
             t.add_row(vec!["into database".to_string(), info.display()]);
@@ -605,30 +722,14 @@ fn step4(ctx: &Ctx, theme: &dyn Theme, row: &BackupRow, c: &Choice) -> Result<Na
     };
     t.add_row(vec!["reason".to_string(), c.reason.clone()]);
     eprintln!("{t}");
-    let mut preview = RestoreArgs::default_for(row.id.clone());
-    preview.reason = Some(c.reason.clone());
-    preview.yes = true;
-    match kind {
-        Kind::Directory => preview.to = Some(c.dir.clone().into()),
-        _ => {
-            preview.kind = Some(if kind == Kind::Full {
-                PgType::Full
-            } else {
-                PgType::Merge
-            });
-            preview.target_db = Some(c.target_db.clone());
-            preview.tenants = c.tenants.clone();
-            preview.create = kind == Kind::Full;
-        }
-    }
+    let preview = choice_args(RestoreArgs::default_for(row.id.clone()), row, c);
     eprintln!(
         "the same, without the wizard:\n  {}",
         command_line(ctx, &preview)
     );
-    let what = if kind == Kind::Directory {
-        "directory"
-    } else {
-        "database name"
+    let what = match kind {
+        Kind::Directory | Kind::Pitr => "directory",
+        _ => "database name",
     };
     let v = Input::<String>::with_theme(theme)
         .with_prompt(format!(
@@ -688,6 +789,24 @@ pub fn command_line(ctx: &Ctx, a: &RestoreArgs) -> String {
     if let Some(d) = &a.to {
         v.push("--to".into());
         v.push(sh(&d.display().to_string()));
+    }
+    if let Some(d) = &a.pgdata {
+        v.push("--pgdata".into());
+        v.push(sh(&d.display().to_string()));
+    }
+    if let Some(t) = &a.to_time {
+        v.push("--to-time".into());
+        v.push(sh(t));
+    }
+    if a.to_latest {
+        v.push("--to-latest".into());
+    }
+    if a.start {
+        v.push("--start".into());
+    }
+    for s in &a.settings {
+        v.push("--set".into());
+        v.push(sh(s));
     }
     if let Some(t) = &a.target {
         v.push("--target".into());

@@ -199,6 +199,14 @@ impl Source for BaseBackup {
         }))
     }
 
+    fn wal_start(&self) -> Option<crate::repo::wal::WalStart> {
+        let f = self.facts.lock().unwrap();
+        Some(crate::repo::wal::WalStart {
+            timeline: f.timeline.unwrap_or(1),
+            start_lsn: f.start_lsn.clone()?,
+        })
+    }
+
     fn metadata(&self) -> serde_json::Value {
         let mut f = self.facts.lock().unwrap().clone();
         // The server's clock decides recovery_target_time: ask it.
