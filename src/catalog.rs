@@ -960,6 +960,18 @@ impl Catalog {
         Ok(())
     }
 
+    /// A verification found in the repository (catalog rebuild): kept
+    /// unless this catalog knows a newer one for the same method.
+    pub fn import_verification(&self, backup_id: &str, method: &str, at: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO backup_verifications (backup_id, method, dr_run_id, verified_at) VALUES (?1, ?2, NULL, ?3)
+             ON CONFLICT (backup_id, method) DO UPDATE SET verified_at = excluded.verified_at
+             WHERE excluded.verified_at > backup_verifications.verified_at",
+            params![backup_id, method, at],
+        )?;
+        Ok(())
+    }
+
     /// When a backup was last verified by a restore, if ever.
     pub fn verified_at(&self, backup_id: &str) -> Result<Option<String>> {
         Ok(self

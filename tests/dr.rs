@@ -133,6 +133,12 @@ fn fresh_machine_dr_run_rebuilds_catalog_restores_and_verifies_every_table() {
     let c = fixture();
     let v = vault(&c);
     let id = v.backup(&["db"]);
+    // A drill proves this backup restorable; a newer one is never drilled.
+    let scratch = c.url("postgres", "drill_scratch");
+    let d = v.json(&["dr", "drill", "--source", "db", "--scratch-db", &scratch]);
+    assert_eq!(d["ok"], true, "{d}");
+    let newer = v.backup(&["db"]);
+    assert_ne!(newer, id);
     // The catalog is lost with the machine.
     std::fs::remove_file(v.dir.path().join("catalog.db")).unwrap();
     let (home, config) = fresh_machine(
@@ -202,6 +208,21 @@ fn fresh_machine_dr_run_rebuilds_catalog_restores_and_verifies_every_table() {
         .map(|s| s["step"].as_str().unwrap())
         .collect();
     assert!(steps.contains(&"rebuild catalog"), "{steps:?}");
+    // The drill's mark came back from the repository: the verified backup
+    // was picked, not the newer unverified one.
+    let rebuild = j["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "rebuild catalog")
+        .unwrap();
+    assert!(
+        rebuild["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("(1 verified by restore)"),
+        "{rebuild}"
+    );
     // Every table present with the manifest's exact row counts.
     let checks = &j["checks"];
     assert_eq!(checks["ok"], true, "{checks}");

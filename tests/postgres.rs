@@ -4,7 +4,9 @@
 
 mod pg;
 
-use pg::{fixture, Cluster, SourceDef, Vault, APP_PASSWORD, BACKUP_PASSWORD, TENANTS};
+use pg::{
+    fixture, Cluster, SourceDef, Vault, APP_PASSWORD, BACKUP_PASSWORD, SUPERUSER_PASSWORD, TENANTS,
+};
 
 fn vault(c: &Cluster) -> Vault {
     Vault::new(&[
@@ -117,16 +119,28 @@ fn full_backup_and_full_restore_roundtrip_with_restore_log() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--clean"), "{}", stderr(&o));
     c.psql("copy", "DELETE FROM inventory WHERE tenant_id = 'acme'");
-    v.ok(&[
-        "restore",
-        &id,
-        "--type",
-        "full",
-        "--target-db",
-        &target,
-        "--clean",
-        "--yes",
-    ]);
+    // This time the target's password comes from a file, not PGPASSWORD
+    // (psql gets it too).
+    let pw = v.dir.path().join("target.password");
+    std::fs::write(&pw, format!("{SUPERUSER_PASSWORD}\n")).unwrap();
+    let pw = pw.display().to_string();
+    let o = v
+        .command(&[
+            "restore",
+            &id,
+            "--type",
+            "full",
+            "--target-db",
+            &target,
+            "--clean",
+            "--yes",
+            "--password-file",
+            &pw,
+        ])
+        .env_remove("PGPASSWORD")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(c.digests("copy", None), original);
 
     // The restore log: every restore, without passwords.

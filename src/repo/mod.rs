@@ -15,6 +15,7 @@ pub mod prune;
 pub mod restore;
 pub mod retention;
 pub mod sync;
+pub mod verified;
 pub mod verify;
 pub mod wal;
 

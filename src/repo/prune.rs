@@ -261,6 +261,18 @@ pub fn prune_target(
     if !opts.dry_run && !removed.is_empty() {
         let paths: Vec<String> = removed.iter().map(|id| manifest_path(id)).collect();
         store.delete_many(&paths)?;
+        // Their verification marks go too (after the manifests: a mark
+        // without its backup is ignored, never the other way round).
+        let marks: Vec<String> = removed
+            .iter()
+            .flat_map(|id| super::verified::paths(id))
+            .collect();
+        if let Err(e) = store.delete_many(&marks) {
+            problems.push(format!(
+                "the verification marks of removed backups were not all deleted: {}",
+                crate::error::paragraph(&e)
+            ));
+        }
     }
     for id in &removed {
         headers.forget(id);

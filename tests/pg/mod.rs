@@ -417,11 +417,11 @@ impl Vault {
         v
     }
 
-    /// Runs vaultctl with this config; stdin is not a terminal. The
-    /// superuser password is in PGPASSWORD (for --target-db).
-    pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_vaultctl"))
-            .arg("--config")
+    /// vaultctl with this config; stdin is not a terminal. The superuser
+    /// password is in PGPASSWORD (for --target-db).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vaultctl"));
+        cmd.arg("--config")
             .arg(&self.config)
             .arg("--no-progress")
             .args(args)
@@ -430,9 +430,12 @@ impl Vault {
             .env("USER", "tester")
             .env_remove("SUDO_USER")
             .env_remove("PGPASSFILE")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run vaultctl")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run vaultctl")
     }
 
     pub fn ok(&self, args: &[&str]) -> String {

@@ -23,6 +23,8 @@ pub enum CatalogCommand {
 pub struct Rebuilt {
     pub target: String,
     pub backups: usize,
+    /// Verification marks (drills, DR runs) imported from the repository.
+    pub verified: usize,
     pub index_objects: usize,
     pub problems: Vec<String>,
     /// Whether manifests' bodies (notes, details) could be read.
@@ -39,13 +41,14 @@ pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
     crate::ops::after_command(&config, &catalog);
     if ctx.global.json {
         output::json(
-            &serde_json::json!({ "target": r.target, "backups": r.backups, "index_objects": r.index_objects, "problems": r.problems }),
+            &serde_json::json!({ "target": r.target, "backups": r.backups, "verified": r.verified, "index_objects": r.index_objects, "problems": r.problems }),
         )?;
     } else {
         output::line(&format!(
-            "catalog rebuilt from target '{}': {} backups, {} index objects{}",
+            "catalog rebuilt from target '{}': {} backups ({} verification marks from drills and DR runs), {} index objects{}",
             r.target,
             r.backups,
+            r.verified,
             r.index_objects,
             if !r.identity {
                 " (no identity: notes and details are not readable)"
@@ -147,9 +150,27 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
         catalog.upsert_completed(&header, note.as_deref(), &details, &targets)?;
         restored += 1;
     }
+    // Which backups drills and DR runs proved restorable, on any machine.
+    let mut verified = 0;
+    for store in &repo.stores {
+        match crate::repo::verified::read_all(store, &repo.dedup) {
+            Ok(marks) => {
+                for m in marks.iter().filter(|m| presence.contains_key(&m.backup_id)) {
+                    catalog.import_verification(&m.backup_id, &m.method, &m.verified_at)?;
+                    verified += 1;
+                }
+            }
+            Err(e) => tracing::warn!(
+                "cannot read the verification marks on target '{}': {}",
+                store.name,
+                crate::error::paragraph(&e)
+            ),
+        }
+    }
     Ok(Rebuilt {
         target: source_store.name.clone(),
         backups: restored,
+        verified,
         index_objects: indexes,
         problems,
         identity: identities.is_some(),

@@ -50,6 +50,9 @@ pub struct PlanArgs {
     /// Also check that this database server is reachable (where `dr run` would restore)
     #[arg(long, value_name = "URL")]
     pub target_db: Option<String>,
+    /// A file holding the password of --target-db's role (else PGPASSWORD or PGPASSFILE; never in the URL)
+    #[arg(long, value_name = "FILE", requires = "target_db")]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -60,6 +63,9 @@ pub struct RunArgs {
     /// The database to restore into (created when missing; must be empty), postgresql://USER@HOST:PORT/DB
     #[arg(long, value_name = "URL")]
     pub target_db: String,
+    /// A file holding the password of --target-db's role (else PGPASSWORD or PGPASSFILE; never in the URL)
+    #[arg(long, value_name = "FILE", requires = "target_db")]
+    pub password_file: Option<PathBuf>,
     /// Why (kept in the restore log and the DR history)
     #[arg(long, value_name = "TEXT")]
     pub reason: String,
@@ -85,6 +91,9 @@ pub struct DrillArgs {
     /// The scratch database to create, restore into and drop (must not exist; default: vaultctl_drill_SOURCE on the source's server)
     #[arg(long, value_name = "URL")]
     pub scratch_db: Option<String>,
+    /// A file holding the password of --scratch-db's role (else PGPASSWORD or PGPASSFILE; never in the URL)
+    #[arg(long, value_name = "FILE", requires = "scratch_db")]
+    pub password_file: Option<PathBuf>,
     /// Write a Markdown report of every step with timings
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -501,7 +510,7 @@ fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
         }
         // The database server to restore into.
         let (target, required) = match &args.target_db {
-            Some(u) => (ConnInfo::new(u, None), true),
+            Some(u) => (ConnInfo::new(u, args.password_file.as_deref()), true),
             None => match postgres_spec(config, source) {
                 Some(p) => (ConnInfo::new(&p.url, p.password_file.as_deref()), false),
                 None => (
@@ -679,6 +688,26 @@ struct Outcome {
     rto_ms: Option<u64>,
 }
 
+/// Keeps a verification mark in the repository too, so that a catalog
+/// rebuilt on another machine knows it; a target that fails only warns.
+fn record_mark(config: &Config, mark: &repo::verified::Mark) {
+    match Repository::open(config, None) {
+        Ok(r) => {
+            for (target, e) in repo::verified::write(&r.stores, &r.dedup, mark) {
+                tracing::warn!(
+                    "target '{target}' did not get the verification mark of backup {}: {e}",
+                    mark.backup_id
+                );
+            }
+        }
+        Err(e) => tracing::warn!(
+            "the verification mark of backup {} is only in this catalog: {}",
+            mark.backup_id,
+            crate::error::paragraph(&e)
+        ),
+    }
+}
+
 fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
     let started = Instant::now();
     let started_at = crate::repo::now_rfc3339();
@@ -767,12 +796,18 @@ fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
     };
     if result.is_ok() {
         if let Some(b) = &out.backup {
-            catalog.mark_verified(
-                &b.id,
-                if kind == "drill" { "drill" } else { "dr-run" },
-                run_id,
-                &finished_at,
-            )?;
+            let method = if kind == "drill" { "drill" } else { "dr-run" };
+            catalog.mark_verified(&b.id, method, run_id, &finished_at)?;
+            record_mark(
+                &config,
+                &repo::verified::Mark {
+                    backup_id: b.id.clone(),
+                    method: method.into(),
+                    verified_at: finished_at.clone(),
+                    host: crate::repo::hostname(),
+                    rto_ms: out.rto_ms,
+                },
+            );
         }
     }
     // Alerts.
@@ -923,7 +958,7 @@ fn run_steps(
             Ok((
                 (),
                 format!(
-                    "{} ({}): {} backups, {} index objects from target '{}'",
+                    "{} ({}): {} backups ({} verified by restore), {} index objects from target '{}'",
                     if catalog_missing {
                         "catalog was missing"
                     } else {
@@ -931,6 +966,7 @@ fn run_steps(
                     },
                     config.catalog.display(),
                     r.backups,
+                    r.verified,
                     r.index_objects,
                     r.target
                 ),
@@ -989,12 +1025,12 @@ fn run_steps(
     // Where to restore.
     let (target, pg_bin_dir) = match mode {
         Mode::Run(a) => (
-            pg::restore::target_from_url(&a.target_db)?,
+            pg::restore::target_from_url(&a.target_db, a.password_file.as_deref())?,
             a.pg_bin_dir.clone(),
         ),
         Mode::Drill(a) => {
             let t = match (&a.scratch_db, spec) {
-                (Some(u), _) => ConnInfo::new(u, None)?,
+                (Some(u), _) => ConnInfo::new(u, a.password_file.as_deref())?,
                 (None, Some(p)) => {
                     let base = ConnInfo::new(&p.url, p.password_file.as_deref())?;
                     let name: String = format!("vaultctl_drill_{source}").chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(60).collect();

@@ -48,6 +48,9 @@ pub struct RestoreArgs {
     /// postgres: the database to restore into, postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or PGPASSFILE, never in the URL)
     #[arg(long, value_name = "URL", requires = "kind")]
     pub target_db: Option<String>,
+    /// A file holding the password of --target-db's role (else PGPASSWORD or PGPASSFILE; never in the URL)
+    #[arg(long, value_name = "FILE", requires = "target_db")]
+    pub password_file: Option<PathBuf>,
     /// postgres: restore only this tenant's rows (repeatable), from a tenant backup or a full dump
     #[arg(long = "tenant", value_name = "ID", requires = "target_db")]
     pub tenants: Vec<String>,
@@ -421,7 +424,7 @@ fn run_db(
         ms,
     } = {
         let url = args.target_db.as_deref().expect("checked");
-        let target = pg::target_from_url(url)?;
+        let target = pg::target_from_url(url, args.password_file.as_deref())?;
         restore_db(ctx, args, config, repo, catalog, row, stores, body, target)?
     };
     if ctx.global.json {

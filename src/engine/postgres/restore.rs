@@ -539,7 +539,9 @@ pub fn tenant_spec(engine: &serde_json::Value) -> Option<crate::config::TenantSp
     serde_json::from_value(engine.get("tenant_spec")?.clone()).ok()
 }
 
-/// Refuses a URL with a password (it would sit in argv and shell history).
-pub fn target_from_url(url: &str) -> Result<ConnInfo> {
-    ConnInfo::new(url, None).context("--target-db")
+/// The database to restore into; its password comes from `password_file`,
+/// PGPASSWORD or PGPASSFILE. Refuses a URL with a password (it would sit in
+/// argv and shell history).
+pub fn target_from_url(url: &str, password_file: Option<&std::path::Path>) -> Result<ConnInfo> {
+    ConnInfo::new(url, password_file).context("--target-db")
 }
