@@ -947,7 +947,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__dr__subcmd__drill)
-            opts="-v -q -h --source --scratch-db --report --pg-bin-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-v -q -h --source --scratch-db --password-file --report --pg-bin-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -958,6 +958,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --scratch-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1115,7 +1119,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__dr__subcmd__plan)
-            opts="-v -q -h --source --target-db --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-v -q -h --source --target-db --password-file --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1126,6 +1130,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --target-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1153,7 +1161,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__dr__subcmd__run)
-            opts="-y -v -q -h --source --target-db --reason --backup --yes --report --pg-bin-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-y -v -q -h --source --target-db --password-file --reason --backup --yes --report --pg-bin-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1164,6 +1172,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --target-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1995,7 +2007,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restore)
-            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --tenant --create --clean --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --password-file --tenant --create --clean --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2018,6 +2030,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --target-db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

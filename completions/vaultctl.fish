@@ -157,6 +157,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l type -d 'p
 merge\t''
 pitr\t''"
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l target-db -d 'postgres: the database to restore into, postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or PGPASSFILE, never in the URL)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l password-file -d 'A file holding the password of --target-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l tenant -d 'postgres: restore only this tenant\'s rows (repeatable), from a tenant backup or a full dump' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l reason -d 'Why this restore is done (kept in the restore log)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pg-bin-dir -d 'postgres: where psql (pitr: pg_ctl, pg_controldata) is (default: the source\'s config, else PATH)' -r -F
@@ -405,6 +406,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and not __fish_see
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and not __fish_seen_subcommand_from plan run drill history help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from plan" -l source -d 'Only this source (default: every postgres source in the config)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from plan" -l target-db -d 'Also check that this database server is reachable (where `dr run` would restore)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from plan" -l password-file -d 'A file holding the password of --target-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from plan" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from plan" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from plan" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -416,6 +418,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_su
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from plan" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l source -d 'The source whose backup to restore' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l target-db -d 'The database to restore into (created when missing; must be empty), postgresql://USER@HOST:PORT/DB' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l password-file -d 'A file holding the password of --target-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l reason -d 'Why (kept in the restore log and the DR history)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l backup -d 'Backup id or prefix (default: the latest verified, else the latest completed)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l report -d 'Write a Markdown report of every step with timings' -r -F
@@ -432,6 +435,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_su
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l source -d 'The source whose latest backup to test' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l scratch-db -d 'The scratch database to create, restore into and drop (must not exist; default: vaultctl_drill_SOURCE on the source\'s server)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l password-file -d 'A file holding the password of --scratch-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l report -d 'Write a Markdown report of every step with timings' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l pg-bin-dir -d 'Where psql is (default: the source\'s config, else PATH)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F

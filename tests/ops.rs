@@ -462,7 +462,8 @@ fn schedule_validation_show_cron_and_systemd_units() {
          [[source]]\nname = \"etc\"\nkind = \"files\"\npaths = [\"/etc/hostname\"]\nschedule = \"Mon..Fri 01:30\"\n\n\
          [[source]]\nname = \"weekly\"\nkind = \"files\"\npaths = [\"/etc/hostname\"]\nschedule = \"Sun *-*-* 03:00:00\"\n\n\
          [[source]]\nname = \"cron\"\nkind = \"files\"\npaths = [\"/etc/hostname\"]\nschedule = \"15 */6 * * *\"\n\n\
-         [[source]]\nname = \"adhoc\"\nkind = \"files\"\npaths = [\"/etc/hostname\"]\n",
+         [[source]]\nname = \"adhoc\"\nkind = \"files\"\npaths = [\"/etc/hostname\"]\n\n\
+         [[source]]\nname = \"cluster\"\nkind = \"postgres-physical\"\nurl = \"postgresql://replicator@127.0.0.1:5432/postgres\"\n",
     );
     let cron = env.ok(&[
         "schedule",
@@ -487,6 +488,16 @@ fn schedule_validation_show_cron_and_systemd_units() {
         "{cron}"
     );
     assert!(!cron.contains("backup adhoc"));
+    // A physical source archives WAL all day: its archive is checked every
+    // 15 minutes, scheduled or not.
+    assert!(
+        cron.contains(&format!(
+            "*/15 * * * * /usr/bin/vaultctl --config {} --quiet wal status --source cluster\n",
+            cfg.display()
+        )),
+        "{cron}"
+    );
+    assert!(!cron.contains("backup cluster"), "{cron}");
 
     let show = env.json(&["schedule", "show"]);
     let db = show
@@ -523,7 +534,15 @@ fn schedule_validation_show_cron_and_systemd_units() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 10, "{names:?}");
+    let walcheck = read(&units.join("vaultctl-walcheck-cluster.timer"));
+    assert!(walcheck.contains("OnCalendar=*:0/15"), "{walcheck}");
+    let walcheck = read(&units.join("vaultctl-walcheck-cluster.service"));
+    assert!(
+        walcheck.contains("--quiet wal status --source cluster")
+            && walcheck.contains("ProtectSystem=strict"),
+        "{walcheck}"
+    );
     let service = read(&units.join("vaultctl-backup-db.service"));
     for want in [
         "Type=oneshot",

@@ -342,39 +342,23 @@ fn pitr_restore_to_time_and_to_latest_from_local_and_s3() {
     }
     assert_eq!(counts(&s.c, port), "0:10,1:100");
 
-    // A time after the newest archived WAL is refused before anything is written.
-    let o = s.v.run(&[
-        "restore",
-        &id,
-        "--type",
-        "pitr",
-        "--pgdata",
-        &s.c.dir.path().join("future").display().to_string(),
-        "--to-time",
-        "2999-01-01T00:00:00Z",
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("after the newest archived WAL"),
-        "{}",
+    // Refused before anything is written: a time after the newest archived
+    // WAL, and a non-empty directory.
+    let refused = |dir: &str, to: &[&str]| {
+        let pgdata = s.c.dir.path().join(dir).display().to_string();
+        let mut args = vec!["restore", &id, "--type", "pitr", "--pgdata", &pgdata];
+        args.extend_from_slice(to);
+        let o = s.v.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         stderr(&o)
-    );
+    };
+    let e = refused("future", &["--to-time", "2999-01-01T00:00:00Z"]);
+    assert!(e.contains("after the newest archived WAL"), "{e}");
     assert!(!s.c.dir.path().join("future").exists());
+    let e = refused("latest", &["--to-latest"]);
+    assert!(e.contains("not empty"), "{e}");
 
-    // A non-empty directory is refused.
-    let o = s.v.run(&[
-        "restore",
-        &id,
-        "--type",
-        "pitr",
-        "--pgdata",
-        &s.c.dir.path().join("latest").display().to_string(),
-        "--to-latest",
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("not empty"), "{}", stderr(&o));
-
-    // The restore log has the three restores.
+    // The restore log has the four restores (three by flags, one by the wizard).
     let log = s.v.json(&["restores"]);
     let pitr: Vec<_> = log
         .as_array()

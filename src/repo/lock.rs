@@ -299,8 +299,9 @@ fn acquire_one(
 fn refresh_loop(inner: &Inner) {
     let mut since = Instant::now();
     while !inner.stop.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(250));
-        if since.elapsed() < REFRESH {
+        // Woken early by release (unpark), so ending a run never waits here.
+        std::thread::park_timeout(REFRESH.saturating_sub(since.elapsed()));
+        if inner.stop.load(Ordering::SeqCst) || since.elapsed() < REFRESH {
             continue;
         }
         since = Instant::now();
@@ -347,6 +348,7 @@ impl RepoLock {
     fn release_inner(&mut self) {
         self.inner.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.refresher.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
         for h in &self.inner.held {

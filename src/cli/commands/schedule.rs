@@ -113,7 +113,8 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
             Ok(0)
         }
         ScheduleCommand::Install(a) => {
-            if scheduled.is_empty() {
+            let physical = units::physical_sources(&config);
+            if scheduled.is_empty() && physical.is_empty() {
                 return fail(
                     ExitKind::Usage,
                     "no source in the config has a schedule.",
@@ -124,12 +125,22 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
             std::fs::create_dir_all(&a.systemd)
                 .with_context(|| format!("cannot create {}", a.systemd.display()))?;
             let mut written = Vec::new();
-            for s in scheduled {
-                let base = units::unit_name(&s.name);
-                for (ext, text) in [
-                    ("service", units::service(&config, s, &bin)),
-                    ("timer", units::timer(s)),
-                ] {
+            let backups = scheduled.iter().map(|s| {
+                (
+                    units::unit_name(&s.name),
+                    units::service(&config, s, &bin),
+                    units::timer(s),
+                )
+            });
+            let walchecks = physical.iter().map(|s| {
+                (
+                    units::walcheck_unit_name(&s.name),
+                    units::walcheck_service(&config, s, &bin),
+                    units::walcheck_timer(s),
+                )
+            });
+            for (base, service, timer) in backups.chain(walchecks) {
+                for (ext, text) in [("service", service), ("timer", timer)] {
                     let path = a.systemd.join(format!("{base}.{ext}"));
                     ops::metrics::write_atomic(&path, text.as_bytes())
                         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -143,7 +154,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                     output::line(&format!("wrote {}", p.display()))?;
                 }
                 if ctx.global.quiet == 0 {
-                    eprintln!("vaultctl: enable with `systemctl daemon-reload && systemctl enable --now vaultctl-backup-SOURCE.timer` for each source.");
+                    eprintln!("vaultctl: enable with `systemctl daemon-reload && systemctl enable --now vaultctl-backup-SOURCE.timer` for each source (and vaultctl-walcheck-SOURCE.timer for each postgres-physical source).");
                 }
             }
             Ok(0)

@@ -269,6 +269,7 @@ impl Source for FullDump {
                 .with_remedy("Install the PostgreSQL client programs or set pg_bin_dir / pg_dump in the source's config.")
         })?;
         let stdout = child.stdout.take().expect("piped");
+        crate::engine::command::widen_pipe(&stdout);
         let stderr = child.stderr.take().expect("piped");
         let tail = StderrTail::spawn(stderr, STDERR_TAIL);
         let program = self.spec.pg_dump.display().to_string();

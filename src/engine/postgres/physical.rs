@@ -146,6 +146,7 @@ impl Source for BaseBackup {
                     .with_remedy("Install the PostgreSQL server programs or set pg_bin_dir in the source's config.")
             })?;
         let stdout = child.stdout.take().expect("piped");
+        crate::engine::command::widen_pipe(&stdout);
         let stderr = child.stderr.take().expect("piped");
         let tail = StderrTail::spawn(stderr, STDERR_TAIL);
         let facts = self.facts.clone();
