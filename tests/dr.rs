@@ -22,6 +22,16 @@ fn vault(c: &Cluster) -> Vault {
     }])
 }
 
+/// The `dr plan` check named `step`.
+fn plan_check<'a>(plan: &'a serde_json::Value, step: &str) -> &'a serde_json::Value {
+    plan["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["step"] == step)
+        .unwrap_or_else(|| panic!("no check \"{step}\": {plan}"))
+}
+
 fn text(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
@@ -258,19 +268,9 @@ fn fresh_machine_dr_run_rebuilds_catalog_restores_and_verifies_every_table() {
     );
     assert!(plan.status.success(), "{}", text(&plan));
     let p = json_of(&plan);
-    let verified = p["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["step"] == "latest verified backup of 'db'")
-        .unwrap();
+    let verified = plan_check(&p, "latest verified backup of 'db'");
     assert_eq!(verified["status"], "pass", "{p}");
-    let est = p["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["step"] == "RTO estimate for 'db'")
-        .unwrap();
+    let est = plan_check(&p, "RTO estimate for 'db'");
     assert_eq!(est["status"], "pass", "{p}");
 
     // A second run into the now non-empty database is refused; it stays as it was.
@@ -490,12 +490,7 @@ fn dr_plan_names_a_missing_identity_and_fails() {
         &["--json", "dr", "plan", "--source", "db"],
     ));
     assert_eq!(j["ready"], false);
-    let id = j["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["step"] == "identity")
-        .unwrap();
+    let id = plan_check(&j, "identity");
     assert_eq!(id["status"], "fail");
     assert!(id["detail"].as_str().unwrap().starts_with(&missing), "{id}");
     // The same machine with the identity is ready (the catalog will be rebuilt).
@@ -511,12 +506,7 @@ fn dr_plan_names_a_missing_identity_and_fails() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
-    let cat = j["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["step"] == "catalog")
-        .unwrap();
+    let cat = plan_check(&j, "catalog");
     assert!(
         cat["detail"].as_str().unwrap().contains("rebuilds it"),
         "{cat}"

@@ -154,14 +154,7 @@ fn prune_end_to_end(env: &Env, stored: &dyn Fn() -> u64) {
 
 #[test]
 fn prune_local_target_from_a_write_only_host() {
-    let env = Env::new();
-    let dir = env.path("repo");
-    env.write_config(&local_target(
-        "local",
-        &dir,
-        "[target.retention]\nkeep_last = 2",
-    ));
-    env.ok(&["init"]);
+    let (env, dir) = Env::local_keeping_last(2);
     prune_end_to_end(&env, &|| {
         dir_size(&dir.join("packs"))
             + dir_size(&dir.join("index"))
@@ -198,14 +191,7 @@ fn prune_s3_target() {
 /// between backups and garbage collection this test fails.
 #[test]
 fn concurrent_prune_and_backups_stay_restorable() {
-    let env = Env::new();
-    let dir = env.path("repo");
-    env.write_config(&local_target(
-        "local",
-        &dir,
-        "[target.retention]\nkeep_last = 1",
-    ));
-    env.ok(&["init"]);
+    let (env, dir) = Env::local_keeping_last(1);
     let seg = |name: &str, i: u64| -> std::path::PathBuf {
         let f = env.path(&format!("work/{name}{i}"));
         if !f.exists() {
@@ -373,14 +359,7 @@ fn concurrent_prune_and_backups_stay_restorable() {
 /// the lock of a killed backup is recovered at once on the same host.
 #[test]
 fn locks_block_prune_and_stale_locks_are_recovered() {
-    let env = Env::new();
-    let dir = env.path("repo");
-    env.write_config(&local_target(
-        "local",
-        &dir,
-        "[target.retention]\nkeep_last = 1",
-    ));
-    env.ok(&["init"]);
+    let (env, dir) = Env::local_keeping_last(1);
     let f = env.path("work/a");
     std::fs::write(&f, random_bytes(1, 1_200_000)).unwrap();
     env.backup_file("s", &f);
@@ -654,14 +633,7 @@ fn sync_respects_the_destinations_retention() {
 /// the deleted packs.
 #[test]
 fn other_hosts_catalogs_do_not_dedup_against_deleted_packs() {
-    let env = Env::new();
-    let dir = env.path("repo");
-    env.write_config(&local_target(
-        "local",
-        &dir,
-        "[target.retention]\nkeep_last = 1",
-    ));
-    env.ok(&["init"]);
+    let (env, _) = Env::local_keeping_last(1);
     let host_b = env.path("catalog-b.db");
     let b = host_b.to_str().unwrap();
     let d1 = env.path("work/d1");

@@ -67,21 +67,18 @@ impl StderrTail {
 }
 
 /// Describes how a child ended, for error messages.
-/// Widens a child's stdout pipe to 1 MiB (Linux; the unprivileged
-/// maximum by default), so a fast producer and the chunker exchange large
-/// reads instead of 64 KiB ones: fewer context switches per gigabyte.
-/// Best effort: a kernel that refuses keeps the default size.
-pub fn widen_pipe(stdout: &std::process::ChildStdout) {
+/// Widens a pipe to or from a child to 1 MiB (Linux; the unprivileged
+/// maximum by default), so the two sides exchange large reads and writes
+/// instead of 64 KiB ones: fewer context switches per gigabyte. Best
+/// effort: a kernel that refuses keeps the default size.
+pub fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
     #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: fcntl on a pipe descriptor we own; no memory is passed.
-        unsafe {
-            libc::fcntl(stdout.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
-        }
+    // SAFETY: fcntl on a pipe descriptor we own; no memory is passed.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = stdout;
+    let _ = pipe;
 }
 
 pub fn describe_status(status: &std::process::ExitStatus) -> String {

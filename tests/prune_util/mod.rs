@@ -20,6 +20,20 @@ pub struct Env {
 }
 
 impl Env {
+    /// An initialised repository on one local target, `repo`, whose
+    /// retention keeps the `n` newest backups per source.
+    pub fn local_keeping_last(n: usize) -> (Env, PathBuf) {
+        let env = Env::new();
+        let dir = env.path("repo");
+        env.write_config(&local_target(
+            "local",
+            &dir,
+            &format!("[target.retention]\nkeep_last = {n}"),
+        ));
+        env.ok(&["init"]);
+        (env, dir)
+    }
+
     /// A fresh tree with an identity (`id.txt`); write a config next.
     pub fn new() -> Env {
         let dir = tempfile::tempdir().expect("tempdir");

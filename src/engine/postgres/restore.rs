@@ -268,6 +268,7 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
     let stderr = child.stderr.take().expect("piped");
     let tail = StderrTail::spawn(stderr, STDERR_TAIL);
     let stdin = child.stdin.take().expect("piped");
+    crate::engine::command::widen_pipe(&stdin);
     let streamed: Result<filter::FilterReport> = (|| {
         let reader = open(0)?;
         let mut out = BufWriter::with_capacity(1024 * 1024, stdin);
