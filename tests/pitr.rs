@@ -298,6 +298,15 @@ fn pitr_restore_to_time_and_to_latest_from_local_and_s3() {
     p.exp_string("Step 3 of 4").unwrap();
     p.exp_string("New data directory").unwrap();
     send(&mut p, &format!("{pgdata}{ENTER}"));
+    let owner = if is_root() {
+        // As root it asks who owns the files: the parent's owner is offered.
+        p.exp_string("Operating-system user").unwrap();
+        p.exp_string(PG_USER).unwrap();
+        send(&mut p, ENTER);
+        format!(" --owner {PG_USER}")
+    } else {
+        String::new()
+    };
     p.exp_string("archived WAL cover").unwrap();
     send(&mut p, &format!("2001-01-01T00:00:00Z{ENTER}"));
     p.exp_string("before the base backup became consistent")
@@ -309,7 +318,7 @@ fn pitr_restore_to_time_and_to_latest_from_local_and_s3() {
     send(&mut p, &format!("wizard pitr{ENTER}"));
     p.exp_string("Step 4 of 4").unwrap();
     p.exp_string(&format!(
-        "restore {id} --type pitr --pgdata {pgdata} --to-time {t1} --reason 'wizard pitr' --yes"
+        "restore {id} --type pitr --pgdata {pgdata} --to-time {t1}{owner} --reason 'wizard pitr' --yes"
     ))
     .unwrap();
     p.exp_string("Type the directory").unwrap();

@@ -120,6 +120,8 @@ struct Choice {
     to_time: String,
     /// Point-in-time: start the recovered server on this port (empty: don't).
     port: String,
+    /// Point-in-time, as root: the user that owns the data directory.
+    owner: String,
     reason: String,
 }
 
@@ -263,6 +265,11 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     Ok(code)
 }
 
+fn running_as_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The flag form of what was chosen (on top of the global flags given).
 fn choice_args(mut a: RestoreArgs, row: &BackupRow, c: &Choice) -> RestoreArgs {
     a.backup = Some(row.id.clone());
@@ -285,6 +292,7 @@ fn choice_args(mut a: RestoreArgs, row: &BackupRow, c: &Choice) -> RestoreArgs {
             a.pgdata = Some(c.dir.clone().into());
             a.to_latest = c.to_time.is_empty();
             a.to_time = (!c.to_time.is_empty()).then(|| c.to_time.clone());
+            a.owner = (!c.owner.is_empty()).then(|| c.owner.clone());
             a.start = !c.port.is_empty();
             if a.start {
                 a.settings.push(format!("port={}", c.port));
@@ -429,6 +437,8 @@ fn step3(
     let mut fields: Vec<&str> = match kind {
         Kind::Full => vec!["target"],
         Kind::Merge => vec!["target", "tenants"],
+        // As root, also who owns the files and runs the server.
+        Kind::Pitr if running_as_root() => vec!["pgdata", "owner", "time", "port"],
         Kind::Pitr => vec!["pgdata", "time", "port"],
         Kind::Directory => vec!["dir"],
     };
@@ -569,6 +579,41 @@ fn step3(
                     },
                 }
             }
+            "owner" => {
+                let initial = if c.owner.is_empty() {
+                    pitr::resolve_owner(std::path::Path::new(&c.dir), None)
+                        .ok()
+                        .filter(|o| o.uid != 0)
+                        .map(|o| o.name)
+                        .unwrap_or_else(|| "postgres".into())
+                } else {
+                    c.owner.clone()
+                };
+                match text(
+                    theme,
+                    "Operating-system user that owns the data directory and runs the server",
+                    &initial,
+                    true,
+                )? {
+                    Nav::Back => Nav::Back,
+                    Nav::Next(v) => {
+                        match pitr::resolve_owner(std::path::Path::new(&c.dir), Some(&v)) {
+                            Ok(o) if o.uid != 0 => {
+                                c.owner = v;
+                                Nav::Next(())
+                            }
+                            Ok(_) => {
+                                eprintln!("PostgreSQL refuses to run as root: name the user that runs PostgreSQL (usually postgres).");
+                                continue;
+                            }
+                            Err(e) => {
+                                eprintln!("{}", crate::error::paragraph(&e));
+                                continue;
+                            }
+                        }
+                    }
+                }
+            }
             "port" => match text(
                 theme,
                 "Start the recovered server on port (empty: only prepare the directory)",
@@ -664,6 +709,9 @@ fn step4(ctx: &Ctx, theme: &dyn Theme, row: &BackupRow, c: &Choice) -> Result<Na
         }
         Kind::Pitr => {
             t.add_row(vec!["into data directory".to_string(), c.dir.clone()]);
+            if !c.owner.is_empty() {
+                t.add_row(vec!["owned by".to_string(), c.owner.clone()]);
+            }
             t.add_row(vec![
                 "recover to".to_string(),
                 if c.to_time.is_empty() {
@@ -800,6 +848,10 @@ pub fn command_line(ctx: &Ctx, a: &RestoreArgs) -> String {
     }
     if a.to_latest {
         v.push("--to-latest".into());
+    }
+    if let Some(o) = &a.owner {
+        v.push("--owner".into());
+        v.push(sh(o));
     }
     if a.start {
         v.push("--start".into());
