@@ -349,6 +349,39 @@ impl Store {
         })
     }
 
+    /// One level of a directory: its subdirectories (names relative to the
+    /// repository) and the objects directly in it. One request per 1000
+    /// entries on S3, where a full listing of a large tree costs many.
+    pub fn list_level(&self, dir: &str) -> Result<(Vec<String>, Vec<ObjectInfo>)> {
+        let prefix = self.path(dir);
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let r = runtime()
+            .block_on(self.inner.list_with_delimiter(Some(&prefix)))
+            .map_err(|e| self.storage_error("listing", dir, e))?;
+        let dirs = r
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.to_string().strip_prefix(&strip).map(str::to_string))
+            .collect();
+        let objects = r
+            .objects
+            .into_iter()
+            .filter_map(|m| {
+                let full = m.location.to_string();
+                full.strip_prefix(&strip).map(|s| ObjectInfo {
+                    name: s.to_string(),
+                    size: m.size,
+                    modified_ms: m.last_modified.timestamp_millis(),
+                })
+            })
+            .collect();
+        Ok((dirs, objects))
+    }
+
     pub async fn delete_async(&self, name: &str) -> Result<()> {
         match self.inner.delete(&self.path(name)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

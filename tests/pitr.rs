@@ -212,6 +212,12 @@ fn restore(s: &mut Setup, name: &str, extra: &[&str]) -> (u16, String) {
         stderr(&out),
         std::fs::read_to_string(dir.join("vaultctl-recovery.log")).unwrap_or_default()
     );
+    // The newest archived WAL was found (the --to-time check ran).
+    assert!(
+        !stderr(&out).contains("could be listed"),
+        "{}",
+        stderr(&out)
+    );
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "data directory mode");
     (port, String::from_utf8_lossy(&out.stdout).to_string())

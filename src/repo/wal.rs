@@ -1095,13 +1095,20 @@ pub fn sync(repo: &WalRepo) -> Result<Vec<(String, usize)>> {
 /// When the newest archived WAL file of `source` was stored, over the
 /// targets that answer (`None`: none holds any). Recovery cannot reach a
 /// time after it: PostgreSQL stops with "recovery ended before configured
-/// recovery target was reached".
+/// recovery target was reached". Reads only the newest segment directory
+/// (the highest timeline and log), not a year of archive.
 pub fn newest_archived(stores: &[Store], source: &str) -> Option<time::OffsetDateTime> {
+    let top = format!("{WAL_DIR}/{source}");
     stores
         .iter()
-        .filter_map(|s| list(s, source).ok())
-        .flat_map(|objects| objects.into_iter().map(|o| o.modified))
+        .filter_map(|s| {
+            let (dirs, _) = s.list_level(&top).ok()?;
+            let newest_dir = dirs.into_iter().max()?;
+            let (_, objects) = s.list_level(&newest_dir).ok()?;
+            objects.iter().map(|o| o.modified_ms).max()
+        })
         .max()
+        .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok())
 }
 
 /// Slack for clock differences between the database server (whose clock
