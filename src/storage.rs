@@ -323,11 +323,6 @@ impl Store {
     /// storage server's clock, so hosts with skewed clocks agree on ages).
     pub fn list_detailed(&self, dir: &str) -> Result<Vec<ObjectInfo>> {
         let prefix = self.path(dir);
-        let strip = if self.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.prefix)
-        };
         runtime().block_on(async {
             let metas: Vec<_> = self
                 .inner
@@ -335,17 +330,7 @@ impl Store {
                 .try_collect()
                 .await
                 .map_err(|e| self.storage_error("listing", dir, e))?;
-            Ok(metas
-                .into_iter()
-                .filter_map(|m| {
-                    let full = m.location.to_string();
-                    full.strip_prefix(&strip).map(|s| ObjectInfo {
-                        name: s.to_string(),
-                        size: m.size,
-                        modified_ms: m.last_modified.timestamp_millis(),
-                    })
-                })
-                .collect())
+            Ok(metas.into_iter().filter_map(|m| self.info(m)).collect())
         })
     }
 
@@ -353,33 +338,33 @@ impl Store {
     /// repository) and the objects directly in it. One request per 1000
     /// entries on S3, where a full listing of a large tree costs many.
     pub fn list_level(&self, dir: &str) -> Result<(Vec<String>, Vec<ObjectInfo>)> {
-        let prefix = self.path(dir);
-        let strip = if self.prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", self.prefix)
-        };
         let r = runtime()
-            .block_on(self.inner.list_with_delimiter(Some(&prefix)))
+            .block_on(self.inner.list_with_delimiter(Some(&self.path(dir))))
             .map_err(|e| self.storage_error("listing", dir, e))?;
         let dirs = r
             .common_prefixes
             .iter()
-            .filter_map(|p| p.to_string().strip_prefix(&strip).map(str::to_string))
+            .filter_map(|p| self.relative(p.as_ref()).map(str::to_string))
             .collect();
-        let objects = r
-            .objects
-            .into_iter()
-            .filter_map(|m| {
-                let full = m.location.to_string();
-                full.strip_prefix(&strip).map(|s| ObjectInfo {
-                    name: s.to_string(),
-                    size: m.size,
-                    modified_ms: m.last_modified.timestamp_millis(),
-                })
-            })
-            .collect();
+        let objects = r.objects.into_iter().filter_map(|m| self.info(m)).collect();
         Ok((dirs, objects))
+    }
+
+    /// A store path relative to the repository (`None`: outside it).
+    fn relative<'a>(&self, full: &'a str) -> Option<&'a str> {
+        if self.prefix.is_empty() {
+            Some(full)
+        } else {
+            full.strip_prefix(self.prefix.as_str())?.strip_prefix('/')
+        }
+    }
+
+    fn info(&self, m: object_store::ObjectMeta) -> Option<ObjectInfo> {
+        Some(ObjectInfo {
+            name: self.relative(m.location.as_ref())?.to_string(),
+            size: m.size,
+            modified_ms: m.last_modified.timestamp_millis(),
+        })
     }
 
     pub async fn delete_async(&self, name: &str) -> Result<()> {
