@@ -686,25 +686,19 @@ struct Outcome {
     restore_ms: Option<u64>,
     verification: Option<Verification>,
     rto_ms: Option<u64>,
+    /// The repository the run opened, once it succeeded (for the mark).
+    repo: Option<Repository>,
 }
 
-/// Keeps a verification mark in the repository too, so that a catalog
-/// rebuilt on another machine knows it; a target that fails only warns.
-fn record_mark(config: &Config, mark: &repo::verified::Mark) {
-    match Repository::open(config, None) {
-        Ok(r) => {
-            for (target, e) in repo::verified::write(&r.stores, &r.dedup, mark) {
-                tracing::warn!(
-                    "target '{target}' did not get the verification mark of backup {}: {e}",
-                    mark.backup_id
-                );
-            }
-        }
-        Err(e) => tracing::warn!(
-            "the verification mark of backup {} is only in this catalog: {}",
-            mark.backup_id,
-            crate::error::paragraph(&e)
-        ),
+/// Keeps a verification mark in the repository too (every target the run
+/// opened), so that a catalog rebuilt on another machine knows it; a target
+/// that fails only warns.
+fn record_mark(repo: &Repository, mark: &repo::verified::Mark) {
+    for (target, e) in repo::verified::write(&repo.stores, &repo.dedup, mark) {
+        tracing::warn!(
+            "target '{target}' did not get the verification mark of backup {}: {e}",
+            mark.backup_id
+        );
     }
 }
 
@@ -798,16 +792,18 @@ fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
         if let Some(b) = &out.backup {
             let method = if kind == "drill" { "drill" } else { "dr-run" };
             catalog.mark_verified(&b.id, method, run_id, &finished_at)?;
-            record_mark(
-                &config,
-                &repo::verified::Mark {
-                    backup_id: b.id.clone(),
-                    method: method.into(),
-                    verified_at: finished_at.clone(),
-                    host: crate::repo::hostname(),
-                    rto_ms: out.rto_ms,
-                },
-            );
+            if let Some(r) = &out.repo {
+                record_mark(
+                    r,
+                    &repo::verified::Mark {
+                        backup_id: b.id.clone(),
+                        method: method.into(),
+                        verified_at: finished_at.clone(),
+                        host: crate::repo::hostname(),
+                        rto_ms: out.rto_ms,
+                    },
+                );
+            }
         }
     }
     // Alerts.
@@ -1141,6 +1137,7 @@ fn run_steps(
     } else {
         result?;
     }
+    out.repo = Some(repo);
     Ok(target.display())
 }
 
