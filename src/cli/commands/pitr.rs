@@ -22,7 +22,7 @@ const KIND: &str = "postgres-physical";
 /// How long --start waits for recovery to finish.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
-pub(crate) fn consistent_at(catalog: &Catalog, id: &str) -> Option<time::OffsetDateTime> {
+fn consistent_at(catalog: &Catalog, id: &str) -> Option<time::OffsetDateTime> {
     catalog
         .details(id)
         .ok()
@@ -69,24 +69,41 @@ fn pick_base(
     )
 }
 
-/// Refuses a recovery target after the newest archived WAL: recovery would
-/// end short of it and the server would not start. The wizard asks the same.
-pub fn check_reachable(repo: &Repository, source: &str, t: time::OffsetDateTime) -> Result<()> {
-    match wal::newest_archived(&repo.stores, source) {
-        Some(newest) if t > newest + wal::CLOCK_SLACK => fail(
-            ExitKind::Usage,
+/// What a point-in-time restore of a base backup can reach: from when it
+/// became consistent to when the newest archived WAL file was stored. The
+/// flag form and the wizard check a recovery time against it alike.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reach {
+    pub from: Option<time::OffsetDateTime>,
+    pub to: Option<time::OffsetDateTime>,
+}
+
+impl Reach {
+    pub fn of(catalog: &Catalog, repo: &Repository, row: &BackupRow) -> Reach {
+        Reach {
+            from: consistent_at(catalog, &row.id),
+            to: wal::newest_archived(&repo.stores, &row.source),
+        }
+    }
+
+    /// Why recovery cannot stop at `t`, when it cannot: before the backup
+    /// is consistent, or after the newest archived WAL (recovery would end
+    /// short of it and PostgreSQL would not start).
+    pub fn problem(&self, t: time::OffsetDateTime) -> Option<String> {
+        if let Some(from) = self.from.filter(|f| t < *f) {
+            return Some(format!(
+                "{} is before the base backup became consistent ({}): recovery cannot stop there",
+                pitr::pg_time(t),
+                pitr::pg_time(from)
+            ));
+        }
+        self.to.filter(|n| t > *n + wal::CLOCK_SLACK).map(|newest| {
             format!(
-                "--to-time {} is after the newest archived WAL of '{source}' (stored {}): recovery would end before reaching it and PostgreSQL would refuse to start.",
+                "{} is after the newest archived WAL (stored {}): recovery would end before reaching it and PostgreSQL would refuse to start",
                 pitr::pg_time(t),
                 pitr::pg_time(newest)
-            ),
-            "Use --to-latest, or a time up to the newest archived WAL; `vaultctl wal status` shows whether archiving is current.",
-        ),
-        Some(_) => Ok(()),
-        None => {
-            tracing::warn!("no archived WAL of source '{source}' could be listed; recovery can reach only the end of the base backup");
-            Ok(())
-        }
+            )
+        })
     }
 }
 
@@ -192,22 +209,18 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
             "Pick one from `vaultctl list --kind postgres-physical`, or use --source SOURCE.",
         );
     }
-    if let (Some(t), Some(c)) = (target_time, consistent_at(&catalog, &row.id)) {
-        if t < c {
+    if let Some(t) = target_time {
+        let reach = Reach::of(&catalog, &repo, &row);
+        if reach.to.is_none() {
+            tracing::warn!("no archived WAL of source '{}' could be listed; recovery can reach only the end of the base backup", row.source);
+        }
+        if let Some(problem) = reach.problem(t) {
             return fail(
                 ExitKind::Usage,
-                format!(
-                    "--to-time {} is before base backup {} became consistent ({}); recovery cannot stop there.",
-                    pitr::pg_time(t),
-                    row.id,
-                    pitr::pg_time(c)
-                ),
-                "Use an older base backup (omit BACKUP and pass --source to pick one) or a later time.",
+                format!("--to-time {problem} (base backup {})", row.id),
+                "Use a later time or an older base backup (omit BACKUP and pass --source to pick one), or --to-latest; `vaultctl wal status` shows whether archiving is current.",
             );
         }
-    }
-    if let Some(t) = target_time {
-        check_reachable(&repo, &row.source, t)?;
     }
     pitr::check_empty(&dir)?;
     let owner = pitr::resolve_owner(&dir, args.owner.as_deref())?;

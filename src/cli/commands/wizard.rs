@@ -9,6 +9,7 @@ use anyhow::Result;
 use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
 use dialoguer::{FuzzySelect, Input, MultiSelect, Select};
 
+use super::pitr::Reach;
 use super::restore::{PgType, RestoreArgs};
 use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::cli::{output, Ctx};
@@ -125,15 +126,6 @@ struct Choice {
     reason: String,
 }
 
-/// What a point-in-time restore of the chosen base backup can reach.
-#[derive(Debug, Clone, Copy, Default)]
-struct Reach {
-    /// When the base backup became consistent.
-    from: Option<time::OffsetDateTime>,
-    /// When the newest archived WAL file was stored.
-    to: Option<time::OffsetDateTime>,
-}
-
 enum Nav<T> {
     Next(T),
     Back,
@@ -233,10 +225,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
             3 => {
                 let row = c.backup.clone().expect("chosen");
                 let details = catalog.details(&row.id)?;
-                let reach = (c.kind == Some(Kind::Pitr)).then(|| Reach {
-                    from: super::pitr::consistent_at(&catalog, &row.id),
-                    to: crate::repo::wal::newest_archived(&repo.stores, &row.source),
-                });
+                let reach = (c.kind == Some(Kind::Pitr)).then(|| Reach::of(&catalog, &repo, &row));
                 match step3(theme, &config, &row, details.as_ref(), reach, &mut c)? {
                     Nav::Next(()) => step = 4,
                     Nav::Back => step = 2,
@@ -564,18 +553,16 @@ fn step3(
                             eprintln!("{}", crate::error::paragraph(&e));
                             continue;
                         }
-                        Ok(t) if reach.from.is_some_and(|f| t < f) => {
-                            eprintln!("{} is before the base backup became consistent ({}): recovery cannot stop there. Choose a later time or an older backup.", pitr::pg_time(t), show(reach.from));
-                            continue;
-                        }
-                        Ok(t) if reach.to.is_some_and(|n| t > n + crate::repo::wal::CLOCK_SLACK) => {
-                            eprintln!("{} is after the newest archived WAL ({}): recovery would end before reaching it. Choose an earlier time, or leave it empty for the end of the archive.", pitr::pg_time(t), show(reach.to));
-                            continue;
-                        }
-                        Ok(_) => {
-                            c.to_time = v;
-                            Nav::Next(())
-                        }
+                        Ok(t) => match reach.problem(t) {
+                            Some(problem) => {
+                                eprintln!("{problem}. Choose a time in that range, or leave it empty for the end of the archive.");
+                                continue;
+                            }
+                            None => {
+                                c.to_time = v;
+                                Nav::Next(())
+                            }
+                        },
                     },
                 }
             }
