@@ -335,14 +335,7 @@ fn prune_wal(store: &Store, source: &str, kept: &[&Header], dry_run: bool) -> Re
     let objects = wal::list(store, source)?;
     report.files = objects.len();
     let segment_size = wal::segment_size(store, source, &objects);
-    report.keep_from = starts
-        .iter()
-        .filter_map(|s| wal::segment_of_lsn(s.timeline, &s.start_lsn, segment_size))
-        .min_by_key(|n| {
-            wal::WalFile::parse(n)
-                .and_then(|f| f.segno(segment_size))
-                .unwrap_or(0)
-        });
+    report.keep_from = wal::first_needed(&starts, segment_size);
     let names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
     let removable: HashSet<String> = wal::removable(&starts, &names, segment_size)
         .into_iter()

@@ -1018,6 +1018,19 @@ pub struct WalStart {
     pub start_lsn: String,
 }
 
+/// The start segment of the oldest of `kept` base backups: the first WAL
+/// segment any of them needs. `None` when there is none, or when one's
+/// start is unknown (it could need anything).
+pub fn first_needed(kept: &[WalStart], segment_size: u64) -> Option<String> {
+    let starts: Option<Vec<String>> = kept
+        .iter()
+        .map(|k| segment_of_lsn(k.timeline, &k.start_lsn, segment_size))
+        .collect();
+    starts?
+        .into_iter()
+        .min_by_key(|n| WalFile::parse(n).and_then(|f| f.segno(segment_size)))
+}
+
 /// Retention for the WAL archive: given the base backups that retention
 /// keeps and the WAL object names of their source, the names that may be
 /// removed. A segment (or `.partial`/`.backup` file) may go when its
@@ -1025,23 +1038,11 @@ pub struct WalStart {
 /// timeline; `.history` files are always kept (they are tiny and recovery
 /// needs the whole chain). With no kept backup nothing is removed.
 pub fn removable(kept: &[WalStart], names: &[String], segment_size: u64) -> Vec<String> {
-    let Some(oldest) = kept
-        .iter()
-        .filter_map(|k| {
-            let seg = segment_of_lsn(k.timeline, &k.start_lsn, segment_size)?;
-            WalFile::parse(&seg)?.segno(segment_size)
-        })
-        .min()
+    let Some(oldest) =
+        first_needed(kept, segment_size).and_then(|n| WalFile::parse(&n)?.segno(segment_size))
     else {
         return Vec::new();
     };
-    if kept
-        .iter()
-        .any(|k| segment_of_lsn(k.timeline, &k.start_lsn, segment_size).is_none())
-    {
-        // A backup whose start is unknown could need anything.
-        return Vec::new();
-    }
     names
         .iter()
         .filter(|n| {
