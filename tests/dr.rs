@@ -414,6 +414,22 @@ fn dr_run_falls_back_when_a_target_is_stopped_or_holds_damaged_packs() {
         env(&mut cmd);
         cmd.output().unwrap()
     };
+    // `dr run` of source db into a new database on the cluster.
+    let dr_run = |db: &str, reason: &str| {
+        let target = c.url("postgres", db);
+        vrun(&[
+            "--json",
+            "dr",
+            "run",
+            "--source",
+            "db",
+            "--target-db",
+            &target,
+            "--reason",
+            reason,
+            "--yes",
+        ])
+    };
     let o = vrun(&["init"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = vrun(&["--json", "backup", "db"]);
@@ -422,18 +438,7 @@ fn dr_run_falls_back_when_a_target_is_stopped_or_holds_damaged_packs() {
 
     // The first target is stopped: the run reads from the next one.
     s3.stop();
-    let o = vrun(&[
-        "--json",
-        "dr",
-        "run",
-        "--source",
-        "db",
-        "--target-db",
-        &c.url("postgres", "fallback1"),
-        "--reason",
-        "s3 down",
-        "--yes",
-    ]);
+    let o = dr_run("fallback1", "s3 down");
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
     assert_eq!(j["backup"], id.as_str());
@@ -443,18 +448,7 @@ fn dr_run_falls_back_when_a_target_is_stopped_or_holds_damaged_packs() {
 
     // The next target holds damaged packs: each falls back to the third.
     damage_packs(&v.dir.path().join("repo"));
-    let o = vrun(&[
-        "--json",
-        "dr",
-        "run",
-        "--source",
-        "db",
-        "--target-db",
-        &c.url("postgres", "fallback2"),
-        "--reason",
-        "s3 down, local damaged",
-        "--yes",
-    ]);
+    let o = dr_run("fallback2", "s3 down, local damaged");
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("damaged"),
