@@ -1,0 +1,5 @@
+//! Adversarial tests: hygiene.
+
+#![allow(unused_imports)]
+
+use crate::common::*;

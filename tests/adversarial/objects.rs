@@ -1,0 +1,5 @@
+//! Adversarial tests: objects.
+
+#![allow(unused_imports)]
+
+use crate::common::*;

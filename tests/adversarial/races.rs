@@ -1,0 +1,5 @@
+//! Adversarial tests: races.
+
+#![allow(unused_imports)]
+
+use crate::common::*;
