@@ -167,6 +167,7 @@ fn run_inner(
         super::lock::Kind::Shared,
         "backup",
         super::lock::writer_wait(),
+        repo.lock_timing,
     )?;
     // Learn what other hosts (or a lost catalog) put in the repository, so
     // dedup is right and never points at a pack a target lacks (or that a

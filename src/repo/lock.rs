@@ -31,12 +31,41 @@ use crate::error::{ExitKind, Failure};
 use crate::storage::{ObjectInfo, Store};
 
 pub const LOCKS_DIR: &str = "locks";
-/// How often a held lock is rewritten.
-pub const REFRESH: Duration = Duration::from_secs(60);
-/// A lock not rewritten for this long belongs to a dead or frozen process.
-pub const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
-/// A holder stops trusting its own lock this long before others may call it stale.
-const SAFETY_MARGIN: Duration = Duration::from_secs(3 * 60);
+/// The stale period when the config sets none (`lock_stale_after`).
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+pub const MIN_STALE_AFTER: Duration = Duration::from_secs(2);
+pub const MAX_STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// A lock's timing, all derived from its stale period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockTiming {
+    stale_after: Duration,
+}
+
+impl Default for LockTiming {
+    fn default() -> Self {
+        LockTiming {
+            stale_after: DEFAULT_STALE_AFTER,
+        }
+    }
+}
+
+impl LockTiming {
+    pub fn new(stale_after: Duration) -> LockTiming {
+        LockTiming {
+            stale_after: stale_after.clamp(MIN_STALE_AFTER, MAX_STALE_AFTER),
+        }
+    }
+    pub fn stale_after(&self) -> Duration {
+        self.stale_after
+    }
+    pub fn refresh(&self) -> Duration {
+        self.stale_after / 10
+    }
+    pub fn margin(&self) -> Duration {
+        self.stale_after * 3 / 10
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,9 +83,20 @@ pub struct LockInfo {
     pub created_at: String,
     /// What holds it: `backup`, `sync`, `prune`.
     pub purpose: String,
+    /// The holder's stale period in milliseconds: others judge this lock by
+    /// it. Absent in locks of older versions ([`DEFAULT_STALE_AFTER`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_after_ms: Option<u64>,
 }
 
 impl LockInfo {
+    /// The stale period the holder promised to refresh within.
+    pub fn stale_after(&self) -> Duration {
+        self.stale_after_ms
+            .map(|ms| Duration::from_millis(ms).clamp(MIN_STALE_AFTER, MAX_STALE_AFTER))
+            .unwrap_or(DEFAULT_STALE_AFTER)
+    }
+
     fn describe(&self) -> String {
         format!(
             "{} lock of `{}` (pid {} on {}, since {})",
@@ -82,6 +122,7 @@ struct HeldLock {
 struct Inner {
     held: Vec<HeldLock>,
     stop: AtomicBool,
+    timing: LockTiming,
 }
 
 /// Locks held on one or more targets; released on drop.
@@ -105,7 +146,7 @@ pub fn is_stale(info: &LockInfo, modified_ms: i64, server_now_ms: i64, our_host:
     {
         return true;
     }
-    server_now_ms.saturating_sub(modified_ms) > STALE_AFTER.as_millis() as i64
+    server_now_ms.saturating_sub(modified_ms) > info.stale_after().as_millis() as i64
 }
 
 /// Lists the other locks on a store: (object, record, stale?). Unreadable
@@ -115,6 +156,7 @@ fn other_locks(
     store: &Store,
     key: &DedupKey,
     ours: &str,
+    timing: LockTiming,
 ) -> Result<Vec<(ObjectInfo, Option<LockInfo>, bool)>> {
     let listed = store.list_detailed(LOCKS_DIR)?;
     let now_ms = listed
@@ -137,7 +179,10 @@ fn other_locks(
             .and_then(|plain| serde_json::from_slice::<LockInfo>(&plain).ok());
         let stale = match &info {
             Some(i) => is_stale(i, o.modified_ms, now_ms, &host),
-            None => now_ms.saturating_sub(o.modified_ms) > STALE_AFTER.as_millis() as i64,
+            None => {
+                now_ms.saturating_sub(o.modified_ms)
+                    > timing.stale_after().max(DEFAULT_STALE_AFTER).as_millis() as i64
+            }
         };
         out.push((o, info, stale));
     }
@@ -162,11 +207,12 @@ pub fn acquire(
     kind: Kind,
     purpose: &str,
     wait: Duration,
+    timing: LockTiming,
 ) -> Result<RepoLock> {
     let mut held = Vec::new();
     let mut unlocked = Vec::new();
     for store in stores {
-        match acquire_one(store, key, kind, purpose, wait) {
+        match acquire_one(store, key, kind, purpose, wait, timing) {
             Ok(h) => held.push(h),
             Err(e) if kind == Kind::Shared && crate::error::exit_kind(&e) != ExitKind::Locked => {
                 tracing::warn!(
@@ -187,6 +233,7 @@ pub fn acquire(
     let inner = Arc::new(Inner {
         held,
         stop: AtomicBool::new(false),
+        timing,
     });
     let refresher = {
         let inner = inner.clone();
@@ -207,6 +254,7 @@ fn acquire_one(
     kind: Kind,
     purpose: &str,
     wait: Duration,
+    timing: LockTiming,
 ) -> Result<HeldLock> {
     let deadline = Instant::now() + wait;
     let info = LockInfo {
@@ -215,6 +263,7 @@ fn acquire_one(
         pid: std::process::id(),
         created_at: super::now_rfc3339(),
         purpose: purpose.into(),
+        stale_after_ms: Some(timing.stale_after().as_millis() as u64),
     };
     let bytes = Bytes::from(key.seal(&serde_json::to_vec(&info)?));
     let mut attempt = 0u32;
@@ -223,7 +272,7 @@ fn acquire_one(
         store.put(&name, bytes.clone())?;
         let mut blockers = Vec::new();
         let result = (|| -> Result<()> {
-            for (o, other, stale) in other_locks(store, key, &name)? {
+            for (o, other, stale) in other_locks(store, key, &name, timing)? {
                 if stale {
                     tracing::info!(
                         "removing a stale lock on target '{}': {}",
@@ -269,10 +318,9 @@ fn acquire_one(
                 ExitKind::Locked,
                 format!("target '{}' is locked by {}, so `{purpose}` cannot run now.", store.name, blockers.join("; ")),
             )
-            .with_remedy(format!(
-                "Wait for it to finish and run again (locks of crashed processes expire after {} minutes, at once on the same host).",
-                STALE_AFTER.as_secs() / 60
-            ))
+            .with_remedy(
+                "Wait for it to finish and run again (the lock of a crashed process expires after its holder's `lock_stale_after`, 10 minutes by default, and at once on the same host).",
+            )
             .into());
         }
         if attempt == 0 {
@@ -300,8 +348,9 @@ fn refresh_loop(inner: &Inner) {
     let mut since = Instant::now();
     while !inner.stop.load(Ordering::SeqCst) {
         // Woken early by release (unpark), so ending a run never waits here.
-        std::thread::park_timeout(REFRESH.saturating_sub(since.elapsed()));
-        if inner.stop.load(Ordering::SeqCst) || since.elapsed() < REFRESH {
+        let refresh = inner.timing.refresh();
+        std::thread::park_timeout(refresh.saturating_sub(since.elapsed()));
+        if inner.stop.load(Ordering::SeqCst) || since.elapsed() < refresh {
             continue;
         }
         since = Instant::now();
@@ -330,7 +379,8 @@ impl RepoLock {
                 .map(|(_, why)| format!("the repository lock could not be taken: {why}"))
                 .unwrap_or_else(|| "no repository lock is held on this target".into()));
         };
-        if h.last_refresh.lock().unwrap().elapsed() > STALE_AFTER - SAFETY_MARGIN {
+        let t = self.inner.timing;
+        if h.last_refresh.lock().unwrap().elapsed() > t.stale_after() - t.margin() {
             return Err("the repository lock was not refreshed in time (the process was stalled or the target unreachable), so a prune may have run".into());
         }
         match h.store.get(&h.name) {
@@ -382,6 +432,7 @@ mod tests {
             pid,
             created_at: String::new(),
             purpose: "backup".into(),
+            stale_after_ms: None,
         }
     }
 
@@ -389,7 +440,7 @@ mod tests {
     fn staleness() {
         let now = 1_000_000_000;
         let fresh = now - 1000;
-        let old = now - STALE_AFTER.as_millis() as i64 - 1;
+        let old = now - DEFAULT_STALE_AFTER.as_millis() as i64 - 1;
         // Another host: only age counts.
         assert!(!is_stale(&info("elsewhere", 1), fresh, now, "here"));
         assert!(is_stale(&info("elsewhere", 1), old, now, "here"));

@@ -99,6 +99,8 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// How long to wait for running backups before giving up (exit 11).
     pub lock_wait: Duration,
+    /// The stale period of our exclusive lock (`lock_stale_after`).
+    pub lock_timing: lock::LockTiming,
 }
 
 /// Manifest headers by backup id (manifests are immutable, so cached reads stay valid).
@@ -376,6 +378,7 @@ fn collect_garbage(
             Kind::Exclusive,
             "prune",
             opts.lock_wait,
+            opts.lock_timing,
         )?)
     };
 
@@ -493,6 +496,7 @@ fn collect_garbage(
     if opts.dry_run {
         return Ok(report);
     }
+    super::test_pause("gc-delete");
     // New index objects first, then the old ones go, then the packs: at no
     // moment does a manifest's blob lack an index entry in an existing pack.
     for (name, bytes) in new_indexes {

@@ -193,6 +193,7 @@ pub fn sync_pair(
     key: &DedupKey,
     to_policy: Option<&Policy>,
     dry_run: bool,
+    timing: lock::LockTiming,
 ) -> Result<SyncReport> {
     let lock = if dry_run {
         None
@@ -203,6 +204,7 @@ pub fn sync_pair(
             Kind::Shared,
             "sync",
             lock::writer_wait(),
+            timing,
         )?)
     };
     if let Some(l) = &lock {
