@@ -396,8 +396,13 @@ impl Repository {
     /// Makes the catalog's dedup index match every target's index objects:
     /// what another host wrote, or what a lost catalog forgot.
     pub fn sync_index(&self, catalog: &mut Catalog) -> Result<usize> {
+        self.sync_index_on(catalog, &self.stores)
+    }
+
+    /// [`sync_index`](Self::sync_index) for some of the targets only.
+    pub fn sync_index_on(&self, catalog: &mut Catalog, stores: &[Store]) -> Result<usize> {
         let mut added = 0;
-        for s in &self.stores {
+        for s in stores {
             let listed = s.list(format::INDEX_DIR)?;
             // An index object the catalog read but the target no longer
             // holds means a prune rewrote indexes and deleted packs there:
