@@ -2,7 +2,8 @@
 //! lock stale period while another process finds its lock stale must not
 //! commit or delete anything afterwards; a target whose lock cannot be taken
 //! gets nothing; dedup never references a pack that is gone. Every test uses
-//! a stale period of 3 s (`lock_stale_after`), so each takes a few seconds.
+//! a stale period of 4 s (`lock_stale_after`; the lease is 2.8 s), so each
+//! takes a few seconds.
 
 #![allow(unused_imports)]
 
@@ -14,10 +15,10 @@ use crate::common::*;
 
 /// The stale period the race tests configure, and how long they freeze a
 /// process to let it pass.
-const STALE: &str = "3s";
-const FROZEN: Duration = Duration::from_millis(4500);
+const STALE: &str = "4s";
+const FROZEN: Duration = Duration::from_millis(5500);
 
-/// A local-only environment with a 3 s lock stale period, 1 MiB packs, and
+/// A local-only environment with a 4 s lock stale period, 1 MiB packs, and
 /// `tail` appended to the config (after the local target's table).
 fn racing_env(tail: &str) -> Env {
     let env = Env::local();
