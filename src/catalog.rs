@@ -573,6 +573,24 @@ impl Catalog {
         Ok(())
     }
 
+    /// `pack` is not on `target` although an index there lists it (a backup
+    /// checked before reusing it): forget that it is there, so no backup
+    /// deduplicates against it on that target, and drop blob locations left
+    /// in no pack the catalog knows.
+    pub fn forget_pack_on(&mut self, pack: &str, target: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM pack_targets WHERE pack = ?1 AND target = ?2",
+            params![pack, target],
+        )?;
+        tx.execute(
+            "DELETE FROM blobs WHERE pack = ?1 AND NOT EXISTS (SELECT 1 FROM pack_targets pt WHERE pt.pack = ?1)",
+            [pack],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// A backup's manifest was removed from `target` (prune); a completed
     /// backup left on no target disappears from the list.
     pub fn forget_backup_on(&mut self, id: &str, target: &str) -> Result<()> {

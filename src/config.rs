@@ -40,6 +40,8 @@ pub struct FileConfig {
     pub pack_size_mib: Option<usize>,
     /// Prometheus textfile written after every state-changing command.
     pub metrics_textfile: Option<PathBuf>,
+    /// A repository lock not refreshed for this long is stale (default 10m).
+    pub lock_stale_after: Option<String>,
     #[serde(default, rename = "notify")]
     pub notify: Vec<FileNotify>,
 }
@@ -167,6 +169,9 @@ pub struct Config {
     pub pack_size: usize,
     pub metrics_textfile: Option<PathBuf>,
     pub notify: Vec<Notify>,
+    /// How long a repository lock may go without a refresh before others
+    /// call it stale; leases and refreshes scale with it.
+    pub lock_timing: crate::repo::lock::LockTiming,
 }
 
 /// A validated `[[notify]]` entry.
@@ -503,6 +508,7 @@ pub fn embedded_default() -> Config {
         pack_size: DEFAULT_PACK_SIZE,
         metrics_textfile: None,
         notify: Vec::new(),
+        lock_timing: crate::repo::lock::LockTiming::default(),
     }
 }
 
@@ -645,6 +651,26 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             "The default of 16 suits most targets.",
         );
     }
+    let lock_timing = match &raw.lock_stale_after {
+        None => crate::repo::lock::LockTiming::default(),
+        Some(text) => {
+            use crate::repo::lock::{MAX_STALE_AFTER, MIN_STALE_AFTER};
+            let d = parse_duration(text).map_err(|e| {
+                Failure::new(ExitKind::Usage, format!("lock_stale_after: {e}."))
+                    .with_remedy("Write a duration such as \"10m\" (the default).")
+            })?;
+            if !(MIN_STALE_AFTER..=MAX_STALE_AFTER).contains(&d) {
+                return usage(
+                    format!("lock_stale_after = \"{text}\" is out of range."),
+                    "Use 2s to 24h; the default of 10m suits production (short values are for tests).",
+                );
+            }
+            if d < Duration::from_secs(60) {
+                tracing::warn!("lock_stale_after = \"{text}\" is meant for tests: a backup or prune stalled for 30% of it loses its lock and fails");
+            }
+            crate::repo::lock::LockTiming::new(d)
+        }
+    };
     let notify = raw
         .notify
         .iter()
@@ -678,6 +704,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         compression_level: level,
         wal_compression_level: wal_level,
         pack_size,
+        lock_timing,
     })
 }
 

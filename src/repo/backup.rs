@@ -10,7 +10,7 @@
 //! reported success: a failed source leaves unreferenced packs, never a
 //! backup that looks complete.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +26,7 @@ use super::chunker::Chunker;
 use super::format::{index_path, manifest_path, pack_path};
 use super::index::{self, IndexedPack};
 use super::keys::DedupKey;
+use super::lock::{CommitError, Leases, RepoLock};
 use super::manifest::{self, Artifact, Body, Header};
 use super::pack::{compress, BlobId, PackBuilder, SealedPack};
 use super::Repository;
@@ -86,10 +87,13 @@ pub struct BackupOutcome {
     pub new_blobs: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FailedTarget {
     pub target: String,
     pub error: String,
+    /// Missed because our lock there was lost (or refused a commit).
+    #[serde(skip)]
+    pub lock_lost: bool,
 }
 
 pub fn new_backup_id() -> String {
@@ -160,20 +164,46 @@ fn run_inner(
 ) -> Result<BackupOutcome> {
     // A shared lock on every target for the whole run: a prune's garbage
     // collection (exclusive) cannot delete packs this backup dedups against
-    // or has uploaded but not yet referenced (docs/FORMAT.md, "Locks and prune").
+    // or has uploaded but not yet referenced (docs/FORMAT.md, "Locks, prune
+    // and garbage collection").
     let lock = super::lock::acquire(
         &repo.stores,
         &repo.dedup,
         super::lock::Kind::Shared,
         "backup",
         super::lock::writer_wait(),
+        repo.lock_timing,
     )?;
+    // Only targets we hold a lock on take part: nothing (pack, index,
+    // manifest) is written to the others, which miss this run.
+    let stores: Vec<Store> = repo
+        .stores
+        .iter()
+        .filter(|s| lock.is_held(&s.name))
+        .cloned()
+        .collect();
+    let mut failed: Vec<FailedTarget> = lock
+        .unlocked
+        .iter()
+        .map(|(t, why)| FailedTarget {
+            target: t.clone(),
+            error: format!("the repository lock could not be taken: {why}"),
+            // The target failed (a storage error), not the lock protocol.
+            lock_lost: false,
+        })
+        .collect();
+    for (name, why) in &repo.unavailable {
+        failed.push(FailedTarget {
+            target: name.clone(),
+            error: why.clone(),
+            lock_lost: false,
+        });
+    }
     // Learn what other hosts (or a lost catalog) put in the repository, so
     // dedup is right and never points at a pack a target lacks (or that a
     // prune deleted).
-    repo.sync_index(catalog)?;
-    let target_names: Vec<String> = repo.stores.iter().map(|s| s.name.clone()).collect();
-    let pipeline = Pipeline::start(repo, opts, &target_names)?;
+    repo.sync_index_on(catalog, &stores)?;
+    let pipeline = Pipeline::start(repo, opts, &stores, lock.leases(), id)?;
     let mut artifacts = Vec::new();
     let mut total_bytes = 0u64;
     let mut chunk_seq = 0u64;
@@ -242,7 +272,12 @@ fn run_inner(
         .with_remedy("Check the source's paths or command.")
         .into());
     }
-    let collected = pipeline.finish()?;
+    let collected = pipeline.finish(chunk_seq)?;
+    // Packs the catalog offered for dedup that a target lacks: forget them
+    // there, so no later backup references them either.
+    for (pack, target) in &collected.missing_packs {
+        catalog.forget_pack_on(pack, target)?;
+    }
     for (i, a) in artifacts.iter_mut().enumerate() {
         a.blobs = collected
             .artifact_blobs
@@ -251,37 +286,25 @@ fn run_inner(
             .unwrap_or_default();
     }
 
-    // Targets that got every pack; the others are reported and skipped.
-    let mut failed: Vec<FailedTarget> = collected
-        .failed_targets
-        .into_iter()
-        .map(|(t, e)| FailedTarget {
-            target: t,
-            error: e,
-        })
-        .collect();
-    for (name, why) in &repo.unavailable {
-        failed.push(FailedTarget {
-            target: name.clone(),
-            error: why.clone(),
-        });
-    }
-    let mut good: Vec<&Store> = repo
-        .stores
+    // Targets that got every pack under a valid lock; the others are
+    // reported and skipped.
+    failed.extend(collected.failed_targets);
+    let mut good: Vec<&Store> = stores
         .iter()
         .filter(|s| !failed.iter().any(|f| f.target == s.name))
         .collect();
 
     // Index before manifest: a manifest must never name an unindexed blob.
+    // Both are committed only while our lock holds (RepoLock::commit_put).
+    let mut index_name = None;
     if !collected.packs.is_empty() {
         let encoded = Bytes::from(index::encode(&collected.packs, &repo.dedup)?);
         let name = super::format::content_name(&encoded);
-        good = put_everywhere(&good, &index_path(&name), encoded, &mut failed);
+        good = commit_everywhere(&lock, &good, &index_path(&name), encoded, &mut failed);
         if good.is_empty() {
-            return Err(all_failed(&failed));
+            return Err(not_committed(id, &failed));
         }
-        let names: Vec<String> = good.iter().map(|s| s.name.clone()).collect();
-        catalog.add_index(&name, &collected.packs, &names)?;
+        index_name = Some(name);
     }
 
     let mut packs: Vec<String> = collected.known_packs.into_iter().collect();
@@ -327,32 +350,17 @@ fn run_inner(
     )?);
     // Only targets where our lock still holds get the manifest: elsewhere a
     // prune may have deleted packs it would name.
-    good.retain(|s| match lock.check(&s.name) {
-        Ok(()) => true,
-        Err(why) => {
-            tracing::warn!("target '{}' does not get backup {id}: {why}", s.name);
-            failed.push(FailedTarget {
-                target: s.name.clone(),
-                error: why,
-            });
-            false
-        }
-    });
+    good = commit_everywhere(&lock, &good, &manifest_path(id), encoded, &mut failed);
     if good.is_empty() {
-        let list = failed
-            .iter()
-            .map(|f| format!("{}: {}", f.target, f.error))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(Failure::new(ExitKind::Locked, format!("backup {id} could not be committed on any target ({list})."))
-            .with_remedy("Run the backup again; if it keeps happening, check that the targets are reachable and the host is not suspended during backups.")
-            .into());
-    }
-    good = put_everywhere(&good, &manifest_path(id), encoded, &mut failed);
-    if good.is_empty() {
-        return Err(all_failed(&failed));
+        return Err(not_committed(id, &failed));
     }
     let names: Vec<String> = good.iter().map(|s| s.name.clone()).collect();
+    // Only now does the catalog learn the new packs, and only on the targets
+    // where the backup was committed: it never trusts an index of a run
+    // that did not commit there.
+    if let Some(name) = &index_name {
+        catalog.add_index(name, &collected.packs, &names)?;
+    }
     let details = details_json(&body);
     catalog.complete(
         id,
@@ -391,43 +399,51 @@ pub fn details_json(body: &Body) -> serde_json::Value {
     })
 }
 
-fn all_failed(failed: &[FailedTarget]) -> anyhow::Error {
+/// The backup reached no target: exit 11 when a lock was lost (or never
+/// taken) somewhere, else 75 (the writes failed; a retry may succeed).
+fn not_committed(id: &str, failed: &[FailedTarget]) -> anyhow::Error {
     let list = failed
         .iter()
         .map(|f| format!("{}: {}", f.target, f.error))
         .collect::<Vec<_>>()
         .join("; ");
-    Failure::new(
-        ExitKind::Temporary,
-        format!("no target could store the backup ({list})."),
-    )
-    .with_remedy("Check the targets' reachability and credentials, then run the backup again.")
-    .into()
+    if failed.iter().any(|f| f.lock_lost) {
+        Failure::new(
+            ExitKind::Locked,
+            format!("backup {id} was not committed on any target ({list})."),
+        )
+        .with_remedy("Nothing refers to what it uploaded (prune removes it). Run the backup again; if it keeps happening, check that the targets are reachable and the host is not stalled or suspended during backups.")
+        .into()
+    } else {
+        Failure::new(
+            ExitKind::Temporary,
+            format!("no target could store the backup ({list})."),
+        )
+        .with_remedy("Check the targets' reachability and credentials, then run the backup again.")
+        .into()
+    }
 }
 
-/// Writes one object to every store at once; returns those that succeeded.
-fn put_everywhere<'a>(
+/// Commits one object to every store at once under our lock; returns those
+/// that succeeded and records the others in `failed`.
+fn commit_everywhere<'a>(
+    lock: &RepoLock,
     stores: &[&'a Store],
     name: &str,
     data: Bytes,
     failed: &mut Vec<FailedTarget>,
 ) -> Vec<&'a Store> {
-    let results = runtime().block_on(futures::future::join_all(
-        stores.iter().map(|s| s.put_async(name, data.clone())),
-    ));
     let mut ok = Vec::new();
-    for (s, r) in stores.iter().zip(results) {
+    for (s, r) in stores.iter().zip(lock.commit_put(stores, name, data)) {
         match r {
             Ok(()) => ok.push(*s),
             Err(e) => {
-                tracing::warn!(
-                    "target '{}' failed: {}",
-                    s.name,
-                    crate::error::paragraph(&e)
-                );
+                let error = e.message();
+                tracing::warn!("target '{}' does not get {name}: {error}", s.name);
                 failed.push(FailedTarget {
                     target: s.name.clone(),
-                    error: crate::error::paragraph(&e),
+                    error,
+                    lock_lost: matches!(e, CommitError::Lock(_)),
                 });
             }
         }
@@ -458,7 +474,9 @@ struct Collected {
     packs: Vec<IndexedPack>,
     stored_bytes: u64,
     new_blobs: usize,
-    failed_targets: Vec<(String, String)>,
+    failed_targets: Vec<FailedTarget>,
+    /// (pack, target): packs the catalog offered for dedup that are gone.
+    missing_packs: Vec<(String, String)>,
 }
 
 /// Shared state between the pipeline's threads.
@@ -467,20 +485,57 @@ struct Shared {
     error: Mutex<Option<anyhow::Error>>,
     /// Blob ids this run has claimed for storing (so each is stored once).
     claimed: Mutex<HashSet<BlobId>>,
-    failed_targets: Mutex<Vec<(String, String)>>,
+    failed_targets: Mutex<Vec<FailedTarget>>,
     uploaded: Mutex<Vec<IndexedPack>>,
     target_count: usize,
+    /// Packs offered for dedup, checked once per run: present on every
+    /// target of this backup?
+    pack_checked: Mutex<HashMap<String, bool>>,
+    missing_packs: Mutex<Vec<(String, String)>>,
+    /// Our locks: nothing is uploaded to a target whose lease ran out.
+    leases: Leases,
+    backup_id: String,
+}
+
+/// Locks a mutex of the pipeline even if a panicking thread poisoned it
+/// (the panic itself fails the backup).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
     fn set_error(&self, e: anyhow::Error) {
-        let mut slot = self.error.lock().unwrap();
+        let mut slot = lock(&self.error);
         if slot.is_none() {
             *slot = Some(e);
         }
         self.abort.store(true, Ordering::SeqCst);
     }
 }
+
+/// Stops the pipeline when its thread panics, so the reader does not keep
+/// feeding a pipeline that lost a stage ([`Pipeline::finish`] then fails).
+struct AbortOnPanic<'a>(&'a Shared, &'static str);
+
+impl Drop for AbortOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.set_error(pipeline_panicked(self.1));
+        }
+    }
+}
+
+fn pipeline_panicked(thread: &str) -> anyhow::Error {
+    Failure::new(
+        ExitKind::Failure,
+        format!("the backup pipeline's {thread} thread panicked (a bug in vaultctl), so the backup was not committed."),
+    )
+    .with_remedy("Run the backup again; if it happens again, report it with the log (RUST_LOG=debug).")
+    .into()
+}
+
+#[cfg(test)]
+static PANIC_AT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
 
 struct Pipeline {
     jobs: Sender<Job>,
@@ -494,14 +549,26 @@ const WORKERS: usize = 2;
 const UPLOADERS: usize = 2;
 
 impl Pipeline {
-    fn start(repo: &Repository, opts: &BackupOptions, targets: &[String]) -> Result<Pipeline> {
+    /// `stores`: the targets this backup writes to (those it holds a lock on).
+    fn start(
+        repo: &Repository,
+        opts: &BackupOptions,
+        stores: &[Store],
+        leases: Leases,
+        backup_id: &str,
+    ) -> Result<Pipeline> {
+        let targets: Vec<String> = stores.iter().map(|s| s.name.clone()).collect();
         let shared = Arc::new(Shared {
             abort: AtomicBool::new(false),
             error: Mutex::new(None),
             claimed: Mutex::new(HashSet::new()),
             failed_targets: Mutex::new(Vec::new()),
             uploaded: Mutex::new(Vec::new()),
-            target_count: repo.stores.len(),
+            target_count: stores.len(),
+            pack_checked: Mutex::new(HashMap::new()),
+            missing_packs: Mutex::new(Vec::new()),
+            leases,
+            backup_id: backup_id.to_string(),
         });
         let (job_tx, job_rx) = bounded::<Job>(WORKERS * 2);
         let (done_tx, done_rx) = bounded::<Done>(WORKERS * 4);
@@ -510,17 +577,19 @@ impl Pipeline {
         let (pack_tx, pack_rx) = bounded::<SealedPack>(0);
         let mut workers = Vec::new();
         for _ in 0..WORKERS {
-            let lookup = DedupLookup::open(&opts.catalog_path, targets)?;
+            let lookup = DedupLookup::open(&opts.catalog_path, &targets)?;
             let rx = job_rx.clone();
             let tx = done_tx.clone();
             let shared = shared.clone();
             let key = repo.dedup.clone();
             let level = opts.compression_level;
+            let stores = stores.to_vec();
             workers.push(
                 std::thread::Builder::new()
                     .name("vaultctl-hash".into())
                     .spawn(move || {
-                        if let Err(e) = worker(rx, tx, &shared, &key, &lookup, level) {
+                        let _guard = AbortOnPanic(&shared, "hashing");
+                        if let Err(e) = worker(rx, tx, &shared, &key, &lookup, &stores, level) {
                             shared.set_error(e);
                         }
                     })?,
@@ -536,6 +605,7 @@ impl Pipeline {
             std::thread::Builder::new()
                 .name("vaultctl-pack".into())
                 .spawn(move || {
+                    let _guard = AbortOnPanic(&shared, "packing");
                     match collector(done_rx, pack_tx, &recipients, pack_size, capacity) {
                         Ok(r) => Some(r),
                         Err(e) => {
@@ -548,7 +618,7 @@ impl Pipeline {
         let mut uploaders = Vec::new();
         // Parallel uploads pay off against network latency; on local disks
         // one uploader keeps up and saves a pack's worth of memory.
-        let upload_threads = if repo.stores.iter().all(Store::is_local) {
+        let upload_threads = if stores.iter().all(Store::is_local) {
             1
         } else {
             UPLOADERS
@@ -556,11 +626,14 @@ impl Pipeline {
         for _ in 0..upload_threads {
             let rx = pack_rx.clone();
             let shared = shared.clone();
-            let stores = repo.stores.clone();
+            let stores = stores.to_vec();
             uploaders.push(
                 std::thread::Builder::new()
                     .name("vaultctl-upload".into())
-                    .spawn(move || uploader(rx, &shared, &stores))?,
+                    .spawn(move || {
+                        let _guard = AbortOnPanic(&shared, "upload");
+                        uploader(rx, &shared, &stores)
+                    })?,
             );
         }
         Ok(Pipeline {
@@ -578,33 +651,54 @@ impl Pipeline {
 
     /// The error that stopped the pipeline.
     fn take_error(&self) -> anyhow::Error {
-        self.shared
-            .error
-            .lock()
-            .unwrap()
+        lock(&self.shared.error)
             .take()
             .unwrap_or_else(|| anyhow::anyhow!("the backup pipeline stopped"))
     }
 
-    fn finish(self) -> Result<Collected> {
+    /// Waits for every thread. `sent`: how many chunks the reader sent;
+    /// the result must account for each of them, in order. A thread that
+    /// panicked fails the backup (never a backup with a truncated blob list).
+    fn finish(self, sent: u64) -> Result<Collected> {
         drop(self.jobs);
+        let mut panicked: Vec<&str> = Vec::new();
         for w in self.workers {
-            let _ = w.join();
+            if w.join().is_err() {
+                panicked.push("hashing");
+            }
         }
-        let collected = self
-            .collector
-            .join()
-            .map_err(|_| anyhow::anyhow!("the packing thread panicked"))?;
+        let collected = match self.collector.join() {
+            Ok(c) => c,
+            Err(_) => {
+                panicked.push("packing");
+                None
+            }
+        };
         for u in self.uploaders {
-            let _ = u.join();
+            if u.join().is_err() {
+                panicked.push("upload");
+            }
         }
-        if let Some(e) = self.shared.error.lock().unwrap().take() {
+        if let Some(thread) = panicked.first() {
+            return Err(pipeline_panicked(thread));
+        }
+        if let Some(e) = lock(&self.shared.error).take() {
             return Err(e);
         }
         let (artifact_blobs, known_packs, stored_bytes, new_blobs) =
             collected.ok_or_else(|| anyhow::anyhow!("the packing thread failed"))?;
-        let packs = std::mem::take(&mut *self.shared.uploaded.lock().unwrap());
-        let failed_targets = std::mem::take(&mut *self.shared.failed_targets.lock().unwrap());
+        let blobs: u64 = artifact_blobs.iter().map(|a| a.len() as u64).sum();
+        if blobs != sent {
+            return Err(Failure::new(
+                ExitKind::Failure,
+                format!("the backup pipeline lost data ({sent} chunks read, {blobs} stored), so the backup was not committed (a bug in vaultctl)."),
+            )
+            .with_remedy("Run the backup again; if it happens again, report it with the log.")
+            .into());
+        }
+        let packs = std::mem::take(&mut *lock(&self.shared.uploaded));
+        let failed_targets = std::mem::take(&mut *lock(&self.shared.failed_targets));
+        let missing_packs = std::mem::take(&mut *lock(&self.shared.missing_packs));
         Ok(Collected {
             artifact_blobs,
             known_packs,
@@ -612,8 +706,47 @@ impl Pipeline {
             stored_bytes,
             new_blobs,
             failed_targets,
+            missing_packs,
         })
     }
+}
+
+/// Whether `pack` (offered by the catalog for dedup) exists on every store
+/// of this backup: checked once per pack and run, under our lock, which then
+/// keeps it from being collected until the manifest is committed. A pack
+/// missing somewhere is recorded, and its blobs are stored again.
+fn pack_present(shared: &Shared, stores: &[Store], pack: &str) -> bool {
+    if let Some(&present) = lock(&shared.pack_checked).get(pack) {
+        return present;
+    }
+    let path = pack_path(pack);
+    let results = runtime().block_on(futures::future::join_all(
+        stores.iter().map(|s| s.get_head_async(&path, 1)),
+    ));
+    let mut present = true;
+    for (s, r) in stores.iter().zip(results) {
+        match r {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                present = false;
+                tracing::warn!(
+                    "pack {pack} is missing on target '{}' although an index lists it; its blobs are stored again (run `vaultctl verify`)",
+                    s.name
+                );
+                lock(&shared.missing_packs).push((pack.to_string(), s.name.clone()));
+            }
+            Err(e) => {
+                present = false;
+                tracing::warn!(
+                    "cannot check pack {pack} on target '{}', so its blobs are stored again: {}",
+                    s.name,
+                    crate::error::paragraph(&e)
+                );
+            }
+        }
+    }
+    lock(&shared.pack_checked).insert(pack.to_string(), present);
+    present
 }
 
 fn worker(
@@ -622,12 +755,17 @@ fn worker(
     shared: &Shared,
     key: &DedupKey,
     lookup: &DedupLookup,
+    stores: &[Store],
     level: i32,
 ) -> Result<()> {
     let mut compressor = zstd::bulk::Compressor::new(level)?;
     for job in rx {
         if shared.abort.load(Ordering::Relaxed) {
             break;
+        }
+        #[cfg(test)]
+        if job.seq == PANIC_AT_SEQ.load(Ordering::SeqCst) {
+            panic!("injected panic (unit test)");
         }
         let id = key.blob_id(&job.data);
         let raw_len = job.data.len() as u32;
@@ -640,8 +778,11 @@ fn worker(
             new: None,
         };
         if let Some(loc) = lookup.lookup(&id)? {
-            done.known_pack = Some(loc.pack);
-        } else if shared.claimed.lock().unwrap().insert(id) {
+            if pack_present(shared, stores, &loc.pack) {
+                done.known_pack = Some(loc.pack);
+            }
+        }
+        if done.known_pack.is_none() && lock(&shared.claimed).insert(id) {
             let (flags, compressed) = compress(&mut compressor, &job.data);
             done.new = Some((flags, compressed.unwrap_or(job.data)));
         }
@@ -702,57 +843,163 @@ fn collector(
     Ok((artifact_blobs, known, stored_bytes, new_blobs))
 }
 
+/// Records a failed target once (two uploaders may see it fail at once).
+fn target_failed(failed: &mut Vec<FailedTarget>, target: &str, error: String, lock_lost: bool) {
+    if !failed.iter().any(|f| f.target == target) {
+        if lock_lost {
+            tracing::warn!("target '{target}' gets nothing more from this backup: {error}");
+        } else {
+            tracing::warn!(
+                "target '{target}' failed while uploading; the backup continues on the other targets: {error}"
+            );
+        }
+        failed.push(FailedTarget {
+            target: target.to_string(),
+            error,
+            lock_lost,
+        });
+    }
+}
+
 fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
     for pack in rx {
         let live: Vec<&Store> = {
-            let failed = shared.failed_targets.lock().unwrap();
+            let mut failed = lock(&shared.failed_targets);
+            // Nothing goes to a target whose lock ran out or vanished.
+            for s in stores {
+                if let Err(why) = shared.leases.lease_ok(&s.name) {
+                    target_failed(&mut failed, &s.name, why, true);
+                }
+            }
             stores
                 .iter()
-                .filter(|s| !failed.iter().any(|(n, _)| *n == s.name))
+                .filter(|s| !failed.iter().any(|f| f.target == s.name))
                 .collect()
         };
         let path = pack_path(&pack.name);
         let results = runtime().block_on(futures::future::join_all(
             live.iter().map(|s| s.put_async(&path, pack.bytes.clone())),
         ));
-        let mut failed = shared.failed_targets.lock().unwrap();
+        let mut failed = lock(&shared.failed_targets);
         for (s, r) in live.iter().zip(results) {
-            // Two uploaders may see the same target fail at once: it is one
-            // failed target, recorded once.
             if let Err(e) = r {
-                if !failed.iter().any(|(n, _)| *n == s.name) {
-                    tracing::warn!(
-                        "target '{}' failed while uploading; the backup continues on the other targets: {}",
-                        s.name,
-                        crate::error::paragraph(&e)
-                    );
-                    failed.push((s.name.clone(), crate::error::paragraph(&e)));
-                }
+                target_failed(&mut failed, &s.name, crate::error::paragraph(&e), false);
             }
         }
         if failed.len() >= shared.target_count {
-            let list = failed
-                .iter()
-                .map(|(t, e)| format!("{t}: {e}"))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let e = not_committed(&shared.backup_id, &failed);
             drop(failed);
-            shared.set_error(
-                Failure::new(
-                    ExitKind::Temporary,
-                    format!("no target could store the backup ({list})."),
-                )
-                .with_remedy(
-                    "Check the targets' reachability and credentials, then run the backup again.",
-                )
-                .into(),
-            );
+            shared.set_error(e);
             return;
         }
         drop(failed);
-        shared.uploaded.lock().unwrap().push(IndexedPack {
+        lock(&shared.uploaded).push(IndexedPack {
             name: pack.name,
             entries: pack.entries,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{validate, FileConfig, Origin};
+
+    /// One artifact of fixed bytes.
+    struct Bytes1(Option<Vec<u8>>);
+
+    impl Source for Bytes1 {
+        fn kind(&self) -> &'static str {
+            "command"
+        }
+        fn next_artifact(&mut self) -> Result<Option<ArtifactStream>> {
+            Ok(self.0.take().map(|data| ArtifactStream {
+                name: "stdout".into(),
+                format: "stream".into(),
+                reader: Box::new(std::io::Cursor::new(data)),
+                finish: Box::new(|| Ok(())),
+            }))
+        }
+        fn metadata(&self) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Issue 10, item 9b: a pipeline thread that panics fails the backup;
+    /// before, `finish` ignored the hashing thread's panic and the backup
+    /// was committed with the blobs after the lost chunk missing.
+    #[test]
+    fn a_panicking_pipeline_thread_fails_the_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let recipient = super::super::keys::generate_identity(&d.join("id.txt")).unwrap();
+        let text = format!(
+            "catalog = \"{c}\"\npack_size_mib = 1\n[keys]\nrecipients = [\"{recipient}\"]\ndedup_key_file = \"{k}\"\n[[target]]\nname = \"local\"\nurl = \"file://{r}\"\n",
+            c = d.join("catalog.db").display(),
+            k = d.join("dedup.key").display(),
+            r = d.join("repo").display(),
+        );
+        let raw: FileConfig = toml::from_str(&text).unwrap();
+        let config = validate(raw, Origin::File(d.join("config.toml"))).unwrap();
+        super::super::init(&config).unwrap();
+        let repo = Repository::open(&config, None).unwrap();
+        let mut catalog = Catalog::open(&config.catalog).unwrap();
+        let opts = |source: &str| BackupOptions {
+            source: source.into(),
+            tags: Vec::new(),
+            note: None,
+            catalog_path: config.catalog.clone(),
+            compression_level: 3,
+            pack_size: config.pack_size,
+        };
+        let manifests = || {
+            std::fs::read_dir(d.join("repo/snapshots"))
+                .map(|rd| rd.count())
+                .unwrap_or(0)
+        };
+        let progress = crate::progress::Silent;
+
+        // The harness works: the same backup without a panic succeeds.
+        let ok = run(
+            &repo,
+            &mut catalog,
+            &mut Bytes1(Some(data(5 << 20))),
+            &opts("control"),
+            &progress,
+        )
+        .unwrap();
+        assert!(ok.blobs >= 3, "want several chunks, got {}", ok.blobs);
+        assert_eq!(manifests(), 1);
+
+        // The hashing thread panics on the second chunk of new data.
+        PANIC_AT_SEQ.store(1, Ordering::SeqCst);
+        let r = run(
+            &repo,
+            &mut catalog,
+            &mut Bytes1(Some(data(6 << 20).into_iter().rev().collect())),
+            &opts("panics"),
+            &progress,
+        );
+        PANIC_AT_SEQ.store(u64::MAX, Ordering::SeqCst);
+        let e = r.expect_err("a backup whose pipeline panicked succeeded");
+        assert!(
+            crate::error::paragraph(&e).contains("panicked"),
+            "{}",
+            crate::error::paragraph(&e)
+        );
+        assert_eq!(crate::error::exit_kind(&e), ExitKind::Failure);
+        assert_eq!(manifests(), 1, "a manifest was written");
     }
 }

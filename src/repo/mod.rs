@@ -39,6 +39,8 @@ pub struct Repository {
     pub dedup: DedupKey,
     pub recipients: Vec<Recipient>,
     identity_file: Option<std::path::PathBuf>,
+    /// The stale period of the locks this process takes (`lock_stale_after`).
+    pub lock_timing: lock::LockTiming,
 }
 
 /// What `init` did on each target.
@@ -72,6 +74,23 @@ pub fn process_alive(pid: i32) -> bool {
         libc::kill(pid, 0) == 0
             || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
     }
+}
+
+/// A test hook, in debug builds only (release builds compile it to
+/// nothing): when `VAULTCTL_TEST_PAUSE_DIR` is set, creates
+/// `<dir>/<point>.reached` and waits until `<dir>/<point>.go` exists, so a
+/// race test can freeze the process at an exact point (tests/adversarial).
+pub fn test_pause(point: &str) {
+    #[cfg(debug_assertions)]
+    if let Some(dir) = std::env::var_os("VAULTCTL_TEST_PAUSE_DIR") {
+        let dir = std::path::Path::new(&dir);
+        let _ = std::fs::write(dir.join(format!("{point}.reached")), b"");
+        while !dir.join(format!("{point}.go")).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
 }
 
 pub fn hostname() -> String {
@@ -353,6 +372,7 @@ impl Repository {
             dedup,
             recipients: recipients(config)?,
             identity_file: config.keys.identity_file.clone(),
+            lock_timing: config.lock_timing,
         })
     }
 
@@ -376,8 +396,13 @@ impl Repository {
     /// Makes the catalog's dedup index match every target's index objects:
     /// what another host wrote, or what a lost catalog forgot.
     pub fn sync_index(&self, catalog: &mut Catalog) -> Result<usize> {
+        self.sync_index_on(catalog, &self.stores)
+    }
+
+    /// [`sync_index`](Self::sync_index) for some of the targets only.
+    pub fn sync_index_on(&self, catalog: &mut Catalog, stores: &[Store]) -> Result<usize> {
         let mut added = 0;
-        for s in &self.stores {
+        for s in stores {
             let listed = s.list(format::INDEX_DIR)?;
             // An index object the catalog read but the target no longer
             // holds means a prune rewrote indexes and deleted packs there:

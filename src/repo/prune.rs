@@ -99,6 +99,8 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// How long to wait for running backups before giving up (exit 11).
     pub lock_wait: Duration,
+    /// The stale period of our exclusive lock (`lock_stale_after`).
+    pub lock_timing: lock::LockTiming,
 }
 
 /// Manifest headers by backup id (manifests are immutable, so cached reads stay valid).
@@ -367,7 +369,7 @@ fn collect_garbage(
     // Read what can be read before locking, so backups wait less.
     let mut indexes = IndexCache::default();
     indexes.load(store, key, problems)?;
-    let _lock = if opts.dry_run {
+    let lock = if opts.dry_run {
         None
     } else {
         Some(lock::acquire(
@@ -376,6 +378,7 @@ fn collect_garbage(
             Kind::Exclusive,
             "prune",
             opts.lock_wait,
+            opts.lock_timing,
         )?)
     };
 
@@ -493,14 +496,47 @@ fn collect_garbage(
     if opts.dry_run {
         return Ok(report);
     }
+    super::test_pause("gc-delete");
+    // Before every write and every batch of deletes: is our exclusive lock
+    // still ours? A prune that was frozen past the stale period may have
+    // lost it to a backup that now references what we call garbage, so it
+    // stops at once; the next prune finishes the job.
+    let guard = |what: &str| -> Result<()> {
+        match lock.as_ref().map(|l| l.check(&store.name)) {
+            Some(Err(why)) => Err(Failure::new(
+                ExitKind::Locked,
+                format!(
+                    "garbage collection on target '{}' stopped before {what}: {why}.",
+                    store.name
+                ),
+            )
+            .with_remedy("Nothing more was written or deleted. Run prune again: the next run finishes the job.")
+            .into()),
+            _ => Ok(()),
+        }
+    };
     // New index objects first, then the old ones go, then the packs: at no
     // moment does a manifest's blob lack an index entry in an existing pack.
     for (name, bytes) in new_indexes {
+        guard("writing the rewritten index objects")?;
         store.put(&index_path(&name), bytes)?;
     }
     let old_paths: Vec<String> = old_indexes.iter().map(|n| index_path(n)).collect();
-    store.delete_many(&old_paths)?;
+    for batch in old_paths.chunks(GC_BATCH) {
+        guard("deleting old index objects")?;
+        store.delete_many(batch)?;
+    }
     let garbage_paths: Vec<String> = garbage.iter().map(|p| pack_path(p)).collect();
-    store.delete_many(&garbage_paths)?;
+    for batch in garbage_paths.chunks(GC_BATCH) {
+        guard("deleting garbage packs")?;
+        store.delete_many(batch)?;
+    }
+    if let Some(l) = lock {
+        l.release();
+    }
     Ok(report)
 }
+
+/// Deletes between two checks of prune's exclusive lock (one round of
+/// parallel requests in [`Store::delete_many`]).
+const GC_BATCH: usize = 16;

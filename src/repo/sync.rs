@@ -21,9 +21,10 @@ use super::format::{
 };
 use super::index::{self, IndexedPack};
 use super::keys::DedupKey;
-use super::lock::{self, Kind};
+use super::lock::{self, CommitError, Kind};
 use super::manifest::{self, Header};
 use super::retention::{self, Item, Policy};
+use crate::error::{ExitKind, Failure};
 use crate::storage::{runtime, Store};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -193,6 +194,7 @@ pub fn sync_pair(
     key: &DedupKey,
     to_policy: Option<&Policy>,
     dry_run: bool,
+    timing: lock::LockTiming,
 ) -> Result<SyncReport> {
     let lock = if dry_run {
         None
@@ -203,6 +205,7 @@ pub fn sync_pair(
             Kind::Shared,
             "sync",
             lock::writer_wait(),
+            timing,
         )?)
     };
     if let Some(l) = &lock {
@@ -309,6 +312,25 @@ pub fn sync_pair(
         }
     }
 
+    // Index objects and manifests are committed like a backup's: only while
+    // our lock on the destination holds, before and after the write
+    // (RepoLock::commit_put), so none lists packs a prune collected.
+    let commit = |path: &str, bytes: Bytes| -> Result<()> {
+        let Some(l) = &lock else {
+            return to.put(path, bytes);
+        };
+        match l.commit_put(&[to], path, bytes).pop() {
+            Some(Err(CommitError::Write(e))) => Err(e),
+            Some(Err(CommitError::Lock(why))) => Err(Failure::new(
+                ExitKind::Locked,
+                format!("sync to target '{}' stopped: {why}.", to.name),
+            )
+            .with_remedy("What was copied so far is consistent. Run the sync again.")
+            .into()),
+            _ => Ok(()),
+        }
+    };
+
     // 2. Index objects: verbatim where the destination has all their packs,
     // else one new object for the packs still not indexed there.
     let mut to_index_names: HashSet<String> = HashSet::new();
@@ -326,7 +348,7 @@ pub fn sync_pair(
         if packs.iter().all(|p| covered.contains(&p.name)) {
             continue;
         }
-        to.put(&index_path(name), bytes.clone())?;
+        commit(&index_path(name), bytes.clone())?;
         report.indexes_copied += 1;
         covered.extend(packs.iter().map(|p| p.name.clone()));
     }
@@ -350,20 +372,12 @@ pub fn sync_pair(
     }
     if !fresh.is_empty() {
         let encoded = Bytes::from(index::encode(&fresh, key)?);
-        to.put(&index_path(&content_name(&encoded)), encoded)?;
+        commit(&index_path(&content_name(&encoded)), encoded)?;
         report.indexes_written += 1;
         covered.extend(fresh.into_iter().map(|p| p.name));
     }
 
-    // 3. Manifests, last, and only while our lock still holds.
-    if let Some(l) = &lock {
-        if let Err(why) = l.check(&to.name) {
-            anyhow::bail!(
-                "sync to target '{}' stopped before copying backups: {why}",
-                to.name
-            );
-        }
-    }
+    // 3. Manifests, last, each committed only while our lock holds.
     for (h, bytes) in candidates {
         if let Some(p) = h.packs.iter().find(|p| {
             failed_packs.contains(*p) || !to_packs.contains_key(*p) || !covered.contains(*p)
@@ -374,7 +388,7 @@ pub fn sync_pair(
             ));
             continue;
         }
-        to.put(&manifest_path(&h.id), bytes)?;
+        commit(&manifest_path(&h.id), bytes)?;
         report.manifests_copied.push(h.id.clone());
     }
     if let Some(l) = lock {

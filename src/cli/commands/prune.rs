@@ -37,6 +37,7 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     let opts = PruneOptions {
         dry_run: args.dry_run,
         lock_wait: args.lock_wait,
+        lock_timing: repo.lock_timing,
     };
     let mut reports: Vec<TargetReport> = Vec::new();
     let mut errors: Vec<(String, anyhow::Error)> = Vec::new();

@@ -113,7 +113,14 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
                 continue;
             }
             let policy = policies.get(&to.name).cloned().flatten();
-            let r = sync::sync_pair(from, to, &repo.dedup, policy.as_ref(), args.dry_run)?;
+            let r = sync::sync_pair(
+                from,
+                to,
+                &repo.dedup,
+                policy.as_ref(),
+                args.dry_run,
+                repo.lock_timing,
+            )?;
             if !args.dry_run {
                 for id in &r.manifests_copied {
                     if let Some(bytes) = to.get(&manifest_path(id))? {
