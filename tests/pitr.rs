@@ -610,3 +610,49 @@ fn prune_removes_wal_only_older_than_every_kept_base_backup() {
     assert!(stderr(&o).contains("tablespace"), "{}", stderr(&o));
     assert_eq!(completed(&s), before);
 }
+
+/// A base backup is data: settings in its postgresql.auto.conf that would
+/// make the restore host run a command or load a library from a path
+/// (recovery_end_command, archive_cleanup_command, ssl_passphrase_command,
+/// dynamic_library_path, preload libraries named by path) are neutralised
+/// in the restored cluster and reported.
+#[test]
+fn pitr_neutralises_command_settings_from_the_backup() {
+    let mut s = setup(false);
+    let marker = s.c.dir.path().join("pwned");
+    let touch = format!("touch {}", marker.display());
+    let c = &s.c;
+    c.psql("postgres", "CREATE TABLE t (batch int, n int)");
+    // ALTER SYSTEM only writes postgresql.auto.conf: the source cluster is
+    // not reloaded, so it never runs these; the restored one would.
+    for sql in [
+        format!("ALTER SYSTEM SET recovery_end_command = '{touch}'"),
+        format!("ALTER SYSTEM SET archive_cleanup_command = '{touch}'"),
+        format!("ALTER SYSTEM SET ssl_passphrase_command = '{touch}'"),
+        "ALTER SYSTEM SET dynamic_library_path = '/tmp/vaultctl-evil:$libdir'".to_string(),
+        "ALTER SYSTEM SET shared_preload_libraries = '/tmp/vaultctl-evil/lib.so'".to_string(),
+    ] {
+        c.psql("postgres", &sql);
+    }
+    let id = s.v.backup(&["cluster"]);
+    batch(c, 1);
+    let (port, stdout) = restore(&mut s, "neutralised", &[&id, "--to-latest"]);
+    assert_eq!(counts(&s.c, port), "1:100");
+    assert!(!marker.exists(), "a command from the backup ran");
+    for (name, want) in [
+        ("recovery_end_command", ""),
+        ("archive_cleanup_command", ""),
+        ("ssl_passphrase_command", ""),
+        ("dynamic_library_path", "$libdir"),
+        ("shared_preload_libraries", ""),
+    ] {
+        assert_eq!(psql_at(&s.c, port, &format!("SHOW {name}")), want, "{name}");
+    }
+    for name in [
+        "recovery_end_command",
+        "shared_preload_libraries",
+        "dynamic_library_path",
+    ] {
+        assert!(stdout.contains(name), "not reported: {name}\n{stdout}");
+    }
+}

@@ -267,6 +267,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
         started_at: &crate::repo::now_rfc3339(),
     })?;
     let started = std::time::Instant::now();
+    let mut overridden: Vec<pitr::Neutralised> = Vec::new();
     let result = (|| -> Result<Option<pitr::Recovered>> {
         let mut stores = repo.stores.clone();
         stores.sort_by_key(|s| !row.targets.contains(&s.name));
@@ -285,11 +286,25 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
         let reader = ArtifactReader::open(&repo, stores, artifact, plan)?;
         create_private_dir(&dir)?;
         files::restore_tar(reader, &dir, false)?;
+        pitr::fix_ownership(&dir, &owner)?;
+        let neutralised = pitr::neutralise(&bin, &dir, &owner)?;
+        for (n, changed) in &neutralised {
+            if *changed {
+                tracing::warn!(
+                    "the base backup sets {} = '{}'; the restored cluster gets '{}' (backup content never runs code here)",
+                    n.name,
+                    n.was,
+                    n.now
+                );
+                overridden.push(n.clone());
+            }
+        }
         pitr::write_recovery(
             &dir,
             &RecoverySettings {
                 restore_command: command.clone(),
                 target_time,
+                neutralised: neutralised.into_iter().map(|(n, _)| n).collect(),
                 extra: extra.clone(),
                 backup_id: row.id.clone(),
             },
@@ -312,6 +327,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
         "to_latest": args.to_latest,
         "started": args.start,
         "recovery": result.as_ref().ok().and_then(|r| r.as_ref()),
+        "neutralised": overridden,
     });
     let _ = catalog.restore_finished(
         log_id,
@@ -332,7 +348,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
             "to_time": target_time.map(pitr::pg_time), "duration_ms": ms,
             "reached": recovered.as_ref().and_then(|r| r.reached.clone()),
             "stopped": recovered.as_ref().and_then(|r| r.stopped.clone()),
-            "owner": owner.name,
+            "owner": owner.name, "neutralised": overridden,
         }))?;
     } else {
         output::line(&format!(
@@ -357,6 +373,12 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
             ))?,
         }
         output::line("archiving (archive_mode) is off in the restored cluster; turn it on, with its own source, if it becomes a primary")?;
+        for n in &overridden {
+            output::line(&format!(
+                "not trusted from the backup: {} was '{}', now '{}' (set it again with ALTER SYSTEM once you have checked it)",
+                n.name, n.was, n.now
+            ))?;
+        }
     }
     Ok(0)
 }

@@ -145,9 +145,128 @@ pub struct RecoverySettings {
     pub restore_command: String,
     /// `None`: to the end of the archive.
     pub target_time: Option<time::OffsetDateTime>,
-    /// Extra `name = value` settings (`--set`), e.g. port.
+    /// Overrides that keep backup content from running code ([`neutralise`]).
+    pub neutralised: Vec<Neutralised>,
+    /// Extra `name = value` settings (`--set`), e.g. port; written last, so
+    /// an operator's explicit choice wins over a neutralised value.
     pub extra: Vec<(String, String)>,
     pub backup_id: String,
+}
+
+/// A setting of the restored cluster that vaultctl overrode, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Neutralised {
+    pub name: String,
+    /// The value the base backup's configuration gave it.
+    pub was: String,
+    /// The value written into postgresql.auto.conf.
+    pub now: String,
+}
+
+/// Settings whose value is a shell command the server runs. A base backup
+/// is data that its source host wrote (DESIGN §8): none of them may run on
+/// the restore host, so each is emptied. `restore_command` is vaultctl's own.
+const COMMAND_SETTINGS: &[&str] = &[
+    "archive_command",
+    "archive_library",
+    "recovery_end_command",
+    "archive_cleanup_command",
+    "ssl_passphrase_command",
+];
+
+/// Settings naming shared libraries the server loads at start or connect.
+/// A name with a `/` loads that file (which the backup may carry inside the
+/// data directory); bare names come from the installation and stay.
+const LIBRARY_SETTINGS: &[&str] = &[
+    "shared_preload_libraries",
+    "session_preload_libraries",
+    "local_preload_libraries",
+];
+
+/// The overrides that keep a restored cluster from running a command or
+/// loading code the backup chose: every command setting emptied,
+/// `dynamic_library_path` back to `$libdir`, and path entries dropped from
+/// the preload lists. Reads the effective values with `postgres -C` (which
+/// parses the configuration, includes too, and exits without starting or
+/// loading anything), as the owner, so the data directory must already
+/// belong to it. Every override is written, whatever the value was; the
+/// result lists those that changed something, for the report.
+pub fn neutralise(bin: &Path, dir: &Path, owner: &Owner) -> Result<Vec<(Neutralised, bool)>> {
+    let effective = |name: &str| -> Result<String> {
+        let out = as_owner(&bin.join("postgres"), owner, dir)
+            .arg("-D")
+            .arg(dir)
+            .args(["-C", name])
+            .env("LC_MESSAGES", "C")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                Failure::new(
+                    ExitKind::Failure,
+                    format!("cannot run {}: {e}.", bin.join("postgres").display()),
+                )
+                .with_remedy("Install the PostgreSQL server programs, or pass --pg-bin-dir.")
+            })?;
+        if !out.status.success() {
+            return fail(
+                ExitKind::Failure,
+                format!(
+                    "the restored configuration cannot be read (postgres -C {name}): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+                "Check postgresql.conf and postgresql.auto.conf in the restored data directory (PostgreSQL could not start with them either), or restore a different base backup.",
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .trim_end_matches('\n')
+            .to_string())
+    };
+    let mut out = Vec::new();
+    for name in COMMAND_SETTINGS {
+        let was = effective(name)?;
+        let changed = !was.is_empty();
+        out.push((
+            Neutralised {
+                name: name.to_string(),
+                was,
+                now: String::new(),
+            },
+            changed,
+        ));
+    }
+    let was = effective("dynamic_library_path")?;
+    let changed = was != "$libdir";
+    out.push((
+        Neutralised {
+            name: "dynamic_library_path".into(),
+            was,
+            now: "$libdir".into(),
+        },
+        changed,
+    ));
+    for name in LIBRARY_SETTINGS {
+        let was = effective(name)?;
+        let now = safe_library_list(&was);
+        let changed = now != was;
+        out.push((
+            Neutralised {
+                name: name.to_string(),
+                was,
+                now,
+            },
+            changed,
+        ));
+    }
+    Ok(out)
+}
+
+/// A preload list without the entries that name a file by path.
+fn safe_library_list(list: &str) -> String {
+    list.split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains('/'))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Quotes a value for postgresql.conf.
@@ -180,6 +299,12 @@ pub fn write_recovery(dir: &Path, s: &RecoverySettings) -> Result<()> {
     }
     text.push_str("recovery_target_timeline = 'latest'\n");
     text.push_str("# the restored cluster does not archive into the source's WAL archive\narchive_mode = 'off'\n");
+    text.push_str(
+        "# settings from the backup that would run a command or load a file: not trusted\n",
+    );
+    for n in &s.neutralised {
+        text.push_str(&format!("{} = {}\n", n.name, conf_value(&n.now)));
+    }
     for (k, v) in &s.extra {
         text.push_str(&format!("{k} = {}\n", conf_value(v)));
     }
@@ -360,6 +485,19 @@ fn log_tail(log: &PathBuf) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn library_lists_keep_bare_names_only() {
+        assert_eq!(safe_library_list(""), "");
+        assert_eq!(
+            safe_library_list("pg_stat_statements"),
+            "pg_stat_statements"
+        );
+        assert_eq!(
+            safe_library_list("pg_stat_statements, /srv/pgdata/evil.so,auto_explain, ../x"),
+            "pg_stat_statements, auto_explain"
+        );
+    }
 
     #[test]
     fn target_times() {
