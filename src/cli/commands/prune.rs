@@ -98,7 +98,12 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
         }
         return Ok(kind.code());
     }
-    Ok(if repo.unavailable.is_empty() {
+    // WAL that could not be pruned (its segment size is unknown) is a
+    // warning: everything else was done, but the archive keeps growing.
+    let wal_blocked = reports
+        .iter()
+        .any(|r| r.wal.iter().any(|w| w.error.is_some()));
+    Ok(if repo.unavailable.is_empty() && !wal_blocked {
         0
     } else {
         EXIT_WARNINGS
