@@ -1189,6 +1189,27 @@ pub fn newest_archived(stores: &[Store], source: &str) -> Option<time::OffsetDat
 /// recovery targets use) and the storage (whose clock dates WAL objects).
 pub const CLOCK_SLACK: time::Duration = time::Duration::seconds(60);
 
+/// The segment size for showing gaps (`wal status`): the newest segment's
+/// header, else 16 MiB. A display hint only; retention uses
+/// [`segment_size`], which never guesses.
+pub fn display_segment_size(store: &Store, source: &str, objects: &[Listed]) -> u64 {
+    objects
+        .iter()
+        .rev()
+        .find(|o| matches!(o.file, WalFile::Segment { partial: false, .. }))
+        .and_then(|o| object_path(source, &o.name).ok())
+        .and_then(|p| {
+            runtime()
+                .block_on(store.get_head_async(&p, HEADER_LEN))
+                .ok()
+                .flatten()
+        })
+        .and_then(|b| WalHeader::parse(&b).ok())
+        .map(|h| h.raw_len)
+        .filter(|n| n.is_power_of_two() && (MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(n))
+        .unwrap_or(DEFAULT_SEGMENT_SIZE)
+}
+
 /// The WAL segment size of `source` on a store, from the headers of its
 /// newest and oldest complete segments (two ranged reads), which must agree,
 /// be a size PostgreSQL makes, and fit every listed name. `Ok(None)`: no

@@ -293,12 +293,7 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<i32> {
         };
         match wal::list(store, source) {
             Ok(objs) => {
-                // Gaps need the segment size; one that cannot be read is
-                // reported as this target's error, not guessed.
-                let (seg, size_error) = match wal::segment_size(store, source, &objs) {
-                    Ok(n) => (n.unwrap_or(wal::DEFAULT_SEGMENT_SIZE), None),
-                    Err(e) => (wal::DEFAULT_SEGMENT_SIZE, Some(crate::error::paragraph(&e))),
-                };
+                let seg = wal::display_segment_size(store, source, &objs);
                 let last = objs
                     .iter()
                     .filter(|o| matches!(o.file, wal::WalFile::Segment { .. }))
@@ -319,13 +314,9 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<i32> {
                     last_segment: last.map(|o| o.name.clone()),
                     last_archived_at: newest.map(crate::repo::format_time),
                     lag_seconds: newest.map(|t| (now - t).whole_seconds()),
-                    gaps: if size_error.is_none() {
-                        wal::gaps(&objs, seg)
-                    } else {
-                        Vec::new()
-                    },
+                    gaps: wal::gaps(&objs, seg),
                     behind_primary: behind,
-                    error: size_error,
+                    error: None,
                 });
             }
             Err(e) => targets.push(TargetStatus {
