@@ -518,3 +518,48 @@ fn prune_never_guesses_the_wal_segment_size() {
     out.expect_code(3);
     assert_eq!(wal_names(&env), names[1..].to_vec());
 }
+
+/// Rewrites backup `id` as a version 1 manifest (no `body_mac`, a body
+/// without source and kind), as vaultctl wrote them before the binding.
+fn downgrade_to_v1(env: &Env, id: &str) {
+    use vaultctl::repo::manifest;
+    let key = dedup_key(env);
+    let ids = keys::load_identities(&env.path("id.txt")).unwrap();
+    let stored = std::fs::read(manifest_file(env, id)).unwrap();
+    let mut header = manifest::decode_header(&stored, &key, id).unwrap();
+    let body = manifest::decode_body(&stored, &ids, &header).unwrap();
+    header.version = 1;
+    let sealed = key.seal(&zstd::bulk::compress(&serde_json::to_vec(&header).unwrap(), 3).unwrap());
+    let body = keys::encrypt(&[recipient(env)], &serde_json::to_vec(&body).unwrap()).unwrap();
+    let mut out = b"VCSNAP01".to_vec();
+    out.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+    out.extend_from_slice(&sealed);
+    out.extend_from_slice(&body);
+    std::fs::write(manifest_file(env, id), out).unwrap();
+}
+
+#[test]
+fn version_1_manifests_still_restore_with_a_warning_and_their_checks() {
+    let env = Env::local();
+    let (old, new) = two_backups(&env);
+    downgrade_to_v1(&env, &old);
+    downgrade_to_v1(&env, &new);
+    let f = env.path("new.out");
+    env.restore_stdout_to(&[&new], &f).ok();
+    assert!(same_file_bytes(&f, &env.path("new.bin")));
+    let out = env.run(&["verify", "--read-data"]);
+    out.ok();
+    assert!(
+        out.stderr.contains("version 1") && out.stderr.contains(&new),
+        "verify warns that v1 manifests are not body-bound: {}",
+        out.stderr
+    );
+    // What version 1 can still catch: another backup's body, another name.
+    let (new_head, _) = split_manifest(&std::fs::read(manifest_file(&env, &new)).unwrap());
+    let (_, old_body) = split_manifest(&std::fs::read(manifest_file(&env, &old)).unwrap());
+    std::fs::write(manifest_file(&env, &new), [new_head, old_body].concat()).unwrap();
+    let err = restore_is_refused(&env, &new, &new);
+    assert!(err.contains(&old), "{err}");
+    std::fs::copy(manifest_file(&env, &old), manifest_file(&env, &new)).unwrap();
+    restore_is_refused(&env, &new, &new);
+}
