@@ -157,9 +157,10 @@ fn print_report(r: &TargetReport) -> Result<()> {
         output::bytes(g.bytes_remaining),
     ))?;
     for w in &r.wal {
-        let what = match &w.note {
-            Some(n) => n.clone(),
-            None => format!(
+        let what = match (&w.error, &w.note) {
+            (Some(e), _) => format!("not pruned: {e}"),
+            (None, Some(n)) => n.clone(),
+            (None, None) => format!(
                 "{verb} {} of {} WAL file(s) ({}) older than {}",
                 w.removed,
                 w.files,
