@@ -34,6 +34,9 @@ pub mod kind {
     /// WAL archiving of a postgres-physical source stalled, failed or has a
     /// gap (`wal status`): point-in-time recovery is silently breaking.
     pub const WAL_ARCHIVE: &str = "wal_archive";
+    /// A repository object is damaged or not what its name says (garbage
+    /// index, truncated manifest…): it is skipped, and someone should look.
+    pub const REPOSITORY_DAMAGED: &str = "repository_damaged";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]

@@ -320,7 +320,7 @@ fn run_inner(
     let finished_at = super::now_rfc3339();
     let duration_ms = started.elapsed().as_millis() as u64;
     let header = Header {
-        version: 1,
+        version: super::manifest::MANIFEST_VERSION,
         id: id.to_string(),
         source: opts.source.clone(),
         kind: source.kind().to_string(),

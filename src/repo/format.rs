@@ -42,6 +42,51 @@ pub fn is_hex_name(s: &str) -> bool {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// The largest blob (chunk) any reader accepts: 64 MiB. The chunker's
+/// `max_size` may not exceed it, and a pack or index entry claiming a
+/// longer blob is refused before anything is allocated for it.
+pub const MAX_BLOB_SIZE: u64 = 64 << 20;
+
+/// The most any decompression of metadata (manifest headers, index
+/// objects) may produce, whatever the object says: 1 GiB.
+pub const MAX_METADATA_PLAIN: u64 = 1 << 30;
+/// Every metadata object may decompress to this many bytes (1 MiB),
+/// however small it is.
+pub const METADATA_PLAIN_FLOOR: u64 = 1 << 20;
+/// Above the floor, metadata may expand at most this many times its
+/// compressed size (real headers and indexes expand about 1 to 2 times).
+pub const METADATA_MAX_RATIO: u64 = 32;
+
+/// The decompression ceiling of a metadata object of `compressed` bytes:
+/// `min(1 GiB, max(1 MiB, 32 × compressed))`.
+pub fn metadata_ceiling(compressed: usize) -> u64 {
+    (compressed as u64)
+        .saturating_mul(METADATA_MAX_RATIO)
+        .clamp(METADATA_PLAIN_FLOOR, MAX_METADATA_PLAIN)
+}
+
+/// Decompresses a zstd stream read from storage, refusing to produce more
+/// than [`metadata_ceiling`] bytes (a zstd bomb fails here, after at most
+/// that much memory, instead of exhausting it). `what` names the object.
+pub fn decompress_metadata(compressed: &[u8], what: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = metadata_ceiling(compressed.len());
+    let decoder = zstd::stream::read::Decoder::new(compressed)
+        .map_err(|e| anyhow::anyhow!("{what} does not decompress: {e}"))?;
+    let mut out = Vec::new();
+    decoder
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| anyhow::anyhow!("{what} does not decompress: {e}"))?;
+    if out.len() as u64 > limit {
+        anyhow::bail!(
+            "{what} decompresses to more than {limit} bytes from {} stored bytes (the most vaultctl accepts); it is damaged or hostile (a zstd bomb)",
+            compressed.len()
+        );
+    }
+    Ok(out)
+}
+
 /// The plaintext `config` object: what a reader needs before any key.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RepoConfig {
@@ -78,6 +123,21 @@ impl RepoConfig {
             }
             None => anyhow::bail!("the repository config has no version"),
         }
-        Ok(serde_json::from_slice(bytes)?)
+        let config: RepoConfig = serde_json::from_slice(bytes)?;
+        let c = &config.chunker;
+        if !(1024 <= c.min_size
+            && c.min_size <= c.avg_size
+            && c.avg_size <= c.max_size
+            && c.max_size as u64 <= MAX_BLOB_SIZE)
+        {
+            anyhow::bail!(
+                "the repository config has impossible chunk sizes (min {}, avg {}, max {}; they must grow from at least 1 KiB to at most {} bytes): the object is damaged or was tampered with",
+                c.min_size,
+                c.avg_size,
+                c.max_size,
+                MAX_BLOB_SIZE
+            );
+        }
+        Ok(config)
     }
 }

@@ -49,9 +49,17 @@ pub fn encode(packs: &[IndexedPack], key: &DedupKey) -> Result<Vec<u8>> {
     Ok(key.seal(&compressed))
 }
 
+/// Bytes of one entry in the plaintext.
+const ENTRY_LEN: usize = 32 + 1 + 4 + 4 + 4;
+/// Bytes of a pack's name and entry count in the plaintext.
+const PACK_LEN: usize = 32 + 4;
+
+/// Opens, decompresses (with a ceiling: a zstd bomb fails) and parses an
+/// index object; every count is checked against the bytes that remain
+/// before anything is allocated for it.
 pub fn decode(stored: &[u8], key: &DedupKey) -> Result<Vec<IndexedPack>> {
     let compressed = key.open(stored)?;
-    let plain = zstd::stream::decode_all(&compressed[..])?;
+    let plain = super::format::decompress_metadata(&compressed, "index object")?;
     let mut r = Cursor {
         buf: &plain,
         pos: 0,
@@ -59,12 +67,18 @@ pub fn decode(stored: &[u8], key: &DedupKey) -> Result<Vec<IndexedPack>> {
     if r.take(8)? != INDEX_MAGIC {
         bail!("not a vaultctl index (bad magic)");
     }
-    let n = r.u32()?;
-    let mut out = Vec::new();
+    let n = r.u32()? as usize;
+    if n > r.remaining() / PACK_LEN {
+        bail!("index object claims {n} packs, more than it holds");
+    }
+    let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let name = hex::encode(r.take(32)?);
-        let count = r.u32()?;
-        let mut entries = Vec::with_capacity(count.min(1 << 20) as usize);
+        let count = r.u32()? as usize;
+        if count > r.remaining() / ENTRY_LEN {
+            bail!("index object claims {count} entries for pack {name}, more than it holds");
+        }
+        let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
             let id: BlobId = r.take(32)?.try_into().unwrap();
             let flags = r.take(1)?[0];
@@ -99,6 +113,10 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
     fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
     }
@@ -124,5 +142,31 @@ mod tests {
         let stored = encode(&packs, &key).unwrap();
         assert_eq!(decode(&stored, &key).unwrap(), packs);
         assert!(decode(&stored, &DedupKey::generate()).is_err());
+    }
+
+    #[test]
+    fn counts_beyond_the_object_are_refused() {
+        let key = DedupKey::generate();
+        let seal = |plain: &[u8]| key.seal(&zstd::bulk::compress(plain, 1).unwrap());
+        let mut plain = INDEX_MAGIC.to_vec();
+        plain.extend_from_slice(&u32::MAX.to_le_bytes());
+        let err = decode(&seal(&plain), &key).unwrap_err().to_string();
+        assert!(err.contains("claims 4294967295 packs"), "{err}");
+        let mut plain = INDEX_MAGIC.to_vec();
+        plain.extend_from_slice(&1u32.to_le_bytes());
+        plain.extend_from_slice(&[7; 32]);
+        plain.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        let err = decode(&seal(&plain), &key).unwrap_err().to_string();
+        assert!(err.contains("claims 1073741824 entries"), "{err}");
+    }
+
+    #[test]
+    fn zstd_bomb_is_refused() {
+        let key = DedupKey::generate();
+        // 64 MiB of zeros compresses to a few KiB: far above the ceiling.
+        let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 1).unwrap();
+        assert!(bomb.len() < 64 << 10);
+        let err = decode(&key.seal(&bomb), &key).unwrap_err().to_string();
+        assert!(err.contains("zstd bomb"), "{err}");
     }
 }

@@ -71,8 +71,21 @@ impl DedupKey {
     /// Identity of an archived WAL file: keyed BLAKE3 of its plaintext under
     /// the `vaultctl v1 wal id` sub-key (compared without any identity).
     pub fn wal_id(&self, data: &[u8]) -> [u8; 32] {
-        let key = blake3::derive_key("vaultctl v1 wal id", &self.root);
-        *blake3::keyed_hash(&key, data).as_bytes()
+        *self.wal_id_hasher().update(data).finalize().as_bytes()
+    }
+
+    /// The hasher behind [`DedupKey::wal_id`], for streamed data.
+    pub fn wal_id_hasher(&self) -> blake3::Hasher {
+        blake3::Hasher::new_keyed(&blake3::derive_key("vaultctl v1 wal id", &self.root))
+    }
+
+    /// Binds a manifest's body to its header: keyed BLAKE3 of the body's
+    /// exact stored bytes (the age file) under the `vaultctl v1 manifest
+    /// body` sub-key. Kept in the sealed header, so whoever lacks the dedup
+    /// key (the storage) cannot give a header another body.
+    pub fn manifest_body_mac(&self, body: &[u8]) -> [u8; 32] {
+        let key = blake3::derive_key("vaultctl v1 manifest body", &self.root);
+        *blake3::keyed_hash(&key, body).as_bytes()
     }
 
     /// Encrypts metadata (indexes, manifest headers): XChaCha20-Poly1305,

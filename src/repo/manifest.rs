@@ -9,11 +9,20 @@
 //! ```text
 //! "VCSNAP01", header length u32 LE, sealed(zstd(header JSON)), age(body JSON)
 //! ```
+//!
+//! Version 2 binds the three together: the sealed header carries a keyed
+//! BLAKE3 of the body's stored bytes (`body_mac`), the body carries the
+//! header's id, source and kind, and readers check that the header's id is
+//! the object's name. Whoever lacks the dedup key (the storage) can
+//! therefore neither roll a name back to an older backup nor give a header
+//! another body.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::format;
 use super::keys::{decrypt, encrypt, DedupKey, Identity, Recipient};
+use crate::error::{ExitKind, Failure};
 
 pub const MANIFEST_MAGIC: &[u8; 8] = b"VCSNAP01";
 
@@ -69,14 +78,61 @@ pub struct Artifact {
     pub blobs: Vec<String>,
 }
 
+/// The manifest version this build writes: 2 binds the body to the header
+/// (`body_mac`) and to the object name (`id`). Version 1 is still read.
+pub const MANIFEST_VERSION: u32 = 2;
+
+/// A manifest object that can never be read whatever the key: empty,
+/// shorter than its own header length says, or not a manifest at all (a
+/// write cut short by a power loss, or garbage). Garbage collection ignores
+/// such objects instead of stopping; see docs/FORMAT.md.
+#[derive(Debug)]
+pub struct Truncated {
+    pub len: usize,
+    pub why: String,
+}
+
+impl std::fmt::Display for Truncated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the object is {} ({} bytes)", self.why, self.len)
+    }
+}
+
+impl std::error::Error for Truncated {}
+
+/// Whether `err` says the manifest object is truncated or not a manifest.
+pub fn is_truncated(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.downcast_ref::<Truncated>().is_some())
+}
+
+fn mismatch(what: String) -> anyhow::Error {
+    Failure::new(ExitKind::Failure, what)
+        .with_remedy("Someone with write access to the storage replaced or copied this object (or it is damaged): do not trust it. Restore another backup or the same backup from another target (--target), and run `vaultctl verify`.")
+        .into()
+}
+
+/// Encodes a manifest. Whatever `header.version` says, the current
+/// [`MANIFEST_VERSION`] is written: the sealed header carries `body_mac`
+/// (see [`DedupKey::manifest_body_mac`]) and the body carries the
+/// header's `id`, `source` and `kind`.
 pub fn encode(
     header: &Header,
     body: &Body,
     key: &DedupKey,
     recipients: &[Recipient],
 ) -> Result<Vec<u8>> {
-    let sealed = key.seal(&zstd::bulk::compress(&serde_json::to_vec(header)?, 3)?);
-    let body = encrypt(recipients, &serde_json::to_vec_pretty(body)?)?;
+    let mut body_json = serde_json::to_value(body)?;
+    body_json["id"] = header.id.clone().into();
+    body_json["source"] = header.source.clone().into();
+    body_json["kind"] = header.kind.clone().into();
+    let body = encrypt(recipients, &serde_json::to_vec_pretty(&body_json)?)?;
+    let mut header_json = serde_json::to_value(header)?;
+    header_json["version"] = MANIFEST_VERSION.into();
+    header_json["body_mac"] = hex::encode(key.manifest_body_mac(&body)).into();
+    let sealed = key.seal(&zstd::bulk::compress(
+        &serde_json::to_vec(&header_json)?,
+        3,
+    )?);
     let mut out = Vec::with_capacity(12 + sealed.len() + body.len());
     out.extend_from_slice(MANIFEST_MAGIC);
     out.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
@@ -85,24 +141,259 @@ pub fn encode(
     Ok(out)
 }
 
+/// Splits a stored manifest into its sealed header and its age body. The
+/// header length is checked against the object's size before any use.
 fn split(stored: &[u8]) -> Result<(&[u8], &[u8])> {
-    if stored.len() < 12 || &stored[..8] != MANIFEST_MAGIC {
-        bail!("not a vaultctl manifest (bad magic)");
+    let truncated = |why: &str| {
+        anyhow::Error::new(Truncated {
+            len: stored.len(),
+            why: why.into(),
+        })
+    };
+    if stored.is_empty() {
+        return Err(truncated("empty"));
+    }
+    if stored.len() < 12 {
+        return Err(truncated("truncated (shorter than the 12-byte prefix)"));
+    }
+    if &stored[..8] != MANIFEST_MAGIC {
+        return Err(truncated("not a vaultctl manifest (bad magic)"));
     }
     let n = u32::from_le_bytes(stored[8..12].try_into().unwrap()) as usize;
-    if 12 + n > stored.len() {
-        bail!("manifest header is truncated");
+    if n > stored.len() - 12 {
+        return Err(truncated(&format!(
+            "truncated (its header length says {n} bytes, more than the object holds)"
+        )));
     }
     Ok((&stored[12..12 + n], &stored[12 + n..]))
 }
 
-pub fn decode_header(stored: &[u8], key: &DedupKey) -> Result<Header> {
-    let (sealed, _) = split(stored)?;
-    let json = zstd::stream::decode_all(&key.open(sealed)?[..])?;
-    Ok(serde_json::from_slice(&json)?)
+/// Opens and checks a manifest's header; `name` is the id in the object's
+/// name (`snapshots/<name>`). Refuses, naming the object: a header of
+/// another id (a renamed or copied manifest: rollback), a body that is not
+/// the one the header was sealed with (version 2: `body_mac`), and versions
+/// this build does not know. Needs only the dedup key.
+pub fn decode_header(stored: &[u8], key: &DedupKey, name: &str) -> Result<Header> {
+    let (header, version, body_mac) = open_header(stored, key, name)?;
+    let (_, body) = split(stored)?;
+    if header.id != name {
+        return Err(mismatch(format!(
+            "manifest {name} holds the header of backup {} (the object was renamed or copied over another: an older backup posing as a newer one).",
+            header.id
+        )));
+    }
+    if version >= 2 {
+        let expected = hex::encode(key.manifest_body_mac(body));
+        if body_mac.as_deref() != Some(expected.as_str()) {
+            return Err(mismatch(format!(
+                "the body of manifest {name} is not the one its header was written with (replaced, spliced, cut short or damaged)."
+            )));
+        }
+    }
+    Ok(header)
 }
 
-pub fn decode_body(stored: &[u8], identities: &[Identity]) -> Result<Body> {
+/// The header of a manifest object without the binding checks (name and
+/// body): only for garbage collection, which keeps the packs of every
+/// authentic header, bound or not. Never for restoring or listing.
+pub fn decode_header_unbound(stored: &[u8], key: &DedupKey) -> Result<Header> {
+    open_header(stored, key, "(unbound)").map(|(h, _, _)| h)
+}
+
+/// Opens, decompresses (bounded) and parses a header; checks its version.
+fn open_header(stored: &[u8], key: &DedupKey, name: &str) -> Result<(Header, u32, Option<String>)> {
+    let (sealed, _) = split(stored)?;
+    let what = format!("the header of manifest {name}");
+    let json = format::decompress_metadata(&key.open(sealed)?, &what)?;
+    #[derive(Deserialize)]
+    struct Probe {
+        version: Option<u32>,
+        #[serde(default)]
+        body_mac: Option<String>,
+    }
+    let probe: Probe = serde_json::from_slice(&json)
+        .map_err(|e| anyhow::anyhow!("{what} is not valid JSON: {e}"))?;
+    let version = probe.version.unwrap_or(0);
+    if version != 1 && version != MANIFEST_VERSION {
+        return Err(Failure::new(
+            ExitKind::Failure,
+            format!("manifest {name} has format version {version}; this vaultctl reads versions 1 and {MANIFEST_VERSION}."),
+        )
+        .with_remedy("Use the vaultctl release that wrote it, or a newer one.")
+        .into());
+    }
+    let header: Header = serde_json::from_slice(&json)
+        .map_err(|e| anyhow::anyhow!("{what} is not a valid manifest header: {e}"))?;
+    Ok((header, version, probe.body_mac))
+}
+
+/// Whether a header's body is bound to it (version 2 and later).
+pub fn body_bound(header: &Header) -> bool {
+    header.version >= 2
+}
+
+/// Decrypts a manifest's body (needs the identity) and checks that it is
+/// the body of `header`: the same id, and — when the body records them — the
+/// same source and kind. Call with a header from [`decode_header`].
+pub fn decode_body(stored: &[u8], identities: &[Identity], header: &Header) -> Result<Body> {
     let (_, body) = split(stored)?;
-    Ok(serde_json::from_slice(&decrypt(identities, body)?)?)
+    let plain = decrypt(identities, body)?;
+    #[derive(Deserialize)]
+    struct Probe {
+        id: Option<String>,
+        source: Option<String>,
+        kind: Option<String>,
+    }
+    let probe: Probe = serde_json::from_slice(&plain).map_err(|e| {
+        anyhow::anyhow!("the body of manifest {} is not valid JSON: {e}", header.id)
+    })?;
+    if probe.id.as_deref() != Some(header.id.as_str()) {
+        return Err(mismatch(format!(
+            "the body of manifest {} belongs to backup {} (the body was replaced).",
+            header.id,
+            probe.id.as_deref().unwrap_or("(none)")
+        )));
+    }
+    for (field, got, want) in [
+        ("source", &probe.source, &header.source),
+        ("kind", &probe.kind, &header.kind),
+    ] {
+        if let Some(got) = got {
+            if got != want {
+                return Err(mismatch(format!(
+                    "the body of manifest {} names {field} '{got}', its header '{want}' (the body was replaced).",
+                    header.id
+                )));
+            }
+        }
+    }
+    if header.version >= 2 && (probe.source.is_none() || probe.kind.is_none()) {
+        return Err(mismatch(format!(
+            "the body of manifest {} lacks its source and kind (the body was replaced).",
+            header.id
+        )));
+    }
+    serde_json::from_slice(&plain)
+        .map_err(|e| anyhow::anyhow!("the body of manifest {} is not valid: {e}", header.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> (Header, Body, DedupKey, Vec<Identity>, Vec<Recipient>) {
+        let id = age::x25519::Identity::generate();
+        let rcpt = vec![Recipient::X25519(id.to_public())];
+        let header: Header = serde_json::from_value(serde_json::json!({
+            "version": 1, "id": "00000000000000aa", "source": "db", "kind": "command",
+            "host": "h", "started_at": "s", "finished_at": "f", "duration_ms": 1,
+            "bytes": 0, "stored_bytes": 0, "packs": [], "blobs": []
+        }))
+        .unwrap();
+        let body: Body = serde_json::from_value(
+            serde_json::json!({ "id": "00000000000000aa", "artifacts": [] }),
+        )
+        .unwrap();
+        (
+            header,
+            body,
+            DedupKey::generate(),
+            vec![Identity::X25519(id)],
+            rcpt,
+        )
+    }
+
+    /// A version 1 manifest, as vaultctl wrote it before the binding.
+    fn encode_v1(header: &Header, body: &Body, key: &DedupKey, r: &[Recipient]) -> Vec<u8> {
+        let sealed =
+            key.seal(&zstd::bulk::compress(&serde_json::to_vec(header).unwrap(), 3).unwrap());
+        let body = encrypt(r, &serde_json::to_vec(body).unwrap()).unwrap();
+        [
+            MANIFEST_MAGIC.to_vec(),
+            (sealed.len() as u32).to_le_bytes().to_vec(),
+            sealed,
+            body,
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn version_2_roundtrip_and_binding() {
+        let (h, b, key, ids, r) = fixture();
+        let stored = encode(&h, &b, &key, &r).unwrap();
+        let got = decode_header(&stored, &key, &h.id).unwrap();
+        assert_eq!(got.version, MANIFEST_VERSION);
+        assert!(body_bound(&got));
+        assert_eq!(decode_body(&stored, &ids, &got).unwrap(), b);
+        // Another name: refused.
+        let err = decode_header(&stored, &key, "00000000000000bb").unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("holds the header of backup 00000000000000aa"));
+        // Another body, even one made for this id: refused.
+        let (head, _) = split(&stored).unwrap();
+        let forged = encrypt(
+            &r,
+            br#"{"id":"00000000000000aa","source":"db","kind":"command","artifacts":[]}"#,
+        )
+        .unwrap();
+        let spliced = [&stored[..12], head, &forged[..]].concat();
+        let err = decode_header(&spliced, &key, &h.id).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not the one its header was written with"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn version_1_is_read_with_name_and_body_id_checks() {
+        let (h, b, key, ids, r) = fixture();
+        let stored = encode_v1(&h, &b, &key, &r);
+        let got = decode_header(&stored, &key, &h.id).unwrap();
+        assert!(!body_bound(&got));
+        assert_eq!(decode_body(&stored, &ids, &got).unwrap(), b);
+        assert!(decode_header(&stored, &key, "00000000000000bb").is_err());
+        let mut other = b.clone();
+        other.id = "00000000000000bb".into();
+        let stored = encode_v1(&h, &other, &key, &r);
+        let err = decode_body(&stored, &ids, &got).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("belongs to backup 00000000000000bb"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_versions_are_refused() {
+        let (mut h, b, key, _, r) = fixture();
+        h.version = 3;
+        let stored = encode_v1(&h, &b, &key, &r);
+        let err = decode_header(&stored, &key, &h.id).unwrap_err();
+        assert!(err.to_string().contains("format version 3"), "{err}");
+        assert!(!is_truncated(&err));
+    }
+
+    #[test]
+    fn truncated_objects_are_told_apart() {
+        let (h, b, key, _, r) = fixture();
+        let stored = encode(&h, &b, &key, &r).unwrap();
+        for cut in [0, 5, 12, 40] {
+            let err = decode_header(&stored[..cut], &key, &h.id).unwrap_err();
+            assert!(is_truncated(&err), "{cut}: {err}");
+        }
+        let err = decode_header(&[0u8; 100], &key, &h.id).unwrap_err();
+        assert!(is_truncated(&err));
+        // A whole header with a cut body is not "truncated": the header
+        // reads, and the body no longer matches it.
+        let err = decode_header(&stored[..stored.len() - 10], &key, &h.id).unwrap_err();
+        assert!(!is_truncated(&err));
+        // A damaged seal is not either: it could be the wrong key.
+        let mut bad = stored.clone();
+        bad[30] ^= 1;
+        assert!(!is_truncated(
+            &decode_header(&bad, &key, &h.id).unwrap_err()
+        ));
+    }
 }

@@ -43,6 +43,33 @@ pub struct Repository {
     pub lock_timing: lock::LockTiming,
 }
 
+/// What [`Repository::sync_index`] did.
+#[derive(Debug, Default)]
+pub struct IndexSync {
+    /// Index objects read into the catalog.
+    pub added: usize,
+    /// Index objects skipped because they are damaged or unreadable (one
+    /// message each, naming the object).
+    pub skipped: Vec<String>,
+}
+
+/// Records a `repository_damaged` alert for a target (no notification from
+/// here: the library has no config; `vaultctl alerts` and the status show
+/// it). Never fails.
+fn raise_damaged(catalog: &Catalog, target: &str, message: &str) {
+    use crate::ops::alerts;
+    let key = alerts::AlertKey::new(alerts::kind::REPOSITORY_DAMAGED, "", target);
+    let message = format!(
+        "{message}. Run `vaultctl verify --target {target}`; delete the object if it is garbage."
+    );
+    if let Err(e) = alerts::raise(catalog, key, alerts::Severity::Warning, &message) {
+        tracing::warn!(
+            "cannot record an alert in the catalog: {}",
+            crate::error::paragraph(&e)
+        );
+    }
+}
+
 /// What `init` did on each target.
 #[derive(Debug, serde::Serialize)]
 pub struct InitReport {
@@ -394,14 +421,18 @@ impl Repository {
     }
 
     /// Makes the catalog's dedup index match every target's index objects:
-    /// what another host wrote, or what a lost catalog forgot.
-    pub fn sync_index(&self, catalog: &mut Catalog) -> Result<usize> {
+    /// what another host wrote, or what a lost catalog forgot. An index
+    /// object that is damaged or cannot be read (garbage planted in the
+    /// bucket, a zstd bomb) is skipped with a warning and an alert: it only
+    /// means less deduplication, never a failed backup.
+    pub fn sync_index(&self, catalog: &mut Catalog) -> Result<IndexSync> {
         self.sync_index_on(catalog, &self.stores)
     }
 
     /// [`sync_index`](Self::sync_index) for some of the targets only.
-    pub fn sync_index_on(&self, catalog: &mut Catalog, stores: &[Store]) -> Result<usize> {
+    pub fn sync_index_on(&self, catalog: &mut Catalog, stores: &[Store]) -> Result<IndexSync> {
         let mut added = 0;
+        let mut skipped = Vec::new();
         for s in stores {
             let listed = s.list(format::INDEX_DIR)?;
             // An index object the catalog read but the target no longer
@@ -431,19 +462,29 @@ impl Repository {
                     continue;
                 }
                 let Some(bytes) = s.get(&name)? else { continue };
-                if format::content_name(&bytes) != short {
-                    tracing::warn!(
-                        "index object {short} on target '{}' is damaged; skipping it (run verify)",
-                        s.name
-                    );
-                    continue;
+                let decoded = if format::content_name(&bytes) != short {
+                    Err(anyhow::anyhow!("its bytes do not match its name"))
+                } else {
+                    index::decode(&bytes, &self.dedup)
+                };
+                match decoded {
+                    Ok(packs) => {
+                        catalog.add_index(short, &packs, std::slice::from_ref(&s.name))?;
+                        added += 1;
+                    }
+                    Err(e) => {
+                        let what = format!(
+                            "index object {short} on target '{}' is damaged or not a vaultctl index ({}); it is skipped",
+                            s.name,
+                            crate::error::paragraph(&e)
+                        );
+                        tracing::warn!("{what}");
+                        raise_damaged(catalog, &s.name, &what);
+                        skipped.push(what);
+                    }
                 }
-                let packs = index::decode(&bytes, &self.dedup)
-                    .with_context(|| format!("index object {short} on target '{}'", s.name))?;
-                catalog.add_index(short, &packs, std::slice::from_ref(&s.name))?;
-                added += 1;
             }
         }
-        Ok(added)
+        Ok(IndexSync { added, skipped })
     }
 }

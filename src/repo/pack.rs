@@ -167,6 +167,14 @@ pub fn read_blob(plain: &[u8], loc: &BlobLocation, id: &BlobId, key: &DedupKey) 
         );
     }
     let stored = &plain[start..end];
+    if loc.raw_len as u64 > super::format::MAX_BLOB_SIZE {
+        bail!(
+            "blob {} in pack {} claims {} bytes, more than any blob holds (damaged or hostile index)",
+            hex::encode(&id[..8]),
+            &loc.pack[..12.min(loc.pack.len())],
+            loc.raw_len
+        );
+    }
     let data = if loc.flags & FLAG_ZSTD != 0 {
         zstd::bulk::decompress(stored, loc.raw_len as usize).map_err(|e| {
             anyhow::anyhow!(

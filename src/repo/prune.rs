@@ -65,6 +65,9 @@ pub struct WalPrune {
     pub keep_from: Option<String>,
     /// Why nothing was removed, when that is not just "nothing is old enough".
     pub note: Option<String>,
+    /// Why the WAL of this source was not pruned at all (for instance its
+    /// segment size cannot be read): prune exits with 3 (warnings).
+    pub error: Option<String>,
 }
 
 /// What garbage collection found (and, unless a dry run, did).
@@ -103,6 +106,23 @@ pub struct PruneOptions {
     pub lock_timing: lock::LockTiming,
 }
 
+/// The manifests of a target, as [`HeaderCache::load`] found them.
+pub struct Loaded {
+    /// Intact manifests' headers (sorted by source, newest first).
+    pub headers: Vec<Header>,
+    /// Why manifests could not be read: their packs are unknown, so garbage
+    /// collection must not run.
+    pub unreadable: Vec<String>,
+    /// Manifest objects that are truncated (empty, cut short, or not a
+    /// manifest): they can never be read, so they protect nothing and
+    /// block nothing.
+    pub truncated: Vec<String>,
+    /// Authentic headers whose manifest is refused (another name, another
+    /// body): no backup for retention, but garbage collection keeps the
+    /// packs they name. With why.
+    pub unbound: Vec<(Header, String)>,
+}
+
 /// Manifest headers by backup id (manifests are immutable, so cached reads stay valid).
 #[derive(Default)]
 pub struct HeaderCache {
@@ -110,9 +130,8 @@ pub struct HeaderCache {
 }
 
 impl HeaderCache {
-    /// Reads the headers of every manifest on `store`; returns them and the
-    /// ids of manifests that could not be read.
-    pub fn load(&mut self, store: &Store, key: &DedupKey) -> Result<(Vec<Header>, Vec<String>)> {
+    /// Reads the headers of every manifest on `store`.
+    pub fn load(&mut self, store: &Store, key: &DedupKey) -> Result<Loaded> {
         let ids: Vec<String> = store
             .list(SNAPSHOTS_DIR)?
             .into_iter()
@@ -125,19 +144,35 @@ impl HeaderCache {
             .collect();
         let paths: Vec<String> = missing.iter().map(|id| manifest_path(id)).collect();
         let mut unreadable = Vec::new();
+        let mut truncated = Vec::new();
+        let mut unbound = Vec::new();
         for (id, bytes) in missing.iter().zip(store.get_many(&paths)?) {
             let Some(bytes) = bytes else { continue };
-            match manifest::decode_header(&bytes, key) {
-                Ok(h) if &h.id == id => {
+            match manifest::decode_header(&bytes, key, id) {
+                Ok(h) => {
                     self.headers.insert(id.clone(), h);
                 }
-                Ok(h) => {
-                    unreadable.push(format!("manifest {id} holds the header of backup {}", h.id))
-                }
-                Err(e) => unreadable.push(format!(
-                    "manifest {id} cannot be read: {}",
-                    crate::error::paragraph(&e)
+                Err(e) if manifest::is_truncated(&e) => truncated.push(format!(
+                    "manifest {id} can never be restored ({}); garbage collection ignores it, so it protects no pack. Delete {} on target '{}' (`vaultctl verify` reports it until then)",
+                    crate::error::paragraph(&e),
+                    manifest_path(id),
+                    store.name
                 )),
+                Err(e) => match manifest::decode_header_unbound(&bytes, key) {
+                    // An authentic header under the wrong name or with
+                    // another body: not a backup, but its packs are known.
+                    Ok(h) => unbound.push((
+                        h,
+                        format!(
+                            "manifest {id} is refused ({}); it is kept, and so are the packs its header names",
+                            crate::error::paragraph(&e)
+                        ),
+                    )),
+                    Err(_) => unreadable.push(format!(
+                        "manifest {id} cannot be read: {}",
+                        crate::error::paragraph(&e)
+                    )),
+                },
             }
         }
         let mut out: Vec<Header> = ids
@@ -150,7 +185,12 @@ impl HeaderCache {
                 .then(b.started_at.cmp(&a.started_at))
                 .then(a.id.cmp(&b.id))
         });
-        Ok((out, unreadable))
+        Ok(Loaded {
+            headers: out,
+            unreadable,
+            truncated,
+            unbound,
+        })
     }
 
     pub fn forget(&mut self, id: &str) {
@@ -222,10 +262,13 @@ pub fn prune_target(
 ) -> Result<TargetReport> {
     let mut problems = Vec::new();
     let mut headers = HeaderCache::default();
-    let (all, unreadable) = headers.load(store, key)?;
-    for u in &unreadable {
+    let loaded = headers.load(store, key)?;
+    let all = loaded.headers;
+    for u in &loaded.unreadable {
         problems.push(format!("{u}; it is kept"));
     }
+    problems.extend(loaded.truncated);
+    problems.extend(loaded.unbound.into_iter().map(|(_, why)| why));
     let items: Vec<Item> = all
         .iter()
         .map(|h| Item {
@@ -293,10 +336,17 @@ pub fn prune_target(
             .collect();
         match prune_wal(store, source, &kept, opts.dry_run) {
             Ok(w) => wal.push(w),
-            Err(e) => problems.push(format!(
-                "the WAL of source '{source}' was not pruned: {}",
-                crate::error::paragraph(&e)
-            )),
+            Err(e) => {
+                let why = crate::error::paragraph(&e);
+                problems.push(format!(
+                    "the WAL of source '{source}' was not pruned: {why}"
+                ));
+                wal.push(WalPrune {
+                    source: source.to_string(),
+                    error: Some(why),
+                    ..Default::default()
+                });
+            }
         }
     }
     let gc = collect_garbage(store, key, &mut headers, &removed_set, opts, &mut problems)?;
@@ -336,7 +386,23 @@ fn prune_wal(store: &Store, source: &str, kept: &[&Header], dry_run: bool) -> Re
     };
     let objects = wal::list(store, source)?;
     report.files = objects.len();
-    let segment_size = wal::segment_size(store, source, &objects);
+    let segment_size = match wal::segment_size(store, source, &objects) {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            report.note = Some(
+                "no complete WAL segment is archived yet, so the segment size is unknown and all WAL is kept".into(),
+            );
+            return Ok(report);
+        }
+        Err(e) => {
+            return Err(Failure::new(
+                ExitKind::Failure,
+                format!("its WAL segment size cannot be determined, so no WAL is removed (a guess could delete WAL a kept backup needs): {}", crate::error::paragraph(&e)),
+            )
+            .with_remedy("Run `vaultctl wal status` and `vaultctl verify`; fix or remove the damaged WAL object, then prune again.")
+            .into())
+        }
+    };
     report.keep_from = wal::first_needed(&starts, segment_size);
     let names: Vec<String> = objects.iter().map(|o| o.name.clone()).collect();
     let removable: HashSet<String> = wal::removable(&starts, &names, segment_size)
@@ -383,7 +449,20 @@ fn collect_garbage(
     };
 
     // Under the lock: nothing is being written; list everything afresh.
-    let (live, unreadable) = headers.load(store, key)?;
+    let Loaded {
+        headers: live,
+        unreadable,
+        truncated,
+        unbound,
+    } = headers.load(store, key)?;
+    for t in truncated
+        .into_iter()
+        .chain(unbound.iter().map(|(_, w)| w.clone()))
+    {
+        if !problems.contains(&t) {
+            problems.push(t);
+        }
+    }
     if !unreadable.is_empty() {
         return Err(Failure::new(
             ExitKind::Failure,
@@ -400,6 +479,7 @@ fn collect_garbage(
     let live: Vec<Header> = live
         .into_iter()
         .filter(|h| !removed.contains(&h.id))
+        .chain(unbound.into_iter().map(|(h, _)| h))
         .collect();
     let index_names = indexes.load(store, key, problems)?;
     let packs: HashMap<String, (String, u64)> = store

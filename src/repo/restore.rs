@@ -24,16 +24,21 @@ use crate::catalog::Catalog;
 use crate::error::{ExitKind, Failure};
 use crate::storage::Store;
 
-/// Loads a manifest from the first store that has it.
+/// Loads a manifest from the first store that has an intact one: its
+/// header opens, names this id and (version 2) seals this body.
 pub fn load_manifest(stores: &[Store], id: &str, key: &DedupKey) -> Result<(Header, Vec<u8>)> {
     let mut last_err = None;
     for s in stores {
         match s.get(&manifest_path(id)) {
-            Ok(Some(bytes)) => match manifest::decode_header(&bytes, key) {
+            Ok(Some(bytes)) => match manifest::decode_header(&bytes, key, id) {
                 Ok(h) => return Ok((h, bytes.to_vec())),
                 Err(e) => {
-                    last_err =
-                        Some(e.context(format!("manifest {id} on target '{}' is damaged", s.name)))
+                    let e = e.context(format!(
+                        "manifest {id} on target '{}' is damaged or was tampered with",
+                        s.name
+                    ));
+                    tracing::warn!("{}", crate::error::paragraph(&e));
+                    last_err = Some(e)
                 }
             },
             Ok(None) => {}
@@ -54,7 +59,7 @@ pub fn load_manifest(stores: &[Store], id: &str, key: &DedupKey) -> Result<(Head
 pub fn load_body(repo: &Repository, stores: &[Store], id: &str) -> Result<(Header, Body)> {
     let identities = repo.identities()?;
     let (h, bytes) = load_manifest(stores, id, &repo.dedup)?;
-    let body = manifest::decode_body(&bytes, &identities)
+    let body = manifest::decode_body(&bytes, &identities, &h)
         .with_context(|| format!("cannot open the manifest of backup {id}"))?;
     Ok((h, body))
 }

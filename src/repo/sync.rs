@@ -70,7 +70,7 @@ fn read_headers(
     let mut out = Vec::new();
     for (id, bytes) in ids.iter().zip(store.get_many(&paths)?) {
         let Some(bytes) = bytes else { continue };
-        match manifest::decode_header(&bytes, key) {
+        match manifest::decode_header(&bytes, key, id) {
             Ok(h) => out.push((h, bytes)),
             Err(e) => problems.push(format!(
                 "manifest {id} on target '{}' cannot be read: {}",

@@ -12,6 +12,9 @@ use super::keys::DedupKey;
 use crate::storage::Store;
 
 pub const VERIFIED_DIR: &str = "verified";
+/// The largest object read as a verification mark (real ones are a few
+/// hundred bytes).
+pub const MAX_MARK_SIZE: u64 = 64 * 1024;
 
 /// One backup proved restorable by one method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,11 +57,15 @@ pub fn write(stores: &[Store], key: &DedupKey, mark: &Mark) -> Vec<(String, Stri
 
 /// Every readable mark on `store` (unreadable ones are skipped with a warning).
 pub fn read_all(store: &Store, key: &DedupKey) -> Result<Vec<Mark>> {
-    let names: Vec<String> = store
-        .list(VERIFIED_DIR)?
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let mut names: Vec<String> = Vec::new();
+    for (name, size) in store.list(VERIFIED_DIR)? {
+        // A mark is a few hundred bytes: a large object is not read at all.
+        if size > MAX_MARK_SIZE {
+            tracing::warn!("{name} is {size} bytes, too large for a verification mark; ignored");
+        } else {
+            names.push(name);
+        }
+    }
     let mut marks = Vec::new();
     for (name, bytes) in names.iter().zip(store.get_many(&names)?) {
         let Some(bytes) = bytes else { continue };

@@ -48,6 +48,10 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Every backup named by any problem.
     pub affected_backups: Vec<String>,
+    /// What is not damaged but weaker than it should be (for instance
+    /// version 1 manifests, whose body is not bound to their header).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 pub fn mode_name(mode: Mode) -> String {
@@ -66,6 +70,7 @@ pub fn verify_target(
     progress: &dyn Progress,
 ) -> Result<Report> {
     let mut problems: Vec<Problem> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     let packs_listed: HashMap<String, u64> = store
         .list(PACKS_DIR)?
         .into_iter()
@@ -124,7 +129,8 @@ pub fn verify_target(
 
     // Manifests → which backups need which packs.
     let mut pack_users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut manifests: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut manifests: Vec<(manifest::Header, Vec<u8>)> = Vec::new();
+    let mut unbound: Vec<String> = Vec::new();
     for (name, _) in store.list(SNAPSHOTS_DIR)? {
         let Some(id) = name.strip_prefix("snapshots/") else {
             continue;
@@ -132,12 +138,24 @@ pub fn verify_target(
         let Some(bytes) = store.get(&name)? else {
             continue;
         };
-        let header = match manifest::decode_header(&bytes, &repo.dedup) {
+        let header = match manifest::decode_header(&bytes, &repo.dedup, id) {
             Ok(h) => h,
+            Err(e) if manifest::is_truncated(&e) => {
+                problems.push(Problem {
+                    message: format!(
+                        "manifest {id} is damaged beyond reading: {}. It can never be restored, and prune's garbage collection ignores it (its packs are not protected). Delete {} on target '{}' to clear this report; if another target holds an intact copy, `vaultctl sync` then copies it back",
+                        crate::error::paragraph(&e),
+                        format::manifest_path(id),
+                        store.name
+                    ),
+                    backups: vec![id.to_string()],
+                });
+                continue;
+            }
             Err(e) => {
                 problems.push(Problem {
                     message: format!(
-                        "manifest {id} cannot be read: {}",
+                        "manifest {id} is damaged, was tampered with, or cannot be read: {}",
                         crate::error::paragraph(&e)
                     ),
                     backups: vec![id.to_string()],
@@ -145,6 +163,9 @@ pub fn verify_target(
                 continue;
             }
         };
+        if !manifest::body_bound(&header) {
+            unbound.push(header.id.clone());
+        }
         let mut missing_blobs = 0;
         let mut missing_packs = BTreeSet::new();
         for b in &header.blobs {
@@ -181,7 +202,15 @@ pub fn verify_target(
                 backups: vec![header.id.clone()],
             });
         }
-        manifests.push((header.id.clone(), bytes.to_vec()));
+        manifests.push((header, bytes.to_vec()));
+    }
+    if !unbound.is_empty() {
+        warnings.push(format!(
+            "{} backup(s) have version 1 manifests ({}{}), whose body is not bound to their header: only their name is checked, so someone with write access to the storage could give them another body. Newer backups (version 2) are bound; the old ones age out with retention",
+            unbound.len(),
+            unbound.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+            if unbound.len() > 5 { ", …" } else { "" }
+        ));
     }
 
     // Pack data.
@@ -244,11 +273,12 @@ pub fn verify_target(
             .iter()
             .flat_map(|p| p.backups.iter().cloned())
             .collect();
-        for (id, bytes) in &manifests {
+        for (header, bytes) in &manifests {
+            let id = &header.id;
             if damaged.contains(id) {
                 continue;
             }
-            if let Err(e) = check_streams(repo, store, bytes, ids, &locations) {
+            if let Err(e) = check_streams(repo, store, header, bytes, ids, &locations) {
                 problems.push(Problem {
                     message: format!("backup {id}: {}", crate::error::paragraph(&e)),
                     backups: vec![id.clone()],
@@ -270,6 +300,7 @@ pub fn verify_target(
         content_checked,
         problems,
         affected_backups: affected.into_iter().collect(),
+        warnings,
     })
 }
 
@@ -305,11 +336,12 @@ fn check_pack_content(
 fn check_streams(
     repo: &Repository,
     store: &Store,
+    header: &manifest::Header,
     bytes: &[u8],
     ids: &[Identity],
     locations: &HashMap<BlobId, BlobLocation>,
 ) -> Result<()> {
-    let body = manifest::decode_body(bytes, ids)?;
+    let body = manifest::decode_body(bytes, ids, header)?;
     for a in &body.artifacts {
         let mut plan = Vec::with_capacity(a.blobs.len());
         for b in &a.blobs {

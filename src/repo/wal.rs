@@ -289,26 +289,87 @@ impl Write for HashingWriter<'_> {
     }
 }
 
-/// Checks, decrypts and decompresses a WAL object; verifies the plaintext
-/// against the header's length and keyed id.
+/// The largest WAL segment PostgreSQL makes (`wal_segment_size` is a power
+/// of two from 1 MiB to 1 GiB).
+pub const MAX_SEGMENT_SIZE: u64 = 1 << 30;
+/// The smallest WAL segment PostgreSQL makes.
+pub const MIN_SEGMENT_SIZE: u64 = 1 << 20;
+/// The largest `.history` or `.backup` file the archive accepts (they hold
+/// a few lines each).
+pub const MAX_SMALL_WAL_FILE: u64 = 16 << 20;
+
+/// The most a WAL file of this kind can hold: the bound `raw_len` (read
+/// from an unauthenticated header) is checked against before use.
+pub fn max_len(file: &WalFile) -> u64 {
+    match file {
+        WalFile::Segment { .. } => MAX_SEGMENT_SIZE,
+        WalFile::Backup { .. } | WalFile::History { .. } => MAX_SMALL_WAL_FILE,
+    }
+}
+
+/// Checks, decrypts and decompresses a WAL object into memory; verifies the
+/// plaintext against the header's length and keyed id.
 pub fn decode(obj: &[u8], key: &DedupKey, identities: &[Identity]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    decode_to(obj, MAX_SEGMENT_SIZE, key, identities, &mut out)?;
+    Ok(out)
+}
+
+/// Checks, decrypts and decompresses a WAL object into `out`, streaming:
+/// `raw_len` comes from the plaintext header, which anyone with write
+/// access to the storage can change, so it is checked against `max` and
+/// never used to size a buffer; producing more than it says is an error
+/// at once. At the end the length and keyed id must match. Returns the
+/// bytes written (`out` may hold garbage after an error).
+pub fn decode_to(
+    obj: &[u8],
+    max: u64,
+    key: &DedupKey,
+    identities: &[Identity],
+    out: &mut dyn Write,
+) -> Result<u64> {
+    use std::io::Read;
     let header = WalHeader::parse(obj)?;
+    if header.raw_len > max {
+        anyhow::bail!(
+            "the object's header claims {} bytes, more than a WAL file of this kind holds ({max}): damaged or hostile",
+            header.raw_len
+        );
+    }
     let body = &obj[HEADER_LEN..];
     if blake3::hash(body).as_bytes() != &header.body_blake3 {
         anyhow::bail!("the object is damaged (its BLAKE3 does not match its header)");
     }
-    let inner = keys::decrypt(identities, body)?;
-    let plain = if header.flags & 1 != 0 {
-        let mut out = Vec::with_capacity(header.raw_len as usize);
-        zstd::stream::copy_decode(&inner[..], &mut out).context("zstd decompression failed")?;
-        out
+    let decrypted = keys::decrypt_reader(identities, body)?;
+    let mut reader: Box<dyn Read + '_> = if header.flags & 1 != 0 {
+        Box::new(zstd::stream::read::Decoder::new(decrypted).context("zstd decompression failed")?)
     } else {
-        inner
+        Box::new(decrypted)
     };
-    if plain.len() as u64 != header.raw_len || key.wal_id(&plain) != header.id {
+    let mut hasher = key.wal_id_hasher();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total: u64 = 0;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => anyhow::bail!("the object cannot be decrypted or decompressed: {e}"),
+        };
+        total += n as u64;
+        if total > header.raw_len {
+            anyhow::bail!(
+                "the object holds more than the {} bytes its header records (damaged or hostile)",
+                header.raw_len
+            );
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+    }
+    if total != header.raw_len || hasher.finalize().as_bytes() != &header.id {
         anyhow::bail!("the decrypted WAL does not match its recorded length and id (damaged, or another repository's dedup key)");
     }
-    Ok(plain)
+    Ok(total)
 }
 
 /// The stores, keys and state a WAL command needs: opened without the
@@ -879,9 +940,12 @@ pub fn fetch(repo: &WalRepo, name: &str, dest: &Path) -> std::result::Result<Str
             Ok(Some(bytes)) => {
                 let r = (|| -> Result<()> {
                     let ids = identities(repo)?;
-                    let plain = decode(&bytes, &repo.dedup, &ids)
-                        .with_context(|| format!("{object} on target '{}'", s.name))?;
-                    write_atomically(dest, &plain)
+                    let max = WalFile::parse(name).map_or(MAX_SEGMENT_SIZE, |f| max_len(&f));
+                    write_atomically(dest, |f| {
+                        decode_to(&bytes, max, &repo.dedup, &ids, f)
+                            .with_context(|| format!("{object} on target '{}'", s.name))
+                            .map(|_| ())
+                    })
                 })();
                 match r {
                     Ok(()) => return Ok(s.name.clone()),
@@ -921,7 +985,10 @@ fn identities(repo: &WalRepo) -> Result<Vec<Identity>> {
     }
 }
 
-fn write_atomically(dest: &Path, data: &[u8]) -> Result<()> {
+/// Writes `dest` through a temporary file in its directory (`write` fills
+/// it), fsync and rename; on any error the temporary file is removed and
+/// `dest` is untouched.
+fn write_atomically(dest: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let dir = dest.parent().filter(|p| !p.as_os_str().is_empty());
     let tmp_name = format!(
         ".{}.vaultctl-{}.tmp",
@@ -932,12 +999,18 @@ fn write_atomically(dest: &Path, data: &[u8]) -> Result<()> {
         Some(d) => d.join(tmp_name),
         None => PathBuf::from(tmp_name),
     };
-    let r = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, dest)
-    })();
+    let mut f = match std::fs::File::create(&tmp) {
+        Ok(f) => f,
+        Err(e) => return Err(anyhow::anyhow!("cannot write {}: {e}", dest.display())),
+    };
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut f);
+    let written = write(&mut w).and_then(|()| Ok(w.flush()?));
+    drop(w);
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let r = f.sync_all().and_then(|()| std::fs::rename(&tmp, dest));
     if let Err(e) = r {
         let _ = std::fs::remove_file(&tmp);
         return Err(anyhow::anyhow!("cannot write {}: {e}", dest.display()));
@@ -1116,8 +1189,10 @@ pub fn newest_archived(stores: &[Store], source: &str) -> Option<time::OffsetDat
 /// recovery targets use) and the storage (whose clock dates WAL objects).
 pub const CLOCK_SLACK: time::Duration = time::Duration::seconds(60);
 
-/// The segment size recorded in the newest segment's header (one ranged read).
-pub fn segment_size(store: &Store, source: &str, objects: &[Listed]) -> u64 {
+/// The segment size for showing gaps (`wal status`): the newest segment's
+/// header, else 16 MiB. A display hint only; retention uses
+/// [`segment_size`], which never guesses.
+pub fn display_segment_size(store: &Store, source: &str, objects: &[Listed]) -> u64 {
     objects
         .iter()
         .rev()
@@ -1131,8 +1206,73 @@ pub fn segment_size(store: &Store, source: &str, objects: &[Listed]) -> u64 {
         })
         .and_then(|b| WalHeader::parse(&b).ok())
         .map(|h| h.raw_len)
-        .filter(|n| n.is_power_of_two() && *n >= 1024 * 1024)
+        .filter(|n| n.is_power_of_two() && (MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(n))
         .unwrap_or(DEFAULT_SEGMENT_SIZE)
+}
+
+/// The WAL segment size of `source` on a store, from the headers of its
+/// newest and oldest complete segments (two ranged reads), which must agree,
+/// be a size PostgreSQL makes, and fit every listed name. `Ok(None)`: no
+/// complete segment is archived, so there is nothing to read it from. An
+/// error when it cannot be known: a header unreadable or implausible, or
+/// the two disagree. Never a guess: with the wrong size, retention would
+/// compute the wrong segment numbers and delete WAL a kept backup needs.
+pub fn segment_size(store: &Store, source: &str, objects: &[Listed]) -> Result<Option<u64>> {
+    let mut segments = objects
+        .iter()
+        .filter(|o| matches!(o.file, WalFile::Segment { partial: false, .. }));
+    let Some(oldest) = segments.next() else {
+        return Ok(None);
+    };
+    let newest = segments.next_back().unwrap_or(oldest);
+    let mut size = None;
+    for o in [newest, oldest] {
+        let path = object_path(source, &o.name)?;
+        let head = runtime()
+            .block_on(store.get_head_async(&path, HEADER_LEN))
+            .with_context(|| {
+                format!(
+                    "cannot read the header of {path} on target '{}'",
+                    store.name
+                )
+            })?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{path} vanished from target '{}' while it was read",
+                    store.name
+                )
+            })?;
+        let n = WalHeader::parse(&head)
+            .with_context(|| format!("{path} on target '{}'", store.name))?
+            .raw_len;
+        if !(n.is_power_of_two() && (MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&n)) {
+            anyhow::bail!(
+                "{path} on target '{}' records a length of {n} bytes, which is no WAL segment size",
+                store.name
+            );
+        }
+        if size.is_some_and(|s| s != n) {
+            anyhow::bail!(
+                "the segments of source '{source}' on target '{}' record different sizes ({} and {n} bytes)",
+                store.name,
+                size.unwrap_or_default()
+            );
+        }
+        size = Some(n);
+    }
+    let size = size.expect("read at least one header");
+    let per_log = 0x1_0000_0000u64 / size;
+    if let Some(o) = objects.iter().find(|o| match o.file {
+        WalFile::Segment { seg, .. } | WalFile::Backup { seg, .. } => seg as u64 >= per_log,
+        WalFile::History { .. } => false,
+    }) {
+        anyhow::bail!(
+            "the WAL file name {} of source '{source}' on target '{}' cannot exist with the {size}-byte segments its headers record",
+            o.name,
+            store.name
+        );
+    }
+    Ok(Some(size))
 }
 
 #[cfg(test)]

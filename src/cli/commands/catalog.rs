@@ -100,7 +100,8 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
     };
     let identities = repo.identities().ok();
     catalog.clear_repository_cache()?;
-    let indexes = repo.sync_index(catalog)?;
+    let synced = repo.sync_index(catalog)?;
+    let indexes = synced.added;
     // Which targets hold each manifest.
     let mut presence: std::collections::HashMap<String, Vec<String>> = Default::default();
     for s in &repo.stores {
@@ -117,7 +118,7 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
         }
     }
     let mut restored = 0;
-    let mut problems = Vec::new();
+    let mut problems = synced.skipped;
     for (name, _) in manifests {
         let Some(id) = name.strip_prefix("snapshots/") else {
             continue;
@@ -125,7 +126,7 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
         let Some(bytes) = source_store.get(&name)? else {
             continue;
         };
-        let header = match manifest::decode_header(&bytes, &repo.dedup) {
+        let header = match manifest::decode_header(&bytes, &repo.dedup, id) {
             Ok(h) => h,
             Err(e) => {
                 problems.push(format!("manifest {id}: {}", crate::error::paragraph(&e)));
@@ -133,8 +134,17 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
             }
         };
         let (note, details) = match &identities {
-            Some(ids) => match manifest::decode_body(&bytes, ids) {
+            Some(ids) => match manifest::decode_body(&bytes, ids, &header) {
                 Ok(b) => (b.note.clone(), details_json(&b)),
+                Err(e) if crate::error::exit_kind(&e) != crate::error::ExitKind::Key => {
+                    // A body that is not this header's (or cannot be read
+                    // at all) is no backup to list.
+                    problems.push(format!(
+                        "manifest {id} is not imported: {}",
+                        crate::error::paragraph(&e)
+                    ));
+                    continue;
+                }
                 Err(e) => {
                     problems.push(format!(
                         "manifest {id} body: {}",

@@ -604,8 +604,11 @@ fn manifest_headers(repo: &Repository) -> Vec<crate::repo::manifest::Header> {
         };
         return list
             .iter()
-            .filter_map(|(name, _)| s.get(name).ok().flatten())
-            .filter_map(|b| crate::repo::manifest::decode_header(&b, &repo.dedup).ok())
+            .filter_map(|(name, _)| {
+                let id = name.strip_prefix("snapshots/")?;
+                let b = s.get(name).ok().flatten()?;
+                crate::repo::manifest::decode_header(&b, &repo.dedup, id).ok()
+            })
             .collect();
     }
     Vec::new()

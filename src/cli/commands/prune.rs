@@ -99,7 +99,12 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
         }
         return Ok(kind.code());
     }
-    Ok(if repo.unavailable.is_empty() {
+    // WAL that could not be pruned (its segment size is unknown) is a
+    // warning: everything else was done, but the archive keeps growing.
+    let wal_blocked = reports
+        .iter()
+        .any(|r| r.wal.iter().any(|w| w.error.is_some()));
+    Ok(if repo.unavailable.is_empty() && !wal_blocked {
         0
     } else {
         EXIT_WARNINGS
@@ -153,9 +158,10 @@ fn print_report(r: &TargetReport) -> Result<()> {
         output::bytes(g.bytes_remaining),
     ))?;
     for w in &r.wal {
-        let what = match &w.note {
-            Some(n) => n.clone(),
-            None => format!(
+        let what = match (&w.error, &w.note) {
+            (Some(e), _) => format!("not pruned: {e}"),
+            (None, Some(n)) => n.clone(),
+            (None, None) => format!(
                 "{verb} {} of {} WAL file(s) ({}) older than {}",
                 w.removed,
                 w.files,

@@ -125,7 +125,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
                 for id in &r.manifests_copied {
                     if let Some(bytes) = to.get(&manifest_path(id))? {
                         catalog.add_backup_target(
-                            &manifest::decode_header(&bytes, &repo.dedup)?,
+                            &manifest::decode_header(&bytes, &repo.dedup, id)?,
                             &to.name,
                         )?;
                     }

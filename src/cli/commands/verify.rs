@@ -60,6 +60,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
                 backups: vec![],
             }],
             affected_backups: vec![],
+            warnings: vec![],
         });
     }
     ops::hooks::targets_unreachable(&config, &catalog, &repo.unavailable);
@@ -141,6 +142,11 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
                     format!(" (affects backups: {})", p.backups.join(", "))
                 };
                 output::line(&format!("{}: {}{affected}", r.target, p.message))?;
+            }
+        }
+        for r in &reports {
+            for w in &r.warnings {
+                eprintln!("vaultctl: warning: target '{}': {w}", r.target);
             }
         }
         if identities.is_none() && ctx.global.quiet == 0 {

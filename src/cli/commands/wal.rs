@@ -293,7 +293,7 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<i32> {
         };
         match wal::list(store, source) {
             Ok(objs) => {
-                let seg = wal::segment_size(store, source, &objs);
+                let seg = wal::display_segment_size(store, source, &objs);
                 let last = objs
                     .iter()
                     .filter(|o| matches!(o.file, wal::WalFile::Segment { .. }))
