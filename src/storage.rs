@@ -106,6 +106,26 @@ fn sync_new_dirs(new_dirs: &[PathBuf], step: &mut dyn FnMut(Step)) -> std::io::R
     Ok(())
 }
 
+/// Writes a new local file (never replacing one: `Ok(false)` when `path`
+/// exists) by the sequence of [`write_local`], created with permissions
+/// `perm` (less the umask): key files, which a power cut must neither lose
+/// nor leave empty.
+pub fn write_new_file_durably(
+    path: &std::path::Path,
+    data: &[u8],
+    perm: u32,
+) -> std::io::Result<bool> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| std::io::Error::other(format!("{} is not a file name", path.display())))?;
+    write_local(dir, name, data, LocalPut::IfAbsent, perm, &mut |_| {})
+}
+
 /// `create_dir_all` whose new directories survive a power cut.
 fn create_dir_all_durable(dir: &std::path::Path) -> std::io::Result<()> {
     let new_dirs = create_dirs(dir, &mut |_| {})?;
@@ -128,9 +148,11 @@ fn write_local(
     name: &str,
     data: &[u8],
     mode: LocalPut,
+    perm: u32,
     step: &mut dyn FnMut(Step),
 ) -> std::io::Result<bool> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let file = root.join(name);
     let dir = file.parent().unwrap_or(root).to_path_buf();
     let file_name = file
@@ -145,6 +167,7 @@ fn write_local(
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(perm)
             .open(&tmp)
         {
             Ok(f) => break (tmp, f),
@@ -372,7 +395,7 @@ impl Store {
         let root = self.local_root.clone().expect("a local target");
         let object = name.to_string();
         let r = tokio::task::spawn_blocking(move || {
-            write_local(&root, &object, &data, mode, &mut |_| {})
+            write_local(&root, &object, &data, mode, 0o666, &mut |_| {})
         })
         .await?;
         r.map_err(|e| self.local_error("writing", name, e))
@@ -604,7 +627,7 @@ mod tests {
     ) -> (bool, Vec<Step>) {
         let file = root.join(name);
         let mut steps = Vec::new();
-        let written = write_local(root, name, data, mode, &mut |s| {
+        let written = write_local(root, name, data, mode, 0o666, &mut |s| {
             match std::fs::read(&file) {
                 Ok(b) => assert!(
                     b == data || Some(b.as_slice()) == old,
@@ -718,9 +741,32 @@ mod tests {
         // The name is a directory: publishing fails after the temp file was written.
         std::fs::create_dir(root.join("d/obj")).unwrap();
         std::fs::write(root.join("d/obj/keep"), b"x").unwrap();
-        assert!(write_local(root, "d/obj", b"data", LocalPut::Overwrite, &mut |_| {}).is_err());
+        assert!(write_local(
+            root,
+            "d/obj",
+            b"data",
+            LocalPut::Overwrite,
+            0o666,
+            &mut |_| {}
+        )
+        .is_err());
         assert!(leftovers(&root.join("d")).is_empty());
         assert!(root.join("d/obj").is_dir());
+    }
+
+    #[test]
+    fn new_files_get_their_mode_and_are_never_replaced() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let key = t.path().join("keys/sub/dedup.key");
+        assert!(write_new_file_durably(&key, b"k1", 0o600).unwrap());
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!write_new_file_durably(&key, b"k2", 0o600).unwrap());
+        assert_eq!(std::fs::read(&key).unwrap(), b"k1");
+        assert!(leftovers(&t.path().join("keys/sub")).is_empty());
     }
 
     #[test]
