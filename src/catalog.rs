@@ -194,15 +194,57 @@ pub struct BackupFilter {
     pub offset: usize,
 }
 
+/// The catalog holds tenants, table names, row counts and command lines:
+/// it is created 0600 before SQLite opens it (SQLite then gives its `-wal`
+/// and `-shm` files the same mode), and an existing catalog or `-wal`/`-shm`
+/// readable by others is made 0600.
+fn private_files(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("cannot create the catalog {}", path.display()))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let p = std::path::PathBuf::from(name);
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            if let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(
+                    "{} is readable by other users (mode {:o}) and cannot be made private: {e}",
+                    p.display(),
+                    mode & 0o7777
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Catalog {
     pub fn open(path: &Path) -> Result<Catalog> {
         if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).with_context(|| {
-                    format!("cannot create the catalog directory {}", dir.display())
-                })?;
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .with_context(|| {
+                        format!("cannot create the catalog directory {}", dir.display())
+                    })?;
             }
         }
+        private_files(path)?;
         // Two processes creating the catalog at once can get SQLITE_BUSY
         // from the switch to WAL mode without the busy handler being asked;
         // that is transient, so it is retried for a while.
@@ -334,7 +376,13 @@ impl Catalog {
     ) -> Result<()> {
         self.conn.execute(
             "UPDATE backups SET status = 'failed', finished_at = ?2, duration_ms = ?3, bytes = ?4, error = ?5, pid = NULL WHERE id = ?1",
-            params![id, finished_at, duration_ms, bytes, error],
+            params![
+                id,
+                finished_at,
+                duration_ms,
+                bytes,
+                crate::redact::text(error)
+            ],
         )?;
         Ok(())
     }

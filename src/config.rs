@@ -755,7 +755,7 @@ fn validate_source_ops(s: &FileSource) -> Result<SourceOps> {
 fn check_http_url(url: &str, what: &str) -> Result<()> {
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
         return usage(
-            format!("{what} \"{url}\" is not an http(s) URL."),
+            format!("{what} {} is not an http(s) URL.", crate::redact::url(url)),
             "Write a full URL such as https://hc-ping.com/UUID.",
         );
     }
@@ -881,7 +881,11 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
     let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
         Failure::new(
             ExitKind::Usage,
-            format!("source '{}' has an invalid url: {e}.", s.name),
+            format!(
+                "source '{}' has an invalid url: {}.",
+                s.name,
+                crate::redact::conninfo_error(&e)
+            ),
         )
         .with_remedy("Write postgresql://USER@HOST:PORT/DATABASE.")
     })?;
@@ -958,7 +962,11 @@ fn validate_physical(base: &Path, s: &FileSource) -> Result<PhysicalSpec> {
     let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
         Failure::new(
             ExitKind::Usage,
-            format!("source '{}' has an invalid url: {e}.", s.name),
+            format!(
+                "source '{}' has an invalid url: {}.",
+                s.name,
+                crate::redact::conninfo_error(&e)
+            ),
         )
         .with_remedy("Write postgresql://USER@HOST:PORT/postgres.")
     })?;
@@ -1035,7 +1043,11 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
         }
     } else {
         return usage(
-            format!("target '{}' has an unsupported url \"{}\".", t.name, t.url),
+            format!(
+                "target '{}' has an unsupported url {}.",
+                t.name,
+                crate::redact::url(&t.url)
+            ),
             "Supported: file:///path and s3://bucket/prefix (with endpoint for R2, B2 and other S3-compatible stores).",
         );
     };
@@ -1048,8 +1060,9 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
         if e.starts_with("http://") {
             return usage(
                 format!(
-                    "target '{}' uses the plain-HTTP endpoint {e} without allow_http = true.",
-                    t.name
+                    "target '{}' uses the plain-HTTP endpoint {} without allow_http = true.",
+                    t.name,
+                    crate::redact::url(e)
                 ),
                 "Use https, or set allow_http = true only for a test server on 127.0.0.1.",
             );

@@ -95,7 +95,9 @@ pub fn exit_kind(err: &anyhow::Error) -> ExitKind {
         .unwrap_or(ExitKind::Failure)
 }
 
-/// One paragraph: the context chain joined, outermost first, without repeats.
+/// One paragraph: the context chain joined, outermost first, without
+/// repeats, with URLs redacted ([`crate::redact::text`]): this is the text
+/// that reaches the terminal, the log, alerts and notifications.
 pub fn paragraph(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
@@ -112,5 +114,5 @@ pub fn paragraph(err: &anyhow::Error) -> String {
         }
         out.push_str(p.trim_end());
     }
-    out
+    crate::redact::text(&out)
 }

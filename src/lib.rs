@@ -11,5 +11,6 @@ pub mod engine;
 pub mod error;
 pub mod ops;
 pub mod progress;
+pub mod redact;
 pub mod repo;
 pub mod storage;

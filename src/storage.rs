@@ -4,9 +4,11 @@
 //! S3-compatible stores (AWS, R2, B2, test servers) go through
 //! `AmazonS3Builder` with path-style addressing when an endpoint is set;
 //! transient errors (5xx, timeouts, resets) are retried by object_store with
-//! exponential backoff and jitter. Local targets are fsynced after each put,
-//! because a backup that a power cut can erase is not a backup.
+//! exponential backoff and jitter. Local targets are written by vaultctl
+//! itself ([`write_local`]: temp file, fsync, rename or link, directory
+//! fsyncs), because a backup that a power cut can erase is not a backup.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -33,38 +35,182 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Writes `root/name` only if it does not exist: a temporary file in the
-/// same directory, fsynced, hard-linked to the name (which never replaces
-/// an existing file), then the directory fsynced. Plain blocking calls:
-/// this is the archive_command's hot path.
-fn put_new_local(root: &std::path::Path, name: &str, data: &[u8]) -> std::io::Result<bool> {
-    use std::io::Write;
-    let file = root.join(name);
-    let dir = file.parent().unwrap_or(root).to_path_buf();
-    std::fs::create_dir_all(&dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        file.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("object"),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        // The data (and the size that reads it back) is on disk before the
-        // name appears; one directory sync then makes the name durable.
-        f.sync_data()?;
-        match std::fs::hard_link(&tmp, &file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+/// How a local write treats an existing object of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocalPut {
+    /// Replace it (rename over it).
+    Overwrite,
+    /// Keep it (a hard link never replaces a file) and report `false`.
+    IfAbsent,
+}
+
+/// One durable step of a local write, reported to an observer so tests can
+/// check the order without tracing system calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// A missing directory was created.
+    CreatedDir(PathBuf),
+    /// The temporary file holds the data and is fsynced.
+    SyncedTemp(PathBuf),
+    /// The temporary file was renamed (or linked) to the final name.
+    Published(PathBuf),
+    /// The final name already existed (`IfAbsent`); that file was fsynced.
+    SyncedExisting(PathBuf),
+    /// A directory was fsynced.
+    SyncedDir(PathBuf),
+}
+
+/// Temporary names are `<name>#<digits>`: object_store's own staging
+/// convention, which its listings skip, so a crash leaves nothing a listing
+/// would take for an object.
+static TMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Creates `dir` and every missing ancestor; returns those that were
+/// missing, outermost first (another process may have created some of them
+/// meanwhile: their entries are fsynced all the same).
+fn create_dirs(dir: &std::path::Path, step: &mut dyn FnMut(Step)) -> std::io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    missing.reverse();
+    for d in &missing {
+        match std::fs::create_dir(d) {
+            Ok(()) => step(Step::CreatedDir(d.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
-        let _ = std::fs::remove_file(&tmp);
-        std::fs::File::open(&dir)?.sync_all()?;
-        Ok(true)
+    }
+    Ok(missing)
+}
+
+fn sync_dir(dir: &std::path::Path, step: &mut dyn FnMut(Step)) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()?;
+    step(Step::SyncedDir(dir.to_path_buf()));
+    Ok(())
+}
+
+/// Makes the entries of `new_dirs` (outermost first) durable: each one's
+/// parent is fsynced, deepest first, up to the first directory that existed.
+fn sync_new_dirs(new_dirs: &[PathBuf], step: &mut dyn FnMut(Step)) -> std::io::Result<()> {
+    for d in new_dirs.iter().rev() {
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent, step)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a new local file (never replacing one: `Ok(false)` when `path`
+/// exists) by the sequence of [`write_local`], created with permissions
+/// `perm` (less the umask): key files, which a power cut must neither lose
+/// nor leave empty.
+pub fn write_new_file_durably(
+    path: &std::path::Path,
+    data: &[u8],
+    perm: u32,
+) -> std::io::Result<bool> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| std::io::Error::other(format!("{} is not a file name", path.display())))?;
+    write_local(dir, name, data, LocalPut::IfAbsent, perm, &mut |_| {})
+}
+
+/// `create_dir_all` whose new directories survive a power cut.
+fn create_dir_all_durable(dir: &std::path::Path) -> std::io::Result<()> {
+    let new_dirs = create_dirs(dir, &mut |_| {})?;
+    sync_new_dirs(&new_dirs, &mut |_| {})
+}
+
+/// Writes `root/name` durably, in this order: a temporary file in the
+/// target directory (creating missing directories), written and fsynced;
+/// renamed to the name (`Overwrite`) or hard-linked to it (`IfAbsent`,
+/// which never replaces a file); the directory fsynced; then the parent of
+/// every directory that was created, deepest first, up to one that
+/// existed. A power cut therefore leaves either no object or the whole
+/// object under its name, never an empty or partial one. With `IfAbsent`
+/// and an existing object, that object and its directory are fsynced before
+/// `Ok(false)` is returned: a retried `wal push` whose first attempt was
+/// killed after the link reports success only for a durable file. Plain
+/// blocking calls: this is the archive_command's hot path.
+fn write_local(
+    root: &std::path::Path,
+    name: &str,
+    data: &[u8],
+    mode: LocalPut,
+    perm: u32,
+    step: &mut dyn FnMut(Step),
+) -> std::io::Result<bool> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = root.join(name);
+    let dir = file.parent().unwrap_or(root).to_path_buf();
+    let file_name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object")
+        .to_string();
+    let new_dirs = create_dirs(&dir, step)?;
+    let (tmp, mut f) = loop {
+        let seq = TMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!("{file_name}#{}{seq:06}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(perm)
+            .open(&tmp)
+        {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let result = (|| {
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        step(Step::SyncedTemp(tmp.clone()));
+        let written = match mode {
+            LocalPut::Overwrite => {
+                std::fs::rename(&tmp, &file)?;
+                step(Step::Published(file.clone()));
+                true
+            }
+            LocalPut::IfAbsent => match std::fs::hard_link(&tmp, &file) {
+                Ok(()) => {
+                    step(Step::Published(file.clone()));
+                    true
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // Written by an earlier attempt that may have been
+                    // killed before its fsyncs: make it durable now.
+                    std::fs::File::open(&file)?.sync_all()?;
+                    step(Step::SyncedExisting(file.clone()));
+                    false
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if mode == LocalPut::IfAbsent {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        sync_dir(&dir, step)?;
+        sync_new_dirs(&new_dirs, step)?;
+        Ok(written)
     })();
-    let _ = std::fs::remove_file(&tmp);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
     result
 }
 
@@ -93,7 +239,7 @@ impl Store {
             Location::Local { path } => {
                 if !path.exists() {
                     if create {
-                        std::fs::create_dir_all(path).map_err(|e| {
+                        create_dir_all_durable(path).map_err(|e| {
                             Failure::new(
                                 ExitKind::Failure,
                                 format!(
@@ -170,7 +316,11 @@ impl Store {
                 let s3 = b.build().map_err(|e| {
                     Failure::new(
                         ExitKind::Usage,
-                        format!("target '{}' is misconfigured: {e}.", target.name),
+                        format!(
+                            "target '{}' is misconfigured: {}.",
+                            target.name,
+                            crate::redact::text(&e.to_string())
+                        ),
                     )
                     .with_remedy("Check bucket, endpoint, region and credentials in the config.")
                 })?;
@@ -183,7 +333,7 @@ impl Store {
                         "s3://{bucket}/{prefix}{}",
                         endpoint
                             .as_ref()
-                            .map(|e| format!(" at {e}"))
+                            .map(|e| format!(" at {}", crate::redact::url(e)))
                             .unwrap_or_default()
                     ),
                 })
@@ -218,30 +368,74 @@ impl Store {
         };
         Failure::new(
             kind,
-            format!("target '{}': {op} {name} failed: {e}.", self.name),
+            format!(
+                "target '{}': {op} {name} failed: {}.",
+                self.name,
+                crate::redact::text(&e.to_string())
+            ),
         )
         .with_remedy(remedy)
         .into()
     }
 
     pub async fn put_async(&self, name: &str, data: Bytes) -> Result<()> {
+        if self.local_root.is_some() {
+            self.put_local(name, data, LocalPut::Overwrite).await?;
+            return Ok(());
+        }
         self.inner
             .put(&self.path(name), PutPayload::from_bytes(data))
             .await
             .map_err(|e| self.storage_error("writing", name, e))?;
-        if let Some(root) = &self.local_root {
-            let file = root.join(name);
-            let dir = file.parent().map(|p| p.to_path_buf());
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                std::fs::File::open(&file)?.sync_all()?;
-                if let Some(d) = dir {
-                    std::fs::File::open(d)?.sync_all()?;
-                }
-                Ok(())
-            })
-            .await??;
-        }
         Ok(())
+    }
+
+    /// A local write ([`write_local`]) on the blocking pool.
+    async fn put_local(&self, name: &str, data: Bytes, mode: LocalPut) -> Result<bool> {
+        let root = self.local_root.clone().expect("a local target");
+        let object = name.to_string();
+        let r = tokio::task::spawn_blocking(move || {
+            write_local(&root, &object, &data, mode, 0o666, &mut |_| {})
+        })
+        .await?;
+        r.map_err(|e| self.local_error("writing", name, e))
+    }
+
+    fn local_error(&self, op: &str, name: &str, e: std::io::Error) -> anyhow::Error {
+        self.storage_error(
+            op,
+            name,
+            object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(e),
+            },
+        )
+    }
+
+    /// After deleting local objects: fsync their directories, so a power
+    /// cut cannot bring back a deleted manifest after the packs it names
+    /// were deleted too.
+    async fn sync_local_dirs(&self, names: &[String]) -> Result<()> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(());
+        };
+        let dirs: BTreeSet<PathBuf> = names
+            .iter()
+            .filter_map(|n| root.join(n).parent().map(|p| p.to_path_buf()))
+            .collect();
+        let r = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            for d in dirs {
+                match std::fs::File::open(&d) {
+                    Ok(f) => f.sync_all()?,
+                    // The directory went too (nothing left to make durable).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        r.map_err(|e| self.local_error("syncing the directory of", &names[0], e))
     }
 
     pub fn put(&self, name: &str, data: Bytes) -> Result<()> {
@@ -280,17 +474,8 @@ impl Store {
     /// S3 it is a HEAD then a PUT, which is enough for writers that are
     /// serialized per name (PostgreSQL archives one segment at a time).
     pub async fn put_if_absent_async(&self, name: &str, data: Bytes) -> Result<bool> {
-        if let Some(root) = &self.local_root {
-            return put_new_local(root, name, &data).map_err(|e| {
-                self.storage_error(
-                    "writing",
-                    name,
-                    object_store::Error::Generic {
-                        store: "LocalFileSystem",
-                        source: Box::new(e),
-                    },
-                )
-            });
+        if self.local_root.is_some() {
+            return self.put_local(name, data, LocalPut::IfAbsent).await;
         }
         match self.inner.head(&self.path(name)).await {
             Ok(_) => return Ok(false),
@@ -367,7 +552,13 @@ impl Store {
         })
     }
 
+    /// Deletes an object (locally: and fsyncs its directory).
     pub async fn delete_async(&self, name: &str) -> Result<()> {
+        self.delete_unsynced(name).await?;
+        self.sync_local_dirs(&[name.to_string()]).await
+    }
+
+    async fn delete_unsynced(&self, name: &str) -> Result<()> {
         match self.inner.delete(&self.path(name)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.storage_error("deleting", name, e)),
@@ -382,10 +573,14 @@ impl Store {
     pub fn delete_many(&self, names: &[String]) -> Result<()> {
         runtime().block_on(async {
             for chunk in names.chunks(16) {
-                for r in futures::future::join_all(chunk.iter().map(|n| self.delete_async(n))).await
+                for r in
+                    futures::future::join_all(chunk.iter().map(|n| self.delete_unsynced(n))).await
                 {
                     r?;
                 }
+            }
+            if !names.is_empty() {
+                self.sync_local_dirs(names).await?;
             }
             Ok(())
         })
@@ -413,4 +608,194 @@ pub struct ObjectInfo {
     pub size: u64,
     /// Last modification, unix milliseconds, by the storage's clock.
     pub modified_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Runs a local write, checking at every step that the final name holds
+    /// either nothing, the old bytes or all of the new ones (never an empty
+    /// or partial file), and returns the steps.
+    fn observed(
+        root: &Path,
+        name: &str,
+        data: &[u8],
+        old: Option<&[u8]>,
+        mode: LocalPut,
+    ) -> (bool, Vec<Step>) {
+        let file = root.join(name);
+        let mut steps = Vec::new();
+        let written = write_local(root, name, data, mode, 0o666, &mut |s| {
+            match std::fs::read(&file) {
+                Ok(b) => assert!(
+                    b == data || Some(b.as_slice()) == old,
+                    "at {s:?} the object holds {} bytes",
+                    b.len()
+                ),
+                Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+            }
+            if let Step::SyncedTemp(t) = &s {
+                assert_eq!(std::fs::read(t).unwrap(), data, "the temp file is complete");
+                assert_eq!(
+                    t.parent(),
+                    file.parent(),
+                    "the temp file is beside the object"
+                );
+            }
+            steps.push(s);
+        })
+        .unwrap();
+        (written, steps)
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains('#'))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_object_is_synced_then_published_then_its_new_directories_synced() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let (written, steps) =
+            observed(root, "wal/src/0001/obj", b"data", None, LocalPut::Overwrite);
+        assert!(written);
+        let d = |p: &str| root.join(p);
+        assert_eq!(steps.len(), 9, "{steps:#?}");
+        assert_eq!(
+            steps[..3],
+            [
+                Step::CreatedDir(d("wal")),
+                Step::CreatedDir(d("wal/src")),
+                Step::CreatedDir(d("wal/src/0001")),
+            ]
+        );
+        assert!(matches!(&steps[3], Step::SyncedTemp(_)));
+        assert_eq!(
+            steps[4..],
+            [
+                Step::Published(d("wal/src/0001/obj")),
+                Step::SyncedDir(d("wal/src/0001")),
+                Step::SyncedDir(d("wal/src")),
+                Step::SyncedDir(d("wal")),
+                Step::SyncedDir(root.to_path_buf()),
+            ]
+        );
+        assert_eq!(std::fs::read(d("wal/src/0001/obj")).unwrap(), b"data");
+        assert!(leftovers(&d("wal/src/0001")).is_empty());
+        // The same again: the directories exist, only the object's is synced.
+        let (_, steps) = observed(
+            root,
+            "wal/src/0001/obj",
+            b"new",
+            Some(b"data"),
+            LocalPut::Overwrite,
+        );
+        assert!(matches!(&steps[0], Step::SyncedTemp(_)));
+        assert_eq!(
+            steps[1..],
+            [
+                Step::Published(d("wal/src/0001/obj")),
+                Step::SyncedDir(d("wal/src/0001")),
+            ]
+        );
+        assert_eq!(std::fs::read(d("wal/src/0001/obj")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn if_absent_never_replaces_and_syncs_an_existing_object_before_success() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let (written, _) = observed(root, "wal/x/obj", b"first", None, LocalPut::IfAbsent);
+        assert!(written);
+        let (written, steps) = observed(
+            root,
+            "wal/x/obj",
+            b"second",
+            Some(b"first"),
+            LocalPut::IfAbsent,
+        );
+        assert!(!written);
+        assert!(matches!(&steps[0], Step::SyncedTemp(_)));
+        assert_eq!(
+            steps[1..],
+            [
+                Step::SyncedExisting(root.join("wal/x/obj")),
+                Step::SyncedDir(root.join("wal/x")),
+            ]
+        );
+        assert_eq!(std::fs::read(root.join("wal/x/obj")).unwrap(), b"first");
+        assert!(leftovers(&root.join("wal/x")).is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temp_file_and_no_object() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir(root.join("d")).unwrap();
+        // The name is a directory: publishing fails after the temp file was written.
+        std::fs::create_dir(root.join("d/obj")).unwrap();
+        std::fs::write(root.join("d/obj/keep"), b"x").unwrap();
+        assert!(write_local(
+            root,
+            "d/obj",
+            b"data",
+            LocalPut::Overwrite,
+            0o666,
+            &mut |_| {}
+        )
+        .is_err());
+        assert!(leftovers(&root.join("d")).is_empty());
+        assert!(root.join("d/obj").is_dir());
+    }
+
+    #[test]
+    fn new_files_get_their_mode_and_are_never_replaced() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let key = t.path().join("keys/sub/dedup.key");
+        assert!(write_new_file_durably(&key, b"k1", 0o600).unwrap());
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!write_new_file_durably(&key, b"k2", 0o600).unwrap());
+        assert_eq!(std::fs::read(&key).unwrap(), b"k1");
+        assert!(leftovers(&t.path().join("keys/sub")).is_empty());
+    }
+
+    #[test]
+    fn listings_skip_temporary_files() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().to_path_buf();
+        let store = Store {
+            name: "t".into(),
+            inner: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&root).unwrap()),
+            prefix: String::new(),
+            local_root: Some(root.clone()),
+            display: "file://t".into(),
+        };
+        store
+            .put("snapshots/abc", Bytes::from_static(b"m"))
+            .unwrap();
+        // What a crash between the temp file and the rename leaves.
+        std::fs::write(root.join("snapshots/def#12345000001"), b"").unwrap();
+        let names: Vec<String> = store
+            .list("snapshots")
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, vec!["snapshots/abc".to_string()]);
+        assert!(!runtime()
+            .block_on(store.put_if_absent_async("snapshots/abc", Bytes::from_static(b"z")))
+            .unwrap());
+        store.delete_many(&["snapshots/abc".to_string()]).unwrap();
+        assert!(store.get("snapshots/abc").unwrap().is_none());
+    }
 }

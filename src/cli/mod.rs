@@ -179,7 +179,7 @@ fn init_logging(g: &GlobalArgs) {
     let color = output::stderr_color();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::LogWriter::default)
         .with_ansi(color)
         .with_target(false)
         .without_time()

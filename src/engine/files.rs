@@ -5,7 +5,8 @@
 //! reads, with entries in sorted order so unchanged trees produce the same
 //! bytes and dedup. Sockets, FIFOs and devices are skipped and listed in the
 //! manifest. Restore refuses every entry that would land outside the
-//! destination: absolute paths, `..`, and paths through symlinks.
+//! destination (absolute paths, `..`, paths through symlinks, hard links to
+//! paths outside) and device nodes; FIFOs are skipped with a warning.
 
 use std::fs;
 use std::io::{self, Read};
@@ -224,11 +225,17 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
                 .into());
         }
         if let Some(target) = entry.link_name()? {
-            if entry.header().entry_type().is_hard_link() && safe_relative(&target).is_none() {
+            let escapes = match safe_relative(&target) {
+                None => true,
+                // Linking `l/file` where `l` is a symlink links whatever it
+                // points at, outside too.
+                Some(t) => t.as_os_str().is_empty() || through_symlink(&dest, &t),
+            };
+            if entry.header().entry_type().is_hard_link() && escapes {
                 return Err(Failure::new(
                     ExitKind::Failure,
                     format!(
-                        "the hard link \"{}\" points outside the destination; refusing it.",
+                        "the hard link \"{}\" points outside the destination or through a symlink; refusing it.",
                         raw.display()
                     ),
                 )
@@ -237,6 +244,48 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
             }
         }
         let kind = entry.header().entry_type();
+        if kind.is_character_special() || kind.is_block_special() {
+            // A device node from a backup would hand whoever reads the
+            // restored tree the device (a disk, /dev/mem) with the
+            // archive's mode and owner.
+            return Err(Failure::new(
+                ExitKind::Failure,
+                format!(
+                    "the archive entry \"{}\" is a device node; refusing it.",
+                    raw.display()
+                ),
+            )
+            .with_remedy("vaultctl never restores device nodes, and its files sources never archive them. If the archive is trusted and the nodes are needed, extract it by hand: `vaultctl restore ID --stdout | tar -x`.")
+            .into());
+        }
+        if kind.is_fifo() {
+            // Harmless but never data: skipped, as backups skip them.
+            tracing::warn!(
+                "skipped the FIFO \"{}\" in the archive (FIFOs are not restored)",
+                raw.display()
+            );
+            continue;
+        }
+        // Replacing a directory with a file or symlink (or the reverse)
+        // is how an archive redirects the entries that follow it.
+        if let Ok(existing) = fs::symlink_metadata(dest.join(&rel)) {
+            if existing.is_dir() != kind.is_dir() {
+                return Err(Failure::new(
+                    ExitKind::Failure,
+                    format!(
+                        "the archive entry \"{}\" would replace {} of the same name; refusing it.",
+                        raw.display(),
+                        if existing.is_dir() {
+                            "a directory"
+                        } else {
+                            "a file or symlink"
+                        }
+                    ),
+                )
+                .with_remedy("The backup's archive is malicious or damaged (or, with --force, the destination holds another kind of file there: restore into an empty directory); nothing outside the destination was written.")
+                .into());
+            }
+        }
         if kind.is_dir() {
             dirs.push((dest.join(&rel), entry.header().mtime().unwrap_or(0)));
         }

@@ -215,6 +215,9 @@ pub fn raise_at(
     message: &str,
     now: &str,
 ) -> Result<Event> {
+    // Alerts are stored, shown and sent: no URL's secret goes with them.
+    let message = crate::redact::text(message);
+    let message = message.as_str();
     // IMMEDIATE: two processes raising the same key serialize here.
     let tx = rusqlite::Transaction::new_unchecked(
         &catalog.conn,

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::alerts::{Change, Event};
 use crate::config::{Config, Notify, NotifyKind};
+use crate::redact;
 
 /// Attempts per notification (one try plus retries).
 pub const ATTEMPTS: u32 = 3;
@@ -101,29 +102,38 @@ pub fn post(url: &str, body: Option<String>, timeout: Duration) -> Result<(), St
             .connect_timeout(timeout)
             .user_agent(concat!("vaultctl/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| redact::text(&e.without_url().to_string()))?;
         let mut req = client.post(&url);
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("POST {}: {e}", redact(&url)))?;
+        let resp = req.send().await.map_err(|e| http_error(&url, e))?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(format!("POST {} answered {}", redact(&url), resp.status()))
+            Err(format!(
+                "POST {} answered {}",
+                redact::url(&url),
+                resp.status()
+            ))
         }
     })
 }
 
-/// Webhook URLs often carry secrets in the path: log only scheme and host.
-fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{}/…", rest.split('/').next().unwrap_or("")),
-        None => "…".into(),
+/// A reqwest error without its URL (webhook and healthcheck URLs carry
+/// tokens), with its causes; any URL a cause still names is redacted.
+fn http_error(url: &str, e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = format!("POST {}: {e}", redact::url(url));
+    let mut src = std::error::Error::source(&e);
+    while let Some(inner) = src {
+        let s = inner.to_string();
+        if !text.contains(&s) {
+            text.push_str(&format!(": {s}"));
+        }
+        src = inner.source();
     }
+    redact::text(&text)
 }
 
 /// The `VAULTCTL_ALERT_*` variables a command notifier gets.
@@ -219,16 +229,32 @@ pub enum Ping {
 /// Pings `url` (`/start`, bare, `/fail`); the body (e.g. the error) becomes
 /// the check's log. Never fails; problems are logged.
 pub fn ping(url: &str, kind: Ping, body: Option<String>) {
-    let base = url.trim_end_matches('/');
-    let full = match kind {
-        Ping::Start => format!("{base}/start"),
-        Ping::Success => base.to_string(),
-        Ping::Fail => format!("{base}/fail"),
-    };
+    let full = ping_url(url, kind);
     let body = body.map(|b| b.chars().take(10_000).collect::<String>());
     if let Err(e) = retry(|| post_text(&full, body.clone())) {
         tracing::warn!("healthcheck ping failed after {ATTEMPTS} attempts: {e}");
     }
+}
+
+/// The URL of a ping: `/start` and `/fail` go at the end of the path,
+/// before any query (`https://hc.example/ping/UUID?rid=1` →
+/// `https://hc.example/ping/UUID/start?rid=1`).
+fn ping_url(url: &str, kind: Ping) -> String {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (url, None),
+    };
+    let base = path.trim_end_matches('/');
+    let mut full = match kind {
+        Ping::Start => format!("{base}/start"),
+        Ping::Success => base.to_string(),
+        Ping::Fail => format!("{base}/fail"),
+    };
+    if let Some(q) = query {
+        full.push('?');
+        full.push_str(q);
+    }
+    full
 }
 
 fn post_text(url: &str, body: Option<String>) -> Result<(), String> {
@@ -239,17 +265,42 @@ fn post_text(url: &str, body: Option<String>) -> Result<(), String> {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("vaultctl/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| redact::text(&e.without_url().to_string()))?;
         let resp = client
             .post(&url)
             .body(body.unwrap_or_default())
             .send()
             .await
-            .map_err(|e| format!("POST {}: {e}", redact(&url)))?;
+            .map_err(|e| http_error(&url, e))?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(format!("POST {} answered {}", redact(&url), resp.status()))
+            Err(format!(
+                "POST {} answered {}",
+                redact::url(&url),
+                resp.status()
+            ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_suffixes_go_before_the_query() {
+        assert_eq!(
+            ping_url("https://hc.example/ping/UUID/", Ping::Start),
+            "https://hc.example/ping/UUID/start"
+        );
+        assert_eq!(
+            ping_url("https://hc.example/ping/UUID?rid=1", Ping::Fail),
+            "https://hc.example/ping/UUID/fail?rid=1"
+        );
+        assert_eq!(
+            ping_url("https://hc.example/ping/UUID?rid=1", Ping::Success),
+            "https://hc.example/ping/UUID?rid=1"
+        );
+    }
 }

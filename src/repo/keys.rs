@@ -137,30 +137,24 @@ impl DedupKey {
 }
 
 /// Creates a file readable only by its owner; refuses to overwrite one.
+/// Written durably (temporary file, fsync, no-clobber link, directory
+/// fsyncs): a power cut never loses a new key nor leaves an empty one.
 pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
+    let written = crate::storage::write_new_file_durably(path, contents, 0o600)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    if !written {
+        return Err(Failure::new(
+            ExitKind::Usage,
+            format!(
+                "{} already exists; vaultctl never overwrites a key.",
+                path.display()
+            ),
+        )
+        .with_remedy(
+            "Choose another --output path, or move the old key away yourself if you are sure.",
+        )
+        .into());
     }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Failure::new(ExitKind::Usage, format!("{} already exists; vaultctl never overwrites a key.", path.display()))
-                    .with_remedy("Choose another --output path, or move the old key away yourself if you are sure.")
-                    .into()
-            } else {
-                anyhow::Error::new(e).context(format!("cannot create {}", path.display()))
-            }
-        })?;
-    f.write_all(contents)?;
-    f.sync_all()?;
     Ok(())
 }
 

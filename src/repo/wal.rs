@@ -1127,38 +1127,129 @@ pub fn removable(kept: &[WalStart], names: &[String], segment_size: u64) -> Vec<
         .collect()
 }
 
-/// Copies WAL objects that secondaries lack from the targets that have
-/// them. Returns (target, copied) per target.
-pub fn sync(repo: &WalRepo) -> Result<Vec<(String, usize)>> {
+/// The base backups of `source` that `store`'s retention keeps, decided as
+/// `prune` decides (every manifest header on the store, the target's
+/// policy), with where their WAL starts. `None` when all WAL must stay
+/// there: no kept base backup, one whose start is unknown, or a manifest
+/// that cannot be read (it may be an older base backup).
+fn kept_starts(
+    store: &Store,
+    key: &DedupKey,
+    policy: Option<&crate::repo::retention::Policy>,
+    source: &str,
+) -> Result<Option<Vec<WalStart>>> {
+    use crate::repo::retention;
+    let (headers, unreadable) = crate::repo::prune::HeaderCache::default().load(store, key)?;
+    if !unreadable.is_empty() {
+        return Ok(None);
+    }
+    let items: Vec<retention::Item> = headers
+        .iter()
+        .map(|h| retention::Item {
+            id: h.id.clone(),
+            source: h.source.clone(),
+            time: retention::parse_time(&h.started_at)
+                .or_else(|| retention::parse_time(&h.finished_at))
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            tags: h.tags.clone(),
+        })
+        .collect();
+    let decisions = retention::apply(policy, &items);
+    let kept: Vec<Option<WalStart>> = headers
+        .iter()
+        .zip(decisions)
+        .filter(|(h, d)| d.keep && h.source == source && h.kind == "postgres-physical")
+        .map(|(h, _)| h.wal_start.clone())
+        .collect();
+    if kept.is_empty() {
+        return Ok(None);
+    }
+    Ok(kept.into_iter().collect())
+}
+
+/// Copies WAL objects that a target lacks from a target that has them, but
+/// only those the destination's own retention still keeps: WAL older than
+/// the start of every base backup the destination keeps ([`removable`]
+/// there, as `prune` computes it) is never copied back after prune removed
+/// it. Returns (target, copied) per target.
+pub fn sync(repo: &WalRepo, config: &Config) -> Result<Vec<(String, usize)>> {
     let stores: Vec<&Store> = repo.stores.iter().filter_map(|s| s.as_ref().ok()).collect();
-    let prefix = format!("{WAL_DIR}/{}", repo.source);
-    let mut have: Vec<BTreeSet<String>> = Vec::new();
+    let mut have: Vec<BTreeMap<String, Listed>> = Vec::new();
     for s in &stores {
         have.push(
-            s.list(&prefix)?
+            list(s, &repo.source)?
                 .into_iter()
-                .map(|(n, _)| n)
-                .filter(|n| n.rsplit('/').next().and_then(WalFile::parse).is_some())
+                .map(|o| (o.name.clone(), o))
                 .collect(),
         );
     }
-    let all: BTreeSet<String> = have.iter().flatten().cloned().collect();
+    let all: BTreeSet<String> = have.iter().flat_map(|h| h.keys().cloned()).collect();
+    // One segment size for the source, from a target that holds WAL. When it
+    // cannot be proved, nothing is filtered: copying WAL a retention removed
+    // only costs space, while a guessed size could withhold WAL a kept base
+    // backup needs.
+    let segment_size = stores
+        .iter()
+        .zip(&have)
+        .find(|(_, h)| !h.is_empty())
+        .and_then(|(s, h)| {
+            let objects: Vec<Listed> = h.values().cloned().collect();
+            match segment_size(s, &repo.source, &objects) {
+                Ok(size) => size,
+                Err(e) => {
+                    tracing::warn!(
+                        "the WAL segment size of source '{}' is not known, so wal sync copies every missing file: {}",
+                        repo.source,
+                        crate::error::paragraph(&e)
+                    );
+                    None
+                }
+            }
+        });
     let mut report = Vec::new();
     for (i, s) in stores.iter().enumerate() {
+        let missing: Vec<String> = all
+            .iter()
+            .filter(|n| !have[i].contains_key(*n))
+            .cloned()
+            .collect();
+        let policy = config
+            .targets
+            .iter()
+            .find(|t| t.name == s.name)
+            .and_then(|t| t.retention.as_ref());
+        let pruned: BTreeSet<String> = match segment_size {
+            Some(size) if !missing.is_empty() => {
+                match kept_starts(s, &repo.dedup, policy, &repo.source)? {
+                    Some(starts) => removable(&starts, &missing, size).into_iter().collect(),
+                    None => BTreeSet::new(),
+                }
+            }
+            _ => BTreeSet::new(),
+        };
+        if !pruned.is_empty() {
+            tracing::info!(
+                "target '{}': not copying {} WAL file(s) older than its retention keeps (up to {})",
+                s.name,
+                pruned.len(),
+                pruned.iter().next_back().map(String::as_str).unwrap_or("")
+            );
+        }
         let mut copied = 0;
-        for obj in all.difference(&have[i]) {
+        for name in missing.iter().filter(|n| !pruned.contains(*n)) {
+            let obj = object_path(&repo.source, name)?;
             let from = stores
                 .iter()
                 .zip(&have)
-                .find(|(_, h)| h.contains(obj))
+                .find(|(_, h)| h.contains_key(name))
                 .map(|(s, _)| *s)
                 .expect("some target has it");
-            if let Some(b) = from.get(obj)? {
-                runtime().block_on(s.put_if_absent_async(obj, b))?;
+            if let Some(b) = from.get(&obj)? {
+                runtime().block_on(s.put_if_absent_async(&obj, b))?;
                 copied += 1;
             }
         }
-        // Everything is there now: nothing pending for this target.
+        // Everything it needs is there now: nothing pending for this target.
         let _ = std::fs::remove_dir_all(repo.pending_dir(&s.name));
         let _ = std::fs::remove_file(repo.down_marker(&s.name));
         report.push((s.name.clone(), copied));

@@ -193,7 +193,7 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
         WalCommand::Sync(a) => {
             let (source, _) = pick_source(&config, a.source.as_deref())?;
             let repo = WalRepo::open(&config, source, false)?;
-            let report = wal::sync(&repo)?;
+            let report = wal::sync(&repo, &config)?;
             if ctx.global.json {
                 output::json(&report)?;
             } else {

@@ -43,10 +43,14 @@ impl ConnInfo {
     /// Parses `url` (which must hold no password) and finds the password:
     /// `password_file`, else `$PGPASSWORD`, else `$PGPASSFILE`/`~/.pgpass`.
     pub fn new(url: &str, password_file: Option<&Path>) -> Result<ConnInfo> {
+        // A string that does not parse is never echoed: it may hold a password.
         let mut config: Config = url.parse().map_err(|e| {
             Failure::new(
                 ExitKind::Usage,
-                format!("\"{}\" is not a PostgreSQL URL: {e}.", redact_url(url)),
+                format!(
+                    "the database URL is not a PostgreSQL URL ({}).",
+                    crate::redact::conninfo_error(&e)
+                ),
             )
             .with_remedy("Write postgresql://USER@HOST:PORT/DATABASE.")
         })?;
@@ -243,16 +247,19 @@ fn split_pgpass(line: &str) -> Vec<String> {
     out
 }
 
-/// A URL for messages: any password replaced.
+/// A database URL for messages: `postgresql://user@host:port/db` as parsed,
+/// never with a password; a string that does not parse is not echoed.
 pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((auth, host)) = rest.split_once('@') {
-            if let Some((user, _)) = auth.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
+    match crate::redact::without_password(url).parse::<Config>() {
+        Ok(c) => {
+            let info = ConnInfo {
+                config: c,
+                password: None,
+            };
+            info.display()
         }
+        Err(_) => crate::redact::UNPARSABLE.to_string(),
     }
-    url.to_string()
 }
 
 /// The server's message of a database error (with detail and hint).
@@ -436,9 +443,28 @@ mod tests {
     fn redaction_and_quoting() {
         assert_eq!(
             redact_url("postgresql://u:pw@h/db"),
-            "postgresql://u:***@h/db"
+            "postgresql://u@h:5432/db"
         );
-        assert_eq!(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
+        assert_eq!(
+            redact_url("postgresql://u:p@ss@h:5433/db"),
+            "postgresql://u@h:5433/db"
+        );
+        assert_eq!(
+            redact_url("postgresql://u@h/db"),
+            "postgresql://u@h:5432/db"
+        );
+        for bad in [
+            "host=h password=SECRET port=x",
+            "postgresql://u:SECRET@h:notaport/db",
+            "postgresql://u:SECRET@h/db?SECRET",
+        ] {
+            assert!(!redact_url(bad).contains("SECRET"), "{bad}");
+            let e = ConnInfo::new(bad, None).unwrap_err();
+            assert!(
+                !crate::error::paragraph(&e).contains("SECRET"),
+                "{bad}: {e}"
+            );
+        }
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
         assert_eq!(
