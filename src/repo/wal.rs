@@ -1139,10 +1139,13 @@ fn kept_starts(
     source: &str,
 ) -> Result<Option<Vec<WalStart>>> {
     use crate::repo::retention;
-    let (headers, unreadable) = crate::repo::prune::HeaderCache::default().load(store, key)?;
-    if !unreadable.is_empty() {
+    let loaded = crate::repo::prune::HeaderCache::default().load(store, key)?;
+    // A manifest that cannot be read, or is refused, may be an older base
+    // backup: keep everything rather than decide without it.
+    if !loaded.unreadable.is_empty() || !loaded.unbound.is_empty() {
         return Ok(None);
     }
+    let headers = loaded.headers;
     let items: Vec<retention::Item> = headers
         .iter()
         .map(|h| retention::Item {
