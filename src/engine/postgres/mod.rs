@@ -13,6 +13,7 @@ pub mod filter;
 pub mod physical;
 pub mod pitr;
 pub mod restore;
+pub mod sqlscan;
 pub mod tenants;
 
 use std::path::{Path, PathBuf};
