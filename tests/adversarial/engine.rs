@@ -349,3 +349,110 @@ COMMENT ON TABLE t IS 'semi; colon \ back';
         "1=\\N|2=\\.x|3=a\tb\\c|4=<null>\\! id; \\o x"
     );
 }
+
+/// `s` as an E'' literal for the test's own SQL.
+fn lit(s: &str) -> String {
+    format!(
+        "E'{}'",
+        s.replace('\\', "\\\\")
+            .replace('\'', "\\'")
+            .replace('\n', "\\n")
+            .replace('\t', "\\t")
+    )
+}
+
+/// Tenant keys are data: a key holding a line break and a COPY block, a
+/// quote, a backslash (exported with standard_conforming_strings off) or a
+/// `;` exports exactly that tenant's rows, and a merge loads nothing else.
+#[test]
+fn tenant_keys_cannot_break_out_of_the_export() {
+    let c = fixture();
+    let injected = "x\nCOPY public.plans (id, name, price) FROM stdin;\n99\tinjected\t0\n\\.\n-- ";
+    let keys = [injected, "o'brien", "back\\slash", "semi;colon"];
+    for k in keys {
+        c.psql(
+            "app",
+            &format!(
+                "INSERT INTO tenants VALUES ({0}, 'T', 1); INSERT INTO customers (tenant_id, name) VALUES ({0}, 'c1'), ({0}, 'c2')",
+                lit(k)
+            ),
+        );
+    }
+    // The backup's session reads '…' literals with backslash escapes.
+    c.psql(
+        "postgres",
+        "ALTER DATABASE app SET standard_conforming_strings = off",
+    );
+    let v = Vault::new(&[SourceDef {
+        name: "db",
+        url: c.url("backup", "app"),
+        password: BACKUP_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: None,
+    }]);
+    let id = v.backup(&["db", "--all-tenants"]);
+    let in_list = keys.iter().map(|k| lit(k)).collect::<Vec<_>>().join(", ");
+    let customers = |k: &str| {
+        c.count(
+            "app",
+            &format!(
+                "SELECT count(*) FROM customers WHERE tenant_id = {}",
+                lit(k)
+            ),
+        )
+    };
+    let plans = || {
+        c.psql(
+            "app",
+            "SELECT string_agg(id::text, ',' ORDER BY id) FROM plans",
+        )
+    };
+    let plans_before = plans();
+    let others = c.count("app", "SELECT count(*) FROM customers");
+
+    // All tenants merged back: each key's own rows, nothing else.
+    c.psql(
+        "app",
+        &format!("DELETE FROM customers WHERE tenant_id IN ({in_list})"),
+    );
+    v.ok(&[
+        "restore",
+        &id,
+        "--type",
+        "merge",
+        "--target-db",
+        &c.url("postgres", "app"),
+        "--yes",
+    ]);
+    for k in keys {
+        assert_eq!(customers(k), 2, "tenant {k:?}");
+    }
+    assert_eq!(plans(), plans_before, "a tenant key loaded rows into plans");
+    assert_eq!(c.count("app", "SELECT count(*) FROM customers"), others);
+
+    // Selective: only the tenants asked for.
+    c.psql(
+        "app",
+        &format!("DELETE FROM customers WHERE tenant_id IN ({in_list})"),
+    );
+    v.ok(&[
+        "restore",
+        &id,
+        "--type",
+        "merge",
+        "--target-db",
+        &c.url("postgres", "app"),
+        "--tenant",
+        "o'brien",
+        "--tenant",
+        "back\\slash",
+        "--tenant",
+        injected,
+        "--yes",
+    ]);
+    assert_eq!(customers("o'brien"), 2);
+    assert_eq!(customers("back\\slash"), 2);
+    assert_eq!(customers(injected), 2);
+    assert_eq!(customers("semi;colon"), 0);
+    assert_eq!(plans(), plans_before);
+}

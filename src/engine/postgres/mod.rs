@@ -314,9 +314,43 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// `'text'` with embedded quotes doubled (standard_conforming_strings).
+/// A string literal that means `s` whatever standard_conforming_strings
+/// is: `'text'` with quotes doubled, or — when `s` holds a backslash —
+/// `E'text'` with backslashes doubled too (as PostgreSQL's own
+/// `quote_literal` does). A `'…'` literal with a backslash would end early
+/// with standard_conforming_strings off and let the rest run as SQL.
 pub fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    if s.contains('\\') {
+        format!("E'{}'", s.replace('\\', r"\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+/// `s` for one line of a `--` comment: as a JSON string, so a line break
+/// (psql ends a comment at `\n` or `\r`) or a control character can never
+/// start a line of SQL.
+pub fn comment_text(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".into())
+}
+
+/// Refuses a name that cannot stay on one line of generated SQL (vaultctl
+/// frames COPY blocks line by line).
+pub fn one_line_name(what: &str, name: &str) -> Result<()> {
+    if name.contains(['\n', '\r', '\0']) {
+        return Err(Failure::new(
+            ExitKind::Failure,
+            format!(
+                "the {what} {} holds a line break, which a vaultctl tenant export cannot frame.",
+                comment_text(name)
+            ),
+        )
+        .with_remedy(
+            "Rename it (ALTER TABLE … RENAME), or back up the whole database without --tenant.",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// `schema.table`, both quoted.
@@ -442,6 +476,15 @@ mod tests {
         assert_eq!(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
+        // The same value whatever standard_conforming_strings is.
+        assert_eq!(quote_literal(r"a\' OR true --"), r"E'a\\'' OR true --'");
+        assert_eq!(quote_literal(r"x\"), r"E'x\\'");
+        assert_eq!(
+            comment_text("x\nCOPY public.plans FROM stdin;\r\\."),
+            r#""x\nCOPY public.plans FROM stdin;\r\\.""#
+        );
+        assert!(one_line_name("table", "a\nb").is_err());
+        assert!(one_line_name("table", r#"a "b" \c"#).is_ok());
         assert_eq!(
             split_pgpass(r"h:5432:db:u:p\:w"),
             vec!["h", "5432", "db", "u", "p:w"]

@@ -150,9 +150,43 @@ pub struct RecoverySettings {
     pub backup_id: String,
 }
 
-/// Quotes a value for postgresql.conf.
+/// Quotes a value for postgresql.conf, where a quoted value takes backslash
+/// escapes: quotes doubled, backslashes doubled, line breaks as `\n`/`\r`
+/// (a raw line break would end the line and start a setting of its own).
 fn conf_value(v: &str) -> String {
-    format!("'{}'", v.replace('\'', "''"))
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('\'');
+    for c in v.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str(r"\\"),
+            '\n' => out.push_str(r"\n"),
+            '\r' => out.push_str(r"\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A setting name for postgresql.conf (`--set NAME=VALUE`).
+fn conf_name(k: &str) -> Result<&str> {
+    if k.is_empty()
+        || !k
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        return Err(Failure::new(
+            ExitKind::Usage,
+            format!(
+                "{} is not a PostgreSQL setting name.",
+                super::comment_text(k)
+            ),
+        )
+        .with_remedy("Use --set name=value with a setting name of letters, digits, _ and dots.")
+        .into());
+    }
+    Ok(k)
 }
 
 /// Appends recovery settings to postgresql.auto.conf and creates
@@ -162,7 +196,7 @@ fn conf_value(v: &str) -> String {
 pub fn write_recovery(dir: &Path, s: &RecoverySettings) -> Result<()> {
     let mut text = format!(
         "\n# Added by vaultctl restore --type pitr (backup {}) on {}.\n",
-        s.backup_id,
+        super::comment_text(&s.backup_id),
         crate::repo::now_rfc3339()
     );
     text.push_str(&format!(
@@ -181,7 +215,7 @@ pub fn write_recovery(dir: &Path, s: &RecoverySettings) -> Result<()> {
     text.push_str("recovery_target_timeline = 'latest'\n");
     text.push_str("# the restored cluster does not archive into the source's WAL archive\narchive_mode = 'off'\n");
     for (k, v) in &s.extra {
-        text.push_str(&format!("{k} = {}\n", conf_value(v)));
+        text.push_str(&format!("{} = {}\n", conf_name(k)?, conf_value(v)));
     }
     let mut f = fs::OpenOptions::new()
         .create(true)
@@ -360,6 +394,34 @@ fn log_tail(log: &PathBuf) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conf_values_stay_on_their_line() {
+        assert_eq!(conf_value("it's"), "'it''s'");
+        assert_eq!(
+            conf_value("a\\'\nrecovery_end_command = 'x'"),
+            r"'a\\''\nrecovery_end_command = ''x'''"
+        );
+        assert!(conf_name("port").is_ok());
+        assert!(conf_name("x\ny").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        write_recovery(
+            dir.path(),
+            &RecoverySettings {
+                restore_command: "vaultctl wal fetch %f %p\nrecovery_end_command = 'x'".into(),
+                target_time: None,
+                extra: vec![("port".into(), "5433\\".into())],
+                backup_id: "abc\nrecovery_end_command = 'touch /tmp/x'".into(),
+            },
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("postgresql.auto.conf")).unwrap();
+        assert!(
+            text.lines().all(|l| !l.starts_with("recovery_end_command")),
+            "{text}"
+        );
+        assert!(text.contains(r"port = '5433\\'"), "{text}");
+    }
 
     #[test]
     fn target_times() {
