@@ -456,3 +456,31 @@ fn tenant_keys_cannot_break_out_of_the_export() {
     assert_eq!(customers("semi;colon"), 0);
     assert_eq!(plans(), plans_before);
 }
+
+/// pg_basebackup's WAL start and end points are found under a translated
+/// locale too (German messages through LANGUAGE, which C.UTF-8 honours).
+#[test]
+fn base_backup_under_a_translated_locale() {
+    let c = Cluster::start();
+    let v = Vault::new(&[]);
+    let pw = v.dir.path().join("cluster.password");
+    std::fs::write(&pw, format!("{SUPERUSER_PASSWORD}\n")).unwrap();
+    let mut config = std::fs::read_to_string(&v.config).unwrap();
+    config.push_str(&format!(
+        "[[source]]\nname = \"cluster\"\nkind = \"postgres-physical\"\nurl = \"{}\"\npassword_file = \"{}\"\npg_bin_dir = \"{}\"\n",
+        c.url("postgres", "postgres"),
+        pw.display(),
+        c.bin.display()
+    ));
+    std::fs::write(&v.config, config).unwrap();
+    let o = v
+        .command(&["--json", "backup", "cluster"])
+        .env("LANGUAGE", "de")
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = v.json(&["list"]);
+    assert_eq!(list[0]["kind"], "postgres-physical", "{list}");
+    assert_eq!(list[0]["status"], "completed", "{list}");
+}

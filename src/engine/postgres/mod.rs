@@ -205,6 +205,7 @@ impl ConnInfo {
             Some(p) => cmd.env("PGPASSWORD", p),
             None => cmd.env_remove("PGPASSWORD"),
         };
+        english_messages(&mut cmd);
         cmd
     }
 
@@ -369,9 +370,45 @@ pub fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// The locale variables for a PostgreSQL program whose messages vaultctl
+/// reads (pg_basebackup's WAL start point, versions, psql's errors): its
+/// messages in English (`LC_MESSAGES=C`, no `LANGUAGE`), every other
+/// category as it was — an `LC_ALL`, which would override LC_MESSAGES, is
+/// handed down as each of the other categories instead, so the character
+/// type (and with it the client encoding) does not change. `None`: remove.
+fn message_env(
+    get: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Vec<(&'static str, Option<std::ffi::OsString>)> {
+    let mut env = vec![("LC_MESSAGES", Some("C".into())), ("LANGUAGE", None)];
+    if let Some(all) = get("LC_ALL").filter(|v| !v.is_empty()) {
+        env.push(("LC_ALL", None));
+        for cat in [
+            "LC_CTYPE",
+            "LC_COLLATE",
+            "LC_NUMERIC",
+            "LC_TIME",
+            "LC_MONETARY",
+        ] {
+            env.push((cat, Some(all.clone())));
+        }
+    }
+    env
+}
+
+/// Sets [`message_env`] on `cmd`.
+pub fn english_messages(cmd: &mut Command) -> &mut Command {
+    for (k, v) in message_env(|k| std::env::var_os(k)) {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd
+}
+
 /// `pg_dump --version` (or psql's) as text, with a clear error when missing.
 pub fn program_version(program: &Path) -> Result<String> {
-    let out = Command::new(program).arg("--version").output().map_err(|e| {
+    let out = english_messages(&mut Command::new(program)).arg("--version").output().map_err(|e| {
         Failure::new(ExitKind::Failure, format!("cannot run {}: {e}.", program.display()))
             .with_remedy("Install the PostgreSQL client programs (Debian: postgresql-client), or set pg_bin_dir, pg_dump or psql in the source's config (restore: --pg-bin-dir).")
     })?;
@@ -489,6 +526,40 @@ mod tests {
             split_pgpass(r"h:5432:db:u:p\:w"),
             vec!["h", "5432", "db", "u", "p:w"]
         );
+    }
+
+    #[test]
+    fn messages_in_english_without_touching_the_character_type() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            message_env(move |k| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            })
+        };
+        let get = |e: &[(&str, Option<std::ffi::OsString>)], k: &str| {
+            e.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone().map(|v| v.into_string().unwrap()))
+        };
+        let e = env(&[("LANG", "de_DE.UTF-8"), ("LANGUAGE", "de")]);
+        assert_eq!(get(&e, "LC_MESSAGES"), Some(Some("C".into())));
+        assert_eq!(get(&e, "LANGUAGE"), Some(None));
+        assert_eq!(get(&e, "LC_CTYPE"), None, "LANG still decides the rest");
+        let e = env(&[("LC_ALL", "de_DE.UTF-8")]);
+        assert_eq!(get(&e, "LC_ALL"), Some(None));
+        assert_eq!(get(&e, "LC_MESSAGES"), Some(Some("C".into())));
+        assert_eq!(get(&e, "LC_CTYPE"), Some(Some("de_DE.UTF-8".into())));
+        assert_eq!(get(&e, "LC_NUMERIC"), Some(Some("de_DE.UTF-8".into())));
+        // The children vaultctl starts get it.
+        let c = ConnInfo::new("postgresql://u@127.0.0.1:5433/db", None).unwrap();
+        let cmd = c.command(Path::new("pg_basebackup"));
+        let envs: Vec<_> = cmd.get_envs().collect();
+        assert!(envs.contains(&(
+            std::ffi::OsStr::new("LC_MESSAGES"),
+            Some(std::ffi::OsStr::new("C"))
+        )));
+        assert!(envs.contains(&(std::ffi::OsStr::new("LANGUAGE"), None)));
     }
 
     #[test]

@@ -249,6 +249,7 @@ pub fn fix_ownership(dir: &Path, owner: &Owner) -> Result<()> {
 
 fn as_owner(program: &Path, owner: &Owner, dir: &Path) -> Command {
     let mut c = Command::new(program);
+    super::english_messages(&mut c);
     c.current_dir(dir);
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -305,6 +306,9 @@ pub fn start_and_wait(
         .arg(dir)
         .arg("-l")
         .arg(&log)
+        // The log is read for where recovery stopped: in English, whatever
+        // lc_messages the cluster's own configuration has.
+        .args(["-o", "-c lc_messages=C"])
         .args(["-W", "start"])
         .stdin(Stdio::null())
         .output()
