@@ -173,8 +173,10 @@ impl TenantFilter {
 
 /// What one walk over a dump saw.
 pub enum Event<'a> {
-    /// A line of SQL (with its newline), checked by the [`sqlscan`] scanner.
-    Line(&'a [u8]),
+    /// A line of SQL (with its newline), checked by the [`sqlscan`]
+    /// scanner; whether it is exactly one statement (only such a line may
+    /// be left out).
+    Line(&'a [u8], bool),
     /// A line that must not be forwarded (pg_dump's `\restrict` lines, its
     /// `BEGIN;`/`COMMIT;` around large objects).
     Dropped(&'a [u8], Dropped),
@@ -204,7 +206,7 @@ pub fn walk(
             return Ok(());
         }
         match scanner.line(&line)? {
-            Line::Sql { .. } => f(Event::Line(&line))?,
+            Line::Sql { whole, .. } => f(Event::Line(&line, whole))?,
             Line::Dropped(d) => f(Event::Dropped(&line, d))?,
             Line::CopyStart(h) => {
                 let filter = tenants.map(|t| t.for_header(&h)).unwrap_or(RowFilter::All);
@@ -281,8 +283,8 @@ pub fn to_psql(
     let mut current = String::new();
     walk(reader, opts.scan, opts.tenants, |ev| {
         match ev {
-            Event::Line(line) => {
-                if let Some(name) = set_line_name(line) {
+            Event::Line(line, whole) => {
+                if let Some(name) = set_line_name(line).filter(|_| whole) {
                     // Custom (dotted) settings are accepted by any server.
                     if !name.contains('.') && !opts.known_settings.contains(&name) {
                         report.dropped_settings.insert(name);
@@ -417,6 +419,25 @@ COPY public.plans (id) FROM stdin;\n1\n\\.\n\\unrestrict abc\n";
             vec!["transaction_timeout"]
         );
         assert_eq!(r.dropped_meta_commands.len(), 2);
+    }
+
+    #[test]
+    fn only_whole_set_statements_are_dropped() {
+        // Dropping the first line would leave psql outside the string the
+        // scanner is in, and the backslash on the next line would run.
+        let known = HashSet::new();
+        let mut out = Vec::new();
+        to_psql(
+            &b"SET foo = 'x;\n\\! id';\nSET bar = 1;\n"[..],
+            &mut out,
+            &PsqlFilter {
+                known_settings: &known,
+                scan: sqlscan::Options::default(),
+                tenants: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(out, b"SET foo = 'x;\n\\! id';\n");
     }
 
     #[test]

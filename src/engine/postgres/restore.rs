@@ -452,7 +452,7 @@ fn merge_in(client: &Client, open: Opener<'_>, count: usize, opts: &Options) -> 
             tenants.as_ref(),
             |ev| {
                 match ev {
-                    Event::Line(_) | Event::Dropped(..) => {}
+                    Event::Line(..) | Event::Dropped(..) => {}
                     Event::CopyStart(h, f) => {
                         if *f == RowFilter::None {
                             if !global.contains(&h.table.to_string()) {

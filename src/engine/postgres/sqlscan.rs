@@ -69,8 +69,10 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
     /// SQL text. `ends`: the byte offsets just past each `;` that ends a
-    /// statement on this line.
-    Sql { ends: Vec<usize> },
+    /// statement on this line; `whole`: the line is exactly one statement
+    /// (it starts one and its last byte ends it), so leaving the whole line
+    /// out keeps the scanner and psql in step.
+    Sql { ends: Vec<usize>, whole: bool },
     /// A `COPY … FROM stdin;` line: the lines up to `\.` are its data.
     CopyStart(CopyHeader),
     /// A line of COPY data.
@@ -393,8 +395,10 @@ impl Scanner {
                 }
             }
         }
+        let was_clean = self.clean();
         let ends = self.lex(body)?;
-        Ok(Line::Sql { ends })
+        let whole = was_clean && ends == [body.len()] && self.clean();
+        Ok(Line::Sql { ends, whole })
     }
 
     /// Checks the end of the stream: it must not end inside COPY data, a
@@ -1146,9 +1150,11 @@ mod tests {
     #[test]
     fn statement_ends_are_reported() {
         let lines = ok("SELECT 1; SELECT ';' ; SELECT (1;\n2);\nSELECT 1\n;\n");
-        assert_eq!(lines[0], Line::Sql { ends: vec![9, 22] });
-        assert_eq!(lines[1], Line::Sql { ends: vec![3] });
-        assert_eq!(lines[3], Line::Sql { ends: vec![1] });
+        let sql = |ends: Vec<usize>, whole| Line::Sql { ends, whole };
+        assert_eq!(lines[0], sql(vec![9, 22], false));
+        assert_eq!(lines[1], sql(vec![3], false));
+        assert_eq!(lines[3], sql(vec![1], false));
+        assert_eq!(ok("SET x = 1;\n")[0], sql(vec![10], true));
     }
 
     #[test]
@@ -1160,8 +1166,20 @@ mod tests {
             Reason::Ambiguous(Ambiguity::AtomicSemicolon)
         );
         let lines = scan(text, true).unwrap();
-        assert_eq!(lines[2], Line::Sql { ends: vec![] });
-        assert_eq!(lines[3], Line::Sql { ends: vec![4] });
+        assert_eq!(
+            lines[2],
+            Line::Sql {
+                ends: vec![],
+                whole: false
+            }
+        );
+        assert_eq!(
+            lines[3],
+            Line::Sql {
+                ends: vec![4],
+                whole: false
+            }
+        );
         // The data after it is not mistaken for COPY data, nor the reverse.
         let r = scan(
             "CREATE PROCEDURE p() BEGIN ATOMIC SELECT 1;\nCOPY public.t (a) FROM stdin;\n\\! id\n",
