@@ -236,16 +236,12 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
     }
 }
 
-/// psql for a restore: no psqlrc, stop at the first error, and messages in
-/// English; standard_conforming_strings on at the start, as the scanner
-/// assumes.
+/// psql for a restore: no psqlrc, stop at the first error. (The scanner
+/// does not depend on standard_conforming_strings at the start: where the
+/// setting could matter it either refuses or psql enforces `\restrict`.)
 fn psql_command(opts: &Options, db: &ConnInfo) -> std::process::Command {
     let mut cmd = db.command(&opts.psql);
-    let pgoptions = match std::env::var("PGOPTIONS") {
-        Ok(o) if !o.trim().is_empty() => format!("{o} -c standard_conforming_strings=on"),
-        _ => "-c standard_conforming_strings=on".to_string(),
-    };
-    cmd.env("PGOPTIONS", pgoptions).args([
+    cmd.args([
         "--no-psqlrc",
         "--quiet",
         "--no-password",
