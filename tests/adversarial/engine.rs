@@ -484,3 +484,49 @@ fn base_backup_under_a_translated_locale() {
     assert_eq!(list[0]["kind"], "postgres-physical", "{list}");
     assert_eq!(list[0]["status"], "completed", "{list}");
 }
+
+/// A table name with a line break: pg_dump writes its COPY line over two
+/// lines, which restores refuse (COPY data follows only pg_dump's one-line
+/// form); the backup warns about it up front, and a tenant export refuses.
+#[test]
+fn names_with_line_breaks_are_named_at_backup_time() {
+    let c = Cluster::start();
+    c.psql("postgres", "CREATE DATABASE app");
+    c.psql(
+        "app",
+        "CREATE TABLE tenants (id text PRIMARY KEY); CREATE TABLE \"two\nlines\" (tenant_id text, a int); INSERT INTO tenants VALUES ('t'); INSERT INTO \"two\nlines\" VALUES ('t', 1)",
+    );
+    let v = Vault::new(&[SourceDef {
+        name: "db",
+        url: c.url("postgres", "app"),
+        password: SUPERUSER_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: None,
+    }]);
+    let o = v.run(&["--json", "backup", "db"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line break") && stderr(&o).contains("two\\nlines"),
+        "{}",
+        stderr(&o)
+    );
+    let id = serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = v.run(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &c.url("postgres", "copy"),
+        "--create",
+        "--yes",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("COPY statement"), "{}", stderr(&o));
+    let o = v.run(&["backup", "db", "--all-tenants"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line break"), "{}", stderr(&o));
+}
