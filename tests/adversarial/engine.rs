@@ -228,6 +228,8 @@ fn psql_meta_commands_in_a_backup_never_run() {
         ("restore_failed", "bang"),
         ("restore_failed", "midline"),
         ("dr_drill_failed", "bang"),
+        ("backup_refused", "bang"),
+        ("backup_refused", "set"),
     ] {
         let a = all
             .iter()

@@ -267,7 +267,7 @@ fn restrict_key() -> String {
 /// Turns a scanner refusal of artifact `i` into the restore's error: what,
 /// where (line, artifact, backup) and that nothing was committed.
 fn refused(e: anyhow::Error, opts: &Options, i: usize) -> anyhow::Error {
-    let Some(r) = e.downcast_ref::<Refusal>() else {
+    let Some(r) = e.downcast_ref::<Refusal>().cloned() else {
         return e;
     };
     let artifact = opts
@@ -275,15 +275,15 @@ fn refused(e: anyhow::Error, opts: &Options, i: usize) -> anyhow::Error {
         .get(i)
         .map(|a| format!("artifact {a}"))
         .unwrap_or_else(|| format!("artifact {}", i + 1));
-    Failure::new(
+    // The refusal stays in the chain (ops::hooks raises its own alert for it).
+    anyhow::Error::new(r.clone()).context(Failure::new(
         ExitKind::Failure,
         format!(
             "backup {} was refused: {artifact}, {r}. vaultctl never lets a backup run psql meta-commands or commit early; the rest of the stream was not read and nothing was committed.",
             opts.backup_id
         ),
     )
-    .with_remedy("Treat the backup as tampered with (or written by a compromised host) until you know why it holds this; inspect it with `vaultctl restore ID --stdout` and restore an older backup.")
-    .into()
+    .with_remedy("Treat the backup as tampered with (or written by a compromised host) until you know why it holds this; inspect it with `vaultctl restore ID --stdout` and restore an older backup."))
 }
 
 fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report) -> Result<()> {
