@@ -31,6 +31,10 @@ pub mod kind {
     pub const REPLICATION_BEHIND: &str = "replication_behind";
     /// A DR drill (scheduled test restore) of a source failed.
     pub const DRILL_FAILED: &str = "dr_drill_failed";
+    /// A restore or drill refused a backup's content as hostile (a psql
+    /// meta-command in a dump, …). Unlike `restore_failed` it is not
+    /// resolved by the next successful restore: someone must look.
+    pub const BACKUP_REFUSED: &str = "backup_refused";
     /// WAL archiving of a postgres-physical source stalled, failed or has a
     /// gap (`wal status`): point-in-time recovery is silently breaking.
     pub const WAL_ARCHIVE: &str = "wal_archive";

@@ -6,6 +6,7 @@ use super::alerts::{kind, AlertKey, Severity};
 use super::notify::{self, Ping};
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::engine::postgres::sqlscan::Refusal;
 use crate::error::{exit_kind, paragraph, ExitKind};
 
 fn healthcheck_url<'a>(config: &'a Config, source: &str) -> Option<&'a str> {
@@ -187,6 +188,24 @@ pub fn verify_finished(
     }
 }
 
+/// A restore or drill refused the content of a backup of `source`
+/// (`err` holds a [`Refusal`]): an alert of its own, open until resolved.
+fn backup_refused(config: &Config, catalog: &Catalog, source: &str, err: &anyhow::Error) {
+    if !err.chain().any(|e| e.downcast_ref::<Refusal>().is_some()) {
+        return;
+    }
+    super::alert(
+        config,
+        catalog,
+        AlertKey::new(kind::BACKUP_REFUSED, source, ""),
+        Severity::Critical,
+        &format!(
+            "a backup of '{source}' holds content vaultctl refused to restore: {} Find out who could write it (a compromised backup host holds the recipients and the dedup key); resolve this alert by hand once you know.",
+            paragraph(err)
+        ),
+    );
+}
+
 /// A restore failed. `source`: the backup's source when known.
 pub fn restore_failed(
     config: &Config,
@@ -198,6 +217,7 @@ pub fn restore_failed(
     if !alertable(err) {
         return;
     }
+    backup_refused(config, catalog, source, err);
     super::alert(
         config,
         catalog,
@@ -219,6 +239,7 @@ pub fn restore_succeeded(config: &Config, catalog: &Catalog, source: &str, backu
 
 /// A DR drill of `source` failed: critical, until the next drill succeeds.
 pub fn drill_failed(config: &Config, catalog: &Catalog, source: &str, err: &anyhow::Error) {
+    backup_refused(config, catalog, source, err);
     super::alert(
         config,
         catalog,

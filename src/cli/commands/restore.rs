@@ -611,6 +611,8 @@ pub(crate) fn restore_db(
         create: args.create,
         clean: args.clean,
         tenants: tenant_filter,
+        backup_id: row.id.clone(),
+        artifacts: artifacts.iter().map(|a| a.name.clone()).collect(),
     };
     let result = {
         let progress = std::sync::Arc::new(ctx.progress());

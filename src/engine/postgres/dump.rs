@@ -114,6 +114,29 @@ fn row_estimates(client: &Client) -> Result<serde_json::Value> {
     Ok(serde_json::Value::Object(out))
 }
 
+/// Warns about tables whose schema, table or column name holds a line
+/// break: pg_dump's COPY line for them spans several lines, which vaultctl's
+/// restore refuses (it accepts COPY data only after pg_dump's one-line form).
+fn multi_line_names(client: &Client) -> Result<()> {
+    let sql = format!(
+        "SELECT DISTINCT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+          WHERE {USER_TABLES} AND (concat(n.nspname, c.relname, a.attname) ~ ('[' || chr(10) || chr(13) || ']'))
+          ORDER BY 1, 2"
+    );
+    for r in query(client, &sql, &[])? {
+        let t = TableName {
+            schema: r.get(0),
+            name: r.get(1),
+        };
+        tracing::warn!(
+            "the table {} has a name (or a column name) with a line break: vaultctl restores refuse its COPY block, which pg_dump writes over several lines; rename it, or restore such a backup by hand with `vaultctl restore ID --stdout`",
+            super::comment_text(&t.to_string())
+        );
+    }
+    Ok(())
+}
+
 /// Exact rows per table, counted from the dump's COPY blocks as the stream
 /// passes (for the manifest: `dr run` and `dr drill` check restores
 /// against them).
@@ -234,6 +257,7 @@ impl Source for FullDump {
         rls_preflight(&client, &conn)?;
         let facts = server_facts(&client)?;
         let tables = row_estimates(&client)?;
+        multi_line_names(&client)?;
         drop(client);
         if let (Some(server), Some(dump)) = (
             super::parse_version(&facts.server_version),

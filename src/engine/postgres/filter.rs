@@ -9,8 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, Write};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+use super::sqlscan::{self, Dropped, Line};
 use super::TableName;
 use crate::config::TenantSpec;
 
@@ -172,8 +173,13 @@ impl TenantFilter {
 
 /// What one walk over a dump saw.
 pub enum Event<'a> {
-    /// A line outside COPY data (with its newline).
-    Line(&'a [u8]),
+    /// A line of SQL (with its newline), checked by the [`sqlscan`]
+    /// scanner; whether it is exactly one statement (only such a line may
+    /// be left out).
+    Line(&'a [u8], bool),
+    /// A line that must not be forwarded (pg_dump's `\restrict` lines, its
+    /// `BEGIN;`/`COMMIT;` around large objects).
+    Dropped(&'a [u8], Dropped),
     CopyStart(&'a CopyHeader, &'a RowFilter),
     /// A kept row (with its newline).
     Row(&'a [u8]),
@@ -181,34 +187,34 @@ pub enum Event<'a> {
     CopyEnd(u64, u64),
 }
 
-/// Walks a dump or tenant export line by line, calling `f` for each event.
-/// Reads to the end of `reader` (which checks the stream's hash there).
+/// Walks a dump or tenant export line by line through the [`sqlscan`]
+/// scanner, calling `f` for each event. Reads to the end of `reader` (which
+/// checks the stream's hash there). A line the scanner refuses ends the walk
+/// with its [`sqlscan::Refusal`] before `f` sees it.
 pub fn walk(
     mut reader: impl BufRead,
+    scan: sqlscan::Options,
     tenants: Option<&TenantFilter>,
     mut f: impl FnMut(Event<'_>) -> Result<()>,
 ) -> Result<()> {
+    let mut scanner = sqlscan::Scanner::new(scan);
     let mut line = Vec::with_capacity(64 * 1024);
-    let mut copy: Option<(CopyHeader, RowFilter, u64, u64)> = None;
+    let mut copy: Option<(RowFilter, u64, u64)> = None;
     loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .context("reading the backup stream failed")?;
-        if n == 0 {
-            if copy.is_some() {
-                anyhow::bail!("the backup stream ends inside a COPY block: it is truncated");
-            }
+        if !scanner.read_line(&mut reader, &mut line)? {
+            scanner.finish()?;
             return Ok(());
         }
-        match &mut copy {
-            Some((_, filter, kept, skipped)) => {
-                if line == b"\\.\n" || line == b"\\." {
-                    let (k, s) = (*kept, *skipped);
-                    copy = None;
-                    f(Event::CopyEnd(k, s))?;
-                    continue;
-                }
+        match scanner.line(&line)? {
+            Line::Sql { whole, .. } => f(Event::Line(&line, whole))?,
+            Line::Dropped(d) => f(Event::Dropped(&line, d))?,
+            Line::CopyStart(h) => {
+                let filter = tenants.map(|t| t.for_header(&h)).unwrap_or(RowFilter::All);
+                f(Event::CopyStart(&h, &filter))?;
+                copy = Some((filter, 0, 0));
+            }
+            Line::CopyData => {
+                let (filter, kept, skipped) = copy.as_mut().expect("inside COPY data");
                 let body = line.strip_suffix(b"\n").unwrap_or(&line);
                 if tenants.is_none_or(|t| t.keeps(filter, body)) {
                     *kept += 1;
@@ -217,16 +223,9 @@ pub fn walk(
                     *skipped += 1;
                 }
             }
-            None => {
-                if line.starts_with(b"COPY ") {
-                    if let Some(h) = parse_copy_header(&String::from_utf8_lossy(&line)) {
-                        let filter = tenants.map(|t| t.for_header(&h)).unwrap_or(RowFilter::All);
-                        f(Event::CopyStart(&h, &filter))?;
-                        copy = Some((h, filter, 0, 0));
-                        continue;
-                    }
-                }
-                f(Event::Line(&line))?;
+            Line::CopyEnd => {
+                let (_, k, s) = copy.take().expect("inside COPY data");
+                f(Event::CopyEnd(k, s))?;
             }
         }
     }
@@ -237,7 +236,8 @@ pub fn walk(
 pub struct FilterReport {
     /// Settings the target server does not know, whose `SET` lines were dropped.
     pub dropped_settings: BTreeSet<String>,
-    /// psql meta-commands the target psql does not know, dropped.
+    /// pg_dump's psql meta-commands (`\restrict`, `\unrestrict`), which are
+    /// never forwarded.
     pub dropped_meta_commands: BTreeSet<String>,
     /// Rows per table written.
     pub rows: BTreeMap<String, u64>,
@@ -249,8 +249,9 @@ pub struct FilterReport {
 pub struct PsqlFilter<'a> {
     /// Lower-case names of the target server's settings.
     pub known_settings: &'a HashSet<String>,
-    /// Whether the target psql knows `\restrict` / `\unrestrict`.
-    pub psql_knows_restrict: bool,
+    /// How the scanner reads the stream (whether psql enforces a
+    /// `\restrict` key of vaultctl's).
+    pub scan: sqlscan::Options,
     pub tenants: Option<&'a TenantFilter>,
 }
 
@@ -270,8 +271,9 @@ fn set_line_name(line: &[u8]) -> Option<String> {
     Some(name.to_lowercase())
 }
 
-/// Copies a dump into `out` for psql: drops `SET` lines for settings the
-/// server lacks and meta-commands psql lacks, and filters tenants' rows.
+/// Copies a dump into `out` for psql: only what the [`sqlscan`] scanner
+/// accepted, without pg_dump's meta-commands, without `SET` lines for
+/// settings the server lacks, and with the tenant filter applied.
 pub fn to_psql(
     reader: impl BufRead,
     out: &mut impl Write,
@@ -279,28 +281,27 @@ pub fn to_psql(
 ) -> Result<FilterReport> {
     let mut report = FilterReport::default();
     let mut current = String::new();
-    walk(reader, opts.tenants, |ev| {
+    walk(reader, opts.scan, opts.tenants, |ev| {
         match ev {
-            Event::Line(line) => {
-                if let Some(name) = set_line_name(line) {
+            Event::Line(line, whole) => {
+                if let Some(name) = set_line_name(line).filter(|_| whole) {
                     // Custom (dotted) settings are accepted by any server.
                     if !name.contains('.') && !opts.known_settings.contains(&name) {
                         report.dropped_settings.insert(name);
                         return Ok(());
                     }
                 }
-                if !opts.psql_knows_restrict
-                    && (line.starts_with(b"\\restrict") || line.starts_with(b"\\unrestrict"))
-                {
+                out.write_all(line)?;
+            }
+            Event::Dropped(line, d) => {
+                if matches!(d, Dropped::Restrict | Dropped::Unrestrict) {
                     let word = String::from_utf8_lossy(line)
                         .split_whitespace()
                         .next()
                         .unwrap_or_default()
                         .to_string();
                     report.dropped_meta_commands.insert(word);
-                    return Ok(());
                 }
-                out.write_all(line)?;
             }
             Event::CopyStart(h, _) => {
                 current = h.table.to_string();
@@ -398,7 +399,7 @@ COPY public.plans (id) FROM stdin;\n1\n\\.\n\\unrestrict abc\n";
             &mut out,
             &PsqlFilter {
                 known_settings: &known,
-                psql_knows_restrict: false,
+                scan: sqlscan::Options::default(),
                 tenants: Some(&tf),
             },
         )
@@ -421,6 +422,25 @@ COPY public.plans (id) FROM stdin;\n1\n\\.\n\\unrestrict abc\n";
     }
 
     #[test]
+    fn only_whole_set_statements_are_dropped() {
+        // Dropping the first line would leave psql outside the string the
+        // scanner is in, and the backslash on the next line would run.
+        let known = HashSet::new();
+        let mut out = Vec::new();
+        to_psql(
+            &b"SET foo = 'x;\n\\! id';\nSET bar = 1;\n"[..],
+            &mut out,
+            &PsqlFilter {
+                known_settings: &known,
+                scan: sqlscan::Options::default(),
+                tenants: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(out, b"SET foo = 'x;\n\\! id';\n");
+    }
+
+    #[test]
     fn truncated_copy_is_an_error() {
         let known = HashSet::new();
         let r = to_psql(
@@ -428,7 +448,7 @@ COPY public.plans (id) FROM stdin;\n1\n\\.\n\\unrestrict abc\n";
             &mut Vec::new(),
             &PsqlFilter {
                 known_settings: &known,
-                psql_knows_restrict: true,
+                scan: sqlscan::Options::default(),
                 tenants: None,
             },
         );

@@ -13,6 +13,7 @@ pub mod filter;
 pub mod physical;
 pub mod pitr;
 pub mod restore;
+pub mod sqlscan;
 pub mod tenants;
 
 use std::path::{Path, PathBuf};
@@ -208,6 +209,7 @@ impl ConnInfo {
             Some(p) => cmd.env("PGPASSWORD", p),
             None => cmd.env_remove("PGPASSWORD"),
         };
+        english_messages(&mut cmd);
         cmd
     }
 
@@ -320,9 +322,43 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// `'text'` with embedded quotes doubled (standard_conforming_strings).
+/// A string literal that means `s` whatever standard_conforming_strings
+/// is: `'text'` with quotes doubled, or — when `s` holds a backslash —
+/// `E'text'` with backslashes doubled too (as PostgreSQL's own
+/// `quote_literal` does). A `'…'` literal with a backslash would end early
+/// with standard_conforming_strings off and let the rest run as SQL.
 pub fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    if s.contains('\\') {
+        format!("E'{}'", s.replace('\\', r"\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+/// `s` for one line of a `--` comment: as a JSON string, so a line break
+/// (psql ends a comment at `\n` or `\r`) or a control character can never
+/// start a line of SQL.
+pub fn comment_text(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".into())
+}
+
+/// Refuses a name that cannot stay on one line of generated SQL (vaultctl
+/// frames COPY blocks line by line).
+pub fn one_line_name(what: &str, name: &str) -> Result<()> {
+    if name.contains(['\n', '\r', '\0']) {
+        return Err(Failure::new(
+            ExitKind::Failure,
+            format!(
+                "the {what} {} holds a line break, which a vaultctl tenant export cannot frame.",
+                comment_text(name)
+            ),
+        )
+        .with_remedy(
+            "Rename it (ALTER TABLE … RENAME), or back up the whole database without --tenant.",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// `schema.table`, both quoted.
@@ -341,9 +377,45 @@ pub fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
+/// The locale variables for a PostgreSQL program whose messages vaultctl
+/// reads (pg_basebackup's WAL start point, versions, psql's errors): its
+/// messages in English (`LC_MESSAGES=C`, no `LANGUAGE`), every other
+/// category as it was — an `LC_ALL`, which would override LC_MESSAGES, is
+/// handed down as each of the other categories instead, so the character
+/// type (and with it the client encoding) does not change. `None`: remove.
+fn message_env(
+    get: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Vec<(&'static str, Option<std::ffi::OsString>)> {
+    let mut env = vec![("LC_MESSAGES", Some("C".into())), ("LANGUAGE", None)];
+    if let Some(all) = get("LC_ALL").filter(|v| !v.is_empty()) {
+        env.push(("LC_ALL", None));
+        for cat in [
+            "LC_CTYPE",
+            "LC_COLLATE",
+            "LC_NUMERIC",
+            "LC_TIME",
+            "LC_MONETARY",
+        ] {
+            env.push((cat, Some(all.clone())));
+        }
+    }
+    env
+}
+
+/// Sets [`message_env`] on `cmd`.
+pub fn english_messages(cmd: &mut Command) -> &mut Command {
+    for (k, v) in message_env(|k| std::env::var_os(k)) {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd
+}
+
 /// `pg_dump --version` (or psql's) as text, with a clear error when missing.
 pub fn program_version(program: &Path) -> Result<String> {
-    let out = Command::new(program).arg("--version").output().map_err(|e| {
+    let out = english_messages(&mut Command::new(program)).arg("--version").output().map_err(|e| {
         Failure::new(ExitKind::Failure, format!("cannot run {}: {e}.", program.display()))
             .with_remedy("Install the PostgreSQL client programs (Debian: postgresql-client), or set pg_bin_dir, pg_dump or psql in the source's config (restore: --pg-bin-dir).")
     })?;
@@ -467,10 +539,53 @@ mod tests {
         }
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
+        // The same value whatever standard_conforming_strings is.
+        assert_eq!(quote_literal(r"a\' OR true --"), r"E'a\\'' OR true --'");
+        assert_eq!(quote_literal(r"x\"), r"E'x\\'");
+        assert_eq!(
+            comment_text("x\nCOPY public.plans FROM stdin;\r\\."),
+            r#""x\nCOPY public.plans FROM stdin;\r\\.""#
+        );
+        assert!(one_line_name("table", "a\nb").is_err());
+        assert!(one_line_name("table", r#"a "b" \c"#).is_ok());
         assert_eq!(
             split_pgpass(r"h:5432:db:u:p\:w"),
             vec!["h", "5432", "db", "u", "p:w"]
         );
+    }
+
+    #[test]
+    fn messages_in_english_without_touching_the_character_type() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            message_env(move |k| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            })
+        };
+        let get = |e: &[(&str, Option<std::ffi::OsString>)], k: &str| {
+            e.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone().map(|v| v.into_string().unwrap()))
+        };
+        let e = env(&[("LANG", "de_DE.UTF-8"), ("LANGUAGE", "de")]);
+        assert_eq!(get(&e, "LC_MESSAGES"), Some(Some("C".into())));
+        assert_eq!(get(&e, "LANGUAGE"), Some(None));
+        assert_eq!(get(&e, "LC_CTYPE"), None, "LANG still decides the rest");
+        let e = env(&[("LC_ALL", "de_DE.UTF-8")]);
+        assert_eq!(get(&e, "LC_ALL"), Some(None));
+        assert_eq!(get(&e, "LC_MESSAGES"), Some(Some("C".into())));
+        assert_eq!(get(&e, "LC_CTYPE"), Some(Some("de_DE.UTF-8".into())));
+        assert_eq!(get(&e, "LC_NUMERIC"), Some(Some("de_DE.UTF-8".into())));
+        // The children vaultctl starts get it.
+        let c = ConnInfo::new("postgresql://u@127.0.0.1:5433/db", None).unwrap();
+        let cmd = c.command(Path::new("pg_basebackup"));
+        let envs: Vec<_> = cmd.get_envs().collect();
+        assert!(envs.contains(&(
+            std::ffi::OsStr::new("LC_MESSAGES"),
+            Some(std::ffi::OsStr::new("C"))
+        )));
+        assert!(envs.contains(&(std::ffi::OsStr::new("LANGUAGE"), None)));
     }
 
     #[test]

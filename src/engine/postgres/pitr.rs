@@ -193,11 +193,11 @@ const LIBRARY_SETTINGS: &[&str] = &[
 /// result lists those that changed something, for the report.
 pub fn neutralise(bin: &Path, dir: &Path, owner: &Owner) -> Result<Vec<(Neutralised, bool)>> {
     let effective = |name: &str| -> Result<String> {
-        let out = as_owner(&bin.join("postgres"), owner, dir)
+        let mut cmd = as_owner(&bin.join("postgres"), owner, dir);
+        let out = super::english_messages(&mut cmd)
             .arg("-D")
             .arg(dir)
             .args(["-C", name])
-            .env("LC_MESSAGES", "C")
             .stdin(Stdio::null())
             .output()
             .map_err(|e| {
@@ -269,9 +269,43 @@ fn safe_library_list(list: &str) -> String {
         .join(", ")
 }
 
-/// Quotes a value for postgresql.conf.
+/// Quotes a value for postgresql.conf, where a quoted value takes backslash
+/// escapes: quotes doubled, backslashes doubled, line breaks as `\n`/`\r`
+/// (a raw line break would end the line and start a setting of its own).
 fn conf_value(v: &str) -> String {
-    format!("'{}'", v.replace('\'', "''"))
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('\'');
+    for c in v.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str(r"\\"),
+            '\n' => out.push_str(r"\n"),
+            '\r' => out.push_str(r"\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A setting name for postgresql.conf (`--set NAME=VALUE`).
+fn conf_name(k: &str) -> Result<&str> {
+    if k.is_empty()
+        || !k
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    {
+        return Err(Failure::new(
+            ExitKind::Usage,
+            format!(
+                "{} is not a PostgreSQL setting name.",
+                super::comment_text(k)
+            ),
+        )
+        .with_remedy("Use --set name=value with a setting name of letters, digits, _ and dots.")
+        .into());
+    }
+    Ok(k)
 }
 
 /// Appends recovery settings to postgresql.auto.conf and creates
@@ -281,7 +315,7 @@ fn conf_value(v: &str) -> String {
 pub fn write_recovery(dir: &Path, s: &RecoverySettings) -> Result<()> {
     let mut text = format!(
         "\n# Added by vaultctl restore --type pitr (backup {}) on {}.\n",
-        s.backup_id,
+        super::comment_text(&s.backup_id),
         crate::repo::now_rfc3339()
     );
     text.push_str(&format!(
@@ -306,7 +340,7 @@ pub fn write_recovery(dir: &Path, s: &RecoverySettings) -> Result<()> {
         text.push_str(&format!("{} = {}\n", n.name, conf_value(&n.now)));
     }
     for (k, v) in &s.extra {
-        text.push_str(&format!("{k} = {}\n", conf_value(v)));
+        text.push_str(&format!("{} = {}\n", conf_name(k)?, conf_value(v)));
     }
     let mut f = fs::OpenOptions::new()
         .create(true)
@@ -340,6 +374,7 @@ pub fn fix_ownership(dir: &Path, owner: &Owner) -> Result<()> {
 
 fn as_owner(program: &Path, owner: &Owner, dir: &Path) -> Command {
     let mut c = Command::new(program);
+    super::english_messages(&mut c);
     c.current_dir(dir);
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -396,6 +431,9 @@ pub fn start_and_wait(
         .arg(dir)
         .arg("-l")
         .arg(&log)
+        // The log is read for where recovery stopped: in English, whatever
+        // lc_messages the cluster's own configuration has.
+        .args(["-o", "-c lc_messages=C"])
         .args(["-W", "start"])
         .stdin(Stdio::null())
         .output()
@@ -497,6 +535,35 @@ mod tests {
             safe_library_list("pg_stat_statements, /srv/pgdata/evil.so,auto_explain, ../x"),
             "pg_stat_statements, auto_explain"
         );
+    }
+
+    #[test]
+    fn conf_values_stay_on_their_line() {
+        assert_eq!(conf_value("it's"), "'it''s'");
+        assert_eq!(
+            conf_value("a\\'\nrecovery_end_command = 'x'"),
+            r"'a\\''\nrecovery_end_command = ''x'''"
+        );
+        assert!(conf_name("port").is_ok());
+        assert!(conf_name("x\ny").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        write_recovery(
+            dir.path(),
+            &RecoverySettings {
+                restore_command: "vaultctl wal fetch %f %p\nrecovery_end_command = 'x'".into(),
+                target_time: None,
+                neutralised: Vec::new(),
+                extra: vec![("port".into(), "5433\\".into())],
+                backup_id: "abc\nrecovery_end_command = 'touch /tmp/x'".into(),
+            },
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("postgresql.auto.conf")).unwrap();
+        assert!(
+            text.lines().all(|l| !l.starts_with("recovery_end_command")),
+            "{text}"
+        );
+        assert!(text.contains(r"port = '5433\\'"), "{text}");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use futures::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
 
 use super::filter::{self, Event, PsqlFilter, RowFilter, TenantFilter};
+use super::sqlscan::{self, Refusal};
 use super::{execute, pg_error, query, quote_ident, ConnInfo, TableName};
 use crate::engine::command::describe_status;
 use crate::engine::command::{StderrTail, STDERR_TAIL};
@@ -53,6 +54,9 @@ pub struct Options {
     pub create: bool,
     pub clean: bool,
     pub tenants: Option<TenantFilter>,
+    /// The backup and its artifacts' names, for messages.
+    pub backup_id: String,
+    pub artifacts: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -232,6 +236,56 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
     }
 }
 
+/// psql for a restore: no psqlrc, stop at the first error. (The scanner
+/// does not depend on standard_conforming_strings at the start: where the
+/// setting could matter it either refuses or psql enforces `\restrict`.)
+fn psql_command(opts: &Options, db: &ConnInfo) -> std::process::Command {
+    let mut cmd = db.command(&opts.psql);
+    cmd.args([
+        "--no-psqlrc",
+        "--quiet",
+        "--no-password",
+        "--set",
+        "ON_ERROR_STOP=1",
+        "--file",
+        "-",
+    ]);
+    cmd
+}
+
+/// A `\restrict` key nobody else knows (psql then refuses every
+/// meta-command but `\unrestrict` with this key).
+fn restrict_key() -> String {
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
+}
+
+/// Turns a scanner refusal of artifact `i` into the restore's error: what,
+/// where (line, artifact, backup) and that nothing was committed.
+fn refused(e: anyhow::Error, opts: &Options, i: usize) -> anyhow::Error {
+    let Some(r) = e.downcast_ref::<Refusal>().cloned() else {
+        return e;
+    };
+    let artifact = opts
+        .artifacts
+        .get(i)
+        .map(|a| format!("artifact {a}"))
+        .unwrap_or_else(|| format!("artifact {}", i + 1));
+    // The refusal stays in the chain (ops::hooks raises its own alert for it).
+    anyhow::Error::new(r.clone()).context(Failure::new(
+        ExitKind::Failure,
+        format!(
+            "backup {} was refused: {artifact}, {r}. vaultctl never lets a backup run psql meta-commands or commit early; the rest of the stream was not read and nothing was committed.",
+            opts.backup_id
+        ),
+    )
+    .with_remedy("Treat the backup as tampered with (or written by a compromised host) until you know why it holds this; inspect it with `vaultctl restore ID --stdout` and restore an older backup."))
+}
+
 fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report) -> Result<()> {
     let client = db.connect()?;
     let known: HashSet<String> = query(&client, "SELECT lower(name) FROM pg_settings", &[])?
@@ -243,17 +297,7 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
     let knows_restrict = super::parse_version(&psql_version)
         .map(filter::psql_knows_restrict)
         .unwrap_or(false);
-    let mut child = db
-        .command(&opts.psql)
-        .args([
-            "--no-psqlrc",
-            "--quiet",
-            "--no-password",
-            "--set",
-            "ON_ERROR_STOP=1",
-            "--file",
-            "-",
-        ])
+    let mut child = psql_command(opts, db)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -269,23 +313,53 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
     let tail = StderrTail::spawn(stderr, STDERR_TAIL);
     let stdin = child.stdin.take().expect("piped");
     crate::engine::command::widen_pipe(&stdin);
+    let mut out = BufWriter::with_capacity(1024 * 1024, stdin);
     let streamed: Result<filter::FilterReport> = (|| {
         let reader = open(0)?;
-        let mut out = BufWriter::with_capacity(1024 * 1024, stdin);
+        if knows_restrict {
+            // psql itself refuses any meta-command from here on: a second
+            // guard behind the scanner.
+            writeln!(out, "\\restrict {}", restrict_key())?;
+        }
         out.write_all(b"BEGIN;\n")?;
         let f = PsqlFilter {
             known_settings: &known,
-            psql_knows_restrict: knows_restrict,
+            scan: sqlscan::Options {
+                restricted: knows_restrict,
+            },
             tenants: opts.tenants.as_ref(),
         };
-        let r = filter::to_psql(BufReader::with_capacity(1024 * 1024, reader), &mut out, &f)?;
+        let r = filter::to_psql(BufReader::with_capacity(1024 * 1024, reader), &mut out, &f)
+            .map_err(|e| refused(e, opts, 0))?;
         // Commit only after the stream passed its end-of-stream hash check.
         out.write_all(b"COMMIT;\n")?;
         out.flush()?;
         Ok(r)
     })();
+    // psql stopped on its own (an SQL error): its message says why.
+    let psql_stopped = streamed
+        .as_ref()
+        .err()
+        .is_some_and(crate::cli::is_broken_pipe);
+    if streamed.is_err() && !psql_stopped {
+        // Kill psql before it sees the end of its input: at the end psql
+        // would run an unterminated statement; killed, it commits nothing.
+        let _ = child.kill();
+        let (stdin, _) = out.into_parts();
+        drop(stdin);
+    } else {
+        drop(out);
+    }
     let status = child.wait()?;
     let text = tail.finish();
+    let r = match streamed {
+        Ok(r) => Some(r),
+        Err(e) if psql_stopped && !status.success() => {
+            tracing::debug!("writing to psql failed: {}", crate::error::paragraph(&e));
+            None
+        }
+        Err(e) => return Err(e),
+    };
     if !status.success() {
         return Err(Failure::new(
             ExitKind::Failure,
@@ -294,15 +368,17 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
         .with_remedy("Nothing was committed. Fix the cause (often a missing role or extension on the target) and restore again.")
         .into());
     }
-    let r = streamed?;
+    let r = r.expect("psql succeeded, so the stream was written");
     if !text.is_empty() {
         tracing::warn!("psql said: {text}");
     }
     for s in &r.dropped_settings {
         tracing::warn!("dropped `SET {s} = …` from the dump: the target server does not know the setting {s} (the dump comes from a newer pg_dump)");
     }
-    for m in &r.dropped_meta_commands {
-        tracing::warn!("dropped the psql meta-command {m} from the dump: {} does not know it ({psql_version}); use a psql of 15.14/16.10/17.6 or newer to keep its protection", opts.psql.display());
+    if !knows_restrict {
+        for m in &r.dropped_meta_commands {
+            tracing::warn!("dropped the psql meta-command {m} from the dump: {} does not know it ({psql_version}); vaultctl's own check refuses every meta-command, and a psql of 15.14/16.10/17.6 or newer adds psql's own protection", opts.psql.display());
+        }
     }
     report.dropped_settings = r.dropped_settings.into_iter().collect();
     report.dropped_meta_commands = r.dropped_meta_commands.into_iter().collect();
@@ -364,10 +440,15 @@ fn merge_in(client: &Client, open: Opener<'_>, count: usize, opts: &Options) -> 
         let mut buf: Vec<u8> = Vec::with_capacity(1024 * 1024 + 64 * 1024);
         filter::walk(
             BufReader::with_capacity(1024 * 1024, reader),
+            // No psql reads the stream here (only COPY data reaches the
+            // server, through the protocol), so readings that only psql
+            // could take differently do not matter; the scanner still
+            // refuses a hostile stream.
+            sqlscan::Options { restricted: true },
             tenants.as_ref(),
             |ev| {
                 match ev {
-                    Event::Line(_) => {}
+                    Event::Line(..) | Event::Dropped(..) => {}
                     Event::CopyStart(h, f) => {
                         if *f == RowFilter::None {
                             if !global.contains(&h.table.to_string()) {
@@ -455,7 +536,8 @@ fn merge_in(client: &Client, open: Opener<'_>, count: usize, opts: &Options) -> 
                 }
                 Ok(())
             },
-        )?;
+        )
+        .map_err(|e| refused(e, opts, i))?;
     }
     let tables: Vec<TableName> = {
         let mut v: Vec<TableName> = stages.iter().map(|s| s.table.clone()).collect();

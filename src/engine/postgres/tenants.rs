@@ -186,6 +186,19 @@ impl TenantExport {
                 global.push(name.to_string());
             }
         }
+        // Every name goes into a one-line COPY header.
+        super::one_line_name("schema", &tenants_table.schema)?;
+        super::one_line_name("table", &tenants_table.name)?;
+        for c in &tenants_cols {
+            super::one_line_name("column", c)?;
+        }
+        for t in &with_column {
+            super::one_line_name("schema", &t.name.schema)?;
+            super::one_line_name("table", &t.name.name)?;
+            for c in &t.columns {
+                super::one_line_name("column", c)?;
+            }
+        }
         let order = fk_order(
             &client,
             &with_column
@@ -252,7 +265,8 @@ async fn export_tenant(
     let mut buf: Vec<u8> = Vec::with_capacity(COALESCE + 64 * 1024);
     writeln!(
         buf,
-        "-- vaultctl tenant export: tenant {tenant}; restore with vaultctl restore --type merge"
+        "-- vaultctl tenant export: tenant {}; restore with vaultctl restore --type merge",
+        super::comment_text(tenant)
     )?;
     for t in tables {
         let cols = t
