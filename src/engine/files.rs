@@ -185,7 +185,12 @@ fn through_symlink(dest: &Path, rel: &Path) -> bool {
 pub struct Extracted {
     pub entries: u64,
     pub bytes: u64,
+    /// Entries restored without the set-user-ID/set-group-ID bits they had.
+    pub set_id_dropped: u64,
 }
+
+/// Mode bits a restore never sets (set-user-ID, set-group-ID).
+const SET_ID_BITS: u32 = 0o6000;
 
 /// Extracts a tar stream into `dest` (which must be empty unless `force`).
 pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extracted> {
@@ -204,6 +209,11 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
     archive.set_preserve_ownerships(unsafe { libc::geteuid() } == 0);
     archive.set_overwrite(true);
     archive.set_unpack_xattrs(false);
+    // Set-user-ID and set-group-ID bits are never restored: with the
+    // archive's owner (root, when restoring as root) they would let a
+    // compromised backup host plant a privilege-raising program on the
+    // restore host (DESIGN §8). Each one dropped is named.
+    archive.set_mask(SET_ID_BITS);
     let mut dirs: Vec<(PathBuf, u64)> = Vec::new();
     let mut summary = Extracted::default();
     for entry in archive.entries()? {
@@ -288,6 +298,13 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
         }
         if kind.is_dir() {
             dirs.push((dest.join(&rel), entry.header().mtime().unwrap_or(0)));
+        }
+        if entry.header().mode().unwrap_or(0) & SET_ID_BITS != 0 && !kind.is_symlink() {
+            summary.set_id_dropped += 1;
+            tracing::warn!(
+                "restored \"{}\" without its set-user-ID/set-group-ID bits (vaultctl never restores them; set them again with chmod if you trust this backup)",
+                raw.display()
+            );
         }
         summary.entries += 1;
         summary.bytes += entry.header().size().unwrap_or(0);

@@ -452,6 +452,32 @@ fn path_escaping_archive_entries_end_in_a_clear_refusal() {
     assert_eq!(names_in(&dest), vec!["ok"]);
 }
 
+/// A set-user-ID root program in a backup is restored without the bit
+/// (restoring as root keeps the archive's owner), and the restore says so.
+#[test]
+fn set_id_bits_from_a_backup_are_never_restored() {
+    let env = Env::local();
+    let root = env.root();
+    let tar = root.join("setid.tar");
+    python_tar(
+        &tar,
+        "i = tarfile.TarInfo('bin/su'); i.size = 4; i.mode = 0o4755; i.uid = 0; i.gid = 0; t.addfile(i, io.BytesIO(b'evil'))\n\
+         i = tarfile.TarInfo('bin/sg'); i.size = 4; i.mode = 0o2755; t.addfile(i, io.BytesIO(b'evil'))\n\
+         f('plain')",
+        false,
+    );
+    let id = backup_tar(&env, "setid", &tar);
+    let dest = root.join("setid-dest");
+    let out = env.run(&["--json", "restore", &id, "--to", dest.to_str().unwrap()]);
+    out.ok();
+    let full_mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(full_mode(&dest.join("bin/su")), 0o755);
+    assert_eq!(full_mode(&dest.join("bin/sg")), 0o755);
+    assert_eq!(out.json()["set_id_dropped"], 2, "{}", out.stdout_str());
+    assert!(out.stderr.contains("set-user-ID"), "{}", out.stderr);
+    assert_eq!(std::fs::read(dest.join("bin/su")).unwrap(), b"evil");
+}
+
 // ---------------------------------------------------------------- wal sync
 
 /// WAL file names under `repo/wal/<source>` (segments sit in one directory

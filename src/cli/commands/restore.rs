@@ -341,7 +341,7 @@ fn restore_stream(
             );
         }
         let x = files::restore_tar(&mut reader, dir, args.force)?;
-        serde_json::json!({ "id": row.id, "to": dir, "entries": x.entries, "bytes": artifact.size })
+        serde_json::json!({ "id": row.id, "to": dir, "entries": x.entries, "bytes": artifact.size, "set_id_dropped": x.set_id_dropped })
     } else {
         let mut out = std::io::stdout().lock();
         std::io::copy(&mut reader, &mut out).context("restoring to stdout failed")?;
