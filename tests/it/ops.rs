@@ -1,7 +1,7 @@
 //! Operations end to end with the real binary: alerts, notifications,
 //! staleness, status --check, metrics, schedules and systemd units.
 
-mod ops_util;
+use crate::ops_util;
 
 use ops_util::{parse_prometheus, read, stderr, stdout, Listener, OpsEnv};
 use time::format_description::well_known::Rfc3339;

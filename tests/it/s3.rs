@@ -1,7 +1,7 @@
 //! Tests against a real S3-compatible server (`s3s-fs`) on 127.0.0.1,
 //! alongside the local target.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

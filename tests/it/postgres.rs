@@ -2,7 +2,7 @@
 //! 18): full, tenant and selective backups and restores, the RLS preflight,
 //! a killed pg_dump, cross-version restores, confirmation and the restore log.
 
-mod pg;
+use crate::pg;
 
 use pg::{
     fixture, Cluster, SourceDef, Vault, APP_PASSWORD, BACKUP_PASSWORD, SUPERUSER_PASSWORD, TENANTS,

@@ -1,7 +1,7 @@
 //! Failure handling: failing sources, kill -9, damaged packs, keys,
 //! malicious archives, usage errors.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 //! identity, drills that succeed and fail (damaged pack) with the alert,
 //! target fallback, `dr plan` without an identity.
 
-mod common;
-mod pg;
+use crate::common;
+use crate::pg;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

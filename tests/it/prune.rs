@@ -2,7 +2,7 @@
 //! racing backups, lock recovery, and sync after an outage. Every test runs
 //! the real binary in a private HOME/XDG tree.
 
-mod prune_util;
+use crate::prune_util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;

@@ -3,14 +3,7 @@
 //! a clear error or a clean skip — never wrong bytes, a command run on the
 //! restore host, a lost backup, or a success exit.
 
-mod common;
-mod pg;
-
-#[path = "adversarial/engine.rs"]
 mod engine;
-#[path = "adversarial/hygiene.rs"]
 mod hygiene;
-#[path = "adversarial/objects.rs"]
 mod objects;
-#[path = "adversarial/races.rs"]
 mod races;

@@ -1,7 +1,7 @@
 //! Round trips on the local target: files, a 200 MB command stream, dedup,
 //! catalog rebuild, concurrent backups.
 
-mod common;
+use crate::common;
 
 use common::*;
 

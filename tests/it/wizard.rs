@@ -3,8 +3,8 @@
 //! the way), a cancel at step 4 that changes nothing, and no prompting
 //! without a terminal.
 
-mod pg;
-mod pty;
+use crate::pg;
+use crate::pty;
 
 use pg::{fixture, Cluster, SourceDef, Vault, BACKUP_PASSWORD, SUPERUSER_PASSWORD};
 use pty::{exit_code, send, DOWN, ENTER, ESC, UP};

@@ -4,9 +4,9 @@
 //! between two batches and to the latest WAL, push idempotency, fetch of a
 //! missing segment, archiving while the S3 target is down, and catch-up.
 
-mod common;
-mod pg;
-mod pty;
+use crate::common;
+use crate::pg;
+use crate::pty;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
