@@ -269,18 +269,7 @@ pub fn prune_target(
     }
     problems.extend(loaded.truncated);
     problems.extend(loaded.unbound.into_iter().map(|(_, why)| why));
-    let items: Vec<Item> = all
-        .iter()
-        .map(|h| Item {
-            id: h.id.clone(),
-            source: h.source.clone(),
-            // An unparseable time sorts as oldest; the newest rule still holds per source.
-            time: retention::parse_time(&h.started_at)
-                .or_else(|| retention::parse_time(&h.finished_at))
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-            tags: h.tags.clone(),
-        })
-        .collect();
+    let items: Vec<Item> = all.iter().map(Item::of).collect();
     let decisions = retention::apply(policy, &items);
     let mut backups = Vec::new();
     let mut removed = Vec::new();

@@ -78,6 +78,22 @@ pub struct Item {
     pub tags: Vec<String>,
 }
 
+impl Item {
+    /// A backup as retention sees it, from its manifest header. An
+    /// unparseable time sorts as oldest; the newest rule still holds per
+    /// source.
+    pub fn of(h: &super::manifest::Header) -> Item {
+        Item {
+            id: h.id.clone(),
+            source: h.source.clone(),
+            time: parse_time(&h.started_at)
+                .or_else(|| parse_time(&h.finished_at))
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            tags: h.tags.clone(),
+        }
+    }
+}
+
 /// What retention decided about one backup.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Decision {

@@ -107,16 +107,10 @@ pub fn plan_manifests(
         });
     }
     let missing = read_headers(from, key, &missing, &mut problems)?;
-    let item = |h: &Header| Item {
-        id: h.id.clone(),
-        source: h.source.clone(),
-        time: retention::parse_time(&h.started_at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-        tags: h.tags.clone(),
-    };
     let items: Vec<Item> = to_headers
         .iter()
-        .map(item)
-        .chain(missing.iter().map(|(h, _)| item(h)))
+        .map(Item::of)
+        .chain(missing.iter().map(|(h, _)| Item::of(h)))
         .collect();
     let keep: HashSet<String> = retention::apply(to_policy, &items)
         .into_iter()

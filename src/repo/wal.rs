@@ -1146,17 +1146,7 @@ fn kept_starts(
         return Ok(None);
     }
     let headers = loaded.headers;
-    let items: Vec<retention::Item> = headers
-        .iter()
-        .map(|h| retention::Item {
-            id: h.id.clone(),
-            source: h.source.clone(),
-            time: retention::parse_time(&h.started_at)
-                .or_else(|| retention::parse_time(&h.finished_at))
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-            tags: h.tags.clone(),
-        })
-        .collect();
+    let items: Vec<retention::Item> = headers.iter().map(retention::Item::of).collect();
     let decisions = retention::apply(policy, &items);
     let kept: Vec<Option<WalStart>> = headers
         .iter()

@@ -193,20 +193,13 @@ const LIBRARY_SETTINGS: &[&str] = &[
 /// result lists those that changed something, for the report.
 pub fn neutralise(bin: &Path, dir: &Path, owner: &Owner) -> Result<Vec<(Neutralised, bool)>> {
     let effective = |name: &str| -> Result<String> {
-        let mut cmd = as_owner(&bin.join("postgres"), owner, dir);
-        let out = super::english_messages(&mut cmd)
+        let program = bin.join("postgres");
+        let mut cmd = as_owner(&program, owner, dir);
+        super::english_messages(&mut cmd)
             .arg("-D")
             .arg(dir)
-            .args(["-C", name])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| {
-                Failure::new(
-                    ExitKind::Failure,
-                    format!("cannot run {}: {e}.", bin.join("postgres").display()),
-                )
-                .with_remedy("Install the PostgreSQL server programs, or pass --pg-bin-dir.")
-            })?;
+            .args(["-C", name]);
+        let out = server_program_output(&mut cmd, &program)?;
         if !out.status.success() {
             return fail(
                 ExitKind::Failure,
@@ -372,6 +365,19 @@ pub fn fix_ownership(dir: &Path, owner: &Owner) -> Result<()> {
     walk(dir, owner)
 }
 
+/// Runs a PostgreSQL server program to completion; a program that cannot
+/// be started is an error with the fix.
+fn server_program_output(cmd: &mut Command, program: &Path) -> Result<std::process::Output> {
+    cmd.stdin(Stdio::null()).output().map_err(|e| {
+        Failure::new(
+            ExitKind::Failure,
+            format!("cannot run {}: {e}.", program.display()),
+        )
+        .with_remedy("Install the PostgreSQL server programs, or pass --pg-bin-dir.")
+        .into()
+    })
+}
+
 fn as_owner(program: &Path, owner: &Owner, dir: &Path) -> Command {
     let mut c = Command::new(program);
     super::english_messages(&mut c);
@@ -426,24 +432,17 @@ pub fn start_and_wait(
 ) -> Result<Recovered> {
     let started = Instant::now();
     let log = dir.join("vaultctl-recovery.log");
-    let out = as_owner(&bin.join("pg_ctl"), owner, dir)
-        .arg("-D")
+    let program = bin.join("pg_ctl");
+    let mut cmd = as_owner(&program, owner, dir);
+    cmd.arg("-D")
         .arg(dir)
         .arg("-l")
         .arg(&log)
         // The log is read for where recovery stopped: in English, whatever
         // lc_messages the cluster's own configuration has.
         .args(["-o", "-c lc_messages=C"])
-        .args(["-W", "start"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            Failure::new(
-                ExitKind::Failure,
-                format!("cannot run {}: {e}.", bin.join("pg_ctl").display()),
-            )
-            .with_remedy("Install the PostgreSQL server programs, or pass --pg-bin-dir.")
-        })?;
+        .args(["-W", "start"]);
+    let out = server_program_output(&mut cmd, &program)?;
     if !out.status.success() {
         return fail(
             ExitKind::Failure,
