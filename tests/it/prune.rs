@@ -164,15 +164,15 @@ fn prune_local_target_from_a_write_only_host() {
 
 #[test]
 fn prune_s3_target() {
-    if s3s_fs_binary().is_none() {
-        eprintln!("SKIPPED prune_s3_target: s3s-fs is not installed (scripts/test.sh installs it)");
-        return;
-    }
     let env = Env::new();
-    let server = S3Server::start(&env.path("s3"), "bkt");
-    env.write_config(&server.target("cloud", "bkt", "repo", "[target.retention]\nkeep_last = 2"));
+    let server = S3Server::start(&env.path("s3"));
+    env.write_config(&s3_target(
+        &server,
+        "cloud",
+        "[target.retention]\nkeep_last = 2",
+    ));
     env.ok(&["init"]);
-    let root = server.root.join("bkt/repo");
+    let root = server.repo_dir();
     prune_end_to_end(&env, &|| {
         dir_size(&root.join("packs"))
             + dir_size(&root.join("index"))

@@ -113,14 +113,6 @@ pub struct Cluster {
     pub port: u16,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Cluster {
     pub fn start() -> Cluster {
         Cluster::start_with("", &[])
@@ -168,7 +160,7 @@ impl Cluster {
         }
         let mut last = String::new();
         for _ in 0..5 {
-            let port = free_port();
+            let port = crate::common::free_port();
             let out = as_owner(&bin.join("pg_ctl"))
                 .envs(env.iter().copied())
                 .arg("-D")

@@ -1,17 +1,19 @@
 //! Harness for the prune/sync integration tests: a private HOME/XDG tree, a
-//! generated identity, a config file, the real binary, an s3s-fs server.
-//! (Named distinctly from the core tests' helpers so both can coexist.)
+//! generated identity, a config file, the real binary; the S3 server is the
+//! common harness's.
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vaultctl");
+/// Names of the environment variables that carry the S3 credentials.
 pub const S3_AK: &str = "PRUNETESTAK";
 pub const S3_SK: &str = "PRUNETESTSECRET";
+
+pub use crate::common::S3Server;
+use crate::common::{ACCESS_KEY, BUCKET, PREFIX, SECRET_KEY};
 
 pub struct Env {
     _dir: tempfile::TempDir,
@@ -102,8 +104,8 @@ impl Env {
             .env("XDG_CONFIG_HOME", self.path("xdg-config"))
             .env("XDG_DATA_HOME", self.path("xdg-data"))
             .env("XDG_CACHE_HOME", self.path("xdg-cache"))
-            .env(S3_AK, S3_AK)
-            .env(S3_SK, S3_SK)
+            .env(S3_AK, ACCESS_KEY)
+            .env(S3_SK, SECRET_KEY)
             .env("NO_COLOR", "1")
             .current_dir(self.path("work"));
         if args.first().is_none_or(|a| *a != "key") {
@@ -231,74 +233,15 @@ pub fn file_count(p: &Path) -> usize {
     n
 }
 
-/// An s3s-fs server on 127.0.0.1, killed on drop.
-pub struct S3Server {
-    child: Child,
-    pub port: u16,
-    pub root: PathBuf,
-}
-
-pub fn s3s_fs_binary() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("S3S_FS").map(PathBuf::from),
-        Some(PathBuf::from("/root/.cargo/bin/s3s-fs")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.exists())
-}
-
-impl S3Server {
-    /// Starts a server storing under `root`, with a bucket `bucket`.
-    pub fn start(root: &Path, bucket: &str) -> S3Server {
-        let bin = s3s_fs_binary().expect("s3s-fs not found: run scripts/test.sh or set S3S_FS");
-        std::fs::create_dir_all(root.join(bucket)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--access-key",
-                S3_AK,
-                "--secret-key",
-                S3_SK,
-            ])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        S3Server {
-            child,
-            port,
-            root: root.to_path_buf(),
-        }
-    }
-
-    /// The `[[target]]` table for this server.
-    pub fn target(&self, name: &str, bucket: &str, prefix: &str, extra: &str) -> String {
-        format!(
-            "[[target]]\nname = \"{name}\"\nurl = \"s3://{bucket}/{prefix}\"\nendpoint = \"http://127.0.0.1:{port}\"\nregion = \"us-east-1\"\n\
-             access_key_id_env = \"{S3_AK}\"\nsecret_access_key_env = \"{S3_SK}\"\nallow_http = true\nmax_retries = 2\nretry_timeout = \"10s\"\n{extra}\n",
-            port = self.port
-        )
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The `[[target]]` table for the harness's S3 server (`common::S3Server`):
+/// the repository under `PREFIX` in its bucket, credentials from the
+/// environment the command gets.
+pub fn s3_target(server: &S3Server, name: &str, extra: &str) -> String {
+    format!(
+        "[[target]]\nname = \"{name}\"\nurl = \"s3://{BUCKET}/{PREFIX}\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\n\
+         access_key_id_env = \"{S3_AK}\"\nsecret_access_key_env = \"{S3_SK}\"\nallow_http = true\nmax_retries = 2\nretry_timeout = \"10s\"\n{extra}\n",
+        server.endpoint()
+    )
 }
 
 /// A `[[target]]` table for a local directory.
