@@ -176,7 +176,7 @@ fn run_inner(
     )?;
     // Only targets we hold a lock on take part: nothing (pack, index,
     // manifest) is written to the others, which miss this run.
-    let stores: Vec<Store> = repo
+    let locked: Vec<Store> = repo
         .stores
         .iter()
         .filter(|s| lock.is_held(&s.name))
@@ -201,8 +201,31 @@ fn run_inner(
     }
     // Learn what other hosts (or a lost catalog) put in the repository, so
     // dedup is right and never points at a pack a target lacks (or that a
-    // prune deleted).
-    repo.sync_index_on(catalog, &stores)?;
+    // prune deleted). A target whose index cannot be read misses this run,
+    // like one that cannot be locked: it must not cost the others theirs.
+    let mut stores: Vec<Store> = Vec::new();
+    let mut sync_error = None;
+    for s in locked {
+        match repo.sync_index_on(catalog, std::slice::from_ref(&s)) {
+            Ok(_) => stores.push(s),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read the index of target '{}'; it gets nothing from this run: {}",
+                    s.name,
+                    crate::error::paragraph(&e)
+                );
+                failed.push(FailedTarget {
+                    target: s.name.clone(),
+                    error: crate::error::paragraph(&e),
+                    lock_lost: false,
+                });
+                sync_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = sync_error.filter(|_| stores.is_empty()) {
+        return Err(e);
+    }
     let pipeline = Pipeline::start(repo, opts, &stores, lock.leases(), id)?;
     let mut artifacts = Vec::new();
     let mut total_bytes = 0u64;

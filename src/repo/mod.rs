@@ -19,6 +19,9 @@ pub mod verified;
 pub mod verify;
 pub mod wal;
 
+#[cfg(test)]
+mod faults;
+
 use anyhow::{Context, Result};
 use bytes::Bytes;
 
