@@ -259,6 +259,29 @@ fn check(
     }
 }
 
+/// [`check`] with different backups expected on the two targets.
+fn check_targets(
+    w: &World,
+    repo: &Repository,
+    catalog: &Path,
+    on_a: &HashMap<String, Data>,
+    on_b: &HashMap<String, Data>,
+    what: &str,
+) {
+    for (i, expected) in [on_a, on_b].into_iter().enumerate() {
+        let one = Repository {
+            config: repo.config.clone(),
+            stores: vec![repo.stores[i].clone()],
+            unavailable: Vec::new(),
+            dedup: repo.dedup.clone(),
+            recipients: repo.recipients.clone(),
+            identity_file: repo.identity_file.clone(),
+            lock_timing: repo.lock_timing,
+        };
+        check(w, &one, catalog, expected, what);
+    }
+}
+
 fn print_points(title: &str, ops: &[Op]) {
     println!("{title}: {} crash points", ops.len());
     for (k, op) in ops.iter().enumerate() {
@@ -290,6 +313,17 @@ fn pre_state(w: &World, generations: u64) -> (InMemory, PathBuf, HashMap<String,
 
 #[test]
 fn a_backup_crashed_at_every_write_leaves_a_sound_repository_and_the_next_run_succeeds() {
+    backup_crashed_at_every_write(AfterCrash::Drop);
+}
+
+/// The same, with the crashed process seeing its later writes fail (so it
+/// runs its error paths against a store it can no longer change).
+#[test]
+fn a_backup_whose_writes_fail_from_any_point_on_leaves_a_sound_repository() {
+    backup_crashed_at_every_write(AfterCrash::Error);
+}
+
+fn backup_crashed_at_every_write(after: AfterCrash) {
     let w = World::new();
     let (pre, pre_catalog, committed) = pre_state(&w, 1);
     check(
@@ -311,7 +345,9 @@ fn a_backup_crashed_at_every_write_leaves_a_sound_repository_and_the_next_run_su
     assert!(out.new_blobs > 0 && out.blobs > out.new_blobs, "{out:?}");
     let writes: Vec<Op> = f.ops().into_iter().filter(|o| o.kind.is_write()).collect();
     let all_ops = f.ops().len();
-    print_points("backup (two targets)", &writes);
+    if after == AfterCrash::Drop {
+        print_points("backup (two targets)", &writes);
+    }
     assert!(
         writes.len() >= 20,
         "only {} writes in a backup: {writes:#?}",
@@ -323,15 +359,26 @@ fn a_backup_crashed_at_every_write_leaves_a_sound_repository_and_the_next_run_su
 
     for k in 0..writes.len() {
         let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
-        let f = FaultStore::new(
-            mem.clone(),
-            Plan::new().crash(Trigger::Write(k), AfterCrash::Drop),
-        );
+        let f = FaultStore::new(mem.clone(), Plan::new().crash(Trigger::Write(k), after));
         let catalog = w.copy_catalog(&pre_catalog);
         let data = generation(1, 600 * 1024);
         let crashed = backup(&w.repo(f.clone()), &catalog, data.clone());
         assert!(f.crashed(), "crash point {k} was never reached");
-        let what = format!("backup crashed at point {k}");
+        let what = format!("backup crashed ({after:?}) at point {k}");
+        if after == AfterCrash::Error {
+            // The process saw its writes fail: the run must have failed, or
+            // have committed on a target it reports.
+            if let Ok(out) = &crashed {
+                for t in &out.targets {
+                    let s = w.repo(mem.clone());
+                    let s = s.stores.iter().find(|s| &s.name == t).unwrap();
+                    assert!(
+                        s.get(&manifest_path(&out.id)).unwrap().is_some(),
+                        "{what}: reported committed on '{t}' but no manifest there"
+                    );
+                }
+            }
+        }
 
         // The "restarted process": the same store, no faults, the catalog
         // as the killed one left it (it may hold what never reached storage).
@@ -586,4 +633,70 @@ fn a_storage_error_at_any_operation_of_a_backup_fails_cleanly_or_is_survived() {
         );
     }
     println!("{survived} of {n} runs completed despite the error");
+}
+
+#[test]
+fn a_sync_crashed_at_every_write_leaves_both_targets_sound_and_the_next_sync_finishes() {
+    let w = World::new();
+    let (empty, pre_catalog, _) = pre_state(&w, 0);
+    // Two backups on target a only; b holds the empty repository.
+    let mem = Arc::new(empty.fork());
+    let only_a = Repository::from_stores(
+        vec![World::stores(mem.clone())[0].clone()],
+        w.keys(),
+        LockTiming::default(),
+    )
+    .unwrap();
+    let mut on_a = HashMap::new();
+    for g in 0..2 {
+        let data = generation(10 + g, 250 * 1024);
+        let out = backup(&only_a, &pre_catalog, data.clone()).unwrap();
+        on_a.insert(out.id, data);
+    }
+    drop(only_a);
+    let pre = mem.fork();
+    let sync = |repo: &Repository| {
+        super::sync::sync_pair(
+            &repo.stores[0],
+            &repo.stores[1],
+            &repo.dedup,
+            None,
+            false,
+            LockTiming::default(),
+        )
+    };
+
+    let f = FaultStore::new(Arc::new(pre.fork()), Plan::new());
+    let r = sync(&w.repo(f.clone())).unwrap();
+    assert_eq!(r.manifests_copied.len(), 2, "{r:?}");
+    let writes: Vec<Op> = f.ops().into_iter().filter(|o| o.kind.is_write()).collect();
+    print_points("sync a -> b (two backups)", &writes);
+    assert!(writes.len() >= 10, "{writes:#?}");
+
+    for k in 0..writes.len() {
+        let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
+        let f = FaultStore::new(
+            mem.clone(),
+            Plan::new().crash(Trigger::Write(k), AfterCrash::Drop),
+        );
+        let _ = sync(&w.repo(f.clone()));
+        assert!(f.crashed(), "crash point {k} was never reached");
+        let what = format!("sync crashed at point {k}");
+        let repo = w.repo(mem.clone());
+        reap_locks(&repo.stores);
+        let catalog = w.copy_catalog(&pre_catalog);
+        // Every backup b got restores from b alone; a is untouched.
+        let on_b = manifest_ids(&repo.stores[1]);
+        assert_eq!(manifest_ids(&repo.stores[0]).len(), 2, "{what}");
+        let expected: HashMap<String, Data> = on_a
+            .iter()
+            .filter(|(id, _)| on_b.contains(*id))
+            .map(|(id, d)| (id.clone(), d.clone()))
+            .collect();
+        check_targets(&w, &repo, &catalog, &on_a, &expected, &what);
+
+        let r = sync(&repo).unwrap_or_else(|e| panic!("{what}: the next sync failed: {e:#}"));
+        assert_eq!(r.manifests_copied.len() + on_b.len(), 2, "{what}: {r:?}");
+        check(&w, &repo, &catalog, &on_a, &format!("{what}, then a sync"));
+    }
 }
