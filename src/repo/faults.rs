@@ -700,3 +700,89 @@ fn a_sync_crashed_at_every_write_leaves_both_targets_sound_and_the_next_sync_fin
         check(&w, &repo, &catalog, &on_a, &format!("{what}, then a sync"));
     }
 }
+
+#[test]
+fn a_wal_push_crashed_at_every_write_is_completed_by_the_archivers_retry() {
+    use super::wal::{self, WalRepo};
+    let w = World::new();
+    let (empty, _, _) = pre_state(&w, 0);
+    let segments: Vec<(String, Vec<u8>)> = (1..=5u64)
+        .map(|i| {
+            (
+                format!("{:08X}{:08X}{:08X}", 1, 0, i),
+                noise(300 + i, 64 * 1024),
+            )
+        })
+        .collect();
+    let wal_dir = w.dir.path().join("pg_wal");
+    std::fs::create_dir_all(&wal_dir).unwrap();
+    for (name, bytes) in &segments {
+        std::fs::write(wal_dir.join(name), bytes).unwrap();
+    }
+    let state = std::sync::atomic::AtomicUsize::new(0);
+    let wal_repo = |stores: Vec<Store>| {
+        let n = state.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        WalRepo::from_stores(
+            stores,
+            w.dedup.clone(),
+            w.recipients.clone(),
+            Some(w.identity.clone()),
+            "db",
+            w.dir.path().join(format!("wal-state-{n}")),
+        )
+    };
+    // PostgreSQL archives the segments in order, each until it succeeds.
+    let archive = |repo: &WalRepo| -> Result<()> {
+        for (name, _) in &segments {
+            wal::push(repo, &wal_dir.join(name))?;
+        }
+        Ok(())
+    };
+
+    let f = FaultStore::new(Arc::new(empty.fork()), Plan::new());
+    archive(&wal_repo(World::stores(f.clone()))).unwrap();
+    let writes: Vec<Op> = f.ops().into_iter().filter(|o| o.kind.is_write()).collect();
+    print_points("wal push of 5 segments (two targets)", &writes);
+    assert!(writes.len() >= 10, "{writes:#?}");
+
+    for k in 0..writes.len() {
+        let mem: Arc<dyn ObjectStore> = Arc::new(empty.fork());
+        let f = FaultStore::new(
+            mem.clone(),
+            Plan::new().crash(Trigger::Write(k), AfterCrash::Drop),
+        );
+        let _ = archive(&wal_repo(World::stores(f.clone())));
+        assert!(f.crashed(), "crash point {k} was never reached");
+        let what = format!("wal push crashed at point {k}");
+        // The killed archive_command reported no success from the crash on:
+        // PostgreSQL pushes those segments again (a fresh process, whose
+        // state directory the killed one may not have written).
+        let stores = World::stores(mem.clone());
+        archive(&wal_repo(stores.clone()))
+            .unwrap_or_else(|e| panic!("{what}: the retried push failed: {e:#}"));
+        // Every segment is on every target, whole, and restores from it alone.
+        for s in &stores {
+            let alone = wal_repo(vec![s.clone()]);
+            for (name, bytes) in &segments {
+                let dest = w.dir.path().join(format!("restored-{k}-{}", s.name));
+                wal::fetch(&alone, name, &dest).unwrap_or_else(|e| {
+                    panic!(
+                        "{what}: {name} does not restore from '{}': {}",
+                        s.name,
+                        match e {
+                            wal::FetchError::NotInArchive => "not in the archive".to_string(),
+                            wal::FetchError::Failed(e) => format!("{e:#}"),
+                        }
+                    )
+                });
+                assert!(
+                    std::fs::read(&dest).unwrap() == *bytes,
+                    "{what}: {name} from '{}'",
+                    s.name
+                );
+            }
+            let listed = wal::list(s, "db").unwrap();
+            assert_eq!(listed.len(), segments.len(), "{what}: on '{}'", s.name);
+        }
+    }
+}
