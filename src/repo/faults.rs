@@ -856,3 +856,48 @@ fn a_truncated_write_at_any_point_of_a_backup_is_caught_by_verify() {
     }
     assert!(points >= 8, "{points}");
 }
+
+/// Target b answers every request with a 503 for a whole backup (after the
+/// repository was opened): the backup completes on a, reports b, writes
+/// nothing there; once b is back, the next backup completes on both.
+#[test]
+fn a_target_down_for_a_whole_backup_misses_it_and_the_next_run_catches_up() {
+    let w = World::new();
+    let (pre, pre_catalog, committed) = pre_state(&w, 1);
+    let mem = Arc::new(pre.fork());
+    let f = FaultStore::new(mem.clone(), Plan::new());
+    let repo = w.repo(f.clone());
+    f.set_plan(Plan::new().with(
+        Trigger::Matching(None, "b/"),
+        Fault::Fail { retryable: true },
+    ));
+    let catalog = w.copy_catalog(&pre_catalog);
+    let data = generation(1, 200 * 1024);
+    let out = backup(&repo, &catalog, data.clone()).unwrap();
+    assert_eq!(out.targets, ["a"], "{out:?}");
+    assert_eq!(out.failed_targets.len(), 1, "{out:?}");
+    assert_eq!(out.failed_targets[0].target, "b");
+    assert!(
+        out.failed_targets[0].error.contains("503"),
+        "{:?}",
+        out.failed_targets[0]
+    );
+    let writes_to_b: Vec<Op> = f
+        .ops()
+        .into_iter()
+        .filter(|o| o.kind.is_write() && o.path.starts_with("b/"))
+        .collect();
+    println!("writes tried on the down target: {writes_to_b:?}");
+    let repo = w.repo(mem.clone());
+    let mut on_a = committed.clone();
+    on_a.insert(out.id.clone(), data);
+    check_targets(&w, &repo, &catalog, &on_a, &committed, "b down");
+
+    let next = generation(2, 100 * 1024);
+    let out2 = backup(&repo, &catalog, next.clone()).unwrap();
+    assert_eq!(out2.targets.len(), 2, "{out2:?}");
+    let mut on_b = committed.clone();
+    on_b.insert(out2.id.clone(), next.clone());
+    on_a.insert(out2.id, next);
+    check_targets(&w, &repo, &catalog, &on_a, &on_b, "b back");
+}

@@ -51,6 +51,9 @@ pub enum Trigger {
     Overall(usize),
     /// The n-th write (put, delete or copy).
     Write(usize),
+    /// Every operation whose path contains this text (`None`: of any kind),
+    /// for instance every request to one target's prefix: a target down.
+    Matching(Option<OpKind>, &'static str),
 }
 
 /// What happens to the operation a trigger hits.
@@ -226,6 +229,9 @@ impl FaultStore {
             Trigger::Nth(k, n) => k == kind && n == nth_kind,
             Trigger::Overall(n) => n == overall,
             Trigger::Write(n) => kind.is_write() && n == write,
+            Trigger::Matching(k, text) => {
+                k.is_none_or(|k| k == kind) && path.as_ref().contains(text)
+            }
         };
         let mut delay = None;
         let mut fault = None;
@@ -457,6 +463,20 @@ mod tests {
             s.get("b").unwrap().is_none(),
             "a failed put applies nothing"
         );
+    }
+
+    #[test]
+    fn a_matching_trigger_hits_every_operation_on_its_paths() {
+        let plan = Plan::new().with(
+            Trigger::Matching(None, "repo/down/"),
+            Fault::Fail { retryable: true },
+        );
+        let (_, _, s) = store(plan);
+        s.put("up/a", Bytes::from_static(b"1")).unwrap();
+        assert!(s.put("down/a", Bytes::from_static(b"1")).is_err());
+        assert!(s.get("down/a").is_err());
+        assert!(s.list("down").is_ok(), "the listing's path is repo/down");
+        assert!(s.get("up/a").unwrap().is_some());
     }
 
     #[test]
