@@ -22,6 +22,8 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryC
 use crate::config::{Location, Target};
 use crate::error::{ExitKind, Failure};
 
+pub mod fault;
+
 /// The process-wide async runtime that storage I/O runs on.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -338,6 +340,27 @@ impl Store {
                     ),
                 })
             }
+        }
+    }
+
+    /// A target over any `object_store` backend (an in-memory store, a
+    /// fault-injecting wrapper in tests, another cloud's client): objects
+    /// live under `prefix` (empty: at the root). Its errors are reported
+    /// like a remote target's (exit 75 unless permissions), and it gets no
+    /// retries beyond what the backend does itself. Local directories go
+    /// through [`Store::open`], which writes them durably.
+    pub fn from_object_store(
+        name: &str,
+        inner: Arc<dyn ObjectStore>,
+        prefix: &str,
+        display: &str,
+    ) -> Store {
+        Store {
+            name: name.to_string(),
+            inner,
+            prefix: prefix.trim_matches('/').to_string(),
+            local_root: None,
+            display: display.to_string(),
         }
     }
 

@@ -176,7 +176,7 @@ fn run_inner(
     )?;
     // Only targets we hold a lock on take part: nothing (pack, index,
     // manifest) is written to the others, which miss this run.
-    let stores: Vec<Store> = repo
+    let locked: Vec<Store> = repo
         .stores
         .iter()
         .filter(|s| lock.is_held(&s.name))
@@ -201,8 +201,31 @@ fn run_inner(
     }
     // Learn what other hosts (or a lost catalog) put in the repository, so
     // dedup is right and never points at a pack a target lacks (or that a
-    // prune deleted).
-    repo.sync_index_on(catalog, &stores)?;
+    // prune deleted). A target whose index cannot be read misses this run,
+    // like one that cannot be locked: it must not cost the others theirs.
+    let mut stores: Vec<Store> = Vec::new();
+    let mut sync_error = None;
+    for s in locked {
+        match repo.sync_index_on(catalog, std::slice::from_ref(&s)) {
+            Ok(_) => stores.push(s),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot read the index of target '{}'; it gets nothing from this run: {}",
+                    s.name,
+                    crate::error::paragraph(&e)
+                );
+                failed.push(FailedTarget {
+                    target: s.name.clone(),
+                    error: crate::error::paragraph(&e),
+                    lock_lost: false,
+                });
+                sync_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = sync_error.filter(|_| stores.is_empty()) {
+        return Err(e);
+    }
     let pipeline = Pipeline::start(repo, opts, &stores, lock.leases(), id)?;
     let mut artifacts = Vec::new();
     let mut total_bytes = 0u64;
@@ -481,6 +504,8 @@ struct Collected {
 
 /// Shared state between the pipeline's threads.
 struct Shared {
+    #[cfg(test)]
+    panic_at_seq: u64,
     abort: AtomicBool,
     error: Mutex<Option<anyhow::Error>>,
     /// Blob ids this run has claimed for storing (so each is stored once).
@@ -535,7 +560,12 @@ fn pipeline_panicked(thread: &str) -> anyhow::Error {
 }
 
 #[cfg(test)]
-static PANIC_AT_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+thread_local! {
+    /// The chunk at which a hashing thread of a backup started from this
+    /// thread panics (unit tests; per thread, so backups that other tests
+    /// run at the same time are not hit).
+    static PANIC_AT_SEQ: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
 
 struct Pipeline {
     jobs: Sender<Job>,
@@ -569,6 +599,8 @@ impl Pipeline {
             missing_packs: Mutex::new(Vec::new()),
             leases,
             backup_id: backup_id.to_string(),
+            #[cfg(test)]
+            panic_at_seq: PANIC_AT_SEQ.with(|p| p.get()),
         });
         let (job_tx, job_rx) = bounded::<Job>(WORKERS * 2);
         let (done_tx, done_rx) = bounded::<Done>(WORKERS * 4);
@@ -764,7 +796,7 @@ fn worker(
             break;
         }
         #[cfg(test)]
-        if job.seq == PANIC_AT_SEQ.load(Ordering::SeqCst) {
+        if job.seq == shared.panic_at_seq {
             panic!("injected panic (unit test)");
         }
         let id = key.blob_id(&job.data);
@@ -984,7 +1016,7 @@ mod tests {
         assert_eq!(manifests(), 1);
 
         // The hashing thread panics on the second chunk of new data.
-        PANIC_AT_SEQ.store(1, Ordering::SeqCst);
+        PANIC_AT_SEQ.with(|p| p.set(1));
         let r = run(
             &repo,
             &mut catalog,
@@ -992,7 +1024,7 @@ mod tests {
             &opts("panics"),
             &progress,
         );
-        PANIC_AT_SEQ.store(u64::MAX, Ordering::SeqCst);
+        PANIC_AT_SEQ.with(|p| p.set(u64::MAX));
         let e = r.expect_err("a backup whose pipeline panicked succeeded");
         assert!(
             crate::error::paragraph(&e).contains("panicked"),

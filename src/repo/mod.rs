@@ -19,6 +19,9 @@ pub mod verified;
 pub mod verify;
 pub mod wal;
 
+#[cfg(test)]
+mod faults;
+
 use anyhow::{Context, Result};
 use bytes::Bytes;
 
@@ -226,6 +229,37 @@ fn load_dedup_key(config: &Config, repo: &RepoConfig, stores: &[Store]) -> Resul
     Ok(key)
 }
 
+/// The configuration of a new repository: a random id, these chunker
+/// parameters, the dedup key's check value.
+fn new_repo_config(key: &DedupKey, chunker: chunker::ChunkerParams) -> RepoConfig {
+    let mut id = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+    RepoConfig {
+        format: FORMAT_NAME.into(),
+        version: FORMAT_VERSION,
+        repo_id: hex::encode(id),
+        created_at: now_rfc3339(),
+        chunker,
+        dedup_key_check: key.check_value(),
+    }
+}
+
+/// Writes a new repository's objects to a target: the key object first,
+/// because a config without it would be a repository that a fresh machine
+/// with only the identity cannot open.
+fn write_repo_objects(s: &Store, key_bytes: &Bytes, config_bytes: &Bytes) -> Result<()> {
+    s.put(DEDUP_KEY_OBJECT, key_bytes.clone())?;
+    s.put(CONFIG_OBJECT, config_bytes.clone())
+}
+
+/// The keys of a repository opened over given stores (no config file).
+pub struct RepoKeys {
+    pub dedup: DedupKey,
+    pub recipients: Vec<Recipient>,
+    /// The age identity file, for reading contents (`None`: write-only).
+    pub identity_file: Option<std::path::PathBuf>,
+}
+
 /// Creates the repository on every target (idempotent).
 pub fn init(config: &Config) -> Result<InitReport> {
     ensure_default_identity(config)?;
@@ -271,17 +305,8 @@ pub fn init(config: &Config) -> Result<InitReport> {
                 created_key = true;
                 k
             };
-            let mut id = [0u8; 16];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
             (
-                RepoConfig {
-                    format: FORMAT_NAME.into(),
-                    version: FORMAT_VERSION,
-                    repo_id: hex::encode(id),
-                    created_at: now_rfc3339(),
-                    chunker: chunker::ChunkerParams::default(),
-                    dedup_key_check: key.check_value(),
-                },
+                new_repo_config(&key, chunker::ChunkerParams::default()),
                 key,
             )
         }
@@ -301,10 +326,7 @@ pub fn init(config: &Config) -> Result<InitReport> {
                 .push((s.name.clone(), "already initialized".into()));
             continue;
         }
-        // The key object first: a config without it would be a repository
-        // that a fresh machine with only the identity cannot open.
-        s.put(DEDUP_KEY_OBJECT, key_bytes.clone())?;
-        s.put(CONFIG_OBJECT, config_bytes.clone())?;
+        write_repo_objects(s, &key_bytes, &config_bytes)?;
         report.targets.push((s.name.clone(), "created".into()));
     }
     Ok(report)
@@ -400,6 +422,98 @@ impl Repository {
             recipients: recipients(config)?,
             identity_file: config.keys.identity_file.clone(),
             lock_timing: config.lock_timing,
+        })
+    }
+
+    /// Creates a repository on `stores` (any `object_store` backend, see
+    /// [`Store::from_object_store`]) with these keys and chunker
+    /// parameters, and opens it: what `init` and `open` do, without a
+    /// config file. Stores that already hold a repository must hold this
+    /// one's keys (they are left as they are).
+    pub fn init_stores(
+        stores: Vec<Store>,
+        repo_keys: RepoKeys,
+        chunker: chunker::ChunkerParams,
+        lock_timing: lock::LockTiming,
+    ) -> Result<Repository> {
+        let repo_config = match stores.iter().find_map(|s| read_repo_config(s).transpose()) {
+            Some(rc) => rc?,
+            None => new_repo_config(&repo_keys.dedup, chunker),
+        };
+        let config_bytes = Bytes::from(serde_json::to_vec_pretty(&repo_config)?);
+        let key_bytes = Bytes::from(keys::encrypt(
+            &repo_keys.recipients,
+            repo_keys.dedup.root(),
+        )?);
+        for s in &stores {
+            if read_repo_config(s)?.is_none() {
+                write_repo_objects(s, &key_bytes, &config_bytes)?;
+            }
+        }
+        Repository::from_stores(stores, repo_keys, lock_timing)
+    }
+
+    /// Opens the repository that `stores` hold with these keys, without a
+    /// config file. Every store must hold it (the same repository id), and
+    /// the dedup key must be this repository's.
+    pub fn from_stores(
+        stores: Vec<Store>,
+        repo_keys: RepoKeys,
+        lock_timing: lock::LockTiming,
+    ) -> Result<Repository> {
+        let mut repo_config: Option<RepoConfig> = None;
+        for s in &stores {
+            let Some(rc) = read_repo_config(s)? else {
+                return Err(Failure::new(
+                    ExitKind::RepoMissing,
+                    format!(
+                        "target '{}' ({}) holds no vaultctl repository.",
+                        s.name, s.display
+                    ),
+                )
+                .with_remedy("Create it first (`vaultctl init`).")
+                .into());
+            };
+            match &repo_config {
+                Some(prev) if prev.repo_id != rc.repo_id => {
+                    return fail(
+                        ExitKind::Usage,
+                        format!(
+                            "target '{}' holds repository {}, but the other targets hold {}.",
+                            s.name, rc.repo_id, prev.repo_id
+                        ),
+                        "Every target must hold the same repository.",
+                    )
+                }
+                Some(_) => {}
+                None => repo_config = Some(rc),
+            }
+        }
+        let Some(repo_config) = repo_config else {
+            return fail(
+                ExitKind::Usage,
+                "no target given.",
+                "Pass at least one store.",
+            );
+        };
+        if repo_keys.dedup.check_value() != repo_config.dedup_key_check {
+            return fail(
+                ExitKind::Usage,
+                format!(
+                    "the dedup key belongs to another repository than {}.",
+                    repo_config.repo_id
+                ),
+                "Use the dedup key of this repository.",
+            );
+        }
+        Ok(Repository {
+            config: repo_config,
+            stores,
+            unavailable: Vec::new(),
+            dedup: repo_keys.dedup,
+            recipients: repo_keys.recipients,
+            identity_file: repo_keys.identity_file,
+            lock_timing,
         })
     }
 

@@ -488,6 +488,27 @@ impl WalRepo {
         })
     }
 
+    /// WAL work over given stores (the first is the primary) with these
+    /// keys, without a config file (tests over in-memory stores).
+    pub fn from_stores(
+        stores: Vec<Store>,
+        dedup: DedupKey,
+        recipients: Vec<Recipient>,
+        identity_file: Option<PathBuf>,
+        source: &str,
+        state_dir: PathBuf,
+    ) -> WalRepo {
+        WalRepo {
+            stores: stores.into_iter().map(Ok).collect(),
+            dedup,
+            recipients,
+            source: source.to_string(),
+            state_dir,
+            level: 1,
+            identity_file,
+        }
+    }
+
     fn primary(&self) -> &Store {
         self.stores[0].as_ref().expect("checked in open")
     }

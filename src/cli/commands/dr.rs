@@ -159,18 +159,10 @@ fn age(ts: &str) -> String {
     }
 }
 
-/// Free bytes of the file system holding `path`.
+/// Free bytes of the file system holding `path` (for unprivileged users).
 fn free_bytes(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs writes into the zeroed struct; `c` is NUL-terminated.
-    unsafe {
-        let mut s: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut s) != 0 {
-            return None;
-        }
-        Some(s.f_bavail as u64 * s.f_frsize as u64)
-    }
+    let s = rustix::fs::statvfs(path).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 fn postgres_spec<'a>(config: &'a Config, source: &str) -> Option<&'a crate::config::PostgresSpec> {
@@ -1322,4 +1314,14 @@ fn history(ctx: &Ctx, args: HistoryArgs) -> Result<i32> {
     }
     output::line(&t.to_string())?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_bytes_reads_the_file_system_of_a_path() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(super::free_bytes(t.path()).is_some_and(|b| b > 0));
+        assert_eq!(super::free_bytes(&t.path().join("missing")), None);
+    }
 }

@@ -1,0 +1,903 @@
+//! The fault-injection suite: backup and prune crashed at every storage
+//! write of a realistic run (two targets, several packs), over an in-memory
+//! store wrapped in [`crate::storage::fault::FaultStore`]; and a storage
+//! error at every operation of a backup. After each crash the repository
+//! must verify clean (structure and data), every committed backup must
+//! still restore byte for byte, and the next run must succeed.
+//!
+//! `cargo test --lib repo::faults -- --nocapture` prints the crash points.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+use object_store::memory::InMemory;
+use object_store::ObjectStore;
+
+use super::backup::{self, ArtifactStream, BackupOptions, BackupOutcome, Source};
+use super::chunker::ChunkerParams;
+use super::format::{manifest_path, PACKS_DIR, SNAPSHOTS_DIR};
+use super::keys::{self, DedupKey, Recipient};
+use super::lock::{LockTiming, LOCKS_DIR};
+use super::prune::{self, PruneOptions};
+use super::retention::Policy;
+use super::verify::{self, Mode};
+use super::{restore, RepoKeys, Repository};
+use crate::catalog::Catalog;
+use crate::progress::Silent;
+use crate::storage::fault::{AfterCrash, Fault, FaultStore, Op, Plan, Trigger};
+use crate::storage::Store;
+
+const TARGETS: [&str; 2] = ["a", "b"];
+/// Small chunks and packs, so a backup of a few hundred KiB makes several.
+const PACK_SIZE: usize = 64 * 1024;
+const CHUNKER: ChunkerParams = ChunkerParams {
+    min_size: 8 * 1024,
+    avg_size: 24 * 1024,
+    max_size: 64 * 1024,
+};
+
+type Data = Vec<(String, Vec<u8>)>;
+
+/// Artifacts from memory.
+struct MemSource(Data);
+
+impl Source for MemSource {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+    fn next_artifact(&mut self) -> Result<Option<ArtifactStream>> {
+        if self.0.is_empty() {
+            return Ok(None);
+        }
+        let (name, data) = self.0.remove(0);
+        Ok(Some(ArtifactStream {
+            name,
+            format: "stream".into(),
+            reader: Box::new(std::io::Cursor::new(data)),
+            finish: Box::new(|| Ok(())),
+        }))
+    }
+    fn metadata(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+/// Incompressible, reproducible bytes.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A dump of `len` bytes shared with every other generation, then
+/// `fresh` bytes of its own; and a small second artifact.
+fn generation(n: u64, fresh: usize) -> Data {
+    let mut dump = noise(1, 160 * 1024);
+    dump.extend(noise(100 + n, fresh));
+    vec![
+        ("dump".to_string(), dump),
+        ("globals".to_string(), noise(200 + n, 20 * 1024)),
+    ]
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    identity: PathBuf,
+    dedup: DedupKey,
+    recipients: Vec<Recipient>,
+    catalogs: std::sync::atomic::AtomicUsize,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = dir.path().join("identity.txt");
+        let public = keys::generate_identity(&identity).unwrap();
+        World {
+            identity,
+            dedup: DedupKey::generate(),
+            recipients: vec![Recipient::parse(&public).unwrap()],
+            dir,
+            catalogs: Default::default(),
+        }
+    }
+
+    fn keys(&self) -> RepoKeys {
+        RepoKeys {
+            dedup: self.dedup.clone(),
+            recipients: self.recipients.clone(),
+            identity_file: Some(self.identity.clone()),
+        }
+    }
+
+    /// The two targets, as prefixes of one object store (so one crash
+    /// stops the writes to both, as a killed process would).
+    fn stores(inner: Arc<dyn ObjectStore>) -> Vec<Store> {
+        TARGETS
+            .iter()
+            .map(|t| Store::from_object_store(t, inner.clone(), t, &format!("memory://{t}")))
+            .collect()
+    }
+
+    fn repo(&self, inner: Arc<dyn ObjectStore>) -> Repository {
+        Repository::from_stores(World::stores(inner), self.keys(), LockTiming::default()).unwrap()
+    }
+
+    /// A copy of a (closed) catalog, for one run.
+    fn copy_catalog(&self, from: &Path) -> PathBuf {
+        let n = self
+            .catalogs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.dir.path().join(format!("catalog-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(from.parent().unwrap()).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+        }
+        dir.join("catalog.db")
+    }
+
+    fn new_catalog(&self) -> PathBuf {
+        let n = self
+            .catalogs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.dir.path().join(format!("catalog-{n}/catalog.db"))
+    }
+}
+
+fn backup(repo: &Repository, catalog: &Path, data: Data) -> Result<BackupOutcome> {
+    let mut cat = Catalog::open(catalog)?;
+    let opts = BackupOptions {
+        source: "db".into(),
+        tags: vec![],
+        note: None,
+        catalog_path: catalog.to_path_buf(),
+        compression_level: 1,
+        pack_size: PACK_SIZE,
+    };
+    backup::run(repo, &mut cat, &mut MemSource(data), &opts, &Silent)
+}
+
+/// Restores backup `id` from `store` alone.
+fn restore(repo: &Repository, catalog: &Path, store: &Store, id: &str) -> Result<Data> {
+    let mut cat = Catalog::open(catalog)?;
+    let stores = vec![store.clone()];
+    let (_, body) = restore::load_body(repo, &stores, id)?;
+    let mut out = Vec::new();
+    for a in &body.artifacts {
+        let plan = restore::plan(repo, &mut cat, a)?;
+        let mut r = restore::ArtifactReader::open(repo, stores.clone(), a, plan)?;
+        let mut bytes = Vec::new();
+        r.read_to_end(&mut bytes)?;
+        out.push((a.name.clone(), bytes));
+    }
+    Ok(out)
+}
+
+fn names(store: &Store, dir: &str) -> BTreeSet<String> {
+    store
+        .list(dir)
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
+}
+
+fn manifest_ids(store: &Store) -> BTreeSet<String> {
+    names(store, SNAPSHOTS_DIR)
+        .into_iter()
+        .filter_map(|n| n.strip_prefix("snapshots/").map(String::from))
+        .collect()
+}
+
+/// What a restarted process finds of a killed one's locks: stale at once
+/// (same host, its pid gone). This test process is still alive, so its
+/// leftover locks are removed by hand.
+fn reap_locks(stores: &[Store]) {
+    for s in stores {
+        for n in names(s, LOCKS_DIR) {
+            s.delete(&n).unwrap();
+        }
+    }
+}
+
+/// The repository verifies clean on every target (structure and data), no
+/// manifest names a missing pack, and every backup in `expected` restores
+/// byte for byte from each target alone. `what` names the case.
+fn check(
+    w: &World,
+    repo: &Repository,
+    catalog: &Path,
+    expected: &HashMap<String, Data>,
+    what: &str,
+) {
+    let ids = w.identity.clone();
+    let identities = keys::load_identities(&ids).unwrap();
+    for s in &repo.stores {
+        let r = verify::verify_target(repo, s, Mode::ReadData, Some(&identities), &Silent)
+            .unwrap_or_else(|e| panic!("{what}: verify of '{}' failed: {e:#}", s.name));
+        assert!(
+            r.ok && r.problems.is_empty(),
+            "{what}: target '{}' does not verify clean: {:#?}",
+            s.name,
+            r.problems
+        );
+        let packs = names(s, PACKS_DIR);
+        for id in manifest_ids(s) {
+            let (h, _) = restore::load_manifest(std::slice::from_ref(s), &id, &repo.dedup)
+                .unwrap_or_else(|e| panic!("{what}: manifest {id} on '{}': {e:#}", s.name));
+            for p in &h.packs {
+                assert!(
+                    packs.contains(&super::format::pack_path(p)),
+                    "{what}: manifest {id} on '{}' names the missing pack {p}",
+                    s.name
+                );
+            }
+        }
+        for (id, data) in expected {
+            let got = restore(repo, catalog, s, id).unwrap_or_else(|e| {
+                panic!(
+                    "{what}: backup {id} does not restore from '{}': {e:#}",
+                    s.name
+                )
+            });
+            assert!(
+                &got == data,
+                "{what}: backup {id} restores different bytes from '{}'",
+                s.name
+            );
+        }
+    }
+}
+
+/// [`check`] with different backups expected on the two targets.
+fn check_targets(
+    w: &World,
+    repo: &Repository,
+    catalog: &Path,
+    on_a: &HashMap<String, Data>,
+    on_b: &HashMap<String, Data>,
+    what: &str,
+) {
+    for (t, expected) in TARGETS.iter().zip([on_a, on_b]) {
+        check(w, &only(repo, t), catalog, expected, what);
+    }
+}
+
+fn print_points(title: &str, ops: &[Op]) {
+    println!("{title}: {} crash points", ops.len());
+    for (k, op) in ops.iter().enumerate() {
+        println!("  crash point {k:2}: before {op}");
+    }
+}
+
+/// A repository on two targets holding one backup; returns the store, the
+/// (closed) catalog and the backup's id and data.
+fn pre_state(w: &World, generations: u64) -> (InMemory, PathBuf, HashMap<String, Data>) {
+    let mem = Arc::new(InMemory::new());
+    let repo = Repository::init_stores(
+        World::stores(mem.clone()),
+        w.keys(),
+        CHUNKER,
+        LockTiming::default(),
+    )
+    .unwrap();
+    let catalog = w.new_catalog();
+    let mut expected = HashMap::new();
+    for g in 0..generations {
+        let data = generation(g, 120 * 1024);
+        let out = backup(&repo, &catalog, data.clone()).unwrap();
+        assert_eq!(out.targets.len(), 2);
+        expected.insert(out.id, data);
+    }
+    (mem.fork(), catalog, expected)
+}
+
+#[test]
+fn a_backup_crashed_at_every_write_leaves_a_sound_repository_and_the_next_run_succeeds() {
+    backup_crashed_at_every_write(AfterCrash::Drop);
+}
+
+/// The same, with the crashed process seeing its later writes fail (so it
+/// runs its error paths against a store it can no longer change).
+#[test]
+fn a_backup_whose_writes_fail_from_any_point_on_leaves_a_sound_repository() {
+    backup_crashed_at_every_write(AfterCrash::Error);
+}
+
+fn backup_crashed_at_every_write(after: AfterCrash) {
+    let w = World::new();
+    let (pre, pre_catalog, committed) = pre_state(&w, 1);
+    check(
+        &w,
+        &w.repo(Arc::new(pre.fork())),
+        &pre_catalog,
+        &committed,
+        "pre-state",
+    );
+
+    // One clean run, to count its writes.
+    let f = FaultStore::new(Arc::new(pre.fork()), Plan::new());
+    let out = backup(
+        &w.repo(f.clone()),
+        &w.copy_catalog(&pre_catalog),
+        generation(1, 600 * 1024),
+    )
+    .unwrap();
+    assert!(out.new_blobs > 0 && out.blobs > out.new_blobs, "{out:?}");
+    let writes: Vec<Op> = f.ops().into_iter().filter(|o| o.kind.is_write()).collect();
+    let all_ops = f.ops().len();
+    if after == AfterCrash::Drop {
+        print_points("backup (two targets)", &writes);
+    }
+    assert!(
+        writes.len() >= 20,
+        "only {} writes in a backup: {writes:#?}",
+        writes.len()
+    );
+    let packs_written = writes.iter().filter(|o| o.path.contains("/packs/")).count();
+    assert!(packs_written >= 6, "{writes:#?}");
+    println!("({all_ops} storage operations in all)");
+
+    for k in 0..writes.len() {
+        let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
+        let f = FaultStore::new(mem.clone(), Plan::new().crash(Trigger::Write(k), after));
+        let catalog = w.copy_catalog(&pre_catalog);
+        let data = generation(1, 600 * 1024);
+        let crashed = backup(&w.repo(f.clone()), &catalog, data.clone());
+        assert!(f.crashed(), "crash point {k} was never reached");
+        let what = format!("backup crashed ({after:?}) at point {k}");
+        if after == AfterCrash::Error {
+            // The process saw its writes fail: the run must have failed, or
+            // have committed on a target it reports.
+            if let Ok(out) = &crashed {
+                for t in &out.targets {
+                    let s = w.repo(mem.clone());
+                    let s = s.stores.iter().find(|s| &s.name == t).unwrap();
+                    assert!(
+                        s.get(&manifest_path(&out.id)).unwrap().is_some(),
+                        "{what}: reported committed on '{t}' but no manifest there"
+                    );
+                }
+            }
+        }
+
+        // The "restarted process": the same store, no faults, the catalog
+        // as the killed one left it (it may hold what never reached storage).
+        let repo = w.repo(mem.clone());
+        let mut expected = committed.clone();
+        if let Ok(out) = &crashed {
+            // Whatever was committed before the crash must restore too.
+            if repo
+                .stores
+                .iter()
+                .all(|s| s.get(&manifest_path(&out.id)).unwrap().is_some())
+            {
+                expected.insert(out.id.clone(), data);
+            } else {
+                for s in &repo.stores {
+                    if s.get(&manifest_path(&out.id)).unwrap().is_some() {
+                        let got = restore(&repo, &catalog, s, &out.id).unwrap();
+                        assert!(
+                            got == data,
+                            "{what}: the crashed backup restores different bytes"
+                        );
+                    }
+                }
+            }
+        }
+        check(&w, &repo, &catalog, &expected, &what);
+
+        let next = generation(2, 200 * 1024);
+        let out = backup(&repo, &catalog, next.clone())
+            .unwrap_or_else(|e| panic!("{what}: the next backup failed: {e:#}"));
+        assert_eq!(out.targets.len(), 2, "{what}: {out:?}");
+        assert!(out.failed_targets.is_empty(), "{what}: {out:?}");
+        expected.insert(out.id, next);
+        check(
+            &w,
+            &repo,
+            &catalog,
+            &expected,
+            &format!("{what}, then a backup"),
+        );
+    }
+}
+
+#[test]
+fn a_prune_crashed_at_every_write_leaves_a_sound_repository_and_the_next_prune_finishes() {
+    let w = World::new();
+    let (pre, pre_catalog, committed) = pre_state(&w, 3);
+    let newest = {
+        let repo = w.repo(Arc::new(pre.fork()));
+        let cat = Catalog::open(&pre_catalog).unwrap();
+        let latest = cat.latest_completed("db").unwrap().unwrap().id;
+        drop(cat);
+        drop(repo);
+        latest
+    };
+    let policy = Policy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let opts = PruneOptions {
+        dry_run: false,
+        lock_wait: std::time::Duration::from_secs(1),
+        lock_timing: LockTiming::default(),
+    };
+    // The prune command: each target in turn; a failing one does not stop the others.
+    let prune_all = |repo: &Repository| -> Vec<Result<prune::TargetReport>> {
+        repo.stores
+            .iter()
+            .map(|s| prune::prune_target(s, &repo.dedup, Some(&policy), &opts))
+            .collect()
+    };
+
+    let f = FaultStore::new(Arc::new(pre.fork()), Plan::new());
+    let repo = w.repo(f.clone());
+    for r in prune_all(&repo) {
+        let r = r.unwrap();
+        assert_eq!(r.removed.len(), 2);
+    }
+    let done: Vec<(BTreeSet<String>, BTreeSet<String>)> = repo
+        .stores
+        .iter()
+        .map(|s| (names(s, PACKS_DIR), manifest_ids(s)))
+        .collect();
+    assert!(done[0].1.len() == 1 && done[0].1.contains(&newest));
+    let writes: Vec<Op> = f.ops().into_iter().filter(|o| o.kind.is_write()).collect();
+    print_points("prune (two targets, 2 of 3 backups removed)", &writes);
+    assert!(writes.len() >= 10, "{writes:#?}");
+    assert!(
+        writes
+            .iter()
+            .any(|o| o.kind == crate::storage::fault::OpKind::Delete && o.path.contains("/packs/")),
+        "the prune collects packs: {writes:#?}"
+    );
+
+    for k in 0..writes.len() {
+        let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
+        let f = FaultStore::new(
+            mem.clone(),
+            Plan::new().crash(Trigger::Write(k), AfterCrash::Drop),
+        );
+        let _ = prune_all(&w.repo(f.clone()));
+        assert!(f.crashed(), "crash point {k} was never reached");
+        let what = format!("prune crashed at point {k}");
+        let repo = w.repo(mem.clone());
+        reap_locks(&repo.stores);
+        let catalog = w.copy_catalog(&pre_catalog);
+        // The kept backup restores; a removed one whose manifest survived
+        // must restore as well (nothing half-collected may look intact).
+        let mut expected = HashMap::new();
+        for (id, data) in &committed {
+            if repo
+                .stores
+                .iter()
+                .all(|s| s.get(&manifest_path(id)).unwrap().is_some())
+            {
+                expected.insert(id.clone(), data.clone());
+            }
+        }
+        assert!(
+            expected.contains_key(&newest),
+            "{what}: the kept backup is gone"
+        );
+        check(&w, &repo, &catalog, &expected, &what);
+
+        for r in prune_all(&repo) {
+            r.unwrap_or_else(|e| panic!("{what}: the next prune failed: {e:#}"));
+        }
+        for (s, (packs, ids)) in repo.stores.iter().zip(&done) {
+            assert_eq!(
+                &names(s, PACKS_DIR),
+                packs,
+                "{what}: packs left on '{}'",
+                s.name
+            );
+            assert_eq!(
+                &manifest_ids(s),
+                ids,
+                "{what}: backups left on '{}'",
+                s.name
+            );
+        }
+        let kept: HashMap<String, Data> = [(newest.clone(), committed[&newest].clone())].into();
+        check(&w, &repo, &catalog, &kept, &format!("{what}, then a prune"));
+    }
+}
+
+#[test]
+fn a_storage_error_at_any_operation_of_a_backup_fails_cleanly_or_is_survived() {
+    let w = World::new();
+    let (pre, pre_catalog, committed) = pre_state(&w, 1);
+    let f = FaultStore::new(Arc::new(pre.fork()), Plan::new());
+    backup(
+        &w.repo(f.clone()),
+        &w.copy_catalog(&pre_catalog),
+        generation(1, 200 * 1024),
+    )
+    .unwrap();
+    let n = f.ops().len();
+    println!("backup with a retryable storage error: {n} points");
+    let mut survived = 0;
+    for k in 0..n {
+        let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
+        let f = FaultStore::new(
+            mem.clone(),
+            Plan::new().with(Trigger::Overall(k), Fault::Fail { retryable: true }),
+        );
+        let catalog = w.copy_catalog(&pre_catalog);
+        let data = generation(1, 200 * 1024);
+        // Opening the repository is part of the run: it can hit the error too.
+        let result =
+            Repository::from_stores(World::stores(f.clone()), w.keys(), LockTiming::default())
+                .and_then(|repo| backup(&repo, &catalog, data.clone()));
+        let what = format!("a storage error at operation {k} ({})", f.ops()[k]);
+        let repo = w.repo(mem.clone());
+        reap_locks(&repo.stores);
+        let mut expected = committed.clone();
+        let cat = Catalog::open(&catalog).unwrap();
+        match result {
+            Ok(out) => {
+                survived += 1;
+                println!(
+                    "  operation {k:2} ({}): completed on {:?}, failed on {:?}",
+                    f.ops()[k],
+                    out.targets,
+                    out.failed_targets
+                        .iter()
+                        .map(|t| &t.target)
+                        .collect::<Vec<_>>()
+                );
+                // Committed where it says, reported where it failed.
+                for s in &repo.stores {
+                    let has = s.get(&manifest_path(&out.id)).unwrap().is_some();
+                    assert_eq!(has, out.targets.contains(&s.name), "{what}: {out:?}");
+                }
+                assert_eq!(
+                    out.targets.len() + out.failed_targets.len(),
+                    2,
+                    "{what}: {out:?}"
+                );
+                let row = cat.get(&out.id).unwrap().unwrap();
+                assert_eq!(row.status, "completed", "{what}");
+                for s in repo.stores.iter().filter(|s| out.targets.contains(&s.name)) {
+                    let got = restore(&repo, &catalog, s, &out.id).unwrap();
+                    assert!(got == data, "{what}");
+                }
+            }
+            Err(e) => {
+                let msg = crate::error::paragraph(&e);
+                assert!(
+                    msg.contains("injected 503"),
+                    "{what}: unclear failure: {msg}"
+                );
+                assert_eq!(
+                    crate::error::exit_kind(&e),
+                    crate::error::ExitKind::Temporary,
+                    "{what}: {msg}"
+                );
+                println!("  operation {k:2} ({}): failed: {msg}", f.ops()[k]);
+                // Two targets: an error on one of them must never cost the
+                // other its backup; only opening (this test's
+                // `from_stores` needs every target) may fail the run.
+                assert!(
+                    f.ops()[k].path.ends_with("/config"),
+                    "{what}: the backup failed on both targets: {msg}"
+                );
+                // No row when the repository could not even be opened.
+                let rows = cat.list(&Default::default()).unwrap();
+                for row in rows.iter().filter(|r| !committed.contains_key(&r.id)) {
+                    assert_eq!(row.status, "failed", "{what}");
+                    for s in &repo.stores {
+                        assert!(
+                            s.get(&manifest_path(&row.id)).unwrap().is_none(),
+                            "{what}: a failed backup left a manifest on '{}'",
+                            s.name
+                        );
+                    }
+                }
+            }
+        }
+        drop(cat);
+        check(&w, &repo, &catalog, &expected, &what);
+        let next = generation(2, 100 * 1024);
+        let out = backup(&repo, &catalog, next.clone())
+            .unwrap_or_else(|e| panic!("{what}: the next backup failed: {e:#}"));
+        expected.insert(out.id, next);
+        check(
+            &w,
+            &repo,
+            &catalog,
+            &expected,
+            &format!("{what}, then a backup"),
+        );
+    }
+    println!("{survived} of {n} runs completed despite the error");
+}
+
+#[test]
+fn a_sync_crashed_at_every_write_leaves_both_targets_sound_and_the_next_sync_finishes() {
+    let w = World::new();
+    let (empty, pre_catalog, _) = pre_state(&w, 0);
+    // Two backups on target a only; b holds the empty repository.
+    let mem = Arc::new(empty.fork());
+    let only_a = Repository::from_stores(
+        vec![World::stores(mem.clone())[0].clone()],
+        w.keys(),
+        LockTiming::default(),
+    )
+    .unwrap();
+    let mut on_a = HashMap::new();
+    for g in 0..2 {
+        let data = generation(10 + g, 250 * 1024);
+        let out = backup(&only_a, &pre_catalog, data.clone()).unwrap();
+        on_a.insert(out.id, data);
+    }
+    drop(only_a);
+    let pre = mem.fork();
+    let sync = |repo: &Repository| {
+        super::sync::sync_pair(
+            &repo.stores[0],
+            &repo.stores[1],
+            &repo.dedup,
+            None,
+            false,
+            LockTiming::default(),
+        )
+    };
+
+    let f = FaultStore::new(Arc::new(pre.fork()), Plan::new());
+    let r = sync(&w.repo(f.clone())).unwrap();
+    assert_eq!(r.manifests_copied.len(), 2, "{r:?}");
+    let writes: Vec<Op> = f.ops().into_iter().filter(|o| o.kind.is_write()).collect();
+    print_points("sync a -> b (two backups)", &writes);
+    assert!(writes.len() >= 10, "{writes:#?}");
+
+    for k in 0..writes.len() {
+        let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
+        let f = FaultStore::new(
+            mem.clone(),
+            Plan::new().crash(Trigger::Write(k), AfterCrash::Drop),
+        );
+        let _ = sync(&w.repo(f.clone()));
+        assert!(f.crashed(), "crash point {k} was never reached");
+        let what = format!("sync crashed at point {k}");
+        let repo = w.repo(mem.clone());
+        reap_locks(&repo.stores);
+        let catalog = w.copy_catalog(&pre_catalog);
+        // Every backup b got restores from b alone; a is untouched.
+        let on_b = manifest_ids(&repo.stores[1]);
+        assert_eq!(manifest_ids(&repo.stores[0]).len(), 2, "{what}");
+        let expected: HashMap<String, Data> = on_a
+            .iter()
+            .filter(|(id, _)| on_b.contains(*id))
+            .map(|(id, d)| (id.clone(), d.clone()))
+            .collect();
+        check_targets(&w, &repo, &catalog, &on_a, &expected, &what);
+
+        let r = sync(&repo).unwrap_or_else(|e| panic!("{what}: the next sync failed: {e:#}"));
+        assert_eq!(r.manifests_copied.len() + on_b.len(), 2, "{what}: {r:?}");
+        check(&w, &repo, &catalog, &on_a, &format!("{what}, then a sync"));
+    }
+}
+
+#[test]
+fn a_wal_push_crashed_at_every_write_is_completed_by_the_archivers_retry() {
+    use super::wal::{self, WalRepo};
+    let w = World::new();
+    let (empty, _, _) = pre_state(&w, 0);
+    let segments: Vec<(String, Vec<u8>)> = (1..=5u64)
+        .map(|i| {
+            (
+                format!("{:08X}{:08X}{:08X}", 1, 0, i),
+                noise(300 + i, 64 * 1024),
+            )
+        })
+        .collect();
+    let wal_dir = w.dir.path().join("pg_wal");
+    std::fs::create_dir_all(&wal_dir).unwrap();
+    for (name, bytes) in &segments {
+        std::fs::write(wal_dir.join(name), bytes).unwrap();
+    }
+    let state = std::sync::atomic::AtomicUsize::new(0);
+    let wal_repo = |stores: Vec<Store>| {
+        let n = state.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        WalRepo::from_stores(
+            stores,
+            w.dedup.clone(),
+            w.recipients.clone(),
+            Some(w.identity.clone()),
+            "db",
+            w.dir.path().join(format!("wal-state-{n}")),
+        )
+    };
+    // PostgreSQL archives the segments in order, each until it succeeds.
+    let archive = |repo: &WalRepo| -> Result<()> {
+        for (name, _) in &segments {
+            wal::push(repo, &wal_dir.join(name))?;
+        }
+        Ok(())
+    };
+
+    let f = FaultStore::new(Arc::new(empty.fork()), Plan::new());
+    archive(&wal_repo(World::stores(f.clone()))).unwrap();
+    let writes: Vec<Op> = f.ops().into_iter().filter(|o| o.kind.is_write()).collect();
+    print_points("wal push of 5 segments (two targets)", &writes);
+    assert!(writes.len() >= 10, "{writes:#?}");
+
+    for k in 0..writes.len() {
+        let mem: Arc<dyn ObjectStore> = Arc::new(empty.fork());
+        let f = FaultStore::new(
+            mem.clone(),
+            Plan::new().crash(Trigger::Write(k), AfterCrash::Drop),
+        );
+        let _ = archive(&wal_repo(World::stores(f.clone())));
+        assert!(f.crashed(), "crash point {k} was never reached");
+        let what = format!("wal push crashed at point {k}");
+        // The killed archive_command reported no success from the crash on:
+        // PostgreSQL pushes those segments again (a fresh process, whose
+        // state directory the killed one may not have written).
+        let stores = World::stores(mem.clone());
+        archive(&wal_repo(stores.clone()))
+            .unwrap_or_else(|e| panic!("{what}: the retried push failed: {e:#}"));
+        // Every segment is on every target, whole, and restores from it alone.
+        for s in &stores {
+            let alone = wal_repo(vec![s.clone()]);
+            for (name, bytes) in &segments {
+                let dest = w.dir.path().join(format!("restored-{k}-{}", s.name));
+                wal::fetch(&alone, name, &dest).unwrap_or_else(|e| {
+                    panic!(
+                        "{what}: {name} does not restore from '{}': {}",
+                        s.name,
+                        match e {
+                            wal::FetchError::NotInArchive => "not in the archive".to_string(),
+                            wal::FetchError::Failed(e) => format!("{e:#}"),
+                        }
+                    )
+                });
+                assert!(
+                    std::fs::read(&dest).unwrap() == *bytes,
+                    "{what}: {name} from '{}'",
+                    s.name
+                );
+            }
+            let listed = wal::list(s, "db").unwrap();
+            assert_eq!(listed.len(), segments.len(), "{what}: on '{}'", s.name);
+        }
+    }
+}
+
+/// A repository over one of `repo`'s targets.
+fn only(repo: &Repository, target: &str) -> Repository {
+    Repository {
+        config: repo.config.clone(),
+        stores: repo
+            .stores
+            .iter()
+            .filter(|s| s.name == target)
+            .cloned()
+            .collect(),
+        unavailable: Vec::new(),
+        dedup: repo.dedup.clone(),
+        recipients: repo.recipients.clone(),
+        identity_file: repo.identity_file.clone(),
+        lock_timing: repo.lock_timing,
+    }
+}
+
+/// A store that acknowledges a put it kept only part of (a broken gateway
+/// or proxy): the backup cannot tell, but `verify` must catch it on that
+/// target, while the other target stays clean and restores everything.
+#[test]
+fn a_truncated_write_at_any_point_of_a_backup_is_caught_by_verify() {
+    let w = World::new();
+    let (pre, pre_catalog, committed) = pre_state(&w, 1);
+    let data = generation(1, 300 * 1024);
+    let f = FaultStore::new(Arc::new(pre.fork()), Plan::new());
+    backup(
+        &w.repo(f.clone()),
+        &w.copy_catalog(&pre_catalog),
+        data.clone(),
+    )
+    .unwrap();
+    let writes: Vec<Op> = f.ops().into_iter().filter(|o| o.kind.is_write()).collect();
+    let identities = keys::load_identities(&w.identity).unwrap();
+    let mut points = 0;
+    for (k, op) in writes.iter().enumerate() {
+        if op.kind != crate::storage::fault::OpKind::Put || op.path.contains("/locks/") {
+            continue;
+        }
+        points += 1;
+        let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
+        let f = FaultStore::new(
+            mem.clone(),
+            Plan::new().with(Trigger::Write(k), Fault::Truncate { keep: 100 }),
+        );
+        let catalog = w.copy_catalog(&pre_catalog);
+        let out = backup(&w.repo(f.clone()), &catalog, data.clone()).unwrap();
+        let hit = &f
+            .ops()
+            .into_iter()
+            .filter(|o| o.kind.is_write())
+            .nth(k)
+            .unwrap();
+        let what = format!("{hit} truncated");
+        let (damaged, other) = if hit.path.starts_with("a/") {
+            ("a", "b")
+        } else {
+            ("b", "a")
+        };
+        let repo = w.repo(mem.clone());
+        let s = repo.stores.iter().find(|s| s.name == damaged).unwrap();
+        let r =
+            verify::verify_target(&repo, s, Mode::ReadData, Some(&identities), &Silent).unwrap();
+        assert!(
+            !r.ok && !r.problems.is_empty(),
+            "{what}: verify of '{damaged}' found nothing"
+        );
+        println!(
+            "  {what}: verify of '{damaged}' reports: {}",
+            r.problems[0].message
+        );
+        let mut expected = committed.clone();
+        expected.insert(out.id.clone(), data.clone());
+        check(&w, &only(&repo, other), &catalog, &expected, &what);
+    }
+    assert!(points >= 8, "{points}");
+}
+
+/// Target b answers every request with a 503 for a whole backup (after the
+/// repository was opened): the backup completes on a, reports b, writes
+/// nothing there; once b is back, the next backup completes on both.
+#[test]
+fn a_target_down_for_a_whole_backup_misses_it_and_the_next_run_catches_up() {
+    let w = World::new();
+    let (pre, pre_catalog, committed) = pre_state(&w, 1);
+    let mem = Arc::new(pre.fork());
+    let f = FaultStore::new(mem.clone(), Plan::new());
+    let repo = w.repo(f.clone());
+    f.set_plan(Plan::new().with(
+        Trigger::Matching(None, "b/"),
+        Fault::Fail { retryable: true },
+    ));
+    let catalog = w.copy_catalog(&pre_catalog);
+    let data = generation(1, 200 * 1024);
+    let out = backup(&repo, &catalog, data.clone()).unwrap();
+    assert_eq!(out.targets, ["a"], "{out:?}");
+    assert_eq!(out.failed_targets.len(), 1, "{out:?}");
+    assert_eq!(out.failed_targets[0].target, "b");
+    assert!(
+        out.failed_targets[0].error.contains("503"),
+        "{:?}",
+        out.failed_targets[0]
+    );
+    let writes_to_b: Vec<Op> = f
+        .ops()
+        .into_iter()
+        .filter(|o| o.kind.is_write() && o.path.starts_with("b/"))
+        .collect();
+    println!("writes tried on the down target: {writes_to_b:?}");
+    let repo = w.repo(mem.clone());
+    let mut on_a = committed.clone();
+    on_a.insert(out.id.clone(), data);
+    check_targets(&w, &repo, &catalog, &on_a, &committed, "b down");
+
+    let next = generation(2, 100 * 1024);
+    let out2 = backup(&repo, &catalog, next.clone()).unwrap();
+    assert_eq!(out2.targets.len(), 2, "{out2:?}");
+    let mut on_b = committed.clone();
+    on_b.insert(out2.id.clone(), next.clone());
+    on_a.insert(out2.id, next);
+    check_targets(&w, &repo, &catalog, &on_a, &on_b, "b back");
+}
