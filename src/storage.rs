@@ -22,6 +22,8 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryC
 use crate::config::{Location, Target};
 use crate::error::{ExitKind, Failure};
 
+/// Fault injection for the crash suite (library tests only; never shipped).
+#[cfg(test)]
 pub mod fault;
 
 /// The process-wide async runtime that storage I/O runs on.
