@@ -1079,9 +1079,7 @@ impl Catalog {
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let parse = |s: &str| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-        };
+        let parse = crate::clock::parse;
         let (mut bytes, mut ms) = (0u64, 0u64);
         for (b, s, f) in rows {
             if let (Some(s), Some(f)) = (parse(&s), parse(&f)) {

@@ -18,9 +18,10 @@ use anyhow::Result;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::alerts::{self, kind, Alert, AlertKey, Severity};
+use super::alerts::{self, kind, Alert, AlertKey};
 use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::config::{Config, Source};
+use crate::severity::Severity;
 
 /// Per-source health.
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +84,7 @@ pub fn check_sources(
                 .schedule
                 .as_ref()
                 .and_then(|x| x.next_after(now))
-                .map(crate::repo::format_time),
+                .map(crate::clock::format),
             stale: false,
             age_secs: None,
         };
@@ -92,11 +93,11 @@ pub fn check_sources(
             // source configured (a new source is not stale at once).
             let meta_key = format!("ops.source_first_seen.{}", s.name);
             let reference = match &last_success {
-                Some(t) => super::parse_time(t),
+                Some(t) => crate::clock::parse(t),
                 None => match catalog.meta(&meta_key)? {
-                    Some(t) => super::parse_time(&t),
+                    Some(t) => crate::clock::parse(&t),
                     None => {
-                        catalog.set_meta(&meta_key, &crate::repo::format_time(now))?;
+                        catalog.set_meta(&meta_key, &crate::clock::format(now))?;
                         Some(now)
                     }
                 },
@@ -332,7 +333,7 @@ pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result
             }
         }
     }
-    let window = crate::repo::format_time(now - time::Duration::days(7));
+    let window = crate::clock::format(now - time::Duration::days(7));
     let (ok7, failed7): (u64, u64) = catalog.conn.query_row(
         "SELECT coalesce(sum(status = 'completed'), 0), coalesce(sum(status = 'failed'), 0) FROM backups WHERE coalesce(finished_at, started_at) >= ?1",
         [&window],
@@ -362,7 +363,7 @@ pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result
     let health_score = score(success_rate_7d, &open_alerts);
     let state = state(&open_alerts, &sources);
     Ok(Status {
-        generated_at: crate::repo::format_time(now),
+        generated_at: crate::clock::format(now),
         health_score,
         state,
         backups: counts,

@@ -43,7 +43,7 @@ impl Out {
 }
 
 fn unix(t: &str) -> Option<f64> {
-    super::parse_time(t).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as f64 / 1e3)
+    crate::clock::parse(t).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as f64 / 1e3)
 }
 
 /// Renders the exposition text from a status snapshot taken at `now`.

@@ -275,8 +275,8 @@ pub fn prune_target(
             id: h.id.clone(),
             source: h.source.clone(),
             // An unparseable time sorts as oldest; the newest rule still holds per source.
-            time: retention::parse_time(&h.started_at)
-                .or_else(|| retention::parse_time(&h.finished_at))
+            time: crate::clock::parse(&h.started_at)
+                .or_else(|| crate::clock::parse(&h.finished_at))
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
             tags: h.tags.clone(),
         })

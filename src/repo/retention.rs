@@ -88,11 +88,6 @@ pub struct Decision {
     pub reasons: Vec<String>,
 }
 
-/// Parses the catalog/manifest time format (RFC 3339).
-pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-}
-
 type PeriodKey = (i32, u32, u32, u32);
 
 fn period(rule: &str, t: OffsetDateTime) -> PeriodKey {

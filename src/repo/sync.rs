@@ -110,7 +110,7 @@ pub fn plan_manifests(
     let item = |h: &Header| Item {
         id: h.id.clone(),
         source: h.source.clone(),
-        time: retention::parse_time(&h.started_at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        time: crate::clock::parse(&h.started_at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
         tags: h.tags.clone(),
     };
     let items: Vec<Item> = to_headers
@@ -204,7 +204,7 @@ pub fn sync_pair(
             key,
             Kind::Shared,
             "sync",
-            lock::writer_wait(),
+            timing.writer_wait(),
             timing,
         )?)
     };

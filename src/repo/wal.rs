@@ -1151,8 +1151,8 @@ fn kept_starts(
         .map(|h| retention::Item {
             id: h.id.clone(),
             source: h.source.clone(),
-            time: retention::parse_time(&h.started_at)
-                .or_else(|| retention::parse_time(&h.finished_at))
+            time: crate::clock::parse(&h.started_at)
+                .or_else(|| crate::clock::parse(&h.finished_at))
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
             tags: h.tags.clone(),
         })

@@ -34,7 +34,7 @@ pub struct ListArgs {
     pub status: Option<String>,
     /// Minimum severity: info, warning or critical
     #[arg(long, value_name = "S", value_parser = parse_severity)]
-    pub severity: Option<alerts::Severity>,
+    pub severity: Option<crate::severity::Severity>,
     /// Only alerts of this source
     #[arg(long, value_name = "S")]
     pub source: Option<String>,
@@ -52,9 +52,17 @@ pub struct ActArgs {
     pub note: Option<String>,
 }
 
-fn parse_severity(s: &str) -> Result<alerts::Severity, String> {
-    alerts::Severity::parse(s)
+fn parse_severity(s: &str) -> Result<crate::severity::Severity, String> {
+    crate::severity::Severity::parse(s)
         .ok_or_else(|| format!("\"{s}\" is not a severity (info, warning, critical)"))
+}
+
+/// Who acknowledged or resolved an alert by hand: `$USER@host`.
+fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{}", crate::repo::hostname())
 }
 
 pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
@@ -64,7 +72,13 @@ pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
         None => list(ctx, &config, &catalog, args.list),
         Some(AlertsCommand::List(l)) => list(ctx, &config, &catalog, l),
         Some(AlertsCommand::Ack(a)) => {
-            let alert = alerts::acknowledge(&catalog, a.id, &ops::actor(), a.note.as_deref())?;
+            let alert = alerts::acknowledge(
+                &catalog,
+                a.id,
+                &actor(),
+                a.note.as_deref(),
+                &config.clock.now_str(),
+            )?;
             ops::after_command(&config, &catalog);
             if ctx.global.json {
                 output::json(&alert)?;
@@ -78,7 +92,13 @@ pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
             Ok(0)
         }
         Some(AlertsCommand::Resolve(a)) => {
-            let event = alerts::resolve_id(&catalog, a.id, &ops::actor(), a.note.as_deref())?;
+            let event = alerts::resolve_id(
+                &catalog,
+                a.id,
+                &actor(),
+                a.note.as_deref(),
+                &config.clock.now_str(),
+            )?;
             ops::notify::deliver(&config, std::slice::from_ref(&event));
             ops::after_command(&config, &catalog);
             if ctx.global.json {

@@ -154,7 +154,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
     };
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    catalog.reap_interrupted(&crate::repo::hostname(), &crate::repo::now_rfc3339())?;
+    catalog.reap_interrupted(&crate::repo::hostname(), &crate::clock::now_rfc3339())?;
     for (name, why) in &repo.unavailable {
         eprintln!(
             "vaultctl: warning: target '{name}' is unavailable and will miss this backup: {why}"
@@ -238,7 +238,8 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
 /// Warns about, and raises the replication alert for, targets that lack
 /// backups another target holds (after an outage); resolves it for the rest.
 fn check_lagging_targets(config: &Config, catalog: &Catalog, repo: &Repository) {
-    use crate::ops::alerts::{kind, AlertKey, Severity};
+    use crate::ops::alerts::{kind, AlertKey};
+    use crate::severity::Severity;
     if repo.stores.len() < 2 {
         return;
     }

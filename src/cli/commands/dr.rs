@@ -149,10 +149,10 @@ fn check(
     });
 }
 
-fn age(ts: &str) -> String {
-    match ops::parse_time(ts) {
+fn age(config: &Config, ts: &str) -> String {
+    match crate::clock::parse(ts) {
         Some(t) => {
-            let secs = (ops::now() - t).whole_seconds().max(0) as u64;
+            let secs = (config.clock.now() - t).whole_seconds().max(0) as u64;
             format!("{} ago", ops::health::human(secs))
         }
         None => "-".into(),
@@ -463,7 +463,11 @@ fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
                 step,
                 "pass",
                 true,
-                format!("{id}, {} ({at}), {}", age(at), output::bytes(*bytes)),
+                format!(
+                    "{id}, {} ({at}), {}",
+                    age(config, at),
+                    output::bytes(*bytes)
+                ),
             ),
             None if catalog.is_none() && repo.is_none() => check(
                 checks,
@@ -481,7 +485,7 @@ fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
             ),
         }
         match &verified {
-            Some((id, at)) => check(checks, format!("latest verified backup of '{source}'"), "pass", false, format!("{id}, verified by a restore {} ({at})", age(at))),
+            Some((id, at)) => check(checks, format!("latest verified backup of '{source}'"), "pass", false, format!("{id}, verified by a restore {} ({at})", age(config, at))),
             None => check(checks, format!("latest verified backup of '{source}'"), "unknown", false, "none verified by a restore on this machine (run `vaultctl dr drill`); `dr run` uses the latest completed"),
         }
         // Client tools against the backup's server version.
@@ -707,7 +711,7 @@ fn record_mark(repo: &Repository, mark: &repo::verified::Mark) {
 
 fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
     let started = Instant::now();
-    let started_at = crate::repo::now_rfc3339();
+    let started_at = crate::clock::now_rfc3339();
     let config = ctx.config()?;
     let (kind, source, reason, report_file) = match &mode {
         Mode::Run(a) => (
@@ -761,7 +765,7 @@ fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
         &mut steps,
         &mut out,
     );
-    let finished_at = crate::repo::now_rfc3339();
+    let finished_at = crate::clock::now_rfc3339();
     let v = out.verification.as_ref();
     let err_text = result.as_ref().err().map(paragraph);
     let scratch = match &result {
@@ -1002,7 +1006,7 @@ fn run_steps(
         if row.kind != "postgres" {
             return fail(ExitKind::Usage, format!("backup {} is a {} backup; DR restores postgres backups.", row.id, row.kind), "Restore files with `vaultctl restore ID --to DIR`.");
         }
-        let d = format!("{} ({why}), taken {} ({}), {}", row.id, row.started_at, age(&row.started_at), output::bytes(row.bytes));
+        let d = format!("{} ({why}), taken {} ({}), {}", row.id, row.started_at, age(config, &row.started_at), output::bytes(row.bytes));
         Ok((row, d))
     })?;
     out.backup = Some(row.clone());

@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
     }
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
-    catalog.reap_interrupted(&crate::repo::hostname(), &crate::repo::now_rfc3339())?;
+    catalog.reap_interrupted(&crate::repo::hostname(), &crate::clock::now_rfc3339())?;
     let filter = BackupFilter {
         source: args.source,
         kind: args.kind,

@@ -264,7 +264,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
         reason: args.reason.as_deref(),
         operator: &operator(),
         host: &crate::repo::hostname(),
-        started_at: &crate::repo::now_rfc3339(),
+        started_at: &crate::clock::now_rfc3339(),
     })?;
     let started = std::time::Instant::now();
     let mut overridden: Vec<pitr::Neutralised> = Vec::new();
@@ -331,7 +331,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
     });
     let _ = catalog.restore_finished(
         log_id,
-        &crate::repo::now_rfc3339(),
+        &crate::clock::now_rfc3339(),
         result.is_ok(),
         None,
         &details,

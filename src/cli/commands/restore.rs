@@ -258,7 +258,7 @@ fn restore(
         reason: args.reason.as_deref(),
         operator: &operator(),
         host: &crate::repo::hostname(),
-        started_at: &crate::repo::now_rfc3339(),
+        started_at: &crate::clock::now_rfc3339(),
     })?;
     let result = restore_stream(ctx, &args, &repo, &row, stores, artifact, plan);
     let (ok, err) = match &result {
@@ -267,7 +267,7 @@ fn restore(
     };
     let _ = catalog.restore_finished(
         log_id,
-        &crate::repo::now_rfc3339(),
+        &crate::clock::now_rfc3339(),
         ok,
         None,
         &serde_json::Value::Null,
@@ -602,7 +602,7 @@ pub(crate) fn restore_db(
         reason: args.reason.as_deref(),
         operator: &operator(),
         host: &crate::repo::hostname(),
-        started_at: &crate::repo::now_rfc3339(),
+        started_at: &crate::clock::now_rfc3339(),
     })?;
     let started = std::time::Instant::now();
     let opts = pg::Options {
@@ -644,7 +644,7 @@ pub(crate) fn restore_db(
             let details = serde_json::to_value(&report)?;
             catalog.restore_finished(
                 log_id,
-                &crate::repo::now_rfc3339(),
+                &crate::clock::now_rfc3339(),
                 true,
                 Some(report.rows),
                 &details,
@@ -660,7 +660,7 @@ pub(crate) fn restore_db(
         Err(e) => {
             let _ = catalog.restore_finished(
                 log_id,
-                &crate::repo::now_rfc3339(),
+                &crate::clock::now_rfc3339(),
                 false,
                 None,
                 &serde_json::Value::Null,

@@ -61,7 +61,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                 output::line(units::crontab(&config, &binary(a.binary)?).trim_end())?;
                 return Ok(0);
             }
-            let now = ops::now();
+            let now = config.clock.now();
             let rows: Vec<serde_json::Value> = config
                 .sources
                 .iter()
@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                         "source": s.name,
                         "schedule": s.schedule.as_ref().map(|x| x.text.clone()),
                         "on_calendar": s.schedule.as_ref().map(|x| x.on_calendar()),
-                        "next_run": s.schedule.as_ref().and_then(|x| x.next_after(now)).map(crate::repo::format_time),
+                        "next_run": s.schedule.as_ref().and_then(|x| x.next_after(now)).map(crate::clock::format),
                         "stale_after_secs": health::stale_threshold(s).map(|d| d.as_secs()),
                         "healthcheck_url": s.healthcheck_url.is_some(),
                     })
@@ -98,7 +98,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                     s.schedule
                         .as_ref()
                         .and_then(|x| x.next_after(now))
-                        .map(crate::repo::format_time)
+                        .map(crate::clock::format)
                         .unwrap_or_else(|| "-".into()),
                     health::stale_threshold(s)
                         .map(|d| health::human(d.as_secs()))

@@ -17,7 +17,7 @@ pub struct StatusArgs {
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
-    let st = health::status(&config, &catalog, ops::now())?;
+    let st = health::status(&config, &catalog, config.clock.now())?;
     ops::write_metrics(&config, &catalog, &st);
     if args.check {
         return check(ctx, &st);
@@ -167,12 +167,12 @@ fn check(ctx: &Ctx, st: &health::Status) -> Result<i32> {
     let crit = st
         .open_alerts
         .iter()
-        .filter(|a| a.severity == ops::alerts::Severity::Critical)
+        .filter(|a| a.severity == crate::severity::Severity::Critical)
         .count();
     let warn = st
         .open_alerts
         .iter()
-        .filter(|a| a.severity == ops::alerts::Severity::Warning)
+        .filter(|a| a.severity == crate::severity::Severity::Warning)
         .count();
     let stale: Vec<&str> = st
         .sources
@@ -196,7 +196,7 @@ fn check(ctx: &Ctx, st: &health::Status) -> Result<i32> {
             if let Some(a) = st
                 .open_alerts
                 .iter()
-                .find(|a| a.severity >= ops::alerts::Severity::Warning)
+                .find(|a| a.severity >= crate::severity::Severity::Warning)
             {
                 parts.push(format!(
                     "{}: {}",

@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
     }
     ops::hooks::targets_unreachable(&config, &catalog, &repo.unavailable);
     for store in &repo.stores {
-        let started_at = crate::repo::now_rfc3339();
+        let started_at = crate::clock::now_rfc3339();
         let report =
             match verify::verify_target(&repo, store, mode, identities.as_deref(), &progress) {
                 Ok(r) => r,
@@ -87,7 +87,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
             };
         catalog.record_verify(&VerifyRecord {
             started_at,
-            finished_at: crate::repo::now_rfc3339(),
+            finished_at: crate::clock::now_rfc3339(),
             target: store.name.clone(),
             mode: report.mode.clone(),
             ok: report.ok,

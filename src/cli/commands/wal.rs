@@ -312,7 +312,7 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<i32> {
                     target: store.name.clone(),
                     files: objs.len(),
                     last_segment: last.map(|o| o.name.clone()),
-                    last_archived_at: newest.map(crate::repo::format_time),
+                    last_archived_at: newest.map(crate::clock::format),
                     lag_seconds: newest.map(|t| (now - t).whole_seconds()),
                     gaps: wal::gaps(&objs, seg),
                     behind_primary: behind,
@@ -448,7 +448,13 @@ fn record_alert(config: &Config, source: &str, critical: &[String]) {
             "WAL archiving of source '{source}' is broken, so point-in-time recovery would stop short: {}. Fix archive_command or the target, then run `vaultctl wal status` again.",
             critical.join("; ")
         );
-        ops::alert(config, &catalog, key, alerts::Severity::Critical, &message);
+        ops::alert(
+            config,
+            &catalog,
+            key,
+            crate::severity::Severity::Critical,
+            &message,
+        );
     }
 }
 
