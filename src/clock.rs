@@ -12,6 +12,7 @@
 //!   those always record when things really happened.
 //! - [`parse`] reads the catalog and manifest format (RFC 3339), [`format`]
 //!   writes it (UTC, millisecond precision, sortable as text).
+//! - [`human`] prints an age or period rounded for people (`26h`, `4d3h`).
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -81,6 +82,24 @@ pub fn format(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// `90s`, `5m`, `26h`, `3d4h`.
+pub fn human(secs: u64) -> String {
+    if secs < 120 {
+        format!("{secs}s")
+    } else if secs < 7200 {
+        format!("{}m", secs / 60)
+    } else if secs < 3 * 86400 {
+        format!("{}h", secs / 3600)
+    } else {
+        let h = (secs % 86400) / 3600;
+        if h == 0 {
+            format!("{}d", secs / 86400)
+        } else {
+            format!("{}d{}h", secs / 86400, h)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +127,13 @@ mod tests {
         assert_eq!(s, "2026-03-01T08:20:30.456Z");
         assert_eq!(parse(&s), Some(t));
         assert_eq!(parse("not a time"), None);
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(59), "59s");
+        assert_eq!(human(600), "10m");
+        assert_eq!(human(26 * 3600), "26h");
+        assert_eq!(human(4 * 86400 + 3 * 3600), "4d3h");
     }
 }

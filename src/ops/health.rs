@@ -117,15 +117,15 @@ pub fn check_sources(
                         Some(t) => format!(
                             "source '{}' has had no successful backup for {} (last success {t}; stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
                             s.name,
-                            human(age),
-                            human(threshold.as_secs()),
+                            crate::clock::human(age),
+                            crate::clock::human(threshold.as_secs()),
                             s.name
                         ),
                         None => format!(
                             "source '{}' has never had a successful backup in {} since it was configured (stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
                             s.name,
-                            human(age),
-                            human(threshold.as_secs()),
+                            crate::clock::human(age),
+                            crate::clock::human(threshold.as_secs()),
                             s.name
                         ),
                     };
@@ -168,24 +168,6 @@ pub fn check_sources(
         });
     }
     Ok(out)
-}
-
-/// `90s`, `5m`, `26h`, `3d4h`.
-pub fn human(secs: u64) -> String {
-    if secs < 120 {
-        format!("{secs}s")
-    } else if secs < 7200 {
-        format!("{}m", secs / 60)
-    } else if secs < 3 * 86400 {
-        format!("{}h", secs / 3600)
-    } else {
-        let h = (secs % 86400) / 3600;
-        if h == 0 {
-            format!("{}d", secs / 86400)
-        } else {
-            format!("{}d{}h", secs / 86400, h)
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -516,13 +498,5 @@ mod tests {
             ),
             State::Critical
         );
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human(59), "59s");
-        assert_eq!(human(600), "10m");
-        assert_eq!(human(26 * 3600), "26h");
-        assert_eq!(human(4 * 86400 + 3 * 3600), "4d3h");
     }
 }

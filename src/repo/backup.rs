@@ -96,12 +96,6 @@ pub struct FailedTarget {
     pub lock_lost: bool,
 }
 
-pub fn new_backup_id() -> String {
-    let mut b = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-    hex::encode(b)
-}
-
 /// Runs a backup of `source` into `repo`, recording it in the catalog.
 pub fn run(
     repo: &Repository,
@@ -110,7 +104,7 @@ pub fn run(
     opts: &BackupOptions,
     progress: &dyn Progress,
 ) -> Result<BackupOutcome> {
-    let id = new_backup_id();
+    let id = super::format::new_backup_id();
     let started = Instant::now();
     let started_at = crate::clock::now_rfc3339();
     let host = super::hostname();

@@ -294,7 +294,7 @@ fn human(d: Duration) -> String {
     if d < Duration::from_secs(120) {
         format!("{:.1}s", d.as_secs_f64())
     } else {
-        crate::ops::health::human(d.as_secs())
+        crate::clock::human(d.as_secs())
     }
 }
 
@@ -505,7 +505,7 @@ fn acquire_one(
     let bytes = Bytes::from(key.seal(&serde_json::to_vec(&info)?));
     let mut attempt = 0u32;
     loop {
-        let name = lock_path(&super::backup::new_backup_id());
+        let name = lock_path(&super::format::new_backup_id());
         let since = boottime();
         store.put(&name, bytes.clone())?;
         let mut blockers = Vec::new();

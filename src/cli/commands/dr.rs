@@ -153,7 +153,7 @@ fn age(config: &Config, ts: &str) -> String {
     match crate::clock::parse(ts) {
         Some(t) => {
             let secs = (config.clock.now() - t).whole_seconds().max(0) as u64;
-            format!("{} ago", ops::health::human(secs))
+            format!("{} ago", crate::clock::human(secs))
         }
         None => "-".into(),
     }

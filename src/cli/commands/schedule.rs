@@ -101,7 +101,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                         .map(crate::clock::format)
                         .unwrap_or_else(|| "-".into()),
                     health::stale_threshold(s)
-                        .map(|d| health::human(d.as_secs()))
+                        .map(|d| crate::clock::human(d.as_secs()))
                         .unwrap_or_else(|| "-".into()),
                     s.schedule
                         .as_ref()

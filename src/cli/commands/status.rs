@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
             let state = if s.stale {
                 format!(
                     "STALE ({} without success)",
-                    s.age_secs.map(health::human).unwrap_or_default()
+                    s.age_secs.map(crate::clock::human).unwrap_or_default()
                 )
             } else if s.stale_after_secs.is_some() {
                 "ok".into()
