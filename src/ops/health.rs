@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use super::alerts::{self, kind, Alert, AlertKey};
 use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::config::{Config, Source};
+use crate::error::CheckStatus;
 use crate::severity::Severity;
 
 /// Per-source health.
@@ -199,12 +200,19 @@ pub enum State {
 }
 
 impl State {
-    pub fn exit_code(self) -> i32 {
+    /// `status --check`'s exit status (Nagios convention).
+    pub fn check_status(self) -> CheckStatus {
         match self {
-            State::Ok => 0,
-            State::Warning => 1,
-            State::Critical => 2,
+            State::Ok => CheckStatus::Ok,
+            State::Warning => CheckStatus::Warning,
+            State::Critical => CheckStatus::Critical,
         }
+    }
+
+    /// [`State::check_status`]'s code (0, 1, 2): `status --check`'s exit,
+    /// its JSON `exit` and the `vaultctl_health_state` metric.
+    pub fn exit_code(self) -> i32 {
+        self.check_status().code()
     }
 
     pub fn label(self) -> &'static str {

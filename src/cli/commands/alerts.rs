@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitKind, ExitStatus, Failure};
 use crate::ops::{self, alerts};
 
 #[derive(Args, Debug)]
@@ -65,7 +65,7 @@ fn actor() -> String {
     format!("{user}@{}", crate::repo::hostname())
 }
 
-pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
     match args.command {
@@ -89,7 +89,7 @@ pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
                     alert.subject()
                 ))?;
             }
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         Some(AlertsCommand::Resolve(a)) => {
             let event = alerts::resolve_id(
@@ -110,12 +110,17 @@ pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
                     event.alert.subject()
                 ))?;
             }
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
     }
 }
 
-fn list(ctx: &Ctx, config: &crate::config::Config, catalog: &Catalog, l: ListArgs) -> Result<i32> {
+fn list(
+    ctx: &Ctx,
+    config: &crate::config::Config,
+    catalog: &Catalog,
+    l: ListArgs,
+) -> Result<ExitStatus> {
     // Staleness is a condition: check it so the list is current.
     ops::after_command(config, catalog);
     if let Some(s) = &l.status {
@@ -137,13 +142,13 @@ fn list(ctx: &Ctx, config: &crate::config::Config, catalog: &Catalog, l: ListArg
     };
     let rows = alerts::list(catalog, &filter)?;
     if ctx.global.json {
-        return output::json(&rows).map(|_| 0);
+        return output::json(&rows).map(|_| ExitStatus::Success);
     }
     if rows.is_empty() {
         if ctx.global.quiet == 0 {
             eprintln!("vaultctl: no alerts match.");
         }
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     let mut t = output::table();
     t.set_header(vec![
@@ -171,5 +176,5 @@ fn list(ctx: &Ctx, config: &crate::config::Config, catalog: &Catalog, l: ListArg
         ]);
     }
     output::line(&t.to_string())?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }

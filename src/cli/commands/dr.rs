@@ -26,7 +26,7 @@ use crate::cli::{output, Ctx};
 use crate::config::{Config, SourceSpec};
 use crate::engine::postgres::check::{verify_restore, Verification};
 use crate::engine::postgres::{self as pg, ConnInfo};
-use crate::error::{exit_kind, fail, paragraph, ExitKind, Failure};
+use crate::error::{exit_kind, fail, paragraph, ExitKind, ExitStatus, Failure};
 use crate::ops;
 use crate::repo::{self, restore as repo_restore, Repository};
 
@@ -112,7 +112,7 @@ pub struct HistoryArgs {
     pub kind: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, cmd: DrCommand) -> Result<i32> {
+pub fn run(ctx: &Ctx, cmd: DrCommand) -> Result<ExitStatus> {
     match cmd {
         DrCommand::Plan(a) => plan(ctx, a),
         DrCommand::Run(a) => execute(ctx, Mode::Run(a)),
@@ -184,7 +184,7 @@ fn postgres_spec<'a>(config: &'a Config, source: &str) -> Option<&'a crate::conf
         })
 }
 
-fn plan(ctx: &Ctx, args: PlanArgs) -> Result<i32> {
+fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitStatus> {
     let mut checks: Vec<Check> = Vec::new();
     let config = match ctx.config() {
         Ok(c) => {
@@ -239,7 +239,11 @@ fn plan(ctx: &Ctx, args: PlanArgs) -> Result<i32> {
             "DR plan: ready"
         })?;
     }
-    Ok(if failed { 1 } else { 0 })
+    Ok(if failed {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
 }
 
 fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
@@ -709,7 +713,7 @@ fn record_mark(repo: &Repository, mark: &repo::verified::Mark) {
     }
 }
 
-fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
+fn execute(ctx: &Ctx, mode: Mode) -> Result<ExitStatus> {
     let started = Instant::now();
     let started_at = crate::clock::now_rfc3339();
     let config = ctx.config()?;
@@ -920,7 +924,7 @@ fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
             output::line(&format!("report written to {}", f.display()))?;
         }
     }
-    result.map(|_| 0)
+    result.map(|_| ExitStatus::Success)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1276,17 +1280,17 @@ fn markdown(
 
 // ---------------------------------------------------------------- history
 
-fn history(ctx: &Ctx, args: HistoryArgs) -> Result<i32> {
+fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
     let rows = catalog.dr_runs(args.kind.as_deref(), Some(args.limit))?;
     if ctx.global.json {
         output::json(&rows)?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     if rows.is_empty() {
         output::line("no DR runs or drills yet (`vaultctl dr drill --source S` runs one)")?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     let mut t = output::table();
     t.set_header(vec![
@@ -1325,5 +1329,5 @@ fn history(ctx: &Ctx, args: HistoryArgs) -> Result<i32> {
         ]);
     }
     output::line(&t.to_string())?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
