@@ -1162,38 +1162,34 @@ fn parse_duration_opt(v: &Option<String>, default: Duration, target: &str) -> Re
 }
 
 /// Parses `90s`, `5m`, `26h`, `30d`, `2w` (and combinations such as `1h30m`).
+///
+/// A thin wrapper over `humantime`: it accepts only the documented syntax
+/// (digits, then one of `s m h d w`, repeated, no spaces), because humantime
+/// alone would also take `1 hour`, `100ms`, `2M` (months) or `1y`, which the
+/// README and config.example.toml do not promise.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty duration".into());
     }
-    let mut total: u64 = 0;
-    let mut num = String::new();
+    let mut digits = false;
     for c in s.chars() {
         if c.is_ascii_digit() {
-            num.push(c);
-            continue;
+            digits = true;
+        } else if !digits {
+            return Err(format!("invalid duration \"{s}\""));
+        } else if !matches!(c, 's' | 'm' | 'h' | 'd' | 'w') {
+            return Err(format!("invalid duration \"{s}\": unknown unit '{c}'"));
+        } else {
+            digits = false;
         }
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration \"{s}\""))?;
-        num.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 7 * 86400,
-            _ => return Err(format!("invalid duration \"{s}\": unknown unit '{c}'")),
-        };
-        total += n * unit;
     }
-    if !num.is_empty() {
+    if digits {
         return Err(format!(
             "invalid duration \"{s}\": a number needs a unit (s, m, h, d, w)"
         ));
     }
-    Ok(Duration::from_secs(total))
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration \"{s}\": {e}"))
 }
 
 #[cfg(test)]
@@ -1228,8 +1224,25 @@ mod tests {
             parse_duration("30d").unwrap(),
             Duration::from_secs(30 * 86400)
         );
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86400)
+        );
+        assert_eq!(
+            parse_duration(" 1d2h3m4s ").unwrap(),
+            Duration::from_secs(86400 + 7200 + 184)
+        );
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("3x").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("1hm").is_err());
+        // Only the documented syntax, though humantime takes more.
+        assert!(parse_duration("1 hour").is_err());
+        assert!(parse_duration("100ms").is_err());
+        assert!(parse_duration("1y").is_err());
+        // Overflow is an error, not a panic.
+        assert!(parse_duration("99999999999999999999w").is_err());
+        assert!(parse_duration("9999999999999999w").is_err());
     }
 
     #[test]
