@@ -139,13 +139,7 @@ pub fn check_sources(
         out.push(h);
     }
     // Sources known only from the catalog (ad-hoc backups, removed sources).
-    let mut stmt = catalog
-        .conn
-        .prepare("SELECT DISTINCT source FROM backups ORDER BY source")?;
-    let names: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for name in names {
+    for name in catalog.backup_sources()? {
         if config.sources.iter().any(|s| s.name == name) {
             continue;
         }
@@ -307,38 +301,23 @@ pub fn dr_status(catalog: &Catalog) -> Result<Option<DrStatus>> {
 pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result<Status> {
     let sources = check_sources(config, catalog, now)?;
     let mut counts = Counts::default();
-    {
-        let mut stmt = catalog
-            .conn
-            .prepare("SELECT status, count(*) FROM backups GROUP BY status")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
-        for row in rows {
-            let (s, n) = row?;
-            counts.total += n;
-            match s.as_str() {
-                "completed" => counts.completed = n,
-                "failed" => counts.failed = n,
-                "running" => counts.running = n,
-                _ => {}
-            }
+    for (s, n) in catalog.count_by_status()? {
+        counts.total += n;
+        match s.as_str() {
+            "completed" => counts.completed = n,
+            "failed" => counts.failed = n,
+            "running" => counts.running = n,
+            _ => {}
         }
     }
     let window = crate::clock::format(now - time::Duration::days(7));
-    let (ok7, failed7): (u64, u64) = catalog.conn.query_row(
-        "SELECT coalesce(sum(status = 'completed'), 0), coalesce(sum(status = 'failed'), 0) FROM backups WHERE coalesce(finished_at, started_at) >= ?1",
-        [&window],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (ok7, failed7) = catalog.outcomes_since(&window)?;
     let success_rate_7d = if ok7 + failed7 == 0 {
         None
     } else {
         Some(ok7 as f64 / (ok7 + failed7) as f64)
     };
-    let (logical_bytes, stored_bytes): (u64, u64) = catalog.conn.query_row(
-        "SELECT coalesce(sum(bytes), 0), coalesce(sum(stored_bytes), 0) FROM backups WHERE status = 'completed'",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (logical_bytes, stored_bytes) = catalog.completed_bytes()?;
     let dedup_ratio = if stored_bytes == 0 {
         None
     } else {
@@ -385,17 +364,7 @@ pub fn target_usage(config: &Config, catalog: &Catalog) -> Result<Vec<TargetUsag
         map.insert(t.name.clone(), entry(&t.name, true));
         order.push(t.name.clone());
     }
-    let mut stmt = catalog.conn.prepare(
-        "SELECT pt.target, count(DISTINCT pt.pack), coalesce(sum(b.stored_len), 0) FROM pack_targets pt JOIN blobs b ON b.pack = pt.pack GROUP BY pt.target",
-    )?;
-    for row in stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, u64>(1)?,
-            r.get::<_, u64>(2)?,
-        ))
-    })? {
-        let (t, packs, bytes) = row?;
+    for (t, packs, bytes) in catalog.pack_usage_by_target()? {
         if !map.contains_key(&t) {
             order.push(t.clone());
         }
@@ -403,11 +372,7 @@ pub fn target_usage(config: &Config, catalog: &Catalog) -> Result<Vec<TargetUsag
         e.packs = packs;
         e.stored_bytes = bytes;
     }
-    let mut stmt = catalog.conn.prepare(
-        "SELECT bt.target, count(*) FROM backup_targets bt JOIN backups b ON b.id = bt.backup_id WHERE b.status = 'completed' GROUP BY bt.target",
-    )?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
-        let (t, n) = row?;
+    for (t, n) in catalog.completed_backups_by_target()? {
         if !map.contains_key(&t) {
             order.push(t.clone());
         }

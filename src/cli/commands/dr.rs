@@ -363,14 +363,7 @@ fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
     let catalog = if config.catalog.exists() {
         match Catalog::open(&config.catalog) {
             Ok(c) => {
-                let n: i64 = c
-                    .conn
-                    .query_row(
-                        "SELECT count(*) FROM backups WHERE status = 'completed'",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .unwrap_or(0);
+                let n = c.completed_count().unwrap_or(0);
                 check(
                     checks,
                     "catalog",
