@@ -158,7 +158,9 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub struct Catalog {
-    pub conn: Connection,
+    /// Crate-visible only for `ops::alerts`, whose SQL has not moved behind
+    /// methods yet; everything else goes through the methods below.
+    pub(crate) conn: Connection,
 }
 
 /// One backup as the catalog knows it (the `list --json` shape).
@@ -495,6 +497,99 @@ impl Catalog {
         let rows = stmt
             .query_map([escaped], Self::row_from)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Every source with a backup row, sorted.
+    pub fn backup_sources(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT source FROM backups ORDER BY source")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Backup rows by status (`completed`, `failed`, `running`…).
+    pub fn count_by_status(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT status, count(*) FROM backups GROUP BY status")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Backup rows by source and status, sorted.
+    pub fn count_by_source_status(&self) -> Result<Vec<(String, String, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT source, status, count(*) FROM backups GROUP BY source, status ORDER BY source, status",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Completed and failed backups that ended (or started) at `since` or later.
+    pub fn outcomes_since(&self, since: &str) -> Result<(u64, u64)> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(sum(status = 'completed'), 0), coalesce(sum(status = 'failed'), 0) FROM backups WHERE coalesce(finished_at, started_at) >= ?1",
+            [since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// Logical and stored bytes of all completed backups.
+    pub fn completed_bytes(&self) -> Result<(u64, u64)> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(sum(bytes), 0), coalesce(sum(stored_bytes), 0) FROM backups WHERE status = 'completed'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    /// How many completed backups the catalog holds.
+    pub fn completed_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM backups WHERE status = 'completed'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// New bytes stored by the completed backups of each source, sorted.
+    pub fn stored_bytes_by_source(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT source, coalesce(sum(stored_bytes), 0) FROM backups WHERE status = 'completed' GROUP BY source ORDER BY source",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Per target: packs indexed there and the stored bytes of their blobs.
+    pub fn pack_usage_by_target(&self) -> Result<Vec<(String, u64, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT pt.target, count(DISTINCT pt.pack), coalesce(sum(b.stored_len), 0) FROM pack_targets pt JOIN blobs b ON b.pack = pt.pack GROUP BY pt.target",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Per target: how many completed backups it holds.
+    pub fn completed_backups_by_target(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT bt.target, count(*) FROM backup_targets bt JOIN backups b ON b.id = bt.backup_id WHERE b.status = 'completed' GROUP BY bt.target",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
@@ -1079,9 +1174,7 @@ impl Catalog {
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let parse = |s: &str| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-        };
+        let parse = crate::clock::parse;
         let (mut bytes, mut ms) = (0u64, 0u64);
         for (b, s, f) in rows {
             if let (Some(s), Some(f)) = (parse(&s), parse(&f)) {
@@ -1091,5 +1184,57 @@ impl Catalog {
             }
         }
         Ok(if ms == 0 { None } else { Some((bytes, ms)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_for_health_and_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let t = "2026-01-01T00:00:00.000Z";
+        for (id, source) in [("a1", "db"), ("a2", "db"), ("b1", "files")] {
+            c.insert_running(id, source, "files", "h", t, &[], None)
+                .unwrap();
+        }
+        let none = serde_json::json!({});
+        c.complete("a1", t, 1, 100, 40, &none, &["local".into()])
+            .unwrap();
+        c.complete("b1", t, 1, 10, 5, &none, &["local".into(), "s3".into()])
+            .unwrap();
+        c.fail("a2", t, 1, 0, "boom").unwrap();
+        assert_eq!(c.backup_sources().unwrap(), ["db", "files"]);
+        let mut by_status = c.count_by_status().unwrap();
+        by_status.sort();
+        assert_eq!(
+            by_status,
+            [("completed".to_string(), 2), ("failed".to_string(), 1)]
+        );
+        assert_eq!(
+            c.count_by_source_status().unwrap(),
+            [
+                ("db".to_string(), "completed".to_string(), 1),
+                ("db".to_string(), "failed".to_string(), 1),
+                ("files".to_string(), "completed".to_string(), 1),
+            ]
+        );
+        assert_eq!(c.outcomes_since(t).unwrap(), (2, 1));
+        assert_eq!(
+            c.outcomes_since("2027-01-01T00:00:00.000Z").unwrap(),
+            (0, 0)
+        );
+        assert_eq!(c.completed_bytes().unwrap(), (110, 45));
+        assert_eq!(c.completed_count().unwrap(), 2);
+        assert_eq!(
+            c.stored_bytes_by_source().unwrap(),
+            [("db".to_string(), 40), ("files".to_string(), 5)]
+        );
+        let mut by_target = c.completed_backups_by_target().unwrap();
+        by_target.sort();
+        assert_eq!(by_target, [("local".to_string(), 2), ("s3".to_string(), 1)]);
+        assert!(c.pack_usage_by_target().unwrap().is_empty());
     }
 }

@@ -172,13 +172,15 @@ pub struct Config {
     /// How long a repository lock may go without a refresh before others
     /// call it stale; leases and refreshes scale with it.
     pub lock_timing: crate::repo::lock::LockTiming,
+    /// "Now" for operations: the system clock, or `VAULTCTL_NOW` (tests).
+    pub clock: crate::clock::Clock,
 }
 
 /// A validated `[[notify]]` entry.
 #[derive(Debug, Clone)]
 pub struct Notify {
     pub kind: NotifyKind,
-    pub min_severity: crate::ops::alerts::Severity,
+    pub min_severity: crate::severity::Severity,
     pub timeout: Duration,
 }
 
@@ -470,6 +472,7 @@ pub fn load(overrides: &Overrides) -> Result<Config> {
     if let Some(d) = env_path("VAULTCTL_DEDUP_KEY_FILE") {
         config.keys.dedup_key_file = d;
     }
+    apply_runtime_env(&mut config, |k| std::env::var(k).ok());
     if let Some(c) = &overrides.catalog {
         config.catalog = c.clone();
     }
@@ -477,6 +480,24 @@ pub fn load(overrides: &Overrides) -> Result<Config> {
         config.keys.identity_file = Some(i.clone());
     }
     Ok(config)
+}
+
+/// The settings the environment gives at run time, read once here so the
+/// core never reads the environment: `VAULTCTL_NOW` (an RFC 3339 time that
+/// fixes the operations clock; tests inject "now" through it) and
+/// `VAULTCTL_LOCK_WAIT` (how long writers wait for a prune's lock). Values
+/// that do not parse are ignored with a warning.
+pub fn apply_runtime_env(config: &mut Config, get: impl Fn(&str) -> Option<String>) {
+    match crate::clock::Clock::from_override(get("VAULTCTL_NOW").as_deref()) {
+        Ok(clock) => config.clock = clock,
+        Err(e) => tracing::warn!("VAULTCTL_NOW: {e}; using the clock"),
+    }
+    if let Some(v) = get("VAULTCTL_LOCK_WAIT") {
+        match parse_duration(&v) {
+            Ok(d) => config.lock_timing = config.lock_timing.with_writer_wait(d),
+            Err(e) => tracing::warn!("VAULTCTL_LOCK_WAIT: {e}; waiting 30m"),
+        }
+    }
 }
 
 /// The configuration used when there is no file: one local repository under
@@ -509,6 +530,7 @@ pub fn embedded_default() -> Config {
         metrics_textfile: None,
         notify: Vec::new(),
         lock_timing: crate::repo::lock::LockTiming::default(),
+        clock: crate::clock::Clock::system(),
     }
 }
 
@@ -705,6 +727,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         wal_compression_level: wal_level,
         pack_size,
         lock_timing,
+        clock: crate::clock::Clock::system(),
     })
 }
 
@@ -765,8 +788,8 @@ fn check_http_url(url: &str, what: &str) -> Result<()> {
 fn validate_notify(base: &Path, n: usize, raw: &FileNotify) -> Result<Notify> {
     let what = format!("[[notify]] number {n}");
     let min_severity = match raw.min_severity.as_deref() {
-        None => crate::ops::alerts::Severity::Warning,
-        Some(s) => crate::ops::alerts::Severity::parse(s).ok_or_else(|| {
+        None => crate::severity::Severity::Warning,
+        Some(s) => crate::severity::Severity::parse(s).ok_or_else(|| {
             Failure::new(
                 ExitKind::Usage,
                 format!("{what} has min_severity = \"{s}\"."),
@@ -1139,43 +1162,59 @@ fn parse_duration_opt(v: &Option<String>, default: Duration, target: &str) -> Re
 }
 
 /// Parses `90s`, `5m`, `26h`, `30d`, `2w` (and combinations such as `1h30m`).
+///
+/// A thin wrapper over `humantime`: it accepts only the documented syntax
+/// (digits, then one of `s m h d w`, repeated, no spaces), because humantime
+/// alone would also take `1 hour`, `100ms`, `2M` (months) or `1y`, which the
+/// README and config.example.toml do not promise.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty duration".into());
     }
-    let mut total: u64 = 0;
-    let mut num = String::new();
+    let mut digits = false;
     for c in s.chars() {
         if c.is_ascii_digit() {
-            num.push(c);
-            continue;
+            digits = true;
+        } else if !digits {
+            return Err(format!("invalid duration \"{s}\""));
+        } else if !matches!(c, 's' | 'm' | 'h' | 'd' | 'w') {
+            return Err(format!("invalid duration \"{s}\": unknown unit '{c}'"));
+        } else {
+            digits = false;
         }
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration \"{s}\""))?;
-        num.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 7 * 86400,
-            _ => return Err(format!("invalid duration \"{s}\": unknown unit '{c}'")),
-        };
-        total += n * unit;
     }
-    if !num.is_empty() {
+    if digits {
         return Err(format!(
             "invalid duration \"{s}\": a number needs a unit (s, m, h, d, w)"
         ));
     }
-    Ok(Duration::from_secs(total))
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration \"{s}\": {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_env_is_read_into_the_config() {
+        use crate::repo::lock::DEFAULT_WRITER_WAIT;
+        let mut c = embedded_default();
+        assert!(!c.clock.is_fixed());
+        assert_eq!(c.lock_timing.writer_wait(), DEFAULT_WRITER_WAIT);
+        apply_runtime_env(&mut c, |k| match k {
+            "VAULTCTL_NOW" => Some("2026-11-27T02:00:00Z".into()),
+            "VAULTCTL_LOCK_WAIT" => Some("2s".into()),
+            _ => None,
+        });
+        assert_eq!(c.clock.now_str(), "2026-11-27T02:00:00.000Z");
+        assert_eq!(c.lock_timing.writer_wait(), Duration::from_secs(2));
+        // Values that do not parse leave the defaults.
+        let mut d = embedded_default();
+        apply_runtime_env(&mut d, |_| Some("soon".into()));
+        assert!(!d.clock.is_fixed());
+        assert_eq!(d.lock_timing.writer_wait(), DEFAULT_WRITER_WAIT);
+    }
 
     #[test]
     fn durations() {
@@ -1185,8 +1224,25 @@ mod tests {
             parse_duration("30d").unwrap(),
             Duration::from_secs(30 * 86400)
         );
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(14 * 86400)
+        );
+        assert_eq!(
+            parse_duration(" 1d2h3m4s ").unwrap(),
+            Duration::from_secs(86400 + 7200 + 184)
+        );
         assert!(parse_duration("30").is_err());
         assert!(parse_duration("3x").is_err());
+        assert!(parse_duration("h").is_err());
+        assert!(parse_duration("1hm").is_err());
+        // Only the documented syntax, though humantime takes more.
+        assert!(parse_duration("1 hour").is_err());
+        assert!(parse_duration("100ms").is_err());
+        assert!(parse_duration("1y").is_err());
+        // Overflow is an error, not a panic.
+        assert!(parse_duration("99999999999999999999w").is_err());
+        assert!(parse_duration("9999999999999999w").is_err());
     }
 
     #[test]
@@ -1385,10 +1441,7 @@ command = ["notify-send", "x"]
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            c.notify[1].min_severity,
-            crate::ops::alerts::Severity::Warning
-        );
+        assert_eq!(c.notify[1].min_severity, crate::severity::Severity::Warning);
         let bad = |extra: &str, want: &str| {
             let t = format!("[[target]]\nname = \"l\"\nurl = \"file:///x\"\n{extra}");
             let err = validate(toml::from_str(&t).unwrap(), Origin::Embedded)

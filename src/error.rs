@@ -8,13 +8,23 @@
 
 use std::fmt;
 
-/// What kind of failure this is, which decides the process exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitKind {
+/// The process exit status: the one list of every code `vaultctl` exits
+/// with (README, man page and `--help` print it from [`ExitStatus::ALL`]).
+/// Variants are in code order, so `max` keeps the more serious outcome.
+///
+/// `status --check` speaks the Nagios plugin convention instead; its codes
+/// come from [`CheckStatus`], below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitStatus {
+    /// Success (exit 0).
+    Success,
     /// Generic failure (exit 1).
     Failure,
     /// Bad usage or configuration (exit 2).
     Usage,
+    /// Completed, but with warnings, e.g. a target missed a backup the
+    /// others hold (exit 3).
+    Warnings,
     /// The repository does not exist on the target (exit 10).
     RepoMissing,
     /// The repository is locked by another process (exit 11).
@@ -25,15 +35,74 @@ pub enum ExitKind {
     Temporary,
 }
 
-impl ExitKind {
+/// The kind of a [`Failure`], which decides the exit code: the same enum as
+/// [`ExitStatus`] (a failure is never `Success` or `Warnings`).
+pub type ExitKind = ExitStatus;
+
+impl ExitStatus {
+    /// Every documented status, in code order.
+    pub const ALL: [ExitStatus; 8] = [
+        ExitStatus::Success,
+        ExitStatus::Failure,
+        ExitStatus::Usage,
+        ExitStatus::Warnings,
+        ExitStatus::RepoMissing,
+        ExitStatus::Locked,
+        ExitStatus::Key,
+        ExitStatus::Temporary,
+    ];
+
     pub fn code(self) -> i32 {
         match self {
-            ExitKind::Failure => 1,
-            ExitKind::Usage => 2,
-            ExitKind::RepoMissing => 10,
-            ExitKind::Locked => 11,
-            ExitKind::Key => 12,
-            ExitKind::Temporary => 75,
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Warnings => 3,
+            ExitStatus::RepoMissing => 10,
+            ExitStatus::Locked => 11,
+            ExitStatus::Key => 12,
+            ExitStatus::Temporary => 75,
+        }
+    }
+
+    /// What the code means, as the README, man page and `--help` say it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "success",
+            ExitStatus::Failure => "failure",
+            ExitStatus::Usage => "usage or configuration error",
+            ExitStatus::Warnings => {
+                "completed with warnings (e.g. a target missed the backup; the others hold it)"
+            }
+            ExitStatus::RepoMissing => "repository missing (run `vaultctl init`)",
+            ExitStatus::Locked => "repository locked",
+            ExitStatus::Key => "the key cannot decrypt, or an identity is needed (write-only host)",
+            ExitStatus::Temporary => {
+                "temporary failure worth retrying (storage unreachable after retries)"
+            }
+        }
+    }
+}
+
+/// `status --check`'s exit status: the Nagios plugin convention (0 OK,
+/// 1 WARNING, 2 CRITICAL, 3 UNKNOWN), which monitoring systems expect from
+/// a check command. Only `status --check` exits with these; there 2 means
+/// "critical", not "usage error", and 3 means "unknown", not "warnings".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckStatus {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+}
+
+impl CheckStatus {
+    pub fn code(self) -> i32 {
+        match self {
+            CheckStatus::Ok => 0,
+            CheckStatus::Warning => 1,
+            CheckStatus::Critical => 2,
+            CheckStatus::Unknown => 3,
         }
     }
 }
@@ -115,4 +184,37 @@ pub fn paragraph(err: &anyhow::Error) -> String {
         out.push_str(p.trim_end());
     }
     crate::redact::text(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_exit_codes() {
+        let codes: Vec<i32> = ExitStatus::ALL.iter().map(|s| s.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 10, 11, 12, 75]);
+        // Code order is variant order: `max` keeps the more serious outcome.
+        let mut sorted = ExitStatus::ALL;
+        sorted.sort();
+        assert_eq!(sorted, ExitStatus::ALL);
+        assert_eq!(
+            ExitStatus::Success.max(ExitStatus::Warnings),
+            ExitStatus::Warnings
+        );
+    }
+
+    #[test]
+    fn check_status_is_nagios() {
+        let codes: Vec<i32> = [
+            CheckStatus::Ok,
+            CheckStatus::Warning,
+            CheckStatus::Critical,
+            CheckStatus::Unknown,
+        ]
+        .iter()
+        .map(|s| s.code())
+        .collect();
+        assert_eq!(codes, [0, 1, 2, 3]);
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -13,4 +14,5 @@ pub mod ops;
 pub mod progress;
 pub mod redact;
 pub mod repo;
+pub mod severity;
 pub mod storage;

@@ -12,41 +12,17 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config, Overrides};
-use crate::error::{exit_kind, paragraph};
-
-/// Exit code for "completed, but with warnings" (e.g. a target missed a backup).
-pub const EXIT_WARNINGS: i32 = 3;
+use crate::error::{exit_kind, paragraph, ExitStatus};
 
 /// `--help`'s list of exit codes.
 fn exit_codes_help() -> String {
     let mut s = String::from("Exit codes:\n");
-    for (code, meaning) in EXIT_CODES {
-        s.push_str(&format!("  {code:<3} {meaning}\n"));
+    for status in ExitStatus::ALL {
+        s.push_str(&format!("  {:<3} {}\n", status.code(), status.meaning()));
     }
     s.push_str("Scripts should treat any other code as a failure.");
     s
 }
-
-/// The documented exit codes (README, man page, `--help`).
-pub const EXIT_CODES: &[(i32, &str)] = &[
-    (0, "success"),
-    (1, "failure"),
-    (2, "usage or configuration error"),
-    (
-        3,
-        "completed with warnings (e.g. a target missed the backup; the others hold it)",
-    ),
-    (10, "repository missing (run `vaultctl init`)"),
-    (11, "repository locked"),
-    (
-        12,
-        "the key cannot decrypt, or an identity is needed (write-only host)",
-    ),
-    (
-        75,
-        "temporary failure worth retrying (storage unreachable after retries)",
-    ),
-];
 
 #[derive(Parser, Debug)]
 #[command(
@@ -191,14 +167,18 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            let code = if e.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Success
+            };
             let _ = e.print();
-            return code;
+            return code.code();
         }
     };
     init_logging(&cli.global);
     let ctx = Ctx { global: cli.global };
-    let result = match cli.command {
+    let result: anyhow::Result<ExitStatus> = match cli.command {
         Command::Key(c) => commands::key::run(&ctx, c),
         Command::Init => commands::init::run(&ctx),
         Command::Backup(a) => commands::backup::run(&ctx, a),
@@ -210,16 +190,21 @@ pub fn main() -> i32 {
         Command::Sync(a) => commands::sync::run(&ctx, a),
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Wal(c) => commands::wal::run(&ctx, c),
-        Command::Status(a) => commands::status::run(&ctx, a),
+        Command::Status(a) => return finish(commands::status::run(&ctx, a)),
         Command::Alerts(a) => commands::alerts::run(&ctx, a),
         Command::Schedule(c) => commands::schedule::run(&ctx, c),
         Command::Dr(c) => commands::dr::run(&ctx, c),
         Command::Completions { shell } => commands::docs::completions(shell),
         Command::Man => commands::docs::man(),
     };
+    finish(result.map(ExitStatus::code))
+}
+
+/// The exit code of a command's result; errors are printed here, once.
+fn finish(result: anyhow::Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => 0,
+        Err(e) if is_broken_pipe(&e) => ExitStatus::Success.code(),
         Err(e) => {
             eprintln!("vaultctl: error: {}", paragraph(&e));
             exit_kind(&e).code()

@@ -174,15 +174,13 @@ impl Progress for CliProgress {
 pub fn parse_time_arg(s: &str) -> Result<String> {
     use time::format_description::well_known::Rfc3339;
     if let Ok(d) = crate::config::parse_duration(s) {
-        return Ok(crate::repo::format_time(
-            time::OffsetDateTime::now_utc() - d,
-        ));
+        return Ok(crate::clock::format(time::OffsetDateTime::now_utc() - d));
     }
     if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(crate::repo::format_time(t));
+        return Ok(crate::clock::format(t));
     }
     if let Ok(d) = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")) {
-        return Ok(crate::repo::format_time(d.midnight().assume_utc()));
+        return Ok(crate::clock::format(d.midnight().assume_utc()));
     }
     crate::error::fail(
         crate::error::ExitKind::Usage,

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::error::{ExitKind, Failure};
+use crate::severity::Severity;
 
 /// Alert kinds raised by vaultctl. Other modules may add their own.
 pub mod kind {
@@ -41,39 +42,6 @@ pub mod kind {
     /// A repository object is damaged or not what its name says (garbage
     /// index, truncated manifest…): it is skipped, and someone should look.
     pub const REPOSITORY_DAMAGED: &str = "repository_damaged";
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn parse(s: &str) -> Option<Severity> {
-        match s.to_ascii_lowercase().as_str() {
-            "info" => Some(Severity::Info),
-            "warning" | "warn" => Some(Severity::Warning),
-            "critical" | "crit" => Some(Severity::Critical),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl std::fmt::Display for Severity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// What identifies one condition: kind, source and target (`""` = none).
@@ -207,12 +175,9 @@ fn active(tx: &rusqlite::Connection, key: &AlertKey) -> Result<Option<Alert>> {
 
 /// Records the condition `key`: a new open alert, or the active one bumped.
 /// Only records; deliver the returned event with `notify::deliver` (or use
-/// `ops::alert`, which does both).
-pub fn raise(catalog: &Catalog, key: AlertKey, severity: Severity, message: &str) -> Result<Event> {
-    raise_at(catalog, key, severity, message, &super::now_str())
-}
-
-pub fn raise_at(
+/// `ops::alert`, which does both). `now` is the time to record, in the
+/// catalog's format (`config.clock.now_str()`).
+pub fn raise(
     catalog: &Catalog,
     key: AlertKey,
     severity: Severity,
@@ -263,6 +228,7 @@ pub fn resolve(
     key: &AlertKey,
     by: &str,
     note: Option<&str>,
+    now: &str,
 ) -> Result<Option<Event>> {
     let found: Option<i64> = catalog
         .conn
@@ -276,15 +242,21 @@ pub fn resolve(
         None => Ok(None),
         Some(id) => Ok(Some(Event {
             change: Change::Resolved,
-            alert: set_resolved(catalog, id, by, note)?,
+            alert: set_resolved(catalog, id, by, note, now)?,
         })),
     }
 }
 
-fn set_resolved(catalog: &Catalog, id: i64, by: &str, note: Option<&str>) -> Result<Alert> {
+fn set_resolved(
+    catalog: &Catalog,
+    id: i64,
+    by: &str,
+    note: Option<&str>,
+    now: &str,
+) -> Result<Alert> {
     catalog.conn.execute(
         "UPDATE alerts SET status = 'resolved', resolved_at = ?2, resolved_by = ?3, resolve_note = ?4 WHERE id = ?1 AND status <> 'resolved'",
-        params![id, super::now_str(), by, note],
+        params![id, now, by, note],
     )?;
     get(catalog, id)?.ok_or_else(|| anyhow::anyhow!("alert {id} vanished"))
 }
@@ -299,7 +271,13 @@ fn by_id(catalog: &Catalog, id: i64) -> Result<Alert> {
 
 /// `alerts ack ID`: someone knows; the alert stays active (and still counts
 /// for `status --check`) until the condition clears or it is resolved.
-pub fn acknowledge(catalog: &Catalog, id: i64, by: &str, note: Option<&str>) -> Result<Alert> {
+pub fn acknowledge(
+    catalog: &Catalog,
+    id: i64,
+    by: &str,
+    note: Option<&str>,
+    now: &str,
+) -> Result<Alert> {
     let a = by_id(catalog, id)?;
     if a.status == "resolved" {
         return Err(
@@ -310,14 +288,20 @@ pub fn acknowledge(catalog: &Catalog, id: i64, by: &str, note: Option<&str>) -> 
     }
     catalog.conn.execute(
         "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?2, acknowledged_at = ?3, ack_note = ?4 WHERE id = ?1",
-        params![id, by, super::now_str(), note],
+        params![id, by, now, note],
     )?;
     by_id(catalog, id)
 }
 
 /// `alerts resolve ID`: resolved by hand. If the condition persists, the
 /// next check raises a new alert.
-pub fn resolve_id(catalog: &Catalog, id: i64, by: &str, note: Option<&str>) -> Result<Event> {
+pub fn resolve_id(
+    catalog: &Catalog,
+    id: i64,
+    by: &str,
+    note: Option<&str>,
+    now: &str,
+) -> Result<Event> {
     let a = by_id(catalog, id)?;
     if a.status == "resolved" {
         return Err(
@@ -328,7 +312,7 @@ pub fn resolve_id(catalog: &Catalog, id: i64, by: &str, note: Option<&str>) -> R
     }
     Ok(Event {
         change: Change::Resolved,
-        alert: set_resolved(catalog, id, by, note)?,
+        alert: set_resolved(catalog, id, by, note, now)?,
     })
 }
 
@@ -406,6 +390,8 @@ pub fn active_alerts(catalog: &Catalog) -> Result<Vec<Alert>> {
 mod tests {
     use super::*;
 
+    const T: &str = "2026-01-01T03:00:00.000Z";
+
     fn catalog() -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(&dir.path().join("c.db")).unwrap();
@@ -416,7 +402,7 @@ mod tests {
     fn dedup_escalate_resolve() {
         let (_d, c) = catalog();
         let key = AlertKey::new(kind::BACKUP_FAILED, "db", "");
-        let e1 = raise_at(
+        let e1 = raise(
             &c,
             key.clone(),
             Severity::Warning,
@@ -425,7 +411,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e1.change, Change::Opened);
-        let e2 = raise_at(
+        let e2 = raise(
             &c,
             key.clone(),
             Severity::Warning,
@@ -439,7 +425,7 @@ mod tests {
         assert_eq!(e2.alert.first_seen, "2026-01-01T00:00:00.000Z");
         assert_eq!(e2.alert.last_seen, "2026-01-01T01:00:00.000Z");
         assert_eq!(e2.alert.message, "second");
-        let e3 = raise_at(
+        let e3 = raise(
             &c,
             key.clone(),
             Severity::Critical,
@@ -450,7 +436,7 @@ mod tests {
         assert_eq!(e3.change, Change::Escalated);
         assert_eq!(e3.alert.severity, Severity::Critical);
         // Another source is another alert.
-        let other = raise_at(
+        let other = raise(
             &c,
             AlertKey::new(kind::BACKUP_FAILED, "web", ""),
             Severity::Info,
@@ -460,11 +446,11 @@ mod tests {
         .unwrap();
         assert_ne!(other.alert.id, e1.alert.id);
         assert_eq!(active_alerts(&c).unwrap().len(), 2);
-        let r = resolve(&c, &key, "test", None).unwrap().unwrap();
+        let r = resolve(&c, &key, "test", None, T).unwrap().unwrap();
         assert_eq!(r.alert.status, "resolved");
-        assert!(resolve(&c, &key, "test", None).unwrap().is_none());
+        assert!(resolve(&c, &key, "test", None, T).unwrap().is_none());
         // The same condition after resolution is a new alert.
-        let e4 = raise(&c, key.clone(), Severity::Warning, "again").unwrap();
+        let e4 = raise(&c, key.clone(), Severity::Warning, "again", T).unwrap();
         assert_eq!(e4.change, Change::Opened);
         assert_ne!(e4.alert.id, e1.alert.id);
         // Most severe first; source filter; severity filter.
@@ -487,11 +473,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(warn.len(), 1);
-        let acked = acknowledge(&c, e4.alert.id, "me", Some("looking")).unwrap();
+        let acked = acknowledge(&c, e4.alert.id, "me", Some("looking"), T).unwrap();
         assert_eq!(acked.status, "acknowledged");
-        let e5 = raise(&c, key, Severity::Warning, "still").unwrap();
+        let e5 = raise(&c, key, Severity::Warning, "still", T).unwrap();
         assert_eq!(e5.alert.id, e4.alert.id);
         assert_eq!(e5.alert.status, "acknowledged");
-        assert!(resolve_id(&c, e1.alert.id, "me", None).is_err());
+        assert!(resolve_id(&c, e1.alert.id, "me", None, T).is_err());
     }
 }

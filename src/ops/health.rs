@@ -18,9 +18,11 @@ use anyhow::Result;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::alerts::{self, kind, Alert, AlertKey, Severity};
+use super::alerts::{self, kind, Alert, AlertKey};
 use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::config::{Config, Source};
+use crate::error::CheckStatus;
+use crate::severity::Severity;
 
 /// Per-source health.
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +85,7 @@ pub fn check_sources(
                 .schedule
                 .as_ref()
                 .and_then(|x| x.next_after(now))
-                .map(crate::repo::format_time),
+                .map(crate::clock::format),
             stale: false,
             age_secs: None,
         };
@@ -92,11 +94,11 @@ pub fn check_sources(
             // source configured (a new source is not stale at once).
             let meta_key = format!("ops.source_first_seen.{}", s.name);
             let reference = match &last_success {
-                Some(t) => super::parse_time(t),
+                Some(t) => crate::clock::parse(t),
                 None => match catalog.meta(&meta_key)? {
-                    Some(t) => super::parse_time(&t),
+                    Some(t) => crate::clock::parse(&t),
                     None => {
-                        catalog.set_meta(&meta_key, &crate::repo::format_time(now))?;
+                        catalog.set_meta(&meta_key, &crate::clock::format(now))?;
                         Some(now)
                     }
                 },
@@ -116,15 +118,15 @@ pub fn check_sources(
                         Some(t) => format!(
                             "source '{}' has had no successful backup for {} (last success {t}; stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
                             s.name,
-                            human(age),
-                            human(threshold.as_secs()),
+                            crate::clock::human(age),
+                            crate::clock::human(threshold.as_secs()),
                             s.name
                         ),
                         None => format!(
                             "source '{}' has never had a successful backup in {} since it was configured (stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
                             s.name,
-                            human(age),
-                            human(threshold.as_secs()),
+                            crate::clock::human(age),
+                            crate::clock::human(threshold.as_secs()),
                             s.name
                         ),
                     };
@@ -137,13 +139,7 @@ pub fn check_sources(
         out.push(h);
     }
     // Sources known only from the catalog (ad-hoc backups, removed sources).
-    let mut stmt = catalog
-        .conn
-        .prepare("SELECT DISTINCT source FROM backups ORDER BY source")?;
-    let names: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for name in names {
+    for name in catalog.backup_sources()? {
         if config.sources.iter().any(|s| s.name == name) {
             continue;
         }
@@ -167,24 +163,6 @@ pub fn check_sources(
         });
     }
     Ok(out)
-}
-
-/// `90s`, `5m`, `26h`, `3d4h`.
-pub fn human(secs: u64) -> String {
-    if secs < 120 {
-        format!("{secs}s")
-    } else if secs < 7200 {
-        format!("{}m", secs / 60)
-    } else if secs < 3 * 86400 {
-        format!("{}h", secs / 3600)
-    } else {
-        let h = (secs % 86400) / 3600;
-        if h == 0 {
-            format!("{}d", secs / 86400)
-        } else {
-            format!("{}d{}h", secs / 86400, h)
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -216,12 +194,19 @@ pub enum State {
 }
 
 impl State {
-    pub fn exit_code(self) -> i32 {
+    /// `status --check`'s exit status (Nagios convention).
+    pub fn check_status(self) -> CheckStatus {
         match self {
-            State::Ok => 0,
-            State::Warning => 1,
-            State::Critical => 2,
+            State::Ok => CheckStatus::Ok,
+            State::Warning => CheckStatus::Warning,
+            State::Critical => CheckStatus::Critical,
         }
+    }
+
+    /// [`State::check_status`]'s code (0, 1, 2): `status --check`'s exit,
+    /// its JSON `exit` and the `vaultctl_health_state` metric.
+    pub fn exit_code(self) -> i32 {
+        self.check_status().code()
     }
 
     pub fn label(self) -> &'static str {
@@ -316,38 +301,23 @@ pub fn dr_status(catalog: &Catalog) -> Result<Option<DrStatus>> {
 pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result<Status> {
     let sources = check_sources(config, catalog, now)?;
     let mut counts = Counts::default();
-    {
-        let mut stmt = catalog
-            .conn
-            .prepare("SELECT status, count(*) FROM backups GROUP BY status")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
-        for row in rows {
-            let (s, n) = row?;
-            counts.total += n;
-            match s.as_str() {
-                "completed" => counts.completed = n,
-                "failed" => counts.failed = n,
-                "running" => counts.running = n,
-                _ => {}
-            }
+    for (s, n) in catalog.count_by_status()? {
+        counts.total += n;
+        match s.as_str() {
+            "completed" => counts.completed = n,
+            "failed" => counts.failed = n,
+            "running" => counts.running = n,
+            _ => {}
         }
     }
-    let window = crate::repo::format_time(now - time::Duration::days(7));
-    let (ok7, failed7): (u64, u64) = catalog.conn.query_row(
-        "SELECT coalesce(sum(status = 'completed'), 0), coalesce(sum(status = 'failed'), 0) FROM backups WHERE coalesce(finished_at, started_at) >= ?1",
-        [&window],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let window = crate::clock::format(now - time::Duration::days(7));
+    let (ok7, failed7) = catalog.outcomes_since(&window)?;
     let success_rate_7d = if ok7 + failed7 == 0 {
         None
     } else {
         Some(ok7 as f64 / (ok7 + failed7) as f64)
     };
-    let (logical_bytes, stored_bytes): (u64, u64) = catalog.conn.query_row(
-        "SELECT coalesce(sum(bytes), 0), coalesce(sum(stored_bytes), 0) FROM backups WHERE status = 'completed'",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (logical_bytes, stored_bytes) = catalog.completed_bytes()?;
     let dedup_ratio = if stored_bytes == 0 {
         None
     } else {
@@ -362,7 +332,7 @@ pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result
     let health_score = score(success_rate_7d, &open_alerts);
     let state = state(&open_alerts, &sources);
     Ok(Status {
-        generated_at: crate::repo::format_time(now),
+        generated_at: crate::clock::format(now),
         health_score,
         state,
         backups: counts,
@@ -394,17 +364,7 @@ pub fn target_usage(config: &Config, catalog: &Catalog) -> Result<Vec<TargetUsag
         map.insert(t.name.clone(), entry(&t.name, true));
         order.push(t.name.clone());
     }
-    let mut stmt = catalog.conn.prepare(
-        "SELECT pt.target, count(DISTINCT pt.pack), coalesce(sum(b.stored_len), 0) FROM pack_targets pt JOIN blobs b ON b.pack = pt.pack GROUP BY pt.target",
-    )?;
-    for row in stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, u64>(1)?,
-            r.get::<_, u64>(2)?,
-        ))
-    })? {
-        let (t, packs, bytes) = row?;
+    for (t, packs, bytes) in catalog.pack_usage_by_target()? {
         if !map.contains_key(&t) {
             order.push(t.clone());
         }
@@ -412,11 +372,7 @@ pub fn target_usage(config: &Config, catalog: &Catalog) -> Result<Vec<TargetUsag
         e.packs = packs;
         e.stored_bytes = bytes;
     }
-    let mut stmt = catalog.conn.prepare(
-        "SELECT bt.target, count(*) FROM backup_targets bt JOIN backups b ON b.id = bt.backup_id WHERE b.status = 'completed' GROUP BY bt.target",
-    )?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
-        let (t, n) = row?;
+    for (t, n) in catalog.completed_backups_by_target()? {
         if !map.contains_key(&t) {
             order.push(t.clone());
         }
@@ -515,13 +471,5 @@ mod tests {
             ),
             State::Critical
         );
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human(59), "59s");
-        assert_eq!(human(600), "10m");
-        assert_eq!(human(26 * 3600), "26h");
-        assert_eq!(human(4 * 86400 + 3 * 3600), "4d3h");
     }
 }

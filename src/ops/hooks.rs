@@ -2,12 +2,13 @@
 //! failure and resolved on success, healthcheck pings. Every function here
 //! is best effort and never fails its caller.
 
-use super::alerts::{kind, AlertKey, Severity};
+use super::alerts::{kind, AlertKey};
 use super::notify::{self, Ping};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::engine::postgres::sqlscan::Refusal;
 use crate::error::{exit_kind, paragraph, ExitKind};
+use crate::severity::Severity;
 
 fn healthcheck_url<'a>(config: &'a Config, source: &str) -> Option<&'a str> {
     config

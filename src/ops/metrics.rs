@@ -43,7 +43,7 @@ impl Out {
 }
 
 fn unix(t: &str) -> Option<f64> {
-    super::parse_time(t).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as f64 / 1e3)
+    crate::clock::parse(t).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as f64 / 1e3)
 }
 
 /// Renders the exposition text from a status snapshot taken at `now`.
@@ -122,12 +122,8 @@ pub fn render(catalog: &Catalog, st: &Status, now: OffsetDateTime) -> Result<Str
         "gauge",
         "New bytes stored by all completed backups of the source.",
     );
-    {
-        let mut stmt = catalog.conn.prepare("SELECT source, coalesce(sum(stored_bytes), 0) FROM backups WHERE status = 'completed' GROUP BY source ORDER BY source")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
-            let (n, v) = row?;
-            o.sample("vaultctl_source_stored_bytes", &[("source", &n)], v as f64);
-        }
+    for (n, v) in catalog.stored_bytes_by_source()? {
+        o.sample("vaultctl_source_stored_bytes", &[("source", &n)], v as f64);
     }
     o.family(
         "vaultctl_source_stale",
@@ -160,22 +156,12 @@ pub fn render(catalog: &Catalog, st: &Status, now: OffsetDateTime) -> Result<Str
         "counter",
         "Backups in the catalog by source and status.",
     );
-    {
-        let mut stmt = catalog.conn.prepare("SELECT source, status, count(*) FROM backups GROUP BY source, status ORDER BY source, status")?;
-        for row in stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, u64>(2)?,
-            ))
-        })? {
-            let (src, status, n) = row?;
-            o.sample(
-                "vaultctl_backups_total",
-                &[("source", &src), ("status", &status)],
-                n as f64,
-            );
-        }
+    for (src, status, n) in catalog.count_by_source_status()? {
+        o.sample(
+            "vaultctl_backups_total",
+            &[("source", &src), ("status", &status)],
+            n as f64,
+        );
     }
     o.family(
         "vaultctl_target_stored_bytes",

@@ -17,49 +17,14 @@ pub mod notify;
 pub mod schedule;
 pub mod units;
 
-use time::OffsetDateTime;
-
 use crate::catalog::Catalog;
 use crate::config::Config;
-use alerts::{AlertKey, Severity};
-
-/// The current time, or `$VAULTCTL_NOW` (RFC 3339) when set: tests inject
-/// "now" through it instead of sleeping.
-pub fn now() -> OffsetDateTime {
-    if let Ok(v) = std::env::var("VAULTCTL_NOW") {
-        if !v.is_empty() {
-            match OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339) {
-                Ok(t) => return t,
-                Err(_) => {
-                    tracing::warn!("VAULTCTL_NOW=\"{v}\" is not an RFC 3339 time; using the clock")
-                }
-            }
-        }
-    }
-    OffsetDateTime::now_utc()
-}
-
-/// [`now`] in the catalog's time format.
-pub fn now_str() -> String {
-    crate::repo::format_time(now())
-}
-
-/// Parses a catalog time (RFC 3339).
-pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-}
-
-/// Who did something by hand: `$USER@host`.
-pub fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("{user}@{}", crate::repo::hostname())
-}
+use crate::severity::Severity;
+use alerts::AlertKey;
 
 /// Raises (or re-raises) an alert and notifies; never fails.
 pub fn alert(config: &Config, catalog: &Catalog, key: AlertKey, severity: Severity, message: &str) {
-    match alerts::raise(catalog, key, severity, message) {
+    match alerts::raise(catalog, key, severity, message, &config.clock.now_str()) {
         Ok(event) => notify::deliver(config, std::slice::from_ref(&event)),
         Err(e) => tracing::warn!(
             "cannot record an alert in the catalog: {}",
@@ -70,7 +35,7 @@ pub fn alert(config: &Config, catalog: &Catalog, key: AlertKey, severity: Severi
 
 /// Resolves the open alert for `key`, if any, and notifies; never fails.
 pub fn clear(config: &Config, catalog: &Catalog, key: &AlertKey, by: &str) {
-    match alerts::resolve(catalog, key, by, None) {
+    match alerts::resolve(catalog, key, by, None, &config.clock.now_str()) {
         Ok(Some(event)) => notify::deliver(config, std::slice::from_ref(&event)),
         Ok(None) => {}
         Err(e) => tracing::warn!(
@@ -83,7 +48,7 @@ pub fn clear(config: &Config, catalog: &Catalog, key: &AlertKey, by: &str) {
 /// Writes the metrics textfile from `status` if one is configured; never fails.
 pub fn write_metrics(config: &Config, catalog: &Catalog, status: &health::Status) {
     if let Some(path) = &config.metrics_textfile {
-        if let Err(e) = metrics::write(catalog, status, path, now()) {
+        if let Err(e) = metrics::write(catalog, status, path, config.clock.now()) {
             tracing::warn!(
                 "cannot write the metrics textfile {}: {}",
                 path.display(),
@@ -98,9 +63,10 @@ pub fn write_metrics(config: &Config, catalog: &Catalog, status: &health::Status
 /// full status snapshot is computed only then). Never fails.
 pub fn after_command(config: &Config, catalog: &Catalog) {
     let result = if config.metrics_textfile.is_some() {
-        health::status(config, catalog, now()).map(|st| write_metrics(config, catalog, &st))
+        health::status(config, catalog, config.clock.now())
+            .map(|st| write_metrics(config, catalog, &st))
     } else {
-        health::check_sources(config, catalog, now()).map(|_| ())
+        health::check_sources(config, catalog, config.clock.now()).map(|_| ())
     };
     if let Err(e) = result {
         tracing::warn!(

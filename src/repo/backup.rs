@@ -96,12 +96,6 @@ pub struct FailedTarget {
     pub lock_lost: bool,
 }
 
-pub fn new_backup_id() -> String {
-    let mut b = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-    hex::encode(b)
-}
-
 /// Runs a backup of `source` into `repo`, recording it in the catalog.
 pub fn run(
     repo: &Repository,
@@ -110,9 +104,9 @@ pub fn run(
     opts: &BackupOptions,
     progress: &dyn Progress,
 ) -> Result<BackupOutcome> {
-    let id = new_backup_id();
+    let id = super::format::new_backup_id();
     let started = Instant::now();
-    let started_at = super::now_rfc3339();
+    let started_at = crate::clock::now_rfc3339();
     let host = super::hostname();
     catalog.insert_running(
         &id,
@@ -140,7 +134,7 @@ pub fn run(
             let ms = started.elapsed().as_millis() as u64;
             let _ = catalog.fail(
                 &id,
-                &super::now_rfc3339(),
+                &crate::clock::now_rfc3339(),
                 ms,
                 0,
                 &crate::error::paragraph(&e),
@@ -171,7 +165,7 @@ fn run_inner(
         &repo.dedup,
         super::lock::Kind::Shared,
         "backup",
-        super::lock::writer_wait(),
+        repo.lock_timing.writer_wait(),
         repo.lock_timing,
     )?;
     // Only targets we hold a lock on take part: nothing (pack, index,
@@ -340,7 +334,7 @@ fn run_inner(
         .collect();
     blobs.sort();
     blobs.dedup();
-    let finished_at = super::now_rfc3339();
+    let finished_at = crate::clock::now_rfc3339();
     let duration_ms = started.elapsed().as_millis() as u64;
     let header = Header {
         version: super::manifest::MANIFEST_VERSION,

@@ -31,6 +31,14 @@ pub fn manifest_path(id: &str) -> String {
     format!("{SNAPSHOTS_DIR}/{id}")
 }
 
+/// A new backup (manifest) id: 16 random hex digits. Lock objects are
+/// named the same way.
+pub fn new_backup_id() -> String {
+    let mut b = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    hex::encode(b)
+}
+
 /// Content address of a stored object: hex BLAKE3 of its bytes.
 pub fn content_name(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
@@ -139,5 +147,16 @@ impl RepoConfig {
             );
         }
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backup_ids_are_16_random_hex_digits() {
+        let (a, b) = (super::new_backup_id(), super::new_backup_id());
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 }

@@ -49,16 +49,22 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
 pub const MIN_STALE_AFTER: Duration = Duration::from_secs(2);
 pub const MAX_STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// A lock's timing, all derived from its stale period.
+/// How long writers wait for a prune's exclusive lock by default.
+pub const DEFAULT_WRITER_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// A lock's timing, all derived from its stale period, and how long a
+/// writer waits for a prune's exclusive lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockTiming {
     stale_after: Duration,
+    writer_wait: Duration,
 }
 
 impl Default for LockTiming {
     fn default() -> Self {
         LockTiming {
             stale_after: DEFAULT_STALE_AFTER,
+            writer_wait: DEFAULT_WRITER_WAIT,
         }
     }
 }
@@ -68,7 +74,23 @@ impl LockTiming {
     pub fn new(stale_after: Duration) -> LockTiming {
         LockTiming {
             stale_after: stale_after.clamp(MIN_STALE_AFTER, MAX_STALE_AFTER),
+            writer_wait: DEFAULT_WRITER_WAIT,
         }
+    }
+
+    /// The same timing with writers waiting `wait` for a prune's lock
+    /// (`VAULTCTL_LOCK_WAIT`, which the config reads).
+    pub fn with_writer_wait(self, wait: Duration) -> LockTiming {
+        LockTiming {
+            writer_wait: wait,
+            ..self
+        }
+    }
+
+    /// How long writers (backup, sync) wait for a prune's exclusive lock
+    /// before failing with exit 11.
+    pub fn writer_wait(&self) -> Duration {
+        self.writer_wait
     }
 
     /// A lock not rewritten for this long belongs to a dead or frozen process.
@@ -272,7 +294,7 @@ fn human(d: Duration) -> String {
     if d < Duration::from_secs(120) {
         format!("{:.1}s", d.as_secs_f64())
     } else {
-        crate::ops::health::human(d.as_secs())
+        crate::clock::human(d.as_secs())
     }
 }
 
@@ -386,15 +408,6 @@ fn other_locks(
     Ok(out)
 }
 
-/// How long writers wait for a prune's exclusive lock: `VAULTCTL_LOCK_WAIT`
-/// (a duration such as `30m`), default 30 minutes.
-pub fn writer_wait() -> Duration {
-    std::env::var("VAULTCTL_LOCK_WAIT")
-        .ok()
-        .and_then(|v| crate::config::parse_duration(&v).ok())
-        .unwrap_or(Duration::from_secs(30 * 60))
-}
-
 /// Takes a lock on every store. Shared locks that cannot be written (the
 /// target fails) are reported in `unlocked` — unless no target could be
 /// locked at all, which is an error, as is an exclusive lock that cannot be
@@ -485,14 +498,14 @@ fn acquire_one(
         kind,
         host: super::hostname(),
         pid: std::process::id(),
-        created_at: super::now_rfc3339(),
+        created_at: crate::clock::now_rfc3339(),
         purpose: purpose.into(),
         stale_after_ms: Some(timing.stale_after().as_millis() as u64),
     };
     let bytes = Bytes::from(key.seal(&serde_json::to_vec(&info)?));
     let mut attempt = 0u32;
     loop {
-        let name = lock_path(&super::backup::new_backup_id());
+        let name = lock_path(&super::format::new_backup_id());
         let since = boottime();
         store.put(&name, bytes.clone())?;
         let mut blockers = Vec::new();

@@ -65,7 +65,13 @@ fn raise_damaged(catalog: &Catalog, target: &str, message: &str) {
     let message = format!(
         "{message}. Run `vaultctl verify --target {target}`; delete the object if it is garbage."
     );
-    if let Err(e) = alerts::raise(catalog, key, alerts::Severity::Warning, &message) {
+    if let Err(e) = alerts::raise(
+        catalog,
+        key,
+        crate::severity::Severity::Warning,
+        &message,
+        &crate::clock::now_rfc3339(),
+    ) {
         tracing::warn!(
             "cannot record an alert in the catalog: {}",
             crate::error::paragraph(&e)
@@ -80,20 +86,6 @@ pub struct InitReport {
     pub targets: Vec<(String, String)>,
     pub dedup_key_file: String,
     pub created_dedup_key: bool,
-}
-
-pub fn now_rfc3339() -> String {
-    format_time(time::OffsetDateTime::now_utc())
-}
-
-/// Catalog and manifest times: UTC, millisecond precision, sortable as text.
-pub fn format_time(t: time::OffsetDateTime) -> String {
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&f)
-        .unwrap_or_default()
 }
 
 /// Whether a process of this host still runs: a backup row or a lock
@@ -238,7 +230,7 @@ fn new_repo_config(key: &DedupKey, chunker: chunker::ChunkerParams) -> RepoConfi
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
         repo_id: hex::encode(id),
-        created_at: now_rfc3339(),
+        created_at: crate::clock::now_rfc3339(),
         chunker,
         dedup_key_check: key.check_value(),
     }

@@ -86,8 +86,8 @@ impl Item {
         Item {
             id: h.id.clone(),
             source: h.source.clone(),
-            time: parse_time(&h.started_at)
-                .or_else(|| parse_time(&h.finished_at))
+            time: crate::clock::parse(&h.started_at)
+                .or_else(|| crate::clock::parse(&h.finished_at))
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH),
             tags: h.tags.clone(),
         }
@@ -102,11 +102,6 @@ pub struct Decision {
     /// The rules that kept it (`newest`, `last`, `hourly`, `daily`, `weekly`,
     /// `monthly`, `yearly`, `within`, `tag:NAME`, `no policy`); empty when removed.
     pub reasons: Vec<String>,
-}
-
-/// Parses the catalog/manifest time format (RFC 3339).
-pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
 type PeriodKey = (i32, u32, u32, u32);

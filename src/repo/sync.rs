@@ -198,7 +198,7 @@ pub fn sync_pair(
             key,
             Kind::Shared,
             "sync",
-            lock::writer_wait(),
+            timing.writer_wait(),
             timing,
         )?)
     };

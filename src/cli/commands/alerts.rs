@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitKind, ExitStatus, Failure};
 use crate::ops::{self, alerts};
 
 #[derive(Args, Debug)]
@@ -34,7 +34,7 @@ pub struct ListArgs {
     pub status: Option<String>,
     /// Minimum severity: info, warning or critical
     #[arg(long, value_name = "S", value_parser = parse_severity)]
-    pub severity: Option<alerts::Severity>,
+    pub severity: Option<crate::severity::Severity>,
     /// Only alerts of this source
     #[arg(long, value_name = "S")]
     pub source: Option<String>,
@@ -52,19 +52,33 @@ pub struct ActArgs {
     pub note: Option<String>,
 }
 
-fn parse_severity(s: &str) -> Result<alerts::Severity, String> {
-    alerts::Severity::parse(s)
+fn parse_severity(s: &str) -> Result<crate::severity::Severity, String> {
+    crate::severity::Severity::parse(s)
         .ok_or_else(|| format!("\"{s}\" is not a severity (info, warning, critical)"))
 }
 
-pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
+/// Who acknowledged or resolved an alert by hand: `$USER@host`.
+fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{user}@{}", crate::repo::hostname())
+}
+
+pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
     match args.command {
         None => list(ctx, &config, &catalog, args.list),
         Some(AlertsCommand::List(l)) => list(ctx, &config, &catalog, l),
         Some(AlertsCommand::Ack(a)) => {
-            let alert = alerts::acknowledge(&catalog, a.id, &ops::actor(), a.note.as_deref())?;
+            let alert = alerts::acknowledge(
+                &catalog,
+                a.id,
+                &actor(),
+                a.note.as_deref(),
+                &config.clock.now_str(),
+            )?;
             ops::after_command(&config, &catalog);
             if ctx.global.json {
                 output::json(&alert)?;
@@ -75,10 +89,16 @@ pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
                     alert.subject()
                 ))?;
             }
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         Some(AlertsCommand::Resolve(a)) => {
-            let event = alerts::resolve_id(&catalog, a.id, &ops::actor(), a.note.as_deref())?;
+            let event = alerts::resolve_id(
+                &catalog,
+                a.id,
+                &actor(),
+                a.note.as_deref(),
+                &config.clock.now_str(),
+            )?;
             ops::notify::deliver(&config, std::slice::from_ref(&event));
             ops::after_command(&config, &catalog);
             if ctx.global.json {
@@ -90,12 +110,17 @@ pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<i32> {
                     event.alert.subject()
                 ))?;
             }
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
     }
 }
 
-fn list(ctx: &Ctx, config: &crate::config::Config, catalog: &Catalog, l: ListArgs) -> Result<i32> {
+fn list(
+    ctx: &Ctx,
+    config: &crate::config::Config,
+    catalog: &Catalog,
+    l: ListArgs,
+) -> Result<ExitStatus> {
     // Staleness is a condition: check it so the list is current.
     ops::after_command(config, catalog);
     if let Some(s) = &l.status {
@@ -117,13 +142,13 @@ fn list(ctx: &Ctx, config: &crate::config::Config, catalog: &Catalog, l: ListArg
     };
     let rows = alerts::list(catalog, &filter)?;
     if ctx.global.json {
-        return output::json(&rows).map(|_| 0);
+        return output::json(&rows).map(|_| ExitStatus::Success);
     }
     if rows.is_empty() {
         if ctx.global.quiet == 0 {
             eprintln!("vaultctl: no alerts match.");
         }
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     let mut t = output::table();
     t.set_header(vec![
@@ -151,5 +176,5 @@ fn list(ctx: &Ctx, config: &crate::config::Config, catalog: &Catalog, l: ListArg
         ]);
     }
     output::line(&t.to_string())?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }

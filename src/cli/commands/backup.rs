@@ -6,11 +6,11 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::catalog::Catalog;
-use crate::cli::{output, Ctx, EXIT_WARNINGS};
+use crate::cli::{output, Ctx};
 use crate::config::{validate_name, Config};
 use crate::engine::postgres::tenants::Selection;
 use crate::engine::{self, command::CommandSource, files::FilesSource};
-use crate::error::{fail, ExitKind};
+use crate::error::{fail, ExitKind, ExitStatus};
 use crate::ops;
 use crate::repo::backup::{self, BackupOptions, BackupOutcome, Source};
 use crate::repo::Repository;
@@ -64,7 +64,7 @@ pub enum AdHoc {
     },
 }
 
-pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let mut jobs: Vec<(String, Box<dyn Source>, Vec<String>)> = Vec::new();
     if args.adhoc.is_some() && (args.all_tenants || !args.tenants.is_empty()) {
@@ -154,7 +154,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
     };
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    catalog.reap_interrupted(&crate::repo::hostname(), &crate::repo::now_rfc3339())?;
+    catalog.reap_interrupted(&crate::repo::hostname(), &crate::clock::now_rfc3339())?;
     for (name, why) in &repo.unavailable {
         eprintln!(
             "vaultctl: warning: target '{name}' is unavailable and will miss this backup: {why}"
@@ -165,7 +165,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
     let several = jobs.len() > 1;
     let total = jobs.len();
     let mut failures = 0;
-    let mut code = 0;
+    let mut code = ExitStatus::Success;
     let mut first_error = None;
     for (name, mut source, source_tags) in jobs {
         let mut tags = source_tags;
@@ -202,7 +202,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
                             outcome.id, outcome.source, f.target, f.error
                         );
                     }
-                    code = code.max(EXIT_WARNINGS);
+                    code = code.max(ExitStatus::Warnings);
                 }
             }
             Err(e) => {
@@ -238,7 +238,8 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<i32> {
 /// Warns about, and raises the replication alert for, targets that lack
 /// backups another target holds (after an outage); resolves it for the rest.
 fn check_lagging_targets(config: &Config, catalog: &Catalog, repo: &Repository) {
-    use crate::ops::alerts::{kind, AlertKey, Severity};
+    use crate::ops::alerts::{kind, AlertKey};
+    use crate::severity::Severity;
     if repo.stores.len() < 2 {
         return;
     }

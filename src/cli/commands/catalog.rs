@@ -5,6 +5,7 @@ use clap::Subcommand;
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
+use crate::error::ExitStatus;
 use crate::repo::format::SNAPSHOTS_DIR;
 use crate::repo::{backup::details_json, manifest, Repository};
 
@@ -31,7 +32,7 @@ pub struct Rebuilt {
     pub identity: bool,
 }
 
-pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
+pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<ExitStatus> {
     let CatalogCommand::Rebuild { target } = cmd;
     let config = ctx.config()?;
     let repo = Repository::open(&config, None)?;
@@ -60,7 +61,11 @@ pub fn run(ctx: &Ctx, cmd: CatalogCommand) -> Result<i32> {
             eprintln!("vaultctl: warning: {p}");
         }
     }
-    Ok(if r.problems.is_empty() { 0 } else { 1 })
+    Ok(if r.problems.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
 }
 
 /// Rebuilds the catalog's backup list and dedup index from the repository:

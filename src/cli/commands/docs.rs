@@ -4,11 +4,13 @@
 
 use anyhow::Result;
 
-pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
+use crate::error::ExitStatus;
+
+pub fn completions(shell: clap_complete::Shell) -> Result<ExitStatus> {
     let mut out = Vec::new();
     write_completions(shell, &mut out);
     std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 pub fn write_completions(shell: clap_complete::Shell, out: &mut Vec<u8>) {
@@ -16,10 +18,10 @@ pub fn write_completions(shell: clap_complete::Shell, out: &mut Vec<u8>) {
     clap_complete::generate(shell, &mut cmd, "vaultctl", out);
 }
 
-pub fn man() -> Result<i32> {
+pub fn man() -> Result<ExitStatus> {
     let out = man_page()?;
     std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// The whole man page: the top level, then every subcommand's synopsis,
@@ -47,7 +49,8 @@ pub fn man_page() -> Result<Vec<u8>> {
         out.extend_from_slice(text.as_bytes());
     }
     out.extend_from_slice(b".SH \"EXIT STATUS\"\n");
-    for (code, meaning) in crate::cli::EXIT_CODES {
+    for status in crate::error::ExitStatus::ALL {
+        let (code, meaning) = (status.code(), status.meaning());
         out.extend_from_slice(format!(".TP\n{code}\n{meaning}\n").as_bytes());
     }
     out.extend_from_slice(b".PP\nScripts should treat any other code as a failure. A closed stdout pipe is not an error.\n");

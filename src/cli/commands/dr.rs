@@ -26,7 +26,7 @@ use crate::cli::{output, Ctx};
 use crate::config::{Config, SourceSpec};
 use crate::engine::postgres::check::{verify_restore, Verification};
 use crate::engine::postgres::{self as pg, ConnInfo};
-use crate::error::{exit_kind, fail, paragraph, ExitKind, Failure};
+use crate::error::{exit_kind, fail, paragraph, ExitKind, ExitStatus, Failure};
 use crate::ops;
 use crate::repo::{self, restore as repo_restore, Repository};
 
@@ -112,7 +112,7 @@ pub struct HistoryArgs {
     pub kind: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, cmd: DrCommand) -> Result<i32> {
+pub fn run(ctx: &Ctx, cmd: DrCommand) -> Result<ExitStatus> {
     match cmd {
         DrCommand::Plan(a) => plan(ctx, a),
         DrCommand::Run(a) => execute(ctx, Mode::Run(a)),
@@ -149,11 +149,11 @@ fn check(
     });
 }
 
-fn age(ts: &str) -> String {
-    match ops::parse_time(ts) {
+fn age(config: &Config, ts: &str) -> String {
+    match crate::clock::parse(ts) {
         Some(t) => {
-            let secs = (ops::now() - t).whole_seconds().max(0) as u64;
-            format!("{} ago", ops::health::human(secs))
+            let secs = (config.clock.now() - t).whole_seconds().max(0) as u64;
+            format!("{} ago", crate::clock::human(secs))
         }
         None => "-".into(),
     }
@@ -176,7 +176,7 @@ fn postgres_spec<'a>(config: &'a Config, source: &str) -> Option<&'a crate::conf
         })
 }
 
-fn plan(ctx: &Ctx, args: PlanArgs) -> Result<i32> {
+fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitStatus> {
     let mut checks: Vec<Check> = Vec::new();
     let config = match ctx.config() {
         Ok(c) => {
@@ -231,7 +231,11 @@ fn plan(ctx: &Ctx, args: PlanArgs) -> Result<i32> {
             "DR plan: ready"
         })?;
     }
-    Ok(if failed { 1 } else { 0 })
+    Ok(if failed {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
 }
 
 fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
@@ -351,14 +355,7 @@ fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
     let catalog = if config.catalog.exists() {
         match Catalog::open(&config.catalog) {
             Ok(c) => {
-                let n: i64 = c
-                    .conn
-                    .query_row(
-                        "SELECT count(*) FROM backups WHERE status = 'completed'",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .unwrap_or(0);
+                let n = c.completed_count().unwrap_or(0);
                 check(
                     checks,
                     "catalog",
@@ -455,7 +452,11 @@ fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
                 step,
                 "pass",
                 true,
-                format!("{id}, {} ({at}), {}", age(at), output::bytes(*bytes)),
+                format!(
+                    "{id}, {} ({at}), {}",
+                    age(config, at),
+                    output::bytes(*bytes)
+                ),
             ),
             None if catalog.is_none() && repo.is_none() => check(
                 checks,
@@ -473,7 +474,7 @@ fn plan_checks(config: &Config, args: &PlanArgs, checks: &mut Vec<Check>) {
             ),
         }
         match &verified {
-            Some((id, at)) => check(checks, format!("latest verified backup of '{source}'"), "pass", false, format!("{id}, verified by a restore {} ({at})", age(at))),
+            Some((id, at)) => check(checks, format!("latest verified backup of '{source}'"), "pass", false, format!("{id}, verified by a restore {} ({at})", age(config, at))),
             None => check(checks, format!("latest verified backup of '{source}'"), "unknown", false, "none verified by a restore on this machine (run `vaultctl dr drill`); `dr run` uses the latest completed"),
         }
         // Client tools against the backup's server version.
@@ -697,9 +698,9 @@ fn record_mark(repo: &Repository, mark: &repo::verified::Mark) {
     }
 }
 
-fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
+fn execute(ctx: &Ctx, mode: Mode) -> Result<ExitStatus> {
     let started = Instant::now();
-    let started_at = crate::repo::now_rfc3339();
+    let started_at = crate::clock::now_rfc3339();
     let config = ctx.config()?;
     let (kind, source, reason, report_file) = match &mode {
         Mode::Run(a) => (
@@ -753,7 +754,7 @@ fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
         &mut steps,
         &mut out,
     );
-    let finished_at = crate::repo::now_rfc3339();
+    let finished_at = crate::clock::now_rfc3339();
     let v = out.verification.as_ref();
     let err_text = result.as_ref().err().map(paragraph);
     let scratch = match &result {
@@ -908,7 +909,7 @@ fn execute(ctx: &Ctx, mode: Mode) -> Result<i32> {
             output::line(&format!("report written to {}", f.display()))?;
         }
     }
-    result.map(|_| 0)
+    result.map(|_| ExitStatus::Success)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -994,7 +995,7 @@ fn run_steps(
         if row.kind != "postgres" {
             return fail(ExitKind::Usage, format!("backup {} is a {} backup; DR restores postgres backups.", row.id, row.kind), "Restore files with `vaultctl restore ID --to DIR`.");
         }
-        let d = format!("{} ({why}), taken {} ({}), {}", row.id, row.started_at, age(&row.started_at), output::bytes(row.bytes));
+        let d = format!("{} ({why}), taken {} ({}), {}", row.id, row.started_at, age(config, &row.started_at), output::bytes(row.bytes));
         Ok((row, d))
     })?;
     out.backup = Some(row.clone());
@@ -1264,17 +1265,17 @@ fn markdown(
 
 // ---------------------------------------------------------------- history
 
-fn history(ctx: &Ctx, args: HistoryArgs) -> Result<i32> {
+fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
     let rows = catalog.dr_runs(args.kind.as_deref(), Some(args.limit))?;
     if ctx.global.json {
         output::json(&rows)?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     if rows.is_empty() {
         output::line("no DR runs or drills yet (`vaultctl dr drill --source S` runs one)")?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     let mut t = output::table();
     t.set_header(vec![
@@ -1313,7 +1314,7 @@ fn history(ctx: &Ctx, args: HistoryArgs) -> Result<i32> {
         ]);
     }
     output::line(&t.to_string())?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 #[cfg(test)]

@@ -3,14 +3,15 @@
 use anyhow::Result;
 
 use crate::cli::{output, Ctx};
+use crate::error::ExitStatus;
 use crate::repo;
 
-pub fn run(ctx: &Ctx) -> Result<i32> {
+pub fn run(ctx: &Ctx) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let report = repo::init(&config)?;
     if ctx.global.json {
         output::json(&report)?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     let mut t = output::table();
     t.set_header(vec!["target", "result"]);
@@ -25,5 +26,5 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
             report.dedup_key_file
         );
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use crate::cli::{output, Ctx};
+use crate::error::ExitStatus;
 use crate::repo::keys;
 
 #[derive(Subcommand, Debug)]
@@ -18,7 +19,7 @@ pub enum KeyCommand {
     },
 }
 
-pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<i32> {
+pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<ExitStatus> {
     match cmd {
         KeyCommand::Generate { output: path } => {
             let public = keys::generate_identity(&path)?;
@@ -33,7 +34,7 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> Result<i32> {
                     );
                 }
             }
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
     }
 }

@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::catalog::{BackupFilter, Catalog};
 use crate::cli::{output, Ctx};
+use crate::error::ExitStatus;
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
@@ -35,13 +36,13 @@ pub struct ListArgs {
     pub restores: bool,
 }
 
-pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: ListArgs) -> Result<ExitStatus> {
     if args.restores {
         return super::restores::run(ctx, super::restores::RestoresArgs { limit: args.limit });
     }
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
-    catalog.reap_interrupted(&crate::repo::hostname(), &crate::repo::now_rfc3339())?;
+    catalog.reap_interrupted(&crate::repo::hostname(), &crate::clock::now_rfc3339())?;
     let filter = BackupFilter {
         source: args.source,
         kind: args.kind,
@@ -66,11 +67,11 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
     let rows = catalog.list(&filter)?;
     if ctx.global.json {
         output::json(&rows)?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     if rows.is_empty() {
         output::line("no backups match")?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     let mut t = output::table();
     t.set_header(vec![
@@ -100,5 +101,5 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         ]);
     }
     output::line(&t.to_string())?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }

@@ -14,7 +14,7 @@ use crate::cli::{output, Ctx};
 use crate::config::{Origin, SourceSpec};
 use crate::engine::files;
 use crate::engine::postgres::pitr::{self, RecoverySettings};
-use crate::error::{fail, ExitKind, Failure};
+use crate::error::{fail, ExitKind, ExitStatus, Failure};
 use crate::repo::restore::{self, ArtifactReader};
 use crate::repo::{wal, Repository};
 
@@ -149,7 +149,7 @@ fn restore_command(ctx: &Ctx, config_origin: &Origin, source: &str) -> Result<St
     Ok(cmd)
 }
 
-pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
     if args.kind != Some(PgType::Pitr) || args.pgdata.is_none() {
         return fail(
             ExitKind::Usage,
@@ -264,7 +264,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
         reason: args.reason.as_deref(),
         operator: &operator(),
         host: &crate::repo::hostname(),
-        started_at: &crate::repo::now_rfc3339(),
+        started_at: &crate::clock::now_rfc3339(),
     })?;
     let started = std::time::Instant::now();
     let mut overridden: Vec<pitr::Neutralised> = Vec::new();
@@ -331,7 +331,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
     });
     let _ = catalog.restore_finished(
         log_id,
-        &crate::repo::now_rfc3339(),
+        &crate::clock::now_rfc3339(),
         result.is_ok(),
         None,
         &details,
@@ -380,7 +380,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<i32> {
             ))?;
         }
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {

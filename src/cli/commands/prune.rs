@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::catalog::Catalog;
-use crate::cli::{output, Ctx, EXIT_WARNINGS};
-use crate::error::exit_kind;
+use crate::cli::{output, Ctx};
+use crate::error::{exit_kind, ExitStatus};
 use crate::repo::prune::{self, PruneOptions, TargetReport};
 use crate::repo::Repository;
 
@@ -29,7 +29,7 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
     crate::config::parse_duration(s)
 }
 
-pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let repo = Repository::open(&config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
@@ -97,7 +97,7 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
                 crate::error::paragraph(e)
             );
         }
-        return Ok(kind.code());
+        return Ok(kind);
     }
     // WAL that could not be pruned (its segment size is unknown) is a
     // warning: everything else was done, but the archive keeps growing.
@@ -105,9 +105,9 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
         .iter()
         .any(|r| r.wal.iter().any(|w| w.error.is_some()));
     Ok(if repo.unavailable.is_empty() && !wal_blocked {
-        0
+        ExitStatus::Success
     } else {
-        EXIT_WARNINGS
+        ExitStatus::Warnings
     })
 }
 

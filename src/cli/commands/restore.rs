@@ -15,7 +15,7 @@ use crate::engine::files;
 use crate::engine::postgres::filter::TenantFilter;
 use crate::engine::postgres::restore::{self as pg, RestoreType};
 use crate::engine::postgres::tenants::artifact_name;
-use crate::error::{fail, ExitKind, Failure};
+use crate::error::{fail, ExitKind, ExitStatus, Failure};
 use crate::ops;
 use crate::repo::manifest::{Artifact, Body};
 use crate::repo::restore::{self, ArtifactReader};
@@ -141,7 +141,7 @@ pub(crate) fn operator() -> String {
         .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
 }
 
-pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
     if args.pgdata.is_some() || args.kind == Some(PgType::Pitr) {
         return super::pitr::run(ctx, &args);
     }
@@ -180,7 +180,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
 
 /// The flag form, once the backup and a destination are known (the wizard
 /// ends here too).
-pub(crate) fn run_checked(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
+pub(crate) fn run_checked(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let backup = args.backup.clone().unwrap_or_default();
     let mut source = None;
@@ -204,7 +204,7 @@ fn restore(
     config: &crate::config::Config,
     args: RestoreArgs,
     source: &mut Option<String>,
-) -> Result<i32> {
+) -> Result<ExitStatus> {
     let repo = Repository::open(config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
@@ -258,7 +258,7 @@ fn restore(
         reason: args.reason.as_deref(),
         operator: &operator(),
         host: &crate::repo::hostname(),
-        started_at: &crate::repo::now_rfc3339(),
+        started_at: &crate::clock::now_rfc3339(),
     })?;
     let result = restore_stream(ctx, &args, &repo, &row, stores, artifact, plan);
     let (ok, err) = match &result {
@@ -267,7 +267,7 @@ fn restore(
     };
     let _ = catalog.restore_finished(
         log_id,
-        &crate::repo::now_rfc3339(),
+        &crate::clock::now_rfc3339(),
         ok,
         None,
         &serde_json::Value::Null,
@@ -319,7 +319,7 @@ fn restore_stream(
     stores: Vec<Store>,
     artifact: &Artifact,
     plan: Vec<(crate::repo::pack::BlobId, crate::repo::pack::BlobLocation)>,
-) -> Result<i32> {
+) -> Result<ExitStatus> {
     let started = std::time::Instant::now();
     let progress = ctx.progress();
     let reader = ArtifactReader::open(repo, stores, artifact, plan)?;
@@ -373,7 +373,7 @@ fn restore_stream(
             crate::catalog::mb_per_s(artifact.size, ms)
         );
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// Asks on a terminal; without one, refuses and names --yes.
@@ -416,7 +416,7 @@ fn run_db(
     row: &BackupRow,
     stores: Vec<Store>,
     body: &Body,
-) -> Result<i32> {
+) -> Result<ExitStatus> {
     let DbOutcome {
         log_id,
         kind,
@@ -470,7 +470,7 @@ fn run_db(
             report.skipped
         ))?;
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// The restore into PostgreSQL itself (confirmation, restore log, the
@@ -602,7 +602,7 @@ pub(crate) fn restore_db(
         reason: args.reason.as_deref(),
         operator: &operator(),
         host: &crate::repo::hostname(),
-        started_at: &crate::repo::now_rfc3339(),
+        started_at: &crate::clock::now_rfc3339(),
     })?;
     let started = std::time::Instant::now();
     let opts = pg::Options {
@@ -644,7 +644,7 @@ pub(crate) fn restore_db(
             let details = serde_json::to_value(&report)?;
             catalog.restore_finished(
                 log_id,
-                &crate::repo::now_rfc3339(),
+                &crate::clock::now_rfc3339(),
                 true,
                 Some(report.rows),
                 &details,
@@ -660,7 +660,7 @@ pub(crate) fn restore_db(
         Err(e) => {
             let _ = catalog.restore_finished(
                 log_id,
-                &crate::repo::now_rfc3339(),
+                &crate::clock::now_rfc3339(),
                 false,
                 None,
                 &serde_json::Value::Null,

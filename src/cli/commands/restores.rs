@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
+use crate::error::ExitStatus;
 
 #[derive(Args, Debug)]
 pub struct RestoresArgs {
@@ -13,17 +14,17 @@ pub struct RestoresArgs {
     pub limit: Option<usize>,
 }
 
-pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
     let rows = catalog.restores(args.limit)?;
     if ctx.global.json {
         output::json(&rows)?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     if rows.is_empty() {
         output::line("no restores recorded")?;
-        return Ok(0);
+        return Ok(ExitStatus::Success);
     }
     let mut t = output::table();
     t.set_header(vec![
@@ -48,5 +49,5 @@ pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<i32> {
         ]);
     }
     output::line(&t.to_string())?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }

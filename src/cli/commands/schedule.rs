@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::cli::{output, Ctx};
-use crate::error::{fail, ExitKind};
+use crate::error::{fail, ExitKind, ExitStatus};
 use crate::ops::{self, health, units};
 
 #[derive(Subcommand, Debug)]
@@ -48,7 +48,7 @@ fn binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
+pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let scheduled: Vec<_> = config
         .sources
@@ -59,9 +59,9 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
         ScheduleCommand::Show(a) => {
             if a.cron {
                 output::line(units::crontab(&config, &binary(a.binary)?).trim_end())?;
-                return Ok(0);
+                return Ok(ExitStatus::Success);
             }
-            let now = ops::now();
+            let now = config.clock.now();
             let rows: Vec<serde_json::Value> = config
                 .sources
                 .iter()
@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                         "source": s.name,
                         "schedule": s.schedule.as_ref().map(|x| x.text.clone()),
                         "on_calendar": s.schedule.as_ref().map(|x| x.on_calendar()),
-                        "next_run": s.schedule.as_ref().and_then(|x| x.next_after(now)).map(crate::repo::format_time),
+                        "next_run": s.schedule.as_ref().and_then(|x| x.next_after(now)).map(crate::clock::format),
                         "stale_after_secs": health::stale_threshold(s).map(|d| d.as_secs()),
                         "healthcheck_url": s.healthcheck_url.is_some(),
                     })
@@ -78,7 +78,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                 .collect();
             if ctx.global.json {
                 output::json(&rows)?;
-                return Ok(0);
+                return Ok(ExitStatus::Success);
             }
             let mut t = output::table();
             t.set_header(vec![
@@ -98,10 +98,10 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                     s.schedule
                         .as_ref()
                         .and_then(|x| x.next_after(now))
-                        .map(crate::repo::format_time)
+                        .map(crate::clock::format)
                         .unwrap_or_else(|| "-".into()),
                     health::stale_threshold(s)
-                        .map(|d| health::human(d.as_secs()))
+                        .map(|d| crate::clock::human(d.as_secs()))
                         .unwrap_or_else(|| "-".into()),
                     s.schedule
                         .as_ref()
@@ -110,7 +110,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                 ]);
             }
             output::line(&t.to_string())?;
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         ScheduleCommand::Install(a) => {
             let physical = units::physical_sources(&config);
@@ -157,7 +157,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<i32> {
                     eprintln!("vaultctl: enable with `systemctl daemon-reload && systemctl enable --now vaultctl-backup-SOURCE.timer` for each source (and vaultctl-walcheck-SOURCE.timer for each postgres-physical source).");
                 }
             }
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
     }
 }

@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
+use crate::error::{CheckStatus, ExitStatus};
 use crate::ops::{self, health};
 
 #[derive(Args, Debug)]
@@ -14,17 +15,19 @@ pub struct StatusArgs {
     pub check: bool,
 }
 
+/// The exit code: [`ExitStatus`] for the dashboard, the Nagios
+/// [`CheckStatus`] with `--check`.
 pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
-    let st = health::status(&config, &catalog, ops::now())?;
+    let st = health::status(&config, &catalog, config.clock.now())?;
     ops::write_metrics(&config, &catalog, &st);
     if args.check {
-        return check(ctx, &st);
+        return check(ctx, &st).map(CheckStatus::code);
     }
     if ctx.global.json {
         output::json(&st)?;
-        return Ok(0);
+        return Ok(ExitStatus::Success.code());
     }
     output::line(&format!(
         "health {}/100 ({})   backups: {} total, {} completed, {} failed, {} running   success (7d): {}   dedup: {}",
@@ -70,7 +73,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
             let state = if s.stale {
                 format!(
                     "STALE ({} without success)",
-                    s.age_secs.map(health::human).unwrap_or_default()
+                    s.age_secs.map(crate::clock::human).unwrap_or_default()
                 )
             } else if s.stale_after_secs.is_some() {
                 "ok".into()
@@ -159,20 +162,20 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
         }
         output::line(&t.to_string())?;
     }
-    Ok(0)
+    Ok(ExitStatus::Success.code())
 }
 
 /// `VAULTCTL CRITICAL - 1 critical, 0 warning: backup_failed source=db | health=75;;;0;100 ...`
-fn check(ctx: &Ctx, st: &health::Status) -> Result<i32> {
+fn check(ctx: &Ctx, st: &health::Status) -> Result<CheckStatus> {
     let crit = st
         .open_alerts
         .iter()
-        .filter(|a| a.severity == ops::alerts::Severity::Critical)
+        .filter(|a| a.severity == crate::severity::Severity::Critical)
         .count();
     let warn = st
         .open_alerts
         .iter()
-        .filter(|a| a.severity == ops::alerts::Severity::Warning)
+        .filter(|a| a.severity == crate::severity::Severity::Warning)
         .count();
     let stale: Vec<&str> = st
         .sources
@@ -196,7 +199,7 @@ fn check(ctx: &Ctx, st: &health::Status) -> Result<i32> {
             if let Some(a) = st
                 .open_alerts
                 .iter()
-                .find(|a| a.severity >= ops::alerts::Severity::Warning)
+                .find(|a| a.severity >= crate::severity::Severity::Warning)
             {
                 parts.push(format!(
                     "{}: {}",
@@ -222,5 +225,5 @@ fn check(ctx: &Ctx, st: &health::Status) -> Result<i32> {
     } else {
         output::line(&line)?;
     }
-    Ok(st.state.exit_code())
+    Ok(st.state.check_status())
 }

@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::catalog::Catalog;
-use crate::cli::{output, Ctx, EXIT_WARNINGS};
-use crate::error::{fail, ExitKind};
+use crate::cli::{output, Ctx};
+use crate::error::{fail, ExitKind, ExitStatus};
 use crate::repo::format::{manifest_path, CONFIG_OBJECT, DEDUP_KEY_OBJECT};
 use crate::repo::sync::{self, SyncReport};
 use crate::repo::{manifest, Repository};
@@ -27,7 +27,7 @@ pub struct SyncArgs {
     pub dry_run: bool,
 }
 
-pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     for name in [&args.from, &args.to].into_iter().flatten() {
         if !config.targets.iter().any(|t| &t.name == name) {
@@ -183,10 +183,10 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<i32> {
         eprintln!("vaultctl: warning: target '{name}' is unavailable and was not synced: {why}");
     }
     Ok(if problems > 0 {
-        1
+        ExitStatus::Failure
     } else if !repo.unavailable.is_empty() {
-        EXIT_WARNINGS
+        ExitStatus::Warnings
     } else {
-        0
+        ExitStatus::Success
     })
 }

@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::catalog::{Catalog, VerifyRecord};
 use crate::cli::{output, Ctx};
+use crate::error::ExitStatus;
 use crate::ops;
 use crate::repo::verify::{self, Mode, Report};
 use crate::repo::Repository;
@@ -34,7 +35,7 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     }
 }
 
-pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let repo = Repository::open(&config, args.target.as_deref())?;
     let catalog = Catalog::open(&config.catalog)?;
@@ -65,7 +66,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
     }
     ops::hooks::targets_unreachable(&config, &catalog, &repo.unavailable);
     for store in &repo.stores {
-        let started_at = crate::repo::now_rfc3339();
+        let started_at = crate::clock::now_rfc3339();
         let report =
             match verify::verify_target(&repo, store, mode, identities.as_deref(), &progress) {
                 Ok(r) => r,
@@ -87,7 +88,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
             };
         catalog.record_verify(&VerifyRecord {
             started_at,
-            finished_at: crate::repo::now_rfc3339(),
+            finished_at: crate::clock::now_rfc3339(),
             target: store.name.clone(),
             mode: report.mode.clone(),
             ok: report.ok,
@@ -153,5 +154,9 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
             eprintln!("vaultctl: no identity: checked ciphertext and structure only (blob contents and stream hashes need the identity).");
         }
     }
-    Ok(if ok { 0 } else { 1 })
+    Ok(if ok {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
 }

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::cli::{output, Ctx};
 use crate::config::{Config, PhysicalSpec, SourceSpec};
-use crate::error::{fail, ExitKind};
+use crate::error::{fail, ExitKind, ExitStatus};
 use crate::repo::wal::{self, FetchError, WalRepo};
 
 #[derive(Subcommand, Debug)]
@@ -123,7 +123,7 @@ pub fn pick_source<'a>(
     }
 }
 
-pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
+pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<ExitStatus> {
     let config = ctx.config()?;
     match cmd {
         WalCommand::Push(a) => {
@@ -135,7 +135,7 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
                 match wal::await_ahead(&spool, &a.path, std::time::Duration::from_secs(60)) {
                     wal::Ahead::Archived => {
                         tracing::info!("archived ahead by the background worker");
-                        return Ok(0);
+                        return Ok(ExitStatus::Success);
                     }
                     wal::Ahead::Failed(msg) => {
                         tracing::warn!(
@@ -159,7 +159,7 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
                     output::bytes(outcome.stored_bytes)
                 );
             }
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         WalCommand::Fetch(a) => {
             let (source, _) = pick_source(&config, a.source.source.as_deref())?;
@@ -167,7 +167,7 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
             match wal::fetch(&repo, &a.name, &a.path) {
                 Ok(target) => {
                     tracing::info!("restored {} from target '{target}'", a.name);
-                    Ok(0)
+                    Ok(ExitStatus::Success)
                 }
                 Err(FetchError::NotInArchive) => {
                     if ctx.global.quiet == 0 {
@@ -176,7 +176,8 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
                             a.name
                         );
                     }
-                    Ok(1)
+                    // restore_command's "not found" is any non-zero code.
+                    Ok(ExitStatus::Failure)
                 }
                 Err(FetchError::Failed(e)) => Err(e),
             }
@@ -188,7 +189,7 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
             let spool = wal::spool_dir(&config, source);
             let n = wal::drain(&repo, &spool, &a.pg_wal, a.skip.as_deref())?;
             tracing::info!("archived {n} WAL file(s) ahead");
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
         WalCommand::Sync(a) => {
             let (source, _) = pick_source(&config, a.source.as_deref())?;
@@ -208,9 +209,9 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<i32> {
                 .collect();
             if !missing.is_empty() {
                 eprintln!("vaultctl: warning: not synced: {}", missing.join("; "));
-                return Ok(crate::cli::EXIT_WARNINGS);
+                return Ok(ExitStatus::Warnings);
             }
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
     }
 }
@@ -264,7 +265,7 @@ struct TargetStatus {
     error: Option<String>,
 }
 
-fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<i32> {
+fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<ExitStatus> {
     let (source, spec) = pick_source(config, a.source.source.as_deref())?;
     let max_lag = crate::config::parse_duration(&a.max_lag).map_err(|e| {
         crate::error::Failure::new(ExitKind::Usage, format!("--max-lag: {e}"))
@@ -312,7 +313,7 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<i32> {
                     target: store.name.clone(),
                     files: objs.len(),
                     last_segment: last.map(|o| o.name.clone()),
-                    last_archived_at: newest.map(crate::repo::format_time),
+                    last_archived_at: newest.map(crate::clock::format),
                     lag_seconds: newest.map(|t| (now - t).whole_seconds()),
                     gaps: wal::gaps(&objs, seg),
                     behind_primary: behind,
@@ -423,7 +424,11 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<i32> {
             }
         }
     }
-    Ok(if critical.is_empty() { 0 } else { 1 })
+    Ok(if critical.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
 }
 
 /// Raises the critical WAL-archive alert of `source` (one, de-duplicated,
@@ -448,7 +453,13 @@ fn record_alert(config: &Config, source: &str, critical: &[String]) {
             "WAL archiving of source '{source}' is broken, so point-in-time recovery would stop short: {}. Fix archive_command or the target, then run `vaultctl wal status` again.",
             critical.join("; ")
         );
-        ops::alert(config, &catalog, key, alerts::Severity::Critical, &message);
+        ops::alert(
+            config,
+            &catalog,
+            key,
+            crate::severity::Severity::Critical,
+            &message,
+        );
     }
 }
 

@@ -15,7 +15,7 @@ use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::cli::{output, Ctx};
 use crate::config::{Config, SourceSpec};
 use crate::engine::postgres::{pitr, ConnInfo};
-use crate::error::{fail, ExitKind};
+use crate::error::{fail, ExitKind, ExitStatus};
 use crate::repo::Repository;
 
 const BACK: &str = "← Back";
@@ -143,7 +143,7 @@ fn io(e: dialoguer::Error) -> anyhow::Error {
     anyhow::anyhow!("cannot ask on the terminal: {e}")
 }
 
-fn cancelled() -> Result<i32> {
+fn cancelled() -> Result<ExitStatus> {
     fail(
         ExitKind::Failure,
         "the restore was cancelled; nothing was changed.",
@@ -169,7 +169,7 @@ fn text(theme: &dyn Theme, prompt: &str, initial: &str, required: bool) -> Resul
     })
 }
 
-pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let repo = Repository::open(&config, args.target.as_deref())?;
     let catalog = Catalog::open(&config.catalog)?;

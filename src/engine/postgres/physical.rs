@@ -223,7 +223,7 @@ impl Source for BaseBackup {
                 .ok()
             })
             .and_then(|r| r.first().map(|r| r.get::<_, String>(0)));
-        f.consistent_at = Some(now.unwrap_or_else(crate::repo::now_rfc3339));
+        f.consistent_at = Some(now.unwrap_or_else(crate::clock::now_rfc3339));
         let mut v = serde_json::to_value(&f).unwrap_or_default();
         v["mode"] = "physical".into();
         v

@@ -309,7 +309,7 @@ pub fn write_recovery(dir: &Path, s: &RecoverySettings) -> Result<()> {
     let mut text = format!(
         "\n# Added by vaultctl restore --type pitr (backup {}) on {}.\n",
         super::comment_text(&s.backup_id),
-        crate::repo::now_rfc3339()
+        crate::clock::now_rfc3339()
     );
     text.push_str(&format!(
         "restore_command = {}\n",

@@ -1,0 +1,139 @@
+//! Time: one clock, one timestamp parser, one timestamp formatter.
+//!
+//! A leaf module: it imports nothing from the crate, so every layer can use
+//! it without creating an import cycle.
+//!
+//! - [`Clock`] is "now" for operations (alerts, health, schedules, DR
+//!   runbook ages). It is the system clock unless the configuration fixed it
+//!   (`VAULTCTL_NOW`, read once by `config::load`, so tests can inject a
+//!   time instead of sleeping).
+//! - [`now_rfc3339`] is the wall clock for what is written into the
+//!   repository and the catalog's backup rows (start and finish times):
+//!   those always record when things really happened.
+//! - [`parse`] reads the catalog and manifest format (RFC 3339), [`format`]
+//!   writes it (UTC, millisecond precision, sortable as text).
+//! - [`human`] prints an age or period rounded for people (`26h`, `4d3h`).
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// "Now" for operations: the system clock, or a fixed time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    fixed: Option<OffsetDateTime>,
+}
+
+impl Clock {
+    /// The system clock.
+    pub const fn system() -> Clock {
+        Clock { fixed: None }
+    }
+
+    /// A clock that always says `t`.
+    pub const fn fixed(t: OffsetDateTime) -> Clock {
+        Clock { fixed: Some(t) }
+    }
+
+    /// The clock for an override value (`VAULTCTL_NOW`): unset or empty
+    /// means the system clock; an RFC 3339 time fixes the clock; anything
+    /// else is an error (the caller warns and uses the system clock).
+    pub fn from_override(value: Option<&str>) -> Result<Clock, String> {
+        match value.map(str::trim) {
+            None | Some("") => Ok(Clock::system()),
+            Some(v) => parse(v)
+                .map(Clock::fixed)
+                .ok_or_else(|| format!("\"{v}\" is not an RFC 3339 time")),
+        }
+    }
+
+    /// Whether this clock is fixed (a test override).
+    pub fn is_fixed(&self) -> bool {
+        self.fixed.is_some()
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.fixed.unwrap_or_else(OffsetDateTime::now_utc)
+    }
+
+    /// [`Clock::now`] in the catalog's time format.
+    pub fn now_str(&self) -> String {
+        format(self.now())
+    }
+}
+
+/// The wall clock in the catalog's time format (never fixed: repository and
+/// backup records say when things really happened).
+pub fn now_rfc3339() -> String {
+    format(OffsetDateTime::now_utc())
+}
+
+/// Parses a catalog or manifest time (RFC 3339).
+pub fn parse(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+/// Catalog and manifest times: UTC, millisecond precision, sortable as text.
+pub fn format(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+/// `90s`, `5m`, `26h`, `3d4h`.
+pub fn human(secs: u64) -> String {
+    if secs < 120 {
+        format!("{secs}s")
+    } else if secs < 7200 {
+        format!("{}m", secs / 60)
+    } else if secs < 3 * 86400 {
+        format!("{}h", secs / 3600)
+    } else {
+        let h = (secs % 86400) / 3600;
+        if h == 0 {
+            format!("{}d", secs / 86400)
+        } else {
+            format!("{}d{}h", secs / 86400, h)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_fixes_the_clock() {
+        let c = Clock::from_override(Some("2026-11-27T02:00:00Z")).unwrap();
+        assert!(c.is_fixed());
+        assert_eq!(c.now_str(), "2026-11-27T02:00:00.000Z");
+        assert_eq!(c.now(), c.now());
+    }
+
+    #[test]
+    fn no_override_is_the_system_clock() {
+        assert_eq!(Clock::from_override(None).unwrap(), Clock::system());
+        assert_eq!(Clock::from_override(Some("")).unwrap(), Clock::system());
+        assert!(!Clock::system().is_fixed());
+        assert!(Clock::from_override(Some("yesterday")).is_err());
+    }
+
+    #[test]
+    fn format_and_parse_round_trip() {
+        let t = parse("2026-03-01T10:20:30.456+02:00").unwrap();
+        let s = format(t);
+        assert_eq!(s, "2026-03-01T08:20:30.456Z");
+        assert_eq!(parse(&s), Some(t));
+        assert_eq!(parse("not a time"), None);
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(59), "59s");
+        assert_eq!(human(600), "10m");
+        assert_eq!(human(26 * 3600), "26h");
+        assert_eq!(human(4 * 86400 + 3 * 3600), "4d3h");
+    }
+}
