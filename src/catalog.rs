@@ -316,7 +316,7 @@ impl Catalog {
             None => self.set_meta("repo_id", repo_id),
             Some(existing) if existing == repo_id => Ok(()),
             Some(existing) => Err(crate::error::Failure::new(
-                crate::error::ExitKind::Usage,
+                crate::error::ExitStatus::Usage,
                 format!("the catalog {path_hint} belongs to repository {existing}, but the targets hold repository {repo_id}."),
             )
             .with_remedy("Use a separate catalog per repository (catalog = ... in the config), or move this one away and run `vaultctl catalog rebuild`.")

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::error::{fail, ExitKind, Failure};
+use crate::error::{fail, ExitStatus, Failure};
 
 /// Default zstd level: close to the best speed/ratio trade-off for dumps.
 pub const DEFAULT_COMPRESSION_LEVEL: i32 = 3;
@@ -264,7 +264,7 @@ impl Secret {
         match self {
             Secret::Env(name) => std::env::var(name).map_err(|_| {
                 Failure::new(
-                    ExitKind::Usage,
+                    ExitStatus::Usage,
                     format!("the environment variable {name} named in the config is not set."),
                 )
                 .with_remedy(format!("Export {name} (for example from a systemd credential) before running vaultctl."))
@@ -272,7 +272,7 @@ impl Secret {
             }),
             Secret::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    Failure::new(ExitKind::Usage, format!("cannot read the secret file {}: {e}.", path.display()))
+                    Failure::new(ExitStatus::Usage, format!("cannot read the secret file {}: {e}.", path.display()))
                         .with_remedy("Check the path in the config and that this user may read it.")
                 })?;
                 Ok(text.trim().to_string())
@@ -402,7 +402,7 @@ pub fn find_config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
     if let Some(p) = explicit {
         if !p.exists() {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!(
                     "the config file {} given with --config does not exist.",
                     p.display()
@@ -415,7 +415,7 @@ pub fn find_config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
     if let Some(p) = env_path("VAULTCTL_CONFIG") {
         if !p.exists() {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!(
                     "the config file {} named by $VAULTCTL_CONFIG does not exist.",
                     p.display()
@@ -445,7 +445,7 @@ pub fn load(overrides: &Overrides) -> Result<Config> {
                 .with_context(|| format!("cannot read the config file {}", p.display()))?;
             let raw: FileConfig = toml::from_str(&text).map_err(|e| {
                 Failure::new(
-                    ExitKind::Usage,
+                    ExitStatus::Usage,
                     format!(
                         "the config file {} is invalid: {}",
                         p.display(),
@@ -535,7 +535,7 @@ pub fn embedded_default() -> Config {
 }
 
 fn usage<T>(what: String, remedy: &str) -> Result<T> {
-    fail(ExitKind::Usage, what, remedy)
+    fail(ExitStatus::Usage, what, remedy)
 }
 
 /// Resolves a path from the config file relative to the file's directory.
@@ -678,7 +678,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         Some(text) => {
             use crate::repo::lock::{MAX_STALE_AFTER, MIN_STALE_AFTER};
             let d = parse_duration(text).map_err(|e| {
-                Failure::new(ExitKind::Usage, format!("lock_stale_after: {e}."))
+                Failure::new(ExitStatus::Usage, format!("lock_stale_after: {e}."))
                     .with_remedy("Write a duration such as \"10m\" (the default).")
             })?;
             if !(MIN_STALE_AFTER..=MAX_STALE_AFTER).contains(&d) {
@@ -742,7 +742,7 @@ fn validate_source_ops(s: &FileSource) -> Result<SourceOps> {
     let schedule = match &s.schedule {
         None => None,
         Some(text) => Some(crate::ops::schedule::Schedule::parse(text).map_err(|e| {
-            Failure::new(ExitKind::Usage, format!("source '{}' has schedule = \"{text}\": {e}.", s.name)).with_remedy(
+            Failure::new(ExitStatus::Usage, format!("source '{}' has schedule = \"{text}\": {e}.", s.name)).with_remedy(
                 "Use systemd OnCalendar syntax such as \"daily\", \"hourly\", \"*-*-* 02:00:00\", \"Sun *-*-* 03:00:00\" or \"Mon..Fri 01:30\", or a 5-field cron expression (\"30 1 * * 1-5\"); times are UTC.",
             )
         })?),
@@ -752,7 +752,7 @@ fn validate_source_ops(s: &FileSource) -> Result<SourceOps> {
         Some(text) => {
             let d = parse_duration(text).map_err(|e| {
                 Failure::new(
-                    ExitKind::Usage,
+                    ExitStatus::Usage,
                     format!("source '{}' has stale_after = \"{text}\": {e}.", s.name),
                 )
                 .with_remedy("Write durations like 90m, 26h or 8d.")
@@ -791,7 +791,7 @@ fn validate_notify(base: &Path, n: usize, raw: &FileNotify) -> Result<Notify> {
         None => crate::severity::Severity::Warning,
         Some(s) => crate::severity::Severity::parse(s).ok_or_else(|| {
             Failure::new(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("{what} has min_severity = \"{s}\"."),
             )
             .with_remedy("Use info, warning or critical.")
@@ -800,7 +800,7 @@ fn validate_notify(base: &Path, n: usize, raw: &FileNotify) -> Result<Notify> {
     let timeout = match &raw.timeout {
         None => Duration::from_secs(10),
         Some(t) => parse_duration(t).map_err(|e| {
-            Failure::new(ExitKind::Usage, format!("{what}: timeout: {e}."))
+            Failure::new(ExitStatus::Usage, format!("{what}: timeout: {e}."))
                 .with_remedy("Write durations like 10s or 1m.")
         })?,
     };
@@ -903,7 +903,7 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
     };
     let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
         Failure::new(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!(
                 "source '{}' has an invalid url: {}.",
                 s.name,
@@ -984,7 +984,7 @@ fn validate_physical(base: &Path, s: &FileSource) -> Result<PhysicalSpec> {
     };
     let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
         Failure::new(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!(
                 "source '{}' has an invalid url: {}.",
                 s.name,
@@ -1125,7 +1125,7 @@ fn validate_retention(target: &str, r: &FileRetention) -> Result<crate::repo::re
         None => None,
         Some(s) => Some(parse_duration(s).map_err(|e| {
             Failure::new(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("target '{target}': retention keep_within: {e}."),
             )
             .with_remedy("Write durations like 26h, 30d or 52w.")
@@ -1154,7 +1154,7 @@ fn parse_duration_opt(v: &Option<String>, default: Duration, target: &str) -> Re
     match v {
         None => Ok(default),
         Some(s) => parse_duration(s).map_err(|e| {
-            Failure::new(ExitKind::Usage, format!("target '{target}': {e}"))
+            Failure::new(ExitStatus::Usage, format!("target '{target}': {e}"))
                 .with_remedy("Write durations like 30s, 5m, 26h or 30d.")
                 .into()
         }),

@@ -3,7 +3,7 @@
 //! Library code returns `anyhow::Result`; where the cause decides what the
 //! operator must do (a missing repository, a key that cannot decrypt, an
 //! outage worth retrying), the error chain contains a [`Failure`] with its
-//! [`ExitKind`]. The CLI finds the outermost one and exits with its code, so
+//! [`ExitStatus`]. The CLI finds the outermost one and exits with its code, so
 //! scripts can rely on the codes documented in the README and man page.
 
 use std::fmt;
@@ -34,10 +34,6 @@ pub enum ExitStatus {
     /// A temporary failure (storage outage, timeout) worth retrying (exit 75).
     Temporary,
 }
-
-/// The kind of a [`Failure`], which decides the exit code: the same enum as
-/// [`ExitStatus`] (a failure is never `Success` or `Warnings`).
-pub type ExitKind = ExitStatus;
 
 impl ExitStatus {
     /// Every documented status, in code order.
@@ -110,7 +106,7 @@ impl CheckStatus {
 /// A failure with its kind, what happened, and what to do about it.
 #[derive(Debug)]
 pub struct Failure {
-    pub kind: ExitKind,
+    pub kind: ExitStatus,
     pub what: String,
     pub remedy: Option<String>,
 }
@@ -133,7 +129,7 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 impl Failure {
-    pub fn new(kind: ExitKind, what: impl Into<String>) -> Self {
+    pub fn new(kind: ExitStatus, what: impl Into<String>) -> Self {
         Failure {
             kind,
             what: what.into(),
@@ -149,19 +145,19 @@ impl Failure {
 
 /// Shorthand for `Err(Failure)` converted into `anyhow::Error`.
 pub fn fail<T>(
-    kind: ExitKind,
+    kind: ExitStatus,
     what: impl Into<String>,
     remedy: impl Into<String>,
 ) -> anyhow::Result<T> {
     Err(Failure::new(kind, what).with_remedy(remedy).into())
 }
 
-/// The exit kind of an error: the first [`Failure`] found in its chain.
-pub fn exit_kind(err: &anyhow::Error) -> ExitKind {
+/// The exit status of an error: the first [`Failure`] found in its chain.
+pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
     err.chain()
         .find_map(|e| e.downcast_ref::<Failure>())
         .map(|f| f.kind)
-        .unwrap_or(ExitKind::Failure)
+        .unwrap_or(ExitStatus::Failure)
 }
 
 /// One paragraph: the context chain joined, outermost first, without

@@ -20,7 +20,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
 
 use crate::config::{Location, Target};
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 
 /// Fault injection for the crash suite (library tests only; never shipped).
 #[cfg(test)]
@@ -245,7 +245,7 @@ impl Store {
                     if create {
                         create_dir_all_durable(path).map_err(|e| {
                             Failure::new(
-                                ExitKind::Failure,
+                                ExitStatus::Failure,
                                 format!(
                                     "cannot create the directory {} for target '{}': {e}.",
                                     path.display(),
@@ -256,7 +256,7 @@ impl Store {
                         })?;
                     } else {
                         return Err(Failure::new(
-                            ExitKind::RepoMissing,
+                            ExitStatus::RepoMissing,
                             format!("target '{}' ({}) does not exist.", target.name, path.display()),
                         )
                         .with_remedy("Run `vaultctl init` to create the repository, or fix the target's url.")
@@ -319,7 +319,7 @@ impl Store {
                 }
                 let s3 = b.build().map_err(|e| {
                     Failure::new(
-                        ExitKind::Usage,
+                        ExitStatus::Usage,
                         format!(
                             "target '{}' is misconfigured: {}.",
                             target.name,
@@ -382,12 +382,12 @@ impl Store {
     fn storage_error(&self, op: &str, name: &str, e: object_store::Error) -> anyhow::Error {
         let (kind, remedy) = match &e {
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => (
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 "Check the target's credentials and bucket permissions.",
             ),
-            _ if self.local_root.is_some() => (ExitKind::Failure, "Check the disk and the directory's permissions."),
+            _ if self.local_root.is_some() => (ExitStatus::Failure, "Check the disk and the directory's permissions."),
             _ => (
-                ExitKind::Temporary,
+                ExitStatus::Temporary,
                 "The target may be down or unreachable; vaultctl retried with backoff. Try again later (exit 75 means a retry may succeed).",
             ),
         };

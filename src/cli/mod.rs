@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config, Overrides};
-use crate::error::{exit_kind, paragraph, ExitStatus};
+use crate::error::{exit_status, paragraph, ExitStatus};
 
 /// `--help`'s list of exit codes.
 fn exit_codes_help() -> String {
@@ -207,7 +207,7 @@ fn finish(result: anyhow::Result<i32>) -> i32 {
         Err(e) if is_broken_pipe(&e) => ExitStatus::Success.code(),
         Err(e) => {
             eprintln!("vaultctl: error: {}", paragraph(&e));
-            exit_kind(&e).code()
+            exit_status(&e).code()
         }
     }
 }

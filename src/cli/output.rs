@@ -183,7 +183,7 @@ pub fn parse_time_arg(s: &str) -> Result<String> {
         return Ok(crate::clock::format(d.midnight().assume_utc()));
     }
     crate::error::fail(
-        crate::error::ExitKind::Usage,
+        crate::error::ExitStatus::Usage,
         format!("\"{s}\" is not a time."),
         "Use RFC 3339 (2026-11-01T02:00:00Z), a date (2026-11-01) or an age (7d, 12h).",
     )

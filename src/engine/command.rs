@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::repo::backup::{ArtifactStream, Source};
 
 /// How much of the command's stderr is kept for the error message.
@@ -107,7 +107,7 @@ impl Source for CommandSource {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
-                Failure::new(ExitKind::Failure, format!("cannot start the command `{}`: {e}.", self.argv[0]))
+                Failure::new(ExitStatus::Failure, format!("cannot start the command `{}`: {e}.", self.argv[0]))
                     .with_remedy("Check that the program exists and is executable (the command is an argv list, not a shell line; use [\"sh\", \"-c\", \"...\"] for pipes).")
             })?;
         let stdout = child.stdout.take().expect("piped");
@@ -122,7 +122,7 @@ impl Source for CommandSource {
                 return Ok(());
             }
             Err(Failure::new(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!(
                     "the command `{argv0}` {}{}",
                     describe_status(&status),

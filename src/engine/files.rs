@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
-use crate::error::{fail, ExitKind, Failure};
+use crate::error::{fail, ExitStatus, Failure};
 use crate::repo::backup::{ArtifactStream, Source};
 
 pub struct FilesSource {
@@ -98,7 +98,7 @@ impl Source for FilesSource {
         for p in &self.paths {
             if fs::symlink_metadata(p).is_err() {
                 return fail(
-                    ExitKind::Failure,
+                    ExitStatus::Failure,
                     format!("the path {} does not exist or cannot be read.", p.display()),
                     "Check the paths of the files source (and that this user may read them).",
                 );
@@ -197,7 +197,7 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
     fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     if !force && fs::read_dir(dest)?.next().is_some() {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("the destination {} is not empty.", dest.display()),
             "Restore into an empty directory, or pass --force to write into this one (existing files are replaced).",
         );
@@ -224,13 +224,13 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
             // `./` (as `tar -C DIR -cf - .` writes): the destination itself.
             Some(_) if entry.header().entry_type().is_dir() => continue,
             _ => {
-                return Err(Failure::new(ExitKind::Failure, format!("the archive entry \"{}\" would land outside {}; refusing it.", raw.display(), dest.display()))
+                return Err(Failure::new(ExitStatus::Failure, format!("the archive entry \"{}\" would land outside {}; refusing it.", raw.display(), dest.display()))
                     .with_remedy("The backup's archive is malicious or damaged; nothing outside the destination was written.")
                     .into())
             }
         };
         if through_symlink(&dest, &rel) {
-            return Err(Failure::new(ExitKind::Failure, format!("the archive entry \"{}\" would be written through a symlink; refusing it.", raw.display()))
+            return Err(Failure::new(ExitStatus::Failure, format!("the archive entry \"{}\" would be written through a symlink; refusing it.", raw.display()))
                 .with_remedy("The backup's archive is malicious or damaged; nothing outside the destination was written.")
                 .into());
         }
@@ -243,7 +243,7 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
             };
             if entry.header().entry_type().is_hard_link() && escapes {
                 return Err(Failure::new(
-                    ExitKind::Failure,
+                    ExitStatus::Failure,
                     format!(
                         "the hard link \"{}\" points outside the destination or through a symlink; refusing it.",
                         raw.display()
@@ -259,7 +259,7 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
             // restored tree the device (a disk, /dev/mem) with the
             // archive's mode and owner.
             return Err(Failure::new(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!(
                     "the archive entry \"{}\" is a device node; refusing it.",
                     raw.display()
@@ -281,7 +281,7 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
         if let Ok(existing) = fs::symlink_metadata(dest.join(&rel)) {
             if existing.is_dir() != kind.is_dir() {
                 return Err(Failure::new(
-                    ExitKind::Failure,
+                    ExitStatus::Failure,
                     format!(
                         "the archive entry \"{}\" would replace {} of the same name; refusing it.",
                         raw.display(),
@@ -313,7 +313,7 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
             .with_context(|| format!("cannot restore {}", rel.display()))?
         {
             return fail(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!(
                     "the archive entry \"{}\" would land outside {}; refusing it.",
                     raw.display(),

@@ -31,7 +31,7 @@ pub fn tenant_source(
             selection,
         )?)),
         other => crate::error::fail(
-            crate::error::ExitKind::Usage,
+            crate::error::ExitStatus::Usage,
             format!(
                 "--tenant and --all-tenants need a postgres source; '{}' is a {} source.",
                 s.name,

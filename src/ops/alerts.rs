@@ -11,7 +11,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use crate::catalog::Catalog;
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::severity::Severity;
 
 /// Alert kinds raised by vaultctl. Other modules may add their own.
@@ -263,9 +263,12 @@ fn set_resolved(
 
 fn by_id(catalog: &Catalog, id: i64) -> Result<Alert> {
     get(catalog, id)?.ok_or_else(|| {
-        Failure::new(ExitKind::Usage, format!("there is no alert with id {id}."))
-            .with_remedy("List alerts with `vaultctl alerts --status all`.")
-            .into()
+        Failure::new(
+            ExitStatus::Usage,
+            format!("there is no alert with id {id}."),
+        )
+        .with_remedy("List alerts with `vaultctl alerts --status all`.")
+        .into()
     })
 }
 
@@ -280,11 +283,12 @@ pub fn acknowledge(
 ) -> Result<Alert> {
     let a = by_id(catalog, id)?;
     if a.status == "resolved" {
-        return Err(
-            Failure::new(ExitKind::Usage, format!("alert {id} is already resolved."))
-                .with_remedy("Only open alerts can be acknowledged.")
-                .into(),
-        );
+        return Err(Failure::new(
+            ExitStatus::Usage,
+            format!("alert {id} is already resolved."),
+        )
+        .with_remedy("Only open alerts can be acknowledged.")
+        .into());
     }
     catalog.conn.execute(
         "UPDATE alerts SET status = 'acknowledged', acknowledged_by = ?2, acknowledged_at = ?3, ack_note = ?4 WHERE id = ?1",
@@ -304,11 +308,12 @@ pub fn resolve_id(
 ) -> Result<Event> {
     let a = by_id(catalog, id)?;
     if a.status == "resolved" {
-        return Err(
-            Failure::new(ExitKind::Usage, format!("alert {id} is already resolved."))
-                .with_remedy("Nothing to do; `vaultctl alerts --status all` shows the history.")
-                .into(),
-        );
+        return Err(Failure::new(
+            ExitStatus::Usage,
+            format!("alert {id} is already resolved."),
+        )
+        .with_remedy("Nothing to do; `vaultctl alerts --status all` shows the history.")
+        .into());
     }
     Ok(Event {
         change: Change::Resolved,
@@ -342,7 +347,7 @@ pub fn list(catalog: &Catalog, f: &AlertFilter) -> Result<Vec<Alert>> {
         }
         other => {
             return Err(Failure::new(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("--status {other} is not an alert status."),
             )
             .with_remedy("Use open, acknowledged, resolved, active (open and acknowledged) or all.")

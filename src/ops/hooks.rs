@@ -7,7 +7,7 @@ use super::notify::{self, Ping};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::engine::postgres::sqlscan::Refusal;
-use crate::error::{exit_kind, paragraph, ExitKind};
+use crate::error::{exit_status, paragraph, ExitStatus};
 use crate::severity::Severity;
 
 fn healthcheck_url<'a>(config: &'a Config, source: &str) -> Option<&'a str> {
@@ -21,7 +21,7 @@ fn healthcheck_url<'a>(config: &'a Config, source: &str) -> Option<&'a str> {
 /// Usage and configuration errors are the caller's to fix on the spot, not
 /// conditions to alert on.
 fn alertable(e: &anyhow::Error) -> bool {
-    exit_kind(e) != ExitKind::Usage
+    exit_status(e) != ExitStatus::Usage
 }
 
 /// A backup of `source` is about to start: ping `/start`.

@@ -31,7 +31,7 @@ use super::manifest::{self, Artifact, Body, Header};
 use super::pack::{compress, BlobId, PackBuilder, SealedPack};
 use super::Repository;
 use crate::catalog::{Catalog, DedupLookup};
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::progress::Progress;
 use crate::storage::{runtime, Store};
 
@@ -283,7 +283,7 @@ fn run_inner(
     }
     if artifacts.is_empty() {
         return Err(Failure::new(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             format!("the source '{}' produced nothing to back up.", opts.source),
         )
         .with_remedy("Check the source's paths or command.")
@@ -426,14 +426,14 @@ fn not_committed(id: &str, failed: &[FailedTarget]) -> anyhow::Error {
         .join("; ");
     if failed.iter().any(|f| f.lock_lost) {
         Failure::new(
-            ExitKind::Locked,
+            ExitStatus::Locked,
             format!("backup {id} was not committed on any target ({list})."),
         )
         .with_remedy("Nothing refers to what it uploaded (prune removes it). Run the backup again; if it keeps happening, check that the targets are reachable and the host is not stalled or suspended during backups.")
         .into()
     } else {
         Failure::new(
-            ExitKind::Temporary,
+            ExitStatus::Temporary,
             format!("no target could store the backup ({list})."),
         )
         .with_remedy("Check the targets' reachability and credentials, then run the backup again.")
@@ -546,7 +546,7 @@ impl Drop for AbortOnPanic<'_> {
 
 fn pipeline_panicked(thread: &str) -> anyhow::Error {
     Failure::new(
-        ExitKind::Failure,
+        ExitStatus::Failure,
         format!("the backup pipeline's {thread} thread panicked (a bug in vaultctl), so the backup was not committed."),
     )
     .with_remedy("Run the backup again; if it happens again, report it with the log (RUST_LOG=debug).")
@@ -716,7 +716,7 @@ impl Pipeline {
         let blobs: u64 = artifact_blobs.iter().map(|a| a.len() as u64).sum();
         if blobs != sent {
             return Err(Failure::new(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!("the backup pipeline lost data ({sent} chunks read, {blobs} stored), so the backup was not committed (a bug in vaultctl)."),
             )
             .with_remedy("Run the backup again; if it happens again, report it with the log.")
@@ -1025,7 +1025,7 @@ mod tests {
             "{}",
             crate::error::paragraph(&e)
         );
-        assert_eq!(crate::error::exit_kind(&e), ExitKind::Failure);
+        assert_eq!(crate::error::exit_status(&e), ExitStatus::Failure);
         assert_eq!(manifests(), 1, "a manifest was written");
     }
 }

@@ -583,8 +583,8 @@ fn a_storage_error_at_any_operation_of_a_backup_fails_cleanly_or_is_survived() {
                     "{what}: unclear failure: {msg}"
                 );
                 assert_eq!(
-                    crate::error::exit_kind(&e),
-                    crate::error::ExitKind::Temporary,
+                    crate::error::exit_status(&e),
+                    crate::error::ExitStatus::Temporary,
                     "{what}: {msg}"
                 );
                 println!("  operation {k:2} ({}): failed: {msg}", f.ops()[k]);

@@ -123,7 +123,7 @@ impl RepoConfig {
             Some(FORMAT_VERSION) => {}
             Some(v) => {
                 return Err(crate::error::Failure::new(
-                    crate::error::ExitKind::Failure,
+                    crate::error::ExitStatus::Failure,
                     format!("the repository uses format version {v}; this vaultctl reads version {FORMAT_VERSION} only."),
                 )
                 .with_remedy("Install the vaultctl release that created the repository, or a newer one.")

@@ -16,7 +16,7 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
-use crate::error::{fail, ExitKind, Failure};
+use crate::error::{fail, ExitStatus, Failure};
 
 /// The repository's dedup key and its derived sub-keys.
 #[derive(Clone)]
@@ -110,7 +110,7 @@ impl DedupKey {
         let cipher = XChaCha20Poly1305::new((&self.metadata).into());
         cipher.decrypt(XNonce::from_slice(&sealed[..24]), &sealed[24..]).map_err(|_| {
             Failure::new(
-                ExitKind::Key,
+                ExitStatus::Key,
                 "metadata could not be authenticated with this dedup key (wrong key, or the object is damaged).",
             )
             .with_remedy("Check dedup_key_file belongs to this repository; run `vaultctl verify --read-data`.")
@@ -122,7 +122,7 @@ impl DedupKey {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)?;
         let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 32).ok_or_else(|| {
-            Failure::new(ExitKind::Usage, format!("the dedup key file {} is not 64 hex characters.", path.display()))
+            Failure::new(ExitStatus::Usage, format!("the dedup key file {} is not 64 hex characters.", path.display()))
                 .with_remedy("Restore it from your key backup, or recreate it with `vaultctl key dedup --output FILE` on a host that has the identity.")
         })?;
         let mut root = [0u8; 32];
@@ -144,7 +144,7 @@ pub fn write_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     if !written {
         return Err(Failure::new(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!(
                 "{} already exists; vaultctl never overwrites a key.",
                 path.display()
@@ -173,7 +173,7 @@ impl Recipient {
                 .map(Recipient::X25519)
                 .map_err(|e| {
                     Failure::new(
-                        ExitKind::Usage,
+                        ExitStatus::Usage,
                         format!("invalid age recipient \"{s}\": {e}"),
                     )
                     .into()
@@ -184,7 +184,7 @@ impl Recipient {
                 .map(Recipient::Ssh)
                 .map_err(|e| {
                     Failure::new(
-                        ExitKind::Usage,
+                        ExitStatus::Usage,
                         format!("invalid ssh recipient \"{s}\": {e:?}"),
                     )
                     .with_remedy("Use an ssh-ed25519 or ssh-rsa public key line.")
@@ -192,7 +192,7 @@ impl Recipient {
                 });
         }
         fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("\"{s}\" is not a recipient."),
             "Recipients are age public keys (age1…) or ssh public keys (ssh-ed25519 AAAA…).",
         )
@@ -234,7 +234,7 @@ impl Identity {
 pub fn load_identities(path: &Path) -> Result<Vec<Identity>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::new(
-            ExitKind::Key,
+            ExitStatus::Key,
             format!("cannot read the identity file {}: {e}.", path.display()),
         )
         .with_remedy(
@@ -246,7 +246,7 @@ pub fn load_identities(path: &Path) -> Result<Vec<Identity>> {
             .with_context(|| format!("cannot parse the ssh key {}", path.display()))?;
         if let age::ssh::Identity::Encrypted(_) = id {
             return fail(
-                ExitKind::Key,
+                ExitStatus::Key,
                 format!("the ssh key {} is passphrase-protected.", path.display()),
                 "vaultctl runs unattended and cannot ask for a passphrase: use an age identity or an unencrypted key file readable only by root.",
             );
@@ -260,14 +260,14 @@ pub fn load_identities(path: &Path) -> Result<Vec<Identity>> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
     {
         let id = age::x25519::Identity::from_str(line).map_err(|e| {
-            Failure::new(ExitKind::Key, format!("the identity file {} holds an invalid key: {e}.", path.display()))
+            Failure::new(ExitStatus::Key, format!("the identity file {} holds an invalid key: {e}.", path.display()))
                 .with_remedy("An identity line starts with AGE-SECRET-KEY-1; create one with `vaultctl key generate`.")
         })?;
         out.push(Identity::X25519(id));
     }
     if out.is_empty() {
         return fail(
-            ExitKind::Key,
+            ExitStatus::Key,
             format!("the identity file {} holds no key.", path.display()),
             "Create one with `vaultctl key generate --output FILE`.",
         );
@@ -316,7 +316,7 @@ pub fn decrypt(identities: &[Identity], ciphertext: &[u8]) -> Result<Vec<u8>> {
     let mut r = decrypt_reader(identities, ciphertext)?;
     let mut out = Vec::with_capacity(ciphertext.len());
     r.read_to_end(&mut out).map_err(|e| {
-        Failure::new(ExitKind::Failure, format!("decryption failed part-way: {e} (the object is damaged)."))
+        Failure::new(ExitStatus::Failure, format!("decryption failed part-way: {e} (the object is damaged)."))
             .with_remedy("Run `vaultctl verify --read-data` to find the damaged pack; restore from another target with --target.")
     })?;
     Ok(out)
@@ -327,18 +327,21 @@ pub fn decrypt_reader<R: Read>(
     input: R,
 ) -> Result<age::stream::StreamReader<R>> {
     let dec = age::Decryptor::new(input).map_err(|e| {
-        Failure::new(ExitKind::Failure, format!("not a readable age file: {e}."))
-            .with_remedy("The object is damaged; run `vaultctl verify --read-data`.")
+        Failure::new(
+            ExitStatus::Failure,
+            format!("not a readable age file: {e}."),
+        )
+        .with_remedy("The object is damaged; run `vaultctl verify --read-data`.")
     })?;
     dec.decrypt(identities.iter().map(|i| i.as_dyn())).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => Failure::new(
-            ExitKind::Key,
+            ExitStatus::Key,
             "the identity cannot decrypt this repository's data (no matching key).",
         )
         .with_remedy("Use the identity whose public key is in keys.recipients (keys.identity_file or --identity).")
         .into(),
         other => anyhow::Error::from(
-            Failure::new(ExitKind::Failure, format!("cannot decrypt: {other}."))
+            Failure::new(ExitStatus::Failure, format!("cannot decrypt: {other}."))
                 .with_remedy("The object may be damaged; run `vaultctl verify --read-data`."),
         ),
     })
@@ -367,6 +370,6 @@ mod tests {
         assert_eq!(decrypt(&[Identity::X25519(id)], &ct).unwrap(), b"data");
         let other = Identity::X25519(age::x25519::Identity::generate());
         let err = decrypt(&[other], &ct).unwrap_err();
-        assert_eq!(crate::error::exit_kind(&err), ExitKind::Key);
+        assert_eq!(crate::error::exit_status(&err), ExitStatus::Key);
     }
 }

@@ -38,7 +38,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::keys::DedupKey;
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::storage::{runtime, ObjectInfo, Store};
 
 pub const LOCKS_DIR: &str = "locks";
@@ -456,7 +456,9 @@ pub fn acquire(
                     }
                 }
             }
-            Err(e) if kind == Kind::Shared && crate::error::exit_kind(&e) != ExitKind::Locked => {
+            Err(e)
+                if kind == Kind::Shared && crate::error::exit_status(&e) != ExitStatus::Locked =>
+            {
                 tracing::warn!(
                     "cannot lock target '{}'; it gets nothing from this run: {}",
                     store.name,
@@ -554,7 +556,7 @@ fn acquire_one(
             // target): it may already look stale to others.
             if let Err(why) = h.lease_ok() {
                 let _ = store.delete(&h.name);
-                return Err(Failure::new(ExitKind::Temporary, why)
+                return Err(Failure::new(ExitStatus::Temporary, why)
                     .with_remedy("Run again; if it keeps happening, the target is too slow for `lock_stale_after`.")
                     .into());
             }
@@ -563,7 +565,7 @@ fn acquire_one(
         store.delete(&name)?;
         if Instant::now() >= deadline {
             return Err(Failure::new(
-                ExitKind::Locked,
+                ExitStatus::Locked,
                 format!("target '{}' is locked by {}, so `{purpose}` cannot run now.", store.name, blockers.join("; ")),
             )
             .with_remedy(

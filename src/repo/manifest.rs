@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::format;
 use super::keys::{decrypt, encrypt, DedupKey, Identity, Recipient};
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 
 pub const MANIFEST_MAGIC: &[u8; 8] = b"VCSNAP01";
 
@@ -106,7 +106,7 @@ pub fn is_truncated(err: &anyhow::Error) -> bool {
 }
 
 fn mismatch(what: String) -> anyhow::Error {
-    Failure::new(ExitKind::Failure, what)
+    Failure::new(ExitStatus::Failure, what)
         .with_remedy("Someone with write access to the storage replaced or copied this object (or it is damaged): do not trust it. Restore another backup or the same backup from another target (--target), and run `vaultctl verify`.")
         .into()
 }
@@ -216,7 +216,7 @@ fn open_header(stored: &[u8], key: &DedupKey, name: &str) -> Result<(Header, u32
     let version = probe.version.unwrap_or(0);
     if version != 1 && version != MANIFEST_VERSION {
         return Err(Failure::new(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             format!("manifest {name} has format version {version}; this vaultctl reads versions 1 and {MANIFEST_VERSION}."),
         )
         .with_remedy("Use the vaultctl release that wrote it, or a newer one.")

@@ -27,7 +27,7 @@ use bytes::Bytes;
 
 use crate::catalog::Catalog;
 use crate::config::{Config, Origin};
-use crate::error::{fail, ExitKind, Failure};
+use crate::error::{fail, ExitStatus, Failure};
 use crate::storage::Store;
 use format::{RepoConfig, CONFIG_OBJECT, DEDUP_KEY_OBJECT, FORMAT_NAME, FORMAT_VERSION};
 use keys::{DedupKey, Identity, Recipient};
@@ -139,7 +139,7 @@ pub(crate) fn recipients(config: &Config) -> Result<Vec<Recipient>> {
     }
     if out.is_empty() {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             "no recipients are configured, so backups could not be encrypted.",
             "Add keys.recipients = [\"age1…\"] (from `vaultctl key generate`) to the config.",
         );
@@ -206,14 +206,14 @@ fn load_dedup_key(config: &Config, repo: &RepoConfig, stores: &[Store]) -> Resul
         found.ok_or_else(|| anyhow::anyhow!("no target holds keys/dedup.age"))?
     } else {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("the dedup key file {} does not exist, and there is no identity to recover it from the repository.", path.display()),
             "Copy the dedup key from the host that ran `vaultctl init` (it is safe on write-only hosts), or set keys.identity_file.",
         );
     };
     if key.check_value() != repo.dedup_key_check {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("the dedup key in {} belongs to another repository than {}.", path.display(), repo.repo_id),
             "Use the dedup key of this repository (keys.dedup_key_file), or point the config at the right targets.",
         );
@@ -268,7 +268,7 @@ pub fn init(config: &Config) -> Result<InitReport> {
     if let Some((_, first)) = existing.first() {
         if let Some((i, other)) = existing.iter().find(|(_, rc)| rc.repo_id != first.repo_id) {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!(
                     "target '{}' already holds a different repository ({}) than target '{}' ({}).",
                     stores[*i].name, other.repo_id, stores[existing[0].0].name, first.repo_id
@@ -346,7 +346,7 @@ impl Repository {
                     .collect::<Vec<_>>();
                 if t.is_empty() {
                     return fail(
-                        ExitKind::Usage,
+                        ExitStatus::Usage,
                         format!("there is no target named '{name}'."),
                         format!(
                             "Configured targets: {}.",
@@ -377,7 +377,7 @@ impl Repository {
                     if let Some(prev) = &repo_config {
                         if prev.repo_id != rc.repo_id {
                             return fail(
-                                ExitKind::Usage,
+                                ExitStatus::Usage,
                                 format!("target '{}' holds repository {}, but the other targets hold {}.", s.name, rc.repo_id, prev.repo_id),
                                 "Every target must hold the same repository; fix the target's url or prefix.",
                             );
@@ -389,7 +389,7 @@ impl Repository {
                 }
                 Ok((s, None)) => {
                     let e = Failure::new(
-                        ExitKind::RepoMissing,
+                        ExitStatus::RepoMissing,
                         format!("target '{}' ({}) holds no vaultctl repository.", s.name, s.display),
                     )
                     .with_remedy("Run `vaultctl init` to create it (or to copy the repository's keys to a new target).");
@@ -457,7 +457,7 @@ impl Repository {
         for s in &stores {
             let Some(rc) = read_repo_config(s)? else {
                 return Err(Failure::new(
-                    ExitKind::RepoMissing,
+                    ExitStatus::RepoMissing,
                     format!(
                         "target '{}' ({}) holds no vaultctl repository.",
                         s.name, s.display
@@ -469,7 +469,7 @@ impl Repository {
             match &repo_config {
                 Some(prev) if prev.repo_id != rc.repo_id => {
                     return fail(
-                        ExitKind::Usage,
+                        ExitStatus::Usage,
                         format!(
                             "target '{}' holds repository {}, but the other targets hold {}.",
                             s.name, rc.repo_id, prev.repo_id
@@ -483,14 +483,14 @@ impl Repository {
         }
         let Some(repo_config) = repo_config else {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 "no target given.",
                 "Pass at least one store.",
             );
         };
         if repo_keys.dedup.check_value() != repo_config.dedup_key_check {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!(
                     "the dedup key belongs to another repository than {}.",
                     repo_config.repo_id
@@ -514,12 +514,12 @@ impl Repository {
         match &self.identity_file {
             Some(p) if p.exists() => keys::load_identities(p),
             Some(p) => fail(
-                ExitKind::Key,
+                ExitStatus::Key,
                 format!("reading backup contents needs the identity, and {} does not exist.", p.display()),
                 "Restore and content verification need the private key (keys.identity_file or --identity); a write-only host can only back up and verify ciphertext.",
             ),
             None => fail(
-                ExitKind::Key,
+                ExitStatus::Key,
                 "reading backup contents needs an identity, and none is configured (this is a write-only host).",
                 "Run the restore on a host that has the identity (keys.identity_file, or --identity FILE).",
             ),

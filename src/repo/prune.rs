@@ -34,7 +34,7 @@ use super::lock::{self, Kind};
 use super::manifest::{self, Header};
 use super::retention::{self, Item, Policy};
 use super::wal;
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::storage::Store;
 
 /// One backup in the prune table.
@@ -385,7 +385,7 @@ fn prune_wal(store: &Store, source: &str, kept: &[&Header], dry_run: bool) -> Re
         }
         Err(e) => {
             return Err(Failure::new(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!("its WAL segment size cannot be determined, so no WAL is removed (a guess could delete WAL a kept backup needs): {}", crate::error::paragraph(&e)),
             )
             .with_remedy("Run `vaultctl wal status` and `vaultctl verify`; fix or remove the damaged WAL object, then prune again.")
@@ -454,7 +454,7 @@ fn collect_garbage(
     }
     if !unreadable.is_empty() {
         return Err(Failure::new(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             format!(
                 "garbage collection on target '{}' stopped before deleting anything, because {} manifest(s) cannot be read ({}), so the packs they need are unknown.",
                 store.name,
@@ -573,7 +573,7 @@ fn collect_garbage(
     let guard = |what: &str| -> Result<()> {
         match lock.as_ref().map(|l| l.check(&store.name)) {
             Some(Err(why)) => Err(Failure::new(
-                ExitKind::Locked,
+                ExitStatus::Locked,
                 format!(
                     "garbage collection on target '{}' stopped before {what}: {why}.",
                     store.name

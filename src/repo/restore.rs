@@ -21,7 +21,7 @@ use super::manifest::{self, Artifact, Body, Header};
 use super::pack::{read_blob, BlobId, BlobLocation};
 use super::Repository;
 use crate::catalog::Catalog;
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::storage::Store;
 
 /// Loads a manifest from the first store that has an intact one: its
@@ -47,7 +47,7 @@ pub fn load_manifest(stores: &[Store], id: &str, key: &DedupKey) -> Result<(Head
     }
     Err(last_err.unwrap_or_else(|| {
         Failure::new(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             format!("backup {id} has no manifest on any target."),
         )
         .with_remedy("The backup may have been pruned or never completed; check `vaultctl list`.")
@@ -85,7 +85,7 @@ pub fn plan(
             loc = catalog.blob_location(&id)?;
         }
         let loc = loc.ok_or_else(|| {
-            Failure::new(ExitKind::Failure, format!("blob {} of artifact '{}' is not in any index.", &hex_id[..16], artifact.name))
+            Failure::new(ExitStatus::Failure, format!("blob {} of artifact '{}' is not in any index.", &hex_id[..16], artifact.name))
                 .with_remedy("The repository is damaged; run `vaultctl verify` to see which backups are affected.")
         })?;
         out.push((id, loc));
@@ -114,7 +114,7 @@ pub fn fetch_pack(stores: &[Store], name: &str) -> Result<bytes::Bytes> {
             )),
         }
     }
-    Err(Failure::new(ExitKind::Failure, format!("pack {name} has no intact copy ({}).", problems.join(", ")))
+    Err(Failure::new(ExitStatus::Failure, format!("pack {name} has no intact copy ({}).", problems.join(", ")))
         .with_remedy("Restore from a target with an intact copy (--target), or run `vaultctl verify --read-data` to list the affected backups.")
         .into())
 }
@@ -272,18 +272,18 @@ pub fn open_pack(stores: &[Store], name: &str, identities: &[Identity]) -> Resul
 pub fn resolve_backup(catalog: &Catalog, spec: &str) -> Result<crate::catalog::BackupRow> {
     if let Some(source) = spec.strip_suffix(":latest") {
         return catalog.latest_completed(source)?.ok_or_else(|| {
-            Failure::new(ExitKind::Usage, format!("source '{source}' has no completed backup in the catalog."))
+            Failure::new(ExitStatus::Usage, format!("source '{source}' has no completed backup in the catalog."))
                 .with_remedy("Check `vaultctl list --source NAME`; on a new machine run `vaultctl catalog rebuild` first.")
                 .into()
         });
     }
     let matches = catalog.find_prefix(spec)?;
     match matches.len() {
-        0 => Err(Failure::new(ExitKind::Usage, format!("no backup matches '{spec}'."))
+        0 => Err(Failure::new(ExitStatus::Usage, format!("no backup matches '{spec}'."))
             .with_remedy("Use an id or unique id prefix from `vaultctl list`, or SOURCE:latest; on a new machine run `vaultctl catalog rebuild` first.")
             .into()),
         1 => Ok(matches.into_iter().next().unwrap()),
-        n => Err(Failure::new(ExitKind::Usage, format!("'{spec}' matches {n} backups."))
+        n => Err(Failure::new(ExitStatus::Usage, format!("'{spec}' matches {n} backups."))
             .with_remedy("Give more characters of the id.")
             .into()),
     }

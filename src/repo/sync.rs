@@ -24,7 +24,7 @@ use super::keys::DedupKey;
 use super::lock::{self, CommitError, Kind};
 use super::manifest::{self, Header};
 use super::retention::{self, Item, Policy};
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::storage::{runtime, Store};
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -296,7 +296,7 @@ pub fn sync_pair(
                     to_packs.insert(p.clone(), n);
                 }
                 Err(e) => {
-                    if crate::error::exit_kind(&e) == crate::error::ExitKind::Temporary {
+                    if crate::error::exit_status(&e) == crate::error::ExitStatus::Temporary {
                         return Err(e);
                     }
                     report.problems.push(crate::error::paragraph(&e));
@@ -316,7 +316,7 @@ pub fn sync_pair(
         match l.commit_put(&[to], path, bytes).pop() {
             Some(Err(CommitError::Write(e))) => Err(e),
             Some(Err(CommitError::Lock(why))) => Err(Failure::new(
-                ExitKind::Locked,
+                ExitStatus::Locked,
                 format!("sync to target '{}' stopped: {why}.", to.name),
             )
             .with_remedy("What was copied so far is consistent. Run the sync again.")

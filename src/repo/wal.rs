@@ -29,7 +29,7 @@ use serde::Serialize;
 use super::format::CONFIG_OBJECT;
 use super::keys::{self, DedupKey, Identity, Recipient};
 use crate::config::Config;
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::storage::{runtime, Store};
 
 /// Top-level directory of WAL objects.
@@ -187,7 +187,7 @@ pub fn object_path(source: &str, name: &str) -> Result<String> {
         Some(WalFile::History { .. }) => Ok(format!("{WAL_DIR}/{source}/{name}")),
         Some(_) => Ok(format!("{WAL_DIR}/{source}/{}/{name}", &name[..16])),
         None => Err(Failure::new(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("\"{name}\" is not a WAL file name."),
         )
         .with_remedy(
@@ -414,7 +414,7 @@ impl WalRepo {
             (Err(_), Some(s)) if !need_recipients => s,
             (Err((name, e)), _) => {
                 return Err(Failure::new(
-                    ExitKind::Temporary,
+                    ExitStatus::Temporary,
                     format!("the primary target '{name}' cannot be opened: {e}"),
                 )
                 .with_remedy("WAL is archived only once it is on the primary (first) target; fix it and PostgreSQL retries.")
@@ -429,7 +429,7 @@ impl WalRepo {
                 Some(p) if p.exists() => keys::load_identities(p)?,
                 _ => {
                     return Err(Failure::new(
-                        ExitKind::Usage,
+                        ExitStatus::Usage,
                         format!(
                             "the dedup key file {} does not exist.",
                             config.keys.dedup_key_file.display()
@@ -453,7 +453,7 @@ impl WalRepo {
             Some(b) => super::format::RepoConfig::parse(&b)?,
             None => {
                 return Err(Failure::new(
-                    ExitKind::RepoMissing,
+                    ExitStatus::RepoMissing,
                     format!("target '{}' holds no vaultctl repository.", primary.name),
                 )
                 .with_remedy("Run `vaultctl init`.")
@@ -462,7 +462,7 @@ impl WalRepo {
         };
         if rc.dedup_key_check != dedup.check_value() {
             return Err(Failure::new(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!(
                     "the dedup key in {} belongs to another repository than {}.",
                     config.keys.dedup_key_file.display(),
@@ -587,7 +587,7 @@ pub fn push(repo: &WalRepo, path: &Path) -> Result<PushOutcome> {
     let t0 = std::time::Instant::now();
     let plain = Mapped::open(path).map_err(|e| {
         Failure::new(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             format!("cannot read the WAL file {}: {e}.", path.display()),
         )
         .with_remedy("archive_command must pass %p, run from the data directory by PostgreSQL.")
@@ -896,7 +896,7 @@ fn same_or_refuse(store: &Store, object: &str, header: &WalHeader) -> Result<()>
         return Ok(());
     }
     Err(Failure::new(
-        ExitKind::Failure,
+        ExitStatus::Failure,
         format!(
             "target '{}' already holds {object} with DIFFERENT content ({} bytes archived, {} bytes now); refusing to overwrite archived WAL.",
             store.name, old.raw_len, header.raw_len
@@ -985,7 +985,7 @@ pub fn fetch(repo: &WalRepo, name: &str, dest: &Path) -> std::result::Result<Str
     } else {
         Err(FetchError::Failed(
             Failure::new(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!("cannot fetch {name}: {}", errors.join("; ")),
             )
             .with_remedy("This is an error, not the end of the archive: fix the target or key, and restart recovery.")
@@ -998,7 +998,7 @@ fn identities(repo: &WalRepo) -> Result<Vec<Identity>> {
     match &repo.identity_file {
         Some(p) if p.exists() => keys::load_identities(p),
         _ => Err(Failure::new(
-            ExitKind::Key,
+            ExitStatus::Key,
             "wal fetch decrypts WAL and needs the identity, and none is available (keys.identity_file).",
         )
         .with_remedy("Run restores on a host with the identity, readable by the PostgreSQL server's user.")

@@ -452,13 +452,16 @@ mod tests {
         s.put("a", Bytes::from_static(b"1")).unwrap();
         let e = s.put("b", Bytes::from_static(b"2")).unwrap_err();
         assert_eq!(
-            crate::error::exit_kind(&e),
-            crate::error::ExitKind::Temporary
+            crate::error::exit_status(&e),
+            crate::error::ExitStatus::Temporary
         );
         assert!(e.to_string().contains("injected 503"), "{e}");
         s.put("c", Bytes::from_static(b"3")).unwrap();
         let e = s.get("a").unwrap_err();
-        assert_eq!(crate::error::exit_kind(&e), crate::error::ExitKind::Failure);
+        assert_eq!(
+            crate::error::exit_status(&e),
+            crate::error::ExitStatus::Failure
+        );
         assert!(
             s.get("b").unwrap().is_none(),
             "a failed put applies nothing"

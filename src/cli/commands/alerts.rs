@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
-use crate::error::{ExitKind, ExitStatus, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::ops::{self, alerts};
 
 #[derive(Args, Debug)]
@@ -126,7 +126,7 @@ fn list(
     if let Some(s) = &l.status {
         if !["open", "acknowledged", "resolved", "active", "all"].contains(&s.as_str()) {
             return Err(Failure::new(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("--status {s} is not an alert status."),
             )
             .with_remedy("Use open, acknowledged, resolved, active (open and acknowledged) or all.")

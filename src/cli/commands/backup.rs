@@ -10,7 +10,7 @@ use crate::cli::{output, Ctx};
 use crate::config::{validate_name, Config};
 use crate::engine::postgres::tenants::Selection;
 use crate::engine::{self, command::CommandSource, files::FilesSource};
-use crate::error::{fail, ExitKind, ExitStatus};
+use crate::error::{fail, ExitStatus};
 use crate::ops;
 use crate::repo::backup::{self, BackupOptions, BackupOutcome, Source};
 use crate::repo::Repository;
@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
     let mut jobs: Vec<(String, Box<dyn Source>, Vec<String>)> = Vec::new();
     if args.adhoc.is_some() && (args.all_tenants || !args.tenants.is_empty()) {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             "--tenant and --all-tenants apply to configured postgres sources only.",
             "Name a postgres source: `vaultctl backup SOURCE --tenant ID`.",
         );
@@ -95,7 +95,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
             let selected: Vec<_> = if args.all {
                 if !args.sources.is_empty() {
                     return fail(
-                        ExitKind::Usage,
+                        ExitStatus::Usage,
                         "--all and source names were both given.",
                         "Give either --all or the source names.",
                     );
@@ -108,7 +108,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
                         Some(s) => v.push(s),
                         None => {
                             return fail(
-                                ExitKind::Usage,
+                                ExitStatus::Usage,
                                 format!("there is no source named '{name}' in the config."),
                                 format!("Configured sources: {}.", names(&config)),
                             )
@@ -119,7 +119,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
             };
             if selected.is_empty() {
                 return fail(
-                    ExitKind::Usage,
+                    ExitStatus::Usage,
                     "nothing to back up: no source was named and none is configured.",
                     "Name sources (`vaultctl backup SOURCE`), use --all, or run `vaultctl backup files PATH...` / `vaultctl backup command --name N -- CMD`.",
                 );

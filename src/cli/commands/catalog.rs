@@ -74,7 +74,7 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
     let candidates: Vec<&crate::storage::Store> = match target {
         Some(name) => vec![repo.stores.iter().find(|s| s.name == name).ok_or_else(|| {
             crate::error::Failure::new(
-                crate::error::ExitKind::Usage,
+                crate::error::ExitStatus::Usage,
                 format!("target '{name}' is not available."),
             )
             .with_remedy("Check the name with the config and that the target is reachable.")
@@ -141,7 +141,7 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
         let (note, details) = match &identities {
             Some(ids) => match manifest::decode_body(&bytes, ids, &header) {
                 Ok(b) => (b.note.clone(), details_json(&b)),
-                Err(e) if crate::error::exit_kind(&e) != crate::error::ExitKind::Key => {
+                Err(e) if crate::error::exit_status(&e) != crate::error::ExitStatus::Key => {
                     // A body that is not this header's (or cannot be read
                     // at all) is no backup to list.
                     problems.push(format!(

@@ -26,7 +26,7 @@ use crate::cli::{output, Ctx};
 use crate::config::{Config, SourceSpec};
 use crate::engine::postgres::check::{verify_restore, Verification};
 use crate::engine::postgres::{self as pg, ConnInfo};
-use crate::error::{exit_kind, fail, paragraph, ExitKind, ExitStatus, Failure};
+use crate::error::{exit_status, fail, paragraph, ExitStatus, Failure};
 use crate::ops;
 use crate::repo::{self, restore as repo_restore, Repository};
 
@@ -719,7 +719,7 @@ fn execute(ctx: &Ctx, mode: Mode) -> Result<ExitStatus> {
     if let Mode::Run(a) = &mode {
         if !a.yes && (!std::io::stdin().is_terminal() || !std::io::stderr().is_terminal()) {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("`dr run` restores into {} and needs confirmation, but there is no terminal to ask on.", pg::redact_url(&a.target_db)),
                 "Check the target, then run it again with --yes.",
             );
@@ -810,7 +810,7 @@ fn execute(ctx: &Ctx, mode: Mode) -> Result<ExitStatus> {
             &source,
             out.backup.as_ref().map(|b| b.id.as_str()).unwrap_or("?"),
         ),
-        (Mode::Drill(_), Err(e)) if exit_kind(e) != ExitKind::Usage => {
+        (Mode::Drill(_), Err(e)) if exit_status(e) != ExitStatus::Usage => {
             ops::hooks::drill_failed(&config, &catalog, &source, e)
         }
         (Mode::Run(_), Ok(_)) => ops::hooks::restore_succeeded(
@@ -844,7 +844,7 @@ fn execute(ctx: &Ctx, mode: Mode) -> Result<ExitStatus> {
     if let Some(f) = &report_file {
         std::fs::write(f, &md).map_err(|e| {
             Failure::new(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!("cannot write the report {}: {e}", f.display()),
             )
         })?;
@@ -990,10 +990,10 @@ fn run_steps(
             },
         };
         if row.status != "completed" {
-            return fail(ExitKind::Usage, format!("backup {} is {}, not completed.", row.id, row.status), "Pick a completed backup from `vaultctl list --status completed`.");
+            return fail(ExitStatus::Usage, format!("backup {} is {}, not completed.", row.id, row.status), "Pick a completed backup from `vaultctl list --status completed`.");
         }
         if row.kind != "postgres" {
-            return fail(ExitKind::Usage, format!("backup {} is a {} backup; DR restores postgres backups.", row.id, row.kind), "Restore files with `vaultctl restore ID --to DIR`.");
+            return fail(ExitStatus::Usage, format!("backup {} is a {} backup; DR restores postgres backups.", row.id, row.kind), "Restore files with `vaultctl restore ID --to DIR`.");
         }
         let d = format!("{} ({why}), taken {} ({}), {}", row.id, row.started_at, age(config, &row.started_at), output::bytes(row.bytes));
         Ok((row, d))
@@ -1005,7 +1005,7 @@ fn run_steps(
     let (_, body) = repo_restore::load_body(&repo, &stores, &row.id)?;
     if body.engine.get("mode").and_then(|m| m.as_str()) == Some("tenants") {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!(
                 "backup {} is a tenant export (rows only, no schema).",
                 row.id
@@ -1028,7 +1028,7 @@ fn run_steps(
                     let name: String = format!("vaultctl_drill_{source}").chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(60).collect();
                     base.with_db(&name)
                 }
-                (None, None) => return fail(ExitKind::Usage, format!("'{source}' is not a configured postgres source, so there is no server to drill on."), "Name a scratch database with --scratch-db URL."),
+                (None, None) => return fail(ExitStatus::Usage, format!("'{source}' is not a configured postgres source, so there is no server to drill on."), "Name a scratch database with --scratch-db URL."),
             };
             (t, a.pg_bin_dir.clone())
         }
@@ -1039,7 +1039,7 @@ fn run_steps(
             let exists = !pg::query(&admin, "SELECT 1 FROM pg_database WHERE datname = $1", &[&target.dbname()])?.is_empty();
             if exists {
                 return fail(
-                    ExitKind::Usage,
+                    ExitStatus::Usage,
                     format!("the scratch database {} already exists.", target.display()),
                     "A drill creates and drops its own scratch database; name one that does not exist with --scratch-db (an earlier drill may have been killed: drop it by hand once you are sure).",
                 );
@@ -1103,7 +1103,7 @@ fn run_steps(
             let d = format!("{}/{} tables present, {} rows{}", v.tables_present, v.tables_expected, v.rows, if v.ok { ", all match".to_string() } else { format!(": {}", v.problems.join("; ")) });
             if !v.ok {
                 out.verification = Some(v.clone());
-                return Err(Failure::new(ExitKind::Failure, format!("the restored database does not match backup {}: {}.", row.id, v.problems.join("; ")))
+                return Err(Failure::new(ExitStatus::Failure, format!("the restored database does not match backup {}: {}.", row.id, v.problems.join("; ")))
                     .with_remedy("Look at the report's table checks; restore an older backup with --backup, and run `vaultctl verify --read-data`.")
                     .into());
             }
@@ -1139,7 +1139,7 @@ fn run_steps(
 
 fn latest(catalog: &Catalog, source: &str) -> Result<BackupRow> {
     catalog.latest_completed(source)?.ok_or_else(|| {
-        Failure::new(ExitKind::Failure, format!("source '{source}' has no completed backup in the catalog or the repository."))
+        Failure::new(ExitStatus::Failure, format!("source '{source}' has no completed backup in the catalog or the repository."))
             .with_remedy("Check the source name (`vaultctl list`) and that the config points at the right targets.")
             .into()
     })
@@ -1153,7 +1153,7 @@ fn confirm(what: &str) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot ask on the terminal: {e}"))?;
     if ok != Some(true) {
         return fail(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             "the DR run was cancelled; nothing was written.",
             "Run it again and confirm, or pass --yes.",
         );

@@ -14,7 +14,7 @@ use crate::cli::{output, Ctx};
 use crate::config::{Origin, SourceSpec};
 use crate::engine::files;
 use crate::engine::postgres::pitr::{self, RecoverySettings};
-use crate::error::{fail, ExitKind, ExitStatus, Failure};
+use crate::error::{fail, ExitStatus, Failure};
 use crate::repo::restore::{self, ArtifactReader};
 use crate::repo::{wal, Repository};
 
@@ -46,7 +46,7 @@ fn pick_base(
     })?;
     if rows.is_empty() {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("source '{source}' has no completed base backup in the catalog."),
             "Take one with `vaultctl backup SOURCE` (a postgres-physical source); on a new machine run `vaultctl catalog rebuild` first.",
         );
@@ -60,7 +60,7 @@ fn pick_base(
         }
     }
     fail(
-        ExitKind::Usage,
+        ExitStatus::Usage,
         format!(
             "no base backup of '{source}' is consistent by {}; the earliest time a restore can reach is the end of the oldest base backup.",
             pitr::pg_time(t)
@@ -112,7 +112,7 @@ impl Reach {
 fn shell_word(s: &str) -> Result<String> {
     if s.chars().any(|c| "\"'$`\\\n".contains(c)) {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("the path {s} holds quotes, '$', '`' or '\\', which restore_command cannot carry safely."),
             "Use paths without those characters for the vaultctl binary and its config.",
         );
@@ -152,7 +152,7 @@ fn restore_command(ctx: &Ctx, config_origin: &Origin, source: &str) -> Result<St
 pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
     if args.kind != Some(PgType::Pitr) || args.pgdata.is_none() {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             "a point-in-time restore needs both --type pitr and --pgdata DIR.",
             "Example: vaultctl restore --source cluster --type pitr --pgdata /var/lib/postgresql/15/restore --to-time 2026-11-22T03:00:00Z",
         );
@@ -160,7 +160,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
     let dir = args.pgdata.clone().expect("checked");
     if args.to_time.is_none() && !args.to_latest {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             "say how far to recover: --to-time TIMESTAMP or --to-latest.",
             "--to-latest replays every archived WAL file; --to-time stops before the first transaction committed after it.",
         );
@@ -178,7 +178,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
             }
             _ => {
                 return fail(
-                    ExitKind::Usage,
+                    ExitStatus::Usage,
                     format!("--set \"{s}\" is not NAME=VALUE."),
                     "Example: --set port=5433",
                 )
@@ -201,7 +201,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
     };
     if row.kind != KIND || row.status != "completed" {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!(
                 "backup {} is a {} {} backup; a pitr restore needs a completed {KIND} base backup.",
                 row.id, row.status, row.kind
@@ -216,7 +216,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
         }
         if let Some(problem) = reach.problem(t) {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("--to-time {problem} (base backup {})", row.id),
                 "Use a later time or an older base backup (omit BACKUP and pass --source to pick one), or --to-latest; `vaultctl wal status` shows whether archiving is current.",
             );
@@ -226,7 +226,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
     let owner = pitr::resolve_owner(&dir, args.owner.as_deref())?;
     if args.start && owner.uid == 0 {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("the restored data directory would belong to root ({}'s parent is root's), and PostgreSQL refuses to run as root.", dir.display()),
             "Pass --owner postgres (the user that runs PostgreSQL).",
         );
@@ -278,7 +278,7 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
             .find(|a| a.format == "tar")
             .ok_or_else(|| {
                 Failure::new(
-                    ExitKind::Failure,
+                    ExitStatus::Failure,
                     format!("backup {} holds no tar archive.", row.id),
                 )
             })?;

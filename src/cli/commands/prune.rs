@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
-use crate::error::{exit_kind, ExitStatus};
+use crate::error::{exit_status, ExitStatus};
 use crate::repo::prune::{self, PruneOptions, TargetReport};
 use crate::repo::Repository;
 
@@ -90,7 +90,7 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<ExitStatus> {
         }
     }
     if let Some((_, first)) = errors.first() {
-        let kind = exit_kind(first);
+        let kind = exit_status(first);
         for (t, e) in &errors {
             eprintln!(
                 "vaultctl: error: prune of target '{t}' failed: {}",

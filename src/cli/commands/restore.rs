@@ -15,7 +15,7 @@ use crate::engine::files;
 use crate::engine::postgres::filter::TenantFilter;
 use crate::engine::postgres::restore::{self as pg, RestoreType};
 use crate::engine::postgres::tenants::artifact_name;
-use crate::error::{fail, ExitKind, ExitStatus, Failure};
+use crate::error::{fail, ExitStatus, Failure};
 use crate::ops;
 use crate::repo::manifest::{Artifact, Body};
 use crate::repo::restore::{self, ArtifactReader};
@@ -163,14 +163,14 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
             return super::wizard::run(ctx, args);
         }
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("restore needs {}.", missing.join(" and ")),
             "Without a terminal vaultctl never asks: give them as arguments (e.g. `vaultctl restore db:latest --type full --target-db postgresql://postgres@host/newdb --create --reason \"…\"`); on a terminal, `vaultctl restore` without a backup starts the wizard.",
         );
     }
     if args.kind.is_some() && args.target_db.is_none() {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             "--type full and --type merge need --target-db.",
             "Name the database to restore into with --target-db URL.",
         );
@@ -213,7 +213,7 @@ fn restore(
     *source = Some(row.source.clone());
     if row.status != "completed" {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!(
                 "backup {} is {}, not completed; it cannot be restored.",
                 row.id, row.status
@@ -230,7 +230,7 @@ fn restore(
     }
     if !args.tenants.is_empty() || args.kind.is_some() {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             "--type and --tenant need --target-db.",
             "Name the database to restore into with --target-db URL.",
         );
@@ -291,7 +291,7 @@ fn pick_artifact<'a>(args: &RestoreArgs, row: &BackupRow, body: &'a Body) -> Res
             .find(|a| &a.name == name)
             .ok_or_else(|| {
                 Failure::new(
-                    ExitKind::Usage,
+                    ExitStatus::Usage,
                     format!("backup {} has no artifact '{name}'.", row.id),
                 )
                 .with_remedy(format!("Its artifacts: {}.", names()))
@@ -299,7 +299,7 @@ fn pick_artifact<'a>(args: &RestoreArgs, row: &BackupRow, body: &'a Body) -> Res
         None if body.artifacts.len() == 1 => &body.artifacts[0],
         None => {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!(
                     "backup {} holds {} artifacts.",
                     row.id,
@@ -335,7 +335,7 @@ fn restore_stream(
     let summary = if let Some(dir) = &args.to {
         if artifact.format != "tar" {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("artifact '{}' of backup {} is a {} stream, not an archive.", artifact.name, row.id, artifact.format),
                 "Restore it with --stdout (for example `vaultctl restore ID --stdout > file`), or a postgres backup with --type and --target-db.",
             );
@@ -380,7 +380,7 @@ fn restore_stream(
 pub(crate) fn confirm(what: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("this restore writes to a database ({what}) and needs confirmation, but there is no terminal to ask on."),
             "Check the target, then run it again with --yes.",
         );
@@ -390,7 +390,7 @@ pub(crate) fn confirm(what: &str) -> Result<()> {
     std::io::stdin().read_line(&mut answer)?;
     if answer.trim() != "yes" {
         return fail(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             "the restore was cancelled; nothing was written.",
             "Run it again and type yes, or pass --yes.",
         );
@@ -492,7 +492,7 @@ pub(crate) fn restore_db(
         Some(PgType::Merge) => RestoreType::Merge,
         _ => {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 "--target-db needs --type full or --type merge.",
                 "A pitr restore writes a data directory: use --pgdata DIR.",
             )
@@ -500,7 +500,7 @@ pub(crate) fn restore_db(
     };
     if row.kind != "postgres" {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!(
                 "backup {} is a {} backup, not a postgres one.",
                 row.id, row.kind
@@ -510,7 +510,7 @@ pub(crate) fn restore_db(
     }
     if kind == RestoreType::Merge && (args.create || args.clean) {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             "--create and --clean apply to --type full.",
             "A merge restore writes into an existing database with the schema in place.",
         );
@@ -532,7 +532,7 @@ pub(crate) fn restore_db(
     let artifacts: Vec<&Artifact> = if mode == "tenants" {
         if kind == RestoreType::Full {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("backup {} is a tenant backup: it holds rows only, no schema.", row.id),
                 "Restore it with --type merge into a database that has the schema (restore a full backup first for a new database).",
             );
@@ -546,7 +546,7 @@ pub(crate) fn restore_db(
                     Some(a) => v.push(a),
                     None => {
                         return fail(
-                            ExitKind::Usage,
+                            ExitStatus::Usage,
                             format!("backup {} holds no tenant '{t}'.", row.id),
                             format!("It holds: {}.", body.tenants.join(", ")),
                         )
@@ -562,7 +562,7 @@ pub(crate) fn restore_db(
         None
     } else {
         let spec = pg::tenant_spec(&body.engine).or_else(|| configured.as_ref().and_then(|c| c.tenants.clone())).ok_or_else(|| {
-            Failure::new(ExitKind::Usage, format!("backup {} does not say how tenants are identified, and source '{}' has no [source.tenants] in the config.", row.id, row.source))
+            Failure::new(ExitStatus::Usage, format!("backup {} does not say how tenants are identified, and source '{}' has no [source.tenants] in the config.", row.id, row.source))
                 .with_remedy("Add [source.tenants] (table, key, column) to the source's config, then restore again.")
         })?;
         Some(TenantFilter {

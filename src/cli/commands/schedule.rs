@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::cli::{output, Ctx};
-use crate::error::{fail, ExitKind, ExitStatus};
+use crate::error::{fail, ExitStatus};
 use crate::ops::{self, health, units};
 
 #[derive(Subcommand, Debug)]
@@ -116,7 +116,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
             let physical = units::physical_sources(&config);
             if scheduled.is_empty() && physical.is_empty() {
                 return fail(
-                    ExitKind::Usage,
+                    ExitStatus::Usage,
                     "no source in the config has a schedule.",
                     "Add schedule = \"daily\" (or \"*-*-* 02:00:00\", \"Mon..Fri 01:30\", …) to the [[source]] entries to schedule.",
                 );

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
-use crate::error::{fail, ExitKind, ExitStatus};
+use crate::error::{fail, ExitStatus};
 use crate::repo::format::{manifest_path, CONFIG_OBJECT, DEDUP_KEY_OBJECT};
 use crate::repo::sync::{self, SyncReport};
 use crate::repo::{manifest, Repository};
@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
     for name in [&args.from, &args.to].into_iter().flatten() {
         if !config.targets.iter().any(|t| &t.name == name) {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("there is no target named '{name}'."),
                 format!(
                     "Configured targets: {}.",
@@ -48,7 +48,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
     }
     if args.from.is_some() && args.from == args.to {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             "--from and --to name the same target.",
             "Name two different targets.",
         );
@@ -87,7 +87,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
         if let Some(n) = name {
             if let Some((_, why)) = repo.unavailable.iter().find(|(t, _)| t == n) {
                 return fail(
-                    ExitKind::Temporary,
+                    ExitStatus::Temporary,
                     format!("target '{n}' is unavailable: {why}"),
                     "Try again when it is reachable.",
                 );

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::cli::{output, Ctx};
 use crate::config::{Config, PhysicalSpec, SourceSpec};
-use crate::error::{fail, ExitKind, ExitStatus};
+use crate::error::{fail, ExitStatus};
 use crate::repo::wal::{self, FetchError, WalRepo};
 
 #[derive(Subcommand, Debug)]
@@ -95,7 +95,7 @@ pub fn pick_source<'a>(
             .map(Ok)
             .unwrap_or_else(|| {
                 fail(
-                    ExitKind::Usage,
+                    ExitStatus::Usage,
                     format!("there is no postgres-physical source named '{n}'."),
                     "Name a [[source]] with kind = \"postgres-physical\" from the config.",
                 )
@@ -103,12 +103,12 @@ pub fn pick_source<'a>(
         None => match physical.len() {
             1 => Ok(physical[0]),
             0 => fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 "the config has no source of kind postgres-physical.",
                 "Add a [[source]] with kind = \"postgres-physical\" (see config.example.toml).",
             ),
             _ => fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!(
                     "several postgres-physical sources are configured ({}).",
                     physical
@@ -268,7 +268,7 @@ struct TargetStatus {
 fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<ExitStatus> {
     let (source, spec) = pick_source(config, a.source.source.as_deref())?;
     let max_lag = crate::config::parse_duration(&a.max_lag).map_err(|e| {
-        crate::error::Failure::new(ExitKind::Usage, format!("--max-lag: {e}"))
+        crate::error::Failure::new(ExitStatus::Usage, format!("--max-lag: {e}"))
             .with_remedy("Write an age such as 15m or 1h.")
     })?;
     let repo = WalRepo::open(config, source, false)?;

@@ -15,7 +15,7 @@ use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::cli::{output, Ctx};
 use crate::config::{Config, SourceSpec};
 use crate::engine::postgres::{pitr, ConnInfo};
-use crate::error::{fail, ExitKind, ExitStatus};
+use crate::error::{fail, ExitStatus};
 use crate::repo::Repository;
 
 const BACK: &str = "← Back";
@@ -145,7 +145,7 @@ fn io(e: dialoguer::Error) -> anyhow::Error {
 
 fn cancelled() -> Result<ExitStatus> {
     fail(
-        ExitKind::Failure,
+        ExitStatus::Failure,
         "the restore was cancelled; nothing was changed.",
         "Run `vaultctl restore` again, or give the backup and destination as arguments.",
     )
@@ -186,7 +186,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
         .collect();
     if backups.is_empty() {
         return fail(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             "the catalog lists no completed backup that a reachable target holds.",
             "On a new machine run `vaultctl catalog rebuild` first (or `vaultctl dr run`); check `vaultctl list`.",
         );

@@ -12,7 +12,7 @@ use super::{query, ConnInfo, TableName, USER_TABLES};
 use crate::config::PostgresSpec;
 use crate::engine::command::describe_status;
 use crate::engine::command::{StderrTail, STDERR_TAIL};
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::repo::backup::{ArtifactStream, Source};
 
 /// Server facts for the manifest.
@@ -75,7 +75,7 @@ pub fn rls_preflight(client: &Client, conn: &ConnInfo) -> Result<()> {
         .collect();
     let user = conn.user();
     Err(Failure::new(
-        ExitKind::Failure,
+        ExitStatus::Failure,
         format!(
             "the role \"{user}\" cannot back up {} table{} with row-level security, because it is not a superuser, lacks BYPASSRLS and does not own {}: {}. pg_dump would fail on them, and dumping with --enable-row-security would silently leave out every row the policies hide, so nothing was dumped.",
             tables.len(),
@@ -265,7 +265,7 @@ impl Source for FullDump {
         ) {
             if dump.0 < server.0 {
                 return Err(Failure::new(
-                    ExitKind::Failure,
+                    ExitStatus::Failure,
                     format!("{} is version {}, older than the server ({}); pg_dump refuses to dump a newer server.", self.spec.pg_dump.display(), dump.0, facts.server_version),
                 )
                 .with_remedy("Install the client programs of the server's major version (or newer) and point pg_bin_dir at them.")
@@ -289,7 +289,7 @@ impl Source for FullDump {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| {
-            Failure::new(ExitKind::Failure, format!("cannot start {}: {e}.", self.spec.pg_dump.display()))
+            Failure::new(ExitStatus::Failure, format!("cannot start {}: {e}.", self.spec.pg_dump.display()))
                 .with_remedy("Install the PostgreSQL client programs or set pg_bin_dir / pg_dump in the source's config.")
         })?;
         let stdout = child.stdout.take().expect("piped");
@@ -308,7 +308,7 @@ impl Source for FullDump {
                 return Ok(());
             }
             Err(Failure::new(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!(
                     "pg_dump ({program}) of {db} {}{}",
                     describe_status(&status),

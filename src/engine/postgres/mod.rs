@@ -24,7 +24,7 @@ use anyhow::{Context, Result};
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config, NoTls};
 
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::storage::runtime;
 
 /// Where a database is and how to log in.
@@ -47,7 +47,7 @@ impl ConnInfo {
         // A string that does not parse is never echoed: it may hold a password.
         let mut config: Config = url.parse().map_err(|e| {
             Failure::new(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!(
                     "the database URL is not a PostgreSQL URL ({}).",
                     crate::redact::conninfo_error(&e)
@@ -56,7 +56,7 @@ impl ConnInfo {
             .with_remedy("Write postgresql://USER@HOST:PORT/DATABASE.")
         })?;
         if config.get_password().is_some() {
-            return Err(Failure::new(ExitKind::Usage, "the database URL holds a password.")
+            return Err(Failure::new(ExitStatus::Usage, "the database URL holds a password.")
                 .with_remedy("Remove it and pass the password through PGPASSWORD, a pgpass file (PGPASSFILE) or the source's password_file: URLs end up in process lists and logs.")
                 .into());
         }
@@ -91,7 +91,7 @@ impl ConnInfo {
                 std::fs::read_to_string(p)
                     .map_err(|e| {
                         Failure::new(
-                            ExitKind::Usage,
+                            ExitStatus::Usage,
                             format!(
                                 "cannot read the PostgreSQL password file {}: {e}.",
                                 p.display()
@@ -219,7 +219,7 @@ impl ConnInfo {
         let display = self.display();
         runtime().block_on(async move {
             let (client, conn) = config.connect(NoTls).await.map_err(|e| {
-                Failure::new(ExitKind::Failure, format!("cannot connect to {display}: {}.", pg_error(&e)))
+                Failure::new(ExitStatus::Failure, format!("cannot connect to {display}: {}.", pg_error(&e)))
                     .with_remedy("Check the URL, that the server is running and accepts this user, and the password (password_file, PGPASSWORD or PGPASSFILE).")
             })?;
             tokio::spawn(async move {
@@ -347,7 +347,7 @@ pub fn comment_text(s: &str) -> String {
 pub fn one_line_name(what: &str, name: &str) -> Result<()> {
     if name.contains(['\n', '\r', '\0']) {
         return Err(Failure::new(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             format!(
                 "the {what} {} holds a line break, which a vaultctl tenant export cannot frame.",
                 comment_text(name)
@@ -416,7 +416,7 @@ pub fn english_messages(cmd: &mut Command) -> &mut Command {
 /// `pg_dump --version` (or psql's) as text, with a clear error when missing.
 pub fn program_version(program: &Path) -> Result<String> {
     let out = english_messages(&mut Command::new(program)).arg("--version").output().map_err(|e| {
-        Failure::new(ExitKind::Failure, format!("cannot run {}: {e}.", program.display()))
+        Failure::new(ExitStatus::Failure, format!("cannot run {}: {e}.", program.display()))
             .with_remedy("Install the PostgreSQL client programs (Debian: postgresql-client), or set pg_bin_dir, pg_dump or psql in the source's config (restore: --pg-bin-dir).")
     })?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())

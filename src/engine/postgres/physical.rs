@@ -16,7 +16,7 @@ use super::{query, ConnInfo};
 use crate::config::PhysicalSpec;
 use crate::engine::command::describe_status;
 use crate::engine::command::StderrTail;
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::repo::backup::{ArtifactStream, Source};
 
 const STDERR_TAIL: usize = 16 * 1024;
@@ -102,7 +102,7 @@ impl Source for BaseBackup {
             let extra: Option<String> = r[0].get(1);
             if let Some(list) = extra {
                 return Err(Failure::new(
-                    ExitKind::Failure,
+                    ExitStatus::Failure,
                     format!("the cluster at {} has tablespaces besides pg_default and pg_global ({list}); a vaultctl base backup is one tar stream and holds the default tablespaces only.", conn.display()),
                 )
                 .with_remedy("Move those tables and indexes to pg_default (ALTER TABLE … SET TABLESPACE pg_default), or back them up with another tool; vaultctl refuses rather than leave data out.")
@@ -142,7 +142,7 @@ impl Source for BaseBackup {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
-                Failure::new(ExitKind::Failure, format!("cannot start {}: {e}.", program.display()))
+                Failure::new(ExitStatus::Failure, format!("cannot start {}: {e}.", program.display()))
                     .with_remedy("Install the PostgreSQL server programs or set pg_bin_dir in the source's config.")
             })?;
         let stdout = child.stdout.take().expect("piped");
@@ -160,7 +160,7 @@ impl Source for BaseBackup {
                     "Check that the role has REPLICATION, that pg_hba.conf allows a replication connection, and max_wal_senders. No backup was recorded."
                 };
                 return Err(Failure::new(
-                    ExitKind::Failure,
+                    ExitStatus::Failure,
                     format!(
                         "pg_basebackup {}; its stderr ended with: {}",
                         describe_status(&status),
@@ -184,7 +184,7 @@ impl Source for BaseBackup {
                 .and_then(|l| crate::repo::wal::segment_of_lsn(tli, l, seg));
             if f.stop_lsn.is_none() {
                 return Err(Failure::new(
-                    ExitKind::Failure,
+                    ExitStatus::Failure,
                     "pg_basebackup succeeded but did not report its WAL end point.",
                 )
                 .with_remedy("Use pg_basebackup 10 or later.")

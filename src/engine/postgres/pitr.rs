@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::error::{fail, ExitKind, Failure};
+use crate::error::{fail, ExitStatus, Failure};
 
 /// Who will own the data directory (and run the server).
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub fn resolve_owner(dir: &Path, explicit: Option<&str>) -> Result<Owner> {
         let pw = unsafe { libc::getpwnam(c.as_ptr()) };
         if pw.is_null() {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("there is no user '{name}' (--owner)."),
                 "Name the operating-system user that runs PostgreSQL, e.g. --owner postgres.",
             );
@@ -84,14 +84,14 @@ pub fn check_empty(dir: &Path) -> Result<()> {
     if dir.exists() {
         if !dir.is_dir() {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("{} exists and is not a directory.", dir.display()),
                 "Give --pgdata a new or empty directory.",
             );
         }
         if fs::read_dir(dir)?.next().is_some() {
             return fail(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("the data directory {} is not empty.", dir.display()),
                 "A point-in-time restore needs a new or empty directory; it never writes over an existing cluster. Stop and move the old one away first.",
             );
@@ -120,7 +120,7 @@ pub fn parse_target_time(s: &str) -> Result<time::OffsetDateTime> {
     }
     time::OffsetDateTime::parse(&t, &Rfc3339).map_err(|_| {
         Failure::new(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!("\"{s}\" is not a time with a zone."),
         )
         .with_remedy(
@@ -202,7 +202,7 @@ pub fn neutralise(bin: &Path, dir: &Path, owner: &Owner) -> Result<Vec<(Neutrali
         let out = server_program_output(&mut cmd, &program)?;
         if !out.status.success() {
             return fail(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!(
                     "the restored configuration cannot be read (postgres -C {name}): {}",
                     String::from_utf8_lossy(&out.stderr).trim()
@@ -289,7 +289,7 @@ fn conf_name(k: &str) -> Result<&str> {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
     {
         return Err(Failure::new(
-            ExitKind::Usage,
+            ExitStatus::Usage,
             format!(
                 "{} is not a PostgreSQL setting name.",
                 super::comment_text(k)
@@ -370,7 +370,7 @@ pub fn fix_ownership(dir: &Path, owner: &Owner) -> Result<()> {
 fn server_program_output(cmd: &mut Command, program: &Path) -> Result<std::process::Output> {
     cmd.stdin(Stdio::null()).output().map_err(|e| {
         Failure::new(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             format!("cannot run {}: {e}.", program.display()),
         )
         .with_remedy("Install the PostgreSQL server programs, or pass --pg-bin-dir.")
@@ -445,7 +445,7 @@ pub fn start_and_wait(
     let out = server_program_output(&mut cmd, &program)?;
     if !out.status.success() {
         return fail(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             format!(
                 "pg_ctl start failed: {}{}",
                 String::from_utf8_lossy(&out.stderr).trim(),
@@ -472,14 +472,14 @@ pub fn start_and_wait(
             .unwrap_or(false);
         if !running {
             return fail(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!("the restored server stopped during recovery.{}", log_tail(&log)),
                 "Read the server log above: a recovery target before the backup's end, or WAL missing from the archive (see `vaultctl wal status`), are the usual causes.",
             );
         }
         if started.elapsed() > timeout {
             return fail(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!(
                     "recovery did not finish within {} s (cluster state: {}).",
                     timeout.as_secs(),

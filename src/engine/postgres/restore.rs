@@ -29,7 +29,7 @@ use super::sqlscan::{self, Refusal};
 use super::{execute, pg_error, query, quote_ident, ConnInfo, TableName};
 use crate::engine::command::describe_status;
 use crate::engine::command::{StderrTail, STDERR_TAIL};
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::storage::runtime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -142,7 +142,7 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
     let into = if exists {
         let n = user_relations(target)?;
         if n > 0 && !opts.clean {
-            return Err(Failure::new(ExitKind::Usage, format!("the database {} is not empty ({n} tables, views or sequences); a full restore needs a new or empty database.", target.display()))
+            return Err(Failure::new(ExitStatus::Usage, format!("the database {} is not empty ({n} tables, views or sequences); a full restore needs a new or empty database.", target.display()))
                 .with_remedy("Restore into a new database (--target-db …/NEWNAME --create), use --type merge to add missing rows, or pass --clean to replace this database (it is dropped only after the restore succeeded).")
                 .into());
         }
@@ -178,7 +178,7 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
     } else {
         if !opts.create {
             return Err(Failure::new(
-                ExitKind::Usage,
+                ExitStatus::Usage,
                 format!("the database {} does not exist.", target.display()),
             )
             .with_remedy("Pass --create to create it, or name an existing empty database.")
@@ -200,7 +200,7 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
         Ok(()) => {
             if report.replaced {
                 drop_db(&admin, &name).and_then(|_| execute(&admin, &format!("ALTER DATABASE {} RENAME TO {}", quote_ident(&restore_db), quote_ident(&name)))).map_err(|e| {
-                    Failure::new(ExitKind::Failure, format!("the backup was restored into the database \"{restore_db}\", but replacing \"{name}\" with it failed: {}.", crate::error::paragraph(&e)))
+                    Failure::new(ExitStatus::Failure, format!("the backup was restored into the database \"{restore_db}\", but replacing \"{name}\" with it failed: {}.", crate::error::paragraph(&e)))
                         .with_remedy(format!("Disconnect the clients of \"{name}\", then drop it and rename \"{restore_db}\" to \"{name}\" by hand."))
                 })?;
             }
@@ -277,7 +277,7 @@ fn refused(e: anyhow::Error, opts: &Options, i: usize) -> anyhow::Error {
         .unwrap_or_else(|| format!("artifact {}", i + 1));
     // The refusal stays in the chain (ops::hooks raises its own alert for it).
     anyhow::Error::new(r.clone()).context(Failure::new(
-        ExitKind::Failure,
+        ExitStatus::Failure,
         format!(
             "backup {} was refused: {artifact}, {r}. vaultctl never lets a backup run psql meta-commands or commit early; the rest of the stream was not read and nothing was committed.",
             opts.backup_id
@@ -304,7 +304,7 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
         .spawn()
         .map_err(|e| {
             Failure::new(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!("cannot start {}: {e}.", opts.psql.display()),
             )
             .with_remedy("Install the PostgreSQL client programs, or pass --pg-bin-dir.")
@@ -362,7 +362,7 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
     };
     if !status.success() {
         return Err(Failure::new(
-            ExitKind::Failure,
+            ExitStatus::Failure,
             format!("psql {}{}", describe_status(&status), if text.is_empty() { ".".into() } else { format!("; its stderr ended with: {text}") }),
         )
         .with_remedy("Nothing was committed. Fix the cause (often a missing role or extension on the target) and restore again.")
@@ -462,7 +462,7 @@ fn merge_in(client: &Client, open: Opener<'_>, count: usize, opts: &Options) -> 
                             &[&h.table.quoted()],
                         )?;
                         if !exists[0].get::<_, bool>(0) {
-                            return Err(Failure::new(ExitKind::Failure, format!("the table {} of the backup does not exist in {}.", h.table, opts.target.display()))
+                            return Err(Failure::new(ExitStatus::Failure, format!("the table {} of the backup does not exist in {}.", h.table, opts.target.display()))
                             .with_remedy("A merge restore needs the schema in place: restore the schema first (a full restore into a new database), or migrate the target.")
                             .into());
                         }

@@ -16,7 +16,7 @@ use super::{
     USER_TABLES,
 };
 use crate::config::{PostgresSpec, TenantSpec};
-use crate::error::{ExitKind, Failure};
+use crate::error::{ExitStatus, Failure};
 use crate::repo::backup::{ArtifactStream, Source};
 use crate::storage::runtime;
 
@@ -55,7 +55,7 @@ struct State {
 impl TenantExport {
     pub fn new(spec: PostgresSpec, selection: Selection) -> Result<Self> {
         let tenants = spec.tenants.clone().ok_or_else(|| {
-            Failure::new(ExitKind::Usage, "this postgres source has no [source.tenants] table in the config.")
+            Failure::new(ExitStatus::Usage, "this postgres source has no [source.tenants] table in the config.")
                 .with_remedy("Add [source.tenants] with table, key and column, or back up the whole database without --tenant.")
         })?;
         Ok(TenantExport {
@@ -94,7 +94,7 @@ impl TenantExport {
             &[&tname, &schema],
         )?;
         let Some(row) = found.first() else {
-            return Err(Failure::new(ExitKind::Usage, format!("the tenants table \"{}\" does not exist in {}.", self.tenants.table, conn.display()))
+            return Err(Failure::new(ExitStatus::Usage, format!("the tenants table \"{}\" does not exist in {}.", self.tenants.table, conn.display()))
                 .with_remedy("Fix [source.tenants] table in the config (schema.table if it is not on the search path).")
                 .into());
         };
@@ -126,7 +126,7 @@ impl TenantExport {
                 let missing: Vec<&String> = ids.iter().filter(|i| !all.contains(i)).collect();
                 if !missing.is_empty() {
                     return Err(Failure::new(
-                        ExitKind::Usage,
+                        ExitStatus::Usage,
                         format!(
                             "no tenant {} in {tenants_table}.{}.",
                             missing
@@ -150,7 +150,7 @@ impl TenantExport {
         };
         if chosen.is_empty() {
             return Err(Failure::new(
-                ExitKind::Failure,
+                ExitStatus::Failure,
                 format!("{tenants_table} holds no tenants."),
             )
             .with_remedy("Back up the whole database instead.")
