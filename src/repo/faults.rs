@@ -273,6 +273,22 @@ fn check_targets(
     }
 }
 
+/// Runs `op` over a copy of `pre` whose `k`-th write crashes (what follows
+/// as `after` says), checks that the crash point was reached, and returns
+/// the copy as the crash left it, with what `op` returned.
+fn crashed_at<R>(
+    pre: &InMemory,
+    k: usize,
+    after: AfterCrash,
+    op: impl FnOnce(Arc<dyn ObjectStore>) -> R,
+) -> (Arc<dyn ObjectStore>, R) {
+    let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
+    let f = FaultStore::new(mem.clone(), Plan::new().crash(Trigger::Write(k), after));
+    let out = op(f.clone());
+    assert!(f.crashed(), "crash point {k} was never reached");
+    (mem, out)
+}
+
 fn print_points(title: &str, ops: &[Op]) {
     println!("{title}: {} crash points", ops.len());
     for (k, op) in ops.iter().enumerate() {
@@ -349,12 +365,11 @@ fn backup_crashed_at_every_write(after: AfterCrash) {
     println!("({all_ops} storage operations in all)");
 
     for k in 0..writes.len() {
-        let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
-        let f = FaultStore::new(mem.clone(), Plan::new().crash(Trigger::Write(k), after));
         let catalog = w.copy_catalog(&pre_catalog);
         let data = generation(1, 600 * 1024);
-        let crashed = backup(&w.repo(f.clone()), &catalog, data.clone());
-        assert!(f.crashed(), "crash point {k} was never reached");
+        let (mem, crashed) = crashed_at(&pre, k, after, |f| {
+            backup(&w.repo(f), &catalog, data.clone())
+        });
         let what = format!("backup crashed ({after:?}) at point {k}");
         if after == AfterCrash::Error {
             // The process saw its writes fail: the run must have failed, or
@@ -465,13 +480,7 @@ fn a_prune_crashed_at_every_write_leaves_a_sound_repository_and_the_next_prune_f
     );
 
     for k in 0..writes.len() {
-        let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
-        let f = FaultStore::new(
-            mem.clone(),
-            Plan::new().crash(Trigger::Write(k), AfterCrash::Drop),
-        );
-        let _ = prune_all(&w.repo(f.clone()));
-        assert!(f.crashed(), "crash point {k} was never reached");
+        let (mem, _) = crashed_at(&pre, k, AfterCrash::Drop, |f| prune_all(&w.repo(f)));
         let what = format!("prune crashed at point {k}");
         let repo = w.repo(mem.clone());
         reap_locks(&repo.stores);
@@ -665,13 +674,7 @@ fn a_sync_crashed_at_every_write_leaves_both_targets_sound_and_the_next_sync_fin
     assert!(writes.len() >= 10, "{writes:#?}");
 
     for k in 0..writes.len() {
-        let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
-        let f = FaultStore::new(
-            mem.clone(),
-            Plan::new().crash(Trigger::Write(k), AfterCrash::Drop),
-        );
-        let _ = sync(&w.repo(f.clone()));
-        assert!(f.crashed(), "crash point {k} was never reached");
+        let (mem, _) = crashed_at(&pre, k, AfterCrash::Drop, |f| sync(&w.repo(f)));
         let what = format!("sync crashed at point {k}");
         let repo = w.repo(mem.clone());
         reap_locks(&repo.stores);
@@ -737,13 +740,9 @@ fn a_wal_push_crashed_at_every_write_is_completed_by_the_archivers_retry() {
     assert!(writes.len() >= 10, "{writes:#?}");
 
     for k in 0..writes.len() {
-        let mem: Arc<dyn ObjectStore> = Arc::new(empty.fork());
-        let f = FaultStore::new(
-            mem.clone(),
-            Plan::new().crash(Trigger::Write(k), AfterCrash::Drop),
-        );
-        let _ = archive(&wal_repo(World::stores(f.clone())));
-        assert!(f.crashed(), "crash point {k} was never reached");
+        let (mem, _) = crashed_at(&empty, k, AfterCrash::Drop, |f| {
+            archive(&wal_repo(World::stores(f)))
+        });
         let what = format!("wal push crashed at point {k}");
         // The killed archive_command reported no success from the crash on:
         // PostgreSQL pushes those segments again (a fresh process, whose
