@@ -37,31 +37,27 @@ fn split_manifest(bytes: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (bytes[..12 + h].to_vec(), bytes[12 + h..].to_vec())
 }
 
-/// Two backups of the same source `db`: an old one and a newer one.
-fn two_backups(env: &Env) -> (String, String) {
-    let old = env.path("old.bin");
-    let new = env.path("new.bin");
-    std::fs::write(&old, pseudo_random(11, 300_000)).unwrap();
-    std::fs::write(&new, pseudo_random(12, 300_000)).unwrap();
-    let a = env.backup_json(&[
-        "command",
-        "--name",
-        "db",
-        "--",
-        "cat",
-        old.to_str().unwrap(),
-    ]);
+/// Backs up `len` pseudo-random bytes (from `seed`), written to the file
+/// `name`, as the source `db`; returns the backup id and the file.
+fn backup_noise(env: &Env, name: &str, seed: u64, len: usize) -> (String, PathBuf) {
+    let file = env.path(name);
+    std::fs::write(&file, pseudo_random(seed, len)).unwrap();
     let b = env.backup_json(&[
         "command",
         "--name",
         "db",
         "--",
         "cat",
-        new.to_str().unwrap(),
+        file.to_str().unwrap(),
     ]);
+    (b["id"].as_str().unwrap().to_string(), file)
+}
+
+/// Two backups of the same source `db`: an old one and a newer one.
+fn two_backups(env: &Env) -> (String, String) {
     (
-        a["id"].as_str().unwrap().to_string(),
-        b["id"].as_str().unwrap().to_string(),
+        backup_noise(env, "old.bin", 11, 300_000).0,
+        backup_noise(env, "new.bin", 12, 300_000).0,
     )
 }
 
@@ -201,17 +197,7 @@ fn forged_empty_body_made_with_the_public_recipient_is_refused() {
 #[test]
 fn garbage_index_object_is_reported_and_skipped() {
     let env = Env::local();
-    let first = env.path("first.bin");
-    std::fs::write(&first, pseudo_random(21, 200_000)).unwrap();
-    let a = env.backup_json(&[
-        "command",
-        "--name",
-        "db",
-        "--",
-        "cat",
-        first.to_str().unwrap(),
-    ]);
-    let a = a["id"].as_str().unwrap().to_string();
+    let (a, first) = backup_noise(&env, "first.bin", 21, 200_000);
     // A name that is the correct BLAKE3 of garbage bytes.
     let garbage = b"this is not an index object".repeat(10);
     let name = blake3::hash(&garbage).to_hex().to_string();
@@ -252,17 +238,7 @@ fn garbage_index_object_is_reported_and_skipped() {
 #[test]
 fn zstd_bombs_in_an_index_and_a_manifest_header_are_refused() {
     let env = Env::local();
-    let data = env.path("d.bin");
-    std::fs::write(&data, pseudo_random(31, 200_000)).unwrap();
-    let a = env.backup_json(&[
-        "command",
-        "--name",
-        "db",
-        "--",
-        "cat",
-        data.to_str().unwrap(),
-    ]);
-    let a = a["id"].as_str().unwrap().to_string();
+    let (a, data) = backup_noise(&env, "d.bin", 31, 200_000);
     let key = dedup_key(&env);
     // 8 GiB of zeros in 256 KiB, sealed with the real key (a compromised
     // backup host has it).
@@ -313,12 +289,7 @@ fn zstd_bombs_in_an_index_and_a_manifest_header_are_refused() {
 fn truncated_and_zero_length_manifests_do_not_block_gc() {
     let env = Env::local();
     let ids: Vec<String> = (0..3)
-        .map(|i| {
-            let p = env.path(&format!("{i}.bin"));
-            std::fs::write(&p, pseudo_random(40 + i, 300_000)).unwrap();
-            let b = env.backup_json(&["command", "--name", "db", "--", "cat", p.to_str().unwrap()]);
-            b["id"].as_str().unwrap().to_string()
-        })
+        .map(|i| backup_noise(&env, &format!("{i}.bin"), 40 + i, 300_000).0)
         .collect();
     // A power cut: one manifest empty, one cut inside its header.
     std::fs::write(manifest_file(&env, &ids[1]), b"").unwrap();
