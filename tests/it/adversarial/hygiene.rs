@@ -244,33 +244,6 @@ fn local_objects_are_complete_and_no_temporary_file_is_left_or_listed() {
 
 // ---------------------------------------------------------------- archives
 
-/// Builds a tar with python3's tarfile module. Helpers: `f(name, data)`
-/// file, `d(name)` directory, `l(name, target)` symlink, `h(name, target)`
-/// hard link, `dev(name, type)` device node or FIFO.
-fn python_tar(path: &Path, body: &str, pax: bool) {
-    let script = format!(
-        "import tarfile, io, sys\nt = tarfile.open(sys.argv[1], 'w', format=tarfile.{})\n\
-         def f(name, data=b'evil'):\n    i = tarfile.TarInfo(name); i.size = len(data); i.mode = 0o644; t.addfile(i, io.BytesIO(data))\n\
-         def d(name):\n    i = tarfile.TarInfo(name); i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)\n\
-         def l(name, target):\n    i = tarfile.TarInfo(name); i.type = tarfile.SYMTYPE; i.linkname = target; t.addfile(i)\n\
-         def h(name, target):\n    i = tarfile.TarInfo(name); i.type = tarfile.LNKTYPE; i.linkname = target; t.addfile(i)\n\
-         def dev(name, kind):\n    i = tarfile.TarInfo(name); i.type = kind; i.mode = 0o666; i.devmajor = 1; i.devminor = 3; t.addfile(i)\n\
-         {body}\nt.close()\n",
-        if pax { "PAX_FORMAT" } else { "USTAR_FORMAT" }
-    );
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .arg(path)
-        .output()
-        .expect("python3 is needed to craft archives");
-    assert!(
-        out.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Backs up `tar` as a tar-format command source; returns the backup id.
 fn backup_tar(env: &Env, name: &str, tar: &Path) -> String {
     let b = env.backup_json(&[

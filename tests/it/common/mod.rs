@@ -722,3 +722,30 @@ pub fn assert_same_tree(expected: &Path, actual: &Path) {
 pub fn restored_path(dir: &Path, src: &Path) -> PathBuf {
     dir.join(src.strip_prefix("/").unwrap())
 }
+
+/// Builds a tar with python3's tarfile module. Helpers: `f(name, data)`
+/// file, `d(name)` directory, `l(name, target)` symlink, `h(name, target)`
+/// hard link, `dev(name, type)` device node or FIFO.
+pub fn python_tar(path: &Path, body: &str, pax: bool) {
+    let script = format!(
+        "import tarfile, io, sys\nt = tarfile.open(sys.argv[1], 'w', format=tarfile.{})\n\
+         def f(name, data=b'evil'):\n    i = tarfile.TarInfo(name); i.size = len(data); i.mode = 0o644; t.addfile(i, io.BytesIO(data))\n\
+         def d(name):\n    i = tarfile.TarInfo(name); i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)\n\
+         def l(name, target):\n    i = tarfile.TarInfo(name); i.type = tarfile.SYMTYPE; i.linkname = target; t.addfile(i)\n\
+         def h(name, target):\n    i = tarfile.TarInfo(name); i.type = tarfile.LNKTYPE; i.linkname = target; t.addfile(i)\n\
+         def dev(name, kind):\n    i = tarfile.TarInfo(name); i.type = kind; i.mode = 0o666; i.devmajor = 1; i.devminor = 3; t.addfile(i)\n\
+         {body}\nt.close()\n",
+        if pax { "PAX_FORMAT" } else { "USTAR_FORMAT" }
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .arg(path)
+        .output()
+        .expect("python3 is needed to craft archives");
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
