@@ -851,9 +851,9 @@ pub struct RestoreStart<'a> {
     pub target: &'a str,
     pub tenants: &'a [String],
     pub reason: Option<&'a str>,
-    pub operator: &'a str,
-    pub host: &'a str,
-    pub started_at: &'a str,
+    pub operator: String,
+    pub host: String,
+    pub started_at: String,
 }
 
 impl Catalog {

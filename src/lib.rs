@@ -10,6 +10,8 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod humanize;
+pub mod jobs;
 pub mod ops;
 pub mod progress;
 pub mod redact;
