@@ -32,8 +32,8 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
     let identities = repo.identities().ok();
     catalog.clear_repository_cache()?;
     let synced = repo.sync_index(catalog)?;
-    let presence = presence(repo);
     let mut problems = synced.skipped;
+    let presence = presence(repo, source_store, &manifests, &mut problems);
     let mut restored = 0;
     for (name, _) in manifests {
         let Some(id) = name.strip_prefix("snapshots/") else {
@@ -112,12 +112,31 @@ fn first_listing<'a>(
     Err(last_err.unwrap_or_else(|| anyhow::anyhow!("no target is available")))
 }
 
-/// Which targets hold each manifest, by backup id.
-fn presence(repo: &Repository) -> HashMap<String, Vec<String>> {
+/// Which targets hold each manifest, by backup id (`listed`: the listing
+/// of `first`, already read). A target that cannot be listed is a problem:
+/// its backups would look missing on it.
+fn presence(
+    repo: &Repository,
+    first: &Store,
+    listed: &[(String, u64)],
+    problems: &mut Vec<String>,
+) -> HashMap<String, Vec<String>> {
     let mut presence: HashMap<String, Vec<String>> = HashMap::new();
     for s in &repo.stores {
-        let Ok(list) = s.list(SNAPSHOTS_DIR) else {
-            continue;
+        let list = if s.name == first.name {
+            listed.to_vec()
+        } else {
+            match s.list(SNAPSHOTS_DIR) {
+                Ok(l) => l,
+                Err(e) => {
+                    problems.push(format!(
+                        "{}: the catalog does not know which backups target '{}' holds; run `vaultctl catalog rebuild` again when it answers",
+                        paragraph(&e),
+                        s.name
+                    ));
+                    continue;
+                }
+            }
         };
         for (name, _) in list {
             if let Some(id) = name.strip_prefix("snapshots/") {
