@@ -7,6 +7,8 @@
 //! run at once; schema changes are numbered migrations keyed on
 //! `PRAGMA user_version`.
 
+pub mod alerts;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -160,7 +162,7 @@ const MIGRATIONS: &[&str] = &[
 pub struct Catalog {
     /// Crate-visible only for `ops::alerts`, whose SQL has not moved behind
     /// methods yet; everything else goes through the methods below.
-    pub(crate) conn: Connection,
+    conn: Connection,
 }
 
 /// One backup as the catalog knows it (the `list --json` shape).

@@ -16,5 +16,6 @@ pub mod ops;
 pub mod progress;
 pub mod redact;
 pub mod repo;
+pub mod settings;
 pub mod severity;
 pub mod storage;

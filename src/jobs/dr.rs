@@ -113,7 +113,7 @@ fn plan_checks(config: &Config, req: &PlanRequest, checks: &mut Vec<Check>) {
     let repo = if holders.is_empty() {
         None
     } else {
-        match Repository::open(config, None) {
+        match crate::ops::open_repository(config, None) {
             Ok(r) => Some(r),
             Err(e) => {
                 if identity_ok {
@@ -865,7 +865,7 @@ fn run_steps(
     let config = job.config;
     let source = mode.source();
     let repo = steps.time("open repository", || {
-        let r = Repository::open(config, None)?;
+        let r = crate::ops::open_repository(config, None)?;
         let mut d = format!(
             "repository {} on {}",
             r.config.repo_id,

@@ -115,7 +115,7 @@ pub fn finish<T>(config: &Config, catalog: Option<&Catalog>, ran: Ran, result: &
 
 /// The repository (one target, or all) and the catalog bound to it.
 pub fn open(config: &Config, target: Option<&str>) -> Result<(Repository, Catalog)> {
-    let repo = Repository::open(config, target)?;
+    let repo = crate::ops::open_repository(config, target)?;
     let catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     Ok((repo, catalog))

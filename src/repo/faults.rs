@@ -792,6 +792,7 @@ fn only(repo: &Repository, target: &str) -> Repository {
         recipients: repo.recipients.clone(),
         identity_file: repo.identity_file.clone(),
         lock_timing: repo.lock_timing,
+        notifier: repo.notifier.clone(),
     }
 }
 

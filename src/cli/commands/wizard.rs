@@ -17,7 +17,6 @@ use crate::engine::postgres::{pitr, ConnInfo};
 use crate::error::{fail, ExitStatus};
 use crate::jobs::offers::{offers, Kind};
 use crate::jobs::pitr::Reach;
-use crate::repo::Repository;
 
 const BACK: &str = "← Back";
 /// Typed into a text field: go back one step.
@@ -84,7 +83,7 @@ fn text(theme: &dyn Theme, prompt: &str, initial: &str, required: bool) -> Resul
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let repo = Repository::open(&config, args.target.as_deref())?;
+    let repo = crate::ops::open_repository(&config, args.target.as_deref())?;
     let catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let here: Vec<String> = repo.stores.iter().map(|s| s.name.clone()).collect();
