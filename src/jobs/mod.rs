@@ -8,11 +8,14 @@
 //! printing is the CLI's job. The wizard, `dr` and the flag form of
 //! `restore` call the same functions.
 
+pub mod backup;
 pub mod catalog;
 pub mod dr;
 pub mod offers;
 pub mod pitr;
 pub mod restore;
+pub mod sync;
+pub mod verify;
 pub mod wal;
 
 use anyhow::Result;

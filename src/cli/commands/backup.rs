@@ -5,15 +5,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
 use crate::config::{validate_name, Config};
 use crate::engine::postgres::tenants::Selection;
 use crate::engine::{self, command::CommandSource, files::FilesSource};
 use crate::error::{fail, ExitStatus};
-use crate::ops;
-use crate::repo::backup::{self, BackupOptions, BackupOutcome, Source};
-use crate::repo::Repository;
+use crate::jobs::backup::Event;
+use crate::repo::backup::{BackupOutcome, Source};
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -137,139 +135,38 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
         }
     }
 
-    let repo = match crate::ops::open_repository(&config, None) {
-        Ok(r) => r,
-        Err(e) => {
-            // No target answered (or none holds the repository): every
-            // selected source missed its backup.
-            let catalog = ops::hooks::open_catalog(&config);
-            for (name, _, _) in &jobs {
-                ops::hooks::backup_failed(&config, catalog.as_ref(), name, &e);
-            }
-            if let Some(c) = &catalog {
-                ops::after_command(&config, c);
-            }
-            return Err(e);
-        }
-    };
-    let mut catalog = Catalog::open(&config.catalog)?;
-    catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    catalog.reap_interrupted(&crate::repo::hostname(), &crate::clock::now_rfc3339())?;
-    for (name, why) in &repo.unavailable {
-        eprintln!(
-            "vaultctl: warning: target '{name}' is unavailable and will miss this backup: {why}"
-        );
-    }
-    ops::hooks::targets_unreachable(&config, &catalog, &repo.unavailable);
-    let progress = ctx.progress();
-    let several = jobs.len() > 1;
-    let total = jobs.len();
-    let mut failures = 0;
-    let mut code = ExitStatus::Success;
-    let mut first_error = None;
-    for (name, mut source, source_tags) in jobs {
-        let mut tags = source_tags;
-        tags.extend(args.tags.iter().cloned());
-        let opts = BackupOptions {
-            source: name.clone(),
-            tags,
-            note: args.note.clone(),
-            catalog_path: config.catalog.clone(),
-            compression_level: config.compression_level,
-            pack_size: config.pack_size,
-        };
-        ops::hooks::backup_started(&config, &name);
-        match backup::run(&repo, &mut catalog, source.as_mut(), &opts, &progress) {
-            Ok(outcome) => {
-                let missed: Vec<(String, String)> = outcome
-                    .failed_targets
-                    .iter()
-                    .map(|f| (f.target.clone(), f.error.clone()))
-                    .collect();
-                ops::hooks::backup_succeeded(
-                    &config,
-                    &catalog,
-                    &outcome.source,
-                    &outcome.id,
-                    &outcome.targets,
-                    &missed,
-                );
-                print_outcome(ctx, &outcome)?;
-                if !outcome.failed_targets.is_empty() {
-                    for f in &outcome.failed_targets {
-                        eprintln!(
-                            "vaultctl: warning: backup {} of '{}' is missing on target '{}': {} Run the backup again when the target is back; the other targets hold a complete copy.",
-                            outcome.id, outcome.source, f.target, f.error
-                        );
-                    }
-                    code = code.max(ExitStatus::Warnings);
-                }
-            }
-            Err(e) => {
-                ops::hooks::backup_failed(&config, Some(&catalog), &name, &e);
-                // With several sources, go on with the others, then fail.
-                if several {
+    let planned = jobs
+        .into_iter()
+        .map(|(name, source, tags)| crate::jobs::backup::Planned { name, source, tags })
+        .collect();
+    let mut on = |e: Event| -> Result<()> {
+        match e {
+            Event::Unavailable(name, why) => eprintln!(
+                "vaultctl: warning: target '{name}' is unavailable and will miss this backup: {why}"
+            ),
+            Event::Done(outcome) => {
+                print_outcome(ctx, outcome)?;
+                for f in &outcome.failed_targets {
                     eprintln!(
-                        "vaultctl: error: backup of '{name}' failed: {}",
-                        crate::error::paragraph(&e)
+                        "vaultctl: warning: backup {} of '{}' is missing on target '{}': {} Run the backup again when the target is back; the other targets hold a complete copy.",
+                        outcome.id, outcome.source, f.target, f.error
                     );
                 }
-                failures += 1;
-                first_error.get_or_insert(e);
             }
+            Event::Failed(name, e) => eprintln!(
+                "vaultctl: error: backup of '{name}' failed: {}",
+                crate::error::paragraph(e)
+            ),
         }
-    }
-    check_lagging_targets(&config, &catalog, &repo);
-    // Staleness of every source, then metrics.
-    ops::after_command(&config, &catalog);
-    if let Some(e) = first_error {
-        if !several {
-            return Err(e);
-        }
-        return Err(e.context(format!(
-            "{failures} of {total} backups failed (each is reported above)"
-        )));
-    }
-    Ok(code)
-}
-
-/// A target that lacks backups another holds (it was down) is reported; the
-/// operator (or the alert wired to `report_target_behind`) runs `vaultctl sync`.
-/// Warns about, and raises the replication alert for, targets that lack
-/// backups another target holds (after an outage); resolves it for the rest.
-fn check_lagging_targets(config: &Config, catalog: &Catalog, repo: &Repository) {
-    use crate::ops::alerts::{kind, AlertKey};
-    use crate::severity::Severity;
-    if repo.stores.len() < 2 {
-        return;
-    }
-    let policies = config
-        .targets
-        .iter()
-        .map(|t| (t.name.clone(), t.retention.clone()))
-        .collect();
-    match crate::repo::sync::lagging_targets(&repo.stores, &repo.dedup, &policies) {
-        Ok(lags) => {
-            for store in &repo.stores {
-                let key = AlertKey::new(kind::REPLICATION_BEHIND, "", &store.name);
-                match lags.iter().find(|l| l.target == store.name) {
-                    Some(lag) => {
-                        crate::repo::sync::report_target_behind(lag);
-                        let message = format!(
-                            "target '{}' lacks {} backup(s) that target '{}' holds; run `vaultctl sync --to {}`",
-                            lag.target, lag.missing_backups, lag.from, lag.target
-                        );
-                        ops::alert(config, catalog, key, Severity::Warning, &message);
-                    }
-                    None => ops::clear(config, catalog, &key, "backup"),
-                }
-            }
-        }
-        Err(e) => tracing::warn!(
-            "could not check whether the targets are in step: {}",
-            crate::error::paragraph(&e)
-        ),
-    }
+        Ok(())
+    };
+    crate::jobs::backup::run(
+        &ctx.job(&config, true),
+        planned,
+        &args.tags,
+        args.note.as_deref(),
+        &mut on,
+    )
 }
 
 fn names(config: &Config) -> String {

@@ -1,13 +1,13 @@
-//! `vaultctl verify`: check every target (or one) and record the run.
+//! `vaultctl verify`: check every target (or one) and record the run
+//! ([`crate::jobs::verify`]).
 
 use anyhow::Result;
 use clap::Args;
 
-use crate::catalog::{Catalog, VerifyRecord};
 use crate::cli::{output, Ctx};
 use crate::error::ExitStatus;
-use crate::ops;
-use crate::repo::verify::{self, Mode, Report};
+use crate::jobs;
+use crate::repo::verify::Mode;
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -36,75 +36,15 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let repo = crate::ops::open_repository(&config, args.target.as_deref())?;
-    let catalog = Catalog::open(&config.catalog)?;
-    catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let mode = match (args.read_data, args.sample) {
         (true, _) => Mode::ReadData,
         (false, Some(p)) => Mode::Sample(p),
         _ => Mode::Structure,
     };
-    let identities = repo.identities().ok();
-    let progress = ctx.progress();
-    let mut reports: Vec<Report> = Vec::new();
-    for (name, why) in &repo.unavailable {
-        reports.push(Report {
-            target: name.clone(),
-            mode: verify::mode_name(mode),
-            ok: false,
-            backups_checked: 0,
-            packs_checked: 0,
-            content_checked: false,
-            problems: vec![verify::Problem {
-                message: format!("target unavailable: {why}"),
-                backups: vec![],
-            }],
-            affected_backups: vec![],
-            warnings: vec![],
-        });
-    }
-    ops::hooks::targets_unreachable(&config, &catalog, &repo.unavailable);
-    for store in &repo.stores {
-        let started_at = crate::clock::now_rfc3339();
-        let report =
-            match verify::verify_target(&repo, store, mode, identities.as_deref(), &progress) {
-                Ok(r) => r,
-                Err(e) => {
-                    let problem = format!(
-                        "the verify run could not finish: {}",
-                        crate::error::paragraph(&e)
-                    );
-                    ops::hooks::verify_finished(
-                        &config,
-                        &catalog,
-                        &store.name,
-                        verify::mode_name(mode).as_str(),
-                        &[problem],
-                    );
-                    ops::after_command(&config, &catalog);
-                    return Err(e);
-                }
-            };
-        catalog.record_verify(&VerifyRecord {
-            started_at,
-            finished_at: crate::clock::now_rfc3339(),
-            target: store.name.clone(),
-            mode: report.mode.clone(),
-            ok: report.ok,
-            backups_checked: report.backups_checked,
-            packs_checked: report.packs_checked,
-            problems: report.problems.iter().map(|p| p.message.clone()).collect(),
-        })?;
-        let problems: Vec<String> = report.problems.iter().map(|p| p.message.clone()).collect();
-        ops::hooks::verify_finished(&config, &catalog, &store.name, &report.mode, &problems);
-        reports.push(report);
-    }
-    ops::after_command(&config, &catalog);
-    let ok = reports.iter().all(|r| r.ok);
+    let v = jobs::verify::run(&config, args.target.as_deref(), mode, &ctx.progress())?;
+    let (ok, reports) = (v.ok, &v.targets);
     if ctx.global.json {
-        output::json(
-            &serde_json::json!({ "ok": ok, "identity": identities.is_some(), "targets": reports }),
-        )?;
+        output::json(&v)?;
     } else {
         let mut t = output::table();
         t.set_header(vec![
@@ -115,7 +55,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
             "content",
             "result",
         ]);
-        for r in &reports {
+        for r in reports {
             t.add_row(vec![
                 r.target.clone(),
                 r.mode.clone(),
@@ -134,7 +74,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
             ]);
         }
         output::line(&t.to_string())?;
-        for r in &reports {
+        for r in reports {
             for p in &r.problems {
                 let affected = if p.backups.is_empty() {
                     String::new()
@@ -144,12 +84,12 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
                 output::line(&format!("{}: {}{affected}", r.target, p.message))?;
             }
         }
-        for r in &reports {
+        for r in reports {
             for w in &r.warnings {
                 eprintln!("vaultctl: warning: target '{}': {w}", r.target);
             }
         }
-        if identities.is_none() && ctx.global.quiet == 0 {
+        if !v.identity && ctx.global.quiet == 0 {
             eprintln!("vaultctl: no identity: checked ciphertext and structure only (blob contents and stream hashes need the identity).");
         }
     }
