@@ -18,7 +18,7 @@ pub struct VerifyArgs {
     /// Download every pack and check its bytes (and, with the identity, every blob and stream)
     #[arg(long, conflicts_with = "sample")]
     pub read_data: bool,
-    /// Download this percentage of packs, chosen at random
+    /// Download this percentage of packs, those read least recently first (repeated runs rotate through every pack)
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     pub sample: Option<f64>,
 }
@@ -38,12 +38,13 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let repo = Repository::open(&config, args.target.as_deref())?;
-    let catalog = Catalog::open(&config.catalog)?;
+    let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let mode = match (args.read_data, args.sample) {
         (true, _) => Mode::ReadData,
         (false, Some(p)) => Mode::Sample(p),
-        _ => Mode::Structure,
+        // Neither flag: the `[verify]` mode, else structure only.
+        (false, None) => config.verify.as_ref().map_or(Mode::Structure, |v| v.mode),
     };
     let identities = repo.identities().ok();
     let progress = ctx.progress();
@@ -62,33 +63,49 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
             }],
             affected_backups: vec![],
             warnings: vec![],
+            packs_listed: vec![],
+            packs_read: vec![],
         });
     }
     ops::hooks::targets_unreachable(&config, &catalog, &repo.unavailable);
     for store in &repo.stores {
-        let started_at = crate::clock::now_rfc3339();
-        let report =
-            match verify::verify_target(&repo, store, mode, identities.as_deref(), &progress) {
-                Ok(r) => r,
-                Err(e) => {
-                    let problem = format!(
-                        "the verify run could not finish: {}",
-                        crate::error::paragraph(&e)
-                    );
-                    ops::hooks::verify_finished(
-                        &config,
-                        &catalog,
-                        &store.name,
-                        verify::mode_name(mode).as_str(),
-                        &[problem],
-                    );
-                    ops::after_command(&config, &catalog);
-                    return Err(e);
-                }
-            };
+        let started_at = config.clock.now_str();
+        let last_read = catalog.pack_reads(&store.name)?;
+        let report = match verify::verify_target_rotating(
+            &repo,
+            store,
+            mode,
+            identities.as_deref(),
+            &last_read,
+            &progress,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                let problem = format!(
+                    "the verify run could not finish: {}",
+                    crate::error::paragraph(&e)
+                );
+                ops::hooks::verify_finished(
+                    &config,
+                    &catalog,
+                    &store.name,
+                    verify::mode_name(mode).as_str(),
+                    &[problem],
+                );
+                ops::after_command(&config, &catalog);
+                return Err(e);
+            }
+        };
+        let finished_at = config.clock.now_str();
+        catalog.record_pack_reads(
+            &store.name,
+            &report.packs_listed,
+            &report.packs_read,
+            &finished_at,
+        )?;
         catalog.record_verify(&VerifyRecord {
             started_at,
-            finished_at: crate::clock::now_rfc3339(),
+            finished_at,
             target: store.name.clone(),
             mode: report.mode.clone(),
             ok: report.ok,
