@@ -1624,6 +1624,57 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
         assert_eq!(c.notify.len(), 2);
         assert!(c.metrics_textfile.is_some());
         assert!(c.sources[0].schedule.is_some());
+        let drill = c.sources[2].drill.as_ref().unwrap();
+        assert_eq!(drill.max_age(), Some(Duration::from_secs(8 * 86400)));
+        assert!(drill
+            .scratch_db
+            .as_deref()
+            .unwrap()
+            .ends_with("/vaultctl_drill_db"));
+        let v = c.verify.as_ref().unwrap();
+        assert_eq!(v.mode, VerifyMode::Sample(5.0));
+        assert_eq!(v.targets, ["local", "r2"]);
+        assert_eq!(v.max_age(), Some(Duration::from_secs(26 * 3600)));
+        assert_eq!(v.window, DEFAULT_VERIFY_WINDOW);
+    }
+
+    #[test]
+    fn verify_and_drill_max_age_default_from_the_schedule() {
+        let text = r#"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[[source]]
+name = "db"
+kind = "postgres"
+url = "postgresql://backup@127.0.0.1:5432/app"
+[source.drill]
+schedule = "weekly"
+[verify]
+schedule = "hourly"
+mode = "sample=2.5%"
+"#;
+        let c = validate(toml::from_str(text).unwrap(), Origin::Embedded).unwrap();
+        let v = c.verify.unwrap();
+        assert_eq!(v.mode, VerifyMode::Sample(2.5));
+        assert_eq!(v.targets, ["local"], "default: every target");
+        assert_eq!(v.max_age(), Some(Duration::from_secs(2 * 3600)));
+        let d = c.sources[0].drill.as_ref().unwrap();
+        assert_eq!(d.max_age(), Some(Duration::from_secs((7 * 24 + 14) * 3600)));
+        assert_eq!(d.scratch_db, None);
+        // No schedule and no max_age: nothing to be stale against.
+        let c = validate(
+            toml::from_str(
+                &text
+                    .replace("schedule = \"hourly\"\n", "")
+                    .replace("mode = \"sample=2.5%\"", "mode = \"read-data\""),
+            )
+            .unwrap(),
+            Origin::Embedded,
+        )
+        .unwrap();
+        assert_eq!(c.verify.as_ref().unwrap().max_age(), None);
+        assert_eq!(c.verify.unwrap().mode, VerifyMode::ReadData);
     }
 
     #[test]
