@@ -434,7 +434,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_su
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l source -d 'The source whose latest backup to test' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l scratch-db -d 'The scratch database to create, restore into and drop (must not exist; default: vaultctl_drill_SOURCE on the source\'s server)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l scratch-db -d 'The scratch database to create, restore into and drop (must not exist; default: the source\'s [source.drill] scratch_db, else vaultctl_drill_SOURCE on the source\'s server)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l password-file -d 'A file holding the password of --scratch-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l report -d 'Write a Markdown report of every step with timings' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l pg-bin-dir -d 'Where psql is (default: the source\'s config, else PATH)' -r -F

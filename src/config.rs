@@ -264,6 +264,16 @@ impl DrillPlan {
     }
 }
 
+impl Config {
+    /// The `[source.drill]` of `source`, if it has one.
+    pub fn drill_plan(&self, source: &str) -> Option<&DrillPlan> {
+        self.sources
+            .iter()
+            .find(|s| s.name == source)
+            .and_then(|s| s.drill.as_ref())
+    }
+}
+
 /// A validated `[[notify]]` entry.
 #[derive(Debug, Clone)]
 pub struct Notify {

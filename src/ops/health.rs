@@ -349,11 +349,7 @@ pub fn check_drills(
     }
     let mut out = Vec::new();
     for name in names {
-        let plan = config
-            .sources
-            .iter()
-            .find(|s| s.name == name)
-            .and_then(|s| s.drill.as_ref());
+        let plan = config.drill_plan(&name);
         let threshold = plan.and_then(|d| d.max_age());
         let last = catalog.last_drill(&name, false)?;
         let last_ok = catalog.last_drill(&name, true)?;

@@ -544,8 +544,12 @@ fn configured_drill_goes_stale_and_a_successful_drill_resolves_it_with_metrics()
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("overdue: drill db"), "{}", text(&o));
 
-    // What the drill unit runs (the scratch database from [source.drill]).
-    let j = v.json(&["dr", "drill", "--source", "db", "--scratch-db", &scratch]);
+    // Without --scratch-db: the one from [source.drill] (drill_sched).
+    let j = v.json(&["dr", "drill", "--source", "db"]);
+    assert!(
+        j["target_db"].as_str().unwrap().contains("drill_sched"),
+        "{j}"
+    );
     assert_eq!(j["ok"], true, "{j}");
     let rto = j["rto_ms"].as_u64().unwrap() as f64 / 1e3;
     let alerts = v.json(&["alerts", "--status", "all"]);

@@ -88,7 +88,7 @@ pub struct DrillArgs {
     /// The source whose latest backup to test
     #[arg(long)]
     pub source: String,
-    /// The scratch database to create, restore into and drop (must not exist; default: vaultctl_drill_SOURCE on the source's server)
+    /// The scratch database to create, restore into and drop (must not exist; default: the source's [source.drill] scratch_db, else vaultctl_drill_SOURCE on the source's server)
     #[arg(long, value_name = "URL")]
     pub scratch_db: Option<String>,
     /// A file holding the password of --scratch-db's role (else PGPASSWORD or PGPASSFILE; never in the URL)
@@ -116,7 +116,17 @@ pub fn run(ctx: &Ctx, cmd: DrCommand) -> Result<ExitStatus> {
     match cmd {
         DrCommand::Plan(a) => plan(ctx, a),
         DrCommand::Run(a) => execute(ctx, Mode::Run(a)),
-        DrCommand::Drill(a) => execute(ctx, Mode::Drill(a)),
+        DrCommand::Drill(mut a) => {
+            // No --scratch-db: the one in the source's [source.drill], if any.
+            if a.scratch_db.is_none() {
+                let config = ctx.config()?;
+                if let Some(d) = config.drill_plan(&a.source) {
+                    a.scratch_db = d.scratch_db.clone();
+                    a.password_file = d.password_file.clone();
+                }
+            }
+            execute(ctx, Mode::Drill(a))
+        }
         DrCommand::History(a) => history(ctx, a),
     }
 }
