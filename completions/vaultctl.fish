@@ -40,7 +40,7 @@ complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "backup" -d 'Back 
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "list" -d 'List backups'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
-complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte (no flag: the config\'s [verify] mode)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "catalog" -d 'Manage the local catalog'
@@ -193,7 +193,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s v -l verb
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l target -d 'Check only this target' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l sample -d 'Download this percentage of packs, chosen at random' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l sample -d 'Download this percentage of packs, those read least recently first (repeated runs rotate through every pack)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -434,7 +434,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_su
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l source -d 'The source whose latest backup to test' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l scratch-db -d 'The scratch database to create, restore into and drop (must not exist; default: vaultctl_drill_SOURCE on the source\'s server)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l scratch-db -d 'The scratch database to create, restore into and drop (must not exist; default: the source\'s [source.drill] scratch_db, else vaultctl_drill_SOURCE on the source\'s server)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l password-file -d 'A file holding the password of --scratch-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l report -d 'Write a Markdown report of every step with timings' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l pg-bin-dir -d 'Where psql is (default: the source\'s config, else PATH)' -r -F
@@ -473,8 +473,8 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fi
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), and those of [verify] and [source.drill], or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "install" -d 'Write a .service and a .timer per scheduled source, verified target ([verify]) and drilled source ([source.drill])'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l binary -d 'vaultctl binary for the generated command lines (default: this one)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
@@ -498,8 +498,8 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), and those of [verify] and [source.drill], or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "install" -d 'Write a .service and a .timer per scheduled source, verified target ([verify]) and drilled source ([source.drill])'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
@@ -525,7 +525,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "list" -d 'List backups'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte (no flag: the config\'s [verify] mode)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "catalog" -d 'Manage the local catalog'
@@ -553,5 +553,5 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from dr" -f -a "run" -d 'Restore a source\'s latest verified backup into a database and check it (records the RTO)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from dr" -f -a "drill" -d 'Test restore into a scratch database (created and dropped); alerts when it fails'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from dr" -f -a "history" -d 'DR runs and drills, newest first'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), and those of [verify] and [source.drill], or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "install" -d 'Write a .service and a .timer per scheduled source, verified target ([verify]) and drilled source ([source.drill])'

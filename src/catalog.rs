@@ -157,6 +157,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (backup_id, method)
     ) WITHOUT ROWID;
     "#,
+    // verify: the packs each target held at its last verify and when each
+    // was last read intact (a sampled verify reads the oldest first).
+    r#"
+    CREATE TABLE verify_packs (
+        target TEXT NOT NULL,
+        pack TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        first_seen TEXT NOT NULL,
+        read_at TEXT,
+        failed_at TEXT,
+        PRIMARY KEY (target, pack)
+    ) WITHOUT ROWID;
+    CREATE INDEX verify_runs_target ON verify_runs (target, finished_at);
+    "#,
 ];
 
 pub struct Catalog {
@@ -814,6 +828,100 @@ impl Catalog {
         Ok(())
     }
 
+    /// The latest verify run of `target` (`ok_only`: the latest clean one):
+    /// (finished_at, ok, mode).
+    pub fn last_verify(
+        &self,
+        target: &str,
+        ok_only: bool,
+    ) -> Result<Option<(String, bool, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT finished_at, ok, mode FROM verify_runs WHERE target = ?1 AND (?2 = 0 OR ok = 1) ORDER BY finished_at DESC, id DESC LIMIT 1",
+                params![target, ok_only],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// Targets with verify runs.
+    pub fn verify_targets(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT target FROM verify_runs ORDER BY target")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(rows)
+    }
+
+    /// When each pack of `target` was last read intact (never-read packs are absent).
+    pub fn pack_reads(&self, target: &str) -> Result<std::collections::HashMap<String, String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT pack, read_at FROM verify_packs WHERE target = ?1 AND read_at IS NOT NULL",
+        )?;
+        let rows = stmt
+            .query_map([target], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Records a verify of `target` at `at`: `listed` are the packs it holds
+    /// (others are forgotten), `read` those read and whether they were intact.
+    pub fn record_pack_reads(
+        &mut self,
+        target: &str,
+        listed: &[(String, u64)],
+        read: &[(String, bool)],
+        at: &str,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS listed_packs (pack TEXT PRIMARY KEY)",
+            [],
+        )?;
+        tx.execute("DELETE FROM temp.listed_packs", [])?;
+        {
+            let mut listed_stmt =
+                tx.prepare("INSERT OR IGNORE INTO temp.listed_packs (pack) VALUES (?1)")?;
+            let mut add = tx.prepare(
+                "INSERT INTO verify_packs (target, pack, size, first_seen) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (target, pack) DO UPDATE SET size = excluded.size",
+            )?;
+            for (pack, size) in listed {
+                listed_stmt.execute([pack])?;
+                add.execute(params![target, pack, size, at])?;
+            }
+            let mut ok = tx.prepare(
+                "UPDATE verify_packs SET read_at = ?3, failed_at = NULL WHERE target = ?1 AND pack = ?2",
+            )?;
+            let mut bad = tx.prepare(
+                "UPDATE verify_packs SET read_at = NULL, failed_at = ?3 WHERE target = ?1 AND pack = ?2",
+            )?;
+            for (pack, intact) in read {
+                if *intact { &mut ok } else { &mut bad }.execute(params![target, pack, at])?;
+            }
+        }
+        tx.execute(
+            "DELETE FROM verify_packs WHERE target = ?1 AND pack NOT IN (SELECT pack FROM temp.listed_packs)",
+            [target],
+        )?;
+        tx.execute("DELETE FROM temp.listed_packs", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sample coverage of `target`: (packs read intact since `since`, packs
+    /// it held at its last verify).
+    pub fn pack_coverage(&self, target: &str, since: &str) -> Result<(u64, u64)> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(sum(read_at >= ?2), 0), count(*) FROM verify_packs WHERE target = ?1",
+            params![target, since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
     /// Wipes what a rebuild recreates (history of failed runs is kept).
     pub fn clear_repository_cache(&mut self) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -1009,6 +1117,34 @@ pub struct DrRunRow {
     pub error: Option<String>,
 }
 
+/// One `dr_runs` row.
+fn dr_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DrRunRow> {
+    let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+    Ok(DrRunRow {
+        id: r.get("id")?,
+        kind: r.get("kind")?,
+        source: r.get("source")?,
+        backup_id: r.get("backup_id")?,
+        target_db: r.get("target_db")?,
+        storage_target: r.get("storage_target")?,
+        reason: r.get("reason")?,
+        operator: r.get("operator")?,
+        host: r.get("host")?,
+        started_at: r.get("started_at")?,
+        finished_at: r.get("finished_at")?,
+        outcome: r.get("outcome")?,
+        rto_ms: r.get("rto_ms")?,
+        restore_ms: r.get("restore_ms")?,
+        bytes: r.get("bytes")?,
+        tables: r.get("tables")?,
+        rows: r.get("rows")?,
+        restore_id: r.get("restore_id")?,
+        checks: json(r.get("checks")?),
+        steps: json(r.get("steps")?),
+        error: r.get("error")?,
+    })
+}
+
 /// How a DR run or drill ended.
 #[derive(Debug, Default)]
 pub struct DrFinish<'a> {
@@ -1075,35 +1211,33 @@ impl Catalog {
         if let Some(l) = limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
-        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt
-            .query_map([kind], |r| {
-                Ok(DrRunRow {
-                    id: r.get("id")?,
-                    kind: r.get("kind")?,
-                    source: r.get("source")?,
-                    backup_id: r.get("backup_id")?,
-                    target_db: r.get("target_db")?,
-                    storage_target: r.get("storage_target")?,
-                    reason: r.get("reason")?,
-                    operator: r.get("operator")?,
-                    host: r.get("host")?,
-                    started_at: r.get("started_at")?,
-                    finished_at: r.get("finished_at")?,
-                    outcome: r.get("outcome")?,
-                    rto_ms: r.get("rto_ms")?,
-                    restore_ms: r.get("restore_ms")?,
-                    bytes: r.get("bytes")?,
-                    tables: r.get("tables")?,
-                    rows: r.get("rows")?,
-                    restore_id: r.get("restore_id")?,
-                    checks: json(r.get("checks")?),
-                    steps: json(r.get("steps")?),
-                    error: r.get("error")?,
-                })
-            })?
+            .query_map([kind], dr_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The latest drill of `source` (`succeeded_only`: the latest successful one).
+    pub fn last_drill(&self, source: &str, succeeded_only: bool) -> Result<Option<DrRunRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT * FROM dr_runs WHERE kind = 'drill' AND source = ?1 AND outcome <> 'running' AND (?2 = 0 OR outcome = 'succeeded') ORDER BY started_at DESC, id DESC LIMIT 1",
+                params![source, succeeded_only],
+                dr_row,
+            )
+            .optional()?)
+    }
+
+    /// Sources with drills.
+    pub fn drill_sources(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT source FROM dr_runs WHERE kind = 'drill' ORDER BY source")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(rows)
     }
 

@@ -4,9 +4,10 @@
 //! it without creating an import cycle.
 //!
 //! - [`Clock`] is "now" for operations (alerts, health, schedules, DR
-//!   runbook ages). It is the system clock unless the configuration fixed it
-//!   (`VAULTCTL_NOW`, read once by `config::load`, so tests can inject a
-//!   time instead of sleeping).
+//!   runbook ages, verify runs and the pack reads that steer sampling). It
+//!   is the system clock unless the configuration fixed it (`VAULTCTL_NOW`,
+//!   read once by `config::load`, so tests can inject a time instead of
+//!   sleeping).
 //! - [`now_rfc3339`] is the wall clock for what is written into the
 //!   repository and the catalog's backup rows (start and finish times):
 //!   those always record when things really happened.

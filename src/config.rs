@@ -44,6 +44,39 @@ pub struct FileConfig {
     pub lock_stale_after: Option<String>,
     #[serde(default, rename = "notify")]
     pub notify: Vec<FileNotify>,
+    /// `[verify]`: scheduled verification of the targets.
+    pub verify: Option<FileVerify>,
+}
+
+/// `[verify]`: when and how the targets are verified on a schedule.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileVerify {
+    /// systemd OnCalendar expression (or 5-field cron) for `schedule install`.
+    pub schedule: Option<String>,
+    /// `structure`, `read-data` or `sample` (with `sample = PERCENT`; also `sample=5`).
+    pub mode: Option<String>,
+    /// Percentage of packs a sampled verify reads (the least recently read first).
+    pub sample: Option<f64>,
+    /// The targets to verify (default: all).
+    pub targets: Option<Vec<String>>,
+    /// Stale when no successful verify of a target within this long (default: from the schedule).
+    pub max_age: Option<String>,
+    /// Over this long every pack should have been read (coverage; default 30d).
+    pub window: Option<String>,
+}
+
+/// `[source.drill]`: a scheduled test restore of a postgres source.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileDrill {
+    pub schedule: Option<String>,
+    /// The scratch database (libpq URL without a password; must not exist).
+    pub scratch_db: Option<String>,
+    /// A file holding the password of scratch_db's role.
+    pub password_file: Option<PathBuf>,
+    /// Stale when no successful drill within this long (default: from the schedule).
+    pub max_age: Option<String>,
 }
 
 /// One `[[notify]]` entry: where alerts are sent.
@@ -138,6 +171,8 @@ pub struct FileSource {
     pub psql: Option<PathBuf>,
     /// For `postgres` sources: how tenants are identified.
     pub tenants: Option<FileTenants>,
+    /// For `postgres` sources: `[source.drill]`, a scheduled test restore.
+    pub drill: Option<FileDrill>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -174,6 +209,69 @@ pub struct Config {
     pub lock_timing: crate::settings::LockTiming,
     /// "Now" for operations: the system clock, or `VAULTCTL_NOW` (tests).
     pub clock: crate::clock::Clock,
+    /// `[verify]`: scheduled verification, when configured.
+    pub verify: Option<VerifyPlan>,
+}
+
+/// How a verify run reads pack data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VerifyMode {
+    Structure,
+    ReadData,
+    /// This percentage of packs, the least recently read first.
+    Sample(f64),
+}
+
+/// The validated `[verify]` table.
+#[derive(Debug, Clone)]
+pub struct VerifyPlan {
+    pub schedule: Option<crate::ops::schedule::Schedule>,
+    pub mode: VerifyMode,
+    /// The targets verified on the schedule (all when the key is absent).
+    pub targets: Vec<String>,
+    /// Explicit `max_age`; else derived from the schedule.
+    pub max_age: Option<Duration>,
+    /// Every pack should have been read within this long (sample coverage).
+    pub window: Duration,
+}
+
+/// Default coverage window of sampled verifies.
+pub const DEFAULT_VERIFY_WINDOW: Duration = Duration::from_secs(30 * 86400);
+
+impl VerifyPlan {
+    /// Stale after: `max_age`, else the schedule's longest interval plus grace.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age
+            .or_else(|| self.schedule.as_ref().map(|s| s.default_stale_after()))
+    }
+}
+
+/// The validated `[source.drill]` table of a postgres source.
+#[derive(Debug, Clone)]
+pub struct DrillPlan {
+    pub schedule: Option<crate::ops::schedule::Schedule>,
+    /// Scratch database URL (no password); None = `vaultctl_drill_SOURCE` on the source's server.
+    pub scratch_db: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub max_age: Option<Duration>,
+}
+
+impl DrillPlan {
+    /// Stale after: `max_age`, else the schedule's longest interval plus grace.
+    pub fn max_age(&self) -> Option<Duration> {
+        self.max_age
+            .or_else(|| self.schedule.as_ref().map(|s| s.default_stale_after()))
+    }
+}
+
+impl Config {
+    /// The `[source.drill]` of `source`, if it has one.
+    pub fn drill_plan(&self, source: &str) -> Option<&DrillPlan> {
+        self.sources
+            .iter()
+            .find(|s| s.name == source)
+            .and_then(|s| s.drill.as_ref())
+    }
 }
 
 /// A validated `[[notify]]` entry.
@@ -289,6 +387,8 @@ pub struct Source {
     pub schedule: Option<crate::ops::schedule::Schedule>,
     pub stale_after: Option<Duration>,
     pub healthcheck_url: Option<String>,
+    /// `[source.drill]` (postgres sources only).
+    pub drill: Option<DrillPlan>,
 }
 
 #[derive(Debug, Clone)]
@@ -531,6 +631,7 @@ pub fn embedded_default() -> Config {
         notify: Vec::new(),
         lock_timing: crate::settings::LockTiming::default(),
         clock: crate::clock::Clock::system(),
+        verify: None,
     }
 }
 
@@ -638,6 +739,20 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             }
         };
         let (schedule, stale_after, healthcheck_url) = validate_source_ops(s)?;
+        let drill = match (&s.drill, &spec) {
+            (None, _) => None,
+            (Some(d), SourceSpec::Postgres(_)) => Some(validate_drill(&base, &s.name, d)?),
+            (Some(_), other) => {
+                return usage(
+                    format!(
+                        "source '{}' of kind {} has a [source.drill] table.",
+                        s.name,
+                        other.kind()
+                    ),
+                    "DR drills restore a logical PostgreSQL dump: [source.drill] belongs to postgres sources only; remove it.",
+                )
+            }
+        };
         sources.push(Source {
             name: s.name.clone(),
             spec,
@@ -645,6 +760,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             schedule,
             stale_after,
             healthcheck_url,
+            drill,
         });
     }
     let wal_level = raw
@@ -699,7 +815,13 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         .enumerate()
         .map(|(i, n)| validate_notify(&base, i + 1, n))
         .collect::<Result<Vec<_>>>()?;
+    let verify = raw
+        .verify
+        .as_ref()
+        .map(|v| validate_verify(v, &targets))
+        .transpose()?;
     Ok(Config {
+        verify,
         metrics_textfile: raw.metrics_textfile.as_ref().map(|p| resolve(&base, p)),
         notify,
         catalog: raw
@@ -728,6 +850,172 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         pack_size,
         lock_timing,
         clock: crate::clock::Clock::system(),
+    })
+}
+
+/// A `schedule` key; `what` names its table in the error.
+fn parse_schedule(text: &str, what: &str) -> Result<crate::ops::schedule::Schedule> {
+    crate::ops::schedule::Schedule::parse(text).map_err(|e| {
+        Failure::new(ExitStatus::Usage, format!("{what} has schedule = \"{text}\": {e}.")).with_remedy(
+            "Use systemd OnCalendar syntax such as \"daily\", \"hourly\", \"*-*-* 02:00:00\", \"Sun *-*-* 03:00:00\" or \"Mon..Fri 01:30\", or a 5-field cron expression (\"30 1 * * 1-5\"); times are UTC.",
+        )
+        .into()
+    })
+}
+
+/// A positive duration key (`max_age`, `window`); `what` names it in the error.
+fn positive_duration(text: &str, what: &str) -> Result<Duration> {
+    let d = parse_duration(text).map_err(|e| {
+        Failure::new(ExitStatus::Usage, format!("{what} = \"{text}\": {e}."))
+            .with_remedy("Write durations like 90m, 26h or 8d.")
+    })?;
+    if d.is_zero() {
+        return usage(
+            format!("{what} = \"{text}\" is zero."),
+            "Use a positive duration such as 26h.",
+        );
+    }
+    Ok(d)
+}
+
+fn validate_verify(v: &FileVerify, targets: &[Target]) -> Result<VerifyPlan> {
+    let schedule = v
+        .schedule
+        .as_deref()
+        .map(|t| parse_schedule(t, "[verify]"))
+        .transpose()?;
+    let percent = |p: f64| -> Result<f64> {
+        if p > 0.0 && p <= 100.0 {
+            Ok(p)
+        } else {
+            usage(
+                format!("[verify] sample = {p} is not a percentage above 0 and at most 100."),
+                "Write sample = 5 for 5 % of the packs per run.",
+            )
+        }
+    };
+    let mode_text = v.mode.as_deref().map(|m| m.trim().to_ascii_lowercase());
+    let mode = match (mode_text.as_deref(), v.sample) {
+        (None, None) | (Some("structure"), None) => VerifyMode::Structure,
+        (Some("read-data"), None) => VerifyMode::ReadData,
+        (Some("sample") | None, Some(p)) => VerifyMode::Sample(percent(p)?),
+        (Some("sample"), None) => {
+            return usage(
+                "[verify] has mode = \"sample\" but no sample = PERCENT.".into(),
+                "Add sample = 5 (read 5 % of the packs per run, the least recently read first).",
+            )
+        }
+        (Some(m), None) if m.starts_with("sample") => {
+            let p = m
+                .trim_start_matches("sample")
+                .trim_start_matches([' ', '=', ':'])
+                .trim_end_matches('%')
+                .trim();
+            let p: f64 = p.parse().map_err(|_| {
+                Failure::new(ExitStatus::Usage, format!("[verify] has mode = \"{m}\"."))
+                    .with_remedy("Write mode = \"sample\" with sample = 5, or mode = \"sample=5\".")
+            })?;
+            VerifyMode::Sample(percent(p)?)
+        }
+        (Some(m), Some(_)) if m != "sample" => {
+            return usage(
+                format!("[verify] has mode = \"{m}\" and a sample percentage."),
+                "sample = PERCENT goes with mode = \"sample\" only; remove one of them.",
+            )
+        }
+        (Some(m), _) => {
+            return usage(
+                format!("[verify] has an unknown mode \"{m}\"."),
+                "Use structure, read-data or sample (with sample = PERCENT).",
+            )
+        }
+    };
+    let names: Vec<String> = match &v.targets {
+        None => targets.iter().map(|t| t.name.clone()).collect(),
+        Some(list) => {
+            if list.is_empty() {
+                return usage(
+                    "[verify] targets = [] names no target.".into(),
+                    "List the targets to verify, or remove the key to verify all of them.",
+                );
+            }
+            for n in list {
+                if !targets.iter().any(|t| &t.name == n) {
+                    return usage(
+                        format!("[verify] targets names '{n}', which is not a [[target]]."),
+                        "Use the name of a configured target.",
+                    );
+                }
+            }
+            list.clone()
+        }
+    };
+    Ok(VerifyPlan {
+        schedule,
+        mode,
+        targets: names,
+        max_age: v
+            .max_age
+            .as_deref()
+            .map(|t| positive_duration(t, "[verify] max_age"))
+            .transpose()?,
+        window: v
+            .window
+            .as_deref()
+            .map(|t| positive_duration(t, "[verify] window"))
+            .transpose()?
+            .unwrap_or(DEFAULT_VERIFY_WINDOW),
+    })
+}
+
+fn validate_drill(base: &Path, source: &str, d: &FileDrill) -> Result<DrillPlan> {
+    let what = format!("source '{source}' [source.drill]");
+    let schedule = d
+        .schedule
+        .as_deref()
+        .map(|t| parse_schedule(t, &what))
+        .transpose()?;
+    if let Some(url) = &d.scratch_db {
+        let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
+            Failure::new(
+                ExitStatus::Usage,
+                format!(
+                    "{what} has an invalid scratch_db: {}.",
+                    crate::redact::conninfo_error(&e)
+                ),
+            )
+            .with_remedy("Write postgresql://USER@HOST:PORT/SCRATCH_DATABASE.")
+        })?;
+        if parsed.get_password().is_some() {
+            return usage(
+                format!("{what} has a password in its scratch_db."),
+                "Remove it from the URL and use password_file instead: a password in the config ends up in logs, unit files and process lists.",
+            );
+        }
+        if parsed.get_dbname().is_none() {
+            return usage(
+                format!("{what} names no database in its scratch_db."),
+                "Write postgresql://USER@HOST:PORT/SCRATCH_DATABASE (a database that does not exist: the drill creates and drops it).",
+            );
+        }
+    } else if d.password_file.is_some() {
+        return usage(
+            format!("{what} has password_file but no scratch_db."),
+            "Without scratch_db the drill uses the source's own connection and password; remove password_file or add scratch_db.",
+        );
+    }
+    Ok(DrillPlan {
+        schedule,
+        scratch_db: d.scratch_db.clone(),
+        password_file: d
+            .password_file
+            .as_ref()
+            .map(|p| resolve_secret_file(base, p)),
+        max_age: d
+            .max_age
+            .as_deref()
+            .map(|t| positive_duration(t, &format!("{what} max_age")))
+            .transpose()?,
     })
 }
 
@@ -1346,6 +1634,57 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
         assert_eq!(c.notify.len(), 2);
         assert!(c.metrics_textfile.is_some());
         assert!(c.sources[0].schedule.is_some());
+        let drill = c.sources[2].drill.as_ref().unwrap();
+        assert_eq!(drill.max_age(), Some(Duration::from_secs(8 * 86400)));
+        assert!(drill
+            .scratch_db
+            .as_deref()
+            .unwrap()
+            .ends_with("/vaultctl_drill_db"));
+        let v = c.verify.as_ref().unwrap();
+        assert_eq!(v.mode, VerifyMode::Sample(5.0));
+        assert_eq!(v.targets, ["local", "r2"]);
+        assert_eq!(v.max_age(), Some(Duration::from_secs(26 * 3600)));
+        assert_eq!(v.window, DEFAULT_VERIFY_WINDOW);
+    }
+
+    #[test]
+    fn verify_and_drill_max_age_default_from_the_schedule() {
+        let text = r#"
+[[target]]
+name = "local"
+url = "file:///var/backups/vaultctl"
+[[source]]
+name = "db"
+kind = "postgres"
+url = "postgresql://backup@127.0.0.1:5432/app"
+[source.drill]
+schedule = "weekly"
+[verify]
+schedule = "hourly"
+mode = "sample=2.5%"
+"#;
+        let c = validate(toml::from_str(text).unwrap(), Origin::Embedded).unwrap();
+        let v = c.verify.unwrap();
+        assert_eq!(v.mode, VerifyMode::Sample(2.5));
+        assert_eq!(v.targets, ["local"], "default: every target");
+        assert_eq!(v.max_age(), Some(Duration::from_secs(2 * 3600)));
+        let d = c.sources[0].drill.as_ref().unwrap();
+        assert_eq!(d.max_age(), Some(Duration::from_secs((7 * 24 + 14) * 3600)));
+        assert_eq!(d.scratch_db, None);
+        // No schedule and no max_age: nothing to be stale against.
+        let c = validate(
+            toml::from_str(
+                &text
+                    .replace("schedule = \"hourly\"\n", "")
+                    .replace("mode = \"sample=2.5%\"", "mode = \"read-data\""),
+            )
+            .unwrap(),
+            Origin::Embedded,
+        )
+        .unwrap();
+        assert_eq!(c.verify.as_ref().unwrap().max_age(), None);
+        assert_eq!(c.verify.unwrap().mode, VerifyMode::ReadData);
     }
 
     #[test]

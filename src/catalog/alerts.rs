@@ -27,6 +27,10 @@ pub mod kind {
     pub const RESTORE_FAILED: &str = "restore_failed";
     /// No successful backup of a source within its schedule plus grace.
     pub const STALE: &str = "source_stale";
+    /// No successful verify of a target within `[verify] max_age`.
+    pub const VERIFY_STALE: &str = "verify_stale";
+    /// No successful DR drill of a source within its `[source.drill] max_age`.
+    pub const DRILL_STALE: &str = "drill_stale";
     /// A target could not be reached.
     pub const TARGET_UNREACHABLE: &str = "target_unreachable";
     /// A target lacks objects another target has (replication catch-up).

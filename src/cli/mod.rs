@@ -87,7 +87,7 @@ pub enum Command {
     Restore(commands::restore::RestoreArgs),
     /// The restore log: every restore, by whom, why and how it ended
     Restores(commands::restores::RestoresArgs),
-    /// Check the repository: structure, and with --read-data every byte
+    /// Check the repository: structure, and with --read-data every byte (no flag: the config's [verify] mode)
     Verify(commands::verify::VerifyArgs),
     /// Apply retention and delete data no backup needs (safe while backups run)
     Prune(commands::prune::PruneArgs),

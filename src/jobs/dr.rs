@@ -1023,8 +1023,15 @@ fn prepare_target(job: &Job, mode: &Mode, row: &BackupRow, steps: &mut Steps) ->
         }
         Mode::Drill(a) => a,
     };
-    let target = match (&a.scratch_db, postgres_spec(job.config, source)) {
-        (Some(u), _) => ConnInfo::new(u, a.password_file.as_deref())?,
+    // No scratch database given: the one in the source's [source.drill], if any.
+    let plan = job.config.drill_plan(source);
+    let (scratch_db, password_file) = match (&a.scratch_db, plan) {
+        (Some(u), _) => (Some(u), a.password_file.as_deref()),
+        (None, Some(d)) => (d.scratch_db.as_ref(), d.password_file.as_deref()),
+        (None, None) => (None, None),
+    };
+    let target = match (scratch_db, postgres_spec(job.config, source)) {
+        (Some(u), _) => ConnInfo::new(u, password_file)?,
         (None, Some(p)) => {
             let base = ConnInfo::new(&p.url, p.password_file.as_deref())?;
             let name: String = format!("vaultctl_drill_{source}").chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(60).collect();

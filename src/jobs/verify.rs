@@ -30,7 +30,7 @@ pub fn run(
     mode: Mode,
     progress: &dyn Progress,
 ) -> Result<Verified> {
-    let (repo, catalog) = super::open(config, target)?;
+    let (repo, mut catalog) = super::open(config, target)?;
     let identities = repo.identities().ok();
     let mut reports: Vec<Report> = repo
         .unavailable
@@ -43,7 +43,7 @@ pub fn run(
             reports.push(verify_one(
                 config,
                 &repo,
-                &catalog,
+                &mut catalog,
                 store,
                 mode,
                 identities.as_deref(),
@@ -75,35 +75,47 @@ fn unavailable(name: &str, why: &str, mode: Mode) -> Report {
         }],
         affected_backups: vec![],
         warnings: vec![],
+        packs_listed: vec![],
+        packs_read: vec![],
     }
 }
 
 fn verify_one(
     config: &Config,
     repo: &Repository,
-    catalog: &Catalog,
+    catalog: &mut Catalog,
     store: &crate::storage::Store,
     mode: Mode,
     identities: Option<&[crate::repo::keys::Identity]>,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let started_at = crate::clock::now_rfc3339();
-    let report = match verify::verify_target(repo, store, mode, identities, progress) {
-        Ok(r) => r,
-        Err(e) => {
-            let problem = format!(
-                "the verify run could not finish: {}",
-                crate::error::paragraph(&e)
-            );
-            let mode = verify::mode_name(mode);
-            ops::hooks::verify_finished(config, catalog, &store.name, &mode, &[problem]);
-            return Err(e);
-        }
-    };
+    let started_at = config.clock.now_str();
+    // A sample reads the packs read least recently first (a rotation).
+    let last_read = catalog.pack_reads(&store.name)?;
+    let report =
+        match verify::verify_target_rotating(repo, store, mode, identities, &last_read, progress) {
+            Ok(r) => r,
+            Err(e) => {
+                let problem = format!(
+                    "the verify run could not finish: {}",
+                    crate::error::paragraph(&e)
+                );
+                let mode = verify::mode_name(mode);
+                ops::hooks::verify_finished(config, catalog, &store.name, &mode, &[problem]);
+                return Err(e);
+            }
+        };
     let problems: Vec<String> = report.problems.iter().map(|p| p.message.clone()).collect();
+    let finished_at = config.clock.now_str();
+    catalog.record_pack_reads(
+        &store.name,
+        &report.packs_listed,
+        &report.packs_read,
+        &finished_at,
+    )?;
     catalog.record_verify(&VerifyRecord {
         started_at,
-        finished_at: crate::clock::now_rfc3339(),
+        finished_at,
         target: store.name.clone(),
         mode: report.mode.clone(),
         ok: report.ok,

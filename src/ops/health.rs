@@ -90,50 +90,32 @@ pub fn check_sources(
             age_secs: None,
         };
         if let Some(threshold) = threshold {
-            // Reference: the last success, or when this host first saw the
-            // source configured (a new source is not stale at once).
-            let meta_key = format!("ops.source_first_seen.{}", s.name);
-            let reference = match &last_success {
-                Some(t) => crate::clock::parse(t),
-                None => match catalog.meta(&meta_key)? {
-                    Some(t) => crate::clock::parse(&t),
-                    None => {
-                        catalog.set_meta(&meta_key, &crate::clock::format(now))?;
-                        Some(now)
-                    }
-                },
-            };
-            if let Some(reference) = reference {
-                let age = secs_between(reference, now);
+            let fresh = Periodic {
+                key: AlertKey::new(kind::STALE, &s.name, ""),
+                first_seen_meta: format!("ops.source_first_seen.{}", s.name),
+                last_success: last_success.as_deref(),
+                threshold,
+                resolved_by: "vaultctl (fresh backup)",
+            }
+            .evaluate(config, catalog, now, |age| match &last_success {
+                Some(t) => format!(
+                    "source '{}' has had no successful backup for {} (last success {t}; stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
+                    s.name,
+                    crate::clock::human(age),
+                    crate::clock::human(threshold.as_secs()),
+                    s.name
+                ),
+                None => format!(
+                    "source '{}' has never had a successful backup in {} since it was configured (stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
+                    s.name,
+                    crate::clock::human(age),
+                    crate::clock::human(threshold.as_secs()),
+                    s.name
+                ),
+            })?;
+            if let Some((age, stale)) = fresh {
                 h.age_secs = Some(age);
-                h.stale = age > threshold.as_secs();
-                let key = AlertKey::new(kind::STALE, &s.name, "");
-                if h.stale {
-                    let severity = if age > 2 * threshold.as_secs() {
-                        Severity::Critical
-                    } else {
-                        Severity::Warning
-                    };
-                    let message = match &last_success {
-                        Some(t) => format!(
-                            "source '{}' has had no successful backup for {} (last success {t}; stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
-                            s.name,
-                            crate::clock::human(age),
-                            crate::clock::human(threshold.as_secs()),
-                            s.name
-                        ),
-                        None => format!(
-                            "source '{}' has never had a successful backup in {} since it was configured (stale after {}). Check the backup's schedule and logs, then run `vaultctl backup {}`.",
-                            s.name,
-                            crate::clock::human(age),
-                            crate::clock::human(threshold.as_secs()),
-                            s.name
-                        ),
-                    };
-                    super::alert(config, catalog, key, severity, &message);
-                } else {
-                    super::clear(config, catalog, &key, "vaultctl (fresh backup)");
-                }
+                h.stale = stale;
             }
         }
         out.push(h);
@@ -161,6 +143,264 @@ pub fn check_sources(
             age_secs: None,
             name,
         });
+    }
+    Ok(out)
+}
+
+/// A job that must succeed periodically (a backup, a verify, a drill).
+struct Periodic<'a> {
+    /// The staleness alert.
+    key: AlertKey,
+    /// Meta key remembering when the job was first seen configured, the
+    /// reference while it has never succeeded (a new job is not stale at once).
+    first_seen_meta: String,
+    last_success: Option<&'a str>,
+    threshold: Duration,
+    resolved_by: &'a str,
+}
+
+impl Periodic<'_> {
+    /// Age of the last success (or of the first sighting) and whether that is
+    /// beyond the threshold. Raises the alert when stale (warning; critical
+    /// beyond twice the threshold; `message` gets the age), resolves it when
+    /// fresh. None when no reference time can be read.
+    fn evaluate(
+        &self,
+        config: &Config,
+        catalog: &Catalog,
+        now: OffsetDateTime,
+        message: impl FnOnce(u64) -> String,
+    ) -> Result<Option<(u64, bool)>> {
+        let reference = match self.last_success {
+            Some(t) => crate::clock::parse(t),
+            None => match catalog.meta(&self.first_seen_meta)? {
+                Some(t) => crate::clock::parse(&t),
+                None => {
+                    catalog.set_meta(&self.first_seen_meta, &crate::clock::format(now))?;
+                    Some(now)
+                }
+            },
+        };
+        let Some(reference) = reference else {
+            return Ok(None);
+        };
+        let age = secs_between(reference, now);
+        let stale = age > self.threshold.as_secs();
+        if stale {
+            let severity = if age > 2 * self.threshold.as_secs() {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            };
+            super::alert(config, catalog, self.key.clone(), severity, &message(age));
+        } else {
+            super::clear(config, catalog, &self.key, self.resolved_by);
+        }
+        Ok(Some((age, stale)))
+    }
+}
+
+/// The last verify of a target, its age and its sample coverage.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyHealth {
+    pub target: String,
+    /// Verified on the `[verify]` schedule (its staleness is checked).
+    pub configured: bool,
+    pub schedule: Option<String>,
+    pub mode: Option<String>,
+    pub max_age_secs: Option<u64>,
+    pub last_success: Option<String>,
+    /// `ok` or `failed`: how the last verify ended.
+    pub last_result: Option<String>,
+    pub last_mode: Option<String>,
+    pub next_run: Option<String>,
+    /// Seconds since the last clean verify (or since first configured).
+    pub age_secs: Option<u64>,
+    pub stale: bool,
+    /// Packs read intact within `[verify] window` (default 30d).
+    pub coverage_window_secs: u64,
+    pub packs_read_in_window: u64,
+    /// Packs the target held at its last verify.
+    pub packs_known: u64,
+    /// packs_read_in_window / packs_known; null before a verify.
+    pub coverage: Option<f64>,
+}
+
+/// The last DR drill of a source and its age.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillHealth {
+    pub source: String,
+    /// Has `[source.drill]` (its staleness is checked when it has a max_age or schedule).
+    pub configured: bool,
+    pub schedule: Option<String>,
+    pub max_age_secs: Option<u64>,
+    pub last_success: Option<String>,
+    /// `succeeded` or `failed`.
+    pub last_outcome: Option<String>,
+    /// RTO of the last successful drill.
+    pub last_rto_ms: Option<u64>,
+    pub next_run: Option<String>,
+    pub age_secs: Option<u64>,
+    pub stale: bool,
+}
+
+/// Evaluates the verify of every target at `now`: raises `verify_stale`
+/// (per target in `[verify] targets`, once `max_age` is known) and resolves
+/// it after a clean verify. Targets without a schedule are listed too.
+pub fn check_verifies(
+    config: &Config,
+    catalog: &Catalog,
+    now: OffsetDateTime,
+) -> Result<Vec<VerifyHealth>> {
+    let plan = config.verify.as_ref();
+    let window = plan
+        .map(|v| v.window)
+        .unwrap_or(crate::config::DEFAULT_VERIFY_WINDOW);
+    let mut names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
+    for t in catalog.verify_targets()? {
+        if !names.contains(&t) {
+            names.push(t);
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let configured = plan.is_some_and(|v| v.targets.contains(&name));
+        let schedule = plan
+            .filter(|_| configured)
+            .and_then(|v| v.schedule.as_ref());
+        let threshold = plan.filter(|_| configured).and_then(|v| v.max_age());
+        let last = catalog.last_verify(&name, false)?;
+        let last_ok = catalog.last_verify(&name, true)?.map(|(t, _, _)| t);
+        let since = crate::clock::format(now - window);
+        let (read, known) = catalog.pack_coverage(&name, &since)?;
+        let mut h = VerifyHealth {
+            configured,
+            schedule: schedule.map(|s| s.text.clone()),
+            mode: plan
+                .filter(|_| configured)
+                .map(|v| crate::repo::verify::mode_name(v.mode)),
+            max_age_secs: threshold.map(|d| d.as_secs()),
+            last_success: last_ok.clone(),
+            last_result: last
+                .as_ref()
+                .map(|(_, ok, _)| if *ok { "ok" } else { "failed" }.to_string()),
+            last_mode: last.map(|(_, _, m)| m),
+            next_run: schedule
+                .and_then(|s| s.next_after(now))
+                .map(crate::clock::format),
+            age_secs: last_ok
+                .as_deref()
+                .and_then(crate::clock::parse)
+                .map(|t| secs_between(t, now)),
+            stale: false,
+            coverage_window_secs: window.as_secs(),
+            packs_read_in_window: read,
+            packs_known: known,
+            coverage: (known > 0).then(|| read as f64 / known as f64),
+            target: name.clone(),
+        };
+        if let Some(threshold) = threshold {
+            let fresh = Periodic {
+                key: AlertKey::new(kind::VERIFY_STALE, "", &name),
+                first_seen_meta: format!("ops.verify_first_seen.{name}"),
+                last_success: last_ok.as_deref(),
+                threshold,
+                resolved_by: "vaultctl (clean verify)",
+            }
+            .evaluate(config, catalog, now, |age| {
+                format!(
+                    "no successful verify of target '{name}' within {} (the last one {}; max_age {}). Check the vaultctl-verify-{name} timer and its logs, then run `vaultctl verify --target {name}`.",
+                    crate::clock::human(age),
+                    match &last_ok {
+                        Some(t) => format!("finished {t}"),
+                        None => "never ran since [verify] was configured".into(),
+                    },
+                    crate::clock::human(threshold.as_secs()),
+                )
+            })?;
+            if let Some((age, stale)) = fresh {
+                h.age_secs = Some(age);
+                h.stale = stale;
+            }
+        }
+        out.push(h);
+    }
+    Ok(out)
+}
+
+/// Evaluates the DR drills of every source with `[source.drill]` (and every
+/// source drilled before) at `now`: raises `drill_stale` once `max_age` is
+/// known and exceeded, resolves it after a successful drill.
+pub fn check_drills(
+    config: &Config,
+    catalog: &Catalog,
+    now: OffsetDateTime,
+) -> Result<Vec<DrillHealth>> {
+    let mut names: Vec<String> = config
+        .sources
+        .iter()
+        .filter(|s| s.drill.is_some())
+        .map(|s| s.name.clone())
+        .collect();
+    for s in catalog.drill_sources()? {
+        if !names.contains(&s) {
+            names.push(s);
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let plan = config.drill_plan(&name);
+        let threshold = plan.and_then(|d| d.max_age());
+        let last = catalog.last_drill(&name, false)?;
+        let last_ok = catalog.last_drill(&name, true)?;
+        let last_success = last_ok.as_ref().map(|d| {
+            d.finished_at
+                .clone()
+                .unwrap_or_else(|| d.started_at.clone())
+        });
+        let schedule = plan.and_then(|d| d.schedule.as_ref());
+        let mut h = DrillHealth {
+            configured: plan.is_some(),
+            schedule: schedule.map(|s| s.text.clone()),
+            max_age_secs: threshold.map(|d| d.as_secs()),
+            last_success: last_success.clone(),
+            last_outcome: last.map(|d| d.outcome),
+            last_rto_ms: last_ok.and_then(|d| d.rto_ms),
+            next_run: schedule
+                .and_then(|s| s.next_after(now))
+                .map(crate::clock::format),
+            age_secs: last_success
+                .as_deref()
+                .and_then(crate::clock::parse)
+                .map(|t| secs_between(t, now)),
+            stale: false,
+            source: name.clone(),
+        };
+        if let Some(threshold) = threshold {
+            let fresh = Periodic {
+                key: AlertKey::new(kind::DRILL_STALE, &name, ""),
+                first_seen_meta: format!("ops.drill_first_seen.{name}"),
+                last_success: last_success.as_deref(),
+                threshold,
+                resolved_by: "vaultctl (successful drill)",
+            }
+            .evaluate(config, catalog, now, |age| {
+                format!(
+                    "no successful DR drill of source '{name}' within {} (the last one {}; max_age {}): nobody knows whether its latest backup restores. Check the vaultctl-drill-{name} timer and its logs, then run `vaultctl dr drill --source {name}`.",
+                    crate::clock::human(age),
+                    match &last_success {
+                        Some(t) => format!("finished {t}"),
+                        None => "never ran since [source.drill] was configured".into(),
+                    },
+                    crate::clock::human(threshold.as_secs()),
+                )
+            })?;
+            if let Some((age, stale)) = fresh {
+                h.age_secs = Some(age);
+                h.stale = stale;
+            }
+        }
+        out.push(h);
     }
     Ok(out)
 }
@@ -237,6 +477,10 @@ pub struct Status {
     pub open_alerts: Vec<Alert>,
     /// The last DR drill, its RTO and the trend; null before the first.
     pub dr: Option<DrStatus>,
+    /// The last verify of every target, its age and sample coverage.
+    pub verify: Vec<VerifyHealth>,
+    /// The last DR drill of every drilled (or drill-configured) source.
+    pub drills: Vec<DrillHealth>,
 }
 
 /// DR drills at a glance.
@@ -300,6 +544,8 @@ pub fn dr_status(catalog: &Catalog) -> Result<Option<DrStatus>> {
 /// resolving `source_stale` alerts).
 pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result<Status> {
     let sources = check_sources(config, catalog, now)?;
+    let verify = check_verifies(config, catalog, now)?;
+    let drills = check_drills(config, catalog, now)?;
     let mut counts = Counts::default();
     for (s, n) in catalog.count_by_status()? {
         counts.total += n;
@@ -330,7 +576,10 @@ pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result
         ..Default::default()
     })?;
     let health_score = score(success_rate_7d, &open_alerts);
-    let state = state(&open_alerts, &sources);
+    let mut state = state(&open_alerts, &sources);
+    if verify.iter().any(|v| v.stale) || drills.iter().any(|d| d.stale) {
+        state = state.max(State::Warning);
+    }
     Ok(Status {
         generated_at: crate::clock::format(now),
         health_score,
@@ -345,6 +594,8 @@ pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result
         recent_backups,
         open_alerts,
         dr: dr_status(catalog)?,
+        verify,
+        drills,
     })
 }
 

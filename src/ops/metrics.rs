@@ -231,6 +231,86 @@ pub fn render(catalog: &Catalog, st: &Status, now: OffsetDateTime) -> Result<Str
         }
     }
     o.family(
+        "vaultctl_verify_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time the last verify of the target that found no problem finished.",
+    );
+    for v in &st.verify {
+        if let Some(t) = v.last_success.as_deref().and_then(unix) {
+            o.sample(
+                "vaultctl_verify_last_success_timestamp_seconds",
+                &[("target", &v.target)],
+                t,
+            );
+        }
+    }
+    o.family(
+        "vaultctl_verify_stale",
+        "gauge",
+        "1 when the target has had no successful verify within [verify] max_age.",
+    );
+    for v in st.verify.iter().filter(|v| v.max_age_secs.is_some()) {
+        o.sample(
+            "vaultctl_verify_stale",
+            &[("target", &v.target)],
+            if v.stale { 1.0 } else { 0.0 },
+        );
+    }
+    o.family(
+        "vaultctl_verify_coverage_ratio",
+        "gauge",
+        "Share of the target's packs read intact within the [verify] window (0-1).",
+    );
+    for v in &st.verify {
+        if let Some(c) = v.coverage {
+            o.sample(
+                "vaultctl_verify_coverage_ratio",
+                &[("target", &v.target)],
+                c,
+            );
+        }
+    }
+    o.family(
+        "vaultctl_drill_last_success_timestamp_seconds",
+        "gauge",
+        "Unix time the last successful DR drill (test restore) of the source finished.",
+    );
+    for d in &st.drills {
+        if let Some(t) = d.last_success.as_deref().and_then(unix) {
+            o.sample(
+                "vaultctl_drill_last_success_timestamp_seconds",
+                &[("source", &d.source)],
+                t,
+            );
+        }
+    }
+    o.family(
+        "vaultctl_drill_rto_seconds",
+        "gauge",
+        "Recovery time the last successful DR drill of the source achieved.",
+    );
+    for d in &st.drills {
+        if let Some(ms) = d.last_rto_ms {
+            o.sample(
+                "vaultctl_drill_rto_seconds",
+                &[("source", &d.source)],
+                ms as f64 / 1e3,
+            );
+        }
+    }
+    o.family(
+        "vaultctl_drill_stale",
+        "gauge",
+        "1 when the source has had no successful DR drill within its [source.drill] max_age.",
+    );
+    for d in st.drills.iter().filter(|d| d.max_age_secs.is_some()) {
+        o.sample(
+            "vaultctl_drill_stale",
+            &[("source", &d.source)],
+            if d.stale { 1.0 } else { 0.0 },
+        );
+    }
+    o.family(
         "vaultctl_metrics_generated_timestamp_seconds",
         "gauge",
         "Unix time this file was written.",

@@ -68,7 +68,11 @@ pub fn after_command(config: &Config, catalog: &Catalog) {
         health::status(config, catalog, config.clock.now())
             .map(|st| write_metrics(config, catalog, &st))
     } else {
-        health::check_sources(config, catalog, config.clock.now()).map(|_| ())
+        let now = config.clock.now();
+        health::check_sources(config, catalog, now)
+            .and_then(|_| health::check_verifies(config, catalog, now))
+            .and_then(|_| health::check_drills(config, catalog, now))
+            .map(|_| ())
     };
     if let Err(e) = result {
         tracing::warn!(

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, Location, Origin, Secret, Source};
+use crate::config::{Config, Location, Origin, Secret, Source, VerifyMode};
 
 /// Randomized start delay of every timer (spreads load across hosts).
 pub const RANDOMIZED_DELAY: &str = "15m";
@@ -15,6 +15,16 @@ pub fn unit_name(source: &str) -> String {
 /// The WAL-archive check units of a postgres-physical source.
 pub fn walcheck_unit_name(source: &str) -> String {
     format!("vaultctl-walcheck-{source}")
+}
+
+/// The verify units of `target` (`[verify]` with a schedule).
+pub fn verify_unit_name(target: &str) -> String {
+    format!("vaultctl-verify-{target}")
+}
+
+/// The DR drill units of `source` (`[source.drill]` with a schedule).
+pub fn drill_unit_name(source: &str) -> String {
+    format!("vaultctl-drill-{source}")
 }
 
 /// How often the WAL archive of a postgres-physical source is checked
@@ -46,6 +56,113 @@ pub fn walcheck_command_line(binary: &Path, config: &Config, source: &str) -> St
         "{} --quiet wal status --source {source}",
         invocation(binary, config)
     )
+}
+
+/// The command line of the scheduled verify of `target`, in the `[verify]` mode.
+pub fn verify_command_line(binary: &Path, config: &Config, target: &str) -> String {
+    let mode = match config.verify.as_ref().map(|v| v.mode) {
+        Some(VerifyMode::ReadData) => " --read-data".to_string(),
+        Some(VerifyMode::Sample(p)) => format!(" --sample {p}"),
+        Some(VerifyMode::Structure) | None => String::new(),
+    };
+    format!(
+        "{} --no-progress verify --target {target}{mode}",
+        invocation(binary, config)
+    )
+}
+
+/// The command line of the scheduled DR drill of `source`.
+pub fn drill_command_line(binary: &Path, config: &Config, source: &Source) -> String {
+    let mut cmd = format!(
+        "{} --no-progress dr drill --source {}",
+        invocation(binary, config),
+        source.name
+    );
+    if let Some(d) = &source.drill {
+        if let Some(url) = &d.scratch_db {
+            let _ = write!(cmd, " --scratch-db {}", quote(url));
+        }
+        if let Some(p) = &d.password_file {
+            let _ = write!(cmd, " --password-file {}", quote(&p.display().to_string()));
+        }
+    }
+    cmd
+}
+
+/// A verify or drill the config asks for (`schedule show`).
+pub struct Check<'a> {
+    /// `verify` or `drill`.
+    pub job: &'static str,
+    /// The target verified or the source drilled.
+    pub subject: &'a str,
+    pub schedule: Option<&'a crate::ops::schedule::Schedule>,
+    pub max_age: Option<std::time::Duration>,
+    /// The vaultctl arguments a scheduled run uses.
+    pub args: String,
+}
+
+impl Check<'_> {
+    pub fn subject_key(&self) -> &'static str {
+        if self.job == "verify" {
+            "target"
+        } else {
+            "source"
+        }
+    }
+}
+
+/// The subcommand part of a scheduled command line.
+fn after_flags(line: &str) -> String {
+    line.split_once("--no-progress ")
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or_else(|| line.to_string())
+}
+
+/// Every configured verify (per target) and drill (per source).
+pub fn checks(config: &Config) -> Vec<Check<'_>> {
+    let mut out = Vec::new();
+    if let Some(v) = &config.verify {
+        for t in &v.targets {
+            let line = verify_command_line(Path::new(""), config, t);
+            out.push(Check {
+                job: "verify",
+                subject: t,
+                schedule: v.schedule.as_ref(),
+                max_age: v.max_age(),
+                args: after_flags(&line),
+            });
+        }
+    }
+    for s in &config.sources {
+        if let Some(d) = &s.drill {
+            let line = drill_command_line(Path::new(""), config, s);
+            out.push(Check {
+                job: "drill",
+                subject: &s.name,
+                schedule: d.schedule.as_ref(),
+                max_age: d.max_age(),
+                args: after_flags(&line),
+            });
+        }
+    }
+    out
+}
+
+/// The targets verified on a schedule (`[verify]` with `schedule`).
+pub fn verify_targets(config: &Config) -> Vec<&str> {
+    match &config.verify {
+        Some(v) if v.schedule.is_some() => v.targets.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The sources with a scheduled DR drill.
+pub fn drill_sources(config: &Config) -> Vec<&Source> {
+    config
+        .sources
+        .iter()
+        .filter(|s| s.drill.as_ref().is_some_and(|d| d.schedule.is_some()))
+        .collect()
 }
 
 /// The sources whose WAL archive is checked periodically.
@@ -118,7 +235,70 @@ pub fn walcheck_service(config: &Config, source: &Source, binary: &Path) -> Stri
     )
 }
 
-fn service_unit(config: &Config, description: &str, exec: &str, extra: &[&str]) -> String {
+/// The `.service` unit of the scheduled verify of `target`: exit 1 (and the
+/// critical `verify_failed` alert) when it finds damage.
+pub fn verify_service(config: &Config, target: &str, binary: &Path) -> String {
+    service_unit(
+        config,
+        &format!("vaultctl verify of target {target}"),
+        &verify_command_line(binary, config, target),
+        &with_identity(
+            config,
+            "# Exit 1 = the verify found problems (a critical verify_failed alert is raised).",
+        ),
+    )
+}
+
+/// The `.service` unit of the scheduled DR drill of `source`.
+pub fn drill_service(config: &Config, source: &Source, binary: &Path) -> String {
+    service_unit(
+        config,
+        &format!("vaultctl DR drill (test restore) of source {}", source.name),
+        &drill_command_line(binary, config, source),
+        &with_identity(
+            config,
+            "# Exit 1 = the test restore failed (a critical dr_drill_failed alert is raised).",
+        ),
+    )
+}
+
+/// `first`, then the identity as a credential when this host has one: a
+/// verify reads blob contents and stream hashes with it, a drill needs it.
+fn with_identity(config: &Config, first: &str) -> Vec<String> {
+    let mut lines = vec![first.to_string()];
+    if let Some(id) = config.keys.identity_file.as_ref().filter(|p| p.exists()) {
+        lines.push(format!("LoadCredential=identity.txt:{}", id.display()));
+        lines.push("Environment=VAULTCTL_IDENTITY_FILE=%d/identity.txt".into());
+    }
+    lines
+}
+
+/// The `.timer` unit of the scheduled verify of `target`.
+pub fn verify_timer(config: &Config, target: &str) -> String {
+    scheduled_timer(
+        &format!("Scheduled vaultctl verify of target {target}"),
+        config.verify.as_ref().and_then(|v| v.schedule.as_ref()),
+        "verify",
+        &verify_unit_name(target),
+    )
+}
+
+/// The `.timer` unit of the scheduled DR drill of `source`.
+pub fn drill_timer(source: &Source) -> String {
+    scheduled_timer(
+        &format!("Scheduled vaultctl DR drill of source {}", source.name),
+        source.drill.as_ref().and_then(|d| d.schedule.as_ref()),
+        "drill",
+        &drill_unit_name(&source.name),
+    )
+}
+
+fn service_unit<S: AsRef<str>>(
+    config: &Config,
+    description: &str,
+    exec: &str,
+    extra: &[S],
+) -> String {
     let mut u = String::new();
     let _ = writeln!(u, "# Generated by `vaultctl schedule install --systemd`; regenerate it after changing the config.");
     let _ = writeln!(u, "[Unit]");
@@ -128,9 +308,10 @@ fn service_unit(config: &Config, description: &str, exec: &str, extra: &[&str]) 
     let _ = writeln!(u);
     let _ = writeln!(u, "[Service]");
     let _ = writeln!(u, "Type=oneshot");
-    let _ = writeln!(u, "ExecStart={exec}");
+    // systemd expands `%` specifiers in ExecStart=: a literal one is `%%`.
+    let _ = writeln!(u, "ExecStart={}", exec.replace('%', "%%"));
     for line in extra {
-        let _ = writeln!(u, "{line}");
+        let _ = writeln!(u, "{}", line.as_ref());
     }
     let _ = writeln!(u, "Nice=19");
     let _ = writeln!(u, "IOSchedulingClass=idle");
@@ -215,19 +396,33 @@ fn service_unit(config: &Config, description: &str, exec: &str, extra: &[&str]) 
 
 /// The `.timer` unit for `source` (which must have a schedule).
 pub fn timer(source: &Source) -> String {
+    scheduled_timer(
+        &format!("Scheduled vaultctl backup of source {}", source.name),
+        source.schedule.as_ref(),
+        "backup",
+        &unit_name(&source.name),
+    )
+}
+
+/// A `.timer` for a configured schedule: `OnCalendar=` lines, a missed run
+/// caught up at boot, and a randomized delay.
+fn scheduled_timer(
+    description: &str,
+    schedule: Option<&crate::ops::schedule::Schedule>,
+    what: &str,
+    unit: &str,
+) -> String {
     let mut lines = Vec::new();
-    if let Some(s) = &source.schedule {
+    if let Some(s) = schedule {
         lines.push(format!("# schedule = \"{}\" (UTC)", s.text));
         lines.extend(s.on_calendar().iter().map(|c| format!("OnCalendar={c}")));
     }
-    lines.push("# Run a missed backup at boot (the machine was off at the scheduled time).".into());
+    lines.push(format!(
+        "# Run a missed {what} at boot (the machine was off at the scheduled time)."
+    ));
     lines.push("Persistent=true".into());
     lines.push(format!("RandomizedDelaySec={RANDOMIZED_DELAY}"));
-    timer_unit(
-        &format!("Scheduled vaultctl backup of source {}", source.name),
-        &lines,
-        &unit_name(&source.name),
-    )
+    timer_unit(description, &lines, unit)
 }
 
 /// The `.timer` unit of the WAL-archive check of `source`.
@@ -275,6 +470,35 @@ pub fn crontab(config: &Config, binary: &Path) -> String {
             let _ = writeln!(out, "{fields} {}", command_line(binary, config, &s.name));
         }
     }
+    if let Some(sch) = config.verify.as_ref().and_then(|v| v.schedule.as_ref()) {
+        for t in verify_targets(config) {
+            for (fields, note) in sch.cron_fields() {
+                if let Some(n) = note {
+                    let _ = writeln!(out, "# verify {t}: {n}");
+                }
+                let _ = writeln!(
+                    out,
+                    "{fields} {}",
+                    cron_escape(&verify_command_line(binary, config, t))
+                );
+            }
+        }
+    }
+    for s in drill_sources(config) {
+        let Some(sch) = s.drill.as_ref().and_then(|d| d.schedule.as_ref()) else {
+            continue;
+        };
+        for (fields, note) in sch.cron_fields() {
+            if let Some(n) = note {
+                let _ = writeln!(out, "# drill {}: {n}", s.name);
+            }
+            let _ = writeln!(
+                out,
+                "{fields} {}",
+                cron_escape(&drill_command_line(binary, config, s))
+            );
+        }
+    }
     for s in physical_sources(config) {
         let _ = writeln!(
             out,
@@ -288,4 +512,9 @@ pub fn crontab(config: &Config, binary: &Path) -> String {
         );
     }
     out
+}
+
+/// cron turns an unescaped `%` in the command into a newline.
+fn cron_escape(cmd: &str) -> String {
+    cmd.replace('%', "\\%")
 }

@@ -20,15 +20,9 @@ use super::Repository;
 use crate::progress::Progress;
 use crate::storage::Store;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Mode {
-    /// Structure only: manifests, indexes, pack existence.
-    Structure,
-    /// Download and check every pack.
-    ReadData,
-    /// Download and check this percentage of packs.
-    Sample(f64),
-}
+/// Structure only (manifests, indexes, pack existence), every pack's data,
+/// or a percentage of packs (the least recently read first).
+pub use crate::config::VerifyMode as Mode;
 
 #[derive(Debug, Serialize)]
 pub struct Problem {
@@ -52,6 +46,30 @@ pub struct Report {
     /// version 1 manifests, whose body is not bound to their header).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The packs the target holds (name, size).
+    #[serde(skip)]
+    pub packs_listed: Vec<(String, u64)>,
+    /// The packs read, and whether each was intact.
+    #[serde(skip)]
+    pub packs_read: Vec<(String, bool)>,
+}
+
+/// The packs a sampled verify reads: `percent` of them (at least one),
+/// never-read packs first, then the least recently read (`last_read`: pack
+/// → when it was last read intact, sortable RFC 3339); ties in random
+/// order. Repeated runs thus rotate through every pack: with a fixed set, in
+/// `ceil(100 / percent)` runs.
+pub fn choose_sample<'a>(
+    listed: impl IntoIterator<Item = &'a String>,
+    percent: f64,
+    last_read: &HashMap<String, String>,
+) -> Vec<&'a String> {
+    let mut all: Vec<&String> = listed.into_iter().collect();
+    rand::seq::SliceRandom::shuffle(&mut all[..], &mut rand::thread_rng());
+    all.sort_by_key(|p| last_read.get(*p));
+    let n = ((all.len() as f64 * percent / 100.0).ceil() as usize).max(1);
+    all.truncate(n);
+    all
 }
 
 pub fn mode_name(mode: Mode) -> String {
@@ -62,11 +80,25 @@ pub fn mode_name(mode: Mode) -> String {
     }
 }
 
+/// Verifies `store`, a sample taking packs at random.
 pub fn verify_target(
     repo: &Repository,
     store: &Store,
     mode: Mode,
     identities: Option<&[Identity]>,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    verify_target_rotating(repo, store, mode, identities, &HashMap::new(), progress)
+}
+
+/// Verifies `store`. `last_read` (pack → when it was last read intact)
+/// steers a sample to the packs read least recently.
+pub fn verify_target_rotating(
+    repo: &Repository,
+    store: &Store,
+    mode: Mode,
+    identities: Option<&[Identity]>,
+    last_read: &HashMap<String, String>,
     progress: &dyn Progress,
 ) -> Result<Report> {
     let mut problems: Vec<Problem> = Vec::new();
@@ -217,13 +249,7 @@ pub fn verify_target(
     let mut to_read: Vec<&String> = match mode {
         Mode::Structure => Vec::new(),
         Mode::ReadData => packs_listed.keys().collect(),
-        Mode::Sample(pct) => {
-            let mut all: Vec<&String> = packs_listed.keys().collect();
-            rand::seq::SliceRandom::shuffle(&mut all[..], &mut rand::thread_rng());
-            let n = ((all.len() as f64 * pct / 100.0).ceil() as usize).min(all.len());
-            all.truncate(n.max(1).min(all.len()));
-            all
-        }
+        Mode::Sample(pct) => choose_sample(packs_listed.keys(), pct, last_read),
     };
     to_read.sort();
     if !to_read.is_empty() {
@@ -233,6 +259,7 @@ pub fn verify_target(
         );
     }
     let mut packs_checked = 0;
+    let mut packs_read = Vec::with_capacity(to_read.len());
     for name in &to_read {
         let users = || {
             pack_users
@@ -251,16 +278,20 @@ pub fn verify_target(
                 message: format!("pack {name} is damaged (its bytes do not match its name)"),
                 backups: users(),
             });
+            packs_read.push(((*name).clone(), false));
             continue;
         }
+        let mut intact = true;
         if let Some(ids) = identities {
             if let Err(e) = check_pack_content(repo, name, &bytes, ids, &locations) {
                 problems.push(Problem {
                     message: format!("pack {name}: {}", crate::error::paragraph(&e)),
                     backups: users(),
                 });
+                intact = false;
             }
         }
+        packs_read.push(((*name).clone(), intact));
     }
     if !to_read.is_empty() {
         progress.finish();
@@ -301,6 +332,12 @@ pub fn verify_target(
         problems,
         affected_backups: affected.into_iter().collect(),
         warnings,
+        packs_listed: {
+            let mut v: Vec<(String, u64)> = packs_listed.into_iter().collect();
+            v.sort();
+            v
+        },
+        packs_read,
     })
 }
 
@@ -360,4 +397,36 @@ fn check_streams(
             .map_err(|e| anyhow::anyhow!("artifact '{}': {e}", a.name))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_rotate_through_every_pack() {
+        let packs: Vec<String> = (0..40).map(|i| format!("{i:064x}")).collect();
+        let mut last_read: HashMap<String, String> = HashMap::new();
+        let mut runs = 0;
+        // 5 %: 2 packs a run, the least recently read first: all 40 in 20 runs.
+        while last_read.len() < packs.len() {
+            runs += 1;
+            let day = format!("2026-01-{runs:02}T00:00:00.000Z");
+            let chosen = choose_sample(&packs, 5.0, &last_read);
+            assert_eq!(chosen.len(), 2);
+            for p in chosen {
+                assert!(
+                    !last_read.contains_key(p),
+                    "read again before the others: {p}"
+                );
+                last_read.insert(p.clone(), day.clone());
+            }
+        }
+        assert_eq!(runs, 20);
+        // Then the oldest reads come first.
+        let next = choose_sample(&packs, 5.0, &last_read);
+        assert!(next.iter().all(|p| last_read[*p].starts_with("2026-01-01")));
+        // At least one pack, even of a tiny repository.
+        assert_eq!(choose_sample(&packs[..3], 1.0, &HashMap::new()).len(), 1);
+    }
 }

@@ -506,3 +506,77 @@ fn dr_plan_names_a_missing_identity_and_fails() {
         "{cat}"
     );
 }
+
+#[test]
+fn configured_drill_goes_stale_and_a_successful_drill_resolves_it_with_metrics() {
+    let c = fixture();
+    let v = vault(&c);
+    // [source.drill] for the last source (db): weekly, scratch on the same server.
+    let scratch = c.url("postgres", "drill_sched");
+    let mut toml = std::fs::read_to_string(&v.config).unwrap();
+    toml.push_str(&format!(
+        "[source.drill]\nschedule = \"weekly\"\nscratch_db = \"{scratch}\"\nmax_age = \"8d\"\n"
+    ));
+    std::fs::write(&v.config, toml).unwrap();
+    let prom = v.dir.path().join("vaultctl.prom");
+    let prom_arg = prom.display().to_string();
+    let in_days = |d: i64| {
+        (time::OffsetDateTime::now_utc() + time::Duration::days(d))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let status_at = |now: &str| -> Output {
+        v.command(&["--metrics-textfile", &prom_arg, "status", "--check"])
+            .env("VAULTCTL_NOW", now)
+            .output()
+            .unwrap()
+    };
+    v.backup(&["db"]);
+    // Configured, never drilled: listed, not stale yet.
+    let st = v.json(&["status"]);
+    assert_eq!(st["drills"][0]["source"], "db", "{st}");
+    assert_eq!(st["drills"][0]["configured"], true);
+    assert_eq!(st["drills"][0]["last_success"], serde_json::Value::Null);
+    let o = status_at(&in_days(0));
+    assert!(text(&o).contains("drill db never"), "{}", text(&o));
+    // Nine days without a drill: drill_stale (warning).
+    let o = status_at(&in_days(9));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("overdue: drill db"), "{}", text(&o));
+
+    // Without --scratch-db: the one from [source.drill] (drill_sched).
+    let j = v.json(&["dr", "drill", "--source", "db"]);
+    assert!(
+        j["target_db"].as_str().unwrap().contains("drill_sched"),
+        "{j}"
+    );
+    assert_eq!(j["ok"], true, "{j}");
+    let rto = j["rto_ms"].as_u64().unwrap() as f64 / 1e3;
+    let alerts = v.json(&["alerts", "--status", "all"]);
+    let stale = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "drill_stale")
+        .unwrap_or_else(|| panic!("no drill_stale alert: {alerts}"));
+    assert_eq!(stale["status"], "resolved", "{stale}");
+    assert_eq!(stale["resolved_by"], "vaultctl (successful drill)");
+    let o = status_at(&in_days(1));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("drill db 24h ago"), "{}", text(&o));
+    let samples = crate::ops_util::parse_prometheus(&std::fs::read_to_string(&prom).unwrap());
+    let get = |name: &str| samples.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    assert_eq!(get("vaultctl_drill_rto_seconds{source=\"db\"}"), Some(rto));
+    assert_eq!(get("vaultctl_drill_stale{source=\"db\"}"), Some(0.0));
+    let last = get("vaultctl_drill_last_success_timestamp_seconds{source=\"db\"}").unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+    assert!((now - 120.0..=now + 1.0).contains(&last), "{last} vs {now}");
+    let st = v.json(&["status"]);
+    assert_eq!(st["drills"][0]["last_outcome"], "succeeded", "{st}");
+    assert_eq!(st["drills"][0]["last_rto_ms"], j["rto_ms"]);
+    let human = v.ok(&["status"]);
+    assert!(
+        human.contains("drill of source") && human.contains("weekly"),
+        "{human}"
+    );
+}

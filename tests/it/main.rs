@@ -12,6 +12,7 @@ mod pty;
 
 // Suites.
 mod adversarial;
+mod checks;
 mod docs;
 mod dr;
 mod failures;

@@ -377,7 +377,7 @@ fn unreachable_target_and_missed_backup_are_warnings() {
     assert!(stdout(&out).starts_with("VAULTCTL WARNING"));
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
@@ -581,7 +581,7 @@ fn schedule_validation_show_cron_and_systemd_units() {
 }
 
 /// `systemd-analyze verify` on the generated units, where it can run.
-fn systemd_verify(dir: &std::path::Path) {
+pub fn systemd_verify(dir: &std::path::Path) {
     let files: Vec<std::path::PathBuf> = walk(dir);
     match std::process::Command::new("systemd-analyze")
         .arg("verify")

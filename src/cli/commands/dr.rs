@@ -78,7 +78,7 @@ pub struct DrillArgs {
     /// The source whose latest backup to test
     #[arg(long)]
     pub source: String,
-    /// The scratch database to create, restore into and drop (must not exist; default: vaultctl_drill_SOURCE on the source's server)
+    /// The scratch database to create, restore into and drop (must not exist; default: the source's [source.drill] scratch_db, else vaultctl_drill_SOURCE on the source's server)
     #[arg(long, value_name = "URL")]
     pub scratch_db: Option<String>,
     /// A file holding the password of --scratch-db's role (else PGPASSWORD or PGPASSFILE; never in the URL)

@@ -1,5 +1,5 @@
 //! `vaultctl schedule`: show schedules (or crontab lines) and install
-//! systemd timers for scheduled sources.
+//! systemd timers for scheduled sources, verifies and DR drills.
 
 use std::path::PathBuf;
 
@@ -12,9 +12,9 @@ use crate::ops::{self, health, units};
 
 #[derive(Subcommand, Debug)]
 pub enum ScheduleCommand {
-    /// Show each source's schedule and next run (UTC), or crontab lines
+    /// Show each source's schedule and next run (UTC), and those of [verify] and [source.drill], or crontab lines
     Show(ShowArgs),
-    /// Write a .service and a .timer per scheduled source
+    /// Write a .service and a .timer per scheduled source, verified target ([verify]) and drilled source ([source.drill])
     Install(InstallArgs),
 }
 
@@ -67,6 +67,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
                 .iter()
                 .map(|s| {
                     serde_json::json!({
+                        "job": "backup",
                         "source": s.name,
                         "schedule": s.schedule.as_ref().map(|x| x.text.clone()),
                         "on_calendar": s.schedule.as_ref().map(|x| x.on_calendar()),
@@ -75,6 +76,17 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
                         "healthcheck_url": s.healthcheck_url.is_some(),
                     })
                 })
+                .chain(units::checks(&config).iter().map(|j| {
+                    serde_json::json!({
+                        "job": j.job,
+                        j.subject_key(): j.subject,
+                        "schedule": j.schedule.map(|x| x.text.clone()),
+                        "on_calendar": j.schedule.map(|x| x.on_calendar()),
+                        "next_run": j.schedule.and_then(|x| x.next_after(now)).map(crate::clock::format),
+                        "stale_after_secs": j.max_age.map(|d| d.as_secs()),
+                        "command": j.args,
+                    })
+                }))
                 .collect();
             if ctx.global.json {
                 output::json(&rows)?;
@@ -110,15 +122,49 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
                 ]);
             }
             output::line(&t.to_string())?;
+            let checks = units::checks(&config);
+            if !checks.is_empty() {
+                let mut t = output::table();
+                t.set_header(vec![
+                    "check",
+                    "schedule",
+                    "next run (UTC)",
+                    "stale after",
+                    "runs",
+                ]);
+                for j in &checks {
+                    t.add_row(vec![
+                        format!("{} {}", j.job, j.subject),
+                        j.schedule
+                            .map(|x| x.text.clone())
+                            .unwrap_or_else(|| "-".into()),
+                        j.schedule
+                            .and_then(|x| x.next_after(now))
+                            .map(crate::clock::format)
+                            .unwrap_or_else(|| "-".into()),
+                        j.max_age
+                            .map(|d| crate::clock::human(d.as_secs()))
+                            .unwrap_or_else(|| "-".into()),
+                        j.args.clone(),
+                    ]);
+                }
+                output::line(&t.to_string())?;
+            }
             Ok(ExitStatus::Success)
         }
         ScheduleCommand::Install(a) => {
             let physical = units::physical_sources(&config);
-            if scheduled.is_empty() && physical.is_empty() {
+            let verify_targets = units::verify_targets(&config);
+            let drills = units::drill_sources(&config);
+            if scheduled.is_empty()
+                && physical.is_empty()
+                && verify_targets.is_empty()
+                && drills.is_empty()
+            {
                 return fail(
                     ExitStatus::Usage,
                     "no source in the config has a schedule.",
-                    "Add schedule = \"daily\" (or \"*-*-* 02:00:00\", \"Mon..Fri 01:30\", …) to the [[source]] entries to schedule.",
+                    "Add schedule = \"daily\" (or \"*-*-* 02:00:00\", \"Mon..Fri 01:30\", …) to the [[source]] entries to schedule, to [verify] or to a postgres source's [source.drill].",
                 );
             }
             let bin = binary(a.binary)?;
@@ -139,7 +185,23 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
                     units::walcheck_timer(s),
                 )
             });
-            for (base, service, timer) in backups.chain(walchecks) {
+            let verifies = verify_targets.iter().map(|t| {
+                (
+                    units::verify_unit_name(t),
+                    units::verify_service(&config, t, &bin),
+                    units::verify_timer(&config, t),
+                )
+            });
+            let drill_units = drills.iter().map(|s| {
+                (
+                    units::drill_unit_name(&s.name),
+                    units::drill_service(&config, s, &bin),
+                    units::drill_timer(s),
+                )
+            });
+            for (base, service, timer) in
+                backups.chain(walchecks).chain(verifies).chain(drill_units)
+            {
                 for (ext, text) in [("service", service), ("timer", timer)] {
                     let path = a.systemd.join(format!("{base}.{ext}"));
                     ops::metrics::write_atomic(&path, text.as_bytes())
@@ -154,7 +216,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
                     output::line(&format!("wrote {}", p.display()))?;
                 }
                 if ctx.global.quiet == 0 {
-                    eprintln!("vaultctl: enable with `systemctl daemon-reload && systemctl enable --now vaultctl-backup-SOURCE.timer` for each source (and vaultctl-walcheck-SOURCE.timer for each postgres-physical source).");
+                    eprintln!("vaultctl: enable with `systemctl daemon-reload && systemctl enable --now vaultctl-backup-SOURCE.timer` for each source (and vaultctl-walcheck-SOURCE.timer for each postgres-physical source, vaultctl-verify-TARGET.timer and vaultctl-drill-SOURCE.timer for scheduled verifies and drills).");
                 }
             }
             Ok(ExitStatus::Success)

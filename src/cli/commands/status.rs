@@ -115,6 +115,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
         }
         output::line(&t.to_string())?;
     }
+    print_checks(st.verify.as_slice(), st.drills.as_slice())?;
     match &st.dr {
         None => {
             output::line("DR drills: none yet (schedule `vaultctl dr drill --source S` weekly)")?
@@ -165,6 +166,123 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
     Ok(ExitStatus::Success.code())
 }
 
+/// `age ago` of a catalog time (the age computed by health), or `never`.
+fn ago(at: Option<&str>, age: Option<u64>) -> String {
+    match (at, age) {
+        (Some(t), Some(a)) => format!("{t} ({} ago)", crate::clock::human(a)),
+        (Some(t), None) => t.to_string(),
+        (None, _) => "never".into(),
+    }
+}
+
+fn freshness(stale: bool, age: Option<u64>, max_age: Option<u64>) -> String {
+    match (stale, max_age) {
+        (true, _) => format!(
+            "STALE ({} without success)",
+            age.map(crate::clock::human).unwrap_or_default()
+        ),
+        (false, Some(_)) => "ok".into(),
+        (false, None) => "-".into(),
+    }
+}
+
+/// The last verify per target (with sample coverage) and drill per source.
+fn print_checks(verify: &[health::VerifyHealth], drills: &[health::DrillHealth]) -> Result<()> {
+    if verify
+        .iter()
+        .any(|v| v.configured || v.last_result.is_some())
+    {
+        let mut t = output::table();
+        t.set_header(vec![
+            "verify of target",
+            "schedule",
+            "last success",
+            "last run",
+            "coverage",
+            "state",
+        ]);
+        for v in verify {
+            t.add_row(vec![
+                v.target.clone(),
+                match (&v.schedule, &v.mode) {
+                    (Some(s), Some(m)) => format!("{s} ({m})"),
+                    (None, Some(m)) => format!("- ({m})"),
+                    _ => "-".into(),
+                },
+                ago(v.last_success.as_deref(), v.age_secs),
+                match (&v.last_result, &v.last_mode) {
+                    (Some(r), Some(m)) => format!("{r} ({m})"),
+                    _ => "-".into(),
+                },
+                match v.coverage {
+                    Some(c) => format!(
+                        "{:.0}% of {} packs read in {}",
+                        c * 100.0,
+                        v.packs_known,
+                        crate::clock::human(v.coverage_window_secs)
+                    ),
+                    None => "-".into(),
+                },
+                freshness(v.stale, v.age_secs, v.max_age_secs),
+            ]);
+        }
+        output::line(&t.to_string())?;
+    }
+    if !drills.is_empty() {
+        let mut t = output::table();
+        t.set_header(vec![
+            "drill of source",
+            "schedule",
+            "last success",
+            "last run",
+            "RTO",
+            "state",
+        ]);
+        for d in drills {
+            t.add_row(vec![
+                d.source.clone(),
+                d.schedule.clone().unwrap_or_else(|| "-".into()),
+                ago(d.last_success.as_deref(), d.age_secs),
+                d.last_outcome.clone().unwrap_or_else(|| "-".into()),
+                d.last_rto_ms
+                    .map(output::duration_ms)
+                    .unwrap_or_else(|| "-".into()),
+                freshness(d.stale, d.age_secs, d.max_age_secs),
+            ]);
+        }
+        output::line(&t.to_string())?;
+    }
+    Ok(())
+}
+
+/// The last verify per target and drill per source, for the check line:
+/// `verify local 3h ago, drill db 2d ago`.
+fn check_ages(st: &health::Status) -> String {
+    let age = |a: Option<u64>| {
+        a.map(|a| format!("{} ago", crate::clock::human(a)))
+            .unwrap_or_else(|| "never".into())
+    };
+    st.verify
+        .iter()
+        .filter(|v| v.configured || v.last_success.is_some())
+        .map(|v| {
+            format!(
+                "verify {} {}",
+                v.target,
+                age(v.last_success.as_ref().and(v.age_secs))
+            )
+        })
+        .chain(st.drills.iter().map(|d| {
+            format!(
+                "drill {} {}",
+                d.source,
+                age(d.last_success.as_ref().and(d.age_secs))
+            )
+        }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `VAULTCTL CRITICAL - 1 critical, 0 warning: backup_failed source=db | health=75;;;0;100 ...`
 fn check(ctx: &Ctx, st: &health::Status) -> Result<CheckStatus> {
     let crit = st
@@ -183,18 +301,42 @@ fn check(ctx: &Ctx, st: &health::Status) -> Result<CheckStatus> {
         .filter(|s| s.stale)
         .map(|s| s.name.as_str())
         .collect();
+    let stale_checks: Vec<String> = st
+        .verify
+        .iter()
+        .filter(|v| v.stale)
+        .map(|v| format!("verify {}", v.target))
+        .chain(
+            st.drills
+                .iter()
+                .filter(|d| d.stale)
+                .map(|d| format!("drill {}", d.source)),
+        )
+        .collect();
+    let ages = check_ages(st);
     let summary = match st.state {
         health::State::Ok => format!(
-            "{} source(s) fresh, no open alerts",
+            "{} source(s) fresh, no open alerts{}",
             st.sources
                 .iter()
                 .filter(|s| s.stale_after_secs.is_some())
-                .count()
+                .count(),
+            if ages.is_empty() {
+                String::new()
+            } else {
+                format!("; {ages}")
+            }
         ),
         _ => {
             let mut parts = vec![format!("{crit} critical, {warn} warning alert(s)")];
             if !stale.is_empty() {
                 parts.push(format!("stale: {}", stale.join(",")));
+            }
+            if !stale_checks.is_empty() {
+                parts.push(format!("overdue: {}", stale_checks.join(",")));
+            }
+            if !ages.is_empty() {
+                parts.push(ages);
             }
             if let Some(a) = st
                 .open_alerts
@@ -211,12 +353,13 @@ fn check(ctx: &Ctx, st: &health::Status) -> Result<CheckStatus> {
         }
     };
     let line = format!(
-        "VAULTCTL {} - health {}/100; {} | health={};;;0;100 critical={crit} warning={warn} stale={}",
+        "VAULTCTL {} - health {}/100; {} | health={};;;0;100 critical={crit} warning={warn} stale={} overdue_checks={}",
         st.state.label(),
         st.health_score,
         summary,
         st.health_score,
-        stale.len()
+        stale.len(),
+        stale_checks.len()
     );
     if ctx.global.json {
         output::json(

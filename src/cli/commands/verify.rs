@@ -17,7 +17,7 @@ pub struct VerifyArgs {
     /// Download every pack and check its bytes (and, with the identity, every blob and stream)
     #[arg(long, conflicts_with = "sample")]
     pub read_data: bool,
-    /// Download this percentage of packs, chosen at random
+    /// Download this percentage of packs, those read least recently first (repeated runs rotate through every pack)
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     pub sample: Option<f64>,
 }
@@ -39,7 +39,8 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
     let mode = match (args.read_data, args.sample) {
         (true, _) => Mode::ReadData,
         (false, Some(p)) => Mode::Sample(p),
-        _ => Mode::Structure,
+        // Neither flag: the `[verify]` mode, else structure only.
+        (false, None) => config.verify.as_ref().map_or(Mode::Structure, |v| v.mode),
     };
     let v = jobs::verify::run(&config, args.target.as_deref(), mode, &ctx.progress())?;
     let (ok, reports) = (v.ok, &v.targets);
