@@ -15,7 +15,7 @@
 #   rebuild    catalog rebuild --target a  (empty catalog: every index and manifest)
 #   list       list
 #   verify     verify --target a  (structure)
-#   readdata   verify --target a --read-data --sample 1
+#   readdata   verify --target a --sample 1  (reads 1 % of the packs)
 #   sync       sync --from a --to b  (b empty)
 #   backup     backup of a 32 MB command output that dedups (its second run;
 #              the catalog's dedup index holds every blob)
@@ -71,7 +71,7 @@ round() {
     mkdir -p "$dir"
     local v="$VAULTCTL --config $dir/config.toml"
     local recipient
-    recipient=$($VAULTCTL key generate --output "$dir/id.txt")
+    recipient=$($VAULTCTL key generate --output "$dir/id.txt" 2>/dev/null)
     head -c 32000000 /dev/urandom > "$dir/data.bin"
     cat > "$dir/config.toml" <<CFG
 catalog = "$dir/catalog.db"
@@ -98,7 +98,7 @@ kind = "command"
 command = ["cat", "$dir/data.bin"]
 format = "stream"
 CFG
-    $v init > /dev/null
+    $v init > /dev/null 2>&1
     local t0=$SECONDS
     "$SYNTH" "$dir/config.toml" a "$blobs" $(( (blobs + PER_PACK - 1) / PER_PACK )) "$manifests" "$SOURCES"
     echo "  (built in $((SECONDS - t0)) s)"
@@ -108,7 +108,7 @@ CFG
             rebuild) args="catalog rebuild --target a" ;;
             list) args="list" ;;
             verify) args="verify --target a" ;;
-            readdata) args="verify --target a --read-data --sample 1" ;;
+            readdata) args="verify --target a --sample 1" ;;
             sync) args="sync --from a --to b" ;;
             backup) $v backup dedup > /dev/null 2>&1 || true; args="backup dedup" ;;
             prune) args="prune --target a" ;;
