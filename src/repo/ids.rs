@@ -13,12 +13,11 @@ pub fn parse_hex(s: &str) -> Option<BlobId> {
 }
 
 /// Collects ids (with repeats, in any order) and becomes an [`IdSet`]. It
-/// sorts and removes duplicates whenever it has doubled since the last
-/// time, so repeats cost memory only between two compactions.
+/// sorts and removes duplicates whenever its vector is full, so repeats
+/// cost memory only between two compactions.
 #[derive(Debug, Default)]
 pub struct IdSetBuilder {
     ids: Vec<BlobId>,
-    compacted: usize,
 }
 
 impl IdSetBuilder {
@@ -27,8 +26,15 @@ impl IdSetBuilder {
     }
 
     pub fn push(&mut self, id: BlobId) {
-        if self.ids.len() == self.ids.capacity() && self.ids.len() >= 2 * self.compacted.max(1024) {
+        // Full: compact first, and grow only when that freed less than a
+        // quarter (so the vector stays within about 2.7 times the distinct
+        // ids, instead of holding every repeat).
+        if self.ids.len() == self.ids.capacity() && self.ids.len() >= 1024 {
             self.compact();
+            let cap = self.ids.capacity();
+            if self.ids.len() > cap - cap / 4 {
+                self.ids.reserve_exact(cap);
+            }
         }
         self.ids.push(id);
     }
@@ -42,12 +48,12 @@ impl IdSetBuilder {
     fn compact(&mut self) {
         self.ids.sort_unstable();
         self.ids.dedup();
-        self.compacted = self.ids.len();
     }
 
+    /// The set (its vector keeps any spare capacity: shrinking it would
+    /// copy, a higher peak than the spare room).
     pub fn build(mut self) -> IdSet {
         self.compact();
-        self.ids.shrink_to_fit();
         IdSet { ids: self.ids }
     }
 }

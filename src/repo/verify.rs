@@ -175,11 +175,16 @@ pub fn verify_target(
         }
         let mut missing_blobs = 0;
         let mut missing_packs = BTreeSet::new();
+        // The packs this backup's blobs live in (a few), then their users.
+        let mut used: BTreeSet<u32> = BTreeSet::new();
         for b in &header.blobs {
             let Some(slot) = ids::parse_hex(b).and_then(|id| locations.get(&id)) else {
                 missing_blobs += 1;
                 continue;
             };
+            used.insert(slot);
+        }
+        for slot in used {
             let pack = &pack_of_slot[slot as usize].0;
             pack_users
                 .entry(pack.clone())
