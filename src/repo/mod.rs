@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod chunker;
 pub mod format;
+pub mod ids;
 pub mod index;
 pub mod keys;
 pub mod lock;
@@ -15,6 +16,7 @@ pub mod prune;
 pub mod restore;
 pub mod retention;
 pub mod sync;
+pub mod synth;
 pub mod verified;
 pub mod verify;
 pub mod wal;

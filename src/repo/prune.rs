@@ -28,10 +28,12 @@ use serde::Serialize;
 use super::format::{
     self, content_name, index_path, manifest_path, pack_path, INDEX_DIR, PACKS_DIR, SNAPSHOTS_DIR,
 };
+use super::ids::{self, BitSet, IdSet, IdSetBuilder};
 use super::index::{self, IndexedPack};
 use super::keys::DedupKey;
 use super::lock::{self, Kind};
 use super::manifest::{self, Header};
+use super::pack::BlobId;
 use super::retention::{self, Item, Policy};
 use super::wal;
 use crate::error::{ExitStatus, Failure};
@@ -119,11 +121,31 @@ pub struct Loaded {
     pub truncated: Vec<String>,
     /// Authentic headers whose manifest is refused (another name, another
     /// body): no backup for retention, but garbage collection keeps the
-    /// packs they name. With why.
-    pub unbound: Vec<(Header, String)>,
+    /// packs they name.
+    pub unbound: Vec<Unbound>,
 }
 
-/// Manifest headers by backup id (manifests are immutable, so cached reads stay valid).
+/// An authentic header whose manifest is refused.
+pub struct Unbound {
+    /// Without its blob list (see [`HeaderCache`]).
+    pub header: Header,
+    /// The id in the object's name (`snapshots/<object>`).
+    pub object: String,
+    /// Why it is refused.
+    pub why: String,
+}
+
+/// Manifests read per round of parallel requests.
+const MANIFEST_BATCH: usize = 64;
+
+/// A header without its blob list: what listing and retention need.
+fn without_blobs(mut h: Header) -> Header {
+    h.blobs = Vec::new();
+    h
+}
+
+/// Manifest headers by backup id, without their blob lists (manifests are
+/// immutable, so cached reads stay valid).
 #[derive(Default)]
 pub struct HeaderCache {
     headers: HashMap<String, Header>,
@@ -142,37 +164,43 @@ impl HeaderCache {
             .filter(|id| !self.headers.contains_key(*id))
             .cloned()
             .collect();
-        let paths: Vec<String> = missing.iter().map(|id| manifest_path(id)).collect();
         let mut unreadable = Vec::new();
         let mut truncated = Vec::new();
         let mut unbound = Vec::new();
-        for (id, bytes) in missing.iter().zip(store.get_many(&paths)?) {
-            let Some(bytes) = bytes else { continue };
-            match manifest::decode_header(&bytes, key, id) {
-                Ok(h) => {
-                    self.headers.insert(id.clone(), h);
-                }
-                Err(e) if manifest::is_truncated(&e) => truncated.push(format!(
-                    "manifest {id} can never be restored ({}); garbage collection ignores it, so it protects no pack. Delete {} on target '{}' (`vaultctl verify` reports it until then)",
-                    crate::error::paragraph(&e),
-                    manifest_path(id),
-                    store.name
-                )),
-                Err(e) => match manifest::decode_header_unbound(&bytes, key) {
-                    // An authentic header under the wrong name or with
-                    // another body: not a backup, but its packs are known.
-                    Ok(h) => unbound.push((
-                        h,
-                        format!(
-                            "manifest {id} is refused ({}); it is kept, and so are the packs its header names",
+        // A batch of manifests at a time; the cache keeps headers without
+        // their blob lists (garbage collection streams those, see
+        // [`live_blobs`]), so memory grows with the manifests, not the blobs.
+        for batch in missing.chunks(MANIFEST_BATCH) {
+            let paths: Vec<String> = batch.iter().map(|id| manifest_path(id)).collect();
+            for (id, bytes) in batch.iter().zip(store.get_many(&paths)?) {
+                let Some(bytes) = bytes else { continue };
+                match manifest::decode_header(&bytes, key, id) {
+                    Ok(h) => {
+                        self.headers.insert(id.clone(), without_blobs(h));
+                    }
+                    Err(e) if manifest::is_truncated(&e) => truncated.push(format!(
+                        "manifest {id} can never be restored ({}); garbage collection ignores it, so it protects no pack. Delete {} on target '{}' (`vaultctl verify` reports it until then)",
+                        crate::error::paragraph(&e),
+                        manifest_path(id),
+                        store.name
+                    )),
+                    Err(e) => match manifest::decode_header_unbound(&bytes, key) {
+                        // An authentic header under the wrong name or with
+                        // another body: not a backup, but its packs are known.
+                        Ok(h) => unbound.push(Unbound {
+                            header: without_blobs(h),
+                            object: id.clone(),
+                            why: format!(
+                                "manifest {id} is refused ({}); it is kept, and so are the packs its header names",
+                                crate::error::paragraph(&e)
+                            ),
+                        }),
+                        Err(_) => unreadable.push(format!(
+                            "manifest {id} cannot be read: {}",
                             crate::error::paragraph(&e)
-                        ),
-                    )),
-                    Err(_) => unreadable.push(format!(
-                        "manifest {id} cannot be read: {}",
-                        crate::error::paragraph(&e)
-                    )),
-                },
+                        )),
+                    },
+                }
             }
         }
         let mut out: Vec<Header> = ids
@@ -198,61 +226,6 @@ impl HeaderCache {
     }
 }
 
-/// Index objects by name (content-addressed, so cached reads stay valid).
-#[derive(Default)]
-struct IndexCache {
-    /// `None`: damaged or unreadable.
-    indexes: HashMap<String, Option<Vec<IndexedPack>>>,
-}
-
-impl IndexCache {
-    fn load(
-        &mut self,
-        store: &Store,
-        key: &DedupKey,
-        problems: &mut Vec<String>,
-    ) -> Result<Vec<String>> {
-        let names: Vec<String> = store
-            .list(INDEX_DIR)?
-            .into_iter()
-            .filter_map(|(n, _)| {
-                n.strip_prefix("index/")
-                    .filter(|s| format::is_hex_name(s))
-                    .map(String::from)
-            })
-            .collect();
-        let missing: Vec<String> = names
-            .iter()
-            .filter(|n| !self.indexes.contains_key(*n))
-            .cloned()
-            .collect();
-        let paths: Vec<String> = missing.iter().map(|n| index_path(n)).collect();
-        for (name, bytes) in missing.iter().zip(store.get_many(&paths)?) {
-            let Some(bytes) = bytes else { continue };
-            let decoded = if content_name(&bytes) != *name {
-                problems.push(format!("index object {name} is damaged (its bytes do not match its name); left in place"));
-                None
-            } else {
-                match index::decode(&bytes, key) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        problems.push(format!(
-                            "index object {name} cannot be read ({}); left in place",
-                            crate::error::paragraph(&e)
-                        ));
-                        None
-                    }
-                }
-            };
-            self.indexes.insert(name.clone(), decoded);
-        }
-        Ok(names
-            .into_iter()
-            .filter(|n| self.indexes.contains_key(n))
-            .collect())
-    }
-}
-
 /// Prunes one target: retention, then garbage collection.
 pub fn prune_target(
     store: &Store,
@@ -268,7 +241,7 @@ pub fn prune_target(
         problems.push(format!("{u}; it is kept"));
     }
     problems.extend(loaded.truncated);
-    problems.extend(loaded.unbound.into_iter().map(|(_, why)| why));
+    problems.extend(loaded.unbound.into_iter().map(|u| u.why));
     let items: Vec<Item> = all.iter().map(Item::of).collect();
     let decisions = retention::apply(policy, &items);
     let mut backups = Vec::new();
@@ -409,8 +382,72 @@ fn prune_wal(store: &Store, source: &str, kept: &[&Header], dry_run: bool) -> Re
     Ok(report)
 }
 
-fn hex_id(s: &str) -> Option<[u8; 32]> {
-    hex::decode(s).ok().and_then(|v| v.try_into().ok())
+/// Reads and checks one index object; `None` (with a problem noted) when it
+/// is damaged or cannot be read: it is left in place.
+fn read_index(
+    store: &Store,
+    key: &DedupKey,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Result<Option<Vec<IndexedPack>>> {
+    let Some(bytes) = store.get(&index_path(name))? else {
+        return Ok(None);
+    };
+    if content_name(&bytes) != name {
+        note(
+            problems,
+            format!(
+                "index object {name} is damaged (its bytes do not match its name); left in place"
+            ),
+        );
+        return Ok(None);
+    }
+    match index::decode(&bytes, key) {
+        Ok(p) => Ok(Some(p)),
+        Err(e) => {
+            note(
+                problems,
+                format!(
+                    "index object {name} cannot be read ({}); left in place",
+                    crate::error::paragraph(&e)
+                ),
+            );
+            Ok(None)
+        }
+    }
+}
+
+fn note(problems: &mut Vec<String>, what: String) {
+    if !problems.contains(&what) {
+        problems.push(what);
+    }
+}
+
+/// Every distinct blob the live manifests name, read from their headers a
+/// batch at a time into a compact sorted set (32 bytes a blob).
+fn live_blobs(store: &Store, key: &DedupKey, objects: &[String]) -> Result<IdSet> {
+    let mut set = IdSetBuilder::new();
+    for batch in objects.chunks(MANIFEST_BATCH) {
+        let paths: Vec<String> = batch.iter().map(|id| manifest_path(id)).collect();
+        for (id, bytes) in batch.iter().zip(store.get_many(&paths)?) {
+            let Some(bytes) = bytes else { continue };
+            // Read (and checked) moments ago under the same lock: only the
+            // blob list is wanted now.
+            let h = manifest::decode_header_unbound(&bytes, key).map_err(|e| {
+                Failure::new(
+                    ExitStatus::Failure,
+                    format!(
+                        "garbage collection on target '{}' stopped before deleting anything: manifest {id} cannot be read any more ({}).",
+                        store.name,
+                        crate::error::paragraph(&e)
+                    ),
+                )
+                .with_remedy("Run `vaultctl verify`, then prune again.")
+            })?;
+            set.extend(h.blobs.iter().filter_map(|b| ids::parse_hex(b)));
+        }
+    }
+    Ok(set.build())
 }
 
 fn collect_garbage(
@@ -421,9 +458,6 @@ fn collect_garbage(
     opts: &PruneOptions,
     problems: &mut Vec<String>,
 ) -> Result<GcReport> {
-    // Read what can be read before locking, so backups wait less.
-    let mut indexes = IndexCache::default();
-    indexes.load(store, key, problems)?;
     let lock = if opts.dry_run {
         None
     } else {
@@ -446,11 +480,9 @@ fn collect_garbage(
     } = headers.load(store, key)?;
     for t in truncated
         .into_iter()
-        .chain(unbound.iter().map(|(_, w)| w.clone()))
+        .chain(unbound.iter().map(|u| u.why.clone()))
     {
-        if !problems.contains(&t) {
-            problems.push(t);
-        }
+        note(problems, t);
     }
     if !unreadable.is_empty() {
         return Err(Failure::new(
@@ -465,58 +497,95 @@ fn collect_garbage(
         .with_remedy("Run `vaultctl verify` and fix or remove the damaged manifests (or run prune with the right dedup key).")
         .into());
     }
-    let live: Vec<Header> = live
-        .into_iter()
+    // The live manifests (kept backups, and refused but authentic ones) by
+    // object name, and the packs their headers name.
+    let mut live_objects: Vec<String> = Vec::new();
+    let mut referenced = IdSetBuilder::new();
+    for (object, h) in live
+        .iter()
         .filter(|h| !removed.contains(&h.id))
-        .chain(unbound.into_iter().map(|(h, _)| h))
-        .collect();
-    let index_names = indexes.load(store, key, problems)?;
-    let packs: HashMap<String, (String, u64)> = store
+        .map(|h| (&h.id, h))
+        .chain(unbound.iter().map(|u| (&u.object, &u.header)))
+    {
+        live_objects.push(object.clone());
+        referenced.extend(h.packs.iter().filter_map(|p| ids::parse_hex(p)));
+    }
+    drop(live);
+    let mut referenced = referenced.build();
+    let mut packs: Vec<(BlobId, u64)> = store
         .list(PACKS_DIR)?
         .into_iter()
         .filter_map(|(path, size)| {
             path.rsplit('/')
                 .next()
                 .filter(|s| format::is_hex_name(s))
-                .map(|s| (s.to_string(), (path.clone(), size)))
+                .and_then(ids::parse_hex)
+                .map(|p| (p, size))
         })
         .collect();
+    packs.sort_unstable();
+    packs.dedup_by_key(|(p, _)| *p);
 
-    let mut referenced: HashSet<String> =
-        live.iter().flat_map(|h| h.packs.iter().cloned()).collect();
     // Belt and braces: every blob of a live backup must stay located in a
     // kept pack. The header's pack list guarantees it; should an index say
-    // otherwise, keep every pack that holds the blob.
-    let mut located: HashMap<[u8; 32], Vec<&str>> = HashMap::new();
+    // otherwise, keep every pack that holds the blob. One index object at
+    // a time: a bit per live blob says "located in a kept pack", another
+    // "located anywhere"; entries of live blobs in other packs are noted.
+    let blobs = live_blobs(store, key, &live_objects)?;
+    let mut in_kept = BitSet::new(blobs.len());
+    let mut anywhere = BitSet::new(blobs.len());
+    let mut elsewhere: Vec<(u32, BlobId)> = Vec::new();
+    // Index objects that name a pack no manifest needs, with their packs.
+    let mut touched: Vec<(String, Vec<BlobId>)> = Vec::new();
+    let index_names: Vec<String> = store
+        .list(INDEX_DIR)?
+        .into_iter()
+        .filter_map(|(n, _)| {
+            n.strip_prefix("index/")
+                .filter(|s| format::is_hex_name(s))
+                .map(String::from)
+        })
+        .collect();
     for name in &index_names {
-        if let Some(Some(ps)) = indexes.indexes.get(name) {
-            for p in ps {
-                for e in &p.entries {
-                    located.entry(e.id).or_default().push(&p.name);
-                }
-            }
-        }
-    }
-    let mut extra: BTreeSet<String> = BTreeSet::new();
-    let mut unlocated = 0usize;
-    for h in &live {
-        for b in &h.blobs {
-            match hex_id(b).and_then(|id| located.get(&id)) {
-                Some(ps) => {
-                    if !ps.iter().any(|p| referenced.contains(*p)) {
-                        extra.extend(ps.iter().map(|p| p.to_string()));
+        let Some(ps) = read_index(store, key, name, problems)? else {
+            continue;
+        };
+        let mut pack_ids = Vec::with_capacity(ps.len());
+        for p in &ps {
+            let Some(pid) = ids::parse_hex(&p.name) else {
+                continue;
+            };
+            pack_ids.push(pid);
+            let kept = referenced.contains(&pid);
+            for e in &p.entries {
+                if let Some(r) = blobs.rank(&e.id) {
+                    anywhere.set(r);
+                    if kept {
+                        in_kept.set(r);
+                    } else {
+                        elsewhere.push((r as u32, pid));
                     }
                 }
-                None => unlocated += 1,
             }
         }
+        if pack_ids.iter().any(|p| !referenced.contains(p)) {
+            touched.push((name.clone(), pack_ids));
+        }
     }
+    let extra: IdSet = elsewhere
+        .iter()
+        .filter(|(r, _)| !in_kept.get(*r as usize))
+        .map(|(_, p)| *p)
+        .collect();
+    drop(elsewhere);
+    let unlocated = (0..blobs.len()).filter(|r| !anywhere.get(*r)).count();
+    drop(blobs);
     if !extra.is_empty() {
         problems.push(format!(
             "{} pack(s) not named by any manifest hold blobs that backups need; they are kept",
             extra.len()
         ));
-        referenced.extend(extra);
+        referenced.insert_all(extra.iter().copied());
     }
     if unlocated > 0 {
         problems.push(format!(
@@ -524,44 +593,40 @@ fn collect_garbage(
         ));
     }
 
-    let garbage: Vec<&String> = packs.keys().filter(|p| !referenced.contains(*p)).collect();
+    let garbage: Vec<&(BlobId, u64)> = packs
+        .iter()
+        .filter(|(p, _)| !referenced.contains(p))
+        .collect();
     let mut report = GcReport {
         packs_total: packs.len(),
         packs_referenced: packs.len() - garbage.len(),
         packs_deleted: garbage.len(),
-        bytes_deleted: garbage.iter().map(|p| packs[*p].1).sum(),
+        bytes_deleted: garbage.iter().map(|(_, s)| s).sum(),
         bytes_remaining: packs
             .iter()
-            .filter(|(p, _)| referenced.contains(*p))
-            .map(|(_, (_, s))| *s)
+            .filter(|(p, _)| referenced.contains(p))
+            .map(|(_, s)| s)
             .sum(),
         ..Default::default()
     };
 
-    // Index objects that mention a pack no manifest needs are rewritten.
-    let mut new_indexes: Vec<(String, Bytes)> = Vec::new();
+    // Index objects that mention a pack no manifest needs are rewritten
+    // (or deleted when nothing in them is kept).
     let mut old_indexes: Vec<String> = Vec::new();
-    for name in &index_names {
-        let Some(Some(ps)) = indexes.indexes.get(name) else {
-            continue;
-        };
-        if ps.iter().all(|p| referenced.contains(&p.name)) {
+    let mut rewrite: Vec<String> = Vec::new();
+    for (name, ps) in &touched {
+        if ps.iter().all(|p| referenced.contains(p)) {
             continue;
         }
-        let kept: Vec<IndexedPack> = ps
-            .iter()
-            .filter(|p| referenced.contains(&p.name))
-            .cloned()
-            .collect();
-        if kept.is_empty() {
-            report.indexes_deleted += 1;
-        } else {
-            let encoded = Bytes::from(index::encode(&kept, key)?);
-            new_indexes.push((content_name(&encoded), encoded));
+        if ps.iter().any(|p| referenced.contains(p)) {
             report.indexes_rewritten += 1;
+            rewrite.push(name.clone());
+        } else {
+            report.indexes_deleted += 1;
         }
         old_indexes.push(name.clone());
     }
+    drop(touched);
     if opts.dry_run {
         return Ok(report);
     }
@@ -584,18 +649,32 @@ fn collect_garbage(
             _ => Ok(()),
         }
     };
-    // New index objects first, then the old ones go, then the packs: at no
+    // New index objects first (each read again and written at once, so
+    // memory holds one), then the old ones go, then the packs: at no
     // moment does a manifest's blob lack an index entry in an existing pack.
-    for (name, bytes) in new_indexes {
+    for name in &rewrite {
+        let Some(ps) = read_index(store, key, name, problems)? else {
+            // Read a moment ago; should it fail now, it stays in place.
+            old_indexes.retain(|n| n != name);
+            continue;
+        };
+        let kept: Vec<IndexedPack> = ps
+            .into_iter()
+            .filter(|p| ids::parse_hex(&p.name).is_some_and(|id| referenced.contains(&id)))
+            .collect();
+        let encoded = Bytes::from(index::encode(&kept, key)?);
         guard("writing the rewritten index objects")?;
-        store.put(&index_path(&name), bytes)?;
+        store.put(&index_path(&content_name(&encoded)), encoded)?;
     }
     let old_paths: Vec<String> = old_indexes.iter().map(|n| index_path(n)).collect();
     for batch in old_paths.chunks(GC_BATCH) {
         guard("deleting old index objects")?;
         store.delete_many(batch)?;
     }
-    let garbage_paths: Vec<String> = garbage.iter().map(|p| pack_path(p)).collect();
+    let garbage_paths: Vec<String> = garbage
+        .iter()
+        .map(|(p, _)| pack_path(&hex::encode(p)))
+        .collect();
     for batch in garbage_paths.chunks(GC_BATCH) {
         guard("deleting garbage packs")?;
         store.delete_many(batch)?;

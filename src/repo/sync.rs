@@ -45,7 +45,8 @@ pub struct SyncReport {
 
 /// Backups `from` holds that `to` lacks and would keep under its policy.
 pub struct ManifestPlan {
-    pub candidates: Vec<(Header, Bytes)>,
+    /// Their headers, without blob lists.
+    pub candidates: Vec<Header>,
     pub skipped_by_retention: usize,
     /// Headers of every manifest on `to`.
     pub to_headers: Vec<Header>,
@@ -60,23 +61,34 @@ fn manifest_ids(store: &Store) -> Result<BTreeSet<String>> {
         .collect())
 }
 
+/// Manifests read per round of parallel requests.
+const MANIFEST_BATCH: usize = 64;
+
+/// The headers of the manifests `ids` on `store`, a batch at a time and
+/// without their blob lists (sync needs the packs only), so memory grows
+/// with the manifests, not with the blobs.
 fn read_headers(
     store: &Store,
     key: &DedupKey,
     ids: &[String],
     problems: &mut Vec<String>,
-) -> Result<Vec<(Header, Bytes)>> {
-    let paths: Vec<String> = ids.iter().map(|id| manifest_path(id)).collect();
+) -> Result<Vec<Header>> {
     let mut out = Vec::new();
-    for (id, bytes) in ids.iter().zip(store.get_many(&paths)?) {
-        let Some(bytes) = bytes else { continue };
-        match manifest::decode_header(&bytes, key, id) {
-            Ok(h) => out.push((h, bytes)),
-            Err(e) => problems.push(format!(
-                "manifest {id} on target '{}' cannot be read: {}",
-                store.name,
-                crate::error::paragraph(&e)
-            )),
+    for batch in ids.chunks(MANIFEST_BATCH) {
+        let paths: Vec<String> = batch.iter().map(|id| manifest_path(id)).collect();
+        for (id, bytes) in batch.iter().zip(store.get_many(&paths)?) {
+            let Some(bytes) = bytes else { continue };
+            match manifest::decode_header(&bytes, key, id) {
+                Ok(mut h) => {
+                    h.blobs = Vec::new();
+                    out.push(h)
+                }
+                Err(e) => problems.push(format!(
+                    "manifest {id} on target '{}' cannot be read: {}",
+                    store.name,
+                    crate::error::paragraph(&e)
+                )),
+            }
         }
     }
     Ok(out)
@@ -94,10 +106,7 @@ pub fn plan_manifests(
     let to_ids = manifest_ids(to)?;
     let missing: Vec<String> = from_ids.difference(&to_ids).cloned().collect();
     let to_list: Vec<String> = to_ids.into_iter().collect();
-    let to_headers: Vec<Header> = read_headers(to, key, &to_list, &mut problems)?
-        .into_iter()
-        .map(|(h, _)| h)
-        .collect();
+    let to_headers: Vec<Header> = read_headers(to, key, &to_list, &mut problems)?;
     if missing.is_empty() {
         return Ok(ManifestPlan {
             candidates: Vec::new(),
@@ -110,7 +119,7 @@ pub fn plan_manifests(
     let items: Vec<Item> = to_headers
         .iter()
         .map(Item::of)
-        .chain(missing.iter().map(|(h, _)| Item::of(h)))
+        .chain(missing.iter().map(Item::of))
         .collect();
     let keep: HashSet<String> = retention::apply(to_policy, &items)
         .into_iter()
@@ -118,9 +127,9 @@ pub fn plan_manifests(
         .map(|d| d.id)
         .collect();
     let total = missing.len();
-    let candidates: Vec<(Header, Bytes)> = missing
+    let candidates: Vec<Header> = missing
         .into_iter()
-        .filter(|(h, _)| keep.contains(&h.id))
+        .filter(|h| keep.contains(&h.id))
         .collect();
     Ok(ManifestPlan {
         skipped_by_retention: total - candidates.len(),
@@ -143,12 +152,8 @@ fn pack_names(store: &Store) -> Result<HashMap<String, u64>> {
         .collect())
 }
 
-fn read_indexes(
-    store: &Store,
-    key: &DedupKey,
-    problems: &mut Vec<String>,
-) -> Result<Vec<(String, Bytes, Vec<IndexedPack>)>> {
-    let names: Vec<String> = store
+fn index_names(store: &Store) -> Result<Vec<String>> {
+    Ok(store
         .list(INDEX_DIR)?
         .into_iter()
         .filter_map(|(n, _)| {
@@ -156,28 +161,39 @@ fn read_indexes(
                 .filter(|s| format::is_hex_name(s))
                 .map(String::from)
         })
-        .collect();
-    let paths: Vec<String> = names.iter().map(|n| index_path(n)).collect();
-    let mut out = Vec::new();
-    for (name, bytes) in names.into_iter().zip(store.get_many(&paths)?) {
-        let Some(bytes) = bytes else { continue };
-        if content_name(&bytes) != name {
-            problems.push(format!(
-                "index object {name} on target '{}' is damaged; not copied",
-                store.name
-            ));
-            continue;
-        }
+        .collect())
+}
+
+/// Reads one index object: its bytes and packs, or `None` (with a
+/// problem noted when `problems` is given) when it is damaged.
+fn read_index(
+    store: &Store,
+    key: &DedupKey,
+    name: &str,
+    problems: Option<&mut Vec<String>>,
+) -> Result<Option<(Bytes, Vec<IndexedPack>)>> {
+    let Some(bytes) = store.get(&index_path(name))? else {
+        return Ok(None);
+    };
+    let why = if content_name(&bytes) != name {
+        format!(
+            "index object {name} on target '{}' is damaged; not copied",
+            store.name
+        )
+    } else {
         match index::decode(&bytes, key) {
-            Ok(p) => out.push((name, bytes, p)),
-            Err(e) => problems.push(format!(
+            Ok(p) => return Ok(Some((bytes, p))),
+            Err(e) => format!(
                 "index object {name} on target '{}' cannot be read: {}",
                 store.name,
                 crate::error::paragraph(&e)
-            )),
+            ),
         }
+    };
+    if let Some(problems) = problems {
+        problems.push(why);
     }
-    Ok(out)
+    Ok(None)
 }
 
 /// Copies what `from` has and `to` lacks. Takes shared locks on both, so a
@@ -223,7 +239,7 @@ pub fn sync_pair(
     // own backups need but lack (a repair).
     let mut candidates = Vec::new();
     let mut needed: BTreeSet<String> = BTreeSet::new();
-    for (h, bytes) in plan.candidates {
+    for h in plan.candidates {
         let lacking: Vec<&String> = h
             .packs
             .iter()
@@ -244,7 +260,7 @@ pub fn sync_pair(
                 .filter(|p| !to_packs.contains_key(*p))
                 .cloned(),
         );
-        candidates.push((h, bytes));
+        candidates.push(h);
     }
     for h in &plan.to_headers {
         for p in &h.packs {
@@ -263,7 +279,7 @@ pub fn sync_pair(
     if dry_run {
         report.packs_copied = needed.len();
         report.bytes_copied = needed.iter().map(|p| from_packs[p]).sum();
-        report.manifests_copied = candidates.iter().map(|(h, _)| h.id.clone()).collect();
+        report.manifests_copied = candidates.iter().map(|h| h.id.clone()).collect();
         return Ok(report);
     }
 
@@ -327,40 +343,59 @@ pub fn sync_pair(
 
     // 2. Index objects: verbatim where the destination has all their packs,
     // else one new object for the packs still not indexed there.
+    // One index object at a time: the destination's (names and packs),
+    // then the source's, copied at once where they qualify.
+    // (A damaged one there is overwritten by a good copy of that name.)
     let mut to_index_names: HashSet<String> = HashSet::new();
     let mut covered: HashSet<String> = HashSet::new();
-    let mut scratch = Vec::new();
-    for (name, _, packs) in read_indexes(to, key, &mut scratch)? {
-        to_index_names.insert(name);
-        covered.extend(packs.into_iter().map(|p| p.name));
-    }
-    let from_indexes = read_indexes(from, key, &mut report.problems)?;
-    for (name, bytes, packs) in &from_indexes {
-        if to_index_names.contains(name) || !packs.iter().all(|p| to_packs.contains_key(&p.name)) {
-            continue;
+    for name in index_names(to)? {
+        if let Some((_, packs)) = read_index(to, key, &name, None)? {
+            covered.extend(packs.into_iter().map(|p| p.name));
+            to_index_names.insert(name);
         }
-        if packs.iter().all(|p| covered.contains(&p.name)) {
-            continue;
-        }
-        commit(&index_path(name), bytes.clone())?;
-        report.indexes_copied += 1;
-        covered.extend(packs.iter().map(|p| p.name.clone()));
     }
     let wanted: BTreeSet<&String> = candidates
         .iter()
-        .flat_map(|(h, _)| h.packs.iter())
+        .flat_map(|h| h.packs.iter())
         .chain(plan.to_headers.iter().flat_map(|h| h.packs.iter()))
         .collect();
+    // Source index objects not copied that list a pack still to index.
+    let mut revisit: Vec<String> = Vec::new();
+    for name in index_names(from)? {
+        let Some((bytes, packs)) = read_index(from, key, &name, Some(&mut report.problems))? else {
+            continue;
+        };
+        if to_index_names.contains(&name) {
+            continue;
+        }
+        if !packs.iter().all(|p| to_packs.contains_key(&p.name))
+            || packs.iter().all(|p| covered.contains(&p.name))
+        {
+            if packs
+                .iter()
+                .any(|p| wanted.contains(&p.name) && to_packs.contains_key(&p.name))
+            {
+                revisit.push(name);
+            }
+            continue;
+        }
+        commit(&index_path(&name), bytes)?;
+        report.indexes_copied += 1;
+        covered.extend(packs.into_iter().map(|p| p.name));
+    }
     let mut fresh: Vec<IndexedPack> = Vec::new();
-    let mut seen: HashSet<&str> = HashSet::new();
-    for (_, _, packs) in &from_indexes {
+    let mut seen: HashSet<String> = HashSet::new();
+    for name in &revisit {
+        let Some((_, packs)) = read_index(from, key, name, None)? else {
+            continue;
+        };
         for p in packs {
             if wanted.contains(&p.name)
                 && to_packs.contains_key(&p.name)
                 && !covered.contains(&p.name)
-                && seen.insert(&p.name)
+                && seen.insert(p.name.clone())
             {
-                fresh.push(p.clone());
+                fresh.push(p);
             }
         }
     }
@@ -372,7 +407,7 @@ pub fn sync_pair(
     }
 
     // 3. Manifests, last, each committed only while our lock holds.
-    for (h, bytes) in candidates {
+    for h in candidates {
         if let Some(p) = h.packs.iter().find(|p| {
             failed_packs.contains(*p) || !to_packs.contains_key(*p) || !covered.contains(*p)
         }) {
@@ -382,7 +417,27 @@ pub fn sync_pair(
             ));
             continue;
         }
-        commit(&manifest_path(&h.id), bytes)?;
+        // Read again (only the headers were kept) and checked again: it
+        // must still be the manifest the plan read.
+        let path = manifest_path(&h.id);
+        let Some(bytes) = from.get(&path)? else {
+            report.problems.push(format!(
+                "backup {} is not copied: its manifest vanished from target '{}'",
+                h.id, from.name
+            ));
+            continue;
+        };
+        if let Err(e) = manifest::decode_header(&bytes, key, &h.id) {
+            report.problems.push(format!(
+                "backup {} is not copied: manifest {} on target '{}' cannot be read: {}",
+                h.id,
+                h.id,
+                from.name,
+                crate::error::paragraph(&e)
+            ));
+            continue;
+        }
+        commit(&path, bytes)?;
         report.manifests_copied.push(h.id.clone());
     }
     if let Some(l) = lock {

@@ -12,9 +12,11 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::format::{self, content_name, INDEX_DIR, PACKS_DIR, SNAPSHOTS_DIR};
+use super::ids::{self, BlobTable};
+use super::index::{self, IndexedPack};
 use super::keys::{self, Identity};
 use super::manifest;
-use super::pack::{parse_entries, read_blob, BlobId, BlobLocation};
+use super::pack::{parse_entries, read_blob, BlobId, BlobLocation, PackEntry};
 use super::restore::ArtifactReader;
 use super::Repository;
 use crate::progress::Progress;
@@ -114,8 +116,13 @@ pub fn verify_target_rotating(
         })
         .collect();
 
-    // Index objects → blob locations.
-    let mut locations: HashMap<BlobId, BlobLocation> = HashMap::new();
+    // Index objects → which pack holds each blob (a compact table; the
+    // full locations are read again from the index object of a pack when
+    // its data is checked), one index object at a time.
+    let mut slots: HashMap<String, u32> = HashMap::new();
+    // By slot: the pack's name and the first index object that lists it.
+    let mut pack_of_slot: Vec<(String, String)> = Vec::new();
+    let mut locations = BlobTable::new();
     for (name, _) in store.list(INDEX_DIR)? {
         let Some(short) = name
             .strip_prefix("index/")
@@ -138,14 +145,12 @@ pub fn verify_target_rotating(
         match super::index::decode(&bytes, &repo.dedup) {
             Ok(packs) => {
                 for p in packs {
+                    let slot = *slots.entry(p.name.clone()).or_insert_with(|| {
+                        pack_of_slot.push((p.name.clone(), short.to_string()));
+                        (pack_of_slot.len() - 1) as u32
+                    });
                     for e in p.entries {
-                        locations.entry(e.id).or_insert(BlobLocation {
-                            pack: p.name.clone(),
-                            offset: e.offset,
-                            stored_len: e.stored_len,
-                            raw_len: e.raw_len,
-                            flags: e.flags,
-                        });
+                        locations.push(e.id, slot);
                     }
                 }
             }
@@ -158,10 +163,12 @@ pub fn verify_target_rotating(
             }),
         }
     }
+    locations.finish();
 
-    // Manifests → which backups need which packs.
+    // Manifests, one at a time → which backups need which packs.
     let mut pack_users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut manifests: Vec<(manifest::Header, Vec<u8>)> = Vec::new();
+    // Backups whose manifest was read (their streams are checked below).
+    let mut manifests: Vec<String> = Vec::new();
     let mut unbound: Vec<String> = Vec::new();
     for (name, _) in store.list(SNAPSHOTS_DIR)? {
         let Some(id) = name.strip_prefix("snapshots/") else {
@@ -200,23 +207,23 @@ pub fn verify_target_rotating(
         }
         let mut missing_blobs = 0;
         let mut missing_packs = BTreeSet::new();
+        // The packs this backup's blobs live in (a few), then their users.
+        let mut used: BTreeSet<u32> = BTreeSet::new();
         for b in &header.blobs {
-            let Some(id_bytes) = hex::decode(b).ok().and_then(|v| <BlobId>::try_from(v).ok())
-            else {
+            let Some(slot) = ids::parse_hex(b).and_then(|id| locations.get(&id)) else {
                 missing_blobs += 1;
                 continue;
             };
-            match locations.get(&id_bytes) {
-                None => missing_blobs += 1,
-                Some(loc) => {
-                    pack_users
-                        .entry(loc.pack.clone())
-                        .or_default()
-                        .insert(header.id.clone());
-                    if !packs_listed.contains_key(&loc.pack) {
-                        missing_packs.insert(loc.pack.clone());
-                    }
-                }
+            used.insert(slot);
+        }
+        for slot in used {
+            let pack = &pack_of_slot[slot as usize].0;
+            pack_users
+                .entry(pack.clone())
+                .or_default()
+                .insert(header.id.clone());
+            if !packs_listed.contains_key(pack) {
+                missing_packs.insert(pack.clone());
             }
         }
         if missing_blobs > 0 {
@@ -234,7 +241,7 @@ pub fn verify_target_rotating(
                 backups: vec![header.id.clone()],
             });
         }
-        manifests.push((header, bytes.to_vec()));
+        manifests.push(header.id);
     }
     if !unbound.is_empty() {
         warnings.push(format!(
@@ -251,7 +258,14 @@ pub fn verify_target_rotating(
         Mode::ReadData => packs_listed.keys().collect(),
         Mode::Sample(pct) => choose_sample(packs_listed.keys(), pct, last_read),
     };
-    to_read.sort();
+    // Grouped by the index object that lists them, so each is read once.
+    to_read.sort_by_key(|n| {
+        (
+            slots.get(*n).map(|s| pack_of_slot[*s as usize].1.as_str()),
+            *n,
+        )
+    });
+    let mut index_reader = IndexReader::default();
     if !to_read.is_empty() {
         progress.start(
             &format!("verify packs on {}", store.name),
@@ -283,7 +297,14 @@ pub fn verify_target_rotating(
         }
         let mut intact = true;
         if let Some(ids) = identities {
-            if let Err(e) = check_pack_content(repo, name, &bytes, ids, &locations) {
+            let indexed = match slots.get(*name) {
+                Some(slot) => Some((
+                    *slot,
+                    index_reader.entries(store, repo, &pack_of_slot[*slot as usize])?,
+                )),
+                None => None,
+            };
+            if let Err(e) = check_pack_content(repo, name, &bytes, ids, &locations, indexed) {
                 problems.push(Problem {
                     message: format!("pack {name}: {}", crate::error::paragraph(&e)),
                     backups: users(),
@@ -304,12 +325,23 @@ pub fn verify_target_rotating(
             .iter()
             .flat_map(|p| p.backups.iter().cloned())
             .collect();
-        for (header, bytes) in &manifests {
-            let id = &header.id;
+        for id in &manifests {
             if damaged.contains(id) {
                 continue;
             }
-            if let Err(e) = check_streams(repo, store, header, bytes, ids, &locations) {
+            let checked = store
+                .get(&format::manifest_path(id))?
+                .ok_or_else(|| anyhow::anyhow!("the manifest vanished while verify ran"))
+                .and_then(|bytes| {
+                    let header = manifest::decode_header(&bytes, &repo.dedup, id)?;
+                    let streams = Streams {
+                        locations: &locations,
+                        slots: &pack_of_slot,
+                        index_reader: &mut index_reader,
+                    };
+                    check_streams(repo, store, &header, &bytes, ids, streams)
+                });
+            if let Err(e) = checked {
                 problems.push(Problem {
                     message: format!("backup {id}: {}", crate::error::paragraph(&e)),
                     backups: vec![id.clone()],
@@ -341,33 +373,93 @@ pub fn verify_target_rotating(
     })
 }
 
+/// The entries of a pack as its index object lists them, reading each
+/// index object once for a run of packs it lists (verify visits packs
+/// grouped by index object).
+#[derive(Default)]
+struct IndexReader {
+    last: Option<(String, Vec<IndexedPack>)>,
+}
+
+impl IndexReader {
+    /// `pack`: (pack name, index object name).
+    fn entries(
+        &mut self,
+        store: &Store,
+        repo: &Repository,
+        pack: &(String, String),
+    ) -> Result<Vec<PackEntry>> {
+        let (pack_name, index_name) = pack;
+        if self.last.as_ref().map(|(n, _)| n) != Some(index_name) {
+            let bytes = store.get(&format::index_path(index_name))?.ok_or_else(|| {
+                anyhow::anyhow!("index object {index_name} vanished while verify ran")
+            })?;
+            self.last = Some((index_name.clone(), index::decode(&bytes, &repo.dedup)?));
+        }
+        let (_, packs) = self.last.as_ref().expect("just read");
+        Ok(packs
+            .iter()
+            .find(|p| &p.name == pack_name)
+            .map(|p| p.entries.clone())
+            .unwrap_or_default())
+    }
+}
+
+fn location(pack: &str, e: &PackEntry) -> BlobLocation {
+    BlobLocation {
+        pack: pack.to_string(),
+        offset: e.offset,
+        stored_len: e.stored_len,
+        raw_len: e.raw_len,
+        flags: e.flags,
+    }
+}
+
+/// Decrypts a pack and checks every blob against its id; where the index
+/// places a blob in this pack (`indexed`: the pack's slot and its entries
+/// in its index object), the pack must agree with the index.
 fn check_pack_content(
     repo: &Repository,
     name: &str,
     bytes: &[u8],
     ids: &[Identity],
-    locations: &HashMap<BlobId, BlobLocation>,
+    locations: &BlobTable,
+    indexed: Option<(u32, Vec<PackEntry>)>,
 ) -> Result<()> {
     let plain = keys::decrypt(ids, bytes)?;
+    let (slot, indexed) = match indexed {
+        Some((slot, entries)) => (
+            Some(slot),
+            entries
+                .into_iter()
+                .map(|e| (e.id, e))
+                .collect::<HashMap<BlobId, PackEntry>>(),
+        ),
+        None => (None, HashMap::new()),
+    };
     for e in parse_entries(&plain)? {
-        let loc = BlobLocation {
-            pack: name.to_string(),
-            offset: e.offset,
-            stored_len: e.stored_len,
-            raw_len: e.raw_len,
-            flags: e.flags,
-        };
+        let loc = location(name, &e);
         read_blob(&plain, &loc, &e.id, &repo.dedup)?;
-        if let Some(indexed) = locations.get(&e.id) {
-            if indexed.pack == name && *indexed != loc {
-                anyhow::bail!(
-                    "the index disagrees with the pack about blob {}",
-                    hex::encode(&e.id[..8])
-                );
+        if slot.is_some() && locations.get(&e.id) == slot {
+            if let Some(i) = indexed.get(&e.id) {
+                if location(name, i) != loc {
+                    anyhow::bail!(
+                        "the index disagrees with the pack about blob {}",
+                        hex::encode(&e.id[..8])
+                    );
+                }
             }
         }
     }
     Ok(())
+}
+
+/// What [`check_streams`] needs to locate blobs.
+struct Streams<'a> {
+    locations: &'a BlobTable,
+    /// By slot: the pack's name and its index object.
+    slots: &'a [(String, String)],
+    index_reader: &'a mut IndexReader,
 }
 
 fn check_streams(
@@ -376,21 +468,33 @@ fn check_streams(
     header: &manifest::Header,
     bytes: &[u8],
     ids: &[Identity],
-    locations: &HashMap<BlobId, BlobLocation>,
+    s: Streams<'_>,
 ) -> Result<()> {
     let body = manifest::decode_body(bytes, ids, header)?;
     for a in &body.artifacts {
+        // The full locations of the packs this artifact uses (only those).
+        let mut entries: HashMap<u32, HashMap<BlobId, PackEntry>> = HashMap::new();
         let mut plan = Vec::with_capacity(a.blobs.len());
         for b in &a.blobs {
-            let id: BlobId = hex::decode(b)
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| anyhow::anyhow!("invalid blob id {b}"))?;
-            let loc = locations
+            let id: BlobId =
+                ids::parse_hex(b).ok_or_else(|| anyhow::anyhow!("invalid blob id {b}"))?;
+            let slot = s
+                .locations
                 .get(&id)
-                .cloned()
                 .ok_or_else(|| anyhow::anyhow!("blob {} is not indexed", &b[..16]))?;
-            plan.push((id, loc));
+            let in_pack = match entries.entry(slot) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let listed = s
+                        .index_reader
+                        .entries(store, repo, &s.slots[slot as usize])?;
+                    v.insert(listed.into_iter().map(|e| (e.id, e)).collect())
+                }
+            };
+            let e = in_pack
+                .get(&id)
+                .ok_or_else(|| anyhow::anyhow!("blob {} is not indexed", &b[..16]))?;
+            plan.push((id, location(&s.slots[slot as usize].0, e)));
         }
         let mut reader = ArtifactReader::open(repo, vec![store.clone()], a, plan)?;
         std::io::copy(&mut reader, &mut std::io::sink())

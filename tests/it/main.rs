@@ -22,4 +22,5 @@ mod postgres;
 mod prune;
 mod roundtrip;
 mod s3;
+mod scale;
 mod wizard;
