@@ -42,6 +42,8 @@ pub struct FileConfig {
     pub metrics_textfile: Option<PathBuf>,
     /// A repository lock not refreshed for this long is stale (default 10m).
     pub lock_stale_after: Option<String>,
+    /// Connections a full logical restore loads on (default: the cores).
+    pub restore_jobs: Option<usize>,
     #[serde(default, rename = "notify")]
     pub notify: Vec<FileNotify>,
 }
@@ -174,6 +176,27 @@ pub struct Config {
     pub lock_timing: crate::repo::lock::LockTiming,
     /// "Now" for operations: the system clock, or `VAULTCTL_NOW` (tests).
     pub clock: crate::clock::Clock,
+    /// Connections a full logical restore loads on (`--jobs`).
+    pub restore_jobs: usize,
+}
+
+/// The default of `restore_jobs`: the number of cores.
+pub fn default_restore_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+impl Config {
+    /// Where a parallel restore spills COPY data its connections have not
+    /// taken yet (beside the catalog; the files are unlinked at once).
+    pub fn restore_spill_dir(&self) -> PathBuf {
+        self.catalog
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("restore-spill")
+    }
 }
 
 /// A validated `[[notify]]` entry.
@@ -531,6 +554,7 @@ pub fn embedded_default() -> Config {
         notify: Vec::new(),
         lock_timing: crate::repo::lock::LockTiming::default(),
         clock: crate::clock::Clock::system(),
+        restore_jobs: default_restore_jobs(),
     }
 }
 
@@ -656,6 +680,13 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             "Use -7 to -1 (zstd's fast modes) or 1 to 19 (default 1).",
         );
     }
+    let restore_jobs = raw.restore_jobs.unwrap_or_else(default_restore_jobs);
+    if !(1..=256).contains(&restore_jobs) {
+        return usage(
+            format!("restore_jobs = {restore_jobs} is out of range."),
+            "Use 1 to 256 (default: the number of cores).",
+        );
+    }
     let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
     if !(1..=19).contains(&level) {
         return usage(
@@ -728,6 +759,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         pack_size,
         lock_timing,
         clock: crate::clock::Clock::system(),
+        restore_jobs,
     })
 }
 

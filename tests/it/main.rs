@@ -15,6 +15,7 @@ mod adversarial;
 mod docs;
 mod dr;
 mod failures;
+mod load;
 mod ops;
 mod pitr;
 mod postgres;

@@ -60,13 +60,16 @@ pub struct RestoreArgs {
     /// postgres full: replace a non-empty database (restored into a new one, swapped in only on success)
     #[arg(long, requires = "target_db")]
     pub clean: bool,
+    /// postgres full: connections loading data and building indexes in parallel (default: restore_jobs in the config, else the number of cores)
+    #[arg(long, value_name = "N", requires = "target_db", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
     /// Why this restore is done (kept in the restore log)
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
     /// Do not ask for confirmation before writing to a database
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// postgres: where psql (pitr: pg_ctl, pg_controldata) is (default: the source's config, else PATH)
+    /// pitr: where pg_ctl and pg_controldata are (default: the source's config, else PATH); logical restores need no client programs
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
     /// pitr: the new data directory (must be empty or absent)
@@ -571,11 +574,6 @@ pub(crate) fn restore_db(
             keep_global: true,
         })
     };
-    let psql = match (&args.pg_bin_dir, &configured) {
-        (Some(d), _) => d.join("psql"),
-        (None, Some(c)) => c.psql.clone(),
-        (None, None) => PathBuf::from("psql"),
-    };
     let mut what = format!(
         "restore backup {} ({}{}) into {}",
         row.id,
@@ -607,7 +605,8 @@ pub(crate) fn restore_db(
     let started = std::time::Instant::now();
     let opts = pg::Options {
         target: target.clone(),
-        psql,
+        jobs: args.jobs.map(usize::from).unwrap_or(config.restore_jobs),
+        spill_dir: config.restore_spill_dir(),
         create: args.create,
         clean: args.clean,
         tenants: tenant_filter,

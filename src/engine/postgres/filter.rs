@@ -23,7 +23,7 @@ pub struct CopyHeader {
 }
 
 /// Reads one identifier (bare or double-quoted) from the front of `s`.
-fn ident(s: &str) -> Option<(String, &str)> {
+pub(crate) fn ident(s: &str) -> Option<(String, &str)> {
     let s = s.trim_start();
     if let Some(rest) = s.strip_prefix('"') {
         let mut out = String::new();
@@ -175,8 +175,9 @@ impl TenantFilter {
 pub enum Event<'a> {
     /// A line of SQL (with its newline), checked by the [`sqlscan`]
     /// scanner; whether it is exactly one statement (only such a line may
-    /// be left out).
-    Line(&'a [u8], bool),
+    /// be left out); the offsets just past each `;` that ends a statement
+    /// on it; its line number (1-based).
+    Line(&'a [u8], bool, &'a [usize], u64),
     /// A line that must not be forwarded (pg_dump's `\restrict` lines, its
     /// `BEGIN;`/`COMMIT;` around large objects).
     Dropped(&'a [u8], Dropped),
@@ -206,7 +207,7 @@ pub fn walk(
             return Ok(());
         }
         match scanner.line(&line)? {
-            Line::Sql { whole, .. } => f(Event::Line(&line, whole))?,
+            Line::Sql { whole, ends } => f(Event::Line(&line, whole, &ends, scanner.line_no()))?,
             Line::Dropped(d) => f(Event::Dropped(&line, d))?,
             Line::CopyStart(h) => {
                 let filter = tenants.map(|t| t.for_header(&h)).unwrap_or(RowFilter::All);
@@ -256,7 +257,7 @@ pub struct PsqlFilter<'a> {
 }
 
 /// The setting a dump line `SET name = value;` sets.
-fn set_line_name(line: &[u8]) -> Option<String> {
+pub(crate) fn set_line_name(line: &[u8]) -> Option<String> {
     let s = std::str::from_utf8(line).ok()?;
     let rest = s.strip_prefix("SET ")?;
     let name = rest.split([' ', '=']).next()?;
@@ -283,7 +284,7 @@ pub fn to_psql(
     let mut current = String::new();
     walk(reader, opts.scan, opts.tenants, |ev| {
         match ev {
-            Event::Line(line, whole) => {
+            Event::Line(line, whole, ..) => {
                 if let Some(name) = set_line_name(line).filter(|_| whole) {
                     // Custom (dotted) settings are accepted by any server.
                     if !name.contains('.') && !opts.known_settings.contains(&name) {
