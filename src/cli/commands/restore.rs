@@ -457,6 +457,17 @@ fn run_db(
                 report.tables_without_tenant_column.join(", ")
             ))?;
         }
+        if let Some(p) = &report.phases {
+            output::line(&format!(
+                "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}",
+                p.jobs,
+                if p.jobs == 1 { "" } else { "s" },
+                output::duration_ms(p.schema_ms),
+                output::duration_ms(p.data_ms),
+                p.copy_blocks,
+                output::duration_ms(p.post_data_ms)
+            ))?;
+        }
         if !report.sequences_advanced.is_empty() {
             output::line(&format!(
                 "sequences advanced past the merged rows: {}",

@@ -73,6 +73,15 @@ use crate::storage::runtime;
 const CHUNK: usize = 1 << 20;
 /// Chunks queued in memory per worker before the block spills to disk.
 const QUEUE: usize = 4;
+/// How many chunks a worker's queue holds; `VAULTCTL_RESTORE_QUEUE=0` (for
+/// tests) spills every chunk, so the spill path runs on small data too.
+fn queue_depth() -> usize {
+    std::env::var("VAULTCTL_RESTORE_QUEUE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(QUEUE)
+}
+
 /// The default cap on spilled, not yet loaded COPY data.
 pub const SPILL_LIMIT: u64 = 4 << 30;
 
@@ -150,6 +159,7 @@ pub fn load(reader: impl BufRead, db: &ConnInfo, opts: &LoadOptions<'_>) -> Resu
         started: Instant::now(),
         data_started: None,
         table: String::new(),
+        queue: queue_depth(),
     };
     l.report.phases.jobs = jobs;
     let walked = filter::walk(
@@ -583,6 +593,7 @@ struct Loader<'a, 'o> {
     started: Instant,
     data_started: Option<Instant>,
     table: String,
+    queue: usize,
 }
 
 static SPILL_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -747,7 +758,7 @@ impl Loader<'_, '_> {
                 .join(", ");
             format!("COPY {} ({cols}) FROM STDIN", h.table.quoted())
         };
-        let (tx, rx) = bounded(QUEUE);
+        let (tx, rx) = bounded(self.queue.max(1));
         match &mut self.pool {
             Some(pool) => {
                 pool.poll()?;
@@ -820,7 +831,12 @@ impl Loader<'_, '_> {
             } else if c.blocking {
                 c.tx.send(Msg::Data(data)).map_err(|_| lost(pool))?;
             } else {
-                match c.tx.try_send(Msg::Data(data)) {
+                let sent = if self.queue == 0 {
+                    Err(TrySendError::Full(Msg::Data(data)))
+                } else {
+                    c.tx.try_send(Msg::Data(data))
+                };
+                match sent {
                     Ok(()) => {}
                     Err(TrySendError::Full(msg)) => {
                         if over {
