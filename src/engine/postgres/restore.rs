@@ -93,7 +93,7 @@ pub struct Report {
     pub replaced: bool,
     /// full: how long each phase took, and on how many connections.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub phases: Option<load::Phases>,
+    pub phases: Option<Box<load::Phases>>,
 }
 
 /// Opens the i-th artifact's checked stream.
@@ -332,7 +332,7 @@ fn run_load(
         report.rows += n;
         report.inserted += n;
     }
-    report.phases = Some(loaded.phases);
+    report.phases = Some(Box::new(loaded.phases));
     Ok(())
 }
 
