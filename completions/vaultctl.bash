@@ -2007,7 +2007,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restore)
-            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --password-file --tenant --create --clean --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --password-file --tenant --create --clean --jobs --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2038,6 +2038,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

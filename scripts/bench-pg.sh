@@ -5,7 +5,10 @@
 #   vaultctl backup (first run; later runs)     target: <= 1.1x the baseline
 #   pg_dump | restic backup --stdin             (when restic is installed)
 #   psql -f dump.sql                            (restore baseline)
-#   vaultctl restore --type full                target: <= 1.1x psql -f
+#   pg_restore -j2 of a directory-format dump   (parallel restore baseline)
+#   vaultctl restore --type full (--jobs 2)     target: <= 0.75x psql -f, <= 0.9x pg_restore -j2
+#   vaultctl dr run                             target: <= 1.05x vaultctl restore
+#   vaultctl restore --jobs 1, 2, 4             (the curve), with peak RSS (target < 150 MB)
 # Usage: scripts/bench-pg.sh [SIZE_MB]   (default 1024; e.g. 50 for a smoke run)
 # VAULTCTL_BIN overrides the binary (default: a release build).
 set -euo pipefail
@@ -44,6 +47,12 @@ CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL);
 INSERT INTO tenants SELECT 't' || g, 'Tenant ' || g FROM generate_series(1, 50) g;
 CREATE TABLE customers (id bigserial PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, name text, email text, city text, created_at timestamptz);
 CREATE TABLE orders (id bigserial PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, customer_id bigint, total numeric(12,2), status text, items jsonb, note text, created_at timestamptz);
+CREATE TABLE products (id serial PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, sku text NOT NULL, title text, price numeric(10,2), UNIQUE (tenant_id, sku));
+INSERT INTO products (tenant_id, sku, title, price)
+  SELECT 't' || (1 + g % 50), 'SKU-' || g, 'Product ' || md5(g::text), (g % 997) / 3.0 FROM generate_series(1, 20000) g;
+CREATE TABLE order_lines (id bigserial PRIMARY KEY, order_id bigint NOT NULL, product_id int NOT NULL REFERENCES products, qty int NOT NULL, price numeric(10,2));
+CREATE TABLE events (id bigserial PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, kind text NOT NULL, payload jsonb, at timestamptz NOT NULL);
+CREATE TABLE audit_log (id bigserial PRIMARY KEY, tenant_id text NOT NULL, actor text, action text, at timestamptz);
 SQL
 words="'alpha','bravo','charlie','delta','echo','foxtrot','golf','hotel','india','juliet','kilo','lima','mike','november','oscar','papa','quebec','romeo','sierra','tango'"
 batch=0
@@ -64,9 +73,30 @@ INSERT INTO orders (tenant_id, customer_id, total, status, items, note, created_
          CASE WHEN random() < 0.3 THEN array_to_string(ARRAY(SELECT (ARRAY[$words])[1 + (random() * 19)::int] FROM generate_series(1, 12)), ' ') END,
          now() - random() * interval '900 days'
     FROM generate_series(1, 60000);
+INSERT INTO order_lines (order_id, product_id, qty, price)
+  SELECT o.id, 1 + (random() * 19999)::int, 1 + (random() * 5)::int, (random() * 200)::numeric(10,2)
+    FROM orders o, generate_series(1, 2) WHERE o.id > (SELECT coalesce(max(order_id), 0) FROM order_lines);
+INSERT INTO events (tenant_id, kind, payload, at)
+  SELECT 't' || (1 + (random() * 49)::int), (ARRAY['login','view','click','export'])[1 + (random() * 3)::int],
+         jsonb_build_object('ip', '10.' || (random() * 255)::int || '.' || (random() * 255)::int || '.1', 'path', '/' || (ARRAY[$words])[1 + (random() * 19)::int]),
+         now() - random() * interval '90 days'
+    FROM generate_series(1, 40000);
+INSERT INTO audit_log (tenant_id, actor, action, at)
+  SELECT 't' || (1 + (random() * 49)::int), (ARRAY[$words])[1 + (random() * 19)::int], 'update ' || (ARRAY[$words])[1 + (random() * 19)::int], now() - random() * interval '900 days'
+    FROM generate_series(1, 10000);
 SQL
     batch=$((batch + 1))
 done
+"${PSQL[@]}" -d bench <<'SQL'
+CREATE INDEX ON customers (tenant_id, email);
+CREATE INDEX ON orders (tenant_id, created_at);
+CREATE INDEX ON orders (customer_id);
+CREATE INDEX ON order_lines (order_id);
+CREATE INDEX ON order_lines (product_id);
+CREATE INDEX ON events (tenant_id, at);
+CREATE INDEX ON audit_log (tenant_id, at);
+ALTER TABLE order_lines ADD FOREIGN KEY (order_id) REFERENCES orders;
+SQL
 "${PSQL[@]}" -d bench -c "VACUUM ANALYZE"
 
 cat > "$WORK/config.toml" <<EOF2
@@ -113,22 +143,30 @@ if command -v restic >/dev/null; then
     restic init -q >/dev/null
     t_restic=$(t sh -c "'$PGBIN/pg_dump' --format=plain -d bench | restic backup -q --stdin --stdin-filename dump.sql")
 fi
-# Restores: psql -f and vaultctl restore twice each, interleaved; medians
-# (of two: the mean).
+# Restores, in one run: psql -f of the plain dump, pg_restore -j2 of a
+# directory-format dump, vaultctl restore --type full (default jobs: the
+# cores) and dr run; then vaultctl with --jobs 1, 2 and 4 (peak RSS each).
 "$PGBIN/pg_dump" --format=plain -d bench > "$WORK/dump.sql"
-psqls=(); restores=()
-for i in 1 2; do
-    "${PSQL[@]}" -d postgres -c "CREATE DATABASE by_psql_$i"
-    psqls+=("$(t "${PSQL[@]}" -d "by_psql_$i" -f "$WORK/dump.sql" -o /dev/null)")
-    restores+=("$(t "${V[@]}" restore bench:latest --type full --target-db "postgresql://postgres@127.0.0.1:$PORT/by_vaultctl_$i" --create --yes --pg-bin-dir "$PGBIN")")
-    "${PSQL[@]}" -d postgres -c "DROP DATABASE by_psql_$i" -c "DROP DATABASE by_vaultctl_$i"
-done
-rm -f "$WORK/dump.sql"
-t_psql=$(echo "(${psqls[0]} + ${psqls[1]}) / 2" | bc -l)
-t_restore=$(echo "(${restores[0]} + ${restores[1]}) / 2" | bc -l)
+"$PGBIN/pg_dump" --format=directory -d bench -f "$WORK/dump.dir"
+url() { echo "postgresql://postgres@127.0.0.1:$PORT/$1"; }
+drop() { "${PSQL[@]}" -d postgres -c "DROP DATABASE $1"; }
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE by_psql"
+t_psql=$(t "${PSQL[@]}" -d by_psql -f "$WORK/dump.sql" -o /dev/null); drop by_psql
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE by_pg_restore"
+t_pgr=$(t "$PGBIN/pg_restore" -j 2 -d by_pg_restore "$WORK/dump.dir"); drop by_pg_restore
+rm -rf "$WORK/dump.sql" "$WORK/dump.dir"
+t_restore=$(t "${V[@]}" restore bench:latest --type full --target-db "$(url by_vaultctl)" --create --yes); drop by_vaultctl
 # DR: restore plus the check of every table's rows; the RTO it records.
-t_dr=$(t "${V[@]}" dr run --source bench --target-db "postgresql://postgres@127.0.0.1:$PORT/by_dr" --reason benchmark --yes --report "$WORK/dr-report.md")
+t_dr=$(t "${V[@]}" dr run --source bench --target-db "$(url by_dr)" --reason benchmark --yes --report "$WORK/dr-report.md")
 rto_ms=$("${V[@]}" --json dr history --kind run --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["rto_ms"])')
+curve=()
+for j in 1 2 4; do
+    s=$(date +%s.%N)
+    /usr/bin/time -f %M -o "$WORK/rss" "${V[@]}" restore bench:latest --type full --target-db "$(url by_jobs_$j)" --create --yes --jobs "$j" >/dev/null
+    e=$(date +%s.%N)
+    curve+=("$(printf '%s %.2f %s' "$j" "$(echo "$e - $s" | bc)" "$(( $(cat "$WORK/rss") / 1024 ))")")
+    drop "by_jobs_$j"
+done
 
 printf '\nPostgreSQL benchmark: database %s MB, plain dump %s MB\n' "$SIZE_MB" "$((dump_size / 1048576))"
 printf '%-44s %8.2f s  (median of %s)\n' "pg_dump --format=plain > /dev/null" "$t_dump" "${dumps[*]}"
@@ -139,6 +177,11 @@ if [ -n "$t_restic" ]; then
 else
     printf '%-44s %s\n' "pg_dump | restic backup --stdin" "(restic not installed: apt-get install restic)"
 fi
-printf '%-44s %8.2f s  (mean of %s)\n' "psql -f dump.sql" "$t_psql" "${psqls[*]}"
-printf '%-44s %8.2f s  (%sx psql; target <= 1.1x; mean of %s)\n' "vaultctl restore --type full" "$t_restore" "$(ratio "$t_restore" "$t_psql")" "${restores[*]}"
-printf '%-44s %8.2f s  (recorded RTO %s ms; %sx psql)\n' "vaultctl dr run (restore + row checks)" "$t_dr" "$rto_ms" "$(ratio "$t_dr" "$t_psql")"
+printf '%-44s %8.2f s\n' "psql -f dump.sql" "$t_psql"
+printf '%-44s %8.2f s\n' "pg_restore -j2 (directory format)" "$t_pgr"
+printf '%-44s %8.2f s  (%sx psql, target <= 0.75x; %sx pg_restore -j2, target <= 0.9x)\n' "vaultctl restore --type full" "$t_restore" "$(ratio "$t_restore" "$t_psql")" "$(ratio "$t_restore" "$t_pgr")"
+printf '%-44s %8.2f s  (recorded RTO %s ms; %sx vaultctl restore, target <= 1.05x)\n' "vaultctl dr run (restore + row checks)" "$t_dr" "$rto_ms" "$(ratio "$t_dr" "$t_restore")"
+for c in "${curve[@]}"; do
+    set -- $c
+    printf '%-44s %8.2f s  (peak RSS %s MB, target < 150)\n' "vaultctl restore --jobs $1" "$2" "$3"
+done

@@ -42,6 +42,8 @@ pub struct FileConfig {
     pub metrics_textfile: Option<PathBuf>,
     /// A repository lock not refreshed for this long is stale (default 10m).
     pub lock_stale_after: Option<String>,
+    /// Connections a full logical restore loads on (default: the cores).
+    pub restore_jobs: Option<usize>,
     #[serde(default, rename = "notify")]
     pub notify: Vec<FileNotify>,
     /// `[verify]`: scheduled verification of the targets.
@@ -211,6 +213,15 @@ pub struct Config {
     pub clock: crate::clock::Clock,
     /// `[verify]`: scheduled verification, when configured.
     pub verify: Option<VerifyPlan>,
+    /// Connections a full logical restore loads on (`--jobs`).
+    pub restore_jobs: usize,
+}
+
+/// The default of `restore_jobs`: the number of cores.
+pub fn default_restore_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 /// How a verify run reads pack data.
@@ -271,6 +282,16 @@ impl Config {
             .iter()
             .find(|s| s.name == source)
             .and_then(|s| s.drill.as_ref())
+    }
+
+    /// Where a parallel restore spills COPY data its connections have not
+    /// taken yet (beside the catalog; the files are unlinked at once).
+    pub fn restore_spill_dir(&self) -> PathBuf {
+        self.catalog
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("restore-spill")
     }
 }
 
@@ -632,6 +653,7 @@ pub fn embedded_default() -> Config {
         lock_timing: crate::settings::LockTiming::default(),
         clock: crate::clock::Clock::system(),
         verify: None,
+        restore_jobs: default_restore_jobs(),
     }
 }
 
@@ -772,6 +794,13 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             "Use -7 to -1 (zstd's fast modes) or 1 to 19 (default 1).",
         );
     }
+    let restore_jobs = raw.restore_jobs.unwrap_or_else(default_restore_jobs);
+    if !(1..=256).contains(&restore_jobs) {
+        return usage(
+            format!("restore_jobs = {restore_jobs} is out of range."),
+            "Use 1 to 256 (default: the number of cores).",
+        );
+    }
     let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
     if !(1..=19).contains(&level) {
         return usage(
@@ -850,6 +879,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         pack_size,
         lock_timing,
         clock: crate::clock::Clock::system(),
+        restore_jobs,
     })
 }
 

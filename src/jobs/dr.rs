@@ -1081,6 +1081,7 @@ fn restore_and_check(
         tenants: Vec::new(),
         create: true,
         clean: false,
+        jobs: None,
         pg_bin_dir: match mode {
             Mode::Run(a) => a.pg_bin_dir.clone(),
             Mode::Drill(a) => a.pg_bin_dir.clone(),

@@ -47,7 +47,10 @@ pub struct DbOptions {
     pub create: bool,
     /// full: replace a non-empty database (swapped in only on success).
     pub clean: bool,
-    /// Where psql is (else the source's config, else PATH).
+    /// full: connections to load on (else `restore_jobs` of the config).
+    pub jobs: Option<usize>,
+    /// pitr: where pg_ctl and pg_controldata are (logical restores need no
+    /// client programs).
     pub pg_bin_dir: Option<PathBuf>,
 }
 
@@ -430,11 +433,6 @@ pub fn to_database(
     let configured = postgres_spec(job.config, &b.row.source);
     let artifacts = db_artifacts(b, req, db)?;
     let tenants = tenant_filter(b, db, configured)?;
-    let psql = match (&db.pg_bin_dir, configured) {
-        (Some(d), _) => d.join("psql"),
-        (None, Some(c)) => c.psql.clone(),
-        (None, None) => PathBuf::from("psql"),
-    };
     let mut what = format!(
         "restore backup {} ({}{}) into {}",
         b.row.id,
@@ -461,7 +459,8 @@ pub fn to_database(
     let started = std::time::Instant::now();
     let opts = pg::Options {
         target: db.target.clone(),
-        psql,
+        jobs: db.jobs.unwrap_or(job.config.restore_jobs),
+        spill_dir: job.config.restore_spill_dir(),
         create: db.create,
         clean: db.clean,
         tenants,

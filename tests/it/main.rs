@@ -16,6 +16,7 @@ mod checks;
 mod docs;
 mod dr;
 mod failures;
+mod load;
 mod ops;
 mod pitr;
 mod postgres;

@@ -51,13 +51,16 @@ pub struct RestoreArgs {
     /// postgres full: replace a non-empty database (restored into a new one, swapped in only on success)
     #[arg(long, requires = "target_db")]
     pub clean: bool,
+    /// postgres full: connections loading data and building indexes in parallel (default: restore_jobs in the config, else the number of cores)
+    #[arg(long, value_name = "N", requires = "target_db", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: Option<u16>,
     /// Why this restore is done (kept in the restore log)
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
     /// Do not ask for confirmation before writing to a database
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// postgres: where psql (pitr: pg_ctl, pg_controldata) is (default: the source's config, else PATH)
+    /// pitr: where pg_ctl and pg_controldata are (default: the source's config, else PATH); logical restores need no client programs
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
     /// pitr: the new data directory (must be empty or absent)
@@ -179,6 +182,7 @@ fn request(args: RestoreArgs) -> Result<Request> {
             tenants: args.tenants,
             create: args.create,
             clean: args.clean,
+            jobs: args.jobs.map(usize::from),
             pg_bin_dir: args.pg_bin_dir,
         })),
         _ if !args.tenants.is_empty() || args.kind.is_some() => {
@@ -262,6 +266,17 @@ fn print_db(ctx: &Ctx, o: &DbOutcome) -> Result<()> {
         output::line(&format!(
             "not restored (no tenant column): {}",
             report.tables_without_tenant_column.join(", ")
+        ))?;
+    }
+    if let Some(p) = &report.phases {
+        output::line(&format!(
+            "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}",
+            p.jobs,
+            if p.jobs == 1 { "" } else { "s" },
+            crate::humanize::duration_ms(p.schema_ms),
+            crate::humanize::duration_ms(p.data_ms),
+            p.copy_blocks,
+            crate::humanize::duration_ms(p.post_data_ms)
         ))?;
     }
     if !report.sequences_advanced.is_empty() {

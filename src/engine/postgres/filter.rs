@@ -1,13 +1,13 @@
 //! Reading plain dumps and tenant exports as they stream by: COPY blocks
 //! (with the tenant filter of selective restores), `SET` lines a target
-//! server does not know, and psql meta-commands an older psql lacks.
+//! server does not know, and pg_dump's own meta-command lines.
 //!
 //! A tenant export uses the same text as a plain dump's data section:
 //! `COPY schema.table (columns) FROM stdin;`, rows in COPY text format,
 //! `\.`. So every restore path reads both kinds of artifact the same way.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use anyhow::Result;
 
@@ -23,7 +23,7 @@ pub struct CopyHeader {
 }
 
 /// Reads one identifier (bare or double-quoted) from the front of `s`.
-fn ident(s: &str) -> Option<(String, &str)> {
+pub(crate) fn ident(s: &str) -> Option<(String, &str)> {
     let s = s.trim_start();
     if let Some(rest) = s.strip_prefix('"') {
         let mut out = String::new();
@@ -175,8 +175,9 @@ impl TenantFilter {
 pub enum Event<'a> {
     /// A line of SQL (with its newline), checked by the [`sqlscan`]
     /// scanner; whether it is exactly one statement (only such a line may
-    /// be left out).
-    Line(&'a [u8], bool),
+    /// be left out); the offsets just past each `;` that ends a statement
+    /// on it; its line number (1-based).
+    Line(&'a [u8], bool, &'a [usize], u64),
     /// A line that must not be forwarded (pg_dump's `\restrict` lines, its
     /// `BEGIN;`/`COMMIT;` around large objects).
     Dropped(&'a [u8], Dropped),
@@ -206,7 +207,7 @@ pub fn walk(
             return Ok(());
         }
         match scanner.line(&line)? {
-            Line::Sql { whole, .. } => f(Event::Line(&line, whole))?,
+            Line::Sql { whole, ends } => f(Event::Line(&line, whole, &ends, scanner.line_no()))?,
             Line::Dropped(d) => f(Event::Dropped(&line, d))?,
             Line::CopyStart(h) => {
                 let filter = tenants.map(|t| t.for_header(&h)).unwrap_or(RowFilter::All);
@@ -231,7 +232,7 @@ pub fn walk(
     }
 }
 
-/// What [`to_psql`] left out or changed.
+/// What a restore left out or changed.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct FilterReport {
     /// Settings the target server does not know, whose `SET` lines were dropped.
@@ -245,18 +246,8 @@ pub struct FilterReport {
     pub rows_left_out: BTreeMap<String, u64>,
 }
 
-/// Options for rewriting a dump for a target psql and server.
-pub struct PsqlFilter<'a> {
-    /// Lower-case names of the target server's settings.
-    pub known_settings: &'a HashSet<String>,
-    /// How the scanner reads the stream (whether psql enforces a
-    /// `\restrict` key of vaultctl's).
-    pub scan: sqlscan::Options,
-    pub tenants: Option<&'a TenantFilter>,
-}
-
 /// The setting a dump line `SET name = value;` sets.
-fn set_line_name(line: &[u8]) -> Option<String> {
+pub(crate) fn set_line_name(line: &[u8]) -> Option<String> {
     let s = std::str::from_utf8(line).ok()?;
     let rest = s.strip_prefix("SET ")?;
     let name = rest.split([' ', '=']).next()?;
@@ -269,80 +260,6 @@ fn set_line_name(line: &[u8]) -> Option<String> {
         return None;
     }
     Some(name.to_lowercase())
-}
-
-/// Copies a dump into `out` for psql: only what the [`sqlscan`] scanner
-/// accepted, without pg_dump's meta-commands, without `SET` lines for
-/// settings the server lacks, and with the tenant filter applied.
-pub fn to_psql(
-    reader: impl BufRead,
-    out: &mut impl Write,
-    opts: &PsqlFilter<'_>,
-) -> Result<FilterReport> {
-    let mut report = FilterReport::default();
-    let mut current = String::new();
-    walk(reader, opts.scan, opts.tenants, |ev| {
-        match ev {
-            Event::Line(line, whole) => {
-                if let Some(name) = set_line_name(line).filter(|_| whole) {
-                    // Custom (dotted) settings are accepted by any server.
-                    if !name.contains('.') && !opts.known_settings.contains(&name) {
-                        report.dropped_settings.insert(name);
-                        return Ok(());
-                    }
-                }
-                out.write_all(line)?;
-            }
-            Event::Dropped(line, d) => {
-                if matches!(d, Dropped::Restrict | Dropped::Unrestrict) {
-                    let word = String::from_utf8_lossy(line)
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
-                    report.dropped_meta_commands.insert(word);
-                }
-            }
-            Event::CopyStart(h, _) => {
-                current = h.table.to_string();
-                if h.columns.is_empty() {
-                    writeln!(out, "COPY {} FROM stdin;", h.table.quoted())?;
-                } else {
-                    let cols = h
-                        .columns
-                        .iter()
-                        .map(|c| super::quote_ident(c))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    writeln!(out, "COPY {} ({cols}) FROM stdin;", h.table.quoted())?;
-                }
-            }
-            Event::Row(row) => out.write_all(row)?,
-            Event::CopyEnd(kept, skipped) => {
-                out.write_all(b"\\.\n")?;
-                *report.rows.entry(current.clone()).or_default() += kept;
-                if skipped > 0 {
-                    *report.rows_left_out.entry(current.clone()).or_default() += skipped;
-                }
-            }
-        }
-        Ok(())
-    })?;
-    Ok(report)
-}
-
-/// Whether a psql of this version knows `\restrict` (added in 18.0 and the
-/// August 2025 minors 17.6, 16.10, 15.14, 14.19, 13.22).
-pub fn psql_knows_restrict(version: (u32, u32)) -> bool {
-    match version {
-        (m, _) if m >= 18 => true,
-        (17, n) => n >= 6,
-        (16, n) => n >= 10,
-        (15, n) => n >= 14,
-        (14, n) => n >= 19,
-        (13, n) => n >= 22,
-        _ => false,
-    }
 }
 
 #[cfg(test)]
@@ -382,84 +299,57 @@ mod tests {
     }
 
     #[test]
-    fn rewrite_for_old_server_and_tenant() {
-        let dump = "\\restrict abc\nSET statement_timeout = 0;\nSET transaction_timeout = 0;\nSET app.x = 1;\nCREATE TABLE t ();\n\
+    fn tenant_rows_and_truncation() {
+        let dump = "\\restrict abc\nCREATE TABLE t ();\n\
 COPY public.tenants (id, name) FROM stdin;\nacme\tAcme\nglobex\tGlobex\n\\.\n\
 COPY public.orders (id, tenant_id) FROM stdin;\n1\tacme\n2\tglobex\n3\tacme\n\\.\n\
 COPY public.plans (id) FROM stdin;\n1\n\\.\n\\unrestrict abc\n";
-        let known: HashSet<String> = ["statement_timeout".to_string()].into();
         let tf = TenantFilter {
             spec: spec(),
             ids: [b"acme".to_vec()].into(),
             keep_global: true,
         };
-        let mut out = Vec::new();
-        let r = to_psql(
+        let mut rows = Vec::new();
+        let mut ends = Vec::new();
+        let mut dropped = 0;
+        walk(
             dump.as_bytes(),
-            &mut out,
-            &PsqlFilter {
-                known_settings: &known,
-                scan: sqlscan::Options::default(),
-                tenants: Some(&tf),
+            sqlscan::Options::default(),
+            Some(&tf),
+            |ev| {
+                match ev {
+                    Event::Row(r) => rows.push(String::from_utf8(r.to_vec()).unwrap()),
+                    Event::CopyEnd(k, s) => ends.push((k, s)),
+                    Event::Dropped(..) => dropped += 1,
+                    _ => {}
+                }
+                Ok(())
             },
         )
         .unwrap();
-        let out = String::from_utf8(out).unwrap();
-        assert!(!out.contains("transaction_timeout"));
-        assert!(out.contains("SET statement_timeout = 0;"));
-        assert!(out.contains("SET app.x = 1;"));
-        assert!(!out.contains("restrict"));
-        assert!(out.contains("acme\tAcme\n") && !out.contains("globex"));
-        assert!(out.contains("1\tacme\n3\tacme\n\\.\n"));
-        assert!(out.contains("\"plans\" (\"id\") FROM stdin;\n1\n"));
-        assert_eq!(r.rows["public.orders"], 2);
-        assert_eq!(r.rows_left_out["public.orders"], 1);
-        assert_eq!(
-            r.dropped_settings.iter().collect::<Vec<_>>(),
-            vec!["transaction_timeout"]
-        );
-        assert_eq!(r.dropped_meta_commands.len(), 2);
-    }
-
-    #[test]
-    fn only_whole_set_statements_are_dropped() {
-        // Dropping the first line would leave psql outside the string the
-        // scanner is in, and the backslash on the next line would run.
-        let known = HashSet::new();
-        let mut out = Vec::new();
-        to_psql(
-            &b"SET foo = 'x;\n\\! id';\nSET bar = 1;\n"[..],
-            &mut out,
-            &PsqlFilter {
-                known_settings: &known,
-                scan: sqlscan::Options::default(),
-                tenants: None,
-            },
-        )
-        .unwrap();
-        assert_eq!(out, b"SET foo = 'x;\n\\! id';\n");
-    }
-
-    #[test]
-    fn truncated_copy_is_an_error() {
-        let known = HashSet::new();
-        let r = to_psql(
+        assert_eq!(rows, ["acme\tAcme\n", "1\tacme\n", "3\tacme\n", "1\n"]);
+        assert_eq!(ends, [(1, 1), (2, 1), (1, 0)]);
+        assert_eq!(dropped, 2);
+        let r = walk(
             &b"COPY public.t (a) FROM stdin;\n1\n"[..],
-            &mut Vec::new(),
-            &PsqlFilter {
-                known_settings: &known,
-                scan: sqlscan::Options::default(),
-                tenants: None,
-            },
+            sqlscan::Options::default(),
+            None,
+            |_| Ok(()),
         );
         assert!(r.is_err());
     }
 
     #[test]
-    fn restrict_versions() {
-        assert!(psql_knows_restrict((15, 18)));
-        assert!(!psql_knows_restrict((15, 13)));
-        assert!(psql_knows_restrict((18, 0)));
-        assert!(!psql_knows_restrict((12, 30)));
+    fn set_lines() {
+        assert_eq!(
+            set_line_name(b"SET transaction_timeout = 0;").as_deref(),
+            Some("transaction_timeout")
+        );
+        assert_eq!(
+            set_line_name(b"SET foo = 'x;\n\\! id';").as_deref(),
+            Some("foo")
+        );
+        assert_eq!(set_line_name(b"SET foo = 1"), None);
+        assert_eq!(set_line_name(b"SELECT 1;"), None);
     }
 }

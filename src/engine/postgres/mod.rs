@@ -10,6 +10,7 @@
 pub mod check;
 pub mod dump;
 pub mod filter;
+pub mod load;
 pub mod physical;
 pub mod pitr;
 pub mod restore;

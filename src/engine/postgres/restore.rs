@@ -1,10 +1,13 @@
 //! Restores into PostgreSQL.
 //!
-//! * full: schema and data with psql, `ON_ERROR_STOP`, in one transaction
-//!   that is committed only after the whole stream passed its hash check.
-//!   Into a new database (`create`), an empty one, or with `clean` into a
-//!   fresh database that replaces the old one only once the restore worked,
-//!   so a failure leaves the target as it was.
+//! * full: schema and data over the protocol ([`load`], no psql), stopping
+//!   at the first error. Into a new database (`create`) or with `clean` over
+//!   a non-empty one: loaded on `jobs` connections into a fresh database
+//!   that is renamed into place (replacing the old one) only once the whole
+//!   stream passed its hash check and every statement ran, and dropped on
+//!   failure, so a failure leaves the target as it was. Into an existing
+//!   empty database: on one connection, in one transaction committed only
+//!   after the hash check.
 //! * merge: rows only, into an existing schema: every COPY block goes into a
 //!   staging table, then `INSERT … ON CONFLICT DO NOTHING` in foreign-key
 //!   order, all in one transaction; inserted and skipped rows per table.
@@ -12,11 +15,10 @@
 //! Either can be selective: a [`TenantFilter`] keeps only chosen tenants'
 //! rows, from a tenant export or from a full dump (filtered while streaming).
 
-use std::collections::{BTreeMap, HashSet};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::collections::BTreeMap;
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::Stdio;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -24,11 +26,10 @@ use bytes::Bytes;
 use futures::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
 
-use super::filter::{self, Event, PsqlFilter, RowFilter, TenantFilter};
+use super::filter::{self, Event, RowFilter, TenantFilter};
+use super::load::{self, LoadOptions, Transaction};
 use super::sqlscan::{self, Refusal};
 use super::{execute, pg_error, query, quote_ident, ConnInfo, TableName};
-use crate::engine::command::describe_status;
-use crate::engine::command::{StderrTail, STDERR_TAIL};
 use crate::error::{ExitStatus, Failure};
 use crate::storage::runtime;
 
@@ -50,7 +51,10 @@ impl RestoreType {
 
 pub struct Options {
     pub target: ConnInfo,
-    pub psql: PathBuf,
+    /// Connections loading in parallel (a full restore into a new database).
+    pub jobs: usize,
+    /// Where COPY data the connections have not taken yet is spilled.
+    pub spill_dir: PathBuf,
     pub create: bool,
     pub clean: bool,
     pub tenants: Option<TenantFilter>,
@@ -87,6 +91,9 @@ pub struct Report {
     /// full: whether the database was created, or replaced (--clean).
     pub created: bool,
     pub replaced: bool,
+    /// full: how long each phase took, and on how many connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phases: Option<Box<load::Phases>>,
 }
 
 /// Opens the i-th artifact's checked stream.
@@ -128,6 +135,14 @@ fn drop_db(client: &Client, name: &str) -> Result<()> {
     )
 }
 
+/// The database a restore loads into before it is renamed into place.
+fn temporary_name(name: &str) -> String {
+    format!(
+        "{}_vaultctl_restore",
+        name.chars().take(40).collect::<String>()
+    )
+}
+
 /// Full restore of a plain dump.
 pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
     let target = &opts.target;
@@ -147,10 +162,7 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
                 .into());
         }
         if n > 0 {
-            let tmp = format!(
-                "{}_vaultctl_restore",
-                name.chars().take(40).collect::<String>()
-            );
+            let tmp = temporary_name(&name);
             drop_db(&admin, &tmp)?;
             let props = query(&admin, "SELECT pg_get_userbyid(datdba)::text, pg_encoding_to_char(encoding)::text, datcollate::text, datctype::text FROM pg_database WHERE datname = $1", &[&name])?;
             let (owner, enc, coll, ctype): (String, String, String, String) = (
@@ -184,20 +196,47 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
             .with_remedy("Pass --create to create it, or name an existing empty database.")
             .into());
         }
+        // Loaded under another name, renamed only once the stream's hash
+        // matched and every statement ran.
+        let tmp = temporary_name(&name);
+        drop_db(&admin, &tmp)?;
         execute(
             &admin,
-            &format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name)),
+            &format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&tmp)),
         )?;
         report.created = true;
-        Some(name.clone())
+        Some(tmp)
     };
-    let restore_db = match (&into, report.replaced) {
-        (Some(tmp), true) => tmp.clone(),
-        _ => name.clone(),
+    let restore_db = into.clone().unwrap_or_else(|| name.clone());
+    // Into a database of our own: several connections, each committing; into
+    // an existing empty one: one transaction, committed at the end.
+    let transaction = match into {
+        Some(_) => Transaction::Parallel { jobs: opts.jobs },
+        None => Transaction::Single,
     };
-    let result = run_psql(open, opts, &target.with_db(&restore_db), &mut report);
+    let result = run_load(
+        open,
+        opts,
+        &target.with_db(&restore_db),
+        transaction,
+        &mut report,
+    );
     match result {
         Ok(()) => {
+            if report.created {
+                execute(
+                    &admin,
+                    &format!(
+                        "ALTER DATABASE {} RENAME TO {}",
+                        quote_ident(&restore_db),
+                        quote_ident(&name)
+                    ),
+                )
+                .map_err(|e| {
+                    Failure::new(ExitStatus::Failure, format!("the backup was restored into the database \"{restore_db}\", but renaming it to \"{name}\" failed: {}.", crate::error::paragraph(&e)))
+                        .with_remedy(format!("Rename \"{restore_db}\" to \"{name}\" by hand (ALTER DATABASE … RENAME TO …)."))
+                })?;
+            }
             if report.replaced {
                 drop_db(&admin, &name).and_then(|_| execute(&admin, &format!("ALTER DATABASE {} RENAME TO {}", quote_ident(&restore_db), quote_ident(&name)))).map_err(|e| {
                     Failure::new(ExitStatus::Failure, format!("the backup was restored into the database \"{restore_db}\", but replacing \"{name}\" with it failed: {}.", crate::error::paragraph(&e)))
@@ -222,7 +261,7 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
                 )
             } else if report.created {
                 format!(
-                    "the restore failed; the database {} it created was dropped again",
+                    "the restore failed; {} was not created (the database it loaded into was dropped)",
                     target.display()
                 )
             } else {
@@ -234,34 +273,6 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
             Err(e.context(what))
         }
     }
-}
-
-/// psql for a restore: no psqlrc, stop at the first error. (The scanner
-/// does not depend on standard_conforming_strings at the start: where the
-/// setting could matter it either refuses or psql enforces `\restrict`.)
-fn psql_command(opts: &Options, db: &ConnInfo) -> std::process::Command {
-    let mut cmd = db.command(&opts.psql);
-    cmd.args([
-        "--no-psqlrc",
-        "--quiet",
-        "--no-password",
-        "--set",
-        "ON_ERROR_STOP=1",
-        "--file",
-        "-",
-    ]);
-    cmd
-}
-
-/// A `\restrict` key nobody else knows (psql then refuses every
-/// meta-command but `\unrestrict` with this key).
-fn restrict_key() -> String {
-    use rand::Rng;
-    rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect()
 }
 
 /// Turns a scanner refusal of artifact `i` into the restore's error: what,
@@ -286,99 +297,28 @@ fn refused(e: anyhow::Error, opts: &Options, i: usize) -> anyhow::Error {
     .with_remedy("Treat the backup as tampered with (or written by a compromised host) until you know why it holds this; inspect it with `vaultctl restore ID --stdout` and restore an older backup."))
 }
 
-fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report) -> Result<()> {
-    let client = db.connect()?;
-    let known: HashSet<String> = query(&client, "SELECT lower(name) FROM pg_settings", &[])?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    drop(client);
-    let psql_version = super::program_version(&opts.psql)?;
-    let knows_restrict = super::parse_version(&psql_version)
-        .map(filter::psql_knows_restrict)
-        .unwrap_or(false);
-    let mut child = psql_command(opts, db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            Failure::new(
-                ExitStatus::Failure,
-                format!("cannot start {}: {e}.", opts.psql.display()),
-            )
-            .with_remedy("Install the PostgreSQL client programs, or pass --pg-bin-dir.")
-        })?;
-    let stderr = child.stderr.take().expect("piped");
-    let tail = StderrTail::spawn(stderr, STDERR_TAIL);
-    let stdin = child.stdin.take().expect("piped");
-    crate::engine::command::widen_pipe(&stdin);
-    let mut out = BufWriter::with_capacity(1024 * 1024, stdin);
-    let streamed: Result<filter::FilterReport> = (|| {
-        let reader = open(0)?;
-        if knows_restrict {
-            // psql itself refuses any meta-command from here on: a second
-            // guard behind the scanner.
-            writeln!(out, "\\restrict {}", restrict_key())?;
-        }
-        out.write_all(b"BEGIN;\n")?;
-        let f = PsqlFilter {
-            known_settings: &known,
-            scan: sqlscan::Options {
-                restricted: knows_restrict,
-            },
+fn run_load(
+    open: Opener<'_>,
+    opts: &Options,
+    db: &ConnInfo,
+    transaction: Transaction,
+    report: &mut Report,
+) -> Result<()> {
+    let reader = open(0)?;
+    let loaded = load::load(
+        BufReader::with_capacity(1024 * 1024, reader),
+        db,
+        &LoadOptions {
+            transaction,
             tenants: opts.tenants.as_ref(),
-        };
-        let r = filter::to_psql(BufReader::with_capacity(1024 * 1024, reader), &mut out, &f)
-            .map_err(|e| refused(e, opts, 0))?;
-        // Commit only after the stream passed its end-of-stream hash check.
-        out.write_all(b"COMMIT;\n")?;
-        out.flush()?;
-        Ok(r)
-    })();
-    // psql stopped on its own (an SQL error): its message says why.
-    let psql_stopped = streamed
-        .as_ref()
-        .err()
-        .is_some_and(crate::error::is_broken_pipe);
-    if streamed.is_err() && !psql_stopped {
-        // Kill psql before it sees the end of its input: at the end psql
-        // would run an unterminated statement; killed, it commits nothing.
-        let _ = child.kill();
-        let (stdin, _) = out.into_parts();
-        drop(stdin);
-    } else {
-        drop(out);
-    }
-    let status = child.wait()?;
-    let text = tail.finish();
-    let r = match streamed {
-        Ok(r) => Some(r),
-        Err(e) if psql_stopped && !status.success() => {
-            tracing::debug!("writing to psql failed: {}", crate::error::paragraph(&e));
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    if !status.success() {
-        return Err(Failure::new(
-            ExitStatus::Failure,
-            format!("psql {}{}", describe_status(&status), if text.is_empty() { ".".into() } else { format!("; its stderr ended with: {text}") }),
-        )
-        .with_remedy("Nothing was committed. Fix the cause (often a missing role or extension on the target) and restore again.")
-        .into());
-    }
-    let r = r.expect("psql succeeded, so the stream was written");
-    if !text.is_empty() {
-        tracing::warn!("psql said: {text}");
-    }
+            spill_dir: &opts.spill_dir,
+            spill_limit: load::SPILL_LIMIT,
+        },
+    )
+    .map_err(|e| refused(e, opts, 0))?;
+    let r = loaded.filter;
     for s in &r.dropped_settings {
         tracing::warn!("dropped `SET {s} = …` from the dump: the target server does not know the setting {s} (the dump comes from a newer pg_dump)");
-    }
-    if !knows_restrict {
-        for m in &r.dropped_meta_commands {
-            tracing::warn!("dropped the psql meta-command {m} from the dump: {} does not know it ({psql_version}); vaultctl's own check refuses every meta-command, and a psql of 15.14/16.10/17.6 or newer adds psql's own protection", opts.psql.display());
-        }
     }
     report.dropped_settings = r.dropped_settings.into_iter().collect();
     report.dropped_meta_commands = r.dropped_meta_commands.into_iter().collect();
@@ -392,6 +332,7 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
         report.rows += n;
         report.inserted += n;
     }
+    report.phases = Some(Box::new(loaded.phases));
     Ok(())
 }
 

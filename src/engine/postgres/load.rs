@@ -1,0 +1,1065 @@
+//! Loads a plain dump (or a tenant export) into PostgreSQL over the wire
+//! protocol, without psql, on one or several connections.
+//!
+//! The stream is read once, in order, through the [`sqlscan`] scanner (via
+//! [`filter::walk`]), which refuses every psql meta-command and reports where
+//! statements end and where COPY data starts and stops. The loader cuts it
+//! into pg_dump's three sections:
+//!
+//! * **pre-data** — every statement before the first COPY block (schemas,
+//!   types, functions, tables, views…): run in order on the coordinating
+//!   connection, each as it is read.
+//! * **data** — each COPY block goes to `COPY … FROM STDIN` on one of
+//!   `jobs` worker connections. Statements pg_dump puts between the blocks
+//!   (`setval`, large objects, `SET`) run in order on the coordinator.
+//! * **post-data** — from the first other statement after the data on
+//!   (indexes, constraints, triggers, foreign keys, policies, ACLs…):
+//!   collected (schema text only, never rows), then run once every COPY has
+//!   finished, scheduled like `pg_restore -j`: a run of consecutive index,
+//!   unique/primary-key/check and foreign-key statements runs in parallel,
+//!   each starting once every earlier statement of the run that touches one
+//!   of its tables has finished (so a foreign key waits for the key of the
+//!   table it references, and no two statements lock the same table at
+//!   once); any other statement (a trigger, a policy, a grant, REFRESH
+//!   MATERIALIZED VIEW…) is a barrier that runs alone, in dump order.
+//!
+//! **Parallel data with one sequential stream.** A block can only be read
+//! after the one before it, so a worker that streamed straight from the
+//! reader would keep the reader (and so every other worker) waiting. Each
+//! block is handed to an idle worker with a small queue (4 chunks of 1 MiB);
+//! when the worker falls behind and the queue is full, the rest of the block
+//! is spilled to an unlinked temporary file in the spill directory, which
+//! the worker reads after the queued chunks while the reader moves on to the
+//! next block and the next idle worker. Memory stays at about
+//! `jobs × 5 MiB`; disk at most `spill_limit` bytes at any time (past it the
+//! reader waits for the worker instead of spilling), freed as workers
+//! catch up. When every worker is busy the reader waits for one.
+//!
+//! **Visibility.** With several jobs every statement commits on its own
+//! connection, so the caller loads into a database nobody uses yet (a new
+//! one, renamed into place only after [`load`] returned, which happens only
+//! after the whole stream was read and its hash checked). With one job
+//! ([`Transaction::Single`]) everything runs on one connection in one
+//! transaction that is committed only after the end of the stream — the
+//! way an existing empty database is restored.
+//!
+//! The server reads the statements with the session settings the dump set
+//! (each worker replays the dump's `SET`s and `set_config` calls before its
+//! next job); `SET`s of settings the server does not know (a newer pg_dump)
+//! are left out. Statements must be UTF-8 (the protocol client's encoding).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use bytes::Bytes;
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+use futures::SinkExt;
+use tokio_postgres::{Client, CopyInSink};
+
+use super::filter::{self, CopyHeader, Event, FilterReport, TenantFilter};
+use super::sqlscan::{self, Dropped};
+use super::{pg_error, quote_ident, ConnInfo};
+use crate::error::{ExitStatus, Failure};
+use crate::storage::runtime;
+
+/// Rows are sent to the server in chunks of about this size.
+const CHUNK: usize = 1 << 20;
+/// Chunks queued in memory per worker before the block spills to disk.
+const QUEUE: usize = 4;
+/// How many chunks a worker's queue holds; `VAULTCTL_RESTORE_QUEUE=0` (for
+/// tests) spills every chunk, so the spill path runs on small data too.
+fn queue_depth() -> usize {
+    std::env::var("VAULTCTL_RESTORE_QUEUE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(QUEUE)
+}
+
+/// The default cap on spilled, not yet loaded COPY data.
+pub const SPILL_LIMIT: u64 = 4 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transaction {
+    /// One connection, one transaction, committed after the end of the
+    /// stream (into an existing database).
+    Single,
+    /// `jobs` worker connections, each statement committing on its own
+    /// (into a new database that is renamed into place afterwards).
+    Parallel { jobs: usize },
+}
+
+pub struct LoadOptions<'a> {
+    pub transaction: Transaction,
+    pub tenants: Option<&'a TenantFilter>,
+    /// Where COPY data that workers have not taken yet is spilled.
+    pub spill_dir: &'a Path,
+    pub spill_limit: u64,
+}
+
+/// How long each phase took, and how the load ran.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Phases {
+    pub jobs: usize,
+    /// Pre-data: the schema before the first COPY block.
+    pub schema_ms: u64,
+    /// From the first COPY block until every block was loaded.
+    pub data_ms: u64,
+    /// Indexes, constraints, foreign keys, triggers, ACLs.
+    pub post_data_ms: u64,
+    pub statements: u64,
+    pub copy_blocks: u64,
+    /// COPY data written to the spill directory (in total).
+    pub spilled_bytes: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub filter: FilterReport,
+    pub phases: Phases,
+}
+
+/// Loads the stream `reader` into `db`. Returns once the whole stream was
+/// read (so its hash was checked) and every statement ran; on an error,
+/// what was loaded so far is left to the caller (a rolled-back transaction
+/// with [`Transaction::Single`], a database to drop otherwise).
+pub fn load(reader: impl BufRead, db: &ConnInfo, opts: &LoadOptions<'_>) -> Result<Loaded> {
+    let coord = db.connect()?;
+    let known: std::collections::HashSet<String> =
+        super::query(&coord, "SELECT lower(name) FROM pg_settings", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    let (pool, jobs) = match opts.transaction {
+        Transaction::Single => {
+            super::execute(&coord, "BEGIN")?;
+            (None, 1)
+        }
+        Transaction::Parallel { jobs } => (Some(Pool::start(db, jobs.max(1))?), jobs.max(1)),
+    };
+    let mut l = Loader {
+        coord,
+        known,
+        pool,
+        jobs,
+        opts,
+        report: Loaded::default(),
+        statements: Statements::default(),
+        session: Arc::new(Vec::new()),
+        seen_copy: false,
+        post: Vec::new(),
+        copy: None,
+        inline: None,
+        started: Instant::now(),
+        data_started: None,
+        table: String::new(),
+        queue: queue_depth(),
+    };
+    l.report.phases.jobs = jobs;
+    let walked = filter::walk(
+        reader,
+        // No psql reads the stream: an ambiguity psql could read otherwise
+        // does not matter, every meta-command is still refused.
+        sqlscan::Options { restricted: true },
+        opts.tenants,
+        |ev| l.event(ev),
+    );
+    if let Err(e) = walked {
+        l.abort();
+        return Err(e);
+    }
+    // The stream was read to its end: its hash matched.
+    if let Err(e) = l.flush() {
+        l.abort();
+        return Err(e);
+    }
+    if opts.transaction == Transaction::Single {
+        super::execute(&l.coord, "COMMIT")?;
+    }
+    if let Some(p) = l.pool.take() {
+        p.stop();
+    }
+    if !l.seen_copy {
+        l.report.phases.schema_ms = l.started.elapsed().as_millis() as u64;
+    }
+    Ok(l.report)
+}
+
+/// Cuts the scanner's SQL lines into statements.
+#[derive(Default)]
+pub(crate) struct Statements {
+    cur: Vec<u8>,
+    first_line: u64,
+}
+
+impl Statements {
+    /// Adds one SQL line (`ends`: the offsets just past each `;` that ends
+    /// a statement on it) and calls `f` with each statement it completes
+    /// (its text up to the `;`, and the line it starts on). Comment lines
+    /// between statements are left out.
+    pub(crate) fn push(
+        &mut self,
+        line: &[u8],
+        ends: &[usize],
+        line_no: u64,
+        mut f: impl FnMut(&[u8], u64) -> Result<()>,
+    ) -> Result<()> {
+        let mut start = 0;
+        for &e in ends {
+            self.add(&line[start..e], line_no);
+            f(&self.cur, self.first_line)?;
+            self.cur.clear();
+            start = e;
+        }
+        self.add(&line[start..], line_no);
+        Ok(())
+    }
+
+    fn add(&mut self, part: &[u8], line_no: u64) {
+        if self.cur.is_empty() {
+            let t = part.trim_ascii_start();
+            // Outside a statement `--` starts a comment to the end of line.
+            if t.is_empty() || t.starts_with(b"--") {
+                return;
+            }
+            self.first_line = line_no;
+            self.cur.extend_from_slice(t);
+        } else {
+            self.cur.extend_from_slice(part);
+        }
+    }
+}
+
+/// Where a statement after the data belongs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Part of the data section (`setval`, large objects, session settings):
+    /// runs in order with the data.
+    Data,
+    /// An index or a table constraint: may run in parallel with statements
+    /// on other tables (the tables it locks).
+    Tables(Vec<String>),
+    /// Anything else: runs alone, in order.
+    Barrier,
+}
+
+/// A statement that changes the session (`SET`, `RESET`, `set_config`):
+/// every connection of the restore replays it.
+pub(crate) fn is_session(sql: &str) -> bool {
+    let s = sql.trim_start();
+    if s.starts_with("SELECT pg_catalog.set_config(") {
+        return true;
+    }
+    let mut w = s.split_ascii_whitespace().map(|w| w.to_ascii_uppercase());
+    match (w.next().as_deref(), w.next().as_deref()) {
+        (Some("RESET"), _) => true,
+        (Some("SET"), Some(second)) => !matches!(second, "CONSTRAINTS" | "TRANSACTION" | "LOCAL"),
+        _ => false,
+    }
+}
+
+/// A possibly qualified name at the start of `s` (as `schema.name`, each
+/// part unquoted), and the rest.
+fn qualified_name(s: &str) -> Option<(String, &str)> {
+    let (first, rest) = filter::ident(s)?;
+    if let Some(r) = rest.strip_prefix('.') {
+        let (second, r) = filter::ident(r)?;
+        Some((format!("{first}.{second}"), r))
+    } else {
+        Some((format!("public.{first}"), rest))
+    }
+}
+
+fn strip_word<'a>(s: &'a str, w: &str) -> Option<&'a str> {
+    let s = s.trim_start();
+    let head = s.get(..w.len())?;
+    if head.eq_ignore_ascii_case(w)
+        && s[w.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| c.is_whitespace() || c == '(')
+    {
+        Some(&s[w.len()..])
+    } else {
+        None
+    }
+}
+
+/// Classifies a statement that comes after the first COPY block.
+pub(crate) fn classify(sql: &str) -> Kind {
+    let s = sql.trim_start();
+    if is_session(s)
+        || s.starts_with("SELECT pg_catalog.setval(")
+        || s.starts_with("SELECT pg_catalog.lo_")
+        || s.starts_with("SELECT pg_catalog.lowrite(")
+    {
+        return Kind::Data;
+    }
+    // CREATE [UNIQUE] INDEX name ON [ONLY] table …
+    if let Some(r) = strip_word(s, "CREATE") {
+        let r = strip_word(r, "UNIQUE").unwrap_or(r);
+        if let Some(r) = strip_word(r, "INDEX") {
+            let Some((_, r)) = filter::ident(r) else {
+                return Kind::Barrier;
+            };
+            let Some(r) = strip_word(r, "ON") else {
+                return Kind::Barrier;
+            };
+            let r = strip_word(r, "ONLY").unwrap_or(r);
+            if let Some((t, _)) = qualified_name(r) {
+                return Kind::Tables(vec![t]);
+            }
+        }
+        return Kind::Barrier;
+    }
+    // ALTER TABLE [ONLY] table ADD CONSTRAINT name PRIMARY KEY | UNIQUE |
+    // CHECK | EXCLUDE | FOREIGN KEY (…) REFERENCES other(…) …
+    let Some(r) = strip_word(s, "ALTER").and_then(|r| strip_word(r, "TABLE")) else {
+        return Kind::Barrier;
+    };
+    let r = strip_word(r, "ONLY").unwrap_or(r);
+    let Some((table, r)) = qualified_name(r) else {
+        return Kind::Barrier;
+    };
+    let Some(r) = strip_word(r, "ADD").and_then(|r| strip_word(r, "CONSTRAINT")) else {
+        return Kind::Barrier;
+    };
+    let Some((_, r)) = filter::ident(r) else {
+        return Kind::Barrier;
+    };
+    for w in ["PRIMARY", "UNIQUE", "CHECK", "EXCLUDE"] {
+        if strip_word(r, w).is_some() {
+            return Kind::Tables(vec![table]);
+        }
+    }
+    if let Some(r) = strip_word(r, "FOREIGN").and_then(|r| strip_word(r, "KEY")) {
+        // Skip the column list to REFERENCES.
+        let Some(close) = r.find(')') else {
+            return Kind::Barrier;
+        };
+        if let Some(r) = strip_word(&r[close + 1..], "REFERENCES") {
+            if let Some((other, _)) = qualified_name(r) {
+                return Kind::Tables(if other == table {
+                    vec![table]
+                } else {
+                    vec![table, other]
+                });
+            }
+        }
+    }
+    Kind::Barrier
+}
+
+/// A statement after the data, waiting for its turn.
+struct Unit {
+    sql: String,
+    line: u64,
+    /// None: a barrier.
+    tables: Option<Vec<String>>,
+}
+
+enum Msg {
+    Data(Bytes),
+    /// A spilled part of the block (unlinked, positioned at its start) and
+    /// its size.
+    Spill(File, u64),
+    End,
+}
+
+enum Job {
+    Copy {
+        sql: String,
+        rx: Receiver<Msg>,
+        session: Arc<Vec<String>>,
+    },
+    Sql {
+        id: usize,
+        sql: String,
+        line: u64,
+        session: Arc<Vec<String>>,
+    },
+}
+
+struct Done {
+    /// The post-data unit (None: a COPY block).
+    id: Option<usize>,
+    result: Result<u64>,
+}
+
+struct Pool {
+    jobs: Option<Sender<Job>>,
+    done: Receiver<Done>,
+    spilled: Arc<AtomicU64>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+    /// COPY blocks handed out and not finished yet.
+    outstanding: usize,
+}
+
+impl Pool {
+    fn start(db: &ConnInfo, n: usize) -> Result<Pool> {
+        // Rendezvous: a job is handed over only to an idle worker.
+        let (jobs_tx, jobs_rx) = bounded::<Job>(0);
+        let (done_tx, done_rx) = unbounded::<Done>();
+        let spilled = Arc::new(AtomicU64::new(0));
+        let mut handles = Vec::new();
+        for i in 0..n {
+            let client = db.connect()?;
+            let (rx, tx, sp) = (jobs_rx.clone(), done_tx.clone(), spilled.clone());
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("vaultctl-load-{i}"))
+                    .spawn(move || worker(client, rx, tx, sp))?,
+            );
+        }
+        Ok(Pool {
+            jobs: Some(jobs_tx),
+            done: done_rx,
+            spilled,
+            handles,
+            outstanding: 0,
+        })
+    }
+
+    fn send(&mut self, job: Job) -> Result<()> {
+        let tx = self.jobs.as_ref().expect("pool running");
+        if tx.send(job).is_err() {
+            return Err(self.failure());
+        }
+        Ok(())
+    }
+
+    /// The first error a worker reported (waiting for it when a worker has
+    /// just stopped).
+    fn failure(&mut self) -> anyhow::Error {
+        self.jobs = None;
+        while let Ok(d) = self.done.recv_timeout(std::time::Duration::from_secs(30)) {
+            if let Err(e) = d.result {
+                return e;
+            }
+        }
+        anyhow!("the restore's worker connections stopped")
+    }
+
+    /// Takes the finished COPY blocks' reports; the first error.
+    fn poll(&mut self) -> Result<()> {
+        while let Ok(d) = self.done.try_recv() {
+            self.finished(d)?;
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, d: Done) -> Result<()> {
+        if d.id.is_none() {
+            self.outstanding -= 1;
+        }
+        d.result.map(|_| ())
+    }
+
+    /// Waits until every COPY block handed out has been loaded.
+    fn drain(&mut self) -> Result<()> {
+        while self.outstanding > 0 {
+            let d = self
+                .done
+                .recv()
+                .map_err(|_| anyhow!("the restore's worker connections stopped"))?;
+            self.finished(d)?;
+        }
+        Ok(())
+    }
+
+    fn stop(mut self) {
+        self.jobs = None;
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+fn worker(client: Arc<Client>, jobs: Receiver<Job>, done: Sender<Done>, spilled: Arc<AtomicU64>) {
+    let mut applied = 0;
+    for job in jobs.iter() {
+        let session = match &job {
+            Job::Copy { session, .. } | Job::Sql { session, .. } => session.clone(),
+        };
+        let setup: Result<()> = session[applied.min(session.len())..]
+            .iter()
+            .try_for_each(|s| super::execute(&client, s));
+        applied = session.len();
+        let (id, result) = match job {
+            Job::Copy { sql, rx, .. } => (
+                None,
+                setup.and_then(|_| copy_from(&client, &sql, &rx, &spilled)),
+            ),
+            Job::Sql { id, sql, line, .. } => (
+                Some(id),
+                setup.and_then(|_| run_statement(&client, &sql, line).map(|_| 0)),
+            ),
+        };
+        let failed = result.is_err();
+        if done.send(Done { id, result }).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Streams one COPY block from the reader's queue (and spill files).
+fn copy_from(client: &Client, sql: &str, rx: &Receiver<Msg>, spilled: &AtomicU64) -> Result<u64> {
+    runtime().block_on(async {
+        let sink = client
+            .copy_in::<_, Bytes>(sql)
+            .await
+            .map_err(|e| anyhow!("{sql}: {}", pg_error(&e)))?;
+        futures::pin_mut!(sink);
+        let failed = |e: tokio_postgres::Error| anyhow!("{}: {}", first_line(sql), pg_error(&e));
+        loop {
+            match rx.recv() {
+                Ok(Msg::Data(b)) => sink.send(b).await.map_err(failed)?,
+                Ok(Msg::Spill(mut f, size)) => {
+                    let mut left = size;
+                    while left > 0 {
+                        let mut buf = vec![0u8; (left as usize).min(CHUNK)];
+                        f.read_exact(&mut buf)?;
+                        left -= buf.len() as u64;
+                        spilled.fetch_sub(buf.len() as u64, Ordering::Relaxed);
+                        sink.send(Bytes::from(buf)).await.map_err(failed)?;
+                    }
+                }
+                Ok(Msg::End) => break,
+                // The reader stopped (the restore failed): the block is not
+                // finished, so the server rolls the COPY back.
+                Err(_) => return Err(anyhow!("the restore stopped")),
+            }
+        }
+        sink.as_mut().finish().await.map_err(failed)
+    })
+}
+
+fn first_line(sql: &str) -> &str {
+    let l = sql.lines().next().unwrap_or("");
+    match l.char_indices().nth(100) {
+        Some((i, _)) => &l[..i],
+        None => l,
+    }
+}
+
+fn run_statement(client: &Client, sql: &str, line: u64) -> Result<()> {
+    runtime().block_on(client.batch_execute(sql)).map_err(|e| {
+        Failure::new(
+            ExitStatus::Failure,
+            format!(
+                "the statement on line {line} of the backup failed: {} (`{}`).",
+                pg_error(&e),
+                first_line(sql)
+            ),
+        )
+        .with_remedy(
+            "Fix the cause (often a missing role or extension on the target) and restore again.",
+        )
+        .into()
+    })
+}
+
+/// The block being read.
+struct CopyState {
+    tx: Sender<Msg>,
+    buf: Vec<u8>,
+    /// The spill file being written, and its size so far.
+    spill: Option<(BufWriter<File>, u64)>,
+    /// Past the spill limit: the reader waits for the worker.
+    blocking: bool,
+}
+
+struct Loader<'a, 'o> {
+    coord: Arc<Client>,
+    known: std::collections::HashSet<String>,
+    pool: Option<Pool>,
+    jobs: usize,
+    opts: &'a LoadOptions<'o>,
+    report: Loaded,
+    statements: Statements,
+    /// The dump's session settings so far, replayed on each worker.
+    session: Arc<Vec<String>>,
+    seen_copy: bool,
+    post: Vec<Unit>,
+    copy: Option<CopyState>,
+    /// One job: the COPY on the coordinator.
+    inline: Option<Pin<Box<CopyInSink<Bytes>>>>,
+    started: Instant,
+    data_started: Option<Instant>,
+    table: String,
+    queue: usize,
+}
+
+static SPILL_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn spill_file(dir: &Path) -> Result<File> {
+    std::fs::create_dir_all(dir)?;
+    let path: PathBuf = dir.join(format!(
+        ".vaultctl-load-{}-{}",
+        std::process::id(),
+        SPILL_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| anyhow!("cannot create a spill file in {}: {e}", dir.display()))?;
+    // Unlinked at once: nothing is left behind, whatever happens.
+    std::fs::remove_file(&path)?;
+    Ok(f)
+}
+
+impl Loader<'_, '_> {
+    fn event(&mut self, ev: Event<'_>) -> Result<()> {
+        match ev {
+            Event::Line(line, _, ends, no) => {
+                let body = line.strip_suffix(b"\n").unwrap_or(line);
+                let mut st = std::mem::take(&mut self.statements);
+                let r = st.push(body, ends, no, |sql, at| self.statement(sql, at));
+                // The newline belongs to the statement in progress.
+                st.push(b"\n", &[], no, |_, _| Ok(()))?;
+                self.statements = st;
+                r?;
+            }
+            Event::Dropped(line, d) => match d {
+                Dropped::Restrict | Dropped::Unrestrict => {
+                    let word = String::from_utf8_lossy(line)
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    self.report.filter.dropped_meta_commands.insert(word);
+                }
+                // pg_dump's transaction around large objects: their
+                // descriptors live only inside one. (One job: the restore's
+                // own transaction covers them.)
+                Dropped::Begin | Dropped::Commit if self.pool.is_some() => {
+                    let sql = if d == Dropped::Begin {
+                        "BEGIN"
+                    } else {
+                        "COMMIT"
+                    };
+                    if self.post.is_empty() {
+                        super::execute(&self.coord, sql)?;
+                    } else {
+                        self.post.push(Unit {
+                            sql: sql.into(),
+                            line: 0,
+                            tables: None,
+                        });
+                    }
+                }
+                Dropped::Begin | Dropped::Commit => {}
+            },
+            Event::CopyStart(h, _) => self.copy_start(h)?,
+            Event::Row(row) => {
+                let c = self.copy.as_mut().expect("inside a COPY block");
+                c.buf.extend_from_slice(row);
+                if c.buf.len() >= CHUNK {
+                    self.ship(false)?;
+                }
+            }
+            Event::CopyEnd(kept, skipped) => {
+                self.ship(true)?;
+                *self
+                    .report
+                    .filter
+                    .rows
+                    .entry(self.table.clone())
+                    .or_default() += kept;
+                if skipped > 0 {
+                    *self
+                        .report
+                        .filter
+                        .rows_left_out
+                        .entry(self.table.clone())
+                        .or_default() += skipped;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn statement(&mut self, sql: &[u8], line: u64) -> Result<()> {
+        if let Some(name) = filter::set_line_name(sql) {
+            // Custom (dotted) settings are accepted by any server.
+            if !name.contains('.') && !self.known.contains(&name) {
+                self.report.filter.dropped_settings.insert(name);
+                return Ok(());
+            }
+        }
+        let sql = std::str::from_utf8(sql).map_err(|_| {
+            Failure::new(
+                ExitStatus::Failure,
+                format!("the statement on line {line} of the backup is not UTF-8."),
+            )
+            .with_remedy("vaultctl restores dumps in the UTF8 client encoding; restore this one with `vaultctl restore ID --stdout | psql`.")
+        })?;
+        self.report.phases.statements += 1;
+        let kind = classify(sql);
+        if is_session(sql) {
+            Arc::make_mut(&mut self.session).push(sql.to_string());
+        }
+        if self.pool.is_none() || !self.seen_copy {
+            return run_statement(&self.coord, sql, line);
+        }
+        match kind {
+            Kind::Data if self.post.is_empty() => run_statement(&self.coord, sql, line),
+            Kind::Data | Kind::Barrier => {
+                self.post.push(Unit {
+                    sql: sql.to_string(),
+                    line,
+                    tables: None,
+                });
+                Ok(())
+            }
+            Kind::Tables(t) => {
+                self.post.push(Unit {
+                    sql: sql.to_string(),
+                    line,
+                    tables: Some(t),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn copy_start(&mut self, h: &CopyHeader) -> Result<()> {
+        if !self.seen_copy {
+            self.seen_copy = true;
+            self.report.phases.schema_ms = self.started.elapsed().as_millis() as u64;
+        }
+        if self.data_started.is_none() {
+            self.data_started = Some(Instant::now());
+        }
+        // A COPY after post-data statements (not how pg_dump writes): those
+        // run first, in order.
+        if !self.post.is_empty() {
+            self.flush()?;
+            self.data_started = Some(Instant::now());
+        }
+        self.report.phases.copy_blocks += 1;
+        self.table = h.table.to_string();
+        let sql = if h.columns.is_empty() {
+            format!("COPY {} FROM STDIN", h.table.quoted())
+        } else {
+            let cols = h
+                .columns
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("COPY {} ({cols}) FROM STDIN", h.table.quoted())
+        };
+        let (tx, rx) = bounded(self.queue.max(1));
+        match &mut self.pool {
+            Some(pool) => {
+                pool.poll()?;
+                pool.send(Job::Copy {
+                    sql,
+                    rx,
+                    session: self.session.clone(),
+                })?;
+                pool.outstanding += 1;
+            }
+            None => {
+                let sink = runtime()
+                    .block_on(self.coord.copy_in::<_, Bytes>(sql.as_str()))
+                    .map_err(|e| anyhow!("{sql}: {}", pg_error(&e)))?;
+                self.inline = Some(Box::pin(sink));
+            }
+        }
+        self.copy = Some(CopyState {
+            tx,
+            buf: Vec::with_capacity(CHUNK + 64 * 1024),
+            spill: None,
+            blocking: false,
+        });
+        Ok(())
+    }
+
+    /// Sends the rows read so far; at the end of the block, finishes it.
+    fn ship(&mut self, end: bool) -> Result<()> {
+        let c = self.copy.as_mut().expect("inside a COPY block");
+        let data = Bytes::from(std::mem::replace(
+            &mut c.buf,
+            if end {
+                Vec::new()
+            } else {
+                Vec::with_capacity(CHUNK + 64 * 1024)
+            },
+        ));
+        if let Some(sink) = &mut self.inline {
+            let table = &self.table;
+            let failed =
+                |e: tokio_postgres::Error| anyhow!("loading {table} failed: {}", pg_error(&e));
+            if !data.is_empty() {
+                runtime().block_on(sink.send(data)).map_err(failed)?;
+            }
+            if end {
+                runtime().block_on(sink.as_mut().finish()).map_err(failed)?;
+                self.inline = None;
+                self.copy = None;
+            }
+            return Ok(());
+        }
+        let pool = self.pool.as_mut().expect("a pool without an inline COPY");
+        let limit = self.opts.spill_limit;
+        let lost = |pool: &mut Pool| pool.failure();
+        if !data.is_empty() {
+            let len = data.len() as u64;
+            let over = pool.spilled.load(Ordering::Relaxed) + len > limit;
+            if c.spill.is_some() && over {
+                // Past the limit: hand over what is spilled, then wait for
+                // the worker from here on.
+                let (w, size) = c.spill.take().expect("spilling");
+                send_spill(&c.tx, w, size).map_err(|_| lost(pool))?;
+                c.blocking = true;
+                c.tx.send(Msg::Data(data)).map_err(|_| lost(pool))?;
+            } else if let Some((w, size)) = &mut c.spill {
+                w.write_all(&data)?;
+                *size += len;
+                pool.spilled.fetch_add(len, Ordering::Relaxed);
+                self.report.phases.spilled_bytes += len;
+            } else if c.blocking {
+                c.tx.send(Msg::Data(data)).map_err(|_| lost(pool))?;
+            } else {
+                let sent = if self.queue == 0 {
+                    Err(TrySendError::Full(Msg::Data(data)))
+                } else {
+                    c.tx.try_send(Msg::Data(data))
+                };
+                match sent {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(msg)) => {
+                        if over {
+                            c.blocking = true;
+                            c.tx.send(msg).map_err(|_| lost(pool))?;
+                        } else {
+                            let Msg::Data(data) = msg else {
+                                unreachable!("only data is queued here")
+                            };
+                            let mut w =
+                                BufWriter::with_capacity(CHUNK, spill_file(self.opts.spill_dir)?);
+                            w.write_all(&data)?;
+                            pool.spilled.fetch_add(len, Ordering::Relaxed);
+                            self.report.phases.spilled_bytes += len;
+                            c.spill = Some((w, len));
+                        }
+                    }
+                    Err(TrySendError::Disconnected(_)) => return Err(lost(pool)),
+                }
+            }
+        }
+        if end {
+            let c = self.copy.take().expect("inside a COPY block");
+            if let Some((w, size)) = c.spill {
+                send_spill(&c.tx, w, size).map_err(|_| lost(pool))?;
+            }
+            c.tx.send(Msg::End).map_err(|_| lost(pool))?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the data, then runs the post-data statements collected.
+    fn flush(&mut self) -> Result<()> {
+        if let Some(pool) = &mut self.pool {
+            pool.drain()?;
+        }
+        if let Some(t) = self.data_started.take() {
+            self.report.phases.data_ms += t.elapsed().as_millis() as u64;
+        }
+        if self.pool.is_none() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let units = std::mem::take(&mut self.post);
+        let mut i = 0;
+        while i < units.len() {
+            if units[i].tables.is_none() {
+                run_statement(&self.coord, &units[i].sql, units[i].line)?;
+                i += 1;
+                continue;
+            }
+            let j = (i..units.len())
+                .find(|&k| units[k].tables.is_none())
+                .unwrap_or(units.len());
+            self.window(&units[i..j])?;
+            i = j;
+        }
+        self.report.phases.post_data_ms += started.elapsed().as_millis() as u64;
+        Ok(())
+    }
+
+    /// Runs a run of table statements on the workers: each once the earlier
+    /// ones on any of its tables have finished.
+    fn window(&mut self, units: &[Unit]) -> Result<()> {
+        let pool = self.pool.as_mut().expect("parallel");
+        // deps[k]: the earlier units on k's tables (the last one per table
+        // is enough: those before it finished before it started).
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        let mut deps: Vec<Vec<usize>> = Vec::with_capacity(units.len());
+        for (k, u) in units.iter().enumerate() {
+            let mut d = Vec::new();
+            for t in u.tables.as_deref().unwrap_or_default() {
+                if let Some(&m) = last.get(t.as_str()) {
+                    d.push(m);
+                }
+                last.insert(t, k);
+            }
+            deps.push(d);
+        }
+        #[derive(Clone, Copy, PartialEq)]
+        enum S {
+            Waiting,
+            Running,
+            Done,
+        }
+        let mut state = vec![S::Waiting; units.len()];
+        let (mut running, mut done, mut next) = (0, 0, 0);
+        while done < units.len() {
+            let mut k = next;
+            while k < units.len() && running < self.jobs {
+                if state[k] == S::Waiting && deps[k].iter().all(|&m| state[m] == S::Done) {
+                    pool.send(Job::Sql {
+                        id: k,
+                        sql: units[k].sql.clone(),
+                        line: units[k].line,
+                        session: self.session.clone(),
+                    })?;
+                    state[k] = S::Running;
+                    running += 1;
+                }
+                k += 1;
+            }
+            let d = pool
+                .done
+                .recv()
+                .map_err(|_| anyhow!("the restore's worker connections stopped"))?;
+            let id = d.id;
+            pool.finished(d)?;
+            if let Some(id) = id {
+                state[id] = S::Done;
+                running -= 1;
+                done += 1;
+            }
+            while next < units.len() && state[next] != S::Waiting {
+                next += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// After an error: stop the workers (they roll back what is unfinished).
+    fn abort(&mut self) {
+        self.copy = None;
+        self.inline = None;
+        if let Some(mut p) = self.pool.take() {
+            p.jobs = None;
+        }
+        if self.opts.transaction == Transaction::Single {
+            let _ = super::execute(&self.coord, "ROLLBACK");
+        }
+    }
+}
+
+fn send_spill(tx: &Sender<Msg>, w: BufWriter<File>, size: u64) -> Result<()> {
+    let mut f = w.into_inner().map_err(|e| e.into_error())?;
+    f.rewind()?;
+    tx.send(Msg::Spill(f, size))
+        .map_err(|_| anyhow!("the worker stopped"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(dump: &str) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let mut st = Statements::default();
+        filter::walk(
+            dump.as_bytes(),
+            sqlscan::Options { restricted: true },
+            None,
+            |ev| {
+                if let Event::Line(line, _, ends, no) = ev {
+                    let body = line.strip_suffix(b"\n").unwrap_or(line);
+                    st.push(body, ends, no, |s, at| {
+                        out.push((String::from_utf8(s.to_vec()).unwrap(), at));
+                        Ok(())
+                    })?;
+                    st.push(b"\n", &[], no, |_, _| Ok(()))?;
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn statements_with_bodies_and_comments() {
+        let dump = "--\n-- Name: f; Type: FUNCTION\n--\n\nCREATE FUNCTION public.f() RETURNS int\n    LANGUAGE plpgsql\n    AS $$\nBEGIN\n  -- a; COPY t FROM stdin;\n  RETURN 1; END $$;\n\n\nSET a = 1; SET b = 'x;y';\nCOMMENT ON TABLE public.t IS 'has ; and COPY x FROM stdin;';\n";
+        let s = split(dump);
+        assert_eq!(s.len(), 4, "{s:?}");
+        assert!(s[0].0.starts_with("CREATE FUNCTION") && s[0].0.ends_with("END $$;"));
+        assert_eq!(s[0].1, 5);
+        assert_eq!(s[1], ("SET a = 1;".to_string(), 13));
+        assert_eq!(s[2], ("SET b = 'x;y';".to_string(), 13));
+        assert_eq!(s[3].1, 14);
+    }
+
+    #[test]
+    fn post_data_kinds() {
+        let t = |v: &[&str]| Kind::Tables(v.iter().map(|s| s.to_string()).collect());
+        assert_eq!(
+            classify("CREATE INDEX orders_t ON public.orders USING btree (tenant_id);"),
+            t(&["public.orders"])
+        );
+        assert_eq!(
+            classify("CREATE UNIQUE INDEX \"X\" ON ONLY \"S\".\"Parent\" USING btree (a);"),
+            t(&["S.Parent"])
+        );
+        assert_eq!(
+            classify(
+                "ALTER TABLE ONLY public.orders\n    ADD CONSTRAINT orders_pkey PRIMARY KEY (id);"
+            ),
+            t(&["public.orders"])
+        );
+        assert_eq!(
+            classify("ALTER TABLE ONLY public.orders\n    ADD CONSTRAINT orders_fk FOREIGN KEY (tenant_id, x) REFERENCES public.tenants(id, y) ON DELETE CASCADE;"),
+            t(&["public.orders", "public.tenants"])
+        );
+        assert_eq!(
+            classify("ALTER TABLE public.parent\n    ADD CONSTRAINT self_fk FOREIGN KEY (p) REFERENCES public.parent(id);"),
+            t(&["public.parent"])
+        );
+        assert_eq!(
+            classify("SELECT pg_catalog.setval('public.s', 3, true);"),
+            Kind::Data
+        );
+        assert_eq!(classify("SET search_path = x;"), Kind::Data);
+        assert_eq!(classify("SET SESSION AUTHORIZATION bob;"), Kind::Data);
+        assert!(!is_session("SET CONSTRAINTS ALL DEFERRED;"));
+        assert!(is_session(
+            "SELECT pg_catalog.set_config('search_path', '', false);"
+        ));
+        for b in [
+            "CREATE TRIGGER t AFTER INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION public.f();",
+            "ALTER INDEX public.p_idx ATTACH PARTITION public.c_idx;",
+            "CREATE POLICY p ON public.t USING (true);",
+            "ALTER TABLE public.t ENABLE ROW LEVEL SECURITY;",
+            "GRANT SELECT ON TABLE public.t TO app;",
+            "REFRESH MATERIALIZED VIEW public.mv;",
+        ] {
+            assert_eq!(classify(b), Kind::Barrier, "{b}");
+        }
+    }
+}
