@@ -511,6 +511,49 @@ impl Store {
         Ok(true)
     }
 
+    /// Writes an object with a conditional create (S3 `If-None-Match: *`;
+    /// locally a hard link): what the target did with it. `doctor` probes
+    /// with it whether a provider honours conditional writes.
+    pub fn put_create(&self, name: &str, data: Bytes) -> Result<CreateOutcome> {
+        runtime().block_on(async {
+            if self.local_root.is_some() {
+                return Ok(if self.put_local(name, data, LocalPut::IfAbsent).await? {
+                    CreateOutcome::Created
+                } else {
+                    CreateOutcome::Exists
+                });
+            }
+            let opts = object_store::PutOptions {
+                mode: object_store::PutMode::Create,
+                ..Default::default()
+            };
+            match self
+                .inner
+                .put_opts(&self.path(name), PutPayload::from_bytes(data), opts)
+                .await
+            {
+                Ok(_) => Ok(CreateOutcome::Created),
+                Err(object_store::Error::AlreadyExists { .. })
+                | Err(object_store::Error::Precondition { .. }) => Ok(CreateOutcome::Exists),
+                Err(e @ object_store::Error::NotImplemented)
+                | Err(e @ object_store::Error::NotSupported { .. }) => Ok(
+                    CreateOutcome::Unsupported(crate::redact::text(&e.to_string())),
+                ),
+                Err(e) => Err(self.storage_error("writing", name, e)),
+            }
+        })
+    }
+
+    /// An object's modification time by the storage's clock (unix
+    /// milliseconds); `None` when it does not exist.
+    pub fn modified_ms(&self, name: &str) -> Result<Option<i64>> {
+        match runtime().block_on(self.inner.head(&self.path(name))) {
+            Ok(m) => Ok(Some(m.last_modified.timestamp_millis())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.storage_error("checking", name, e)),
+        }
+    }
+
     /// The first `len` bytes of an object (fewer when it is shorter);
     /// `None` when it does not exist.
     pub async fn get_head_async(&self, name: &str, len: usize) -> Result<Option<Bytes>> {
@@ -623,6 +666,17 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// What a conditional create did ([`Store::put_create`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// The object was written.
+    Created,
+    /// An object of that name existed; nothing was written.
+    Exists,
+    /// The backend refused the condition itself (the error's text).
+    Unsupported(String),
 }
 
 /// A listed object.

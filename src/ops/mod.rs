@@ -10,6 +10,7 @@
 //! [`notify::deliver`].
 
 pub mod alerts;
+pub mod doctor;
 pub mod health;
 pub mod hooks;
 pub mod metrics;

@@ -13,6 +13,7 @@ mod pty;
 // Suites.
 mod adversarial;
 mod docs;
+mod doctor;
 mod dr;
 mod failures;
 mod ops;
