@@ -626,11 +626,17 @@ impl Store {
         self.sync_local_dirs(&[name.to_string()]).await
     }
 
-    async fn delete_unsynced(&self, name: &str) -> Result<()> {
+    async fn delete_raw(&self, name: &str) -> Result<(), object_store::Error> {
         match self.inner.delete(&self.path(name)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.storage_error("deleting", name, e)),
+            Err(e) => Err(e),
         }
+    }
+
+    async fn delete_unsynced(&self, name: &str) -> Result<()> {
+        self.delete_raw(name)
+            .await
+            .map_err(|e| self.storage_error("deleting", name, e))
     }
 
     pub fn delete(&self, name: &str) -> Result<()> {
@@ -651,6 +657,33 @@ impl Store {
                 self.sync_local_dirs(names).await?;
             }
             Ok(())
+        })
+    }
+
+    /// [`Store::delete_many`], except that a delete the target refuses
+    /// (permission denied: Object Lock retention, or credentials that may
+    /// write but not delete) is no error: the refused names are returned,
+    /// and the rest is deleted. Any other error fails as before.
+    pub fn delete_many_or_refused(&self, names: &[String]) -> Result<Vec<String>> {
+        runtime().block_on(async {
+            let mut refused = Vec::new();
+            for chunk in names.chunks(16) {
+                let results =
+                    futures::future::join_all(chunk.iter().map(|n| self.delete_raw(n))).await;
+                for (n, r) in chunk.iter().zip(results) {
+                    match r {
+                        Ok(()) => {}
+                        Err(object_store::Error::PermissionDenied { .. }) => {
+                            refused.push(n.clone())
+                        }
+                        Err(e) => return Err(self.storage_error("deleting", n, e)),
+                    }
+                }
+            }
+            if !names.is_empty() {
+                self.sync_local_dirs(names).await?;
+            }
+            Ok(refused)
         })
     }
 
