@@ -866,10 +866,7 @@ fn a_target_down_for_a_whole_backup_misses_it_and_the_next_run_catches_up() {
     let mem = Arc::new(pre.fork());
     let f = FaultStore::new(mem.clone(), Plan::new());
     let repo = w.repo(f.clone());
-    f.set_plan(Plan::new().with(
-        Trigger::Matching(None, "b/"),
-        Fault::Fail { retryable: true },
-    ));
+    f.set_plan(Plan::new().with(Trigger::Under(None, "b/"), Fault::Fail { retryable: true }));
     let catalog = w.copy_catalog(&pre_catalog);
     let data = generation(1, 200 * 1024);
     let out = backup(&repo, &catalog, data.clone()).unwrap();
