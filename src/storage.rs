@@ -279,6 +279,7 @@ impl Store {
                 region,
                 path_style,
                 allow_http,
+                provider,
                 access_key_id,
                 secret_access_key,
                 session_token_env,
@@ -305,6 +306,9 @@ impl Store {
                     );
                 if let Some(e) = endpoint {
                     b = b.with_endpoint(e);
+                }
+                if !provider.conditional_writes() {
+                    b = b.with_conditional_put(object_store::aws::S3ConditionalPut::Disabled);
                 }
                 if let Some(s) = access_key_id {
                     b = b.with_access_key_id(s.read()?);
