@@ -137,7 +137,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
         }
     }
 
-    let repo = match Repository::open(&config, None) {
+    let repo = match crate::ops::open_repository(&config, None) {
         Ok(r) => r,
         Err(e) => {
             // No target answered (or none holds the repository): every
