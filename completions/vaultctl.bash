@@ -28,6 +28,9 @@ _vaultctl() {
             vaultctl,completions)
                 cmd="vaultctl__subcmd__completions"
                 ;;
+            vaultctl,doctor)
+                cmd="vaultctl__subcmd__doctor"
+                ;;
             vaultctl,dr)
                 cmd="vaultctl__subcmd__dr"
                 ;;
@@ -165,6 +168,9 @@ _vaultctl() {
                 ;;
             vaultctl__subcmd__help,completions)
                 cmd="vaultctl__subcmd__help__subcmd__completions"
+                ;;
+            vaultctl__subcmd__help,doctor)
+                cmd="vaultctl__subcmd__help__subcmd__doctor"
                 ;;
             vaultctl__subcmd__help,dr)
                 cmd="vaultctl__subcmd__help__subcmd__dr"
@@ -335,7 +341,7 @@ _vaultctl() {
 
     case "${cmd}" in
         vaultctl)
-            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help"
+            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -916,6 +922,36 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__doctor)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__dr)
             opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help plan run drill history help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1219,7 +1255,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help)
-            opts="key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help"
+            opts="key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1359,6 +1395,20 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -115,6 +115,9 @@ pub struct FileTarget {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub path_style: Option<bool>,
+    /// `aws`, `r2`, `b2`, `minio` or `generic` (default): the defaults and
+    /// write features that provider needs ([`Provider`]).
+    pub provider: Option<String>,
     pub access_key_id_env: Option<String>,
     pub access_key_id_file: Option<PathBuf>,
     pub secret_access_key_env: Option<String>,
@@ -365,10 +368,89 @@ pub enum Location {
         region: String,
         path_style: bool,
         allow_http: bool,
+        /// The provider preset the target was configured with.
+        provider: Provider,
         access_key_id: Option<Secret>,
         secret_access_key: Option<Secret>,
         session_token_env: Option<String>,
     },
+}
+
+/// An S3 provider preset (`provider = "…"` on a target): the defaults each
+/// needs. vaultctl writes every object with one PUT (no multipart upload,
+/// so R2's equal-part-size rule never applies) and sends no
+/// `x-amz-checksum-*` headers (which some B2 endpoints reject), whatever
+/// the provider; what differs is addressing, region and whether
+/// conditional writes (`If-None-Match: *`) are sent at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Amazon S3: virtual-hosted addressing, the configured region.
+    Aws,
+    /// Cloudflare R2: an account endpoint, region `auto`, path-style.
+    R2,
+    /// Backblaze B2: its S3 endpoint, the region from the endpoint's name,
+    /// path-style; no conditional writes (unreliable on B2).
+    B2,
+    /// MinIO and similar self-hosted servers: path-style, `us-east-1`.
+    Minio,
+    /// Anything else: path-style when an endpoint is set.
+    Generic,
+}
+
+impl Provider {
+    pub fn parse(s: &str) -> Option<Provider> {
+        Some(match s {
+            "aws" => Provider::Aws,
+            "r2" => Provider::R2,
+            "b2" => Provider::B2,
+            "minio" => Provider::Minio,
+            "generic" => Provider::Generic,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Aws => "aws",
+            Provider::R2 => "r2",
+            Provider::B2 => "b2",
+            Provider::Minio => "minio",
+            Provider::Generic => "generic",
+        }
+    }
+
+    /// Whether it needs an `endpoint`.
+    fn needs_endpoint(self) -> bool {
+        matches!(self, Provider::R2 | Provider::B2 | Provider::Minio)
+    }
+
+    /// Whether conditional writes are sent (B2's are unreliable).
+    pub fn conditional_writes(self) -> bool {
+        self != Provider::B2
+    }
+
+    /// The default region (`None`: the file's, else us-east-1).
+    fn default_region(self, endpoint: Option<&str>) -> Option<String> {
+        match self {
+            Provider::R2 => Some("auto".into()),
+            // https://s3.us-west-004.backblazeb2.com
+            Provider::B2 => endpoint
+                .and_then(|e| e.split("://").last())
+                .and_then(|h| h.strip_prefix("s3."))
+                .and_then(|h| h.split('.').next())
+                .map(str::to_string),
+            _ => None,
+        }
+    }
+
+    /// The default addressing.
+    fn default_path_style(self, has_endpoint: bool) -> bool {
+        match self {
+            Provider::Aws => false,
+            Provider::R2 | Provider::B2 | Provider::Minio => true,
+            Provider::Generic => has_endpoint,
+        }
+    }
 }
 
 /// Where a secret is read from; the value itself is read only when needed.
@@ -1371,13 +1453,39 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
                     .map(|f| Secret::File(resolve_secret_file(base, f)))
             })
         };
+        let provider = match t.provider.as_deref() {
+            None => Provider::Generic,
+            Some(p) => Provider::parse(p).ok_or_else(|| {
+                Failure::new(
+                    ExitStatus::Usage,
+                    format!(
+                        "target '{}' has provider = \"{p}\", which vaultctl does not know.",
+                        t.name
+                    ),
+                )
+                .with_remedy("Use aws, r2, b2, minio or generic (any other S3-compatible store).")
+            })?,
+        };
+        if provider.needs_endpoint() && t.endpoint.is_none() {
+            return usage(
+                format!("target '{}' has provider = \"{}\" but no endpoint.", t.name, provider.name()),
+                "Set endpoint: R2 https://ACCOUNT_ID.r2.cloudflarestorage.com, B2 https://s3.REGION.backblazeb2.com, MinIO your server's URL.",
+            );
+        }
         Location::S3 {
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
             endpoint: t.endpoint.clone(),
-            region: t.region.clone().unwrap_or_else(|| "us-east-1".into()),
-            path_style: t.path_style.unwrap_or(t.endpoint.is_some()),
+            region: t
+                .region
+                .clone()
+                .or_else(|| provider.default_region(t.endpoint.as_deref()))
+                .unwrap_or_else(|| "us-east-1".into()),
+            path_style: t
+                .path_style
+                .unwrap_or(provider.default_path_style(t.endpoint.is_some())),
             allow_http: t.allow_http,
+            provider,
             access_key_id: secret(&t.access_key_id_env, &t.access_key_id_file),
             secret_access_key: secret(&t.secret_access_key_env, &t.secret_access_key_file),
             session_token_env: t.session_token_env.clone(),
@@ -1883,5 +1991,61 @@ url = "file:///mnt/cloud"
     #[test]
     fn unknown_key_is_an_error() {
         assert!(toml::from_str::<FileConfig>("catalgo = \"x\"").is_err());
+    }
+
+    #[test]
+    fn provider_presets_set_addressing_region_and_conditional_writes() {
+        let target = |extra: &str| -> Result<Target> {
+            let text = format!("[[target]]\nname = \"t\"\nurl = \"s3://b/p\"\n{extra}");
+            let raw: FileConfig = toml::from_str(&text).unwrap();
+            validate(raw, Origin::File("/etc/vaultctl/config.toml".into()))
+                .map(|c| c.targets[0].clone())
+        };
+        let s3 = |t: Target| match t.location {
+            Location::S3 {
+                region,
+                path_style,
+                provider,
+                ..
+            } => (region, path_style, provider),
+            _ => panic!("expected s3"),
+        };
+        assert_eq!(
+            s3(target("provider = \"aws\"\nregion = \"eu-west-1\"").unwrap()),
+            ("eu-west-1".into(), false, Provider::Aws)
+        );
+        assert_eq!(
+            s3(
+                target("provider = \"r2\"\nendpoint = \"https://acct.r2.cloudflarestorage.com\"")
+                    .unwrap()
+            ),
+            ("auto".into(), true, Provider::R2)
+        );
+        let b2 = s3(target(
+            "provider = \"b2\"\nendpoint = \"https://s3.us-west-004.backblazeb2.com\"",
+        )
+        .unwrap());
+        assert_eq!(b2, ("us-west-004".into(), true, Provider::B2));
+        assert!(!b2.2.conditional_writes() && Provider::R2.conditional_writes());
+        assert!(
+            s3(target("provider = \"minio\"\nendpoint = \"https://minio.lan:9000\"").unwrap()).1
+        );
+        // Explicit keys win over the preset.
+        assert!(
+            !s3(
+                target("provider = \"minio\"\nendpoint = \"https://m\"\npath_style = false")
+                    .unwrap()
+            )
+            .1
+        );
+        // No provider: path-style only with an endpoint (as before).
+        assert_eq!(
+            s3(target("").unwrap()),
+            ("us-east-1".into(), false, Provider::Generic)
+        );
+        let e = target("provider = \"r2\"").unwrap_err().to_string();
+        assert!(e.contains("no endpoint"), "{e}");
+        let e = target("provider = \"wasabi\"").unwrap_err().to_string();
+        assert!(e.contains("does not know"), "{e}");
     }
 }

@@ -279,6 +279,7 @@ impl Store {
                 region,
                 path_style,
                 allow_http,
+                provider,
                 access_key_id,
                 secret_access_key,
                 session_token_env,
@@ -305,6 +306,9 @@ impl Store {
                     );
                 if let Some(e) = endpoint {
                     b = b.with_endpoint(e);
+                }
+                if !provider.conditional_writes() {
+                    b = b.with_conditional_put(object_store::aws::S3ConditionalPut::Disabled);
                 }
                 if let Some(s) = access_key_id {
                     b = b.with_access_key_id(s.read()?);
@@ -511,6 +515,49 @@ impl Store {
         Ok(true)
     }
 
+    /// Writes an object with a conditional create (S3 `If-None-Match: *`;
+    /// locally a hard link): what the target did with it. `doctor` probes
+    /// with it whether a provider honours conditional writes.
+    pub fn put_create(&self, name: &str, data: Bytes) -> Result<CreateOutcome> {
+        runtime().block_on(async {
+            if self.local_root.is_some() {
+                return Ok(if self.put_local(name, data, LocalPut::IfAbsent).await? {
+                    CreateOutcome::Created
+                } else {
+                    CreateOutcome::Exists
+                });
+            }
+            let opts = object_store::PutOptions {
+                mode: object_store::PutMode::Create,
+                ..Default::default()
+            };
+            match self
+                .inner
+                .put_opts(&self.path(name), PutPayload::from_bytes(data), opts)
+                .await
+            {
+                Ok(_) => Ok(CreateOutcome::Created),
+                Err(object_store::Error::AlreadyExists { .. })
+                | Err(object_store::Error::Precondition { .. }) => Ok(CreateOutcome::Exists),
+                Err(e @ object_store::Error::NotImplemented)
+                | Err(e @ object_store::Error::NotSupported { .. }) => Ok(
+                    CreateOutcome::Unsupported(crate::redact::text(&e.to_string())),
+                ),
+                Err(e) => Err(self.storage_error("writing", name, e)),
+            }
+        })
+    }
+
+    /// An object's modification time by the storage's clock (unix
+    /// milliseconds); `None` when it does not exist.
+    pub fn modified_ms(&self, name: &str) -> Result<Option<i64>> {
+        match runtime().block_on(self.inner.head(&self.path(name))) {
+            Ok(m) => Ok(Some(m.last_modified.timestamp_millis())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.storage_error("checking", name, e)),
+        }
+    }
+
     /// The first `len` bytes of an object (fewer when it is shorter);
     /// `None` when it does not exist.
     pub async fn get_head_async(&self, name: &str, len: usize) -> Result<Option<Bytes>> {
@@ -583,11 +630,17 @@ impl Store {
         self.sync_local_dirs(&[name.to_string()]).await
     }
 
-    async fn delete_unsynced(&self, name: &str) -> Result<()> {
+    async fn delete_raw(&self, name: &str) -> Result<(), object_store::Error> {
         match self.inner.delete(&self.path(name)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.storage_error("deleting", name, e)),
+            Err(e) => Err(e),
         }
+    }
+
+    async fn delete_unsynced(&self, name: &str) -> Result<()> {
+        self.delete_raw(name)
+            .await
+            .map_err(|e| self.storage_error("deleting", name, e))
     }
 
     pub fn delete(&self, name: &str) -> Result<()> {
@@ -611,6 +664,33 @@ impl Store {
         })
     }
 
+    /// [`Store::delete_many`], except that a delete the target refuses
+    /// (permission denied: Object Lock retention, or credentials that may
+    /// write but not delete) is no error: the refused names are returned,
+    /// and the rest is deleted. Any other error fails as before.
+    pub fn delete_many_or_refused(&self, names: &[String]) -> Result<Vec<String>> {
+        runtime().block_on(async {
+            let mut refused = Vec::new();
+            for chunk in names.chunks(16) {
+                let results =
+                    futures::future::join_all(chunk.iter().map(|n| self.delete_raw(n))).await;
+                for (n, r) in chunk.iter().zip(results) {
+                    match r {
+                        Ok(()) => {}
+                        Err(object_store::Error::PermissionDenied { .. }) => {
+                            refused.push(n.clone())
+                        }
+                        Err(e) => return Err(self.storage_error("deleting", n, e)),
+                    }
+                }
+            }
+            if !names.is_empty() {
+                self.sync_local_dirs(names).await?;
+            }
+            Ok(refused)
+        })
+    }
+
     /// Reads many objects, a few at a time; `None` for those that are gone.
     pub fn get_many(&self, names: &[String]) -> Result<Vec<Option<Bytes>>> {
         runtime().block_on(async {
@@ -623,6 +703,17 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// What a conditional create did ([`Store::put_create`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// The object was written.
+    Created,
+    /// An object of that name existed; nothing was written.
+    Exists,
+    /// The backend refused the condition itself (the error's text).
+    Unsupported(String),
 }
 
 /// A listed object.

@@ -99,6 +99,8 @@ pub enum Command {
     /// WAL archiving for point-in-time recovery (archive_command, restore_command, status)
     #[command(subcommand)]
     Wal(commands::wal::WalCommand),
+    /// Check the setup: keys, targets (credentials, clock, permissions), PostgreSQL sources, schedules, space; exit 0 pass, 1 warning, 2 failure
+    Doctor,
     /// Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)
     Status(commands::status::StatusArgs),
     /// List, acknowledge and resolve alerts
@@ -205,6 +207,7 @@ pub fn main() -> i32 {
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Wal(c) => commands::wal::run(&ctx, c),
         Command::Status(a) => return finish(commands::status::run(&ctx, a)),
+        Command::Doctor => return finish(commands::doctor::run(&ctx)),
         Command::Alerts(a) => commands::alerts::run(&ctx, a),
         Command::Schedule(c) => commands::schedule::run(&ctx, c),
         Command::Dr(c) => commands::dr::run(&ctx, c),

@@ -12,6 +12,7 @@
 /// Alerts live in the catalog ([`crate::catalog::alerts`]); ops raises,
 /// resolves and notifies them.
 pub use crate::catalog::alerts;
+pub mod doctor;
 pub mod health;
 pub mod hooks;
 pub mod metrics;

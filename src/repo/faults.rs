@@ -27,7 +27,7 @@ use super::verify::{self, Mode};
 use super::{restore, RepoKeys, Repository};
 use crate::catalog::Catalog;
 use crate::progress::Silent;
-use crate::storage::fault::{AfterCrash, Fault, FaultStore, Op, Plan, Trigger};
+use crate::storage::fault::{AfterCrash, Fault, FaultStore, Op, OpKind, Plan, Trigger};
 use crate::storage::Store;
 
 const TARGETS: [&str; 2] = ["a", "b"];
@@ -867,10 +867,7 @@ fn a_target_down_for_a_whole_backup_misses_it_and_the_next_run_catches_up() {
     let mem = Arc::new(pre.fork());
     let f = FaultStore::new(mem.clone(), Plan::new());
     let repo = w.repo(f.clone());
-    f.set_plan(Plan::new().with(
-        Trigger::Matching(None, "b/"),
-        Fault::Fail { retryable: true },
-    ));
+    f.set_plan(Plan::new().with(Trigger::Under(None, "b/"), Fault::Fail { retryable: true }));
     let catalog = w.copy_catalog(&pre_catalog);
     let data = generation(1, 200 * 1024);
     let out = backup(&repo, &catalog, data.clone()).unwrap();
@@ -900,6 +897,94 @@ fn a_target_down_for_a_whole_backup_misses_it_and_the_next_run_catches_up() {
     on_b.insert(out2.id.clone(), next.clone());
     on_a.insert(out2.id, next);
     check_targets(&w, &repo, &catalog, &on_a, &on_b, "b back");
+}
+
+/// A target that refuses every delete but its lock objects' (Object Lock
+/// retention, or credentials that may write and not delete, with delete
+/// allowed only under `locks/`): prune reports and defers what it cannot
+/// delete, fails nothing and loses nothing; once deletes are allowed, the
+/// next prune finishes the job.
+#[test]
+fn a_prune_whose_deletes_are_refused_defers_them_and_loses_nothing() {
+    let w = World::new();
+    let (pre, pre_catalog, committed) = pre_state(&w, 3);
+    let refuse = |dir: &'static str| {
+        (
+            Trigger::Matching(Some(OpKind::Delete), dir),
+            Fault::Fail { retryable: false },
+        )
+    };
+    let mut plan = Plan::new();
+    for dir in ["/snapshots/", "/packs/", "/index/", "/verified/", "/wal/"] {
+        let (t, f) = refuse(dir);
+        plan = plan.with(t, f);
+    }
+    let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
+    let f = FaultStore::new(mem.clone(), plan);
+    let repo = w.repo(f.clone());
+    let policy = Policy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let opts = PruneOptions {
+        dry_run: false,
+        lock_wait: std::time::Duration::from_secs(1),
+        lock_timing: LockTiming::default(),
+    };
+    let before: Vec<_> = repo
+        .stores
+        .iter()
+        .map(|s| (names(s, PACKS_DIR), manifest_ids(s)))
+        .collect();
+    for s in &repo.stores {
+        let r = prune::prune_target(s, &repo.dedup, Some(&policy), &opts)
+            .unwrap_or_else(|e| panic!("prune of '{}' failed: {e:#}", s.name));
+        assert!(r.removed.is_empty(), "{:?}", r.removed);
+        assert_eq!(r.deferred.len(), 2, "{r:#?}");
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("refused") && p.contains(&r.deferred[0])),
+            "{:#?}",
+            r.problems
+        );
+        assert_eq!(r.gc.packs_deleted, 0, "{:#?}", r.gc);
+    }
+    // Deletes were attempted, refused, and nothing is gone.
+    assert!(f
+        .ops()
+        .iter()
+        .any(|o| o.kind == OpKind::Delete && o.path.contains("/snapshots/")));
+    for (s, b) in repo.stores.iter().zip(&before) {
+        assert_eq!(
+            &(names(s, PACKS_DIR), manifest_ids(s)),
+            b,
+            "target '{}' changed",
+            s.name
+        );
+        assert!(
+            names(s, LOCKS_DIR).is_empty(),
+            "prune left its lock on '{}'",
+            s.name
+        );
+    }
+    let catalog = w.copy_catalog(&pre_catalog);
+    check(&w, &repo, &catalog, &committed, "deletes refused");
+
+    // Deletes allowed again: the next prune removes what retention drops.
+    f.set_plan(Plan::new());
+    let newest = {
+        let cat = Catalog::open(&pre_catalog).unwrap();
+        cat.latest_completed("db").unwrap().unwrap().id
+    };
+    for s in &repo.stores {
+        let r = prune::prune_target(s, &repo.dedup, Some(&policy), &opts).unwrap();
+        assert_eq!(r.removed.len(), 2);
+        assert!(r.deferred.is_empty() && r.gc.packs_deferred == 0);
+        assert_eq!(manifest_ids(s), BTreeSet::from([newest.clone()]));
+    }
+    let kept: HashMap<String, Data> = [(newest.clone(), committed[&newest].clone())].into();
+    check(&w, &repo, &catalog, &kept, "deletes refused, then allowed");
 }
 
 /// Catalog rebuild (it only reads the repository): a storage error at any

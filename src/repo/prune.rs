@@ -63,6 +63,8 @@ pub struct WalPrune {
     pub files: usize,
     pub removed: usize,
     pub bytes_removed: u64,
+    /// WAL files whose delete the target refused (kept; the next prune retries).
+    pub deferred: usize,
     /// The first segment kept for the oldest kept base backup.
     pub keep_from: Option<String>,
     /// Why nothing was removed, when that is not just "nothing is old enough".
@@ -82,6 +84,11 @@ pub struct GcReport {
     pub bytes_remaining: u64,
     pub indexes_rewritten: usize,
     pub indexes_deleted: usize,
+    /// Garbage packs kept because the target refused a delete (theirs, or
+    /// an old index object's that still names them); the next prune retries.
+    pub packs_deferred: usize,
+    /// Old index objects whose delete the target refused.
+    pub indexes_deferred: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +100,10 @@ pub struct TargetReport {
     pub backups: Vec<BackupDecision>,
     /// Backups whose manifests were (or, in a dry run, would be) removed.
     pub removed: Vec<String>,
+    /// Backups retention removes whose manifest delete the target refused
+    /// (Object Lock retention, append-only credentials): kept, with
+    /// everything they need; the next prune retries.
+    pub deferred: Vec<String>,
     pub gc: GcReport,
     /// WAL retention per postgres-physical source.
     pub wal: Vec<WalPrune>,
@@ -265,9 +276,20 @@ pub fn prune_target(
             reasons: d.reasons,
         });
     }
+    let mut deferred = Vec::new();
     if !opts.dry_run && !removed.is_empty() {
         let paths: Vec<String> = removed.iter().map(|id| manifest_path(id)).collect();
-        store.delete_many(&paths)?;
+        let refused: HashSet<String> = store.delete_many_or_refused(&paths)?.into_iter().collect();
+        if !refused.is_empty() {
+            (deferred, removed) = removed
+                .into_iter()
+                .partition(|id| refused.contains(&manifest_path(id)));
+            problems.push(format!(
+                "{} backup(s) that retention removes were kept, because the target refused to delete their manifests (permission denied: Object Lock retention or credentials without delete permission): {}; everything they need is kept and the next prune retries",
+                deferred.len(),
+                deferred.join(", ")
+            ));
+        }
         // Their verification marks go too (after the manifests: a mark
         // without its backup is ignored, never the other way round).
         let marks: Vec<String> = removed
@@ -297,7 +319,15 @@ pub fn prune_target(
             .filter(|h| h.source == source && !removed_set.contains(&h.id))
             .collect();
         match prune_wal(store, source, &kept, opts.dry_run) {
-            Ok(w) => wal.push(w),
+            Ok(w) => {
+                if w.deferred > 0 {
+                    problems.push(format!(
+                        "{} WAL file(s) of source '{source}' were kept, because the target refused to delete them (permission denied); the next prune retries",
+                        w.deferred
+                    ));
+                }
+                wal.push(w)
+            }
             Err(e) => {
                 let why = crate::error::paragraph(&e);
                 problems.push(format!(
@@ -318,6 +348,7 @@ pub fn prune_target(
         policy: policy.map(|p| p.describe()),
         backups,
         removed,
+        deferred,
         gc,
         wal,
         problems,
@@ -377,7 +408,14 @@ fn prune_wal(store: &Store, source: &str, kept: &[&Header], dry_run: bool) -> Re
         paths.push(wal::object_path(source, &o.name)?);
     }
     if !dry_run && !paths.is_empty() {
-        store.delete_many(&paths)?;
+        let refused: HashSet<String> = store.delete_many_or_refused(&paths)?.into_iter().collect();
+        for o in objects.iter().filter(|o| removable.contains(&o.name)) {
+            if wal::object_path(source, &o.name).is_ok_and(|p| refused.contains(&p)) {
+                report.removed -= 1;
+                report.bytes_removed -= o.size;
+                report.deferred += 1;
+            }
+        }
     }
     Ok(report)
 }
@@ -669,15 +707,43 @@ fn collect_garbage(
     let old_paths: Vec<String> = old_indexes.iter().map(|n| index_path(n)).collect();
     for batch in old_paths.chunks(GC_BATCH) {
         guard("deleting old index objects")?;
-        store.delete_many(batch)?;
+        report.indexes_deferred += store.delete_many_or_refused(batch)?.len();
     }
     let garbage_paths: Vec<String> = garbage
         .iter()
         .map(|(p, _)| pack_path(&hex::encode(p)))
         .collect();
-    for batch in garbage_paths.chunks(GC_BATCH) {
-        guard("deleting garbage packs")?;
-        store.delete_many(batch)?;
+    let kept: HashSet<String> = if report.indexes_deferred > 0 {
+        // An old index object that stays names garbage packs: deleting them
+        // would let a catalog that reads it dedup against a deleted pack.
+        problems.push(format!(
+            "{} old index object(s) could not be deleted (the target refused: permission denied), so the {} garbage pack(s) were kept too; the next prune retries",
+            report.indexes_deferred,
+            garbage_paths.len()
+        ));
+        garbage_paths.iter().cloned().collect()
+    } else {
+        let mut refused = HashSet::new();
+        for batch in garbage_paths.chunks(GC_BATCH) {
+            guard("deleting garbage packs")?;
+            refused.extend(store.delete_many_or_refused(batch)?);
+        }
+        if !refused.is_empty() {
+            problems.push(format!(
+                "{} garbage pack(s) were kept, because the target refused to delete them (permission denied); the next prune retries",
+                refused.len()
+            ));
+        }
+        refused
+    };
+    if !kept.is_empty() {
+        report.packs_deferred = kept.len();
+        report.packs_deleted -= kept.len();
+        report.bytes_deleted -= garbage
+            .iter()
+            .filter(|(p, _)| kept.contains(&pack_path(&hex::encode(p))))
+            .map(|(_, size)| size)
+            .sum::<u64>();
     }
     if let Some(l) = lock {
         l.release();

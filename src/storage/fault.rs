@@ -54,6 +54,10 @@ pub enum Trigger {
     /// Every operation whose path contains this text (`None`: of any kind),
     /// for instance every request to one target's prefix: a target down.
     Matching(Option<OpKind>, &'static str),
+    /// Every operation whose path starts with this text (`None`: of any
+    /// kind): every request to one target (`"b/"`), which `Matching` cannot
+    /// say when other targets' pack directories end in the same letter.
+    Under(Option<OpKind>, &'static str),
 }
 
 /// What happens to the operation a trigger hits.
@@ -231,6 +235,9 @@ impl FaultStore {
             Trigger::Write(n) => kind.is_write() && n == write,
             Trigger::Matching(k, text) => {
                 k.is_none_or(|k| k == kind) && path.as_ref().contains(text)
+            }
+            Trigger::Under(k, text) => {
+                k.is_none_or(|k| k == kind) && path.as_ref().starts_with(text)
             }
         };
         let mut delay = None;

@@ -14,6 +14,7 @@ mod pty;
 mod adversarial;
 mod checks;
 mod docs;
+mod doctor;
 mod dr;
 mod failures;
 mod load;

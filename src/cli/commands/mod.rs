@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod backup;
 pub mod catalog;
 pub mod docs;
+pub mod doctor;
 pub mod dr;
 pub mod init;
 pub mod key;

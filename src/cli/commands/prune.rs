@@ -103,11 +103,21 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<ExitStatus> {
     let wal_blocked = reports
         .iter()
         .any(|r| r.wal.iter().any(|w| w.error.is_some()));
-    Ok(if repo.unavailable.is_empty() && !wal_blocked {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Warnings
-    })
+    // Deletes the target refused (Object Lock, append-only credentials)
+    // were deferred: nothing is lost, but storage is not reclaimed.
+    let deferred = reports.iter().any(|r| {
+        !r.deferred.is_empty()
+            || r.gc.packs_deferred > 0
+            || r.gc.indexes_deferred > 0
+            || r.wal.iter().any(|w| w.deferred > 0)
+    });
+    Ok(
+        if repo.unavailable.is_empty() && !wal_blocked && !deferred {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Warnings
+        },
+    )
 }
 
 fn print_report(r: &TargetReport) -> Result<()> {

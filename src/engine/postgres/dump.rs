@@ -35,10 +35,14 @@ pub fn server_facts(client: &Client) -> Result<ServerFacts> {
     })
 }
 
-/// Fails when the connecting role cannot read every row of a table with
-/// row-level security: pg_dump would fail on it (and `--enable-row-security`
-/// would silently dump only the visible rows, so it is never used).
-pub fn rls_preflight(client: &Client, conn: &ConnInfo) -> Result<()> {
+/// What to do when the backup role cannot read every row: a role that
+/// bypasses row-level security (`rls_preflight`, `vaultctl doctor`).
+pub const RLS_REMEDY: &str = "Back up as a dedicated role that bypasses row-level security: CREATE ROLE vaultctl_backup LOGIN BYPASSRLS PASSWORD '…'; GRANT pg_read_all_data TO vaultctl_backup; then put vaultctl_backup in the source's url and its password in password_file.";
+
+/// The tables with row-level security whose rows the connecting role may
+/// not all see (it is not a superuser, lacks BYPASSRLS and does not own
+/// them, or they force RLS on their owner); empty when it sees every row.
+pub fn rls_blockers(client: &Client) -> Result<Vec<String>> {
     let role = query(
         client,
         "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user",
@@ -47,7 +51,7 @@ pub fn rls_preflight(client: &Client, conn: &ConnInfo) -> Result<()> {
     if let Some(r) = role.first() {
         let (sup, bypass): (bool, bool) = (r.get(0), r.get(1));
         if sup || bypass {
-            return Ok(());
+            return Ok(Vec::new());
         }
     }
     let sql = format!(
@@ -55,11 +59,7 @@ pub fn rls_preflight(client: &Client, conn: &ConnInfo) -> Result<()> {
           WHERE c.relrowsecurity AND {USER_TABLES} AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE'))
           ORDER BY 1, 2"
     );
-    let rows = query(client, &sql, &[])?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let tables: Vec<String> = rows
+    Ok(query(client, &sql, &[])?
         .iter()
         .map(|r| {
             let t = TableName {
@@ -72,7 +72,17 @@ pub fn rls_preflight(client: &Client, conn: &ConnInfo) -> Result<()> {
                 t.to_string()
             }
         })
-        .collect();
+        .collect())
+}
+
+/// Fails when the connecting role cannot read every row of a table with
+/// row-level security: pg_dump would fail on it (and `--enable-row-security`
+/// would silently dump only the visible rows, so it is never used).
+pub fn rls_preflight(client: &Client, conn: &ConnInfo) -> Result<()> {
+    let tables = rls_blockers(client)?;
+    if tables.is_empty() {
+        return Ok(());
+    }
     let user = conn.user();
     Err(Failure::new(
         ExitStatus::Failure,
@@ -84,9 +94,7 @@ pub fn rls_preflight(client: &Client, conn: &ConnInfo) -> Result<()> {
             tables.join(", ")
         ),
     )
-    .with_remedy(
-        "Back up as a dedicated role that bypasses row-level security: CREATE ROLE vaultctl_backup LOGIN BYPASSRLS PASSWORD '…'; GRANT pg_read_all_data TO vaultctl_backup; then put vaultctl_backup in the source's url and its password in password_file.",
-    )
+    .with_remedy(RLS_REMEDY)
     .into())
 }
 

@@ -1,0 +1,58 @@
+//! `vaultctl doctor`: prints the setup checks of [`crate::ops::doctor`];
+//! the exit status is theirs (0 pass, 1 warning, 2 failure).
+
+use anyhow::Result;
+
+use crate::cli::{output, Ctx};
+use crate::ops::doctor::{self, Outcome};
+
+pub fn run(ctx: &Ctx) -> Result<i32> {
+    let report = match ctx.config() {
+        Ok(config) => {
+            let binary = std::env::current_exe()
+                .ok()
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                .unwrap_or_else(|| "vaultctl".into());
+            doctor::run(&config, &binary)
+        }
+        Err(e) => doctor::config_failed(&e),
+    };
+    let status = report.status();
+    if ctx.global.json {
+        output::json(&serde_json::json!({
+            "status": report.worst(),
+            "exit": status.code(),
+            "checks": report.checks,
+        }))?;
+        return Ok(status.code());
+    }
+    let mut t = output::table();
+    t.set_header(vec!["", "scope", "check", "detail"]);
+    for c in &report.checks {
+        t.add_row(vec![
+            c.status.label().to_string(),
+            c.scope.clone(),
+            c.name.clone(),
+            c.detail.clone(),
+        ]);
+    }
+    output::line(&t.to_string())?;
+    for c in report.checks.iter().filter(|c| c.status != Outcome::Pass) {
+        if let Some(fix) = &c.fix {
+            output::line(&format!(
+                "{} {} / {}: fix: {fix}",
+                c.status.label(),
+                c.scope,
+                c.name
+            ))?;
+        }
+    }
+    let count = |o: Outcome| report.checks.iter().filter(|c| c.status == o).count();
+    output::line(&format!(
+        "{} passed, {} warning(s), {} failure(s)",
+        count(Outcome::Pass),
+        count(Outcome::Warn),
+        count(Outcome::Fail)
+    ))?;
+    Ok(status.code())
+}
