@@ -11,6 +11,9 @@ use crate::repo::verify::{self, Mode, Report};
 use crate::repo::Repository;
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Every problem names the backups it affects. Exit 1 when a problem affects a backup or the repository's structure (a missing or damaged pack, index or manifest, an unreachable target); exit 3 when the only damage is in packs no backup references (an interrupted backup left them; `vaultctl prune` deletes them); exit 0 otherwise."
+)]
 pub struct VerifyArgs {
     /// Check only this target
     #[arg(long)]
@@ -61,6 +64,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
                 backups: vec![],
             }],
             affected_backups: vec![],
+            orphans: vec![],
             warnings: vec![],
         });
     }
@@ -127,7 +131,9 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
                 } else {
                     "-".to_string()
                 },
-                if r.ok {
+                if r.ok && !r.orphans.is_empty() {
+                    format!("ok, {} warning(s)", r.orphans.len())
+                } else if r.ok {
                     "ok".into()
                 } else {
                     format!("{} problem(s)", r.problems.len())
@@ -138,11 +144,14 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
         for r in &reports {
             for p in &r.problems {
                 let affected = if p.backups.is_empty() {
-                    String::new()
+                    " (names no backup: a problem of the repository's structure)".to_string()
                 } else {
                     format!(" (affects backups: {})", p.backups.join(", "))
                 };
                 output::line(&format!("{}: {}{affected}", r.target, p.message))?;
+            }
+            for o in &r.orphans {
+                output::line(&format!("{}: warning: {}", r.target, o.message))?;
             }
         }
         for r in &reports {
@@ -154,9 +163,18 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
             eprintln!("vaultctl: no identity: checked ciphertext and structure only (blob contents and stream hashes need the identity).");
         }
     }
-    Ok(if ok {
-        ExitStatus::Success
-    } else {
+    Ok(exit_status(&reports))
+}
+
+/// 1 when a problem affects a backup or the repository's structure; 3 when
+/// the only damage is in data no backup references (prune removes it); 0
+/// otherwise.
+fn exit_status(reports: &[Report]) -> ExitStatus {
+    if reports.iter().any(|r| !r.ok) {
         ExitStatus::Failure
-    })
+    } else if reports.iter().any(|r| !r.orphans.is_empty()) {
+        ExitStatus::Warnings
+    } else {
+        ExitStatus::Success
+    }
 }
