@@ -58,6 +58,9 @@ _vaultctl() {
             vaultctl,schedule)
                 cmd="vaultctl__subcmd__schedule"
                 ;;
+            vaultctl,show)
+                cmd="vaultctl__subcmd__show"
+                ;;
             vaultctl,status)
                 cmd="vaultctl__subcmd__status"
                 ;;
@@ -196,6 +199,9 @@ _vaultctl() {
             vaultctl__subcmd__help,schedule)
                 cmd="vaultctl__subcmd__help__subcmd__schedule"
                 ;;
+            vaultctl__subcmd__help,show)
+                cmd="vaultctl__subcmd__help__subcmd__show"
+                ;;
             vaultctl__subcmd__help,status)
                 cmd="vaultctl__subcmd__help__subcmd__status"
                 ;;
@@ -241,6 +247,9 @@ _vaultctl() {
             vaultctl__subcmd__help__subcmd__key,generate)
                 cmd="vaultctl__subcmd__help__subcmd__key__subcmd__generate"
                 ;;
+            vaultctl__subcmd__help__subcmd__restores,show)
+                cmd="vaultctl__subcmd__help__subcmd__restores__subcmd__show"
+                ;;
             vaultctl__subcmd__help__subcmd__schedule,install)
                 cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__install"
                 ;;
@@ -273,6 +282,18 @@ _vaultctl() {
                 ;;
             vaultctl__subcmd__key__subcmd__help,help)
                 cmd="vaultctl__subcmd__key__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__restores,help)
+                cmd="vaultctl__subcmd__restores__subcmd__help"
+                ;;
+            vaultctl__subcmd__restores,show)
+                cmd="vaultctl__subcmd__restores__subcmd__show"
+                ;;
+            vaultctl__subcmd__restores__subcmd__help,help)
+                cmd="vaultctl__subcmd__restores__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__restores__subcmd__help,show)
+                cmd="vaultctl__subcmd__restores__subcmd__help__subcmd__show"
                 ;;
             vaultctl__subcmd__schedule,help)
                 cmd="vaultctl__subcmd__schedule__subcmd__help"
@@ -335,7 +356,7 @@ _vaultctl() {
 
     case "${cmd}" in
         vaultctl)
-            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help"
+            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1219,7 +1240,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help)
-            opts="key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help"
+            opts="key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1555,8 +1576,22 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help__subcmd__restores)
-            opts=""
+            opts="show"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__restores__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1599,6 +1634,20 @@ _vaultctl() {
         vaultctl__subcmd__help__subcmd__schedule__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1877,7 +1926,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__list)
-            opts="-v -q -h --source --kind --status --tag --since --until --limit --page --restores --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-v -q -h --source --kind --status --tag --tenant --since --until --limit --page --restores --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1888,7 +1937,7 @@ _vaultctl() {
                     return 0
                     ;;
                 --kind)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "postgres postgres-physical files command" -- "${cur}"))
                     return 0
                     ;;
                 --status)
@@ -1896,6 +1945,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tenant)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2093,7 +2146,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restores)
-            opts="-v -q -h --limit --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-v -q -h --limit --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2103,6 +2156,78 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__restores__subcmd__help)
+            opts="show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__restores__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__restores__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__restores__subcmd__show)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2261,6 +2386,36 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__show)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -37,7 +37,8 @@ complete -c vaultctl -n "__fish_vaultctl_needs_command" -s V -l version -d 'Prin
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "key" -d 'Manage keys'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
-complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "list" -d 'List backups'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "list" -d 'List backups (25 a page on a terminal); filter by source, kind, status, tag, tenant, dates'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "show" -d 'Everything about one backup: sizes, targets, engine facts, artifacts, row counts, checks, restores'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
@@ -130,16 +131,20 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_see
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l source -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l kind -d 'files, command' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l source -d 'Only backups of this source (a [[source]] name, or the --name of `backup files`/`backup command`)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l kind -d 'Only this kind: postgres (logical dumps and tenant exports), postgres-physical (base backups), files, command' -r -f -a "postgres\t''
+postgres-physical\t''
+files\t''
+command\t''"
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l status -d 'running, completed or failed' -r -f -a "running\t''
 completed\t''
 failed\t''"
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l tag -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l tag -d 'Only backups carrying this tag (`backup --tag`)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l tenant -d 'Only backups holding this tenant\'s rows: its tenant exports and the full dumps of a source with [source.tenants]' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l since -d 'Started at or after (RFC 3339, a date, or an age such as 7d)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l until -d 'Started before (RFC 3339, a date, or an age such as 7d)' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l limit -d 'At most N rows (newest first)' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l page -d 'With --limit: which page (from 1)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l limit -d 'At most N rows a page (newest first); in JSON, at most N rows' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l page -d 'Which page (from 1) of --limit rows, or of 25 rows without --limit' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -150,6 +155,15 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l no-progress -
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to -d 'Restore a files backup (or tar artifact) into this directory' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l target -d 'Read from this target only (default: the first, falling back to others)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l artifact -d 'Which artifact, when the backup holds several' -r
@@ -182,16 +196,29 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l no-progres
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l limit -d 'At most N rows (newest first)' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l json -d 'Machine-readable JSON on stdout'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l no-progress -d 'No progress bars or periodic progress lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s q -l quiet -d 'Less output (repeatable)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l limit -d 'At most N rows (newest first)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -f -a "show" -d 'One restore\'s full record: backup, target, who, why, duration, per-table rows, error'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from help" -f -a "show" -d 'One restore\'s full record: backup, target, who, why, duration, per-table rows, error'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l target -d 'Check only this target' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l sample -d 'Download this percentage of packs, chosen at random' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
@@ -519,27 +546,29 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l no-progress -d
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "key" -d 'Manage keys'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "list" -d 'List backups'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "catalog" -d 'Manage the local catalog'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "wal" -d 'WAL archiving for point-in-time recovery (archive_command, restore_command, status)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "status" -d 'Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "alerts" -d 'List, acknowledge and resolve alerts'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "dr" -d 'Disaster recovery: the runbook (plan), a verified restore (run), test restores (drill), history'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "schedule" -d 'Show schedules, print crontab lines, install systemd timers'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "key" -d 'Manage keys'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "list" -d 'List backups (25 a page on a terminal); filter by source, kind, status, tag, tenant, dates'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "show" -d 'Everything about one backup: sizes, targets, engine facts, artifacts, row counts, checks, restores'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "catalog" -d 'Manage the local catalog'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "wal" -d 'WAL archiving for point-in-time recovery (archive_command, restore_command, status)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "status" -d 'Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "alerts" -d 'List, acknowledge and resolve alerts'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "dr" -d 'Disaster recovery: the runbook (plan), a verified restore (run), test restores (drill), history'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "schedule" -d 'Show schedules, print crontab lines, install systemd timers'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal status alerts dr schedule completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Write a new age identity (mode 0600) and print its public recipient'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from restores" -f -a "show" -d 'One restore\'s full record: backup, target, who, why, duration, per-table rows, error'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from catalog" -f -a "rebuild" -d 'Rebuild the catalog\'s backup list and dedup index from the repository'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "push" -d 'Archive one WAL file: archive_command = \'vaultctl --config FILE wal push %p\''
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "fetch" -d 'Restore one WAL file: restore_command = \'vaultctl --config FILE wal fetch %f %p\' (exit 1 and "not in archive" when missing)'

@@ -190,6 +190,9 @@ pub struct BackupFilter {
     pub kind: Option<String>,
     pub status: Option<String>,
     pub tag: Option<String>,
+    /// Backups holding this tenant's rows: its tenant exports and the full
+    /// dumps of a source with `[source.tenants]`.
+    pub tenant: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: Option<usize>,
@@ -446,8 +449,9 @@ impl Catalog {
 
     const SELECT: &'static str = "SELECT b.*, (SELECT group_concat(target, ',') FROM (SELECT target FROM backup_targets bt WHERE bt.backup_id = b.id ORDER BY target)) AS targets FROM backups b";
 
-    pub fn list(&self, f: &BackupFilter) -> Result<Vec<BackupRow>> {
-        let mut sql = format!("{} WHERE 1 = 1", Self::SELECT);
+    /// The WHERE clause of a filter (on `backups b`) and its arguments.
+    fn filter_sql(f: &BackupFilter) -> (String, Vec<String>) {
+        let mut sql = String::from(" WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         let mut add = |cond: &str, v: &Option<String>| {
             if let Some(v) = v {
@@ -467,6 +471,20 @@ impl Catalog {
                 args.len()
             ));
         }
+        if let Some(tenant) = &f.tenant {
+            args.push(tenant.clone());
+            sql.push_str(&format!(
+                " AND (EXISTS (SELECT 1 FROM json_each(b.details, '$.tenants') WHERE value = ?{}) \
+                 OR (json_extract(b.details, '$.engine.mode') = 'full' AND json_extract(b.details, '$.engine.tenant_spec') IS NOT NULL))",
+                args.len()
+            ));
+        }
+        (sql, args)
+    }
+
+    pub fn list(&self, f: &BackupFilter) -> Result<Vec<BackupRow>> {
+        let (cond, args) = Self::filter_sql(f);
+        let mut sql = format!("{}{cond}", Self::SELECT);
         sql.push_str(" ORDER BY b.started_at DESC, b.id");
         if let Some(limit) = f.limit {
             sql.push_str(&format!(" LIMIT {limit} OFFSET {}", f.offset));
@@ -476,6 +494,16 @@ impl Catalog {
             .query_map(rusqlite::params_from_iter(args.iter()), Self::row_from)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// How many backups match a filter (its limit and offset ignored).
+    pub fn count(&self, f: &BackupFilter) -> Result<u64> {
+        let (cond, args) = Self::filter_sql(f);
+        Ok(self.conn.query_row(
+            &format!("SELECT count(*) FROM backups b{cond}"),
+            rusqlite::params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<BackupRow>> {
@@ -889,25 +917,73 @@ impl Catalog {
         }
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt
-            .query_map([], |r| {
-                let tenants: String = r.get("tenants")?;
-                let details: Option<String> = r.get("details")?;
-                Ok(RestoreRow {
-                    id: r.get("id")?,
-                    backup_id: r.get("backup_id")?,
-                    source: r.get("source")?,
-                    kind: r.get("type")?,
-                    target: r.get("target")?,
-                    tenants: serde_json::from_str(&tenants).unwrap_or_default(),
-                    reason: r.get("reason")?,
-                    operator: r.get("operator")?,
-                    host: r.get("host")?,
-                    started_at: r.get("started_at")?,
-                    finished_at: r.get("finished_at")?,
-                    outcome: r.get("outcome")?,
-                    rows: r.get("rows")?,
-                    details: details.and_then(|d| serde_json::from_str(&d).ok()),
-                    error: r.get("error")?,
+            .query_map([], Self::restore_from)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The restores made from one backup, newest first.
+    pub fn restores_of(&self, backup_id: &str) -> Result<Vec<RestoreRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM restores WHERE backup_id = ?1 ORDER BY started_at DESC, id DESC",
+        )?;
+        let rows = stmt
+            .query_map([backup_id], Self::restore_from)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// One restore log entry.
+    pub fn restore(&self, id: i64) -> Result<Option<RestoreRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT * FROM restores WHERE id = ?1",
+                [id],
+                Self::restore_from,
+            )
+            .optional()?)
+    }
+
+    fn restore_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<RestoreRow> {
+        let tenants: String = r.get("tenants")?;
+        let details: Option<String> = r.get("details")?;
+        Ok(RestoreRow {
+            id: r.get("id")?,
+            backup_id: r.get("backup_id")?,
+            source: r.get("source")?,
+            kind: r.get("type")?,
+            target: r.get("target")?,
+            tenants: serde_json::from_str(&tenants).unwrap_or_default(),
+            reason: r.get("reason")?,
+            operator: r.get("operator")?,
+            host: r.get("host")?,
+            started_at: r.get("started_at")?,
+            finished_at: r.get("finished_at")?,
+            outcome: r.get("outcome")?,
+            rows: r.get("rows")?,
+            details: details.and_then(|d| serde_json::from_str(&d).ok()),
+            error: r.get("error")?,
+        })
+    }
+
+    /// Verify runs that started at `since` or later, newest first.
+    pub fn verify_runs_since(&self, since: &str) -> Result<Vec<VerifyRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT started_at, finished_at, target, mode, ok, backups_checked, packs_checked, problems FROM verify_runs WHERE started_at >= ?1 ORDER BY started_at DESC, id DESC",
+        )?;
+        let rows = stmt
+            .query_map([since], |r| {
+                let problems: String = r.get(7)?;
+                Ok(VerifyRecord {
+                    started_at: r.get(0)?,
+                    finished_at: r.get(1)?,
+                    target: r.get(2)?,
+                    mode: r.get(3)?,
+                    ok: r.get(4)?,
+                    backups_checked: r.get(5)?,
+                    packs_checked: r.get(6)?,
+                    problems: serde_json::from_str(&problems).unwrap_or_default(),
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -1073,36 +1149,49 @@ impl Catalog {
         if let Some(l) = limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
-        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt
-            .query_map([kind], |r| {
-                Ok(DrRunRow {
-                    id: r.get("id")?,
-                    kind: r.get("kind")?,
-                    source: r.get("source")?,
-                    backup_id: r.get("backup_id")?,
-                    target_db: r.get("target_db")?,
-                    storage_target: r.get("storage_target")?,
-                    reason: r.get("reason")?,
-                    operator: r.get("operator")?,
-                    host: r.get("host")?,
-                    started_at: r.get("started_at")?,
-                    finished_at: r.get("finished_at")?,
-                    outcome: r.get("outcome")?,
-                    rto_ms: r.get("rto_ms")?,
-                    restore_ms: r.get("restore_ms")?,
-                    bytes: r.get("bytes")?,
-                    tables: r.get("tables")?,
-                    rows: r.get("rows")?,
-                    restore_id: r.get("restore_id")?,
-                    checks: json(r.get("checks")?),
-                    steps: json(r.get("steps")?),
-                    error: r.get("error")?,
-                })
-            })?
+            .query_map([kind], Self::dr_from)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// The DR runs and drills that restored one backup, newest first.
+    pub fn dr_runs_of(&self, backup_id: &str) -> Result<Vec<DrRunRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM dr_runs WHERE backup_id = ?1 ORDER BY started_at DESC, id DESC",
+        )?;
+        let rows = stmt
+            .query_map([backup_id], Self::dr_from)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn dr_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<DrRunRow> {
+        let json = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        Ok(DrRunRow {
+            id: r.get("id")?,
+            kind: r.get("kind")?,
+            source: r.get("source")?,
+            backup_id: r.get("backup_id")?,
+            target_db: r.get("target_db")?,
+            storage_target: r.get("storage_target")?,
+            reason: r.get("reason")?,
+            operator: r.get("operator")?,
+            host: r.get("host")?,
+            started_at: r.get("started_at")?,
+            finished_at: r.get("finished_at")?,
+            outcome: r.get("outcome")?,
+            rto_ms: r.get("rto_ms")?,
+            restore_ms: r.get("restore_ms")?,
+            bytes: r.get("bytes")?,
+            tables: r.get("tables")?,
+            rows: r.get("rows")?,
+            restore_id: r.get("restore_id")?,
+            checks: json(r.get("checks")?),
+            steps: json(r.get("steps")?),
+            error: r.get("error")?,
+        })
     }
 
     /// Marks a backup as verified by a real restore (`method`: drill, dr-run).

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod notify;
 pub mod schedule;
 pub mod units;
+pub mod views;
 
 use crate::catalog::Catalog;
 use crate::config::Config;

@@ -21,4 +21,5 @@ mod postgres;
 mod prune;
 mod roundtrip;
 mod s3;
+mod views;
 mod wizard;
