@@ -250,8 +250,14 @@ _vaultctl() {
             vaultctl__subcmd__help__subcmd__restores,show)
                 cmd="vaultctl__subcmd__help__subcmd__restores__subcmd__show"
                 ;;
+            vaultctl__subcmd__help__subcmd__schedule,cancel)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__cancel"
+                ;;
             vaultctl__subcmd__help__subcmd__schedule,install)
                 cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__install"
+                ;;
+            vaultctl__subcmd__help__subcmd__schedule,run-due)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__run__subcmd__due"
                 ;;
             vaultctl__subcmd__help__subcmd__schedule,show)
                 cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__show"
@@ -295,20 +301,32 @@ _vaultctl() {
             vaultctl__subcmd__restores__subcmd__help,show)
                 cmd="vaultctl__subcmd__restores__subcmd__help__subcmd__show"
                 ;;
+            vaultctl__subcmd__schedule,cancel)
+                cmd="vaultctl__subcmd__schedule__subcmd__cancel"
+                ;;
             vaultctl__subcmd__schedule,help)
                 cmd="vaultctl__subcmd__schedule__subcmd__help"
                 ;;
             vaultctl__subcmd__schedule,install)
                 cmd="vaultctl__subcmd__schedule__subcmd__install"
                 ;;
+            vaultctl__subcmd__schedule,run-due)
+                cmd="vaultctl__subcmd__schedule__subcmd__run__subcmd__due"
+                ;;
             vaultctl__subcmd__schedule,show)
                 cmd="vaultctl__subcmd__schedule__subcmd__show"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,cancel)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__cancel"
                 ;;
             vaultctl__subcmd__schedule__subcmd__help,help)
                 cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__help"
                 ;;
             vaultctl__subcmd__schedule__subcmd__help,install)
                 cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__install"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,run-due)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__run__subcmd__due"
                 ;;
             vaultctl__subcmd__schedule__subcmd__help,show)
                 cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__show"
@@ -616,7 +634,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup)
-            opts="-v -q -h --all --tag --note --tenant --all-tenants --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help files command help"
+            opts="-v -q -h --all --tag --note --tenant --all-tenants --at --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help files command help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,6 +649,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1604,7 +1626,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help__subcmd__schedule)
-            opts="show install"
+            opts="show install run-due cancel"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1617,7 +1639,35 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__help__subcmd__schedule__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__run__subcmd__due)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2252,7 +2302,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__schedule)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help show install help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help show install run-due cancel help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2281,9 +2331,53 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        vaultctl__subcmd__schedule__subcmd__help)
-            opts="show install help"
+        vaultctl__subcmd__schedule__subcmd__cancel)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help)
+            opts="show install run-due cancel help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2310,6 +2404,20 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__schedule__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__run__subcmd__due)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2375,8 +2483,38 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__schedule__subcmd__run__subcmd__due)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__schedule__subcmd__show)
-            opts="-v -q -h --cron --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-v -q -h --cron --one-shots --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -88,6 +88,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -s h -l help -d 
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l tag -d 'Tag the backup (repeatable)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l note -d 'A note stored (encrypted) with the backup' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l tenant -d 'postgres sources: back up only this tenant\'s rows (repeatable; one artifact per tenant)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l at -d 'Back up later instead of now: a one-shot kept in the catalog and run by `vaultctl schedule run-due` (RFC 3339, a UTC `2026-12-01 02:00`, or a delay such as 2h)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -491,24 +492,27 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_su
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from help" -f -a "drill" -d 'Test restore into a scratch database (created and dropped); alerts when it fails'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from help" -f -a "history" -d 'DR runs and drills, newest first'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l json -d 'Machine-readable JSON on stdout'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l no-progress -d 'No progress bars or periodic progress lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s q -l quiet -d 'Less output (repeatable)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "install" -d 'Write a .service and a .timer per scheduled source, and the one-shot runner\'s'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "run-due" -d 'Run the one-shot backups that are due (what the vaultctl-oneshot timer and the crontab line call)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "cancel" -d 'Cancel a pending one-shot backup (`backup --at`)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l binary -d 'vaultctl binary for the generated command lines (default: this one)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l cron -d 'Print crontab lines instead of the table'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l one-shots -d 'Only the pending one-shot backups (`backup --at`)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -525,8 +529,28 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "install" -d 'Write a .service and a .timer per scheduled source, and the one-shot runner\'s'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "run-due" -d 'Run the one-shot backups that are due (what the vaultctl-oneshot timer and the crontab line call)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "cancel" -d 'Cancel a pending one-shot backup (`backup --at`)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
@@ -583,4 +607,6 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from dr" -f -a "drill" -d 'Test restore into a scratch database (created and dropped); alerts when it fails'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from dr" -f -a "history" -d 'DR runs and drills, newest first'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "install" -d 'Write a .service and a .timer per scheduled source, and the one-shot runner\'s'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "run-due" -d 'Run the one-shot backups that are due (what the vaultctl-oneshot timer and the crontab line call)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "cancel" -d 'Cancel a pending one-shot backup (`backup --at`)'

@@ -155,6 +155,26 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (backup_id, method)
     ) WITHOUT ROWID;
     "#,
+    // One-shot backups scheduled for a later time (`backup --at`), run by
+    // `schedule run-due`.
+    r#"
+    CREATE TABLE one_shots (
+        id INTEGER PRIMARY KEY,
+        sources TEXT NOT NULL,
+        tenants TEXT NOT NULL DEFAULT '[]',
+        tags TEXT NOT NULL DEFAULT '[]',
+        note TEXT,
+        due_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'missed', 'cancelled')),
+        started_at TEXT,
+        finished_at TEXT,
+        backups TEXT NOT NULL DEFAULT '[]',
+        error TEXT
+    );
+    CREATE INDEX one_shots_status_due ON one_shots (status, due_at);
+    "#,
 ];
 
 pub struct Catalog {
@@ -988,6 +1008,108 @@ impl Catalog {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+}
+
+/// A one-shot backup (`backup SOURCE… --at TIME`; the `schedule show
+/// --one-shots --json` shape).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OneShot {
+    pub id: i64,
+    pub sources: Vec<String>,
+    pub tenants: Vec<String>,
+    pub tags: Vec<String>,
+    pub note: Option<String>,
+    pub due_at: String,
+    pub created_at: String,
+    pub created_by: String,
+    /// pending, running, succeeded, failed, missed or cancelled.
+    pub status: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// The backups it made.
+    pub backups: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// What a new one-shot is made of.
+pub struct OneShotNew<'a> {
+    pub sources: &'a [String],
+    pub tenants: &'a [String],
+    pub tags: &'a [String],
+    pub note: Option<&'a str>,
+    pub due_at: &'a str,
+    pub created_at: &'a str,
+    pub created_by: &'a str,
+}
+
+impl Catalog {
+    pub fn one_shot_add(&self, o: &OneShotNew<'_>) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO one_shots (sources, tenants, tags, note, due_at, created_at, created_by, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+            params![serde_json::to_string(o.sources)?, serde_json::to_string(o.tenants)?, serde_json::to_string(o.tags)?, o.note, o.due_at, o.created_at, o.created_by],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// One-shots with this status (all when `None`), by due time.
+    pub fn one_shots(&self, status: Option<&str>) -> Result<Vec<OneShot>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM one_shots WHERE (?1 IS NULL OR status = ?1) ORDER BY due_at, id",
+        )?;
+        let rows = stmt
+            .query_map([status], |r| {
+                let list = |c: &str| -> rusqlite::Result<Vec<String>> {
+                    let t: String = r.get(c)?;
+                    Ok(serde_json::from_str(&t).unwrap_or_default())
+                };
+                Ok(OneShot {
+                    id: r.get("id")?,
+                    sources: list("sources")?,
+                    tenants: list("tenants")?,
+                    tags: list("tags")?,
+                    note: r.get("note")?,
+                    due_at: r.get("due_at")?,
+                    created_at: r.get("created_at")?,
+                    created_by: r.get("created_by")?,
+                    status: r.get("status")?,
+                    started_at: r.get("started_at")?,
+                    finished_at: r.get("finished_at")?,
+                    backups: list("backups")?,
+                    error: r.get("error")?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Moves a one-shot from status `from` to `to`; false when it was not
+    /// in `from` (another run took it, or it was cancelled).
+    pub fn one_shot_transition(&self, id: i64, from: &str, to: &str, at: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE one_shots SET status = ?3,
+               started_at = CASE WHEN ?3 = 'running' THEN ?4 ELSE started_at END,
+               finished_at = CASE WHEN ?3 = 'running' THEN finished_at ELSE ?4 END
+             WHERE id = ?1 AND status = ?2",
+            params![id, from, to, at],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Records how a running one-shot ended.
+    pub fn one_shot_finished(
+        &self,
+        id: i64,
+        ok: bool,
+        backups: &[String],
+        error: Option<&str>,
+        at: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE one_shots SET status = ?2, backups = ?3, error = ?4, finished_at = ?5 WHERE id = ?1",
+            params![id, if ok { "succeeded" } else { "failed" }, serde_json::to_string(backups)?, error, at],
+        )?;
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ pub mod health;
 pub mod hooks;
 pub mod metrics;
 pub mod notify;
+pub mod oneshot;
 pub mod schedule;
 pub mod units;
 pub mod views;

@@ -296,3 +296,108 @@ fn global_options_come_after_the_commands_own() {
         }
     }
 }
+
+/// `vaultctl` at an injected time (`VAULTCTL_NOW`).
+fn at(env: &Env, now: &str, args: &[&str]) -> Out {
+    env.command()
+        .env("VAULTCTL_NOW", now)
+        .args(args)
+        .output()
+        .expect("run vaultctl")
+        .into()
+}
+
+#[test]
+fn one_shot_backups_run_when_due_cancel_and_miss() {
+    let env = Env::local();
+    let config = env.write_config(
+        "config.toml",
+        &ConfigOpts {
+            s3: false,
+            extra:
+                "[[source]]\nname = \"app\"\nkind = \"command\"\ncommand = [\"echo\", \"hello\"]\n"
+                    .into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(config, env.config);
+    let t0 = "2026-12-01T01:00:00Z";
+    let o = at(
+        &env,
+        t0,
+        &[
+            "--json",
+            "backup",
+            "app",
+            "--at",
+            "2026-12-01 02:00",
+            "--note",
+            "before upgrade",
+            "--tag",
+            "pre",
+        ],
+    );
+    o.ok();
+    let first = o.json();
+    assert_eq!(first["status"], "pending");
+    assert_eq!(first["due_at"], "2026-12-01T02:00:00.000Z");
+    assert_eq!(str_array(&first["sources"]), ["app"]);
+    assert_eq!(first["note"], "before upgrade");
+    let second = at(&env, t0, &["--json", "backup", "app", "--at", "2h"]).json();
+    assert_eq!(second["due_at"], "2026-12-01T03:00:00.000Z");
+    // In the past, or an unknown source: refused.
+    at(&env, t0, &["backup", "app", "--at", "2026-11-30T00:00:00Z"]).expect_code(2);
+    at(&env, t0, &["backup", "nosuch", "--at", "1h"]).expect_code(2);
+
+    let pending = at(&env, t0, &["--json", "schedule", "show", "--one-shots"]).json();
+    assert_eq!(pending.as_array().unwrap().len(), 2);
+    let text = at(&env, t0, &["schedule", "show"]).stdout_str();
+    assert!(
+        text.contains("pending one-shot backups") && text.contains("2026-12-01T02:00:00.000Z"),
+        "{text}"
+    );
+
+    // Cancel the second; cancelling it again is refused.
+    let id2 = second["id"].as_i64().unwrap().to_string();
+    let c = at(&env, t0, &["--json", "schedule", "cancel", &id2]).json();
+    assert_eq!(c["status"], "cancelled");
+    at(&env, t0, &["schedule", "cancel", &id2]).expect_code(2);
+
+    // Not due yet: nothing runs.
+    at(&env, "2026-12-01T01:59:00Z", &["schedule", "run-due"]).ok();
+    assert!(env.list().is_empty());
+    // Due: it runs once, with its note and tag.
+    at(&env, "2026-12-01T02:00:30Z", &["schedule", "run-due"]).ok();
+    at(&env, "2026-12-01T02:01:30Z", &["schedule", "run-due"]).ok();
+    let list = env.list();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["source"], "app");
+    assert_eq!(list[0]["note"], "before upgrade");
+    assert_eq!(str_array(&list[0]["tags"]), ["pre"]);
+    let pending = at(
+        &env,
+        "2026-12-01T02:01:30Z",
+        &["--json", "schedule", "show", "--one-shots"],
+    )
+    .json();
+    assert!(pending.as_array().unwrap().is_empty(), "{pending}");
+
+    // One that could not run when due (no run-due for hours): missed, not
+    // run late, and an alert.
+    at(&env, t0, &["backup", "app", "--at", "2026-12-01T04:00:00Z"]).ok();
+    at(&env, "2026-12-01T06:00:00Z", &["schedule", "run-due"]).expect_code(3);
+    assert_eq!(env.list().len(), 1);
+    let alerts = at(&env, "2026-12-01T06:00:00Z", &["--json", "alerts"]).json();
+    let missed: Vec<_> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "one_shot_missed")
+        .collect();
+    assert_eq!(missed.len(), 1, "{alerts}");
+    assert_eq!(missed[0]["source"], "app");
+    assert!(missed[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("was due at 2026-12-01T04:00:00.000Z"));
+}
