@@ -599,6 +599,18 @@ impl Catalog {
         )?)
     }
 
+    /// The sizes (plaintext bytes) of the last `n` completed backups of a
+    /// source, oldest first (a trend line).
+    pub fn recent_sizes(&self, source: &str, n: usize) -> Result<Vec<u64>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT bytes FROM (SELECT bytes, started_at FROM backups WHERE source = ?1 AND status = 'completed' ORDER BY started_at DESC LIMIT ?2) ORDER BY started_at",
+        )?;
+        let rows = stmt
+            .query_map(params![source, n as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     /// How many completed backups the catalog holds.
     pub fn completed_count(&self) -> Result<u64> {
         Ok(self.conn.query_row(

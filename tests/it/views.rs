@@ -401,3 +401,45 @@ fn one_shot_backups_run_when_due_cancel_and_miss() {
         .unwrap()
         .contains("was due at 2026-12-01T04:00:00.000Z"));
 }
+
+#[test]
+fn status_draws_a_size_trend_per_source() {
+    let env = Env::local();
+    let dir = env.path("docs");
+    std::fs::create_dir_all(&dir).unwrap();
+    for len in [1_000usize, 40_000, 20_000] {
+        std::fs::write(dir.join("a.bin"), pseudo_random(len as u64, len)).unwrap();
+        env.backup_json(&["files", dir.to_str().unwrap(), "--name", "docs"]);
+    }
+    let trend = |no_color: bool| -> String {
+        let mut c = env.command();
+        c.arg("status");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        let out: Out = c.output().unwrap().into();
+        out.ok();
+        let text = out.stdout_str();
+        text.lines()
+            .find(|l| l.starts_with("trend docs"))
+            .unwrap_or_else(|| panic!("no trend line:\n{text}"))
+            .to_string()
+    };
+    let line = trend(false);
+    let spark: String = line["trend docs".len()..]
+        .trim_start()
+        .chars()
+        .take(3)
+        .collect();
+    assert_eq!(spark.chars().next(), Some('▁'), "{line}");
+    assert_eq!(spark.chars().nth(1), Some('█'), "{line}");
+    assert!(line.contains("(3 backups)"), "{line}");
+    let line = trend(true);
+    let spark: String = line["trend docs".len()..]
+        .trim_start()
+        .chars()
+        .take(3)
+        .collect();
+    assert!(spark.starts_with("_#"), "{line}");
+    assert!(line.is_ascii(), "{line}");
+}
