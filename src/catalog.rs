@@ -7,6 +7,8 @@
 //! run at once; schema changes are numbered migrations keyed on
 //! `PRAGMA user_version`.
 
+pub mod alerts;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -180,7 +182,7 @@ const MIGRATIONS: &[&str] = &[
 pub struct Catalog {
     /// Crate-visible only for `ops::alerts`, whose SQL has not moved behind
     /// methods yet; everything else goes through the methods below.
-    pub(crate) conn: Connection,
+    conn: Connection,
 }
 
 /// One backup as the catalog knows it (the `list --json` shape).
@@ -911,9 +913,9 @@ pub struct RestoreStart<'a> {
     pub target: &'a str,
     pub tenants: &'a [String],
     pub reason: Option<&'a str>,
-    pub operator: &'a str,
-    pub host: &'a str,
-    pub started_at: &'a str,
+    pub operator: String,
+    pub host: String,
+    pub started_at: String,
 }
 
 impl Catalog {

@@ -171,7 +171,7 @@ pub struct Config {
     pub notify: Vec<Notify>,
     /// How long a repository lock may go without a refresh before others
     /// call it stale; leases and refreshes scale with it.
-    pub lock_timing: crate::repo::lock::LockTiming,
+    pub lock_timing: crate::settings::LockTiming,
     /// "Now" for operations: the system clock, or `VAULTCTL_NOW` (tests).
     pub clock: crate::clock::Clock,
 }
@@ -231,7 +231,7 @@ pub struct Target {
     pub retry_timeout: Duration,
     pub request_timeout: Duration,
     /// What `prune` keeps; `None` keeps every backup (prune only collects garbage).
-    pub retention: Option<crate::repo::retention::Policy>,
+    pub retention: Option<crate::settings::Policy>,
 }
 
 #[derive(Debug, Clone)]
@@ -529,7 +529,7 @@ pub fn embedded_default() -> Config {
         pack_size: DEFAULT_PACK_SIZE,
         metrics_textfile: None,
         notify: Vec::new(),
-        lock_timing: crate::repo::lock::LockTiming::default(),
+        lock_timing: crate::settings::LockTiming::default(),
         clock: crate::clock::Clock::system(),
     }
 }
@@ -674,9 +674,9 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         );
     }
     let lock_timing = match &raw.lock_stale_after {
-        None => crate::repo::lock::LockTiming::default(),
+        None => crate::settings::LockTiming::default(),
         Some(text) => {
-            use crate::repo::lock::{MAX_STALE_AFTER, MIN_STALE_AFTER};
+            use crate::settings::{MAX_STALE_AFTER, MIN_STALE_AFTER};
             let d = parse_duration(text).map_err(|e| {
                 Failure::new(ExitStatus::Usage, format!("lock_stale_after: {e}."))
                     .with_remedy("Write a duration such as \"10m\" (the default).")
@@ -690,7 +690,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             if d < Duration::from_secs(60) {
                 tracing::warn!("lock_stale_after = \"{text}\" is meant for tests: a backup or prune stalled for 30% of it loses its lock and fails");
             }
-            crate::repo::lock::LockTiming::new(d)
+            crate::settings::LockTiming::new(d)
         }
     };
     let notify = raw
@@ -1105,7 +1105,7 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
     })
 }
 
-fn validate_retention(target: &str, r: &FileRetention) -> Result<crate::repo::retention::Policy> {
+fn validate_retention(target: &str, r: &FileRetention) -> Result<crate::settings::Policy> {
     for (key, v) in [
         ("keep_last", r.keep_last),
         ("keep_hourly", r.keep_hourly),
@@ -1131,7 +1131,7 @@ fn validate_retention(target: &str, r: &FileRetention) -> Result<crate::repo::re
             .with_remedy("Write durations like 26h, 30d or 52w.")
         })?),
     };
-    let policy = crate::repo::retention::Policy {
+    let policy = crate::settings::Policy {
         keep_last: r.keep_last,
         keep_hourly: r.keep_hourly,
         keep_daily: r.keep_daily,
@@ -1198,7 +1198,7 @@ mod tests {
 
     #[test]
     fn runtime_env_is_read_into_the_config() {
-        use crate::repo::lock::DEFAULT_WRITER_WAIT;
+        use crate::settings::DEFAULT_WRITER_WAIT;
         let mut c = embedded_default();
         assert!(!c.clock.is_fixed());
         assert_eq!(c.lock_timing.writer_wait(), DEFAULT_WRITER_WAIT);

@@ -160,6 +160,15 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
         .unwrap_or(ExitStatus::Failure)
 }
 
+/// A reader of our stdout went away (`vaultctl list | head`): not an error.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .map(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .unwrap_or(false)
+    })
+}
+
 /// One paragraph: the context chain joined, outermost first, without
 /// repeats, with URLs redacted ([`crate::redact::text`]): this is the text
 /// that reaches the terminal, the log, alerts and notifications.

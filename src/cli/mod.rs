@@ -144,6 +144,20 @@ impl Ctx {
     pub fn progress(&self) -> output::CliProgress {
         output::CliProgress::new(self.global.no_progress || self.global.quiet > 0)
     }
+
+    /// What a job needs from the command line: the config, a progress sink,
+    /// and who confirms writes (`yes`: already confirmed).
+    pub fn job<'a>(&self, config: &'a Config, yes: bool) -> crate::jobs::Job<'a> {
+        crate::jobs::Job {
+            config,
+            progress: std::sync::Arc::new(self.progress()),
+            confirm: if yes {
+                &crate::jobs::Confirmed
+            } else {
+                &output::TerminalConfirm
+            },
+        }
+    }
 }
 
 fn init_logging(g: &GlobalArgs) {
@@ -210,21 +224,12 @@ pub fn main() -> i32 {
 fn finish(result: anyhow::Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => ExitStatus::Success.code(),
+        Err(e) if crate::error::is_broken_pipe(&e) => ExitStatus::Success.code(),
         Err(e) => {
             eprintln!("vaultctl: error: {}", paragraph(&e));
             exit_status(&e).code()
         }
     }
-}
-
-/// A reader of our stdout went away (`vaultctl list | head`): not an error.
-pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .map(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            .unwrap_or(false)
-    })
 }
 
 /// The clap command, for man page and completion generation.

@@ -41,31 +41,7 @@ pub fn table() -> comfy_table::Table {
     t
 }
 
-/// 1234567 → "1.2 MB" (decimal units, like the MB/s figures).
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-pub fn duration_ms(ms: u64) -> String {
-    if ms < 10_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else if ms < 3_600_000 {
-        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
-    } else {
-        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
-    }
-}
+pub use crate::humanize::{bytes, duration_ms};
 
 enum Mode {
     Silent,
@@ -215,6 +191,31 @@ pub fn sparkline(values: &[u64], ascii: bool) -> String {
             levels[i]
         })
         .collect()
+}
+
+/// Confirmation on a terminal; without one, a refusal that names `--yes`.
+pub struct TerminalConfirm;
+
+impl crate::jobs::Confirm for TerminalConfirm {
+    fn confirm(&self, what: &str) -> Result<()> {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return crate::jobs::NoOneToAsk.confirm(what);
+        }
+        let ok = dialoguer::Confirm::with_theme(&dialoguer::theme::ColorfulTheme::default())
+            .with_prompt(format!("About to {what}. Go on?"))
+            .default(false)
+            .interact_opt()
+            .map_err(|e| anyhow::anyhow!("cannot ask on the terminal: {e}"))?;
+        if ok != Some(true) {
+            return crate::error::fail(
+                crate::error::ExitStatus::Failure,
+                "cancelled; nothing was written.",
+                "Run it again and confirm, or pass --yes.",
+            );
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

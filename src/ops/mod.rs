@@ -9,7 +9,9 @@
 //! [`alerts::resolve`] and deliver the returned events with
 //! [`notify::deliver`].
 
-pub mod alerts;
+/// Alerts live in the catalog ([`crate::catalog::alerts`]); ops raises,
+/// resolves and notifies them.
+pub use crate::catalog::alerts;
 pub mod health;
 pub mod hooks;
 pub mod metrics;
@@ -75,5 +77,71 @@ pub fn after_command(config: &Config, catalog: &Catalog) {
             "cannot check the health of the sources: {}",
             crate::error::paragraph(&e)
         );
+    }
+}
+
+/// Tells operations of damaged repository objects: the alert is recorded
+/// at the config's clock and notified ([`crate::repo::Notifier`]).
+pub struct RepoNotifier(pub Config);
+
+impl crate::repo::Notifier for RepoNotifier {
+    fn damaged(&self, catalog: &Catalog, target: &str, message: &str) {
+        alert(
+            &self.0,
+            catalog,
+            crate::repo::damaged_key(target),
+            Severity::Warning,
+            &crate::repo::damaged_message(target, message),
+        );
+    }
+}
+
+/// The repository of `config` (one target, or all), reporting damaged
+/// objects through [`RepoNotifier`]: what every command opens.
+pub fn open_repository(
+    config: &Config,
+    target: Option<&str>,
+) -> anyhow::Result<crate::repo::Repository> {
+    Ok(crate::repo::Repository::open(config, target)?
+        .with_notifier(std::sync::Arc::new(RepoNotifier(config.clone()))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A damaged object found by the repository becomes an alert at the
+    /// config's clock (not the system's) and reaches the notifiers.
+    #[test]
+    fn damaged_objects_are_alerted_at_the_config_clock_and_notified() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("notified");
+        let file = dir.path().join("vaultctl.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "catalog = \"{}/catalog.db\"\n[[target]]\nname = \"local\"\nurl = \"file://{}/repo\"\n[[notify]]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"echo $VAULTCTL_ALERT_KIND >> {}\"]\nmin_severity = \"info\"\n",
+                dir.path().display(),
+                dir.path().display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        let mut config = crate::config::load(&crate::config::Overrides {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap();
+        let t = crate::clock::parse("2031-05-06T07:08:09Z").unwrap();
+        config.clock = crate::clock::Clock::fixed(t);
+        let catalog = Catalog::open(&config.catalog).unwrap();
+        let notifier = RepoNotifier(config.clone());
+        crate::repo::Notifier::damaged(&notifier, &catalog, "local", "index object x is damaged");
+        let active = alerts::active_alerts(&catalog).unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].kind, alerts::kind::REPOSITORY_DAMAGED);
+        assert_eq!(crate::clock::parse(&active[0].first_seen), Some(t));
+        let notified = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(notified.trim(), "repository_damaged");
     }
 }

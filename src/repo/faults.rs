@@ -1,7 +1,7 @@
 //! The fault-injection suite: backup and prune crashed at every storage
 //! write of a realistic run (two targets, several packs), over an in-memory
-//! store wrapped in [`crate::storage::fault::FaultStore`]; and a storage
-//! error at every operation of a backup. After each crash the repository
+//! store wrapped in [`crate::storage::fault::FaultStore`]; a storage error
+//! at every operation of a backup and of a catalog rebuild. After each crash the repository
 //! must verify clean (structure and data), every committed backup must
 //! still restore byte for byte, and the next run must succeed.
 //!
@@ -792,6 +792,7 @@ fn only(repo: &Repository, target: &str) -> Repository {
         recipients: repo.recipients.clone(),
         identity_file: repo.identity_file.clone(),
         lock_timing: repo.lock_timing,
+        notifier: repo.notifier.clone(),
     }
 }
 
@@ -899,4 +900,71 @@ fn a_target_down_for_a_whole_backup_misses_it_and_the_next_run_catches_up() {
     on_b.insert(out2.id.clone(), next.clone());
     on_a.insert(out2.id, next);
     check_targets(&w, &repo, &catalog, &on_a, &on_b, "b back");
+}
+
+/// Catalog rebuild (it only reads the repository): a storage error at any
+/// of its operations either fails the rebuild with the error, or is named
+/// among its problems; a rebuild that reports no problem lists every
+/// committed backup with both targets. Either way the next rebuild restores
+/// the full list, and every backup restores through it.
+#[test]
+fn a_storage_error_at_any_operation_of_a_catalog_rebuild_is_reported_never_silent() {
+    let w = World::new();
+    let (pre, _, committed) = pre_state(&w, 2);
+    let rebuild = |repo: &Repository, catalog: &Path| -> Result<crate::jobs::catalog::Rebuilt> {
+        let mut cat = Catalog::open(catalog)?;
+        crate::jobs::catalog::rebuild(repo, &mut cat, None)
+    };
+    let listed = |catalog: &Path| -> BTreeSet<(String, Vec<String>)> {
+        let cat = Catalog::open(catalog).unwrap();
+        let rows = cat.list(&Default::default()).unwrap();
+        rows.into_iter().map(|r| (r.id, r.targets)).collect()
+    };
+    let all: BTreeSet<(String, Vec<String>)> = committed
+        .keys()
+        .map(|id| (id.clone(), TARGETS.iter().map(|t| t.to_string()).collect()))
+        .collect();
+    let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
+    let f = FaultStore::new(mem.clone(), Plan::new());
+    let clean = w.new_catalog();
+    rebuild(&w.repo(f.clone()), &clean).unwrap();
+    assert_eq!(listed(&clean), all);
+    let n = f.ops().len();
+    println!("catalog rebuild with a storage error: {n} points");
+    for k in 0..n {
+        for retryable in [true, false] {
+            let f = FaultStore::new(
+                mem.clone(),
+                Plan::new().with(Trigger::Overall(k), Fault::Fail { retryable }),
+            );
+            let catalog = w.new_catalog();
+            // Opening the repository is part of the run: it can hit the error too.
+            let result =
+                Repository::from_stores(World::stores(f.clone()), w.keys(), LockTiming::default())
+                    .and_then(|repo| rebuild(&repo, &catalog));
+            let what = format!(
+                "a {} storage error at operation {k} ({})",
+                if retryable { "retryable" } else { "permanent" },
+                f.ops()[k]
+            );
+            match result {
+                Ok(r) if r.problems.is_empty() => {
+                    assert_eq!(listed(&catalog), all, "{what}: a silent partial rebuild")
+                }
+                Ok(r) => println!("  {what}: problems {:?}", r.problems),
+                Err(e) => println!("  {what}: failed: {}", crate::error::paragraph(&e)),
+            }
+            let repo = w.repo(mem.clone());
+            let r = rebuild(&repo, &catalog).unwrap();
+            assert!(r.problems.is_empty(), "{what}: {:?}", r.problems);
+            assert_eq!(listed(&catalog), all, "{what}, then a clean rebuild");
+        }
+    }
+    check(
+        &w,
+        &w.repo(mem.clone()),
+        &clean,
+        &committed,
+        "after the rebuilds",
+    );
 }

@@ -42,79 +42,9 @@ use crate::error::{ExitStatus, Failure};
 use crate::storage::{runtime, ObjectInfo, Store};
 
 pub const LOCKS_DIR: &str = "locks";
-/// The stale period when the config sets none (`lock_stale_after`), and of
-/// lock objects that record none (written by older versions).
-pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
-/// Bounds of `lock_stale_after` (values below a few minutes are for tests).
-pub const MIN_STALE_AFTER: Duration = Duration::from_secs(2);
-pub const MAX_STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
-
-/// How long writers wait for a prune's exclusive lock by default.
-pub const DEFAULT_WRITER_WAIT: Duration = Duration::from_secs(30 * 60);
-
-/// A lock's timing, all derived from its stale period, and how long a
-/// writer waits for a prune's exclusive lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LockTiming {
-    stale_after: Duration,
-    writer_wait: Duration,
-}
-
-impl Default for LockTiming {
-    fn default() -> Self {
-        LockTiming {
-            stale_after: DEFAULT_STALE_AFTER,
-            writer_wait: DEFAULT_WRITER_WAIT,
-        }
-    }
-}
-
-impl LockTiming {
-    /// Clamped to [`MIN_STALE_AFTER`]..=[`MAX_STALE_AFTER`].
-    pub fn new(stale_after: Duration) -> LockTiming {
-        LockTiming {
-            stale_after: stale_after.clamp(MIN_STALE_AFTER, MAX_STALE_AFTER),
-            writer_wait: DEFAULT_WRITER_WAIT,
-        }
-    }
-
-    /// The same timing with writers waiting `wait` for a prune's lock
-    /// (`VAULTCTL_LOCK_WAIT`, which the config reads).
-    pub fn with_writer_wait(self, wait: Duration) -> LockTiming {
-        LockTiming {
-            writer_wait: wait,
-            ..self
-        }
-    }
-
-    /// How long writers (backup, sync) wait for a prune's exclusive lock
-    /// before failing with exit 11.
-    pub fn writer_wait(&self) -> Duration {
-        self.writer_wait
-    }
-
-    /// A lock not rewritten for this long belongs to a dead or frozen process.
-    pub fn stale_after(&self) -> Duration {
-        self.stale_after
-    }
-
-    /// How often a held lock is rewritten (a tenth of the stale period).
-    pub fn refresh(&self) -> Duration {
-        self.stale_after / 10
-    }
-
-    /// How long before others may call a lock stale its holder stops trusting
-    /// it (30 % of the stale period): room for clock-rate differences and for
-    /// one storage request in flight.
-    pub fn margin(&self) -> Duration {
-        self.stale_after * 3 / 10
-    }
-
-    /// How long a refresh keeps the lock valid for its holder.
-    pub fn lease(&self) -> Duration {
-        self.stale_after - self.margin()
-    }
-}
+pub use crate::settings::{
+    LockTiming, DEFAULT_STALE_AFTER, DEFAULT_WRITER_WAIT, MAX_STALE_AFTER, MIN_STALE_AFTER,
+};
 
 /// Time since boot including time suspended (CLOCK_BOOTTIME), so a lease
 /// runs out while the machine sleeps, as the others' clocks go on.

@@ -44,6 +44,8 @@ pub struct Repository {
     identity_file: Option<std::path::PathBuf>,
     /// The stale period of the locks this process takes (`lock_stale_after`).
     pub lock_timing: lock::LockTiming,
+    /// Who hears of damaged objects found on the way.
+    notifier: std::sync::Arc<dyn Notifier>,
 }
 
 /// What [`Repository::sync_index`] did.
@@ -59,24 +61,46 @@ pub struct IndexSync {
 /// Records a `repository_damaged` alert for a target (no notification from
 /// here: the library has no config; `vaultctl alerts` and the status show
 /// it). Never fails.
-fn raise_damaged(catalog: &Catalog, target: &str, message: &str) {
-    use crate::ops::alerts;
-    let key = alerts::AlertKey::new(alerts::kind::REPOSITORY_DAMAGED, "", target);
-    let message = format!(
-        "{message}. Run `vaultctl verify --target {target}`; delete the object if it is garbage."
-    );
-    if let Err(e) = alerts::raise(
-        catalog,
-        key,
-        crate::severity::Severity::Warning,
-        &message,
-        &crate::clock::now_rfc3339(),
-    ) {
-        tracing::warn!(
-            "cannot record an alert in the catalog: {}",
-            crate::error::paragraph(&e)
-        );
+/// Where a repository reports the objects it finds damaged while it works
+/// (an index object it skips). `ops` records the alert and notifies
+/// ([`Repository::with_notifier`]); by default the alert is only recorded.
+pub trait Notifier: Send + Sync {
+    fn damaged(&self, catalog: &Catalog, target: &str, message: &str);
+}
+
+/// The default [`Notifier`]: records the `repository_damaged` alert at the
+/// repository's clock's time, without notifying.
+struct RecordOnly(crate::clock::Clock);
+
+impl Notifier for RecordOnly {
+    fn damaged(&self, catalog: &Catalog, target: &str, message: &str) {
+        use crate::ops::alerts;
+        if let Err(e) = alerts::raise(
+            catalog,
+            damaged_key(target),
+            crate::severity::Severity::Warning,
+            &damaged_message(target, message),
+            &self.0.now_str(),
+        ) {
+            tracing::warn!(
+                "cannot record an alert in the catalog: {}",
+                crate::error::paragraph(&e)
+            );
+        }
     }
+}
+
+/// The alert of a damaged object on `target`.
+pub fn damaged_key(target: &str) -> crate::ops::alerts::AlertKey {
+    use crate::ops::alerts;
+    alerts::AlertKey::new(alerts::kind::REPOSITORY_DAMAGED, "", target)
+}
+
+/// The alert's text: what was found, and what to do.
+pub fn damaged_message(target: &str, message: &str) -> String {
+    format!(
+        "{message}. Run `vaultctl verify --target {target}`; delete the object if it is garbage."
+    )
 }
 
 /// What `init` did on each target.
@@ -414,6 +438,7 @@ impl Repository {
             recipients: recipients(config)?,
             identity_file: config.keys.identity_file.clone(),
             lock_timing: config.lock_timing,
+            notifier: std::sync::Arc::new(RecordOnly(config.clock)),
         })
     }
 
@@ -506,7 +531,13 @@ impl Repository {
             recipients: repo_keys.recipients,
             identity_file: repo_keys.identity_file,
             lock_timing,
+            notifier: std::sync::Arc::new(RecordOnly(crate::clock::Clock::system())),
         })
+    }
+
+    /// The same repository reporting damaged objects to `notifier`.
+    pub fn with_notifier(self, notifier: std::sync::Arc<dyn Notifier>) -> Repository {
+        Repository { notifier, ..self }
     }
 
     /// The age identities; reading contents without them fails with exit 12.
@@ -585,7 +616,7 @@ impl Repository {
                             crate::error::paragraph(&e)
                         );
                         tracing::warn!("{what}");
-                        raise_damaged(catalog, &s.name, &what);
+                        self.notifier.damaged(catalog, &s.name, &what);
                         skipped.push(what);
                     }
                 }

@@ -13,61 +13,11 @@
 //! from "now", so backups that stopped do not make old ones expire).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// A target's retention policy (`[target.retention]`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Policy {
-    pub keep_last: Option<u32>,
-    pub keep_hourly: Option<u32>,
-    pub keep_daily: Option<u32>,
-    pub keep_weekly: Option<u32>,
-    pub keep_monthly: Option<u32>,
-    pub keep_yearly: Option<u32>,
-    pub keep_within: Option<Duration>,
-    pub keep_tags: Vec<String>,
-}
-
-impl Policy {
-    /// True when no rule is set (such a policy would keep only the newest).
-    pub fn is_empty(&self) -> bool {
-        self.keep_last.is_none()
-            && self.keep_hourly.is_none()
-            && self.keep_daily.is_none()
-            && self.keep_weekly.is_none()
-            && self.keep_monthly.is_none()
-            && self.keep_yearly.is_none()
-            && self.keep_within.is_none()
-            && self.keep_tags.is_empty()
-    }
-
-    /// `last=3 daily=7 within=30d` — for messages and tables.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        for (name, v) in [
-            ("last", self.keep_last),
-            ("hourly", self.keep_hourly),
-            ("daily", self.keep_daily),
-            ("weekly", self.keep_weekly),
-            ("monthly", self.keep_monthly),
-            ("yearly", self.keep_yearly),
-        ] {
-            if let Some(n) = v {
-                parts.push(format!("{name}={n}"));
-            }
-        }
-        if let Some(d) = self.keep_within {
-            parts.push(format!("within={}s", d.as_secs()));
-        }
-        if !self.keep_tags.is_empty() {
-            parts.push(format!("tags={}", self.keep_tags.join(",")));
-        }
-        parts.join(" ")
-    }
-}
+pub use crate::settings::Policy;
 
 /// One backup as retention sees it.
 #[derive(Debug, Clone)]
@@ -213,6 +163,7 @@ pub fn apply(policy: Option<&Policy>, items: &[Item]) -> Vec<Decision> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use time::macros::datetime;
 
     fn item(id: &str, source: &str, t: OffsetDateTime, tags: &[&str]) -> Item {

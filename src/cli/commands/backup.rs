@@ -143,7 +143,7 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
         }
     }
 
-    let repo = match Repository::open(&config, None) {
+    let repo = match crate::ops::open_repository(&config, None) {
         Ok(r) => r,
         Err(e) => {
             // No target answered (or none holds the repository): every
@@ -273,7 +273,7 @@ fn schedule_one_shot(
             note: args.note.as_deref(),
             due_at: &crate::clock::format(due),
             created_at: &config.clock.now_str(),
-            created_by: &super::restore::operator(),
+            created_by: &crate::jobs::operator(),
         },
     )?;
     if ctx.global.json {

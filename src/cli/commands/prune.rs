@@ -10,7 +10,6 @@ use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
 use crate::error::{exit_status, ExitStatus};
 use crate::repo::prune::{self, PruneOptions, TargetReport};
-use crate::repo::Repository;
 
 #[derive(Args, Debug)]
 pub struct PruneArgs {
@@ -31,7 +30,7 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
 
 pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let repo = Repository::open(&config, args.target.as_deref())?;
+    let repo = crate::ops::open_repository(&config, args.target.as_deref())?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let opts = PruneOptions {

@@ -10,8 +10,8 @@ use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
 use crate::error::{fail, ExitStatus};
 use crate::repo::format::{manifest_path, CONFIG_OBJECT, DEDUP_KEY_OBJECT};
+use crate::repo::manifest;
 use crate::repo::sync::{self, SyncReport};
-use crate::repo::{manifest, Repository};
 use crate::storage::Store;
 
 #[derive(Args, Debug)]
@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
             "Name two different targets.",
         );
     }
-    let mut repo = Repository::open(&config, None)?;
+    let mut repo = crate::ops::open_repository(&config, None)?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
 

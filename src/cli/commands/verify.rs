@@ -8,7 +8,6 @@ use crate::cli::{output, Ctx};
 use crate::error::ExitStatus;
 use crate::ops;
 use crate::repo::verify::{self, Mode, Report};
-use crate::repo::Repository;
 
 #[derive(Args, Debug)]
 #[command(
@@ -40,7 +39,7 @@ fn parse_percent(s: &str) -> Result<f64, String> {
 
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let repo = Repository::open(&config, args.target.as_deref())?;
+    let repo = crate::ops::open_repository(&config, args.target.as_deref())?;
     let catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let mode = match (args.read_data, args.sample) {

@@ -2,113 +2,25 @@
 //! terminal. 1 select backup, 2 choose restore type, 3 configure options,
 //! 4 confirm by typing the target's name. Every step can go back (Esc or
 //! "← Back" in lists, `<` in text fields). It ends in the flag form's code
-//! path ([`super::restore::run_checked`]) and prints the equivalent
+//! path ([`super::restore::execute`]) and prints the equivalent
 //! non-interactive command line.
 
 use anyhow::Result;
 use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
 use dialoguer::{FuzzySelect, Input, MultiSelect, Select};
 
-use super::pitr::Reach;
 use super::restore::{PgType, RestoreArgs};
 use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::cli::{output, Ctx};
 use crate::config::{Config, SourceSpec};
 use crate::engine::postgres::{pitr, ConnInfo};
 use crate::error::{fail, ExitStatus};
-use crate::repo::Repository;
+use crate::jobs::offers::{offers, Kind};
+use crate::jobs::pitr::Reach;
 
 const BACK: &str = "← Back";
 /// Typed into a text field: go back one step.
 const BACK_KEY: &str = "<";
-
-/// The restore types the wizard knows, in menu order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Full,
-    Merge,
-    /// Point-in-time (physical base backup + WAL); offered when a backup supports it.
-    Pitr,
-    Directory,
-}
-
-impl Kind {
-    fn label(self) -> &'static str {
-        match self {
-            Kind::Full => "Full",
-            Kind::Merge => "Merge",
-            Kind::Pitr => "Point-in-time",
-            Kind::Directory => "Directory",
-        }
-    }
-
-    fn explain(self) -> &'static str {
-        match self {
-            Kind::Full => "schema and data into a new or empty database (created if missing); an existing non-empty database is refused, never overwritten",
-            Kind::Merge => "adds the backup's rows to an existing database with the schema in place; existing rows are kept (ON CONFLICT DO NOTHING), all in one transaction",
-            Kind::Pitr => "rebuilds a data directory from a base backup and replays WAL up to a chosen time",
-            Kind::Directory => "extracts the archive into a directory (which must be empty)",
-        }
-    }
-}
-
-/// One restore type for a backup: available, or why not.
-#[derive(Debug, Clone)]
-pub struct Offer {
-    pub kind: Kind,
-    pub unavailable: Option<String>,
-}
-
-/// What each restore type can do with `row` (`details`: the catalog's
-/// manifest details). Point-in-time needs a physical base backup.
-pub fn offers(row: &BackupRow, details: Option<&serde_json::Value>) -> Vec<Offer> {
-    let mode = details
-        .and_then(|d| d["engine"]["mode"].as_str())
-        .unwrap_or("full");
-    let formats: Vec<&str> = details
-        .and_then(|d| d["artifacts"].as_array())
-        .map(|a| a.iter().filter_map(|x| x["format"].as_str()).collect())
-        .unwrap_or_default();
-    let physical = row.kind == "postgres-physical";
-    if row.kind == "postgres" || physical {
-        vec![
-            Offer {
-                kind: Kind::Full,
-                unavailable: if physical {
-                    Some("a physical backup restores as point-in-time".into())
-                } else if mode == "tenants" {
-                    Some("a tenant export holds rows only, no schema".into())
-                } else {
-                    None
-                },
-            },
-            Offer {
-                kind: Kind::Merge,
-                unavailable: physical.then(|| "a physical backup holds files, not rows".into()),
-            },
-            Offer {
-                kind: Kind::Pitr,
-                unavailable: if physical {
-                    None
-                } else {
-                    Some("needs a physical base backup: kind postgres-physical".into())
-                },
-            },
-        ]
-    } else {
-        vec![Offer {
-            kind: Kind::Directory,
-            unavailable: if formats.contains(&"tar") || formats.is_empty() {
-                None
-            } else {
-                Some(
-                    "this backup is a byte stream: use `vaultctl restore ID --stdout > FILE`"
-                        .into(),
-                )
-            },
-        }]
-    }
-}
 
 /// What the operator chose.
 #[derive(Debug, Clone, Default)]
@@ -171,7 +83,7 @@ fn text(theme: &dyn Theme, prompt: &str, initial: &str, required: bool) -> Resul
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let repo = Repository::open(&config, args.target.as_deref())?;
+    let repo = crate::ops::open_repository(&config, args.target.as_deref())?;
     let catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     let here: Vec<String> = repo.stores.iter().map(|s| s.name.clone()).collect();
@@ -248,7 +160,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
     let code = if c.kind == Some(Kind::Pitr) {
         super::pitr::run(ctx, &flags)?
     } else {
-        super::restore::run_checked(ctx, flags)?
+        super::restore::execute(ctx, flags)?
     };
     eprintln!("vaultctl: next time, without the wizard:\n  {line}");
     Ok(code)

@@ -340,7 +340,7 @@ fn run_psql(open: Opener<'_>, opts: &Options, db: &ConnInfo, report: &mut Report
     let psql_stopped = streamed
         .as_ref()
         .err()
-        .is_some_and(crate::cli::is_broken_pipe);
+        .is_some_and(crate::error::is_broken_pipe);
     if streamed.is_err() && !psql_stopped {
         // Kill psql before it sees the end of its input: at the end psql
         // would run an unterminated statement; killed, it commits nothing.

@@ -1,4 +1,5 @@
 //! Alerts in the catalog: raise (de-duplicated), resolve, acknowledge, list.
+//! The only SQL on alerts; `ops` raises and notifies through it.
 //!
 //! An alert is identified while active (open or acknowledged) by its
 //! [`AlertKey`]: kind, source and target (`""` when not applicable). Raising

@@ -1,0 +1,132 @@
+//! Orchestration: the jobs a command runs, with no terminal in them.
+//!
+//! A job opens what it needs (repository, catalog), runs the core
+//! (`repo`, `engine`), records the run (restore log, DR history) and ends in
+//! [`finish`], the one place where hooks, alerts and the metrics file are
+//! updated. It reports progress through [`crate::progress::Progress`], asks
+//! for confirmation through [`Confirm`], and returns what it did as data:
+//! printing is the CLI's job. The wizard, `dr` and the flag form of
+//! `restore` call the same functions.
+
+pub mod catalog;
+pub mod dr;
+pub mod offers;
+pub mod pitr;
+pub mod restore;
+pub mod wal;
+
+use anyhow::Result;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::error::{fail, ExitStatus};
+use crate::ops;
+use crate::progress::Progress;
+use crate::repo::Repository;
+
+/// Asks the operator to confirm a write. The CLI asks on a terminal and
+/// refuses without one; `--yes` and tests use [`Confirmed`].
+pub trait Confirm {
+    /// `Ok` to go on; an error (declined, or no one to ask) otherwise.
+    /// `what` completes "about to …".
+    fn confirm(&self, what: &str) -> Result<()>;
+}
+
+/// Confirmation already given (`--yes`).
+pub struct Confirmed;
+
+impl Confirm for Confirmed {
+    fn confirm(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Never confirms: for callers that have no one to ask.
+pub struct NoOneToAsk;
+
+impl Confirm for NoOneToAsk {
+    fn confirm(&self, what: &str) -> Result<()> {
+        fail(
+            ExitStatus::Usage,
+            format!(
+                "about to {what}, which needs confirmation, but there is no terminal to ask on."
+            ),
+            "Check the target, then run it again with --yes.",
+        )
+    }
+}
+
+/// What every job gets from its caller.
+pub struct Job<'a> {
+    pub config: &'a Config,
+    pub progress: std::sync::Arc<dyn Progress>,
+    pub confirm: &'a dyn Confirm,
+}
+
+/// What a finished job was, for [`finish`].
+pub enum Ran<'a> {
+    /// A restore of backup `backup` of `source` (either may be unknown: "").
+    Restore { source: &'a str, backup: &'a str },
+    /// A DR drill of `source`.
+    Drill { source: &'a str, backup: &'a str },
+    /// Anything else: only staleness and the metrics file.
+    Other,
+}
+
+/// The end of every job: alerts raised or resolved, hooks pinged, staleness
+/// checked and the metrics file refreshed. Opens the catalog when the job
+/// had none; never fails. A closed stdout (`… | head`) is not a failure.
+pub fn finish<T>(config: &Config, catalog: Option<&Catalog>, ran: Ran, result: &Result<T>) {
+    if result.as_ref().is_err_and(crate::error::is_broken_pipe) {
+        return;
+    }
+    let opened;
+    let catalog = match catalog {
+        Some(c) => c,
+        None => {
+            opened = ops::hooks::open_catalog(config);
+            match &opened {
+                Some(c) => c,
+                None => return,
+            }
+        }
+    };
+    match (ran, result) {
+        (Ran::Restore { source, backup }, Ok(_)) => {
+            ops::hooks::restore_succeeded(config, catalog, source, backup)
+        }
+        (Ran::Restore { source, backup }, Err(e)) => {
+            ops::hooks::restore_failed(config, catalog, source, backup, e)
+        }
+        (Ran::Drill { source, backup }, Ok(_)) => {
+            ops::hooks::drill_succeeded(config, catalog, source, backup)
+        }
+        // A drill that could not start (bad flags, no such source) is not
+        // a failed drill.
+        (Ran::Drill { source, .. }, Err(e))
+            if crate::error::exit_status(e) != ExitStatus::Usage =>
+        {
+            ops::hooks::drill_failed(config, catalog, source, e)
+        }
+        (Ran::Drill { .. }, Err(_)) | (Ran::Other, _) => {}
+    }
+    ops::after_command(config, catalog);
+}
+
+/// The repository (one target, or all) and the catalog bound to it.
+pub fn open(config: &Config, target: Option<&str>) -> Result<(Repository, Catalog)> {
+    let repo = crate::ops::open_repository(config, target)?;
+    let catalog = Catalog::open(&config.catalog)?;
+    catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
+    Ok((repo, catalog))
+}
+
+/// Who runs a restore or DR run, for the logs: the sudo user, else the
+/// login name, else the uid.
+pub fn operator() -> String {
+    std::env::var("SUDO_USER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
+}
