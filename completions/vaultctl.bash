@@ -61,6 +61,9 @@ _vaultctl() {
             vaultctl,schedule)
                 cmd="vaultctl__subcmd__schedule"
                 ;;
+            vaultctl,show)
+                cmd="vaultctl__subcmd__show"
+                ;;
             vaultctl,status)
                 cmd="vaultctl__subcmd__status"
                 ;;
@@ -202,6 +205,9 @@ _vaultctl() {
             vaultctl__subcmd__help,schedule)
                 cmd="vaultctl__subcmd__help__subcmd__schedule"
                 ;;
+            vaultctl__subcmd__help,show)
+                cmd="vaultctl__subcmd__help__subcmd__show"
+                ;;
             vaultctl__subcmd__help,status)
                 cmd="vaultctl__subcmd__help__subcmd__status"
                 ;;
@@ -247,8 +253,17 @@ _vaultctl() {
             vaultctl__subcmd__help__subcmd__key,generate)
                 cmd="vaultctl__subcmd__help__subcmd__key__subcmd__generate"
                 ;;
+            vaultctl__subcmd__help__subcmd__restores,show)
+                cmd="vaultctl__subcmd__help__subcmd__restores__subcmd__show"
+                ;;
+            vaultctl__subcmd__help__subcmd__schedule,cancel)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__cancel"
+                ;;
             vaultctl__subcmd__help__subcmd__schedule,install)
                 cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__install"
+                ;;
+            vaultctl__subcmd__help__subcmd__schedule,run-due)
+                cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__run__subcmd__due"
                 ;;
             vaultctl__subcmd__help__subcmd__schedule,show)
                 cmd="vaultctl__subcmd__help__subcmd__schedule__subcmd__show"
@@ -280,20 +295,44 @@ _vaultctl() {
             vaultctl__subcmd__key__subcmd__help,help)
                 cmd="vaultctl__subcmd__key__subcmd__help__subcmd__help"
                 ;;
+            vaultctl__subcmd__restores,help)
+                cmd="vaultctl__subcmd__restores__subcmd__help"
+                ;;
+            vaultctl__subcmd__restores,show)
+                cmd="vaultctl__subcmd__restores__subcmd__show"
+                ;;
+            vaultctl__subcmd__restores__subcmd__help,help)
+                cmd="vaultctl__subcmd__restores__subcmd__help__subcmd__help"
+                ;;
+            vaultctl__subcmd__restores__subcmd__help,show)
+                cmd="vaultctl__subcmd__restores__subcmd__help__subcmd__show"
+                ;;
+            vaultctl__subcmd__schedule,cancel)
+                cmd="vaultctl__subcmd__schedule__subcmd__cancel"
+                ;;
             vaultctl__subcmd__schedule,help)
                 cmd="vaultctl__subcmd__schedule__subcmd__help"
                 ;;
             vaultctl__subcmd__schedule,install)
                 cmd="vaultctl__subcmd__schedule__subcmd__install"
                 ;;
+            vaultctl__subcmd__schedule,run-due)
+                cmd="vaultctl__subcmd__schedule__subcmd__run__subcmd__due"
+                ;;
             vaultctl__subcmd__schedule,show)
                 cmd="vaultctl__subcmd__schedule__subcmd__show"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,cancel)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__cancel"
                 ;;
             vaultctl__subcmd__schedule__subcmd__help,help)
                 cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__help"
                 ;;
             vaultctl__subcmd__schedule__subcmd__help,install)
                 cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__install"
+                ;;
+            vaultctl__subcmd__schedule__subcmd__help,run-due)
+                cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__run__subcmd__due"
                 ;;
             vaultctl__subcmd__schedule__subcmd__help,show)
                 cmd="vaultctl__subcmd__schedule__subcmd__help__subcmd__show"
@@ -341,7 +380,7 @@ _vaultctl() {
 
     case "${cmd}" in
         vaultctl)
-            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help"
+            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -601,7 +640,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__backup)
-            opts="-v -q -h --all --tag --note --tenant --all-tenants --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help files command help"
+            opts="-v -q -h --all --tag --note --tenant --all-tenants --at --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help files command help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -616,6 +655,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --tenant)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --at)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1255,7 +1298,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help)
-            opts="key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help"
+            opts="key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1605,7 +1648,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help__subcmd__restores)
-            opts=""
+            opts="show"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1618,9 +1661,37 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__help__subcmd__restores__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__help__subcmd__schedule)
-            opts="show install"
+            opts="show install run-due cancel"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1646,9 +1717,37 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__help__subcmd__schedule__subcmd__run__subcmd__due)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__help__subcmd__schedule__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1927,7 +2026,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__list)
-            opts="-v -q -h --source --kind --status --tag --since --until --limit --page --restores --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-v -q -h --source --kind --status --tag --tenant --since --until --limit --page --restores --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1938,7 +2037,7 @@ _vaultctl() {
                     return 0
                     ;;
                 --kind)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "postgres postgres-physical files command" -- "${cur}"))
                     return 0
                     ;;
                 --status)
@@ -1946,6 +2045,10 @@ _vaultctl() {
                     return 0
                     ;;
                 --tag)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tenant)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2147,7 +2250,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restores)
-            opts="-v -q -h --limit --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-v -q -h --limit --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2180,8 +2283,80 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__restores__subcmd__help)
+            opts="show help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__restores__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__restores__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__restores__subcmd__show)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__schedule)
-            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help show install help"
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help show install run-due cancel help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2210,9 +2385,53 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        vaultctl__subcmd__schedule__subcmd__help)
-            opts="show install help"
+        vaultctl__subcmd__schedule__subcmd__cancel)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help)
+            opts="show install run-due cancel help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__cancel)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2239,6 +2458,20 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__schedule__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__schedule__subcmd__help__subcmd__run__subcmd__due)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2304,8 +2537,38 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__schedule__subcmd__run__subcmd__due)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__schedule__subcmd__show)
-            opts="-v -q -h --cron --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-v -q -h --cron --one-shots --binary --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2315,6 +2578,36 @@ _vaultctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__show)
+            opts="-v -q -h --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

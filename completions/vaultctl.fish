@@ -37,10 +37,11 @@ complete -c vaultctl -n "__fish_vaultctl_needs_command" -s V -l version -d 'Prin
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "key" -d 'Manage keys'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
-complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "list" -d 'List backups'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "list" -d 'List backups (25 a page on a terminal); filter by source, kind, status, tag, tenant, dates'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "show" -d 'Everything about one backup: sizes, targets, engine facts, artifacts, row counts, checks, restores'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
-complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
+complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte (no flag: the config\'s [verify] mode)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
 complete -c vaultctl -n "__fish_vaultctl_needs_command" -f -a "catalog" -d 'Manage the local catalog'
@@ -88,6 +89,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand init" -s h -l help -d 
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l tag -d 'Tag the backup (repeatable)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l note -d 'A note stored (encrypted) with the backup' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l tenant -d 'postgres sources: back up only this tenant\'s rows (repeatable; one artifact per tenant)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l at -d 'Back up later instead of now: a one-shot kept in the catalog and run by `vaultctl schedule run-due` (RFC 3339, a UTC `2026-12-01 02:00`, or a delay such as 2h)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and not __fish_seen_subcommand_from files command help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -131,16 +133,20 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_see
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand backup; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l source -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l kind -d 'files, command' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l source -d 'Only backups of this source (a [[source]] name, or the --name of `backup files`/`backup command`)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l kind -d 'Only this kind: postgres (logical dumps and tenant exports), postgres-physical (base backups), files, command' -r -f -a "postgres\t''
+postgres-physical\t''
+files\t''
+command\t''"
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l status -d 'running, completed or failed' -r -f -a "running\t''
 completed\t''
 failed\t''"
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l tag -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l tag -d 'Only backups carrying this tag (`backup --tag`)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l tenant -d 'Only backups holding this tenant\'s rows: its tenant exports and the full dumps of a source with [source.tenants]' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l since -d 'Started at or after (RFC 3339, a date, or an age such as 7d)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l until -d 'Started before (RFC 3339, a date, or an age such as 7d)' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l limit -d 'At most N rows (newest first)' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l page -d 'With --limit: which page (from 1)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l limit -d 'At most N rows a page (newest first); in JSON, at most N rows' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l page -d 'Which page (from 1) of --limit rows, or of 25 rows without --limit' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -151,6 +157,15 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -l no-progress -
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand list" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand show" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to -d 'Restore a files backup (or tar artifact) into this directory' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l target -d 'Read from this target only (default: the first, falling back to others)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l artifact -d 'Which artifact, when the backup holds several' -r
@@ -160,8 +175,9 @@ pitr\t''"
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l target-db -d 'postgres: the database to restore into, postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or PGPASSFILE, never in the URL)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l password-file -d 'A file holding the password of --target-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l tenant -d 'postgres: restore only this tenant\'s rows (repeatable), from a tenant backup or a full dump' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l jobs -d 'postgres full: connections loading data and building indexes in parallel (default: restore_jobs in the config, else the number of cores)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l reason -d 'Why this restore is done (kept in the restore log)' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pg-bin-dir -d 'postgres: where psql (pitr: pg_ctl, pg_controldata) is (default: the source\'s config, else PATH)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pg-bin-dir -d 'pitr: where pg_ctl and pg_controldata are (default: the source\'s config, else PATH); logical restores need no client programs' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pgdata -d 'pitr: the new data directory (must be empty or absent)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to-time -d 'pitr: recover up to this time (RFC 3339 with zone, or PostgreSQL\'s `2026-11-22 03:00:00+00`)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l source -d 'pitr: pick the base backup of this postgres-physical source (the newest one consistent before --to-time)' -r
@@ -183,18 +199,31 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l no-progres
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l limit -d 'At most N rows (newest first)' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l json -d 'Machine-readable JSON on stdout'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -l no-progress -d 'No progress bars or periodic progress lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s q -l quiet -d 'Less output (repeatable)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l limit -d 'At most N rows (newest first)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -f -a "show" -d 'One restore\'s full record: backup, target, who, why, duration, per-table rows, error'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and not __fish_seen_subcommand_from show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from help" -f -a "show" -d 'One restore\'s full record: backup, target, who, why, duration, per-table rows, error'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restores; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l target -d 'Check only this target' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l sample -d 'Download this percentage of packs, chosen at random' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l sample -d 'Download this percentage of packs, those read least recently first (repeated runs rotate through every pack)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand verify" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -444,7 +473,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_su
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l source -d 'The source whose latest backup to test' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l scratch-db -d 'The scratch database to create, restore into and drop (must not exist; default: vaultctl_drill_SOURCE on the source\'s server)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l scratch-db -d 'The scratch database to create, restore into and drop (must not exist; default: the source\'s [source.drill] scratch_db, else vaultctl_drill_SOURCE on the source\'s server)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l password-file -d 'A file holding the password of --scratch-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l report -d 'Write a Markdown report of every step with timings' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l pg-bin-dir -d 'Where psql is (default: the source\'s config, else PATH)' -r -F
@@ -474,24 +503,27 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_su
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from help" -f -a "drill" -d 'Test restore into a scratch database (created and dropped); alerts when it fails'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from help" -f -a "history" -d 'DR runs and drills, newest first'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l json -d 'Machine-readable JSON on stdout'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -l no-progress -d 'No progress bars or periodic progress lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s q -l quiet -d 'Less output (repeatable)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), and those of [verify] and [source.drill], or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "install" -d 'Write a .service and a .timer per scheduled source, verified target ([verify]) and drilled source ([source.drill]), and the one-shot runner\'s'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "run-due" -d 'Run the one-shot backups that are due (what the vaultctl-oneshot timer and the crontab line call)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "cancel" -d 'Cancel a pending one-shot backup (`backup --at`)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and not __fish_seen_subcommand_from show install run-due cancel help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l binary -d 'vaultctl binary for the generated command lines (default: this one)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l cron -d 'Print crontab lines instead of the table'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l one-shots -d 'Only the pending one-shot backups (`backup --at`)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
@@ -508,8 +540,28 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_s
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from run-due" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l metrics-textfile -d 'Prometheus textfile to write after state changes (overrides `metrics_textfile`)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l json -d 'Machine-readable JSON on stdout'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -l no-progress -d 'No progress bars or periodic progress lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -s q -l quiet -d 'Less output (repeatable)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from cancel" -s h -l help -d 'Print help'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), and those of [verify] and [source.drill], or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "install" -d 'Write a .service and a .timer per scheduled source, verified target ([verify]) and drilled source ([source.drill]), and the one-shot runner\'s'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "run-due" -d 'Run the one-shot backups that are due (what the vaultctl-oneshot timer and the crontab line call)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "cancel" -d 'Cancel a pending one-shot backup (`backup --at`)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand schedule; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand completions" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
@@ -529,28 +581,30 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -l no-progress -d
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s q -l quiet -d 'Less output (repeatable)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand man" -s h -l help -d 'Print help'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "key" -d 'Manage keys'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "list" -d 'List backups'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "catalog" -d 'Manage the local catalog'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "wal" -d 'WAL archiving for point-in-time recovery (archive_command, restore_command, status)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "doctor" -d 'Check the setup: keys, targets (credentials, clock, permissions), PostgreSQL sources, schedules, space; exit 0 pass, 1 warning, 2 failure'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "status" -d 'Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "alerts" -d 'List, acknowledge and resolve alerts'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "dr" -d 'Disaster recovery: the runbook (plan), a verified restore (run), test restores (drill), history'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "schedule" -d 'Show schedules, print crontab lines, install systemd timers'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "completions" -d 'Print shell completions'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "key" -d 'Manage keys'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "init" -d 'Create the repository on every configured target (idempotent)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "backup" -d 'Back up configured sources, files or a command\'s output'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "list" -d 'List backups (25 a page on a terminal); filter by source, kind, status, tag, tenant, dates'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "show" -d 'Everything about one backup: sizes, targets, engine facts, artifacts, row counts, checks, restores'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "restore" -d 'Restore a backup into a directory, to stdout, or into PostgreSQL'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "restores" -d 'The restore log: every restore, by whom, why and how it ended'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "verify" -d 'Check the repository: structure, and with --read-data every byte (no flag: the config\'s [verify] mode)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "prune" -d 'Apply retention and delete data no backup needs (safe while backups run)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "sync" -d 'Copy backups a target lacks from the other targets (catch-up after an outage)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "catalog" -d 'Manage the local catalog'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "wal" -d 'WAL archiving for point-in-time recovery (archive_command, restore_command, status)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "doctor" -d 'Check the setup: keys, targets (credentials, clock, permissions), PostgreSQL sources, schedules, space; exit 0 pass, 1 warning, 2 failure'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "status" -d 'Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "alerts" -d 'List, acknowledge and resolve alerts'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "dr" -d 'Disaster recovery: the runbook (plan), a verified restore (run), test restores (drill), history'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "schedule" -d 'Show schedules, print crontab lines, install systemd timers'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "completions" -d 'Print shell completions'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and not __fish_seen_subcommand_from key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from key" -f -a "generate" -d 'Write a new age identity (mode 0600) and print its public recipient'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "files" -d 'Back up files and directories (modes, owners, mtimes, symlinks)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from backup" -f -a "command" -d 'Back up a command\'s standard output; its exit status decides success'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from restores" -f -a "show" -d 'One restore\'s full record: backup, target, who, why, duration, per-table rows, error'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from catalog" -f -a "rebuild" -d 'Rebuild the catalog\'s backup list and dedup index from the repository'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "push" -d 'Archive one WAL file: archive_command = \'vaultctl --config FILE wal push %p\''
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from wal" -f -a "fetch" -d 'Restore one WAL file: restore_command = \'vaultctl --config FILE wal fetch %f %p\' (exit 1 and "not in archive" when missing)'
@@ -564,5 +618,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from dr" -f -a "run" -d 'Restore a source\'s latest verified backup into a database and check it (records the RTO)'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from dr" -f -a "drill" -d 'Test restore into a scratch database (created and dropped); alerts when it fails'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from dr" -f -a "history" -d 'DR runs and drills, newest first'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), or crontab lines'
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "install" -d 'Write a .service and a .timer per scheduled source'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "show" -d 'Show each source\'s schedule and next run (UTC), and those of [verify] and [source.drill], or crontab lines'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "install" -d 'Write a .service and a .timer per scheduled source, verified target ([verify]) and drilled source ([source.drill]), and the one-shot runner\'s'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "run-due" -d 'Run the one-shot backups that are due (what the vaultctl-oneshot timer and the crontab line call)'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand help; and __fish_seen_subcommand_from schedule" -f -a "cancel" -d 'Cancel a pending one-shot backup (`backup --at`)'

@@ -171,6 +171,26 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX verify_runs_target ON verify_runs (target, finished_at);
     "#,
+    // One-shot backups scheduled for a later time (`backup --at`), run by
+    // `schedule run-due`.
+    r#"
+    CREATE TABLE one_shots (
+        id INTEGER PRIMARY KEY,
+        sources TEXT NOT NULL,
+        tenants TEXT NOT NULL DEFAULT '[]',
+        tags TEXT NOT NULL DEFAULT '[]',
+        note TEXT,
+        due_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'missed', 'cancelled')),
+        started_at TEXT,
+        finished_at TEXT,
+        backups TEXT NOT NULL DEFAULT '[]',
+        error TEXT
+    );
+    CREATE INDEX one_shots_status_due ON one_shots (status, due_at);
+    "#,
 ];
 
 pub struct Catalog {
@@ -206,6 +226,9 @@ pub struct BackupFilter {
     pub kind: Option<String>,
     pub status: Option<String>,
     pub tag: Option<String>,
+    /// Backups holding this tenant's rows: its tenant exports and the full
+    /// dumps of a source with `[source.tenants]`.
+    pub tenant: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: Option<usize>,
@@ -462,8 +485,9 @@ impl Catalog {
 
     const SELECT: &'static str = "SELECT b.*, (SELECT group_concat(target, ',') FROM (SELECT target FROM backup_targets bt WHERE bt.backup_id = b.id ORDER BY target)) AS targets FROM backups b";
 
-    pub fn list(&self, f: &BackupFilter) -> Result<Vec<BackupRow>> {
-        let mut sql = format!("{} WHERE 1 = 1", Self::SELECT);
+    /// The WHERE clause of a filter (on `backups b`) and its arguments.
+    fn filter_sql(f: &BackupFilter) -> (String, Vec<String>) {
+        let mut sql = String::from(" WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         let mut add = |cond: &str, v: &Option<String>| {
             if let Some(v) = v {
@@ -483,6 +507,20 @@ impl Catalog {
                 args.len()
             ));
         }
+        if let Some(tenant) = &f.tenant {
+            args.push(tenant.clone());
+            sql.push_str(&format!(
+                " AND (EXISTS (SELECT 1 FROM json_each(b.details, '$.tenants') WHERE value = ?{}) \
+                 OR (json_extract(b.details, '$.engine.mode') = 'full' AND json_extract(b.details, '$.engine.tenant_spec') IS NOT NULL))",
+                args.len()
+            ));
+        }
+        (sql, args)
+    }
+
+    pub fn list(&self, f: &BackupFilter) -> Result<Vec<BackupRow>> {
+        let (cond, args) = Self::filter_sql(f);
+        let mut sql = format!("{}{cond}", Self::SELECT);
         sql.push_str(" ORDER BY b.started_at DESC, b.id");
         if let Some(limit) = f.limit {
             sql.push_str(&format!(" LIMIT {limit} OFFSET {}", f.offset));
@@ -492,6 +530,16 @@ impl Catalog {
             .query_map(rusqlite::params_from_iter(args.iter()), Self::row_from)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// How many backups match a filter (its limit and offset ignored).
+    pub fn count(&self, f: &BackupFilter) -> Result<u64> {
+        let (cond, args) = Self::filter_sql(f);
+        Ok(self.conn.query_row(
+            &format!("SELECT count(*) FROM backups b{cond}"),
+            rusqlite::params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<BackupRow>> {
@@ -565,6 +613,18 @@ impl Catalog {
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
+    }
+
+    /// The sizes (plaintext bytes) of the last `n` completed backups of a
+    /// source, oldest first (a trend line).
+    pub fn recent_sizes(&self, source: &str, n: usize) -> Result<Vec<u64>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT bytes FROM (SELECT bytes, started_at FROM backups WHERE source = ?1 AND status = 'completed' ORDER BY started_at DESC LIMIT ?2) ORDER BY started_at",
+        )?;
+        let rows = stmt
+            .query_map(params![source, n as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// How many completed backups the catalog holds.
@@ -999,29 +1059,179 @@ impl Catalog {
         }
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt
-            .query_map([], |r| {
-                let tenants: String = r.get("tenants")?;
-                let details: Option<String> = r.get("details")?;
-                Ok(RestoreRow {
+            .query_map([], Self::restore_from)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The restores made from one backup, newest first.
+    pub fn restores_of(&self, backup_id: &str) -> Result<Vec<RestoreRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM restores WHERE backup_id = ?1 ORDER BY started_at DESC, id DESC",
+        )?;
+        let rows = stmt
+            .query_map([backup_id], Self::restore_from)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// One restore log entry.
+    pub fn restore(&self, id: i64) -> Result<Option<RestoreRow>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT * FROM restores WHERE id = ?1",
+                [id],
+                Self::restore_from,
+            )
+            .optional()?)
+    }
+
+    fn restore_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<RestoreRow> {
+        let tenants: String = r.get("tenants")?;
+        let details: Option<String> = r.get("details")?;
+        Ok(RestoreRow {
+            id: r.get("id")?,
+            backup_id: r.get("backup_id")?,
+            source: r.get("source")?,
+            kind: r.get("type")?,
+            target: r.get("target")?,
+            tenants: serde_json::from_str(&tenants).unwrap_or_default(),
+            reason: r.get("reason")?,
+            operator: r.get("operator")?,
+            host: r.get("host")?,
+            started_at: r.get("started_at")?,
+            finished_at: r.get("finished_at")?,
+            outcome: r.get("outcome")?,
+            rows: r.get("rows")?,
+            details: details.and_then(|d| serde_json::from_str(&d).ok()),
+            error: r.get("error")?,
+        })
+    }
+
+    /// Verify runs that started at `since` or later, newest first.
+    pub fn verify_runs_since(&self, since: &str) -> Result<Vec<VerifyRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT started_at, finished_at, target, mode, ok, backups_checked, packs_checked, problems FROM verify_runs WHERE started_at >= ?1 ORDER BY started_at DESC, id DESC",
+        )?;
+        let rows = stmt
+            .query_map([since], |r| {
+                let problems: String = r.get(7)?;
+                Ok(VerifyRecord {
+                    started_at: r.get(0)?,
+                    finished_at: r.get(1)?,
+                    target: r.get(2)?,
+                    mode: r.get(3)?,
+                    ok: r.get(4)?,
+                    backups_checked: r.get(5)?,
+                    packs_checked: r.get(6)?,
+                    problems: serde_json::from_str(&problems).unwrap_or_default(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
+/// A one-shot backup (`backup SOURCE… --at TIME`; the `schedule show
+/// --one-shots --json` shape).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OneShot {
+    pub id: i64,
+    pub sources: Vec<String>,
+    pub tenants: Vec<String>,
+    pub tags: Vec<String>,
+    pub note: Option<String>,
+    pub due_at: String,
+    pub created_at: String,
+    pub created_by: String,
+    /// pending, running, succeeded, failed, missed or cancelled.
+    pub status: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// The backups it made.
+    pub backups: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// What a new one-shot is made of.
+pub struct OneShotNew<'a> {
+    pub sources: &'a [String],
+    pub tenants: &'a [String],
+    pub tags: &'a [String],
+    pub note: Option<&'a str>,
+    pub due_at: &'a str,
+    pub created_at: &'a str,
+    pub created_by: &'a str,
+}
+
+impl Catalog {
+    pub fn one_shot_add(&self, o: &OneShotNew<'_>) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO one_shots (sources, tenants, tags, note, due_at, created_at, created_by, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+            params![serde_json::to_string(o.sources)?, serde_json::to_string(o.tenants)?, serde_json::to_string(o.tags)?, o.note, o.due_at, o.created_at, o.created_by],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// One-shots with this status (all when `None`), by due time.
+    pub fn one_shots(&self, status: Option<&str>) -> Result<Vec<OneShot>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM one_shots WHERE (?1 IS NULL OR status = ?1) ORDER BY due_at, id",
+        )?;
+        let rows = stmt
+            .query_map([status], |r| {
+                let list = |c: &str| -> rusqlite::Result<Vec<String>> {
+                    let t: String = r.get(c)?;
+                    Ok(serde_json::from_str(&t).unwrap_or_default())
+                };
+                Ok(OneShot {
                     id: r.get("id")?,
-                    backup_id: r.get("backup_id")?,
-                    source: r.get("source")?,
-                    kind: r.get("type")?,
-                    target: r.get("target")?,
-                    tenants: serde_json::from_str(&tenants).unwrap_or_default(),
-                    reason: r.get("reason")?,
-                    operator: r.get("operator")?,
-                    host: r.get("host")?,
+                    sources: list("sources")?,
+                    tenants: list("tenants")?,
+                    tags: list("tags")?,
+                    note: r.get("note")?,
+                    due_at: r.get("due_at")?,
+                    created_at: r.get("created_at")?,
+                    created_by: r.get("created_by")?,
+                    status: r.get("status")?,
                     started_at: r.get("started_at")?,
                     finished_at: r.get("finished_at")?,
-                    outcome: r.get("outcome")?,
-                    rows: r.get("rows")?,
-                    details: details.and_then(|d| serde_json::from_str(&d).ok()),
+                    backups: list("backups")?,
                     error: r.get("error")?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// Moves a one-shot from status `from` to `to`; false when it was not
+    /// in `from` (another run took it, or it was cancelled).
+    pub fn one_shot_transition(&self, id: i64, from: &str, to: &str, at: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE one_shots SET status = ?3,
+               started_at = CASE WHEN ?3 = 'running' THEN ?4 ELSE started_at END,
+               finished_at = CASE WHEN ?3 = 'running' THEN finished_at ELSE ?4 END
+             WHERE id = ?1 AND status = ?2",
+            params![id, from, to, at],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Records how a running one-shot ended.
+    pub fn one_shot_finished(
+        &self,
+        id: i64,
+        ok: bool,
+        backups: &[String],
+        error: Option<&str>,
+        at: &str,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE one_shots SET status = ?2, backups = ?3, error = ?4, finished_at = ?5 WHERE id = ?1",
+            params![id, if ok { "succeeded" } else { "failed" }, serde_json::to_string(backups)?, error, at],
+        )?;
+        Ok(())
     }
 }
 
@@ -1238,6 +1448,17 @@ impl Catalog {
         let rows = stmt
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(rows)
+    }
+
+    /// The DR runs and drills that restored one backup, newest first.
+    pub fn dr_runs_of(&self, backup_id: &str) -> Result<Vec<DrRunRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM dr_runs WHERE backup_id = ?1 ORDER BY started_at DESC, id DESC",
+        )?;
+        let rows = stmt
+            .query_map([backup_id], dr_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 

@@ -47,6 +47,8 @@ pub mod kind {
     /// A repository object is damaged or not what its name says (garbage
     /// index, truncated manifest…): it is skipped, and someone should look.
     pub const REPOSITORY_DAMAGED: &str = "repository_damaged";
+    /// A one-shot backup (`backup --at`) did not run when due.
+    pub const ONE_SHOT_MISSED: &str = "one_shot_missed";
 }
 
 /// What identifies one condition: kind, source and target (`""` = none).

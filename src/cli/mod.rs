@@ -39,7 +39,10 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options every command takes; `--help` lists them under their own
+/// heading, after the command's own.
 #[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
@@ -81,8 +84,10 @@ pub enum Command {
     Init,
     /// Back up configured sources, files or a command's output
     Backup(commands::backup::BackupArgs),
-    /// List backups
+    /// List backups (25 a page on a terminal); filter by source, kind, status, tag, tenant, dates
     List(commands::list::ListArgs),
+    /// Everything about one backup: sizes, targets, engine facts, artifacts, row counts, checks, restores
+    Show(commands::show::ShowArgs),
     /// Restore a backup into a directory, to stdout, or into PostgreSQL
     Restore(commands::restore::RestoreArgs),
     /// The restore log: every restore, by whom, why and how it ended
@@ -199,6 +204,7 @@ pub fn main() -> i32 {
         Command::Init => commands::init::run(&ctx),
         Command::Backup(a) => commands::backup::run(&ctx, a),
         Command::List(a) => commands::list::run(&ctx, a),
+        Command::Show(a) => commands::show::run(&ctx, a),
         Command::Restore(a) => commands::restore::run(&ctx, a),
         Command::Restores(a) => commands::restores::run(&ctx, a),
         Command::Verify(a) => commands::verify::run(&ctx, a),

@@ -165,6 +165,34 @@ pub fn parse_time_arg(s: &str) -> Result<String> {
     )
 }
 
+/// Whether to draw with plain ASCII (`NO_COLOR` set, or `TERM=dumb`).
+pub fn plain_ascii() -> bool {
+    std::env::var_os("NO_COLOR").is_some()
+        || std::env::var("TERM").map(|t| t == "dumb").unwrap_or(false)
+}
+
+/// A one-line trend of `values` (scaled between their minimum and maximum):
+/// Unicode blocks, or `_.-=#` in plain ASCII.
+pub fn sparkline(values: &[u64], ascii: bool) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    const PLAIN: [char; 5] = ['_', '.', '-', '=', '#'];
+    let levels: &[char] = if ascii { &PLAIN } else { &BLOCKS };
+    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
+        return String::new();
+    };
+    values
+        .iter()
+        .map(|&v| {
+            let i = if max == min {
+                levels.len() / 2
+            } else {
+                ((v - min) as f64 / (max - min) as f64 * (levels.len() - 1) as f64).round() as usize
+            };
+            levels[i]
+        })
+        .collect()
+}
+
 /// Confirmation on a terminal; without one, a refusal that names `--yes`.
 pub struct TerminalConfirm;
 
@@ -187,5 +215,19 @@ impl crate::jobs::Confirm for TerminalConfirm {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod sparkline_tests {
+    use super::sparkline;
+
+    #[test]
+    fn sparkline_scales_between_min_and_max() {
+        assert_eq!(sparkline(&[], false), "");
+        assert_eq!(sparkline(&[1, 8, 4], false), "▁█▄");
+        assert_eq!(sparkline(&[0, 100, 50, 25], true), "_#-.");
+        assert_eq!(sparkline(&[5, 5], true), "--");
+        assert_eq!(sparkline(&[10, 20, 30], false).chars().count(), 3);
     }
 }

@@ -74,6 +74,7 @@ fn unavailable(name: &str, why: &str, mode: Mode) -> Report {
             backups: vec![],
         }],
         affected_backups: vec![],
+        orphans: vec![],
         warnings: vec![],
         packs_listed: vec![],
         packs_read: vec![],

@@ -17,8 +17,10 @@ pub mod health;
 pub mod hooks;
 pub mod metrics;
 pub mod notify;
+pub mod oneshot;
 pub mod schedule;
 pub mod units;
+pub mod views;
 
 use crate::catalog::Catalog;
 use crate::config::Config;

@@ -12,6 +12,43 @@ pub fn unit_name(source: &str) -> String {
     format!("vaultctl-backup-{source}")
 }
 
+/// The units that run due one-shot backups (`backup --at`).
+pub const ONESHOT_UNIT: &str = "vaultctl-oneshot";
+
+/// How often due one-shot backups are looked for (`OnCalendar`; the
+/// crontab line runs every minute too).
+pub const ONESHOT_ON_CALENDAR: &str = "minutely";
+
+/// The command line that runs due one-shot backups.
+pub fn oneshot_command_line(binary: &Path, config: &Config) -> String {
+    format!(
+        "{} --no-progress --quiet schedule run-due",
+        invocation(binary, config)
+    )
+}
+
+/// The `.service` unit that runs due one-shot backups.
+pub fn oneshot_service(config: &Config, binary: &Path) -> String {
+    service_unit(
+        config,
+        "vaultctl: run the one-shot backups that are due (backup --at)",
+        &oneshot_command_line(binary, config),
+        &[
+            "# Exit 3 = completed, but a target missed a backup, or a one-shot was missed (an alert is raised).",
+            "SuccessExitStatus=3",
+        ],
+    )
+}
+
+/// The `.timer` unit that runs due one-shot backups every minute.
+pub fn oneshot_timer() -> String {
+    timer_unit(
+        "vaultctl: look for due one-shot backups every minute",
+        &[format!("OnCalendar={ONESHOT_ON_CALENDAR}")],
+        ONESHOT_UNIT,
+    )
+}
+
 /// The WAL-archive check units of a postgres-physical source.
 pub fn walcheck_unit_name(source: &str) -> String {
     format!("vaultctl-walcheck-{source}")
@@ -499,6 +536,11 @@ pub fn crontab(config: &Config, binary: &Path) -> String {
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# one-shot backups (`backup --at`): run the due ones every minute"
+    );
+    let _ = writeln!(out, "* * * * * {}", oneshot_command_line(binary, config));
     for s in physical_sources(config) {
         let _ = writeln!(
             out,

@@ -44,6 +44,11 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Every backup named by any problem.
     pub affected_backups: Vec<String>,
+    /// Damage no backup is affected by: packs no manifest references
+    /// (left by an interrupted backup, or no longer needed after a prune).
+    /// A warning (exit 3), not a problem: prune deletes them.
+    #[serde(default)]
+    pub orphans: Vec<Problem>,
     /// What is not damaged but weaker than it should be (for instance
     /// version 1 manifests, whose body is not bound to their header).
     #[serde(default)]
@@ -274,6 +279,21 @@ pub fn verify_target_rotating(
     }
     let mut packs_checked = 0;
     let mut packs_read = Vec::with_capacity(to_read.len());
+    let mut orphans: Vec<Problem> = Vec::new();
+    // A damaged pack no backup uses is a warning: nothing is at risk.
+    let mut damaged = |what: String, backups: Vec<String>| {
+        if backups.is_empty() {
+            orphans.push(Problem {
+                message: format!("{what}; no backup references it (an interrupted backup or a prune left it), so no backup is at risk. `vaultctl prune` deletes it"),
+                backups,
+            });
+        } else {
+            problems.push(Problem {
+                message: what,
+                backups,
+            });
+        }
+    };
     for name in &to_read {
         let users = || {
             pack_users
@@ -288,10 +308,10 @@ pub fn verify_target_rotating(
         progress.advance(bytes.len() as u64);
         packs_checked += 1;
         if &content_name(&bytes) != *name {
-            problems.push(Problem {
-                message: format!("pack {name} is damaged (its bytes do not match its name)"),
-                backups: users(),
-            });
+            damaged(
+                format!("pack {name} is damaged (its bytes do not match its name)"),
+                users(),
+            );
             packs_read.push(((*name).clone(), false));
             continue;
         }
@@ -305,10 +325,10 @@ pub fn verify_target_rotating(
                 None => None,
             };
             if let Err(e) = check_pack_content(repo, name, &bytes, ids, &locations, indexed) {
-                problems.push(Problem {
-                    message: format!("pack {name}: {}", crate::error::paragraph(&e)),
-                    backups: users(),
-                });
+                damaged(
+                    format!("pack {name}: {}", crate::error::paragraph(&e)),
+                    users(),
+                );
                 intact = false;
             }
         }
@@ -363,6 +383,7 @@ pub fn verify_target_rotating(
         content_checked,
         problems,
         affected_backups: affected.into_iter().collect(),
+        orphans,
         warnings,
         packs_listed: {
             let mut v: Vec<(String, u64)> = packs_listed.into_iter().collect();

@@ -25,4 +25,5 @@ mod prune;
 mod roundtrip;
 mod s3;
 mod scale;
+mod views;
 mod wizard;

@@ -488,6 +488,13 @@ fn schedule_validation_show_cron_and_systemd_units() {
         "{cron}"
     );
     assert!(!cron.contains("backup adhoc"));
+    assert!(
+        cron.contains(&format!(
+            "* * * * * /usr/bin/vaultctl --config {} --no-progress --quiet schedule run-due\n",
+            cfg.display()
+        )),
+        "{cron}"
+    );
     // A physical source archives WAL all day: its archive is checked every
     // 15 minutes, scheduled or not.
     assert!(
@@ -534,7 +541,11 @@ fn schedule_validation_show_cron_and_systemd_units() {
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names.len(), 12, "{names:?}");
+    let oneshot = read(&units.join("vaultctl-oneshot.timer"));
+    assert!(oneshot.contains("OnCalendar=minutely"), "{oneshot}");
+    let oneshot = read(&units.join("vaultctl-oneshot.service"));
+    assert!(oneshot.contains("--quiet schedule run-due"), "{oneshot}");
     let walcheck = read(&units.join("vaultctl-walcheck-cluster.timer"));
     assert!(walcheck.contains("OnCalendar=*:0/15"), "{walcheck}");
     let walcheck = read(&units.join("vaultctl-walcheck-cluster.service"));

@@ -542,3 +542,65 @@ fn pg_dump_18_dump_restores_into_postgresql_15() {
     assert!(dropped.contains("\\\\restrict"), "{r}");
     assert_eq!(c.digests("from18old", None), c.digests("app", None));
 }
+
+/// `list --tenant` finds a tenant's exports and the full dumps of the
+/// tenant-aware source; `show` gives the engine facts and row counts.
+#[test]
+fn list_by_tenant_and_show_engine_facts() {
+    let c = fixture();
+    let v = vault(&c);
+    let full = v.backup(&["db"]);
+    let acme = v.backup(&["db", "--tenant", "acme"]);
+    let globex = v.backup(&["db", "--tenant", "globex"]);
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["list"];
+        a.extend_from_slice(args);
+        let mut ids: Vec<String> = v
+            .json(&a)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sorted = |mut x: Vec<String>| {
+        x.sort();
+        x
+    };
+    assert_eq!(
+        ids(&["--tenant", "acme"]),
+        sorted(vec![full.clone(), acme.clone()])
+    );
+    assert_eq!(
+        ids(&["--tenant", "globex"]),
+        sorted(vec![full.clone(), globex.clone()])
+    );
+    assert_eq!(ids(&["--tenant", "initech"]), vec![full.clone()]);
+    assert_eq!(ids(&["--kind", "postgres"]).len(), 3);
+
+    let s = v.json(&["show", &full]);
+    assert_eq!(s["kind"], "postgres");
+    assert_eq!(s["engine"]["database"], "app");
+    assert_eq!(s["engine"]["mode"], "full");
+    assert!(s["engine"]["server_version"].as_str().unwrap().len() >= 2);
+    assert!(s["engine"]["pg_dump_version"].as_str().unwrap().len() >= 2);
+    assert!(s["engine"].get("row_counts").is_none());
+    assert_eq!(
+        s["table_rows"]["public.customers"].as_i64().unwrap(),
+        c.count("app", "SELECT count(*) FROM customers")
+    );
+    assert_eq!(s["artifacts"][0]["name"], "dump.sql");
+    let s = v.json(&["show", &acme]);
+    assert_eq!(s["tenants"], serde_json::json!(["acme"]));
+    assert_eq!(s["engine"]["mode"], "tenants");
+    assert_eq!(
+        s["table_rows"]["acme/public.customers"].as_i64().unwrap(),
+        c.count(
+            "app",
+            "SELECT count(*) FROM customers WHERE tenant_id = 'acme'"
+        )
+    );
+    assert_eq!(s["artifacts"][0]["name"], "tenant-acme");
+}

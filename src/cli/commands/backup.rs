@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
+use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
 use crate::config::{validate_name, Config};
 use crate::engine::postgres::tenants::Selection;
 use crate::engine::{self, command::CommandSource, files::FilesSource};
 use crate::error::{fail, ExitStatus};
 use crate::jobs::backup::Event;
+use crate::ops;
 use crate::repo::backup::{BackupOutcome, Source};
 
 #[derive(Args, Debug)]
@@ -35,6 +37,9 @@ pub struct BackupArgs {
     /// postgres sources: back up every tenant's rows, one artifact per tenant, from one snapshot
     #[arg(long)]
     pub all_tenants: bool,
+    /// Back up later instead of now: a one-shot kept in the catalog and run by `vaultctl schedule run-due` (RFC 3339, a UTC `2026-12-01 02:00`, or a delay such as 2h)
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["all", "all_tenants"])]
+    pub at: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -71,6 +76,9 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
             "--tenant and --all-tenants apply to configured postgres sources only.",
             "Name a postgres source: `vaultctl backup SOURCE --tenant ID`.",
         );
+    }
+    if let Some(at) = &args.at {
+        return schedule_one_shot(ctx, &config, &args, at);
     }
     match &args.adhoc {
         Some(AdHoc::Files { paths, name }) => {
@@ -167,6 +175,57 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
         args.note.as_deref(),
         &mut on,
     )
+}
+
+/// `backup SOURCE… --at TIME`: records a one-shot for `schedule run-due`.
+fn schedule_one_shot(
+    ctx: &Ctx,
+    config: &Config,
+    args: &BackupArgs,
+    at: &str,
+) -> Result<ExitStatus> {
+    if args.adhoc.is_some() || args.sources.is_empty() {
+        return fail(
+            ExitStatus::Usage,
+            "--at schedules configured sources only.",
+            "Name the sources: `vaultctl backup SOURCE... --at TIME`.",
+        );
+    }
+    for name in &args.sources {
+        if !config.sources.iter().any(|s| &s.name == name) {
+            return fail(
+                ExitStatus::Usage,
+                format!("there is no source named '{name}' in the config."),
+                format!("Configured sources: {}.", names(config)),
+            );
+        }
+    }
+    let due = ops::oneshot::parse_at(at, config.clock.now())?;
+    let catalog = Catalog::open(&config.catalog)?;
+    let o = ops::oneshot::add(
+        &catalog,
+        &crate::catalog::OneShotNew {
+            sources: &args.sources,
+            tenants: &args.tenants,
+            tags: &args.tags,
+            note: args.note.as_deref(),
+            due_at: &crate::clock::format(due),
+            created_at: &config.clock.now_str(),
+            created_by: &crate::jobs::operator(),
+        },
+    )?;
+    if ctx.global.json {
+        output::json(&o)?;
+    } else {
+        output::line(&format!(
+            "scheduled one-shot backup {} of {} at {} (UTC); `vaultctl schedule run-due` runs it (installed by `vaultctl schedule install` or `schedule show --cron`); `vaultctl schedule cancel {}` cancels it",
+            o.id,
+            o.sources.join(", "),
+            o.due_at,
+            o.id
+        ))?;
+    }
+    Ok(ExitStatus::Success)
 }
 
 fn names(config: &Config) -> String {

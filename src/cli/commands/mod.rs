@@ -14,6 +14,7 @@ pub mod prune;
 pub mod restore;
 pub mod restores;
 pub mod schedule;
+pub mod show;
 pub mod status;
 pub mod sync;
 pub mod verify;

@@ -1,22 +1,37 @@
 //! `vaultctl restores`: the restore log kept in the catalog.
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
 use crate::error::ExitStatus;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RestoresArgs {
     /// At most N rows (newest first)
     #[arg(long)]
     pub limit: Option<usize>,
+    #[command(subcommand)]
+    pub command: Option<RestoresCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RestoresCommand {
+    /// One restore's full record: backup, target, who, why, duration, per-table rows, error
+    Show {
+        /// The restore's id (`vaultctl restores --json` `id`)
+        id: i64,
+    },
 }
 
 pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
+    if let Some(RestoresCommand::Show { id }) = args.command {
+        return show(ctx, &catalog, id);
+    }
     let rows = catalog.restores(args.limit)?;
     if ctx.global.json {
         output::json(&rows)?;
@@ -28,10 +43,12 @@ pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<ExitStatus> {
     }
     let mut t = output::table();
     t.set_header(vec![
-        "started", "backup", "type", "target", "tenants", "operator", "outcome", "rows", "reason",
+        "id", "started", "backup", "type", "target", "tenants", "operator", "outcome", "rows",
+        "reason",
     ]);
     for r in &rows {
         t.add_row(vec![
+            r.id.to_string(),
             r.started_at.replace('T', " ").chars().take(19).collect(),
             r.backup_id.clone(),
             r.kind.clone(),
@@ -49,5 +66,51 @@ pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<ExitStatus> {
         ]);
     }
     output::line(&t.to_string())?;
+    Ok(ExitStatus::Success)
+}
+
+/// `restores show ID`.
+fn show(ctx: &Ctx, catalog: &Catalog, id: i64) -> Result<ExitStatus> {
+    let r = crate::ops::views::restore(catalog, id)?;
+    if ctx.global.json {
+        output::json(&r)?;
+        return Ok(ExitStatus::Success);
+    }
+    let duration = r
+        .finished_at
+        .as_deref()
+        .and_then(crate::clock::parse)
+        .zip(crate::clock::parse(&r.started_at))
+        .map(|(f, s)| output::duration_ms((f - s).whole_milliseconds().max(0) as u64));
+    let mut lines = vec![
+        format!("restore {}: {}", r.id, r.outcome),
+        format!("backup:    {} ({})", r.backup_id, r.source),
+        format!("type:      {}", r.kind),
+        format!("target:    {}", r.target),
+        format!("operator:  {} on {}", r.operator, r.host),
+        format!("reason:    {}", r.reason.as_deref().unwrap_or("-")),
+        format!(
+            "started:   {}   finished: {}   duration: {}",
+            r.started_at,
+            r.finished_at.as_deref().unwrap_or("-"),
+            duration.unwrap_or_else(|| "-".into())
+        ),
+    ];
+    if !r.tenants.is_empty() {
+        lines.push(format!("tenants:   {}", r.tenants.join(", ")));
+    }
+    if let Some(n) = r.rows {
+        lines.push(format!("rows:      {n}"));
+    }
+    if let Some(e) = &r.error {
+        lines.push(format!("error:     {e}"));
+    }
+    output::line(&lines.join("\n"))?;
+    if let Some(d) = &r.details {
+        output::line(&format!(
+            "details:\n{}",
+            serde_json::to_string_pretty(d).unwrap_or_default()
+        ))?;
+    }
     Ok(ExitStatus::Success)
 }

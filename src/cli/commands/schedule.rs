@@ -7,22 +7,32 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::cli::{output, Ctx};
-use crate::error::{fail, ExitStatus};
+use crate::error::ExitStatus;
 use crate::ops::{self, health, units};
 
 #[derive(Subcommand, Debug)]
 pub enum ScheduleCommand {
     /// Show each source's schedule and next run (UTC), and those of [verify] and [source.drill], or crontab lines
     Show(ShowArgs),
-    /// Write a .service and a .timer per scheduled source, verified target ([verify]) and drilled source ([source.drill])
+    /// Write a .service and a .timer per scheduled source, verified target ([verify]) and drilled source ([source.drill]), and the one-shot runner's
     Install(InstallArgs),
+    /// Run the one-shot backups that are due (what the vaultctl-oneshot timer and the crontab line call)
+    RunDue,
+    /// Cancel a pending one-shot backup (`backup --at`)
+    Cancel {
+        /// The one-shot's id (`schedule show`)
+        id: i64,
+    },
 }
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
     /// Print crontab lines instead of the table
-    #[arg(long)]
+    #[arg(long, conflicts_with = "one_shots")]
     pub cron: bool,
+    /// Only the pending one-shot backups (`backup --at`)
+    #[arg(long)]
+    pub one_shots: bool,
     /// vaultctl binary for the generated command lines (default: this one)
     #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
@@ -62,6 +72,16 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
                 return Ok(ExitStatus::Success);
             }
             let now = config.clock.now();
+            let catalog = crate::catalog::Catalog::open(&config.catalog)?;
+            let pending = catalog.one_shots(Some("pending"))?;
+            if a.one_shots {
+                if ctx.global.json {
+                    output::json(&pending)?;
+                } else {
+                    print_one_shots(&pending, now)?;
+                }
+                return Ok(ExitStatus::Success);
+            }
             let rows: Vec<serde_json::Value> = config
                 .sources
                 .iter()
@@ -150,23 +170,29 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
                 }
                 output::line(&t.to_string())?;
             }
+            print_one_shots(&pending, now)?;
+            Ok(ExitStatus::Success)
+        }
+        ScheduleCommand::RunDue => run_due(ctx, &config),
+        ScheduleCommand::Cancel { id } => {
+            let catalog = crate::catalog::Catalog::open(&config.catalog)?;
+            let o = ops::oneshot::cancel(&catalog, id, &config.clock.now_str())?;
+            if ctx.global.json {
+                output::json(&o)?;
+            } else {
+                output::line(&format!(
+                    "cancelled one-shot backup {} of {} (was due at {})",
+                    o.id,
+                    o.sources.join(", "),
+                    o.due_at
+                ))?;
+            }
             Ok(ExitStatus::Success)
         }
         ScheduleCommand::Install(a) => {
             let physical = units::physical_sources(&config);
             let verify_targets = units::verify_targets(&config);
             let drills = units::drill_sources(&config);
-            if scheduled.is_empty()
-                && physical.is_empty()
-                && verify_targets.is_empty()
-                && drills.is_empty()
-            {
-                return fail(
-                    ExitStatus::Usage,
-                    "no source in the config has a schedule.",
-                    "Add schedule = \"daily\" (or \"*-*-* 02:00:00\", \"Mon..Fri 01:30\", …) to the [[source]] entries to schedule, to [verify] or to a postgres source's [source.drill].",
-                );
-            }
             let bin = binary(a.binary)?;
             std::fs::create_dir_all(&a.systemd)
                 .with_context(|| format!("cannot create {}", a.systemd.display()))?;
@@ -199,8 +225,16 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
                     units::drill_timer(s),
                 )
             });
-            for (base, service, timer) in
-                backups.chain(walchecks).chain(verifies).chain(drill_units)
+            let oneshot = std::iter::once((
+                units::ONESHOT_UNIT.to_string(),
+                units::oneshot_service(&config, &bin),
+                units::oneshot_timer(),
+            ));
+            for (base, service, timer) in backups
+                .chain(walchecks)
+                .chain(verifies)
+                .chain(drill_units)
+                .chain(oneshot)
             {
                 for (ext, text) in [("service", service), ("timer", timer)] {
                     let path = a.systemd.join(format!("{base}.{ext}"));
@@ -216,10 +250,100 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
                     output::line(&format!("wrote {}", p.display()))?;
                 }
                 if ctx.global.quiet == 0 {
-                    eprintln!("vaultctl: enable with `systemctl daemon-reload && systemctl enable --now vaultctl-backup-SOURCE.timer` for each source (and vaultctl-walcheck-SOURCE.timer for each postgres-physical source, vaultctl-verify-TARGET.timer and vaultctl-drill-SOURCE.timer for scheduled verifies and drills).");
+                    eprintln!("vaultctl: enable with `systemctl daemon-reload && systemctl enable --now vaultctl-backup-SOURCE.timer` for each source, vaultctl-walcheck-SOURCE.timer for each postgres-physical source, vaultctl-verify-TARGET.timer and vaultctl-drill-SOURCE.timer for scheduled verifies and drills, and vaultctl-oneshot.timer (runs the one-shot backups of `backup --at` when due).");
                 }
             }
             Ok(ExitStatus::Success)
         }
+    }
+}
+
+fn print_one_shots(pending: &[crate::catalog::OneShot], now: time::OffsetDateTime) -> Result<()> {
+    if pending.is_empty() {
+        return output::line("pending one-shot backups: none");
+    }
+    let mut t = output::table();
+    t.set_header(vec![
+        "one-shot",
+        "sources",
+        "due (UTC)",
+        "tenants",
+        "note",
+        "by",
+    ]);
+    for o in pending {
+        let overdue = crate::clock::parse(&o.due_at).is_some_and(|d| d < now);
+        t.add_row(vec![
+            o.id.to_string(),
+            o.sources.join(", "),
+            format!("{}{}", o.due_at, if overdue { " (overdue)" } else { "" }),
+            o.tenants.join(", "),
+            o.note.clone().unwrap_or_default(),
+            o.created_by.clone(),
+        ]);
+    }
+    output::line(&format!(
+        "pending one-shot backups (`vaultctl schedule cancel ID` cancels one):\n{t}"
+    ))
+}
+
+/// `schedule run-due`: runs the due one-shots, one backup run each.
+fn run_due(ctx: &Ctx, config: &crate::config::Config) -> Result<ExitStatus> {
+    let catalog = crate::catalog::Catalog::open(&config.catalog)?;
+    let due = ops::oneshot::take_due(config, &catalog, config.clock.now())?;
+    let mut code = if due.missed.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Warnings
+    };
+    for o in &due.missed {
+        eprintln!(
+            "vaultctl: warning: one-shot backup {} of {} was due at {} and was missed; it is not run late (an alert is raised)",
+            o.id,
+            o.sources.join(", "),
+            o.due_at
+        );
+    }
+    let mut first_error = None;
+    for o in due.run {
+        let started = crate::clock::now_rfc3339();
+        let args = super::backup::BackupArgs {
+            adhoc: None,
+            sources: o.sources.clone(),
+            all: false,
+            tags: o.tags.clone(),
+            note: o.note.clone(),
+            tenants: o.tenants.clone(),
+            all_tenants: false,
+            at: None,
+        };
+        let result = super::backup::run(ctx, args);
+        let mut made = Vec::new();
+        for source in &o.sources {
+            let filter = crate::catalog::BackupFilter {
+                source: Some(source.clone()),
+                status: Some("completed".into()),
+                since: Some(started.clone()),
+                ..Default::default()
+            };
+            made.extend(catalog.list(&filter)?.into_iter().map(|b| b.id));
+        }
+        let finished = crate::clock::now_rfc3339();
+        match result {
+            Ok(c) => {
+                catalog.one_shot_finished(o.id, true, &made, None, &finished)?;
+                code = code.max(c);
+            }
+            Err(e) => {
+                let text = crate::error::paragraph(&e);
+                catalog.one_shot_finished(o.id, false, &made, Some(&text), &finished)?;
+                eprintln!("vaultctl: error: one-shot backup {} failed: {text}", o.id);
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(code),
     }
 }

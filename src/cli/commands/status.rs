@@ -90,6 +90,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
             ]);
         }
         output::line(&t.to_string())?;
+        trends(&catalog, &st.sources)?;
     }
     if !st.recent_backups.is_empty() {
         let mut t = output::table();
@@ -370,3 +371,25 @@ fn check(ctx: &Ctx, st: &health::Status) -> Result<CheckStatus> {
     }
     Ok(st.state.check_status())
 }
+
+/// One line per source: the sizes of its last 30 completed backups as a
+/// sparkline (plain ASCII with `NO_COLOR` or `TERM=dumb`), and the latest.
+fn trends(catalog: &Catalog, sources: &[health::SourceHealth]) -> Result<()> {
+    let ascii = output::plain_ascii();
+    let width = sources.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    for s in sources {
+        let sizes = catalog.recent_sizes(&s.name, TREND_POINTS)?;
+        let Some(last) = sizes.last() else { continue };
+        output::line(&format!(
+            "trend {:<width$}  {:<30}  {} ({} backups)",
+            s.name,
+            output::sparkline(&sizes, ascii),
+            output::bytes(*last),
+            sizes.len()
+        ))?;
+    }
+    Ok(())
+}
+
+/// How many backups a `status` trend line shows.
+const TREND_POINTS: usize = 30;

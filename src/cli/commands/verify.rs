@@ -7,9 +7,12 @@ use clap::Args;
 use crate::cli::{output, Ctx};
 use crate::error::ExitStatus;
 use crate::jobs;
-use crate::repo::verify::Mode;
+use crate::repo::verify::{Mode, Report};
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Every problem names the backups it affects. Exit 1 when a problem affects a backup or the repository's structure (a missing or damaged pack, index or manifest, an unreachable target); exit 3 when the only damage is in packs no backup references (an interrupted backup left them; `vaultctl prune` deletes them); exit 0 otherwise."
+)]
 pub struct VerifyArgs {
     /// Check only this target
     #[arg(long)]
@@ -43,7 +46,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
         (false, None) => config.verify.as_ref().map_or(Mode::Structure, |v| v.mode),
     };
     let v = jobs::verify::run(&config, args.target.as_deref(), mode, &ctx.progress())?;
-    let (ok, reports) = (v.ok, &v.targets);
+    let reports = &v.targets;
     if ctx.global.json {
         output::json(&v)?;
     } else {
@@ -67,7 +70,9 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
                 } else {
                     "-".to_string()
                 },
-                if r.ok {
+                if r.ok && !r.orphans.is_empty() {
+                    format!("ok, {} warning(s)", r.orphans.len())
+                } else if r.ok {
                     "ok".into()
                 } else {
                     format!("{} problem(s)", r.problems.len())
@@ -78,11 +83,14 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
         for r in reports {
             for p in &r.problems {
                 let affected = if p.backups.is_empty() {
-                    String::new()
+                    " (names no backup: a problem of the repository's structure)".to_string()
                 } else {
                     format!(" (affects backups: {})", p.backups.join(", "))
                 };
                 output::line(&format!("{}: {}{affected}", r.target, p.message))?;
+            }
+            for o in &r.orphans {
+                output::line(&format!("{}: warning: {}", r.target, o.message))?;
             }
         }
         for r in reports {
@@ -94,9 +102,18 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
             eprintln!("vaultctl: no identity: checked ciphertext and structure only (blob contents and stream hashes need the identity).");
         }
     }
-    Ok(if ok {
-        ExitStatus::Success
-    } else {
+    Ok(exit_status(reports))
+}
+
+/// 1 when a problem affects a backup or the repository's structure; 3 when
+/// the only damage is in data no backup references (prune removes it); 0
+/// otherwise.
+fn exit_status(reports: &[Report]) -> ExitStatus {
+    if reports.iter().any(|r| !r.ok) {
         ExitStatus::Failure
-    })
+    } else if reports.iter().any(|r| !r.orphans.is_empty()) {
+        ExitStatus::Warnings
+    } else {
+        ExitStatus::Success
+    }
 }
