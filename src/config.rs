@@ -239,7 +239,7 @@ pub enum VerifyMode {
 /// The validated `[verify]` table.
 #[derive(Debug, Clone)]
 pub struct VerifyPlan {
-    pub schedule: Option<crate::ops::schedule::Schedule>,
+    pub schedule: Option<crate::schedule::Schedule>,
     pub mode: VerifyMode,
     /// The targets verified on the schedule (all when the key is absent).
     pub targets: Vec<String>,
@@ -263,7 +263,7 @@ impl VerifyPlan {
 /// The validated `[source.drill]` table of a postgres source.
 #[derive(Debug, Clone)]
 pub struct DrillPlan {
-    pub schedule: Option<crate::ops::schedule::Schedule>,
+    pub schedule: Option<crate::schedule::Schedule>,
     /// Scratch database URL (no password); None = `vaultctl_drill_SOURCE` on the source's server.
     pub scratch_db: Option<String>,
     pub password_file: Option<PathBuf>,
@@ -487,7 +487,7 @@ pub struct Source {
     pub name: String,
     pub spec: SourceSpec,
     pub tags: Vec<String>,
-    pub schedule: Option<crate::ops::schedule::Schedule>,
+    pub schedule: Option<crate::schedule::Schedule>,
     pub stale_after: Option<Duration>,
     pub healthcheck_url: Option<String>,
     /// `[source.drill]` (postgres sources only).
@@ -966,8 +966,8 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
 }
 
 /// A `schedule` key; `what` names its table in the error.
-fn parse_schedule(text: &str, what: &str) -> Result<crate::ops::schedule::Schedule> {
-    crate::ops::schedule::Schedule::parse(text).map_err(|e| {
+fn parse_schedule(text: &str, what: &str) -> Result<crate::schedule::Schedule> {
+    crate::schedule::Schedule::parse(text).map_err(|e| {
         Failure::new(ExitStatus::Usage, format!("{what} has schedule = \"{text}\": {e}.")).with_remedy(
             "Use systemd OnCalendar syntax such as \"daily\", \"hourly\", \"*-*-* 02:00:00\", \"Sun *-*-* 03:00:00\" or \"Mon..Fri 01:30\", or a 5-field cron expression (\"30 1 * * 1-5\"); times are UTC.",
         )
@@ -1132,7 +1132,7 @@ fn validate_drill(base: &Path, source: &str, d: &FileDrill) -> Result<DrillPlan>
 }
 
 type SourceOps = (
-    Option<crate::ops::schedule::Schedule>,
+    Option<crate::schedule::Schedule>,
     Option<Duration>,
     Option<String>,
 );
@@ -1141,7 +1141,7 @@ type SourceOps = (
 fn validate_source_ops(s: &FileSource) -> Result<SourceOps> {
     let schedule = match &s.schedule {
         None => None,
-        Some(text) => Some(crate::ops::schedule::Schedule::parse(text).map_err(|e| {
+        Some(text) => Some(crate::schedule::Schedule::parse(text).map_err(|e| {
             Failure::new(ExitStatus::Usage, format!("source '{}' has schedule = \"{text}\": {e}.", s.name)).with_remedy(
                 "Use systemd OnCalendar syntax such as \"daily\", \"hourly\", \"*-*-* 02:00:00\", \"Sun *-*-* 03:00:00\" or \"Mon..Fri 01:30\", or a 5-field cron expression (\"30 1 * * 1-5\"); times are UTC.",
             )

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod progress;
 pub mod redact;
 pub mod repo;
+pub mod schedule;
 pub mod settings;
 pub mod severity;
 pub mod storage;

@@ -313,7 +313,6 @@ fn check_source(
     checks: &mut Vec<Check>,
 ) {
     let latest = check_backups(config, known, source, checks);
-    check_client(config, known, source, latest.as_ref(), checks);
     let data_dir = check_target_db(config, req, source, checks);
     // Free disk for the restore: the server's data directory when it is on this machine.
     let need = latest.as_ref().map(|l| l.2).unwrap_or(0);
@@ -387,34 +386,6 @@ fn check_backups(
         None => check(checks, format!("latest verified backup of '{source}'"), "unknown", false, "none verified by a restore on this machine (run `vaultctl dr drill`); `dr run` uses the latest completed"),
     }
     latest
-}
-
-/// Client tools against the backup's server version.
-fn check_client(
-    config: &Config,
-    known: &Known,
-    source: &str,
-    latest: Option<&Latest>,
-    checks: &mut Vec<Check>,
-) {
-    let psql = postgres_spec(config, source)
-        .map(|p| p.psql.clone())
-        .unwrap_or_else(|| PathBuf::from("psql"));
-    let server_version =
-        latest.and_then(|(id, _, _)| backup_server_version(known.catalog, known.repo, id));
-    let step = format!("psql for '{source}'");
-    match pg::program_version(&psql) {
-        Err(e) => check(checks, step, "fail", true, paragraph(&e)),
-        Ok(v) => {
-            let ours = pg::parse_version(&v);
-            let theirs = server_version.clone().unwrap_or_default();
-            match (ours, server_version.as_deref().and_then(pg::parse_version)) {
-                (Some(c), Some(s)) if c.0 < s.0 => check(checks, step, "fail", false, format!("{v} is older than the backup's server ({theirs}): install the client of major version {} or newer", s.0)),
-                (_, Some(_)) => check(checks, step, "pass", true, format!("{v}; the backup's server is {theirs}")),
-                (_, None) => check(checks, step, "pass", true, format!("{v}; the backup's server version is not readable here")),
-            }
-        }
-    }
 }
 
 /// The database server to restore into; its data directory when it says.
@@ -522,21 +493,6 @@ fn manifest_headers(repo: &Repository) -> Vec<crate::repo::manifest::Header> {
             .collect();
     }
     Vec::new()
-}
-
-fn backup_server_version(
-    catalog: Option<&Catalog>,
-    repo: Option<&Repository>,
-    id: &str,
-) -> Option<String> {
-    if let Some(d) = catalog.and_then(|c| c.details(id).ok().flatten()) {
-        if let Some(v) = d["engine"]["server_version"].as_str() {
-            return Some(v.to_string());
-        }
-    }
-    let repo = repo?;
-    let (_, body) = repo_restore::load_body(repo, &repo.stores, id).ok()?;
-    body.engine["server_version"].as_str().map(String::from)
 }
 
 // ---------------------------------------------------------------- run / drill

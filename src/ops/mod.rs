@@ -18,7 +18,8 @@ pub mod hooks;
 pub mod metrics;
 pub mod notify;
 pub mod oneshot;
-pub mod schedule;
+/// Schedules are a leaf ([`crate::schedule`]) the config parses.
+pub use crate::schedule;
 pub mod units;
 pub mod views;
 

@@ -76,7 +76,7 @@ struct RecordOnly(crate::clock::Clock);
 
 impl Notifier for RecordOnly {
     fn damaged(&self, catalog: &Catalog, target: &str, message: &str) {
-        use crate::ops::alerts;
+        use crate::catalog::alerts;
         if let Err(e) = alerts::raise(
             catalog,
             damaged_key(target),
@@ -93,8 +93,8 @@ impl Notifier for RecordOnly {
 }
 
 /// The alert of a damaged object on `target`.
-pub fn damaged_key(target: &str) -> crate::ops::alerts::AlertKey {
-    use crate::ops::alerts;
+pub fn damaged_key(target: &str) -> crate::catalog::alerts::AlertKey {
+    use crate::catalog::alerts;
     alerts::AlertKey::new(alerts::kind::REPOSITORY_DAMAGED, "", target)
 }
 

@@ -115,6 +115,9 @@ fn verify_and_drill_schedules_render_as_cron_lines_and_hardened_units() {
             "vaultctl-backup-db.timer",
             "vaultctl-drill-db.service",
             "vaultctl-drill-db.timer",
+            // The one-shot runner (`backup --at`) is always installed.
+            "vaultctl-oneshot.service",
+            "vaultctl-oneshot.timer",
             "vaultctl-verify-local.service",
             "vaultctl-verify-local.timer",
         ]
