@@ -346,209 +346,271 @@ fn step3(
     fields.push("reason");
     let mut i = 0;
     while i < fields.len() {
-        let nav = match fields[i] {
-            "target" => {
-                let initial = if c.target_db.is_empty() {
-                    suggested_target(config, row)
-                } else {
-                    c.target_db.clone()
-                };
-                loop {
-                    match text(
-                        theme,
-                        "Target database URL (postgresql://USER@HOST:PORT/DB, no password)",
-                        &initial,
-                        true,
-                    )? {
-                        Nav::Back => break Nav::Back,
-                        Nav::Next(v) => match ConnInfo::new(&v, None) {
-                            Ok(_) => {
-                                c.target_db = v;
-                                break Nav::Next(());
-                            }
-                            Err(e) => eprintln!("{}", crate::error::paragraph(&e)),
-                        },
-                    }
-                }
-            }
-            "dir" => match text(theme, "Directory to restore into", &c.dir, true)? {
-                Nav::Back => Nav::Back,
-                Nav::Next(v) => {
-                    c.dir = v;
-                    Nav::Next(())
-                }
-            },
-            "tenants" => {
-                let known: Vec<String> = details
-                    .and_then(|d| d["tenants"].as_array().cloned())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|t| t.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if known.is_empty() {
-                    match text(
-                        theme,
-                        "Tenants to restore, comma-separated (empty: all rows)",
-                        &c.tenants.join(","),
-                        false,
-                    )? {
-                        Nav::Back => Nav::Back,
-                        Nav::Next(v) => {
-                            c.tenants = v
-                                .split(',')
-                                .map(|s| s.trim().to_string())
-                                .filter(|s| !s.is_empty())
-                                .collect();
-                            Nav::Next(())
-                        }
-                    }
-                } else {
-                    let defaults: Vec<bool> = known.iter().map(|t| c.tenants.contains(t)).collect();
-                    match MultiSelect::with_theme(theme)
-                        .with_prompt(
-                            "Tenants (space toggles, Enter accepts; none = all; Esc goes back)",
-                        )
-                        .items(&known)
-                        .defaults(&defaults)
-                        .interact_opt()
-                        .map_err(io)?
-                    {
-                        None => Nav::Back,
-                        Some(sel) => {
-                            c.tenants = sel.into_iter().map(|i| known[i].clone()).collect();
-                            Nav::Next(())
-                        }
-                    }
-                }
-            }
-            "pgdata" => match text(
-                theme,
-                "New data directory for the recovered cluster (empty or absent)",
-                &c.dir,
-                true,
-            )? {
-                Nav::Back => Nav::Back,
-                Nav::Next(v) => {
-                    if let Err(e) = pitr::check_empty(std::path::Path::new(&v)) {
-                        eprintln!("{}", crate::error::paragraph(&e));
-                        continue;
-                    }
-                    c.dir = v;
-                    Nav::Next(())
-                }
-            },
-            "time" => {
-                let reach = reach.unwrap_or_default();
-                let show = |t: Option<time::OffsetDateTime>| {
-                    t.map(pitr::pg_time).unwrap_or_else(|| "unknown".into())
-                };
-                eprintln!(
-                    "Base backup and archived WAL cover {} to {}.",
-                    show(reach.from),
-                    show(reach.to)
-                );
-                match text(
-                    theme,
-                    "Recover to time (e.g. 2026-01-31T12:00:00Z; empty: to the end of the archived WAL)",
-                    &c.to_time,
-                    false,
-                )? {
-                    Nav::Back => Nav::Back,
-                    Nav::Next(v) if v.is_empty() => {
-                        c.to_time.clear();
-                        Nav::Next(())
-                    }
-                    Nav::Next(v) => match pitr::parse_target_time(&v) {
-                        Err(e) => {
-                            eprintln!("{}", crate::error::paragraph(&e));
-                            continue;
-                        }
-                        Ok(t) => match reach.problem(t) {
-                            Some(problem) => {
-                                eprintln!("{problem}. Choose a time in that range, or leave it empty for the end of the archive.");
-                                continue;
-                            }
-                            None => {
-                                c.to_time = v;
-                                Nav::Next(())
-                            }
-                        },
-                    },
-                }
-            }
-            "owner" => {
-                let initial = if c.owner.is_empty() {
-                    pitr::resolve_owner(std::path::Path::new(&c.dir), None)
-                        .ok()
-                        .filter(|o| o.uid != 0)
-                        .map(|o| o.name)
-                        .unwrap_or_else(|| "postgres".into())
-                } else {
-                    c.owner.clone()
-                };
-                match text(
-                    theme,
-                    "Operating-system user that owns the data directory and runs the server",
-                    &initial,
-                    true,
-                )? {
-                    Nav::Back => Nav::Back,
-                    Nav::Next(v) => {
-                        match pitr::resolve_owner(std::path::Path::new(&c.dir), Some(&v)) {
-                            Ok(o) if o.uid != 0 => {
-                                c.owner = v;
-                                Nav::Next(())
-                            }
-                            Ok(_) => {
-                                eprintln!("PostgreSQL refuses to run as root: name the user that runs PostgreSQL (usually postgres).");
-                                continue;
-                            }
-                            Err(e) => {
-                                eprintln!("{}", crate::error::paragraph(&e));
-                                continue;
-                            }
-                        }
-                    }
-                }
-            }
-            "port" => match text(
-                theme,
-                "Start the recovered server on port (empty: only prepare the directory)",
-                &c.port,
-                false,
-            )? {
-                Nav::Back => Nav::Back,
-                Nav::Next(v) if v.is_empty() || v.parse::<u16>().is_ok_and(|p| p > 0) => {
-                    c.port = v;
-                    Nav::Next(())
-                }
-                Nav::Next(v) => {
-                    eprintln!("\"{v}\" is not a port number.");
-                    continue;
-                }
-            },
-            _ => match text(
-                theme,
-                "Reason for this restore (kept in the restore log)",
-                &c.reason,
-                true,
-            )? {
-                Nav::Back => Nav::Back,
-                Nav::Next(v) => {
-                    c.reason = v;
-                    Nav::Next(())
-                }
-            },
+        let asked = match fields[i] {
+            "target" => ask_target(theme, config, row, c)?,
+            "dir" => ask_dir(theme, c)?,
+            "tenants" => ask_tenants(theme, details, c)?,
+            "pgdata" => ask_pgdata(theme, c)?,
+            "time" => ask_time(theme, reach, c)?,
+            "owner" => ask_owner(theme, c)?,
+            "port" => ask_port(theme, c)?,
+            _ => ask_reason(theme, c)?,
         };
-        match nav {
-            Nav::Next(()) => i += 1,
-            Nav::Back if i == 0 => return Ok(Nav::Back),
-            Nav::Back => i -= 1,
+        match asked {
+            Asked::Again => {}
+            Asked::Next => i += 1,
+            Asked::Back if i == 0 => return Ok(Nav::Back),
+            Asked::Back => i -= 1,
         }
     }
     Ok(Nav::Next(()))
+}
+
+/// The answer to one field of step 3.
+enum Asked {
+    Next,
+    Back,
+    /// Invalid: ask the same field again.
+    Again,
+}
+
+/// The target database URL (checked, no password).
+fn ask_target(
+    theme: &dyn Theme,
+    config: &Config,
+    row: &BackupRow,
+    c: &mut Choice,
+) -> Result<Asked> {
+    Ok({
+        let initial = if c.target_db.is_empty() {
+            suggested_target(config, row)
+        } else {
+            c.target_db.clone()
+        };
+        loop {
+            match text(
+                theme,
+                "Target database URL (postgresql://USER@HOST:PORT/DB, no password)",
+                &initial,
+                true,
+            )? {
+                Nav::Back => break Asked::Back,
+                Nav::Next(v) => match ConnInfo::new(&v, None) {
+                    Ok(_) => {
+                        c.target_db = v;
+                        break Asked::Next;
+                    }
+                    Err(e) => eprintln!("{}", crate::error::paragraph(&e)),
+                },
+            }
+        }
+    })
+}
+
+/// The directory to restore into.
+fn ask_dir(theme: &dyn Theme, c: &mut Choice) -> Result<Asked> {
+    Ok(
+        match text(theme, "Directory to restore into", &c.dir, true)? {
+            Nav::Back => Asked::Back,
+            Nav::Next(v) => {
+                c.dir = v;
+                Asked::Next
+            }
+        },
+    )
+}
+
+/// The tenants: a multi-select of those the backup holds, else free text.
+fn ask_tenants(
+    theme: &dyn Theme,
+    details: Option<&serde_json::Value>,
+    c: &mut Choice,
+) -> Result<Asked> {
+    Ok({
+        let known: Vec<String> = details
+            .and_then(|d| d["tenants"].as_array().cloned())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if known.is_empty() {
+            match text(
+                theme,
+                "Tenants to restore, comma-separated (empty: all rows)",
+                &c.tenants.join(","),
+                false,
+            )? {
+                Nav::Back => Asked::Back,
+                Nav::Next(v) => {
+                    c.tenants = v
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    Asked::Next
+                }
+            }
+        } else {
+            let defaults: Vec<bool> = known.iter().map(|t| c.tenants.contains(t)).collect();
+            match MultiSelect::with_theme(theme)
+                .with_prompt("Tenants (space toggles, Enter accepts; none = all; Esc goes back)")
+                .items(&known)
+                .defaults(&defaults)
+                .interact_opt()
+                .map_err(io)?
+            {
+                None => Asked::Back,
+                Some(sel) => {
+                    c.tenants = sel.into_iter().map(|i| known[i].clone()).collect();
+                    Asked::Next
+                }
+            }
+        }
+    })
+}
+
+/// The new data directory of a point-in-time restore (empty or absent).
+fn ask_pgdata(theme: &dyn Theme, c: &mut Choice) -> Result<Asked> {
+    Ok(
+        match text(
+            theme,
+            "New data directory for the recovered cluster (empty or absent)",
+            &c.dir,
+            true,
+        )? {
+            Nav::Back => Asked::Back,
+            Nav::Next(v) => {
+                if let Err(e) = pitr::check_empty(std::path::Path::new(&v)) {
+                    eprintln!("{}", crate::error::paragraph(&e));
+                    return Ok(Asked::Again);
+                }
+                c.dir = v;
+                Asked::Next
+            }
+        },
+    )
+}
+
+/// The recovery time, checked against what the base backup and WAL cover.
+fn ask_time(theme: &dyn Theme, reach: Option<Reach>, c: &mut Choice) -> Result<Asked> {
+    Ok({
+        let reach = reach.unwrap_or_default();
+        let show = |t: Option<time::OffsetDateTime>| {
+            t.map(pitr::pg_time).unwrap_or_else(|| "unknown".into())
+        };
+        eprintln!(
+            "Base backup and archived WAL cover {} to {}.",
+            show(reach.from),
+            show(reach.to)
+        );
+        match text(
+            theme,
+            "Recover to time (e.g. 2026-01-31T12:00:00Z; empty: to the end of the archived WAL)",
+            &c.to_time,
+            false,
+        )? {
+            Nav::Back => Asked::Back,
+            Nav::Next(v) if v.is_empty() => {
+                c.to_time.clear();
+                Asked::Next
+            }
+            Nav::Next(v) => match pitr::parse_target_time(&v) {
+                Err(e) => {
+                    eprintln!("{}", crate::error::paragraph(&e));
+                    return Ok(Asked::Again);
+                }
+                Ok(t) => match reach.problem(t) {
+                    Some(problem) => {
+                        eprintln!("{problem}. Choose a time in that range, or leave it empty for the end of the archive.");
+                        return Ok(Asked::Again);
+                    }
+                    None => {
+                        c.to_time = v;
+                        Asked::Next
+                    }
+                },
+            },
+        }
+    })
+}
+
+/// As root: who owns the data directory and runs the server (never root).
+fn ask_owner(theme: &dyn Theme, c: &mut Choice) -> Result<Asked> {
+    Ok({
+        let initial = if c.owner.is_empty() {
+            pitr::resolve_owner(std::path::Path::new(&c.dir), None)
+                .ok()
+                .filter(|o| o.uid != 0)
+                .map(|o| o.name)
+                .unwrap_or_else(|| "postgres".into())
+        } else {
+            c.owner.clone()
+        };
+        match text(
+            theme,
+            "Operating-system user that owns the data directory and runs the server",
+            &initial,
+            true,
+        )? {
+            Nav::Back => Asked::Back,
+            Nav::Next(v) => match pitr::resolve_owner(std::path::Path::new(&c.dir), Some(&v)) {
+                Ok(o) if o.uid != 0 => {
+                    c.owner = v;
+                    Asked::Next
+                }
+                Ok(_) => {
+                    eprintln!("PostgreSQL refuses to run as root: name the user that runs PostgreSQL (usually postgres).");
+                    return Ok(Asked::Again);
+                }
+                Err(e) => {
+                    eprintln!("{}", crate::error::paragraph(&e));
+                    return Ok(Asked::Again);
+                }
+            },
+        }
+    })
+}
+
+/// The port to start the recovered server on (empty: do not start it).
+fn ask_port(theme: &dyn Theme, c: &mut Choice) -> Result<Asked> {
+    Ok(
+        match text(
+            theme,
+            "Start the recovered server on port (empty: only prepare the directory)",
+            &c.port,
+            false,
+        )? {
+            Nav::Back => Asked::Back,
+            Nav::Next(v) if v.is_empty() || v.parse::<u16>().is_ok_and(|p| p > 0) => {
+                c.port = v;
+                Asked::Next
+            }
+            Nav::Next(v) => {
+                eprintln!("\"{v}\" is not a port number.");
+                return Ok(Asked::Again);
+            }
+        },
+    )
+}
+
+/// Why (kept in the restore log).
+fn ask_reason(theme: &dyn Theme, c: &mut Choice) -> Result<Asked> {
+    Ok(
+        match text(
+            theme,
+            "Reason for this restore (kept in the restore log)",
+            &c.reason,
+            true,
+        )? {
+            Nav::Back => Asked::Back,
+            Nav::Next(v) => {
+                c.reason = v;
+                Asked::Next
+            }
+        },
+    )
 }
 
 /// What the target looks like now: exists, and how many relations.
@@ -594,78 +656,9 @@ fn step4(ctx: &Ctx, theme: &dyn Theme, row: &BackupRow, c: &Choice) -> Result<Na
     ]);
     t.add_row(vec!["restore type".to_string(), kind.label().to_string()]);
     let name = match kind {
-        Kind::Directory => {
-            t.add_row(vec!["into directory".to_string(), c.dir.clone()]);
-            t.add_row(vec![
-                "dropped".to_string(),
-                "nothing (the directory must be empty)".to_string(),
-            ]);
-            t.add_row(vec![
-                "kept".to_string(),
-                "everything else on this machine".to_string(),
-            ]);
-            c.dir.clone()
-        }
-        Kind::Pitr => {
-            t.add_row(vec!["into data directory".to_string(), c.dir.clone()]);
-            if !c.owner.is_empty() {
-                t.add_row(vec!["owned by".to_string(), c.owner.clone()]);
-            }
-            t.add_row(vec![
-                "recover to".to_string(),
-                if c.to_time.is_empty() {
-                    "the end of the archived WAL".to_string()
-                } else {
-                    c.to_time.clone()
-                },
-            ]);
-            t.add_row(vec![
-                "then".to_string(),
-                if c.port.is_empty() {
-                    "stop: start it yourself with pg_ctl -D DIR start".to_string()
-                } else {
-                    format!(
-                        "start it on port {} and wait until recovery has finished",
-                        c.port
-                    )
-                },
-            ]);
-            t.add_row(vec![
-                "dropped".to_string(),
-                "nothing (the directory must be empty)".to_string(),
-            ]);
-            t.add_row(vec![
-                "kept".to_string(),
-                "every running cluster, the source included".to_string(),
-            ]);
-            c.dir.clone()
-        }
-        _ => {
-            let info = ConnInfo::new(&c.target_db, None)?;
-            t.add_row(vec!["into database".to_string(), info.display()]);
-            let state = probe(&c.target_db);
-            let (dropped, kept) = match (kind, state) {
-                (Kind::Full, Some((false, _))) => ("nothing: the database does not exist and is created".to_string(), "every other database on the server".to_string()),
-                (Kind::Full, Some((true, 0))) => ("nothing: the database exists and is empty".to_string(), "the database's settings and owner".to_string()),
-                (Kind::Full, Some((true, n))) => (format!("nothing — the database holds {n} tables, so the restore will refuse (pick a new name)"), "the existing database, untouched".to_string()),
-                (Kind::Full, None) => ("nothing: a full restore needs a new or empty database (the server could not be checked from here)".to_string(), "everything".to_string()),
-                (Kind::Merge, _) => ("nothing: rows are only added".to_string(), "every existing row (conflicting backup rows are skipped)".to_string()),
-                _ => ("-".to_string(), "-".to_string()),
-            };
-            t.add_row(vec!["dropped".to_string(), dropped]);
-            t.add_row(vec!["kept".to_string(), kept]);
-            if kind == Kind::Merge {
-                t.add_row(vec![
-                    "tenants".to_string(),
-                    if c.tenants.is_empty() {
-                        "all".to_string()
-                    } else {
-                        c.tenants.join(", ")
-                    },
-                ]);
-            }
-            info.dbname().to_string()
-        }
+        Kind::Directory => directory_rows(&mut t, c),
+        Kind::Pitr => pitr_rows(&mut t, c),
+        _ => database_rows(&mut t, kind, c)?,
     };
     t.add_row(vec!["reason".to_string(), c.reason.clone()]);
     eprintln!("{t}");
@@ -691,6 +684,85 @@ fn step4(ctx: &Ctx, theme: &dyn Theme, row: &BackupRow, c: &Choice) -> Result<Na
     } else {
         Nav::Next(v == name)
     })
+}
+
+/// Step 4's rows for a restore into a directory; the name to type.
+fn directory_rows(t: &mut comfy_table::Table, c: &Choice) -> String {
+    t.add_row(vec!["into directory".to_string(), c.dir.clone()]);
+    t.add_row(vec![
+        "dropped".to_string(),
+        "nothing (the directory must be empty)".to_string(),
+    ]);
+    t.add_row(vec![
+        "kept".to_string(),
+        "everything else on this machine".to_string(),
+    ]);
+    c.dir.clone()
+}
+
+/// Step 4's rows for a point-in-time restore; the name to type.
+fn pitr_rows(t: &mut comfy_table::Table, c: &Choice) -> String {
+    t.add_row(vec!["into data directory".to_string(), c.dir.clone()]);
+    if !c.owner.is_empty() {
+        t.add_row(vec!["owned by".to_string(), c.owner.clone()]);
+    }
+    t.add_row(vec![
+        "recover to".to_string(),
+        if c.to_time.is_empty() {
+            "the end of the archived WAL".to_string()
+        } else {
+            c.to_time.clone()
+        },
+    ]);
+    t.add_row(vec![
+        "then".to_string(),
+        if c.port.is_empty() {
+            "stop: start it yourself with pg_ctl -D DIR start".to_string()
+        } else {
+            format!(
+                "start it on port {} and wait until recovery has finished",
+                c.port
+            )
+        },
+    ]);
+    t.add_row(vec![
+        "dropped".to_string(),
+        "nothing (the directory must be empty)".to_string(),
+    ]);
+    t.add_row(vec![
+        "kept".to_string(),
+        "every running cluster, the source included".to_string(),
+    ]);
+    c.dir.clone()
+}
+
+/// Step 4's rows for a restore into a database: what is dropped and kept
+/// as the server looks now; the name to type.
+fn database_rows(t: &mut comfy_table::Table, kind: Kind, c: &Choice) -> Result<String> {
+    let info = ConnInfo::new(&c.target_db, None)?;
+    t.add_row(vec!["into database".to_string(), info.display()]);
+    let state = probe(&c.target_db);
+    let (dropped, kept) = match (kind, state) {
+        (Kind::Full, Some((false, _))) => ("nothing: the database does not exist and is created".to_string(), "every other database on the server".to_string()),
+        (Kind::Full, Some((true, 0))) => ("nothing: the database exists and is empty".to_string(), "the database's settings and owner".to_string()),
+        (Kind::Full, Some((true, n))) => (format!("nothing — the database holds {n} tables, so the restore will refuse (pick a new name)"), "the existing database, untouched".to_string()),
+        (Kind::Full, None) => ("nothing: a full restore needs a new or empty database (the server could not be checked from here)".to_string(), "everything".to_string()),
+        (Kind::Merge, _) => ("nothing: rows are only added".to_string(), "every existing row (conflicting backup rows are skipped)".to_string()),
+        _ => ("-".to_string(), "-".to_string()),
+    };
+    t.add_row(vec!["dropped".to_string(), dropped]);
+    t.add_row(vec!["kept".to_string(), kept]);
+    if kind == Kind::Merge {
+        t.add_row(vec![
+            "tenants".to_string(),
+            if c.tenants.is_empty() {
+                "all".to_string()
+            } else {
+                c.tenants.join(", ")
+            },
+        ]);
+    }
+    Ok(info.dbname().to_string())
 }
 
 /// Quotes for a POSIX shell when needed.
