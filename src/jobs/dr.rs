@@ -82,12 +82,6 @@ pub fn age(config: &Config, ts: &str) -> String {
     }
 }
 
-/// Free bytes of the file system holding `path` (for unprivileged users).
-fn free_bytes(path: &Path) -> Option<u64> {
-    let s = rustix::fs::statvfs(path).ok()?;
-    Some(s.f_bavail.saturating_mul(s.f_frsize))
-}
-
 /// The runbook as checks; `config` is the result of loading the config
 /// (a config that does not load is the first failed check).
 pub fn plan(config: Result<Config>, req: &PlanRequest) -> Plan {
@@ -316,7 +310,7 @@ fn check_source(
     let data_dir = check_target_db(config, req, source, checks);
     // Free disk for the restore: the server's data directory when it is on this machine.
     let need = latest.as_ref().map(|l| l.2).unwrap_or(0);
-    match data_dir.as_deref().map(Path::new).filter(|p| p.exists()).and_then(|p| free_bytes(p).map(|f| (p.to_path_buf(), f))) {
+    match data_dir.as_deref().map(Path::new).filter(|p| p.exists()).and_then(|p| crate::ops::doctor::free_bytes_at(p).map(|f| (p.to_path_buf(), f))) {
         Some((p, free)) => {
             let want = need + need / 5;
             check(checks, format!("free disk for '{source}'"), if free >= want { "pass" } else { "fail" }, false, format!("{} free in {}; the backup holds {} of SQL (about {} needed)", humanize::bytes(free), p.display(), humanize::bytes(need), humanize::bytes(want)));
@@ -1185,14 +1179,4 @@ fn markdown(r: &Report, reason: Option<&str>, started_at: &str, finished_at: &st
         }
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn free_bytes_reads_the_file_system_of_a_path() {
-        let t = tempfile::tempdir().unwrap();
-        assert!(super::free_bytes(t.path()).is_some_and(|b| b > 0));
-        assert_eq!(super::free_bytes(&t.path().join("missing")), None);
-    }
 }

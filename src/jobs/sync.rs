@@ -61,9 +61,7 @@ pub fn run(config: &Config, req: &Request) -> Result<Synced> {
 }
 
 fn sync(config: &Config, args: &Request) -> Result<Synced> {
-    let mut repo = crate::ops::open_repository(config, None)?;
-    let mut catalog = Catalog::open(&config.catalog)?;
-    catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
+    let (mut repo, mut catalog) = super::open(config, None)?;
     let initialised = initialise_new_targets(config, &mut repo, args.dry_run)?;
     let available = |name: &Option<String>| -> Result<()> {
         if let Some(n) = name {

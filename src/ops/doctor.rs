@@ -759,8 +759,13 @@ fn schedules(config: &Config, r: &mut Report) {
 /// Free bytes of the file system holding `path` (its nearest existing
 /// ancestor), for unprivileged users.
 pub fn free_bytes(path: &Path) -> Option<u64> {
-    let existing = path.ancestors().find(|p| p.exists())?;
-    let s = rustix::fs::statvfs(existing).ok()?;
+    free_bytes_at(path.ancestors().find(|p| p.exists())?)
+}
+
+/// Free bytes of the file system holding `path`, which must exist (for
+/// unprivileged users).
+pub fn free_bytes_at(path: &Path) -> Option<u64> {
+    let s = rustix::fs::statvfs(path).ok()?;
     Some(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
@@ -812,6 +817,13 @@ fn space(config: &Config, r: &mut Report) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn free_bytes_reads_the_file_system_of_a_path() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(super::free_bytes_at(t.path()).is_some_and(|b| b > 0));
+        assert_eq!(super::free_bytes_at(&t.path().join("missing")), None);
+    }
+
     use super::*;
 
     #[test]

@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
 use crate::error::{exit_status, ExitStatus};
 use crate::repo::prune::{self, PruneOptions, TargetReport};
@@ -30,9 +29,7 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
 
 pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let repo = crate::ops::open_repository(&config, args.target.as_deref())?;
-    let mut catalog = Catalog::open(&config.catalog)?;
-    catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
+    let (repo, mut catalog) = crate::jobs::open(&config, args.target.as_deref())?;
     let opts = PruneOptions {
         dry_run: args.dry_run,
         lock_wait: args.lock_wait,

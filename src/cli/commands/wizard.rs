@@ -12,7 +12,7 @@ use dialoguer::{FuzzySelect, Input, MultiSelect, Select};
 use super::restore::{PgType, RestoreArgs};
 use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::cli::{output, Ctx};
-use crate::config::{Config, SourceSpec};
+use crate::config::Config;
 use crate::engine::postgres::{pitr, ConnInfo};
 use crate::error::{fail, ExitStatus};
 use crate::jobs::offers::{offers, Kind};
@@ -83,9 +83,7 @@ fn text(theme: &dyn Theme, prompt: &str, initial: &str, required: bool) -> Resul
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let repo = crate::ops::open_repository(&config, args.target.as_deref())?;
-    let catalog = Catalog::open(&config.catalog)?;
-    catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
+    let (repo, catalog) = crate::jobs::open(&config, args.target.as_deref())?;
     let here: Vec<String> = repo.stores.iter().map(|s| s.name.clone()).collect();
     // Completed backups held by a target this machine reaches, newest first.
     let backups: Vec<BackupRow> = catalog
@@ -303,14 +301,7 @@ fn step2(
 
 /// A database URL for the target: the source's server, a new database name.
 fn suggested_target(config: &Config, row: &BackupRow) -> String {
-    let spec = config
-        .sources
-        .iter()
-        .find(|s| s.name == row.source)
-        .and_then(|s| match &s.spec {
-            SourceSpec::Postgres(p) => Some(p.clone()),
-            _ => None,
-        });
+    let spec = crate::jobs::restore::postgres_spec(config, &row.source);
     match spec.and_then(|p| ConnInfo::new(&p.url, None).ok()) {
         Some(c) => {
             let db = format!("{}_restored", c.dbname());
