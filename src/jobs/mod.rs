@@ -16,6 +16,10 @@ pub mod pitr;
 pub mod prune;
 pub mod restore;
 pub mod sync;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
 pub mod verify;
 pub mod wal;
 
