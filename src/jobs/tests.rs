@@ -8,11 +8,10 @@ use crate::error::exit_status;
 
 /// Two targets, the second keeping only the newest backup.
 fn two_targets() -> Fixture {
-    let f = Fixture::new(
+    Fixture::new(
         &["a", "b"],
         "[[source]]\nname = \"docs\"\nkind = \"files\"\npaths = [\"{root}/data\"]\n[target.retention]\nkeep_last = 1\n",
-    );
-    f
+    )
 }
 
 fn restore_dir(
@@ -160,7 +159,7 @@ fn a_damaged_pack_is_reported_with_the_backups_it_affects_and_raises_an_alert() 
     )
     .unwrap();
     assert!(!v.ok);
-    assert_eq!(v.targets[0].affected_backups, [id.clone()]);
+    assert_eq!(v.targets[0].affected_backups, std::slice::from_ref(&id));
     let open: Vec<String> = crate::catalog::alerts::list(&f.catalog(), &Default::default())
         .unwrap()
         .into_iter()
