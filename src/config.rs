@@ -283,6 +283,29 @@ impl DrillPlan {
 }
 
 impl Config {
+    /// The configured source `name`; a usage error naming the configured
+    /// ones when there is none.
+    pub fn source(&self, name: &str) -> Result<&Source> {
+        match self.sources.iter().find(|s| s.name == name) {
+            Some(s) => Ok(s),
+            None => {
+                let names: Vec<&str> = self.sources.iter().map(|s| s.name.as_str()).collect();
+                fail(
+                    ExitStatus::Usage,
+                    format!("there is no source named '{name}' in the config."),
+                    format!(
+                        "Configured sources: {}.",
+                        if names.is_empty() {
+                            "none".into()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                )
+            }
+        }
+    }
+
     /// The `[source.drill]` of `source`, if it has one.
     pub fn drill_plan(&self, source: &str) -> Option<&DrillPlan> {
         self.sources
@@ -687,6 +710,18 @@ pub fn load(overrides: &Overrides) -> Result<Config> {
         config.keys.identity_file = Some(i.clone());
     }
     Ok(config)
+}
+
+/// A validated configuration from TOML text (relative paths under
+/// `/etc/vaultctl`), for unit tests of the layers above.
+#[cfg(test)]
+pub(crate) fn from_toml(text: &str) -> Config {
+    let raw: FileConfig = toml::from_str(text).expect("test config parses");
+    validate(
+        raw,
+        Origin::File(PathBuf::from("/etc/vaultctl/config.toml")),
+    )
+    .expect("test config is valid")
 }
 
 /// The settings the environment gives at run time, read once here so the
