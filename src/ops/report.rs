@@ -1056,7 +1056,7 @@ fn verify_table(o: &mut String, r: &Report) {
 mod tests {
     use super::*;
     use crate::catalog::alerts::Alert;
-    use crate::ops::health::{Counts, SourceHealth, State, TargetUsage};
+    use crate::ops::health::{Counts, SourceHealth, TargetUsage};
     use crate::severity::Severity;
 
     const EVIL: &str = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
