@@ -83,7 +83,6 @@ fn size_chart<'a>(html: &'a str, name: &str) -> &'a str {
     &html[start..end]
 }
 
-/// The catalog's time format (UTC, milliseconds), also accepted by `VAULTCTL_NOW`.
 /// A request Chromium makes for itself whatever the page: its own Google
 /// service hosts.
 fn chromium_service(url: &str) -> bool {
@@ -97,6 +96,7 @@ fn chromium_service(url: &str) -> bool {
         .any(|d| host == *d || host.ends_with(&format!(".{d}")))
 }
 
+/// The catalog's time format (UTC, milliseconds), also accepted by `VAULTCTL_NOW`.
 fn rfc3339(t: time::OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
