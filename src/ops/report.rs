@@ -530,7 +530,7 @@ th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertic
 th{color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 td.num,th.num{text-align:right}
 .bad{color:var(--crit);font-weight:600}.warn{color:var(--warn);font-weight:600}.good{color:var(--ok);font-weight:600}
-.chart{width:100%;height:auto;display:block}
+.chart{width:100%;max-width:760px;height:auto;display:block}
 .chart text{fill:var(--muted);font-size:11px}
 .chart .grid{stroke:var(--line);stroke-width:1}
 .chart .line{stroke-width:2}
