@@ -22,6 +22,7 @@ mod ops;
 mod pitr;
 mod postgres;
 mod prune;
+mod report;
 mod roundtrip;
 mod s3;
 mod scale;

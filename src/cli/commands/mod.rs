@@ -11,6 +11,7 @@ pub mod key;
 pub mod list;
 pub mod pitr;
 pub mod prune;
+pub mod report;
 pub mod restore;
 pub mod restores;
 pub mod schedule;
