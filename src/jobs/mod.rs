@@ -15,6 +15,7 @@ pub mod offers;
 pub mod pitr;
 pub mod restore;
 pub mod sync;
+pub mod tenant_pitr;
 pub mod verify;
 pub mod wal;
 

@@ -25,5 +25,6 @@ mod prune;
 mod roundtrip;
 mod s3;
 mod scale;
+mod tenant_pitr;
 mod views;
 mod wizard;

@@ -143,6 +143,13 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
             d.trend
         ))?,
     }
+    for s in &st.stale_sandboxes {
+        output::line(&format!(
+            "stale sandbox {} (a killed tenant restore left it{}); the next tenant restore removes it",
+            s.path.display(),
+            if s.running { "; its server still runs" } else { "" }
+        ))?;
+    }
     if st.open_alerts.is_empty() {
         output::line("no open alerts")?;
     } else {
