@@ -305,6 +305,16 @@ impl Config {
 
     /// Where a parallel restore spills COPY data its connections have not
     /// taken yet (beside the catalog; the files are unlinked at once).
+    /// Where tenant point-in-time restores put their sandbox clusters
+    /// unless `--work-dir` says otherwise: `sandbox/` beside the catalog.
+    pub fn sandbox_dir(&self) -> PathBuf {
+        self.catalog
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("sandbox")
+    }
+
     pub fn restore_spill_dir(&self) -> PathBuf {
         self.catalog
             .parent()

@@ -16,6 +16,7 @@ pub mod pitr;
 pub mod prune;
 pub mod restore;
 pub mod sync;
+pub mod tenant_pitr;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]

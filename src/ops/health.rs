@@ -481,6 +481,8 @@ pub struct Status {
     pub verify: Vec<VerifyHealth>,
     /// The last DR drill of every drilled (or drill-configured) source.
     pub drills: Vec<DrillHealth>,
+    /// Sandbox clusters a killed tenant point-in-time restore left behind.
+    pub stale_sandboxes: Vec<crate::engine::postgres::sandbox::Stale>,
 }
 
 impl Status {
@@ -707,6 +709,7 @@ pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result
         dr: dr_status(catalog)?,
         verify,
         drills,
+        stale_sandboxes: crate::engine::postgres::sandbox::stale(&config.sandbox_dir()),
     })
 }
 

@@ -26,5 +26,6 @@ mod report;
 mod roundtrip;
 mod s3;
 mod scale;
+mod tenant_pitr;
 mod views;
 mod wizard;

@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod show;
 pub mod status;
 pub mod sync;
+pub mod tenant_pitr;
 pub mod verify;
 pub mod wal;
 pub mod wizard;

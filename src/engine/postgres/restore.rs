@@ -72,6 +72,13 @@ pub struct TableCount {
     pub inserted: u64,
     /// merge: rows that already existed (conflicts), kept as they were.
     pub skipped: u64,
+    /// tenant replace: the tenant's rows deleted before the insert.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub deleted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -81,6 +88,8 @@ pub struct Report {
     pub rows: u64,
     pub inserted: u64,
     pub skipped: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub deleted: u64,
     pub dropped_settings: Vec<String>,
     pub dropped_meta_commands: Vec<String>,
     /// Tables left out of a selective merge because they carry no tenant column.
@@ -327,7 +336,7 @@ fn run_load(
             table: t.clone(),
             rows: *n,
             inserted: *n,
-            skipped: 0,
+            ..Default::default()
         });
         report.rows += n;
         report.inserted += n;
@@ -336,11 +345,11 @@ fn run_load(
     Ok(())
 }
 
-struct Stage {
-    name: String,
-    table: TableName,
-    columns: Vec<String>,
-    rows: u64,
+pub(super) struct Stage {
+    pub(super) name: String,
+    pub(super) table: TableName,
+    pub(super) columns: Vec<String>,
+    pub(super) rows: u64,
 }
 
 /// Merge restore of `count` artifacts (plain dumps or tenant exports).
@@ -369,6 +378,31 @@ fn merge_in(client: &Client, open: Opener<'_>, count: usize, opts: &Options) -> 
         database: opts.target.display(),
         ..Default::default()
     };
+    let (stages, global) = stage_all(client, open, count, opts)?;
+    let tables = staged_tables(&stages);
+    insert_staged(client, &stages, &tables, &mut report, &mut BTreeMap::new())?;
+    report.tables_without_tenant_column = global;
+    report.sequences_advanced = advance_sequences(client, &tables)?;
+    Ok(report)
+}
+
+/// The distinct tables of the staged blocks.
+pub(super) fn staged_tables(stages: &[Stage]) -> Vec<TableName> {
+    let mut v: Vec<TableName> = stages.iter().map(|s| s.table.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Every COPY block of the `count` artifacts into a temporary staging table
+/// (one per table and column list) on `client`, inside its transaction.
+/// Returns the stages and the tables left out (no tenant column).
+pub(super) fn stage_all(
+    client: &Client,
+    open: Opener<'_>,
+    count: usize,
+    opts: &Options,
+) -> Result<(Vec<Stage>, Vec<String>)> {
     let mut stages: Vec<Stage> = Vec::new();
     let mut global: Vec<String> = Vec::new();
     let tenants = opts.tenants.clone().map(|mut t| {
@@ -480,15 +514,23 @@ fn merge_in(client: &Client, open: Opener<'_>, count: usize, opts: &Options) -> 
         )
         .map_err(|e| refused(e, opts, i))?;
     }
-    let tables: Vec<TableName> = {
-        let mut v: Vec<TableName> = stages.iter().map(|s| s.table.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    Ok((stages, global))
+}
+
+/// `INSERT … ON CONFLICT DO NOTHING` of every stage, parents first; the
+/// per-table counts go into `report` in that order (`deleted`: rows a
+/// replace removed first, by table).
+pub(super) fn insert_staged(
+    client: &Client,
+    stages: &[Stage],
+    tables: &[TableName],
+    report: &mut Report,
+    deleted: &mut BTreeMap<TableName, u64>,
+) -> Result<()> {
     let mut per: BTreeMap<TableName, TableCount> = BTreeMap::new();
-    for t in super::fk_order(client, &tables)? {
-        for s in stages.iter().filter(|s| s.table == t) {
+    let order = super::fk_order(client, tables)?;
+    for t in &order {
+        for s in stages.iter().filter(|s| &s.table == t) {
             let cols = s
                 .columns
                 .iter()
@@ -509,24 +551,24 @@ fn merge_in(client: &Client, open: Opener<'_>, count: usize, opts: &Options) -> 
         }
     }
     // Report in restore (foreign-key) order.
-    for t in super::fk_order(client, &tables)? {
-        if let Some(c) = per.remove(&t) {
+    for t in &order {
+        if let Some(mut c) = per.remove(t) {
+            c.deleted = deleted.remove(t).unwrap_or(0);
             report.rows += c.rows;
             report.inserted += c.inserted;
             report.skipped += c.skipped;
+            report.deleted += c.deleted;
             report.tables.push(c);
         }
     }
-    report.tables_without_tenant_column = global;
-    report.sequences_advanced = advance_sequences(client, &tables)?;
-    Ok(report)
+    Ok(())
 }
 
 /// After a merge: every serial or identity column's sequence is moved up to
 /// the column's highest value when it is behind (never down), in the merge's
 /// transaction. Without it the next `nextval` could hand out an id a merged
 /// row already has, and the application's insert would fail.
-fn advance_sequences(client: &Client, tables: &[TableName]) -> Result<Vec<String>> {
+pub(super) fn advance_sequences(client: &Client, tables: &[TableName]) -> Result<Vec<String>> {
     let mut advanced = Vec::new();
     for t in tables {
         let owned = query(
