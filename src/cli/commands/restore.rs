@@ -270,13 +270,14 @@ fn print_db(ctx: &Ctx, o: &DbOutcome) -> Result<()> {
     }
     if let Some(p) = &report.phases {
         output::line(&format!(
-            "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}",
+            "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}, finalize {}",
             p.jobs,
             if p.jobs == 1 { "" } else { "s" },
             crate::humanize::duration_ms(p.schema_ms),
             crate::humanize::duration_ms(p.data_ms),
             p.copy_blocks,
-            crate::humanize::duration_ms(p.post_data_ms)
+            crate::humanize::duration_ms(p.post_data_ms),
+            crate::humanize::duration_ms(p.finalize_ms)
         ))?;
     }
     if !report.sequences_advanced.is_empty() {

@@ -15,20 +15,16 @@
 //! Either can be selective: a [`TenantFilter`] keeps only chosen tenants'
 //! rows, from a tenant export or from a full dump (filtered while streaming).
 
-use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
-use futures::SinkExt;
-use tokio_postgres::{Client, CopyInSink};
+use tokio_postgres::Client;
 
-use super::filter::{self, Event, RowFilter, TenantFilter};
+use super::filter::TenantFilter;
 use super::load::{self, LoadOptions, Transaction};
-use super::sqlscan::{self, Refusal};
+use super::sqlscan::Refusal;
 use super::{execute, pg_error, query, quote_ident, ConnInfo, TableName};
 use crate::error::{ExitStatus, Failure};
 use crate::storage::runtime;
@@ -61,6 +57,8 @@ pub struct Options {
     /// The backup and its artifacts' names, for messages.
     pub backup_id: String,
     pub artifacts: Vec<String>,
+    /// Reports the phases.
+    pub progress: Option<Arc<dyn crate::progress::Progress>>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -212,7 +210,16 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
     // an existing empty one: one transaction, committed at the end.
     let transaction = match into {
         Some(_) => Transaction::Parallel { jobs: opts.jobs },
-        None => Transaction::Single,
+        None => {
+            if opts.jobs > 1 {
+                tracing::warn!(
+                    "restoring into the existing empty database {} on one connection, in one transaction (--jobs {} applies to a new database, --create, or a replaced one, --clean): the database stays the one you made (its owner, grants and settings), and a failure rolls everything back",
+                    target.display(),
+                    opts.jobs
+                );
+            }
+            Transaction::Single
+        }
     };
     let result = run_load(
         open,
@@ -223,6 +230,7 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
     );
     match result {
         Ok(()) => {
+            let finalize = std::time::Instant::now();
             if report.created {
                 execute(
                     &admin,
@@ -242,6 +250,9 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
                     Failure::new(ExitStatus::Failure, format!("the backup was restored into the database \"{restore_db}\", but replacing \"{name}\" with it failed: {}.", crate::error::paragraph(&e)))
                         .with_remedy(format!("Disconnect the clients of \"{name}\", then drop it and rename \"{restore_db}\" to \"{name}\" by hand."))
                 })?;
+            }
+            if let Some(p) = report.phases.as_mut() {
+                p.finalize_ms = finalize.elapsed().as_millis() as u64;
             }
             Ok(report)
         }
@@ -313,6 +324,8 @@ fn run_load(
             tenants: opts.tenants.as_ref(),
             spill_dir: &opts.spill_dir,
             spill_limit: load::SPILL_LIMIT,
+            merge: None,
+            progress: opts.progress.as_deref(),
         },
     )
     .map_err(|e| refused(e, opts, 0))?;
@@ -336,188 +349,186 @@ fn run_load(
     Ok(())
 }
 
-struct Stage {
-    name: String,
-    table: TableName,
-    columns: Vec<String>,
-    rows: u64,
-}
-
 /// Merge restore of `count` artifacts (plain dumps or tenant exports).
+///
+/// **Stage, check, then apply in one transaction.** A merge writes into a
+/// live database, so it cannot be loaded elsewhere and renamed in, and
+/// once rows are committed there a failure cannot take them back out
+/// (the application may already have used them). So every artifact is
+/// first read to its end — which checks its BLAKE3 hash — into staging
+/// tables, and only then are the rows applied: `INSERT … SELECT … ON
+/// CONFLICT DO NOTHING` table by table in foreign-key order (parents
+/// first), then the sequences are moved past the merged ids, all in
+/// **one transaction** on one connection. One transaction rather than
+/// one per table: a merge that fails half-way (a constraint, a lost
+/// connection) leaves the target exactly as it was, and no reader ever
+/// sees children merged without their parents. The price is that the
+/// apply step runs on one connection; it is a server-side copy between
+/// tables, while the part that scales with `jobs` — streaming, checking
+/// and parsing the backup's rows — runs in parallel.
+///
+/// With `jobs > 1` the staging tables are unlogged tables in a schema of
+/// their own (`vaultctl_merge_…`, created first, dropped at the end
+/// whatever happens), loaded on `jobs` connections; this needs the CREATE
+/// privilege on the database, and without it the merge runs on one
+/// connection. With one job they are temporary tables of the merge's own
+/// transaction, as before.
 pub fn merge(open: Opener<'_>, count: usize, opts: &Options) -> Result<Report> {
     let target = &opts.target;
-    let client = target.connect()?;
-    execute(&client, "BEGIN")?;
-    let result = merge_in(&client, open, count, opts);
-    match result {
-        Ok(r) => {
-            execute(&client, "COMMIT")?;
-            Ok(r)
-        }
-        Err(e) => {
-            let _ = execute(&client, "ROLLBACK");
-            Err(e.context(format!(
-                "the merge failed and was rolled back; {} is as it was",
-                target.display()
-            )))
+    let mut schema = None;
+    if opts.jobs > 1 {
+        let admin = target.connect()?;
+        let name = format!(
+            "vaultctl_merge_{}_{}",
+            std::process::id(),
+            crate::clock::now_rfc3339()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+        );
+        match execute(&admin, &format!("CREATE SCHEMA {}", quote_ident(&name))) {
+            Ok(()) => schema = Some((admin, name)),
+            Err(e) => tracing::warn!(
+                "merging on one connection: the staging schema for {} connections could not be created ({}); grant CREATE on the database to merge in parallel",
+                opts.jobs,
+                crate::error::paragraph(&e)
+            ),
         }
     }
+    let result = merge_in(open, count, opts, schema.as_ref().map(|(_, n)| n.as_str()));
+    if let Some((admin, name)) = &schema {
+        if let Err(d) = execute(
+            admin,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(name)),
+        ) {
+            tracing::warn!(
+                "could not drop the merge's staging schema {name} in {}: {}; drop it by hand (DROP SCHEMA {name} CASCADE)",
+                target.display(),
+                crate::error::paragraph(&d)
+            );
+        }
+    }
+    result.map_err(|e| {
+        e.context(format!(
+            "the merge failed and was rolled back; {} is as it was",
+            target.display()
+        ))
+    })
 }
 
-fn merge_in(client: &Client, open: Opener<'_>, count: usize, opts: &Options) -> Result<Report> {
-    let mut report = Report {
-        database: opts.target.display(),
-        ..Default::default()
-    };
-    let mut stages: Vec<Stage> = Vec::new();
-    let mut global: Vec<String> = Vec::new();
+fn merge_in(
+    open: Opener<'_>,
+    count: usize,
+    opts: &Options,
+    schema: Option<&str>,
+) -> Result<Report> {
     let tenants = opts.tenants.clone().map(|mut t| {
         t.keep_global = false;
         t
     });
+    let (transaction, staging) = match schema {
+        Some(s) => (
+            Transaction::Parallel { jobs: opts.jobs },
+            load::Staging::Schema(s),
+        ),
+        None => (Transaction::Single, load::Staging::Temp),
+    };
+    let lo = LoadOptions {
+        transaction,
+        tenants: tenants.as_ref(),
+        spill_dir: &opts.spill_dir,
+        spill_limit: load::SPILL_LIMIT,
+        merge: Some(staging),
+        progress: opts.progress.as_deref(),
+    };
+    let mut loader = load::Loader::start(&opts.target, &lo)?;
     for i in 0..count {
-        let reader = open(i)?;
-        let mut sink: Option<(Pin<Box<CopyInSink<Bytes>>>, usize)> = None;
-        let mut buf: Vec<u8> = Vec::with_capacity(1024 * 1024 + 64 * 1024);
-        filter::walk(
-            BufReader::with_capacity(1024 * 1024, reader),
-            // No psql reads the stream here (only COPY data reaches the
-            // server, through the protocol), so readings that only psql
-            // could take differently do not matter; the scanner still
-            // refuses a hostile stream.
-            sqlscan::Options { restricted: true },
-            tenants.as_ref(),
-            |ev| {
-                match ev {
-                    Event::Line(..) | Event::Dropped(..) => {}
-                    Event::CopyStart(h, f) => {
-                        if *f == RowFilter::None {
-                            if !global.contains(&h.table.to_string()) {
-                                global.push(h.table.to_string());
-                            }
-                            return Ok(());
-                        }
-                        let exists = query(
-                            client,
-                            "SELECT to_regclass($1) IS NOT NULL",
-                            &[&h.table.quoted()],
-                        )?;
-                        if !exists[0].get::<_, bool>(0) {
-                            return Err(Failure::new(ExitStatus::Failure, format!("the table {} of the backup does not exist in {}.", h.table, opts.target.display()))
-                            .with_remedy("A merge restore needs the schema in place: restore the schema first (a full restore into a new database), or migrate the target.")
-                            .into());
-                        }
-                        let idx = match stages
-                            .iter()
-                            .position(|s| s.table == h.table && s.columns == h.columns)
-                        {
-                            Some(i) => i,
-                            None => {
-                                let name = format!("vaultctl_stage_{}", stages.len());
-                                let cols = h
-                                    .columns
-                                    .iter()
-                                    .map(|c| quote_ident(c))
-                                    .collect::<Vec<_>>()
-                                    .join(", ");
-                                execute(client, &format!("CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {cols} FROM {} WITH NO DATA", h.table.quoted()))?;
-                                stages.push(Stage {
-                                    name,
-                                    table: h.table.clone(),
-                                    columns: h.columns.clone(),
-                                    rows: 0,
-                                });
-                                stages.len() - 1
-                            }
-                        };
-                        let s = &stages[idx];
-                        let cols = s
-                            .columns
-                            .iter()
-                            .map(|c| quote_ident(c))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        let sql = format!("COPY {} ({cols}) FROM STDIN", s.name);
-                        let copy = runtime()
-                            .block_on(client.copy_in::<_, Bytes>(sql.as_str()))
-                            .map_err(|e| anyhow::anyhow!("{}", pg_error(&e)))?;
-                        sink = Some((Box::pin(copy), idx));
-                    }
-                    Event::Row(row) => {
-                        if let Some((s, _)) = &mut sink {
-                            buf.extend_from_slice(row);
-                            if buf.len() >= 1024 * 1024 {
-                                let data = Bytes::from(std::mem::take(&mut buf));
-                                runtime()
-                                    .block_on(s.send(data))
-                                    .map_err(|e| anyhow::anyhow!("{}", pg_error(&e)))?;
-                                buf.reserve(1024 * 1024 + 64 * 1024);
-                            }
-                        }
-                    }
-                    Event::CopyEnd(kept, _) => {
-                        if let Some((mut s, idx)) = sink.take() {
-                            if !buf.is_empty() {
-                                let data = Bytes::from(std::mem::take(&mut buf));
-                                runtime()
-                                    .block_on(s.send(data))
-                                    .map_err(|e| anyhow::anyhow!("{}", pg_error(&e)))?;
-                            }
-                            let n = runtime().block_on(s.as_mut().finish()).map_err(|e| {
-                                anyhow::anyhow!(
-                                    "staging rows of {} failed: {}",
-                                    stages[idx].table,
-                                    pg_error(&e)
-                                )
-                            })?;
-                            debug_assert_eq!(n, kept);
-                            stages[idx].rows += n;
-                        }
-                    }
-                }
-                Ok(())
-            },
-        )
-        .map_err(|e| refused(e, opts, i))?;
+        let reader = match open(i) {
+            Ok(r) => r,
+            Err(e) => {
+                loader.abort();
+                return Err(e);
+            }
+        };
+        loader
+            .feed(BufReader::with_capacity(1024 * 1024, reader))
+            .map_err(|e| refused(e, opts, i))?;
     }
+    // Every stream was read to its end: their hashes matched.
+    loader.finish()?;
+    if let Some(p) = &opts.progress {
+        p.start("applying the merge", None);
+    }
+    let started = std::time::Instant::now();
+    let applied = match schema {
+        // One job: the staging tables live in the loader's transaction.
+        None => apply(loader.coord(), loader.staged()),
+        Some(_) => opts.target.connect().and_then(|client| {
+            execute(&client, "BEGIN")?;
+            match apply(&client, loader.staged()) {
+                Ok(r) => execute(&client, "COMMIT").map(|_| r),
+                Err(e) => {
+                    let _ = execute(&client, "ROLLBACK");
+                    Err(e)
+                }
+            }
+        }),
+    };
+    let mut report = match applied {
+        Ok(r) => r,
+        Err(e) => {
+            loader.abort();
+            return Err(e);
+        }
+    };
+    let apply_ms = started.elapsed().as_millis() as u64;
+    if let Some(p) = &opts.progress {
+        p.finish();
+    }
+    let loaded = loader.commit()?;
+    report.database = opts.target.display();
+    report.tables_without_tenant_column = loaded.global;
+    let mut phases = loaded.phases;
+    phases.finalize_ms = apply_ms;
+    report.phases = Some(Box::new(phases));
+    Ok(report)
+}
+
+/// Inserts the staged rows into their tables in foreign-key order, counting
+/// inserted and skipped (already there) rows, then moves the sequences.
+fn apply(client: &Client, staged: &[load::Staged]) -> Result<Report> {
+    let mut report = Report::default();
     let tables: Vec<TableName> = {
-        let mut v: Vec<TableName> = stages.iter().map(|s| s.table.clone()).collect();
+        let mut v: Vec<TableName> = staged.iter().map(|s| s.table.clone()).collect();
         v.sort();
         v.dedup();
         v
     };
-    let mut per: BTreeMap<TableName, TableCount> = BTreeMap::new();
     for t in super::fk_order(client, &tables)? {
-        for s in stages.iter().filter(|s| s.table == t) {
+        let mut c = TableCount {
+            table: t.to_string(),
+            ..Default::default()
+        };
+        for s in staged.iter().filter(|s| s.table == t) {
             let cols = s
                 .columns
                 .iter()
                 .map(|c| quote_ident(c))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let sql = format!("INSERT INTO {} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {} ON CONFLICT DO NOTHING", t.quoted(), s.name);
+            let sql = format!("INSERT INTO {} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {} ON CONFLICT DO NOTHING", t.quoted(), s.stage);
             let inserted = runtime()
                 .block_on(client.execute(sql.as_str(), &[]))
                 .map_err(|e| anyhow::anyhow!("inserting into {t} failed: {}", pg_error(&e)))?;
-            let c = per.entry(t.clone()).or_insert_with(|| TableCount {
-                table: t.to_string(),
-                ..Default::default()
-            });
             c.rows += s.rows;
             c.inserted += inserted;
             c.skipped += s.rows - inserted.min(s.rows);
         }
+        report.rows += c.rows;
+        report.inserted += c.inserted;
+        report.skipped += c.skipped;
+        report.tables.push(c);
     }
-    // Report in restore (foreign-key) order.
-    for t in super::fk_order(client, &tables)? {
-        if let Some(c) = per.remove(&t) {
-            report.rows += c.rows;
-            report.inserted += c.inserted;
-            report.skipped += c.skipped;
-            report.tables.push(c);
-        }
-    }
-    report.tables_without_tenant_column = global;
     report.sequences_advanced = advance_sequences(client, &tables)?;
     Ok(report)
 }
