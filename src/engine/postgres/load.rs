@@ -212,7 +212,7 @@ impl<'a, 'o> Loader<'a, 'o> {
             phase: None,
         };
         l.report.phases.jobs = jobs;
-        l.phase("pre-data", None);
+        l.phase("restore: pre-data (schema)", None);
         Ok(l)
     }
 
@@ -851,7 +851,7 @@ impl Loader<'_, '_> {
         if !self.seen_copy {
             self.seen_copy = true;
             self.report.phases.schema_ms = self.started.elapsed().as_millis() as u64;
-            self.phase("data", None);
+            self.phase("restore: data (COPY)", None);
         }
         if self.data_started.is_none() {
             self.data_started = Some(Instant::now());
@@ -1007,7 +1007,7 @@ impl Loader<'_, '_> {
         let started = Instant::now();
         let units = std::mem::take(&mut self.post);
         if !units.is_empty() {
-            self.phase("post-data", None);
+            self.phase("restore: post-data (indexes, constraints)", None);
         }
         let mut i = 0;
         while i < units.len() {
@@ -1073,6 +1073,10 @@ impl Loader<'_, '_> {
                 .map_err(|_| anyhow!("the restore's worker connections stopped"))?;
             let id = d.id;
             pool.finished(d)?;
+            if let Some(p) = self.opts.progress {
+                // A heartbeat: the periodic line of a phase without bytes.
+                p.advance(0);
+            }
             if let Some(id) = id {
                 state[id] = S::Done;
                 running -= 1;

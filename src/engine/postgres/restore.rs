@@ -457,7 +457,7 @@ fn merge_in(
     // Every stream was read to its end: their hashes matched.
     loader.finish()?;
     if let Some(p) = &opts.progress {
-        p.start("applying the merge", None);
+        p.start("restore: finalize (applying the merge)", None);
     }
     let started = std::time::Instant::now();
     let applied = match schema {
