@@ -43,6 +43,13 @@
 //! transaction that is committed only after the end of the stream — the
 //! way an existing empty database is restored.
 //!
+//! **Merges** ([`LoadOptions::merge`]) run none of the dump's statements
+//! but its session settings: each COPY block goes into a staging table
+//! (temporary tables of the one transaction, or unlogged tables in a schema
+//! of the merge's own that the workers load in parallel), and the caller
+//! applies the staged rows once every stream was read and checked
+//! (`restore::merge`).
+//!
 //! The server reads the statements with the session settings the dump set
 //! (each worker replays the dump's `SET`s and `set_config` calls before its
 //! next job); `SET`s of settings the server does not know (a newer pg_dump)
@@ -1112,7 +1119,7 @@ impl Loader<'_, '_> {
         }
         let n = self.report.staged.len();
         let (create, stage) = match staging {
-            Staging::Temp => ("CREATE TEMP TABLE", format!("vaultctl_stage_{n}")),
+            Staging::Temp => ("CREATE TEMP TABLE", format!("pg_temp.vaultctl_stage_{n}")),
             Staging::Schema(schema) => (
                 "CREATE UNLOGGED TABLE",
                 format!("{}.stage_{n}", quote_ident(schema)),

@@ -461,8 +461,11 @@ fn merge_in(
     }
     let started = std::time::Instant::now();
     let applied = match schema {
-        // One job: the staging tables live in the loader's transaction.
-        None => apply(loader.coord(), loader.staged()),
+        // One job: the staging tables live in the loader's transaction,
+        // whose session took the dump's settings: back to the role's own,
+        // as on the connection of several jobs.
+        None => execute(loader.coord(), "RESET ALL")
+            .and_then(|_| apply(loader.coord(), loader.staged())),
         Some(_) => opts.target.connect().and_then(|client| {
             execute(&client, "BEGIN")?;
             match apply(&client, loader.staged()) {
