@@ -155,7 +155,7 @@ fn push(ctx: &Ctx, config: &Config, a: PushArgs) -> Result<ExitStatus> {
 /// `wal sync`: copy WAL a target lacks from the others.
 fn sync(ctx: &Ctx, config: &Config, a: SourceArg) -> Result<ExitStatus> {
     let (source, _) = pick_source(config, a.source.as_deref())?;
-    let repo = WalRepo::open(&config, source, false)?;
+    let repo = WalRepo::open(config, source, false)?;
     let report = wal::sync(&repo, config)?;
     if ctx.global.json {
         output::json(&report)?;
