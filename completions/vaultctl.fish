@@ -176,7 +176,7 @@ pitr\t''"
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l target-db -d 'postgres: the database to restore into, postgresql://USER@HOST:PORT/DB (password from PGPASSWORD or PGPASSFILE, never in the URL)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l password-file -d 'A file holding the password of --target-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l tenant -d 'postgres: restore only this tenant\'s rows (repeatable), from a tenant backup or a full dump' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l jobs -d 'postgres full: connections loading data and building indexes in parallel (default: restore_jobs in the config, else the number of cores)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l jobs -d 'postgres full and merge: connections loading data and building indexes (merge: staging rows) in parallel (default: restore_jobs in the config, else the number of cores)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l reason -d 'Why this restore is done (kept in the restore log)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pg-bin-dir -d 'pitr: where pg_ctl and pg_controldata are (default: the source\'s config, else PATH); logical restores need no client programs' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pgdata -d 'pitr: the new data directory (must be empty or absent)' -r -F

@@ -390,6 +390,7 @@ fn export_and_apply(
         tenants: None,
         backup_id: format!("{backup_id} (sandbox at {})", pitr::pg_time(req.to_time)),
         artifacts: ids.iter().map(|t| format!("tenant {t}")).collect(),
+        progress: None,
     };
     // Every export thread finished cleanly, or nothing is committed.
     let mut ended = || -> Result<()> {

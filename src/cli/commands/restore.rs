@@ -51,7 +51,7 @@ pub struct RestoreArgs {
     /// postgres full: replace a non-empty database (restored into a new one, swapped in only on success)
     #[arg(long, requires = "target_db")]
     pub clean: bool,
-    /// postgres full: connections loading data and building indexes in parallel (default: restore_jobs in the config, else the number of cores)
+    /// postgres full and merge: connections loading data and building indexes (merge: staging rows) in parallel (default: restore_jobs in the config, else the number of cores)
     #[arg(long, value_name = "N", requires = "target_db", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
     /// Why this restore is done (kept in the restore log)
@@ -295,13 +295,14 @@ fn print_db(ctx: &Ctx, o: &DbOutcome) -> Result<()> {
     }
     if let Some(p) = &report.phases {
         output::line(&format!(
-            "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}",
+            "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}, finalize {}",
             p.jobs,
             if p.jobs == 1 { "" } else { "s" },
             crate::humanize::duration_ms(p.schema_ms),
             crate::humanize::duration_ms(p.data_ms),
             p.copy_blocks,
-            crate::humanize::duration_ms(p.post_data_ms)
+            crate::humanize::duration_ms(p.post_data_ms),
+            crate::humanize::duration_ms(p.finalize_ms)
         ))?;
     }
     if !report.sequences_advanced.is_empty() {
