@@ -2218,7 +2218,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__restore)
-            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --password-file --tenant --create --clean --jobs --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --password-file --tenant --create --clean --jobs --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --mode --dry-run --tenant-source --work-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2281,6 +2281,18 @@ _vaultctl() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mode)
+                    COMPREPLY=($(compgen -W "merge replace" -- "${cur}"))
+                    return 0
+                    ;;
+                --tenant-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --work-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -180,10 +180,14 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l jobs -d 'p
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l reason -d 'Why this restore is done (kept in the restore log)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pg-bin-dir -d 'pitr: where pg_ctl and pg_controldata are (default: the source\'s config, else PATH); logical restores need no client programs' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l pgdata -d 'pitr: the new data directory (must be empty or absent)' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to-time -d 'pitr: recover up to this time (RFC 3339 with zone, or PostgreSQL\'s `2026-11-22 03:00:00+00`)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to-time -d 'pitr: recover up to this time (RFC 3339 with zone, or PostgreSQL\'s `2026-11-22 03:00:00+00`); with --tenant and --target-db: the time the tenants go back to' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l source -d 'pitr: pick the base backup of this postgres-physical source (the newest one consistent before --to-time)' -r
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l owner -d 'pitr, as root: the user that owns the data directory and runs the server (default: the owner of its parent)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l owner -d 'pitr, as root: the user that owns the data directory (or the tenant restore\'s sandbox) and runs the server (default: the owner of its parent)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l set -d 'pitr: an extra server setting for the restored cluster, NAME=VALUE (repeatable; e.g. port=5433)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l mode -d 'pitr with --tenant: merge (bring back rows deleted since, keep the others) or replace (the tenants\' rows exactly as at --to-time, in one transaction)' -r -f -a "merge\t''
+replace\t''"
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l tenant-source -d 'pitr with --tenant: the postgres source whose [source.tenants] applies (default: the one whose database is --target-db\'s)' -r
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l work-dir -d 'pitr with --tenant: where the sandbox cluster goes (default: sandbox/ beside the catalog); the server\'s user must be able to enter it' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -195,6 +199,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l clean -d '
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s y -l yes -d 'Do not ask for confirmation before writing to a database'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l to-latest -d 'pitr: recover to the end of the archived WAL'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l start -d 'pitr: start the server with pg_ctl and wait until recovery has finished'
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l dry-run -d 'pitr with --tenant: show per table the rows only at --to-time, only now, and changed; write nothing'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l json -d 'Machine-readable JSON on stdout'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -l no-progress -d 'No progress bars or periodic progress lines'
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand restore" -s v -l verbose -d 'More log output (repeatable); RUST_LOG overrides'
