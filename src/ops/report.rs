@@ -1084,6 +1084,7 @@ mod tests {
             dr: None,
             verify: vec![],
             drills: vec![],
+            stale_sandboxes: vec![],
         }
     }
 
