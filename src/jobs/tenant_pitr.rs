@@ -359,6 +359,9 @@ fn restore(job: &Job, req: &Request, source: &mut String, backup: &mut String) -
     })
 }
 
+/// Ends one tenant's export stream (its thread's result).
+type ExportFinish = Box<dyn FnOnce() -> Result<()> + Send>;
+
 /// The tenants' rows streamed from the sandbox (one snapshot, one
 /// artifact per tenant) into [`tenant_apply::apply`] on the target.
 fn export_and_apply(
@@ -369,8 +372,7 @@ fn export_and_apply(
     backup_id: &str,
 ) -> Result<Applied> {
     let mut export = TenantExport::new(export_spec.clone(), Selection::Ids(req.tenants.clone()))?;
-    let finishes: std::cell::RefCell<Vec<Box<dyn FnOnce() -> Result<()> + Send>>> =
-        Default::default();
+    let finishes: std::cell::RefCell<Vec<ExportFinish>> = Default::default();
     let mut open = |_: usize| -> Result<Box<dyn std::io::Read + Send>> {
         let stream = export.next_artifact()?.ok_or_else(|| {
             anyhow::anyhow!("the sandbox export ended before every tenant was read")
@@ -407,7 +409,6 @@ fn export_and_apply(
         req.action,
         &mut ended,
     )?;
-    drop(open);
     // The export's snapshot ends (COMMIT) when it is asked for more.
     let _ = export.next_artifact();
     Ok(applied)

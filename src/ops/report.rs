@@ -593,9 +593,8 @@ pub fn render_html(r: &Report) -> String {
     checks_section(&mut o, r);
     o.push_str("</div>");
     charts_section(&mut o, r);
-    let _ = write!(
-        o,
-        "<footer>vaultctl report · health score = 100 − 30 × (1 − 7-day success rate) − 25 per critical, 10 per warning, 2 per info alert (acknowledged: half) · this page has no scripts and loads nothing from anywhere.</footer></body></html>\n"
+    o.push_str(
+        "<footer>vaultctl report · health score = 100 − 30 × (1 − 7-day success rate) − 25 per critical, 10 per warning, 2 per info alert (acknowledged: half) · this page has no scripts and loads nothing from anywhere.</footer></body></html>\n",
     );
     o
 }

@@ -95,7 +95,7 @@ fn switch_and_archive(c: &Cluster) {
     wait_archived(c, &seg);
 }
 
-fn args<'a>(s: &'a Setup, url: &'a str, t: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+fn args<'a>(url: &'a str, t: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec![
         "restore",
         "--type",
@@ -181,7 +181,7 @@ fn tenant_pitr_dry_run_merge_replace_and_a_killed_run() {
     let pause = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut child =
-        s.v.command(&args(&s, &url, &t, &["--mode", "replace", "--yes"]))
+        s.v.command(&args(&url, &t, &["--mode", "replace", "--yes"]))
             .env("VAULTCTL_TEST_PAUSE_DIR", pause.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -216,7 +216,7 @@ fn tenant_pitr_dry_run_merge_replace_and_a_killed_run() {
     );
 
     // 2. Dry run: removes the stale sandbox, reports exactly what changed.
-    let dry = s.v.json(&args(&s, &url, &t, &["--dry-run"]));
+    let dry = s.v.json(&args(&url, &t, &["--dry-run"]));
     assert_eq!(dry["stale_removed"].as_array().unwrap().len(), 1, "{dry}");
     assert!(sandboxes(&s.work).is_empty(), "{:?}", sandboxes(&s.work));
     std::thread::sleep(Duration::from_millis(500));
@@ -270,7 +270,7 @@ fn tenant_pitr_dry_run_merge_replace_and_a_killed_run() {
     assert_eq!(c.digests("app", None), all_now, "a dry run wrote");
 
     // 3. Merge: deleted rows back, updated rows kept, globex identical.
-    let merged = s.v.json(&args(&s, &url, &t, &["--mode", "merge"]));
+    let merged = s.v.json(&args(&url, &t, &["--mode", "merge"]));
     assert_eq!(merged["report"]["inserted"], 6, "{merged}");
     assert_eq!(
         c.count(
@@ -306,10 +306,9 @@ fn tenant_pitr_dry_run_merge_replace_and_a_killed_run() {
     assert!(logged.contains("\"reached\""), "{log}");
 
     // 4. Replace: acme exactly as at T, table by table; globex untouched.
-    let refused = s.v.run(&args(&s, &url, &t, &["--mode", "replace"]));
+    let refused = s.v.run(&args(&url, &t, &["--mode", "replace"]));
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
-    let replaced =
-        s.v.json(&args(&s, &url, &t, &["--mode", "replace", "--yes"]));
+    let replaced = s.v.json(&args(&url, &t, &["--mode", "replace", "--yes"]));
     assert!(
         replaced["report"]["deleted"].as_u64().unwrap() > 0,
         "{replaced}"
