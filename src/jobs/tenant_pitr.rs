@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 
 use super::pitr::{bin_dir, choose_base, prepare, restore_command, Base};
 use super::{finish, operator, Job, Ran};
-use crate::catalog::RestoreStart;
+use crate::catalog::{Catalog, RestoreStart};
 use crate::config::{Config, PhysicalSpec, PostgresSpec, SourceSpec};
 use crate::engine::postgres::pitr;
 use crate::engine::postgres::restore::Options;
@@ -237,40 +237,9 @@ fn restore(job: &Job, req: &Request, source: &mut String, backup: &mut String) -
     )?;
     backup.clone_from(&row.id);
     check_space(&work_dir, row.bytes)?;
-    std::fs::create_dir_all(&work_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create the work directory {}: {e}",
-            work_dir.display()
-        )
-    })?;
-    let owner = pitr::resolve_owner(&work_dir.join("x"), req.owner.as_deref())?;
-    if owner.uid == 0 {
-        return fail(
-            ExitStatus::Usage,
-            format!("the sandbox would belong to root (the owner of {}), and PostgreSQL refuses to run as root.", work_dir.display()),
-            "Pass --owner postgres (the user that runs PostgreSQL), or a --work-dir that user owns.",
-        );
-    }
+    let owner = sandbox_owner(&work_dir, req.owner.as_deref())?;
     let target = req.target_db.display();
-    let mut what = Vec::new();
-    let cluster = ConnInfo::new(&physical.url, None)?;
-    if (cluster.host(), cluster.port()) != (req.target_db.host(), req.target_db.port()) {
-        what.push(format!(
-            "write into {target}, which is not on the server source '{physical_name}' backs up ({})",
-            cluster.display()
-        ));
-    }
-    if req.action == Action::Replace {
-        what.push(format!(
-            "replace every row of tenant{} {} in {target} with its rows as of {}",
-            if req.tenants.len() == 1 { "" } else { "s" },
-            req.tenants.join(", "),
-            pitr::pg_time(req.to_time)
-        ));
-    }
-    if !what.is_empty() {
-        job.confirm.confirm(&what.join(", and "))?;
-    }
+    confirm_writes(job, req, &physical_name, &physical.url)?;
     let bin = bin_dir(config, &row, req.pg_bin_dir.as_deref());
     let command = restore_command(req.identity.as_deref(), &config.origin, &row.source)?;
     let log_id = catalog.restore_started(&RestoreStart {
@@ -328,22 +297,8 @@ fn restore(job: &Job, req: &Request, source: &mut String, backup: &mut String) -
         "reached": reached,
         "work_dir": work_dir,
         "phases": phases,
-        "tables": result.as_ref().ok().map(|a| &a.report.tables),
-        "diff": result.as_ref().ok().map(|a| &a.diff),
-        "sequences_advanced": result.as_ref().ok().map(|a| &a.report.sequences_advanced),
     });
-    let _ = catalog.restore_finished(
-        log_id,
-        &crate::clock::now_rfc3339(),
-        result.is_ok(),
-        result.as_ref().ok().map(|a| a.report.inserted),
-        &details,
-        result
-            .as_ref()
-            .err()
-            .map(crate::error::paragraph)
-            .as_deref(),
-    );
+    log_finished(&catalog, log_id, details, &result);
     Ok(Outcome {
         log_id,
         backup: row.id.clone(),
@@ -357,6 +312,79 @@ fn restore(job: &Job, req: &Request, source: &mut String, backup: &mut String) -
         phases,
         ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// The work directory created, and the user the sandbox runs as (never
+/// root: PostgreSQL refuses to).
+fn sandbox_owner(work_dir: &Path, owner: Option<&str>) -> Result<pitr::Owner> {
+    std::fs::create_dir_all(work_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the work directory {}: {e}",
+            work_dir.display()
+        )
+    })?;
+    let owner = pitr::resolve_owner(&work_dir.join("x"), owner)?;
+    if owner.uid == 0 {
+        return fail(
+            ExitStatus::Usage,
+            format!("the sandbox would belong to root (the owner of {}), and PostgreSQL refuses to run as root.", work_dir.display()),
+            "Pass --owner postgres (the user that runs PostgreSQL), or a --work-dir that user owns.",
+        );
+    }
+    Ok(owner)
+}
+
+/// Confirmation for what cannot be taken back: a target on another server
+/// than the one the physical source backs up, and a replace.
+fn confirm_writes(job: &Job, req: &Request, physical_name: &str, physical_url: &str) -> Result<()> {
+    let target = req.target_db.display();
+    let mut what = Vec::new();
+    let cluster = ConnInfo::new(physical_url, None)?;
+    if (cluster.host(), cluster.port()) != (req.target_db.host(), req.target_db.port()) {
+        what.push(format!(
+            "write into {target}, which is not on the server source '{physical_name}' backs up ({})",
+            cluster.display()
+        ));
+    }
+    if req.action == Action::Replace {
+        what.push(format!(
+            "replace every row of tenant{} {} in {target} with its rows as of {}",
+            if req.tenants.len() == 1 { "" } else { "s" },
+            req.tenants.join(", "),
+            pitr::pg_time(req.to_time)
+        ));
+    }
+    if what.is_empty() {
+        return Ok(());
+    }
+    job.confirm.confirm(&what.join(", and "))
+}
+
+/// The restore log's end: `details` plus the per-table counts, the diff
+/// and the sequences moved (on success), or the error.
+fn log_finished(
+    catalog: &Catalog,
+    log_id: i64,
+    mut details: serde_json::Value,
+    result: &Result<Applied>,
+) {
+    if let Ok(a) = result {
+        details["tables"] = serde_json::json!(a.report.tables);
+        details["diff"] = serde_json::json!(a.diff);
+        details["sequences_advanced"] = serde_json::json!(a.report.sequences_advanced);
+    }
+    let _ = catalog.restore_finished(
+        log_id,
+        &crate::clock::now_rfc3339(),
+        result.is_ok(),
+        result.as_ref().ok().map(|a| a.report.inserted),
+        &details,
+        result
+            .as_ref()
+            .err()
+            .map(crate::error::paragraph)
+            .as_deref(),
+    );
 }
 
 /// Ends one tenant's export stream (its thread's result).
