@@ -86,8 +86,8 @@ impl Fixture {
     }
 }
 
-/// Every file under `dir`, relative, with its content.
-pub fn files_under(dir: &Path) -> Vec<(String, String)> {
+/// Every file under `dir` (recursively), sorted.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -96,11 +96,22 @@ pub fn files_under(dir: &Path) -> Vec<(String, String)> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.push((rel, std::fs::read_to_string(&p).unwrap()));
+                out.push(p);
             }
         }
     }
     out.sort();
     out
+}
+
+/// Every file under `dir`, relative, with its content.
+pub fn files_under(dir: &Path) -> Vec<(String, String)> {
+    files_in(dir)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let text = std::fs::read_to_string(&p).unwrap();
+            (rel, text)
+        })
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! The jobs end to end on local-disk targets, without the binary: what a
 //! job returns, what it leaves in the catalog, and what it raises.
 
-use super::testkit::{files_under, Fixture};
+use super::testkit::{files_in, files_under, Fixture};
 use super::*;
 use crate::config::VerifyMode;
 use crate::error::exit_status;
@@ -134,22 +134,14 @@ fn a_damaged_pack_is_reported_with_the_backups_it_affects_and_raises_an_alert() 
     f.tree("data", &[("a.txt", "x".repeat(10_000).as_str())]);
     let id = f.backup("docs");
     // Flip a byte in the middle of every pack on target a.
-    let mut damaged = 0;
-    let mut stack = vec![f.path("a").join(crate::repo::format::PACKS_DIR)];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let mut bytes = std::fs::read(&p).unwrap();
-                let mid = bytes.len() / 2;
-                bytes[mid] ^= 0xff;
-                std::fs::write(&p, bytes).unwrap();
-                damaged += 1;
-            }
-        }
+    let packs = files_in(&f.path("a").join(crate::repo::format::PACKS_DIR));
+    for p in &packs {
+        let mut bytes = std::fs::read(p).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        std::fs::write(p, bytes).unwrap();
     }
+    let damaged = packs.len();
     assert!(damaged > 0, "the fixture has packs on target a");
     let v = verify::run(
         &f.config,
