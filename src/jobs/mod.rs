@@ -23,6 +23,7 @@ mod testkit;
 mod tests;
 pub mod verify;
 pub mod wal;
+pub mod wizard;
 
 use anyhow::Result;
 

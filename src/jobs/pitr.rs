@@ -140,6 +140,27 @@ impl Reach {
         }
     }
 
+    /// What a tenant point-in-time restore of `source` can reach: it picks
+    /// the newest base backup consistent before the time, so from the
+    /// oldest completed one on.
+    pub fn of_source(catalog: &Catalog, repo: &Repository, source: &str) -> Reach {
+        let rows = catalog
+            .list(&BackupFilter {
+                source: Some(source.to_string()),
+                kind: Some(KIND.into()),
+                status: Some("completed".into()),
+                ..Default::default()
+            })
+            .unwrap_or_default();
+        Reach {
+            from: rows
+                .iter()
+                .filter_map(|r| consistent_at(catalog, &r.id))
+                .min(),
+            to: wal::newest_archived(&repo.stores, source),
+        }
+    }
+
     /// Why recovery cannot stop at `t`, when it cannot: before the backup
     /// is consistent, or after the newest archived WAL (recovery would end
     /// short of it and PostgreSQL would not start).
