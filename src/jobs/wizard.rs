@@ -140,7 +140,7 @@ pub enum Field {
     Reason,
 }
 
-/// The fields of a restore type (as root, a point-in-time restore also asks
+/// The fields of a restore type (as root, the point-in-time types also ask
 /// who owns the files and runs the server).
 pub fn fields(kind: Kind, root: bool) -> Vec<Field> {
     use Field::*;
@@ -149,6 +149,8 @@ pub fn fields(kind: Kind, root: bool) -> Vec<Field> {
         Kind::Merge => vec![Target, Tenants],
         Kind::Pitr if root => vec![Pgdata, Owner, Time, Port],
         Kind::Pitr => vec![Pgdata, Time, Port],
+        // As root, also who runs the sandbox cluster.
+        Kind::TenantPitr if root => vec![Tenants, Time, Mode, Target, Owner],
         Kind::TenantPitr => vec![Tenants, Time, Mode, Target],
         Kind::Directory => vec![Dir],
     };
@@ -237,6 +239,7 @@ impl Choice {
             Field::Tenants if tenant => "Tenants to put back, comma-separated",
             Field::Tenants => "Tenants to restore, comma-separated (empty: all rows)",
             Field::Pgdata => "New data directory for the recovered cluster (empty or absent)",
+            Field::Owner if tenant => "Operating-system user that runs the sandbox cluster (PostgreSQL's user)",
             Field::Owner => "Operating-system user that owns the data directory and runs the server",
             Field::Time if tenant => "Put the tenants back as they were at (e.g. 2026-01-31T12:00:00Z)",
             Field::Time => "Recover to time (e.g. 2026-01-31T12:00:00Z; empty: to the end of the archived WAL)",
@@ -273,7 +276,11 @@ impl Choice {
             Field::Dir | Field::Pgdata => self.dir.clone(),
             Field::Tenants => self.tenants.join(","),
             Field::Owner if self.owner.is_empty() => {
-                pitr::resolve_owner(Path::new(&self.dir), None)
+                let probe = match self.kind() {
+                    Kind::TenantPitr => config.sandbox_dir().join("x"),
+                    _ => Path::new(&self.dir).to_path_buf(),
+                };
+                pitr::resolve_owner(&probe, None)
                     .ok()
                     .filter(|o| o.uid != 0)
                     .map(|o| o.name)
@@ -468,6 +475,9 @@ impl Choice {
         flag("to-time", Some(&self.to_time));
         flag("target-db", Some(&self.target_db));
         flag("tenant-source", Some(tenants));
+        if !self.owner.is_empty() {
+            flag("owner", Some(&self.owner));
+        }
         match self.mode.expect("chosen") {
             Action::Diff => flag("dry-run", None),
             m => flag("mode", Some(m.as_str())),
@@ -586,6 +596,9 @@ impl Summary {
         self.add("tenants", &c.tenants.join(", "));
         self.add("as they were at", &c.to_time);
         self.database_row(&c.target_db)?;
+        if !c.owner.is_empty() {
+            self.add("sandbox run by", &c.owner);
+        }
         let (mode, dropped, kept) = match c.mode.expect("chosen") {
             Action::Merge => ("merge", "nothing: rows deleted since come back; rows that exist now are kept as they are", "every other tenant's rows"),
             Action::Replace => ("replace", "the tenants' rows as they are now: replaced, in one transaction, by their rows at the time", "every other tenant's rows"),

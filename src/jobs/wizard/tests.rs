@@ -130,7 +130,7 @@ fn each_type_asks_its_fields_then_the_reason() {
     );
     assert_eq!(
         fields(Kind::TenantPitr, true),
-        [Tenants, Time, Mode, Target, Reason]
+        [Tenants, Time, Mode, Target, Owner, Reason]
     );
     assert_eq!(fields(Kind::Directory, false), [Dir, Reason]);
 }
@@ -225,7 +225,12 @@ fn the_choice_runs_as_the_flag_form() {
         command_line(Some(Path::new("/etc/v.toml")), &c.argv(Some("s3"))),
         "vaultctl --config /etc/v.toml restore 20261130-0001 --type full --target-db 'postgresql://u@h/new db' --create --target s3 --reason why --yes"
     );
-    c.kind = Some(Kind::Merge);
+}
+
+#[test]
+fn merge_directory_and_point_in_time_choices_run_as_their_flags() {
+    let mut c = choice(Kind::Merge, row("app", "postgres"));
+    c.target_db = "postgresql://u@h/new db".into();
     c.tenants = strings(&["a", "b"]);
     assert_eq!(
         c.argv(None)[2..9],
@@ -274,6 +279,10 @@ fn the_choice_runs_as_the_flag_form() {
             "port=5433"
         ])
     );
+}
+
+#[test]
+fn a_tenant_choice_runs_as_restore_type_pitr_with_tenants() {
     let mut t = choice(Kind::TenantPitr, row("cluster", "postgres-physical"));
     t.tenant_pitr = ready();
     t.tenants = strings(&["acme"]);
@@ -304,7 +313,11 @@ fn the_choice_runs_as_the_flag_form() {
         ])
     );
     t.mode = Some(Action::Diff);
-    assert!(t.argv(None).contains(&"--dry-run".to_string()));
+    t.owner = "postgres".into();
+    assert_eq!(
+        t.argv(None)[11..16],
+        strings(&["--tenant-source", "app", "--owner", "postgres", "--dry-run"])
+    );
     assert!(!t.argv(None).contains(&"--mode".to_string()));
 }
 
