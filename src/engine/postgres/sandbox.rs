@@ -287,10 +287,19 @@ pub fn stale(work_dir: &Path) -> Vec<Stale> {
     out
 }
 
-/// Stops and deletes every stale sandbox under `work_dir`; returns those
-/// removed.
-pub fn sweep(work_dir: &Path) -> Result<Vec<Stale>> {
-    let found = stale(work_dir);
+/// The stale sandboxes under any of `dirs` (each directory looked at once).
+pub fn stale_in(dirs: &[PathBuf]) -> Vec<Stale> {
+    let mut seen = std::collections::BTreeSet::new();
+    dirs.iter()
+        .filter(|d| seen.insert(d.as_path()))
+        .flat_map(|d| stale(d))
+        .collect()
+}
+
+/// Stops and deletes every stale sandbox under any of `dirs`; returns
+/// those removed.
+pub fn sweep(dirs: &[PathBuf]) -> Result<Vec<Stale>> {
+    let found = stale_in(dirs);
     for s in &found {
         tracing::warn!(
             "removing the stale sandbox {} left by vaultctl process {} (killed or crashed){}",
