@@ -25,5 +25,6 @@ mod prune;
 mod roundtrip;
 mod s3;
 mod scale;
+mod shipping;
 mod views;
 mod wizard;
