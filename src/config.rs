@@ -279,6 +279,18 @@ impl DrillPlan {
 }
 
 impl Config {
+    /// The configured source `name`; a usage error naming the configured
+    /// ones when there is none.
+    pub fn source(&self, name: &str) -> Result<&Source> {
+        named("source", name, &self.sources, |s| &s.name)
+    }
+
+    /// The configured target `name`; a usage error naming the configured
+    /// ones when there is none.
+    pub fn target(&self, name: &str) -> Result<&Target> {
+        named("target", name, &self.targets, |t| &t.name)
+    }
+
     /// The `[source.drill]` of `source`, if it has one.
     pub fn drill_plan(&self, source: &str) -> Option<&DrillPlan> {
         self.sources
@@ -683,6 +695,43 @@ pub fn load(overrides: &Overrides) -> Result<Config> {
         config.keys.identity_file = Some(i.clone());
     }
     Ok(config)
+}
+
+/// The item of `items` called `name`, or a usage error that lists them.
+fn named<'a, T>(
+    what: &str,
+    name: &str,
+    items: &'a [T],
+    name_of: impl Fn(&T) -> &str,
+) -> Result<&'a T> {
+    if let Some(item) = items.iter().find(|i| name_of(i) == name) {
+        return Ok(item);
+    }
+    let names: Vec<&str> = items.iter().map(&name_of).collect();
+    fail(
+        ExitStatus::Usage,
+        format!("there is no {what} named '{name}' in the config."),
+        format!(
+            "Configured {what}s: {}.",
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
+        ),
+    )
+}
+
+/// A validated configuration from TOML text (relative paths under
+/// `/etc/vaultctl`), for unit tests of the layers above.
+#[cfg(test)]
+pub(crate) fn from_toml(text: &str) -> Config {
+    let raw: FileConfig = toml::from_str(text).expect("test config parses");
+    validate(
+        raw,
+        Origin::File(PathBuf::from("/etc/vaultctl/config.toml")),
+    )
+    .expect("test config is valid")
 }
 
 /// The settings the environment gives at run time, read once here so the

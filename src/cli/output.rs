@@ -43,6 +43,24 @@ pub fn table() -> comfy_table::Table {
 
 pub use crate::humanize::{bytes, duration_ms};
 
+/// Prints one table: a header and rows of cells.
+pub fn print_table<R: IntoIterator<Item = String>>(
+    header: &[&str],
+    rows: impl IntoIterator<Item = R>,
+) -> Result<()> {
+    let mut t = table();
+    t.set_header(header.to_vec());
+    for r in rows {
+        t.add_row(r.into_iter().collect::<Vec<_>>());
+    }
+    line(&t.to_string())
+}
+
+/// A table cell: the value, or `-` when there is none.
+pub fn or_dash<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
 enum Mode {
     Silent,
     Bar,

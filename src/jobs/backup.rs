@@ -2,11 +2,15 @@
 //! every reachable target, each reported to operations (hooks, alerts), then
 //! the targets' replication checked and the metrics refreshed.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::error::ExitStatus;
+use crate::engine::postgres::tenants;
+use crate::engine::{self, command::CommandSource, files::FilesSource};
+use crate::error::{fail, ExitStatus};
 use crate::ops;
 use crate::repo::backup::{self, BackupOptions, BackupOutcome, Source};
 use crate::repo::Repository;
@@ -16,6 +20,121 @@ pub struct Planned {
     pub name: String,
     pub source: Box<dyn Source>,
     pub tags: Vec<String>,
+}
+
+/// What to back up, as the operator named it.
+pub enum Selection<'a> {
+    /// Ad-hoc files and directories, recorded under `name` (default:
+    /// `files-BASENAME` of the first path).
+    Files {
+        paths: &'a [PathBuf],
+        name: Option<&'a str>,
+    },
+    /// An ad-hoc command's stdout (a tar archive when `tar`).
+    Command {
+        name: &'a str,
+        argv: &'a [String],
+        tar: bool,
+    },
+    /// Configured sources by name, or all of them; `tenants` turns postgres
+    /// sources into tenant exports.
+    Configured {
+        names: &'a [String],
+        all: bool,
+        tenants: Option<tenants::Selection>,
+    },
+}
+
+/// The sources `what` names, ready for [`run`]; usage errors (exit 2) for
+/// unknown names, bad names, or nothing to back up.
+pub fn plan(config: &Config, what: Selection) -> Result<Vec<Planned>> {
+    let adhoc = |name: String, source: Box<dyn Source>| -> Result<Vec<Planned>> {
+        crate::config::validate_name(&name, "source")?;
+        Ok(vec![Planned {
+            name,
+            source,
+            tags: Vec::new(),
+        }])
+    };
+    let (names, all, tenants) = match what {
+        Selection::Files { paths, name } => {
+            let name = name.map_or_else(|| default_name(paths), str::to_string);
+            return adhoc(name, Box::new(FilesSource::new(paths.to_vec())));
+        }
+        Selection::Command { name, argv, tar } => {
+            return adhoc(
+                name.to_string(),
+                Box::new(CommandSource::new(argv.to_vec(), tar)),
+            );
+        }
+        Selection::Configured {
+            names,
+            all,
+            tenants,
+        } => (names, all, tenants),
+    };
+    if all && !names.is_empty() {
+        return fail(
+            ExitStatus::Usage,
+            "--all and source names were both given.",
+            "Give either --all or the source names.",
+        );
+    }
+    let selected: Vec<&crate::config::Source> = if all {
+        config.sources.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| config.source(n))
+            .collect::<Result<_>>()?
+    };
+    if selected.is_empty() {
+        return fail(
+            ExitStatus::Usage,
+            "nothing to back up: no source was named and none is configured.",
+            "Name sources (`vaultctl backup SOURCE`), use --all, or run `vaultctl backup files PATH...` / `vaultctl backup command --name N -- CMD`.",
+        );
+    }
+    selected
+        .into_iter()
+        .map(|s| {
+            let source = match &tenants {
+                Some(t) => engine::tenant_source(s, t.clone())?,
+                None => engine::from_config(s),
+            };
+            Ok(Planned {
+                name: s.name.clone(),
+                source,
+                tags: s.tags.clone(),
+            })
+        })
+        .collect()
+}
+
+/// `files-etc` for `/etc`; characters a source name cannot hold become `-`.
+fn default_name(paths: &[PathBuf]) -> String {
+    let base = paths
+        .first()
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().to_string()))
+        .unwrap_or_default();
+    let clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(50)
+        .collect();
+    let clean = clean.trim_start_matches('.');
+    if clean.is_empty() {
+        "files".into()
+    } else {
+        format!("files-{clean}")
+    }
 }
 
 /// What the job tells its caller while it runs.
@@ -164,5 +283,153 @@ fn check_lagging_targets(config: &Config, catalog: &Catalog, repo: &Repository) 
             "could not check whether the targets are in step: {}",
             crate::error::paragraph(&e)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        crate::config::from_toml(
+            r#"
+            [keys]
+            recipients = ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
+            [[target]]
+            name = "local"
+            url = "file:///var/backups/vaultctl"
+            [[source]]
+            name = "etc"
+            kind = "files"
+            paths = ["/etc"]
+            tags = ["config"]
+            [[source]]
+            name = "home"
+            kind = "files"
+            paths = ["/home"]
+            "#,
+        )
+    }
+
+    fn names(p: &[Planned]) -> Vec<(&str, &[String])> {
+        p.iter()
+            .map(|p| (p.name.as_str(), p.tags.as_slice()))
+            .collect()
+    }
+
+    fn usage_error(r: Result<Vec<Planned>>) -> String {
+        let e = r.err().expect("a usage error");
+        assert_eq!(crate::error::exit_status(&e), ExitStatus::Usage, "{e:#}");
+        crate::error::paragraph(&e)
+    }
+
+    #[test]
+    fn configured_sources_by_name_or_all_keep_their_tags() {
+        let c = config();
+        let one = ["home".to_string()];
+        let p = plan(
+            &c,
+            Selection::Configured {
+                names: &one,
+                all: false,
+                tenants: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(names(&p), [("home", &[][..])]);
+        let p = plan(
+            &c,
+            Selection::Configured {
+                names: &[],
+                all: true,
+                tenants: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            names(&p),
+            [("etc", &["config".to_string()][..]), ("home", &[][..])]
+        );
+    }
+
+    #[test]
+    fn unknown_names_and_contradictions_are_usage_errors() {
+        let c = config();
+        let bad = ["db".to_string()];
+        let msg = usage_error(plan(
+            &c,
+            Selection::Configured {
+                names: &bad,
+                all: false,
+                tenants: None,
+            },
+        ));
+        assert!(
+            msg.contains("no source named 'db'") && msg.contains("etc, home"),
+            "{msg}"
+        );
+        let one = ["etc".to_string()];
+        let msg = usage_error(plan(
+            &c,
+            Selection::Configured {
+                names: &one,
+                all: true,
+                tenants: None,
+            },
+        ));
+        assert!(msg.contains("--all and source names"), "{msg}");
+        let empty = crate::config::embedded_default();
+        let msg = usage_error(plan(
+            &empty,
+            Selection::Configured {
+                names: &[],
+                all: true,
+                tenants: None,
+            },
+        ));
+        assert!(msg.contains("nothing to back up"), "{msg}");
+        // Files sources cannot be tenant-exported.
+        let e = plan(
+            &c,
+            Selection::Configured {
+                names: &one,
+                all: false,
+                tenants: Some(tenants::Selection::All),
+            },
+        );
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn adhoc_sources_are_named_and_checked() {
+        let c = config();
+        let p = plan(
+            &c,
+            Selection::Files {
+                paths: &[PathBuf::from("/")],
+                name: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(p[0].name, "files");
+        let p = plan(
+            &c,
+            Selection::Files {
+                paths: &[PathBuf::from("/etc/.")],
+                name: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(p[0].name, "files-etc");
+        let argv = ["true".to_string()];
+        let msg = usage_error(plan(
+            &c,
+            Selection::Command {
+                name: "no/slash",
+                argv: &argv,
+                tar: false,
+            },
+        ));
+        assert!(msg.contains("no/slash"), "{msg}");
     }
 }

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod dr;
 pub mod offers;
 pub mod pitr;
+pub mod prune;
 pub mod restore;
 pub mod sync;
 pub mod verify;

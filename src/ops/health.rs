@@ -483,6 +483,117 @@ pub struct Status {
     pub drills: Vec<DrillHealth>,
 }
 
+impl Status {
+    /// The last verify per target and drill per source, for the check line:
+    /// `verify local 3h ago, drill db 2d ago`.
+    fn check_ages(&self) -> String {
+        let age = |a: Option<u64>| {
+            a.map(|a| format!("{} ago", crate::clock::human(a)))
+                .unwrap_or_else(|| "never".into())
+        };
+        self.verify
+            .iter()
+            .filter(|v| v.configured || v.last_success.is_some())
+            .map(|v| {
+                format!(
+                    "verify {} {}",
+                    v.target,
+                    age(v.last_success.as_ref().and(v.age_secs))
+                )
+            })
+            .chain(self.drills.iter().map(|d| {
+                format!(
+                    "drill {} {}",
+                    d.source,
+                    age(d.last_success.as_ref().and(d.age_secs))
+                )
+            }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The monitoring line of `status --check` (Nagios plugin format, with
+    /// perfdata): `VAULTCTL CRITICAL - …; backup_failed source=db: … | health=75;;;0;100 …`
+    pub fn check_line(&self) -> String {
+        let crit = self
+            .open_alerts
+            .iter()
+            .filter(|a| a.severity == Severity::Critical)
+            .count();
+        let warn = self
+            .open_alerts
+            .iter()
+            .filter(|a| a.severity == Severity::Warning)
+            .count();
+        let stale: Vec<&str> = self
+            .sources
+            .iter()
+            .filter(|s| s.stale)
+            .map(|s| s.name.as_str())
+            .collect();
+        let stale_checks: Vec<String> = self
+            .verify
+            .iter()
+            .filter(|v| v.stale)
+            .map(|v| format!("verify {}", v.target))
+            .chain(
+                self.drills
+                    .iter()
+                    .filter(|d| d.stale)
+                    .map(|d| format!("drill {}", d.source)),
+            )
+            .collect();
+        let ages = self.check_ages();
+        let summary = match self.state {
+            State::Ok => format!(
+                "{} source(s) fresh, no open alerts{}",
+                self.sources
+                    .iter()
+                    .filter(|s| s.stale_after_secs.is_some())
+                    .count(),
+                if ages.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {ages}")
+                }
+            ),
+            _ => {
+                let mut parts = vec![format!("{crit} critical, {warn} warning alert(s)")];
+                if !stale.is_empty() {
+                    parts.push(format!("stale: {}", stale.join(",")));
+                }
+                if !stale_checks.is_empty() {
+                    parts.push(format!("overdue: {}", stale_checks.join(",")));
+                }
+                if !ages.is_empty() {
+                    parts.push(ages);
+                }
+                if let Some(a) = self
+                    .open_alerts
+                    .iter()
+                    .find(|a| a.severity >= Severity::Warning)
+                {
+                    parts.push(format!(
+                        "{}: {}",
+                        a.subject(),
+                        a.message.chars().take(160).collect::<String>()
+                    ));
+                }
+                parts.join("; ")
+            }
+        };
+        format!(
+            "VAULTCTL {} - health {}/100; {} | health={};;;0;100 critical={crit} warning={warn} stale={} overdue_checks={}",
+            self.state.label(),
+            self.health_score,
+            summary,
+            self.health_score,
+            stale.len(),
+            stale_checks.len()
+        )
+    }
+}
+
 /// DR drills at a glance.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrStatus {

@@ -138,16 +138,6 @@ pub struct Check<'a> {
     pub args: String,
 }
 
-impl Check<'_> {
-    pub fn subject_key(&self) -> &'static str {
-        if self.job == "verify" {
-            "target"
-        } else {
-            "source"
-        }
-    }
-}
-
 /// The subcommand part of a scheduled command line.
 fn after_flags(line: &str) -> String {
     line.split_once("--no-progress ")
@@ -732,6 +722,149 @@ fn cron_escape(cmd: &str) -> String {
     cmd.replace('%', "\\%")
 }
 
+/// One unit pair `schedule install` writes: `NAME.service` and `NAME.timer`.
+pub struct UnitPair {
+    pub name: String,
+    pub service: String,
+    pub timer: String,
+}
+
+/// Every unit pair of this configuration: the scheduled backups, the WAL
+/// checks of postgres-physical sources, scheduled verifies and drills, and
+/// the one-shot runner (always, so that `backup --at` works once installed).
+pub fn all_units(config: &Config, binary: &Path) -> Vec<UnitPair> {
+    let pair = |name, service, timer| UnitPair {
+        name,
+        service,
+        timer,
+    };
+    let mut out: Vec<UnitPair> = config
+        .sources
+        .iter()
+        .filter(|s| s.schedule.is_some())
+        .map(|s| pair(unit_name(&s.name), service(config, s, binary), timer(s)))
+        .collect();
+    out.extend(physical_sources(config).into_iter().map(|s| {
+        pair(
+            walcheck_unit_name(&s.name),
+            walcheck_service(config, s, binary),
+            walcheck_timer(s),
+        )
+    }));
+    out.extend(verify_targets(config).into_iter().map(|t| {
+        pair(
+            verify_unit_name(t),
+            verify_service(config, t, binary),
+            verify_timer(config, t),
+        )
+    }));
+    out.extend(drill_sources(config).into_iter().map(|s| {
+        pair(
+            drill_unit_name(&s.name),
+            drill_service(config, s, binary),
+            drill_timer(s),
+        )
+    }));
+    out.push(pair(
+        ONESHOT_UNIT.to_string(),
+        oneshot_service(config, binary),
+        oneshot_timer(),
+    ));
+    out
+}
+
+/// Writes [`all_units`] into `dir` (each file atomically) and returns the
+/// paths written.
+pub fn install(config: &Config, dir: &Path, binary: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = Vec::new();
+    for u in all_units(config, binary) {
+        for (ext, text) in [("service", u.service), ("timer", u.timer)] {
+            let path = dir.join(format!("{}.{ext}", u.name));
+            crate::ops::metrics::write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// One scheduled job as `schedule show` lists it: a source's backup, or a
+/// target's verify, or a source's drill.
+#[derive(Debug, serde::Serialize)]
+pub struct ScheduledJob {
+    /// `backup`, `verify` or `drill`.
+    pub job: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub schedule: Option<String>,
+    pub on_calendar: Option<Vec<String>>,
+    pub next_run: Option<String>,
+    pub stale_after_secs: Option<u64>,
+    /// Backups: whether a healthcheck URL is pinged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck_url: Option<bool>,
+    /// Verifies and drills: the vaultctl arguments a scheduled run uses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+impl ScheduledJob {
+    /// The source or target the job is about.
+    pub fn subject(&self) -> &str {
+        self.source
+            .as_deref()
+            .or(self.target.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// Every source's backup schedule (scheduled or not), then every
+/// configured verify and drill, with next runs after `now`.
+pub fn scheduled_jobs(config: &Config, now: time::OffsetDateTime) -> Vec<ScheduledJob> {
+    let row = |job,
+               schedule: Option<&crate::schedule::Schedule>,
+               max_age: Option<std::time::Duration>| ScheduledJob {
+        job,
+        source: None,
+        target: None,
+        schedule: schedule.map(|x| x.text.clone()),
+        on_calendar: schedule.map(|x| x.on_calendar()),
+        next_run: schedule
+            .and_then(|x| x.next_after(now))
+            .map(crate::clock::format),
+        stale_after_secs: max_age.map(|d| d.as_secs()),
+        healthcheck_url: None,
+        command: None,
+    };
+    let backups = config.sources.iter().map(|s| ScheduledJob {
+        source: Some(s.name.clone()),
+        healthcheck_url: Some(s.healthcheck_url.is_some()),
+        ..row(
+            "backup",
+            s.schedule.as_ref(),
+            crate::ops::health::stale_threshold(s),
+        )
+    });
+    let checks = checks(config).into_iter().map(|c| {
+        let subject = Some(c.subject.to_string());
+        let (source, target) = if c.job == "verify" {
+            (None, subject)
+        } else {
+            (subject, None)
+        };
+        ScheduledJob {
+            source,
+            target,
+            command: Some(c.args.clone()),
+            ..row(c.job, c.schedule, c.max_age)
+        }
+    });
+    backups.chain(checks).collect()
+}
 #[cfg(test)]
 mod tests {
     use super::*;

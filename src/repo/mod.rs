@@ -364,29 +364,7 @@ impl Repository {
             }
         }
         let targets: Vec<_> = match only {
-            Some(name) => {
-                let t = config
-                    .targets
-                    .iter()
-                    .filter(|t| t.name == name)
-                    .collect::<Vec<_>>();
-                if t.is_empty() {
-                    return fail(
-                        ExitStatus::Usage,
-                        format!("there is no target named '{name}'."),
-                        format!(
-                            "Configured targets: {}.",
-                            config
-                                .targets
-                                .iter()
-                                .map(|t| t.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    );
-                }
-                t
-            }
+            Some(name) => vec![config.target(name)?],
             None => config.targets.iter().collect(),
         };
         let mut stores = Vec::new();

@@ -150,31 +150,36 @@ fn list(
         }
         return Ok(ExitStatus::Success);
     }
-    let mut t = output::table();
-    t.set_header(vec![
-        "id",
-        "severity",
-        "status",
-        "kind",
-        "source",
-        "target",
-        "count",
-        "last seen",
-        "message",
-    ]);
-    for a in &rows {
-        t.add_row(vec![
-            a.id.to_string(),
-            a.severity.to_string(),
-            a.status.clone(),
-            a.kind.clone(),
-            a.source.clone().unwrap_or_else(|| "-".into()),
-            a.target.clone().unwrap_or_else(|| "-".into()),
-            a.count.to_string(),
-            a.last_seen.clone(),
-            a.message.clone(),
-        ]);
-    }
-    output::line(&t.to_string())?;
+    print_alerts(&rows)?;
     Ok(ExitStatus::Success)
+}
+
+/// The alerts table (`alerts list`, and the open alerts of `status`).
+pub fn print_alerts(rows: &[alerts::Alert]) -> Result<()> {
+    output::print_table(
+        &[
+            "id",
+            "severity",
+            "status",
+            "kind",
+            "source",
+            "target",
+            "count",
+            "last seen",
+            "message",
+        ],
+        rows.iter().map(|a| {
+            [
+                a.id.to_string(),
+                a.severity.to_string(),
+                a.status.clone(),
+                a.kind.clone(),
+                output::or_dash(a.source.as_ref()),
+                output::or_dash(a.target.as_ref()),
+                a.count.to_string(),
+                a.last_seen.clone(),
+                a.message.clone(),
+            ]
+        }),
+    )
 }

@@ -7,13 +7,12 @@ use clap::{Args, Subcommand};
 
 use crate::catalog::Catalog;
 use crate::cli::{output, Ctx};
-use crate::config::{validate_name, Config};
-use crate::engine::postgres::tenants::Selection;
-use crate::engine::{self, command::CommandSource, files::FilesSource};
+use crate::config::Config;
+use crate::engine::postgres::tenants::Selection as Tenants;
 use crate::error::{fail, ExitStatus};
-use crate::jobs::backup::Event;
+use crate::jobs::backup::{Event, Selection};
 use crate::ops;
-use crate::repo::backup::{BackupOutcome, Source};
+use crate::repo::backup::BackupOutcome;
 
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -69,7 +68,6 @@ pub enum AdHoc {
 
 pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let mut jobs: Vec<(String, Box<dyn Source>, Vec<String>)> = Vec::new();
     if args.adhoc.is_some() && (args.all_tenants || !args.tenants.is_empty()) {
         return fail(
             ExitStatus::Usage,
@@ -80,73 +78,29 @@ pub fn run(ctx: &Ctx, args: BackupArgs) -> Result<ExitStatus> {
     if let Some(at) = &args.at {
         return schedule_one_shot(ctx, &config, &args, at);
     }
-    match &args.adhoc {
-        Some(AdHoc::Files { paths, name }) => {
-            let name = match name {
-                Some(n) => n.clone(),
-                None => default_name(paths),
-            };
-            validate_name(&name, "source")?;
-            jobs.push((name, Box::new(FilesSource::new(paths.clone())), Vec::new()));
-        }
-        Some(AdHoc::Command { name, format, argv }) => {
-            validate_name(name, "source")?;
-            jobs.push((
-                name.clone(),
-                Box::new(CommandSource::new(argv.clone(), format == "tar")),
-                Vec::new(),
-            ));
-        }
-        None => {
-            let selected: Vec<_> = if args.all {
-                if !args.sources.is_empty() {
-                    return fail(
-                        ExitStatus::Usage,
-                        "--all and source names were both given.",
-                        "Give either --all or the source names.",
-                    );
-                }
-                config.sources.iter().collect()
+    let what = match &args.adhoc {
+        Some(AdHoc::Files { paths, name }) => Selection::Files {
+            paths,
+            name: name.as_deref(),
+        },
+        Some(AdHoc::Command { name, format, argv }) => Selection::Command {
+            name,
+            argv,
+            tar: format == "tar",
+        },
+        None => Selection::Configured {
+            names: &args.sources,
+            all: args.all,
+            tenants: if args.all_tenants {
+                Some(Tenants::All)
+            } else if !args.tenants.is_empty() {
+                Some(Tenants::Ids(args.tenants.clone()))
             } else {
-                let mut v = Vec::new();
-                for name in &args.sources {
-                    match config.sources.iter().find(|s| &s.name == name) {
-                        Some(s) => v.push(s),
-                        None => {
-                            return fail(
-                                ExitStatus::Usage,
-                                format!("there is no source named '{name}' in the config."),
-                                format!("Configured sources: {}.", names(&config)),
-                            )
-                        }
-                    }
-                }
-                v
-            };
-            if selected.is_empty() {
-                return fail(
-                    ExitStatus::Usage,
-                    "nothing to back up: no source was named and none is configured.",
-                    "Name sources (`vaultctl backup SOURCE`), use --all, or run `vaultctl backup files PATH...` / `vaultctl backup command --name N -- CMD`.",
-                );
-            }
-            for s in selected {
-                let source = if args.all_tenants {
-                    engine::tenant_source(s, Selection::All)?
-                } else if !args.tenants.is_empty() {
-                    engine::tenant_source(s, Selection::Ids(args.tenants.clone()))?
-                } else {
-                    engine::from_config(s)
-                };
-                jobs.push((s.name.clone(), source, s.tags.clone()));
-            }
-        }
-    }
-
-    let planned = jobs
-        .into_iter()
-        .map(|(name, source, tags)| crate::jobs::backup::Planned { name, source, tags })
-        .collect();
+                None
+            },
+        },
+    };
+    let planned = crate::jobs::backup::plan(&config, what)?;
     let mut on = |e: Event| -> Result<()> {
         match e {
             Event::Unavailable(name, why) => eprintln!(
@@ -192,13 +146,7 @@ fn schedule_one_shot(
         );
     }
     for name in &args.sources {
-        if !config.sources.iter().any(|s| &s.name == name) {
-            return fail(
-                ExitStatus::Usage,
-                format!("there is no source named '{name}' in the config."),
-                format!("Configured sources: {}.", names(config)),
-            );
-        }
+        config.source(name)?;
     }
     let due = ops::oneshot::parse_at(at, config.clock.now())?;
     let catalog = Catalog::open(&config.catalog)?;
@@ -226,44 +174,6 @@ fn schedule_one_shot(
         ))?;
     }
     Ok(ExitStatus::Success)
-}
-
-fn names(config: &Config) -> String {
-    if config.sources.is_empty() {
-        "none".into()
-    } else {
-        config
-            .sources
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// `files-etc` for `/etc`; characters a source name cannot hold become `-`.
-fn default_name(paths: &[PathBuf]) -> String {
-    let base = std::fs::canonicalize(&paths[0])
-        .ok()
-        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().to_string()))
-        .unwrap_or_default();
-    let clean: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(50)
-        .collect();
-    let clean = clean.trim_start_matches('.').to_string();
-    if clean.is_empty() {
-        "files".into()
-    } else {
-        format!("files-{clean}")
-    }
 }
 
 fn print_outcome(ctx: &Ctx, o: &BackupOutcome) -> Result<()> {

@@ -96,25 +96,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<ExitStatus> {
         std::io::stdout().is_terminal(),
     );
     let page = args.page.unwrap_or(1);
-    let mut filter = BackupFilter {
-        source: args.source,
-        kind: args.kind,
-        status: args.status,
-        tag: args.tag,
-        tenant: args.tenant,
-        since: args
-            .since
-            .as_deref()
-            .map(output::parse_time_arg)
-            .transpose()?,
-        until: args
-            .until
-            .as_deref()
-            .map(output::parse_time_arg)
-            .transpose()?,
-        limit: None,
-        offset: 0,
-    };
+    let mut filter = filter(args)?;
     let pages = match rows_per_page {
         Some(n) => {
             filter.limit = Some(n);
@@ -136,38 +118,58 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<ExitStatus> {
         })?;
         return Ok(ExitStatus::Success);
     }
-    let mut t = output::table();
-    t.set_header(vec![
-        "id",
-        "source",
-        "kind",
-        "status",
-        "started",
-        "duration",
-        "size",
-        "new stored",
-        "targets",
-        "tags",
-    ]);
-    for r in &rows {
-        t.add_row(vec![
-            r.id.clone(),
-            r.source.clone(),
-            r.kind.clone(),
-            r.status.clone(),
-            r.started_at.replace('T', " ").chars().take(19).collect(),
-            r.duration_ms.map(output::duration_ms).unwrap_or_default(),
-            output::bytes(r.bytes),
-            output::bytes(r.stored_bytes),
-            r.targets.join(","),
-            r.tags.join(","),
-        ]);
-    }
-    output::line(&t.to_string())?;
+    print_rows(&rows)?;
     if let Some(footer) = page_footer(page, pages) {
         output::line(&footer)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// The catalog filter of `list`'s options (times parsed; no paging yet).
+fn filter(args: ListArgs) -> Result<BackupFilter> {
+    let time = |t: Option<String>| t.as_deref().map(output::parse_time_arg).transpose();
+    Ok(BackupFilter {
+        source: args.source,
+        kind: args.kind,
+        status: args.status,
+        tag: args.tag,
+        tenant: args.tenant,
+        since: time(args.since)?,
+        until: time(args.until)?,
+        limit: None,
+        offset: 0,
+    })
+}
+
+fn print_rows(rows: &[crate::catalog::BackupRow]) -> Result<()> {
+    output::print_table(
+        &[
+            "id",
+            "source",
+            "kind",
+            "status",
+            "started",
+            "duration",
+            "size",
+            "new stored",
+            "targets",
+            "tags",
+        ],
+        rows.iter().map(|r| {
+            [
+                r.id.clone(),
+                r.source.clone(),
+                r.kind.clone(),
+                r.status.clone(),
+                r.started_at.replace('T', " ").chars().take(19).collect(),
+                r.duration_ms.map(output::duration_ms).unwrap_or_default(),
+                output::bytes(r.bytes),
+                output::bytes(r.stored_bytes),
+                r.targets.join(","),
+                r.tags.join(","),
+            ]
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::cli::{output, Ctx};
-use crate::error::{exit_status, ExitStatus};
-use crate::repo::prune::{self, PruneOptions, TargetReport};
+use crate::error::ExitStatus;
+use crate::repo::prune::TargetReport;
 
 #[derive(Args, Debug)]
 pub struct PruneArgs {
@@ -29,92 +29,40 @@ fn parse_wait(s: &str) -> Result<Duration, String> {
 
 pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let (repo, mut catalog) = crate::jobs::open(&config, args.target.as_deref())?;
-    let opts = PruneOptions {
-        dry_run: args.dry_run,
-        lock_wait: args.lock_wait,
-        lock_timing: repo.lock_timing,
-    };
-    let mut reports: Vec<TargetReport> = Vec::new();
-    let mut errors: Vec<(String, anyhow::Error)> = Vec::new();
-    for store in &repo.stores {
-        let policy = config
-            .targets
-            .iter()
-            .find(|t| t.name == store.name)
-            .and_then(|t| t.retention.as_ref());
-        match prune::prune_target(store, &repo.dedup, policy, &opts) {
-            Ok(r) => {
-                if !args.dry_run {
-                    for id in &r.removed {
-                        catalog.forget_backup_on(id, &store.name)?;
-                    }
-                }
-                reports.push(r);
-            }
-            Err(e) => errors.push((store.name.clone(), e)),
-        }
-    }
-    if !args.dry_run {
-        // Re-read the rewritten indexes so this host's dedup cache is current.
-        if let Err(e) = repo.sync_index(&mut catalog) {
-            tracing::warn!(
-                "the catalog's dedup index could not be refreshed (the next backup does it): {}",
-                crate::error::paragraph(&e)
-            );
-        }
-    }
-
+    let o = crate::jobs::prune::run(
+        &config,
+        args.target.as_deref(),
+        args.dry_run,
+        args.lock_wait,
+    )?;
+    let target_error = |t: &str, e: String| serde_json::json!({"target": t, "error": e});
     if ctx.global.json {
         output::json(&serde_json::json!({
-            "dry_run": args.dry_run,
-            "targets": reports,
-            "unavailable": repo.unavailable.iter().map(|(t, why)| serde_json::json!({"target": t, "error": why})).collect::<Vec<_>>(),
-            "errors": errors.iter().map(|(t, e)| serde_json::json!({"target": t, "error": crate::error::paragraph(e)})).collect::<Vec<_>>(),
+            "dry_run": o.dry_run,
+            "targets": o.reports,
+            "unavailable": o.unavailable.iter().map(|(t, why)| target_error(t, why.clone())).collect::<Vec<_>>(),
+            "errors": o.errors.iter().map(|(t, e)| target_error(t, crate::error::paragraph(e))).collect::<Vec<_>>(),
         }))?;
     } else {
-        for r in &reports {
+        for r in &o.reports {
             print_report(r)?;
         }
     }
-    for (name, why) in &repo.unavailable {
+    for (name, why) in &o.unavailable {
         eprintln!("vaultctl: warning: target '{name}' is unavailable and was not pruned: {why}");
     }
-    for r in &reports {
+    for r in &o.reports {
         for p in &r.problems {
             eprintln!("vaultctl: warning: target '{}': {p}", r.target);
         }
     }
-    if let Some((_, first)) = errors.first() {
-        let kind = exit_status(first);
-        for (t, e) in &errors {
-            eprintln!(
-                "vaultctl: error: prune of target '{t}' failed: {}",
-                crate::error::paragraph(e)
-            );
-        }
-        return Ok(kind);
+    for (t, e) in &o.errors {
+        eprintln!(
+            "vaultctl: error: prune of target '{t}' failed: {}",
+            crate::error::paragraph(e)
+        );
     }
-    // WAL that could not be pruned (its segment size is unknown) is a
-    // warning: everything else was done, but the archive keeps growing.
-    let wal_blocked = reports
-        .iter()
-        .any(|r| r.wal.iter().any(|w| w.error.is_some()));
-    // Deletes the target refused (Object Lock, append-only credentials)
-    // were deferred: nothing is lost, but storage is not reclaimed.
-    let deferred = reports.iter().any(|r| {
-        !r.deferred.is_empty()
-            || r.gc.packs_deferred > 0
-            || r.gc.indexes_deferred > 0
-            || r.wal.iter().any(|w| w.deferred > 0)
-    });
-    Ok(
-        if repo.unavailable.is_empty() && !wal_blocked && !deferred {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Warnings
-        },
-    )
+    Ok(o.exit_status())
 }
 
 fn print_report(r: &TargetReport) -> Result<()> {

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::cli::{output, Ctx};
 use crate::error::ExitStatus;
-use crate::ops::{self, health, units};
+use crate::ops::{self, units};
 
 #[derive(Subcommand, Debug)]
 pub enum ScheduleCommand {
@@ -60,119 +60,8 @@ fn binary(explicit: Option<PathBuf>) -> Result<PathBuf> {
 
 pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
     let config = ctx.config()?;
-    let scheduled: Vec<_> = config
-        .sources
-        .iter()
-        .filter(|s| s.schedule.is_some())
-        .collect();
     match cmd {
-        ScheduleCommand::Show(a) => {
-            if a.cron {
-                output::line(units::crontab(&config, &binary(a.binary)?).trim_end())?;
-                return Ok(ExitStatus::Success);
-            }
-            let now = config.clock.now();
-            let catalog = crate::catalog::Catalog::open(&config.catalog)?;
-            let pending = catalog.one_shots(Some("pending"))?;
-            if a.one_shots {
-                if ctx.global.json {
-                    output::json(&pending)?;
-                } else {
-                    print_one_shots(&pending, now)?;
-                }
-                return Ok(ExitStatus::Success);
-            }
-            let rows: Vec<serde_json::Value> = config
-                .sources
-                .iter()
-                .map(|s| {
-                    serde_json::json!({
-                        "job": "backup",
-                        "source": s.name,
-                        "schedule": s.schedule.as_ref().map(|x| x.text.clone()),
-                        "on_calendar": s.schedule.as_ref().map(|x| x.on_calendar()),
-                        "next_run": s.schedule.as_ref().and_then(|x| x.next_after(now)).map(crate::clock::format),
-                        "stale_after_secs": health::stale_threshold(s).map(|d| d.as_secs()),
-                        "healthcheck_url": s.healthcheck_url.is_some(),
-                    })
-                })
-                .chain(units::checks(&config).iter().map(|j| {
-                    serde_json::json!({
-                        "job": j.job,
-                        j.subject_key(): j.subject,
-                        "schedule": j.schedule.map(|x| x.text.clone()),
-                        "on_calendar": j.schedule.map(|x| x.on_calendar()),
-                        "next_run": j.schedule.and_then(|x| x.next_after(now)).map(crate::clock::format),
-                        "stale_after_secs": j.max_age.map(|d| d.as_secs()),
-                        "command": j.args,
-                    })
-                }))
-                .collect();
-            if ctx.global.json {
-                output::json(&rows)?;
-                return Ok(ExitStatus::Success);
-            }
-            let mut t = output::table();
-            t.set_header(vec![
-                "source",
-                "schedule",
-                "next run (UTC)",
-                "stale after",
-                "OnCalendar",
-            ]);
-            for s in &config.sources {
-                t.add_row(vec![
-                    s.name.clone(),
-                    s.schedule
-                        .as_ref()
-                        .map(|x| x.text.clone())
-                        .unwrap_or_else(|| "-".into()),
-                    s.schedule
-                        .as_ref()
-                        .and_then(|x| x.next_after(now))
-                        .map(crate::clock::format)
-                        .unwrap_or_else(|| "-".into()),
-                    health::stale_threshold(s)
-                        .map(|d| crate::clock::human(d.as_secs()))
-                        .unwrap_or_else(|| "-".into()),
-                    s.schedule
-                        .as_ref()
-                        .map(|x| x.on_calendar().join(" | "))
-                        .unwrap_or_else(|| "-".into()),
-                ]);
-            }
-            output::line(&t.to_string())?;
-            let checks = units::checks(&config);
-            if !checks.is_empty() {
-                let mut t = output::table();
-                t.set_header(vec![
-                    "check",
-                    "schedule",
-                    "next run (UTC)",
-                    "stale after",
-                    "runs",
-                ]);
-                for j in &checks {
-                    t.add_row(vec![
-                        format!("{} {}", j.job, j.subject),
-                        j.schedule
-                            .map(|x| x.text.clone())
-                            .unwrap_or_else(|| "-".into()),
-                        j.schedule
-                            .and_then(|x| x.next_after(now))
-                            .map(crate::clock::format)
-                            .unwrap_or_else(|| "-".into()),
-                        j.max_age
-                            .map(|d| crate::clock::human(d.as_secs()))
-                            .unwrap_or_else(|| "-".into()),
-                        j.args.clone(),
-                    ]);
-                }
-                output::line(&t.to_string())?;
-            }
-            print_one_shots(&pending, now)?;
-            Ok(ExitStatus::Success)
-        }
+        ScheduleCommand::Show(a) => show(ctx, &config, a),
         ScheduleCommand::RunDue => run_due(ctx, &config),
         ScheduleCommand::Cancel { id } => {
             let catalog = crate::catalog::Catalog::open(&config.catalog)?;
@@ -190,59 +79,7 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         ScheduleCommand::Install(a) => {
-            let physical = units::physical_sources(&config);
-            let verify_targets = units::verify_targets(&config);
-            let drills = units::drill_sources(&config);
-            let bin = binary(a.binary)?;
-            std::fs::create_dir_all(&a.systemd)
-                .with_context(|| format!("cannot create {}", a.systemd.display()))?;
-            let mut written = Vec::new();
-            let backups = scheduled.iter().map(|s| {
-                (
-                    units::unit_name(&s.name),
-                    units::service(&config, s, &bin),
-                    units::timer(s),
-                )
-            });
-            let walchecks = physical.iter().map(|s| {
-                (
-                    units::walcheck_unit_name(&s.name),
-                    units::walcheck_service(&config, s, &bin),
-                    units::walcheck_timer(s),
-                )
-            });
-            let verifies = verify_targets.iter().map(|t| {
-                (
-                    units::verify_unit_name(t),
-                    units::verify_service(&config, t, &bin),
-                    units::verify_timer(&config, t),
-                )
-            });
-            let drill_units = drills.iter().map(|s| {
-                (
-                    units::drill_unit_name(&s.name),
-                    units::drill_service(&config, s, &bin),
-                    units::drill_timer(s),
-                )
-            });
-            let oneshot = std::iter::once((
-                units::ONESHOT_UNIT.to_string(),
-                units::oneshot_service(&config, &bin),
-                units::oneshot_timer(),
-            ));
-            for (base, service, timer) in backups
-                .chain(walchecks)
-                .chain(verifies)
-                .chain(drill_units)
-                .chain(oneshot)
-            {
-                for (ext, text) in [("service", service), ("timer", timer)] {
-                    let path = a.systemd.join(format!("{base}.{ext}"));
-                    ops::metrics::write_atomic(&path, text.as_bytes())
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    written.push(path);
-                }
-            }
+            let written = units::install(&config, &a.systemd, &binary(a.binary)?)?;
             if ctx.global.json {
                 output::json(&written)?;
             } else {
@@ -256,6 +93,65 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
     }
+}
+
+/// `schedule show`: crontab lines, the pending one-shots, or every
+/// scheduled job in two tables (backups, then verifies and drills).
+fn show(ctx: &Ctx, config: &crate::config::Config, a: ShowArgs) -> Result<ExitStatus> {
+    if a.cron {
+        output::line(units::crontab(config, &binary(a.binary)?).trim_end())?;
+        return Ok(ExitStatus::Success);
+    }
+    let now = config.clock.now();
+    let catalog = crate::catalog::Catalog::open(&config.catalog)?;
+    let pending = catalog.one_shots(Some("pending"))?;
+    if a.one_shots {
+        if ctx.global.json {
+            output::json(&pending)?;
+        } else {
+            print_one_shots(&pending, now)?;
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let jobs = units::scheduled_jobs(config, now);
+    if ctx.global.json {
+        output::json(&jobs)?;
+        return Ok(ExitStatus::Success);
+    }
+    let (backups, checks): (Vec<_>, Vec<_>) = jobs.iter().partition(|j| j.job == "backup");
+    let cells = |j: &units::ScheduledJob, first: String, last: String| {
+        vec![
+            first,
+            output::or_dash(j.schedule.as_ref()),
+            output::or_dash(j.next_run.as_ref()),
+            output::or_dash(j.stale_after_secs.map(crate::clock::human)),
+            last,
+        ]
+    };
+    output::print_table(
+        &[
+            "source",
+            "schedule",
+            "next run (UTC)",
+            "stale after",
+            "OnCalendar",
+        ],
+        backups.iter().map(|j| {
+            let calendar = j.on_calendar.as_ref().map(|c| c.join(" | "));
+            cells(j, j.subject().to_string(), output::or_dash(calendar))
+        }),
+    )?;
+    if !checks.is_empty() {
+        output::print_table(
+            &["check", "schedule", "next run (UTC)", "stale after", "runs"],
+            checks.iter().map(|j| {
+                let command = j.command.clone().unwrap_or_default();
+                cells(j, format!("{} {}", j.job, j.subject()), command)
+            }),
+        )?;
+    }
+    print_one_shots(&pending, now)?;
+    Ok(ExitStatus::Success)
 }
 
 fn print_one_shots(pending: &[crate::catalog::OneShot], now: time::OffsetDateTime) -> Result<()> {

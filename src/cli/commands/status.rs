@@ -29,6 +29,45 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
         output::json(&st)?;
         return Ok(ExitStatus::Success.code());
     }
+    print_summary(&st)?;
+    if !st.sources.is_empty() {
+        print_sources(&st.sources)?;
+        trends(&catalog, &st.sources)?;
+    }
+    if !st.recent_backups.is_empty() {
+        output::print_table(
+            &[
+                "recent backup",
+                "source",
+                "status",
+                "started",
+                "duration",
+                "size",
+            ],
+            st.recent_backups.iter().map(|b| {
+                [
+                    b.id.clone(),
+                    b.source.clone(),
+                    b.status.clone(),
+                    b.started_at.clone(),
+                    output::or_dash(b.duration_ms.map(output::duration_ms)),
+                    output::bytes(b.bytes),
+                ]
+            }),
+        )?;
+    }
+    print_checks(st.verify.as_slice(), st.drills.as_slice())?;
+    output::line(&dr_line(st.dr.as_ref()))?;
+    if st.open_alerts.is_empty() {
+        output::line("no open alerts")?;
+    } else {
+        super::alerts::print_alerts(&st.open_alerts)?;
+    }
+    Ok(ExitStatus::Success.code())
+}
+
+/// The headline (health, counts, success rate, dedup) and storage per target.
+fn print_summary(st: &health::Status) -> Result<()> {
     output::line(&format!(
         "health {}/100 ({})   backups: {} total, {} completed, {} failed, {} running   success (7d): {}   dedup: {}",
         st.health_score,
@@ -37,134 +76,75 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
         st.backups.completed,
         st.backups.failed,
         st.backups.running,
-        st.success_rate_7d.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "-".into()),
-        st.dedup_ratio.map(|r| format!("{r:.2}x ({} stored for {})", output::bytes(st.stored_bytes), output::bytes(st.logical_bytes))).unwrap_or_else(|| "-".into()),
+        output::or_dash(st.success_rate_7d.map(|r| format!("{:.0}%", r * 100.0))),
+        output::or_dash(st.dedup_ratio.map(|r| format!("{r:.2}x ({} stored for {})", output::bytes(st.stored_bytes), output::bytes(st.logical_bytes)))),
     ))?;
-    let mut t = output::table();
-    t.set_header(vec!["target", "backups", "packs", "stored"]);
-    for x in &st.targets {
-        t.add_row(vec![
-            format!(
-                "{}{}",
-                x.name,
-                if x.configured {
-                    ""
-                } else {
-                    " (not configured)"
-                }
-            ),
-            x.backups.to_string(),
-            x.packs.to_string(),
-            output::bytes(x.stored_bytes),
-        ]);
-    }
-    output::line(&t.to_string())?;
-    if !st.sources.is_empty() {
-        let mut t = output::table();
-        t.set_header(vec![
+    output::print_table(
+        &["target", "backups", "packs", "stored"],
+        st.targets.iter().map(|x| {
+            let note = if x.configured {
+                ""
+            } else {
+                " (not configured)"
+            };
+            [
+                format!("{}{note}", x.name),
+                x.backups.to_string(),
+                x.packs.to_string(),
+                output::bytes(x.stored_bytes),
+            ]
+        }),
+    )
+}
+
+fn print_sources(sources: &[health::SourceHealth]) -> Result<()> {
+    output::print_table(
+        &[
             "source",
             "schedule",
             "last success",
             "last run",
             "next run (UTC)",
             "state",
-        ]);
-        for s in &st.sources {
-            let state = if s.stale {
-                format!(
-                    "STALE ({} without success)",
-                    s.age_secs.map(crate::clock::human).unwrap_or_default()
-                )
-            } else if s.stale_after_secs.is_some() {
-                "ok".into()
-            } else {
-                "-".into()
-            };
-            t.add_row(vec![
+        ],
+        sources.iter().map(|s| {
+            [
                 s.name.clone(),
-                s.schedule.clone().unwrap_or_else(|| "-".into()),
+                output::or_dash(s.schedule.as_ref()),
                 s.last_success.clone().unwrap_or_else(|| "never".into()),
-                s.last_status.clone().unwrap_or_else(|| "-".into()),
-                s.next_run.clone().unwrap_or_else(|| "-".into()),
-                state,
-            ]);
-        }
-        output::line(&t.to_string())?;
-        trends(&catalog, &st.sources)?;
-    }
-    if !st.recent_backups.is_empty() {
-        let mut t = output::table();
-        t.set_header(vec![
-            "recent backup",
-            "source",
-            "status",
-            "started",
-            "duration",
-            "size",
-        ]);
-        for b in &st.recent_backups {
-            t.add_row(vec![
-                b.id.clone(),
-                b.source.clone(),
-                b.status.clone(),
-                b.started_at.clone(),
-                b.duration_ms
-                    .map(output::duration_ms)
-                    .unwrap_or_else(|| "-".into()),
-                output::bytes(b.bytes),
-            ]);
-        }
-        output::line(&t.to_string())?;
-    }
-    print_checks(st.verify.as_slice(), st.drills.as_slice())?;
-    match &st.dr {
-        None => {
-            output::line("DR drills: none yet (schedule `vaultctl dr drill --source S` weekly)")?
-        }
-        Some(d) => output::line(&format!(
-            "last DR drill: #{} of '{}' {} {} ({}), RTO {}; recent RTOs {} — trend: {}",
-            d.last_drill_id,
-            d.last_drill_source,
-            d.last_drill_outcome.to_uppercase(),
-            d.last_drill_at,
-            d.last_drill_backup.as_deref().unwrap_or("-"),
-            d.last_drill_rto_ms
-                .map(output::duration_ms)
-                .unwrap_or_else(|| "-".into()),
-            if d.recent_rto_ms.is_empty() {
-                "-".to_string()
-            } else {
-                d.recent_rto_ms
-                    .iter()
-                    .map(|ms| output::duration_ms(*ms))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            d.trend
-        ))?,
-    }
-    if st.open_alerts.is_empty() {
-        output::line("no open alerts")?;
-    } else {
-        let mut t = output::table();
-        t.set_header(vec![
-            "alert", "severity", "status", "kind", "source", "target", "count", "message",
-        ]);
-        for a in &st.open_alerts {
-            t.add_row(vec![
-                a.id.to_string(),
-                a.severity.to_string(),
-                a.status.clone(),
-                a.kind.clone(),
-                a.source.clone().unwrap_or_else(|| "-".into()),
-                a.target.clone().unwrap_or_else(|| "-".into()),
-                a.count.to_string(),
-                a.message.clone(),
-            ]);
-        }
-        output::line(&t.to_string())?;
-    }
-    Ok(ExitStatus::Success.code())
+                output::or_dash(s.last_status.as_ref()),
+                output::or_dash(s.next_run.as_ref()),
+                freshness(s.stale, s.age_secs, s.stale_after_secs),
+            ]
+        }),
+    )
+}
+
+/// The last DR drill of any source, its RTO and the trend.
+fn dr_line(dr: Option<&health::DrStatus>) -> String {
+    let Some(d) = dr else {
+        return "DR drills: none yet (schedule `vaultctl dr drill --source S` weekly)".into();
+    };
+    let recent: Vec<String> = d
+        .recent_rto_ms
+        .iter()
+        .map(|ms| output::duration_ms(*ms))
+        .collect();
+    format!(
+        "last DR drill: #{} of '{}' {} {} ({}), RTO {}; recent RTOs {} — trend: {}",
+        d.last_drill_id,
+        d.last_drill_source,
+        d.last_drill_outcome.to_uppercase(),
+        d.last_drill_at,
+        d.last_drill_backup.as_deref().unwrap_or("-"),
+        output::or_dash(d.last_drill_rto_ms.map(output::duration_ms)),
+        if recent.is_empty() {
+            "-".to_string()
+        } else {
+            recent.join(", ")
+        },
+        d.trend
+    )
 }
 
 /// `age ago` of a catalog time (the age computed by health), or `never`.
@@ -193,175 +173,70 @@ fn print_checks(verify: &[health::VerifyHealth], drills: &[health::DrillHealth])
         .iter()
         .any(|v| v.configured || v.last_result.is_some())
     {
-        let mut t = output::table();
-        t.set_header(vec![
-            "verify of target",
-            "schedule",
-            "last success",
-            "last run",
-            "coverage",
-            "state",
-        ]);
-        for v in verify {
-            t.add_row(vec![
-                v.target.clone(),
-                match (&v.schedule, &v.mode) {
-                    (Some(s), Some(m)) => format!("{s} ({m})"),
-                    (None, Some(m)) => format!("- ({m})"),
-                    _ => "-".into(),
-                },
-                ago(v.last_success.as_deref(), v.age_secs),
-                match (&v.last_result, &v.last_mode) {
-                    (Some(r), Some(m)) => format!("{r} ({m})"),
-                    _ => "-".into(),
-                },
-                match v.coverage {
-                    Some(c) => format!(
+        output::print_table(
+            &[
+                "verify of target",
+                "schedule",
+                "last success",
+                "last run",
+                "coverage",
+                "state",
+            ],
+            verify.iter().map(|v| {
+                let coverage = v.coverage.map(|c| {
+                    format!(
                         "{:.0}% of {} packs read in {}",
                         c * 100.0,
                         v.packs_known,
                         crate::clock::human(v.coverage_window_secs)
-                    ),
-                    None => "-".into(),
-                },
-                freshness(v.stale, v.age_secs, v.max_age_secs),
-            ]);
-        }
-        output::line(&t.to_string())?;
+                    )
+                });
+                [
+                    v.target.clone(),
+                    match (&v.schedule, &v.mode) {
+                        (Some(s), Some(m)) => format!("{s} ({m})"),
+                        (None, Some(m)) => format!("- ({m})"),
+                        _ => "-".into(),
+                    },
+                    ago(v.last_success.as_deref(), v.age_secs),
+                    match (&v.last_result, &v.last_mode) {
+                        (Some(r), Some(m)) => format!("{r} ({m})"),
+                        _ => "-".into(),
+                    },
+                    output::or_dash(coverage),
+                    freshness(v.stale, v.age_secs, v.max_age_secs),
+                ]
+            }),
+        )?;
     }
-    if !drills.is_empty() {
-        let mut t = output::table();
-        t.set_header(vec![
+    if drills.is_empty() {
+        return Ok(());
+    }
+    output::print_table(
+        &[
             "drill of source",
             "schedule",
             "last success",
             "last run",
             "RTO",
             "state",
-        ]);
-        for d in drills {
-            t.add_row(vec![
+        ],
+        drills.iter().map(|d| {
+            [
                 d.source.clone(),
-                d.schedule.clone().unwrap_or_else(|| "-".into()),
+                output::or_dash(d.schedule.as_ref()),
                 ago(d.last_success.as_deref(), d.age_secs),
-                d.last_outcome.clone().unwrap_or_else(|| "-".into()),
-                d.last_rto_ms
-                    .map(output::duration_ms)
-                    .unwrap_or_else(|| "-".into()),
+                output::or_dash(d.last_outcome.as_ref()),
+                output::or_dash(d.last_rto_ms.map(output::duration_ms)),
                 freshness(d.stale, d.age_secs, d.max_age_secs),
-            ]);
-        }
-        output::line(&t.to_string())?;
-    }
-    Ok(())
+            ]
+        }),
+    )
 }
 
-/// The last verify per target and drill per source, for the check line:
-/// `verify local 3h ago, drill db 2d ago`.
-fn check_ages(st: &health::Status) -> String {
-    let age = |a: Option<u64>| {
-        a.map(|a| format!("{} ago", crate::clock::human(a)))
-            .unwrap_or_else(|| "never".into())
-    };
-    st.verify
-        .iter()
-        .filter(|v| v.configured || v.last_success.is_some())
-        .map(|v| {
-            format!(
-                "verify {} {}",
-                v.target,
-                age(v.last_success.as_ref().and(v.age_secs))
-            )
-        })
-        .chain(st.drills.iter().map(|d| {
-            format!(
-                "drill {} {}",
-                d.source,
-                age(d.last_success.as_ref().and(d.age_secs))
-            )
-        }))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `VAULTCTL CRITICAL - 1 critical, 0 warning: backup_failed source=db | health=75;;;0;100 ...`
+/// `VAULTCTL CRITICAL - …` ([`health::Status::check_line`]), or it as JSON.
 fn check(ctx: &Ctx, st: &health::Status) -> Result<CheckStatus> {
-    let crit = st
-        .open_alerts
-        .iter()
-        .filter(|a| a.severity == crate::severity::Severity::Critical)
-        .count();
-    let warn = st
-        .open_alerts
-        .iter()
-        .filter(|a| a.severity == crate::severity::Severity::Warning)
-        .count();
-    let stale: Vec<&str> = st
-        .sources
-        .iter()
-        .filter(|s| s.stale)
-        .map(|s| s.name.as_str())
-        .collect();
-    let stale_checks: Vec<String> = st
-        .verify
-        .iter()
-        .filter(|v| v.stale)
-        .map(|v| format!("verify {}", v.target))
-        .chain(
-            st.drills
-                .iter()
-                .filter(|d| d.stale)
-                .map(|d| format!("drill {}", d.source)),
-        )
-        .collect();
-    let ages = check_ages(st);
-    let summary = match st.state {
-        health::State::Ok => format!(
-            "{} source(s) fresh, no open alerts{}",
-            st.sources
-                .iter()
-                .filter(|s| s.stale_after_secs.is_some())
-                .count(),
-            if ages.is_empty() {
-                String::new()
-            } else {
-                format!("; {ages}")
-            }
-        ),
-        _ => {
-            let mut parts = vec![format!("{crit} critical, {warn} warning alert(s)")];
-            if !stale.is_empty() {
-                parts.push(format!("stale: {}", stale.join(",")));
-            }
-            if !stale_checks.is_empty() {
-                parts.push(format!("overdue: {}", stale_checks.join(",")));
-            }
-            if !ages.is_empty() {
-                parts.push(ages);
-            }
-            if let Some(a) = st
-                .open_alerts
-                .iter()
-                .find(|a| a.severity >= crate::severity::Severity::Warning)
-            {
-                parts.push(format!(
-                    "{}: {}",
-                    a.subject(),
-                    a.message.chars().take(160).collect::<String>()
-                ));
-            }
-            parts.join("; ")
-        }
-    };
-    let line = format!(
-        "VAULTCTL {} - health {}/100; {} | health={};;;0;100 critical={crit} warning={warn} stale={} overdue_checks={}",
-        st.state.label(),
-        st.health_score,
-        summary,
-        st.health_score,
-        stale.len(),
-        stale_checks.len()
-    );
+    let line = st.check_line();
     if ctx.global.json {
         output::json(
             &serde_json::json!({ "state": st.state, "exit": st.state.exit_code(), "health_score": st.health_score, "summary": line }),

@@ -23,21 +23,7 @@ pub struct SyncArgs {
 pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     for name in [&args.from, &args.to].into_iter().flatten() {
-        if !config.targets.iter().any(|t| &t.name == name) {
-            return fail(
-                ExitStatus::Usage,
-                format!("there is no target named '{name}'."),
-                format!(
-                    "Configured targets: {}.",
-                    config
-                        .targets
-                        .iter()
-                        .map(|t| t.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            );
-        }
+        config.target(name)?;
     }
     if args.from.is_some() && args.from == args.to {
         return fail(
@@ -63,30 +49,30 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
             "unavailable": s.unavailable.iter().map(|(t, why)| serde_json::json!({"target": t, "error": why})).collect::<Vec<_>>(),
         }))?;
     } else {
-        let mut t = output::table();
-        t.set_header(vec![
-            "from",
-            "to",
-            "backups",
-            "packs",
-            "bytes",
-            "index objects",
-            "not copied (retention)",
-            "problems",
-        ]);
-        for r in reports {
-            t.add_row(vec![
-                r.from.clone(),
-                r.to.clone(),
-                r.manifests_copied.len().to_string(),
-                r.packs_copied.to_string(),
-                output::bytes(r.bytes_copied),
-                (r.indexes_copied + r.indexes_written).to_string(),
-                r.skipped_by_retention.to_string(),
-                r.problems.len().to_string(),
-            ]);
-        }
-        output::line(&t.to_string())?;
+        output::print_table(
+            &[
+                "from",
+                "to",
+                "backups",
+                "packs",
+                "bytes",
+                "index objects",
+                "not copied (retention)",
+                "problems",
+            ],
+            reports.iter().map(|r| {
+                [
+                    r.from.clone(),
+                    r.to.clone(),
+                    r.manifests_copied.len().to_string(),
+                    r.packs_copied.to_string(),
+                    output::bytes(r.bytes_copied),
+                    (r.indexes_copied + r.indexes_written).to_string(),
+                    r.skipped_by_retention.to_string(),
+                    r.problems.len().to_string(),
+                ]
+            }),
+        )?;
         if s.dry_run {
             output::line("dry run: nothing was copied")?;
         }

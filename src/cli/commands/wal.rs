@@ -79,41 +79,7 @@ pub struct StatusArgs {
 pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<ExitStatus> {
     let config = ctx.config()?;
     match cmd {
-        WalCommand::Push(a) => {
-            let (source, _) = pick_source(&config, a.source.source.as_deref())?;
-            let repo = WalRepo::open(&config, source, true)?;
-            if a.asynchronous {
-                let spool = wal::spool_dir(&config, source);
-                std::fs::create_dir_all(&spool)?;
-                match wal::await_ahead(&spool, &a.path, std::time::Duration::from_secs(60)) {
-                    wal::Ahead::Archived => {
-                        tracing::info!("archived ahead by the background worker");
-                        return Ok(ExitStatus::Success);
-                    }
-                    wal::Ahead::Failed(msg) => {
-                        tracing::warn!(
-                            "the background worker failed on {}: {msg}; trying again",
-                            a.path.display()
-                        )
-                    }
-                    wal::Ahead::Unknown => {}
-                }
-                start_worker(&config, source, &a.path, &spool);
-            }
-            let outcome = wal::push(&repo, &a.path)?;
-            if ctx.global.json {
-                output::json(&outcome)?;
-            } else {
-                tracing::info!(
-                    "{} {} ({} -> {})",
-                    outcome.status,
-                    outcome.file,
-                    output::bytes(outcome.bytes),
-                    output::bytes(outcome.stored_bytes)
-                );
-            }
-            Ok(ExitStatus::Success)
-        }
+        WalCommand::Push(a) => push(ctx, &config, a),
         WalCommand::Fetch(a) => {
             let (source, _) = pick_source(&config, a.source.source.as_deref())?;
             let repo = WalRepo::open(&config, source, false)?;
@@ -144,29 +110,70 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<ExitStatus> {
             tracing::info!("archived {n} WAL file(s) ahead");
             Ok(ExitStatus::Success)
         }
-        WalCommand::Sync(a) => {
-            let (source, _) = pick_source(&config, a.source.as_deref())?;
-            let repo = WalRepo::open(&config, source, false)?;
-            let report = wal::sync(&repo, &config)?;
-            if ctx.global.json {
-                output::json(&report)?;
-            } else {
-                for (t, n) in &report {
-                    output::line(&format!("{t}: copied {n} WAL file(s)"))?;
-                }
+        WalCommand::Sync(a) => sync(ctx, &config, a),
+    }
+}
+
+/// `wal push`: archive one segment (PostgreSQL's archive_command); with
+/// `--async`, take what a background worker archived ahead.
+fn push(ctx: &Ctx, config: &Config, a: PushArgs) -> Result<ExitStatus> {
+    let (source, _) = pick_source(config, a.source.source.as_deref())?;
+    let repo = WalRepo::open(config, source, true)?;
+    if a.asynchronous {
+        let spool = wal::spool_dir(config, source);
+        std::fs::create_dir_all(&spool)?;
+        match wal::await_ahead(&spool, &a.path, std::time::Duration::from_secs(60)) {
+            wal::Ahead::Archived => {
+                tracing::info!("archived ahead by the background worker");
+                return Ok(ExitStatus::Success);
             }
-            let missing: Vec<String> = repo
-                .stores
-                .iter()
-                .filter_map(|s| s.as_ref().err().map(|(t, e)| format!("{t}: {e}")))
-                .collect();
-            if !missing.is_empty() {
-                eprintln!("vaultctl: warning: not synced: {}", missing.join("; "));
-                return Ok(ExitStatus::Warnings);
+            wal::Ahead::Failed(msg) => {
+                tracing::warn!(
+                    "the background worker failed on {}: {msg}; trying again",
+                    a.path.display()
+                )
             }
-            Ok(ExitStatus::Success)
+            wal::Ahead::Unknown => {}
+        }
+        start_worker(config, source, &a.path, &spool);
+    }
+    let outcome = wal::push(&repo, &a.path)?;
+    if ctx.global.json {
+        output::json(&outcome)?;
+    } else {
+        tracing::info!(
+            "{} {} ({} -> {})",
+            outcome.status,
+            outcome.file,
+            output::bytes(outcome.bytes),
+            output::bytes(outcome.stored_bytes)
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `wal sync`: copy WAL a target lacks from the others.
+fn sync(ctx: &Ctx, config: &Config, a: SourceArg) -> Result<ExitStatus> {
+    let (source, _) = pick_source(config, a.source.as_deref())?;
+    let repo = WalRepo::open(&config, source, false)?;
+    let report = wal::sync(&repo, config)?;
+    if ctx.global.json {
+        output::json(&report)?;
+    } else {
+        for (t, n) in &report {
+            output::line(&format!("{t}: copied {n} WAL file(s)"))?;
         }
     }
+    let missing: Vec<String> = repo
+        .stores
+        .iter()
+        .filter_map(|s| s.as_ref().err().map(|(t, e)| format!("{t}: {e}")))
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("vaultctl: warning: not synced: {}", missing.join("; "));
+        return Ok(ExitStatus::Warnings);
+    }
+    Ok(ExitStatus::Success)
 }
 
 fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<ExitStatus> {

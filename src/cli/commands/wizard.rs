@@ -101,6 +101,32 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
             "On a new machine run `vaultctl catalog rebuild` first (or `vaultctl dr run`); check `vaultctl list`.",
         );
     }
+    let Some(c) = choose(ctx, &config, &catalog, &repo, &backups, &args)? else {
+        return cancelled();
+    };
+    let row = c.backup.clone().expect("chosen");
+    let flags = choice_args(args, &row, &c);
+    let line = command_line(ctx, &flags);
+    eprintln!("vaultctl: running: {line}");
+    let code = if c.kind == Some(Kind::Pitr) {
+        super::pitr::run(ctx, &flags)?
+    } else {
+        super::restore::execute(ctx, flags)?
+    };
+    eprintln!("vaultctl: next time, without the wizard:\n  {line}");
+    Ok(code)
+}
+
+/// The four steps, with Back between them; `None` when the operator
+/// cancels.
+fn choose(
+    ctx: &Ctx,
+    config: &Config,
+    catalog: &Catalog,
+    repo: &crate::repo::Repository,
+    backups: &[BackupRow],
+    args: &RestoreArgs,
+) -> Result<Option<Choice>> {
     let theme = theme();
     let theme = theme.as_ref();
     let mut c = Choice {
@@ -110,7 +136,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
     let mut step = 1;
     loop {
         match step {
-            1 => match step1(theme, &catalog, &backups)? {
+            1 => match step1(theme, catalog, backups)? {
                 Nav::Next(b) => {
                     if c.backup.as_ref().map(|x| &x.id) != Some(&b.id) {
                         c.kind = None;
@@ -119,7 +145,7 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
                     c.backup = Some(b);
                     step = 2;
                 }
-                Nav::Back => return cancelled(),
+                Nav::Back => return Ok(None),
             },
             2 => {
                 let row = c.backup.clone().expect("chosen in step 1");
@@ -135,8 +161,8 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
             3 => {
                 let row = c.backup.clone().expect("chosen");
                 let details = catalog.details(&row.id)?;
-                let reach = (c.kind == Some(Kind::Pitr)).then(|| Reach::of(&catalog, &repo, &row));
-                match step3(theme, &config, &row, details.as_ref(), reach, &mut c)? {
+                let reach = (c.kind == Some(Kind::Pitr)).then(|| Reach::of(catalog, repo, &row));
+                match step3(theme, config, &row, details.as_ref(), reach, &mut c)? {
                     Nav::Next(()) => step = 4,
                     Nav::Back => step = 2,
                 }
@@ -145,23 +171,13 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
                 let row = c.backup.clone().expect("chosen");
                 match step4(ctx, theme, &row, &c)? {
                     Nav::Next(true) => break,
-                    Nav::Next(false) => return cancelled(),
+                    Nav::Next(false) => return Ok(None),
                     Nav::Back => step = 3,
                 }
             }
         }
     }
-    let row = c.backup.clone().expect("chosen");
-    let flags = choice_args(args, &row, &c);
-    let line = command_line(ctx, &flags);
-    eprintln!("vaultctl: running: {line}");
-    let code = if c.kind == Some(Kind::Pitr) {
-        super::pitr::run(ctx, &flags)?
-    } else {
-        super::restore::execute(ctx, flags)?
-    };
-    eprintln!("vaultctl: next time, without the wizard:\n  {line}");
-    Ok(code)
+    Ok(Some(c))
 }
 
 fn running_as_root() -> bool {
