@@ -24,7 +24,9 @@ cargo build --release --locked --target "$TARGET" --bin vaultctl >&2
 bin="$CARGO_TARGET_DIR/$TARGET/release/vaultctl"
 
 # A dynamic executable here would fail in a bare root filesystem: refuse it.
-if ldd "$bin" >/dev/null 2>&1; then
+# (A static-pie, which rustc makes with crt-static, is "statically linked" to
+# ldd; a non-PIE static one "not a dynamic executable".)
+if ! ldd "$bin" 2>&1 | grep -Eq "statically linked|not a dynamic executable"; then
     echo "build-static.sh: $bin is dynamically linked:" >&2
     ldd "$bin" >&2
     exit 1
