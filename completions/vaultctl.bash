@@ -52,6 +52,9 @@ _vaultctl() {
             vaultctl,prune)
                 cmd="vaultctl__subcmd__prune"
                 ;;
+            vaultctl,report)
+                cmd="vaultctl__subcmd__report"
+                ;;
             vaultctl,restore)
                 cmd="vaultctl__subcmd__restore"
                 ;;
@@ -195,6 +198,9 @@ _vaultctl() {
                 ;;
             vaultctl__subcmd__help,prune)
                 cmd="vaultctl__subcmd__help__subcmd__prune"
+                ;;
+            vaultctl__subcmd__help,report)
+                cmd="vaultctl__subcmd__help__subcmd__report"
                 ;;
             vaultctl__subcmd__help,restore)
                 cmd="vaultctl__subcmd__help__subcmd__restore"
@@ -380,7 +386,7 @@ _vaultctl() {
 
     case "${cmd}" in
         vaultctl)
-            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help"
+            opts="-v -q -h -V --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help --version key init backup list show restore restores verify prune sync catalog wal doctor status report alerts dr schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1298,7 +1304,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help)
-            opts="key init backup list show restore restores verify prune sync catalog wal doctor status alerts dr schedule completions man help"
+            opts="key init backup list show restore restores verify prune sync catalog wal doctor status report alerts dr schedule completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1620,6 +1626,20 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        vaultctl__subcmd__help__subcmd__report)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2159,8 +2179,46 @@ _vaultctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        vaultctl__subcmd__report)
+            opts="-v -q -h --html --days --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --html)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --catalog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         vaultctl__subcmd__restore)
-            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --password-file --tenant --create --clean --jobs --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-y -v -q -h --to --stdout --force --target --artifact --type --target-db --password-file --tenant --create --clean --jobs --reason --yes --pg-bin-dir --pgdata --to-time --to-latest --source --start --owner --set --mode --dry-run --tenant-source --work-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2223,6 +2281,18 @@ _vaultctl() {
                     return 0
                     ;;
                 --set)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mode)
+                    COMPREPLY=($(compgen -W "merge replace" -- "${cur}"))
+                    return 0
+                    ;;
+                --tenant-source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --work-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs vaultctl's whole test suite on a fresh machine: installs what the
 # tests need (the S3-compatible test server s3s-fs, PostgreSQL 15, the
-# PostgreSQL 18 client binaries), then builds and runs every test. Usage: scripts/test.sh [extra cargo test args]
+# PostgreSQL 18 client binaries, chromium), then builds and runs every test. Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,13 @@ export S3S_FS="$(command -v s3s-fs)"
 if ! command -v python3 >/dev/null 2>&1; then
     echo "test.sh: installing python3 (used by tests to craft archives)" >&2
     apt-get update -qq && apt-get install -y -qq python3
+fi
+
+# Chromium (Debian's package) for the HTML report test: headless --dump-dom
+# and --screenshot of the page `vaultctl report --html` writes.
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "test.sh: installing chromium (Debian's package; the HTML report test renders the page in it)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 fi
 
 # PostgreSQL 15 (server and client) for the engine tests; the harness runs

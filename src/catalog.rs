@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::repo::index::IndexedPack;
-use crate::repo::pack::{BlobId, BlobLocation};
+use crate::repo::pack::{BlobId, BlobLocation, PackEntry};
 
 const MIGRATIONS: &[&str] = &[
     // 1: the core schema.
@@ -698,69 +698,155 @@ impl Catalog {
         details: &serde_json::Value,
         targets: &[String],
     ) -> Result<()> {
+        self.upsert_completed_many(&[Completed {
+            header: h,
+            note,
+            details,
+            targets,
+        }])
+    }
+
+    /// [`upsert_completed`](Self::upsert_completed) for many backups in one
+    /// transaction (catalog rebuild).
+    pub fn upsert_completed_many(&mut self, backups: &[Completed<'_>]) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO backups (id, source, kind, status, host, started_at, finished_at, duration_ms, bytes, stored_bytes, tags, note, details)
-             VALUES (?1, ?2, ?3, 'completed', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (id) DO UPDATE SET status = 'completed', finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
-               bytes = excluded.bytes, stored_bytes = excluded.stored_bytes, tags = excluded.tags,
-               note = coalesce(excluded.note, backups.note), details = coalesce(excluded.details, backups.details), error = NULL, pid = NULL",
-            params![h.id, h.source, h.kind, h.host, h.started_at, h.finished_at, h.duration_ms, h.bytes, h.stored_bytes,
-                serde_json::to_string(&h.tags)?, note, if details.is_null() { None } else { Some(details.to_string()) }],
-        )?;
-        for t in targets {
-            tx.execute(
-                "INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)",
-                params![h.id, t],
+        {
+            let mut backup = tx.prepare_cached(
+                "INSERT INTO backups (id, source, kind, status, host, started_at, finished_at, duration_ms, bytes, stored_bytes, tags, note, details)
+                 VALUES (?1, ?2, ?3, 'completed', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (id) DO UPDATE SET status = 'completed', finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
+                   bytes = excluded.bytes, stored_bytes = excluded.stored_bytes, tags = excluded.tags,
+                   note = coalesce(excluded.note, backups.note), details = coalesce(excluded.details, backups.details), error = NULL, pid = NULL",
             )?;
+            let mut target = tx.prepare_cached(
+                "INSERT OR IGNORE INTO backup_targets (backup_id, target) VALUES (?1, ?2)",
+            )?;
+            for b in backups {
+                let h = b.header;
+                backup.execute(params![
+                    h.id,
+                    h.source,
+                    h.kind,
+                    h.host,
+                    h.started_at,
+                    h.finished_at,
+                    h.duration_ms,
+                    h.bytes,
+                    h.stored_bytes,
+                    serde_json::to_string(&h.tags)?,
+                    b.note,
+                    if b.details.is_null() {
+                        None
+                    } else {
+                        Some(b.details.to_string())
+                    }
+                ])?;
+                for t in b.targets {
+                    target.execute(params![h.id, t])?;
+                }
+            }
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Records index objects: blob locations and which targets hold the packs.
+    /// Records an index object: blob locations and which targets hold the packs.
     pub fn add_index(
         &mut self,
         index_name: &str,
         packs: &[IndexedPack],
         targets: &[String],
     ) -> Result<()> {
+        self.add_indexes(&[(index_name, packs)], targets)
+    }
+
+    /// Records several index objects in one transaction, their blobs in
+    /// ascending id order (B-tree inserts that touch each page once per
+    /// batch instead of at random: a catalog rebuild of millions of blobs
+    /// is bound by this).
+    pub fn add_indexes(
+        &mut self,
+        objects: &[(&str, &[IndexedPack])],
+        targets: &[String],
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            // A blob stored twice (two hosts at once) keeps one location: the
-            // first seen, unless the new pack is on more targets (after a
-            // prune removed the old pack from some target, dedup and restore
-            // move to the copy every target has).
-            let mut blob = tx.prepare_cached(
-                "INSERT INTO blobs (id, pack, offset, stored_len, raw_len, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset, stored_len = excluded.stored_len,
-                   raw_len = excluded.raw_len, flags = excluded.flags
-                 WHERE (SELECT count(*) FROM pack_targets WHERE pack = blobs.pack)
-                     < (SELECT count(*) FROM pack_targets WHERE pack = excluded.pack)",
-            )?;
+            let mut blob = tx.prepare_cached(BLOB_UPSERT)?;
             let mut pt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO pack_targets (pack, target) VALUES (?1, ?2)",
             )?;
             let mut io = tx.prepare_cached(
                 "INSERT OR IGNORE INTO index_objects (name, target) VALUES (?1, ?2)",
             )?;
-            for p in packs {
+            let packs = objects.iter().flat_map(|(_, packs)| packs.iter());
+            for p in packs.clone() {
                 for t in targets {
                     pt.execute(params![p.name, t])?;
                 }
-                for e in &p.entries {
-                    blob.execute(params![
-                        &e.id[..],
-                        p.name,
-                        e.offset,
-                        e.stored_len,
-                        e.raw_len,
-                        e.flags
-                    ])?;
+            }
+            // Stable: of two entries of one id, the one read first goes first.
+            let mut entries: Vec<(&str, &PackEntry)> = packs
+                .flat_map(|p| p.entries.iter().map(move |e| (p.name.as_str(), e)))
+                .collect();
+            entries.sort_by_key(|(_, e)| e.id);
+            for (pack, e) in entries {
+                blob.execute(params![
+                    &e.id[..],
+                    pack,
+                    e.offset,
+                    e.stored_len,
+                    e.raw_len,
+                    e.flags
+                ])?;
+            }
+            for (name, _) in objects {
+                for t in targets {
+                    io.execute(params![name, t])?;
                 }
             }
-            for t in targets {
-                io.execute(params![index_name, t])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the index objects `index_names` read from `target`: `packs`
+    /// by slot, and `next` yields their entries `(pack slot, entry)` in
+    /// ascending blob id (of one id, the pack read first first). One
+    /// transaction: either every object is recorded or none.
+    pub fn add_sorted_index(
+        &mut self,
+        index_names: &[String],
+        packs: &[String],
+        target: &str,
+        mut next: impl FnMut() -> Result<Option<(u32, PackEntry)>>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut pt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO pack_targets (pack, target) VALUES (?1, ?2)",
+            )?;
+            for p in packs {
+                pt.execute(params![p, target])?;
+            }
+            let mut blob = tx.prepare_cached(BLOB_UPSERT)?;
+            while let Some((slot, e)) = next()? {
+                let pack = packs
+                    .get(slot as usize)
+                    .context("index entry of an unknown pack")?;
+                blob.execute(params![
+                    &e.id[..],
+                    pack,
+                    e.offset,
+                    e.stored_len,
+                    e.raw_len,
+                    e.flags
+                ])?;
+            }
+            let mut io = tx.prepare_cached(
+                "INSERT OR IGNORE INTO index_objects (name, target) VALUES (?1, ?2)",
+            )?;
+            for name in index_names {
+                io.execute(params![name, target])?;
             }
         }
         tx.commit()?;
@@ -989,6 +1075,24 @@ impl Catalog {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Records a blob's location. A blob stored twice (two hosts at once) keeps
+/// one location: the first seen, unless the new pack is on more targets
+/// (after a prune removed the old pack from some target, dedup and restore
+/// move to the copy every target has).
+const BLOB_UPSERT: &str = "INSERT INTO blobs (id, pack, offset, stored_len, raw_len, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset, stored_len = excluded.stored_len,
+       raw_len = excluded.raw_len, flags = excluded.flags
+     WHERE (SELECT count(*) FROM pack_targets WHERE pack = blobs.pack)
+         < (SELECT count(*) FROM pack_targets WHERE pack = excluded.pack)";
+
+/// A completed backup to record ([`Catalog::upsert_completed_many`]).
+pub struct Completed<'a> {
+    pub header: &'a crate::repo::manifest::Header,
+    pub note: Option<&'a str>,
+    pub details: &'a serde_json::Value,
+    pub targets: &'a [String],
 }
 
 /// One restore as the log keeps it (the `restores --json` shape).

@@ -79,6 +79,8 @@ pub struct FileDrill {
     pub password_file: Option<PathBuf>,
     /// Stale when no successful drill within this long (default: from the schedule).
     pub max_age: Option<String>,
+    /// The recovery time objective the drills' achieved RTOs are drawn against.
+    pub rto_goal: Option<String>,
 }
 
 /// One `[[notify]]` entry: where alerts are sent.
@@ -268,6 +270,8 @@ pub struct DrillPlan {
     pub scratch_db: Option<String>,
     pub password_file: Option<PathBuf>,
     pub max_age: Option<Duration>,
+    /// The recovery time objective (`report` draws drill RTOs against it).
+    pub rto_goal: Option<Duration>,
 }
 
 impl DrillPlan {
@@ -301,6 +305,16 @@ impl Config {
 
     /// Where a parallel restore spills COPY data its connections have not
     /// taken yet (beside the catalog; the files are unlinked at once).
+    /// Where tenant point-in-time restores put their sandbox clusters
+    /// unless `--work-dir` says otherwise: `sandbox/` beside the catalog.
+    pub fn sandbox_dir(&self) -> PathBuf {
+        self.catalog
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("sandbox")
+    }
+
     pub fn restore_spill_dir(&self) -> PathBuf {
         self.catalog
             .parent()
@@ -1176,6 +1190,11 @@ fn validate_drill(base: &Path, source: &str, d: &FileDrill) -> Result<DrillPlan>
             .max_age
             .as_deref()
             .map(|t| positive_duration(t, &format!("{what} max_age")))
+            .transpose()?,
+        rto_goal: d
+            .rto_goal
+            .as_deref()
+            .map(|t| positive_duration(t, &format!("{what} rto_goal")))
             .transpose()?,
     })
 }

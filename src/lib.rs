@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod humanize;
 pub mod jobs;
+pub mod memtrace;
 pub mod ops;
 pub mod progress;
 pub mod redact;

@@ -108,6 +108,8 @@ pub enum Command {
     Doctor,
     /// Health dashboard; --check for monitoring (exit 0 ok, 1 warning, 2 critical)
     Status(commands::status::StatusArgs),
+    /// The dashboard as one self-contained HTML page (--html FILE) or JSON: health, alerts, sources, storage, charts
+    Report(commands::report::ReportArgs),
     /// List, acknowledge and resolve alerts
     Alerts(commands::alerts::AlertsArgs),
     /// Disaster recovery: the runbook (plan), a verified restore (run), test restores (drill), history
@@ -213,6 +215,7 @@ pub fn main() -> i32 {
         Command::Catalog(c) => commands::catalog::run(&ctx, c),
         Command::Wal(c) => commands::wal::run(&ctx, c),
         Command::Status(a) => return finish(commands::status::run(&ctx, a)),
+        Command::Report(a) => commands::report::run(&ctx, a),
         Command::Doctor => return finish(commands::doctor::run(&ctx)),
         Command::Alerts(a) => commands::alerts::run(&ctx, a),
         Command::Schedule(c) => commands::schedule::run(&ctx, c),

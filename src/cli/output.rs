@@ -143,12 +143,17 @@ impl Progress for CliProgress {
                     if s.last.elapsed() >= LOG_EVERY {
                         s.last = Instant::now();
                         let secs = s.started.elapsed().as_secs_f64().max(0.001);
-                        eprintln!(
-                            "vaultctl: {}: {} so far, {:.1} MB/s",
-                            s.phase,
-                            bytes(s.done),
-                            s.done as f64 / 1e6 / secs
-                        );
+                        if s.done == 0 {
+                            // A phase that counts no bytes (building indexes).
+                            eprintln!("vaultctl: {}: running for {:.0} s", s.phase, secs);
+                        } else {
+                            eprintln!(
+                                "vaultctl: {}: {} so far, {:.1} MB/s",
+                                s.phase,
+                                bytes(s.done),
+                                s.done as f64 / 1e6 / secs
+                            );
+                        }
                     }
                 }
             }
@@ -159,7 +164,16 @@ impl Progress for CliProgress {
         if let Some(b) = self.bar.lock().unwrap().take() {
             b.finish_and_clear();
         }
-        self.log.lock().unwrap().take();
+        if let Some(s) = self.log.lock().unwrap().take() {
+            // A phase long enough to have been reported: say that it ended.
+            if s.started.elapsed() >= LOG_EVERY {
+                eprintln!(
+                    "vaultctl: {}: done in {}",
+                    s.phase,
+                    duration_ms(s.started.elapsed().as_millis() as u64)
+                );
+            }
+        }
     }
 }
 

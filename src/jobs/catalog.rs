@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Completed};
 use crate::error::{paragraph, ExitStatus, Failure};
 use crate::repo::format::SNAPSHOTS_DIR;
-use crate::repo::{backup::details_json, manifest, Repository};
+use crate::repo::manifest::{self, Header};
+use crate::repo::{backup::details_json, Repository};
 use crate::storage::Store;
 
 /// What a rebuild found.
@@ -28,13 +29,18 @@ pub struct Rebuilt {
 /// Rebuilds the catalog's backup list and dedup index from the repository:
 /// manifests from `target` (default: the first target that lists them).
 pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -> Result<Rebuilt> {
+    crate::memtrace::mark("rebuild: start");
     let (source_store, manifests) = first_listing(repo, target)?;
     let identities = repo.identities().ok();
     catalog.clear_repository_cache()?;
     let synced = repo.sync_index(catalog)?;
+    crate::memtrace::mark("rebuild: index read");
     let mut problems = synced.skipped;
     let presence = presence(repo, source_store, &manifests, &mut problems);
+    crate::memtrace::mark("rebuild: targets listed");
     let mut restored = 0;
+    // Backups go to the catalog MANIFEST_BATCH at a time, one transaction each.
+    let mut batch: Vec<Imported> = Vec::new();
     for (name, _) in manifests {
         let Some(id) = name.strip_prefix("snapshots/") else {
             continue;
@@ -43,7 +49,11 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
             continue;
         };
         let header = match manifest::decode_header(&bytes, &repo.dedup, id) {
-            Ok(h) => h,
+            // The blob list is the dedup index's business, not the list's.
+            Ok(h) => Header {
+                blobs: Vec::new(),
+                ..h
+            },
             Err(e) => {
                 problems.push(format!("manifest {id}: {}", paragraph(&e)));
                 continue;
@@ -67,9 +77,18 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
         };
         let mut targets = presence.get(id).cloned().unwrap_or_default();
         targets.sort();
-        catalog.upsert_completed(&header, note.as_deref(), &details, &targets)?;
-        restored += 1;
+        batch.push(Imported {
+            header,
+            note,
+            details,
+            targets,
+        });
+        if batch.len() == MANIFEST_BATCH {
+            restored += import(catalog, &mut batch)?;
+        }
     }
+    restored += import(catalog, &mut batch)?;
+    crate::memtrace::mark("rebuild: manifests read");
     Ok(Rebuilt {
         target: source_store.name.clone(),
         backups: restored,
@@ -78,6 +97,34 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
         problems,
         identity: identities.is_some(),
     })
+}
+
+/// Backups recorded in one catalog transaction.
+const MANIFEST_BATCH: usize = 256;
+
+/// A backup read from its manifest, to record.
+struct Imported {
+    header: Header,
+    note: Option<String>,
+    details: serde_json::Value,
+    targets: Vec<String>,
+}
+
+/// Records a batch of backups in one transaction and empties it.
+fn import(catalog: &mut Catalog, batch: &mut Vec<Imported>) -> Result<usize> {
+    let rows: Vec<Completed> = batch
+        .iter()
+        .map(|b| Completed {
+            header: &b.header,
+            note: b.note.as_deref(),
+            details: &b.details,
+            targets: &b.targets,
+        })
+        .collect();
+    catalog.upsert_completed_many(&rows)?;
+    let n = batch.len();
+    batch.clear();
+    Ok(n)
 }
 
 /// The first target (of `target`, or all) that can list its manifests.

@@ -16,6 +16,11 @@ pub mod pitr;
 pub mod prune;
 pub mod restore;
 pub mod sync;
+pub mod tenant_pitr;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
 pub mod verify;
 pub mod wal;
 

@@ -174,7 +174,7 @@ fn shell_word(s: &str) -> Result<String> {
     Ok(format!("\"{s}\""))
 }
 
-fn restore_command(
+pub(super) fn restore_command(
     identity: Option<&Path>,
     config_origin: &Origin,
     source: &str,
@@ -229,10 +229,15 @@ pub fn run(job: &Job, req: &Request) -> Result<Outcome> {
 }
 
 /// The base backup a request names, checked against what it can reach.
-fn choose_base(catalog: &Catalog, repo: &Repository, req: &Request) -> Result<BackupRow> {
-    let row = match &req.base {
+pub(super) fn choose_base(
+    catalog: &Catalog,
+    repo: &Repository,
+    base: &Base,
+    to_time: Option<OffsetDateTime>,
+) -> Result<BackupRow> {
+    let row = match base {
         Base::Backup(spec) => restore::resolve_backup(catalog, spec)?,
-        Base::Source(source) => pick_base(catalog, source, req.to_time)?,
+        Base::Source(source) => pick_base(catalog, source, to_time)?,
     };
     if row.kind != KIND || row.status != "completed" {
         return fail(
@@ -244,7 +249,7 @@ fn choose_base(catalog: &Catalog, repo: &Repository, req: &Request) -> Result<Ba
             "Pick one from `vaultctl list --kind postgres-physical`, or use --source SOURCE.",
         );
     }
-    if let Some(t) = req.to_time {
+    if let Some(t) = to_time {
         let reach = Reach::of(catalog, repo, &row);
         if reach.to.is_none() {
             tracing::warn!("no archived WAL of source '{}' could be listed; recovery can reach only the end of the base backup", row.source);
@@ -264,7 +269,7 @@ fn restore(job: &Job, req: &Request, source: &mut String) -> Result<Outcome> {
     let config = job.config;
     let dir = &req.pgdata;
     let (repo, mut catalog) = super::open(config, req.target.as_deref())?;
-    let row = choose_base(&catalog, &repo, req)?;
+    let row = choose_base(&catalog, &repo, &req.base, req.to_time)?;
     source.clone_from(&row.source);
     pitr::check_empty(dir)?;
     let owner = pitr::resolve_owner(dir, req.owner.as_deref())?;
@@ -275,7 +280,7 @@ fn restore(job: &Job, req: &Request, source: &mut String) -> Result<Outcome> {
             "Pass --owner postgres (the user that runs PostgreSQL).",
         );
     }
-    let bin = bin_dir(config, &row, req);
+    let bin = bin_dir(config, &row, req.pg_bin_dir.as_deref());
     let command = restore_command(req.identity.as_deref(), &config.origin, &row.source)?;
     if req.start {
         job.confirm.confirm(&format!(
@@ -301,31 +306,17 @@ fn restore(job: &Job, req: &Request, source: &mut String) -> Result<Outcome> {
     let started = std::time::Instant::now();
     let mut overridden: Vec<pitr::Neutralised> = Vec::new();
     let result = (|| -> Result<Option<pitr::Recovered>> {
-        unpack(&repo, &mut catalog, &row, dir)?;
-        pitr::fix_ownership(dir, &owner)?;
-        let neutralised = pitr::neutralise(&bin, dir, &owner)?;
-        for (n, changed) in &neutralised {
-            if *changed {
-                tracing::warn!(
-                    "the base backup sets {} = '{}'; the restored cluster gets '{}' (backup content never runs code here)",
-                    n.name,
-                    n.was,
-                    n.now
-                );
-                overridden.push(n.clone());
-            }
-        }
-        pitr::write_recovery(
+        overridden = prepare(
+            &repo,
+            &mut catalog,
+            &row,
             dir,
-            &RecoverySettings {
-                restore_command: command.clone(),
-                target_time: req.to_time,
-                neutralised: neutralised.into_iter().map(|(n, _)| n).collect(),
-                extra: req.settings.clone(),
-                backup_id: row.id.clone(),
-            },
+            &owner,
+            &bin,
+            &command,
+            req.to_time,
+            req.settings.clone(),
         )?;
-        pitr::fix_ownership(dir, &owner)?;
         if req.start {
             return Ok(Some(pitr::start_and_wait(
                 &bin,
@@ -373,9 +364,58 @@ fn restore(job: &Job, req: &Request, source: &mut String) -> Result<Outcome> {
     })
 }
 
+/// The base backup `row` unpacked into `dir`, given to `owner`, with the
+/// settings that could run backup content neutralised and recovery
+/// configured (to `to_time`, else the end of the archive; `extra` last).
+/// Returns the overrides that changed something.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn prepare(
+    repo: &Repository,
+    catalog: &mut Catalog,
+    row: &BackupRow,
+    dir: &Path,
+    owner: &pitr::Owner,
+    bin: &Path,
+    command: &str,
+    to_time: Option<OffsetDateTime>,
+    extra: Vec<(String, String)>,
+) -> Result<Vec<pitr::Neutralised>> {
+    unpack(repo, catalog, row, dir)?;
+    pitr::fix_ownership(dir, owner)?;
+    let neutralised = pitr::neutralise(bin, dir, owner)?;
+    let mut overridden = Vec::new();
+    for (n, changed) in &neutralised {
+        if *changed {
+            tracing::warn!(
+                "the base backup sets {} = '{}'; the restored cluster gets '{}' (backup content never runs code here)",
+                n.name,
+                n.was,
+                n.now
+            );
+            overridden.push(n.clone());
+        }
+    }
+    pitr::write_recovery(
+        dir,
+        &RecoverySettings {
+            restore_command: command.to_string(),
+            target_time: to_time,
+            neutralised: neutralised.into_iter().map(|(n, _)| n).collect(),
+            extra,
+            backup_id: row.id.clone(),
+        },
+    )?;
+    pitr::fix_ownership(dir, owner)?;
+    Ok(overridden)
+}
+
 /// Where pg_ctl and postgres are: the request, else the source's config,
 /// else PATH.
-fn bin_dir(config: &crate::config::Config, row: &BackupRow, req: &Request) -> PathBuf {
+pub(super) fn bin_dir(
+    config: &crate::config::Config,
+    row: &BackupRow,
+    explicit: Option<&Path>,
+) -> PathBuf {
     let physical = config
         .sources
         .iter()
@@ -384,8 +424,8 @@ fn bin_dir(config: &crate::config::Config, row: &BackupRow, req: &Request) -> Pa
             SourceSpec::PostgresPhysical(p) => Some(p.clone()),
             _ => None,
         });
-    req.pg_bin_dir
-        .clone()
+    explicit
+        .map(Path::to_path_buf)
         .or_else(|| physical.as_ref().and_then(|p| p.pg_bin_dir.clone()))
         .unwrap_or_default()
 }

@@ -466,6 +466,7 @@ pub fn to_database(
         tenants,
         backup_id: b.row.id.clone(),
         artifacts: artifacts.iter().map(|a| a.name.clone()).collect(),
+        progress: Some(job.progress.clone()),
     };
     let result = load(job, b, catalog, &artifacts, db.kind, &opts);
     let ms = started.elapsed().as_millis() as u64;

@@ -192,7 +192,26 @@ pub fn run(config: &Config, binary: &Path) -> Report {
     }
     schedules(config, &mut r);
     space(config, &mut r);
+    sandboxes(config, &mut r);
     r
+}
+
+/// Sandbox clusters left by a killed tenant point-in-time restore (in the
+/// default work directory).
+fn sandboxes(config: &Config, r: &mut Report) {
+    for s in crate::engine::postgres::sandbox::stale(&config.sandbox_dir()) {
+        r.warn(
+            "space",
+            "stale sandbox",
+            format!(
+                "stale sandbox {} of a killed tenant restore (vaultctl pid {}{})",
+                s.path.display(),
+                s.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+                if s.running { ", its server still runs" } else { "" }
+            ),
+            "The next tenant point-in-time restore stops and removes it; or stop its server (pg_ctl -D DIR/data -m immediate stop) and delete the directory.",
+        );
+    }
 }
 
 /// Checks a secret file's mode and owner: 0600 (or stricter), owned by us.

@@ -481,6 +481,8 @@ pub struct Status {
     pub verify: Vec<VerifyHealth>,
     /// The last DR drill of every drilled (or drill-configured) source.
     pub drills: Vec<DrillHealth>,
+    /// Sandbox clusters a killed tenant point-in-time restore left behind.
+    pub stale_sandboxes: Vec<crate::engine::postgres::sandbox::Stale>,
 }
 
 impl Status {
@@ -707,6 +709,7 @@ pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result
         dr: dr_status(catalog)?,
         verify,
         drills,
+        stale_sandboxes: crate::engine::postgres::sandbox::stale(&config.sandbox_dir()),
     })
 }
 
@@ -745,22 +748,59 @@ pub fn target_usage(config: &Config, catalog: &Catalog) -> Result<Vec<TargetUsag
     Ok(order.into_iter().filter_map(|n| map.remove(&n)).collect())
 }
 
-/// The health score; see the module documentation.
-pub fn score(success_rate_7d: Option<f64>, active: &[Alert]) -> u8 {
-    let mut s = 100.0 - 30.0 * (1.0 - success_rate_7d.unwrap_or(1.0));
+/// One thing that lowers the health score, and by how many points.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deduction {
+    pub points: f64,
+    /// What lowers it: `backup success rate (7 days) 50%` or an alert's
+    /// severity, kind and subject.
+    pub reason: String,
+    /// The alert behind it (none for the success rate).
+    pub alert_id: Option<i64>,
+}
+
+/// What lowers the health score (see the module documentation), largest
+/// first; [`score`] is 100 minus their sum.
+pub fn deductions(success_rate_7d: Option<f64>, active: &[Alert]) -> Vec<Deduction> {
+    let mut out = Vec::new();
+    let rate = success_rate_7d.unwrap_or(1.0);
+    if rate < 1.0 {
+        out.push(Deduction {
+            points: 30.0 * (1.0 - rate),
+            reason: format!("backup success rate (7 days) {:.0}%", rate * 100.0),
+            alert_id: None,
+        });
+    }
     for a in active {
         let weight = match a.severity {
             Severity::Critical => 25.0,
             Severity::Warning => 10.0,
             Severity::Info => 2.0,
         };
-        s -= if a.status == "acknowledged" {
-            weight / 2.0
-        } else {
-            weight
-        };
+        let acked = a.status == "acknowledged";
+        out.push(Deduction {
+            points: if acked { weight / 2.0 } else { weight },
+            reason: format!(
+                "{} alert #{}: {}{}",
+                a.severity,
+                a.id,
+                a.subject(),
+                if acked { " (acknowledged)" } else { "" }
+            ),
+            alert_id: Some(a.id),
+        });
     }
-    s.round().clamp(0.0, 100.0) as u8
+    out.sort_by(|a, b| b.points.total_cmp(&a.points));
+    out
+}
+
+/// The health score; see the module documentation.
+pub fn score(success_rate_7d: Option<f64>, active: &[Alert]) -> u8 {
+    let lost: f64 = deductions(success_rate_7d, active)
+        .iter()
+        .map(|d| d.points)
+        .sum();
+    (100.0 - lost).round().clamp(0.0, 100.0) as u8
 }
 
 /// The monitoring state: active alerts and stale sources only.
@@ -817,6 +857,19 @@ mod tests {
             score(Some(0.0), &vec![alert(Severity::Critical, "open"); 4]),
             0
         );
+        let d = deductions(
+            Some(0.5),
+            &[
+                alert(Severity::Warning, "open"),
+                alert(Severity::Critical, "acknowledged"),
+            ],
+        );
+        let points: Vec<f64> = d.iter().map(|d| d.points).collect();
+        assert_eq!(points, vec![15.0, 12.5, 10.0]);
+        assert_eq!(d[0].reason, "backup success rate (7 days) 50%");
+        assert_eq!(d[0].alert_id, None);
+        assert!(d[1].reason.contains("acknowledged"), "{:?}", d[1]);
+        assert!(deductions(None, &[]).is_empty());
         assert_eq!(state(&[], &[]), State::Ok);
         assert_eq!(state(&[alert(Severity::Info, "open")], &[]), State::Ok);
         assert_eq!(

@@ -18,6 +18,7 @@ pub mod hooks;
 pub mod metrics;
 pub mod notify;
 pub mod oneshot;
+pub mod report;
 /// Schedules are a leaf ([`crate::schedule`]) the config parses.
 pub use crate::schedule;
 pub mod units;

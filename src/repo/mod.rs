@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod chunker;
+pub mod extsort;
 pub mod format;
 pub mod ids;
 pub mod index;
@@ -48,6 +49,50 @@ pub struct Repository {
     pub lock_timing: lock::LockTiming,
     /// Who hears of damaged objects found on the way.
     notifier: std::sync::Arc<dyn Notifier>,
+}
+
+/// An index entry with the slot of its pack, in reading order
+/// ([`Repository::sync_index`]'s external sort): sorts by blob id, then
+/// by the order its pack was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SlotEntry {
+    id: pack::BlobId,
+    slot: u32,
+    offset: u32,
+    stored_len: u32,
+    raw_len: u32,
+    flags: u8,
+}
+
+impl extsort::Record for SlotEntry {
+    const SIZE: usize = 49;
+    fn write_to(&self, out: &mut [u8]) {
+        out[..32].copy_from_slice(&self.id);
+        for (i, n) in [self.slot, self.offset, self.stored_len, self.raw_len]
+            .into_iter()
+            .enumerate()
+        {
+            out[32 + i * 4..36 + i * 4].copy_from_slice(&n.to_be_bytes());
+        }
+        out[48] = self.flags;
+    }
+    fn read_from(bytes: &[u8]) -> Self {
+        let n = |i: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&bytes[32 + i * 4..36 + i * 4]);
+            u32::from_be_bytes(b)
+        };
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&bytes[..32]);
+        SlotEntry {
+            id,
+            slot: n(0),
+            offset: n(1),
+            stored_len: n(2),
+            raw_len: n(3),
+            flags: bytes[48],
+        }
+    }
 }
 
 /// What [`Repository::sync_index`] did.
@@ -571,6 +616,13 @@ impl Repository {
                 );
                 catalog.drop_target_dedup(&s.name)?;
             }
+            // The entries of every new index object go through an external
+            // sort and into the catalog in id order, in one transaction:
+            // B-tree inserts in order touch each page once, where one
+            // object at a time rewrites the whole id index per object.
+            let mut read: Vec<String> = Vec::new();
+            let mut packs: Vec<String> = Vec::new();
+            let mut entries = extsort::ExternalSorter::<SlotEntry>::new(extsort::RUN_LEN);
             for (name, _) in listed {
                 let Some(short) = name.strip_prefix("index/") else {
                     continue;
@@ -585,8 +637,22 @@ impl Repository {
                     index::decode(&bytes, &self.dedup)
                 };
                 match decoded {
-                    Ok(packs) => {
-                        catalog.add_index(short, &packs, std::slice::from_ref(&s.name))?;
+                    Ok(decoded) => {
+                        for p in decoded {
+                            let slot = u32::try_from(packs.len())?;
+                            for e in p.entries {
+                                entries.push(SlotEntry {
+                                    id: e.id,
+                                    slot,
+                                    offset: e.offset,
+                                    stored_len: e.stored_len,
+                                    raw_len: e.raw_len,
+                                    flags: e.flags,
+                                })?;
+                            }
+                            packs.push(p.name);
+                        }
+                        read.push(short.to_string());
                         added += 1;
                     }
                     Err(e) => {
@@ -600,6 +666,23 @@ impl Repository {
                         skipped.push(what);
                     }
                 }
+            }
+            if !read.is_empty() {
+                let mut sorted = entries.finish()?;
+                catalog.add_sorted_index(&read, &packs, &s.name, || {
+                    Ok(sorted.next_record()?.map(|e| {
+                        (
+                            e.slot,
+                            pack::PackEntry {
+                                id: e.id,
+                                flags: e.flags,
+                                raw_len: e.raw_len,
+                                stored_len: e.stored_len,
+                                offset: e.offset,
+                            },
+                        )
+                    }))
+                })?;
             }
         }
         Ok(IndexSync { added, skipped })

@@ -25,6 +25,7 @@ use anyhow::Result;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::extsort::{self, ExternalSorter, Sorted};
 use super::format::{
     self, content_name, index_path, manifest_path, pack_path, INDEX_DIR, PACKS_DIR, SNAPSHOTS_DIR,
 };
@@ -247,6 +248,7 @@ pub fn prune_target(
     let mut problems = Vec::new();
     let mut headers = HeaderCache::default();
     let loaded = headers.load(store, key)?;
+    crate::memtrace::mark("prune: headers read");
     let all = loaded.headers;
     for u in &loaded.unreadable {
         problems.push(format!("{u}; it is kept"));
@@ -341,7 +343,11 @@ pub fn prune_target(
             }
         }
     }
+    // Garbage collection reads the headers again under its lock.
+    drop(all);
+    crate::memtrace::mark("prune: retention applied");
     let gc = collect_garbage(store, key, &mut headers, &removed_set, opts, &mut problems)?;
+    crate::memtrace::mark("prune: garbage collected");
     Ok(TargetReport {
         target: store.name.clone(),
         dry_run: opts.dry_run,
@@ -462,9 +468,10 @@ fn note(problems: &mut Vec<String>, what: String) {
 }
 
 /// Every distinct blob the live manifests name, read from their headers a
-/// batch at a time into a compact sorted set (32 bytes a blob).
-fn live_blobs(store: &Store, key: &DedupKey, objects: &[String]) -> Result<IdSet> {
-    let mut set = IdSetBuilder::new();
+/// batch at a time, in ascending order (an external sort: memory does not
+/// grow with the blobs).
+fn live_blobs(store: &Store, key: &DedupKey, objects: &[String]) -> Result<Sorted<BlobId>> {
+    let mut set = ExternalSorter::new(extsort::RUN_LEN);
     for batch in objects.chunks(MANIFEST_BATCH) {
         let paths: Vec<String> = batch.iter().map(|id| manifest_path(id)).collect();
         for (id, bytes) in batch.iter().zip(store.get_many(&paths)?) {
@@ -482,10 +489,65 @@ fn live_blobs(store: &Store, key: &DedupKey, objects: &[String]) -> Result<IdSet
                 )
                 .with_remedy("Run `vaultctl verify`, then prune again.")
             })?;
-            set.extend(h.blobs.iter().filter_map(|b| ids::parse_hex(b)));
+            for b in h.blobs.iter().filter_map(|b| ids::parse_hex(b)) {
+                set.push(b)?;
+            }
         }
     }
-    Ok(set.build())
+    set.finish()
+}
+
+/// Where the live blobs are, as [`locate`] found them.
+#[derive(Debug, Default, PartialEq)]
+struct Located {
+    /// Live blobs no index entry names.
+    unlocated: usize,
+    /// Slots of the packs that hold a live blob no kept pack holds
+    /// (ascending, each once).
+    elsewhere: Vec<u32>,
+}
+
+/// Relates the sorted live blobs to the sorted index entries (`(blob,
+/// pack slot)`) in one pass: a live blob is located when an entry names it,
+/// and safe when one of those entries is in a kept pack; otherwise every
+/// pack that holds it must be kept too.
+fn locate(
+    mut blobs: Sorted<BlobId>,
+    mut entries: Sorted<(BlobId, u32)>,
+    slots: usize,
+    kept: impl Fn(u32) -> bool,
+) -> Result<Located> {
+    let mut out = Located::default();
+    // A bit per pack slot: memory grows with the packs, not the blobs.
+    let mut elsewhere = BitSet::new(slots);
+    let mut holders: Vec<u32> = Vec::new();
+    while let Some(blob) = blobs.next_record()? {
+        while entries.peek().is_some_and(|(id, _)| *id < blob) {
+            entries.next_record()?;
+        }
+        holders.clear();
+        let mut safe = false;
+        while let Some(&(id, slot)) = entries.peek() {
+            if id != blob {
+                break;
+            }
+            safe |= kept(slot);
+            holders.push(slot);
+            entries.next_record()?;
+        }
+        if holders.is_empty() {
+            out.unlocated += 1;
+        } else if !safe {
+            for slot in &holders {
+                elsewhere.set(*slot as usize);
+            }
+        }
+    }
+    out.elsewhere = (0..slots)
+        .filter(|s| elsewhere.get(*s))
+        .map(|s| s as u32)
+        .collect();
+    Ok(out)
 }
 
 fn collect_garbage(
@@ -566,13 +628,15 @@ fn collect_garbage(
 
     // Belt and braces: every blob of a live backup must stay located in a
     // kept pack. The header's pack list guarantees it; should an index say
-    // otherwise, keep every pack that holds the blob. One index object at
-    // a time: a bit per live blob says "located in a kept pack", another
-    // "located anywhere"; entries of live blobs in other packs are noted.
+    // otherwise, keep every pack that holds the blob. Neither the live
+    // blobs nor the index entries are held in memory: both go through an
+    // external sort, and one pass over the two sorted streams relates them.
+    crate::memtrace::mark("prune: live manifests listed");
     let blobs = live_blobs(store, key, &live_objects)?;
-    let mut in_kept = BitSet::new(blobs.len());
-    let mut anywhere = BitSet::new(blobs.len());
-    let mut elsewhere: Vec<(u32, BlobId)> = Vec::new();
+    crate::memtrace::mark("prune: live blobs sorted");
+    // Every pack an index entry names, by slot (the entries carry the slot).
+    let mut slots: Vec<BlobId> = Vec::new();
+    let mut entries = ExternalSorter::<(BlobId, u32)>::new(extsort::RUN_LEN);
     // Index objects that name a pack no manifest needs, with their packs.
     let mut touched: Vec<(String, Vec<BlobId>)> = Vec::new();
     let index_names: Vec<String> = store
@@ -594,30 +658,28 @@ fn collect_garbage(
                 continue;
             };
             pack_ids.push(pid);
-            let kept = referenced.contains(&pid);
+            let slot = u32::try_from(slots.len())?;
+            slots.push(pid);
             for e in &p.entries {
-                if let Some(r) = blobs.rank(&e.id) {
-                    anywhere.set(r);
-                    if kept {
-                        in_kept.set(r);
-                    } else {
-                        elsewhere.push((r as u32, pid));
-                    }
-                }
+                entries.push((e.id, slot))?;
             }
         }
         if pack_ids.iter().any(|p| !referenced.contains(p)) {
             touched.push((name.clone(), pack_ids));
         }
     }
-    let extra: IdSet = elsewhere
+    crate::memtrace::mark("prune: indexes read");
+    let located = locate(blobs, entries.finish()?, slots.len(), |slot| {
+        referenced.contains(&slots[slot as usize])
+    })?;
+    crate::memtrace::mark("prune: live blobs located");
+    let extra: IdSet = located
+        .elsewhere
         .iter()
-        .filter(|(r, _)| !in_kept.get(*r as usize))
-        .map(|(_, p)| *p)
+        .map(|slot| slots[*slot as usize])
         .collect();
-    drop(elsewhere);
-    let unlocated = (0..blobs.len()).filter(|r| !anywhere.get(*r)).count();
-    drop(blobs);
+    drop(slots);
+    let unlocated = located.unlocated;
     if !extra.is_empty() {
         problems.push(format!(
             "{} pack(s) not named by any manifest hold blobs that backups need; they are kept",
@@ -754,3 +816,53 @@ fn collect_garbage(
 /// Deletes between two checks of prune's exclusive lock (one round of
 /// parallel requests in [`Store::delete_many`]).
 const GC_BATCH: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> BlobId {
+        [n; 32]
+    }
+
+    /// Sorted through runs on disk (two records a run).
+    fn sorted<T: extsort::Record>(items: &[T]) -> Sorted<T> {
+        let mut s = ExternalSorter::new(2);
+        for i in items {
+            s.push(*i).unwrap();
+        }
+        s.finish().unwrap()
+    }
+
+    #[test]
+    fn locate_counts_unlocated_blobs_and_names_the_packs_to_keep() {
+        // Slots 0 and 5 are kept packs.
+        let kept = |slot: u32| slot == 0 || slot == 5;
+        let blobs = sorted(&[id(4), id(1), id(2), id(3), id(9), id(1)]);
+        let entries = sorted(&[
+            (id(1), 0), // live, in a kept pack
+            (id(2), 1), // live, in a dropped pack and a kept one: safe
+            (id(2), 5),
+            (id(3), 2), // live, only in dropped packs: both are kept
+            (id(3), 3),
+            (id(5), 4), // not live
+            (id(0), 6), // not live, before every live blob
+            (id(8), 7), // not live, between two live blobs
+        ]);
+        // id(4) and id(9): in no index.
+        let got = locate(blobs, entries, 8, kept).unwrap();
+        assert_eq!(
+            got,
+            Located {
+                unlocated: 2,
+                elsewhere: vec![2, 3],
+            }
+        );
+        // Nothing live: nothing to keep, whatever the index says.
+        let got = locate(sorted(&[]), sorted(&[(id(1), 2)]), 3, kept).unwrap();
+        assert_eq!(got, Located::default());
+        // No index at all: every live blob is unlocated.
+        let got = locate(sorted(&[id(1), id(2)]), sorted(&[]), 0, kept).unwrap();
+        assert_eq!(got.unlocated, 2);
+    }
+}

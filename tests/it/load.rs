@@ -295,3 +295,207 @@ fn a_failure_in_the_data_leaves_the_target_as_it_was() {
         "{log}"
     );
 }
+
+/// The same losses in two copies of the fixture, merged back on one and on
+/// three connections: the same counts, the same rows, no staging left.
+#[test]
+fn merges_on_one_and_on_several_connections_count_the_same() {
+    let c = fixture();
+    let v = Vault::new(&[SourceDef {
+        name: "db",
+        url: c.url("backup", "app"),
+        password: BACKUP_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: None,
+    }]);
+    let full = v.backup(&["db"]);
+    let all = v.backup(&["db", "--all-tenants"]);
+    let original = c.digests("app", None);
+    let lose = "DELETE FROM order_items WHERE order_id % 3 = 0;
+         DELETE FROM orders o WHERE id % 3 = 0 AND NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id);
+         DELETE FROM inventory WHERE product_id % 2 = 0;
+         DELETE FROM order_items WHERE tenant_id = 'globex'; DELETE FROM inventory WHERE tenant_id = 'globex';
+         DELETE FROM orders WHERE tenant_id = 'globex'; DELETE FROM products WHERE tenant_id = 'globex';
+         DELETE FROM customers WHERE tenant_id = 'globex'; DELETE FROM tenants WHERE id = 'globex';
+         DELETE FROM settings WHERE key = 'features';";
+    for jobs in ["1", "3"] {
+        c.psql("postgres", &format!("CREATE DATABASE m{jobs} TEMPLATE app"));
+        c.psql_file(&format!("m{jobs}"), lose);
+    }
+    let merge = |backup: &str, jobs: &str, extra: &[&str]| {
+        let url = c.url("postgres", &format!("m{jobs}"));
+        let mut args = vec![
+            "restore",
+            backup,
+            "--type",
+            "merge",
+            "--target-db",
+            &url,
+            "--yes",
+            "--jobs",
+            jobs,
+        ];
+        args.extend_from_slice(extra);
+        let r = v.json(&args);
+        assert_eq!(
+            r["report"]["phases"]["jobs"],
+            jobs.parse::<u64>().unwrap(),
+            "{r}"
+        );
+        r["report"].clone()
+    };
+    let mut reports = Vec::new();
+    for jobs in ["1", "3"] {
+        // A tenant from the full dump (settings has no tenant column: left
+        // out), then every tenant's export (several artifacts), then the
+        // whole dump.
+        let a = merge(&full, jobs, &["--tenant", "globex"]);
+        let b = merge(&all, jobs, &[]);
+        let f = merge(&full, jobs, &[]);
+        assert_eq!(a["inserted"], 1 + 150 + 40 + 300 + 600 + 40, "{a}");
+        assert!(b["inserted"].as_u64().unwrap() > 0, "{b}");
+        assert_eq!(f["inserted"], 1, "settings only: {f}");
+        let db = format!("m{jobs}");
+        assert_eq!(c.digests(&db, None), original, "--jobs {jobs}");
+        assert_eq!(
+            c.count(
+                &db,
+                "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'vaultctl_merge%'"
+            ),
+            0
+        );
+        let strip = |r: &serde_json::Value| {
+            let mut r = r.clone();
+            r.as_object_mut().unwrap().remove("phases");
+            r.as_object_mut().unwrap().remove("database");
+            r
+        };
+        reports.push([strip(&a), strip(&b), strip(&f)]);
+    }
+    assert_eq!(reports[0], reports[1]);
+}
+
+/// The server kills a loader connection in the middle of a COPY (a row
+/// trigger slows that table's load in the restore's own database, so the
+/// test can see the COPY and terminate it): the restore fails with the
+/// server's reason and exit 1, its database is dropped, the target is as
+/// it was, and an alert is raised. Into an existing empty database the
+/// restore runs on one connection whatever --jobs says, and says so.
+#[test]
+fn a_killed_connection_fails_the_restore_and_leaves_the_target_as_it_was() {
+    let c = Cluster::start();
+    c.psql_file(
+        "postgres",
+        "CREATE DATABASE app; CREATE DATABASE keep; CREATE DATABASE empty;",
+    );
+    c.psql(
+        "keep",
+        "CREATE TABLE kept (a int); INSERT INTO kept VALUES (1), (2)",
+    );
+    let mut dump = String::from(
+        "SET statement_timeout = 0;\nCREATE TABLE public.a (x int);\nCREATE TABLE public.slow (x int);\n\
+         CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  IF current_database() LIKE '%vaultctl_restore' THEN PERFORM pg_sleep(0.005); END IF;\n  RETURN NEW;\nEND $$;\n\
+         CREATE TRIGGER slow BEFORE INSERT ON public.slow FOR EACH ROW EXECUTE FUNCTION public.slow();\n\
+         COPY public.a (x) FROM stdin;\n",
+    );
+    for i in 0..1000 {
+        dump.push_str(&format!("{i}\n"));
+    }
+    dump.push_str("\\.\nCOPY public.slow (x) FROM stdin;\n");
+    for i in 0..4000 {
+        dump.push_str(&format!("{i}\n"));
+    }
+    dump.push_str("\\.\nCREATE INDEX a_x ON public.a (x);\n");
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::new(&[SourceDef {
+        name: "slow",
+        url: c.url("postgres", "app"),
+        password: pg::SUPERUSER_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: Some(fake_pg_dump(dir.path(), &dump)),
+    }]);
+    let id = v.backup(&["slow"]);
+    let url = c.url("postgres", "keep");
+    let started = std::time::Instant::now();
+    let child = v
+        .command(&[
+            "restore",
+            &id,
+            "--type",
+            "full",
+            "--target-db",
+            &url,
+            "--clean",
+            "--yes",
+            "--jobs",
+            "2",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Terminate the backend running the slow table's COPY once it runs.
+    let mut killed = false;
+    while !killed && started.elapsed() < std::time::Duration::from_secs(60) {
+        killed = c.psql(
+            "postgres",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+              WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE 'COPY \"public\".\"slow\"%'",
+        ) == "1";
+        if !killed {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(killed, "the COPY never showed up: {}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("terminating connection"),
+        "the server's reason: {e}"
+    );
+    assert!(e.contains("was left as it was"), "{e}");
+    assert_eq!(c.count("keep", "SELECT count(*) FROM kept"), 2);
+    assert_eq!(
+        c.count(
+            "keep",
+            "SELECT count(*) FROM pg_class WHERE relname IN ('a', 'slow')"
+        ),
+        0
+    );
+    assert!(!db_exists(&c, "keep_vaultctl_restore"));
+    let alerts = v.json(&["alerts"]);
+    assert!(
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "restore_failed" && a["severity"] == "critical"),
+        "{alerts}"
+    );
+    // An existing empty database: one connection, one transaction.
+    let url = c.url("postgres", "empty");
+    let o = v
+        .command(&[
+            "--json",
+            "restore",
+            &id,
+            "--type",
+            "full",
+            "--target-db",
+            &url,
+            "--yes",
+            "--jobs",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["report"]["phases"]["jobs"], 1, "{r}");
+    assert!(stderr(&o).contains("on one connection"), "{}", stderr(&o));
+    assert_eq!(c.count("empty", "SELECT count(*) FROM slow"), 4000);
+    for phase in ["schema_ms", "data_ms", "post_data_ms", "finalize_ms"] {
+        assert!(r["report"]["phases"][phase].is_u64(), "{phase}: {r}");
+    }
+}

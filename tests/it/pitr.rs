@@ -39,7 +39,7 @@ impl Drop for Setup {
     }
 }
 
-fn chown_to_pg(p: &Path) {
+pub(crate) fn chown_to_pg(p: &Path) {
     if is_root() {
         let st = Command::new("chown")
             .args(["-R", &format!("{PG_USER}:{PG_USER}")])
@@ -144,7 +144,7 @@ fn batch(c: &Cluster, n: i32) -> String {
     seg
 }
 
-fn wait_archived(c: &Cluster, seg: &str) {
+pub(crate) fn wait_archived(c: &Cluster, seg: &str) {
     let t = Instant::now();
     loop {
         let last = c.psql(
@@ -163,7 +163,7 @@ fn wait_archived(c: &Cluster, seg: &str) {
     }
 }
 
-fn now_utc(c: &Cluster) -> String {
+pub(crate) fn now_utc(c: &Cluster) -> String {
     c.psql(
         "postgres",
         "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",

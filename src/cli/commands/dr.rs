@@ -268,16 +268,12 @@ fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitStatus> {
             r.id.to_string(),
             r.kind.clone(),
             r.source.clone(),
-            r.backup_id.clone().unwrap_or_else(|| "-".into()),
+            output::or_dash(r.backup_id.as_ref()),
             r.started_at.clone(),
             r.outcome.clone(),
-            r.rto_ms
-                .map(output::duration_ms)
-                .unwrap_or_else(|| "-".into()),
-            r.tables
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
-            r.rows.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            output::or_dash(r.rto_ms.map(output::duration_ms)),
+            output::or_dash(r.tables),
+            output::or_dash(r.rows),
             r.target_db.clone().unwrap_or_else(|| "(scratch)".into()),
             r.error
                 .clone()

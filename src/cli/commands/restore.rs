@@ -51,7 +51,7 @@ pub struct RestoreArgs {
     /// postgres full: replace a non-empty database (restored into a new one, swapped in only on success)
     #[arg(long, requires = "target_db")]
     pub clean: bool,
-    /// postgres full: connections loading data and building indexes in parallel (default: restore_jobs in the config, else the number of cores)
+    /// postgres full and merge: connections loading data and building indexes (merge: staging rows) in parallel (default: restore_jobs in the config, else the number of cores)
     #[arg(long, value_name = "N", requires = "target_db", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: Option<u16>,
     /// Why this restore is done (kept in the restore log)
@@ -66,34 +66,42 @@ pub struct RestoreArgs {
     /// pitr: the new data directory (must be empty or absent)
     #[arg(long, value_name = "DIR")]
     pub pgdata: Option<PathBuf>,
-    /// pitr: recover up to this time (RFC 3339 with zone, or PostgreSQL's `2026-11-22 03:00:00+00`)
-    #[arg(
-        long,
-        value_name = "TIMESTAMP",
-        requires = "pgdata",
-        conflicts_with = "to_latest"
-    )]
+    /// pitr: recover up to this time (RFC 3339 with zone, or PostgreSQL's `2026-11-22 03:00:00+00`); with --tenant and --target-db: the time the tenants go back to
+    #[arg(long, value_name = "TIMESTAMP", conflicts_with = "to_latest")]
     pub to_time: Option<String>,
     /// pitr: recover to the end of the archived WAL
     #[arg(long, requires = "pgdata")]
     pub to_latest: bool,
     /// pitr: pick the base backup of this postgres-physical source (the newest one consistent before --to-time)
-    #[arg(
-        long,
-        value_name = "SOURCE",
-        requires = "pgdata",
-        conflicts_with = "backup"
-    )]
+    #[arg(long, value_name = "SOURCE", conflicts_with = "backup")]
     pub source: Option<String>,
     /// pitr: start the server with pg_ctl and wait until recovery has finished
     #[arg(long, requires = "pgdata")]
     pub start: bool,
-    /// pitr, as root: the user that owns the data directory and runs the server (default: the owner of its parent)
-    #[arg(long, value_name = "USER", requires = "pgdata")]
+    /// pitr, as root: the user that owns the data directory (or the tenant restore's sandbox) and runs the server (default: the owner of its parent)
+    #[arg(long, value_name = "USER")]
     pub owner: Option<String>,
     /// pitr: an extra server setting for the restored cluster, NAME=VALUE (repeatable; e.g. port=5433)
     #[arg(long = "set", value_name = "NAME=VALUE", requires = "pgdata")]
     pub settings: Vec<String>,
+    /// pitr with --tenant: merge (bring back rows deleted since, keep the others) or replace (the tenants' rows exactly as at --to-time, in one transaction)
+    #[arg(long, value_enum, value_name = "MODE", requires = "target_db")]
+    pub mode: Option<TenantMode>,
+    /// pitr with --tenant: show per table the rows only at --to-time, only now, and changed; write nothing
+    #[arg(long, requires = "target_db", conflicts_with = "mode")]
+    pub dry_run: bool,
+    /// pitr with --tenant: the postgres source whose [source.tenants] applies (default: the one whose database is --target-db's)
+    #[arg(long, value_name = "NAME", requires = "target_db")]
+    pub tenant_source: Option<String>,
+    /// pitr with --tenant: where the sandbox cluster goes (default: sandbox/ beside the catalog); the server's user must be able to enter it
+    #[arg(long, value_name = "DIR", requires = "target_db")]
+    pub work_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TenantMode {
+    Merge,
+    Replace,
 }
 
 impl RestoreArgs {
@@ -127,8 +135,25 @@ pub enum PgType {
 }
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
+    if args.kind == Some(PgType::Pitr) && args.target_db.is_some() {
+        return super::tenant_pitr::run(ctx, &args);
+    }
     if args.pgdata.is_some() || args.kind == Some(PgType::Pitr) {
         return super::pitr::run(ctx, &args);
+    }
+    if args.to_time.is_some()
+        || args.source.is_some()
+        || args.owner.is_some()
+        || args.mode.is_some()
+        || args.dry_run
+        || args.tenant_source.is_some()
+        || args.work_dir.is_some()
+    {
+        return fail(
+            ExitStatus::Usage,
+            "--to-time, --source, --owner, --mode, --dry-run, --tenant-source and --work-dir apply to --type pitr.",
+            "A point-in-time restore: --type pitr with --pgdata DIR, or with --tenant ID and --target-db URL for one tenant.",
+        );
     }
     let has_destination = args.to.is_some() || args.stdout || args.target_db.is_some();
     if args.backup.is_none() || !has_destination {
@@ -270,13 +295,14 @@ fn print_db(ctx: &Ctx, o: &DbOutcome) -> Result<()> {
     }
     if let Some(p) = &report.phases {
         output::line(&format!(
-            "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}",
+            "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}, finalize {}",
             p.jobs,
             if p.jobs == 1 { "" } else { "s" },
             crate::humanize::duration_ms(p.schema_ms),
             crate::humanize::duration_ms(p.data_ms),
             p.copy_blocks,
-            crate::humanize::duration_ms(p.post_data_ms)
+            crate::humanize::duration_ms(p.post_data_ms),
+            crate::humanize::duration_ms(p.finalize_ms)
         ))?;
     }
     if !report.sequences_advanced.is_empty() {

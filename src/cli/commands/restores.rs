@@ -93,7 +93,7 @@ fn show(ctx: &Ctx, catalog: &Catalog, id: i64) -> Result<ExitStatus> {
             "started:   {}   finished: {}   duration: {}",
             r.started_at,
             r.finished_at.as_deref().unwrap_or("-"),
-            duration.unwrap_or_else(|| "-".into())
+            output::or_dash(duration)
         ),
     ];
     if !r.tenants.is_empty() {

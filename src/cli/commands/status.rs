@@ -58,6 +58,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
     }
     print_checks(st.verify.as_slice(), st.drills.as_slice())?;
     output::line(&dr_line(st.dr.as_ref()))?;
+    print_stale_sandboxes(&st.stale_sandboxes)?;
     if st.open_alerts.is_empty() {
         output::line("no open alerts")?;
     } else {
@@ -118,6 +119,18 @@ fn print_sources(sources: &[health::SourceHealth]) -> Result<()> {
             ]
         }),
     )
+}
+
+/// Sandbox clusters a killed tenant point-in-time restore left behind.
+fn print_stale_sandboxes(found: &[crate::engine::postgres::sandbox::Stale]) -> Result<()> {
+    for s in found {
+        output::line(&format!(
+            "stale sandbox {} (a killed tenant restore left it{}); the next tenant restore removes it",
+            s.path.display(),
+            if s.running { "; its server still runs" } else { "" }
+        ))?;
+    }
+    Ok(())
 }
 
 /// The last DR drill of any source, its RTO and the trend.

@@ -155,7 +155,7 @@ fn push(ctx: &Ctx, config: &Config, a: PushArgs) -> Result<ExitStatus> {
 /// `wal sync`: copy WAL a target lacks from the others.
 fn sync(ctx: &Ctx, config: &Config, a: SourceArg) -> Result<ExitStatus> {
     let (source, _) = pick_source(config, a.source.as_deref())?;
-    let repo = WalRepo::open(&config, source, false)?;
+    let repo = WalRepo::open(config, source, false)?;
     let report = wal::sync(&repo, config)?;
     if ctx.global.json {
         output::json(&report)?;
@@ -196,30 +196,31 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<ExitStatus> {
 }
 
 fn print_status(st: &crate::jobs::wal::Status) -> Result<()> {
-    let mut t = output::table();
-    t.set_header(vec![
-        "target",
-        "files",
-        "last segment",
-        "last archived",
-        "lag",
-        "gaps",
-        "behind primary",
-    ]);
-    for s in &st.targets {
-        t.add_row(vec![
-            s.target.clone(),
-            s.files.to_string(),
-            s.last_segment.clone().unwrap_or_else(|| "-".into()),
-            s.last_archived_at.clone().unwrap_or_else(|| "-".into()),
-            s.lag_seconds
-                .map(|l| output::duration_ms(l.max(0) as u64 * 1000))
-                .unwrap_or_else(|| "-".into()),
-            s.gaps.len().to_string(),
-            s.behind_primary.to_string(),
-        ]);
-    }
-    output::line(&t.to_string())?;
+    output::print_table(
+        &[
+            "target",
+            "files",
+            "last segment",
+            "last archived",
+            "lag",
+            "gaps",
+            "behind primary",
+        ],
+        st.targets.iter().map(|s| {
+            [
+                s.target.clone(),
+                s.files.to_string(),
+                output::or_dash(s.last_segment.as_ref()),
+                output::or_dash(s.last_archived_at.as_ref()),
+                output::or_dash(
+                    s.lag_seconds
+                        .map(|l| output::duration_ms(l.max(0) as u64 * 1000)),
+                ),
+                s.gaps.len().to_string(),
+                s.behind_primary.to_string(),
+            ]
+        }),
+    )?;
     if let Some(s) = &st.server {
         output::line(&format!(
             "server: current WAL {}, last archived {} at {}, {} failure(s)",

@@ -43,6 +43,13 @@
 //! transaction that is committed only after the end of the stream — the
 //! way an existing empty database is restored.
 //!
+//! **Merges** ([`LoadOptions::merge`]) run none of the dump's statements
+//! but its session settings: each COPY block goes into a staging table
+//! (temporary tables of the one transaction, or unlogged tables in a schema
+//! of the merge's own that the workers load in parallel), and the caller
+//! applies the staged rows once every stream was read and checked
+//! (`restore::merge`).
+//!
 //! The server reads the statements with the session settings the dump set
 //! (each worker replays the dump's `SET`s and `set_config` calls before its
 //! next job); `SET`s of settings the server does not know (a newer pg_dump)
@@ -63,10 +70,11 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
 use futures::SinkExt;
 use tokio_postgres::{Client, CopyInSink};
 
-use super::filter::{self, CopyHeader, Event, FilterReport, TenantFilter};
+use super::filter::{self, CopyHeader, Event, FilterReport, RowFilter, TenantFilter};
 use super::sqlscan::{self, Dropped};
-use super::{pg_error, quote_ident, ConnInfo};
+use super::{pg_error, quote_ident, ConnInfo, TableName};
 use crate::error::{ExitStatus, Failure};
+use crate::progress::Progress;
 use crate::storage::runtime;
 
 /// Rows are sent to the server in chunks of about this size.
@@ -101,6 +109,34 @@ pub struct LoadOptions<'a> {
     /// Where COPY data that workers have not taken yet is spilled.
     pub spill_dir: &'a Path,
     pub spill_limit: u64,
+    /// A merge: the stream's rows go into staging tables (one per table
+    /// and column list, reported in [`Loaded::staged`]), and nothing else
+    /// of it runs but its session settings.
+    pub merge: Option<Staging<'a>>,
+    /// Reports the phases (pre-data, data, post-data); bytes of the stream
+    /// are counted by the caller's reader.
+    pub progress: Option<&'a dyn Progress>,
+}
+
+/// Where a merge stages its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staging<'a> {
+    /// Temporary tables of the one transaction ([`Transaction::Single`]),
+    /// dropped at its end.
+    Temp,
+    /// Unlogged tables in this (new, empty) schema, loaded by the worker
+    /// connections ([`Transaction::Parallel`]); the caller drops it.
+    Schema(&'a str),
+}
+
+/// A merge's staging table: the rows of one table (with one column list).
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub table: TableName,
+    pub columns: Vec<String>,
+    /// The staging table, quoted (and qualified with [`Staging::Schema`]).
+    pub stage: String,
+    pub rows: u64,
 }
 
 /// How long each phase took, and how the load ran.
@@ -113,6 +149,9 @@ pub struct Phases {
     pub data_ms: u64,
     /// Indexes, constraints, foreign keys, triggers, ACLs.
     pub post_data_ms: u64,
+    /// After the load: a full restore's rename (or swap) into place; a
+    /// merge's apply (the inserts, in one transaction).
+    pub finalize_ms: u64,
     pub statements: u64,
     pub copy_blocks: u64,
     /// COPY data written to the spill directory (in total).
@@ -123,6 +162,11 @@ pub struct Phases {
 pub struct Loaded {
     pub filter: FilterReport,
     pub phases: Phases,
+    /// A merge: the staging tables, in stream order.
+    pub staged: Vec<Staged>,
+    /// A selective merge: tables left out because they carry no tenant
+    /// column.
+    pub global: Vec<String>,
 }
 
 /// Loads the stream `reader` into `db`. Returns once the whole stream was
@@ -130,65 +174,110 @@ pub struct Loaded {
 /// what was loaded so far is left to the caller (a rolled-back transaction
 /// with [`Transaction::Single`], a database to drop otherwise).
 pub fn load(reader: impl BufRead, db: &ConnInfo, opts: &LoadOptions<'_>) -> Result<Loaded> {
-    let coord = db.connect()?;
-    let known: std::collections::HashSet<String> =
-        super::query(&coord, "SELECT lower(name) FROM pg_settings", &[])?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-    let (pool, jobs) = match opts.transaction {
-        Transaction::Single => {
-            super::execute(&coord, "BEGIN")?;
-            (None, 1)
+    let mut l = Loader::start(db, opts)?;
+    l.feed(reader)?;
+    l.finish()?;
+    l.commit()
+}
+
+impl<'a, 'o> Loader<'a, 'o> {
+    /// Connects (the coordinator, and the workers with
+    /// [`Transaction::Parallel`]).
+    pub(crate) fn start(db: &ConnInfo, opts: &'a LoadOptions<'o>) -> Result<Self> {
+        let coord = db.connect()?;
+        let known: std::collections::HashSet<String> =
+            super::query(&coord, "SELECT lower(name) FROM pg_settings", &[])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+        let (pool, jobs) = match opts.transaction {
+            Transaction::Single => {
+                super::execute(&coord, "BEGIN")?;
+                (None, 1)
+            }
+            Transaction::Parallel { jobs } => (Some(Pool::start(db, jobs.max(1))?), jobs.max(1)),
+        };
+        let mut l = Loader {
+            coord,
+            known,
+            pool,
+            jobs,
+            opts,
+            report: Loaded::default(),
+            statements: Statements::default(),
+            session: Arc::new(Vec::new()),
+            seen_copy: false,
+            post: Vec::new(),
+            copy: None,
+            inline: None,
+            started: Instant::now(),
+            data_started: None,
+            table: String::new(),
+            queue: queue_depth(),
+            skip: false,
+            stage: None,
+            phase: None,
+        };
+        l.report.phases.jobs = jobs;
+        l.phase("restore: pre-data (schema)", None);
+        Ok(l)
+    }
+
+    /// Reads one stream to its end (so its hash is checked). On an error
+    /// the load is aborted (workers stopped, the transaction rolled back).
+    pub(crate) fn feed(&mut self, reader: impl BufRead) -> Result<()> {
+        let tenants = self.opts.tenants;
+        let walked = filter::walk(
+            reader,
+            // No psql reads the stream: an ambiguity psql could read
+            // otherwise does not matter, every meta-command is still refused.
+            sqlscan::Options { restricted: true },
+            tenants,
+            |ev| self.event(ev),
+        );
+        if let Err(e) = walked {
+            self.abort();
+            return Err(e);
         }
-        Transaction::Parallel { jobs } => (Some(Pool::start(db, jobs.max(1))?), jobs.max(1)),
-    };
-    let mut l = Loader {
-        coord,
-        known,
-        pool,
-        jobs,
-        opts,
-        report: Loaded::default(),
-        statements: Statements::default(),
-        session: Arc::new(Vec::new()),
-        seen_copy: false,
-        post: Vec::new(),
-        copy: None,
-        inline: None,
-        started: Instant::now(),
-        data_started: None,
-        table: String::new(),
-        queue: queue_depth(),
-    };
-    l.report.phases.jobs = jobs;
-    let walked = filter::walk(
-        reader,
-        // No psql reads the stream: an ambiguity psql could read otherwise
-        // does not matter, every meta-command is still refused.
-        sqlscan::Options { restricted: true },
-        opts.tenants,
-        |ev| l.event(ev),
-    );
-    if let Err(e) = walked {
-        l.abort();
-        return Err(e);
+        Ok(())
     }
-    // The stream was read to its end: its hash matched.
-    if let Err(e) = l.flush() {
-        l.abort();
-        return Err(e);
+
+    /// After the last stream: waits for the data, runs the post-data
+    /// statements. On an error the load is aborted.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        if let Err(e) = self.flush() {
+            self.abort();
+            return Err(e);
+        }
+        if !self.seen_copy {
+            self.report.phases.schema_ms = self.started.elapsed().as_millis() as u64;
+        }
+        self.end_phase();
+        Ok(())
     }
-    if opts.transaction == Transaction::Single {
-        super::execute(&l.coord, "COMMIT")?;
+
+    /// The coordinating connection (with [`Transaction::Single`], inside
+    /// the load's transaction).
+    pub(crate) fn coord(&self) -> &Client {
+        &self.coord
     }
-    if let Some(p) = l.pool.take() {
-        p.stop();
+
+    /// A merge's staging tables.
+    pub(crate) fn staged(&self) -> &[Staged] {
+        &self.report.staged
     }
-    if !l.seen_copy {
-        l.report.phases.schema_ms = l.started.elapsed().as_millis() as u64;
+
+    /// Commits the one transaction ([`Transaction::Single`]) and stops the
+    /// workers.
+    pub(crate) fn commit(mut self) -> Result<Loaded> {
+        if self.opts.transaction == Transaction::Single {
+            super::execute(&self.coord, "COMMIT")?;
+        }
+        if let Some(p) = self.pool.take() {
+            p.stop();
+        }
+        Ok(self.report)
     }
-    Ok(l.report)
 }
 
 /// Cuts the scanner's SQL lines into statements.
@@ -575,7 +664,7 @@ struct CopyState {
     blocking: bool,
 }
 
-struct Loader<'a, 'o> {
+pub(crate) struct Loader<'a, 'o> {
     coord: Arc<Client>,
     known: std::collections::HashSet<String>,
     pool: Option<Pool>,
@@ -594,6 +683,12 @@ struct Loader<'a, 'o> {
     data_started: Option<Instant>,
     table: String,
     queue: usize,
+    /// A merge: the block being read is left out (no tenant column).
+    skip: bool,
+    /// A merge: the staging table of the block being read.
+    stage: Option<usize>,
+    /// The phase being reported, and when it began.
+    phase: Option<(&'static str, Instant)>,
 }
 
 static SPILL_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -640,7 +735,9 @@ impl Loader<'_, '_> {
                 // pg_dump's transaction around large objects: their
                 // descriptors live only inside one. (One job: the restore's
                 // own transaction covers them.)
-                Dropped::Begin | Dropped::Commit if self.pool.is_some() => {
+                Dropped::Begin | Dropped::Commit
+                    if self.pool.is_some() && self.opts.merge.is_none() =>
+                {
                     let sql = if d == Dropped::Begin {
                         "BEGIN"
                     } else {
@@ -658,7 +755,9 @@ impl Loader<'_, '_> {
                 }
                 Dropped::Begin | Dropped::Commit => {}
             },
-            Event::CopyStart(h, _) => self.copy_start(h)?,
+            Event::CopyStart(h, f) => self.copy_start(h, f)?,
+            Event::Row(_) if self.skip => {}
+            Event::CopyEnd(..) if self.skip => self.skip = false,
             Event::Row(row) => {
                 let c = self.copy.as_mut().expect("inside a COPY block");
                 c.buf.extend_from_slice(row);
@@ -668,6 +767,9 @@ impl Loader<'_, '_> {
             }
             Event::CopyEnd(kept, skipped) => {
                 self.ship(true)?;
+                if let Some(i) = self.stage.take() {
+                    self.report.staged[i].rows += kept;
+                }
                 *self
                     .report
                     .filter
@@ -694,6 +796,19 @@ impl Loader<'_, '_> {
                 self.report.filter.dropped_settings.insert(name);
                 return Ok(());
             }
+        }
+        if self.opts.merge.is_some() {
+            // A merge runs none of the dump's statements, but loads the
+            // rows with its session settings.
+            if let Ok(sql) = std::str::from_utf8(sql) {
+                if is_session(sql) {
+                    Arc::make_mut(&mut self.session).push(sql.to_string());
+                    if self.pool.is_none() {
+                        run_statement(&self.coord, sql, line)?;
+                    }
+                }
+            }
+            return Ok(());
         }
         let sql = std::str::from_utf8(sql).map_err(|_| {
             Failure::new(
@@ -731,10 +846,19 @@ impl Loader<'_, '_> {
         }
     }
 
-    fn copy_start(&mut self, h: &CopyHeader) -> Result<()> {
+    fn copy_start(&mut self, h: &CopyHeader, f: &RowFilter) -> Result<()> {
+        if self.opts.merge.is_some() && *f == RowFilter::None {
+            self.skip = true;
+            let t = h.table.to_string();
+            if !self.report.global.contains(&t) {
+                self.report.global.push(t);
+            }
+            return Ok(());
+        }
         if !self.seen_copy {
             self.seen_copy = true;
             self.report.phases.schema_ms = self.started.elapsed().as_millis() as u64;
+            self.phase("restore: data (COPY)", None);
         }
         if self.data_started.is_none() {
             self.data_started = Some(Instant::now());
@@ -747,8 +871,16 @@ impl Loader<'_, '_> {
         }
         self.report.phases.copy_blocks += 1;
         self.table = h.table.to_string();
+        let into = match self.opts.merge {
+            Some(staging) => {
+                let i = self.staging_table(h, staging)?;
+                self.stage = Some(i);
+                self.report.staged[i].stage.clone()
+            }
+            None => h.table.quoted(),
+        };
         let sql = if h.columns.is_empty() {
-            format!("COPY {} FROM STDIN", h.table.quoted())
+            format!("COPY {into} FROM STDIN")
         } else {
             let cols = h
                 .columns
@@ -756,7 +888,7 @@ impl Loader<'_, '_> {
                 .map(|c| quote_ident(c))
                 .collect::<Vec<_>>()
                 .join(", ");
-            format!("COPY {} ({cols}) FROM STDIN", h.table.quoted())
+            format!("COPY {into} ({cols}) FROM STDIN")
         };
         let (tx, rx) = bounded(self.queue.max(1));
         match &mut self.pool {
@@ -881,6 +1013,9 @@ impl Loader<'_, '_> {
         }
         let started = Instant::now();
         let units = std::mem::take(&mut self.post);
+        if !units.is_empty() {
+            self.phase("restore: post-data (indexes, constraints)", None);
+        }
         let mut i = 0;
         while i < units.len() {
             if units[i].tables.is_none() {
@@ -945,6 +1080,10 @@ impl Loader<'_, '_> {
                 .map_err(|_| anyhow!("the restore's worker connections stopped"))?;
             let id = d.id;
             pool.finished(d)?;
+            if let Some(p) = self.opts.progress {
+                // A heartbeat: the periodic line of a phase without bytes.
+                p.advance(0);
+            }
             if let Some(id) = id {
                 state[id] = S::Done;
                 running -= 1;
@@ -957,8 +1096,84 @@ impl Loader<'_, '_> {
         Ok(())
     }
 
+    /// The staging table of a merge's COPY block (created on its first
+    /// block): the table's columns of the block, no constraints.
+    fn staging_table(&mut self, h: &CopyHeader, staging: Staging<'_>) -> Result<usize> {
+        if let Some(i) = self
+            .report
+            .staged
+            .iter()
+            .position(|s| s.table == h.table && s.columns == h.columns)
+        {
+            return Ok(i);
+        }
+        let exists = super::query(
+            &self.coord,
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&h.table.quoted()],
+        )?;
+        if !exists[0].get::<_, bool>(0) {
+            return Err(Failure::new(ExitStatus::Failure, format!("the table {} of the backup does not exist in the target database.", h.table))
+                .with_remedy("A merge restore needs the schema in place: restore the schema first (a full restore into a new database), or migrate the target.")
+                .into());
+        }
+        let n = self.report.staged.len();
+        let (create, stage) = match staging {
+            Staging::Temp => ("CREATE TEMP TABLE", format!("pg_temp.vaultctl_stage_{n}")),
+            Staging::Schema(schema) => (
+                "CREATE UNLOGGED TABLE",
+                format!("{}.stage_{n}", quote_ident(schema)),
+            ),
+        };
+        let cols = if h.columns.is_empty() {
+            "*".to_string()
+        } else {
+            h.columns
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let on_commit = if staging == Staging::Temp {
+            " ON COMMIT DROP"
+        } else {
+            ""
+        };
+        super::execute(
+            &self.coord,
+            &format!(
+                "{create} {stage}{on_commit} AS SELECT {cols} FROM {} WITH NO DATA",
+                h.table.quoted()
+            ),
+        )?;
+        self.report.staged.push(Staged {
+            table: h.table.clone(),
+            columns: h.columns.clone(),
+            stage,
+            rows: 0,
+        });
+        Ok(n)
+    }
+
+    /// Reports a new phase.
+    fn phase(&mut self, name: &'static str, total: Option<u64>) {
+        self.end_phase();
+        if let Some(p) = self.opts.progress {
+            p.start(name, total);
+        }
+        self.phase = Some((name, Instant::now()));
+    }
+
+    fn end_phase(&mut self) {
+        if self.phase.take().is_some() {
+            if let Some(p) = self.opts.progress {
+                p.finish();
+            }
+        }
+    }
+
     /// After an error: stop the workers (they roll back what is unfinished).
-    fn abort(&mut self) {
+    pub(crate) fn abort(&mut self) {
         self.copy = None;
         self.inline = None;
         if let Some(mut p) = self.pool.take() {

@@ -14,7 +14,9 @@ pub mod load;
 pub mod physical;
 pub mod pitr;
 pub mod restore;
+pub mod sandbox;
 pub mod sqlscan;
+pub mod tenant_apply;
 pub mod tenants;
 
 use std::path::{Path, PathBuf};

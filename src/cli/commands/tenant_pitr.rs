@@ -1,0 +1,139 @@
+//! `vaultctl restore --type pitr --tenant ID --to-time T --target-db URL`:
+//! the flags, checked and handed to the tenant point-in-time restore job
+//! ([`crate::jobs::tenant_pitr`]), and its outcome printed.
+
+use anyhow::Result;
+
+use super::restore::{RestoreArgs, TenantMode};
+use crate::cli::{output, Ctx};
+use crate::engine::postgres::restore as pg;
+use crate::engine::postgres::tenant_apply::Action;
+use crate::engine::postgres::{pitr, ConnInfo};
+use crate::error::{fail, ExitStatus};
+use crate::jobs::tenant_pitr::{self as job, Outcome, Request};
+
+fn request(ctx: &Ctx, args: &RestoreArgs) -> Result<Request> {
+    let (Some(url), Some(time)) = (&args.target_db, &args.to_time) else {
+        return fail(
+            ExitStatus::Usage,
+            "a tenant point-in-time restore needs --tenant ID, --to-time TIMESTAMP and --target-db URL.",
+            "Example: vaultctl restore --type pitr --tenant acme --to-time 2026-11-22T14:00:00Z --target-db postgresql://postgres@db/app --mode merge --reason \"bad import\"",
+        );
+    };
+    if args.tenants.is_empty() || args.pgdata.is_some() || args.backup.is_some() {
+        return fail(
+            ExitStatus::Usage,
+            "a point-in-time restore into --target-db puts chosen tenants back: it needs --tenant ID, and takes neither --pgdata nor a backup id (the base backup is picked by --to-time).",
+            "Add --tenant ID (repeatable); name the cluster's postgres-physical source with --source when there are several.",
+        );
+    }
+    let action = match (args.dry_run, args.mode) {
+        (true, _) => Action::Diff,
+        (false, Some(TenantMode::Merge)) => Action::Merge,
+        (false, Some(TenantMode::Replace)) => Action::Replace,
+        (false, None) => {
+            return fail(
+                ExitStatus::Usage,
+                "say what to do with the tenants' rows as of --to-time: --mode merge, --mode replace, or --dry-run.",
+                "--dry-run shows the differences first; merge brings back deleted rows and keeps the others; replace makes the tenants' rows exactly those at --to-time.",
+            )
+        }
+    };
+    Ok(Request {
+        tenants: args.tenants.clone(),
+        to_time: pitr::parse_target_time(time)?,
+        target_db: pg::target_from_url(url, args.password_file.as_deref())?,
+        action,
+        source: args.source.clone(),
+        tenant_source: args.tenant_source.clone(),
+        work_dir: args.work_dir.clone(),
+        owner: args.owner.clone(),
+        pg_bin_dir: args.pg_bin_dir.clone(),
+        target: args.target.clone(),
+        reason: args.reason.clone(),
+        identity: ctx.global.identity.clone(),
+    })
+}
+
+pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
+    let req = request(ctx, args)?;
+    let config = ctx.config()?;
+    let o = job::run(&ctx.job(&config, args.yes), &req)?;
+    if ctx.global.json {
+        output::json(&o)?;
+        return Ok(ExitStatus::Success);
+    }
+    print(&o, &req.target_db)?;
+    Ok(ExitStatus::Success)
+}
+
+fn print(o: &Outcome, target: &ConnInfo) -> Result<()> {
+    for s in &o.stale_removed {
+        output::line(&format!(
+            "removed the stale sandbox {} of a killed run",
+            s.path.display()
+        ))?;
+    }
+    output::line(&format!(
+        "tenant{} {} at {} (base backup {}; last transaction replayed: {})",
+        if o.tenants.len() == 1 { "" } else { "s" },
+        o.tenants.join(", "),
+        o.to_time,
+        o.backup,
+        o.reached.as_deref().unwrap_or("none after the base backup")
+    ))?;
+    let mut t = output::table();
+    if o.mode == Action::Diff {
+        t.set_header(vec![
+            "table",
+            "only at the time (deleted since)",
+            "only now (added since)",
+            "differ (changed since)",
+        ]);
+        for d in &o.applied.diff {
+            t.add_row(vec![
+                if d.primary_key.is_empty() {
+                    format!("{} (no primary key: whole rows)", d.table)
+                } else {
+                    d.table.clone()
+                },
+                d.only_at_time.to_string(),
+                d.only_now.to_string(),
+                d.differ.to_string(),
+            ]);
+        }
+        output::line(&t.to_string())?;
+        return output::line(&format!(
+            "dry run: nothing was written to {}",
+            target.display()
+        ));
+    }
+    let report = &o.applied.report;
+    t.set_header(vec![
+        "table",
+        "rows at the time",
+        "deleted first",
+        "inserted",
+        "skipped (already there)",
+    ]);
+    for c in &report.tables {
+        t.add_row(vec![
+            c.table.clone(),
+            c.rows.to_string(),
+            c.deleted.to_string(),
+            c.inserted.to_string(),
+            c.skipped.to_string(),
+        ]);
+    }
+    output::line(&t.to_string())?;
+    for s in &report.sequences_advanced {
+        output::line(&format!("sequence moved past the restored ids: {s}"))?;
+    }
+    output::line(&format!(
+        "{} into {} in {} (restore log #{}); the sandbox was removed",
+        o.mode.as_str(),
+        o.target_db,
+        output::duration_ms(o.ms),
+        o.log_id
+    ))
+}

@@ -1,0 +1,292 @@
+//! Applying a tenant export taken at an earlier time (a tenant
+//! point-in-time restore) to the live database, on one connection in one
+//! transaction. The export's COPY blocks are staged in temporary tables
+//! (as a merge restore does), then:
+//!
+//! * **merge** — `INSERT … ON CONFLICT DO NOTHING`, parents first: rows
+//!   deleted since come back, rows that exist now are kept as they are;
+//! * **replace** — the tenant's current rows deleted children first, then
+//!   the staged rows inserted parents first, so the tenant's rows are
+//!   exactly those of the export and no other tenant's row changes;
+//! * **diff** — per table, the staged rows compared with the tenant's rows
+//!   now by primary key, in SQL on the server (memory stays bounded
+//!   whatever the size), then rolled back: nothing is written.
+//!
+//! Sequences are moved past the restored ids after merge and replace.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use tokio_postgres::Client;
+
+use super::restore::{self, Opener, Options, Report, Stage};
+use super::{execute, pg_error, query, quote_ident, quote_literal, TableName};
+use crate::config::TenantSpec;
+use crate::storage::runtime;
+
+/// What to do with the staged rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Merge,
+    Replace,
+    #[serde(rename = "dry-run")]
+    Diff,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Merge => "merge",
+            Action::Replace => "replace",
+            Action::Diff => "dry-run",
+        }
+    }
+}
+
+/// How one table of the tenant differs between the export and now.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct TableDiff {
+    pub table: String,
+    /// Compared by primary key (else as whole rows, and `differ` is 0).
+    pub primary_key: Vec<String>,
+    /// Rows in the export whose key is not in the table now (deleted since).
+    pub only_at_time: u64,
+    /// The tenant's rows now whose key the export does not hold (added since).
+    pub only_now: u64,
+    /// Rows under the same key with other values (changed since).
+    pub differ: u64,
+    /// Up to [`SAMPLES`] keys of each kind, as `(k1,k2)` text.
+    pub samples_only_at_time: Vec<String>,
+    pub samples_only_now: Vec<String>,
+    pub samples_differ: Vec<String>,
+}
+
+/// Keys listed per kind of difference.
+pub const SAMPLES: i64 = 20;
+
+/// What the apply did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Applied {
+    /// merge and replace: rows per table (inserted, skipped, deleted).
+    pub report: Report,
+    /// diff: per table, in foreign-key order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<TableDiff>,
+}
+
+/// Stages the `count` artifacts and applies them to `opts.target` as
+/// `action` says, for the tenants `ids` identified by `spec`. One
+/// transaction: committed for merge and replace once every statement ran,
+/// always rolled back for diff, rolled back on any error — including one
+/// `ended` returns (the export's own end: a stream that stopped early
+/// because its producer failed must not commit).
+pub fn apply(
+    open: Opener<'_>,
+    count: usize,
+    opts: &Options,
+    tenants: (&TenantSpec, &[String]),
+    action: Action,
+    ended: &mut dyn FnMut() -> Result<()>,
+) -> Result<Applied> {
+    let (spec, ids) = tenants;
+    let client = opts.target.connect()?;
+    execute(&client, "BEGIN")?;
+    let result =
+        apply_in(&client, open, count, opts, spec, ids, action).and_then(|r| ended().map(|_| r));
+    match result {
+        Ok(r) if action != Action::Diff => {
+            execute(&client, "COMMIT")?;
+            Ok(r)
+        }
+        Ok(r) => {
+            execute(&client, "ROLLBACK")?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = execute(&client, "ROLLBACK");
+            Err(e.context(format!(
+                "the tenant restore failed and was rolled back; {} is as it was",
+                opts.target.display()
+            )))
+        }
+    }
+}
+
+fn apply_in(
+    client: &Client,
+    open: Opener<'_>,
+    count: usize,
+    opts: &Options,
+    spec: &TenantSpec,
+    ids: &[String],
+    action: Action,
+) -> Result<Applied> {
+    let (stages, global) = restore::stage_all(client, open, count, opts)?;
+    let tables = restore::staged_tables(&stages);
+    let order = super::fk_order(client, &tables)?;
+    let mut out = Applied {
+        report: Report {
+            database: opts.target.display(),
+            tables_without_tenant_column: global,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let selector = |t: &TableName| -> String {
+        let column = if is_tenants_table(spec, t) {
+            &spec.key
+        } else {
+            &spec.column
+        };
+        format!(
+            "{} IN ({})",
+            quote_ident(column),
+            ids.iter()
+                .map(|i| quote_literal(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    if action == Action::Diff {
+        for t in &order {
+            for s in stages.iter().filter(|s| &s.table == t) {
+                out.diff.push(diff_table(client, s, &selector(t))?);
+            }
+        }
+        return Ok(out);
+    }
+    let mut deleted = BTreeMap::new();
+    if action == Action::Replace {
+        // Children first, so no foreign key sees a parent go before its rows.
+        for t in order.iter().rev() {
+            let sql = format!("DELETE FROM {} WHERE {}", t.quoted(), selector(t));
+            let n = runtime()
+                .block_on(client.execute(sql.as_str(), &[]))
+                .map_err(|e| {
+                    anyhow::anyhow!("deleting the tenant's rows of {t} failed: {}", pg_error(&e))
+                })?;
+            deleted.insert(t.clone(), n);
+        }
+    }
+    restore::insert_staged(client, &stages, &tables, &mut out.report, &mut deleted)?;
+    out.report.sequences_advanced = restore::advance_sequences(client, &tables)?;
+    Ok(out)
+}
+
+/// Whether `t` is the tenants table `spec.table` names (`table` or
+/// `schema.table`).
+fn is_tenants_table(spec: &TenantSpec, t: &TableName) -> bool {
+    match spec.table.split_once('.') {
+        Some((schema, name)) => t.schema == schema && t.name == name,
+        None => t.name == spec.table,
+    }
+}
+
+/// The primary key columns of `t`, when every one is among `columns`.
+fn primary_key(client: &Client, t: &TableName, columns: &[String]) -> Result<Vec<String>> {
+    let rows = query(
+        client,
+        "SELECT a.attname::text FROM pg_index i
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+          WHERE i.indrelid = $1::text::regclass AND i.indisprimary
+          ORDER BY array_position(i.indkey::int2[], a.attnum)",
+        &[&t.quoted()],
+    )?;
+    let key: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    if key.iter().all(|k| columns.contains(k)) {
+        Ok(key)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+fn list(prefix: &str, cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| format!("{prefix}.{}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One table's differences, counted (and sampled) by the server.
+fn diff_table(client: &Client, s: &Stage, selector: &str) -> Result<TableDiff> {
+    let t = &s.table;
+    let key = primary_key(client, t, &s.columns)?;
+    let mut d = TableDiff {
+        table: t.to_string(),
+        primary_key: key.clone(),
+        ..Default::default()
+    };
+    let row = |p: &str| format!("ROW({})::text", list(p, &s.columns));
+    let count = |sql: String| -> Result<(u64, Vec<String>)> {
+        let n: i64 = query(client, &format!("SELECT count(*) FROM ({sql}) x"), &[])?[0].get(0);
+        let samples = query(
+            client,
+            &format!("SELECT k FROM ({sql}) x ORDER BY k LIMIT {SAMPLES}"),
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+        Ok((n as u64, samples))
+    };
+    let (stage, table) = (s.name.as_str(), t.quoted());
+    if key.is_empty() {
+        // No usable key: whole rows as multisets.
+        (d.only_at_time, d.samples_only_at_time) = count(format!(
+            "SELECT {} AS k FROM {stage} snap EXCEPT ALL SELECT {} FROM {table} cur WHERE {selector}",
+            row("snap"),
+            row("cur")
+        ))?;
+        (d.only_now, d.samples_only_now) = count(format!(
+            "SELECT {} AS k FROM {table} cur WHERE {selector} EXCEPT ALL SELECT {} FROM {stage} snap",
+            row("cur"),
+            row("snap")
+        ))?;
+        return Ok(d);
+    }
+    let (ks, kc) = (list("snap", &key), list("cur", &key));
+    let k = |p: &str| format!("ROW({})::text", list(p, &key));
+    (d.only_at_time, d.samples_only_at_time) = count(format!(
+        "SELECT {} AS k FROM {stage} snap WHERE NOT EXISTS (SELECT 1 FROM {table} cur WHERE ({kc}) = ({ks}))",
+        k("snap")
+    ))?;
+    (d.only_now, d.samples_only_now) = count(format!(
+        "SELECT {} AS k FROM {table} cur WHERE {selector} AND NOT EXISTS (SELECT 1 FROM {stage} snap WHERE ({ks}) = ({kc}))",
+        k("cur")
+    ))?;
+    (d.differ, d.samples_differ) = count(format!(
+        "SELECT {} AS k FROM {stage} snap JOIN {table} cur ON ({kc}) = ({ks}) WHERE {} IS DISTINCT FROM {}",
+        k("snap"),
+        row("snap"),
+        row("cur")
+    ))?;
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tenants_table_is_matched_with_or_without_schema() {
+        let t = TableName {
+            schema: "app".into(),
+            name: "tenants".into(),
+        };
+        let mut spec = TenantSpec {
+            table: "tenants".into(),
+            key: "id".into(),
+            column: "tenant_id".into(),
+        };
+        assert!(is_tenants_table(&spec, &t));
+        spec.table = "app.tenants".into();
+        assert!(is_tenants_table(&spec, &t));
+        spec.table = "public.tenants".into();
+        assert!(!is_tenants_table(&spec, &t));
+        assert_eq!(
+            list("cur", &["a".into(), "B".into()]),
+            "cur.\"a\", cur.\"B\""
+        );
+    }
+}
