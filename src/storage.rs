@@ -698,6 +698,14 @@ impl Store {
         })
     }
 
+    /// [`Store::delete`], except that a refused delete (permission denied:
+    /// Object Lock retention, append-only credentials) is no error: `false`
+    /// says the object stays.
+    pub fn delete_unless_refused(&self, name: &str) -> Result<bool> {
+        let refused = self.delete_many_or_refused(&[name.to_string()])?;
+        Ok(refused.is_empty())
+    }
+
     /// Reads many objects, a few at a time; `None` for those that are gone.
     pub fn get_many(&self, names: &[String]) -> Result<Vec<Option<Bytes>>> {
         runtime().block_on(async {

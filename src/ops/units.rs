@@ -407,14 +407,12 @@ fn render_service<S: AsRef<str>>(
     extra: &[S],
 ) -> String {
     let mut u = String::new();
-    if rt.user.is_some() {
-        let _ = writeln!(
-            u,
-            "# Installed by the vaultctl Debian package; override it with `systemctl edit`."
-        );
+    let header = if rt.user.is_some() {
+        PACKAGED_HEADER
     } else {
-        let _ = writeln!(u, "{GENERATED_HEADER}");
-    }
+        GENERATED_HEADER
+    };
+    let _ = writeln!(u, "{header}");
     let _ = writeln!(u, "[Unit]");
     let _ = writeln!(u, "Description={description}");
     let _ = writeln!(u, "Wants=network-online.target");
