@@ -29,13 +29,28 @@ fn artifact(var: &str, what: &str) -> Option<PathBuf> {
 }
 
 fn run(cmd: &mut Command) -> Out {
-    cmd.output().expect("run command").into()
+    cmd.output()
+        .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()))
+        .into()
+}
+
+/// `tool`'s path from our PATH: a command whose environment is cleared
+/// would look only in /bin:/usr/bin, and chroot and runuser live in
+/// /usr/sbin.
+fn tool(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed (scripts/test.sh installs it)"))
 }
 
 /// `vaultctl ARGS` inside the chroot `root`, with nothing from our
 /// environment (no HOME, no PATH): the binary must need nothing else.
 fn in_chroot(root: &Path, args: &[&str]) -> Out {
-    let mut c = Command::new("chroot");
+    let mut c = Command::new(tool("chroot"));
     c.arg(root).arg("/vaultctl").args(args);
     c.env_clear().env("TMPDIR", "/tmp");
     run(&mut c)
@@ -238,7 +253,7 @@ fn debian_package_installs_runs_as_its_user_and_purges() {
 
     // A backup as the vaultctl user, into a file:// target in its state dir.
     let vc = |args: &[&str]| {
-        let mut c = Command::new("runuser");
+        let mut c = Command::new(tool("runuser"));
         c.args(["-u", "vaultctl", "--", "/usr/bin/vaultctl"])
             .args(args);
         c.env_clear()
