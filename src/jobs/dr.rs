@@ -708,22 +708,7 @@ pub fn execute(job: &Job, mode: &Mode) -> Result<Report> {
         &out,
         &steps.list,
     )?;
-    let backup = out
-        .backup
-        .as_ref()
-        .map(|b| b.id.clone())
-        .unwrap_or_else(|| "?".into());
-    let ran = match mode {
-        Mode::Drill(_) => Ran::Drill {
-            source: &source,
-            backup: &backup,
-        },
-        Mode::Run(_) => Ran::Restore {
-            source: &source,
-            backup: &backup,
-        },
-    };
-    finish(config, Some(&catalog), ran, &result);
+    end_in_finish(config, &catalog, mode, &out, &result);
     let target_text = match (mode, &result) {
         (Mode::Run(a), _) => pg::redact_url(&a.target_db),
         (Mode::Drill(_), Ok(t)) => format!("{t} (scratch, dropped)"),
@@ -751,6 +736,33 @@ pub fn execute(job: &Job, mode: &Mode) -> Result<Report> {
         })?;
     }
     Ok(report)
+}
+
+/// Hooks, alerts and metrics of a run (as a restore) or drill.
+fn end_in_finish(
+    config: &Config,
+    catalog: &Catalog,
+    mode: &Mode,
+    out: &Outcome,
+    result: &Result<String>,
+) {
+    let source = mode.source();
+    let backup = out
+        .backup
+        .as_ref()
+        .map(|b| b.id.clone())
+        .unwrap_or_else(|| "?".into());
+    let ran = match mode {
+        Mode::Drill(_) => Ran::Drill {
+            source,
+            backup: &backup,
+        },
+        Mode::Run(_) => Ran::Restore {
+            source,
+            backup: &backup,
+        },
+    };
+    finish(config, Some(catalog), ran, result);
 }
 
 /// The DR history entry, and the verification mark (catalog and
@@ -814,48 +826,9 @@ fn run_steps(
 ) -> Result<String> {
     let config = job.config;
     let source = mode.source();
-    let repo = steps.time("open repository", || {
-        let r = crate::ops::open_repository(config, None)?;
-        let mut d = format!(
-            "repository {} on {}",
-            r.config.repo_id,
-            r.stores
-                .iter()
-                .map(|s| format!("'{}'", s.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        for (t, why) in &r.unavailable {
-            d.push_str(&format!("; target '{t}' unavailable ({why}), falling back"));
-        }
-        Ok((r, d))
-    })?;
+    let repo = open_step(config, steps)?;
     out.unavailable = repo.unavailable.clone();
-    let empty = catalog.latest_completed(source)?.is_none();
-    if catalog_missing || empty {
-        steps.time("rebuild catalog", || {
-            catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-            let r = super::catalog::rebuild(&repo, catalog, None)?;
-            Ok((
-                (),
-                format!(
-                    "{} ({}): {} backups ({} verified by restore), {} index objects from target '{}'",
-                    if catalog_missing {
-                        "catalog was missing"
-                    } else {
-                        "catalog had no backup of this source"
-                    },
-                    config.catalog.display(),
-                    r.backups,
-                    r.verified,
-                    r.index_objects,
-                    r.target
-                ),
-            ))
-        })?;
-    } else {
-        catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
-    }
+    catalog_step(config, catalog, &repo, catalog_missing, source, steps)?;
     let row = steps.time("choose backup", || choose(config, catalog, mode))?;
     out.backup = Some(row.clone());
     let stores = super::restore::stores_for(&repo, &row);
@@ -880,17 +853,8 @@ fn run_steps(
     };
     let result = restore_and_check(job, mode, &opened, catalog, &target, started, steps, out);
     if let Mode::Drill(_) = mode {
-        let dropped = steps.time("drop scratch database", || {
-            let admin = admin_connection(&target)?;
-            pg::execute(
-                &admin,
-                &format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    pg::quote_ident(target.dbname())
-                ),
-            )?;
-            Ok(((), target.display()))
-        });
+        // Dropped whether or not the restore worked; its error comes first.
+        let dropped = drop_scratch(&target, steps);
         result?;
         dropped?;
     } else {
@@ -898,6 +862,80 @@ fn run_steps(
     }
     out.repo = Some(repo);
     Ok(target.display())
+}
+
+/// The first step: the repository opened (falling back past targets this
+/// machine cannot reach, each named).
+fn open_step(config: &Config, steps: &mut Steps) -> Result<Repository> {
+    steps.time("open repository", || {
+        let r = crate::ops::open_repository(config, None)?;
+        let mut d = format!(
+            "repository {} on {}",
+            r.config.repo_id,
+            r.stores
+                .iter()
+                .map(|s| format!("'{}'", s.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for (t, why) in &r.unavailable {
+            d.push_str(&format!("; target '{t}' unavailable ({why}), falling back"));
+        }
+        Ok((r, d))
+    })
+}
+
+/// On a new machine (no catalog, or no backup of the source in it): the
+/// catalog rebuilt from the repository; else bound to it.
+fn catalog_step(
+    config: &Config,
+    catalog: &mut Catalog,
+    repo: &Repository,
+    catalog_missing: bool,
+    source: &str,
+    steps: &mut Steps,
+) -> Result<()> {
+    let empty = catalog.latest_completed(source)?.is_none();
+    if catalog_missing || empty {
+        steps.time("rebuild catalog", || {
+            catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
+            let r = super::catalog::rebuild(repo, catalog, None)?;
+            Ok((
+                (),
+                format!(
+                    "{} ({}): {} backups ({} verified by restore), {} index objects from target '{}'",
+                    if catalog_missing {
+                        "catalog was missing"
+                    } else {
+                        "catalog had no backup of this source"
+                    },
+                    config.catalog.display(),
+                    r.backups,
+                    r.verified,
+                    r.index_objects,
+                    r.target
+                ),
+            ))
+        })?;
+    } else {
+        catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
+    }
+    Ok(())
+}
+
+/// A drill's scratch database dropped.
+fn drop_scratch(target: &ConnInfo, steps: &mut Steps) -> Result<()> {
+    steps.time("drop scratch database", || {
+        let admin = admin_connection(target)?;
+        pg::execute(
+            &admin,
+            &format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                pg::quote_ident(target.dbname())
+            ),
+        )?;
+        Ok(((), target.display()))
+    })
 }
 
 fn admin_connection(target: &ConnInfo) -> Result<std::sync::Arc<tokio_postgres::Client>> {
@@ -1081,35 +1119,38 @@ fn latest(catalog: &Catalog, source: &str) -> Result<BackupRow> {
     })
 }
 
-/// The Markdown report of a run or drill.
+/// The Markdown report of a run or drill: what was restored, by whom and
+/// how fast, then each step, then the table checks.
 fn markdown(r: &Report, reason: Option<&str>, started_at: &str, finished_at: &str) -> String {
-    let (kind, id, source, target, out, steps, error) = (
-        r.kind,
-        r.id,
-        r.source.as_str(),
-        r.target_text.as_str(),
-        &r.outcome,
-        &r.steps,
-        r.error.as_deref(),
-    );
-    let mut s = String::new();
-    let title = if kind == "drill" {
+    let title = if r.kind == "drill" {
         "DR drill"
     } else {
         "DR run"
     };
-    s.push_str(&format!(
-        "# vaultctl {title} {id}: {}\n\n",
-        if error.is_none() {
+    let mut s = format!(
+        "# vaultctl {title} {}: {}\n\n",
+        r.id,
+        if r.error.is_none() {
             "SUCCEEDED"
         } else {
             "FAILED"
         }
-    ));
-    s.push_str("| | |\n|---|---|\n");
+    );
+    s.push_str(&markdown_facts(r, reason, started_at, finished_at));
+    s.push_str(&markdown_steps(&r.steps));
+    if let Some(v) = &r.outcome.verification {
+        s.push_str(&markdown_checks(v));
+    }
+    s
+}
+
+/// The report's first table: source, backup, target, who, when, the RTO.
+fn markdown_facts(r: &Report, reason: Option<&str>, started_at: &str, finished_at: &str) -> String {
+    let (out, error) = (&r.outcome, r.error.as_deref());
+    let mut s = String::from("| | |\n|---|---|\n");
     let mut row =
         |k: &str, v: String| s.push_str(&format!("| {k} | {} |\n", v.replace('|', "\\|")));
-    row("source", source.into());
+    row("source", r.source.clone());
     row(
         "backup",
         out.backup
@@ -1124,7 +1165,7 @@ fn markdown(r: &Report, reason: Option<&str>, started_at: &str, finished_at: &st
             })
             .unwrap_or_else(|| "-".into()),
     );
-    row("restored into", target.into());
+    row("restored into", r.target_text.clone());
     row(
         "read from target",
         out.storage_target.clone().unwrap_or_else(|| "-".into()),
@@ -1149,7 +1190,14 @@ fn markdown(r: &Report, reason: Option<&str>, started_at: &str, finished_at: &st
     if let Some(e) = error {
         row("error", e.into());
     }
-    s.push_str("\n## Steps\n\n| # | step | result | time | detail |\n|---|---|---|---|---|\n");
+    s
+}
+
+/// The report's steps, numbered, with result and time.
+fn markdown_steps(steps: &[Step]) -> String {
+    let mut s = String::from(
+        "\n## Steps\n\n| # | step | result | time | detail |\n|---|---|---|---|---|\n",
+    );
     for (i, st) in steps.iter().enumerate() {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
@@ -1160,23 +1208,26 @@ fn markdown(r: &Report, reason: Option<&str>, started_at: &str, finished_at: &st
             st.detail.replace('|', "\\|")
         ));
     }
-    if let Some(v) = &out.verification {
-        s.push_str(&format!("\n## Table checks\n\n{}/{} tables present, {} rows.\n\n| table | present | rows in backup | basis | rows restored | result |\n|---|---|---|---|---|---|\n", v.tables_present, v.tables_expected, v.rows));
-        for t in &v.tables {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
-                t.table,
-                if t.present { "yes" } else { "NO" },
-                t.expected
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                t.basis,
-                t.actual
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                t.status
-            ));
-        }
+    s
+}
+
+/// The report's table checks: each table present, and its rows.
+fn markdown_checks(v: &Verification) -> String {
+    let mut s = format!("\n## Table checks\n\n{}/{} tables present, {} rows.\n\n| table | present | rows in backup | basis | rows restored | result |\n|---|---|---|---|---|---|\n", v.tables_present, v.tables_expected, v.rows);
+    for t in &v.tables {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            t.table,
+            if t.present { "yes" } else { "NO" },
+            t.expected
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+            t.basis,
+            t.actual
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+            t.status
+        ));
     }
     s
 }

@@ -23,6 +23,7 @@ mod testkit;
 mod tests;
 pub mod verify;
 pub mod wal;
+pub mod wizard;
 
 use anyhow::Result;
 
@@ -128,6 +129,52 @@ pub fn open(config: &Config, target: Option<&str>) -> Result<(Repository, Catalo
     let catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     Ok((repo, catalog))
+}
+
+/// The restore log's first record: `row` restored (`kind`) into `target`,
+/// by whom, where, when and why.
+pub(crate) fn restore_start<'a>(
+    row: &'a crate::catalog::BackupRow,
+    kind: &'a str,
+    target: &'a str,
+    tenants: &'a [String],
+    reason: Option<&'a str>,
+) -> crate::catalog::RestoreStart<'a> {
+    crate::catalog::RestoreStart {
+        backup_id: &row.id,
+        source: &row.source,
+        kind,
+        target,
+        tenants,
+        reason,
+        operator: operator(),
+        host: crate::repo::hostname(),
+        started_at: crate::clock::now_rfc3339(),
+    }
+}
+
+/// The restore log's last record of `log_id`: the outcome, rows inserted,
+/// details and the error. A restore that cannot log its end still did what
+/// it did: the error is not raised over the restore's own.
+pub(crate) fn restore_end<T>(
+    catalog: &Catalog,
+    log_id: i64,
+    result: &Result<T>,
+    inserted: Option<u64>,
+    details: &serde_json::Value,
+) {
+    let _ = catalog.restore_finished(
+        log_id,
+        &crate::clock::now_rfc3339(),
+        result.is_ok(),
+        inserted,
+        details,
+        result
+            .as_ref()
+            .err()
+            .map(crate::error::paragraph)
+            .as_deref(),
+    );
 }
 
 /// Who runs a restore or DR run, for the logs: the sudo user, else the

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{finish, operator, Job, Ran};
-use crate::catalog::{BackupFilter, BackupRow, Catalog, RestoreStart};
+use super::{finish, Job, Ran};
+use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::config::{Origin, SourceSpec};
 use crate::engine::files;
 use crate::engine::postgres::pitr::{self, RecoverySettings};
@@ -123,6 +123,32 @@ fn pick_base(
     )
 }
 
+/// `--set NAME=VALUE` pairs: extra server settings of the restored
+/// cluster, names checked (letters, digits, `_` and `.`).
+pub fn parse_settings(list: &[String]) -> Result<Vec<(String, String)>> {
+    let mut extra = Vec::new();
+    for s in list {
+        match s.split_once('=') {
+            Some((k, v))
+                if !k.trim().is_empty()
+                    && k.trim()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
+            {
+                extra.push((k.trim().to_string(), v.to_string()))
+            }
+            _ => {
+                return fail(
+                    ExitStatus::Usage,
+                    format!("--set \"{s}\" is not NAME=VALUE."),
+                    "Example: --set port=5433",
+                )
+            }
+        }
+    }
+    Ok(extra)
+}
+
 /// What a point-in-time restore of a base backup can reach: from when it
 /// became consistent to when the newest archived WAL file was stored. The
 /// flag form and the wizard check a recovery time against it alike.
@@ -137,6 +163,27 @@ impl Reach {
         Reach {
             from: consistent_at(catalog, &row.id),
             to: wal::newest_archived(&repo.stores, &row.source),
+        }
+    }
+
+    /// What a tenant point-in-time restore of `source` can reach: it picks
+    /// the newest base backup consistent before the time, so from the
+    /// oldest completed one on.
+    pub fn of_source(catalog: &Catalog, repo: &Repository, source: &str) -> Reach {
+        let rows = catalog
+            .list(&BackupFilter {
+                source: Some(source.to_string()),
+                kind: Some(KIND.into()),
+                status: Some("completed".into()),
+                ..Default::default()
+            })
+            .unwrap_or_default();
+        Reach {
+            from: rows
+                .iter()
+                .filter_map(|r| consistent_at(catalog, &r.id))
+                .min(),
+            to: wal::newest_archived(&repo.stores, source),
         }
     }
 
@@ -272,37 +319,17 @@ fn restore(job: &Job, req: &Request, source: &mut String) -> Result<Outcome> {
     let row = choose_base(&catalog, &repo, &req.base, req.to_time)?;
     source.clone_from(&row.source);
     pitr::check_empty(dir)?;
-    let owner = pitr::resolve_owner(dir, req.owner.as_deref())?;
-    if req.start && owner.uid == 0 {
-        return fail(
-            ExitStatus::Usage,
-            format!("the restored data directory would belong to root ({}'s parent is root's), and PostgreSQL refuses to run as root.", dir.display()),
-            "Pass --owner postgres (the user that runs PostgreSQL).",
-        );
-    }
+    let owner = data_owner(req)?;
     let bin = bin_dir(config, &row, req.pg_bin_dir.as_deref());
     let command = restore_command(req.identity.as_deref(), &config.origin, &row.source)?;
-    if req.start {
-        job.confirm.confirm(&format!(
-            "restore base backup {} into {} and start PostgreSQL on it ({})",
-            row.id,
-            dir.display(),
-            req.to_time
-                .map(|t| format!("recovering to {}", pitr::pg_time(t)))
-                .unwrap_or_else(|| "recovering to the end of the archive".into())
-        ))?;
-    }
-    let log_id = catalog.restore_started(&RestoreStart {
-        backup_id: &row.id,
-        source: &row.source,
-        kind: "pitr",
-        target: &dir.display().to_string(),
-        tenants: &[],
-        reason: req.reason.as_deref(),
-        operator: operator(),
-        host: crate::repo::hostname(),
-        started_at: crate::clock::now_rfc3339(),
-    })?;
+    confirm_start(job, req, &row)?;
+    let log_id = catalog.restore_started(&super::restore_start(
+        &row,
+        "pitr",
+        &dir.display().to_string(),
+        &[],
+        req.reason.as_deref(),
+    ))?;
     let started = std::time::Instant::now();
     let mut overridden: Vec<pitr::Neutralised> = Vec::new();
     let result = (|| -> Result<Option<pitr::Recovered>> {
@@ -336,18 +363,7 @@ fn restore(job: &Job, req: &Request, source: &mut String) -> Result<Outcome> {
         "recovery": result.as_ref().ok().and_then(|r| r.as_ref()),
         "neutralised": overridden,
     });
-    let _ = catalog.restore_finished(
-        log_id,
-        &crate::clock::now_rfc3339(),
-        result.is_ok(),
-        None,
-        &details,
-        result
-            .as_ref()
-            .err()
-            .map(crate::error::paragraph)
-            .as_deref(),
-    );
+    super::restore_end(&catalog, log_id, &result, None, &details);
     let recovered = result?;
     Ok(Outcome {
         log_id,
@@ -362,6 +378,37 @@ fn restore(job: &Job, req: &Request, source: &mut String) -> Result<Outcome> {
         neutralised: overridden,
         started: recovered.is_some(),
     })
+}
+
+/// Who will own the data directory; never root when the server is to be
+/// started (PostgreSQL refuses to run as root).
+fn data_owner(req: &Request) -> Result<pitr::Owner> {
+    let dir = &req.pgdata;
+    let owner = pitr::resolve_owner(dir, req.owner.as_deref())?;
+    if req.start && owner.uid == 0 {
+        return fail(
+            ExitStatus::Usage,
+            format!("the restored data directory would belong to root ({}'s parent is root's), and PostgreSQL refuses to run as root.", dir.display()),
+            "Pass --owner postgres (the user that runs PostgreSQL).",
+        );
+    }
+    Ok(owner)
+}
+
+/// Starting a server on restored files runs what the backup holds: asked
+/// first (unless `--yes`).
+fn confirm_start(job: &Job, req: &Request, row: &BackupRow) -> Result<()> {
+    if !req.start {
+        return Ok(());
+    }
+    job.confirm.confirm(&format!(
+        "restore base backup {} into {} and start PostgreSQL on it ({})",
+        row.id,
+        req.pgdata.display(),
+        req.to_time
+            .map(|t| format!("recovering to {}", pitr::pg_time(t)))
+            .unwrap_or_else(|| "recovering to the end of the archive".into())
+    ))
 }
 
 /// The base backup `row` unpacked into `dir`, given to `owner`, with the
@@ -461,4 +508,28 @@ fn create_private_dir(dir: &Path) -> Result<()> {
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_settings;
+
+    #[test]
+    fn settings_are_name_value_pairs_with_plain_names() {
+        let ok = parse_settings(&[" port =5433".into(), "log_min_messages=a=b".into()]).unwrap();
+        assert_eq!(
+            ok,
+            [
+                ("port".to_string(), "5433".to_string()),
+                ("log_min_messages".to_string(), "a=b".to_string())
+            ]
+        );
+        for bad in ["port", "=1", "a;b=1", "a b=1"] {
+            let err = parse_settings(&[bad.into()]).unwrap_err();
+            assert!(
+                err.to_string().contains("is not NAME=VALUE"),
+                "{bad}: {err:#}"
+            );
+        }
+    }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{finish, operator, Job, Ran};
-use crate::catalog::{BackupRow, Catalog, RestoreStart};
+use super::{finish, Job, Ran};
+use crate::catalog::{BackupRow, Catalog};
 use crate::config::{Config, PostgresSpec, SourceSpec};
 use crate::engine::files;
 use crate::engine::postgres::filter::TenantFilter;
@@ -197,41 +197,16 @@ fn to_files(
         Destination::Dir { path, .. } => ("files", path.display().to_string()),
         _ => ("stdout", "stdout".to_string()),
     };
-    let log_id = catalog.restore_started(&start_record(b.row, kind, &target, &[], req))?;
-    let result = stream(job, b, artifact, plan, dest);
-    let _ = catalog.restore_finished(
-        log_id,
-        &crate::clock::now_rfc3339(),
-        result.is_ok(),
-        None,
-        &serde_json::Value::Null,
-        result
-            .as_ref()
-            .err()
-            .map(crate::error::paragraph)
-            .as_deref(),
-    );
-    result
-}
-
-fn start_record<'a>(
-    row: &'a BackupRow,
-    kind: &'a str,
-    target: &'a str,
-    tenants: &'a [String],
-    req: &'a Request,
-) -> RestoreStart<'a> {
-    RestoreStart {
-        backup_id: &row.id,
-        source: &row.source,
+    let log_id = catalog.restore_started(&super::restore_start(
+        b.row,
         kind,
-        target,
-        tenants,
-        reason: req.reason.as_deref(),
-        operator: operator(),
-        host: crate::repo::hostname(),
-        started_at: crate::clock::now_rfc3339(),
-    }
+        &target,
+        &[],
+        req.reason.as_deref(),
+    ))?;
+    let result = stream(job, b, artifact, plan, dest);
+    super::restore_end(catalog, log_id, &result, None, &serde_json::Value::Null);
+    result
 }
 
 fn pick_artifact<'a>(name: Option<&str>, row: &BackupRow, body: &'a Body) -> Result<&'a Artifact> {
@@ -449,12 +424,12 @@ pub fn to_database(
     }
     job.confirm.confirm(&what)?;
     let target = db.target.display();
-    let log_id = catalog.restore_started(&start_record(
+    let log_id = catalog.restore_started(&super::restore_start(
         b.row,
         db.kind.as_str(),
         &target,
         &db.tenants,
-        req,
+        req.reason.as_deref(),
     ))?;
     let started = std::time::Instant::now();
     let opts = pg::Options {
@@ -474,18 +449,8 @@ pub fn to_database(
         Ok(report) => serde_json::to_value(report)?,
         Err(_) => serde_json::Value::Null,
     };
-    let _ = catalog.restore_finished(
-        log_id,
-        &crate::clock::now_rfc3339(),
-        result.is_ok(),
-        result.as_ref().ok().map(|r| r.rows),
-        &details,
-        result
-            .as_ref()
-            .err()
-            .map(crate::error::paragraph)
-            .as_deref(),
-    );
+    let inserted = result.as_ref().ok().map(|r| r.rows);
+    super::restore_end(catalog, log_id, &result, inserted, &details);
     Ok(DbOutcome {
         log_id,
         backup: b.row.id.clone(),

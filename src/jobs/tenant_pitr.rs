@@ -25,8 +25,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::pitr::{bin_dir, choose_base, prepare, restore_command, Base};
-use super::{finish, operator, Job, Ran};
-use crate::catalog::{Catalog, RestoreStart};
+use super::{finish, Job, Ran};
+use crate::catalog::{BackupRow, Catalog};
 use crate::config::{Config, PhysicalSpec, PostgresSpec, SourceSpec};
 use crate::engine::postgres::pitr;
 use crate::engine::postgres::restore::Options;
@@ -36,6 +36,7 @@ use crate::engine::postgres::tenants::{Selection, TenantExport};
 use crate::engine::postgres::ConnInfo;
 use crate::error::{fail, ExitStatus};
 use crate::repo::backup::Source;
+use crate::repo::Repository;
 
 /// A tenant point-in-time restore.
 #[derive(Debug, Clone)]
@@ -225,7 +226,6 @@ fn restore(job: &Job, req: &Request, source: &mut String, backup: &mut String) -
     let (physical_name, physical) = physical_source(config, req.source.as_deref())?;
     source.clone_from(&physical_name);
     let (_, tenant_spec) = tenant_source(config, req)?;
-    let tenants = tenant_spec.tenants.clone().expect("checked");
     let (repo, mut catalog) = super::open(config, req.target.as_deref())?;
     // A killed run's sandbox first (here, or in any work directory an
     // earlier run used): stopped and removed.
@@ -245,55 +245,26 @@ fn restore(job: &Job, req: &Request, source: &mut String, backup: &mut String) -
     confirm_writes(job, req, &physical_name, &physical.url)?;
     let bin = bin_dir(config, &row, req.pg_bin_dir.as_deref());
     let command = restore_command(req.identity.as_deref(), &config.origin, &row.source)?;
-    let log_id = catalog.restore_started(&RestoreStart {
-        backup_id: &row.id,
-        source: &row.source,
-        kind: "tenant-pitr",
-        target: &target,
-        tenants: &req.tenants,
-        reason: req.reason.as_deref(),
-        operator: operator(),
-        host: crate::repo::hostname(),
-        started_at: crate::clock::now_rfc3339(),
-    })?;
+    let log_id = catalog.restore_started(&super::restore_start(
+        &row,
+        "tenant-pitr",
+        &target,
+        &req.tenants,
+        req.reason.as_deref(),
+    ))?;
     catalog.restore_details(log_id, &serde_json::json!({ "work_dir": work_dir }))?;
     let mut phases = Phases::default();
     let mut reached = None;
-    let result = (|| -> Result<Applied> {
-        let mut t = Instant::now();
-        let sandbox = Sandbox::create(&work_dir, &owner)?;
-        prepare(
-            &repo,
-            &mut catalog,
-            &row,
-            &sandbox.data,
-            &owner,
-            &bin,
-            &command,
-            Some(req.to_time),
-            sandbox.settings(),
-        )?;
-        phases.restore_base_ms = t.elapsed().as_millis() as u64;
-        t = Instant::now();
-        let recovered = pitr::start_and_wait(&bin, &sandbox.data, &owner, RECOVERY_TIMEOUT)?;
-        crate::repo::test_pause("tenant-pitr-sandbox");
-        reached.clone_from(&recovered.reached);
-        phases.replay_ms = t.elapsed().as_millis() as u64;
-        t = Instant::now();
-        let conn = ConnInfo::new(&tenant_spec.url, None)?;
-        let export_spec = PostgresSpec {
-            url: sandbox.url(conn.user(), conn.dbname()),
-            password_file: None,
-            tenants: Some(tenants.clone()),
-            ..tenant_spec.clone()
-        };
-        let applied = export_and_apply(job, req, &export_spec, &tenants, &row.id)?;
-        phases.export_and_apply_ms = t.elapsed().as_millis() as u64;
-        t = Instant::now();
-        drop(sandbox);
-        phases.cleanup_ms = t.elapsed().as_millis() as u64;
-        Ok(applied)
-    })();
+    let trip = Trip {
+        repo: &repo,
+        row: &row,
+        work_dir: &work_dir,
+        owner: &owner,
+        bin: &bin,
+        command: &command,
+        tenant_spec,
+    };
+    let result = round_trip(job, req, &trip, &mut catalog, &mut phases, &mut reached);
     let details = serde_json::json!({
         "mode": req.action.as_str(),
         "tenants": req.tenants,
@@ -316,6 +287,66 @@ fn restore(job: &Job, req: &Request, source: &mut String, backup: &mut String) -
         phases,
         ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// What the sandbox round trip works with.
+struct Trip<'a> {
+    repo: &'a Repository,
+    row: &'a BackupRow,
+    work_dir: &'a Path,
+    owner: &'a pitr::Owner,
+    bin: &'a Path,
+    command: &'a str,
+    /// The `postgres` source whose [source.tenants] says what to export.
+    tenant_spec: &'a PostgresSpec,
+}
+
+/// The sandbox round trip, each phase timed: the base backup restored into
+/// a sandbox, WAL replayed up to T, the tenants' rows exported from it and
+/// applied to the target, the sandbox removed (also when a step fails: it
+/// is dropped).
+fn round_trip(
+    job: &Job,
+    req: &Request,
+    trip: &Trip,
+    catalog: &mut Catalog,
+    phases: &mut Phases,
+    reached: &mut Option<String>,
+) -> Result<Applied> {
+    let tenants = trip.tenant_spec.tenants.clone().expect("checked");
+    let mut t = Instant::now();
+    let sandbox = Sandbox::create(trip.work_dir, trip.owner)?;
+    prepare(
+        trip.repo,
+        catalog,
+        trip.row,
+        &sandbox.data,
+        trip.owner,
+        trip.bin,
+        trip.command,
+        Some(req.to_time),
+        sandbox.settings(),
+    )?;
+    phases.restore_base_ms = t.elapsed().as_millis() as u64;
+    t = Instant::now();
+    let recovered = pitr::start_and_wait(trip.bin, &sandbox.data, trip.owner, RECOVERY_TIMEOUT)?;
+    crate::repo::test_pause("tenant-pitr-sandbox");
+    reached.clone_from(&recovered.reached);
+    phases.replay_ms = t.elapsed().as_millis() as u64;
+    t = Instant::now();
+    let conn = ConnInfo::new(&trip.tenant_spec.url, None)?;
+    let export_spec = PostgresSpec {
+        url: sandbox.url(conn.user(), conn.dbname()),
+        password_file: None,
+        tenants: Some(tenants.clone()),
+        ..trip.tenant_spec.clone()
+    };
+    let applied = export_and_apply(job, req, &export_spec, &tenants, &trip.row.id)?;
+    phases.export_and_apply_ms = t.elapsed().as_millis() as u64;
+    t = Instant::now();
+    drop(sandbox);
+    phases.cleanup_ms = t.elapsed().as_millis() as u64;
+    Ok(applied)
 }
 
 /// The work directory created, and the user the sandbox runs as (never
@@ -377,18 +408,8 @@ fn log_finished(
         details["diff"] = serde_json::json!(a.diff);
         details["sequences_advanced"] = serde_json::json!(a.report.sequences_advanced);
     }
-    let _ = catalog.restore_finished(
-        log_id,
-        &crate::clock::now_rfc3339(),
-        result.is_ok(),
-        result.as_ref().ok().map(|a| a.report.inserted),
-        &details,
-        result
-            .as_ref()
-            .err()
-            .map(crate::error::paragraph)
-            .as_deref(),
-    );
+    let inserted = result.as_ref().ok().map(|a| a.report.inserted);
+    super::restore_end(catalog, log_id, result, inserted, &details);
 }
 
 /// Ends one tenant's export stream (its thread's result).

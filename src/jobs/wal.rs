@@ -61,6 +61,69 @@ pub fn pick_source<'a>(
     }
 }
 
+/// `wal push` (PostgreSQL's archive_command): `path` archived. With
+/// `asynchronous` a background worker archives the next files ahead, and a
+/// file it has archived already returns at once (`None`).
+pub fn push(
+    config: &Config,
+    source: Option<&str>,
+    path: &std::path::Path,
+    asynchronous: bool,
+) -> Result<Option<wal::PushOutcome>> {
+    let (source, _) = pick_source(config, source)?;
+    let repo = WalRepo::open(config, source, true)?;
+    if asynchronous {
+        let spool = wal::spool_dir(config, source);
+        std::fs::create_dir_all(&spool)?;
+        match wal::await_ahead(&spool, path, Duration::from_secs(60)) {
+            wal::Ahead::Archived => {
+                tracing::info!("archived ahead by the background worker");
+                return Ok(None);
+            }
+            wal::Ahead::Failed(msg) => {
+                tracing::warn!(
+                    "the background worker failed on {}: {msg}; trying again",
+                    path.display()
+                )
+            }
+            wal::Ahead::Unknown => {}
+        }
+        start_worker(config, source, path, &spool);
+    }
+    wal::push(&repo, path).map(Some)
+}
+
+/// The hidden `wal drain`: the background worker archiving ahead of
+/// PostgreSQL from `pg_wal`; how many files it archived.
+pub fn drain(
+    config: &Config,
+    source: Option<&str>,
+    pg_wal: &std::path::Path,
+    skip: Option<&str>,
+) -> Result<usize> {
+    let (source, _) = pick_source(config, source)?;
+    let repo = WalRepo::open(config, source, true)?;
+    let spool = wal::spool_dir(config, source);
+    wal::drain(&repo, &spool, pg_wal, skip)
+}
+
+/// What `wal sync` did: WAL files copied per target, and the targets it
+/// could not reach (`target: error`).
+pub type Synced = (Vec<(String, usize)>, Vec<String>);
+
+/// `wal sync`: WAL a target lacks copied from the others.
+pub fn sync(config: &Config, source: Option<&str>) -> Result<Synced> {
+    let (source, _) = pick_source(config, source)?;
+    let repo = WalRepo::open(config, source, false)?;
+    let report = wal::sync(&repo, config)?;
+    let missing = repo
+        .stores
+        .iter()
+        .filter_map(|s| s.as_ref().err().map(|(t, e)| format!("{t}: {e}")))
+        .collect();
+    Ok((report, missing))
+}
+
 /// Starts the background worker (detached) unless one runs already.
 pub fn start_worker(
     config: &Config,

@@ -138,6 +138,28 @@ pub fn take_due(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Resu
     Ok(due)
 }
 
+/// A one-shot's run recorded: the backups of its sources completed since
+/// `started` (when its run began), and whether it failed and why.
+pub fn record_run(
+    catalog: &Catalog,
+    o: &OneShot,
+    started: &str,
+    error: Option<&str>,
+) -> Result<()> {
+    let mut made = Vec::new();
+    for source in &o.sources {
+        let filter = crate::catalog::BackupFilter {
+            source: Some(source.clone()),
+            status: Some("completed".into()),
+            since: Some(started.to_string()),
+            ..Default::default()
+        };
+        made.extend(catalog.list(&filter)?.into_iter().map(|b| b.id));
+    }
+    let finished = crate::clock::now_rfc3339();
+    catalog.one_shot_finished(o.id, error.is_none(), &made, error, &finished)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

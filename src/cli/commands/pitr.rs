@@ -10,31 +10,6 @@ use crate::engine::postgres::pitr;
 use crate::error::{fail, ExitStatus};
 use crate::jobs::pitr::{self as job, Base, Request};
 
-/// `--set NAME=VALUE` pairs, names checked.
-fn settings(args: &RestoreArgs) -> Result<Vec<(String, String)>> {
-    let mut extra = Vec::new();
-    for s in &args.settings {
-        match s.split_once('=') {
-            Some((k, v))
-                if !k.trim().is_empty()
-                    && k.trim()
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') =>
-            {
-                extra.push((k.trim().to_string(), v.to_string()))
-            }
-            _ => {
-                return fail(
-                    ExitStatus::Usage,
-                    format!("--set \"{s}\" is not NAME=VALUE."),
-                    "Example: --set port=5433",
-                )
-            }
-        }
-    }
-    Ok(extra)
-}
-
 fn request(ctx: &Ctx, args: &RestoreArgs) -> Result<Request> {
     let Some(pgdata) = args
         .pgdata
@@ -54,7 +29,7 @@ fn request(ctx: &Ctx, args: &RestoreArgs) -> Result<Request> {
             "--to-latest replays every archived WAL file; --to-time stops before the first transaction committed after it.",
         );
     }
-    let settings = settings(args)?;
+    let settings = job::parse_settings(&args.settings)?;
     let base = match (&args.backup, &args.source) {
         (Some(spec), _) => Base::Backup(spec.clone()),
         (None, Some(source)) => Base::Source(source.clone()),

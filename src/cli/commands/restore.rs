@@ -104,29 +104,6 @@ pub enum TenantMode {
     Replace,
 }
 
-impl RestoreArgs {
-    /// No destination or option yet: for the wizard and `dr`.
-    pub fn default_for(backup: String) -> RestoreArgs {
-        RestoreArgs {
-            backup: Some(backup),
-            to: None,
-            stdout: false,
-            force: false,
-            target: None,
-            artifact: None,
-            kind: None,
-            target_db: None,
-            tenants: Vec::new(),
-            create: false,
-            clean: false,
-            reason: None,
-            yes: false,
-            pg_bin_dir: None,
-            ..Default::default()
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PgType {
     Full,

@@ -214,25 +214,12 @@ fn run_due(ctx: &Ctx, config: &crate::config::Config) -> Result<ExitStatus> {
             at: None,
         };
         let result = super::backup::run(ctx, args);
-        let mut made = Vec::new();
-        for source in &o.sources {
-            let filter = crate::catalog::BackupFilter {
-                source: Some(source.clone()),
-                status: Some("completed".into()),
-                since: Some(started.clone()),
-                ..Default::default()
-            };
-            made.extend(catalog.list(&filter)?.into_iter().map(|b| b.id));
-        }
-        let finished = crate::clock::now_rfc3339();
+        let error = result.as_ref().err().map(crate::error::paragraph);
+        ops::oneshot::record_run(&catalog, &o, &started, error.as_deref())?;
         match result {
-            Ok(c) => {
-                catalog.one_shot_finished(o.id, true, &made, None, &finished)?;
-                code = code.max(c);
-            }
+            Ok(c) => code = code.max(c),
             Err(e) => {
-                let text = crate::error::paragraph(&e);
-                catalog.one_shot_finished(o.id, false, &made, Some(&text), &finished)?;
+                let text = error.unwrap_or_default();
                 eprintln!("vaultctl: error: one-shot backup {} failed: {text}", o.id);
                 first_error.get_or_insert(e);
             }

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use crate::cli::{output, Ctx};
 use crate::config::Config;
 use crate::error::ExitStatus;
-use crate::jobs::wal::{pick_source, start_worker};
+use crate::jobs::wal::pick_source;
 use crate::repo::wal::{self, FetchError, WalRepo};
 
 #[derive(Subcommand, Debug)]
@@ -103,10 +103,8 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<ExitStatus> {
         }
         WalCommand::Status(a) => status(ctx, &config, a),
         WalCommand::Drain(a) => {
-            let (source, _) = pick_source(&config, a.source.source.as_deref())?;
-            let repo = WalRepo::open(&config, source, true)?;
-            let spool = wal::spool_dir(&config, source);
-            let n = wal::drain(&repo, &spool, &a.pg_wal, a.skip.as_deref())?;
+            let source = a.source.source.as_deref();
+            let n = crate::jobs::wal::drain(&config, source, &a.pg_wal, a.skip.as_deref())?;
             tracing::info!("archived {n} WAL file(s) ahead");
             Ok(ExitStatus::Success)
         }
@@ -117,27 +115,10 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<ExitStatus> {
 /// `wal push`: archive one segment (PostgreSQL's archive_command); with
 /// `--async`, take what a background worker archived ahead.
 fn push(ctx: &Ctx, config: &Config, a: PushArgs) -> Result<ExitStatus> {
-    let (source, _) = pick_source(config, a.source.source.as_deref())?;
-    let repo = WalRepo::open(config, source, true)?;
-    if a.asynchronous {
-        let spool = wal::spool_dir(config, source);
-        std::fs::create_dir_all(&spool)?;
-        match wal::await_ahead(&spool, &a.path, std::time::Duration::from_secs(60)) {
-            wal::Ahead::Archived => {
-                tracing::info!("archived ahead by the background worker");
-                return Ok(ExitStatus::Success);
-            }
-            wal::Ahead::Failed(msg) => {
-                tracing::warn!(
-                    "the background worker failed on {}: {msg}; trying again",
-                    a.path.display()
-                )
-            }
-            wal::Ahead::Unknown => {}
-        }
-        start_worker(config, source, &a.path, &spool);
-    }
-    let outcome = wal::push(&repo, &a.path)?;
+    let source = a.source.source.as_deref();
+    let Some(outcome) = crate::jobs::wal::push(config, source, &a.path, a.asynchronous)? else {
+        return Ok(ExitStatus::Success);
+    };
     if ctx.global.json {
         output::json(&outcome)?;
     } else {
@@ -154,9 +135,7 @@ fn push(ctx: &Ctx, config: &Config, a: PushArgs) -> Result<ExitStatus> {
 
 /// `wal sync`: copy WAL a target lacks from the others.
 fn sync(ctx: &Ctx, config: &Config, a: SourceArg) -> Result<ExitStatus> {
-    let (source, _) = pick_source(config, a.source.as_deref())?;
-    let repo = WalRepo::open(config, source, false)?;
-    let report = wal::sync(&repo, config)?;
+    let (report, missing) = crate::jobs::wal::sync(config, a.source.as_deref())?;
     if ctx.global.json {
         output::json(&report)?;
     } else {
@@ -164,11 +143,6 @@ fn sync(ctx: &Ctx, config: &Config, a: SourceArg) -> Result<ExitStatus> {
             output::line(&format!("{t}: copied {n} WAL file(s)"))?;
         }
     }
-    let missing: Vec<String> = repo
-        .stores
-        .iter()
-        .filter_map(|s| s.as_ref().err().map(|(t, e)| format!("{t}: {e}")))
-        .collect();
     if !missing.is_empty() {
         eprintln!("vaultctl: warning: not synced: {}", missing.join("; "));
         return Ok(ExitStatus::Warnings);

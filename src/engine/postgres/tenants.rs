@@ -69,57 +69,13 @@ impl TenantExport {
         })
     }
 
-    fn tenants_table(&self) -> (Option<String>, String) {
-        match self.tenants.table.split_once('.') {
-            Some((s, t)) => (Some(s.to_string()), t.to_string()),
-            None => (None, self.tenants.table.clone()),
-        }
-    }
-
     fn start(&mut self) -> Result<()> {
         let conn = ConnInfo::new(&self.spec.url, self.spec.password_file.as_deref())?;
         let client = conn.connect()?;
         super::dump::rls_preflight(&client, &conn)?;
         execute(&client, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let facts = super::dump::server_facts(&client)?;
-        // The tenants table.
-        let (schema, tname) = self.tenants_table();
-        let found = query(
-            &client,
-            &format!(
-                "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE {USER_TABLES} AND c.relname = $1 AND ($2::text IS NULL OR n.nspname = $2) AND ($2::text IS NOT NULL OR n.nspname = ANY (current_schemas(false)))
-                  ORDER BY array_position(current_schemas(false), n.nspname::name) LIMIT 1"
-            ),
-            &[&tname, &schema],
-        )?;
-        let Some(row) = found.first() else {
-            return Err(Failure::new(ExitStatus::Usage, format!("the tenants table \"{}\" does not exist in {}.", self.tenants.table, conn.display()))
-                .with_remedy("Fix [source.tenants] table in the config (schema.table if it is not on the search path).")
-                .into());
-        };
-        let tenants_table = TableName {
-            schema: row.get(0),
-            name: row.get(1),
-        };
-        let key = quote_ident(&self.tenants.key);
-        let all: Vec<String> = query(
-            &client,
-            &format!(
-                "SELECT {key}::text FROM {} WHERE {key} IS NOT NULL ORDER BY 1",
-                tenants_table.quoted()
-            ),
-            &[],
-        )
-        .with_context(|| {
-            format!(
-                "cannot list the tenants (column \"{}\" of {tenants_table})",
-                self.tenants.key
-            )
-        })?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        let (tenants_table, all) = tenant_ids(&client, &conn, &self.tenants)?;
         let chosen = match &self.selection {
             Selection::All => all.clone(),
             Selection::Ids(ids) => {
@@ -365,4 +321,68 @@ impl Source for TenantExport {
 /// The artifact of one tenant in a tenant backup.
 pub fn artifact_name(tenant: &str) -> String {
     format!("tenant-{tenant}")
+}
+
+/// The tenants table of `spec` and every tenant id in it (its key column as
+/// text, sorted).
+fn tenant_ids(
+    client: &Client,
+    conn: &ConnInfo,
+    spec: &TenantSpec,
+) -> Result<(TableName, Vec<String>)> {
+    let (schema, tname) = match spec.table.split_once('.') {
+        Some((s, t)) => (Some(s.to_string()), t.to_string()),
+        None => (None, spec.table.clone()),
+    };
+    let found = query(
+            client,
+            &format!(
+                "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE {USER_TABLES} AND c.relname = $1 AND ($2::text IS NULL OR n.nspname = $2) AND ($2::text IS NOT NULL OR n.nspname = ANY (current_schemas(false)))
+                  ORDER BY array_position(current_schemas(false), n.nspname::name) LIMIT 1"
+            ),
+            &[&tname, &schema],
+        )?;
+    let Some(row) = found.first() else {
+        return Err(Failure::new(ExitStatus::Usage, format!("the tenants table \"{}\" does not exist in {}.", spec.table, conn.display()))
+                .with_remedy("Fix [source.tenants] table in the config (schema.table if it is not on the search path).")
+                .into());
+    };
+    let tenants_table = TableName {
+        schema: row.get(0),
+        name: row.get(1),
+    };
+    let key = quote_ident(&spec.key);
+    let all = query(
+        client,
+        &format!(
+            "SELECT {key}::text FROM {} WHERE {key} IS NOT NULL ORDER BY 1",
+            tenants_table.quoted()
+        ),
+        &[],
+    )
+    .with_context(|| {
+        format!(
+            "cannot list the tenants (column \"{}\" of {tenants_table})",
+            spec.key
+        )
+    })?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    Ok((tenants_table, all))
+}
+
+/// Every tenant id in the live database of `spec` (a postgres source with
+/// [source.tenants]): what the wizard offers to restore.
+pub fn list(spec: &PostgresSpec) -> Result<Vec<String>> {
+    let tenants = spec.tenants.as_ref().ok_or_else(|| {
+        Failure::new(
+            ExitStatus::Usage,
+            "this postgres source has no [source.tenants] table in the config.",
+        )
+    })?;
+    let conn = ConnInfo::new(&spec.url, spec.password_file.as_deref())?;
+    let client = conn.connect()?;
+    Ok(tenant_ids(&client, &conn, tenants)?.1)
 }
