@@ -113,9 +113,13 @@ pub struct LoadOptions<'a> {
     /// and column list, reported in [`Loaded::staged`]), and nothing else
     /// of it runs but its session settings.
     pub merge: Option<Staging<'a>>,
-    /// Reports the phases (pre-data, data, post-data); bytes of the stream
+    /// Reports the phases (pre-data, data: tables done of the tables the
+    /// schema creates; post-data: statements done); bytes of the stream
     /// are counted by the caller's reader.
     pub progress: Option<&'a dyn Progress>,
+    /// The streams' size in total, when known: the data phase's total
+    /// (less what the schema took), for its ETA.
+    pub size: Option<u64>,
 }
 
 /// Where a merge stages its rows.
@@ -217,6 +221,9 @@ impl<'a, 'o> Loader<'a, 'o> {
             skip: false,
             stage: None,
             phase: None,
+            offset: 0,
+            tables_total: 0,
+            tables_done: 0,
         };
         l.report.phases.jobs = jobs;
         l.phase("restore: pre-data (schema)", None);
@@ -269,9 +276,15 @@ impl<'a, 'o> Loader<'a, 'o> {
 
     /// Commits the one transaction ([`Transaction::Single`]) and stops the
     /// workers.
-    pub(crate) fn commit(mut self) -> Result<Loaded> {
+    pub(crate) fn commit(self) -> Result<Loaded> {
+        self.end(true)
+    }
+
+    /// Commits (`commit`) or rolls back the one transaction
+    /// ([`Transaction::Single`]: a dry run's) and stops the workers.
+    pub(crate) fn end(mut self, commit: bool) -> Result<Loaded> {
         if self.opts.transaction == Transaction::Single {
-            super::execute(&self.coord, "COMMIT")?;
+            super::execute(&self.coord, if commit { "COMMIT" } else { "ROLLBACK" })?;
         }
         if let Some(p) = self.pool.take() {
             p.stop();
@@ -488,6 +501,8 @@ struct Pool {
     handles: Vec<std::thread::JoinHandle<()>>,
     /// COPY blocks handed out and not finished yet.
     outstanding: usize,
+    /// COPY blocks finished.
+    copies_done: u64,
 }
 
 impl Pool {
@@ -512,6 +527,7 @@ impl Pool {
             spilled,
             handles,
             outstanding: 0,
+            copies_done: 0,
         })
     }
 
@@ -546,20 +562,20 @@ impl Pool {
     fn finished(&mut self, d: Done) -> Result<()> {
         if d.id.is_none() {
             self.outstanding -= 1;
+            if d.result.is_ok() {
+                self.copies_done += 1;
+            }
         }
         d.result.map(|_| ())
     }
 
-    /// Waits until every COPY block handed out has been loaded.
-    fn drain(&mut self) -> Result<()> {
-        while self.outstanding > 0 {
-            let d = self
-                .done
-                .recv()
-                .map_err(|_| anyhow!("the restore's worker connections stopped"))?;
-            self.finished(d)?;
+    /// Waits up to `timeout` for a COPY block handed out to be loaded.
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<()> {
+        match self.done.recv_timeout(timeout) {
+            Ok(d) => self.finished(d),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(()),
+            Err(_) => Err(anyhow!("the restore's worker connections stopped")),
         }
-        Ok(())
     }
 
     fn stop(mut self) {
@@ -689,6 +705,13 @@ pub(crate) struct Loader<'a, 'o> {
     stage: Option<usize>,
     /// The phase being reported, and when it began.
     phase: Option<(&'static str, Instant)>,
+    /// Bytes of the streams read so far (lines and rows).
+    offset: u64,
+    /// Tables the schema creates (the data phase's total), and the COPY
+    /// blocks loaded on the coordinator or left out so far (the workers
+    /// count theirs).
+    tables_total: u64,
+    tables_done: u64,
 }
 
 static SPILL_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -715,6 +738,7 @@ impl Loader<'_, '_> {
     fn event(&mut self, ev: Event<'_>) -> Result<()> {
         match ev {
             Event::Line(line, _, ends, no) => {
+                self.offset += line.len() as u64;
                 let body = line.strip_suffix(b"\n").unwrap_or(line);
                 let mut st = std::mem::take(&mut self.statements);
                 let r = st.push(body, ends, no, |sql, at| self.statement(sql, at));
@@ -756,9 +780,13 @@ impl Loader<'_, '_> {
                 Dropped::Begin | Dropped::Commit => {}
             },
             Event::CopyStart(h, f) => self.copy_start(h, f)?,
-            Event::Row(_) if self.skip => {}
-            Event::CopyEnd(..) if self.skip => self.skip = false,
+            Event::Row(row) if self.skip => self.offset += row.len() as u64,
+            Event::CopyEnd(..) if self.skip => {
+                self.skip = false;
+                self.table_done();
+            }
             Event::Row(row) => {
+                self.offset += row.len() as u64;
                 let c = self.copy.as_mut().expect("inside a COPY block");
                 c.buf.extend_from_slice(row);
                 if c.buf.len() >= CHUNK {
@@ -790,6 +818,9 @@ impl Loader<'_, '_> {
     }
 
     fn statement(&mut self, sql: &[u8], line: u64) -> Result<()> {
+        if !self.seen_copy && creates_table_with_data(sql) {
+            self.tables_total += 1;
+        }
         if let Some(name) = filter::set_line_name(sql) {
             // Custom (dotted) settings are accepted by any server.
             if !name.contains('.') && !self.known.contains(&name) {
@@ -858,7 +889,9 @@ impl Loader<'_, '_> {
         if !self.seen_copy {
             self.seen_copy = true;
             self.report.phases.schema_ms = self.started.elapsed().as_millis() as u64;
-            self.phase("restore: data (COPY)", None);
+            let left = self.opts.size.map(|s| s.saturating_sub(self.offset));
+            self.phase("restore: data (COPY)", left);
+            self.report_tables();
         }
         if self.data_started.is_none() {
             self.data_started = Some(Instant::now());
@@ -908,6 +941,7 @@ impl Loader<'_, '_> {
                 self.inline = Some(Box::pin(sink));
             }
         }
+        self.report_tables();
         self.copy = Some(CopyState {
             tx,
             buf: Vec::with_capacity(CHUNK + 64 * 1024),
@@ -939,6 +973,7 @@ impl Loader<'_, '_> {
                 runtime().block_on(sink.as_mut().finish()).map_err(failed)?;
                 self.inline = None;
                 self.copy = None;
+                self.table_done();
             }
             return Ok(());
         }
@@ -1002,8 +1037,18 @@ impl Loader<'_, '_> {
 
     /// Waits for the data, then runs the post-data statements collected.
     fn flush(&mut self) -> Result<()> {
-        if let Some(pool) = &mut self.pool {
-            pool.drain()?;
+        while let Some(pool) = &mut self.pool {
+            if pool.outstanding == 0 {
+                break;
+            }
+            let before = pool.copies_done;
+            pool.wait(std::time::Duration::from_secs(1))?;
+            if pool.copies_done > before {
+                self.report_tables();
+            } else if let Some(p) = self.opts.progress {
+                // A heartbeat, for the periodic line.
+                p.advance(0);
+            }
         }
         if let Some(t) = self.data_started.take() {
             self.report.phases.data_ms += t.elapsed().as_millis() as u64;
@@ -1016,8 +1061,12 @@ impl Loader<'_, '_> {
         if !units.is_empty() {
             self.phase("restore: post-data (indexes, constraints)", None);
         }
+        let total = units.len() as u64;
         let mut i = 0;
         while i < units.len() {
+            if let Some(p) = self.opts.progress {
+                p.items("statements", i as u64, Some(total));
+            }
             if units[i].tables.is_none() {
                 run_statement(&self.coord, &units[i].sql, units[i].line)?;
                 i += 1;
@@ -1026,7 +1075,7 @@ impl Loader<'_, '_> {
             let j = (i..units.len())
                 .find(|&k| units[k].tables.is_none())
                 .unwrap_or(units.len());
-            self.window(&units[i..j])?;
+            self.window(&units[i..j], (i as u64, total))?;
             i = j;
         }
         self.report.phases.post_data_ms += started.elapsed().as_millis() as u64;
@@ -1035,7 +1084,7 @@ impl Loader<'_, '_> {
 
     /// Runs a run of table statements on the workers: each once the earlier
     /// ones on any of its tables have finished.
-    fn window(&mut self, units: &[Unit]) -> Result<()> {
+    fn window(&mut self, units: &[Unit], (before, total): (u64, u64)) -> Result<()> {
         let pool = self.pool.as_mut().expect("parallel");
         // deps[k]: the earlier units on k's tables (the last one per table
         // is enough: those before it finished before it started).
@@ -1080,14 +1129,15 @@ impl Loader<'_, '_> {
                 .map_err(|_| anyhow!("the restore's worker connections stopped"))?;
             let id = d.id;
             pool.finished(d)?;
-            if let Some(p) = self.opts.progress {
-                // A heartbeat: the periodic line of a phase without bytes.
-                p.advance(0);
-            }
             if let Some(id) = id {
                 state[id] = S::Done;
                 running -= 1;
                 done += 1;
+            }
+            if let Some(p) = self.opts.progress {
+                p.items("statements", before + done as u64, Some(total));
+                // A heartbeat: the periodic line of a phase without bytes.
+                p.advance(0);
             }
             while next < units.len() && state[next] != S::Waiting {
                 next += 1;
@@ -1155,6 +1205,24 @@ impl Loader<'_, '_> {
         Ok(n)
     }
 
+    /// One more table's rows loaded (or left out).
+    fn table_done(&mut self) {
+        self.tables_done += 1;
+        self.report_tables();
+    }
+
+    /// Reports the tables loaded (on this connection, left out, and by
+    /// the workers) of the tables the schema creates.
+    fn report_tables(&self) {
+        if let Some(p) = self.opts.progress {
+            let total = Some(self.tables_total).filter(|&t| t > 0);
+            let workers = self.pool.as_ref().map_or(0, |p| p.copies_done);
+            p.items("tables", self.tables_done + workers, total);
+            // Lets the periodic line show it (the stream may be read ahead).
+            p.advance(0);
+        }
+    }
+
     /// Reports a new phase.
     fn phase(&mut self, name: &'static str, total: Option<u64>) {
         self.end_phase();
@@ -1183,6 +1251,20 @@ impl Loader<'_, '_> {
             let _ = super::execute(&self.coord, "ROLLBACK");
         }
     }
+}
+
+/// A `CREATE [UNLOGGED] TABLE` of a table that holds rows (not a
+/// partitioned parent, whose rows pg_dump writes under its partitions): one
+/// COPY block of the data phase, for its progress.
+fn creates_table_with_data(sql: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(sql) else {
+        return false;
+    };
+    let Some(r) = strip_word(s, "CREATE") else {
+        return false;
+    };
+    let r = strip_word(r, "UNLOGGED").unwrap_or(r);
+    strip_word(r, "TABLE").is_some() && !s.contains(") PARTITION BY ")
 }
 
 fn send_spill(tx: &Sender<Msg>, w: BufWriter<File>, size: u64) -> Result<()> {
