@@ -14,8 +14,11 @@
 //!   (`setval`, large objects, `SET`) run in order on the coordinator.
 //! * **post-data** — from the first other statement after the data on
 //!   (indexes, constraints, triggers, foreign keys, policies, ACLs…):
-//!   collected (schema text only, never rows), then run once every COPY has
-//!   finished, scheduled like `pg_restore -j`: a run of consecutive index,
+//!   collected (schema text only, never rows), then run once the stream
+//!   was read, scheduled like `pg_restore -j`: an index or key of a table
+//!   starts once that table's COPY blocks are loaded (while the workers
+//!   still load other tables), a foreign key or a barrier once every block
+//!   is; a run of consecutive index,
 //!   unique/primary-key/check and foreign-key statements runs in parallel,
 //!   each starting once every earlier statement of the run that touches one
 //!   of its tables has finished (so a foreign key waits for the key of the
@@ -466,6 +469,20 @@ struct Unit {
     tables: Option<Vec<String>>,
 }
 
+impl Unit {
+    /// Whether it may start while COPY blocks are still loading: an index
+    /// or a key of tables whose own blocks are all loaded may; a foreign
+    /// key may not (its check reads the referenced table, maybe through
+    /// partitions still loading), nor may a barrier.
+    fn ready(&self, pool: &Pool) -> bool {
+        match &self.tables {
+            None => pool.outstanding == 0,
+            Some(_) if self.sql.contains("FOREIGN KEY") => pool.outstanding == 0,
+            Some(t) => t.iter().all(|t| !pool.loading.contains_key(t)),
+        }
+    }
+}
+
 enum Msg {
     Data(Bytes),
     /// A spilled part of the block (unlinked, positioned at its start) and
@@ -476,6 +493,8 @@ enum Msg {
 
 enum Job {
     Copy {
+        /// The table loaded (`schema.name`, unquoted).
+        table: String,
         sql: String,
         rx: Receiver<Msg>,
         session: Arc<Vec<String>>,
@@ -491,6 +510,8 @@ enum Job {
 struct Done {
     /// The post-data unit (None: a COPY block).
     id: Option<usize>,
+    /// A COPY block's table.
+    table: Option<String>,
     result: Result<u64>,
 }
 
@@ -503,6 +524,10 @@ struct Pool {
     outstanding: usize,
     /// COPY blocks finished.
     copies_done: u64,
+    /// Tables with COPY blocks handed out and not finished, and how many.
+    loading: HashMap<String, usize>,
+    /// When the last COPY block finished.
+    last_copy: Option<Instant>,
 }
 
 impl Pool {
@@ -528,10 +553,16 @@ impl Pool {
             handles,
             outstanding: 0,
             copies_done: 0,
+            loading: HashMap::new(),
+            last_copy: None,
         })
     }
 
     fn send(&mut self, job: Job) -> Result<()> {
+        if let Job::Copy { table, .. } = &job {
+            *self.loading.entry(table.clone()).or_default() += 1;
+            self.outstanding += 1;
+        }
         let tx = self.jobs.as_ref().expect("pool running");
         if tx.send(job).is_err() {
             return Err(self.failure());
@@ -560,10 +591,17 @@ impl Pool {
     }
 
     fn finished(&mut self, d: Done) -> Result<()> {
-        if d.id.is_none() {
+        if let Some(t) = &d.table {
             self.outstanding -= 1;
+            if let Some(n) = self.loading.get_mut(t) {
+                *n -= 1;
+                if *n == 0 {
+                    self.loading.remove(t);
+                }
+            }
             if d.result.is_ok() {
                 self.copies_done += 1;
+                self.last_copy = Some(Instant::now());
             }
         }
         d.result.map(|_| ())
@@ -596,18 +634,20 @@ fn worker(client: Arc<Client>, jobs: Receiver<Job>, done: Sender<Done>, spilled:
             .iter()
             .try_for_each(|s| super::execute(&client, s));
         applied = session.len();
-        let (id, result) = match job {
-            Job::Copy { sql, rx, .. } => (
+        let (id, table, result) = match job {
+            Job::Copy { table, sql, rx, .. } => (
                 None,
+                Some(table),
                 setup.and_then(|_| copy_from(&client, &sql, &rx, &spilled)),
             ),
             Job::Sql { id, sql, line, .. } => (
                 Some(id),
+                None,
                 setup.and_then(|_| run_statement(&client, &sql, line).map(|_| 0)),
             ),
         };
         let failed = result.is_err();
-        if done.send(Done { id, result }).is_err() || failed {
+        if done.send(Done { id, table, result }).is_err() || failed {
             return;
         }
     }
@@ -928,11 +968,11 @@ impl Loader<'_, '_> {
             Some(pool) => {
                 pool.poll()?;
                 pool.send(Job::Copy {
+                    table: self.table.clone(),
                     sql,
                     rx,
                     session: self.session.clone(),
                 })?;
-                pool.outstanding += 1;
             }
             None => {
                 let sink = runtime()
@@ -1035,25 +1075,15 @@ impl Loader<'_, '_> {
         Ok(())
     }
 
-    /// Waits for the data, then runs the post-data statements collected.
+    /// Runs the post-data statements collected, then waits for the data.
+    /// An index or key of a table whose rows are all loaded starts while
+    /// other tables still load (as `pg_restore -j` does); foreign keys and
+    /// barriers wait for every COPY block.
     fn flush(&mut self) -> Result<()> {
-        while let Some(pool) = &mut self.pool {
-            if pool.outstanding == 0 {
-                break;
-            }
-            let before = pool.copies_done;
-            pool.wait(std::time::Duration::from_secs(1))?;
-            if pool.copies_done > before {
-                self.report_tables();
-            } else if let Some(p) = self.opts.progress {
-                // A heartbeat, for the periodic line.
-                p.advance(0);
-            }
-        }
-        if let Some(t) = self.data_started.take() {
-            self.report.phases.data_ms += t.elapsed().as_millis() as u64;
-        }
         if self.pool.is_none() {
+            if let Some(t) = self.data_started.take() {
+                self.report.phases.data_ms += t.elapsed().as_millis() as u64;
+            }
             return Ok(());
         }
         let started = Instant::now();
@@ -1068,6 +1098,7 @@ impl Loader<'_, '_> {
                 p.items("statements", i as u64, Some(total));
             }
             if units[i].tables.is_none() {
+                self.wait_for_data()?;
                 run_statement(&self.coord, &units[i].sql, units[i].line)?;
                 i += 1;
                 continue;
@@ -1078,7 +1109,38 @@ impl Loader<'_, '_> {
             self.window(&units[i..j], (i as u64, total))?;
             i = j;
         }
-        self.report.phases.post_data_ms += started.elapsed().as_millis() as u64;
+        self.wait_for_data()?;
+        if !units.is_empty() {
+            self.report.phases.post_data_ms += started.elapsed().as_millis() as u64;
+        }
+        Ok(())
+    }
+
+    /// Waits until every COPY block handed out has been loaded; the data
+    /// phase ends with the last one.
+    fn wait_for_data(&mut self) -> Result<()> {
+        while let Some(pool) = &mut self.pool {
+            if pool.outstanding == 0 {
+                break;
+            }
+            let before = pool.copies_done;
+            pool.wait(std::time::Duration::from_secs(1))?;
+            if pool.copies_done > before {
+                self.report_tables();
+            } else if let Some(p) = self.opts.progress {
+                // A heartbeat, for the periodic line.
+                p.advance(0);
+            }
+        }
+        if let Some(t) = self.data_started.take() {
+            let end = self
+                .pool
+                .as_ref()
+                .and_then(|p| p.last_copy)
+                .filter(|&e| e > t)
+                .unwrap_or_else(Instant::now);
+            self.report.phases.data_ms += (end - t).as_millis() as u64;
+        }
         Ok(())
     }
 
@@ -1110,8 +1172,11 @@ impl Loader<'_, '_> {
         let (mut running, mut done, mut next) = (0, 0, 0);
         while done < units.len() {
             let mut k = next;
-            while k < units.len() && running < self.jobs {
-                if state[k] == S::Waiting && deps[k].iter().all(|&m| state[m] == S::Done) {
+            while k < units.len() && running + pool.outstanding < self.jobs {
+                if state[k] == S::Waiting
+                    && deps[k].iter().all(|&m| state[m] == S::Done)
+                    && units[k].ready(pool)
+                {
                     pool.send(Job::Sql {
                         id: k,
                         sql: units[k].sql.clone(),
