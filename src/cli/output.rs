@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::progress::Progress;
+use crate::progress::{status, Items, Progress};
 
 /// Writes a line to stdout; a broken pipe surfaces as an error that main
 /// turns into exit 0.
@@ -70,6 +70,8 @@ enum Mode {
 struct LogState {
     phase: String,
     done: u64,
+    total: Option<u64>,
+    items: Option<Items>,
     started: Instant,
     last: Instant,
 }
@@ -77,10 +79,23 @@ struct LogState {
 pub struct CliProgress {
     mode: Mode,
     bar: Mutex<Option<ProgressBar>>,
+    /// The bar's phase name (its message, before the items).
+    bar_phase: Mutex<String>,
     log: Mutex<Option<LogState>>,
+    every: Duration,
 }
 
 const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// How often a line is logged without a terminal: every ten seconds, or
+/// `VAULTCTL_PROGRESS_EVERY_MS` (for tests, which restore small data fast).
+fn log_every() -> Duration {
+    std::env::var("VAULTCTL_PROGRESS_EVERY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(LOG_EVERY)
+}
 
 impl CliProgress {
     pub fn new(silent: bool) -> Self {
@@ -94,7 +109,9 @@ impl CliProgress {
         CliProgress {
             mode,
             bar: Mutex::new(None),
+            bar_phase: Mutex::new(String::new()),
             log: Mutex::new(None),
+            every: log_every(),
         }
     }
 }
@@ -114,6 +131,7 @@ impl Progress for CliProgress {
                         .with_style(ProgressStyle::with_template("{spinner} {msg} {bytes} {binary_bytes_per_sec} {elapsed}").unwrap()),
                 };
                 bar.set_message(phase.to_string());
+                *self.bar_phase.lock().unwrap() = phase.to_string();
                 bar.enable_steady_tick(Duration::from_millis(200));
                 *self.bar.lock().unwrap() = Some(bar);
             }
@@ -122,6 +140,8 @@ impl Progress for CliProgress {
                 *self.log.lock().unwrap() = Some(LogState {
                     phase: phase.to_string(),
                     done: 0,
+                    total,
+                    items: None,
                     started: now,
                     last: now,
                 });
@@ -140,21 +160,35 @@ impl Progress for CliProgress {
             Mode::Log => {
                 if let Some(s) = &mut *self.log.lock().unwrap() {
                     s.done += n;
-                    if s.last.elapsed() >= LOG_EVERY {
+                    if s.last.elapsed() >= self.every {
                         s.last = Instant::now();
-                        let secs = s.started.elapsed().as_secs_f64().max(0.001);
-                        if s.done == 0 {
-                            // A phase that counts no bytes (building indexes).
-                            eprintln!("vaultctl: {}: running for {:.0} s", s.phase, secs);
-                        } else {
-                            eprintln!(
-                                "vaultctl: {}: {} so far, {:.1} MB/s",
-                                s.phase,
-                                bytes(s.done),
-                                s.done as f64 / 1e6 / secs
-                            );
-                        }
+                        eprintln!(
+                            "vaultctl: {}: {}",
+                            s.phase,
+                            status(s.done, s.total, s.items, s.started.elapsed())
+                        );
                     }
+                }
+            }
+        }
+    }
+
+    fn items(&self, what: &'static str, done: u64, total: Option<u64>) {
+        let items = Items { what, done, total };
+        match self.mode {
+            Mode::Silent => {}
+            Mode::Bar => {
+                if let Some(b) = &*self.bar.lock().unwrap() {
+                    let phase = self.bar_phase.lock().unwrap();
+                    b.set_message(match total {
+                        Some(t) => format!("{phase} {done}/{} {what}", t.max(done)),
+                        None => format!("{phase} {done} {what}"),
+                    });
+                }
+            }
+            Mode::Log => {
+                if let Some(s) = &mut *self.log.lock().unwrap() {
+                    s.items = Some(items);
                 }
             }
         }
@@ -166,7 +200,7 @@ impl Progress for CliProgress {
         }
         if let Some(s) = self.log.lock().unwrap().take() {
             // A phase long enough to have been reported: say that it ended.
-            if s.started.elapsed() >= LOG_EVERY {
+            if s.started.elapsed() >= self.every {
                 eprintln!(
                     "vaultctl: {}: done in {}",
                     s.phase,

@@ -442,6 +442,7 @@ pub fn to_database(
         backup_id: b.row.id.clone(),
         artifacts: artifacts.iter().map(|a| a.name.clone()).collect(),
         progress: Some(job.progress.clone()),
+        size: Some(artifacts.iter().map(|a| a.size).sum()),
     };
     let result = load(job, b, catalog, &artifacts, db.kind, &opts);
     let ms = started.elapsed().as_millis() as u64;

@@ -438,7 +438,8 @@ fn export_and_apply(
     ids.dedup();
     let opts = Options {
         target: req.target_db.clone(),
-        jobs: 1,
+        // Staged on this many connections, applied in one transaction.
+        jobs: job.config.restore_jobs,
         spill_dir: job.config.restore_spill_dir(),
         create: false,
         clean: false,
@@ -446,6 +447,7 @@ fn export_and_apply(
         backup_id: format!("{backup_id} (sandbox at {})", pitr::pg_time(req.to_time)),
         artifacts: ids.iter().map(|t| format!("tenant {t}")).collect(),
         progress: None,
+        size: None,
     };
     // Every export thread finished cleanly, or nothing is committed.
     let mut ended = || -> Result<()> {

@@ -499,3 +499,71 @@ fn a_killed_connection_fails_the_restore_and_leaves_the_target_as_it_was() {
         assert!(r["report"]["phases"][phase].is_u64(), "{phase}: {r}");
     }
 }
+
+/// Without a terminal, the data phase's periodic lines show the tables
+/// loaded of the tables the schema creates, the bytes, MB/s and the time
+/// left; `--no-progress` prints none.
+#[test]
+fn data_phase_lines_show_tables_and_eta_without_a_terminal() {
+    let c = fixture();
+    let v = Vault::new(&[SourceDef {
+        name: "db",
+        url: c.url("backup", "app"),
+        password: BACKUP_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: None,
+    }]);
+    let id = v.backup(&["db"]);
+    let restore = |db: &str, quiet: bool| {
+        let url = c.url("postgres", db);
+        let mut args = vec![
+            "--json",
+            "restore",
+            &id,
+            "--type",
+            "full",
+            "--target-db",
+            &url,
+            "--create",
+            "--yes",
+            "--jobs",
+            "2",
+        ];
+        if quiet {
+            args.insert(0, "--no-progress");
+        }
+        // A line at every step instead of every ten seconds.
+        let o = v
+            .command_with_progress(&args)
+            .env("VAULTCTL_PROGRESS_EVERY_MS", "0")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (r["report"]["tables"].as_array().unwrap().len(), stderr(&o))
+    };
+    let (tables, err) = restore("progress_lines", false);
+    assert!(tables >= 8, "{tables}");
+    let data: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("vaultctl: restore: data (COPY): "))
+        .collect();
+    // Tables loaded of those the schema creates (the last ones may finish
+    // while post-data runs), bytes of the stream's total, the time left.
+    assert!(
+        data.iter()
+            .any(|l| l.contains(&format!("/{tables} tables, "))
+                && !l.contains(&format!(": 0/{tables} tables"))
+                && l.contains(" of ")
+                && l.contains(" MB/s, ETA ")),
+        "{err}"
+    );
+    // Started counting from none, every table known from the schema.
+    assert!(data[0].contains(&format!(": 0/{tables} tables")), "{err}");
+    let post = err
+        .lines()
+        .filter(|l| l.starts_with("vaultctl: restore: post-data (indexes, constraints): "));
+    assert!(post.clone().any(|l| l.contains(" statements")), "{err}");
+    let (_, quiet) = restore("progress_quiet", true);
+    assert!(!quiet.contains("vaultctl: restore:"), "{quiet}");
+}

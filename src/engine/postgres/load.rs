@@ -14,8 +14,11 @@
 //!   (`setval`, large objects, `SET`) run in order on the coordinator.
 //! * **post-data** — from the first other statement after the data on
 //!   (indexes, constraints, triggers, foreign keys, policies, ACLs…):
-//!   collected (schema text only, never rows), then run once every COPY has
-//!   finished, scheduled like `pg_restore -j`: a run of consecutive index,
+//!   collected (schema text only, never rows), then run once the stream
+//!   was read, scheduled like `pg_restore -j`: an index or key of a table
+//!   starts once that table's COPY blocks are loaded (while the workers
+//!   still load other tables), a foreign key or a barrier once every block
+//!   is; a run of consecutive index,
 //!   unique/primary-key/check and foreign-key statements runs in parallel,
 //!   each starting once every earlier statement of the run that touches one
 //!   of its tables has finished (so a foreign key waits for the key of the
@@ -113,9 +116,13 @@ pub struct LoadOptions<'a> {
     /// and column list, reported in [`Loaded::staged`]), and nothing else
     /// of it runs but its session settings.
     pub merge: Option<Staging<'a>>,
-    /// Reports the phases (pre-data, data, post-data); bytes of the stream
+    /// Reports the phases (pre-data, data: tables done of the tables the
+    /// schema creates; post-data: statements done); bytes of the stream
     /// are counted by the caller's reader.
     pub progress: Option<&'a dyn Progress>,
+    /// The streams' size in total, when known: the data phase's total
+    /// (less what the schema took), for its ETA.
+    pub size: Option<u64>,
 }
 
 /// Where a merge stages its rows.
@@ -217,6 +224,9 @@ impl<'a, 'o> Loader<'a, 'o> {
             skip: false,
             stage: None,
             phase: None,
+            offset: 0,
+            tables_total: 0,
+            tables_done: 0,
         };
         l.report.phases.jobs = jobs;
         l.phase("restore: pre-data (schema)", None);
@@ -269,9 +279,15 @@ impl<'a, 'o> Loader<'a, 'o> {
 
     /// Commits the one transaction ([`Transaction::Single`]) and stops the
     /// workers.
-    pub(crate) fn commit(mut self) -> Result<Loaded> {
+    pub(crate) fn commit(self) -> Result<Loaded> {
+        self.end(true)
+    }
+
+    /// Commits (`commit`) or rolls back the one transaction
+    /// ([`Transaction::Single`]: a dry run's) and stops the workers.
+    pub(crate) fn end(mut self, commit: bool) -> Result<Loaded> {
         if self.opts.transaction == Transaction::Single {
-            super::execute(&self.coord, "COMMIT")?;
+            super::execute(&self.coord, if commit { "COMMIT" } else { "ROLLBACK" })?;
         }
         if let Some(p) = self.pool.take() {
             p.stop();
@@ -453,6 +469,20 @@ struct Unit {
     tables: Option<Vec<String>>,
 }
 
+impl Unit {
+    /// Whether it may start while COPY blocks are still loading: an index
+    /// or a key of tables whose own blocks are all loaded may; a foreign
+    /// key may not (its check reads the referenced table, maybe through
+    /// partitions still loading), nor may a barrier.
+    fn ready(&self, pool: &Pool) -> bool {
+        match &self.tables {
+            None => pool.outstanding == 0,
+            Some(_) if self.sql.contains("FOREIGN KEY") => pool.outstanding == 0,
+            Some(t) => t.iter().all(|t| !pool.loading.contains_key(t)),
+        }
+    }
+}
+
 enum Msg {
     Data(Bytes),
     /// A spilled part of the block (unlinked, positioned at its start) and
@@ -463,6 +493,8 @@ enum Msg {
 
 enum Job {
     Copy {
+        /// The table loaded (`schema.name`, unquoted).
+        table: String,
         sql: String,
         rx: Receiver<Msg>,
         session: Arc<Vec<String>>,
@@ -478,6 +510,8 @@ enum Job {
 struct Done {
     /// The post-data unit (None: a COPY block).
     id: Option<usize>,
+    /// A COPY block's table.
+    table: Option<String>,
     result: Result<u64>,
 }
 
@@ -488,6 +522,12 @@ struct Pool {
     handles: Vec<std::thread::JoinHandle<()>>,
     /// COPY blocks handed out and not finished yet.
     outstanding: usize,
+    /// COPY blocks finished.
+    copies_done: u64,
+    /// Tables with COPY blocks handed out and not finished, and how many.
+    loading: HashMap<String, usize>,
+    /// When the last COPY block finished.
+    last_copy: Option<Instant>,
 }
 
 impl Pool {
@@ -512,10 +552,17 @@ impl Pool {
             spilled,
             handles,
             outstanding: 0,
+            copies_done: 0,
+            loading: HashMap::new(),
+            last_copy: None,
         })
     }
 
     fn send(&mut self, job: Job) -> Result<()> {
+        if let Job::Copy { table, .. } = &job {
+            *self.loading.entry(table.clone()).or_default() += 1;
+            self.outstanding += 1;
+        }
         let tx = self.jobs.as_ref().expect("pool running");
         if tx.send(job).is_err() {
             return Err(self.failure());
@@ -544,22 +591,29 @@ impl Pool {
     }
 
     fn finished(&mut self, d: Done) -> Result<()> {
-        if d.id.is_none() {
+        if let Some(t) = &d.table {
             self.outstanding -= 1;
+            if let Some(n) = self.loading.get_mut(t) {
+                *n -= 1;
+                if *n == 0 {
+                    self.loading.remove(t);
+                }
+            }
+            if d.result.is_ok() {
+                self.copies_done += 1;
+                self.last_copy = Some(Instant::now());
+            }
         }
         d.result.map(|_| ())
     }
 
-    /// Waits until every COPY block handed out has been loaded.
-    fn drain(&mut self) -> Result<()> {
-        while self.outstanding > 0 {
-            let d = self
-                .done
-                .recv()
-                .map_err(|_| anyhow!("the restore's worker connections stopped"))?;
-            self.finished(d)?;
+    /// Waits up to `timeout` for a COPY block handed out to be loaded.
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<()> {
+        match self.done.recv_timeout(timeout) {
+            Ok(d) => self.finished(d),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(()),
+            Err(_) => Err(anyhow!("the restore's worker connections stopped")),
         }
-        Ok(())
     }
 
     fn stop(mut self) {
@@ -580,18 +634,20 @@ fn worker(client: Arc<Client>, jobs: Receiver<Job>, done: Sender<Done>, spilled:
             .iter()
             .try_for_each(|s| super::execute(&client, s));
         applied = session.len();
-        let (id, result) = match job {
-            Job::Copy { sql, rx, .. } => (
+        let (id, table, result) = match job {
+            Job::Copy { table, sql, rx, .. } => (
                 None,
+                Some(table),
                 setup.and_then(|_| copy_from(&client, &sql, &rx, &spilled)),
             ),
             Job::Sql { id, sql, line, .. } => (
                 Some(id),
+                None,
                 setup.and_then(|_| run_statement(&client, &sql, line).map(|_| 0)),
             ),
         };
         let failed = result.is_err();
-        if done.send(Done { id, result }).is_err() || failed {
+        if done.send(Done { id, table, result }).is_err() || failed {
             return;
         }
     }
@@ -689,6 +745,13 @@ pub(crate) struct Loader<'a, 'o> {
     stage: Option<usize>,
     /// The phase being reported, and when it began.
     phase: Option<(&'static str, Instant)>,
+    /// Bytes of the streams read so far (lines and rows).
+    offset: u64,
+    /// Tables the schema creates (the data phase's total), and the COPY
+    /// blocks loaded on the coordinator or left out so far (the workers
+    /// count theirs).
+    tables_total: u64,
+    tables_done: u64,
 }
 
 static SPILL_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -715,6 +778,7 @@ impl Loader<'_, '_> {
     fn event(&mut self, ev: Event<'_>) -> Result<()> {
         match ev {
             Event::Line(line, _, ends, no) => {
+                self.offset += line.len() as u64;
                 let body = line.strip_suffix(b"\n").unwrap_or(line);
                 let mut st = std::mem::take(&mut self.statements);
                 let r = st.push(body, ends, no, |sql, at| self.statement(sql, at));
@@ -756,9 +820,13 @@ impl Loader<'_, '_> {
                 Dropped::Begin | Dropped::Commit => {}
             },
             Event::CopyStart(h, f) => self.copy_start(h, f)?,
-            Event::Row(_) if self.skip => {}
-            Event::CopyEnd(..) if self.skip => self.skip = false,
+            Event::Row(row) if self.skip => self.offset += row.len() as u64,
+            Event::CopyEnd(..) if self.skip => {
+                self.skip = false;
+                self.table_done();
+            }
             Event::Row(row) => {
+                self.offset += row.len() as u64;
                 let c = self.copy.as_mut().expect("inside a COPY block");
                 c.buf.extend_from_slice(row);
                 if c.buf.len() >= CHUNK {
@@ -790,6 +858,9 @@ impl Loader<'_, '_> {
     }
 
     fn statement(&mut self, sql: &[u8], line: u64) -> Result<()> {
+        if !self.seen_copy && creates_table_with_data(sql) {
+            self.tables_total += 1;
+        }
         if let Some(name) = filter::set_line_name(sql) {
             // Custom (dotted) settings are accepted by any server.
             if !name.contains('.') && !self.known.contains(&name) {
@@ -858,7 +929,9 @@ impl Loader<'_, '_> {
         if !self.seen_copy {
             self.seen_copy = true;
             self.report.phases.schema_ms = self.started.elapsed().as_millis() as u64;
-            self.phase("restore: data (COPY)", None);
+            let left = self.opts.size.map(|s| s.saturating_sub(self.offset));
+            self.phase("restore: data (COPY)", left);
+            self.report_tables();
         }
         if self.data_started.is_none() {
             self.data_started = Some(Instant::now());
@@ -895,11 +968,11 @@ impl Loader<'_, '_> {
             Some(pool) => {
                 pool.poll()?;
                 pool.send(Job::Copy {
+                    table: self.table.clone(),
                     sql,
                     rx,
                     session: self.session.clone(),
                 })?;
-                pool.outstanding += 1;
             }
             None => {
                 let sink = runtime()
@@ -908,6 +981,7 @@ impl Loader<'_, '_> {
                 self.inline = Some(Box::pin(sink));
             }
         }
+        self.report_tables();
         self.copy = Some(CopyState {
             tx,
             buf: Vec::with_capacity(CHUNK + 64 * 1024),
@@ -939,6 +1013,7 @@ impl Loader<'_, '_> {
                 runtime().block_on(sink.as_mut().finish()).map_err(failed)?;
                 self.inline = None;
                 self.copy = None;
+                self.table_done();
             }
             return Ok(());
         }
@@ -1000,15 +1075,15 @@ impl Loader<'_, '_> {
         Ok(())
     }
 
-    /// Waits for the data, then runs the post-data statements collected.
+    /// Runs the post-data statements collected, then waits for the data.
+    /// An index or key of a table whose rows are all loaded starts while
+    /// other tables still load (as `pg_restore -j` does); foreign keys and
+    /// barriers wait for every COPY block.
     fn flush(&mut self) -> Result<()> {
-        if let Some(pool) = &mut self.pool {
-            pool.drain()?;
-        }
-        if let Some(t) = self.data_started.take() {
-            self.report.phases.data_ms += t.elapsed().as_millis() as u64;
-        }
         if self.pool.is_none() {
+            if let Some(t) = self.data_started.take() {
+                self.report.phases.data_ms += t.elapsed().as_millis() as u64;
+            }
             return Ok(());
         }
         let started = Instant::now();
@@ -1016,9 +1091,14 @@ impl Loader<'_, '_> {
         if !units.is_empty() {
             self.phase("restore: post-data (indexes, constraints)", None);
         }
+        let total = units.len() as u64;
         let mut i = 0;
         while i < units.len() {
+            if let Some(p) = self.opts.progress {
+                p.items("statements", i as u64, Some(total));
+            }
             if units[i].tables.is_none() {
+                self.wait_for_data()?;
                 run_statement(&self.coord, &units[i].sql, units[i].line)?;
                 i += 1;
                 continue;
@@ -1026,16 +1106,47 @@ impl Loader<'_, '_> {
             let j = (i..units.len())
                 .find(|&k| units[k].tables.is_none())
                 .unwrap_or(units.len());
-            self.window(&units[i..j])?;
+            self.window(&units[i..j], (i as u64, total))?;
             i = j;
         }
-        self.report.phases.post_data_ms += started.elapsed().as_millis() as u64;
+        self.wait_for_data()?;
+        if !units.is_empty() {
+            self.report.phases.post_data_ms += started.elapsed().as_millis() as u64;
+        }
+        Ok(())
+    }
+
+    /// Waits until every COPY block handed out has been loaded; the data
+    /// phase ends with the last one.
+    fn wait_for_data(&mut self) -> Result<()> {
+        while let Some(pool) = &mut self.pool {
+            if pool.outstanding == 0 {
+                break;
+            }
+            let before = pool.copies_done;
+            pool.wait(std::time::Duration::from_secs(1))?;
+            if pool.copies_done > before {
+                self.report_tables();
+            } else if let Some(p) = self.opts.progress {
+                // A heartbeat, for the periodic line.
+                p.advance(0);
+            }
+        }
+        if let Some(t) = self.data_started.take() {
+            let end = self
+                .pool
+                .as_ref()
+                .and_then(|p| p.last_copy)
+                .filter(|&e| e > t)
+                .unwrap_or_else(Instant::now);
+            self.report.phases.data_ms += (end - t).as_millis() as u64;
+        }
         Ok(())
     }
 
     /// Runs a run of table statements on the workers: each once the earlier
     /// ones on any of its tables have finished.
-    fn window(&mut self, units: &[Unit]) -> Result<()> {
+    fn window(&mut self, units: &[Unit], (before, total): (u64, u64)) -> Result<()> {
         let pool = self.pool.as_mut().expect("parallel");
         // deps[k]: the earlier units on k's tables (the last one per table
         // is enough: those before it finished before it started).
@@ -1061,8 +1172,11 @@ impl Loader<'_, '_> {
         let (mut running, mut done, mut next) = (0, 0, 0);
         while done < units.len() {
             let mut k = next;
-            while k < units.len() && running < self.jobs {
-                if state[k] == S::Waiting && deps[k].iter().all(|&m| state[m] == S::Done) {
+            while k < units.len() && running + pool.outstanding < self.jobs {
+                if state[k] == S::Waiting
+                    && deps[k].iter().all(|&m| state[m] == S::Done)
+                    && units[k].ready(pool)
+                {
                     pool.send(Job::Sql {
                         id: k,
                         sql: units[k].sql.clone(),
@@ -1080,14 +1194,15 @@ impl Loader<'_, '_> {
                 .map_err(|_| anyhow!("the restore's worker connections stopped"))?;
             let id = d.id;
             pool.finished(d)?;
-            if let Some(p) = self.opts.progress {
-                // A heartbeat: the periodic line of a phase without bytes.
-                p.advance(0);
-            }
             if let Some(id) = id {
                 state[id] = S::Done;
                 running -= 1;
                 done += 1;
+            }
+            if let Some(p) = self.opts.progress {
+                p.items("statements", before + done as u64, Some(total));
+                // A heartbeat: the periodic line of a phase without bytes.
+                p.advance(0);
             }
             while next < units.len() && state[next] != S::Waiting {
                 next += 1;
@@ -1155,6 +1270,24 @@ impl Loader<'_, '_> {
         Ok(n)
     }
 
+    /// One more table's rows loaded (or left out).
+    fn table_done(&mut self) {
+        self.tables_done += 1;
+        self.report_tables();
+    }
+
+    /// Reports the tables loaded (on this connection, left out, and by
+    /// the workers) of the tables the schema creates.
+    fn report_tables(&self) {
+        if let Some(p) = self.opts.progress {
+            let total = Some(self.tables_total).filter(|&t| t > 0);
+            let workers = self.pool.as_ref().map_or(0, |p| p.copies_done);
+            p.items("tables", self.tables_done + workers, total);
+            // Lets the periodic line show it (the stream may be read ahead).
+            p.advance(0);
+        }
+    }
+
     /// Reports a new phase.
     fn phase(&mut self, name: &'static str, total: Option<u64>) {
         self.end_phase();
@@ -1183,6 +1316,20 @@ impl Loader<'_, '_> {
             let _ = super::execute(&self.coord, "ROLLBACK");
         }
     }
+}
+
+/// A `CREATE [UNLOGGED] TABLE` of a table that holds rows (not a
+/// partitioned parent, whose rows pg_dump writes under its partitions): one
+/// COPY block of the data phase, for its progress.
+fn creates_table_with_data(sql: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(sql) else {
+        return false;
+    };
+    let Some(r) = strip_word(s, "CREATE") else {
+        return false;
+    };
+    let r = strip_word(r, "UNLOGGED").unwrap_or(r);
+    strip_word(r, "TABLE").is_some() && !s.contains(") PARTITION BY ")
 }
 
 fn send_spill(tx: &Sender<Msg>, w: BufWriter<File>, size: u64) -> Result<()> {

@@ -18,17 +18,14 @@
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
-use futures::SinkExt;
-use tokio_postgres::{Client, CopyInSink};
+use tokio_postgres::Client;
 
-use super::filter::{self, Event, RowFilter, TenantFilter};
+use super::filter::TenantFilter;
 use super::load::{self, LoadOptions, Transaction};
-use super::sqlscan::{self, Refusal};
+use super::sqlscan::Refusal;
 use super::{execute, pg_error, query, quote_ident, ConnInfo, TableName};
 use crate::error::{ExitStatus, Failure};
 use crate::storage::runtime;
@@ -63,6 +60,9 @@ pub struct Options {
     pub artifacts: Vec<String>,
     /// Reports the phases.
     pub progress: Option<Arc<dyn crate::progress::Progress>>,
+    /// The artifacts' plain (uncompressed) size in total, when known: the
+    /// data phase's ETA.
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -339,6 +339,7 @@ fn run_load(
             spill_limit: load::SPILL_LIMIT,
             merge: None,
             progress: opts.progress.as_deref(),
+            size: opts.size,
         },
     )
     .map_err(|e| refused(e, opts, 0))?;
@@ -387,6 +388,52 @@ fn run_load(
 /// connection. With one job they are temporary tables of the merge's own
 /// transaction, as before.
 pub fn merge(open: Opener<'_>, count: usize, opts: &Options) -> Result<Report> {
+    let (report, staged) = stage_and_apply(open, count, opts, &mut |client, staged| {
+        insert_staged(client, staged, &mut BTreeMap::new()).map(|r| (r, true))
+    })
+    .map_err(|e| {
+        e.context(format!(
+            "the merge failed and was rolled back; {} is as it was",
+            opts.target.display()
+        ))
+    })?;
+    Ok(Report {
+        database: opts.target.display(),
+        tables_without_tenant_column: staged.global,
+        phases: Some(Box::new(staged.phases)),
+        ..report
+    })
+}
+
+/// What [`stage_and_apply`] staged, besides the apply's own result.
+pub(super) struct StagedRun {
+    /// Tables left out of a selective merge (no tenant column).
+    pub global: Vec<String>,
+    pub phases: load::Phases,
+}
+
+/// The apply step of [`stage_and_apply`]: runs in the one transaction on
+/// the connection given, with the staging tables; returns its result and
+/// whether to commit (false: rolled back, as a dry run is).
+pub(super) type ApplyStep<'a, T> = &'a mut dyn FnMut(&Client, &[load::Staged]) -> Result<(T, bool)>;
+
+/// The one staging path of every merge (merge restores, tenant-selective
+/// ones, a tenant point-in-time restore's merge, replace and dry run):
+/// streams the `count` artifacts through [`load::Loader`] into staging
+/// tables, then runs `apply` in one transaction (see [`merge`] for why).
+///
+/// With `jobs > 1` the staging tables are unlogged tables in a schema of
+/// their own (`vaultctl_merge_…`, created first, dropped at the end
+/// whatever happens), loaded on `jobs` connections; this needs the CREATE
+/// privilege on the database, and without it the merge runs on one
+/// connection. With one job they are temporary tables of the apply's own
+/// transaction.
+pub(super) fn stage_and_apply<T>(
+    open: Opener<'_>,
+    count: usize,
+    opts: &Options,
+    apply: ApplyStep<'_, T>,
+) -> Result<(T, StagedRun)> {
     let target = &opts.target;
     let mut schema = None;
     if opts.jobs > 1 {
@@ -408,7 +455,13 @@ pub fn merge(open: Opener<'_>, count: usize, opts: &Options) -> Result<Report> {
             ),
         }
     }
-    let result = merge_in(open, count, opts, schema.as_ref().map(|(_, n)| n.as_str()));
+    let result = merge_in(
+        open,
+        count,
+        opts,
+        schema.as_ref().map(|(_, n)| n.as_str()),
+        apply,
+    );
     if let Some((admin, name)) = &schema {
         if let Err(d) = execute(
             admin,
@@ -421,20 +474,16 @@ pub fn merge(open: Opener<'_>, count: usize, opts: &Options) -> Result<Report> {
             );
         }
     }
-    result.map_err(|e| {
-        e.context(format!(
-            "the merge failed and was rolled back; {} is as it was",
-            target.display()
-        ))
-    })
+    result
 }
 
-fn merge_in(
+fn merge_in<T>(
     open: Opener<'_>,
     count: usize,
     opts: &Options,
     schema: Option<&str>,
-) -> Result<Report> {
+    apply: ApplyStep<'_, T>,
+) -> Result<(T, StagedRun)> {
     let tenants = opts.tenants.clone().map(|mut t| {
         t.keep_global = false;
         t
@@ -453,6 +502,7 @@ fn merge_in(
         spill_limit: load::SPILL_LIMIT,
         merge: Some(staging),
         progress: opts.progress.as_deref(),
+        size: opts.size,
     };
     let mut loader = load::Loader::start(&opts.target, &lo)?;
     for i in 0..count {
@@ -476,13 +526,17 @@ fn merge_in(
     let applied = match schema {
         // One job: the staging tables live in the loader's transaction,
         // whose session took the dump's settings: back to the role's own,
-        // as on the connection of several jobs.
+        // as on the connection of several jobs. Rolled back (a dry run)
+        // by the loader's abort.
         None => execute(loader.coord(), "RESET ALL")
             .and_then(|_| apply(loader.coord(), loader.staged())),
         Some(_) => opts.target.connect().and_then(|client| {
             execute(&client, "BEGIN")?;
             match apply(&client, loader.staged()) {
-                Ok(r) => execute(&client, "COMMIT").map(|_| r),
+                Ok((r, commit)) => {
+                    execute(&client, if commit { "COMMIT" } else { "ROLLBACK" })?;
+                    Ok((r, commit))
+                }
                 Err(e) => {
                     let _ = execute(&client, "ROLLBACK");
                     Err(e)
@@ -490,7 +544,7 @@ fn merge_in(
             }
         }),
     };
-    let mut report = match applied {
+    let (value, commit) = match applied {
         Ok(r) => r,
         Err(e) => {
             loader.abort();
@@ -501,28 +555,34 @@ fn merge_in(
     if let Some(p) = &opts.progress {
         p.finish();
     }
-    let loaded = loader.commit()?;
-    report.database = opts.target.display();
-    report.tables_without_tenant_column = loaded.global;
+    let loaded = loader.end(commit)?;
     let mut phases = loaded.phases;
     phases.finalize_ms = apply_ms;
-    report.phases = Some(Box::new(phases));
-    Ok(report)
+    Ok((
+        value,
+        StagedRun {
+            global: loaded.global,
+            phases,
+        },
+    ))
 }
 
-/// Inserts the staged rows into their tables in foreign-key order, counting
-/// inserted and skipped (already there) rows, then moves the sequences.
-fn apply(client: &Client, staged: &[load::Staged]) -> Result<Report> {
+/// Inserts the staged rows into their tables in foreign-key order
+/// (`INSERT … ON CONFLICT DO NOTHING`, parents first), counting inserted
+/// and skipped (already there) rows per table, then moves the sequences.
+/// `deleted`: rows a tenant replace removed first, by table (reported with
+/// the table's counts).
+pub(super) fn insert_staged(
+    client: &Client,
+    staged: &[load::Staged],
+    deleted: &mut BTreeMap<TableName, u64>,
+) -> Result<Report> {
     let mut report = Report::default();
-    let tables: Vec<TableName> = {
-        let mut v: Vec<TableName> = staged.iter().map(|s| s.table.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    let tables = staged_tables(staged);
     for t in super::fk_order(client, &tables)? {
         let mut c = TableCount {
             table: t.to_string(),
+            deleted: deleted.remove(&t).unwrap_or(0),
             ..Default::default()
         };
         for s in staged.iter().filter(|s| s.table == t) {
@@ -543,10 +603,19 @@ fn apply(client: &Client, staged: &[load::Staged]) -> Result<Report> {
         report.rows += c.rows;
         report.inserted += c.inserted;
         report.skipped += c.skipped;
+        report.deleted += c.deleted;
         report.tables.push(c);
     }
     report.sequences_advanced = advance_sequences(client, &tables)?;
     Ok(report)
+}
+
+/// The distinct tables of the staged blocks.
+pub(super) fn staged_tables(staged: &[load::Staged]) -> Vec<TableName> {
+    let mut v: Vec<TableName> = staged.iter().map(|s| s.table.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// After a merge: every serial or identity column's sequence is moved up to
@@ -595,194 +664,4 @@ pub fn tenant_spec(engine: &serde_json::Value) -> Option<crate::config::TenantSp
 /// argv and shell history).
 pub fn target_from_url(url: &str, password_file: Option<&std::path::Path>) -> Result<ConnInfo> {
     ConnInfo::new(url, password_file).context("--target-db")
-}
-
-// The tenant point-in-time restore's staging (temporary tables in the
-// caller's transaction, so a replace can delete and insert in one): the
-// merge restore's own staging is `load::Loader` with `Staging::Temp`;
-// the two should become one.
-
-pub(super) struct Stage {
-    pub(super) name: String,
-    pub(super) table: TableName,
-    pub(super) columns: Vec<String>,
-    pub(super) rows: u64,
-}
-
-/// The distinct tables of the staged blocks.
-pub(super) fn staged_tables(stages: &[Stage]) -> Vec<TableName> {
-    let mut v: Vec<TableName> = stages.iter().map(|s| s.table.clone()).collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// Every COPY block of the `count` artifacts into a temporary staging table
-/// (one per table and column list) on `client`, inside its transaction.
-/// Returns the stages and the tables left out (no tenant column).
-pub(super) fn stage_all(
-    client: &Client,
-    open: Opener<'_>,
-    count: usize,
-    opts: &Options,
-) -> Result<(Vec<Stage>, Vec<String>)> {
-    let mut stages: Vec<Stage> = Vec::new();
-    let mut global: Vec<String> = Vec::new();
-    let tenants = opts.tenants.clone().map(|mut t| {
-        t.keep_global = false;
-        t
-    });
-    for i in 0..count {
-        let reader = open(i)?;
-        let mut sink: Option<(Pin<Box<CopyInSink<Bytes>>>, usize)> = None;
-        let mut buf: Vec<u8> = Vec::with_capacity(1024 * 1024 + 64 * 1024);
-        filter::walk(
-            BufReader::with_capacity(1024 * 1024, reader),
-            // No psql reads the stream here (only COPY data reaches the
-            // server, through the protocol), so readings that only psql
-            // could take differently do not matter; the scanner still
-            // refuses a hostile stream.
-            sqlscan::Options { restricted: true },
-            tenants.as_ref(),
-            |ev| {
-                match ev {
-                    Event::Line(..) | Event::Dropped(..) => {}
-                    Event::CopyStart(h, f) => {
-                        if *f == RowFilter::None {
-                            if !global.contains(&h.table.to_string()) {
-                                global.push(h.table.to_string());
-                            }
-                            return Ok(());
-                        }
-                        let exists = query(
-                            client,
-                            "SELECT to_regclass($1) IS NOT NULL",
-                            &[&h.table.quoted()],
-                        )?;
-                        if !exists[0].get::<_, bool>(0) {
-                            return Err(Failure::new(ExitStatus::Failure, format!("the table {} of the backup does not exist in {}.", h.table, opts.target.display()))
-                            .with_remedy("A merge restore needs the schema in place: restore the schema first (a full restore into a new database), or migrate the target.")
-                            .into());
-                        }
-                        let idx = match stages
-                            .iter()
-                            .position(|s| s.table == h.table && s.columns == h.columns)
-                        {
-                            Some(i) => i,
-                            None => {
-                                let name = format!("vaultctl_stage_{}", stages.len());
-                                let cols = h
-                                    .columns
-                                    .iter()
-                                    .map(|c| quote_ident(c))
-                                    .collect::<Vec<_>>()
-                                    .join(", ");
-                                execute(client, &format!("CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {cols} FROM {} WITH NO DATA", h.table.quoted()))?;
-                                stages.push(Stage {
-                                    name,
-                                    table: h.table.clone(),
-                                    columns: h.columns.clone(),
-                                    rows: 0,
-                                });
-                                stages.len() - 1
-                            }
-                        };
-                        let s = &stages[idx];
-                        let cols = s
-                            .columns
-                            .iter()
-                            .map(|c| quote_ident(c))
-                            .collect::<Vec<_>>()
-                            .join(", ");
-                        let sql = format!("COPY {} ({cols}) FROM STDIN", s.name);
-                        let copy = runtime()
-                            .block_on(client.copy_in::<_, Bytes>(sql.as_str()))
-                            .map_err(|e| anyhow::anyhow!("{}", pg_error(&e)))?;
-                        sink = Some((Box::pin(copy), idx));
-                    }
-                    Event::Row(row) => {
-                        if let Some((s, _)) = &mut sink {
-                            buf.extend_from_slice(row);
-                            if buf.len() >= 1024 * 1024 {
-                                let data = Bytes::from(std::mem::take(&mut buf));
-                                runtime()
-                                    .block_on(s.send(data))
-                                    .map_err(|e| anyhow::anyhow!("{}", pg_error(&e)))?;
-                                buf.reserve(1024 * 1024 + 64 * 1024);
-                            }
-                        }
-                    }
-                    Event::CopyEnd(kept, _) => {
-                        if let Some((mut s, idx)) = sink.take() {
-                            if !buf.is_empty() {
-                                let data = Bytes::from(std::mem::take(&mut buf));
-                                runtime()
-                                    .block_on(s.send(data))
-                                    .map_err(|e| anyhow::anyhow!("{}", pg_error(&e)))?;
-                            }
-                            let n = runtime().block_on(s.as_mut().finish()).map_err(|e| {
-                                anyhow::anyhow!(
-                                    "staging rows of {} failed: {}",
-                                    stages[idx].table,
-                                    pg_error(&e)
-                                )
-                            })?;
-                            debug_assert_eq!(n, kept);
-                            stages[idx].rows += n;
-                        }
-                    }
-                }
-                Ok(())
-            },
-        )
-        .map_err(|e| refused(e, opts, i))?;
-    }
-    Ok((stages, global))
-}
-
-/// `INSERT … ON CONFLICT DO NOTHING` of every stage, parents first; the
-/// per-table counts go into `report` in that order (`deleted`: rows a
-/// replace removed first, by table).
-pub(super) fn insert_staged(
-    client: &Client,
-    stages: &[Stage],
-    tables: &[TableName],
-    report: &mut Report,
-    deleted: &mut BTreeMap<TableName, u64>,
-) -> Result<()> {
-    let mut per: BTreeMap<TableName, TableCount> = BTreeMap::new();
-    let order = super::fk_order(client, tables)?;
-    for t in &order {
-        for s in stages.iter().filter(|s| &s.table == t) {
-            let cols = s
-                .columns
-                .iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!("INSERT INTO {} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {} ON CONFLICT DO NOTHING", t.quoted(), s.name);
-            let inserted = runtime()
-                .block_on(client.execute(sql.as_str(), &[]))
-                .map_err(|e| anyhow::anyhow!("inserting into {t} failed: {}", pg_error(&e)))?;
-            let c = per.entry(t.clone()).or_insert_with(|| TableCount {
-                table: t.to_string(),
-                ..Default::default()
-            });
-            c.rows += s.rows;
-            c.inserted += inserted;
-            c.skipped += s.rows - inserted.min(s.rows);
-        }
-    }
-    // Report in restore (foreign-key) order.
-    for t in &order {
-        if let Some(mut c) = per.remove(t) {
-            c.deleted = deleted.remove(t).unwrap_or(0);
-            report.rows += c.rows;
-            report.inserted += c.inserted;
-            report.skipped += c.skipped;
-            report.deleted += c.deleted;
-            report.tables.push(c);
-        }
-    }
-    Ok(())
 }

@@ -1,7 +1,8 @@
 //! Applying a tenant export taken at an earlier time (a tenant
-//! point-in-time restore) to the live database, on one connection in one
-//! transaction. The export's COPY blocks are staged in temporary tables
-//! (as a merge restore does), then:
+//! point-in-time restore) to the live database, in one transaction. The
+//! export's COPY blocks are staged the way every merge restore stages them
+//! ([`restore::stage_and_apply`]: [`super::load::Loader`]'s staging tables,
+//! in parallel with several jobs), then:
 //!
 //! * **merge** — `INSERT … ON CONFLICT DO NOTHING`, parents first: rows
 //!   deleted since come back, rows that exist now are kept as they are;
@@ -19,8 +20,9 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use tokio_postgres::Client;
 
-use super::restore::{self, Opener, Options, Report, Stage};
-use super::{execute, pg_error, query, quote_ident, quote_literal, TableName};
+use super::load::Staged;
+use super::restore::{self, Opener, Options, Report};
+use super::{pg_error, query, quote_ident, quote_literal, TableName};
 use crate::config::TenantSpec;
 use crate::storage::runtime;
 
@@ -75,12 +77,14 @@ pub struct Applied {
     pub diff: Vec<TableDiff>,
 }
 
-/// Stages the `count` artifacts and applies them to `opts.target` as
-/// `action` says, for the tenants `ids` identified by `spec`. One
-/// transaction: committed for merge and replace once every statement ran,
-/// always rolled back for diff, rolled back on any error — including one
-/// `ended` returns (the export's own end: a stream that stopped early
-/// because its producer failed must not commit).
+/// Stages the `count` artifacts through the merge restore's staging
+/// ([`restore::stage_and_apply`]: the loader's staging tables, on
+/// `opts.jobs` connections) and applies them to `opts.target` as `action`
+/// says, for the tenants `ids` identified by `spec`. One transaction:
+/// committed for merge and replace once every statement ran, always rolled
+/// back for diff, rolled back on any error — including one `ended` returns
+/// (the export's own end: a stream that stopped early because its producer
+/// failed must not commit).
 pub fn apply(
     open: Opener<'_>,
     count: usize,
@@ -90,49 +94,32 @@ pub fn apply(
     ended: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Applied> {
     let (spec, ids) = tenants;
-    let client = opts.target.connect()?;
-    execute(&client, "BEGIN")?;
-    let result =
-        apply_in(&client, open, count, opts, spec, ids, action).and_then(|r| ended().map(|_| r));
-    match result {
-        Ok(r) if action != Action::Diff => {
-            execute(&client, "COMMIT")?;
-            Ok(r)
-        }
-        Ok(r) => {
-            execute(&client, "ROLLBACK")?;
-            Ok(r)
-        }
-        Err(e) => {
-            let _ = execute(&client, "ROLLBACK");
-            Err(e.context(format!(
-                "the tenant restore failed and was rolled back; {} is as it was",
-                opts.target.display()
-            )))
-        }
-    }
+    let staged = restore::stage_and_apply(open, count, opts, &mut |client, staged| {
+        let out = apply_staged(client, staged, spec, ids, action)?;
+        ended()?;
+        Ok((out, action != Action::Diff))
+    });
+    let (mut out, run) = staged.map_err(|e| {
+        e.context(format!(
+            "the tenant restore failed and was rolled back; {} is as it was",
+            opts.target.display()
+        ))
+    })?;
+    out.report.database = opts.target.display();
+    out.report.tables_without_tenant_column = run.global;
+    out.report.phases = Some(Box::new(run.phases));
+    Ok(out)
 }
 
-fn apply_in(
+fn apply_staged(
     client: &Client,
-    open: Opener<'_>,
-    count: usize,
-    opts: &Options,
+    staged: &[Staged],
     spec: &TenantSpec,
     ids: &[String],
     action: Action,
 ) -> Result<Applied> {
-    let (stages, global) = restore::stage_all(client, open, count, opts)?;
-    let tables = restore::staged_tables(&stages);
+    let tables = restore::staged_tables(staged);
     let order = super::fk_order(client, &tables)?;
-    let mut out = Applied {
-        report: Report {
-            database: opts.target.display(),
-            tables_without_tenant_column: global,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
     let selector = |t: &TableName| -> String {
         let column = if is_tenants_table(spec, t) {
             &spec.key
@@ -149,12 +136,16 @@ fn apply_in(
         )
     };
     if action == Action::Diff {
+        let mut diff = Vec::new();
         for t in &order {
-            for s in stages.iter().filter(|s| &s.table == t) {
-                out.diff.push(diff_table(client, s, &selector(t))?);
+            for s in staged.iter().filter(|s| &s.table == t) {
+                diff.push(diff_table(client, s, &selector(t))?);
             }
         }
-        return Ok(out);
+        return Ok(Applied {
+            diff,
+            ..Default::default()
+        });
     }
     let mut deleted = BTreeMap::new();
     if action == Action::Replace {
@@ -169,9 +160,10 @@ fn apply_in(
             deleted.insert(t.clone(), n);
         }
     }
-    restore::insert_staged(client, &stages, &tables, &mut out.report, &mut deleted)?;
-    out.report.sequences_advanced = restore::advance_sequences(client, &tables)?;
-    Ok(out)
+    Ok(Applied {
+        report: restore::insert_staged(client, staged, &mut deleted)?,
+        ..Default::default()
+    })
 }
 
 /// Whether `t` is the tenants table `spec.table` names (`table` or
@@ -209,7 +201,7 @@ fn list(prefix: &str, cols: &[String]) -> String {
 }
 
 /// One table's differences, counted (and sampled) by the server.
-fn diff_table(client: &Client, s: &Stage, selector: &str) -> Result<TableDiff> {
+fn diff_table(client: &Client, s: &Staged, selector: &str) -> Result<TableDiff> {
     let t = &s.table;
     let key = primary_key(client, t, &s.columns)?;
     let mut d = TableDiff {
@@ -230,7 +222,7 @@ fn diff_table(client: &Client, s: &Stage, selector: &str) -> Result<TableDiff> {
         .collect();
         Ok((n as u64, samples))
     };
-    let (stage, table) = (s.name.as_str(), t.quoted());
+    let (stage, table) = (s.stage.as_str(), t.quoted());
     if key.is_empty() {
         // No usable key: whole rows as multisets.
         (d.only_at_time, d.samples_only_at_time) = count(format!(

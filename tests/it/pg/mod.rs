@@ -412,10 +412,16 @@ impl Vault {
     /// vaultctl with this config; stdin is not a terminal. The superuser
     /// password is in PGPASSWORD (for --target-db).
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command_with_progress(&["--no-progress"]);
+        cmd.args(args);
+        cmd
+    }
+
+    /// [`Vault::command`] without `--no-progress`.
+    pub fn command_with_progress(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vaultctl"));
         cmd.arg("--config")
             .arg(&self.config)
-            .arg("--no-progress")
             .args(args)
             .env("HOME", self.dir.path())
             .env("PGPASSWORD", SUPERUSER_PASSWORD)
