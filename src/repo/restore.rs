@@ -11,7 +11,7 @@
 //! report success on wrong data.
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -312,20 +312,34 @@ impl Read for ArtifactReader {
         if out.is_empty() {
             return Ok(0);
         }
+        let avail = self.fill_buf()?;
+        let n = out.len().min(avail.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The decoded runs as they are (a few MiB each): a sink that takes them
+/// whole (stdout) writes each with one call instead of copying it out in
+/// small reads.
+impl BufRead for ArtifactReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos >= self.buf.len() {
             if self.done {
-                return Ok(0);
+                return Ok(&[]);
             }
             if !self.next_run()? {
                 self.done = true;
                 self.check_end()?;
-                return Ok(0);
+                return Ok(&[]);
             }
         }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
     }
 }
 
