@@ -192,7 +192,7 @@ pub fn read_blob_into(
     let base = out.len();
     let len = if loc.flags & FLAG_ZSTD != 0 {
         out.resize(base + loc.raw_len as usize, 0);
-        zstd::bulk::decompress_to_buffer(stored, &mut out[base..]).map_err(|e| {
+        decompress_into(stored, &mut out[base..]).map_err(|e| {
             out.truncate(base);
             anyhow::anyhow!(
                 "blob {} in pack {} does not decompress: {e}",
@@ -213,6 +213,24 @@ pub fn read_blob_into(
         );
     }
     Ok(())
+}
+
+/// Decompresses a zstd frame into `out` with this thread's reused context
+/// (creating one per blob is measurable in a restore).
+fn decompress_into(stored: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        slot.as_mut()
+            .expect("set above")
+            .decompress_to_buffer(stored, out)
+    })
 }
 
 /// Compresses a blob with zstd unless that does not make it smaller.

@@ -133,6 +133,7 @@ type Run = (Arc<Vec<u8>>, Vec<PlannedBlob>);
 /// A checked stream of one artifact's bytes.
 pub struct ArtifactReader {
     decoded: Ordered<Runs, Vec<u8>>,
+    spare: Spare,
     buf: Vec<u8>,
     pos: usize,
     hasher: blake3::Hasher,
@@ -194,12 +195,24 @@ impl Iterator for Runs {
     }
 }
 
+/// Buffers of runs the reader has served, for the decode threads to fill
+/// again: reused pages instead of fresh ones (a page fault and a zeroed page
+/// for every 4 KiB restored). At most [`SPARE_BUFFERS`] are kept.
+type Spare = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+const SPARE_BUFFERS: usize = 4;
+
 /// Decodes one run into a single buffer: each blob decompressed and checked
 /// against its id.
-fn decode_run(run: Result<Run, String>, key: &DedupKey) -> Result<Vec<u8>, String> {
+fn decode_run(run: Result<Run, String>, key: &DedupKey, spare: &Spare) -> Result<Vec<u8>, String> {
     let (plain, blobs) = run?;
     let raw: u64 = blobs.iter().map(|(_, loc)| loc.raw_len as u64).sum();
-    let mut out = Vec::with_capacity(raw.min(RUN_BYTES + super::format::MAX_BLOB_SIZE) as usize);
+    let mut out = spare
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    out.clear();
+    out.reserve(raw.min(RUN_BYTES + super::format::MAX_BLOB_SIZE) as usize);
     for (id, loc) in &blobs {
         read_blob_into(&plain, loc, id, key, &mut out).map_err(|e| e.to_string())?;
     }
@@ -261,9 +274,14 @@ impl ArtifactReader {
         };
         let key = repo.dedup.clone();
         let threads = decode_threads();
-        let decoded = ordered::map(runs, threads, 2 * threads, move |run| decode_run(run, &key))?;
+        let spare = Spare::default();
+        let theirs = spare.clone();
+        let decoded = ordered::map(runs, threads, 2 * threads, move |run| {
+            decode_run(run, &key, &theirs)
+        })?;
         Ok(ArtifactReader {
             decoded,
+            spare,
             buf: Vec::new(),
             pos: 0,
             hasher: blake3::Hasher::new(),
@@ -280,7 +298,12 @@ impl ArtifactReader {
     fn next_run(&mut self) -> io::Result<bool> {
         match self.decoded.next() {
             Some(Ok(buf)) => {
-                self.buf = buf;
+                let served = std::mem::replace(&mut self.buf, buf);
+                let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+                if spare.len() < SPARE_BUFFERS && served.capacity() > 0 {
+                    spare.push(served);
+                }
+                drop(spare);
                 self.pos = 0;
                 self.hasher.update(&self.buf);
                 self.size += self.buf.len() as u64;
