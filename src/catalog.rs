@@ -9,7 +9,7 @@
 
 pub mod alerts;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -1153,6 +1153,31 @@ impl Catalog {
             params![id, finished_at, if ok { "succeeded" } else { "failed" }, rows, if details.is_null() { None } else { Some(details.to_string()) }, error],
         )?;
         Ok(())
+    }
+
+    /// Records a running restore's details before it finishes (a killed
+    /// run leaves them behind: the tenant restore's work directory, where
+    /// its sandbox stays until the next run or `doctor` finds it).
+    pub fn restore_details(&self, id: i64, details: &serde_json::Value) -> Result<()> {
+        self.conn.execute(
+            "UPDATE restores SET details = ?2 WHERE id = ?1",
+            params![id, details.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Every work directory a tenant point-in-time restore has used (from
+    /// the restore log), so stale sandboxes are found outside the default.
+    pub fn tenant_restore_work_dirs(&self) -> Result<Vec<PathBuf>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT json_extract(details, '$.work_dir') FROM restores \
+             WHERE type = 'tenant-pitr' AND json_valid(details) \
+             AND json_extract(details, '$.work_dir') IS NOT NULL",
+        )?;
+        let dirs = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(dirs.into_iter().map(PathBuf::from).collect())
     }
 
     /// The restore log, newest first.

@@ -17,7 +17,9 @@ use anyhow::Result;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
+use object_store::{
+    BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, PutPayload, RetryConfig,
+};
 
 use crate::config::{Location, Target};
 use crate::error::{ExitStatus, Failure};
@@ -302,7 +304,12 @@ impl Store {
                         ClientOptions::new()
                             .with_timeout(target.request_timeout)
                             .with_connect_timeout(Duration::from_secs(10))
-                            .with_allow_http(*allow_http),
+                            .with_allow_http(*allow_http)
+                            // object_store's address shuffling resolves names
+                            // with getaddrinfo (glibc NSS, which a static
+                            // binary cannot load); without it reqwest uses its
+                            // hickory resolver (see Cargo.toml).
+                            .with_config(ClientConfigKey::RandomizeAddresses, "false"),
                     );
                 if let Some(e) = endpoint {
                     b = b.with_endpoint(e);
@@ -689,6 +696,14 @@ impl Store {
             }
             Ok(refused)
         })
+    }
+
+    /// [`Store::delete`], except that a refused delete (permission denied:
+    /// Object Lock retention, append-only credentials) is no error: `false`
+    /// says the object stays.
+    pub fn delete_unless_refused(&self, name: &str) -> Result<bool> {
+        let refused = self.delete_many_or_refused(&[name.to_string()])?;
+        Ok(refused.is_empty())
     }
 
     /// Reads many objects, a few at a time; `None` for those that are gone.

@@ -222,13 +222,16 @@ fn restore(job: &Job, req: &Request, source: &mut String, backup: &mut String) -
         );
     }
     let work_dir = req.work_dir.clone().unwrap_or_else(|| config.sandbox_dir());
-    // A killed run's sandbox first: stopped and removed.
-    let stale_removed = sandbox::sweep(&work_dir)?;
     let (physical_name, physical) = physical_source(config, req.source.as_deref())?;
     source.clone_from(&physical_name);
     let (_, tenant_spec) = tenant_source(config, req)?;
     let tenants = tenant_spec.tenants.clone().expect("checked");
     let (repo, mut catalog) = super::open(config, req.target.as_deref())?;
+    // A killed run's sandbox first (here, or in any work directory an
+    // earlier run used): stopped and removed.
+    let mut dirs = crate::ops::health::sandbox_dirs(config, &catalog)?;
+    dirs.push(work_dir.clone());
+    let stale_removed = sandbox::sweep(&dirs)?;
     let row = choose_base(
         &catalog,
         &repo,
@@ -253,6 +256,7 @@ fn restore(job: &Job, req: &Request, source: &mut String, backup: &mut String) -
         host: crate::repo::hostname(),
         started_at: crate::clock::now_rfc3339(),
     })?;
+    catalog.restore_details(log_id, &serde_json::json!({ "work_dir": work_dir }))?;
     let mut phases = Phases::default();
     let mut reached = None;
     let result = (|| -> Result<Applied> {

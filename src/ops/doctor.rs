@@ -196,10 +196,28 @@ pub fn run(config: &Config, binary: &Path) -> Report {
     r
 }
 
-/// Sandbox clusters left by a killed tenant point-in-time restore (in the
-/// default work directory).
+/// Sandbox clusters left by a killed tenant point-in-time restore, in the
+/// default work directory or any `--work-dir` the restore log names (the
+/// catalog is only read, and only when it exists).
 fn sandboxes(config: &Config, r: &mut Report) {
-    for s in crate::engine::postgres::sandbox::stale(&config.sandbox_dir()) {
+    let mut dirs = vec![config.sandbox_dir()];
+    if config.catalog.exists() {
+        match crate::catalog::Catalog::open(&config.catalog)
+            .and_then(|c| super::health::sandbox_dirs(config, &c))
+        {
+            Ok(logged) => dirs = logged,
+            Err(e) => r.warn(
+                "space",
+                "stale sandbox",
+                format!(
+                    "cannot read the work directories of past tenant restores from the catalog {}: {e:#}",
+                    config.catalog.display()
+                ),
+                "Check the catalog (vaultctl status); only the default work directory was searched for stale sandboxes.",
+            ),
+        }
+    }
+    for s in crate::engine::postgres::sandbox::stale_in(&dirs) {
         r.warn(
             "space",
             "stale sandbox",

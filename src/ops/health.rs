@@ -12,6 +12,7 @@
 //! warning alert exists or a source is stale, otherwise ok.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -709,8 +710,18 @@ pub fn status(config: &Config, catalog: &Catalog, now: OffsetDateTime) -> Result
         dr: dr_status(catalog)?,
         verify,
         drills,
-        stale_sandboxes: crate::engine::postgres::sandbox::stale(&config.sandbox_dir()),
+        stale_sandboxes: crate::engine::postgres::sandbox::stale_in(&sandbox_dirs(
+            config, catalog,
+        )?),
     })
+}
+
+/// Where tenant point-in-time restores may have left a sandbox: the
+/// default work directory and every `--work-dir` the restore log names.
+pub fn sandbox_dirs(config: &Config, catalog: &Catalog) -> Result<Vec<PathBuf>> {
+    let mut dirs = vec![config.sandbox_dir()];
+    dirs.extend(catalog.tenant_restore_work_dirs()?);
+    Ok(dirs)
 }
 
 pub fn target_usage(config: &Config, catalog: &Catalog) -> Result<Vec<TargetUsage>> {

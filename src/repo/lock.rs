@@ -300,6 +300,7 @@ fn other_locks(
     store: &Store,
     key: &DedupKey,
     ours: &str,
+    left_behind: &[String],
     timing: LockTiming,
 ) -> Result<Vec<(ObjectInfo, Option<LockInfo>, bool)>> {
     let listed = store.list_detailed(LOCKS_DIR)?;
@@ -312,7 +313,7 @@ fn other_locks(
     let unreadable_stale = timing.stale_after().max(DEFAULT_STALE_AFTER);
     let mut out = Vec::new();
     for o in listed {
-        if o.name == ours || !o.name.starts_with("locks/") {
+        if o.name == ours || left_behind.contains(&o.name) || !o.name.starts_with("locks/") {
             continue;
         }
         // A lock record is a few hundred bytes: a larger object is not
@@ -436,23 +437,32 @@ fn acquire_one(
     };
     let bytes = Bytes::from(key.seal(&serde_json::to_vec(&info)?));
     let mut attempt = 0u32;
+    // Our own earlier attempts' lock objects that the target refused to
+    // delete (Object Lock, append-only credentials): never a conflict.
+    let mut left_behind: Vec<String> = Vec::new();
     loop {
         let name = lock_path(&super::format::new_backup_id());
         let since = boottime();
         store.put(&name, bytes.clone())?;
         let mut blockers = Vec::new();
         let result = (|| -> Result<()> {
-            for (o, other, stale) in other_locks(store, key, &name, timing)? {
+            for (o, other, stale) in other_locks(store, key, &name, &left_behind, timing)? {
                 if stale {
-                    tracing::info!(
-                        "removing a stale lock on target '{}': {}",
-                        store.name,
-                        other
-                            .as_ref()
-                            .map(|i| i.describe())
-                            .unwrap_or_else(|| "an unreadable lock".into())
-                    );
-                    store.delete(&o.name)?;
+                    let what = other
+                        .as_ref()
+                        .map(|i| i.describe())
+                        .unwrap_or_else(|| "an unreadable lock".into());
+                    tracing::info!("removing a stale lock on target '{}': {what}", store.name);
+                    // A stale lock never blocks anyone, so a target that
+                    // refuses the delete (Object Lock retention,
+                    // append-only credentials) only keeps a dead object.
+                    if !store.delete_unless_refused(&o.name)? {
+                        tracing::info!(
+                            "target '{}' refused to delete the stale lock {} (permission denied); it is ignored",
+                            store.name,
+                            o.name
+                        );
+                    }
                     continue;
                 }
                 let conflicts = match (&other, kind) {
@@ -492,7 +502,9 @@ fn acquire_one(
             }
             return Ok(h);
         }
-        store.delete(&name)?;
+        if !store.delete_unless_refused(&name)? {
+            left_behind.push(name);
+        }
         if Instant::now() >= deadline {
             return Err(Failure::new(
                 ExitStatus::Locked,

@@ -26,6 +26,7 @@ mod report;
 mod roundtrip;
 mod s3;
 mod scale;
+mod shipping;
 mod tenant_pitr;
 mod views;
 mod wizard;

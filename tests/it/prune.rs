@@ -691,3 +691,96 @@ fn other_hosts_catalogs_do_not_dedup_against_deleted_packs() {
     let v = env.json(&["verify", "--read-data"], false);
     assert_eq!(v["ok"], true, "{v}");
 }
+
+/// A target that refuses deletes (Object Lock retention, or credentials that
+/// may write but not delete; here a proxy answering every delete with S3's
+/// 403 AccessDenied): a backup still succeeds, prune keeps and reports what
+/// it could not delete (exit 3, nothing lost, the repository verifies and
+/// every backup restores), and once deletes are allowed again the next
+/// prune removes what was deferred.
+#[test]
+fn prune_against_a_target_that_refuses_deletes_defers_and_loses_nothing() {
+    let env = Env::new();
+    let server = S3Server::start(&env.path("s3"));
+    let proxy = DeleteRefusingProxy::start(server.port);
+    let retention = "[target.retention]\nkeep_last = 1";
+    let direct = s3_target(&server, "cloud", retention);
+    let locked = direct.replace(&server.endpoint(), &proxy.endpoint());
+    env.write_config(&direct);
+    env.ok(&["init"]);
+    let mut history = Vec::new();
+    for i in 0..2u64 {
+        let f = env.path(&format!("work/data{i}"));
+        std::fs::write(&f, random_bytes(300 + i, 600_000)).unwrap();
+        history.push(env.backup_file("db", &f));
+    }
+
+    // From here on every delete is refused.
+    env.write_config(&locked);
+    let f = env.path("work/data2");
+    std::fs::write(&f, random_bytes(302, 600_000)).unwrap();
+    history.push(env.backup_file("db", &f));
+    let refused_by_backup = proxy.refused.load(std::sync::atomic::Ordering::SeqCst);
+
+    let manifests = || file_count(&server.repo_dir().join("snapshots"));
+    assert_eq!(manifests(), 3);
+    let out = env.run(&["--json", "prune"], false);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "refused deletes are a warning, not success and not a failure: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &report["targets"][0];
+    let deferred: BTreeSet<&str> = t["deferred"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no deferred list: {report}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        deferred,
+        history[0..2].iter().map(|s| s.as_str()).collect(),
+        "{report}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refused") && stderr.contains("Object Lock"),
+        "the operator is told why storage was not reclaimed: {stderr}"
+    );
+    assert!(
+        proxy.refused.load(std::sync::atomic::Ordering::SeqCst) > refused_by_backup,
+        "prune really tried to delete"
+    );
+    assert_eq!(manifests(), 3, "nothing was deleted");
+
+    // Nothing is lost: the repository verifies, every backup restores.
+    env.write_config(&direct);
+    let v = env.json(&["verify", "--read-data"], false);
+    assert_eq!(v["ok"], true, "{v}");
+    for (i, id) in history.iter().enumerate() {
+        assert_eq!(
+            env.restore(id, None),
+            std::fs::read(env.path(&format!("work/data{i}"))).unwrap()
+        );
+    }
+
+    // Deletes allowed again (the retention period ended): the next prune
+    // removes what it deferred.
+    let out = env.json(&["prune"], false);
+    let removed: BTreeSet<&str> = out["targets"][0]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(removed, history[0..2].iter().map(|s| s.as_str()).collect());
+    assert_eq!(manifests(), 1);
+    let v = env.json(&["verify", "--read-data"], false);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(
+        env.restore(&history[2], None),
+        std::fs::read(env.path("work/data2")).unwrap()
+    );
+}

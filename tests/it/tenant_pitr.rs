@@ -23,6 +23,8 @@ struct Setup {
     v: Vault,
     c: Cluster,
     work: PathBuf,
+    /// A `--work-dir` other than the default (owned by the cluster user).
+    elsewhere: PathBuf,
 }
 
 fn setup() -> Setup {
@@ -80,10 +82,17 @@ fn setup() -> Setup {
         ),
     )
     .unwrap();
+    let elsewhere = d.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
     chown_to_pg(v.dir.path());
     // The default work directory: sandbox/ beside the catalog.
     let work = d.join("sandbox");
-    Setup { v, c, work }
+    Setup {
+        v,
+        c,
+        work,
+        elsewhere,
+    }
 }
 
 fn stderr(o: &std::process::Output) -> String {
@@ -177,16 +186,22 @@ fn tenant_pitr_dry_run_merge_replace_and_a_killed_run() {
     let all_now = c.digests("app", None);
     let url = c.url("postgres", "app");
 
-    // 1. kill -9 while the sandbox runs: the sandbox stays, the target does not change.
+    // 1. kill -9 while the sandbox runs (in a --work-dir of its own): the
+    // sandbox stays, the target does not change.
     let pause = tempfile::tempdir().unwrap();
     let started = Instant::now();
+    let elsewhere = s.elsewhere.display().to_string();
     let mut child =
-        s.v.command(&args(&url, &t, &["--mode", "replace", "--yes"]))
-            .env("VAULTCTL_TEST_PAUSE_DIR", pause.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        s.v.command(&args(
+            &url,
+            &t,
+            &["--mode", "replace", "--yes", "--work-dir", &elsewhere],
+        ))
+        .env("VAULTCTL_TEST_PAUSE_DIR", pause.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     while !pause.path().join("tenant-pitr-sandbox.reached").exists() {
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
         assert!(started.elapsed() < Duration::from_secs(180), "no sandbox");
@@ -194,7 +209,8 @@ fn tenant_pitr_dry_run_merge_replace_and_a_killed_run() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let left = sandboxes(&s.work);
+    assert!(sandboxes(&s.work).is_empty());
+    let left = sandboxes(&s.elsewhere);
     assert_eq!(left.len(), 1, "{left:?}");
     let pid: i32 = std::fs::read_to_string(left[0].join("data/postmaster.pid"))
         .unwrap()
@@ -208,17 +224,29 @@ fn tenant_pitr_dry_run_merge_replace_and_a_killed_run() {
         "sandbox server runs"
     );
     assert_eq!(c.digests("app", None), all_now, "the target changed");
-    let doctor = s.v.run(&["doctor"]);
+    // doctor and status find it outside the default work directory (the
+    // restore log names the work directory from the start of the run).
+    let doctor = String::from_utf8_lossy(&s.v.run(&["doctor"]).stdout).to_string();
     assert!(
-        String::from_utf8_lossy(&doctor.stdout).contains("stale sandbox"),
-        "doctor: {}",
-        String::from_utf8_lossy(&doctor.stdout)
+        doctor.contains("stale sandbox") && doctor.contains(&elsewhere),
+        "doctor: {doctor}"
+    );
+    let status = s.v.json(&["status"]);
+    assert_eq!(
+        status["stale_sandboxes"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
     );
 
-    // 2. Dry run: removes the stale sandbox, reports exactly what changed.
+    // 2. Dry run (default work directory): removes the stale sandbox of
+    // the killed run, reports exactly what changed.
     let dry = s.v.json(&args(&url, &t, &["--dry-run"]));
     assert_eq!(dry["stale_removed"].as_array().unwrap().len(), 1, "{dry}");
-    assert!(sandboxes(&s.work).is_empty(), "{:?}", sandboxes(&s.work));
+    assert!(
+        sandboxes(&s.elsewhere).is_empty(),
+        "{:?}",
+        sandboxes(&s.elsewhere)
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),

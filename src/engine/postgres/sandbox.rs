@@ -287,10 +287,19 @@ pub fn stale(work_dir: &Path) -> Vec<Stale> {
     out
 }
 
-/// Stops and deletes every stale sandbox under `work_dir`; returns those
-/// removed.
-pub fn sweep(work_dir: &Path) -> Result<Vec<Stale>> {
-    let found = stale(work_dir);
+/// The stale sandboxes under any of `dirs` (each directory looked at once).
+pub fn stale_in(dirs: &[PathBuf]) -> Vec<Stale> {
+    let mut seen = std::collections::BTreeSet::new();
+    dirs.iter()
+        .filter(|d| seen.insert(d.as_path()))
+        .flat_map(|d| stale(d))
+        .collect()
+}
+
+/// Stops and deletes every stale sandbox under any of `dirs`; returns
+/// those removed.
+pub fn sweep(dirs: &[PathBuf]) -> Result<Vec<Stale>> {
+    let found = stale_in(dirs);
     for s in &found {
         tracing::warn!(
             "removing the stale sandbox {} left by vaultctl process {} (killed or crashed){}",
@@ -384,7 +393,10 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].path, dead);
         assert!(!found[0].running);
-        assert_eq!(sweep(work.path()).unwrap().len(), 1);
+        // Each directory is looked at once, however often it is named.
+        let dirs = [work.path().to_path_buf(), work.path().to_path_buf()];
+        assert_eq!(stale_in(&dirs).len(), 1);
+        assert_eq!(sweep(&dirs).unwrap().len(), 1);
         assert!(!dead.exists());
         let root = live.root.clone();
         assert!(root.join("pg_hba.conf").exists());

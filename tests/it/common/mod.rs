@@ -749,3 +749,90 @@ pub fn python_tar(path: &Path, body: &str, pax: bool) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An HTTP proxy on 127.0.0.1 in front of an S3 server that refuses every
+/// delete (`DELETE`, and the multi-object `POST ?delete`) with S3's
+/// `403 AccessDenied`, the way a bucket under Object Lock retention or
+/// append-only credentials answers, and passes everything else through
+/// byte for byte (so the SigV4 signatures stay valid). One request per
+/// connection: it asks both sides to close after each answer.
+pub struct DeleteRefusingProxy {
+    pub port: u16,
+    pub refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl DeleteRefusingProxy {
+    pub fn start(upstream_port: u16) -> DeleteRefusingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = refused.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let _ = proxy_one(client, upstream_port, &counter);
+                });
+            }
+        });
+        DeleteRefusingProxy { port, refused }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Forwards one request of `client` (refusing deletes) and the answer.
+fn proxy_one(
+    mut client: TcpStream,
+    upstream_port: u16,
+    refused: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut head = Vec::new();
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+            if k.eq_ignore_ascii_case("connection") {
+                continue;
+            }
+        }
+        if line == "\r\n" {
+            head.extend_from_slice(b"Connection: close\r\n\r\n");
+            break;
+        }
+        head.extend_from_slice(line.as_bytes());
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body)?;
+    let request_line =
+        String::from_utf8_lossy(&head[..head.iter().position(|&b| b == b'\n').unwrap_or(0)])
+            .to_string();
+    let is_delete = request_line.starts_with("DELETE ")
+        || (request_line.starts_with("POST ") && request_line.contains("?delete"));
+    if is_delete {
+        refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied: object is WORM protected</Message></Error>";
+        write!(
+            client,
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+            xml.len()
+        )?;
+        return client.flush();
+    }
+    let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
+    upstream.write_all(&head)?;
+    upstream.write_all(&body)?;
+    std::io::copy(&mut upstream, &mut client)?;
+    client.flush()
+}

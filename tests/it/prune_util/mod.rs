@@ -12,7 +12,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_vaultctl");
 pub const S3_AK: &str = "PRUNETESTAK";
 pub const S3_SK: &str = "PRUNETESTSECRET";
 
-pub use crate::common::S3Server;
+pub use crate::common::{DeleteRefusingProxy, S3Server};
 use crate::common::{ACCESS_KEY, BUCKET, PREFIX, SECRET_KEY};
 
 pub struct Env {
