@@ -67,6 +67,7 @@ fn prune_all(
     dry_run: bool,
     lock_wait: Duration,
 ) -> Result<Outcome> {
+    crate::memtrace::mark("prune: start");
     let (repo, mut catalog) = super::open(config, target)?;
     let opts = PruneOptions {
         dry_run,
@@ -91,6 +92,7 @@ fn prune_all(
                     for id in &r.removed {
                         catalog.forget_backup_on(id, &store.name)?;
                     }
+                    crate::memtrace::mark("prune: catalog updated");
                 }
                 out.reports.push(r);
             }
@@ -105,6 +107,7 @@ fn prune_all(
                 crate::error::paragraph(&e)
             );
         }
+        crate::memtrace::mark("prune: dedup index re-read");
     }
     Ok(out)
 }

@@ -3,7 +3,7 @@
 //! end to end against the manifest and recorded in the restore log. The
 //! flag form, the wizard and `dr run`/`dr drill` share it.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -273,7 +273,7 @@ fn stream(
         }
         _ => {
             let mut out = std::io::stdout().lock();
-            std::io::copy(&mut reader, &mut out).context("restoring to stdout failed")?;
+            copy_buffered(&mut reader, &mut out).context("restoring to stdout failed")?;
             std::io::Write::flush(&mut out)?;
             None
         }
@@ -503,5 +503,32 @@ impl<R: Read> Read for Counted<R> {
         let n = self.inner.read(buf)?;
         self.progress.advance(n as u64);
         Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.progress.advance(n as u64);
+    }
+}
+
+/// Copies a buffered reader's chunks to `out` as they come (the restore
+/// reader's decoded runs: one write each, no copy through a small buffer).
+fn copy_buffered(reader: &mut impl BufRead, out: &mut impl std::io::Write) -> std::io::Result<u64> {
+    let mut total = 0;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(total);
+        }
+        let n = chunk.len();
+        out.write_all(chunk)?;
+        reader.consume(n);
+        total += n as u64;
     }
 }

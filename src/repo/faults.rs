@@ -1053,3 +1053,44 @@ fn a_storage_error_at_any_operation_of_a_catalog_rebuild_is_reported_never_silen
         "after the rebuilds",
     );
 }
+
+/// The stream restore decodes on several threads: a long stream over many
+/// packs comes back byte for byte, and a blob that does not match its id in
+/// the middle of it fails the read there with the corrupt-data error, after
+/// delivering only intact bytes from before it.
+#[test]
+fn a_parallel_stream_restore_is_exact_and_stops_at_a_corrupt_blob() {
+    let w = World::new();
+    let mem = Arc::new(InMemory::new());
+    let repo = Repository::init_stores(
+        World::stores(mem.clone()),
+        w.keys(),
+        CHUNKER,
+        LockTiming::default(),
+    )
+    .unwrap();
+    let catalog = w.new_catalog();
+    let data = vec![("dump".to_string(), noise(7, 6 << 20))];
+    let id = backup(&repo, &catalog, data.clone()).unwrap().id;
+    let store = repo.stores[0].clone();
+    assert_eq!(restore(&repo, &catalog, &store, &id).unwrap(), data);
+
+    let mut cat = Catalog::open(&catalog).unwrap();
+    let (_, body) = restore::load_body(&repo, std::slice::from_ref(&store), &id).unwrap();
+    let artifact = &body.artifacts[0];
+    let mut plan = restore::plan(&repo, &mut cat, artifact).unwrap();
+    assert!(plan.len() > 100, "{} blobs", plan.len());
+    let bad = plan.len() * 2 / 3;
+    let before: u64 = plan[..bad].iter().map(|(_, l)| l.raw_len as u64).sum();
+    plan[bad].0[0] ^= 1;
+    let mut r = restore::ArtifactReader::open(&repo, vec![store], artifact, plan).unwrap();
+    let mut got = Vec::new();
+    let err = r.read_to_end(&mut got).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("does not match its id (corrupt data)"),
+        "{err}"
+    );
+    assert!(got.len() as u64 <= before, "{} > {before}", got.len());
+    assert_eq!(got[..], data[0].1[..got.len()]);
+}

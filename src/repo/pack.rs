@@ -157,6 +157,20 @@ pub fn parse_entries(plain: &[u8]) -> Result<Vec<PackEntry>> {
 
 /// Extracts a blob from a decrypted pack, decompresses it and checks its id.
 pub fn read_blob(plain: &[u8], loc: &BlobLocation, id: &BlobId, key: &DedupKey) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    read_blob_into(plain, loc, id, key, &mut out)?;
+    Ok(out)
+}
+
+/// [`read_blob`] appending to `out` (the stream restore decodes runs of
+/// blobs into one buffer); on an error `out` keeps only what it had.
+pub fn read_blob_into(
+    plain: &[u8],
+    loc: &BlobLocation,
+    id: &BlobId,
+    key: &DedupKey,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let start = loc.offset as usize;
     let end = start + loc.stored_len as usize;
     if end > plain.len() {
@@ -175,8 +189,11 @@ pub fn read_blob(plain: &[u8], loc: &BlobLocation, id: &BlobId, key: &DedupKey) 
             loc.raw_len
         );
     }
-    let data = if loc.flags & FLAG_ZSTD != 0 {
-        zstd::bulk::decompress(stored, loc.raw_len as usize).map_err(|e| {
+    let base = out.len();
+    let len = if loc.flags & FLAG_ZSTD != 0 {
+        out.resize(base + loc.raw_len as usize, 0);
+        decompress_into(stored, &mut out[base..]).map_err(|e| {
+            out.truncate(base);
             anyhow::anyhow!(
                 "blob {} in pack {} does not decompress: {e}",
                 hex::encode(&id[..8]),
@@ -184,16 +201,36 @@ pub fn read_blob(plain: &[u8], loc: &BlobLocation, id: &BlobId, key: &DedupKey) 
             )
         })?
     } else {
-        stored.to_vec()
+        out.extend_from_slice(stored);
+        stored.len()
     };
-    if data.len() != loc.raw_len as usize || &key.blob_id(&data) != id {
+    if len != loc.raw_len as usize || &key.blob_id(&out[base..base + len]) != id {
+        out.truncate(base);
         bail!(
             "blob {} in pack {} does not match its id (corrupt data)",
             hex::encode(&id[..8]),
             &loc.pack[..12]
         );
     }
-    Ok(data)
+    Ok(())
+}
+
+/// Decompresses a zstd frame into `out` with this thread's reused context
+/// (creating one per blob is measurable in a restore).
+fn decompress_into(stored: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        slot.as_mut()
+            .expect("set above")
+            .decompress_to_buffer(stored, out)
+    })
 }
 
 /// Compresses a blob with zstd unless that does not make it smaller.

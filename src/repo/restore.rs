@@ -2,14 +2,16 @@
 //!
 //! A fetch thread downloads the packs in the order the stream needs them
 //! (checking each pack's bytes against its name, falling back to the next
-//! target when one is missing or damaged) and decrypts them; the reader
-//! decompresses each blob, checks it against its id and serves the bytes.
+//! target when one is missing or damaged) and decrypts them; decode threads
+//! (one per core, [`super::ordered`]) decompress runs of blobs and check each
+//! against its id, a bounded window ahead of the reader, which takes the runs
+//! back in stream order, hashes the whole stream and serves the bytes.
 //! At the end of the stream the length and whole-stream BLAKE3 are checked
 //! against the manifest, and a mismatch is an I/O error, so no sink can
 //! report success on wrong data.
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -18,7 +20,8 @@ use crossbeam_channel::{bounded, Receiver};
 use super::format::{manifest_path, pack_path};
 use super::keys::{self, DedupKey, Identity};
 use super::manifest::{self, Artifact, Body, Header};
-use super::pack::{read_blob, BlobId, BlobLocation};
+use super::ordered::{self, Ordered};
+use super::pack::{read_blob_into, BlobId, BlobLocation};
 use super::Repository;
 use crate::catalog::Catalog;
 use crate::error::{ExitStatus, Failure};
@@ -124,13 +127,15 @@ type PlannedBlob = (BlobId, BlobLocation);
 /// A decrypted pack and the consecutive blobs the stream needs from it.
 type Segment = (Arc<Vec<u8>>, Vec<PlannedBlob>);
 
+/// A run of consecutive blobs of one decrypted pack: one decode job.
+type Run = (Arc<Vec<u8>>, Vec<PlannedBlob>);
+
 /// A checked stream of one artifact's bytes.
 pub struct ArtifactReader {
-    segments: Receiver<Result<Segment, String>>,
-    current: Option<(Arc<Vec<u8>>, VecDeque<PlannedBlob>)>,
+    decoded: Ordered<Runs, Vec<u8>>,
+    spare: Spare,
     buf: Vec<u8>,
     pos: usize,
-    key: DedupKey,
     hasher: blake3::Hasher,
     size: u64,
     expected_size: u64,
@@ -143,6 +148,81 @@ pub struct ArtifactReader {
 /// How many decrypted packs the fetcher keeps for reuse (a stream that
 /// repeats itself points back at recent packs); bounds restore memory.
 const PACK_CACHE: usize = 2;
+/// Raw bytes of one decode job (at least one blob): small enough that the
+/// window of decoded runs stays a few tens of MiB, large enough that the
+/// threads hand over a few blobs at a time.
+const RUN_BYTES: u64 = 4 << 20;
+
+/// The fetcher's segments cut into decode jobs of about [`RUN_BYTES`]; a
+/// fetch error becomes one failing job, after which the input ends.
+struct Runs {
+    segments: Receiver<Result<Segment, String>>,
+    current: Option<(Arc<Vec<u8>>, VecDeque<PlannedBlob>)>,
+    failed: bool,
+}
+
+impl Iterator for Runs {
+    type Item = Result<Run, String>;
+
+    fn next(&mut self) -> Option<Result<Run, String>> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            if let Some((plain, queue)) = &mut self.current {
+                if !queue.is_empty() {
+                    let mut run = Vec::new();
+                    let mut bytes = 0u64;
+                    while let Some((_, loc)) = queue.front() {
+                        if !run.is_empty() && bytes + loc.raw_len as u64 > RUN_BYTES {
+                            break;
+                        }
+                        bytes += loc.raw_len as u64;
+                        run.extend(queue.pop_front());
+                    }
+                    return Some(Ok((plain.clone(), run)));
+                }
+            }
+            match self.segments.recv() {
+                Ok(Ok((plain, blobs))) => self.current = Some((plain, blobs.into())),
+                Ok(Err(msg)) => {
+                    self.failed = true;
+                    return Some(Err(msg));
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// Buffers of runs the reader has served, for the decode threads to fill
+/// again: reused pages instead of fresh ones (a page fault and a zeroed page
+/// for every 4 KiB restored). At most [`SPARE_BUFFERS`] are kept.
+type Spare = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+const SPARE_BUFFERS: usize = 4;
+
+/// Decodes one run into a single buffer: each blob decompressed and checked
+/// against its id.
+fn decode_run(run: Result<Run, String>, key: &DedupKey, spare: &Spare) -> Result<Vec<u8>, String> {
+    let (plain, blobs) = run?;
+    let raw: u64 = blobs.iter().map(|(_, loc)| loc.raw_len as u64).sum();
+    let mut out = spare
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    out.clear();
+    out.reserve(raw.min(RUN_BYTES + super::format::MAX_BLOB_SIZE) as usize);
+    for (id, loc) in &blobs {
+        read_blob_into(&plain, loc, id, key, &mut out).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+/// Decode threads: one per core (at most 8).
+fn decode_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().min(8))
+}
 
 impl ArtifactReader {
     pub fn open(
@@ -187,12 +267,23 @@ impl ArtifactReader {
                     i = j;
                 }
             })?;
-        Ok(ArtifactReader {
+        let runs = Runs {
             segments: rx,
             current: None,
+            failed: false,
+        };
+        let key = repo.dedup.clone();
+        let threads = decode_threads();
+        let spare = Spare::default();
+        let theirs = spare.clone();
+        let decoded = ordered::map(runs, threads, 2 * threads, move |run| {
+            decode_run(run, &key, &theirs)
+        })?;
+        Ok(ArtifactReader {
+            decoded,
+            spare,
             buf: Vec::new(),
             pos: 0,
-            key: repo.dedup.clone(),
             hasher: blake3::Hasher::new(),
             size: 0,
             expected_size: artifact.size,
@@ -203,24 +294,23 @@ impl ArtifactReader {
         })
     }
 
-    /// Loads the next blob into `buf`; false at the end of the stream.
-    fn next_blob(&mut self) -> io::Result<bool> {
-        loop {
-            if let Some((plain, queue)) = &mut self.current {
-                if let Some((id, loc)) = queue.pop_front() {
-                    self.buf = read_blob(plain, &loc, &id, &self.key)
-                        .map_err(|e| io::Error::other(e.to_string()))?;
-                    self.pos = 0;
-                    self.hasher.update(&self.buf);
-                    self.size += self.buf.len() as u64;
-                    return Ok(true);
+    /// Loads the next decoded run into `buf`; false at the end of the stream.
+    fn next_run(&mut self) -> io::Result<bool> {
+        match self.decoded.next() {
+            Some(Ok(buf)) => {
+                let served = std::mem::replace(&mut self.buf, buf);
+                let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+                if spare.len() < SPARE_BUFFERS && served.capacity() > 0 {
+                    spare.push(served);
                 }
+                drop(spare);
+                self.pos = 0;
+                self.hasher.update(&self.buf);
+                self.size += self.buf.len() as u64;
+                Ok(true)
             }
-            match self.segments.recv() {
-                Ok(Ok((plain, blobs))) => self.current = Some((plain, blobs.into())),
-                Ok(Err(msg)) => return Err(io::Error::other(msg)),
-                Err(_) => return Ok(false),
-            }
+            Some(Err(msg)) => Err(io::Error::other(msg)),
+            None => Ok(false),
         }
     }
 
@@ -245,20 +335,34 @@ impl Read for ArtifactReader {
         if out.is_empty() {
             return Ok(0);
         }
+        let avail = self.fill_buf()?;
+        let n = out.len().min(avail.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The decoded runs as they are (a few MiB each): a sink that takes them
+/// whole (stdout) writes each with one call instead of copying it out in
+/// small reads.
+impl BufRead for ArtifactReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos >= self.buf.len() {
             if self.done {
-                return Ok(0);
+                return Ok(&[]);
             }
-            if !self.next_blob()? {
+            if !self.next_run()? {
                 self.done = true;
                 self.check_end()?;
-                return Ok(0);
+                return Ok(&[]);
             }
         }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
     }
 }
 
