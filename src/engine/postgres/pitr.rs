@@ -474,7 +474,7 @@ pub fn start_and_wait(
             return fail(
                 ExitStatus::Failure,
                 format!("the restored server stopped during recovery.{}", log_tail(&log)),
-                "Read the server log above: a recovery target before the backup's end, or WAL missing from the archive (see `vaultctl wal status`), are the usual causes.",
+                "Read the server log above: a recovery target before the backup's end, WAL missing from the archive (see `vaultctl wal status`), or (\"recovery ended before configured recovery target was reached\") a target time after the last transaction in the archived WAL are the usual causes; for the last, have the server archive its current segment (SELECT pg_switch_wal()) and wait for `vaultctl wal status` to show it, or choose an earlier time.",
             );
         }
         if started.elapsed() > timeout {
