@@ -506,6 +506,14 @@ fn a_killed_connection_fails_the_restore_and_leaves_the_target_as_it_was() {
 #[test]
 fn data_phase_lines_show_tables_and_eta_without_a_terminal() {
     let c = fixture();
+    // A stream of several of the restore reader's decoded runs (about
+    // 4 MiB each): the fixture alone fits one, which the schema phase
+    // reads whole, so the data phase would have no bytes left to count.
+    c.psql(
+        "app",
+        "CREATE TABLE bulk (id bigint PRIMARY KEY, payload text NOT NULL); \
+         INSERT INTO bulk SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 100000) g",
+    );
     let v = Vault::new(&[SourceDef {
         name: "db",
         url: c.url("backup", "app"),
