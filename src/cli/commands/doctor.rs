@@ -26,17 +26,17 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         }))?;
         return Ok(status.code());
     }
-    let mut t = output::table();
-    t.set_header(vec!["", "scope", "check", "detail"]);
-    for c in &report.checks {
-        t.add_row(vec![
-            c.status.label().to_string(),
-            c.scope.clone(),
-            c.name.clone(),
-            c.detail.clone(),
-        ]);
-    }
-    output::line(&t.to_string())?;
+    output::print_table(
+        &["", "scope", "check", "detail"],
+        report.checks.iter().map(|c| {
+            vec![
+                c.status.label().to_string(),
+                c.scope.clone(),
+                c.name.clone(),
+                c.detail.clone(),
+            ]
+        }),
+    )?;
     for c in report.checks.iter().filter(|c| c.status != Outcome::Pass) {
         if let Some(fix) = &c.fix {
             output::line(&format!(

@@ -148,22 +148,22 @@ fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitStatus> {
     if ctx.global.json {
         output::json(&plan)?;
     } else {
-        let mut t = output::table();
-        t.set_header(vec!["", "step", "status", "detail"]);
-        for (i, c) in plan.checks.iter().enumerate() {
-            let needed = if c.required && c.status == "fail" {
-                " (needed)"
-            } else {
-                ""
-            };
-            t.add_row(vec![
-                (i + 1).to_string(),
-                c.step.clone(),
-                format!("{}{needed}", c.status.to_uppercase()),
-                c.detail.clone(),
-            ]);
-        }
-        output::line(&t.to_string())?;
+        output::print_table(
+            &["", "step", "status", "detail"],
+            plan.checks.iter().enumerate().map(|(i, c)| {
+                let needed = if c.required && c.status == "fail" {
+                    " (needed)"
+                } else {
+                    ""
+                };
+                vec![
+                    (i + 1).to_string(),
+                    c.step.clone(),
+                    format!("{}{needed}", c.status.to_uppercase()),
+                    c.detail.clone(),
+                ]
+            }),
+        )?;
         output::line(if plan.ready {
             "DR plan: ready"
         } else {
@@ -192,17 +192,17 @@ fn execute(ctx: &Ctx, mode: &Mode, yes: bool) -> Result<ExitStatus> {
 }
 
 fn print(r: &job::Report) -> Result<()> {
-    let mut t = output::table();
-    t.set_header(vec!["step", "result", "time", "detail"]);
-    for s in &r.steps {
-        t.add_row(vec![
-            s.step.clone(),
-            if s.ok { "ok" } else { "FAILED" }.to_string(),
-            output::duration_ms(s.ms),
-            s.detail.clone(),
-        ]);
-    }
-    output::line(&t.to_string())?;
+    output::print_table(
+        &["step", "result", "time", "detail"],
+        r.steps.iter().map(|s| {
+            vec![
+                s.step.clone(),
+                if s.ok { "ok" } else { "FAILED" }.to_string(),
+                output::duration_ms(s.ms),
+                s.detail.clone(),
+            ]
+        }),
+    )?;
     let out = &r.outcome;
     if let Some(v) = &out.verification {
         output::line(&format!(
@@ -249,38 +249,38 @@ fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitStatus> {
         output::line("no DR runs or drills yet (`vaultctl dr drill --source S` runs one)")?;
         return Ok(ExitStatus::Success);
     }
-    let mut t = output::table();
-    t.set_header(vec![
-        "id",
-        "kind",
-        "source",
-        "backup",
-        "started",
-        "outcome",
-        "RTO",
-        "tables",
-        "rows",
-        "target db",
-        "error",
-    ]);
-    for r in &rows {
-        t.add_row(vec![
-            r.id.to_string(),
-            r.kind.clone(),
-            r.source.clone(),
-            output::or_dash(r.backup_id.as_ref()),
-            r.started_at.clone(),
-            r.outcome.clone(),
-            output::or_dash(r.rto_ms.map(output::duration_ms)),
-            output::or_dash(r.tables),
-            output::or_dash(r.rows),
-            r.target_db.clone().unwrap_or_else(|| "(scratch)".into()),
-            r.error
-                .clone()
-                .map(|e| e.chars().take(80).collect::<String>())
-                .unwrap_or_default(),
-        ]);
-    }
-    output::line(&t.to_string())?;
+    output::print_table(
+        &[
+            "id",
+            "kind",
+            "source",
+            "backup",
+            "started",
+            "outcome",
+            "RTO",
+            "tables",
+            "rows",
+            "target db",
+            "error",
+        ],
+        rows.iter().map(|r| {
+            vec![
+                r.id.to_string(),
+                r.kind.clone(),
+                r.source.clone(),
+                output::or_dash(r.backup_id.as_ref()),
+                r.started_at.clone(),
+                r.outcome.clone(),
+                output::or_dash(r.rto_ms.map(output::duration_ms)),
+                output::or_dash(r.tables),
+                output::or_dash(r.rows),
+                r.target_db.clone().unwrap_or_else(|| "(scratch)".into()),
+                r.error
+                    .clone()
+                    .map(|e| e.chars().take(80).collect::<String>())
+                    .unwrap_or_default(),
+            ]
+        }),
+    )?;
     Ok(ExitStatus::Success)
 }

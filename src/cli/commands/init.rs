@@ -13,13 +13,14 @@ pub fn run(ctx: &Ctx) -> Result<ExitStatus> {
         output::json(&report)?;
         return Ok(ExitStatus::Success);
     }
-    let mut t = output::table();
-    t.set_header(vec!["target", "result"]);
-    for (name, what) in &report.targets {
-        t.add_row(vec![name.clone(), what.clone()]);
-    }
     output::line(&format!("repository {}", report.repo_id))?;
-    output::line(&t.to_string())?;
+    output::print_table(
+        &["target", "result"],
+        report
+            .targets
+            .iter()
+            .map(|(name, what)| [name.clone(), what.clone()]),
+    )?;
     if report.created_dedup_key && ctx.global.quiet == 0 {
         eprintln!(
             "vaultctl: wrote the dedup key to {}. Copy it to every host that backs up into this repository (a write-only host needs it, not the identity).",

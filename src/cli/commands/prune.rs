@@ -81,22 +81,22 @@ fn print_report(r: &TargetReport) -> Result<()> {
         }
     ))?;
     if !r.backups.is_empty() {
-        let mut t = output::table();
-        t.set_header(vec![
-            "id", "source", "started", "host", "tags", "action", "kept by",
-        ]);
-        for b in &r.backups {
-            t.add_row(vec![
-                b.id.clone(),
-                b.source.clone(),
-                b.started_at.replace('T', " ").chars().take(19).collect(),
-                b.host.clone(),
-                b.tags.join(","),
-                b.action.clone(),
-                b.reasons.join(", "),
-            ]);
-        }
-        output::line(&t.to_string())?;
+        output::print_table(
+            &[
+                "id", "source", "started", "host", "tags", "action", "kept by",
+            ],
+            r.backups.iter().map(|b| {
+                vec![
+                    b.id.clone(),
+                    b.source.clone(),
+                    b.started_at.replace('T', " ").chars().take(19).collect(),
+                    b.host.clone(),
+                    b.tags.join(","),
+                    b.action.clone(),
+                    b.reasons.join(", "),
+                ]
+            }),
+        )?;
     }
     let g = &r.gc;
     output::line(&format!(

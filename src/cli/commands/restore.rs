@@ -248,22 +248,22 @@ fn print_db(ctx: &Ctx, o: &DbOutcome) -> Result<()> {
         return output::json(o);
     }
     let report = &o.report;
-    let mut t = output::table();
-    t.set_header(vec![
-        "table",
-        "rows in backup",
-        "inserted",
-        "skipped (already there)",
-    ]);
-    for c in &report.tables {
-        t.add_row(vec![
-            c.table.clone(),
-            c.rows.to_string(),
-            c.inserted.to_string(),
-            c.skipped.to_string(),
-        ]);
-    }
-    output::line(&t.to_string())?;
+    output::print_table(
+        &[
+            "table",
+            "rows in backup",
+            "inserted",
+            "skipped (already there)",
+        ],
+        report.tables.iter().map(|c| {
+            vec![
+                c.table.clone(),
+                c.rows.to_string(),
+                c.inserted.to_string(),
+                c.skipped.to_string(),
+            ]
+        }),
+    )?;
     if !report.tables_without_tenant_column.is_empty() {
         output::line(&format!(
             "not restored (no tenant column): {}",

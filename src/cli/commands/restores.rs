@@ -41,31 +41,31 @@ pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<ExitStatus> {
         output::line("no restores recorded")?;
         return Ok(ExitStatus::Success);
     }
-    let mut t = output::table();
-    t.set_header(vec![
-        "id", "started", "backup", "type", "target", "tenants", "operator", "outcome", "rows",
-        "reason",
-    ]);
-    for r in &rows {
-        t.add_row(vec![
-            r.id.to_string(),
-            r.started_at.replace('T', " ").chars().take(19).collect(),
-            r.backup_id.clone(),
-            r.kind.clone(),
-            r.target.clone(),
-            r.tenants.join(","),
-            r.operator.clone(),
-            match &r.error {
-                Some(e) if r.outcome == "failed" => {
-                    format!("failed: {}", e.chars().take(80).collect::<String>())
-                }
-                _ => r.outcome.clone(),
-            },
-            r.rows.map(|n| n.to_string()).unwrap_or_default(),
-            r.reason.clone().unwrap_or_default(),
-        ]);
-    }
-    output::line(&t.to_string())?;
+    output::print_table(
+        &[
+            "id", "started", "backup", "type", "target", "tenants", "operator", "outcome", "rows",
+            "reason",
+        ],
+        rows.iter().map(|r| {
+            vec![
+                r.id.to_string(),
+                r.started_at.replace('T', " ").chars().take(19).collect(),
+                r.backup_id.clone(),
+                r.kind.clone(),
+                r.target.clone(),
+                r.tenants.join(","),
+                r.operator.clone(),
+                match &r.error {
+                    Some(e) if r.outcome == "failed" => {
+                        format!("failed: {}", e.chars().take(80).collect::<String>())
+                    }
+                    _ => r.outcome.clone(),
+                },
+                r.rows.map(|n| n.to_string()).unwrap_or_default(),
+                r.reason.clone().unwrap_or_default(),
+            ]
+        }),
+    )?;
     Ok(ExitStatus::Success)
 }
 

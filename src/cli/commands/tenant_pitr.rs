@@ -82,50 +82,51 @@ fn print(o: &Outcome, target: &ConnInfo) -> Result<()> {
         o.backup,
         o.reached.as_deref().unwrap_or("none after the base backup")
     ))?;
-    let mut t = output::table();
     if o.mode == Action::Diff {
-        t.set_header(vec![
-            "table",
-            "only at the time (deleted since)",
-            "only now (added since)",
-            "differ (changed since)",
-        ]);
-        for d in &o.applied.diff {
-            t.add_row(vec![
-                if d.primary_key.is_empty() {
-                    format!("{} (no primary key: whole rows)", d.table)
-                } else {
-                    d.table.clone()
-                },
-                d.only_at_time.to_string(),
-                d.only_now.to_string(),
-                d.differ.to_string(),
-            ]);
-        }
-        output::line(&t.to_string())?;
+        output::print_table(
+            &[
+                "table",
+                "only at the time (deleted since)",
+                "only now (added since)",
+                "differ (changed since)",
+            ],
+            o.applied.diff.iter().map(|d| {
+                [
+                    if d.primary_key.is_empty() {
+                        format!("{} (no primary key: whole rows)", d.table)
+                    } else {
+                        d.table.clone()
+                    },
+                    d.only_at_time.to_string(),
+                    d.only_now.to_string(),
+                    d.differ.to_string(),
+                ]
+            }),
+        )?;
         return output::line(&format!(
             "dry run: nothing was written to {}",
             target.display()
         ));
     }
     let report = &o.applied.report;
-    t.set_header(vec![
-        "table",
-        "rows at the time",
-        "deleted first",
-        "inserted",
-        "skipped (already there)",
-    ]);
-    for c in &report.tables {
-        t.add_row(vec![
-            c.table.clone(),
-            c.rows.to_string(),
-            c.deleted.to_string(),
-            c.inserted.to_string(),
-            c.skipped.to_string(),
-        ]);
-    }
-    output::line(&t.to_string())?;
+    output::print_table(
+        &[
+            "table",
+            "rows at the time",
+            "deleted first",
+            "inserted",
+            "skipped (already there)",
+        ],
+        report.tables.iter().map(|c| {
+            [
+                c.table.clone(),
+                c.rows.to_string(),
+                c.deleted.to_string(),
+                c.inserted.to_string(),
+                c.skipped.to_string(),
+            ]
+        }),
+    )?;
     for s in &report.sequences_advanced {
         output::line(&format!("sequence moved past the restored ids: {s}"))?;
     }

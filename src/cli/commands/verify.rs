@@ -50,36 +50,36 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
     if ctx.global.json {
         output::json(&v)?;
     } else {
-        let mut t = output::table();
-        t.set_header(vec![
-            "target",
-            "mode",
-            "backups",
-            "packs read",
-            "content",
-            "result",
-        ]);
-        for r in reports {
-            t.add_row(vec![
-                r.target.clone(),
-                r.mode.clone(),
-                r.backups_checked.to_string(),
-                r.packs_checked.to_string(),
-                if r.content_checked {
-                    "checked".into()
-                } else {
-                    "-".to_string()
-                },
-                if r.ok && !r.orphans.is_empty() {
-                    format!("ok, {} warning(s)", r.orphans.len())
-                } else if r.ok {
-                    "ok".into()
-                } else {
-                    format!("{} problem(s)", r.problems.len())
-                },
-            ]);
-        }
-        output::line(&t.to_string())?;
+        output::print_table(
+            &[
+                "target",
+                "mode",
+                "backups",
+                "packs read",
+                "content",
+                "result",
+            ],
+            reports.iter().map(|r| {
+                vec![
+                    r.target.clone(),
+                    r.mode.clone(),
+                    r.backups_checked.to_string(),
+                    r.packs_checked.to_string(),
+                    if r.content_checked {
+                        "checked".into()
+                    } else {
+                        "-".to_string()
+                    },
+                    if r.ok && !r.orphans.is_empty() {
+                        format!("ok, {} warning(s)", r.orphans.len())
+                    } else if r.ok {
+                        "ok".into()
+                    } else {
+                        format!("{} problem(s)", r.problems.len())
+                    },
+                ]
+            }),
+        )?;
         for r in reports {
             for p in &r.problems {
                 let affected = if p.backups.is_empty() {
