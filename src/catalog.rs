@@ -790,14 +790,7 @@ impl Catalog {
                 .collect();
             entries.sort_by_key(|(_, e)| e.id);
             for (pack, e) in entries {
-                blob.execute(params![
-                    &e.id[..],
-                    pack,
-                    e.offset,
-                    e.stored_len,
-                    e.raw_len,
-                    e.flags
-                ])?;
+                upsert_blob(&mut blob, pack, e)?;
             }
             for (name, _) in objects {
                 for t in targets {
@@ -833,14 +826,7 @@ impl Catalog {
                 let pack = packs
                     .get(slot as usize)
                     .context("index entry of an unknown pack")?;
-                blob.execute(params![
-                    &e.id[..],
-                    pack,
-                    e.offset,
-                    e.stored_len,
-                    e.raw_len,
-                    e.flags
-                ])?;
+                upsert_blob(&mut blob, pack, &e)?;
             }
             let mut io = tx.prepare_cached(
                 "INSERT OR IGNORE INTO index_objects (name, target) VALUES (?1, ?2)",
@@ -1086,6 +1072,19 @@ const BLOB_UPSERT: &str = "INSERT INTO blobs (id, pack, offset, stored_len, raw_
        raw_len = excluded.raw_len, flags = excluded.flags
      WHERE (SELECT count(*) FROM pack_targets WHERE pack = blobs.pack)
          < (SELECT count(*) FROM pack_targets WHERE pack = excluded.pack)";
+
+/// Runs the prepared [`BLOB_UPSERT`] for one index entry of `pack`.
+fn upsert_blob(stmt: &mut rusqlite::CachedStatement<'_>, pack: &str, e: &PackEntry) -> Result<()> {
+    stmt.execute(params![
+        &e.id[..],
+        pack,
+        e.offset,
+        e.stored_len,
+        e.raw_len,
+        e.flags
+    ])?;
+    Ok(())
+}
 
 /// A completed backup to record ([`Catalog::upsert_completed_many`]).
 pub struct Completed<'a> {
