@@ -303,24 +303,26 @@ impl Config {
             .and_then(|s| s.drill.as_ref())
     }
 
-    /// Where a parallel restore spills COPY data its connections have not
-    /// taken yet (beside the catalog; the files are unlinked at once).
+    /// `name` in the catalog's directory, where vaultctl keeps its local
+    /// state (spools, spill files, sandboxes).
+    pub fn beside_catalog(&self, name: &str) -> PathBuf {
+        self.catalog
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(name)
+    }
+
     /// Where tenant point-in-time restores put their sandbox clusters
     /// unless `--work-dir` says otherwise: `sandbox/` beside the catalog.
     pub fn sandbox_dir(&self) -> PathBuf {
-        self.catalog
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join("sandbox")
+        self.beside_catalog("sandbox")
     }
 
+    /// Where a parallel restore spills COPY data its connections have not
+    /// taken yet (beside the catalog; the files are unlinked at once).
     pub fn restore_spill_dir(&self) -> PathBuf {
-        self.catalog
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."))
-            .join("restore-spill")
+        self.beside_catalog("restore-spill")
     }
 }
 

@@ -389,12 +389,7 @@ pub struct WalRepo {
 
 /// Where push records what secondaries still lack: beside the catalog.
 pub fn state_dir(config: &Config) -> PathBuf {
-    config
-        .catalog
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("wal-pending")
+    config.beside_catalog("wal-pending")
 }
 
 impl WalRepo {
@@ -738,13 +733,7 @@ impl Drop for Mapped {
 
 /// Where the asynchronous mode keeps its status files: beside the catalog.
 pub fn spool_dir(config: &Config, source: &str) -> PathBuf {
-    config
-        .catalog
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("wal-spool")
-        .join(source)
+    config.beside_catalog("wal-spool").join(source)
 }
 
 /// What identifies one version of a file in pg_wal: inode, length and
