@@ -132,6 +132,17 @@ impl World {
         Repository::from_stores(World::stores(inner), self.keys(), LockTiming::default()).unwrap()
     }
 
+    /// A new repository on both targets of `inner`.
+    fn init_repo(&self, inner: Arc<dyn ObjectStore>) -> Repository {
+        Repository::init_stores(
+            World::stores(inner),
+            self.keys(),
+            CHUNKER,
+            LockTiming::default(),
+        )
+        .unwrap()
+    }
+
     /// A copy of a (closed) catalog, for one run.
     fn copy_catalog(&self, from: &Path) -> PathBuf {
         let n = self
@@ -300,13 +311,7 @@ fn print_points(title: &str, ops: &[Op]) {
 /// (closed) catalog and the backup's id and data.
 fn pre_state(w: &World, generations: u64) -> (InMemory, PathBuf, HashMap<String, Data>) {
     let mem = Arc::new(InMemory::new());
-    let repo = Repository::init_stores(
-        World::stores(mem.clone()),
-        w.keys(),
-        CHUNKER,
-        LockTiming::default(),
-    )
-    .unwrap();
+    let repo = w.init_repo(mem.clone());
     let catalog = w.new_catalog();
     let mut expected = HashMap::new();
     for g in 0..generations {
@@ -1062,13 +1067,7 @@ fn a_storage_error_at_any_operation_of_a_catalog_rebuild_is_reported_never_silen
 fn a_parallel_stream_restore_is_exact_and_stops_at_a_corrupt_blob() {
     let w = World::new();
     let mem = Arc::new(InMemory::new());
-    let repo = Repository::init_stores(
-        World::stores(mem.clone()),
-        w.keys(),
-        CHUNKER,
-        LockTiming::default(),
-    )
-    .unwrap();
+    let repo = w.init_repo(mem.clone());
     let catalog = w.new_catalog();
     let data = vec![("dump".to_string(), noise(7, 6 << 20))];
     let id = backup(&repo, &catalog, data.clone()).unwrap().id;
