@@ -324,6 +324,12 @@ impl Config {
     pub fn restore_spill_dir(&self) -> PathBuf {
         self.beside_catalog("restore-spill")
     }
+
+    /// Where an export of many tenants spills each table's rows, ordered by
+    /// tenant, before it merges them (beside the catalog; unnamed files).
+    pub fn tenant_spill_dir(&self) -> PathBuf {
+        self.beside_catalog("tenant-spill")
+    }
 }
 
 /// A validated `[[notify]]` entry.

@@ -24,11 +24,13 @@ pub fn from_config(s: &SourceConfig) -> Box<dyn Source> {
 pub fn tenant_source(
     s: &SourceConfig,
     selection: postgres::tenants::Selection,
+    spill_dir: std::path::PathBuf,
 ) -> anyhow::Result<Box<dyn Source>> {
     match &s.spec {
         SourceSpec::Postgres(p) => Ok(Box::new(postgres::tenants::TenantExport::new(
             p.clone(),
             selection,
+            spill_dir,
         )?)),
         other => crate::error::fail(
             crate::error::ExitStatus::Usage,

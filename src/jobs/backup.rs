@@ -99,7 +99,7 @@ pub fn plan(config: &Config, what: Selection) -> Result<Vec<Planned>> {
         .into_iter()
         .map(|s| {
             let source = match &tenants {
-                Some(t) => engine::tenant_source(s, t.clone())?,
+                Some(t) => engine::tenant_source(s, t.clone(), config.tenant_spill_dir())?,
                 None => engine::from_config(s),
             };
             Ok(Planned {

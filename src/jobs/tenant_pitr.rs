@@ -424,7 +424,11 @@ fn export_and_apply(
     tenants: &crate::config::TenantSpec,
     backup_id: &str,
 ) -> Result<Applied> {
-    let mut export = TenantExport::new(export_spec.clone(), Selection::Ids(req.tenants.clone()))?;
+    let mut export = TenantExport::new(
+        export_spec.clone(),
+        Selection::Ids(req.tenants.clone()),
+        job.config.tenant_spill_dir(),
+    )?;
     let finishes: std::cell::RefCell<Vec<ExportFinish>> = Default::default();
     let mut open = |_: usize| -> Result<Box<dyn std::io::Read + Send>> {
         let stream = export.next_artifact()?.ok_or_else(|| {

@@ -17,6 +17,7 @@ pub mod restore;
 pub mod sandbox;
 pub mod sqlscan;
 pub mod tenant_apply;
+pub mod tenant_merge;
 pub mod tenants;
 
 use std::path::{Path, PathBuf};

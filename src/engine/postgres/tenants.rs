@@ -2,15 +2,23 @@
 //! artifact per tenant holding that tenant's rows of every table carrying
 //! the tenant column (and its row of the tenants table), in foreign-key
 //! order, as COPY blocks.
+//!
+//! A few tenants are exported with one `COPY (SELECT … WHERE tenant = X)`
+//! per table each; all of them (`--all-tenants`, or [`ONE_PASS_FROM`] ids
+//! or more) with one COPY per table ordered by the tenant column, spilled
+//! and merged ([`super::tenant_merge`]): the same artifact bytes (the rows
+//! of one table within a tenant in no particular order, as before).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
+use std::io::{BufWriter, Read, Write};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use tokio_postgres::Client;
 
+use super::tenant_merge::{spill_file, Spill};
 use super::{
     execute, fk_order, pg_error, query, quote_ident, quote_literal, ConnInfo, TableName,
     USER_TABLES,
@@ -36,12 +44,20 @@ struct Table {
     by: String,
 }
 
+/// From this many tenants on, the export reads each table once (spilled
+/// and merged) instead of once per tenant.
+pub const ONE_PASS_FROM: usize = 32;
+
+type Counts = Arc<Mutex<BTreeMap<String, BTreeMap<String, u64>>>>;
+
 pub struct TenantExport {
     spec: PostgresSpec,
     tenants: TenantSpec,
     selection: Selection,
+    /// Where the one-pass export spills each table's rows (unnamed files).
+    spill_dir: PathBuf,
     state: Option<State>,
-    counts: Arc<Mutex<BTreeMap<String, BTreeMap<String, u64>>>>,
+    counts: Counts,
     meta: serde_json::Value,
     chosen: Vec<String>,
 }
@@ -50,10 +66,17 @@ struct State {
     client: Arc<Client>,
     tables: Vec<Table>,
     queue: VecDeque<String>,
+    /// The one-pass export's spills, when it is used.
+    merged: Option<Arc<Mutex<Merged>>>,
+    /// The position of the next tenant in the chosen order.
+    next: usize,
 }
 
 impl TenantExport {
-    pub fn new(spec: PostgresSpec, selection: Selection) -> Result<Self> {
+    /// `spill_dir`: where the one-pass export spills (see
+    /// `Config::tenant_spill_dir`); it needs room for the text of the
+    /// tenant tables.
+    pub fn new(spec: PostgresSpec, selection: Selection, spill_dir: PathBuf) -> Result<Self> {
         let tenants = spec.tenants.clone().ok_or_else(|| {
             Failure::new(ExitStatus::Usage, "this postgres source has no [source.tenants] table in the config.")
                 .with_remedy("Add [source.tenants] with table, key and column, or back up the whole database without --tenant.")
@@ -62,6 +85,7 @@ impl TenantExport {
             spec,
             tenants,
             selection,
+            spill_dir,
             state: None,
             counts: Arc::default(),
             meta: serde_json::Value::Null,
@@ -79,7 +103,10 @@ impl TenantExport {
         let chosen = match &self.selection {
             Selection::All => all.clone(),
             Selection::Ids(ids) => {
-                let missing: Vec<&String> = ids.iter().filter(|i| !all.contains(i)).collect();
+                let missing: Vec<&String> = ids
+                    .iter()
+                    .filter(|i| all.binary_search(i).is_err())
+                    .collect();
                 if !missing.is_empty() {
                     return Err(Failure::new(
                         ExitStatus::Usage,
@@ -186,6 +213,29 @@ impl TenantExport {
                 global.join(", ")
             );
         }
+        // Many tenants: every table read once, in the tenant column's byte
+        // order (the order of `chosen`), into a spill.
+        let one_pass = (matches!(self.selection, Selection::All) || chosen.len() >= ONE_PASS_FROM)
+            && tables.iter().all(|t| t.columns.contains(&t.by));
+        let merged = if one_pass {
+            let started = std::time::Instant::now();
+            let mut spills = Vec::with_capacity(tables.len());
+            for t in &tables {
+                spills.push(runtime().block_on(spill_table(&client, t, &self.spill_dir))?);
+            }
+            tracing::debug!(
+                "tenant export: {} tables spilled in {:.2?}",
+                tables.len(),
+                started.elapsed()
+            );
+            Some(Arc::new(Mutex::new(Merged {
+                spills,
+                headers: tables.iter().map(copy_header).collect(),
+                next: 0,
+            })))
+        } else {
+            None
+        };
         self.meta = serde_json::json!({
             "mode": "tenants",
             "server_version": facts.server_version,
@@ -193,6 +243,7 @@ impl TenantExport {
             "role": facts.role,
             "url": conn.display(),
             "snapshot": "REPEATABLE READ, READ ONLY (one snapshot for every tenant)",
+            "export": if one_pass { "one COPY per table, merged by tenant" } else { "one COPY per table and tenant" },
             "tenant_spec": self.tenants,
             "tenants_table": tenants_table.to_string(),
             "tables": tables.iter().map(|t| t.name.to_string()).collect::<Vec<_>>(),
@@ -203,8 +254,161 @@ impl TenantExport {
             client,
             tables,
             queue: chosen.into(),
+            merged,
+            next: 0,
         });
         Ok(())
+    }
+}
+
+/// The line that opens a table's COPY block in an artifact.
+fn copy_header(t: &Table) -> Vec<u8> {
+    format!(
+        "COPY {} ({}) FROM stdin;\n",
+        t.name.quoted(),
+        column_list(t)
+    )
+    .into_bytes()
+}
+
+fn column_list(t: &Table) -> String {
+    t.columns
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first line of a tenant's artifact.
+fn artifact_header(tenant: &str) -> String {
+    format!(
+        "-- vaultctl tenant export: tenant {}; restore with vaultctl restore --type merge\n",
+        super::comment_text(tenant)
+    )
+}
+
+/// Every row of `t` in the tenant column's byte order, in an unnamed file
+/// in `dir`.
+async fn spill_table(client: &Client, t: &Table, dir: &std::path::Path) -> Result<Spill> {
+    let field = t
+        .columns
+        .iter()
+        .position(|c| c == &t.by)
+        .expect("checked by the caller");
+    let sql = format!(
+        "COPY (SELECT {} FROM {} ORDER BY {}::text COLLATE \"C\") TO STDOUT",
+        column_list(t),
+        t.name.quoted(),
+        quote_ident(&t.by)
+    );
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("exporting {} failed: {e}", t.name);
+    let mut w = BufWriter::with_capacity(COALESCE, spill_file(dir)?);
+    let stream = client
+        .copy_out(sql.as_str())
+        .await
+        .map_err(|e| failed(&pg_error(&e)))?;
+    futures::pin_mut!(stream);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| failed(&pg_error(&e)))?;
+        w.write_all(&chunk)
+            .map_err(|e| failed(&format!("writing its spill file in {}: {e}", dir.display())))?;
+    }
+    let file = w
+        .into_inner()
+        .map_err(|e| failed(&format!("writing its spill file: {e}")))?;
+    Spill::from_file(t.name.to_string(), file, field)
+}
+
+/// The one-pass export: every table's spill, read tenant by tenant.
+struct Merged {
+    spills: Vec<Spill>,
+    headers: Vec<Vec<u8>>,
+    /// The position of the tenant being read (or next to be read).
+    next: usize,
+}
+
+/// One tenant's artifact, produced from the spills as it is read.
+struct MergedReader {
+    merged: Arc<Mutex<Merged>>,
+    index: usize,
+    tenant: String,
+    counts: Counts,
+    rows: BTreeMap<String, u64>,
+    started: bool,
+    /// The table being emitted, and whether its COPY line is out.
+    table: usize,
+    in_table: bool,
+    table_rows: u64,
+    done: bool,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl MergedReader {
+    fn fill(&mut self) -> Result<()> {
+        let mut m = self.merged.lock().unwrap();
+        if !self.started {
+            if m.next > self.index {
+                anyhow::bail!("tenant '{}' was read out of order", self.tenant);
+            }
+            // An earlier tenant left unread: its rows are skipped.
+            m.next = self.index;
+            self.started = true;
+            self.buf
+                .extend_from_slice(artifact_header(&self.tenant).as_bytes());
+        } else if m.next != self.index {
+            anyhow::bail!(
+                "another tenant was read before tenant '{}' ended",
+                self.tenant
+            );
+        }
+        let Merged {
+            spills,
+            headers,
+            next,
+        } = &mut *m;
+        while self.buf.len() < COALESCE && !self.done {
+            if !self.in_table {
+                self.buf.extend_from_slice(&headers[self.table]);
+                self.in_table = true;
+                self.table_rows = 0;
+            }
+            let spill = &mut spills[self.table];
+            let (rows, end) = spill.take(self.tenant.as_bytes(), &mut self.buf, COALESCE)?;
+            self.table_rows += rows;
+            if end {
+                self.buf.extend_from_slice(b"\\.\n");
+                self.rows.insert(spill.name().to_string(), self.table_rows);
+                self.in_table = false;
+                self.table += 1;
+                if self.table == spills.len() {
+                    self.done = true;
+                    *next = self.index + 1;
+                    self.counts
+                        .lock()
+                        .unwrap()
+                        .insert(self.tenant.clone(), std::mem::take(&mut self.rows));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for MergedReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.buf.clear();
+            self.pos = 0;
+            self.fill().map_err(std::io::Error::other)?;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -219,21 +423,12 @@ async fn export_tenant(
     counts: &mut BTreeMap<String, u64>,
 ) -> Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(COALESCE + 64 * 1024);
-    writeln!(
-        buf,
-        "-- vaultctl tenant export: tenant {}; restore with vaultctl restore --type merge",
-        super::comment_text(tenant)
-    )?;
+    buf.extend_from_slice(artifact_header(tenant).as_bytes());
     for t in tables {
-        let cols = t
-            .columns
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        writeln!(buf, "COPY {} ({cols}) FROM stdin;", t.name.quoted())?;
+        buf.extend_from_slice(&copy_header(t));
         let sql = format!(
-            "COPY (SELECT {cols} FROM {} WHERE {} = {}) TO STDOUT",
+            "COPY (SELECT {} FROM {} WHERE {} = {}) TO STDOUT",
+            column_list(t),
             t.name.quoted(),
             quote_ident(&t.by),
             quote_literal(tenant)
@@ -276,6 +471,40 @@ impl Source for TenantExport {
             execute(&state.client, "COMMIT")?;
             return Ok(None);
         };
+        let index = state.next;
+        state.next += 1;
+        if let Some(merged) = &state.merged {
+            let reader = MergedReader {
+                merged: merged.clone(),
+                index,
+                tenant: tenant.clone(),
+                counts: self.counts.clone(),
+                rows: BTreeMap::new(),
+                started: false,
+                table: 0,
+                in_table: false,
+                table_rows: 0,
+                done: false,
+                buf: Vec::new(),
+                pos: 0,
+            };
+            let merged = merged.clone();
+            let t = tenant.clone();
+            return Ok(Some(ArtifactStream {
+                name: artifact_name(&tenant),
+                format: "stream".into(),
+                reader: Box::new(reader),
+                finish: Box::new(move || {
+                    if merged.lock().unwrap().next > index {
+                        Ok(())
+                    } else {
+                        Err(anyhow::anyhow!(
+                            "the export of tenant '{t}' stopped before its end"
+                        ))
+                    }
+                }),
+            }));
+        }
         let (reader, mut writer) = std::io::pipe()?;
         let client = state.client.clone();
         let tables = state.tables.clone();
@@ -324,7 +553,7 @@ pub fn artifact_name(tenant: &str) -> String {
 }
 
 /// The tenants table of `spec` and every tenant id in it (its key column as
-/// text, sorted).
+/// text, in byte order, once each).
 fn tenant_ids(
     client: &Client,
     conn: &ConnInfo,
@@ -353,7 +582,7 @@ fn tenant_ids(
         name: row.get(1),
     };
     let key = quote_ident(&spec.key);
-    let all = query(
+    let mut all: Vec<String> = query(
         client,
         &format!(
             "SELECT {key}::text FROM {} WHERE {key} IS NOT NULL ORDER BY 1",
@@ -370,6 +599,9 @@ fn tenant_ids(
     .iter()
     .map(|r| r.get(0))
     .collect();
+    // Byte order: the order the one-pass export merges in.
+    all.sort();
+    all.dedup();
     Ok((tenants_table, all))
 }
 
