@@ -220,8 +220,10 @@ pub fn run(
         }
     }
     check_lagging_targets(config, &catalog, &repo);
+    crate::memtrace::mark("backup: hooks run");
     // Staleness of every source, then metrics.
     ops::after_command(config, &catalog);
+    crate::memtrace::mark("backup: metrics written");
     match first_error {
         Some(e) if several => Err(e.context(format!(
             "{failures} of {total} backups failed (each is reported above)"

@@ -289,7 +289,9 @@ fn run_inner(
         .with_remedy("Check the source's paths or command.")
         .into());
     }
+    crate::memtrace::mark("backup: every artifact read");
     let collected = pipeline.finish(chunk_seq)?;
+    crate::memtrace::mark("backup: pipeline finished");
     // Packs the catalog offered for dedup that a target lacks: forget them
     // there, so no later backup references them either.
     for (pack, target) in &collected.missing_packs {
@@ -365,6 +367,7 @@ fn run_inner(
         &repo.dedup,
         &repo.recipients,
     )?);
+    crate::memtrace::mark("backup: manifest encoded");
     // Only targets where our lock still holds get the manifest: elsewhere a
     // prune may have deleted packs it would name.
     good = commit_everywhere(&lock, &good, &manifest_path(id), encoded, &mut failed);
@@ -389,6 +392,7 @@ fn run_inner(
         &names,
     )?;
     lock.release();
+    crate::memtrace::mark("backup: catalog updated");
     Ok(BackupOutcome {
         id: id.to_string(),
         source: opts.source.clone(),

@@ -21,7 +21,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::format;
-use super::keys::{decrypt, encrypt, DedupKey, Identity, Recipient};
+use super::keys::{decrypt, DedupKey, Identity, Recipient};
 use crate::error::{ExitStatus, Failure};
 
 pub const MANIFEST_MAGIC: &[u8; 8] = b"VCSNAP01";
@@ -121,11 +121,32 @@ pub fn encode(
     key: &DedupKey,
     recipients: &[Recipient],
 ) -> Result<Vec<u8>> {
-    let mut body_json = serde_json::to_value(body)?;
-    body_json["id"] = header.id.clone().into();
-    body_json["source"] = header.source.clone().into();
-    body_json["kind"] = header.kind.clone().into();
-    let body = encrypt(recipients, &serde_json::to_vec_pretty(&body_json)?)?;
+    // Serialized straight into the encryption: neither a JSON tree of the
+    // body nor its plaintext is held (10,000 tenant artifacts with their
+    // row counts made tens of MB of both).
+    #[derive(Serialize)]
+    struct Stored<'a> {
+        id: &'a str,
+        source: &'a str,
+        kind: &'a str,
+        note: &'a Option<String>,
+        tenants: &'a [String],
+        engine: &'a serde_json::Value,
+        artifacts: &'a [Artifact],
+    }
+    let stored = Stored {
+        id: &header.id,
+        source: &header.source,
+        kind: &header.kind,
+        note: &body.note,
+        tenants: &body.tenants,
+        engine: &body.engine,
+        artifacts: &body.artifacts,
+    };
+    let mut body = Vec::new();
+    let mut w = super::keys::encrypt_writer(recipients, &mut body)?;
+    serde_json::to_writer_pretty(&mut w, &stored)?;
+    w.finish()?;
     let mut header_json = serde_json::to_value(header)?;
     header_json["version"] = MANIFEST_VERSION.into();
     header_json["body_mac"] = hex::encode(key.manifest_body_mac(&body)).into();
@@ -280,6 +301,7 @@ pub fn decode_body(stored: &[u8], identities: &[Identity], header: &Header) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repo::keys::encrypt;
 
     fn fixture() -> (Header, Body, DedupKey, Vec<Identity>, Vec<Recipient>) {
         let id = age::x25519::Identity::generate();
