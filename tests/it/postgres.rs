@@ -715,3 +715,24 @@ fn all_tenants_in_one_pass_match_per_tenant_exports() {
         "only its row of the tenants table"
     );
 }
+
+/// An all-tenants backup that cannot spill (its `tenant-spill` directory
+/// is a file) fails with the directory named and leaves no manifest; a few
+/// `--tenant` ids, read per tenant, need no spill.
+#[test]
+fn an_all_tenants_backup_that_cannot_spill_fails_cleanly() {
+    let c = fixture();
+    let v = vault(&c);
+    std::fs::write(v.dir.path().join("tenant-spill"), b"not a directory").unwrap();
+    let o = v.run(&["backup", "db", "--all-tenants"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("tenant-spill") && stderr(&o).contains("--tenant ID"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(v.manifests(), 0);
+    assert_eq!(v.json(&["list"])[0]["status"], "failed");
+    v.backup(&["db", "--tenant", "acme"]);
+    assert_eq!(v.manifests(), 1);
+}

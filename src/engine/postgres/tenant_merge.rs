@@ -14,6 +14,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 
+use crate::error::{ExitStatus, Failure};
+
 /// The value of field `index` (0-based) of one COPY text row (without or
 /// with its trailing newline), unescaped: `None` for SQL NULL (`\N`) or a
 /// row with fewer fields.
@@ -172,11 +174,21 @@ impl Spill {
 
 /// An unnamed temporary file in `dir` (created if missing).
 pub fn spill_file(dir: &Path) -> Result<File> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow!("cannot create the spill directory {}: {e}", dir.display()))?;
+    let failed = |e: std::io::Error| {
+        anyhow::Error::new(
+            Failure::new(
+                ExitStatus::Failure,
+                format!(
+                    "the tenant export cannot spill its tables in {}: {e}.",
+                    dir.display()
+                ),
+            )
+            .with_remedy("Make that directory (beside the catalog) writable with room for the text of the tenant tables, or back up a few tenants with --tenant ID."),
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
     // Unnamed: nothing is left behind, whatever happens.
-    tempfile::tempfile_in(dir)
-        .map_err(|e| anyhow!("cannot create a spill file in {}: {e}", dir.display()))
+    tempfile::tempfile_in(dir).map_err(failed)
 }
 
 #[cfg(test)]
