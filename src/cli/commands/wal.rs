@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::config::Config;
 use crate::error::ExitStatus;
 use crate::jobs::wal::pick_source;
@@ -170,31 +171,24 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<ExitStatus> {
 }
 
 fn print_status(st: &crate::jobs::wal::Status) -> Result<()> {
-    output::print_table(
-        &[
-            "target",
-            "files",
-            "last segment",
-            "last archived",
-            "lag",
-            "gaps",
-            "behind primary",
-        ],
-        st.targets.iter().map(|s| {
-            [
-                s.target.clone(),
-                s.files.to_string(),
-                output::or_dash(s.last_segment.as_ref()),
-                output::or_dash(s.last_archived_at.as_ref()),
-                output::or_dash(
-                    s.lag_seconds
-                        .map(|l| output::duration_ms(l.max(0) as u64 * 1000)),
-                ),
-                s.gaps.len().to_string(),
-                s.behind_primary.to_string(),
-            ]
-        }),
-    )?;
+    Columns::new()
+        .col("target", |s: &crate::jobs::wal::TargetStatus| {
+            s.target.clone()
+        })
+        .col("files", |s| s.files.to_string())
+        .col("last segment", |s| output::or_dash(s.last_segment.as_ref()))
+        .col("last archived", |s| {
+            output::or_dash(s.last_archived_at.as_ref())
+        })
+        .col("lag", |s| {
+            output::or_dash(
+                s.lag_seconds
+                    .map(|l| output::duration_ms(l.max(0) as u64 * 1000)),
+            )
+        })
+        .col("gaps", |s| s.gaps.len().to_string())
+        .col("behind primary", |s| s.behind_primary.to_string())
+        .print(&st.targets)?;
     if let Some(s) = &st.server {
         output::line(&format!(
             "server: current WAL {}, last archived {} at {}, {} failure(s)",
