@@ -41,7 +41,7 @@ pub fn table() -> comfy_table::Table {
     t
 }
 
-pub use crate::humanize::{bytes, duration_ms};
+pub use crate::humanize::{bytes, duration_ms, sparkline};
 
 /// Prints one table: a header and rows of cells.
 pub fn print_table<R: IntoIterator<Item = String>>(
@@ -283,28 +283,6 @@ pub fn plain_ascii() -> bool {
         || std::env::var("TERM").map(|t| t == "dumb").unwrap_or(false)
 }
 
-/// A one-line trend of `values` (scaled between their minimum and maximum):
-/// Unicode blocks, or `_.-=#` in plain ASCII.
-pub fn sparkline(values: &[u64], ascii: bool) -> String {
-    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    const PLAIN: [char; 5] = ['_', '.', '-', '=', '#'];
-    let levels: &[char] = if ascii { &PLAIN } else { &BLOCKS };
-    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
-        return String::new();
-    };
-    values
-        .iter()
-        .map(|&v| {
-            let i = if max == min {
-                levels.len() / 2
-            } else {
-                ((v - min) as f64 / (max - min) as f64 * (levels.len() - 1) as f64).round() as usize
-            };
-            levels[i]
-        })
-        .collect()
-}
-
 /// Confirmation on a terminal; without one, a refusal that names `--yes`.
 pub struct TerminalConfirm;
 
@@ -327,19 +305,5 @@ impl crate::jobs::Confirm for TerminalConfirm {
             );
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod sparkline_tests {
-    use super::sparkline;
-
-    #[test]
-    fn sparkline_scales_between_min_and_max() {
-        assert_eq!(sparkline(&[], false), "");
-        assert_eq!(sparkline(&[1, 8, 4], false), "▁█▄");
-        assert_eq!(sparkline(&[0, 100, 50, 25], true), "_#-.");
-        assert_eq!(sparkline(&[5, 5], true), "--");
-        assert_eq!(sparkline(&[10, 20, 30], false).chars().count(), 3);
     }
 }

@@ -10,8 +10,6 @@ use crate::cli::output::{self, Columns};
 use crate::cli::Ctx;
 use crate::config::Config;
 use crate::error::ExitStatus;
-use crate::jobs::wal::pick_source;
-use crate::repo::wal::{self, FetchError, WalRepo};
 
 #[derive(Subcommand, Debug)]
 pub enum WalCommand {
@@ -82,14 +80,13 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<ExitStatus> {
     match cmd {
         WalCommand::Push(a) => push(ctx, &config, a),
         WalCommand::Fetch(a) => {
-            let (source, _) = pick_source(&config, a.source.source.as_deref())?;
-            let repo = WalRepo::open(&config, source, false)?;
-            match wal::fetch(&repo, &a.name, &a.path) {
-                Ok(target) => {
+            let source = a.source.source.as_deref();
+            match crate::jobs::wal::fetch(&config, source, &a.name, &a.path)? {
+                Some(target) => {
                     tracing::info!("restored {} from target '{target}'", a.name);
                     Ok(ExitStatus::Success)
                 }
-                Err(FetchError::NotInArchive) => {
+                None => {
                     if ctx.global.quiet == 0 {
                         eprintln!(
                             "vaultctl: wal fetch: {} is not in the archive (exit 1: not an error)",
@@ -99,7 +96,6 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<ExitStatus> {
                     // restore_command's "not found" is any non-zero code.
                     Ok(ExitStatus::Failure)
                 }
-                Err(FetchError::Failed(e)) => Err(e),
             }
         }
         WalCommand::Status(a) => status(ctx, &config, a),
