@@ -11,6 +11,8 @@
 pub mod backup;
 pub mod catalog;
 pub mod dr;
+#[cfg(test)]
+mod faults;
 pub mod offers;
 pub mod pitr;
 pub mod prune;

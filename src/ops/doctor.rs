@@ -319,7 +319,7 @@ fn keys(config: &Config, r: &mut Report) {
 fn target(config: &Config, t: &Target, r: &mut Report) {
     let scope = format!("target {}", t.name);
     let scope = scope.as_str();
-    let store = match Store::open(t, false) {
+    let store = match t.store_spec().and_then(|s| Store::open(&s, false)) {
         Ok(s) => s,
         Err(e) => {
             r.error(

@@ -398,7 +398,9 @@ impl WalRepo {
         let mut stores = Vec::new();
         for t in &config.targets {
             stores.push(
-                Store::open(t, false).map_err(|e| (t.name.clone(), crate::error::paragraph(&e))),
+                t.store_spec()
+                    .and_then(|s| Store::open(&s, false))
+                    .map_err(|e| (t.name.clone(), crate::error::paragraph(&e))),
             );
         }
         // Readers (fetch, status, sync) make do with any target that opens:
