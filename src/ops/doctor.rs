@@ -247,8 +247,7 @@ fn secret_file(scope: &str, name: &str, path: &Path, what: &str, r: &mut Report)
         }
     };
     let mode = meta.mode() & 0o777;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = rustix::process::geteuid().as_raw();
     if mode & 0o077 != 0 {
         r.fail(
             scope,

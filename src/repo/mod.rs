@@ -130,21 +130,24 @@ pub struct InitReport {
 /// Whether a process of this host still runs: a backup row or a lock
 /// left by a killed process must not block anyone forever.
 pub fn process_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    unsafe {
-        libc::kill(pid, 0) == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // Signal 0 only checks for existence; EPERM: it exists, as another user.
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
     }
 }
 
 /// A test hook, in debug builds only (release builds compile it to
-/// nothing): when `VAULTCTL_TEST_PAUSE_DIR` is set, creates
+/// nothing): when `VAULTCTL_TEST_PAUSE_DIR` was set at startup
+/// ([`crate::settings::Environment`]), creates
 /// `<dir>/<point>.reached` and waits until `<dir>/<point>.go` exists, so a
 /// race test can freeze the process at an exact point (tests/adversarial).
 pub fn test_pause(point: &str) {
     #[cfg(debug_assertions)]
-    if let Some(dir) = std::env::var_os("VAULTCTL_TEST_PAUSE_DIR") {
-        let dir = std::path::Path::new(&dir);
+    if let Some(dir) = &crate::settings::environment().test_pause_dir {
         let _ = std::fs::write(dir.join(format!("{point}.reached")), b"");
         while !dir.join(format!("{point}.go")).exists() {
             std::thread::sleep(std::time::Duration::from_millis(20));
