@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use crate::clock::Timestamp;
 use crate::error::{ExitStatus, Failure};
 use crate::repo::index::{DedupLookup, IndexStore, IndexedPack};
 use crate::repo::pack::{BlobId, BlobLocation, PackEntry};
@@ -208,8 +209,8 @@ pub struct BackupRow {
     pub kind: String,
     pub status: String,
     pub host: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     pub duration_ms: Option<u64>,
     pub bytes: u64,
     pub stored_bytes: u64,
@@ -1473,6 +1474,19 @@ impl IndexStore for Catalog {
 }
 
 pub use crate::humanize::mb_per_s;
+
+/// A [`Timestamp`] is stored as the text it holds.
+impl rusqlite::types::ToSql for Timestamp {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
+}
+
+impl rusqlite::types::FromSql for Timestamp {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        String::column_result(v).map(Timestamp::from)
+    }
+}
 
 /// SQLITE_BUSY / SQLITE_LOCKED anywhere in the chain.
 fn is_busy(e: &anyhow::Error) -> bool {

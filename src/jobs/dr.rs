@@ -334,11 +334,14 @@ fn check_backups(
             c.latest_completed(source)
                 .ok()
                 .flatten()
-                .map(|b| (b.id, b.started_at, b.bytes)),
+                .map(|b| (b.id, b.started_at.into(), b.bytes)),
             c.latest_verified(source).ok().flatten().map(|b| {
                 (
                     b.id.clone(),
-                    c.verified_at(&b.id).ok().flatten().unwrap_or(b.started_at),
+                    c.verified_at(&b.id)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| b.started_at.into()),
                 )
             }),
         ),

@@ -34,7 +34,7 @@ pub struct SourceHealth {
     pub schedule: Option<String>,
     /// Seconds without a successful backup before the source is stale.
     pub stale_after_secs: Option<u64>,
-    pub last_success: Option<String>,
+    pub last_success: Option<crate::clock::Timestamp>,
     pub last_status: Option<String>,
     pub next_run: Option<String>,
     pub stale: bool,

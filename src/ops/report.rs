@@ -125,7 +125,7 @@ pub fn gather(
             match b.status.as_str() {
                 "completed" => s.backups.push(BackupPoint {
                     id: b.id.clone(),
-                    started_at: b.started_at.clone(),
+                    started_at: b.started_at.to_string(),
                     bytes: b.bytes,
                     stored_bytes: b.stored_bytes,
                     duration_ms: b.duration_ms,

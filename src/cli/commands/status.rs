@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
                     b.id.clone(),
                     b.source.clone(),
                     b.status.clone(),
-                    b.started_at.clone(),
+                    b.started_at.to_string(),
                     output::or_dash(b.duration_ms.map(output::duration_ms)),
                     output::bytes(b.bytes),
                 ]
@@ -112,7 +112,7 @@ fn print_sources(sources: &[health::SourceHealth]) -> Result<()> {
             [
                 s.name.clone(),
                 output::or_dash(s.schedule.as_ref()),
-                s.last_success.clone().unwrap_or_else(|| "never".into()),
+                s.last_success.as_deref().unwrap_or("never").to_string(),
                 output::or_dash(s.last_status.as_ref()),
                 output::or_dash(s.next_run.as_ref()),
                 freshness(s.stale, s.age_secs, s.stale_after_secs),
