@@ -140,11 +140,11 @@ pub fn gather(
     let mut drills: Vec<DrillPoint> = catalog
         .dr_runs(Some("drill"), None)?
         .into_iter()
-        .filter(|d| d.started_at >= since && d.outcome != "running")
+        .filter(|d| *d.started_at >= *since && d.outcome != "running")
         .map(|d| DrillPoint {
             id: d.id,
             source: d.source,
-            started_at: d.started_at,
+            started_at: d.started_at.into(),
             outcome: d.outcome,
             backup_id: d.backup_id,
             rto_ms: d.rto_ms,

@@ -176,7 +176,7 @@ fn checks(catalog: &Catalog, b: &BackupRow) -> Result<Vec<CheckView>> {
 fn dr_check(d: DrRunRow) -> CheckView {
     CheckView {
         method: if d.kind == "run" { "dr-run" } else { "drill" }.into(),
-        at: d.finished_at.unwrap_or(d.started_at),
+        at: d.finished_at.unwrap_or(d.started_at).into(),
         outcome: d.outcome,
         target: d.storage_target,
         rto_ms: d.rto_ms,

@@ -269,7 +269,7 @@ fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitStatus> {
                 r.kind.clone(),
                 r.source.clone(),
                 output::or_dash(r.backup_id.as_ref()),
-                r.started_at.clone(),
+                r.started_at.to_string(),
                 r.outcome.clone(),
                 output::or_dash(r.rto_ms.map(output::duration_ms)),
                 output::or_dash(r.tables),

@@ -77,7 +77,7 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<ExitStatus> {
         v.restores.iter().map(|r| {
             [
                 r.id.to_string(),
-                r.started_at.clone(),
+                r.started_at.to_string(),
                 r.kind.clone(),
                 r.target.clone(),
                 r.operator.clone(),
