@@ -16,7 +16,9 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::repo::index::IndexedPack;
+use crate::clock::Timestamp;
+use crate::error::{ExitStatus, Failure};
+use crate::repo::index::{DedupLookup, IndexStore, IndexedPack};
 use crate::repo::pack::{BlobId, BlobLocation, PackEntry};
 
 const MIGRATIONS: &[&str] = &[
@@ -207,8 +209,8 @@ pub struct BackupRow {
     pub kind: String,
     pub status: String,
     pub host: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     pub duration_ms: Option<u64>,
     pub bytes: u64,
     pub stored_bytes: u64,
@@ -669,6 +671,28 @@ impl Catalog {
         Ok(rows)
     }
 
+    /// Resolves `BACKUP` (id, unique id prefix, or `SOURCE:latest`) to its
+    /// row; usage errors (exit 2) when nothing or several backups match.
+    pub fn resolve_backup(&self, spec: &str) -> Result<BackupRow> {
+        if let Some(source) = spec.strip_suffix(":latest") {
+            return self.latest_completed(source)?.ok_or_else(|| {
+                Failure::new(ExitStatus::Usage, format!("source '{source}' has no completed backup in the catalog."))
+                    .with_remedy("Check `vaultctl list --source NAME`; on a new machine run `vaultctl catalog rebuild` first.")
+                    .into()
+            });
+        }
+        let matches = self.find_prefix(spec)?;
+        match matches.len() {
+            0 => Err(Failure::new(ExitStatus::Usage, format!("no backup matches '{spec}'."))
+                .with_remedy("Use an id or unique id prefix from `vaultctl list`, or SOURCE:latest; on a new machine run `vaultctl catalog rebuild` first.")
+                .into()),
+            1 => Ok(matches.into_iter().next().unwrap()),
+            n => Err(Failure::new(ExitStatus::Usage, format!("'{spec}' matches {n} backups."))
+                .with_remedy("Give more characters of the id.")
+                .into()),
+        }
+    }
+
     pub fn latest_completed(&self, source: &str) -> Result<Option<BackupRow>> {
         let sql = format!(
             "{} WHERE b.source = ?1 AND b.status = 'completed' ORDER BY b.started_at DESC LIMIT 1",
@@ -1108,8 +1132,8 @@ pub struct RestoreRow {
     pub reason: Option<String>,
     pub operator: String,
     pub host: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     pub outcome: String,
     pub rows: Option<u64>,
     pub details: Option<serde_json::Value>,
@@ -1270,13 +1294,13 @@ pub struct OneShot {
     pub tenants: Vec<String>,
     pub tags: Vec<String>,
     pub note: Option<String>,
-    pub due_at: String,
-    pub created_at: String,
+    pub due_at: Timestamp,
+    pub created_at: Timestamp,
     pub created_by: String,
     /// pending, running, succeeded, failed, missed or cancelled.
     pub status: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
     /// The backups it made.
     pub backups: Vec<String>,
     pub error: Option<String>,
@@ -1375,24 +1399,26 @@ pub struct VerifyRecord {
 }
 
 /// A read-only lookup of reusable blobs, one per pipeline worker thread.
-pub struct DedupLookup {
+pub struct BlobLookup {
     conn: Connection,
     targets_json: String,
 }
 
-impl DedupLookup {
+impl BlobLookup {
     /// `targets`: the targets this backup writes to; a blob is reused only if
     /// its pack is on all of them, so every target stays complete.
-    pub fn open(path: &Path, targets: &[String]) -> Result<DedupLookup> {
+    pub fn open(path: &Path, targets: &[String]) -> Result<BlobLookup> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(Duration::from_secs(60))?;
-        Ok(DedupLookup {
+        Ok(BlobLookup {
             conn,
             targets_json: serde_json::to_string(targets)?,
         })
     }
+}
 
-    pub fn lookup(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+impl DedupLookup for BlobLookup {
+    fn lookup(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
         Ok(self
             .conn
             .prepare_cached(
@@ -1407,12 +1433,59 @@ impl DedupLookup {
     }
 }
 
-pub fn mb_per_s(bytes: u64, ms: u64) -> f64 {
-    if ms == 0 {
-        return 0.0;
+/// The repository's dedup cache ([`IndexStore`]) is the catalog's `blobs`,
+/// `pack_targets` and `index_objects` tables.
+impl IndexStore for Catalog {
+    fn index_objects_of(&self, target: &str) -> Result<Vec<String>> {
+        Catalog::index_objects_of(self, target)
     }
-    let v = bytes as f64 / 1e6 / (ms as f64 / 1000.0);
-    (v * 10.0).round() / 10.0
+    fn has_index_object(&self, name: &str, target: &str) -> Result<bool> {
+        Catalog::has_index_object(self, name, target)
+    }
+    fn drop_target_dedup(&mut self, target: &str) -> Result<()> {
+        Catalog::drop_target_dedup(self, target)
+    }
+    fn add_sorted_index(
+        &mut self,
+        names: &[String],
+        packs: &[String],
+        target: &str,
+        next: &mut dyn FnMut() -> Result<Option<(u32, PackEntry)>>,
+    ) -> Result<()> {
+        Catalog::add_sorted_index(self, names, packs, target, next)
+    }
+    fn add_index(&mut self, name: &str, packs: &[IndexedPack], targets: &[String]) -> Result<()> {
+        Catalog::add_index(self, name, packs, targets)
+    }
+    fn forget_pack_on(&mut self, pack: &str, target: &str) -> Result<()> {
+        Catalog::forget_pack_on(self, pack, target)
+    }
+    fn blob_location(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+        Catalog::blob_location(self, id)
+    }
+    fn dedup_lookup(&self, targets: &[String]) -> Result<Box<dyn DedupLookup>> {
+        let path = self
+            .conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .context("the catalog has no file, so backup workers cannot read it")?;
+        Ok(Box::new(BlobLookup::open(Path::new(path), targets)?))
+    }
+}
+
+pub use crate::humanize::mb_per_s;
+
+/// A [`Timestamp`] is stored as the text it holds.
+impl rusqlite::types::ToSql for Timestamp {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
+}
+
+impl rusqlite::types::FromSql for Timestamp {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        String::column_result(v).map(Timestamp::from)
+    }
 }
 
 /// SQLITE_BUSY / SQLITE_LOCKED anywhere in the chain.
@@ -1440,8 +1513,8 @@ pub struct DrRunRow {
     pub reason: Option<String>,
     pub operator: String,
     pub host: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     pub outcome: String,
     /// Achieved recovery time: start of the run to a verified database.
     pub rto_ms: Option<u64>,

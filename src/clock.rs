@@ -83,6 +83,89 @@ pub fn format(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// A time as the catalog and the manifests write it (RFC 3339, see
+/// [`format`]): the text is kept as read, so a row stores, compares and
+/// serializes (JSON: a plain string) exactly as before, and [`time`]
+/// parses it when a computation needs the instant.
+///
+/// [`time`]: Timestamp::time
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(String);
+
+impl Timestamp {
+    /// `t` in the catalog's format.
+    pub fn at(t: OffsetDateTime) -> Timestamp {
+        Timestamp(format(t))
+    }
+
+    /// The wall clock ([`now_rfc3339`]).
+    pub fn now() -> Timestamp {
+        Timestamp(now_rfc3339())
+    }
+
+    /// The instant, if the text is an RFC 3339 time.
+    pub fn time(&self) -> Option<OffsetDateTime> {
+        parse(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Text as stored (the catalog's columns are text).
+impl From<String> for Timestamp {
+    fn from(s: String) -> Timestamp {
+        Timestamp(s)
+    }
+}
+
+impl From<&str> for Timestamp {
+    fn from(s: &str) -> Timestamp {
+        Timestamp(s.to_string())
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(t: Timestamp) -> String {
+        t.0
+    }
+}
+
+impl std::ops::Deref for Timestamp {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Timestamp {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Timestamp {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Timestamp {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// Parses `90s`, `5m`, `26h`, `30d`, `2w` (and combinations such as `1h30m`).
 ///
 /// A thin wrapper over `humantime`: it accepts only the documented syntax
@@ -222,6 +305,23 @@ mod tests {
         assert_eq!(s, "2026-03-01T08:20:30.456Z");
         assert_eq!(parse(&s), Some(t));
         assert_eq!(parse("not a time"), None);
+    }
+
+    #[test]
+    fn a_timestamp_keeps_its_text_and_serializes_as_a_string() {
+        let t = Timestamp::from("2026-03-01T08:20:30.456Z".to_string());
+        assert_eq!(t, "2026-03-01T08:20:30.456Z");
+        assert_eq!(t.time(), parse("2026-03-01T08:20:30.456Z"));
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2026-03-01T08:20:30.456Z\""
+        );
+        let back: Timestamp = serde_json::from_str("\"2026-03-01T08:20:30.456Z\"").unwrap();
+        assert_eq!(back, t);
+        assert_eq!(Timestamp::at(t.time().unwrap()), t);
+        // Text that is not a time is kept (old rows), it just has no instant.
+        assert_eq!(Timestamp::from("garbage".to_string()).time(), None);
+        assert!(Timestamp::from("2027-01-02T00:00:00.000Z".to_string()) > t);
     }
 
     #[test]

@@ -410,6 +410,50 @@ pub enum Location {
     },
 }
 
+impl Target {
+    /// What storage needs to open this target ([`crate::storage::Store::open`]):
+    /// the secrets are read here (a usage error when one is missing), the
+    /// session token from its environment variable when that is set.
+    pub fn store_spec(&self) -> Result<crate::storage::StoreSpec> {
+        use crate::storage::StoreLocation;
+        let location = match &self.location {
+            Location::Local { path } => StoreLocation::Local { path: path.clone() },
+            Location::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+                path_style,
+                allow_http,
+                provider,
+                access_key_id,
+                secret_access_key,
+                session_token_env,
+            } => StoreLocation::S3 {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+                endpoint: endpoint.clone(),
+                region: region.clone(),
+                path_style: *path_style,
+                allow_http: *allow_http,
+                conditional_writes: provider.conditional_writes(),
+                access_key_id: access_key_id.as_ref().map(Secret::read).transpose()?,
+                secret_access_key: secret_access_key.as_ref().map(Secret::read).transpose()?,
+                session_token: session_token_env
+                    .as_ref()
+                    .and_then(|env| std::env::var(env).ok()),
+            },
+        };
+        Ok(crate::storage::StoreSpec {
+            name: self.name.clone(),
+            location,
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+            request_timeout: self.request_timeout,
+        })
+    }
+}
+
 /// An S3 provider preset (`provider = "…"` on a target): the defaults each
 /// needs. vaultctl writes every object with one PUT (no multipart upload,
 /// so R2's equal-part-size rule never applies) and sends no

@@ -27,6 +27,15 @@ pub fn duration_ms(ms: u64) -> String {
     }
 }
 
+/// Throughput in decimal MB/s, one decimal (0 for no time).
+pub fn mb_per_s(bytes: u64, ms: u64) -> f64 {
+    if ms == 0 {
+        return 0.0;
+    }
+    let v = bytes as f64 / 1e6 / (ms as f64 / 1000.0);
+    (v * 10.0).round() / 10.0
+}
+
 /// A one-line trend of `values` (scaled between their minimum and maximum):
 /// Unicode blocks, or `_.-=#` in plain ASCII.
 pub fn sparkline(values: &[u64], ascii: bool) -> String {

@@ -1,8 +1,9 @@
 //! Peak-memory marks for profiling at scale: with `VAULTCTL_DEBUG_MEMORY`
 //! set, [`mark`] prints the process's peak and current resident set size
 //! (`VmHWM`, `VmRSS` from `/proc/self/status`) to stderr at a phase
-//! boundary, with the seconds since the first mark. Costs one environment
-//! lookup otherwise.
+//! boundary, with the seconds since the first mark. The CLI reads the
+//! variable at startup ([`crate::settings::Environment`]); otherwise a mark
+//! costs one flag test.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -10,7 +11,7 @@ use std::time::Instant;
 /// Prints `memory: <phase>: peak … MB, now … MB, … s` when
 /// `VAULTCTL_DEBUG_MEMORY` is set (Linux; elsewhere nothing).
 pub fn mark(phase: &str) {
-    if std::env::var_os("VAULTCTL_DEBUG_MEMORY").is_none() {
+    if !crate::settings::environment().debug_memory {
         return;
     }
     static START: OnceLock<Instant> = OnceLock::new();

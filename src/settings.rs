@@ -128,3 +128,133 @@ impl Policy {
         parts.join(" ")
     }
 }
+
+/// What the process's environment tells the core, read once at startup by
+/// the CLI ([`Environment::from_process`], then [`install`]); the core asks
+/// [`environment`] and never reads a variable itself. A library user (or a
+/// unit test) that installs nothing gets the empty default.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// Who runs the command, for restore and DR logs: `SUDO_USER`, else
+    /// `USER` (each only when not empty).
+    pub operator: Option<String>,
+    /// libpq's defaults for what a database URL leaves out.
+    pub libpq: Libpq,
+    /// `LC_ALL`, which PostgreSQL programs whose messages vaultctl reads get
+    /// as each locale category instead (`engine::postgres::english_messages`).
+    pub lc_all: Option<std::ffi::OsString>,
+    /// `VAULTCTL_TEST_PAUSE_DIR` (debug builds: race tests freeze the
+    /// process at named points, `repo::test_pause`).
+    pub test_pause_dir: Option<std::path::PathBuf>,
+    /// `VAULTCTL_DEBUG_MEMORY` is set: print peak-memory marks.
+    pub debug_memory: bool,
+}
+
+/// libpq's environment defaults (PGUSER, PGDATABASE, PGHOST, PGPORT,
+/// PGPASSWORD, PGPASSFILE) and the `USER`/`HOME` it falls back on.
+#[derive(Clone, Default)]
+pub struct Libpq {
+    pub user: Option<String>,
+    pub database: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<String>,
+    pub password: Option<String>,
+    pub passfile: Option<std::path::PathBuf>,
+    /// `USER`: the user when neither the URL nor PGUSER names one.
+    pub login: Option<String>,
+    /// `HOME`: where `~/.pgpass` is.
+    pub home: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for Libpq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Libpq")
+            .field("user", &self.user)
+            .field("database", &self.database)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("passfile", &self.passfile)
+            .finish()
+    }
+}
+
+impl Environment {
+    /// The environment as `get` (a variable's value, if set) tells it.
+    pub fn from_vars(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> Environment {
+        let text = |k: &str| get(k).and_then(|v| v.into_string().ok());
+        let non_empty = |k: &str| text(k).filter(|v| !v.is_empty());
+        Environment {
+            operator: non_empty("SUDO_USER").or_else(|| non_empty("USER")),
+            libpq: Libpq {
+                user: text("PGUSER"),
+                database: text("PGDATABASE"),
+                host: text("PGHOST"),
+                port: text("PGPORT"),
+                password: text("PGPASSWORD"),
+                passfile: get("PGPASSFILE").map(Into::into),
+                login: text("USER"),
+                home: get("HOME").map(Into::into),
+            },
+            lc_all: get("LC_ALL"),
+            test_pause_dir: get("VAULTCTL_TEST_PAUSE_DIR").map(Into::into),
+            debug_memory: get("VAULTCTL_DEBUG_MEMORY").is_some(),
+        }
+    }
+
+    /// This process's environment.
+    pub fn from_process() -> Environment {
+        Environment::from_vars(|k| std::env::var_os(k))
+    }
+}
+
+static ENVIRONMENT: std::sync::OnceLock<Environment> = std::sync::OnceLock::new();
+
+/// Makes `env` what [`environment`] returns; the first call wins (the CLI
+/// calls it once, before anything reads it).
+pub fn install(env: Environment) {
+    let _ = ENVIRONMENT.set(env);
+}
+
+/// The installed [`Environment`], or the empty default.
+pub fn environment() -> &'static Environment {
+    ENVIRONMENT.get_or_init(Environment::default)
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::*;
+
+    #[test]
+    fn reads_each_variable_once_with_the_old_fallbacks() {
+        let vars = [
+            ("SUDO_USER", ""),
+            ("USER", "alice"),
+            ("PGUSER", "pg"),
+            ("PGPORT", "5433"),
+            ("PGPASSWORD", "s3cret"),
+            ("HOME", "/home/alice"),
+            ("VAULTCTL_DEBUG_MEMORY", ""),
+        ];
+        let env = Environment::from_vars(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| std::ffi::OsString::from(v))
+        });
+        // An empty SUDO_USER falls back to USER.
+        assert_eq!(env.operator.as_deref(), Some("alice"));
+        assert_eq!(env.libpq.user.as_deref(), Some("pg"));
+        assert_eq!(env.libpq.port.as_deref(), Some("5433"));
+        assert_eq!(env.libpq.login.as_deref(), Some("alice"));
+        assert_eq!(env.libpq.database, None);
+        assert_eq!(
+            env.libpq.home.as_deref(),
+            Some(std::path::Path::new("/home/alice"))
+        );
+        // Set, even empty, turns the memory marks on.
+        assert!(env.debug_memory);
+        assert!(env.test_pause_dir.is_none());
+        // The password never reaches a log line through Debug.
+        assert!(!format!("{env:?}").contains("s3cret"));
+    }
+}

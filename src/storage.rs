@@ -21,8 +21,38 @@ use object_store::{
     BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, PutPayload, RetryConfig,
 };
 
-use crate::config::{Location, Target};
 use crate::error::{ExitStatus, Failure};
+
+/// What [`Store::open`] needs of a target: storage's own description, which
+/// the configuration converts its targets into (`config::Target::store_spec`,
+/// secrets already read), so storage does not depend on the config.
+pub struct StoreSpec {
+    pub name: String,
+    pub location: StoreLocation,
+    pub max_retries: usize,
+    pub retry_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+/// Where a [`StoreSpec`]'s objects live.
+pub enum StoreLocation {
+    Local {
+        path: PathBuf,
+    },
+    S3 {
+        bucket: String,
+        prefix: String,
+        endpoint: Option<String>,
+        region: String,
+        path_style: bool,
+        allow_http: bool,
+        /// Send `If-None-Match: *` on creating writes (B2's are unreliable).
+        conditional_writes: bool,
+        access_key_id: Option<String>,
+        secret_access_key: Option<String>,
+        session_token: Option<String>,
+    },
+}
 
 /// Fault injection for the crash suite (library tests only; never shipped).
 #[cfg(test)]
@@ -240,9 +270,9 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Builds the backend. `create` makes a missing local directory.
-    pub fn open(target: &Target, create: bool) -> Result<Store> {
+    pub fn open(target: &StoreSpec, create: bool) -> Result<Store> {
         match &target.location {
-            Location::Local { path } => {
+            StoreLocation::Local { path } => {
                 if !path.exists() {
                     if create {
                         create_dir_all_durable(path).map_err(|e| {
@@ -274,17 +304,17 @@ impl Store {
                     display: format!("file://{}", path.display()),
                 })
             }
-            Location::S3 {
+            StoreLocation::S3 {
                 bucket,
                 prefix,
                 endpoint,
                 region,
                 path_style,
                 allow_http,
-                provider,
+                conditional_writes,
                 access_key_id,
                 secret_access_key,
-                session_token_env,
+                session_token,
             } => {
                 let mut b = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
@@ -314,19 +344,17 @@ impl Store {
                 if let Some(e) = endpoint {
                     b = b.with_endpoint(e);
                 }
-                if !provider.conditional_writes() {
+                if !conditional_writes {
                     b = b.with_conditional_put(object_store::aws::S3ConditionalPut::Disabled);
                 }
                 if let Some(s) = access_key_id {
-                    b = b.with_access_key_id(s.read()?);
+                    b = b.with_access_key_id(s);
                 }
                 if let Some(s) = secret_access_key {
-                    b = b.with_secret_access_key(s.read()?);
+                    b = b.with_secret_access_key(s);
                 }
-                if let Some(env) = session_token_env {
-                    if let Ok(t) = std::env::var(env) {
-                        b = b.with_token(t);
-                    }
+                if let Some(t) = session_token {
+                    b = b.with_token(t);
                 }
                 let s3 = b.build().map_err(|e| {
                     Failure::new(

@@ -187,6 +187,9 @@ fn init_logging(g: &GlobalArgs) {
 
 /// Runs the command line; returns the process exit code.
 pub fn main() -> i32 {
+    // The one read of the environment the core relies on (libpq defaults,
+    // the operator, test hooks); the config reads its own variables.
+    crate::settings::install(crate::settings::Environment::from_process());
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

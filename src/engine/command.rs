@@ -71,12 +71,9 @@ impl StderrTail {
 /// maximum by default), so the two sides exchange large reads and writes
 /// instead of 64 KiB ones: fewer context switches per gigabyte. Best
 /// effort: a kernel that refuses keeps the default size.
-pub fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
+pub fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
     #[cfg(target_os = "linux")]
-    // SAFETY: fcntl on a pipe descriptor we own; no memory is passed.
-    unsafe {
-        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
-    }
+    let _ = rustix::pipe::fcntl_setpipe_size(pipe, 1 << 20);
     #[cfg(not(target_os = "linux"))]
     let _ = pipe;
 }

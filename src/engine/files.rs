@@ -206,7 +206,7 @@ pub fn restore_tar(reader: impl Read, dest: &Path, force: bool) -> Result<Extrac
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
-    archive.set_preserve_ownerships(unsafe { libc::geteuid() } == 0);
+    archive.set_preserve_ownerships(rustix::process::geteuid().is_root());
     archive.set_overwrite(true);
     archive.set_unpack_xattrs(false);
     // Set-user-ID and set-group-ID bits are never restored: with the

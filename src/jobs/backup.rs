@@ -196,12 +196,11 @@ pub fn run(
             source: name.clone(),
             tags: all_tags,
             note: note.map(str::to_string),
-            catalog_path: config.catalog.clone(),
             compression_level: config.compression_level,
             pack_size: config.pack_size,
         };
         ops::hooks::backup_started(config, &name);
-        match backup::run(&repo, &mut catalog, source.as_mut(), &opts, &*job.progress) {
+        match back_up_one(&repo, &mut catalog, source.as_mut(), &opts, &*job.progress) {
             Ok(outcome) => {
                 report_success(config, &catalog, &outcome);
                 on(Event::Done(&outcome))?;
@@ -231,6 +230,52 @@ pub fn run(
         Some(e) => Err(e),
         None => Ok(code),
     }
+}
+
+/// One backup of `source`, recorded in the catalog: a `running` row first,
+/// then completed with what was committed (and on which targets), or failed
+/// with the error's paragraph (never a completed row for an uncommitted
+/// backup).
+pub fn back_up_one(
+    repo: &Repository,
+    catalog: &mut Catalog,
+    source: &mut dyn Source,
+    opts: &BackupOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<BackupOutcome> {
+    let start = backup::Start::now();
+    catalog.insert_running(
+        &start.id,
+        &opts.source,
+        source.kind(),
+        &start.host,
+        &start.started_at,
+        &opts.tags,
+        opts.note.as_deref(),
+    )?;
+    let result = backup::run(repo, catalog, source, opts, &start, progress).and_then(|o| {
+        catalog.complete(
+            &o.id,
+            &o.finished_at,
+            o.duration_ms,
+            o.bytes,
+            o.stored_bytes,
+            &o.details,
+            &o.targets,
+        )?;
+        Ok(o)
+    });
+    if let Err(e) = &result {
+        let ms = start.started.elapsed().as_millis() as u64;
+        let _ = catalog.fail(
+            &start.id,
+            &crate::clock::now_rfc3339(),
+            ms,
+            0,
+            &crate::error::paragraph(e),
+        );
+    }
+    result
 }
 
 fn report_success(config: &Config, catalog: &Catalog, outcome: &BackupOutcome) {

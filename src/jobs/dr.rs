@@ -163,7 +163,9 @@ fn check_targets(config: &Config, checks: &mut Vec<Check>) -> Vec<crate::storage
     let mut holders = Vec::new();
     for t in &config.targets {
         let step = format!("target '{}'", t.name);
-        match crate::storage::Store::open(t, false)
+        match t
+            .store_spec()
+            .and_then(|s| crate::storage::Store::open(&s, false))
             .and_then(|s| Ok((repo::read_repo_config(&s)?, s)))
         {
             Ok((Some(rc), s)) => {
@@ -332,11 +334,14 @@ fn check_backups(
             c.latest_completed(source)
                 .ok()
                 .flatten()
-                .map(|b| (b.id, b.started_at, b.bytes)),
+                .map(|b| (b.id, b.started_at.into(), b.bytes)),
             c.latest_verified(source).ok().flatten().map(|b| {
                 (
                     b.id.clone(),
-                    c.verified_at(&b.id).ok().flatten().unwrap_or(b.started_at),
+                    c.verified_at(&b.id)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| b.started_at.into()),
                 )
             }),
         ),
@@ -951,7 +956,7 @@ fn choose(config: &Config, catalog: &Catalog, mode: &Mode) -> Result<(BackupRow,
     let (row, why) = match mode {
         Mode::Run(RunRequest {
             backup: Some(spec), ..
-        }) => (repo_restore::resolve_backup(catalog, spec)?, "as requested"),
+        }) => (catalog.resolve_backup(spec)?, "as requested"),
         // A drill tests what a disaster would restore: the newest.
         Mode::Drill(_) => (latest(catalog, source)?, "the latest completed"),
         Mode::Run(_) => match catalog.latest_verified(source)? {

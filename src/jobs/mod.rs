@@ -11,6 +11,8 @@
 pub mod backup;
 pub mod catalog;
 pub mod dr;
+#[cfg(test)]
+mod faults;
 pub mod offers;
 pub mod pitr;
 pub mod prune;
@@ -180,9 +182,8 @@ pub(crate) fn restore_end<T>(
 /// Who runs a restore or DR run, for the logs: the sudo user, else the
 /// login name, else the uid.
 pub fn operator() -> String {
-    std::env::var("SUDO_USER")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("USER").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
+    crate::settings::environment()
+        .operator
+        .clone()
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
 }

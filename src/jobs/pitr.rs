@@ -283,7 +283,7 @@ pub(super) fn choose_base(
     to_time: Option<OffsetDateTime>,
 ) -> Result<BackupRow> {
     let row = match base {
-        Base::Backup(spec) => restore::resolve_backup(catalog, spec)?,
+        Base::Backup(spec) => catalog.resolve_backup(spec)?,
         Base::Source(source) => pick_base(catalog, source, to_time)?,
     };
     if row.kind != KIND || row.status != "completed" {

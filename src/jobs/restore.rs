@@ -127,7 +127,7 @@ pub fn run(job: &Job, req: &Request) -> Result<Outcome> {
 
 /// A completed backup, resolved from the catalog.
 pub fn completed(catalog: &Catalog, spec: &str) -> Result<BackupRow> {
-    let row = restore::resolve_backup(catalog, spec)?;
+    let row = catalog.resolve_backup(spec)?;
     if row.status != "completed" {
         return fail(
             ExitStatus::Usage,

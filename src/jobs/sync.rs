@@ -104,8 +104,10 @@ fn initialise_new_targets(
             .iter()
             .find(|t| t.name == name)
             .expect("configured");
-        let opened =
-            Store::open(target, true).and_then(|s| Ok((s.get(CONFIG_OBJECT)?.is_none(), s)));
+        let opened = target
+            .store_spec()
+            .and_then(|s| Store::open(&s, true))
+            .and_then(|s| Ok((s.get(CONFIG_OBJECT)?.is_none(), s)));
         match opened {
             Ok((true, store)) if !dry_run => {
                 let from = &repo.stores[0];

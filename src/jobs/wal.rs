@@ -171,10 +171,13 @@ pub fn start_worker(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    // SAFETY: setsid in the child, before exec: no allocation, no locks.
+    // SAFETY: std has no stable safe way to start a child in a new session
+    // (`CommandExt::process_group` keeps the session, and with it the
+    // archiver's terminal and hang-ups). The closure runs in the child
+    // before exec and makes one raw system call: no allocation, no locks.
     unsafe {
         cmd.pre_exec(|| {
-            libc::setsid();
+            let _ = rustix::process::setsid();
             Ok(())
         });
     }

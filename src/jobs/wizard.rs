@@ -159,8 +159,7 @@ pub fn fields(kind: Kind, root: bool) -> Vec<Field> {
 }
 
 pub fn running_as_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// What a tenant restore does with the rows, as step 3 offers it.

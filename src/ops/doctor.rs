@@ -247,8 +247,7 @@ fn secret_file(scope: &str, name: &str, path: &Path, what: &str, r: &mut Report)
         }
     };
     let mode = meta.mode() & 0o777;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = rustix::process::geteuid().as_raw();
     if mode & 0o077 != 0 {
         r.fail(
             scope,
@@ -319,7 +318,7 @@ fn keys(config: &Config, r: &mut Report) {
 fn target(config: &Config, t: &Target, r: &mut Report) {
     let scope = format!("target {}", t.name);
     let scope = scope.as_str();
-    let store = match Store::open(t, false) {
+    let store = match t.store_spec().and_then(|s| Store::open(&s, false)) {
         Ok(s) => s,
         Err(e) => {
             r.error(

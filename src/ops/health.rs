@@ -34,7 +34,7 @@ pub struct SourceHealth {
     pub schedule: Option<String>,
     /// Seconds without a successful backup before the source is stale.
     pub stale_after_secs: Option<u64>,
-    pub last_success: Option<String>,
+    pub last_success: Option<crate::clock::Timestamp>,
     pub last_status: Option<String>,
     pub next_run: Option<String>,
     pub stale: bool,
@@ -364,7 +364,7 @@ pub fn check_drills(
             configured: plan.is_some(),
             schedule: schedule.map(|s| s.text.clone()),
             max_age_secs: threshold.map(|d| d.as_secs()),
-            last_success: last_success.clone(),
+            last_success: last_success.clone().map(String::from),
             last_outcome: last.map(|d| d.outcome),
             last_rto_ms: last_ok.and_then(|d| d.rto_ms),
             next_run: schedule
@@ -645,10 +645,10 @@ pub fn dr_status(catalog: &Catalog) -> Result<Option<DrStatus>> {
         last_drill_id: last.id,
         last_drill_source: last.source.clone(),
         last_drill_backup: last.backup_id.clone(),
-        last_drill_at: last.started_at.clone(),
+        last_drill_at: last.started_at.to_string(),
         last_drill_outcome: last.outcome.clone(),
         last_drill_rto_ms: last.rto_ms,
-        last_success_at: ok.first().map(|d| d.started_at.clone()),
+        last_success_at: ok.first().map(|d| d.started_at.to_string()),
         recent_rto_ms: recent,
         trend,
     }))

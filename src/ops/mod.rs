@@ -88,19 +88,39 @@ pub fn after_command(config: &Config, catalog: &Catalog) {
 }
 
 /// Tells operations of damaged repository objects: the alert is recorded
-/// at the config's clock and notified ([`crate::repo::Notifier`]).
+/// in the config's catalog at the config's clock and notified
+/// ([`crate::repo::Notifier`]). Its own catalog connection: the repository
+/// does not hand its caller's out.
 pub struct RepoNotifier(pub Config);
 
 impl crate::repo::Notifier for RepoNotifier {
-    fn damaged(&self, catalog: &Catalog, target: &str, message: &str) {
-        alert(
-            &self.0,
-            catalog,
-            crate::repo::damaged_key(target),
-            Severity::Warning,
-            &crate::repo::damaged_message(target, message),
-        );
+    fn damaged(&self, target: &str, message: &str) {
+        match Catalog::open(&self.0.catalog) {
+            Ok(catalog) => alert(
+                &self.0,
+                &catalog,
+                damaged_key(target),
+                Severity::Warning,
+                &damaged_message(target, message),
+            ),
+            Err(e) => tracing::warn!(
+                "cannot record an alert in the catalog: {}",
+                crate::error::paragraph(&e)
+            ),
+        }
     }
+}
+
+/// The alert of a damaged object on `target`.
+pub fn damaged_key(target: &str) -> AlertKey {
+    AlertKey::new(alerts::kind::REPOSITORY_DAMAGED, "", target)
+}
+
+/// The alert's text: what was found, and what to do.
+pub fn damaged_message(target: &str, message: &str) -> String {
+    format!(
+        "{message}. Run `vaultctl verify --target {target}`; delete the object if it is garbage."
+    )
 }
 
 /// The repository of `config` (one target, or all), reporting damaged
@@ -143,7 +163,7 @@ mod tests {
         config.clock = crate::clock::Clock::fixed(t);
         let catalog = Catalog::open(&config.catalog).unwrap();
         let notifier = RepoNotifier(config.clone());
-        crate::repo::Notifier::damaged(&notifier, &catalog, "local", "index object x is damaged");
+        crate::repo::Notifier::damaged(&notifier, "local", "index object x is damaged");
         let active = alerts::active_alerts(&catalog).unwrap();
         assert_eq!(active.len(), 1);
         assert_eq!(active[0].kind, alerts::kind::REPOSITORY_DAMAGED);

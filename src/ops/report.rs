@@ -125,7 +125,7 @@ pub fn gather(
             match b.status.as_str() {
                 "completed" => s.backups.push(BackupPoint {
                     id: b.id.clone(),
-                    started_at: b.started_at.clone(),
+                    started_at: b.started_at.to_string(),
                     bytes: b.bytes,
                     stored_bytes: b.stored_bytes,
                     duration_ms: b.duration_ms,
@@ -140,11 +140,11 @@ pub fn gather(
     let mut drills: Vec<DrillPoint> = catalog
         .dr_runs(Some("drill"), None)?
         .into_iter()
-        .filter(|d| d.started_at >= since && d.outcome != "running")
+        .filter(|d| *d.started_at >= *since && d.outcome != "running")
         .map(|d| DrillPoint {
             id: d.id,
             source: d.source,
-            started_at: d.started_at,
+            started_at: d.started_at.into(),
             outcome: d.outcome,
             backup_id: d.backup_id,
             rto_ms: d.rto_ms,

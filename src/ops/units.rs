@@ -868,18 +868,12 @@ mod tests {
     use super::*;
 
     /// The Debian package ships `debian/units/`, rendered here: one source
-    /// of truth for the hardening. `VAULTCTL_WRITE_UNITS=1 cargo test --lib
-    /// packaged_units` rewrites them after a change.
+    /// of truth for the hardening. `cargo test --lib write_packaged_units
+    /// -- --ignored` rewrites them after a change.
     #[test]
     fn packaged_units_are_fresh() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/units");
         let units = packaged_units();
-        if std::env::var_os("VAULTCTL_WRITE_UNITS").is_some() {
-            std::fs::create_dir_all(&dir).unwrap();
-            for (name, text) in &units {
-                std::fs::write(dir.join(name), text).unwrap();
-            }
-        }
         let mut committed: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -895,8 +889,20 @@ mod tests {
             let on_disk = std::fs::read_to_string(dir.join(name)).unwrap();
             assert_eq!(
                 &on_disk, text,
-                "debian/units/{name} is stale: run VAULTCTL_WRITE_UNITS=1 cargo test --lib packaged_units"
+                "debian/units/{name} is stale: run cargo test --lib write_packaged_units -- --ignored"
             );
+        }
+    }
+
+    /// Rewrites `debian/units/` from [`packaged_units`] (run by hand, see
+    /// [`packaged_units_are_fresh`]).
+    #[test]
+    #[ignore = "writes debian/units/; run with --ignored after changing the units"]
+    fn write_packaged_units() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("debian/units");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in packaged_units() {
+            std::fs::write(dir.join(name), text).unwrap();
         }
     }
 

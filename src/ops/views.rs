@@ -176,7 +176,7 @@ fn checks(catalog: &Catalog, b: &BackupRow) -> Result<Vec<CheckView>> {
 fn dr_check(d: DrRunRow) -> CheckView {
     CheckView {
         method: if d.kind == "run" { "dr-run" } else { "drill" }.into(),
-        at: d.finished_at.unwrap_or(d.started_at),
+        at: d.finished_at.unwrap_or(d.started_at).into(),
         outcome: d.outcome,
         target: d.storage_target,
         rto_ms: d.rto_ms,
@@ -188,7 +188,7 @@ fn dr_check(d: DrRunRow) -> CheckView {
 /// Everything about the backup `spec` (an id, a unique id prefix or
 /// `SOURCE:latest`).
 pub fn backup(config: &Config, catalog: &Catalog, spec: &str) -> Result<BackupView> {
-    let row = crate::repo::restore::resolve_backup(catalog, spec)?;
+    let row = catalog.resolve_backup(spec)?;
     let mut details = catalog.details(&row.id)?;
     let mut note = row.note.clone();
     if details.is_none() && row.status == "completed" {

@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -25,12 +24,12 @@ use serde::Serialize;
 use super::chunker::Chunker;
 use super::format::{index_path, manifest_path, pack_path};
 use super::index::{self, IndexedPack};
+use super::index::{DedupLookup, IndexStore};
 use super::keys::DedupKey;
 use super::lock::{CommitError, Leases, RepoLock};
 use super::manifest::{self, Artifact, Body, Header};
 use super::pack::{compress, BlobId, PackBuilder, SealedPack};
 use super::Repository;
-use crate::catalog::{Catalog, DedupLookup};
 use crate::error::{ExitStatus, Failure};
 use crate::progress::Progress;
 use crate::storage::{runtime, Store};
@@ -65,7 +64,6 @@ pub struct BackupOptions {
     pub source: String,
     pub tags: Vec<String>,
     pub note: Option<String>,
-    pub catalog_path: PathBuf,
     pub compression_level: i32,
     pub pack_size: usize,
 }
@@ -85,6 +83,12 @@ pub struct BackupOutcome {
     pub artifacts: usize,
     pub blobs: usize,
     pub new_blobs: usize,
+    /// When the manifest was written (the catalog row's `finished_at`).
+    #[serde(skip)]
+    pub finished_at: String,
+    /// What the catalog keeps of the manifest body ([`details_json`]).
+    #[serde(skip)]
+    pub details: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,66 +100,46 @@ pub struct FailedTarget {
     pub lock_lost: bool,
 }
 
-/// Runs a backup of `source` into `repo`, recording it in the catalog.
-pub fn run(
-    repo: &Repository,
-    catalog: &mut Catalog,
-    source: &mut dyn Source,
-    opts: &BackupOptions,
-    progress: &dyn Progress,
-) -> Result<BackupOutcome> {
-    let id = super::format::new_backup_id();
-    let started = Instant::now();
-    let started_at = crate::clock::now_rfc3339();
-    let host = super::hostname();
-    catalog.insert_running(
-        &id,
-        &opts.source,
-        source.kind(),
-        &host,
-        &started_at,
-        &opts.tags,
-        opts.note.as_deref(),
-    )?;
-    let result = run_inner(
-        repo,
-        catalog,
-        source,
-        opts,
-        progress,
-        &id,
-        &started_at,
-        &host,
-        started,
-    );
-    match result {
-        Ok(outcome) => Ok(outcome),
-        Err(e) => {
-            let ms = started.elapsed().as_millis() as u64;
-            let _ = catalog.fail(
-                &id,
-                &crate::clock::now_rfc3339(),
-                ms,
-                0,
-                &crate::error::paragraph(&e),
-            );
-            Err(e)
+/// When and where a backup started: its id, start time and host. The
+/// caller records the run (the catalog's `running` row) under this id
+/// before [`run`], and completes or fails it after.
+#[derive(Debug, Clone)]
+pub struct Start {
+    pub id: String,
+    pub started_at: String,
+    pub host: String,
+    pub started: Instant,
+}
+
+impl Start {
+    /// A new backup id, now, on this host.
+    pub fn now() -> Start {
+        Start {
+            id: super::format::new_backup_id(),
+            started_at: crate::clock::now_rfc3339(),
+            host: super::hostname(),
+            started: Instant::now(),
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_inner(
+/// Runs a backup of `source` into `repo`, learning and teaching the dedup
+/// cache `index` (the catalog) on the way. Recording the run itself is the
+/// caller's (`jobs::backup`).
+pub fn run(
     repo: &Repository,
-    catalog: &mut Catalog,
+    catalog: &mut dyn IndexStore,
     source: &mut dyn Source,
     opts: &BackupOptions,
+    start: &Start,
     progress: &dyn Progress,
-    id: &str,
-    started_at: &str,
-    host: &str,
-    started: Instant,
 ) -> Result<BackupOutcome> {
+    let (id, started_at, host, started) = (
+        start.id.as_str(),
+        start.started_at.as_str(),
+        start.host.as_str(),
+        start.started,
+    );
     // A shared lock on every target for the whole run: a prune's garbage
     // collection (exclusive) cannot delete packs this backup dedups against
     // or has uploaded but not yet referenced (docs/FORMAT.md, "Locks, prune
@@ -220,7 +204,7 @@ fn run_inner(
     if let Some(e) = sync_error.filter(|_| stores.is_empty()) {
         return Err(e);
     }
-    let pipeline = Pipeline::start(repo, opts, &stores, lock.leases(), id)?;
+    let pipeline = Pipeline::start(repo, &*catalog, opts, &stores, lock.leases(), id)?;
     let mut artifacts = Vec::new();
     let mut total_bytes = 0u64;
     let mut chunk_seq = 0u64;
@@ -383,15 +367,6 @@ fn run_inner(
     }
     let artifact_count = body.artifacts.len();
     let details = into_details_json(body);
-    catalog.complete(
-        id,
-        &finished_at,
-        duration_ms,
-        total_bytes,
-        collected.stored_bytes,
-        &details,
-        &names,
-    )?;
     lock.release();
     crate::memtrace::mark("backup: catalog updated");
     Ok(BackupOutcome {
@@ -401,12 +376,14 @@ fn run_inner(
         bytes: total_bytes,
         stored_bytes: collected.stored_bytes,
         duration_ms,
-        mb_per_s: crate::catalog::mb_per_s(total_bytes, duration_ms),
+        mb_per_s: crate::humanize::mb_per_s(total_bytes, duration_ms),
         targets: names,
         failed_targets: failed,
         artifacts: artifact_count,
         blobs: header.blobs.len(),
         new_blobs: collected.new_blobs,
+        finished_at,
+        details,
     })
 }
 
@@ -602,6 +579,7 @@ impl Pipeline {
     /// `stores`: the targets this backup writes to (those it holds a lock on).
     fn start(
         repo: &Repository,
+        index: &dyn IndexStore,
         opts: &BackupOptions,
         stores: &[Store],
         leases: Leases,
@@ -629,7 +607,7 @@ impl Pipeline {
         let (pack_tx, pack_rx) = bounded::<SealedPack>(0);
         let mut workers = Vec::new();
         for _ in 0..WORKERS {
-            let lookup = DedupLookup::open(&opts.catalog_path, &targets)?;
+            let lookup = index.dedup_lookup(&targets)?;
             let rx = job_rx.clone();
             let tx = done_tx.clone();
             let shared = shared.clone();
@@ -641,7 +619,7 @@ impl Pipeline {
                     .name("vaultctl-hash".into())
                     .spawn(move || {
                         let _guard = AbortOnPanic(&shared, "hashing");
-                        if let Err(e) = worker(rx, tx, &shared, &key, &lookup, &stores, level) {
+                        if let Err(e) = worker(rx, tx, &shared, &key, &*lookup, &stores, level) {
                             shared.set_error(e);
                         }
                     })?,
@@ -806,7 +784,7 @@ fn worker(
     tx: Sender<Done>,
     shared: &Shared,
     key: &DedupKey,
-    lookup: &DedupLookup,
+    lookup: &dyn DedupLookup,
     stores: &[Store],
     level: i32,
 ) -> Result<()> {
@@ -955,6 +933,7 @@ fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
     use crate::config::{validate, FileConfig, Origin};
 
     /// One artifact of fixed bytes.
@@ -1012,7 +991,6 @@ mod tests {
             source: source.into(),
             tags: Vec::new(),
             note: None,
-            catalog_path: config.catalog.clone(),
             compression_level: 3,
             pack_size: config.pack_size,
         };
@@ -1029,6 +1007,7 @@ mod tests {
             &mut catalog,
             &mut Bytes1(Some(data(5 << 20))),
             &opts("control"),
+            &Start::now(),
             &progress,
         )
         .unwrap();
@@ -1042,6 +1021,7 @@ mod tests {
             &mut catalog,
             &mut Bytes1(Some(data(6 << 20).into_iter().rev().collect())),
             &opts("panics"),
+            &Start::now(),
             &progress,
         );
         PANIC_AT_SEQ.with(|p| p.set(u64::MAX));

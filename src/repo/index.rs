@@ -15,9 +15,48 @@
 use anyhow::{bail, Result};
 
 use super::keys::DedupKey;
-use super::pack::{BlobId, PackEntry};
+use super::pack::{BlobId, BlobLocation, PackEntry};
 
 pub const INDEX_MAGIC: &[u8; 8] = b"VCIDX001";
+
+/// Where the repository keeps what it learned from index objects: the
+/// dedup cache (blob → pack location, which targets hold which pack, which
+/// index objects were read from which target). The catalog implements it;
+/// the repository never sees the catalog itself, so `repo` does not depend
+/// on `catalog` (docs/ARCHITECTURE.md).
+pub trait IndexStore {
+    /// The index objects already read from `target`.
+    fn index_objects_of(&self, target: &str) -> Result<Vec<String>>;
+    /// Whether index object `name` of `target` was read already.
+    fn has_index_object(&self, name: &str, target: &str) -> Result<bool>;
+    /// Forgets what `target`'s index objects said (a prune rewrote them).
+    fn drop_target_dedup(&mut self, target: &str) -> Result<()>;
+    /// Records the index objects `names` read from `target`: `packs` by
+    /// slot, and `next` yields `(pack slot, entry)` in ascending blob id.
+    /// All or nothing.
+    fn add_sorted_index(
+        &mut self,
+        names: &[String],
+        packs: &[String],
+        target: &str,
+        next: &mut dyn FnMut() -> Result<Option<(u32, PackEntry)>>,
+    ) -> Result<()>;
+    /// Records the index object a backup committed on `targets`.
+    fn add_index(&mut self, name: &str, packs: &[IndexedPack], targets: &[String]) -> Result<()>;
+    /// `pack` is missing on `target` although an index lists it: never
+    /// dedup against it there.
+    fn forget_pack_on(&mut self, pack: &str, target: &str) -> Result<()>;
+    /// Where blob `id` lives, on any target.
+    fn blob_location(&self, id: &BlobId) -> Result<Option<BlobLocation>>;
+    /// A lookup for one backup worker thread: blobs whose pack is on every
+    /// one of `targets`.
+    fn dedup_lookup(&self, targets: &[String]) -> Result<Box<dyn DedupLookup>>;
+}
+
+/// A backup worker's view of the dedup cache (its own connection).
+pub trait DedupLookup: Send {
+    fn lookup(&self, id: &BlobId) -> Result<Option<BlobLocation>>;
+}
 
 /// The entries of one pack, as recorded in an index object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -672,7 +672,7 @@ impl Drop for RepoLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Location, Target};
+    use crate::storage::{StoreLocation, StoreSpec};
 
     fn info(host: &str, pid: u32, stale_after_ms: Option<u64>) -> LockInfo {
         LockInfo {
@@ -736,15 +736,14 @@ mod tests {
 
     fn local_store(dir: &std::path::Path) -> Store {
         Store::open(
-            &Target {
+            &StoreSpec {
                 name: "local".into(),
-                location: Location::Local {
+                location: StoreLocation::Local {
                     path: dir.to_path_buf(),
                 },
                 max_retries: 0,
                 retry_timeout: Duration::from_secs(5),
                 request_timeout: Duration::from_secs(5),
-                retention: None,
             },
             true,
         )

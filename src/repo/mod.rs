@@ -23,13 +23,9 @@ pub mod verified;
 pub mod verify;
 pub mod wal;
 
-#[cfg(test)]
-mod faults;
-
 use anyhow::{Context, Result};
 use bytes::Bytes;
 
-use crate::catalog::Catalog;
 use crate::config::{Config, Origin};
 use crate::error::{fail, ExitStatus, Failure};
 use crate::storage::Store;
@@ -106,49 +102,20 @@ pub struct IndexSync {
     pub skipped: Vec<String>,
 }
 
-/// Records a `repository_damaged` alert for a target (no notification from
-/// here: the library has no config; `vaultctl alerts` and the status show
-/// it). Never fails.
 /// Where a repository reports the objects it finds damaged while it works
-/// (an index object it skips). `ops` records the alert and notifies
-/// ([`Repository::with_notifier`]); by default the alert is only recorded.
+/// (an index object it skips, after logging a warning). `ops` records the
+/// `repository_damaged` alert in the catalog and notifies
+/// ([`Repository::with_notifier`]); by default nothing more than the warning
+/// happens (the repository knows no catalog).
 pub trait Notifier: Send + Sync {
-    fn damaged(&self, catalog: &Catalog, target: &str, message: &str);
+    fn damaged(&self, target: &str, message: &str);
 }
 
-/// The default [`Notifier`]: records the `repository_damaged` alert at the
-/// repository's clock's time, without notifying.
-struct RecordOnly(crate::clock::Clock);
+/// The default [`Notifier`]: the warning in the log is all.
+struct LogOnly;
 
-impl Notifier for RecordOnly {
-    fn damaged(&self, catalog: &Catalog, target: &str, message: &str) {
-        use crate::catalog::alerts;
-        if let Err(e) = alerts::raise(
-            catalog,
-            damaged_key(target),
-            crate::severity::Severity::Warning,
-            &damaged_message(target, message),
-            &self.0.now_str(),
-        ) {
-            tracing::warn!(
-                "cannot record an alert in the catalog: {}",
-                crate::error::paragraph(&e)
-            );
-        }
-    }
-}
-
-/// The alert of a damaged object on `target`.
-pub fn damaged_key(target: &str) -> crate::catalog::alerts::AlertKey {
-    use crate::catalog::alerts;
-    alerts::AlertKey::new(alerts::kind::REPOSITORY_DAMAGED, "", target)
-}
-
-/// The alert's text: what was found, and what to do.
-pub fn damaged_message(target: &str, message: &str) -> String {
-    format!(
-        "{message}. Run `vaultctl verify --target {target}`; delete the object if it is garbage."
-    )
+impl Notifier for LogOnly {
+    fn damaged(&self, _target: &str, _message: &str) {}
 }
 
 /// What `init` did on each target.
@@ -163,21 +130,24 @@ pub struct InitReport {
 /// Whether a process of this host still runs: a backup row or a lock
 /// left by a killed process must not block anyone forever.
 pub fn process_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    unsafe {
-        libc::kill(pid, 0) == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    // Signal 0 only checks for existence; EPERM: it exists, as another user.
+    let Some(pid) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
     }
 }
 
 /// A test hook, in debug builds only (release builds compile it to
-/// nothing): when `VAULTCTL_TEST_PAUSE_DIR` is set, creates
+/// nothing): when `VAULTCTL_TEST_PAUSE_DIR` was set at startup
+/// ([`crate::settings::Environment`]), creates
 /// `<dir>/<point>.reached` and waits until `<dir>/<point>.go` exists, so a
 /// race test can freeze the process at an exact point (tests/adversarial).
 pub fn test_pause(point: &str) {
     #[cfg(debug_assertions)]
-    if let Some(dir) = std::env::var_os("VAULTCTL_TEST_PAUSE_DIR") {
-        let dir = std::path::Path::new(&dir);
+    if let Some(dir) = &crate::settings::environment().test_pause_dir {
         let _ = std::fs::write(dir.join(format!("{point}.reached")), b"");
         while !dir.join(format!("{point}.go")).exists() {
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -331,7 +301,7 @@ pub fn init(config: &Config) -> Result<InitReport> {
     let mut stores = Vec::new();
     let mut existing: Vec<(usize, RepoConfig)> = Vec::new();
     for t in &config.targets {
-        let s = Store::open(t, true)?;
+        let s = t.store_spec().and_then(|s| Store::open(&s, true))?;
         if let Some(rc) = read_repo_config(&s)? {
             existing.push((stores.len(), rc));
         }
@@ -404,7 +374,7 @@ impl Repository {
         if config.origin == Origin::Embedded {
             // First use of the embedded default creates its repository.
             let t = &config.targets[0];
-            let s = Store::open(t, true)?;
+            let s = t.store_spec().and_then(|s| Store::open(&s, true))?;
             if read_repo_config(&s)?.is_none() {
                 init(config)?;
             }
@@ -418,10 +388,13 @@ impl Repository {
         let mut repo_config: Option<RepoConfig> = None;
         let mut first_error: Option<anyhow::Error> = None;
         for t in targets {
-            let opened = Store::open(t, false).and_then(|s| {
-                let rc = read_repo_config(&s)?;
-                Ok((s, rc))
-            });
+            let opened = t
+                .store_spec()
+                .and_then(|s| Store::open(&s, false))
+                .and_then(|s| {
+                    let rc = read_repo_config(&s)?;
+                    Ok((s, rc))
+                });
             match opened {
                 Ok((s, Some(rc))) => {
                     if let Some(prev) = &repo_config {
@@ -464,7 +437,7 @@ impl Repository {
             recipients: recipients(config)?,
             identity_file: config.keys.identity_file.clone(),
             lock_timing: config.lock_timing,
-            notifier: std::sync::Arc::new(RecordOnly(config.clock)),
+            notifier: std::sync::Arc::new(LogOnly),
         })
     }
 
@@ -557,8 +530,28 @@ impl Repository {
             recipients: repo_keys.recipients,
             identity_file: repo_keys.identity_file,
             lock_timing,
-            notifier: std::sync::Arc::new(RecordOnly(crate::clock::Clock::system())),
+            notifier: std::sync::Arc::new(LogOnly),
         })
+    }
+
+    /// The same repository over its target `target` only (none if it has no
+    /// such target).
+    pub fn only(&self, target: &str) -> Repository {
+        Repository {
+            config: self.config.clone(),
+            stores: self
+                .stores
+                .iter()
+                .filter(|s| s.name == target)
+                .cloned()
+                .collect(),
+            unavailable: Vec::new(),
+            dedup: self.dedup.clone(),
+            recipients: self.recipients.clone(),
+            identity_file: self.identity_file.clone(),
+            lock_timing: self.lock_timing,
+            notifier: self.notifier.clone(),
+        }
     }
 
     /// The same repository reporting damaged objects to `notifier`.
@@ -588,12 +581,16 @@ impl Repository {
     /// object that is damaged or cannot be read (garbage planted in the
     /// bucket, a zstd bomb) is skipped with a warning and an alert: it only
     /// means less deduplication, never a failed backup.
-    pub fn sync_index(&self, catalog: &mut Catalog) -> Result<IndexSync> {
+    pub fn sync_index(&self, catalog: &mut dyn index::IndexStore) -> Result<IndexSync> {
         self.sync_index_on(catalog, &self.stores)
     }
 
     /// [`sync_index`](Self::sync_index) for some of the targets only.
-    pub fn sync_index_on(&self, catalog: &mut Catalog, stores: &[Store]) -> Result<IndexSync> {
+    pub fn sync_index_on(
+        &self,
+        catalog: &mut dyn index::IndexStore,
+        stores: &[Store],
+    ) -> Result<IndexSync> {
         let mut added = 0;
         let mut skipped = Vec::new();
         for s in stores {
@@ -663,14 +660,14 @@ impl Repository {
                             crate::error::paragraph(&e)
                         );
                         tracing::warn!("{what}");
-                        self.notifier.damaged(catalog, &s.name, &what);
+                        self.notifier.damaged(&s.name, &what);
                         skipped.push(what);
                     }
                 }
             }
             if !read.is_empty() {
                 let mut sorted = entries.finish()?;
-                catalog.add_sorted_index(&read, &packs, &s.name, || {
+                catalog.add_sorted_index(&read, &packs, &s.name, &mut || {
                     Ok(sorted.next_record()?.map(|e| {
                         (
                             e.slot,

@@ -18,12 +18,12 @@ use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Receiver};
 
 use super::format::{manifest_path, pack_path};
+use super::index::IndexStore;
 use super::keys::{self, DedupKey, Identity};
 use super::manifest::{self, Artifact, Body, Header};
 use super::ordered::{self, Ordered};
 use super::pack::{read_blob_into, BlobId, BlobLocation};
 use super::Repository;
-use crate::catalog::Catalog;
 use crate::error::{ExitStatus, Failure};
 use crate::storage::Store;
 
@@ -71,7 +71,7 @@ pub fn load_body(repo: &Repository, stores: &[Store], id: &str) -> Result<(Heade
 /// from the targets' indexes when it does not know a blob.
 pub fn plan(
     repo: &Repository,
-    catalog: &mut Catalog,
+    catalog: &mut dyn IndexStore,
     artifact: &Artifact,
 ) -> Result<Vec<(BlobId, BlobLocation)>> {
     let mut synced = false;
@@ -370,25 +370,4 @@ impl BufRead for ArtifactReader {
 pub fn open_pack(stores: &[Store], name: &str, identities: &[Identity]) -> Result<Vec<u8>> {
     let bytes = fetch_pack(stores, name)?;
     keys::decrypt(identities, &bytes).with_context(|| format!("pack {name}"))
-}
-
-/// Resolves `BACKUP` (id, unique id prefix, or `SOURCE:latest`) to an id.
-pub fn resolve_backup(catalog: &Catalog, spec: &str) -> Result<crate::catalog::BackupRow> {
-    if let Some(source) = spec.strip_suffix(":latest") {
-        return catalog.latest_completed(source)?.ok_or_else(|| {
-            Failure::new(ExitStatus::Usage, format!("source '{source}' has no completed backup in the catalog."))
-                .with_remedy("Check `vaultctl list --source NAME`; on a new machine run `vaultctl catalog rebuild` first.")
-                .into()
-        });
-    }
-    let matches = catalog.find_prefix(spec)?;
-    match matches.len() {
-        0 => Err(Failure::new(ExitStatus::Usage, format!("no backup matches '{spec}'."))
-            .with_remedy("Use an id or unique id prefix from `vaultctl list`, or SOURCE:latest; on a new machine run `vaultctl catalog rebuild` first.")
-            .into()),
-        1 => Ok(matches.into_iter().next().unwrap()),
-        n => Err(Failure::new(ExitStatus::Usage, format!("'{spec}' matches {n} backups."))
-            .with_remedy("Give more characters of the id.")
-            .into()),
-    }
 }

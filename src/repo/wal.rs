@@ -398,7 +398,9 @@ impl WalRepo {
         let mut stores = Vec::new();
         for t in &config.targets {
             stores.push(
-                Store::open(t, false).map_err(|e| (t.name.clone(), crate::error::paragraph(&e))),
+                t.store_spec()
+                    .and_then(|s| Store::open(&s, false))
+                    .map_err(|e| (t.name.clone(), crate::error::paragraph(&e))),
             );
         }
         // Readers (fetch, status, sync) make do with any target that opens:
@@ -753,16 +755,15 @@ pub fn file_identity(path: &Path) -> Option<String> {
 
 /// An exclusive, non-blocking lock on `path` (held while the file lives).
 pub fn try_lock(path: &Path) -> Option<std::fs::File> {
-    use std::os::fd::AsRawFd;
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
         .ok()?;
-    // SAFETY: flock on a descriptor we own.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    (r == 0).then_some(f)
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .ok()
+        .map(|()| f)
 }
 
 fn write_status(spool: &Path, name: &str, ext: &str, text: &str) {

@@ -17,6 +17,7 @@ mod docs;
 mod doctor;
 mod dr;
 mod failures;
+mod layers;
 mod load;
 mod ops;
 mod pitr;

@@ -247,7 +247,7 @@ fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitStatus> {
         .col("kind", |r| r.kind.clone())
         .col("source", |r| r.source.clone())
         .col("backup", |r| output::or_dash(r.backup_id.as_ref()))
-        .col("started", |r| r.started_at.clone())
+        .col("started", |r| r.started_at.to_string())
         .col("outcome", |r| r.outcome.clone())
         .col("RTO", |r| {
             output::or_dash(r.rto_ms.map(output::duration_ms))

@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<ExitStatus> {
     output::line("restores from it (`vaultctl restores show ID`):")?;
     Columns::new()
         .col("restore", |r: &crate::catalog::RestoreRow| r.id.to_string())
-        .col("started", |r| r.started_at.clone())
+        .col("started", |r| r.started_at.to_string())
         .col("type", |r| r.kind.clone())
         .col("target", |r| r.target.clone())
         .col("operator", |r| r.operator.clone())

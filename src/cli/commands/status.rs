@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
             })
             .col("source", |b| b.source.clone())
             .col("status", |b| b.status.clone())
-            .col("started", |b| b.started_at.clone())
+            .col("started", |b| b.started_at.to_string())
             .col("duration", |b| {
                 output::or_dash(b.duration_ms.map(output::duration_ms))
             })
@@ -93,7 +93,7 @@ fn print_sources(sources: &[health::SourceHealth]) -> Result<()> {
         .col("source", |s: &health::SourceHealth| s.name.clone())
         .col("schedule", |s| output::or_dash(s.schedule.as_ref()))
         .col("last success", |s| {
-            s.last_success.clone().unwrap_or_else(|| "never".into())
+            s.last_success.as_deref().unwrap_or("never").to_string()
         })
         .col("last run", |s| output::or_dash(s.last_status.as_ref()))
         .col("next run (UTC)", |s| output::or_dash(s.next_run.as_ref()))

@@ -20,7 +20,7 @@ pub mod tenant_apply;
 pub mod tenant_merge;
 pub mod tenants;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -64,24 +64,34 @@ impl ConnInfo {
                 .with_remedy("Remove it and pass the password through PGPASSWORD, a pgpass file (PGPASSFILE) or the source's password_file: URLs end up in process lists and logs.")
                 .into());
         }
+        // libpq's environment defaults, as the CLI read them at startup.
+        let env = &crate::settings::environment().libpq;
         if config.get_user().is_none() {
-            let user = std::env::var("PGUSER")
-                .or_else(|_| std::env::var("USER"))
-                .unwrap_or_else(|_| "postgres".into());
+            let user = env
+                .user
+                .clone()
+                .or_else(|| env.login.clone())
+                .unwrap_or_else(|| "postgres".into());
             config.user(&user);
         }
         if config.get_dbname().is_none() {
-            let db = std::env::var("PGDATABASE")
-                .unwrap_or_else(|_| config.get_user().unwrap_or("postgres").to_string());
+            let db = env
+                .database
+                .clone()
+                .unwrap_or_else(|| config.get_user().unwrap_or("postgres").to_string());
             config.dbname(&db);
         }
         if config.get_hosts().is_empty() {
-            config.host(std::env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into()));
+            config.host(
+                env.host
+                    .clone()
+                    .unwrap_or_else(|| "/var/run/postgresql".into()),
+            );
         }
         if config.get_ports().is_empty() {
             config.port(
-                std::env::var("PGPORT")
-                    .ok()
+                env.port
+                    .as_deref()
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(5432),
             );
@@ -108,9 +118,7 @@ impl ConnInfo {
                     .trim_end_matches(['\n', '\r'])
                     .to_string(),
             ),
-            None => std::env::var("PGPASSWORD")
-                .ok()
-                .or_else(|| info.pgpass_lookup()),
+            None => env.password.clone().or_else(|| info.pgpass_lookup()),
         };
         if let Some(p) = &info.password {
             info.config.password(p.as_bytes());
@@ -164,9 +172,11 @@ impl ConnInfo {
     }
 
     fn pgpass_lookup(&self) -> Option<String> {
-        let file = std::env::var_os("PGPASSFILE")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pgpass")))?;
+        let env = &crate::settings::environment().libpq;
+        let file = env
+            .passfile
+            .clone()
+            .or_else(|| env.home.as_ref().map(|h| h.join(".pgpass")))?;
         let text = std::fs::read_to_string(file).ok()?;
         let host = self.host();
         let host = if host.starts_with('/') {
@@ -408,7 +418,8 @@ fn message_env(
 
 /// Sets [`message_env`] on `cmd`.
 pub fn english_messages(cmd: &mut Command) -> &mut Command {
-    for (k, v) in message_env(|k| std::env::var_os(k)) {
+    let lc_all = &crate::settings::environment().lc_all;
+    for (k, v) in message_env(|k| if k == "LC_ALL" { lc_all.clone() } else { None }) {
         match v {
             Some(v) => cmd.env(k, v),
             None => cmd.env_remove(k),

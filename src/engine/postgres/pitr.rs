@@ -24,15 +24,9 @@ pub struct Owner {
 }
 
 fn user_name(uid: u32) -> String {
-    // SAFETY: getpwuid returns a pointer to static storage or null.
-    unsafe {
-        let p = libc::getpwuid(uid);
-        if p.is_null() {
-            return format!("uid {uid}");
-        }
-        std::ffi::CStr::from_ptr((*p).pw_name)
-            .to_string_lossy()
-            .into_owned()
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(u)) => u.name,
+        _ => format!("uid {uid}"),
     }
 }
 
@@ -40,26 +34,24 @@ fn user_name(uid: u32) -> String {
 /// else the current user.
 pub fn resolve_owner(dir: &Path, explicit: Option<&str>) -> Result<Owner> {
     if let Some(name) = explicit {
-        let c = std::ffi::CString::new(name)?;
-        // SAFETY: getpwnam returns a pointer to static storage or null.
-        let pw = unsafe { libc::getpwnam(c.as_ptr()) };
-        if pw.is_null() {
+        // The user database through the C library (NSS: LDAP users too).
+        let Ok(Some(user)) = nix::unistd::User::from_name(name) else {
             return fail(
                 ExitStatus::Usage,
                 format!("there is no user '{name}' (--owner)."),
                 "Name the operating-system user that runs PostgreSQL, e.g. --owner postgres.",
             );
-        }
-        // SAFETY: checked non-null above.
-        let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+        };
         return Ok(Owner {
-            uid,
-            gid,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
             name: name.to_string(),
         });
     }
-    // SAFETY: no preconditions.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = (
+        rustix::process::geteuid().as_raw(),
+        rustix::process::getegid().as_raw(),
+    );
     if euid != 0 {
         return Ok(Owner {
             uid: euid,
@@ -348,8 +340,7 @@ pub fn write_recovery(dir: &Path, s: &RecoverySettings) -> Result<()> {
 /// data directory, as PostgreSQL requires.
 pub fn fix_ownership(dir: &Path, owner: &Owner) -> Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         return Ok(());
     }
     fn walk(p: &Path, owner: &Owner) -> Result<()> {
@@ -382,8 +373,7 @@ fn as_owner(program: &Path, owner: &Owner, dir: &Path) -> Command {
     let mut c = Command::new(program);
     super::english_messages(&mut c);
     c.current_dir(dir);
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if rustix::process::geteuid().is_root() {
         c.uid(owner.uid).gid(owner.gid);
     }
     c

@@ -92,8 +92,7 @@ fn traversable(dir: &Path, owner: &Owner) -> bool {
 }
 
 fn chown(p: &Path, owner: &Owner) -> Result<()> {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if rustix::process::geteuid().is_root() {
         std::os::unix::fs::chown(p, Some(owner.uid), Some(owner.gid))
             .with_context(|| format!("cannot chown {}", p.display()))?;
     }
@@ -241,15 +240,16 @@ fn postmaster(root: &Path) -> Option<i32> {
 /// after 10 s) and deletes the directory.
 pub fn remove(root: &Path) -> Result<()> {
     if let Some(pid) = postmaster(root) {
-        // SAFETY: plain signals to the sandbox's own postmaster.
-        unsafe { libc::kill(pid, libc::SIGQUIT) };
+        use rustix::process::{kill_process, Signal};
+        let pid = rustix::process::Pid::from_raw(pid).context("postmaster.pid holds no pid")?;
+        let _ = kill_process(pid, Signal::QUIT);
         let t = Instant::now();
-        while crate::repo::process_alive(pid) && t.elapsed() < Duration::from_secs(10) {
+        let alive = || crate::repo::process_alive(pid.as_raw_pid());
+        while alive() && t.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        if crate::repo::process_alive(pid) {
-            // SAFETY: as above.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+        if alive() {
+            let _ = kill_process(pid, Signal::KILL);
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -322,19 +322,18 @@ pub fn sweep(dirs: &[PathBuf]) -> Result<Vec<Stale>> {
 fn install_interrupt_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let mut fds = [0i32; 2];
-        // SAFETY: fds has room for two descriptors.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        let Ok((mut read, write)) = std::io::pipe() else {
+            return;
+        };
+        if WAKE.set(write).is_err() {
             return;
         }
-        WAKE.store(fds[1], std::sync::atomic::Ordering::SeqCst);
-        let read = fds[0];
         let spawned = std::thread::Builder::new()
             .name("vaultctl-sandbox-signal".into())
             .spawn(move || {
+                use std::io::Read;
                 let mut b = [0u8; 1];
-                // SAFETY: reading one byte into b.
-                while unsafe { libc::read(read, b.as_mut_ptr().cast(), 1) } != 1 {}
+                while !matches!(read.read(&mut b), Ok(1)) {}
                 let live: Vec<PathBuf> = LIVE.lock().unwrap().clone();
                 for root in live {
                     eprintln!(
@@ -349,7 +348,9 @@ fn install_interrupt_handler() {
             return;
         }
         for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            // SAFETY: on_signal only calls write(2), which is async-signal-safe.
+            // SAFETY: installing a signal handler has no safe std or rustix
+            // API. on_signal only reads an initialized OnceLock and calls
+            // write(2), both async-signal-safe.
             unsafe {
                 libc::signal(
                     sig,
@@ -360,13 +361,13 @@ fn install_interrupt_handler() {
     });
 }
 
-static WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// The pipe's write end: the handler wakes the cleanup thread through it.
+static WAKE: std::sync::OnceLock<std::io::PipeWriter> = std::sync::OnceLock::new();
 
 extern "C" fn on_signal(_: libc::c_int) {
-    let fd = WAKE.load(std::sync::atomic::Ordering::SeqCst);
-    if fd >= 0 {
-        // SAFETY: write(2) of one byte from a static.
-        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+    use std::io::Write;
+    if let Some(mut w) = WAKE.get() {
+        let _ = w.write(b"x");
     }
 }
 

@@ -5,7 +5,7 @@
 //! must verify clean (structure and data), every committed backup must
 //! still restore byte for byte, and the next run must succeed.
 //!
-//! `cargo test --lib repo::faults -- --nocapture` prints the crash points.
+//! `cargo test --lib jobs::faults -- --nocapture` prints the crash points.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -16,17 +16,17 @@ use anyhow::Result;
 use object_store::memory::InMemory;
 use object_store::ObjectStore;
 
-use super::backup::{self, ArtifactStream, BackupOptions, BackupOutcome, Source};
-use super::chunker::ChunkerParams;
-use super::format::{manifest_path, PACKS_DIR, SNAPSHOTS_DIR};
-use super::keys::{self, DedupKey, Recipient};
-use super::lock::{LockTiming, LOCKS_DIR};
-use super::prune::{self, PruneOptions};
-use super::retention::Policy;
-use super::verify::{self, Mode};
-use super::{restore, RepoKeys, Repository};
 use crate::catalog::Catalog;
 use crate::progress::Silent;
+use crate::repo::backup::{ArtifactStream, BackupOptions, BackupOutcome, Source};
+use crate::repo::chunker::ChunkerParams;
+use crate::repo::format::{manifest_path, PACKS_DIR, SNAPSHOTS_DIR};
+use crate::repo::keys::{self, DedupKey, Recipient};
+use crate::repo::lock::{LockTiming, LOCKS_DIR};
+use crate::repo::prune::{self, PruneOptions};
+use crate::repo::retention::Policy;
+use crate::repo::verify::{self, Mode};
+use crate::repo::{restore, RepoKeys, Repository};
 use crate::storage::fault::{AfterCrash, Fault, FaultStore, Op, OpKind, Plan, Trigger};
 use crate::storage::Store;
 
@@ -171,11 +171,10 @@ fn backup(repo: &Repository, catalog: &Path, data: Data) -> Result<BackupOutcome
         source: "db".into(),
         tags: vec![],
         note: None,
-        catalog_path: catalog.to_path_buf(),
         compression_level: 1,
         pack_size: PACK_SIZE,
     };
-    backup::run(repo, &mut cat, &mut MemSource(data), &opts, &Silent)
+    crate::jobs::backup::back_up_one(repo, &mut cat, &mut MemSource(data), &opts, &Silent)
 }
 
 /// Restores backup `id` from `store` alone.
@@ -248,7 +247,7 @@ fn check(
                 .unwrap_or_else(|e| panic!("{what}: manifest {id} on '{}': {e:#}", s.name));
             for p in &h.packs {
                 assert!(
-                    packs.contains(&super::format::pack_path(p)),
+                    packs.contains(&crate::repo::format::pack_path(p)),
                     "{what}: manifest {id} on '{}' names the missing pack {p}",
                     s.name
                 );
@@ -661,7 +660,7 @@ fn a_sync_crashed_at_every_write_leaves_both_targets_sound_and_the_next_sync_fin
     drop(only_a);
     let pre = mem.fork();
     let sync = |repo: &Repository| {
-        super::sync::sync_pair(
+        crate::repo::sync::sync_pair(
             &repo.stores[0],
             &repo.stores[1],
             &repo.dedup,
@@ -702,7 +701,7 @@ fn a_sync_crashed_at_every_write_leaves_both_targets_sound_and_the_next_sync_fin
 
 #[test]
 fn a_wal_push_crashed_at_every_write_is_completed_by_the_archivers_retry() {
-    use super::wal::{self, WalRepo};
+    use crate::repo::wal::{self, WalRepo};
     let w = World::new();
     let (empty, _, _) = pre_state(&w, 0);
     let segments: Vec<(String, Vec<u8>)> = (1..=5u64)
@@ -784,21 +783,7 @@ fn a_wal_push_crashed_at_every_write_is_completed_by_the_archivers_retry() {
 
 /// A repository over one of `repo`'s targets.
 fn only(repo: &Repository, target: &str) -> Repository {
-    Repository {
-        config: repo.config.clone(),
-        stores: repo
-            .stores
-            .iter()
-            .filter(|s| s.name == target)
-            .cloned()
-            .collect(),
-        unavailable: Vec::new(),
-        dedup: repo.dedup.clone(),
-        recipients: repo.recipients.clone(),
-        identity_file: repo.identity_file.clone(),
-        lock_timing: repo.lock_timing,
-        notifier: repo.notifier.clone(),
-    }
+    repo.only(target)
 }
 
 /// A store that acknowledges a put it kept only part of (a broken gateway
