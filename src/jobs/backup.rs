@@ -147,6 +147,20 @@ pub enum Event<'a> {
     Failed(&'a str, &'a anyhow::Error),
 }
 
+/// The repository; when no target answers (or none holds it), every
+/// selected source has missed its backup: each one's failure is recorded.
+fn open_repository(config: &Config, planned: &[Planned]) -> Result<Repository> {
+    ops::open_repository(config, None).inspect_err(|e| {
+        let catalog = ops::hooks::open_catalog(config);
+        for p in planned {
+            ops::hooks::backup_failed(config, catalog.as_ref(), &p.name, e);
+        }
+        if let Some(c) = &catalog {
+            ops::after_command(config, c);
+        }
+    })
+}
+
 /// Backs up `planned` in order (extra `tags` and `note` on each). Exit 3
 /// when a backup missed a target; with several sources a failed one does
 /// not stop the others, and the first error is returned at the end.
@@ -158,21 +172,7 @@ pub fn run(
     on: &mut dyn FnMut(Event) -> Result<()>,
 ) -> Result<ExitStatus> {
     let config = job.config;
-    let repo = match ops::open_repository(config, None) {
-        Ok(r) => r,
-        Err(e) => {
-            // No target answered (or none holds the repository): every
-            // selected source missed its backup.
-            let catalog = ops::hooks::open_catalog(config);
-            for p in &planned {
-                ops::hooks::backup_failed(config, catalog.as_ref(), &p.name, &e);
-            }
-            if let Some(c) = &catalog {
-                ops::after_command(config, c);
-            }
-            return Err(e);
-        }
-    };
+    let repo = open_repository(config, &planned)?;
     let mut catalog = Catalog::open(&config.catalog)?;
     catalog.bind_repo(&repo.config.repo_id, &config.catalog.display().to_string())?;
     catalog.reap_interrupted(&crate::repo::hostname(), &crate::clock::now_rfc3339())?;
