@@ -83,6 +83,73 @@ pub fn format(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Parses `90s`, `5m`, `26h`, `30d`, `2w` (and combinations such as `1h30m`).
+///
+/// A thin wrapper over `humantime`: it accepts only the documented syntax
+/// (digits, then one of `s m h d w`, repeated, no spaces), because humantime
+/// alone would also take `1 hour`, `100ms`, `2M` (months) or `1y`, which the
+/// README and config.example.toml do not promise.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut digits = false;
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits = true;
+        } else if !digits {
+            return Err(format!("invalid duration \"{s}\""));
+        } else if !matches!(c, 's' | 'm' | 'h' | 'd' | 'w') {
+            return Err(format!("invalid duration \"{s}\": unknown unit '{c}'"));
+        } else {
+            digits = false;
+        }
+    }
+    if digits {
+        return Err(format!(
+            "invalid duration \"{s}\": a number needs a unit (s, m, h, d, w)"
+        ));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration \"{s}\": {e}"))
+}
+
+/// Which way an age on the command line points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Age {
+    /// `--since 7d`: seven days before now.
+    Ago,
+    /// `--at 2h`: two hours from now.
+    FromNow,
+}
+
+/// Parses a time given on the command line: an age ([`parse_duration`],
+/// counted from `now` the way `age` says), RFC 3339, a UTC date and time
+/// (`2026-12-01 02:00[:SS]`, `T` or a space between), or a date (its
+/// midnight UTC).
+pub fn parse_arg(s: &str, now: OffsetDateTime, age: Age) -> Option<OffsetDateTime> {
+    if let Ok(d) = parse_duration(s) {
+        return Some(match age {
+            Age::Ago => now - d,
+            Age::FromNow => now + d,
+        });
+    }
+    if let Some(t) = parse(s) {
+        return Some(t);
+    }
+    let s = s.trim();
+    let date_time = time::macros::format_description!(
+        "[year]-[month]-[day][first [T][ ]][hour]:[minute][optional [:[second]]]"
+    );
+    if let Ok(t) = time::PrimitiveDateTime::parse(s, &date_time) {
+        return Some(t.assume_utc());
+    }
+    let date = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &date)
+        .ok()
+        .map(|d| d.midnight().assume_utc())
+}
+
 /// `90s`, `5m`, `26h`, `3d4h`.
 pub fn human(secs: u64) -> String {
     if secs < 120 {
@@ -104,6 +171,33 @@ pub fn human(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_line_times() {
+        let now = parse("2026-11-30T12:00:00Z").unwrap();
+        let at = |s, age| parse_arg(s, now, age).map(format);
+        assert_eq!(at("7d", Age::Ago).unwrap(), "2026-11-23T12:00:00.000Z");
+        assert_eq!(at("2h", Age::FromNow).unwrap(), "2026-11-30T14:00:00.000Z");
+        assert_eq!(
+            at("2026-11-01T02:00:00+01:00", Age::Ago).unwrap(),
+            "2026-11-01T01:00:00.000Z"
+        );
+        assert_eq!(
+            at("2026-12-01 02:00", Age::FromNow).unwrap(),
+            "2026-12-01T02:00:00.000Z"
+        );
+        assert_eq!(
+            at("2026-12-01T02:00:30", Age::FromNow).unwrap(),
+            "2026-12-01T02:00:30.000Z"
+        );
+        assert_eq!(
+            at("2026-11-01", Age::Ago).unwrap(),
+            "2026-11-01T00:00:00.000Z"
+        );
+        for bad in ["", "yesterday", "7", "1 hour", "2026-13-01"] {
+            assert_eq!(at(bad, Age::Ago), None, "{bad}");
+        }
+    }
 
     #[test]
     fn override_fixes_the_clock() {

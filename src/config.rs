@@ -1692,36 +1692,7 @@ fn parse_duration_opt(v: &Option<String>, default: Duration, target: &str) -> Re
     }
 }
 
-/// Parses `90s`, `5m`, `26h`, `30d`, `2w` (and combinations such as `1h30m`).
-///
-/// A thin wrapper over `humantime`: it accepts only the documented syntax
-/// (digits, then one of `s m h d w`, repeated, no spaces), because humantime
-/// alone would also take `1 hour`, `100ms`, `2M` (months) or `1y`, which the
-/// README and config.example.toml do not promise.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    let mut digits = false;
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits = true;
-        } else if !digits {
-            return Err(format!("invalid duration \"{s}\""));
-        } else if !matches!(c, 's' | 'm' | 'h' | 'd' | 'w') {
-            return Err(format!("invalid duration \"{s}\": unknown unit '{c}'"));
-        } else {
-            digits = false;
-        }
-    }
-    if digits {
-        return Err(format!(
-            "invalid duration \"{s}\": a number needs a unit (s, m, h, d, w)"
-        ));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration \"{s}\": {e}"))
-}
+pub use crate::clock::parse_duration;
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,4 @@
-//! Sizes and durations for people: tables, reports, log lines.
+//! Sizes, durations and trends for people: tables, reports, log lines.
 
 /// 1234567 → "1.2 MB" (decimal units, like the MB/s figures).
 pub fn bytes(n: u64) -> String {
@@ -27,6 +27,28 @@ pub fn duration_ms(ms: u64) -> String {
     }
 }
 
+/// A one-line trend of `values` (scaled between their minimum and maximum):
+/// Unicode blocks, or `_.-=#` in plain ASCII.
+pub fn sparkline(values: &[u64], ascii: bool) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    const PLAIN: [char; 5] = ['_', '.', '-', '=', '#'];
+    let levels: &[char] = if ascii { &PLAIN } else { &BLOCKS };
+    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
+        return String::new();
+    };
+    values
+        .iter()
+        .map(|&v| {
+            let i = if max == min {
+                levels.len() / 2
+            } else {
+                ((v - min) as f64 / (max - min) as f64 * (levels.len() - 1) as f64).round() as usize
+            };
+            levels[i]
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -36,5 +58,15 @@ mod tests {
         assert_eq!(super::duration_ms(1234), "1.2s");
         assert_eq!(super::duration_ms(75_000), "1m15s");
         assert_eq!(super::duration_ms(4_000_000), "1h06m");
+    }
+
+    #[test]
+    fn sparkline_scales_between_min_and_max() {
+        use super::sparkline;
+        assert_eq!(sparkline(&[], false), "");
+        assert_eq!(sparkline(&[1, 8, 4], false), "▁█▄");
+        assert_eq!(sparkline(&[0, 100, 50, 25], true), "_#-.");
+        assert_eq!(sparkline(&[5, 5], true), "--");
+        assert_eq!(sparkline(&[10, 20, 30], false).chars().count(), 3);
     }
 }

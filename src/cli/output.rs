@@ -41,7 +41,7 @@ pub fn table() -> comfy_table::Table {
     t
 }
 
-pub use crate::humanize::{bytes, duration_ms};
+pub use crate::humanize::{bytes, duration_ms, sparkline};
 
 /// Prints one table: a header and rows of cells.
 pub fn print_table<R: IntoIterator<Item = String>>(
@@ -54,6 +54,59 @@ pub fn print_table<R: IntoIterator<Item = String>>(
         t.add_row(r.into_iter().collect::<Vec<_>>());
     }
     line(&t.to_string())
+}
+
+/// A table built column by column, each header written beside the cell it
+/// heads (two parallel lists of headers and cells drift apart).
+pub struct Columns<'a, T> {
+    header: Vec<&'a str>,
+    cells: Vec<Cell<'a, T>>,
+}
+
+/// What a column shows for one row.
+type Cell<'a, T> = Box<dyn Fn(&T) -> String + 'a>;
+
+impl<T> Default for Columns<'_, T> {
+    fn default() -> Self {
+        Columns {
+            header: Vec::new(),
+            cells: Vec::new(),
+        }
+    }
+}
+
+impl<'a, T> Columns<'a, T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn col(mut self, header: &'a str, cell: impl Fn(&T) -> String + 'a) -> Self {
+        self.header.push(header);
+        self.cells.push(Box::new(cell));
+        self
+    }
+
+    /// Prints one table: the header, then a row per item.
+    pub fn print<'r>(&self, rows: impl IntoIterator<Item = &'r T>) -> Result<()>
+    where
+        T: 'r,
+    {
+        print_table(
+            &self.header,
+            rows.into_iter()
+                .map(|r| self.cells.iter().map(|c| c(r)).collect::<Vec<_>>()),
+        )
+    }
+}
+
+/// A catalog time as `YYYY-MM-DD HH:MM:SS`, for narrow table columns.
+pub fn short_time(at: &str) -> String {
+    at.replace('T', " ").chars().take(19).collect()
+}
+
+/// A message cut to its first 80 characters, for a table cell.
+pub fn clip(s: &str) -> String {
+    s.chars().take(80).collect()
 }
 
 /// A table cell: the value, or `-` when there is none.
@@ -211,52 +264,23 @@ impl Progress for CliProgress {
     }
 }
 
-/// Parses `--since`/`--until`: RFC 3339, a date (`2026-11-01`), or an age
-/// (`7d` = seven days ago). Returns the catalog's time format.
-pub fn parse_time_arg(s: &str) -> Result<String> {
-    use time::format_description::well_known::Rfc3339;
-    if let Ok(d) = crate::config::parse_duration(s) {
-        return Ok(crate::clock::format(time::OffsetDateTime::now_utc() - d));
+/// Parses `--since`/`--until` ([`crate::clock::parse_arg`]: an age such
+/// as `7d` counts back from `now`) into the catalog's time format.
+pub fn parse_time_arg(s: &str, now: time::OffsetDateTime) -> Result<String> {
+    match crate::clock::parse_arg(s, now, crate::clock::Age::Ago) {
+        Some(t) => Ok(crate::clock::format(t)),
+        None => crate::error::fail(
+            crate::error::ExitStatus::Usage,
+            format!("\"{s}\" is not a time."),
+            "Use RFC 3339 (2026-11-01T02:00:00Z), a date (2026-11-01) or an age (7d, 12h).",
+        ),
     }
-    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(crate::clock::format(t));
-    }
-    if let Ok(d) = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")) {
-        return Ok(crate::clock::format(d.midnight().assume_utc()));
-    }
-    crate::error::fail(
-        crate::error::ExitStatus::Usage,
-        format!("\"{s}\" is not a time."),
-        "Use RFC 3339 (2026-11-01T02:00:00Z), a date (2026-11-01) or an age (7d, 12h).",
-    )
 }
 
 /// Whether to draw with plain ASCII (`NO_COLOR` set, or `TERM=dumb`).
 pub fn plain_ascii() -> bool {
     std::env::var_os("NO_COLOR").is_some()
         || std::env::var("TERM").map(|t| t == "dumb").unwrap_or(false)
-}
-
-/// A one-line trend of `values` (scaled between their minimum and maximum):
-/// Unicode blocks, or `_.-=#` in plain ASCII.
-pub fn sparkline(values: &[u64], ascii: bool) -> String {
-    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    const PLAIN: [char; 5] = ['_', '.', '-', '=', '#'];
-    let levels: &[char] = if ascii { &PLAIN } else { &BLOCKS };
-    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
-        return String::new();
-    };
-    values
-        .iter()
-        .map(|&v| {
-            let i = if max == min {
-                levels.len() / 2
-            } else {
-                ((v - min) as f64 / (max - min) as f64 * (levels.len() - 1) as f64).round() as usize
-            };
-            levels[i]
-        })
-        .collect()
 }
 
 /// Confirmation on a terminal; without one, a refusal that names `--yes`.
@@ -281,19 +305,5 @@ impl crate::jobs::Confirm for TerminalConfirm {
             );
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod sparkline_tests {
-    use super::sparkline;
-
-    #[test]
-    fn sparkline_scales_between_min_and_max() {
-        assert_eq!(sparkline(&[], false), "");
-        assert_eq!(sparkline(&[1, 8, 4], false), "▁█▄");
-        assert_eq!(sparkline(&[0, 100, 50, 25], true), "_#-.");
-        assert_eq!(sparkline(&[5, 5], true), "--");
-        assert_eq!(sparkline(&[10, 20, 30], false).chars().count(), 3);
     }
 }

@@ -93,6 +93,24 @@ pub fn push(
     wal::push(&repo, path).map(Some)
 }
 
+/// `wal fetch` (PostgreSQL's restore_command): the WAL file `name` written
+/// to `dest`; the target it came from, or `None` when no target has it
+/// (restore_command's "not found", the end of the archive).
+pub fn fetch(
+    config: &Config,
+    source: Option<&str>,
+    name: &str,
+    dest: &std::path::Path,
+) -> Result<Option<String>> {
+    let (source, _) = pick_source(config, source)?;
+    let repo = WalRepo::open(config, source, false)?;
+    match wal::fetch(&repo, name, dest) {
+        Ok(target) => Ok(Some(target)),
+        Err(wal::FetchError::NotInArchive) => Ok(None),
+        Err(wal::FetchError::Failed(e)) => Err(e),
+    }
+}
+
 /// The hidden `wal drain`: the background worker archiving ahead of
 /// PostgreSQL from `pg_wal`; how many files it archived.
 pub fn drain(

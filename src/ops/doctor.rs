@@ -357,45 +357,84 @@ fn target(config: &Config, t: &Target, r: &mut Report) {
             store.display
         ),
     );
-    let now = config.clock.now();
     if matches!(t.location, Location::S3 { .. }) {
-        match store.modified_ms(&probe) {
-            Ok(Some(ms)) => {
-                let skew = (now.unix_timestamp() * 1000 - ms) / 1000;
-                let detail = format!(
-                    "this host's clock is {}s {} the storage's (by the probe object's Last-Modified)",
-                    skew.abs(),
-                    if skew >= 0 { "ahead of" } else { "behind" }
-                );
-                let fix = "Synchronize this host's clock (systemctl enable --now systemd-timesyncd, or chrony); S3 rejects signatures from clocks more than a few minutes off.";
-                if skew.abs() > SKEW_FAIL_SECS {
-                    r.fail(scope, "clock skew", detail, fix);
-                } else if skew.abs() > SKEW_WARN_SECS {
-                    r.warn(scope, "clock skew", detail, fix);
-                } else {
-                    r.pass(scope, "clock skew", detail);
-                }
-            }
-            Ok(None) => r.fail(
-                scope,
-                "clock skew",
-                "the probe object just written is not there",
-                "The endpoint does not keep what it accepts: check that it is the right bucket and provider.",
-            ),
-            Err(e) => r.error(scope, "clock skew", Outcome::Warn, &e, "Grant s3:GetObject on the bucket."),
-        }
+        clock_skew(config, &store, &probe, scope, r);
     }
-    match store.get(&probe) {
-        Ok(Some(got)) if got == data => r.pass(scope, "read back", "the probe object reads back intact"),
+    read_back_and_list(&store, &dir, &probe, &data, scope, r);
+    let cond = conditional_create(&store, &dir, &data, scope, r);
+    r.pass(
+        scope,
+        "upload shape",
+        format!(
+            "every object is written with one PUT of at most {} MiB (no multipart uploads, so no equal-part-size rule applies) and without x-amz-checksum-* headers (providers that reject them, such as B2, accept vaultctl's writes)",
+            config.pack_size.div_ceil(1024 * 1024) + 1
+        ),
+    );
+    delete_probe(&store, t, &dir, &[probe, cond], scope, r);
+}
+
+/// S3: this host's clock against the storage's, by the probe object's
+/// Last-Modified (S3 rejects signatures from clocks minutes off).
+fn clock_skew(config: &Config, store: &Store, probe: &str, scope: &str, r: &mut Report) {
+    let now = config.clock.now();
+    match store.modified_ms(probe) {
+        Ok(Some(ms)) => {
+            let skew = (now.unix_timestamp() * 1000 - ms) / 1000;
+            let detail = format!(
+                "this host's clock is {}s {} the storage's (by the probe object's Last-Modified)",
+                skew.abs(),
+                if skew >= 0 { "ahead of" } else { "behind" }
+            );
+            let fix = "Synchronize this host's clock (systemctl enable --now systemd-timesyncd, or chrony); S3 rejects signatures from clocks more than a few minutes off.";
+            if skew.abs() > SKEW_FAIL_SECS {
+                r.fail(scope, "clock skew", detail, fix);
+            } else if skew.abs() > SKEW_WARN_SECS {
+                r.warn(scope, "clock skew", detail, fix);
+            } else {
+                r.pass(scope, "clock skew", detail);
+            }
+        }
+        Ok(None) => r.fail(
+            scope,
+            "clock skew",
+            "the probe object just written is not there",
+            "The endpoint does not keep what it accepts: check that it is the right bucket and provider.",
+        ),
+        Err(e) => r.error(scope, "clock skew", Outcome::Warn, &e, "Grant s3:GetObject on the bucket."),
+    }
+}
+
+/// The probe object reads back intact and is listed at once.
+fn read_back_and_list(
+    store: &Store,
+    dir: &str,
+    probe: &str,
+    data: &Bytes,
+    scope: &str,
+    r: &mut Report,
+) {
+    match store.get(probe) {
+        Ok(Some(got)) if got == *data => r.pass(scope, "read back", "the probe object reads back intact"),
         Ok(Some(_)) => r.fail(scope, "read back", "the probe object reads back different", "The endpoint alters objects: check the provider settings (a proxy or transformation rule)."),
         Ok(None) => r.fail(scope, "read back", "the probe object is gone after its write", "Check the bucket and endpoint."),
         Err(e) => r.error(scope, "read back", Outcome::Fail, &e, "Grant s3:GetObject (restore and verify need it)."),
     }
-    match store.list(&dir) {
+    match store.list(dir) {
         Ok(l) if l.iter().any(|(n, _)| *n == probe) => r.pass(scope, "list", "the probe object is listed"),
         Ok(_) => r.fail(scope, "list", "the probe object is not listed after its write", "The provider's listings are not read-after-write consistent; vaultctl needs that (prune and sync list what exists)."),
         Err(e) => r.error(scope, "list", Outcome::Fail, &e, "Grant s3:ListBucket on the bucket."),
     }
+}
+
+/// Whether If-None-Match: * is honoured (vaultctl does not rely on it);
+/// returns the name of the object it wrote.
+fn conditional_create(
+    store: &Store,
+    dir: &str,
+    data: &Bytes,
+    scope: &str,
+    r: &mut Report,
+) -> String {
     let cond = format!("{dir}/conditional");
     let first = store.put_create(&cond, data.clone());
     let second = first
@@ -419,18 +458,23 @@ fn target(config: &Config, t: &Target, r: &mut Report) {
         (Err(e), _) | (_, Some(Err(e))) => r.error(scope, "conditional create", Outcome::Warn, &e, "The provider rejects If-None-Match: *; vaultctl does not need it, but report the error if it persists."),
         (a, b) => r.warn(scope, "conditional create", format!("unexpected outcome {a:?} then {b:?}"), "Report this to the vaultctl maintainers with the provider's name."),
     }
-    r.pass(
-        scope,
-        "upload shape",
-        format!(
-            "every object is written with one PUT of at most {} MiB (no multipart uploads, so no equal-part-size rule applies) and without x-amz-checksum-* headers (providers that reject them, such as B2, accept vaultctl's writes)",
-            config.pack_size.div_ceil(1024 * 1024) + 1
-        ),
-    );
-    let deleted = store.delete_many(&[probe.clone(), cond.clone()]);
+    cond
+}
+
+/// Deletes the probe objects: a refusal is a warning (backups need no
+/// delete permission; prune defers what it cannot delete).
+fn delete_probe(
+    store: &Store,
+    t: &Target,
+    dir: &str,
+    objects: &[String],
+    scope: &str,
+    r: &mut Report,
+) {
+    let deleted = store.delete_many(objects);
     if let (Ok(()), Location::Local { path }) = (&deleted, &t.location) {
         // Local deletes leave the probe's (now empty) directories.
-        let _ = std::fs::remove_dir(path.join(&dir));
+        let _ = std::fs::remove_dir(path.join(dir));
         let _ = std::fs::remove_dir(path.join("doctor-probe"));
     }
     match deleted {
@@ -617,10 +661,43 @@ fn physical(
         }
     };
     let Some(row) = row else { return };
-    let (wal_level, archive_mode, archive_command): (String, String, String) =
-        (row.get(0), row.get(1), row.get(2));
-    let (replication, failed, last_failed, failing): (Option<bool>, i64, Option<String>, bool) =
-        (row.get(3), row.get(4), row.get(5), row.get(6));
+    let settings = ArchiveSettings {
+        wal_level: row.get(0),
+        archive_mode: row.get(1),
+        archive_command: row.get(2),
+    };
+    archive_settings(scope, config, source, binary, &settings, r);
+    let archiver = Archiver {
+        replication: row.get(3),
+        failed: row.get(4),
+        last_failed: row.get(5),
+        failing: row.get(6),
+    };
+    archiver_health(scope, archiver, r);
+}
+
+/// The server settings WAL archiving needs.
+struct ArchiveSettings {
+    wal_level: String,
+    archive_mode: String,
+    archive_command: String,
+}
+
+/// wal_level, archive_mode, and an archive_command that runs `vaultctl wal
+/// push` with this config.
+fn archive_settings(
+    scope: &str,
+    config: &Config,
+    source: &str,
+    binary: &Path,
+    s: &ArchiveSettings,
+    r: &mut Report,
+) {
+    let ArchiveSettings {
+        wal_level,
+        archive_mode,
+        archive_command,
+    } = s;
     let expected = expected_archive_command(config, binary, source);
     let restart = "then restart PostgreSQL (systemctl restart postgresql)";
     if wal_level == "minimal" {
@@ -647,7 +724,7 @@ fn physical(
             format!("archive_mode = {archive_mode}"),
         );
     }
-    if archive_command_matches(config, &archive_command) {
+    if archive_command_matches(config, archive_command) {
         r.pass(
             scope,
             "archive_command",
@@ -666,6 +743,25 @@ fn physical(
             format!("ALTER SYSTEM SET archive_command = '{expected}'; SELECT pg_reload_conf();"),
         );
     }
+}
+
+/// What pg_stat_archiver and the role say.
+struct Archiver {
+    replication: Option<bool>,
+    failed: i64,
+    last_failed: Option<String>,
+    failing: bool,
+}
+
+/// The archiver's last attempt, and the REPLICATION privilege
+/// pg_basebackup needs.
+fn archiver_health(scope: &str, a: Archiver, r: &mut Report) {
+    let Archiver {
+        replication,
+        failed,
+        last_failed,
+        failing,
+    } = a;
     if failing {
         r.fail(
             scope,

@@ -23,22 +23,49 @@ struct Out {
     text: String,
 }
 
+/// A sample's labels: `(name, value)` pairs.
+type Labels<'l> = Vec<(&'static str, &'l str)>;
+
 impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
+    /// One metric family: its HELP and TYPE lines (written even when it has
+    /// no samples yet), then one line per sample.
+    fn family<'l>(
+        &mut self,
+        name: &str,
+        kind: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (Labels<'l>, f64)>,
+    ) {
         let _ = writeln!(self.text, "# HELP {name} {help}");
         let _ = writeln!(self.text, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = write!(self.text, "{name}");
+            if !labels.is_empty() {
+                let l: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
+                    .collect();
+                let _ = write!(self.text, "{{{}}}", l.join(","));
+            }
+            let _ = writeln!(self.text, " {value}");
+        }
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let _ = write!(self.text, "{name}");
-        if !labels.is_empty() {
-            let l: Vec<String> = labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", label(v)))
-                .collect();
-            let _ = write!(self.text, "{{{}}}", l.join(","));
-        }
-        let _ = writeln!(self.text, " {value}");
+    /// A gauge without labels.
+    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        self.family(name, "gauge", help, [(Vec::new(), value)]);
+    }
+
+    /// A gauge with one sample per value of the label `key`.
+    fn gauge_by<'l>(
+        &mut self,
+        name: &str,
+        help: &str,
+        key: &'static str,
+        samples: impl IntoIterator<Item = (&'l str, f64)>,
+    ) {
+        let samples = samples.into_iter().map(|(v, x)| (vec![(key, v)], x));
+        self.family(name, "gauge", help, samples);
     }
 }
 
@@ -46,281 +73,223 @@ fn unix(t: &str) -> Option<f64> {
     crate::clock::parse(t).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as f64 / 1e3)
 }
 
+fn flag(on: bool) -> f64 {
+    if on {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// Renders the exposition text from a status snapshot taken at `now`.
 pub fn render(catalog: &Catalog, st: &Status, now: OffsetDateTime) -> Result<String> {
     let mut o = Out {
         text: String::new(),
     };
-
-    o.family(
+    o.gauge(
         "vaultctl_health_score",
-        "gauge",
         "Health score 0-100 (see the README).",
+        st.health_score as f64,
     );
-    o.sample("vaultctl_health_score", &[], st.health_score as f64);
-    o.family(
+    o.gauge(
         "vaultctl_health_state",
-        "gauge",
         "Monitoring state: 0 ok, 1 warning, 2 critical.",
+        st.state.exit_code() as f64,
     );
-    o.sample("vaultctl_health_state", &[], st.state.exit_code() as f64);
+    sources(&mut o, catalog, st)?;
+    storage(&mut o, st);
+    checks(&mut o, st);
+    o.gauge(
+        "vaultctl_metrics_generated_timestamp_seconds",
+        "Unix time this file was written.",
+        now.unix_timestamp() as f64,
+    );
+    Ok(o.text)
+}
 
-    o.family(
+/// Per source: the last success, its duration and sizes, staleness, the
+/// next run, and backups by status.
+fn sources(o: &mut Out, catalog: &Catalog, st: &Status) -> Result<()> {
+    o.gauge_by(
         "vaultctl_source_last_success_timestamp_seconds",
-        "gauge",
         "Unix time the last successful backup of the source finished.",
+        "source",
+        st.sources
+            .iter()
+            .filter_map(|s| Some((s.name.as_str(), unix(s.last_success.as_deref()?)?))),
     );
-    for s in &st.sources {
-        if let Some(t) = s.last_success.as_deref().and_then(unix) {
-            o.sample(
-                "vaultctl_source_last_success_timestamp_seconds",
-                &[("source", &s.name)],
-                t,
-            );
-        }
-    }
-    o.family(
-        "vaultctl_source_last_duration_seconds",
-        "gauge",
-        "Duration of the last successful backup of the source.",
-    );
-    let mut last_bytes = Vec::new();
-    let mut last_stored = Vec::new();
+    let mut last = Vec::new();
     for s in &st.sources {
         if let Some(b) = catalog.latest_completed(&s.name)? {
-            o.sample(
-                "vaultctl_source_last_duration_seconds",
-                &[("source", &s.name)],
-                b.duration_ms.unwrap_or(0) as f64 / 1000.0,
-            );
-            last_bytes.push((s.name.clone(), b.bytes));
-            last_stored.push((s.name.clone(), b.stored_bytes));
+            last.push((s.name.as_str(), b));
         }
     }
-    o.family(
+    o.gauge_by(
+        "vaultctl_source_last_duration_seconds",
+        "Duration of the last successful backup of the source.",
+        "source",
+        last.iter()
+            .map(|(n, b)| (*n, b.duration_ms.unwrap_or(0) as f64 / 1000.0)),
+    );
+    o.gauge_by(
         "vaultctl_source_last_bytes",
-        "gauge",
         "Logical bytes of the last successful backup of the source.",
+        "source",
+        last.iter().map(|(n, b)| (*n, b.bytes as f64)),
     );
-    for (n, v) in &last_bytes {
-        o.sample("vaultctl_source_last_bytes", &[("source", n)], *v as f64);
-    }
-    o.family(
+    o.gauge_by(
         "vaultctl_source_last_stored_bytes",
-        "gauge",
         "New bytes stored by the last successful backup of the source.",
+        "source",
+        last.iter().map(|(n, b)| (*n, b.stored_bytes as f64)),
     );
-    for (n, v) in &last_stored {
-        o.sample(
-            "vaultctl_source_last_stored_bytes",
-            &[("source", n)],
-            *v as f64,
-        );
-    }
-    o.family(
+    let stored = catalog.stored_bytes_by_source()?;
+    o.gauge_by(
         "vaultctl_source_stored_bytes",
-        "gauge",
         "New bytes stored by all completed backups of the source.",
+        "source",
+        stored.iter().map(|(n, v)| (n.as_str(), *v as f64)),
     );
-    for (n, v) in catalog.stored_bytes_by_source()? {
-        o.sample("vaultctl_source_stored_bytes", &[("source", &n)], v as f64);
-    }
-    o.family(
+    o.gauge_by(
         "vaultctl_source_stale",
-        "gauge",
         "1 when the source has had no successful backup within its schedule plus grace.",
+        "source",
+        st.sources
+            .iter()
+            .filter(|s| s.stale_after_secs.is_some())
+            .map(|s| (s.name.as_str(), flag(s.stale))),
     );
-    for s in st.sources.iter().filter(|s| s.stale_after_secs.is_some()) {
-        o.sample(
-            "vaultctl_source_stale",
-            &[("source", &s.name)],
-            if s.stale { 1.0 } else { 0.0 },
-        );
-    }
-    o.family(
+    o.gauge_by(
         "vaultctl_source_next_run_timestamp_seconds",
-        "gauge",
         "Unix time of the next scheduled backup of the source (UTC schedule).",
+        "source",
+        st.sources
+            .iter()
+            .filter_map(|s| Some((s.name.as_str(), unix(s.next_run.as_deref()?)?))),
     );
-    for s in &st.sources {
-        if let Some(t) = s.next_run.as_deref().and_then(unix) {
-            o.sample(
-                "vaultctl_source_next_run_timestamp_seconds",
-                &[("source", &s.name)],
-                t,
-            );
-        }
-    }
+    let counts = catalog.count_by_source_status()?;
     o.family(
         "vaultctl_backups_total",
         "counter",
         "Backups in the catalog by source and status.",
+        counts.iter().map(|(src, status, n)| {
+            (
+                vec![("source", src.as_str()), ("status", status.as_str())],
+                *n as f64,
+            )
+        }),
     );
-    for (src, status, n) in catalog.count_by_source_status()? {
-        o.sample(
-            "vaultctl_backups_total",
-            &[("source", &src), ("status", &status)],
-            n as f64,
-        );
-    }
-    o.family(
+    Ok(())
+}
+
+/// Per target: stored bytes and backups; open alerts; the dedup ratio.
+fn storage(o: &mut Out, st: &Status) {
+    o.gauge_by(
         "vaultctl_target_stored_bytes",
-        "gauge",
         "Bytes of blobs in packs on the target, as indexed by the catalog.",
-    );
-    for t in &st.targets {
-        o.sample(
-            "vaultctl_target_stored_bytes",
-            &[("target", &t.name)],
-            t.stored_bytes as f64,
-        );
-    }
-    o.family(
-        "vaultctl_target_backups",
-        "gauge",
-        "Completed backups the target holds, as recorded in the catalog.",
-    );
-    for t in &st.targets {
-        o.sample(
-            "vaultctl_target_backups",
-            &[("target", &t.name)],
-            t.backups as f64,
-        );
-    }
-    o.family(
-        "vaultctl_alerts_open",
-        "gauge",
-        "Active (open or acknowledged) alerts by severity.",
-    );
-    for sev in ["critical", "warning", "info"] {
-        let n = st
-            .open_alerts
+        "target",
+        st.targets
             .iter()
-            .filter(|a| a.severity.as_str() == sev)
-            .count();
-        o.sample("vaultctl_alerts_open", &[("severity", sev)], n as f64);
-    }
-    o.family(
-        "vaultctl_dedup_ratio",
-        "gauge",
-        "Logical bytes of completed backups divided by the bytes they stored.",
+            .map(|t| (t.name.as_str(), t.stored_bytes as f64)),
     );
-    o.sample("vaultctl_dedup_ratio", &[], st.dedup_ratio.unwrap_or(1.0));
+    o.gauge_by(
+        "vaultctl_target_backups",
+        "Completed backups the target holds, as recorded in the catalog.",
+        "target",
+        st.targets
+            .iter()
+            .map(|t| (t.name.as_str(), t.backups as f64)),
+    );
+    o.gauge_by(
+        "vaultctl_alerts_open",
+        "Active (open or acknowledged) alerts by severity.",
+        "severity",
+        ["critical", "warning", "info"].map(|sev| {
+            let n = st
+                .open_alerts
+                .iter()
+                .filter(|a| a.severity.as_str() == sev)
+                .count();
+            (sev, n as f64)
+        }),
+    );
+    o.gauge(
+        "vaultctl_dedup_ratio",
+        "Logical bytes of completed backups divided by the bytes they stored.",
+        st.dedup_ratio.unwrap_or(1.0),
+    );
+}
+
+/// The proofs: the last DR drill, verify per target, drills per source.
+fn checks(o: &mut Out, st: &Status) {
     if let Some(d) = &st.dr {
-        o.family(
+        o.gauge_by(
             "vaultctl_dr_last_drill_success",
-            "gauge",
             "1 when the last DR drill (test restore) succeeded, 0 when it failed.",
-        );
-        o.sample(
-            "vaultctl_dr_last_drill_success",
-            &[("source", &d.last_drill_source)],
-            if d.last_drill_outcome == "succeeded" {
-                1.0
-            } else {
-                0.0
-            },
+            "source",
+            [(
+                d.last_drill_source.as_str(),
+                flag(d.last_drill_outcome == "succeeded"),
+            )],
         );
         if let Some(ms) = d.recent_rto_ms.first() {
-            o.family(
+            o.gauge(
                 "vaultctl_dr_last_drill_rto_seconds",
-                "gauge",
                 "Recovery time the last successful DR drill achieved (start to verified database).",
+                *ms as f64 / 1e3,
             );
-            o.sample("vaultctl_dr_last_drill_rto_seconds", &[], *ms as f64 / 1e3);
         }
     }
-    o.family(
+    o.gauge_by(
         "vaultctl_verify_last_success_timestamp_seconds",
-        "gauge",
         "Unix time the last verify of the target that found no problem finished.",
+        "target",
+        st.verify
+            .iter()
+            .filter_map(|v| Some((v.target.as_str(), unix(v.last_success.as_deref()?)?))),
     );
-    for v in &st.verify {
-        if let Some(t) = v.last_success.as_deref().and_then(unix) {
-            o.sample(
-                "vaultctl_verify_last_success_timestamp_seconds",
-                &[("target", &v.target)],
-                t,
-            );
-        }
-    }
-    o.family(
+    o.gauge_by(
         "vaultctl_verify_stale",
-        "gauge",
         "1 when the target has had no successful verify within [verify] max_age.",
+        "target",
+        st.verify
+            .iter()
+            .filter(|v| v.max_age_secs.is_some())
+            .map(|v| (v.target.as_str(), flag(v.stale))),
     );
-    for v in st.verify.iter().filter(|v| v.max_age_secs.is_some()) {
-        o.sample(
-            "vaultctl_verify_stale",
-            &[("target", &v.target)],
-            if v.stale { 1.0 } else { 0.0 },
-        );
-    }
-    o.family(
+    o.gauge_by(
         "vaultctl_verify_coverage_ratio",
-        "gauge",
         "Share of the target's packs read intact within the [verify] window (0-1).",
+        "target",
+        st.verify
+            .iter()
+            .filter_map(|v| Some((v.target.as_str(), v.coverage?))),
     );
-    for v in &st.verify {
-        if let Some(c) = v.coverage {
-            o.sample(
-                "vaultctl_verify_coverage_ratio",
-                &[("target", &v.target)],
-                c,
-            );
-        }
-    }
-    o.family(
+    o.gauge_by(
         "vaultctl_drill_last_success_timestamp_seconds",
-        "gauge",
         "Unix time the last successful DR drill (test restore) of the source finished.",
+        "source",
+        st.drills
+            .iter()
+            .filter_map(|d| Some((d.source.as_str(), unix(d.last_success.as_deref()?)?))),
     );
-    for d in &st.drills {
-        if let Some(t) = d.last_success.as_deref().and_then(unix) {
-            o.sample(
-                "vaultctl_drill_last_success_timestamp_seconds",
-                &[("source", &d.source)],
-                t,
-            );
-        }
-    }
-    o.family(
+    o.gauge_by(
         "vaultctl_drill_rto_seconds",
-        "gauge",
         "Recovery time the last successful DR drill of the source achieved.",
+        "source",
+        st.drills
+            .iter()
+            .filter_map(|d| Some((d.source.as_str(), d.last_rto_ms? as f64 / 1e3))),
     );
-    for d in &st.drills {
-        if let Some(ms) = d.last_rto_ms {
-            o.sample(
-                "vaultctl_drill_rto_seconds",
-                &[("source", &d.source)],
-                ms as f64 / 1e3,
-            );
-        }
-    }
-    o.family(
+    o.gauge_by(
         "vaultctl_drill_stale",
-        "gauge",
         "1 when the source has had no successful DR drill within its [source.drill] max_age.",
+        "source",
+        st.drills
+            .iter()
+            .filter(|d| d.max_age_secs.is_some())
+            .map(|d| (d.source.as_str(), flag(d.stale))),
     );
-    for d in st.drills.iter().filter(|d| d.max_age_secs.is_some()) {
-        o.sample(
-            "vaultctl_drill_stale",
-            &[("source", &d.source)],
-            if d.stale { 1.0 } else { 0.0 },
-        );
-    }
-    o.family(
-        "vaultctl_metrics_generated_timestamp_seconds",
-        "gauge",
-        "Unix time this file was written.",
-    );
-    o.sample(
-        "vaultctl_metrics_generated_timestamp_seconds",
-        &[],
-        now.unix_timestamp() as f64,
-    );
-    Ok(o.text)
 }
 
 /// Renders and writes `path` atomically.

@@ -20,22 +20,10 @@ use crate::severity::Severity;
 /// A one-shot still pending this long after its due time was missed.
 pub const MISSED_AFTER: Duration = Duration::from_secs(3600);
 
-/// Parses `--at`: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` or
-/// `YYYY-MM-DDTHH:MM[:SS]` (UTC), or a delay from now (`2h`, `30m`).
-/// The time must be in the future.
+/// Parses `--at` ([`crate::clock::parse_arg`]: RFC 3339, a UTC date and
+/// time, or a delay from now such as `2h`). The time must be in the future.
 pub fn parse_at(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
-    let t = if let Ok(d) = crate::config::parse_duration(s) {
-        Some(now + d)
-    } else if let Some(t) = crate::clock::parse(s) {
-        Some(t)
-    } else {
-        let fmt = time::macros::format_description!(
-            "[year]-[month]-[day][first [T][ ]][hour]:[minute][optional [:[second]]]"
-        );
-        time::PrimitiveDateTime::parse(s.trim(), &fmt)
-            .ok()
-            .map(|p| p.assume_utc())
-    };
+    let t = crate::clock::parse_arg(s, now, crate::clock::Age::FromNow);
     let Some(t) = t else {
         return Err(Failure::new(ExitStatus::Usage, format!("--at \"{s}\" is not a time."))
             .with_remedy("Use RFC 3339 (2026-12-01T02:00:00Z), a UTC date and time (2026-12-01 02:00) or a delay from now (2h, 30m).")

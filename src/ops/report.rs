@@ -781,69 +781,7 @@ fn charts_section(o: &mut String, r: &Report) {
         r.days
     );
     for (i, s) in r.sources.iter().enumerate() {
-        let pts =
-            |f: &dyn Fn(&BackupPoint) -> Option<f64>, what: &str| -> Vec<(i64, f64, String)> {
-                s.backups
-                    .iter()
-                    .filter_map(|b| {
-                        let v = f(b)?;
-                        Some((
-                            unix(&b.started_at)?,
-                            v,
-                            format!(
-                                "{} {}: {what} {}{}",
-                                b.started_at,
-                                b.id,
-                                humanize::bytes(v as u64),
-                                b.note
-                                    .as_deref()
-                                    .map(|n| format!(" ({n})"))
-                                    .unwrap_or_default()
-                            ),
-                        ))
-                    })
-                    .collect()
-            };
-        let id = format!("chart-size-{i}");
-        let _ = write!(o, "<div class=\"source-chart\" data-source=\"{}\"><h3>{} — size and new stored bytes</h3>", esc(&s.name), esc(&s.name));
-        o.push_str(&line_chart(&Chart {
-            id: &id,
-            title: format!(
-                "{}: backup size and new stored bytes, last {} days",
-                s.name, r.days
-            ),
-            desc: format!(
-                "{} completed backups{}; latest size {}.",
-                s.backups.len(),
-                if s.failed > 0 {
-                    format!(", {} failed", s.failed)
-                } else {
-                    String::new()
-                },
-                s.backups
-                    .last()
-                    .map(|b| humanize::bytes(b.bytes))
-                    .unwrap_or_else(|| "-".into())
-            ),
-            unit: Unit::Bytes,
-            t0,
-            t1,
-            series: vec![
-                Series {
-                    label: "size".into(),
-                    colour: PALETTE[0],
-                    dashed: false,
-                    points: pts(&|b| Some(b.bytes as f64), "size"),
-                },
-                Series {
-                    label: "new stored".into(),
-                    colour: PALETTE[1],
-                    dashed: true,
-                    points: pts(&|b| Some(b.stored_bytes as f64), "new stored"),
-                },
-            ],
-            goals: vec![],
-        }));
+        size_chart(o, r, s, i, (t0, t1));
         backups_table(o, s);
         o.push_str("</div>");
     }
@@ -851,7 +789,90 @@ fn charts_section(o: &mut String, r: &Report) {
         o.push_str("<p class=\"empty\">No backups yet.</p>");
     }
     o.push_str("</div><div class=\"grid2\"><div><h3>Backup durations</h3>");
+    o.push_str(&durations_chart(r, t0, t1));
+    o.push_str("</div><div><h3>DR drill RTO against the goal</h3>");
+    drills_chart(o, r, t0, t1);
+    o.push_str("</div></div><h3>Verify results</h3>");
+    o.push_str(&verify_chart(r, t0, t1));
+    verify_table(o, r);
+    o.push_str("</section>");
+}
+
+/// One source's backup sizes and new stored bytes (its chart's `<div>` is
+/// left open for the table of numbers).
+fn size_chart(o: &mut String, r: &Report, s: &SourceSeries, i: usize, (t0, t1): (i64, i64)) {
+    let pts = |f: &dyn Fn(&BackupPoint) -> f64, what: &str| -> Vec<(i64, f64, String)> {
+        s.backups
+            .iter()
+            .filter_map(|b| {
+                let v = f(b);
+                Some((
+                    unix(&b.started_at)?,
+                    v,
+                    format!(
+                        "{} {}: {what} {}{}",
+                        b.started_at,
+                        b.id,
+                        humanize::bytes(v as u64),
+                        b.note
+                            .as_deref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default()
+                    ),
+                ))
+            })
+            .collect()
+    };
+    let id = format!("chart-size-{i}");
+    let _ = write!(
+        o,
+        "<div class=\"source-chart\" data-source=\"{}\"><h3>{} — size and new stored bytes</h3>",
+        esc(&s.name),
+        esc(&s.name)
+    );
     o.push_str(&line_chart(&Chart {
+        id: &id,
+        title: format!(
+            "{}: backup size and new stored bytes, last {} days",
+            s.name, r.days
+        ),
+        desc: format!(
+            "{} completed backups{}; latest size {}.",
+            s.backups.len(),
+            if s.failed > 0 {
+                format!(", {} failed", s.failed)
+            } else {
+                String::new()
+            },
+            s.backups
+                .last()
+                .map(|b| humanize::bytes(b.bytes))
+                .unwrap_or_else(|| "-".into())
+        ),
+        unit: Unit::Bytes,
+        t0,
+        t1,
+        series: vec![
+            Series {
+                label: "size".into(),
+                colour: PALETTE[0],
+                dashed: false,
+                points: pts(&|b| b.bytes as f64, "size"),
+            },
+            Series {
+                label: "new stored".into(),
+                colour: PALETTE[1],
+                dashed: true,
+                points: pts(&|b| b.stored_bytes as f64, "new stored"),
+            },
+        ],
+        goals: vec![],
+    }));
+}
+
+/// Every source's backup durations in one chart.
+fn durations_chart(r: &Report, t0: i64, t1: i64) -> String {
+    line_chart(&Chart {
         id: "chart-durations",
         title: format!("Backup durations per source, last {} days", r.days),
         desc: format!(
@@ -885,13 +906,7 @@ fn charts_section(o: &mut String, r: &Report) {
             })
             .collect(),
         goals: vec![],
-    }));
-    o.push_str("</div><div><h3>DR drill RTO against the goal</h3>");
-    drills_chart(o, r, t0, t1);
-    o.push_str("</div></div><h3>Verify results</h3>");
-    o.push_str(&verify_chart(r, t0, t1));
-    verify_table(o, r);
-    o.push_str("</section>");
+    })
 }
 
 fn backups_table(o: &mut String, s: &SourceSeries) {

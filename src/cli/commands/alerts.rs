@@ -4,7 +4,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::catalog::Catalog;
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::error::{ExitStatus, Failure};
 use crate::ops::{self, alerts};
 
@@ -138,7 +139,11 @@ fn list(
         severity: l.severity,
         source: l.source,
         kind: None,
-        since: l.since.as_deref().map(output::parse_time_arg).transpose()?,
+        since: l
+            .since
+            .as_deref()
+            .map(|t| output::parse_time_arg(t, config.clock.now()))
+            .transpose()?,
     };
     let rows = alerts::list(catalog, &filter)?;
     if ctx.global.json {
@@ -156,30 +161,15 @@ fn list(
 
 /// The alerts table (`alerts list`, and the open alerts of `status`).
 pub fn print_alerts(rows: &[alerts::Alert]) -> Result<()> {
-    output::print_table(
-        &[
-            "id",
-            "severity",
-            "status",
-            "kind",
-            "source",
-            "target",
-            "count",
-            "last seen",
-            "message",
-        ],
-        rows.iter().map(|a| {
-            [
-                a.id.to_string(),
-                a.severity.to_string(),
-                a.status.clone(),
-                a.kind.clone(),
-                output::or_dash(a.source.as_ref()),
-                output::or_dash(a.target.as_ref()),
-                a.count.to_string(),
-                a.last_seen.clone(),
-                a.message.clone(),
-            ]
-        }),
-    )
+    Columns::new()
+        .col("id", |a: &alerts::Alert| a.id.to_string())
+        .col("severity", |a| a.severity.to_string())
+        .col("status", |a| a.status.clone())
+        .col("kind", |a| a.kind.clone())
+        .col("source", |a| output::or_dash(a.source.as_ref()))
+        .col("target", |a| output::or_dash(a.target.as_ref()))
+        .col("count", |a| a.count.to_string())
+        .col("last seen", |a| a.last_seen.clone())
+        .col("message", |a| a.message.clone())
+        .print(rows)
 }

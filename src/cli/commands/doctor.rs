@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::ops::doctor::{self, Outcome};
 
 pub fn run(ctx: &Ctx) -> Result<i32> {
@@ -26,17 +27,14 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         }))?;
         return Ok(status.code());
     }
-    output::print_table(
-        &["", "scope", "check", "detail"],
-        report.checks.iter().map(|c| {
-            vec![
-                c.status.label().to_string(),
-                c.scope.clone(),
-                c.name.clone(),
-                c.detail.clone(),
-            ]
-        }),
-    )?;
+    Columns::new()
+        .col("", |c: &crate::ops::doctor::Check| {
+            c.status.label().to_string()
+        })
+        .col("scope", |c| c.scope.clone())
+        .col("check", |c| c.name.clone())
+        .col("detail", |c| c.detail.clone())
+        .print(&report.checks)?;
     for c in report.checks.iter().filter(|c| c.status != Outcome::Pass) {
         if let Some(fix) = &c.fix {
             output::line(&format!(

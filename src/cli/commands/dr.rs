@@ -15,7 +15,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::catalog::Catalog;
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::engine::postgres as pg;
 use crate::error::{fail, ExitStatus};
 use crate::jobs::dr::{self as job, DrillRequest, Mode, PlanRequest, RunRequest};
@@ -148,22 +149,19 @@ fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitStatus> {
     if ctx.global.json {
         output::json(&plan)?;
     } else {
-        output::print_table(
-            &["", "step", "status", "detail"],
-            plan.checks.iter().enumerate().map(|(i, c)| {
+        Columns::new()
+            .col("", |(i, _): &(usize, &job::Check)| (i + 1).to_string())
+            .col("step", |(_, c)| c.step.clone())
+            .col("status", |(_, c)| {
                 let needed = if c.required && c.status == "fail" {
                     " (needed)"
                 } else {
                     ""
                 };
-                vec![
-                    (i + 1).to_string(),
-                    c.step.clone(),
-                    format!("{}{needed}", c.status.to_uppercase()),
-                    c.detail.clone(),
-                ]
-            }),
-        )?;
+                format!("{}{needed}", c.status.to_uppercase())
+            })
+            .col("detail", |(_, c)| c.detail.clone())
+            .print(&plan.checks.iter().enumerate().collect::<Vec<_>>())?;
         output::line(if plan.ready {
             "DR plan: ready"
         } else {
@@ -192,17 +190,12 @@ fn execute(ctx: &Ctx, mode: &Mode, yes: bool) -> Result<ExitStatus> {
 }
 
 fn print(r: &job::Report) -> Result<()> {
-    output::print_table(
-        &["step", "result", "time", "detail"],
-        r.steps.iter().map(|s| {
-            vec![
-                s.step.clone(),
-                if s.ok { "ok" } else { "FAILED" }.to_string(),
-                output::duration_ms(s.ms),
-                s.detail.clone(),
-            ]
-        }),
-    )?;
+    Columns::new()
+        .col("step", |s: &job::Step| s.step.clone())
+        .col("result", |s| if s.ok { "ok" } else { "FAILED" }.to_string())
+        .col("time", |s| output::duration_ms(s.ms))
+        .col("detail", |s| s.detail.clone())
+        .print(&r.steps)?;
     let out = &r.outcome;
     if let Some(v) = &out.verification {
         output::line(&format!(
@@ -249,38 +242,24 @@ fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitStatus> {
         output::line("no DR runs or drills yet (`vaultctl dr drill --source S` runs one)")?;
         return Ok(ExitStatus::Success);
     }
-    output::print_table(
-        &[
-            "id",
-            "kind",
-            "source",
-            "backup",
-            "started",
-            "outcome",
-            "RTO",
-            "tables",
-            "rows",
-            "target db",
-            "error",
-        ],
-        rows.iter().map(|r| {
-            vec![
-                r.id.to_string(),
-                r.kind.clone(),
-                r.source.clone(),
-                output::or_dash(r.backup_id.as_ref()),
-                r.started_at.clone(),
-                r.outcome.clone(),
-                output::or_dash(r.rto_ms.map(output::duration_ms)),
-                output::or_dash(r.tables),
-                output::or_dash(r.rows),
-                r.target_db.clone().unwrap_or_else(|| "(scratch)".into()),
-                r.error
-                    .clone()
-                    .map(|e| e.chars().take(80).collect::<String>())
-                    .unwrap_or_default(),
-            ]
-        }),
-    )?;
+    Columns::new()
+        .col("id", |r: &crate::catalog::DrRunRow| r.id.to_string())
+        .col("kind", |r| r.kind.clone())
+        .col("source", |r| r.source.clone())
+        .col("backup", |r| output::or_dash(r.backup_id.as_ref()))
+        .col("started", |r| r.started_at.clone())
+        .col("outcome", |r| r.outcome.clone())
+        .col("RTO", |r| {
+            output::or_dash(r.rto_ms.map(output::duration_ms))
+        })
+        .col("tables", |r| output::or_dash(r.tables))
+        .col("rows", |r| output::or_dash(r.rows))
+        .col("target db", |r| {
+            r.target_db.clone().unwrap_or_else(|| "(scratch)".into())
+        })
+        .col("error", |r| {
+            r.error.as_deref().map(output::clip).unwrap_or_default()
+        })
+        .print(&rows)?;
     Ok(ExitStatus::Success)
 }

@@ -4,7 +4,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::catalog::{BackupFilter, Catalog};
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::error::ExitStatus;
 
 /// Rows a page when `list` pages (on a terminal, or with `--page`).
@@ -96,7 +97,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<ExitStatus> {
         std::io::stdout().is_terminal(),
     );
     let page = args.page.unwrap_or(1);
-    let mut filter = filter(args)?;
+    let mut filter = filter(args, config.clock.now())?;
     let pages = match rows_per_page {
         Some(n) => {
             filter.limit = Some(n);
@@ -126,8 +127,12 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<ExitStatus> {
 }
 
 /// The catalog filter of `list`'s options (times parsed; no paging yet).
-fn filter(args: ListArgs) -> Result<BackupFilter> {
-    let time = |t: Option<String>| t.as_deref().map(output::parse_time_arg).transpose();
+fn filter(args: ListArgs, now: time::OffsetDateTime) -> Result<BackupFilter> {
+    let time = |t: Option<String>| {
+        t.as_deref()
+            .map(|t| output::parse_time_arg(t, now))
+            .transpose()
+    };
     Ok(BackupFilter {
         source: args.source,
         kind: args.kind,
@@ -142,34 +147,20 @@ fn filter(args: ListArgs) -> Result<BackupFilter> {
 }
 
 fn print_rows(rows: &[crate::catalog::BackupRow]) -> Result<()> {
-    output::print_table(
-        &[
-            "id",
-            "source",
-            "kind",
-            "status",
-            "started",
-            "duration",
-            "size",
-            "new stored",
-            "targets",
-            "tags",
-        ],
-        rows.iter().map(|r| {
-            [
-                r.id.clone(),
-                r.source.clone(),
-                r.kind.clone(),
-                r.status.clone(),
-                r.started_at.replace('T', " ").chars().take(19).collect(),
-                r.duration_ms.map(output::duration_ms).unwrap_or_default(),
-                output::bytes(r.bytes),
-                output::bytes(r.stored_bytes),
-                r.targets.join(","),
-                r.tags.join(","),
-            ]
-        }),
-    )
+    Columns::new()
+        .col("id", |r: &crate::catalog::BackupRow| r.id.clone())
+        .col("source", |r| r.source.clone())
+        .col("kind", |r| r.kind.clone())
+        .col("status", |r| r.status.clone())
+        .col("started", |r| output::short_time(&r.started_at))
+        .col("duration", |r| {
+            r.duration_ms.map(output::duration_ms).unwrap_or_default()
+        })
+        .col("size", |r| output::bytes(r.bytes))
+        .col("new stored", |r| output::bytes(r.stored_bytes))
+        .col("targets", |r| r.targets.join(","))
+        .col("tags", |r| r.tags.join(","))
+        .print(rows)
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::error::ExitStatus;
 use crate::repo::prune::TargetReport;
 
@@ -81,22 +82,15 @@ fn print_report(r: &TargetReport) -> Result<()> {
         }
     ))?;
     if !r.backups.is_empty() {
-        output::print_table(
-            &[
-                "id", "source", "started", "host", "tags", "action", "kept by",
-            ],
-            r.backups.iter().map(|b| {
-                vec![
-                    b.id.clone(),
-                    b.source.clone(),
-                    b.started_at.replace('T', " ").chars().take(19).collect(),
-                    b.host.clone(),
-                    b.tags.join(","),
-                    b.action.clone(),
-                    b.reasons.join(", "),
-                ]
-            }),
-        )?;
+        Columns::new()
+            .col("id", |b: &crate::repo::prune::BackupDecision| b.id.clone())
+            .col("source", |b| b.source.clone())
+            .col("started", |b| output::short_time(&b.started_at))
+            .col("host", |b| b.host.clone())
+            .col("tags", |b| b.tags.join(","))
+            .col("action", |b| b.action.clone())
+            .col("kept by", |b| b.reasons.join(", "))
+            .print(&r.backups)?;
     }
     let g = &r.gc;
     output::line(&format!(

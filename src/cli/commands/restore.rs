@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{ArgGroup, Args, ValueEnum};
 
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::engine::postgres::restore::{self as pg, RestoreType};
 use crate::error::{fail, ExitStatus};
 use crate::jobs::restore::{self as job, DbOptions, DbOutcome, Destination, Outcome, Request};
@@ -248,22 +249,12 @@ fn print_db(ctx: &Ctx, o: &DbOutcome) -> Result<()> {
         return output::json(o);
     }
     let report = &o.report;
-    output::print_table(
-        &[
-            "table",
-            "rows in backup",
-            "inserted",
-            "skipped (already there)",
-        ],
-        report.tables.iter().map(|c| {
-            vec![
-                c.table.clone(),
-                c.rows.to_string(),
-                c.inserted.to_string(),
-                c.skipped.to_string(),
-            ]
-        }),
-    )?;
+    Columns::new()
+        .col("table", |c: &pg::TableCount| c.table.clone())
+        .col("rows in backup", |c| c.rows.to_string())
+        .col("inserted", |c| c.inserted.to_string())
+        .col("skipped (already there)", |c| c.skipped.to_string())
+        .print(&report.tables)?;
     if !report.tables_without_tenant_column.is_empty() {
         output::line(&format!(
             "not restored (no tenant column): {}",

@@ -4,7 +4,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use crate::catalog::Catalog;
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::error::ExitStatus;
 
 #[derive(Args, Debug)]
@@ -41,31 +42,23 @@ pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<ExitStatus> {
         output::line("no restores recorded")?;
         return Ok(ExitStatus::Success);
     }
-    output::print_table(
-        &[
-            "id", "started", "backup", "type", "target", "tenants", "operator", "outcome", "rows",
-            "reason",
-        ],
-        rows.iter().map(|r| {
-            vec![
-                r.id.to_string(),
-                r.started_at.replace('T', " ").chars().take(19).collect(),
-                r.backup_id.clone(),
-                r.kind.clone(),
-                r.target.clone(),
-                r.tenants.join(","),
-                r.operator.clone(),
-                match &r.error {
-                    Some(e) if r.outcome == "failed" => {
-                        format!("failed: {}", e.chars().take(80).collect::<String>())
-                    }
-                    _ => r.outcome.clone(),
-                },
-                r.rows.map(|n| n.to_string()).unwrap_or_default(),
-                r.reason.clone().unwrap_or_default(),
-            ]
-        }),
-    )?;
+    Columns::new()
+        .col("id", |r: &crate::catalog::RestoreRow| r.id.to_string())
+        .col("started", |r| output::short_time(&r.started_at))
+        .col("backup", |r| r.backup_id.clone())
+        .col("type", |r| r.kind.clone())
+        .col("target", |r| r.target.clone())
+        .col("tenants", |r| r.tenants.join(","))
+        .col("operator", |r| r.operator.clone())
+        .col("outcome", |r| match &r.error {
+            Some(e) if r.outcome == "failed" => format!("failed: {}", output::clip(e)),
+            _ => r.outcome.clone(),
+        })
+        .col("rows", |r| {
+            r.rows.map(|n| n.to_string()).unwrap_or_default()
+        })
+        .col("reason", |r| r.reason.clone().unwrap_or_default())
+        .print(&rows)?;
     Ok(ExitStatus::Success)
 }
 

@@ -4,7 +4,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::catalog::Catalog;
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::error::ExitStatus;
 use crate::ops::views;
 
@@ -27,17 +28,12 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<ExitStatus> {
     }
     output::line(&header(&v).join("\n"))?;
     if !v.artifacts.is_empty() {
-        output::print_table(
-            &["artifact", "format", "size", "BLAKE3"],
-            v.artifacts.iter().map(|a| {
-                [
-                    a.name.clone(),
-                    a.format.clone(),
-                    output::bytes(a.size),
-                    a.blake3.clone(),
-                ]
-            }),
-        )?;
+        Columns::new()
+            .col("artifact", |a: &views::ArtifactView| a.name.clone())
+            .col("format", |a| a.format.clone())
+            .col("size", |a| output::bytes(a.size))
+            .col("BLAKE3", |a| a.blake3.clone())
+            .print(&v.artifacts)?;
     }
     if !v.table_rows.is_empty() {
         output::print_table(
@@ -52,39 +48,29 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<ExitStatus> {
         v.verified_at.as_deref().unwrap_or("never")
     ))?;
     if !v.checks.is_empty() {
-        output::print_table(
-            &["check", "at", "outcome", "target", "RTO", "problems"],
-            v.checks.iter().map(|c| {
-                [
-                    c.method.clone(),
-                    c.at.clone(),
-                    c.outcome.clone(),
-                    c.target.clone().unwrap_or_default(),
-                    c.rto_ms.map(output::duration_ms).unwrap_or_default(),
-                    c.problems.join("; "),
-                ]
-            }),
-        )?;
+        Columns::new()
+            .col("check", |c: &views::CheckView| c.method.clone())
+            .col("at", |c| c.at.clone())
+            .col("outcome", |c| c.outcome.clone())
+            .col("target", |c| c.target.clone().unwrap_or_default())
+            .col("RTO", |c| {
+                c.rto_ms.map(output::duration_ms).unwrap_or_default()
+            })
+            .col("problems", |c| c.problems.join("; "))
+            .print(&v.checks)?;
     }
     if v.restores.is_empty() {
         return output::line("restores from it: none").map(|_| ExitStatus::Success);
     }
     output::line("restores from it (`vaultctl restores show ID`):")?;
-    output::print_table(
-        &[
-            "restore", "started", "type", "target", "operator", "outcome",
-        ],
-        v.restores.iter().map(|r| {
-            [
-                r.id.to_string(),
-                r.started_at.clone(),
-                r.kind.clone(),
-                r.target.clone(),
-                r.operator.clone(),
-                r.outcome.clone(),
-            ]
-        }),
-    )?;
+    Columns::new()
+        .col("restore", |r: &crate::catalog::RestoreRow| r.id.to_string())
+        .col("started", |r| r.started_at.clone())
+        .col("type", |r| r.kind.clone())
+        .col("target", |r| r.target.clone())
+        .col("operator", |r| r.operator.clone())
+        .col("outcome", |r| r.outcome.clone())
+        .print(&v.restores)?;
     Ok(ExitStatus::Success)
 }
 

@@ -4,7 +4,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::catalog::Catalog;
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::error::{CheckStatus, ExitStatus};
 use crate::ops::{self, health};
 
@@ -35,26 +36,18 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<i32> {
         trends(&catalog, &st.sources)?;
     }
     if !st.recent_backups.is_empty() {
-        output::print_table(
-            &[
-                "recent backup",
-                "source",
-                "status",
-                "started",
-                "duration",
-                "size",
-            ],
-            st.recent_backups.iter().map(|b| {
-                [
-                    b.id.clone(),
-                    b.source.clone(),
-                    b.status.clone(),
-                    b.started_at.clone(),
-                    output::or_dash(b.duration_ms.map(output::duration_ms)),
-                    output::bytes(b.bytes),
-                ]
-            }),
-        )?;
+        Columns::new()
+            .col("recent backup", |b: &crate::catalog::BackupRow| {
+                b.id.clone()
+            })
+            .col("source", |b| b.source.clone())
+            .col("status", |b| b.status.clone())
+            .col("started", |b| b.started_at.clone())
+            .col("duration", |b| {
+                output::or_dash(b.duration_ms.map(output::duration_ms))
+            })
+            .col("size", |b| output::bytes(b.bytes))
+            .print(&st.recent_backups)?;
     }
     print_checks(st.verify.as_slice(), st.drills.as_slice())?;
     output::line(&dr_line(st.dr.as_ref()))?;
@@ -80,45 +73,34 @@ fn print_summary(st: &health::Status) -> Result<()> {
         output::or_dash(st.success_rate_7d.map(|r| format!("{:.0}%", r * 100.0))),
         output::or_dash(st.dedup_ratio.map(|r| format!("{r:.2}x ({} stored for {})", output::bytes(st.stored_bytes), output::bytes(st.logical_bytes)))),
     ))?;
-    output::print_table(
-        &["target", "backups", "packs", "stored"],
-        st.targets.iter().map(|x| {
+    Columns::new()
+        .col("target", |x: &health::TargetUsage| {
             let note = if x.configured {
                 ""
             } else {
                 " (not configured)"
             };
-            [
-                format!("{}{note}", x.name),
-                x.backups.to_string(),
-                x.packs.to_string(),
-                output::bytes(x.stored_bytes),
-            ]
-        }),
-    )
+            format!("{}{note}", x.name)
+        })
+        .col("backups", |x| x.backups.to_string())
+        .col("packs", |x| x.packs.to_string())
+        .col("stored", |x| output::bytes(x.stored_bytes))
+        .print(&st.targets)
 }
 
 fn print_sources(sources: &[health::SourceHealth]) -> Result<()> {
-    output::print_table(
-        &[
-            "source",
-            "schedule",
-            "last success",
-            "last run",
-            "next run (UTC)",
-            "state",
-        ],
-        sources.iter().map(|s| {
-            [
-                s.name.clone(),
-                output::or_dash(s.schedule.as_ref()),
-                s.last_success.clone().unwrap_or_else(|| "never".into()),
-                output::or_dash(s.last_status.as_ref()),
-                output::or_dash(s.next_run.as_ref()),
-                freshness(s.stale, s.age_secs, s.stale_after_secs),
-            ]
-        }),
-    )
+    Columns::new()
+        .col("source", |s: &health::SourceHealth| s.name.clone())
+        .col("schedule", |s| output::or_dash(s.schedule.as_ref()))
+        .col("last success", |s| {
+            s.last_success.clone().unwrap_or_else(|| "never".into())
+        })
+        .col("last run", |s| output::or_dash(s.last_status.as_ref()))
+        .col("next run (UTC)", |s| output::or_dash(s.next_run.as_ref()))
+        .col("state", |s| {
+            freshness(s.stale, s.age_secs, s.stale_after_secs)
+        })
+        .print(sources)
 }
 
 /// Sandbox clusters a killed tenant point-in-time restore left behind.
@@ -186,65 +168,52 @@ fn print_checks(verify: &[health::VerifyHealth], drills: &[health::DrillHealth])
         .iter()
         .any(|v| v.configured || v.last_result.is_some())
     {
-        output::print_table(
-            &[
-                "verify of target",
-                "schedule",
-                "last success",
-                "last run",
-                "coverage",
-                "state",
-            ],
-            verify.iter().map(|v| {
-                let coverage = v.coverage.map(|c| {
+        Columns::new()
+            .col("verify of target", |v: &health::VerifyHealth| {
+                v.target.clone()
+            })
+            .col("schedule", |v| match (&v.schedule, &v.mode) {
+                (Some(s), Some(m)) => format!("{s} ({m})"),
+                (None, Some(m)) => format!("- ({m})"),
+                _ => "-".into(),
+            })
+            .col("last success", |v| {
+                ago(v.last_success.as_deref(), v.age_secs)
+            })
+            .col("last run", |v| match (&v.last_result, &v.last_mode) {
+                (Some(r), Some(m)) => format!("{r} ({m})"),
+                _ => "-".into(),
+            })
+            .col("coverage", |v| {
+                output::or_dash(v.coverage.map(|c| {
                     format!(
                         "{:.0}% of {} packs read in {}",
                         c * 100.0,
                         v.packs_known,
                         crate::clock::human(v.coverage_window_secs)
                     )
-                });
-                [
-                    v.target.clone(),
-                    match (&v.schedule, &v.mode) {
-                        (Some(s), Some(m)) => format!("{s} ({m})"),
-                        (None, Some(m)) => format!("- ({m})"),
-                        _ => "-".into(),
-                    },
-                    ago(v.last_success.as_deref(), v.age_secs),
-                    match (&v.last_result, &v.last_mode) {
-                        (Some(r), Some(m)) => format!("{r} ({m})"),
-                        _ => "-".into(),
-                    },
-                    output::or_dash(coverage),
-                    freshness(v.stale, v.age_secs, v.max_age_secs),
-                ]
-            }),
-        )?;
+                }))
+            })
+            .col("state", |v| freshness(v.stale, v.age_secs, v.max_age_secs))
+            .print(verify)?;
     }
     if drills.is_empty() {
         return Ok(());
     }
-    output::print_table(
-        &[
-            "drill of source",
-            "schedule",
-            "last success",
-            "last run",
-            "RTO",
-            "state",
-        ],
-        drills.iter().map(|d| {
-            [
-                d.source.clone(),
-                output::or_dash(d.schedule.as_ref()),
-                ago(d.last_success.as_deref(), d.age_secs),
-                output::or_dash(d.last_outcome.as_ref()),
-                output::or_dash(d.last_rto_ms.map(output::duration_ms)),
-                freshness(d.stale, d.age_secs, d.max_age_secs),
-            ]
-        }),
-    )
+    Columns::new()
+        .col("drill of source", |d: &health::DrillHealth| {
+            d.source.clone()
+        })
+        .col("schedule", |d| output::or_dash(d.schedule.as_ref()))
+        .col("last success", |d| {
+            ago(d.last_success.as_deref(), d.age_secs)
+        })
+        .col("last run", |d| output::or_dash(d.last_outcome.as_ref()))
+        .col("RTO", |d| {
+            output::or_dash(d.last_rto_ms.map(output::duration_ms))
+        })
+        .col("state", |d| freshness(d.stale, d.age_secs, d.max_age_secs))
+        .print(drills)
 }
 
 /// `VAULTCTL CRITICAL - …` ([`health::Status::check_line`]), or it as JSON.

@@ -4,7 +4,8 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::error::{fail, ExitStatus};
 
 #[derive(Args, Debug)]
@@ -49,30 +50,20 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
             "unavailable": s.unavailable.iter().map(|(t, why)| serde_json::json!({"target": t, "error": why})).collect::<Vec<_>>(),
         }))?;
     } else {
-        output::print_table(
-            &[
-                "from",
-                "to",
-                "backups",
-                "packs",
-                "bytes",
-                "index objects",
-                "not copied (retention)",
-                "problems",
-            ],
-            reports.iter().map(|r| {
-                [
-                    r.from.clone(),
-                    r.to.clone(),
-                    r.manifests_copied.len().to_string(),
-                    r.packs_copied.to_string(),
-                    output::bytes(r.bytes_copied),
-                    (r.indexes_copied + r.indexes_written).to_string(),
-                    r.skipped_by_retention.to_string(),
-                    r.problems.len().to_string(),
-                ]
-            }),
-        )?;
+        Columns::new()
+            .col("from", |r: &crate::repo::sync::SyncReport| r.from.clone())
+            .col("to", |r| r.to.clone())
+            .col("backups", |r| r.manifests_copied.len().to_string())
+            .col("packs", |r| r.packs_copied.to_string())
+            .col("bytes", |r| output::bytes(r.bytes_copied))
+            .col("index objects", |r| {
+                (r.indexes_copied + r.indexes_written).to_string()
+            })
+            .col("not copied (retention)", |r| {
+                r.skipped_by_retention.to_string()
+            })
+            .col("problems", |r| r.problems.len().to_string())
+            .print(reports)?;
         if s.dry_run {
             output::line("dry run: nothing was copied")?;
         }

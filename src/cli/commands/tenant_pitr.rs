@@ -5,7 +5,8 @@
 use anyhow::Result;
 
 use super::restore::{RestoreArgs, TenantMode};
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::engine::postgres::restore as pg;
 use crate::engine::postgres::tenant_apply::Action;
 use crate::engine::postgres::{pitr, ConnInfo};
@@ -83,50 +84,36 @@ fn print(o: &Outcome, target: &ConnInfo) -> Result<()> {
         o.reached.as_deref().unwrap_or("none after the base backup")
     ))?;
     if o.mode == Action::Diff {
-        output::print_table(
-            &[
+        Columns::new()
+            .col(
                 "table",
-                "only at the time (deleted since)",
-                "only now (added since)",
-                "differ (changed since)",
-            ],
-            o.applied.diff.iter().map(|d| {
-                [
+                |d: &crate::engine::postgres::tenant_apply::TableDiff| {
                     if d.primary_key.is_empty() {
                         format!("{} (no primary key: whole rows)", d.table)
                     } else {
                         d.table.clone()
-                    },
-                    d.only_at_time.to_string(),
-                    d.only_now.to_string(),
-                    d.differ.to_string(),
-                ]
-            }),
-        )?;
+                    }
+                },
+            )
+            .col("only at the time (deleted since)", |d| {
+                d.only_at_time.to_string()
+            })
+            .col("only now (added since)", |d| d.only_now.to_string())
+            .col("differ (changed since)", |d| d.differ.to_string())
+            .print(&o.applied.diff)?;
         return output::line(&format!(
             "dry run: nothing was written to {}",
             target.display()
         ));
     }
     let report = &o.applied.report;
-    output::print_table(
-        &[
-            "table",
-            "rows at the time",
-            "deleted first",
-            "inserted",
-            "skipped (already there)",
-        ],
-        report.tables.iter().map(|c| {
-            [
-                c.table.clone(),
-                c.rows.to_string(),
-                c.deleted.to_string(),
-                c.inserted.to_string(),
-                c.skipped.to_string(),
-            ]
-        }),
-    )?;
+    Columns::new()
+        .col("table", |c: &pg::TableCount| c.table.clone())
+        .col("rows at the time", |c| c.rows.to_string())
+        .col("deleted first", |c| c.deleted.to_string())
+        .col("inserted", |c| c.inserted.to_string())
+        .col("skipped (already there)", |c| c.skipped.to_string())
+        .print(&report.tables)?;
     for s in &report.sequences_advanced {
         output::line(&format!("sequence moved past the restored ids: {s}"))?;
     }

@@ -4,7 +4,8 @@
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::error::ExitStatus;
 use crate::jobs;
 use crate::repo::verify::{Mode, Report};
@@ -50,36 +51,24 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
     if ctx.global.json {
         output::json(&v)?;
     } else {
-        output::print_table(
-            &[
-                "target",
-                "mode",
-                "backups",
-                "packs read",
-                "content",
-                "result",
-            ],
-            reports.iter().map(|r| {
-                vec![
-                    r.target.clone(),
-                    r.mode.clone(),
-                    r.backups_checked.to_string(),
-                    r.packs_checked.to_string(),
-                    if r.content_checked {
-                        "checked".into()
-                    } else {
-                        "-".to_string()
-                    },
-                    if r.ok && !r.orphans.is_empty() {
-                        format!("ok, {} warning(s)", r.orphans.len())
-                    } else if r.ok {
-                        "ok".into()
-                    } else {
-                        format!("{} problem(s)", r.problems.len())
-                    },
-                ]
-            }),
-        )?;
+        Columns::new()
+            .col("target", |r: &crate::repo::verify::Report| r.target.clone())
+            .col("mode", |r| r.mode.clone())
+            .col("backups", |r| r.backups_checked.to_string())
+            .col("packs read", |r| r.packs_checked.to_string())
+            .col("content", |r| {
+                if r.content_checked { "checked" } else { "-" }.to_string()
+            })
+            .col("result", |r| {
+                if r.ok && !r.orphans.is_empty() {
+                    format!("ok, {} warning(s)", r.orphans.len())
+                } else if r.ok {
+                    "ok".into()
+                } else {
+                    format!("{} problem(s)", r.problems.len())
+                }
+            })
+            .print(reports)?;
         for r in reports {
             for p in &r.problems {
                 let affected = if p.backups.is_empty() {

@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::cli::{output, Ctx};
+use crate::cli::output::{self, Columns};
+use crate::cli::Ctx;
 use crate::config::Config;
 use crate::error::ExitStatus;
-use crate::jobs::wal::pick_source;
-use crate::repo::wal::{self, FetchError, WalRepo};
 
 #[derive(Subcommand, Debug)]
 pub enum WalCommand {
@@ -81,14 +80,13 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<ExitStatus> {
     match cmd {
         WalCommand::Push(a) => push(ctx, &config, a),
         WalCommand::Fetch(a) => {
-            let (source, _) = pick_source(&config, a.source.source.as_deref())?;
-            let repo = WalRepo::open(&config, source, false)?;
-            match wal::fetch(&repo, &a.name, &a.path) {
-                Ok(target) => {
+            let source = a.source.source.as_deref();
+            match crate::jobs::wal::fetch(&config, source, &a.name, &a.path)? {
+                Some(target) => {
                     tracing::info!("restored {} from target '{target}'", a.name);
                     Ok(ExitStatus::Success)
                 }
-                Err(FetchError::NotInArchive) => {
+                None => {
                     if ctx.global.quiet == 0 {
                         eprintln!(
                             "vaultctl: wal fetch: {} is not in the archive (exit 1: not an error)",
@@ -98,7 +96,6 @@ pub fn run(ctx: &Ctx, cmd: WalCommand) -> Result<ExitStatus> {
                     // restore_command's "not found" is any non-zero code.
                     Ok(ExitStatus::Failure)
                 }
-                Err(FetchError::Failed(e)) => Err(e),
             }
         }
         WalCommand::Status(a) => status(ctx, &config, a),
@@ -170,31 +167,24 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<ExitStatus> {
 }
 
 fn print_status(st: &crate::jobs::wal::Status) -> Result<()> {
-    output::print_table(
-        &[
-            "target",
-            "files",
-            "last segment",
-            "last archived",
-            "lag",
-            "gaps",
-            "behind primary",
-        ],
-        st.targets.iter().map(|s| {
-            [
-                s.target.clone(),
-                s.files.to_string(),
-                output::or_dash(s.last_segment.as_ref()),
-                output::or_dash(s.last_archived_at.as_ref()),
-                output::or_dash(
-                    s.lag_seconds
-                        .map(|l| output::duration_ms(l.max(0) as u64 * 1000)),
-                ),
-                s.gaps.len().to_string(),
-                s.behind_primary.to_string(),
-            ]
-        }),
-    )?;
+    Columns::new()
+        .col("target", |s: &crate::jobs::wal::TargetStatus| {
+            s.target.clone()
+        })
+        .col("files", |s| s.files.to_string())
+        .col("last segment", |s| output::or_dash(s.last_segment.as_ref()))
+        .col("last archived", |s| {
+            output::or_dash(s.last_archived_at.as_ref())
+        })
+        .col("lag", |s| {
+            output::or_dash(
+                s.lag_seconds
+                    .map(|l| output::duration_ms(l.max(0) as u64 * 1000)),
+            )
+        })
+        .col("gaps", |s| s.gaps.len().to_string())
+        .col("behind primary", |s| s.behind_primary.to_string())
+        .print(&st.targets)?;
     if let Some(s) = &st.server {
         output::line(&format!(
             "server: current WAL {}, last archived {} at {}, {} failure(s)",
