@@ -569,8 +569,8 @@ fn data_phase_lines_show_tables_and_eta_without_a_terminal() {
 }
 
 /// A table several COPY segments long (`restore_segment_mib = 1`, about
-/// 5.6 MB of rows, cut into about six segments loaded on both connections at
-/// once), with its index waiting for every segment: the same tables, rows
+/// 5.6 MB of rows, cut past each MiB whenever the other connection is idle,
+/// so at least once), with its index waiting for every segment: the same tables, rows
 /// and per-table counts on two connections as on one, also with every
 /// chunk spilled; merged back (one tenant's rows through the row filter,
 /// then the whole dump) the same counts and rows on two connections as on
@@ -628,7 +628,7 @@ fn a_big_table_loads_in_segments_on_several_connections() {
         if jobs == "1" {
             assert_eq!(segments, blocks, "one connection, no cut: {r}");
         } else {
-            assert!(segments >= blocks + 4, "big is cut into segments: {r}");
+            assert!(segments > blocks, "big is cut into segments: {r}");
         }
         if queue.is_some() {
             assert!(spilled > 0, "every chunk spilled: {r}");
@@ -696,8 +696,9 @@ fn a_big_table_loads_in_segments_on_several_connections() {
     assert_eq!(reports[0], reports[1]);
 }
 
-/// A bad row in the third of a table's COPY segments, loaded on two
-/// connections while earlier segments committed on theirs: the restore
+/// A bad row about 2.6 MB into a table cut into COPY segments (1 MiB,
+/// whenever the other connection is idle), loaded on two connections while
+/// earlier segments committed on theirs: the restore
 /// fails with the server's reason, the database it loaded into is dropped,
 /// the target is as it was, and an alert is raised.
 #[test]

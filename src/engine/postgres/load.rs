@@ -10,11 +10,13 @@
 //!   types, functions, tables, views…): run in order on the coordinating
 //!   connection, each as it is read.
 //! * **data** — each COPY block goes to `COPY … FROM STDIN` on one of
-//!   `jobs` worker connections; a big one is cut at row boundaries into
-//!   segments of [`Tuning::segment`] bytes, each its own `COPY … FROM
-//!   STDIN` on the next free connection, so that the largest table loads
-//!   on every connection at once rather than alone at the end (a table is
-//!   loaded once all its segments are). Statements pg_dump puts between the blocks
+//!   `jobs` worker connections; a big one is cut at a row boundary past
+//!   [`Tuning::segment`] bytes, but only when another connection is idle:
+//!   the rest is its own `COPY … FROM STDIN` of the same table on that
+//!   connection, so that the largest table does not load alone at the end,
+//!   yet while every connection is busy a block keeps loading on its own
+//!   (several COPYs into one table contend for its extension lock; a table
+//!   is loaded once all its segments are). Statements pg_dump puts between the blocks
 //!   (`setval`, large objects, `SET`) run in order on the coordinator.
 //! * **post-data** — from the first other statement after the data on
 //!   (indexes, constraints, triggers, foreign keys, policies, ACLs…):
@@ -68,7 +70,7 @@ use std::fs::File;
 use std::io::{BufRead, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -91,10 +93,10 @@ const CHUNK: usize = 1 << 20;
 /// `restore_segment_mib` and `restore_queue_chunks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuning {
-    /// A COPY block is cut (at a row boundary) into segments of about this
-    /// many bytes of rows, each its own `COPY … FROM STDIN` on the next
-    /// free connection, so that one big table loads on every connection
-    /// instead of alone at the end.
+    /// A COPY block is cut (at a row boundary) once its segment holds at
+    /// least this many bytes of rows and another connection is idle; the
+    /// rest is its own `COPY … FROM STDIN` on that connection, so that one
+    /// big table does not load alone at the end.
     pub segment: u64,
     /// Chunks (of about 1 MiB) queued in memory per worker before the rest
     /// of a segment spills to disk; 0 spills every chunk.
@@ -549,6 +551,8 @@ struct Pool {
     jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
     spilled: Arc<AtomicU64>,
+    /// Workers waiting for a job.
+    idle: Arc<AtomicUsize>,
     handles: Vec<std::thread::JoinHandle<()>>,
     /// COPY segments handed out and not finished yet.
     outstanding: usize,
@@ -569,21 +573,23 @@ impl Pool {
         let (jobs_tx, jobs_rx) = bounded::<Job>(0);
         let (done_tx, done_rx) = unbounded::<Done>();
         let spilled = Arc::new(AtomicU64::new(0));
+        let idle = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
         for i in 0..n {
             let client = db.connect()?;
             let (rx, tx, sp) = (jobs_rx.clone(), done_tx.clone(), spilled.clone());
-            let progress = progress.clone();
+            let (progress, idle) = (progress.clone(), idle.clone());
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("vaultctl-load-{i}"))
-                    .spawn(move || worker(client, rx, tx, sp, progress))?,
+                    .spawn(move || worker(client, rx, tx, sp, idle, progress))?,
             );
         }
         Ok(Pool {
             jobs: Some(jobs_tx),
             done: done_rx,
             spilled,
+            idle,
             handles,
             outstanding: 0,
             copies_done: 0,
@@ -683,10 +689,14 @@ fn worker(
     jobs: Receiver<Job>,
     done: Sender<Done>,
     spilled: Arc<AtomicU64>,
+    idle: Arc<AtomicUsize>,
     progress: Option<Arc<dyn Progress>>,
 ) {
     let mut applied = 0;
-    for job in jobs.iter() {
+    loop {
+        idle.fetch_add(1, Ordering::SeqCst);
+        let Ok(job) = jobs.recv() else { return };
+        idle.fetch_sub(1, Ordering::SeqCst);
         let session = match &job {
             Job::Copy { session, .. } | Job::Sql { session, .. } => session.clone(),
         };
@@ -929,7 +939,9 @@ impl Loader<'_, '_> {
                 let segment = self.segment_size();
                 let c = self.copy.as_mut().expect("inside a COPY block");
                 c.buf.extend_from_slice(row);
-                if c.buf.len() >= CHUNK || c.seg + c.buf.len() as u64 >= segment {
+                let full = c.buf.len() >= CHUNK;
+                let due = c.seg + c.buf.len() as u64 >= segment;
+                if full || (due && self.worker_idle()) {
                     self.ship(false)?;
                 }
             }
@@ -1102,6 +1114,14 @@ impl Loader<'_, '_> {
         }
     }
 
+    /// Whether a worker waits for a job (only the reader hands them out,
+    /// so it waits until the reader hands it one).
+    fn worker_idle(&self) -> bool {
+        self.pool
+            .as_ref()
+            .is_some_and(|p| p.idle.load(Ordering::SeqCst) > 0)
+    }
+
     /// Hands a new segment of `block` (the table being read) to the next
     /// free worker; returns its queue.
     fn segment(&mut self, block: u64, sql: &str) -> Result<Sender<Msg>> {
@@ -1198,7 +1218,11 @@ impl Loader<'_, '_> {
             }
         }
         c.seg += len;
-        if end || c.seg >= segment {
+        // Past the segment size the block is cut only when another
+        // connection is idle: while every one is busy it keeps loading
+        // here (no two COPYs into one table for nothing).
+        let cut = c.seg >= segment && pool.idle.load(Ordering::SeqCst) > 0;
+        if end || cut {
             // The segment ends (its worker finishes its COPY after the
             // queued and spilled chunks).
             if let Some((w, size)) = c.spill.take() {
