@@ -44,6 +44,12 @@ pub struct FileConfig {
     pub lock_stale_after: Option<String>,
     /// Connections a full logical restore loads on (default: the cores).
     pub restore_jobs: Option<usize>,
+    /// A parallel restore cuts a table's rows into COPY segments of this
+    /// many MiB, loaded on several connections at once (default 64).
+    pub restore_segment_mib: Option<u64>,
+    /// 1 MiB chunks of rows queued in memory per restore connection before
+    /// the rest spills to disk (default 4; 0 spills every chunk).
+    pub restore_queue_chunks: Option<usize>,
     #[serde(default, rename = "notify")]
     pub notify: Vec<FileNotify>,
     /// `[verify]`: scheduled verification of the targets.
@@ -220,7 +226,16 @@ pub struct Config {
     pub verify: Option<VerifyPlan>,
     /// Connections a full logical restore loads on (`--jobs`).
     pub restore_jobs: usize,
+    /// `restore_segment_mib`, in bytes.
+    pub restore_segment: u64,
+    /// `restore_queue_chunks`.
+    pub restore_queue: usize,
 }
+
+/// The default of `restore_segment_mib`.
+pub const DEFAULT_RESTORE_SEGMENT_MIB: u64 = 64;
+/// The default of `restore_queue_chunks`.
+pub const DEFAULT_RESTORE_QUEUE: usize = 4;
 
 /// The default of `restore_jobs`: the number of cores.
 pub fn default_restore_jobs() -> usize {
@@ -851,6 +866,8 @@ pub fn embedded_default() -> Config {
         clock: crate::clock::Clock::system(),
         verify: None,
         restore_jobs: default_restore_jobs(),
+        restore_segment: DEFAULT_RESTORE_SEGMENT_MIB << 20,
+        restore_queue: DEFAULT_RESTORE_QUEUE,
     }
 }
 
@@ -998,6 +1015,22 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             "Use 1 to 256 (default: the number of cores).",
         );
     }
+    let segment_mib = raw
+        .restore_segment_mib
+        .unwrap_or(DEFAULT_RESTORE_SEGMENT_MIB);
+    if !(1..=65536).contains(&segment_mib) {
+        return usage(
+            format!("restore_segment_mib = {segment_mib} is out of range."),
+            "Use 1 to 65536 (MiB of rows per COPY segment; default 64).",
+        );
+    }
+    let restore_queue = raw.restore_queue_chunks.unwrap_or(DEFAULT_RESTORE_QUEUE);
+    if restore_queue > 1024 {
+        return usage(
+            format!("restore_queue_chunks = {restore_queue} is out of range."),
+            "Use 0 to 1024 (1 MiB chunks queued in memory per connection; default 4).",
+        );
+    }
     let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
     if !(1..=19).contains(&level) {
         return usage(
@@ -1077,6 +1110,8 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         lock_timing,
         clock: crate::clock::Clock::system(),
         restore_jobs,
+        restore_segment: segment_mib << 20,
+        restore_queue,
     })
 }
 

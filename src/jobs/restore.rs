@@ -443,6 +443,7 @@ pub fn to_database(
         artifacts: artifacts.iter().map(|a| a.name.clone()).collect(),
         progress: Some(job.progress.clone()),
         size: Some(artifacts.iter().map(|a| a.size).sum()),
+        tuning: crate::engine::postgres::load::Tuning::of(job.config),
     };
     let result = load(job, b, catalog, &artifacts, db.kind, &opts);
     let ms = started.elapsed().as_millis() as u64;
@@ -462,8 +463,8 @@ pub fn to_database(
     })
 }
 
-/// Streams the artifacts into the engine's full or merge restore, one
-/// progress phase per artifact.
+/// Streams the artifacts into the engine's full or merge restore (which
+/// reports its own progress phases).
 fn load(
     job: &Job,
     b: &Opened,
@@ -475,14 +476,14 @@ fn load(
     let mut open = |i: usize| -> Result<Box<dyn Read + Send>> {
         let a = artifacts[i];
         let plan = restore::plan(b.repo, catalog, a)?;
-        job.progress.finish();
-        job.progress
-            .start(&format!("restore {} ({})", b.row.id, a.name), Some(a.size));
-        let reader = ArtifactReader::open(b.repo, b.stores.clone(), a, plan)?;
-        Ok(Box::new(Counted {
-            inner: reader,
-            progress: job.progress.clone(),
-        }))
+        // The loader reports the progress: the schema's bytes, then the
+        // COPY bytes sent to the server (not those read ahead).
+        Ok(Box::new(ArtifactReader::open(
+            b.repo,
+            b.stores.clone(),
+            a,
+            plan,
+        )?))
     };
     let r = match kind {
         RestoreType::Full => pg::full(&mut open, opts),

@@ -452,6 +452,7 @@ fn export_and_apply(
         artifacts: ids.iter().map(|t| format!("tenant {t}")).collect(),
         progress: None,
         size: None,
+        tuning: crate::engine::postgres::load::Tuning::of(job.config),
     };
     // Every export thread finished cleanly, or nothing is committed.
     let mut ended = || -> Result<()> {

@@ -150,11 +150,8 @@ fn every_object_kind_round_trips_on_one_and_on_several_connections() {
             // pg_dump 18 on 3 connections: every COPY chunk goes through a
             // spill file.
             let spill = pg_dump == "18" && jobs == "3";
-            let mut cmd = v.command(&args);
-            if spill {
-                cmd.env("VAULTCTL_RESTORE_QUEUE", "0");
-            }
-            let o = cmd.output().unwrap();
+            v.set_config("restore_queue_chunks", spill.then_some("0"));
+            let o = v.command(&args).output().unwrap();
             assert!(o.status.success(), "{}", stderr(&o));
             let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
             let report = &r["report"];
@@ -505,15 +502,10 @@ fn a_killed_connection_fails_the_restore_and_leaves_the_target_as_it_was() {
 /// left; `--no-progress` prints none.
 #[test]
 fn data_phase_lines_show_tables_and_eta_without_a_terminal() {
+    // The fixture alone (a stream the restore reader decodes in one run,
+    // read whole before the schema is loaded): the data phase counts the
+    // COPY bytes sent to the server, not those read ahead.
     let c = fixture();
-    // A stream of several of the restore reader's decoded runs (about
-    // 4 MiB each): the fixture alone fits one, which the schema phase
-    // reads whole, so the data phase would have no bytes left to count.
-    c.psql(
-        "app",
-        "CREATE TABLE bulk (id bigint PRIMARY KEY, payload text NOT NULL); \
-         INSERT INTO bulk SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 100000) g",
-    );
     let v = Vault::new(&[SourceDef {
         name: "db",
         url: c.url("backup", "app"),
@@ -574,4 +566,211 @@ fn data_phase_lines_show_tables_and_eta_without_a_terminal() {
     assert!(post.clone().any(|l| l.contains(" statements")), "{err}");
     let (_, quiet) = restore("progress_quiet", true);
     assert!(!quiet.contains("vaultctl: restore:"), "{quiet}");
+}
+
+/// A table several COPY segments long (`restore_segment_mib = 1`, about
+/// 5.6 MB of rows, cut past each MiB whenever the other connection is idle,
+/// so at least once), with its index waiting for every segment: the same tables, rows
+/// and per-table counts on two connections as on one, also with every
+/// chunk spilled; merged back (one tenant's rows through the row filter,
+/// then the whole dump) the same counts and rows on two connections as on
+/// one.
+#[test]
+fn a_big_table_loads_in_segments_on_several_connections() {
+    let c = fixture();
+    c.psql_file(
+        "app",
+        "CREATE TABLE big (id bigint PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, payload text NOT NULL);
+         INSERT INTO big SELECT g, (ARRAY['acme','globex','initech','umbrella'])[g % 4 + 1], repeat(md5(g::text), 3) FROM generate_series(1, 50000) g;
+         CREATE INDEX big_payload ON big (payload);",
+    );
+    let v = Vault::new(&[SourceDef {
+        name: "db",
+        url: c.url("backup", "app"),
+        password: BACKUP_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: None,
+    }]);
+    let id = v.backup(&["db"]);
+    let original = contents(&c, "app");
+    v.set_config("restore_segment_mib", Some("1"));
+    let phases = |r: &serde_json::Value, what: &str| {
+        let p = &r["report"]["phases"];
+        let n = |k: &str| p[k].as_u64().unwrap_or_else(|| panic!("{k}: {r}"));
+        (
+            n("copy_blocks"),
+            n("copy_segments"),
+            n("spilled_bytes"),
+            what.to_string(),
+        )
+    };
+    let mut tables = Vec::new();
+    for (db, jobs, queue) in [
+        ("s1", "1", None),
+        ("s2", "2", None),
+        ("s2_spill", "2", Some("0")),
+    ] {
+        v.set_config("restore_queue_chunks", queue);
+        let url = c.url("postgres", db);
+        let r = v.json(&[
+            "restore",
+            &id,
+            "--type",
+            "full",
+            "--target-db",
+            &url,
+            "--create",
+            "--yes",
+            "--jobs",
+            jobs,
+        ]);
+        let (blocks, segments, spilled, _) = phases(&r, db);
+        if jobs == "1" {
+            assert_eq!(segments, blocks, "one connection, no cut: {r}");
+        } else {
+            assert!(segments > blocks, "big is cut into segments: {r}");
+        }
+        if queue.is_some() {
+            assert!(spilled > 0, "every chunk spilled: {r}");
+        }
+        assert_eq!(contents(&c, db), original, "{db}");
+        assert_eq!(
+            c.count(
+                db,
+                "SELECT count(*) FROM pg_indexes WHERE indexname = 'big_payload'"
+            ),
+            1
+        );
+        let big = r["report"]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == "public.big")
+            .cloned();
+        assert_eq!(
+            big.as_ref().map(|t| t["rows"].clone()),
+            Some(50000.into()),
+            "{r}"
+        );
+        tables.push(r["report"]["tables"].clone());
+    }
+    assert!(tables.windows(2).all(|w| w[0] == w[1]), "{tables:?}");
+    v.set_config("restore_queue_chunks", None);
+
+    // Merges: a tenant's lost rows through the row filter, then the rest.
+    let lose = "DELETE FROM big WHERE id % 3 = 0 OR tenant_id = 'globex';";
+    let mut reports = Vec::new();
+    for jobs in ["1", "2"] {
+        let db = format!("big_m{jobs}");
+        c.psql("postgres", &format!("CREATE DATABASE {db} TEMPLATE app"));
+        c.psql(&db, lose);
+        let url = c.url("postgres", &db);
+        let merge = |extra: &[&str]| {
+            let mut args = vec![
+                "restore",
+                &id,
+                "--type",
+                "merge",
+                "--target-db",
+                &url,
+                "--yes",
+                "--jobs",
+                jobs,
+            ];
+            args.extend_from_slice(extra);
+            let r = v.json(&args);
+            let (blocks, segments, _, _) = phases(&r, &db);
+            assert_eq!(jobs == "2", segments > blocks, "{r}");
+            let mut report = r["report"].clone();
+            report.as_object_mut().unwrap().remove("phases");
+            report.as_object_mut().unwrap().remove("database");
+            report
+        };
+        let tenant = merge(&["--tenant", "globex"]);
+        assert_eq!(tenant["inserted"], 12500, "{tenant}");
+        let rest = merge(&[]);
+        assert_eq!(rest["inserted"], (50000 - 12500) / 3, "{rest}");
+        assert_eq!(contents(&c, &db), original, "--jobs {jobs}");
+        reports.push([tenant, rest]);
+    }
+    assert_eq!(reports[0], reports[1]);
+}
+
+/// A bad row about 2.6 MB into a table cut into COPY segments (1 MiB,
+/// whenever the other connection is idle), loaded on two connections while
+/// earlier segments committed on theirs: the restore
+/// fails with the server's reason, the database it loaded into is dropped,
+/// the target is as it was, and an alert is raised.
+#[test]
+fn a_failure_in_a_later_segment_leaves_the_target_as_it_was() {
+    let c = Cluster::start();
+    c.psql_file("postgres", "CREATE DATABASE app; CREATE DATABASE keep;");
+    c.psql(
+        "keep",
+        "CREATE TABLE kept (a int); INSERT INTO kept VALUES (1), (2)",
+    );
+    let mut dump = String::from(
+        "SET statement_timeout = 0;\nCREATE TABLE public.a (x int, pad text);\nCOPY public.a (x, pad) FROM stdin;\n",
+    );
+    let pad = "p".repeat(100);
+    // About 3.2 MB of rows; the bad one at about 2.6 MB.
+    for i in 0..30000 {
+        if i == 25000 {
+            dump.push_str("oops\tbad\n");
+        } else {
+            dump.push_str(&format!("{i}\t{pad}\n"));
+        }
+    }
+    dump.push_str("\\.\nCREATE INDEX a_x ON public.a (x);\n");
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::new(&[SourceDef {
+        name: "bad",
+        url: c.url("postgres", "app"),
+        password: pg::SUPERUSER_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: Some(fake_pg_dump(dir.path(), &dump)),
+    }]);
+    let id = v.backup(&["bad"]);
+    v.set_config("restore_segment_mib", Some("1"));
+    for (db, flag, said) in [
+        ("keep", "--clean", "was left as it was"),
+        ("fresh", "--create", "was not created"),
+    ] {
+        let url = c.url("postgres", db);
+        let o = v.run(&[
+            "restore",
+            &id,
+            "--type",
+            "full",
+            "--target-db",
+            &url,
+            flag,
+            "--yes",
+            "--jobs",
+            "2",
+        ]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{db}: {e}");
+        assert!(e.contains("invalid input syntax"), "{db}: {e}");
+        assert!(e.contains(said), "{db}: {e}");
+        assert!(!db_exists(&c, &format!("{db}_vaultctl_restore")), "{db}");
+    }
+    assert_eq!(c.count("keep", "SELECT count(*) FROM kept"), 2);
+    assert_eq!(
+        c.count(
+            "keep",
+            "SELECT count(*) FROM pg_class WHERE relname IN ('a', 'a_x')"
+        ),
+        0
+    );
+    assert!(!db_exists(&c, "fresh"));
+    let alerts = v.json(&["alerts"]);
+    assert!(
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "restore_failed"),
+        "{alerts}"
+    );
 }

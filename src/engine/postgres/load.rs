@@ -10,13 +10,19 @@
 //!   types, functions, tables, views…): run in order on the coordinating
 //!   connection, each as it is read.
 //! * **data** — each COPY block goes to `COPY … FROM STDIN` on one of
-//!   `jobs` worker connections. Statements pg_dump puts between the blocks
+//!   `jobs` worker connections; a big one is cut at a row boundary past
+//!   [`Tuning::segment`] bytes, but only when another connection is idle:
+//!   the rest is its own `COPY … FROM STDIN` of the same table on that
+//!   connection, so that the largest table does not load alone at the end,
+//!   yet while every connection is busy a block keeps loading on its own
+//!   (several COPYs into one table contend for its extension lock; a table
+//!   is loaded once all its segments are). Statements pg_dump puts between the blocks
 //!   (`setval`, large objects, `SET`) run in order on the coordinator.
 //! * **post-data** — from the first other statement after the data on
 //!   (indexes, constraints, triggers, foreign keys, policies, ACLs…):
 //!   collected (schema text only, never rows), then run once the stream
 //!   was read, scheduled like `pg_restore -j`: an index or key of a table
-//!   starts once that table's COPY blocks are loaded (while the workers
+//!   starts once that table's COPY blocks (every segment) are loaded (while the workers
 //!   still load other tables), a foreign key or a barrier once every block
 //!   is; a run of consecutive index,
 //!   unique/primary-key/check and foreign-key statements runs in parallel,
@@ -29,11 +35,12 @@
 //! **Parallel data with one sequential stream.** A block can only be read
 //! after the one before it, so a worker that streamed straight from the
 //! reader would keep the reader (and so every other worker) waiting. Each
-//! block is handed to an idle worker with a small queue (4 chunks of 1 MiB);
+//! segment is handed to an idle worker with a small queue
+//! ([`Tuning::queue`] chunks of 1 MiB, default 4);
 //! when the worker falls behind and the queue is full, the rest of the block
 //! is spilled to an unlinked temporary file in the spill directory, which
 //! the worker reads after the queued chunks while the reader moves on to the
-//! next block and the next idle worker. Memory stays at about
+//! next segment and the next idle worker. Memory stays at about
 //! `jobs × 5 MiB`; disk at most `spill_limit` bytes at any time (past it the
 //! reader waits for the worker instead of spilling), freed as workers
 //! catch up. When every worker is busy the reader waits for one.
@@ -63,7 +70,7 @@ use std::fs::File;
 use std::io::{BufRead, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -82,15 +89,28 @@ use crate::storage::runtime;
 
 /// Rows are sent to the server in chunks of about this size.
 const CHUNK: usize = 1 << 20;
-/// Chunks queued in memory per worker before the block spills to disk.
-const QUEUE: usize = 4;
-/// How many chunks a worker's queue holds; `VAULTCTL_RESTORE_QUEUE=0` (for
-/// tests) spills every chunk, so the spill path runs on small data too.
-fn queue_depth() -> usize {
-    std::env::var("VAULTCTL_RESTORE_QUEUE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(QUEUE)
+/// How the parallel loader cuts and buffers COPY data (the config keys
+/// `restore_segment_mib` and `restore_queue_chunks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// A COPY block is cut (at a row boundary) once its segment holds at
+    /// least this many bytes of rows and another connection is idle; the
+    /// rest is its own `COPY … FROM STDIN` on that connection, so that one
+    /// big table does not load alone at the end.
+    pub segment: u64,
+    /// Chunks (of about 1 MiB) queued in memory per worker before the rest
+    /// of a segment spills to disk; 0 spills every chunk.
+    pub queue: usize,
+}
+
+impl Tuning {
+    /// The config's `restore_segment_mib` and `restore_queue_chunks`.
+    pub fn of(config: &crate::config::Config) -> Tuning {
+        Tuning {
+            segment: config.restore_segment,
+            queue: config.restore_queue,
+        }
+    }
 }
 
 /// The default cap on spilled, not yet loaded COPY data.
@@ -116,10 +136,12 @@ pub struct LoadOptions<'a> {
     /// and column list, reported in [`Loaded::staged`]), and nothing else
     /// of it runs but its session settings.
     pub merge: Option<Staging<'a>>,
-    /// Reports the phases (pre-data, data: tables done of the tables the
-    /// schema creates; post-data: statements done); bytes of the stream
-    /// are counted by the caller's reader.
-    pub progress: Option<&'a dyn Progress>,
+    /// Reports the phases: pre-data (the schema's bytes), data (tables
+    /// done of the tables the schema creates, and the COPY bytes sent to
+    /// the server), post-data (statements done).
+    pub progress: Option<Arc<dyn Progress>>,
+    /// Segment size and queue depth of the parallel data phase.
+    pub tuning: Tuning,
     /// The streams' size in total, when known: the data phase's total
     /// (less what the schema took), for its ETA.
     pub size: Option<u64>,
@@ -161,6 +183,9 @@ pub struct Phases {
     pub finalize_ms: u64,
     pub statements: u64,
     pub copy_blocks: u64,
+    /// `COPY … FROM STDIN` jobs the blocks were loaded with: more than
+    /// `copy_blocks` when big blocks were cut into segments.
+    pub copy_segments: u64,
     /// COPY data written to the spill directory (in total).
     pub spilled_bytes: u64,
 }
@@ -202,7 +227,10 @@ impl<'a, 'o> Loader<'a, 'o> {
                 super::execute(&coord, "BEGIN")?;
                 (None, 1)
             }
-            Transaction::Parallel { jobs } => (Some(Pool::start(db, jobs.max(1))?), jobs.max(1)),
+            Transaction::Parallel { jobs } => (
+                Some(Pool::start(db, jobs.max(1), opts.progress.clone())?),
+                jobs.max(1),
+            ),
         };
         let mut l = Loader {
             coord,
@@ -220,7 +248,8 @@ impl<'a, 'o> Loader<'a, 'o> {
             started: Instant::now(),
             data_started: None,
             table: String::new(),
-            queue: queue_depth(),
+            queue: opts.tuning.queue,
+            blocks: 0,
             skip: false,
             stage: None,
             phase: None,
@@ -495,6 +524,9 @@ enum Job {
     Copy {
         /// The table loaded (`schema.name`, unquoted).
         table: String,
+        /// The COPY block this segment belongs to (its number in the
+        /// load).
+        block: u64,
         sql: String,
         rx: Receiver<Msg>,
         session: Arc<Vec<String>>,
@@ -508,10 +540,10 @@ enum Job {
 }
 
 struct Done {
-    /// The post-data unit (None: a COPY block).
+    /// The post-data unit (None: a COPY segment).
     id: Option<usize>,
-    /// A COPY block's table.
-    table: Option<String>,
+    /// A COPY segment's table and block.
+    copy: Option<(String, u64)>,
     result: Result<u64>,
 }
 
@@ -519,48 +551,58 @@ struct Pool {
     jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
     spilled: Arc<AtomicU64>,
+    /// Workers waiting for a job.
+    idle: Arc<AtomicUsize>,
     handles: Vec<std::thread::JoinHandle<()>>,
-    /// COPY blocks handed out and not finished yet.
+    /// COPY segments handed out and not finished yet.
     outstanding: usize,
-    /// COPY blocks finished.
+    /// COPY blocks finished: every segment loaded, the last one read.
     copies_done: u64,
-    /// Tables with COPY blocks handed out and not finished, and how many.
+    /// Tables with COPY segments handed out and not finished, and how many.
     loading: HashMap<String, usize>,
+    /// Blocks not finished yet: their segments handed out and not
+    /// finished, and whether the reader reached the block's end.
+    blocks: HashMap<u64, (usize, bool)>,
     /// When the last COPY block finished.
     last_copy: Option<Instant>,
 }
 
 impl Pool {
-    fn start(db: &ConnInfo, n: usize) -> Result<Pool> {
+    fn start(db: &ConnInfo, n: usize, progress: Option<Arc<dyn Progress>>) -> Result<Pool> {
         // Rendezvous: a job is handed over only to an idle worker.
         let (jobs_tx, jobs_rx) = bounded::<Job>(0);
         let (done_tx, done_rx) = unbounded::<Done>();
         let spilled = Arc::new(AtomicU64::new(0));
+        let idle = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
         for i in 0..n {
             let client = db.connect()?;
             let (rx, tx, sp) = (jobs_rx.clone(), done_tx.clone(), spilled.clone());
+            let (progress, idle) = (progress.clone(), idle.clone());
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("vaultctl-load-{i}"))
-                    .spawn(move || worker(client, rx, tx, sp))?,
+                    .spawn(move || worker(client, rx, tx, sp, idle, progress))?,
             );
         }
         Ok(Pool {
             jobs: Some(jobs_tx),
             done: done_rx,
             spilled,
+            idle,
             handles,
             outstanding: 0,
             copies_done: 0,
             loading: HashMap::new(),
+            blocks: HashMap::new(),
             last_copy: None,
         })
     }
 
     fn send(&mut self, job: Job) -> Result<()> {
-        if let Job::Copy { table, .. } = &job {
+        if let Job::Copy { table, block, .. } = &job {
             *self.loading.entry(table.clone()).or_default() += 1;
+            self.blocks.entry(*block).or_default().0 += 1;
             self.outstanding += 1;
         }
         let tx = self.jobs.as_ref().expect("pool running");
@@ -591,7 +633,7 @@ impl Pool {
     }
 
     fn finished(&mut self, d: Done) -> Result<()> {
-        if let Some(t) = &d.table {
+        if let Some((t, block)) = &d.copy {
             self.outstanding -= 1;
             if let Some(n) = self.loading.get_mut(t) {
                 *n -= 1;
@@ -600,11 +642,29 @@ impl Pool {
                 }
             }
             if d.result.is_ok() {
-                self.copies_done += 1;
                 self.last_copy = Some(Instant::now());
+                if let Some(b) = self.blocks.get_mut(block) {
+                    b.0 -= 1;
+                    if *b == (0, true) {
+                        self.blocks.remove(block);
+                        self.copies_done += 1;
+                    }
+                }
             }
         }
         d.result.map(|_| ())
+    }
+
+    /// The reader reached the end of `block`: it is done once its
+    /// segments handed out are.
+    fn close(&mut self, block: u64) {
+        if let Some(b) = self.blocks.get_mut(&block) {
+            b.1 = true;
+            if b.0 == 0 {
+                self.blocks.remove(&block);
+                self.copies_done += 1;
+            }
+        }
     }
 
     /// Waits up to `timeout` for a COPY block handed out to be loaded.
@@ -624,9 +684,19 @@ impl Pool {
     }
 }
 
-fn worker(client: Arc<Client>, jobs: Receiver<Job>, done: Sender<Done>, spilled: Arc<AtomicU64>) {
+fn worker(
+    client: Arc<Client>,
+    jobs: Receiver<Job>,
+    done: Sender<Done>,
+    spilled: Arc<AtomicU64>,
+    idle: Arc<AtomicUsize>,
+    progress: Option<Arc<dyn Progress>>,
+) {
     let mut applied = 0;
-    for job in jobs.iter() {
+    loop {
+        idle.fetch_add(1, Ordering::SeqCst);
+        let Ok(job) = jobs.recv() else { return };
+        idle.fetch_sub(1, Ordering::SeqCst);
         let session = match &job {
             Job::Copy { session, .. } | Job::Sql { session, .. } => session.clone(),
         };
@@ -634,11 +704,17 @@ fn worker(client: Arc<Client>, jobs: Receiver<Job>, done: Sender<Done>, spilled:
             .iter()
             .try_for_each(|s| super::execute(&client, s));
         applied = session.len();
-        let (id, table, result) = match job {
-            Job::Copy { table, sql, rx, .. } => (
+        let (id, copy, result) = match job {
+            Job::Copy {
+                table,
+                block,
+                sql,
+                rx,
+                ..
+            } => (
                 None,
-                Some(table),
-                setup.and_then(|_| copy_from(&client, &sql, &rx, &spilled)),
+                Some((table, block)),
+                setup.and_then(|_| copy_from(&client, &sql, &rx, &spilled, progress.as_deref())),
             ),
             Job::Sql { id, sql, line, .. } => (
                 Some(id),
@@ -647,14 +723,26 @@ fn worker(client: Arc<Client>, jobs: Receiver<Job>, done: Sender<Done>, spilled:
             ),
         };
         let failed = result.is_err();
-        if done.send(Done { id, table, result }).is_err() || failed {
+        if done.send(Done { id, copy, result }).is_err() || failed {
             return;
         }
     }
 }
 
-/// Streams one COPY block from the reader's queue (and spill files).
-fn copy_from(client: &Client, sql: &str, rx: &Receiver<Msg>, spilled: &AtomicU64) -> Result<u64> {
+/// Streams one COPY segment from the reader's queue (and spill files),
+/// reporting the bytes sent to the server as progress.
+fn copy_from(
+    client: &Client,
+    sql: &str,
+    rx: &Receiver<Msg>,
+    spilled: &AtomicU64,
+    progress: Option<&dyn Progress>,
+) -> Result<u64> {
+    let sent = |n: usize| {
+        if let Some(p) = progress {
+            p.advance(n as u64);
+        }
+    };
     runtime().block_on(async {
         let sink = client
             .copy_in::<_, Bytes>(sql)
@@ -664,7 +752,11 @@ fn copy_from(client: &Client, sql: &str, rx: &Receiver<Msg>, spilled: &AtomicU64
         let failed = |e: tokio_postgres::Error| anyhow!("{}: {}", first_line(sql), pg_error(&e));
         loop {
             match rx.recv() {
-                Ok(Msg::Data(b)) => sink.send(b).await.map_err(failed)?,
+                Ok(Msg::Data(b)) => {
+                    let n = b.len();
+                    sink.send(b).await.map_err(failed)?;
+                    sent(n);
+                }
                 Ok(Msg::Spill(mut f, size)) => {
                     let mut left = size;
                     while left > 0 {
@@ -672,7 +764,9 @@ fn copy_from(client: &Client, sql: &str, rx: &Receiver<Msg>, spilled: &AtomicU64
                         f.read_exact(&mut buf)?;
                         left -= buf.len() as u64;
                         spilled.fetch_sub(buf.len() as u64, Ordering::Relaxed);
+                        let n = buf.len();
                         sink.send(Bytes::from(buf)).await.map_err(failed)?;
+                        sent(n);
                     }
                 }
                 Ok(Msg::End) => break,
@@ -712,7 +806,13 @@ fn run_statement(client: &Client, sql: &str, line: u64) -> Result<()> {
 
 /// The block being read.
 struct CopyState {
+    /// Its number in the load, and its `COPY … FROM STDIN`.
+    block: u64,
+    sql: String,
+    /// The queue of the segment being read.
     tx: Sender<Msg>,
+    /// Bytes of rows handed to the segment being read.
+    seg: u64,
     buf: Vec<u8>,
     /// The spill file being written, and its size so far.
     spill: Option<(BufWriter<File>, u64)>,
@@ -739,6 +839,8 @@ pub(crate) struct Loader<'a, 'o> {
     data_started: Option<Instant>,
     table: String,
     queue: usize,
+    /// COPY blocks started (the next block's number).
+    blocks: u64,
     /// A merge: the block being read is left out (no tenant column).
     skip: bool,
     /// A merge: the staging table of the block being read.
@@ -779,6 +881,13 @@ impl Loader<'_, '_> {
         match ev {
             Event::Line(line, _, ends, no) => {
                 self.offset += line.len() as u64;
+                if !self.seen_copy {
+                    // The schema phase counts the statements read; the
+                    // data phase the COPY bytes sent to the server.
+                    if let Some(p) = &self.opts.progress {
+                        p.advance(line.len() as u64);
+                    }
+                }
                 let body = line.strip_suffix(b"\n").unwrap_or(line);
                 let mut st = std::mem::take(&mut self.statements);
                 let r = st.push(body, ends, no, |sql, at| self.statement(sql, at));
@@ -827,9 +936,12 @@ impl Loader<'_, '_> {
             }
             Event::Row(row) => {
                 self.offset += row.len() as u64;
+                let segment = self.segment_size();
                 let c = self.copy.as_mut().expect("inside a COPY block");
                 c.buf.extend_from_slice(row);
-                if c.buf.len() >= CHUNK {
+                let full = c.buf.len() >= CHUNK;
+                let due = c.seg + c.buf.len() as u64 >= segment;
+                if full || (due && self.worker_idle()) {
                     self.ship(false)?;
                 }
             }
@@ -963,27 +1075,28 @@ impl Loader<'_, '_> {
                 .join(", ");
             format!("COPY {into} ({cols}) FROM STDIN")
         };
-        let (tx, rx) = bounded(self.queue.max(1));
-        match &mut self.pool {
+        let block = self.blocks;
+        self.blocks += 1;
+        let tx = match &mut self.pool {
             Some(pool) => {
                 pool.poll()?;
-                pool.send(Job::Copy {
-                    table: self.table.clone(),
-                    sql,
-                    rx,
-                    session: self.session.clone(),
-                })?;
+                self.segment(block, &sql)?
             }
             None => {
                 let sink = runtime()
                     .block_on(self.coord.copy_in::<_, Bytes>(sql.as_str()))
                     .map_err(|e| anyhow!("{sql}: {}", pg_error(&e)))?;
                 self.inline = Some(Box::pin(sink));
+                self.report.phases.copy_segments += 1;
+                bounded(1).0
             }
-        }
+        };
         self.report_tables();
         self.copy = Some(CopyState {
+            block,
+            sql,
             tx,
+            seg: 0,
             buf: Vec::with_capacity(CHUNK + 64 * 1024),
             spill: None,
             blocking: false,
@@ -991,8 +1104,43 @@ impl Loader<'_, '_> {
         Ok(())
     }
 
+    /// Where a COPY block is cut: with several workers, every
+    /// [`Tuning::segment`] bytes; else never (one connection loads it all).
+    fn segment_size(&self) -> u64 {
+        if self.pool.is_some() && self.jobs > 1 {
+            self.opts.tuning.segment.max(1)
+        } else {
+            u64::MAX
+        }
+    }
+
+    /// Whether a worker waits for a job (only the reader hands them out,
+    /// so it waits until the reader hands it one).
+    fn worker_idle(&self) -> bool {
+        self.pool
+            .as_ref()
+            .is_some_and(|p| p.idle.load(Ordering::SeqCst) > 0)
+    }
+
+    /// Hands a new segment of `block` (the table being read) to the next
+    /// free worker; returns its queue.
+    fn segment(&mut self, block: u64, sql: &str) -> Result<Sender<Msg>> {
+        let (tx, rx) = bounded(self.queue.max(1));
+        let pool = self.pool.as_mut().expect("parallel");
+        pool.send(Job::Copy {
+            table: self.table.clone(),
+            block,
+            sql: sql.to_string(),
+            rx,
+            session: self.session.clone(),
+        })?;
+        self.report.phases.copy_segments += 1;
+        Ok(tx)
+    }
+
     /// Sends the rows read so far; at the end of the block, finishes it.
     fn ship(&mut self, end: bool) -> Result<()> {
+        let segment = self.segment_size();
         let c = self.copy.as_mut().expect("inside a COPY block");
         let data = Bytes::from(std::mem::replace(
             &mut c.buf,
@@ -1007,7 +1155,11 @@ impl Loader<'_, '_> {
             let failed =
                 |e: tokio_postgres::Error| anyhow!("loading {table} failed: {}", pg_error(&e));
             if !data.is_empty() {
+                let n = data.len() as u64;
                 runtime().block_on(sink.send(data)).map_err(failed)?;
+                if let Some(p) = &self.opts.progress {
+                    p.advance(n);
+                }
             }
             if end {
                 runtime().block_on(sink.as_mut().finish()).map_err(failed)?;
@@ -1020,8 +1172,8 @@ impl Loader<'_, '_> {
         let pool = self.pool.as_mut().expect("a pool without an inline COPY");
         let limit = self.opts.spill_limit;
         let lost = |pool: &mut Pool| pool.failure();
+        let len = data.len() as u64;
         if !data.is_empty() {
-            let len = data.len() as u64;
             let over = pool.spilled.load(Ordering::Relaxed) + len > limit;
             if c.spill.is_some() && over {
                 // Past the limit: hand over what is spilled, then wait for
@@ -1065,12 +1217,29 @@ impl Loader<'_, '_> {
                 }
             }
         }
-        if end {
-            let c = self.copy.take().expect("inside a COPY block");
-            if let Some((w, size)) = c.spill {
+        c.seg += len;
+        // Past the segment size the block is cut only when another
+        // connection is idle: while every one is busy it keeps loading
+        // here (no two COPYs into one table for nothing).
+        let cut = c.seg >= segment && pool.idle.load(Ordering::SeqCst) > 0;
+        if end || cut {
+            // The segment ends (its worker finishes its COPY after the
+            // queued and spilled chunks).
+            if let Some((w, size)) = c.spill.take() {
                 send_spill(&c.tx, w, size).map_err(|_| lost(pool))?;
             }
             c.tx.send(Msg::End).map_err(|_| lost(pool))?;
+            if end {
+                let c = self.copy.take().expect("inside a COPY block");
+                pool.close(c.block);
+            } else {
+                // The rest of the block: a new COPY of the same table on
+                // the next free connection.
+                let (block, sql) = (c.block, std::mem::take(&mut c.sql));
+                let tx = self.segment(block, &sql)?;
+                let c = self.copy.as_mut().expect("inside a COPY block");
+                (c.tx, c.sql, c.seg, c.blocking) = (tx, sql, 0, false);
+            }
         }
         Ok(())
     }
@@ -1094,7 +1263,7 @@ impl Loader<'_, '_> {
         let total = units.len() as u64;
         let mut i = 0;
         while i < units.len() {
-            if let Some(p) = self.opts.progress {
+            if let Some(p) = &self.opts.progress {
                 p.items("statements", i as u64, Some(total));
             }
             if units[i].tables.is_none() {
@@ -1127,7 +1296,7 @@ impl Loader<'_, '_> {
             pool.wait(std::time::Duration::from_secs(1))?;
             if pool.copies_done > before {
                 self.report_tables();
-            } else if let Some(p) = self.opts.progress {
+            } else if let Some(p) = &self.opts.progress {
                 // A heartbeat, for the periodic line.
                 p.advance(0);
             }
@@ -1199,7 +1368,7 @@ impl Loader<'_, '_> {
                 running -= 1;
                 done += 1;
             }
-            if let Some(p) = self.opts.progress {
+            if let Some(p) = &self.opts.progress {
                 p.items("statements", before + done as u64, Some(total));
                 // A heartbeat: the periodic line of a phase without bytes.
                 p.advance(0);
@@ -1279,7 +1448,7 @@ impl Loader<'_, '_> {
     /// Reports the tables loaded (on this connection, left out, and by
     /// the workers) of the tables the schema creates.
     fn report_tables(&self) {
-        if let Some(p) = self.opts.progress {
+        if let Some(p) = &self.opts.progress {
             let total = Some(self.tables_total).filter(|&t| t > 0);
             let workers = self.pool.as_ref().map_or(0, |p| p.copies_done);
             p.items("tables", self.tables_done + workers, total);
@@ -1291,7 +1460,7 @@ impl Loader<'_, '_> {
     /// Reports a new phase.
     fn phase(&mut self, name: &'static str, total: Option<u64>) {
         self.end_phase();
-        if let Some(p) = self.opts.progress {
+        if let Some(p) = &self.opts.progress {
             p.start(name, total);
         }
         self.phase = Some((name, Instant::now()));
@@ -1299,7 +1468,7 @@ impl Loader<'_, '_> {
 
     fn end_phase(&mut self) {
         if self.phase.take().is_some() {
-            if let Some(p) = self.opts.progress {
+            if let Some(p) = &self.opts.progress {
                 p.finish();
             }
         }

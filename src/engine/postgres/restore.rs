@@ -63,6 +63,8 @@ pub struct Options {
     /// The artifacts' plain (uncompressed) size in total, when known: the
     /// data phase's ETA.
     pub size: Option<u64>,
+    /// Segment size and queue depth of the parallel data phase.
+    pub tuning: load::Tuning,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -338,8 +340,9 @@ fn run_load(
             spill_dir: &opts.spill_dir,
             spill_limit: load::SPILL_LIMIT,
             merge: None,
-            progress: opts.progress.as_deref(),
+            progress: opts.progress.clone(),
             size: opts.size,
+            tuning: opts.tuning,
         },
     )
     .map_err(|e| refused(e, opts, 0))?;
@@ -501,8 +504,9 @@ fn merge_in<T>(
         spill_dir: &opts.spill_dir,
         spill_limit: load::SPILL_LIMIT,
         merge: Some(staging),
-        progress: opts.progress.as_deref(),
+        progress: opts.progress.clone(),
         size: opts.size,
+        tuning: opts.tuning,
     };
     let mut loader = load::Loader::start(&opts.target, &lo)?;
     for i in 0..count {

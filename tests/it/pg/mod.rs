@@ -409,6 +409,22 @@ impl Vault {
         v
     }
 
+    /// Sets a top-level config key (`value` as TOML), or removes it (None).
+    pub fn set_config(&self, key: &str, value: Option<&str>) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let prefix = format!("{key} = ");
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(&prefix))
+            .map(str::to_string)
+            .collect();
+        if let Some(v) = value {
+            // Before the first table: a top-level key.
+            lines.insert(0, format!("{key} = {v}"));
+        }
+        std::fs::write(&self.config, lines.join("\n") + "\n").unwrap();
+    }
+
     /// vaultctl with this config; stdin is not a terminal. The superuser
     /// password is in PGPASSWORD (for --target-db).
     pub fn command(&self, args: &[&str]) -> Command {
