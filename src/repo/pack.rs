@@ -34,6 +34,14 @@ pub struct BlobLocation {
     pub flags: u8,
 }
 
+impl BlobLocation {
+    /// The pack's name shortened for messages; whole if it is shorter (a
+    /// location read from a damaged or hostile index may name anything).
+    pub fn short_pack(&self) -> &str {
+        self.pack.get(..12).unwrap_or(&self.pack)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackEntry {
     pub id: BlobId,
@@ -177,7 +185,7 @@ pub fn read_blob_into(
         bail!(
             "blob {} lies outside pack {}",
             hex::encode(&id[..8]),
-            &loc.pack[..12]
+            loc.short_pack()
         );
     }
     let stored = &plain[start..end];
@@ -185,7 +193,7 @@ pub fn read_blob_into(
         bail!(
             "blob {} in pack {} claims {} bytes, more than any blob holds (damaged or hostile index)",
             hex::encode(&id[..8]),
-            &loc.pack[..12.min(loc.pack.len())],
+            loc.short_pack(),
             loc.raw_len
         );
     }
@@ -197,7 +205,7 @@ pub fn read_blob_into(
             anyhow::anyhow!(
                 "blob {} in pack {} does not decompress: {e}",
                 hex::encode(&id[..8]),
-                &loc.pack[..12]
+                loc.short_pack()
             )
         })?
     } else {
@@ -209,7 +217,7 @@ pub fn read_blob_into(
         bail!(
             "blob {} in pack {} does not match its id (corrupt data)",
             hex::encode(&id[..8]),
-            &loc.pack[..12]
+            loc.short_pack()
         );
     }
     Ok(())
@@ -245,6 +253,21 @@ pub fn compress(compressor: &mut zstd::bulk::Compressor<'_>, data: &[u8]) -> (u8
 mod tests {
     use super::*;
     use crate::repo::keys::{decrypt, Identity};
+
+    #[test]
+    fn a_short_or_odd_pack_name_never_panics_a_message() {
+        let at = |pack: &str| BlobLocation {
+            pack: pack.into(),
+            offset: 0,
+            stored_len: 0,
+            raw_len: 0,
+            flags: 0,
+        };
+        assert_eq!(at(&"ab".repeat(32)).short_pack(), "abababababab");
+        assert_eq!(at("abc").short_pack(), "abc");
+        // A multibyte character across byte 12: the whole name, no panic.
+        assert_eq!(at("abcdefghijkü").short_pack(), "abcdefghijkü");
+    }
 
     #[test]
     fn pack_roundtrip() {
