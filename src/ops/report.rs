@@ -82,7 +82,7 @@ pub struct RtoGoal {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct VerifyPoint {
-    pub started_at: String,
+    pub started_at: crate::clock::Timestamp,
     pub target: String,
     pub mode: String,
     pub ok: bool,
@@ -713,9 +713,8 @@ fn storage_section(o: &mut String, r: &Report) {
     for t in &r.health.targets {
         let _ = write!(
             o,
-            "<tr><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            esc(&t.name),
-            if t.configured { "" } else { " (not configured)" },
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&t.label()),
             t.backups,
             t.packs,
             humanize::bytes(t.stored_bytes)
@@ -747,9 +746,7 @@ fn checks_section(o: &mut String, r: &Report) {
             esc(&v.target),
             esc(v.last_success.as_deref().unwrap_or("never")),
             esc(v.last_result.as_deref().unwrap_or("-")),
-            v.coverage
-                .map(|c| format!("{:.0}% of {} packs read", c * 100.0, v.packs_known))
-                .unwrap_or_else(|| "-".into()),
+            v.coverage_text().unwrap_or_else(|| "-".into()),
         );
     }
     for d in &r.health.drills {
@@ -1003,6 +1000,12 @@ fn drills_chart(o: &mut String, r: &Report, t0: i64, t1: i64) {
             })
             .collect(),
     }));
+    drills_table(o, r);
+}
+
+/// The drills' numbers under their chart, newest first, each RTO against
+/// its source's goal.
+fn drills_table(o: &mut String, r: &Report) {
     if r.drills.is_empty() {
         return;
     }
@@ -1166,7 +1169,7 @@ mod tests {
             target: Some(EVIL.into()),
             message: EVIL.into(),
             first_seen: EVIL.into(),
-            last_seen: String::new(),
+            last_seen: Default::default(),
             count: 1,
             status: "open".into(),
             acknowledged_by: None,
@@ -1291,7 +1294,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, t)| VerifyPoint {
-                started_at: format!("2026-11-2{}T05:00:00.000Z", i + 3),
+                started_at: format!("2026-11-2{}T05:00:00.000Z", i + 3).into(),
                 target: t.to_string(),
                 mode: "structure".into(),
                 ok: i != 1,
@@ -1345,8 +1348,8 @@ mod tests {
             source: Some("db".into()),
             target: None,
             message: "m".into(),
-            first_seen: String::new(),
-            last_seen: String::new(),
+            first_seen: Default::default(),
+            last_seen: Default::default(),
             count: 2,
             status: "open".into(),
             acknowledged_by: None,
