@@ -122,7 +122,13 @@ pub fn check_sources(
         }
         out.push(h);
     }
-    // Sources known only from the catalog (ad-hoc backups, removed sources).
+    out.extend(unconfigured_sources(config, catalog)?);
+    Ok(out)
+}
+
+/// Sources known only from the catalog (ad-hoc backups, removed sources).
+fn unconfigured_sources(config: &Config, catalog: &Catalog) -> Result<Vec<SourceHealth>> {
+    let mut out = Vec::new();
     for name in catalog.backup_sources()? {
         if config.sources.iter().any(|s| s.name == name) {
             continue;

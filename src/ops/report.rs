@@ -91,19 +91,15 @@ pub struct VerifyPoint {
     pub problems: usize,
 }
 
-/// Reads the report at `now` over the last `days` days. Like `status`, it
-/// evaluates staleness first (raising and resolving `source_stale` alerts).
-pub fn gather(
-    config: &Config,
+/// Each source's completed backups in the window, oldest first, and how
+/// many failed: the configured sources, then any other the catalog names.
+fn source_series(
     catalog: &Catalog,
-    now: OffsetDateTime,
-    days: u32,
-) -> Result<Report> {
-    let health = health::status(config, catalog, now)?;
-    let since = crate::clock::format(now - time::Duration::days(days.into()));
-    let deductions = health::deductions(health.success_rate_7d, &health.open_alerts);
+    health: &health::Status,
+    since: &str,
+) -> Result<Vec<SourceSeries>> {
     let rows = catalog.list(&BackupFilter {
-        since: Some(since.clone()),
+        since: Some(since.to_string()),
         ..Default::default()
     })?;
     let mut names: Vec<String> = health.sources.iter().map(|s| s.name.clone()).collect();
@@ -137,6 +133,21 @@ pub fn gather(
         }
         sources.push(s);
     }
+    Ok(sources)
+}
+
+/// Reads the report at `now` over the last `days` days. Like `status`, it
+/// evaluates staleness first (raising and resolving `source_stale` alerts).
+pub fn gather(
+    config: &Config,
+    catalog: &Catalog,
+    now: OffsetDateTime,
+    days: u32,
+) -> Result<Report> {
+    let health = health::status(config, catalog, now)?;
+    let since = crate::clock::format(now - time::Duration::days(days.into()));
+    let deductions = health::deductions(health.success_rate_7d, &health.open_alerts);
+    let sources = source_series(catalog, &health, &since)?;
     let mut drills: Vec<DrillPoint> = catalog
         .dr_runs(Some("drill"), None)?
         .into_iter()
@@ -391,6 +402,13 @@ fn line_chart(c: &Chart<'_>) -> String {
         }
     }
     o.push_str("</svg>");
+    legend(&mut o, c);
+    o
+}
+
+/// The chart's legend: a swatch per series (with its number of points) and
+/// per goal.
+fn legend(o: &mut String, c: &Chart<'_>) {
     o.push_str("<p class=\"legend\">");
     for s in &c.series {
         let _ = write!(
@@ -410,7 +428,6 @@ fn line_chart(c: &Chart<'_>) -> String {
         );
     }
     o.push_str("</p>");
-    o
 }
 
 /// Grid lines at 0, ½ and the top with their labels; dates at both ends
