@@ -156,15 +156,16 @@ pub fn verify_target_rotating(
     // Index objects → which pack holds each blob, one index object at a
     // time: `(blob, pack slot)` through an external sort, so that the
     // structure check's memory does not grow with the blobs. Checking pack
-    // contents and streams looks blobs up at random, so that also keeps a
-    // compact table (the full locations are read again from the index
-    // object of a pack when its data is checked).
+    // contents and streams looks blobs up at random, so with the identity
+    // and pack reads a compact table takes its place (the full locations
+    // are read again from the index object of a pack when its data is
+    // checked).
     let mut slots: HashMap<String, u32> = HashMap::new();
     // By slot: the pack's name and the first index object that lists it.
     let mut pack_of_slot: Vec<(String, String)> = Vec::new();
+    let lookups = identities.is_some() && mode != Mode::Structure;
     let mut entries = ExternalSorter::<(BlobId, u32)>::new(extsort::RUN_LEN);
     let mut locations = BlobTable::new();
-    let lookups = identities.is_some() && mode != Mode::Structure;
     for (name, _) in store.list(INDEX_DIR)? {
         let Some(short) = name
             .strip_prefix("index/")
@@ -192,9 +193,10 @@ pub fn verify_target_rotating(
                         (pack_of_slot.len() - 1) as u32
                     });
                     for e in p.entries {
-                        entries.push((e.id, slot))?;
                         if lookups {
                             locations.push(e.id, slot);
+                        } else {
+                            entries.push((e.id, slot))?;
                         }
                     }
                 }
@@ -264,7 +266,20 @@ pub fn verify_target_rotating(
         manifests.push(header.id);
         missing_blobs.push(unparsable);
     }
-    let used = relate(refs.finish()?, entries.finish()?, &mut missing_blobs)?;
+    let used = if lookups {
+        relate(
+            refs.finish()?,
+            |blob| Ok(locations.get(blob)),
+            &mut missing_blobs,
+        )?
+    } else {
+        let mut entries = entries.finish()?;
+        relate(
+            refs.finish()?,
+            |blob| seek(&mut entries, blob),
+            &mut missing_blobs,
+        )?
+    };
 
     // Which backups need which packs, and what they miss.
     let mut pack_users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -444,28 +459,38 @@ pub fn verify_target_rotating(
 }
 
 /// Relates the sorted blob references `(blob, manifest number)` to the
-/// sorted index entries `(blob, pack slot)` in one pass: returns the
-/// `(manifest number, pack slot)` pairs of the packs each manifest's blobs
-/// live in (a blob indexed twice counts in its first pack), and counts the
-/// blobs no entry names in `missing` (by manifest number).
+/// packs that hold them (`slot_of`, asked in ascending blob order): returns
+/// the `(manifest number, pack slot)` pairs of the packs each manifest's
+/// blobs live in, and counts the blobs no index entry names in `missing`
+/// (by manifest number).
 fn relate(
     mut refs: Sorted<(BlobId, u32)>,
-    mut entries: Sorted<(BlobId, u32)>,
+    mut slot_of: impl FnMut(&BlobId) -> Result<Option<u32>>,
     missing: &mut [u32],
 ) -> Result<BTreeSet<(u32, u32)>> {
     let mut used = BTreeSet::new();
     while let Some((blob, number)) = refs.next_record()? {
-        while entries.peek().is_some_and(|(id, _)| *id < blob) {
-            entries.next_record()?;
-        }
-        match entries.peek() {
-            Some(&(id, slot)) if id == blob => {
+        match slot_of(&blob)? {
+            Some(slot) => {
                 used.insert((number, slot));
             }
-            _ => missing[number as usize] += 1,
+            None => missing[number as usize] += 1,
         }
     }
     Ok(used)
+}
+
+/// The slot of `blob` in the sorted index entries `(blob, pack slot)`, for
+/// ascending `blob`s (a blob indexed twice: its first pack, as
+/// [`BlobTable`] has it).
+fn seek(entries: &mut Sorted<(BlobId, u32)>, blob: &BlobId) -> Result<Option<u32>> {
+    while entries.peek().is_some_and(|(id, _)| id < blob) {
+        entries.next_record()?;
+    }
+    Ok(entries
+        .peek()
+        .filter(|(id, _)| id == blob)
+        .map(|&(_, slot)| slot))
 }
 
 /// The entries of a pack as its index object lists them, reading each
@@ -608,10 +633,29 @@ mod tests {
         // Blob 1 is in slots 4 and 2 (a race stored it twice), 3 in slot 0;
         // blob 2 is in no index. Manifest 0 names 1 and 2, manifest 1 names
         // 1 and 3, manifest 2 names 2.
-        let entries = extsort::sorted(&[(id(3), 0), (id(1), 4), (id(1), 2)]);
-        let refs = extsort::sorted(&[(id(1), 0), (id(2), 0), (id(1), 1), (id(3), 1), (id(2), 2)]);
+        let indexed = [(id(3), 0), (id(1), 4), (id(1), 2)];
+        let refs = [(id(1), 0), (id(2), 0), (id(1), 1), (id(3), 1), (id(2), 2)];
+        // Through the sorted entries (structure) and the table (lookups).
+        let mut entries = extsort::sorted(&indexed);
         let mut missing = vec![0, 0, 0];
-        let used = relate(refs, entries, &mut missing).unwrap();
+        let used = relate(
+            extsort::sorted(&refs),
+            |b| seek(&mut entries, b),
+            &mut missing,
+        )
+        .unwrap();
+        assert_eq!(
+            used.into_iter().collect::<Vec<_>>(),
+            [(0, 2), (1, 0), (1, 2)]
+        );
+        assert_eq!(missing, [1, 0, 1]);
+        let mut table = BlobTable::new();
+        for (b, slot) in indexed {
+            table.push(b, slot);
+        }
+        table.finish();
+        let mut missing = vec![0, 0, 0];
+        let used = relate(extsort::sorted(&refs), |b| Ok(table.get(b)), &mut missing).unwrap();
         assert_eq!(
             used.into_iter().collect::<Vec<_>>(),
             [(0, 2), (1, 0), (1, 2)]
