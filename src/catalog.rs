@@ -1254,7 +1254,7 @@ pub struct RestoreStart<'a> {
     pub reason: Option<&'a str>,
     pub operator: String,
     pub host: String,
-    pub started_at: String,
+    pub started_at: Timestamp,
 }
 
 impl Catalog {
@@ -1492,8 +1492,8 @@ impl Catalog {
 }
 
 pub struct VerifyRecord {
-    pub started_at: String,
-    pub finished_at: String,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     pub target: String,
     pub mode: String,
     pub ok: bool,

@@ -425,6 +425,18 @@ pub enum Location {
     },
 }
 
+/// The process's `AWS_*` variables (both name and value valid UTF-8), which
+/// an S3 target takes as defaults under what the config sets: credentials
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), web
+/// identity and container credentials, `AWS_ENDPOINT` and the like, as
+/// `object_store`'s `AmazonS3Builder::from_env` would read them.
+fn aws_environment() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .collect()
+}
+
 impl Target {
     /// What storage needs to open this target ([`crate::storage::Store::open`]):
     /// the secrets are read here (a usage error when one is missing), the
@@ -457,6 +469,7 @@ impl Target {
                 session_token: session_token_env
                     .as_ref()
                     .and_then(|env| std::env::var(env).ok()),
+                aws_environment: aws_environment(),
             },
         };
         Ok(crate::storage::StoreSpec {

@@ -51,6 +51,11 @@ pub enum StoreLocation {
         access_key_id: Option<String>,
         secret_access_key: Option<String>,
         session_token: Option<String>,
+        /// The `AWS_*` variables of the environment (name, value), read by
+        /// the config: defaults under everything above, applied as
+        /// `AmazonS3Builder::from_env` would; storage never reads the
+        /// environment itself.
+        aws_environment: Vec<(String, String)>,
     },
 }
 
@@ -315,8 +320,15 @@ impl Store {
                 access_key_id,
                 secret_access_key,
                 session_token,
+                aws_environment,
             } => {
-                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                let mut b = object_store::aws::AmazonS3Builder::new();
+                for (key, value) in aws_environment {
+                    if let Ok(key) = key.to_ascii_lowercase().parse() {
+                        b = b.with_config(key, value);
+                    }
+                }
+                let mut b = b
                     .with_bucket_name(bucket)
                     .with_region(region)
                     .with_virtual_hosted_style_request(!path_style)

@@ -12,6 +12,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use crate::catalog::Catalog;
+use crate::clock::Timestamp;
 use crate::error::{ExitStatus, Failure};
 use crate::severity::Severity;
 
@@ -78,14 +79,14 @@ pub struct Alert {
     pub source: Option<String>,
     pub target: Option<String>,
     pub message: String,
-    pub first_seen: String,
-    pub last_seen: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
     pub count: u64,
     pub status: String,
     pub acknowledged_by: Option<String>,
-    pub acknowledged_at: Option<String>,
+    pub acknowledged_at: Option<Timestamp>,
     pub ack_note: Option<String>,
-    pub resolved_at: Option<String>,
+    pub resolved_at: Option<Timestamp>,
     pub resolved_by: Option<String>,
     pub resolve_note: Option<String>,
 }

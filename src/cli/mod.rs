@@ -145,6 +145,21 @@ impl Ctx {
         Ok(config)
     }
 
+    /// `v` as JSON with `--json`, else `text` prints it for people; the
+    /// command has succeeded.
+    pub fn emit<T: serde::Serialize + ?Sized>(
+        &self,
+        v: &T,
+        text: impl FnOnce(&T) -> anyhow::Result<()>,
+    ) -> anyhow::Result<ExitStatus> {
+        if self.global.json {
+            output::json(v)?;
+        } else {
+            text(v)?;
+        }
+        Ok(ExitStatus::Success)
+    }
+
     pub fn progress(&self) -> output::CliProgress {
         output::CliProgress::new(self.global.no_progress || self.global.quiet > 0)
     }

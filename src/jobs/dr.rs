@@ -57,6 +57,18 @@ pub struct Check {
     pub detail: String,
 }
 
+impl Check {
+    /// `PASS`, `UNKNOWN`, `FAIL`, or `FAIL (needed)` when DR needs it.
+    pub fn status_text(&self) -> String {
+        let needed = if self.required && self.status == "fail" {
+            " (needed)"
+        } else {
+            ""
+        };
+        format!("{}{needed}", self.status.to_uppercase())
+    }
+}
+
 fn check(
     out: &mut Vec<Check>,
     step: impl Into<String>,
@@ -647,6 +659,33 @@ impl Report {
         self.failure.is_none()
     }
 
+    /// The table checks' result for people: counts, then a match or the problems.
+    pub fn checks_line(&self) -> Option<String> {
+        let v = self.outcome.verification.as_ref()?;
+        let result = if v.ok {
+            "every table matches the backup".to_string()
+        } else {
+            v.problems.join("; ")
+        };
+        Some(format!("checks: {}; {result}", v.counts()))
+    }
+
+    /// The closing line of a run or drill that succeeded.
+    pub fn success_line(&self) -> Option<String> {
+        let out = &self.outcome;
+        self.ok().then(|| {
+            format!(
+                "DR {} {} succeeded: backup {} of '{}' restored into {} and verified; RTO achieved: {}",
+                self.kind,
+                self.id,
+                out.backup.as_ref().map(|b| b.id.as_str()).unwrap_or("?"),
+                self.source,
+                self.target_text,
+                humanize::duration_ms(out.rto_ms.unwrap_or(0))
+            )
+        })
+    }
+
     pub fn json(&self) -> serde_json::Value {
         let out = &self.outcome;
         serde_json::json!({
@@ -1102,7 +1141,7 @@ fn restore_and_check(
     out.restore_ms = Some(o.ms);
     let v = steps.time("check tables and rows", || {
         let v = verify_restore(target, &b.body.engine, &o.report.tables)?;
-        let d = format!("{}/{} tables present, {} rows{}", v.tables_present, v.tables_expected, v.rows, if v.ok { ", all match".to_string() } else { format!(": {}", v.problems.join("; ")) });
+        let d = format!("{}{}", v.counts(), if v.ok { ", all match".to_string() } else { format!(": {}", v.problems.join("; ")) });
         if !v.ok {
             out.verification = Some(v.clone());
             return Err(Failure::new(ExitStatus::Failure, format!("the restored database does not match backup {}: {}.", row.id, v.problems.join("; ")))
@@ -1218,7 +1257,7 @@ fn markdown_steps(steps: &[Step]) -> String {
 
 /// The report's table checks: each table present, and its rows.
 fn markdown_checks(v: &Verification) -> String {
-    let mut s = format!("\n## Table checks\n\n{}/{} tables present, {} rows.\n\n| table | present | rows in backup | basis | rows restored | result |\n|---|---|---|---|---|---|\n", v.tables_present, v.tables_expected, v.rows);
+    let mut s = format!("\n## Table checks\n\n{}.\n\n| table | present | rows in backup | basis | rows restored | result |\n|---|---|---|---|---|---|\n", v.counts());
     for t in &v.tables {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",

@@ -151,7 +151,7 @@ pub(crate) fn restore_start<'a>(
         reason,
         operator: operator(),
         host: crate::repo::hostname(),
-        started_at: crate::clock::now_rfc3339(),
+        started_at: crate::clock::Timestamp::now(),
     }
 }
 

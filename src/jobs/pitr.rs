@@ -72,6 +72,37 @@ pub struct Outcome {
     pub started: bool,
 }
 
+impl Outcome {
+    /// What the restore did and what the operator does next, for people.
+    pub fn lines(&self) -> Vec<String> {
+        let mut l = vec![format!(
+            "restored base backup {} into {} (owner {}) in {}; stream hash verified",
+            self.backup,
+            self.pgdata.display(),
+            self.owner,
+            crate::humanize::duration_ms(self.ms)
+        )];
+        l.push(if self.started {
+            format!(
+                "recovery finished and the server was promoted; last transaction replayed: {}{}",
+                self.reached.as_deref().unwrap_or("none after the base backup"),
+                self.stopped.as_deref().map(|s| format!("\n{s}")).unwrap_or_default()
+            )
+        } else {
+            format!(
+                "recovery is configured (recovery.signal, postgresql.auto.conf); start it with: pg_ctl -D {} start",
+                self.pgdata.display()
+            )
+        });
+        l.push("archiving (archive_mode) is off in the restored cluster; turn it on, with its own source, if it becomes a primary".into());
+        l.extend(self.neutralised.iter().map(|n| format!(
+            "not trusted from the backup: {} was '{}', now '{}' (set it again with ALTER SYSTEM once you have checked it)",
+            n.name, n.was, n.now
+        )));
+        l
+    }
+}
+
 const KIND: &str = "postgres-physical";
 /// How long --start waits for recovery to finish.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(6 * 3600);

@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use crate::config::Config;
 use crate::error::{exit_status, ExitStatus};
+use crate::humanize;
 use crate::repo::prune::{self, PruneOptions, TargetReport};
 
 /// What a prune did, target by target.
@@ -46,6 +47,72 @@ impl Outcome {
             ExitStatus::Warnings
         }
     }
+}
+
+impl Outcome {
+    /// `prune --json`: the reports, and the targets unavailable or failed.
+    pub fn json(&self) -> serde_json::Value {
+        let target_error = |t: &str, e: String| serde_json::json!({"target": t, "error": e});
+        serde_json::json!({
+            "dry_run": self.dry_run,
+            "targets": self.reports,
+            "unavailable": self.unavailable.iter().map(|(t, why)| target_error(t, why.clone())).collect::<Vec<_>>(),
+            "errors": self.errors.iter().map(|(t, e)| target_error(t, crate::error::paragraph(e))).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// A target's report for people: the policy line, the garbage collection
+/// line and one line per WAL source (the table of decisions goes between
+/// the first and the second).
+pub fn report_lines(r: &TargetReport) -> (String, String, Vec<String>) {
+    let verb = if r.dry_run { "would remove" } else { "removed" };
+    let policy = format!(
+        "target '{}': {}{}",
+        r.target,
+        match &r.policy {
+            Some(p) => format!("retention {p}"),
+            None => "no retention policy: every backup is kept".into(),
+        },
+        if r.dry_run {
+            " (dry run: nothing is changed)"
+        } else {
+            ""
+        }
+    );
+    let g = &r.gc;
+    let gc = format!(
+        "target '{}': {verb} {} backup(s); {} {} of {} pack(s) ({}), {} index object(s) rewritten and {} deleted; {} in packs remain",
+        r.target,
+        r.removed.len(),
+        if r.dry_run { "would delete" } else { "deleted" },
+        g.packs_deleted,
+        g.packs_total,
+        humanize::bytes(g.bytes_deleted),
+        g.indexes_rewritten,
+        g.indexes_deleted,
+        humanize::bytes(g.bytes_remaining),
+    );
+    let wal = r.wal.iter().map(|w| {
+        let what = match (&w.error, &w.note) {
+            (Some(e), _) => format!("not pruned: {e}"),
+            (None, Some(n)) => n.clone(),
+            (None, None) => format!(
+                "{verb} {} of {} WAL file(s) ({}) older than {}",
+                w.removed,
+                w.files,
+                humanize::bytes(w.bytes_removed),
+                w.keep_from
+                    .as_deref()
+                    .unwrap_or("the oldest kept base backup")
+            ),
+        };
+        format!(
+            "target '{}': WAL of source '{}': {what}",
+            r.target, w.source
+        )
+    });
+    (policy, gc, wal.collect())
 }
 
 /// Prunes `target` (or every target, each with its own policy). A target

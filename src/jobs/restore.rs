@@ -105,6 +105,63 @@ pub struct DbOutcome {
     pub report: pg::Report,
 }
 
+impl Outcome {
+    /// What a files or stream restore did, for people (a database
+    /// restore's lines are [`DbOutcome::lines`]).
+    pub fn summary(&self) -> String {
+        use crate::humanize::{bytes as b, duration_ms as d};
+        let speed = |bytes, ms| crate::catalog::mb_per_s(bytes, ms);
+        match self {
+            Outcome::Files { id, to, entries, bytes, ms, .. } => format!(
+                "restored backup {id} ({entries} entries, {}) into {} in {}, {:.1} MB/s; stream hash verified",
+                b(*bytes),
+                to.display(),
+                d(*ms),
+                speed(*bytes, *ms)
+            ),
+            Outcome::Stream { id, bytes, ms, .. } => format!(
+                "restored backup {id} ({}) in {}, {:.1} MB/s; stream hash verified",
+                b(*bytes),
+                d(*ms),
+                speed(*bytes, *ms)
+            ),
+            Outcome::Database(o) => o.lines().join("\n"),
+        }
+    }
+}
+
+impl DbOutcome {
+    /// The lines under the table counts: what was left out, the phases, the
+    /// sequences moved, and the closing line.
+    pub fn lines(&self) -> Vec<String> {
+        let r = &self.report;
+        let mut l = Vec::new();
+        if !r.tables_without_tenant_column.is_empty() {
+            l.push(format!(
+                "not restored (no tenant column): {}",
+                r.tables_without_tenant_column.join(", ")
+            ));
+        }
+        l.extend(r.phases.iter().map(|p| p.to_string()));
+        if !r.sequences_advanced.is_empty() {
+            l.push(format!(
+                "sequences advanced past the merged rows: {}",
+                r.sequences_advanced.join(", ")
+            ));
+        }
+        l.push(format!(
+            "restored backup {} ({}) into {} in {}: {} rows inserted, {} skipped; stream hash verified",
+            self.backup,
+            self.kind.as_str(),
+            r.database,
+            crate::humanize::duration_ms(self.ms),
+            r.inserted,
+            r.skipped
+        ));
+        l
+    }
+}
+
 fn kind_name<S: serde::Serializer>(k: &RestoreType, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(k.as_str())
 }

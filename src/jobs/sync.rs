@@ -41,6 +41,15 @@ pub struct Synced {
 }
 
 impl Synced {
+    /// `sync --json`: the pairs, and the targets that could not be synced.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "dry_run": self.dry_run,
+            "pairs": self.pairs,
+            "unavailable": self.unavailable.iter().map(|(t, why)| serde_json::json!({"target": t, "error": why})).collect::<Vec<_>>(),
+        })
+    }
+
     /// Exit 1 on a problem, 3 when a target could not be synced.
     pub fn status(&self) -> ExitStatus {
         if self.pairs.iter().any(|r| !r.problems.is_empty()) {

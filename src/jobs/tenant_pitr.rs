@@ -92,6 +92,33 @@ pub struct Outcome {
     pub ms: u64,
 }
 
+impl Outcome {
+    /// What was put back, from which base backup, as of when.
+    pub fn headline(&self) -> String {
+        format!(
+            "tenant{} {} at {} (base backup {}; last transaction replayed: {})",
+            if self.tenants.len() == 1 { "" } else { "s" },
+            self.tenants.join(", "),
+            self.to_time,
+            self.backup,
+            self.reached
+                .as_deref()
+                .unwrap_or("none after the base backup")
+        )
+    }
+
+    /// The closing line of a merge or replace.
+    pub fn closing(&self) -> String {
+        format!(
+            "{} into {} in {} (restore log #{}); the sandbox was removed",
+            self.mode.as_str(),
+            self.target_db,
+            crate::humanize::duration_ms(self.ms),
+            self.log_id
+        )
+    }
+}
+
 /// How long the sandbox may take to replay WAL up to T.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 

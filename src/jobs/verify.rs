@@ -115,8 +115,8 @@ fn verify_one(
         &finished_at,
     )?;
     catalog.record_verify(&VerifyRecord {
-        started_at,
-        finished_at,
+        started_at: started_at.into(),
+        finished_at: finished_at.into(),
         target: store.name.clone(),
         mode: report.mode.clone(),
         ok: report.ok,

@@ -209,6 +209,31 @@ pub struct Status {
     pub critical: Vec<String>,
 }
 
+impl Status {
+    /// The lines under the table: the server's archiver, then the verdict
+    /// (`ok: …`, or one `CRITICAL: …` per condition).
+    pub fn lines(&self) -> Vec<String> {
+        let server = self.server.iter().map(|s| {
+            format!(
+                "server: current WAL {}, last archived {} at {}, {} failure(s)",
+                s["current_wal"].as_str().unwrap_or("?"),
+                s["last_archived_wal"].as_str().unwrap_or("-"),
+                s["last_archived_time"].as_str().unwrap_or("-"),
+                s["failed_count"]
+            )
+        });
+        let verdict = if self.critical.is_empty() {
+            vec!["ok: WAL archiving is current, no gaps".to_string()]
+        } else {
+            self.critical
+                .iter()
+                .map(|c| format!("CRITICAL: {c}"))
+                .collect()
+        };
+        server.chain(verdict).collect()
+    }
+}
+
 /// `wal status`: checks the archive of `source` (the only physical source
 /// when `None`), logs and records the critical conditions as one alert
 /// (resolved when there are none). `max_lag` is shown as `max_lag_text`.

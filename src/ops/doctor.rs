@@ -563,10 +563,16 @@ fn postgres(scope: &str, spec: &PostgresSpec, r: &mut Report) {
             None
         }
     };
+    pg_dump_version(scope, spec, server_version.as_deref(), r);
+}
+
+/// pg_dump's version against the server's (`server_version`, when read):
+/// an older pg_dump refuses a newer server.
+fn pg_dump_version(scope: &str, spec: &PostgresSpec, server_version: Option<&str>, r: &mut Report) {
     match pg::program_version(&spec.pg_dump) {
         Ok(v) => {
             let dump = pg::parse_version(&v);
-            let server = server_version.as_deref().and_then(pg::parse_version);
+            let server = server_version.and_then(pg::parse_version);
             match (dump, server) {
                 (Some(d), Some(s)) if d.0 < s.0 => r.fail(
                     scope,
@@ -574,7 +580,7 @@ fn postgres(scope: &str, spec: &PostgresSpec, r: &mut Report) {
                     format!("{} is {v}, older than the server ({}.{}): pg_dump refuses a newer server", spec.pg_dump.display(), s.0, s.1),
                     "Install the client programs of the server's major version (or newer) and point pg_bin_dir at them.",
                 ),
-                _ => r.pass(scope, "pg_dump version", format!("{v}, server {}", server_version.as_deref().unwrap_or("?"))),
+                _ => r.pass(scope, "pg_dump version", format!("{v}, server {}", server_version.unwrap_or("?"))),
             }
         }
         Err(e) => r.error(

@@ -23,6 +23,7 @@ use super::alerts::{self, kind, Alert, AlertKey};
 use crate::catalog::{BackupFilter, BackupRow, Catalog};
 use crate::config::{Config, Source};
 use crate::error::CheckStatus;
+use crate::humanize;
 use crate::severity::Severity;
 
 /// Per-source health.
@@ -121,7 +122,13 @@ pub fn check_sources(
         }
         out.push(h);
     }
-    // Sources known only from the catalog (ad-hoc backups, removed sources).
+    out.extend(unconfigured_sources(config, catalog)?);
+    Ok(out)
+}
+
+/// Sources known only from the catalog (ad-hoc backups, removed sources).
+fn unconfigured_sources(config: &Config, catalog: &Catalog) -> Result<Vec<SourceHealth>> {
+    let mut out = Vec::new();
     for name in catalog.backup_sources()? {
         if config.sources.iter().any(|s| s.name == name) {
             continue;
@@ -597,6 +604,101 @@ impl Status {
     }
 }
 
+impl Status {
+    /// The headline of the dashboard: health, backup counts, the 7-day
+    /// success rate and deduplication.
+    pub fn headline(&self) -> String {
+        let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        format!(
+            "health {}/100 ({})   backups: {} total, {} completed, {} failed, {} running   success (7d): {}   dedup: {}",
+            self.health_score,
+            self.state.label().to_ascii_lowercase(),
+            self.backups.total,
+            self.backups.completed,
+            self.backups.failed,
+            self.backups.running,
+            dash(self.success_rate_7d.map(|r| format!("{:.0}%", r * 100.0))),
+            dash(self.dedup_ratio.map(|r| format!(
+                "{r:.2}x ({} stored for {})",
+                humanize::bytes(self.stored_bytes),
+                humanize::bytes(self.logical_bytes)
+            ))),
+        )
+    }
+
+    /// The last DR drill of any source, its RTO and the trend (or how to
+    /// start drilling).
+    pub fn dr_line(&self) -> String {
+        let Some(d) = &self.dr else {
+            return "DR drills: none yet (schedule `vaultctl dr drill --source S` weekly)".into();
+        };
+        let recent: Vec<String> = d
+            .recent_rto_ms
+            .iter()
+            .map(|ms| humanize::duration_ms(*ms))
+            .collect();
+        format!(
+            "last DR drill: #{} of '{}' {} {} ({}), RTO {}; recent RTOs {} — trend: {}",
+            d.last_drill_id,
+            d.last_drill_source,
+            d.last_drill_outcome.to_uppercase(),
+            d.last_drill_at,
+            d.last_drill_backup.as_deref().unwrap_or("-"),
+            d.last_drill_rto_ms
+                .map(humanize::duration_ms)
+                .unwrap_or_else(|| "-".into()),
+            if recent.is_empty() {
+                "-".to_string()
+            } else {
+                recent.join(", ")
+            },
+            d.trend
+        )
+    }
+}
+
+impl TargetUsage {
+    /// The target's name, marked when the config no longer has it.
+    pub fn label(&self) -> String {
+        let note = if self.configured {
+            ""
+        } else {
+            " (not configured)"
+        };
+        format!("{}{note}", self.name)
+    }
+}
+
+impl VerifyHealth {
+    /// `92% of 40 packs read`: the sample coverage, once a verify ran.
+    pub fn coverage_text(&self) -> Option<String> {
+        self.coverage
+            .map(|c| format!("{:.0}% of {} packs read", c * 100.0, self.packs_known))
+    }
+}
+
+/// A check's state for people: `STALE (26h without success)` when it is
+/// overdue, `ok` when it has a deadline and meets it, `-` without one.
+pub fn freshness(stale: bool, age: Option<u64>, max_age: Option<u64>) -> String {
+    match (stale, max_age) {
+        (true, _) => format!(
+            "STALE ({} without success)",
+            age.map(crate::clock::human).unwrap_or_default()
+        ),
+        (false, Some(_)) => "ok".into(),
+        (false, None) => "-".into(),
+    }
+}
+
+/// When something last succeeded and how long ago: `T (3h ago)`, or `never`.
+pub fn ago(at: Option<&str>, age: Option<u64>) -> String {
+    match (at, age) {
+        (Some(t), Some(a)) => format!("{t} ({} ago)", crate::clock::human(a)),
+        (Some(t), None) => t.to_string(),
+        (None, _) => "never".into(),
+    }
+}
+
 /// DR drills at a glance.
 #[derive(Debug, Clone, Serialize)]
 pub struct DrStatus {
@@ -842,8 +944,8 @@ mod tests {
             source: None,
             target: None,
             message: String::new(),
-            first_seen: String::new(),
-            last_seen: String::new(),
+            first_seen: Default::default(),
+            last_seen: Default::default(),
             count: 1,
             status: status.into(),
             acknowledged_by: None,

@@ -153,8 +153,8 @@ pub fn env_vars(e: &Event) -> Vec<(String, String)> {
         ("MESSAGE", a.message.clone()),
         ("STATUS", a.status.clone()),
         ("COUNT", a.count.to_string()),
-        ("FIRST_SEEN", a.first_seen.clone()),
-        ("LAST_SEEN", a.last_seen.clone()),
+        ("FIRST_SEEN", a.first_seen.to_string()),
+        ("LAST_SEEN", a.last_seen.to_string()),
         ("HOST", crate::repo::hostname()),
         ("TEXT", text(e)),
     ]

@@ -82,7 +82,7 @@ pub struct RtoGoal {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct VerifyPoint {
-    pub started_at: String,
+    pub started_at: crate::clock::Timestamp,
     pub target: String,
     pub mode: String,
     pub ok: bool,
@@ -91,19 +91,15 @@ pub struct VerifyPoint {
     pub problems: usize,
 }
 
-/// Reads the report at `now` over the last `days` days. Like `status`, it
-/// evaluates staleness first (raising and resolving `source_stale` alerts).
-pub fn gather(
-    config: &Config,
+/// Each source's completed backups in the window, oldest first, and how
+/// many failed: the configured sources, then any other the catalog names.
+fn source_series(
     catalog: &Catalog,
-    now: OffsetDateTime,
-    days: u32,
-) -> Result<Report> {
-    let health = health::status(config, catalog, now)?;
-    let since = crate::clock::format(now - time::Duration::days(days.into()));
-    let deductions = health::deductions(health.success_rate_7d, &health.open_alerts);
+    health: &health::Status,
+    since: &str,
+) -> Result<Vec<SourceSeries>> {
     let rows = catalog.list(&BackupFilter {
-        since: Some(since.clone()),
+        since: Some(since.to_string()),
         ..Default::default()
     })?;
     let mut names: Vec<String> = health.sources.iter().map(|s| s.name.clone()).collect();
@@ -137,6 +133,21 @@ pub fn gather(
         }
         sources.push(s);
     }
+    Ok(sources)
+}
+
+/// Reads the report at `now` over the last `days` days. Like `status`, it
+/// evaluates staleness first (raising and resolving `source_stale` alerts).
+pub fn gather(
+    config: &Config,
+    catalog: &Catalog,
+    now: OffsetDateTime,
+    days: u32,
+) -> Result<Report> {
+    let health = health::status(config, catalog, now)?;
+    let since = crate::clock::format(now - time::Duration::days(days.into()));
+    let deductions = health::deductions(health.success_rate_7d, &health.open_alerts);
+    let sources = source_series(catalog, &health, &since)?;
     let mut drills: Vec<DrillPoint> = catalog
         .dr_runs(Some("drill"), None)?
         .into_iter()
@@ -391,6 +402,13 @@ fn line_chart(c: &Chart<'_>) -> String {
         }
     }
     o.push_str("</svg>");
+    legend(&mut o, c);
+    o
+}
+
+/// The chart's legend: a swatch per series (with its number of points) and
+/// per goal.
+fn legend(o: &mut String, c: &Chart<'_>) {
     o.push_str("<p class=\"legend\">");
     for s in &c.series {
         let _ = write!(
@@ -410,7 +428,6 @@ fn line_chart(c: &Chart<'_>) -> String {
         );
     }
     o.push_str("</p>");
-    o
 }
 
 /// Grid lines at 0, ½ and the top with their labels; dates at both ends
@@ -713,9 +730,8 @@ fn storage_section(o: &mut String, r: &Report) {
     for t in &r.health.targets {
         let _ = write!(
             o,
-            "<tr><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            esc(&t.name),
-            if t.configured { "" } else { " (not configured)" },
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            esc(&t.label()),
             t.backups,
             t.packs,
             humanize::bytes(t.stored_bytes)
@@ -747,9 +763,7 @@ fn checks_section(o: &mut String, r: &Report) {
             esc(&v.target),
             esc(v.last_success.as_deref().unwrap_or("never")),
             esc(v.last_result.as_deref().unwrap_or("-")),
-            v.coverage
-                .map(|c| format!("{:.0}% of {} packs read", c * 100.0, v.packs_known))
-                .unwrap_or_else(|| "-".into()),
+            v.coverage_text().unwrap_or_else(|| "-".into()),
         );
     }
     for d in &r.health.drills {
@@ -1003,6 +1017,12 @@ fn drills_chart(o: &mut String, r: &Report, t0: i64, t1: i64) {
             })
             .collect(),
     }));
+    drills_table(o, r);
+}
+
+/// The drills' numbers under their chart, newest first, each RTO against
+/// its source's goal.
+fn drills_table(o: &mut String, r: &Report) {
     if r.drills.is_empty() {
         return;
     }
@@ -1166,7 +1186,7 @@ mod tests {
             target: Some(EVIL.into()),
             message: EVIL.into(),
             first_seen: EVIL.into(),
-            last_seen: String::new(),
+            last_seen: Default::default(),
             count: 1,
             status: "open".into(),
             acknowledged_by: None,
@@ -1291,7 +1311,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, t)| VerifyPoint {
-                started_at: format!("2026-11-2{}T05:00:00.000Z", i + 3),
+                started_at: format!("2026-11-2{}T05:00:00.000Z", i + 3).into(),
                 target: t.to_string(),
                 mode: "structure".into(),
                 ok: i != 1,
@@ -1345,8 +1365,8 @@ mod tests {
             source: Some("db".into()),
             target: None,
             message: "m".into(),
-            first_seen: String::new(),
-            last_seen: String::new(),
+            first_seen: Default::default(),
+            last_seen: Default::default(),
             count: 2,
             status: "open".into(),
             acknowledged_by: None,

@@ -434,6 +434,14 @@ fn render_service<S: AsRef<str>>(
     let _ = writeln!(u, "Nice=19");
     let _ = writeln!(u, "IOSchedulingClass=idle");
     let _ = writeln!(u, "CPUSchedulingPolicy=batch");
+    credentials(&mut u, rt);
+    hardening(&mut u, rt);
+    u
+}
+
+/// The secrets a unit's service gets: systemd credentials for the dedup key
+/// and secret files, and the environment file for `*_env` secrets.
+fn credentials(u: &mut String, rt: &Runtime) {
     let _ = writeln!(
         u,
         "# Secrets are passed as credentials: systemd copies them to $CREDENTIALS_DIRECTORY,"
@@ -456,6 +464,10 @@ fn render_service<S: AsRef<str>>(
         "# Secrets named by *_env keys (e.g. R2_SECRET_ACCESS_KEY) go in this file, mode 0600."
     );
     let _ = writeln!(u, "EnvironmentFile=-/etc/vaultctl/environment");
+}
+
+/// The sandboxing: read the whole system, write only vaultctl's own state.
+fn hardening(u: &mut String, rt: &Runtime) {
     let _ = writeln!(
         u,
         "# Hardening: read the whole system, write only vaultctl's own state."
@@ -492,7 +504,6 @@ fn render_service<S: AsRef<str>>(
     ] {
         let _ = writeln!(u, "{line}");
     }
-    u
 }
 
 /// The Debian package's template units, as (file name, contents): one

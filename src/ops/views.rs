@@ -43,7 +43,7 @@ pub struct ArtifactView {
 pub struct CheckView {
     /// `verify`, `verify --read-data`, `drill` or `dr-run`.
     pub method: String,
-    pub at: String,
+    pub at: crate::clock::Timestamp,
     /// `ok`, `problems` (verify found some, naming this backup or not),
     /// `succeeded`, `failed` or `running`.
     pub outcome: String,
@@ -176,7 +176,7 @@ fn checks(catalog: &Catalog, b: &BackupRow) -> Result<Vec<CheckView>> {
 fn dr_check(d: DrRunRow) -> CheckView {
     CheckView {
         method: if d.kind == "run" { "dr-run" } else { "drill" }.into(),
-        at: d.finished_at.unwrap_or(d.started_at).into(),
+        at: d.finished_at.unwrap_or(d.started_at),
         outcome: d.outcome,
         target: d.storage_target,
         rto_ms: d.rto_ms,

@@ -62,6 +62,37 @@ pub struct Report {
     pub packs_read: Vec<(String, bool)>,
 }
 
+impl Report {
+    /// The result in a few words: `ok`, `ok, 2 warning(s)`, `3 problem(s)`.
+    pub fn result_text(&self) -> String {
+        if self.ok && !self.orphans.is_empty() {
+            format!("ok, {} warning(s)", self.orphans.len())
+        } else if self.ok {
+            "ok".into()
+        } else {
+            format!("{} problem(s)", self.problems.len())
+        }
+    }
+
+    /// One line per problem (with the backups it affects), then one per
+    /// orphan warning, each prefixed with the target.
+    pub fn findings(&self) -> Vec<String> {
+        let problems = self.problems.iter().map(|p| {
+            let affected = if p.backups.is_empty() {
+                " (names no backup: a problem of the repository's structure)".to_string()
+            } else {
+                format!(" (affects backups: {})", p.backups.join(", "))
+            };
+            format!("{}: {}{affected}", self.target, p.message)
+        });
+        let orphans = self
+            .orphans
+            .iter()
+            .map(|o| format!("{}: warning: {}", self.target, o.message));
+        problems.chain(orphans).collect()
+    }
+}
+
 /// The packs a sampled verify reads: `percent` of them (at least one),
 /// never-read packs first, then the least recently read (`last_read`: pack
 /// → when it was last read intact, sortable RFC 3339); ties in random

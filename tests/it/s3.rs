@@ -327,3 +327,44 @@ fn damaged_local_pack_falls_back_to_s3() {
     env.restore_stdout_to(&[&id], &restored).ok();
     assert!(same_file_bytes(&src, &restored));
 }
+
+/// An S3 target without credentials in the config takes the usual `AWS_*`
+/// variables (README: "credentials from the named variables, or the usual
+/// `AWS_*` ones"), which the config reads and hands to storage; a wrong
+/// secret there is refused by the server.
+#[test]
+fn aws_variables_supply_the_credentials_the_config_leaves_out() {
+    let env = Env::with_s3();
+    let text = env
+        .config_text(&ConfigOpts {
+            local: false,
+            ..Default::default()
+        })
+        .replace("access_key_id_env = \"T_AK\"\n", "")
+        .replace("secret_access_key_env = \"T_SK\"\n", "");
+    assert!(!text.contains("T_AK"), "{text}");
+    let config = env.path("aws-env.toml");
+    std::fs::write(&config, text).unwrap();
+    let src = env.path("src-tree");
+    make_tree(&src);
+    let run = |secret: &str, args: &[&str]| -> Out {
+        env.command_with(&config)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .args(args)
+            .output()
+            .expect("run vaultctl")
+            .into()
+    };
+    run(SECRET_KEY, &["init"]).ok();
+    let backup = ["backup", "files", src.to_str().unwrap(), "--name", "tree"];
+    run(SECRET_KEY, &backup).ok();
+    let out = run("not-the-secret", &backup);
+    assert_ne!(
+        out.code,
+        Some(0),
+        "a wrong AWS_SECRET_ACCESS_KEY was accepted"
+    );
+    let rows = env.list_with(&config, &["--status", "completed"]);
+    assert_eq!(rows.len(), 1);
+}

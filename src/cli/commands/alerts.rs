@@ -81,16 +81,9 @@ pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<ExitStatus> {
                 &config.clock.now_str(),
             )?;
             ops::after_command(&config, &catalog);
-            if ctx.global.json {
-                output::json(&alert)?;
-            } else {
-                output::line(&format!(
-                    "acknowledged alert {}: {}",
-                    alert.id,
-                    alert.subject()
-                ))?;
-            }
-            Ok(ExitStatus::Success)
+            ctx.emit(&alert, |a| {
+                output::line(&format!("acknowledged alert {}: {}", a.id, a.subject()))
+            })
         }
         Some(AlertsCommand::Resolve(a)) => {
             let event = alerts::resolve_id(
@@ -102,16 +95,9 @@ pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<ExitStatus> {
             )?;
             ops::notify::deliver(&config, std::slice::from_ref(&event));
             ops::after_command(&config, &catalog);
-            if ctx.global.json {
-                output::json(&event.alert)?;
-            } else {
-                output::line(&format!(
-                    "resolved alert {}: {}",
-                    event.alert.id,
-                    event.alert.subject()
-                ))?;
-            }
-            Ok(ExitStatus::Success)
+            ctx.emit(&event.alert, |a| {
+                output::line(&format!("resolved alert {}: {}", a.id, a.subject()))
+            })
         }
     }
 }
@@ -146,17 +132,15 @@ fn list(
             .transpose()?,
     };
     let rows = alerts::list(catalog, &filter)?;
-    if ctx.global.json {
-        return output::json(&rows).map(|_| ExitStatus::Success);
-    }
-    if rows.is_empty() {
+    ctx.emit(&rows, |rows| {
+        if !rows.is_empty() {
+            return print_alerts(rows);
+        }
         if ctx.global.quiet == 0 {
             eprintln!("vaultctl: no alerts match.");
         }
-        return Ok(ExitStatus::Success);
-    }
-    print_alerts(&rows)?;
-    Ok(ExitStatus::Success)
+        Ok(())
+    })
 }
 
 /// The alerts table (`alerts list`, and the open alerts of `status`).
@@ -169,7 +153,7 @@ pub fn print_alerts(rows: &[alerts::Alert]) -> Result<()> {
         .col("source", |a| output::or_dash(a.source.as_ref()))
         .col("target", |a| output::or_dash(a.target.as_ref()))
         .col("count", |a| a.count.to_string())
-        .col("last seen", |a| a.last_seen.clone())
+        .col("last seen", |a| a.last_seen.to_string())
         .col("message", |a| a.message.clone())
         .print(rows)
 }

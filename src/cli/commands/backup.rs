@@ -162,18 +162,15 @@ fn schedule_one_shot(
             created_by: &crate::jobs::operator(),
         },
     )?;
-    if ctx.global.json {
-        output::json(&o)?;
-    } else {
+    ctx.emit(&o, |o| {
         output::line(&format!(
             "scheduled one-shot backup {} of {} at {} (UTC); `vaultctl schedule run-due` runs it (installed by `vaultctl schedule install` or `schedule show --cron`); `vaultctl schedule cancel {}` cancels it",
             o.id,
             o.sources.join(", "),
             o.due_at,
             o.id
-        ))?;
-    }
-    Ok(ExitStatus::Success)
+        ))
+    })
 }
 
 fn print_outcome(ctx: &Ctx, o: &BackupOutcome) -> Result<()> {

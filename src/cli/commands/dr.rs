@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, DrRunRow};
 use crate::cli::output::{self, Columns};
 use crate::cli::Ctx;
 use crate::engine::postgres as pg;
@@ -146,28 +146,19 @@ fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitStatus> {
         target_db: args.target_db.map(|u| (u, args.password_file)),
     };
     let plan = job::plan(ctx.config(), &req);
-    if ctx.global.json {
-        output::json(&plan)?;
-    } else {
+    ctx.emit(&plan, |plan| {
         Columns::new()
             .col("", |(i, _): &(usize, &job::Check)| (i + 1).to_string())
             .col("step", |(_, c)| c.step.clone())
-            .col("status", |(_, c)| {
-                let needed = if c.required && c.status == "fail" {
-                    " (needed)"
-                } else {
-                    ""
-                };
-                format!("{}{needed}", c.status.to_uppercase())
-            })
+            .col("status", |(_, c)| c.status_text())
             .col("detail", |(_, c)| c.detail.clone())
             .print(&plan.checks.iter().enumerate().collect::<Vec<_>>())?;
         output::line(if plan.ready {
             "DR plan: ready"
         } else {
             "DR plan: NOT READY — fix the failed steps marked (needed)"
-        })?;
-    }
+        })
+    })?;
     Ok(if plan.ready {
         ExitStatus::Success
     } else {
@@ -178,11 +169,7 @@ fn plan(ctx: &Ctx, args: PlanArgs) -> Result<ExitStatus> {
 fn execute(ctx: &Ctx, mode: &Mode, yes: bool) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let mut r = job::execute(&ctx.job(&config, yes), mode)?;
-    if ctx.global.json {
-        output::json(&r.json())?;
-    } else {
-        print(&r)?;
-    }
+    ctx.emit(&r.json(), |_| print(&r))?;
     match r.failure.take() {
         Some(e) => Err(e),
         None => Ok(ExitStatus::Success),
@@ -196,33 +183,14 @@ fn print(r: &job::Report) -> Result<()> {
         .col("time", |s| output::duration_ms(s.ms))
         .col("detail", |s| s.detail.clone())
         .print(&r.steps)?;
-    let out = &r.outcome;
-    if let Some(v) = &out.verification {
-        output::line(&format!(
-            "checks: {}/{} tables present, {} rows; {}",
-            v.tables_present,
-            v.tables_expected,
-            v.rows,
-            if v.ok {
-                "every table matches the backup".to_string()
-            } else {
-                v.problems.join("; ")
-            }
-        ))?;
-        for w in &v.warnings {
-            eprintln!("vaultctl: warning: {w}");
-        }
+    if let Some(line) = r.checks_line() {
+        output::line(&line)?;
     }
-    if r.ok() {
-        output::line(&format!(
-            "DR {} {} succeeded: backup {} of '{}' restored into {} and verified; RTO achieved: {}",
-            r.kind,
-            r.id,
-            out.backup.as_ref().map(|b| b.id.as_str()).unwrap_or("?"),
-            r.source,
-            r.target_text,
-            output::duration_ms(out.rto_ms.unwrap_or(0))
-        ))?;
+    for w in r.outcome.verification.iter().flat_map(|v| &v.warnings) {
+        eprintln!("vaultctl: warning: {w}");
+    }
+    if let Some(line) = r.success_line() {
+        output::line(&line)?;
     }
     if let Some(f) = &r.report_file {
         output::line(&format!("report written to {}", f.display()))?;
@@ -234,32 +202,30 @@ fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
     let rows = catalog.dr_runs(args.kind.as_deref(), Some(args.limit))?;
-    if ctx.global.json {
-        output::json(&rows)?;
-        return Ok(ExitStatus::Success);
-    }
-    if rows.is_empty() {
-        output::line("no DR runs or drills yet (`vaultctl dr drill --source S` runs one)")?;
-        return Ok(ExitStatus::Success);
-    }
-    Columns::new()
-        .col("id", |r: &crate::catalog::DrRunRow| r.id.to_string())
-        .col("kind", |r| r.kind.clone())
-        .col("source", |r| r.source.clone())
-        .col("backup", |r| output::or_dash(r.backup_id.as_ref()))
-        .col("started", |r| r.started_at.to_string())
-        .col("outcome", |r| r.outcome.clone())
-        .col("RTO", |r| {
-            output::or_dash(r.rto_ms.map(output::duration_ms))
-        })
-        .col("tables", |r| output::or_dash(r.tables))
-        .col("rows", |r| output::or_dash(r.rows))
-        .col("target db", |r| {
-            r.target_db.clone().unwrap_or_else(|| "(scratch)".into())
-        })
-        .col("error", |r| {
-            r.error.as_deref().map(output::clip).unwrap_or_default()
-        })
-        .print(&rows)?;
-    Ok(ExitStatus::Success)
+    ctx.emit(&rows, |rows| {
+        if rows.is_empty() {
+            return output::line(
+                "no DR runs or drills yet (`vaultctl dr drill --source S` runs one)",
+            );
+        }
+        Columns::new()
+            .col("id", |r: &DrRunRow| r.id.to_string())
+            .col("kind", |r| r.kind.clone())
+            .col("source", |r| r.source.clone())
+            .col("backup", |r| output::or_dash(r.backup_id.as_ref()))
+            .col("started", |r| r.started_at.to_string())
+            .col("outcome", |r| r.outcome.clone())
+            .col("RTO", |r| {
+                output::or_dash(r.rto_ms.map(output::duration_ms))
+            })
+            .col("tables", |r| output::or_dash(r.tables))
+            .col("rows", |r| output::or_dash(r.rows))
+            .col("target db", |r| {
+                r.target_db.clone().unwrap_or_else(|| "(scratch)".into())
+            })
+            .col("error", |r| {
+                r.error.as_deref().map(output::clip).unwrap_or_default()
+            })
+            .print(rows)
+    })
 }

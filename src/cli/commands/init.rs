@@ -9,10 +9,10 @@ use crate::repo;
 pub fn run(ctx: &Ctx) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let report = repo::init(&config)?;
-    if ctx.global.json {
-        output::json(&report)?;
-        return Ok(ExitStatus::Success);
-    }
+    ctx.emit(&report, |report| print(ctx, report))
+}
+
+fn print(ctx: &Ctx, report: &repo::InitReport) -> Result<()> {
     output::line(&format!("repository {}", report.repo_id))?;
     output::print_table(
         &["target", "result"],
@@ -27,5 +27,5 @@ pub fn run(ctx: &Ctx) -> Result<ExitStatus> {
             report.dedup_key_file
         );
     }
-    Ok(ExitStatus::Success)
+    Ok(())
 }

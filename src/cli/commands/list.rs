@@ -107,23 +107,17 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<ExitStatus> {
         None => 1,
     };
     let rows = catalog.list(&filter)?;
-    if ctx.global.json {
-        output::json(&rows)?;
-        return Ok(ExitStatus::Success);
-    }
-    if rows.is_empty() {
-        output::line(&if page > 1 && pages > 0 {
-            format!("no backups on page {page}: there are {pages} pages")
-        } else {
-            "no backups match".to_string()
-        })?;
-        return Ok(ExitStatus::Success);
-    }
-    print_rows(&rows)?;
-    if let Some(footer) = page_footer(page, pages) {
-        output::line(&footer)?;
-    }
-    Ok(ExitStatus::Success)
+    ctx.emit(&rows, |rows| {
+        if rows.is_empty() {
+            return output::line(&if page > 1 && pages > 0 {
+                format!("no backups on page {page}: there are {pages} pages")
+            } else {
+                "no backups match".to_string()
+            });
+        }
+        print_rows(rows)?;
+        page_footer(page, pages).map_or(Ok(()), |f| output::line(&f))
+    })
 }
 
 /// The catalog filter of `list`'s options (times parsed; no paging yet).

@@ -57,38 +57,5 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
     let req = request(ctx, args)?;
     let config = ctx.config()?;
     let o = job::run(&ctx.job(&config, args.yes), &req)?;
-    if ctx.global.json {
-        output::json(&o)?;
-        return Ok(ExitStatus::Success);
-    }
-    output::line(&format!(
-        "restored base backup {} into {} (owner {}) in {}; stream hash verified",
-        o.backup,
-        o.pgdata.display(),
-        o.owner,
-        output::duration_ms(o.ms)
-    ))?;
-    if o.started {
-        output::line(&format!(
-            "recovery finished and the server was promoted; last transaction replayed: {}{}",
-            o.reached.as_deref().unwrap_or("none after the base backup"),
-            o.stopped
-                .as_deref()
-                .map(|s| format!("\n{s}"))
-                .unwrap_or_default()
-        ))?;
-    } else {
-        output::line(&format!(
-            "recovery is configured (recovery.signal, postgresql.auto.conf); start it with: pg_ctl -D {} start",
-            o.pgdata.display()
-        ))?;
-    }
-    output::line("archiving (archive_mode) is off in the restored cluster; turn it on, with its own source, if it becomes a primary")?;
-    for n in &o.neutralised {
-        output::line(&format!(
-            "not trusted from the backup: {} was '{}', now '{}' (set it again with ALTER SYSTEM once you have checked it)",
-            n.name, n.was, n.now
-        ))?;
-    }
-    Ok(ExitStatus::Success)
+    ctx.emit(&o, |o| output::line(&o.lines().join("\n")))
 }

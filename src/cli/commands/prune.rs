@@ -9,7 +9,7 @@ use clap::Args;
 use crate::cli::output::{self, Columns};
 use crate::cli::Ctx;
 use crate::error::ExitStatus;
-use crate::repo::prune::TargetReport;
+use crate::repo::prune::{BackupDecision, TargetReport};
 
 #[derive(Args, Debug)]
 pub struct PruneArgs {
@@ -36,19 +36,7 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<ExitStatus> {
         args.dry_run,
         args.lock_wait,
     )?;
-    let target_error = |t: &str, e: String| serde_json::json!({"target": t, "error": e});
-    if ctx.global.json {
-        output::json(&serde_json::json!({
-            "dry_run": o.dry_run,
-            "targets": o.reports,
-            "unavailable": o.unavailable.iter().map(|(t, why)| target_error(t, why.clone())).collect::<Vec<_>>(),
-            "errors": o.errors.iter().map(|(t, e)| target_error(t, crate::error::paragraph(e))).collect::<Vec<_>>(),
-        }))?;
-    } else {
-        for r in &o.reports {
-            print_report(r)?;
-        }
-    }
+    ctx.emit(&o.json(), |_| o.reports.iter().try_for_each(print_report))?;
     for (name, why) in &o.unavailable {
         eprintln!("vaultctl: warning: target '{name}' is unavailable and was not pruned: {why}");
     }
@@ -67,23 +55,11 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<ExitStatus> {
 }
 
 fn print_report(r: &TargetReport) -> Result<()> {
-    let verb = if r.dry_run { "would remove" } else { "removed" };
-    output::line(&format!(
-        "target '{}': {}{}",
-        r.target,
-        match &r.policy {
-            Some(p) => format!("retention {p}"),
-            None => "no retention policy: every backup is kept".into(),
-        },
-        if r.dry_run {
-            " (dry run: nothing is changed)"
-        } else {
-            ""
-        }
-    ))?;
+    let (policy, gc, wal) = crate::jobs::prune::report_lines(r);
+    output::line(&policy)?;
     if !r.backups.is_empty() {
         Columns::new()
-            .col("id", |b: &crate::repo::prune::BackupDecision| b.id.clone())
+            .col("id", |b: &BackupDecision| b.id.clone())
             .col("source", |b| b.source.clone())
             .col("started", |b| output::short_time(&b.started_at))
             .col("host", |b| b.host.clone())
@@ -92,37 +68,6 @@ fn print_report(r: &TargetReport) -> Result<()> {
             .col("kept by", |b| b.reasons.join(", "))
             .print(&r.backups)?;
     }
-    let g = &r.gc;
-    output::line(&format!(
-        "target '{}': {verb} {} backup(s); {} {} of {} pack(s) ({}), {} index object(s) rewritten and {} deleted; {} in packs remain",
-        r.target,
-        r.removed.len(),
-        if r.dry_run { "would delete" } else { "deleted" },
-        g.packs_deleted,
-        g.packs_total,
-        output::bytes(g.bytes_deleted),
-        g.indexes_rewritten,
-        g.indexes_deleted,
-        output::bytes(g.bytes_remaining),
-    ))?;
-    for w in &r.wal {
-        let what = match (&w.error, &w.note) {
-            (Some(e), _) => format!("not pruned: {e}"),
-            (None, Some(n)) => n.clone(),
-            (None, None) => format!(
-                "{verb} {} of {} WAL file(s) ({}) older than {}",
-                w.removed,
-                w.files,
-                output::bytes(w.bytes_removed),
-                w.keep_from
-                    .as_deref()
-                    .unwrap_or("the oldest kept base backup")
-            ),
-        };
-        output::line(&format!(
-            "target '{}': WAL of source '{}': {what}",
-            r.target, w.source
-        ))?;
-    }
-    Ok(())
+    output::line(&gc)?;
+    wal.iter().try_for_each(|l| output::line(l))
 }

@@ -217,75 +217,23 @@ pub(crate) fn execute(ctx: &Ctx, args: RestoreArgs) -> Result<ExitStatus> {
     let yes = args.yes;
     let req = request(args)?;
     match job::run(&ctx.job(&config, yes), &req)? {
-        Outcome::Database(o) => print_db(ctx, &o)?,
-        o @ Outcome::Files { .. } if ctx.global.json => output::json(&o)?,
-        Outcome::Files {
-            id,
-            to,
-            entries,
-            bytes,
-            ms,
-            ..
-        } => output::line(&format!(
-            "restored backup {id} ({entries} entries, {}) into {} in {}, {:.1} MB/s; stream hash verified",
-            output::bytes(bytes),
-            to.display(),
-            output::duration_ms(ms),
-            crate::catalog::mb_per_s(bytes, ms)
-        ))?,
-        Outcome::Stream { id, bytes, ms, .. } if ctx.global.quiet == 0 => eprintln!(
-            "vaultctl: restored backup {id} ({}) in {}, {:.1} MB/s; stream hash verified",
-            output::bytes(bytes),
-            output::duration_ms(ms),
-            crate::catalog::mb_per_s(bytes, ms)
-        ),
-        Outcome::Stream { .. } => {}
+        Outcome::Database(o) => ctx.emit(&o, print_db),
+        o @ Outcome::Files { .. } => ctx.emit(&o, |o| output::line(&o.summary())),
+        o @ Outcome::Stream { .. } => {
+            if ctx.global.quiet == 0 {
+                eprintln!("vaultctl: {}", o.summary());
+            }
+            Ok(ExitStatus::Success)
+        }
     }
-    Ok(ExitStatus::Success)
 }
 
-fn print_db(ctx: &Ctx, o: &DbOutcome) -> Result<()> {
-    if ctx.global.json {
-        return output::json(o);
-    }
-    let report = &o.report;
+fn print_db(o: &DbOutcome) -> Result<()> {
     Columns::new()
         .col("table", |c: &pg::TableCount| c.table.clone())
         .col("rows in backup", |c| c.rows.to_string())
         .col("inserted", |c| c.inserted.to_string())
         .col("skipped (already there)", |c| c.skipped.to_string())
-        .print(&report.tables)?;
-    if !report.tables_without_tenant_column.is_empty() {
-        output::line(&format!(
-            "not restored (no tenant column): {}",
-            report.tables_without_tenant_column.join(", ")
-        ))?;
-    }
-    if let Some(p) = &report.phases {
-        output::line(&format!(
-            "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}, finalize {}",
-            p.jobs,
-            if p.jobs == 1 { "" } else { "s" },
-            crate::humanize::duration_ms(p.schema_ms),
-            crate::humanize::duration_ms(p.data_ms),
-            p.copy_blocks,
-            crate::humanize::duration_ms(p.post_data_ms),
-            crate::humanize::duration_ms(p.finalize_ms)
-        ))?;
-    }
-    if !report.sequences_advanced.is_empty() {
-        output::line(&format!(
-            "sequences advanced past the merged rows: {}",
-            report.sequences_advanced.join(", ")
-        ))?;
-    }
-    output::line(&format!(
-        "restored backup {} ({}) into {} in {}: {} rows inserted, {} skipped; stream hash verified",
-        o.backup,
-        o.kind.as_str(),
-        report.database,
-        output::duration_ms(o.ms),
-        report.inserted,
-        report.skipped
-    ))
+        .print(&o.report.tables)?;
+    output::line(&o.lines().join("\n"))
 }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, RestoreRow};
 use crate::cli::output::{self, Columns};
 use crate::cli::Ctx;
 use crate::error::ExitStatus;
@@ -34,16 +34,15 @@ pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<ExitStatus> {
         return show(ctx, &catalog, id);
     }
     let rows = catalog.restores(args.limit)?;
-    if ctx.global.json {
-        output::json(&rows)?;
-        return Ok(ExitStatus::Success);
-    }
+    ctx.emit(&rows, |rows| print_rows(rows))
+}
+
+fn print_rows(rows: &[RestoreRow]) -> Result<()> {
     if rows.is_empty() {
-        output::line("no restores recorded")?;
-        return Ok(ExitStatus::Success);
+        return output::line("no restores recorded");
     }
     Columns::new()
-        .col("id", |r: &crate::catalog::RestoreRow| r.id.to_string())
+        .col("id", |r: &RestoreRow| r.id.to_string())
         .col("started", |r| output::short_time(&r.started_at))
         .col("backup", |r| r.backup_id.clone())
         .col("type", |r| r.kind.clone())
@@ -58,17 +57,16 @@ pub fn run(ctx: &Ctx, args: RestoresArgs) -> Result<ExitStatus> {
             r.rows.map(|n| n.to_string()).unwrap_or_default()
         })
         .col("reason", |r| r.reason.clone().unwrap_or_default())
-        .print(&rows)?;
-    Ok(ExitStatus::Success)
+        .print(rows)
 }
 
 /// `restores show ID`.
 fn show(ctx: &Ctx, catalog: &Catalog, id: i64) -> Result<ExitStatus> {
     let r = crate::ops::views::restore(catalog, id)?;
-    if ctx.global.json {
-        output::json(&r)?;
-        return Ok(ExitStatus::Success);
-    }
+    ctx.emit(&r, print_restore)
+}
+
+fn print_restore(r: &RestoreRow) -> Result<()> {
     let duration = r
         .finished_at
         .as_deref()
@@ -99,11 +97,11 @@ fn show(ctx: &Ctx, catalog: &Catalog, id: i64) -> Result<ExitStatus> {
         lines.push(format!("error:     {e}"));
     }
     output::line(&lines.join("\n"))?;
-    if let Some(d) = &r.details {
-        output::line(&format!(
+    match &r.details {
+        Some(d) => output::line(&format!(
             "details:\n{}",
             serde_json::to_string_pretty(d).unwrap_or_default()
-        ))?;
+        )),
+        None => Ok(()),
     }
-    Ok(ExitStatus::Success)
 }

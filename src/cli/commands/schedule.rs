@@ -66,31 +66,26 @@ pub fn run(ctx: &Ctx, cmd: ScheduleCommand) -> Result<ExitStatus> {
         ScheduleCommand::Cancel { id } => {
             let catalog = crate::catalog::Catalog::open(&config.catalog)?;
             let o = ops::oneshot::cancel(&catalog, id, &config.clock.now_str())?;
-            if ctx.global.json {
-                output::json(&o)?;
-            } else {
-                output::line(&format!(
-                    "cancelled one-shot backup {} of {} (was due at {})",
-                    o.id,
-                    o.sources.join(", "),
-                    o.due_at
-                ))?;
-            }
-            Ok(ExitStatus::Success)
+            ctx.emit(&o, |o| {
+                let sources = o.sources.join(", ");
+                let line = format!(
+                    "cancelled one-shot backup {} of {sources} (was due at {})",
+                    o.id, o.due_at
+                );
+                output::line(&line)
+            })
         }
         ScheduleCommand::Install(a) => {
             let written = units::install(&config, &a.systemd, &binary(a.binary)?)?;
-            if ctx.global.json {
-                output::json(&written)?;
-            } else {
-                for p in &written {
+            ctx.emit(&written, |written| {
+                for p in written {
                     output::line(&format!("wrote {}", p.display()))?;
                 }
                 if ctx.global.quiet == 0 {
                     eprintln!("vaultctl: enable with `systemctl daemon-reload && systemctl enable --now vaultctl-backup-SOURCE.timer` for each source, vaultctl-walcheck-SOURCE.timer for each postgres-physical source, vaultctl-verify-TARGET.timer and vaultctl-drill-SOURCE.timer for scheduled verifies and drills, and vaultctl-oneshot.timer (runs the one-shot backups of `backup --at` when due).");
                 }
-            }
-            Ok(ExitStatus::Success)
+                Ok(())
+            })
         }
     }
 }
@@ -106,18 +101,19 @@ fn show(ctx: &Ctx, config: &crate::config::Config, a: ShowArgs) -> Result<ExitSt
     let catalog = crate::catalog::Catalog::open(&config.catalog)?;
     let pending = catalog.one_shots(Some("pending"))?;
     if a.one_shots {
-        if ctx.global.json {
-            output::json(&pending)?;
-        } else {
-            print_one_shots(&pending, now)?;
-        }
-        return Ok(ExitStatus::Success);
+        return ctx.emit(&pending, |p| print_one_shots(p, now));
     }
     let jobs = units::scheduled_jobs(config, now);
-    if ctx.global.json {
-        output::json(&jobs)?;
-        return Ok(ExitStatus::Success);
-    }
+    ctx.emit(&jobs, |jobs| print_jobs(jobs, &pending, now))
+}
+
+/// Every scheduled job in two tables (backups, then verifies and drills),
+/// and the pending one-shots.
+fn print_jobs(
+    jobs: &[units::ScheduledJob],
+    pending: &[crate::catalog::OneShot],
+    now: time::OffsetDateTime,
+) -> Result<()> {
     let (backups, checks): (Vec<_>, Vec<_>) = jobs.iter().partition(|j| j.job == "backup");
     let cells = |j: &units::ScheduledJob, first: String, last: String| {
         vec![
@@ -150,8 +146,7 @@ fn show(ctx: &Ctx, config: &crate::config::Config, a: ShowArgs) -> Result<ExitSt
             }),
         )?;
     }
-    print_one_shots(&pending, now)?;
-    Ok(ExitStatus::Success)
+    print_one_shots(pending, now)
 }
 
 fn print_one_shots(pending: &[crate::catalog::OneShot], now: time::OffsetDateTime) -> Result<()> {

@@ -22,11 +22,11 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<ExitStatus> {
     let config = ctx.config()?;
     let catalog = Catalog::open(&config.catalog)?;
     let v = views::backup(&config, &catalog, &args.backup)?;
-    if ctx.global.json {
-        output::json(&v)?;
-        return Ok(ExitStatus::Success);
-    }
-    output::line(&header(&v).join("\n"))?;
+    ctx.emit(&v, print)
+}
+
+fn print(v: &views::BackupView) -> Result<()> {
+    output::line(&header(v).join("\n"))?;
     if !v.artifacts.is_empty() {
         Columns::new()
             .col("artifact", |a: &views::ArtifactView| a.name.clone())
@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<ExitStatus> {
     if !v.checks.is_empty() {
         Columns::new()
             .col("check", |c: &views::CheckView| c.method.clone())
-            .col("at", |c| c.at.clone())
+            .col("at", |c| c.at.to_string())
             .col("outcome", |c| c.outcome.clone())
             .col("target", |c| c.target.clone().unwrap_or_default())
             .col("RTO", |c| {
@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<ExitStatus> {
             .print(&v.checks)?;
     }
     if v.restores.is_empty() {
-        return output::line("restores from it: none").map(|_| ExitStatus::Success);
+        return output::line("restores from it: none");
     }
     output::line("restores from it (`vaultctl restores show ID`):")?;
     Columns::new()
@@ -70,8 +70,7 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<ExitStatus> {
         .col("target", |r| r.target.clone())
         .col("operator", |r| r.operator.clone())
         .col("outcome", |r| r.outcome.clone())
-        .print(&v.restores)?;
-    Ok(ExitStatus::Success)
+        .print(&v.restores)
 }
 
 /// The lines above the tables: status, source, times, sizes, presence,

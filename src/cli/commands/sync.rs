@@ -7,6 +7,7 @@ use clap::Args;
 use crate::cli::output::{self, Columns};
 use crate::cli::Ctx;
 use crate::error::{fail, ExitStatus};
+use crate::repo::sync::SyncReport;
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
@@ -43,15 +44,9 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
         eprintln!("vaultctl: target '{name}' held no repository; copied the repository's keys and config from '{from}'");
     }
     let reports = &s.pairs;
-    if ctx.global.json {
-        output::json(&serde_json::json!({
-            "dry_run": s.dry_run,
-            "pairs": reports,
-            "unavailable": s.unavailable.iter().map(|(t, why)| serde_json::json!({"target": t, "error": why})).collect::<Vec<_>>(),
-        }))?;
-    } else {
+    ctx.emit(&s.json(), |_| {
         Columns::new()
-            .col("from", |r: &crate::repo::sync::SyncReport| r.from.clone())
+            .col("from", |r: &SyncReport| r.from.clone())
             .col("to", |r| r.to.clone())
             .col("backups", |r| r.manifests_copied.len().to_string())
             .col("packs", |r| r.packs_copied.to_string())
@@ -67,7 +62,8 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<ExitStatus> {
         if s.dry_run {
             output::line("dry run: nothing was copied")?;
         }
-    }
+        Ok(())
+    })?;
     for r in reports {
         for p in &r.problems {
             eprintln!("vaultctl: warning: {} → {}: {p}", r.from, r.to);

@@ -8,7 +8,7 @@ use super::restore::{RestoreArgs, TenantMode};
 use crate::cli::output::{self, Columns};
 use crate::cli::Ctx;
 use crate::engine::postgres::restore as pg;
-use crate::engine::postgres::tenant_apply::Action;
+use crate::engine::postgres::tenant_apply::{Action, TableDiff};
 use crate::engine::postgres::{pitr, ConnInfo};
 use crate::error::{fail, ExitStatus};
 use crate::jobs::tenant_pitr::{self as job, Outcome, Request};
@@ -60,51 +60,26 @@ pub fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<ExitStatus> {
     let req = request(ctx, args)?;
     let config = ctx.config()?;
     let o = job::run(&ctx.job(&config, args.yes), &req)?;
-    if ctx.global.json {
-        output::json(&o)?;
-        return Ok(ExitStatus::Success);
-    }
-    print(&o, &req.target_db)?;
-    Ok(ExitStatus::Success)
+    ctx.emit(&o, |o| print(o, &req.target_db))
 }
 
 fn print(o: &Outcome, target: &ConnInfo) -> Result<()> {
     for s in &o.stale_removed {
-        output::line(&format!(
-            "removed the stale sandbox {} of a killed run",
-            s.path.display()
-        ))?;
+        let path = s.path.display();
+        output::line(&format!("removed the stale sandbox {path} of a killed run"))?;
     }
-    output::line(&format!(
-        "tenant{} {} at {} (base backup {}; last transaction replayed: {})",
-        if o.tenants.len() == 1 { "" } else { "s" },
-        o.tenants.join(", "),
-        o.to_time,
-        o.backup,
-        o.reached.as_deref().unwrap_or("none after the base backup")
-    ))?;
+    output::line(&o.headline())?;
     if o.mode == Action::Diff {
         Columns::new()
-            .col(
-                "table",
-                |d: &crate::engine::postgres::tenant_apply::TableDiff| {
-                    if d.primary_key.is_empty() {
-                        format!("{} (no primary key: whole rows)", d.table)
-                    } else {
-                        d.table.clone()
-                    }
-                },
-            )
+            .col("table", TableDiff::label)
             .col("only at the time (deleted since)", |d| {
                 d.only_at_time.to_string()
             })
             .col("only now (added since)", |d| d.only_now.to_string())
             .col("differ (changed since)", |d| d.differ.to_string())
             .print(&o.applied.diff)?;
-        return output::line(&format!(
-            "dry run: nothing was written to {}",
-            target.display()
-        ));
+        let target = target.display();
+        return output::line(&format!("dry run: nothing was written to {target}"));
     }
     let report = &o.applied.report;
     Columns::new()
@@ -117,11 +92,5 @@ fn print(o: &Outcome, target: &ConnInfo) -> Result<()> {
     for s in &report.sequences_advanced {
         output::line(&format!("sequence moved past the restored ids: {s}"))?;
     }
-    output::line(&format!(
-        "{} into {} in {} (restore log #{}); the sandbox was removed",
-        o.mode.as_str(),
-        o.target_db,
-        output::duration_ms(o.ms),
-        o.log_id
-    ))
+    output::line(&o.closing())
 }

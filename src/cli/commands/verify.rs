@@ -48,39 +48,17 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
     };
     let v = jobs::verify::run(&config, args.target.as_deref(), mode, &ctx.progress())?;
     let reports = &v.targets;
-    if ctx.global.json {
-        output::json(&v)?;
-    } else {
+    ctx.emit(&v, |v| {
         Columns::new()
-            .col("target", |r: &crate::repo::verify::Report| r.target.clone())
+            .col("target", |r: &Report| r.target.clone())
             .col("mode", |r| r.mode.clone())
             .col("backups", |r| r.backups_checked.to_string())
             .col("packs read", |r| r.packs_checked.to_string())
-            .col("content", |r| {
-                if r.content_checked { "checked" } else { "-" }.to_string()
-            })
-            .col("result", |r| {
-                if r.ok && !r.orphans.is_empty() {
-                    format!("ok, {} warning(s)", r.orphans.len())
-                } else if r.ok {
-                    "ok".into()
-                } else {
-                    format!("{} problem(s)", r.problems.len())
-                }
-            })
+            .col("content", |r| if r.content_checked { "checked" } else { "-" }.to_string())
+            .col("result", Report::result_text)
             .print(reports)?;
-        for r in reports {
-            for p in &r.problems {
-                let affected = if p.backups.is_empty() {
-                    " (names no backup: a problem of the repository's structure)".to_string()
-                } else {
-                    format!(" (affects backups: {})", p.backups.join(", "))
-                };
-                output::line(&format!("{}: {}{affected}", r.target, p.message))?;
-            }
-            for o in &r.orphans {
-                output::line(&format!("{}: warning: {}", r.target, o.message))?;
-            }
+        for line in reports.iter().flat_map(Report::findings) {
+            output::line(&line)?;
         }
         for r in reports {
             for w in &r.warnings {
@@ -90,7 +68,8 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<ExitStatus> {
         if !v.identity && ctx.global.quiet == 0 {
             eprintln!("vaultctl: no identity: checked ciphertext and structure only (blob contents and stream hashes need the identity).");
         }
-    }
+        Ok(())
+    })?;
     Ok(exit_status(reports))
 }
 

@@ -10,6 +10,7 @@ use crate::cli::output::{self, Columns};
 use crate::cli::Ctx;
 use crate::config::Config;
 use crate::error::ExitStatus;
+use crate::jobs::wal::TargetStatus;
 
 #[derive(Subcommand, Debug)]
 pub enum WalCommand {
@@ -116,30 +117,22 @@ fn push(ctx: &Ctx, config: &Config, a: PushArgs) -> Result<ExitStatus> {
     let Some(outcome) = crate::jobs::wal::push(config, source, &a.path, a.asynchronous)? else {
         return Ok(ExitStatus::Success);
     };
-    if ctx.global.json {
-        output::json(&outcome)?;
-    } else {
-        tracing::info!(
-            "{} {} ({} -> {})",
-            outcome.status,
-            outcome.file,
-            output::bytes(outcome.bytes),
-            output::bytes(outcome.stored_bytes)
-        );
-    }
-    Ok(ExitStatus::Success)
+    ctx.emit(&outcome, |o| {
+        let (bytes, stored) = (output::bytes(o.bytes), output::bytes(o.stored_bytes));
+        tracing::info!("{} {} ({bytes} -> {stored})", o.status, o.file);
+        Ok(())
+    })
 }
 
 /// `wal sync`: copy WAL a target lacks from the others.
 fn sync(ctx: &Ctx, config: &Config, a: SourceArg) -> Result<ExitStatus> {
     let (report, missing) = crate::jobs::wal::sync(config, a.source.as_deref())?;
-    if ctx.global.json {
-        output::json(&report)?;
-    } else {
-        for (t, n) in &report {
+    ctx.emit(&report, |report| {
+        for (t, n) in report {
             output::line(&format!("{t}: copied {n} WAL file(s)"))?;
         }
-    }
+        Ok(())
+    })?;
     if !missing.is_empty() {
         eprintln!("vaultctl: warning: not synced: {}", missing.join("; "));
         return Ok(ExitStatus::Warnings);
@@ -154,11 +147,7 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<ExitStatus> {
     })?;
     let st = crate::jobs::wal::status(config, a.source.source.as_deref(), max_lag, &a.max_lag)?;
     crate::jobs::finish(config, None, crate::jobs::Ran::Other, &Ok(()));
-    if ctx.global.json {
-        output::json(&st)?;
-    } else {
-        print_status(&st)?;
-    }
+    ctx.emit(&st, print_status)?;
     Ok(if st.critical.is_empty() {
         ExitStatus::Success
     } else {
@@ -168,9 +157,7 @@ fn status(ctx: &Ctx, config: &Config, a: StatusArgs) -> Result<ExitStatus> {
 
 fn print_status(st: &crate::jobs::wal::Status) -> Result<()> {
     Columns::new()
-        .col("target", |s: &crate::jobs::wal::TargetStatus| {
-            s.target.clone()
-        })
+        .col("target", |s: &TargetStatus| s.target.clone())
         .col("files", |s| s.files.to_string())
         .col("last segment", |s| output::or_dash(s.last_segment.as_ref()))
         .col("last archived", |s| {
@@ -185,21 +172,5 @@ fn print_status(st: &crate::jobs::wal::Status) -> Result<()> {
         .col("gaps", |s| s.gaps.len().to_string())
         .col("behind primary", |s| s.behind_primary.to_string())
         .print(&st.targets)?;
-    if let Some(s) = &st.server {
-        output::line(&format!(
-            "server: current WAL {}, last archived {} at {}, {} failure(s)",
-            s["current_wal"].as_str().unwrap_or("?"),
-            s["last_archived_wal"].as_str().unwrap_or("-"),
-            s["last_archived_time"].as_str().unwrap_or("-"),
-            s["failed_count"]
-        ))?;
-    }
-    if st.critical.is_empty() {
-        output::line("ok: WAL archiving is current, no gaps")?;
-    } else {
-        for c in &st.critical {
-            output::line(&format!("CRITICAL: {c}"))?;
-        }
-    }
-    Ok(())
+    output::line(&st.lines().join("\n"))
 }

@@ -39,6 +39,16 @@ pub struct Verification {
     pub warnings: Vec<String>,
 }
 
+impl Verification {
+    /// `12/12 tables present, 3400 rows`.
+    pub fn counts(&self) -> String {
+        format!(
+            "{}/{} tables present, {} rows",
+            self.tables_present, self.tables_expected, self.rows
+        )
+    }
+}
+
 fn numbers(v: Option<&serde_json::Value>) -> BTreeMap<String, Option<u64>> {
     v.and_then(|v| v.as_object())
         .map(|m| {

@@ -56,6 +56,17 @@ pub struct Stale {
     pub running: bool,
 }
 
+impl Stale {
+    /// The dashboard's line about it.
+    pub fn notice(&self) -> String {
+        format!(
+            "stale sandbox {} (a killed tenant restore left it{}); the next tenant restore removes it",
+            self.path.display(),
+            if self.running { "; its server still runs" } else { "" }
+        )
+    }
+}
+
 /// Sandboxes of this process, for the interrupt handler.
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 

@@ -64,6 +64,17 @@ pub struct TableDiff {
     pub samples_differ: Vec<String>,
 }
 
+impl TableDiff {
+    /// The table's name, marked when it was compared as whole rows.
+    pub fn label(&self) -> String {
+        if self.primary_key.is_empty() {
+            format!("{} (no primary key: whole rows)", self.table)
+        } else {
+            self.table.clone()
+        }
+    }
+}
+
 /// Keys listed per kind of difference.
 pub const SAMPLES: i64 = 20;
 
