@@ -24,7 +24,7 @@ use crate::error::{ExitStatus, Failure};
 
 /// Bytes of rows (with their sort entries) a [`RunWriter`] holds before it
 /// sorts them and writes them out as one run.
-pub const RUN_BYTES: usize = 16 << 20;
+pub const RUN_BYTES: usize = 8 << 20;
 
 /// Read buffers of one table's runs while they are merged, in all.
 pub const MERGE_BUDGET: usize = 4 << 20;
