@@ -209,12 +209,15 @@ pub fn run(
     let mut total_bytes = 0u64;
     let mut chunk_seq = 0u64;
     let mut artifact_no = 0usize;
+    // One chunker buffer for every artifact (see Chunker::with_buffer).
+    let mut chunk_buffer = Vec::new();
     while let Some(stream) = source.next_artifact()? {
         progress.start(&format!("backup {} ({})", opts.source, stream.name), None);
-        let mut chunker = Chunker::new(
+        let mut chunker = Chunker::with_buffer(
             stream.reader,
             repo.config.chunker,
             &repo.dedup.chunker_seed(),
+            std::mem::take(&mut chunk_buffer),
         );
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
@@ -245,7 +248,7 @@ pub fn run(
             Ok(())
         })();
         // Closing the stream lets a writer blocked on a full pipe end.
-        drop(chunker);
+        chunk_buffer = chunker.into_buffer();
         progress.finish();
         if pipeline.aborted() {
             let _ = (stream.finish)();
