@@ -193,6 +193,21 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX one_shots_status_due ON one_shots (status, due_at);
     "#,
+    // Which packs each index object read from a target lists, so that when
+    // a prune deletes index objects the catalog forgets just their packs
+    // instead of re-reading every index of the target. Objects read before
+    // this migration have `packs_known = 0`: their target is re-read in
+    // full once.
+    r#"
+    ALTER TABLE index_objects ADD COLUMN packs_known INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE index_packs (
+        target TEXT NOT NULL,
+        name TEXT NOT NULL,
+        pack TEXT NOT NULL,
+        PRIMARY KEY (target, name, pack)
+    ) WITHOUT ROWID;
+    CREATE INDEX index_packs_pack ON index_packs (target, pack);
+    "#,
 ];
 
 pub struct Catalog {
@@ -799,9 +814,16 @@ impl Catalog {
             let mut pt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO pack_targets (pack, target) VALUES (?1, ?2)",
             )?;
-            let mut io = tx.prepare_cached(
-                "INSERT OR IGNORE INTO index_objects (name, target) VALUES (?1, ?2)",
-            )?;
+            let mut io = tx.prepare_cached(INDEX_OBJECT_INSERT)?;
+            let mut ip = tx.prepare_cached(INDEX_PACK_INSERT)?;
+            for (name, packs) in objects {
+                for (p, t) in packs
+                    .iter()
+                    .flat_map(|p| targets.iter().map(move |t| (p, t)))
+                {
+                    ip.execute(params![t, name, p.name])?;
+                }
+            }
             let packs = objects.iter().flat_map(|(_, packs)| packs.iter());
             for p in packs.clone() {
                 for t in targets {
@@ -826,13 +848,14 @@ impl Catalog {
         Ok(())
     }
 
-    /// Records the index objects `index_names` read from `target`: `packs`
-    /// by slot, and `next` yields their entries `(pack slot, entry)` in
-    /// ascending blob id (of one id, the pack read first first). One
-    /// transaction: either every object is recorded or none.
+    /// Records the index objects `objects` read from `target` (each with
+    /// the slots of the packs it lists): `packs` by slot, and `next` yields
+    /// their entries `(pack slot, entry)` in ascending blob id (of one id,
+    /// the pack read first first). One transaction: either every object is
+    /// recorded or none.
     pub fn add_sorted_index(
         &mut self,
-        index_names: &[String],
+        objects: &[(String, Vec<u32>)],
         packs: &[String],
         target: &str,
         mut next: impl FnMut() -> Result<Option<(u32, PackEntry)>>,
@@ -845,6 +868,15 @@ impl Catalog {
             for p in packs {
                 pt.execute(params![p, target])?;
             }
+            let mut ip = tx.prepare_cached(INDEX_PACK_INSERT)?;
+            for (name, slots) in objects {
+                for slot in slots {
+                    let pack = packs
+                        .get(*slot as usize)
+                        .context("index object of an unknown pack")?;
+                    ip.execute(params![target, name, pack])?;
+                }
+            }
             let mut blob = tx.prepare_cached(BLOB_UPSERT)?;
             while let Some((slot, e)) = next()? {
                 let pack = packs
@@ -852,10 +884,8 @@ impl Catalog {
                     .context("index entry of an unknown pack")?;
                 upsert_blob(&mut blob, pack, &e)?;
             }
-            let mut io = tx.prepare_cached(
-                "INSERT OR IGNORE INTO index_objects (name, target) VALUES (?1, ?2)",
-            )?;
-            for name in index_names {
+            let mut io = tx.prepare_cached(INDEX_OBJECT_INSERT)?;
+            for (name, _) in objects {
                 io.execute(params![name, target])?;
             }
         }
@@ -883,9 +913,77 @@ impl Catalog {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM pack_targets WHERE target = ?1", [target])?;
         tx.execute("DELETE FROM index_objects WHERE target = ?1", [target])?;
+        tx.execute("DELETE FROM index_packs WHERE target = ?1", [target])?;
         tx.execute("DELETE FROM blobs WHERE NOT EXISTS (SELECT 1 FROM pack_targets pt WHERE pt.pack = blobs.pack)", [])?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Whether the catalog recorded which packs each of `target`'s index
+    /// objects `names` lists (objects read before it did are re-read with
+    /// their whole target, [`Catalog::drop_target_dedup`]).
+    pub fn knows_index_packs(&self, target: &str, names: &[String]) -> Result<bool> {
+        let mut known = self.conn.prepare_cached(
+            "SELECT packs_known FROM index_objects WHERE target = ?1 AND name = ?2",
+        )?;
+        for name in names {
+            let k: Option<bool> = known
+                .query_row(params![target, name], |r| r.get(0))
+                .optional()?;
+            if k == Some(false) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Index objects `names` are gone from `target` (a prune deleted them
+    /// after writing their replacements, which the catalog read first):
+    /// forgets them, and the packs that no index object of `target` the
+    /// catalog still knows lists are no longer on `target`; blob locations
+    /// left in no known pack are dropped, so no backup dedups against a
+    /// deleted pack.
+    pub fn forget_index_objects(&mut self, target: &str, names: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut packs_of =
+                tx.prepare_cached("SELECT pack FROM index_packs WHERE target = ?1 AND name = ?2")?;
+            let mut forget_object =
+                tx.prepare_cached("DELETE FROM index_objects WHERE target = ?1 AND name = ?2")?;
+            let mut forget_packs =
+                tx.prepare_cached("DELETE FROM index_packs WHERE target = ?1 AND name = ?2")?;
+            let mut gone = tx.prepare_cached(
+                "DELETE FROM pack_targets WHERE pack = ?2 AND target = ?1
+                   AND NOT EXISTS (SELECT 1 FROM index_packs WHERE target = ?1 AND pack = ?2)",
+            )?;
+            let mut orphans = tx.prepare_cached(
+                "DELETE FROM blobs WHERE pack = ?1 AND NOT EXISTS (SELECT 1 FROM pack_targets pt WHERE pt.pack = ?1)",
+            )?;
+            for name in names {
+                let packs = packs_of
+                    .query_map(params![target, name], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                forget_object.execute(params![target, name])?;
+                forget_packs.execute(params![target, name])?;
+                for pack in &packs {
+                    if gone.execute(params![target, pack])? > 0 {
+                        orphans.execute([pack])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Whether the catalog knows `pack` to be on `target`.
+    pub fn has_pack_on(&self, pack: &str, target: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM pack_targets WHERE pack = ?1 AND target = ?2")?
+            .query_row(params![pack, target], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     /// `pack` is not on `target` although an index there lists it (a backup
@@ -1081,11 +1179,17 @@ impl Catalog {
     /// Wipes what a rebuild recreates (history of failed runs is kept).
     pub fn clear_repository_cache(&mut self) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute_batch("DELETE FROM blobs; DELETE FROM pack_targets; DELETE FROM index_objects; DELETE FROM backup_targets; DELETE FROM backups WHERE status = 'completed';")?;
+        tx.execute_batch("DELETE FROM blobs; DELETE FROM pack_targets; DELETE FROM index_objects; DELETE FROM index_packs; DELETE FROM backup_targets; DELETE FROM backups WHERE status = 'completed';")?;
         tx.commit()?;
         Ok(())
     }
 }
+
+/// Records an index object read from a target, with the packs it lists.
+const INDEX_OBJECT_INSERT: &str =
+    "INSERT OR REPLACE INTO index_objects (name, target, packs_known) VALUES (?1, ?2, 1)";
+const INDEX_PACK_INSERT: &str =
+    "INSERT OR IGNORE INTO index_packs (target, name, pack) VALUES (?1, ?2, ?3)";
 
 /// Records a blob's location. A blob stored twice (two hosts at once) keeps
 /// one location: the first seen, unless the new pack is on more targets
@@ -1445,9 +1549,18 @@ impl IndexStore for Catalog {
     fn drop_target_dedup(&mut self, target: &str) -> Result<()> {
         Catalog::drop_target_dedup(self, target)
     }
+    fn knows_index_packs(&self, target: &str, names: &[String]) -> Result<bool> {
+        Catalog::knows_index_packs(self, target, names)
+    }
+    fn forget_index_objects(&mut self, target: &str, names: &[String]) -> Result<()> {
+        Catalog::forget_index_objects(self, target, names)
+    }
+    fn has_pack_on(&self, pack: &str, target: &str) -> Result<bool> {
+        Catalog::has_pack_on(self, pack, target)
+    }
     fn add_sorted_index(
         &mut self,
-        names: &[String],
+        names: &[(String, Vec<u32>)],
         packs: &[String],
         target: &str,
         next: &mut dyn FnMut() -> Result<Option<(u32, PackEntry)>>,
@@ -1748,6 +1861,80 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Index objects `(name, packs)` read from `target`, each pack holding
+    /// one blob whose id is the pack's first byte.
+    fn read_indexes(c: &mut Catalog, target: &str, objects: &[(&str, &[&str])]) {
+        let mut packs: Vec<String> = Vec::new();
+        let mut listed = Vec::new();
+        for (name, ps) in objects {
+            let mut slots = Vec::new();
+            for p in *ps {
+                slots.push(packs.len() as u32);
+                packs.push(p.to_string());
+            }
+            listed.push((name.to_string(), slots));
+        }
+        let mut entries: Vec<(u32, PackEntry)> = (0..packs.len() as u32)
+            .map(|slot| {
+                let mut id = [0u8; 32];
+                id[0] = packs[slot as usize].as_bytes()[0];
+                let e = PackEntry {
+                    id,
+                    flags: 0,
+                    raw_len: 1,
+                    stored_len: 1,
+                    offset: 0,
+                };
+                (slot, e)
+            })
+            .collect();
+        entries.sort_by_key(|(_, e)| e.id);
+        let mut it = entries.into_iter();
+        c.add_sorted_index(&listed, &packs, target, || Ok(it.next()))
+            .unwrap();
+    }
+
+    #[test]
+    fn forgetting_pruned_index_objects_drops_only_packs_no_other_object_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let id = |b: u8| {
+            let mut id = [0u8; 32];
+            id[0] = b;
+            id
+        };
+        // Target a: i1 lists packs x and y, i2 lists z. Target b holds y too.
+        read_indexes(&mut c, "a", &[("i1", &["x", "y"]), ("i2", &["z"])]);
+        read_indexes(&mut c, "b", &[("j1", &["y"])]);
+        // A prune on a rewrote i1 as i3 (y kept, x deleted) and kept i2.
+        read_indexes(&mut c, "a", &[("i3", &["y"])]);
+        assert!(c.knows_index_packs("a", &["i1".into()]).unwrap());
+        c.forget_index_objects("a", &["i1".into()]).unwrap();
+        assert_eq!(c.index_objects_of("a").unwrap().len(), 2);
+        assert!(!c.has_pack_on("x", "a").unwrap());
+        assert!(
+            c.blob_location(&id(b'x')).unwrap().is_none(),
+            "x is deleted everywhere"
+        );
+        assert!(c.has_pack_on("y", "a").unwrap() && c.has_pack_on("z", "a").unwrap());
+        assert!(c.blob_location(&id(b'y')).unwrap().is_some());
+        // i2 goes, and with it z on a; y's location stays (on b too).
+        c.forget_index_objects("a", &["i2".into(), "i3".into()])
+            .unwrap();
+        assert!(!c.has_pack_on("z", "a").unwrap() && !c.has_pack_on("y", "a").unwrap());
+        assert!(c.blob_location(&id(b'z')).unwrap().is_none());
+        assert!(
+            c.blob_location(&id(b'y')).unwrap().is_some(),
+            "y is still on b"
+        );
+        assert!(c.index_objects_of("a").unwrap().is_empty());
+        // An object read before packs were recorded is not known.
+        c.conn
+            .execute("UPDATE index_objects SET packs_known = 0", [])
+            .unwrap();
+        assert!(!c.knows_index_packs("b", &["j1".into()]).unwrap());
+    }
 
     #[test]
     fn statistics_for_health_and_metrics() {

@@ -211,6 +211,17 @@ impl<T: Record> Sorted<T> {
     }
 }
 
+/// `items` sorted through runs on disk of two records each (for tests of
+/// the passes over sorted streams).
+#[cfg(test)]
+pub(crate) fn sorted<T: Record>(items: &[T]) -> Sorted<T> {
+    let mut s = ExternalSorter::new(2);
+    for i in items {
+        s.push(*i).unwrap();
+    }
+    s.finish().unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

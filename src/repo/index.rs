@@ -31,12 +31,20 @@ pub trait IndexStore {
     fn has_index_object(&self, name: &str, target: &str) -> Result<bool>;
     /// Forgets what `target`'s index objects said (a prune rewrote them).
     fn drop_target_dedup(&mut self, target: &str) -> Result<()>;
-    /// Records the index objects `names` read from `target`: `packs` by
-    /// slot, and `next` yields `(pack slot, entry)` in ascending blob id.
-    /// All or nothing.
+    /// Whether the store knows which packs each of `target`'s index
+    /// objects `names` lists (objects read by an older vaultctl do not).
+    fn knows_index_packs(&self, target: &str, names: &[String]) -> Result<bool>;
+    /// Index objects `names` are gone from `target`: forgets them and the
+    /// packs no other known index object of `target` lists.
+    fn forget_index_objects(&mut self, target: &str, names: &[String]) -> Result<()>;
+    /// Whether `pack` is known to be on `target` (its entries recorded).
+    fn has_pack_on(&self, pack: &str, target: &str) -> Result<bool>;
+    /// Records the index objects `objects` read from `target`, each with
+    /// the slots of the packs it lists: `packs` by slot, and `next` yields
+    /// `(pack slot, entry)` in ascending blob id. All or nothing.
     fn add_sorted_index(
         &mut self,
-        names: &[String],
+        objects: &[(String, Vec<u32>)],
         packs: &[String],
         target: &str,
         next: &mut dyn FnMut() -> Result<Option<(u32, PackEntry)>>,

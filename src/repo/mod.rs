@@ -595,94 +595,126 @@ impl Repository {
         let mut skipped = Vec::new();
         for s in stores {
             let listed = s.list(format::INDEX_DIR)?;
-            // An index object the catalog read but the target no longer
-            // holds means a prune rewrote indexes and deleted packs there:
-            // forget what this target's indexes said and read them again, so
-            // dedup never points at a deleted pack.
             let names: std::collections::HashSet<&str> = listed
                 .iter()
                 .filter_map(|(n, _)| n.strip_prefix("index/"))
                 .collect();
-            if catalog
+            // An index object the catalog read but the target no longer
+            // holds means a prune wrote its replacement and deleted it (and
+            // maybe packs): the catalog forgets it, and the packs only it
+            // listed, once the replacements are read below. An object read
+            // before the catalog recorded which packs it lists means
+            // re-reading the whole target.
+            let vanished: Vec<String> = catalog
                 .index_objects_of(&s.name)?
-                .iter()
-                .any(|known| !names.contains(known.as_str()))
-            {
+                .into_iter()
+                .filter(|known| !names.contains(known.as_str()))
+                .collect();
+            let reread = !vanished.is_empty() && !catalog.knows_index_packs(&s.name, &vanished)?;
+            if reread {
                 tracing::info!(
                     "target '{}' was pruned since the catalog last read it; re-reading its index",
                     s.name
                 );
                 catalog.drop_target_dedup(&s.name)?;
             }
-            // The entries of every new index object go through an external
-            // sort and into the catalog in id order, in one transaction:
-            // B-tree inserts in order touch each page once, where one
-            // object at a time rewrites the whole id index per object.
-            let mut read: Vec<String> = Vec::new();
-            let mut packs: Vec<String> = Vec::new();
-            let mut entries = extsort::ExternalSorter::<SlotEntry>::new(extsort::RUN_LEN);
-            for (name, _) in listed {
-                let Some(short) = name.strip_prefix("index/") else {
-                    continue;
-                };
-                if !format::is_hex_name(short) || catalog.has_index_object(short, &s.name)? {
-                    continue;
-                }
-                let Some(bytes) = s.get(&name)? else { continue };
-                let decoded = if format::content_name(&bytes) != short {
-                    Err(anyhow::anyhow!("its bytes do not match its name"))
-                } else {
-                    index::decode(&bytes, &self.dedup)
-                };
-                match decoded {
-                    Ok(decoded) => {
-                        for p in decoded {
-                            let slot = u32::try_from(packs.len())?;
-                            for e in p.entries {
-                                entries.push(SlotEntry {
-                                    id: e.id,
-                                    slot,
-                                    offset: e.offset,
-                                    stored_len: e.stored_len,
-                                    raw_len: e.raw_len,
-                                    flags: e.flags,
-                                })?;
-                            }
-                            packs.push(p.name);
-                        }
-                        read.push(short.to_string());
-                        added += 1;
-                    }
-                    Err(e) => {
-                        let what = format!(
-                            "index object {short} on target '{}' is damaged or not a vaultctl index ({}); it is skipped",
-                            s.name,
-                            crate::error::paragraph(&e)
-                        );
-                        tracing::warn!("{what}");
-                        self.notifier.damaged(&s.name, &what);
-                        skipped.push(what);
-                    }
-                }
-            }
-            if !read.is_empty() {
-                let mut sorted = entries.finish()?;
-                catalog.add_sorted_index(&read, &packs, &s.name, &mut || {
-                    Ok(sorted.next_record()?.map(|e| {
-                        (
-                            e.slot,
-                            pack::PackEntry {
-                                id: e.id,
-                                flags: e.flags,
-                                raw_len: e.raw_len,
-                                stored_len: e.stored_len,
-                                offset: e.offset,
-                            },
-                        )
-                    }))
-                })?;
+            let (read, skip) = self.read_new_indexes(catalog, s, &listed)?;
+            added += read;
+            skipped.extend(skip);
+            if !vanished.is_empty() && !reread {
+                tracing::debug!(
+                    "target '{}': {} index object(s) pruned since the catalog last read it; forgetting them",
+                    s.name,
+                    vanished.len()
+                );
+                catalog.forget_index_objects(&s.name, &vanished)?;
             }
         }
         Ok(IndexSync { added, skipped })
+    }
+
+    /// Reads the index objects of `s` (`listed`) the catalog has not read,
+    /// and records them in one transaction. The entries go through an
+    /// external sort and into the catalog in id order: B-tree inserts in
+    /// order touch each page once, where one object at a time rewrites the
+    /// whole id index per object. The entries of a pack the catalog already
+    /// knows on this target (a prune rewrote the index object listing it)
+    /// are recorded already and skipped. Returns how many objects were
+    /// read, and one message per damaged object skipped.
+    fn read_new_indexes(
+        &self,
+        catalog: &mut dyn index::IndexStore,
+        s: &Store,
+        listed: &[(String, u64)],
+    ) -> Result<(usize, Vec<String>)> {
+        let mut skipped = Vec::new();
+        let mut objects: Vec<(String, Vec<u32>)> = Vec::new();
+        let mut packs: Vec<String> = Vec::new();
+        let mut entries = extsort::ExternalSorter::<SlotEntry>::new(extsort::RUN_LEN);
+        for (name, _) in listed {
+            let Some(short) = name.strip_prefix("index/") else {
+                continue;
+            };
+            if !format::is_hex_name(short) || catalog.has_index_object(short, &s.name)? {
+                continue;
+            }
+            let Some(bytes) = s.get(name)? else { continue };
+            let decoded = if format::content_name(&bytes) != short {
+                Err(anyhow::anyhow!("its bytes do not match its name"))
+            } else {
+                index::decode(&bytes, &self.dedup)
+            };
+            let decoded = match decoded {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    let what = format!(
+                        "index object {short} on target '{}' is damaged or not a vaultctl index ({}); it is skipped",
+                        s.name,
+                        crate::error::paragraph(&e)
+                    );
+                    tracing::warn!("{what}");
+                    self.notifier.damaged(&s.name, &what);
+                    skipped.push(what);
+                    continue;
+                }
+            };
+            let mut slots = Vec::with_capacity(decoded.len());
+            for p in decoded {
+                let slot = u32::try_from(packs.len())?;
+                if !catalog.has_pack_on(&p.name, &s.name)? {
+                    for e in p.entries {
+                        entries.push(SlotEntry {
+                            id: e.id,
+                            slot,
+                            offset: e.offset,
+                            stored_len: e.stored_len,
+                            raw_len: e.raw_len,
+                            flags: e.flags,
+                        })?;
+                    }
+                }
+                slots.push(slot);
+                packs.push(p.name);
+            }
+            objects.push((short.to_string(), slots));
+        }
+        if !objects.is_empty() {
+            let mut sorted = entries.finish()?;
+            catalog.add_sorted_index(&objects, &packs, &s.name, &mut || {
+                Ok(sorted.next_record()?.map(|e| {
+                    (
+                        e.slot,
+                        pack::PackEntry {
+                            id: e.id,
+                            flags: e.flags,
+                            raw_len: e.raw_len,
+                            stored_len: e.stored_len,
+                            offset: e.offset,
+                        },
+                    )
+                }))
+            })?;
+        }
+        Ok((objects.len(), skipped))
     }
 }

@@ -825,14 +825,7 @@ mod tests {
         [n; 32]
     }
 
-    /// Sorted through runs on disk (two records a run).
-    fn sorted<T: extsort::Record>(items: &[T]) -> Sorted<T> {
-        let mut s = ExternalSorter::new(2);
-        for i in items {
-            s.push(*i).unwrap();
-        }
-        s.finish().unwrap()
-    }
+    use extsort::sorted;
 
     #[test]
     fn locate_counts_unlocated_blobs_and_names_the_packs_to_keep() {

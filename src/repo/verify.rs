@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use anyhow::Result;
 use serde::Serialize;
 
+use super::extsort::{self, ExternalSorter, Sorted};
 use super::format::{self, content_name, INDEX_DIR, PACKS_DIR, SNAPSHOTS_DIR};
 use super::ids::{self, BlobTable};
 use super::index::{self, IndexedPack};
@@ -121,12 +122,18 @@ pub fn verify_target_rotating(
         })
         .collect();
 
-    // Index objects → which pack holds each blob (a compact table; the
-    // full locations are read again from the index object of a pack when
-    // its data is checked), one index object at a time.
+    // Index objects → which pack holds each blob, one index object at a
+    // time: `(blob, pack slot)` through an external sort, so that the
+    // structure check's memory does not grow with the blobs. Checking pack
+    // contents and streams looks blobs up at random, so with the identity
+    // and pack reads a compact table takes its place (the full locations
+    // are read again from the index object of a pack when its data is
+    // checked).
     let mut slots: HashMap<String, u32> = HashMap::new();
     // By slot: the pack's name and the first index object that lists it.
     let mut pack_of_slot: Vec<(String, String)> = Vec::new();
+    let lookups = identities.is_some() && mode != Mode::Structure;
+    let mut entries = ExternalSorter::<(BlobId, u32)>::new(extsort::RUN_LEN);
     let mut locations = BlobTable::new();
     for (name, _) in store.list(INDEX_DIR)? {
         let Some(short) = name
@@ -155,7 +162,11 @@ pub fn verify_target_rotating(
                         (pack_of_slot.len() - 1) as u32
                     });
                     for e in p.entries {
-                        locations.push(e.id, slot);
+                        if lookups {
+                            locations.push(e.id, slot);
+                        } else {
+                            entries.push((e.id, slot))?;
+                        }
                     }
                 }
             }
@@ -170,10 +181,13 @@ pub fn verify_target_rotating(
     }
     locations.finish();
 
-    // Manifests, one at a time → which backups need which packs.
-    let mut pack_users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    // Backups whose manifest was read (their streams are checked below).
+    // Manifests, one at a time → their blobs, `(blob, manifest number)`
+    // through an external sort; related to the index entries in one pass.
+    let mut refs = ExternalSorter::<(BlobId, u32)>::new(extsort::RUN_LEN);
+    // Backups whose manifest was read (their streams are checked below), by
+    // number, and how many of their blobs no index locates.
     let mut manifests: Vec<String> = Vec::new();
+    let mut missing_blobs: Vec<u32> = Vec::new();
     let mut unbound: Vec<String> = Vec::new();
     for (name, _) in store.list(SNAPSHOTS_DIR)? {
         let Some(id) = name.strip_prefix("snapshots/") else {
@@ -210,43 +224,62 @@ pub fn verify_target_rotating(
         if !manifest::body_bound(&header) {
             unbound.push(header.id.clone());
         }
-        let mut missing_blobs = 0;
-        let mut missing_packs = BTreeSet::new();
-        // The packs this backup's blobs live in (a few), then their users.
-        let mut used: BTreeSet<u32> = BTreeSet::new();
+        let number = u32::try_from(manifests.len())?;
+        let mut unparsable = 0;
         for b in &header.blobs {
-            let Some(slot) = ids::parse_hex(b).and_then(|id| locations.get(&id)) else {
-                missing_blobs += 1;
-                continue;
-            };
-            used.insert(slot);
+            match ids::parse_hex(b) {
+                Some(id) => refs.push((id, number))?,
+                None => unparsable += 1,
+            }
         }
-        for slot in used {
+        manifests.push(header.id);
+        missing_blobs.push(unparsable);
+    }
+    let used = if lookups {
+        relate(
+            refs.finish()?,
+            |blob| Ok(locations.get(blob)),
+            &mut missing_blobs,
+        )?
+    } else {
+        let mut entries = entries.finish()?;
+        relate(
+            refs.finish()?,
+            |blob| seek(&mut entries, blob),
+            &mut missing_blobs,
+        )?
+    };
+
+    // Which backups need which packs, and what they miss.
+    let mut pack_users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (number, id) in manifests.iter().enumerate() {
+        let number = number as u32;
+        let mut missing_packs = BTreeSet::new();
+        for &(_, slot) in used.range((number, 0)..=(number, u32::MAX)) {
             let pack = &pack_of_slot[slot as usize].0;
             pack_users
                 .entry(pack.clone())
                 .or_default()
-                .insert(header.id.clone());
+                .insert(id.clone());
             if !packs_listed.contains_key(pack) {
                 missing_packs.insert(pack.clone());
             }
         }
-        if missing_blobs > 0 {
+        if missing_blobs[number as usize] > 0 {
             problems.push(Problem {
                 message: format!(
-                    "backup {} names {missing_blobs} blob(s) that no index locates",
-                    header.id
+                    "backup {id} names {} blob(s) that no index locates",
+                    missing_blobs[number as usize]
                 ),
-                backups: vec![header.id.clone()],
+                backups: vec![id.clone()],
             });
         }
         for p in missing_packs {
             problems.push(Problem {
-                message: format!("pack {p} needed by backup {} is missing", header.id),
-                backups: vec![header.id.clone()],
+                message: format!("pack {p} needed by backup {id} is missing"),
+                backups: vec![id.clone()],
             });
         }
-        manifests.push(header.id);
     }
     if !unbound.is_empty() {
         warnings.push(format!(
@@ -394,6 +427,41 @@ pub fn verify_target_rotating(
     })
 }
 
+/// Relates the sorted blob references `(blob, manifest number)` to the
+/// packs that hold them (`slot_of`, asked in ascending blob order): returns
+/// the `(manifest number, pack slot)` pairs of the packs each manifest's
+/// blobs live in, and counts the blobs no index entry names in `missing`
+/// (by manifest number).
+fn relate(
+    mut refs: Sorted<(BlobId, u32)>,
+    mut slot_of: impl FnMut(&BlobId) -> Result<Option<u32>>,
+    missing: &mut [u32],
+) -> Result<BTreeSet<(u32, u32)>> {
+    let mut used = BTreeSet::new();
+    while let Some((blob, number)) = refs.next_record()? {
+        match slot_of(&blob)? {
+            Some(slot) => {
+                used.insert((number, slot));
+            }
+            None => missing[number as usize] += 1,
+        }
+    }
+    Ok(used)
+}
+
+/// The slot of `blob` in the sorted index entries `(blob, pack slot)`, for
+/// ascending `blob`s (a blob indexed twice: its first pack, as
+/// [`BlobTable`] has it).
+fn seek(entries: &mut Sorted<(BlobId, u32)>, blob: &BlobId) -> Result<Option<u32>> {
+    while entries.peek().is_some_and(|(id, _)| id < blob) {
+        entries.next_record()?;
+    }
+    Ok(entries
+        .peek()
+        .filter(|(id, _)| id == blob)
+        .map(|&(_, slot)| slot))
+}
+
 /// The entries of a pack as its index object lists them, reading each
 /// index object once for a run of packs it lists (verify visits packs
 /// grouped by index object).
@@ -527,6 +595,42 @@ fn check_streams(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relate_finds_each_manifests_packs_and_counts_unindexed_blobs() {
+        let id = |n: u8| [n; 32];
+        // Blob 1 is in slots 4 and 2 (a race stored it twice), 3 in slot 0;
+        // blob 2 is in no index. Manifest 0 names 1 and 2, manifest 1 names
+        // 1 and 3, manifest 2 names 2.
+        let indexed = [(id(3), 0), (id(1), 4), (id(1), 2)];
+        let refs = [(id(1), 0), (id(2), 0), (id(1), 1), (id(3), 1), (id(2), 2)];
+        // Through the sorted entries (structure) and the table (lookups).
+        let mut entries = extsort::sorted(&indexed);
+        let mut missing = vec![0, 0, 0];
+        let used = relate(
+            extsort::sorted(&refs),
+            |b| seek(&mut entries, b),
+            &mut missing,
+        )
+        .unwrap();
+        assert_eq!(
+            used.into_iter().collect::<Vec<_>>(),
+            [(0, 2), (1, 0), (1, 2)]
+        );
+        assert_eq!(missing, [1, 0, 1]);
+        let mut table = BlobTable::new();
+        for (b, slot) in indexed {
+            table.push(b, slot);
+        }
+        table.finish();
+        let mut missing = vec![0, 0, 0];
+        let used = relate(extsort::sorted(&refs), |b| Ok(table.get(b)), &mut missing).unwrap();
+        assert_eq!(
+            used.into_iter().collect::<Vec<_>>(),
+            [(0, 2), (1, 0), (1, 2)]
+        );
+        assert_eq!(missing, [1, 0, 1]);
+    }
 
     #[test]
     fn samples_rotate_through_every_pack() {

@@ -5,6 +5,7 @@
 use crate::prune_util;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -688,6 +689,99 @@ fn other_hosts_catalogs_do_not_dedup_against_deleted_packs() {
     let out = env.run(&["--catalog", b, "restore", id, "--stdout"], false);
     assert_success(&["restore"], &out);
     assert_eq!(out.stdout, std::fs::read(&d1).unwrap());
+    let v = env.json(&["verify", "--read-data"], false);
+    assert_eq!(v["ok"], true, "{v}");
+}
+
+/// After a prune, catalogs forget the index objects it deleted (and the
+/// packs only they listed) instead of re-reading every index object of the
+/// target, on the pruning host and on another host; a catalog that read
+/// its index objects before it recorded their packs re-reads the target
+/// once. Dedup never points at a deleted pack either way.
+#[test]
+fn catalogs_forget_pruned_index_objects_without_rereading_the_target() {
+    let (env, _) = Env::local_keeping_last(1);
+    let host_b = env.path("catalog-b.db");
+    let b = host_b.to_str().unwrap();
+    let data: Vec<PathBuf> = (1..=4u64)
+        .map(|i| {
+            let f = env.path(&format!("work/d{i}"));
+            std::fs::write(&f, random_bytes(i, 700_000)).unwrap();
+            f
+        })
+        .collect();
+    let backup_b = |f: &Path| {
+        let out = env.run(
+            &[
+                "-v",
+                "--json",
+                "--catalog",
+                b,
+                "backup",
+                "command",
+                "--name",
+                "t",
+                "--",
+                "cat",
+                f.to_str().unwrap(),
+            ],
+            false,
+        );
+        assert_success(&["backup (host B)"], &out);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let prune_a = || {
+        let out = env.run(&["-v", "--json", "prune"], false);
+        assert_success(&["prune"], &out);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            v["targets"][0]["gc"]["packs_deleted"].as_u64().unwrap() > 0,
+            "{v}"
+        );
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+
+    env.backup_file("s", &data[0]);
+    backup_b(&data[1]); // host B reads A's index: it knows d1's blobs
+    env.backup_file("s", &data[2]);
+    let log = prune_a(); // d1's backup and packs go
+    assert!(
+        !log.contains("re-reading its index"),
+        "the pruning host re-read the target: {log}"
+    );
+    let (v, log) = backup_b(&data[0]);
+    assert!(
+        !log.contains("re-reading its index"),
+        "host B re-read the target: {log}"
+    );
+    assert!(
+        v["new_blobs"].as_u64().unwrap() > 0,
+        "host B must store d1 again: {v}"
+    );
+
+    // Host B's catalog as an older vaultctl left it: index objects read
+    // without their packs.
+    let db = rusqlite::Connection::open(&host_b).unwrap();
+    db.execute("UPDATE index_objects SET packs_known = 0", [])
+        .unwrap();
+    drop(db);
+    env.backup_file("s", &data[3]);
+    prune_a(); // d3's backup and packs go
+    let (v, log) = backup_b(&data[2]);
+    assert!(log.contains("re-reading its index"), "{log}");
+    assert!(
+        v["new_blobs"].as_u64().unwrap() > 0,
+        "host B must store d3 again: {v}"
+    );
+
+    for id in [
+        v["id"].as_str().unwrap().to_string(),
+        backup_b(&data[1]).0["id"].as_str().unwrap().to_string(),
+    ] {
+        let out = env.run(&["--catalog", b, "restore", &id, "--stdout"], false);
+        assert_success(&["restore"], &out);
+    }
     let v = env.json(&["verify", "--read-data"], false);
     assert_eq!(v["ok"], true, "{v}");
 }
