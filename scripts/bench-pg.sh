@@ -118,8 +118,15 @@ V=("$VAULTCTL_BIN" --config "$WORK/config.toml" --no-progress -q)
 "${V[@]}" init >/dev/null
 
 # Times a command (its stdout discarded); prints seconds.
-t() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
+# A failed command stops the benchmark (its time would mean nothing).
+t() {
+    local s e
+    s=$(date +%s.%N)
+    "$@" >/dev/null || { echo "bench-pg: failed: $*" >&2; exit 1; }
+    e=$(date +%s.%N)
+    echo "$e - $s" | bc
+}
+ratio() { printf "%.2f" "$(echo "scale=4; $1 / $2" | bc)"; }
 
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 
@@ -155,7 +162,9 @@ t_psql=$(t "${PSQL[@]}" -d by_psql -f "$WORK/dump.sql" -o /dev/null); drop by_ps
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE by_pg_restore"
 t_pgr=$(t "$PGBIN/pg_restore" -j 2 -d by_pg_restore "$WORK/dump.dir"); drop by_pg_restore
 rm -rf "$WORK/dump.sql" "$WORK/dump.dir"
-t_restore=$(t "${V[@]}" restore bench:latest --type full --target-db "$(url by_vaultctl)" --create --yes); drop by_vaultctl
+t_restore=$(t sh -c "\"\$0\" \"\$@\" > '$WORK/restore.json'" "${V[@]}" --json restore bench:latest --type full --target-db "$(url by_vaultctl)" --create --yes); drop by_vaultctl
+# The phases of that restore (milliseconds), its COPY segments and spill.
+phases=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["report"]["phases"]; print("schema %(schema_ms)s ms, data %(data_ms)s ms, post-data %(post_data_ms)s ms, finalize %(finalize_ms)s ms; %(copy_blocks)s COPY blocks in %(copy_segments)s segments, %(spilled_bytes)s bytes spilled" % p)' "$WORK/restore.json")
 # DR: restore plus the check of every table's rows; the RTO it records.
 t_dr=$(t "${V[@]}" dr run --source bench --target-db "$(url by_dr)" --reason benchmark --yes --report "$WORK/dr-report.md")
 rto_ms=$("${V[@]}" --json dr history --kind run --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["rto_ms"])')
@@ -180,6 +189,7 @@ fi
 printf '%-44s %8.2f s\n' "psql -f dump.sql" "$t_psql"
 printf '%-44s %8.2f s\n' "pg_restore -j2 (directory format)" "$t_pgr"
 printf '%-44s %8.2f s  (%sx psql, target <= 0.75x; %sx pg_restore -j2, target <= 0.9x)\n' "vaultctl restore --type full" "$t_restore" "$(ratio "$t_restore" "$t_psql")" "$(ratio "$t_restore" "$t_pgr")"
+printf '%-44s %s\n' "  its phases" "$phases"
 printf '%-44s %8.2f s  (recorded RTO %s ms; %sx vaultctl restore, target <= 1.05x)\n' "vaultctl dr run (restore + row checks)" "$t_dr" "$rto_ms" "$(ratio "$t_dr" "$t_restore")"
 for c in "${curve[@]}"; do
     set -- $c

@@ -50,6 +50,9 @@ pub struct FileConfig {
     /// 1 MiB chunks of rows queued in memory per restore connection before
     /// the rest spills to disk (default 4; 0 spills every chunk).
     pub restore_queue_chunks: Option<usize>,
+    /// `maintenance_work_mem` of each restore connection, in MiB, for the
+    /// index builds of post-data (default 256; 0 keeps the server's).
+    pub restore_maintenance_work_mem_mib: Option<u64>,
     #[serde(default, rename = "notify")]
     pub notify: Vec<FileNotify>,
     /// `[verify]`: scheduled verification of the targets.
@@ -230,12 +233,16 @@ pub struct Config {
     pub restore_segment: u64,
     /// `restore_queue_chunks`.
     pub restore_queue: usize,
+    /// `restore_maintenance_work_mem_mib` (0: the server's own setting).
+    pub restore_maintenance_work_mem_mib: u64,
 }
 
 /// The default of `restore_segment_mib`.
 pub const DEFAULT_RESTORE_SEGMENT_MIB: u64 = 64;
 /// The default of `restore_queue_chunks`.
 pub const DEFAULT_RESTORE_QUEUE: usize = 4;
+/// The default of `restore_maintenance_work_mem_mib`.
+pub const DEFAULT_RESTORE_MAINTENANCE_WORK_MEM_MIB: u64 = 256;
 
 /// The default of `restore_jobs`: the number of cores.
 pub fn default_restore_jobs() -> usize {
@@ -881,6 +888,7 @@ pub fn embedded_default() -> Config {
         restore_jobs: default_restore_jobs(),
         restore_segment: DEFAULT_RESTORE_SEGMENT_MIB << 20,
         restore_queue: DEFAULT_RESTORE_QUEUE,
+        restore_maintenance_work_mem_mib: DEFAULT_RESTORE_MAINTENANCE_WORK_MEM_MIB,
     }
 }
 
@@ -1044,6 +1052,15 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             "Use 0 to 1024 (1 MiB chunks queued in memory per connection; default 4).",
         );
     }
+    let restore_maintenance_work_mem_mib = raw
+        .restore_maintenance_work_mem_mib
+        .unwrap_or(DEFAULT_RESTORE_MAINTENANCE_WORK_MEM_MIB);
+    if restore_maintenance_work_mem_mib > 2 * 1024 * 1024 {
+        return usage(
+            format!("restore_maintenance_work_mem_mib = {restore_maintenance_work_mem_mib} is out of range."),
+            "Use 0 to 2097152 (MiB of the server's memory per restore connection for index builds; 0 keeps the server's maintenance_work_mem; default 256).",
+        );
+    }
     let level = raw.compression_level.unwrap_or(DEFAULT_COMPRESSION_LEVEL);
     if !(1..=19).contains(&level) {
         return usage(
@@ -1125,6 +1142,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         restore_jobs,
         restore_segment: segment_mib << 20,
         restore_queue,
+        restore_maintenance_work_mem_mib,
     })
 }
 

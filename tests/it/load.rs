@@ -774,3 +774,84 @@ fn a_failure_in_a_later_segment_leaves_the_target_as_it_was() {
         "{alerts}"
     );
 }
+
+/// The settings of a parallel restore reach every connection: a generated
+/// column computed by the server while each COPY segment loads records the
+/// worker's `maintenance_work_mem` and `synchronous_commit`
+/// (`restore_maintenance_work_mem_mib = 77`, and off). A table's first COPY
+/// segment is loaded with `FREEZE` (its pages all-frozen in the visibility
+/// map, `pg_visibility`), later segments of the same table are not; the
+/// rows are all there.
+#[test]
+fn a_parallel_restore_sets_its_session_and_freezes_first_segments() {
+    let c = Cluster::start();
+    c.psql_file("postgres", "CREATE DATABASE app;");
+    let mut dump = String::from(
+        "SET statement_timeout = 0;\n\
+         CREATE FUNCTION public.setting(name text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT current_setting(name) $$;\n\
+         CREATE TABLE public.small (x int, mwm text GENERATED ALWAYS AS (public.setting('maintenance_work_mem')) STORED, sc text GENERATED ALWAYS AS (public.setting('synchronous_commit')) STORED);\n\
+         CREATE TABLE public.big (x int, pad text, mwm text GENERATED ALWAYS AS (public.setting('maintenance_work_mem')) STORED);\n\
+         COPY public.big (x, pad) FROM stdin;\n",
+    );
+    let pad = "p".repeat(100);
+    // About 3.2 MB of rows, first (the other connection is idle): cut into
+    // segments of 1 MiB.
+    for i in 0..30000 {
+        dump.push_str(&format!("{i}\t{pad}\n"));
+    }
+    dump.push_str(
+        "\\.\nCOPY public.small (x) FROM stdin;\n1\n2\n3\n\\.\nCREATE INDEX big_x ON public.big (x);\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::new(&[SourceDef {
+        name: "probe",
+        url: c.url("postgres", "app"),
+        password: pg::SUPERUSER_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: Some(fake_pg_dump(dir.path(), &dump)),
+    }]);
+    let id = v.backup(&["probe"]);
+    v.set_config("restore_segment_mib", Some("1"));
+    v.set_config("restore_maintenance_work_mem_mib", Some("77"));
+    let url = c.url("postgres", "restored");
+    let r = v.json(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &url,
+        "--create",
+        "--yes",
+        "--jobs",
+        "2",
+    ]);
+    let phases = &r["report"]["phases"];
+    assert!(
+        phases["copy_segments"].as_u64() > phases["copy_blocks"].as_u64(),
+        "big is cut into segments: {r}"
+    );
+    assert_eq!(
+        c.psql(
+            "restored",
+            "SELECT string_agg(DISTINCT mwm || ' ' || sc, ',') FROM small"
+        ),
+        "77MB off"
+    );
+    assert_eq!(
+        c.psql("restored", "SELECT string_agg(DISTINCT mwm, ',') FROM big"),
+        "77MB"
+    );
+    assert_eq!(c.count("restored", "SELECT count(*) FROM big"), 30000);
+    c.psql("restored", "CREATE EXTENSION pg_visibility");
+    let frozen = |t: &str| {
+        c.psql(
+            "restored",
+            &format!("SELECT (all_frozen > 0)::text || ' ' || (all_frozen = pg_relation_size('{t}') / 8192)::text FROM pg_visibility_map_summary('{t}')"),
+        )
+    };
+    // small: one segment, every page frozen; big: the first segment's
+    // pages frozen, the later segments' not.
+    assert_eq!(frozen("small"), "true true");
+    assert_eq!(frozen("big"), "true false");
+}

@@ -28,8 +28,10 @@
 //!   unique/primary-key/check and foreign-key statements runs in parallel,
 //!   each starting once every earlier statement of the run that touches one
 //!   of its tables has finished (so a foreign key waits for the key of the
-//!   table it references, and no two statements lock the same table at
-//!   once); any other statement (a trigger, a policy, a grant, REFRESH
+//!   table it references), except that indexes of one table build at once
+//!   (their SHARE locks allow it; never beside an ALTER TABLE of that
+//!   table), the statements on the biggest tables first; any other
+//!   statement (a trigger, a policy, a grant, REFRESH
 //!   MATERIALIZED VIEW…) is a barrier that runs alone, in dump order.
 //!
 //! **Parallel data with one sequential stream.** A block can only be read
@@ -101,15 +103,48 @@ pub struct Tuning {
     /// Chunks (of about 1 MiB) queued in memory per worker before the rest
     /// of a segment spills to disk; 0 spills every chunk.
     pub queue: usize,
+    /// `maintenance_work_mem` of each connection of a parallel load, in
+    /// MiB, for the index builds (0: the server's setting).
+    pub maintenance_work_mem_mib: u64,
 }
 
 impl Tuning {
-    /// The config's `restore_segment_mib` and `restore_queue_chunks`.
+    /// The config's `restore_segment_mib`, `restore_queue_chunks` and
+    /// `restore_maintenance_work_mem_mib`.
     pub fn of(config: &crate::config::Config) -> Tuning {
         Tuning {
             segment: config.restore_segment,
             queue: config.restore_queue,
+            maintenance_work_mem_mib: config.restore_maintenance_work_mem_mib,
         }
+    }
+
+    /// The session settings of every connection of a parallel load (run
+    /// before the dump's own `SET`s, which never touch these).
+    ///
+    /// `synchronous_commit = off`: a parallel load commits each statement
+    /// and each COPY segment on its own, and every commit would otherwise
+    /// wait for its WAL to reach the disk. It is safe here because nothing
+    /// a parallel load commits is visible or relied on until a later commit
+    /// made with the server's own setting (on by default) on another
+    /// connection: a full restore's `ALTER DATABASE … RENAME` into place,
+    /// a merge's apply transaction. Flushing that commit's WAL flushes all
+    /// the WAL written before it, the load's included; a crash before it
+    /// leaves only the temporary database (or staging schema) that a
+    /// failed restore leaves anyway.
+    ///
+    /// `maintenance_work_mem`: the sort memory of `CREATE INDEX` and of
+    /// adding keys; the server's default (64 MB) makes big index builds
+    /// sort on disk.
+    pub(crate) fn session(&self) -> Vec<String> {
+        let mut out = vec!["SET synchronous_commit = off".to_string()];
+        if self.maintenance_work_mem_mib > 0 {
+            out.push(format!(
+                "SET maintenance_work_mem = '{}MB'",
+                self.maintenance_work_mem_mib
+            ));
+        }
+        out
     }
 }
 
@@ -245,10 +280,16 @@ impl<'a, 'o> Loader<'a, 'o> {
                 super::execute(&coord, "BEGIN")?;
                 (None, 1)
             }
-            Transaction::Parallel { jobs } => (
-                Some(Pool::start(db, jobs.max(1), opts.progress.clone())?),
-                jobs.max(1),
-            ),
+            Transaction::Parallel { jobs } => {
+                let setup = opts.tuning.session();
+                for sql in &setup {
+                    super::execute(&coord, sql)?;
+                }
+                (
+                    Some(Pool::start(db, jobs.max(1), &setup, opts.progress.clone())?),
+                    jobs.max(1),
+                )
+            }
         };
         let mut l = Loader {
             coord,
@@ -274,6 +315,10 @@ impl<'a, 'o> Loader<'a, 'o> {
             offset: 0,
             tables_total: 0,
             tables_done: 0,
+            created: Default::default(),
+            post_ran: false,
+            sizes: HashMap::new(),
+            block_start: 0,
         };
         l.report.phases.jobs = jobs;
         l.phase("restore: pre-data (schema)", None);
@@ -548,6 +593,9 @@ enum Job {
         sql: String,
         rx: Receiver<Msg>,
         session: Arc<Vec<String>>,
+        /// Load with `FREEZE`: the `TRUNCATE` to run first in the
+        /// segment's transaction, and the flag to set once it ran.
+        freeze: Option<(String, Arc<std::sync::atomic::AtomicBool>)>,
     },
     Sql {
         id: usize,
@@ -586,7 +634,12 @@ struct Pool {
 }
 
 impl Pool {
-    fn start(db: &ConnInfo, n: usize, progress: Option<Arc<dyn Progress>>) -> Result<Pool> {
+    fn start(
+        db: &ConnInfo,
+        n: usize,
+        setup: &[String],
+        progress: Option<Arc<dyn Progress>>,
+    ) -> Result<Pool> {
         // Rendezvous: a job is handed over only to an idle worker.
         let (jobs_tx, jobs_rx) = bounded::<Job>(0);
         let (done_tx, done_rx) = unbounded::<Done>();
@@ -595,6 +648,9 @@ impl Pool {
         let mut handles = Vec::new();
         for i in 0..n {
             let client = db.connect()?;
+            for sql in setup {
+                super::execute(&client, sql)?;
+            }
             let (rx, tx, sp) = (jobs_rx.clone(), done_tx.clone(), spilled.clone());
             let (progress, idle) = (progress.clone(), idle.clone());
             handles.push(
@@ -728,11 +784,24 @@ fn worker(
                 block,
                 sql,
                 rx,
+                freeze,
                 ..
             } => (
                 None,
                 Some((table, block)),
-                setup.and_then(|_| copy_from(&client, &sql, &rx, &spilled, progress.as_deref())),
+                setup.and_then(|_| {
+                    let Some((truncate, truncated)) = freeze else {
+                        return copy_from(&client, &sql, &rx, &spilled, progress.as_deref());
+                    };
+                    // On an error the connection closes with the
+                    // transaction open: the server rolls it back.
+                    super::execute(&client, "BEGIN")?;
+                    super::execute(&client, &truncate)?;
+                    truncated.store(true, Ordering::SeqCst);
+                    let n = copy_from(&client, &sql, &rx, &spilled, progress.as_deref())?;
+                    super::execute(&client, "COMMIT")?;
+                    Ok(n)
+                }),
             ),
             Job::Sql { id, sql, line, .. } => (
                 Some(id),
@@ -836,6 +905,11 @@ struct CopyState {
     spill: Option<(BufWriter<File>, u64)>,
     /// Past the spill limit: the reader waits for the worker.
     blocking: bool,
+    /// The first segment is loaded with `FREEZE` after a `TRUNCATE`: set
+    /// by its worker once the table is truncated (and so locked until that
+    /// segment commits). The block is not cut before: a later segment's
+    /// COPY must not get in before the `TRUNCATE`, which would empty it.
+    truncated: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 pub(crate) struct Loader<'a, 'o> {
@@ -872,6 +946,16 @@ pub(crate) struct Loader<'a, 'o> {
     /// count theirs).
     tables_total: u64,
     tables_done: u64,
+    /// Tables this load created whose first COPY block has not started:
+    /// that block may be loaded with `FREEZE` (see [`Loader::freeze`]).
+    created: std::collections::HashSet<String>,
+    /// Post-data statements have run (a COPY after them: no `TRUNCATE`
+    /// any more, a foreign key may point at the table).
+    post_ran: bool,
+    /// The bytes of rows read per table (post-data starts with the
+    /// biggest tables' statements), and where the block being read began.
+    sizes: HashMap<String, u64>,
+    block_start: u64,
 }
 
 static SPILL_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -964,6 +1048,8 @@ impl Loader<'_, '_> {
                 }
             }
             Event::CopyEnd(kept, skipped) => {
+                *self.sizes.entry(self.table.clone()).or_default() +=
+                    self.offset - self.block_start;
                 self.ship(true)?;
                 if let Some(i) = self.stage.take() {
                     self.report.staged[i].rows += kept;
@@ -988,8 +1074,11 @@ impl Loader<'_, '_> {
     }
 
     fn statement(&mut self, sql: &[u8], line: u64) -> Result<()> {
-        if !self.seen_copy && creates_table_with_data(sql) {
-            self.tables_total += 1;
+        if !self.seen_copy {
+            if let Some(t) = creates_table_with_data(sql) {
+                self.tables_total += 1;
+                self.created.insert(t);
+            }
         }
         if let Some(name) = filter::set_line_name(sql) {
             // Custom (dotted) settings are accepted by any server.
@@ -1074,6 +1163,7 @@ impl Loader<'_, '_> {
         }
         self.report.phases.copy_blocks += 1;
         self.table = h.table.to_string();
+        self.block_start = self.offset;
         let into = match self.opts.merge {
             Some(staging) => {
                 let i = self.staging_table(h, staging)?;
@@ -1095,10 +1185,18 @@ impl Loader<'_, '_> {
         };
         let block = self.blocks;
         self.blocks += 1;
+        let mut truncated = None;
         let tx = match &mut self.pool {
             Some(pool) => {
                 pool.poll()?;
-                self.segment(block, &sql)?
+                let freeze = if self.freeze(h)? {
+                    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    truncated = Some(flag.clone());
+                    Some((format!("TRUNCATE ONLY {}", h.table.quoted()), flag))
+                } else {
+                    None
+                };
+                self.segment(block, &sql, freeze)?
             }
             None => {
                 let sink = runtime()
@@ -1118,8 +1216,34 @@ impl Loader<'_, '_> {
             buf: Vec::with_capacity(CHUNK + 64 * 1024),
             spill: None,
             blocking: false,
+            truncated,
         });
         Ok(())
+    }
+
+    /// Whether the first segment of this block is loaded with `COPY …
+    /// FREEZE` (in a transaction that first truncates the empty table,
+    /// which `FREEZE` requires): its rows are written frozen and its pages
+    /// all-visible, so the first index build and the first (auto)vacuum
+    /// need not rewrite every page to set hint bits. Only into a table
+    /// this load created (a new database: nobody else sees it), for its
+    /// first block, before any post-data statement ran (no foreign key
+    /// points at it yet), on several connections (one job runs in one
+    /// transaction, or loads a database that may have readers), when
+    /// the user may truncate it (the dump may have given it away with
+    /// `ALTER … OWNER TO`).
+    fn freeze(&mut self, h: &CopyHeader) -> Result<bool> {
+        if self.opts.merge.is_some() || self.post_ran || !self.created.remove(&self.table) {
+            return Ok(false);
+        }
+        // A plain table (not a partitioned parent loaded through its
+        // root), which the user may truncate.
+        let rows = super::query(
+            &self.coord,
+            "SELECT coalesce((SELECT relkind = 'r' AND has_table_privilege(oid, 'TRUNCATE') FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass($1)), false)",
+            &[&h.table.quoted()],
+        )?;
+        Ok(rows[0].get::<_, bool>(0))
     }
 
     /// Where a COPY block is cut: with several workers, every
@@ -1142,15 +1266,25 @@ impl Loader<'_, '_> {
 
     /// Hands a new segment of `block` (the table being read) to the next
     /// free worker; returns its queue.
-    fn segment(&mut self, block: u64, sql: &str) -> Result<Sender<Msg>> {
+    fn segment(
+        &mut self,
+        block: u64,
+        sql: &str,
+        freeze: Option<(String, Arc<std::sync::atomic::AtomicBool>)>,
+    ) -> Result<Sender<Msg>> {
         let (tx, rx) = bounded(self.queue.max(1));
         let pool = self.pool.as_mut().expect("parallel");
+        let sql = match freeze {
+            Some(_) => format!("{sql} WITH (FREEZE)"),
+            None => sql.to_string(),
+        };
         pool.send(Job::Copy {
             table: self.table.clone(),
             block,
-            sql: sql.to_string(),
+            sql,
             rx,
             session: self.session.clone(),
+            freeze,
         })?;
         self.report.phases.copy_segments += 1;
         Ok(tx)
@@ -1239,7 +1373,21 @@ impl Loader<'_, '_> {
         // Past the segment size the block is cut only when another
         // connection is idle: while every one is busy it keeps loading
         // here (no two COPYs into one table for nothing).
-        let cut = c.seg >= segment && pool.idle.load(Ordering::SeqCst) > 0;
+        let mut cut = c.seg >= segment && pool.idle.load(Ordering::SeqCst) > 0;
+        if let Some(t) = c.truncated.as_ref().filter(|_| cut) {
+            // A first segment loaded with FREEZE: its worker truncates the
+            // table first (a few round trips), and no later segment may
+            // start before. Wait for it, a while: past that (a worker
+            // stuck or failed) the block is not cut for another segment.
+            let until = Instant::now() + std::time::Duration::from_secs(2);
+            while !t.load(Ordering::SeqCst) && Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if !t.load(Ordering::SeqCst) {
+                cut = false;
+                c.seg = 0;
+            }
+        }
         if end || cut {
             // The segment ends (its worker finishes its COPY after the
             // queued and spilled chunks).
@@ -1254,9 +1402,10 @@ impl Loader<'_, '_> {
                 // The rest of the block: a new COPY of the same table on
                 // the next free connection.
                 let (block, sql) = (c.block, std::mem::take(&mut c.sql));
-                let tx = self.segment(block, &sql)?;
+                let tx = self.segment(block, &sql, None)?;
                 let c = self.copy.as_mut().expect("inside a COPY block");
                 (c.tx, c.sql, c.seg, c.blocking) = (tx, sql, 0, false);
+                c.truncated = None;
             }
         }
         Ok(())
@@ -1276,6 +1425,7 @@ impl Loader<'_, '_> {
         let started = Instant::now();
         let units = std::mem::take(&mut self.post);
         if !units.is_empty() {
+            self.post_ran = true;
             self.phase("restore: post-data (indexes, constraints)", None);
         }
         let total = units.len() as u64;
@@ -1335,17 +1485,32 @@ impl Loader<'_, '_> {
     /// ones on any of its tables have finished.
     fn window(&mut self, units: &[Unit], (before, total): (u64, u64)) -> Result<()> {
         let pool = self.pool.as_mut().expect("parallel");
-        // deps[k]: the earlier units on k's tables (the last one per table
-        // is enough: those before it finished before it started).
-        let mut last: HashMap<&str, usize> = HashMap::new();
+        // deps[k]: the earlier units on k's tables that k must wait for.
+        // An index build takes a SHARE lock, which other index builds of the
+        // table do not conflict with (as `pg_restore -j`, several indexes of
+        // one table build at once); a key or a foreign key (ALTER TABLE)
+        // locks the table against both. So an index waits for the last
+        // ALTER TABLE on its tables, an ALTER TABLE for that one and for the
+        // indexes since (those before it finished before it started).
+        #[derive(Default)]
+        struct Locks {
+            exclusive: Option<usize>,
+            shared: Vec<usize>,
+        }
+        let mut locks: HashMap<&str, Locks> = HashMap::new();
         let mut deps: Vec<Vec<usize>> = Vec::with_capacity(units.len());
         for (k, u) in units.iter().enumerate() {
+            let index = strip_word(&u.sql, "CREATE").is_some();
             let mut d = Vec::new();
             for t in u.tables.as_deref().unwrap_or_default() {
-                if let Some(&m) = last.get(t.as_str()) {
-                    d.push(m);
+                let l = locks.entry(t).or_default();
+                d.extend(l.exclusive);
+                if index {
+                    l.shared.push(k);
+                } else {
+                    d.append(&mut l.shared);
+                    l.exclusive = Some(k);
                 }
-                last.insert(t, k);
             }
             deps.push(d);
         }
@@ -1355,11 +1520,25 @@ impl Loader<'_, '_> {
             Running,
             Done,
         }
+        // The biggest tables' statements first (as `pg_restore -j` does):
+        // the longest builds do not start last, with the other connections
+        // idle meanwhile. By the bytes of rows of the tables each touches;
+        // ties (and statements on tables without rows) in dump order.
+        let weight = |u: &Unit| -> u64 {
+            u.tables
+                .iter()
+                .flatten()
+                .map(|t| self.sizes.get(t).copied().unwrap_or(0))
+                .sum()
+        };
+        let mut order: Vec<usize> = (0..units.len()).collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(weight(&units[k])));
         let mut state = vec![S::Waiting; units.len()];
         let (mut running, mut done, mut next) = (0, 0, 0);
         while done < units.len() {
-            let mut k = next;
-            while k < units.len() && running + pool.outstanding < self.jobs {
+            let mut i = next;
+            while i < units.len() && running + pool.outstanding < self.jobs {
+                let k = order[i];
                 if state[k] == S::Waiting
                     && deps[k].iter().all(|&m| state[m] == S::Done)
                     && units[k].ready(pool)
@@ -1373,7 +1552,7 @@ impl Loader<'_, '_> {
                     state[k] = S::Running;
                     running += 1;
                 }
-                k += 1;
+                i += 1;
             }
             let d = pool
                 .done
@@ -1391,7 +1570,7 @@ impl Loader<'_, '_> {
                 // A heartbeat: the periodic line of a phase without bytes.
                 p.advance(0);
             }
-            while next < units.len() && state[next] != S::Waiting {
+            while next < units.len() && state[order[next]] != S::Waiting {
                 next += 1;
             }
         }
@@ -1508,15 +1687,18 @@ impl Loader<'_, '_> {
 /// A `CREATE [UNLOGGED] TABLE` of a table that holds rows (not a
 /// partitioned parent, whose rows pg_dump writes under its partitions): one
 /// COPY block of the data phase, for its progress.
-fn creates_table_with_data(sql: &[u8]) -> bool {
-    let Ok(s) = std::str::from_utf8(sql) else {
-        return false;
-    };
-    let Some(r) = strip_word(s, "CREATE") else {
-        return false;
-    };
+/// Returns its name (`schema.name`, unquoted).
+fn creates_table_with_data(sql: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(sql).ok()?;
+    let r = strip_word(s, "CREATE")?;
     let r = strip_word(r, "UNLOGGED").unwrap_or(r);
-    strip_word(r, "TABLE").is_some() && !s.contains(") PARTITION BY ")
+    let r = strip_word(r, "TABLE")?;
+    // pg_dump writes `)\nPARTITION BY …` after the columns.
+    let words = s.split_ascii_whitespace().collect::<Vec<_>>().join(" ");
+    if words.contains(") PARTITION BY ") {
+        return None;
+    }
+    qualified_name(r).map(|(name, _)| name)
 }
 
 fn send_spill(tx: &Sender<Msg>, w: BufWriter<File>, size: u64) -> Result<()> {
@@ -1563,6 +1745,41 @@ mod tests {
         assert_eq!(s[1], ("SET a = 1;".to_string(), 13));
         assert_eq!(s[2], ("SET b = 'x;y';".to_string(), 13));
         assert_eq!(s[3].1, 14);
+    }
+
+    #[test]
+    fn session_of_a_parallel_load() {
+        let t = |mib| Tuning {
+            segment: 1,
+            queue: 1,
+            maintenance_work_mem_mib: mib,
+        };
+        assert_eq!(
+            t(256).session(),
+            [
+                "SET synchronous_commit = off",
+                "SET maintenance_work_mem = '256MB'"
+            ]
+        );
+        assert_eq!(t(0).session(), ["SET synchronous_commit = off"]);
+    }
+
+    #[test]
+    fn tables_created_with_rows() {
+        let c = |s: &str| creates_table_with_data(s.as_bytes());
+        assert_eq!(
+            c("CREATE TABLE public.orders (\n    id bigint NOT NULL\n);"),
+            Some("public.orders".into())
+        );
+        assert_eq!(
+            c("CREATE UNLOGGED TABLE \"S\".\"T x\" (a int);"),
+            Some("S.T x".into())
+        );
+        assert_eq!(
+            c("CREATE TABLE public.events (\n    at date\n)\nPARTITION BY RANGE (at);"),
+            None
+        );
+        assert_eq!(c("CREATE VIEW public.v AS SELECT 1;"), None);
     }
 
     #[test]
