@@ -632,6 +632,28 @@ fn sync_respects_the_destinations_retention() {
 /// Another host's catalog learned blob locations before a prune deleted the
 /// packs; its next backup of the same data must store it again, not point at
 /// the deleted packs.
+/// "Host B": backs up `file` as command source `t` with its own catalog
+/// `catalog` and `-v`; returns the JSON report and the log.
+fn backup_as_host_b(env: &Env, catalog: &str, file: &Path) -> (serde_json::Value, String) {
+    let args = [
+        "-v",
+        "--json",
+        "--catalog",
+        catalog,
+        "backup",
+        "command",
+        "--name",
+        "t",
+        "--",
+        "cat",
+        file.to_str().unwrap(),
+    ];
+    let out = env.run(&args, false);
+    assert_success(&args, &out);
+    let v = serde_json::from_slice(&out.stdout).unwrap();
+    (v, String::from_utf8_lossy(&out.stderr).to_string())
+}
+
 #[test]
 fn other_hosts_catalogs_do_not_dedup_against_deleted_packs() {
     let (env, _) = Env::local_keeping_last(1);
@@ -645,20 +667,7 @@ fn other_hosts_catalogs_do_not_dedup_against_deleted_packs() {
     std::fs::write(&d3, random_bytes(3, 600_000)).unwrap();
 
     env.backup_file("s", &d1); // host A stores d1
-    let v = env.json(
-        &[
-            "--catalog",
-            b,
-            "backup",
-            "command",
-            "--name",
-            "t",
-            "--",
-            "cat",
-            d2.to_str().unwrap(),
-        ],
-        false,
-    );
+    let (v, _) = backup_as_host_b(&env, b, &d2);
     assert!(v["id"].is_string()); // host B reads A's index: it now knows d1's blobs
     env.backup_file("s", &d3);
     let p = env.json(&["prune"], false); // host A: d1's backup and packs go
@@ -667,20 +676,7 @@ fn other_hosts_catalogs_do_not_dedup_against_deleted_packs() {
         "{p}"
     );
 
-    let v = env.json(
-        &[
-            "--catalog",
-            b,
-            "backup",
-            "command",
-            "--name",
-            "t",
-            "--",
-            "cat",
-            d1.to_str().unwrap(),
-        ],
-        false,
-    );
+    let (v, _) = backup_as_host_b(&env, b, &d1);
     assert!(
         v["new_blobs"].as_u64().unwrap() > 0,
         "host B must store d1 again: {v}"
@@ -710,27 +706,7 @@ fn catalogs_forget_pruned_index_objects_without_rereading_the_target() {
             f
         })
         .collect();
-    let backup_b = |f: &Path| {
-        let out = env.run(
-            &[
-                "-v",
-                "--json",
-                "--catalog",
-                b,
-                "backup",
-                "command",
-                "--name",
-                "t",
-                "--",
-                "cat",
-                f.to_str().unwrap(),
-            ],
-            false,
-        );
-        assert_success(&["backup (host B)"], &out);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        (v, String::from_utf8_lossy(&out.stderr).to_string())
-    };
+    let backup_b = |f: &Path| backup_as_host_b(&env, b, f);
     let prune_a = || {
         let out = env.run(&["-v", "--json", "prune"], false);
         assert_success(&["prune"], &out);
