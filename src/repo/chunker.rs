@@ -48,6 +48,21 @@ pub struct Chunker<R> {
     end: usize,
     eof: bool,
     finder: memchr::memmem::Finder<'static>,
+    /// What the last search for [`FORCED_MARKER`] learnt, so that each byte
+    /// is searched once (a search looks up to `max_size` ahead while a
+    /// chunk is about `avg_size` long): positions in `buf`.
+    marker: MarkerSearch,
+}
+
+/// The result of the last search for the forced-cut marker, in `buf`
+/// positions: no marker lies within `from..to` and starts before `found`,
+/// where one starts (none found: none lies within `from..to`). The default
+/// (`0..0`) knows nothing, since a search never starts at 0.
+#[derive(Debug, Clone, Copy, Default)]
+struct MarkerSearch {
+    from: usize,
+    to: usize,
+    found: Option<usize>,
 }
 
 pub fn gear_table(seed: &[u8; 32]) -> Box<[u64; 256]> {
@@ -96,6 +111,7 @@ impl<R: Read> Chunker<R> {
             end: 0,
             eof: false,
             finder: memchr::memmem::Finder::new(FORCED_MARKER),
+            marker: MarkerSearch::default(),
         }
     }
 
@@ -115,6 +131,8 @@ impl<R: Read> Chunker<R> {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+            // Positions moved: search afresh (once per max_size bytes).
+            self.marker = MarkerSearch::default();
         }
         while self.end - self.start < self.params.max_size && !self.eof {
             match self.reader.read(&mut self.buf[self.end..]) {
@@ -127,18 +145,43 @@ impl<R: Read> Chunker<R> {
         Ok(())
     }
 
-    /// Where the next chunk of `data` ends.
-    fn cut(&self, data: &[u8]) -> usize {
-        let p = &self.params;
-        let n = data.len();
+    /// Where the first [`FORCED_MARKER`] that starts at or after `from`
+    /// and ends by `to` starts (positions in `buf`), reusing what the last
+    /// search learnt: the same answer as searching `buf[from..to]`.
+    fn find_marker(&mut self, from: usize, to: usize) -> Option<usize> {
+        let m = self.marker;
+        let known = m.from <= from && from <= m.to;
+        if known {
+            if let Some(f) = m.found.filter(|&f| f >= from) {
+                // The first marker at or after m.from, so also after `from`.
+                return (f + FORCED_MARKER.len() <= to).then_some(f);
+            }
+        }
+        // Nothing starts in from..m.to - len + 1 (a marker could straddle
+        // the old window's end): search only the rest.
+        let resume = if known && m.found.is_none() {
+            (m.to + 1).saturating_sub(FORCED_MARKER.len()).max(from)
+        } else {
+            from
+        };
+        let found = self.finder.find(&self.buf[resume..to]).map(|i| i + resume);
+        self.marker = MarkerSearch { from, to, found };
+        found
+    }
+
+    /// Where the next chunk of `data` (`buf[start..end]`) ends.
+    fn cut(&mut self) -> usize {
+        let p = self.params;
+        let n = self.end - self.start;
         let limit = n.min(p.max_size);
         let forced = if limit > FORCED_CUT_MIN {
-            self.finder
-                .find(&data[FORCED_CUT_MIN - 1..limit])
-                .map(|i| i + FORCED_CUT_MIN)
+            let from = self.start + FORCED_CUT_MIN - 1;
+            self.find_marker(from, self.start + limit)
+                .map(|i| i - self.start + 1)
         } else {
             None
         };
+        let data = &self.buf[self.start..self.end];
         let limit = forced.unwrap_or(limit);
         if limit <= p.min_size {
             return limit;
@@ -169,9 +212,8 @@ impl<R: Read> Chunker<R> {
         if self.start == self.end {
             return Ok(None);
         }
-        let data = &self.buf[self.start..self.end];
-        let len = self.cut(data);
-        let chunk = data[..len].to_vec();
+        let len = self.cut();
+        let chunk = self.buf[self.start..self.start + len].to_vec();
         self.start += len;
         Ok(Some(chunk))
     }
@@ -250,6 +292,94 @@ mod tests {
         let b = chunks(&edited);
         let new = b.iter().filter(|c| !a.contains(*c)).count();
         assert!(new <= 3, "{new} new chunks");
+    }
+
+    /// The cuts of the original, uncached search: the forced-cut marker
+    /// searched in the whole window (up to `max_size`) for every chunk.
+    fn reference_cuts(data: &[u8], p: ChunkerParams, seed: &[u8; 32]) -> Vec<usize> {
+        let gear = gear_table(seed);
+        let bits = p.avg_size.next_power_of_two().trailing_zeros();
+        let (small, large) = (top_mask(bits + 2), top_mask(bits.saturating_sub(2).max(1)));
+        let mut cuts = Vec::new();
+        let mut start = 0;
+        while start < data.len() {
+            let window = &data[start..];
+            let mut limit = window.len().min(p.max_size);
+            if limit > FORCED_CUT_MIN {
+                if let Some(i) =
+                    memchr::memmem::find(&window[FORCED_CUT_MIN - 1..limit], FORCED_MARKER)
+                {
+                    limit = i + FORCED_CUT_MIN;
+                }
+            }
+            let mut len = limit;
+            if limit > p.min_size {
+                let mut hash = 0u64;
+                for i in p.min_size..limit {
+                    hash = (hash << 1).wrapping_add(gear[window[i] as usize]);
+                    let mask = if i < p.avg_size.min(limit) {
+                        small
+                    } else {
+                        large
+                    };
+                    if hash & mask == 0 {
+                        len = i + 1;
+                        break;
+                    }
+                }
+            }
+            start += len;
+            cuts.push(start);
+        }
+        cuts
+    }
+
+    /// Reads at most 1000 bytes a call, so the chunker refills and moves
+    /// its buffer often.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(out.len()).min(1000);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_marker_search_cache_cuts_where_a_full_search_does() {
+        // COPY lines at every distance: closer than the forced-cut minimum,
+        // around it, within a chunk, and further apart than max_size.
+        let mut data = Vec::new();
+        let mut gap = 1usize;
+        let noise = pseudo_random(400_000);
+        while data.len() < 3_000_000 {
+            let at = (data.len() * 7) % (noise.len() - 70_000);
+            data.extend_from_slice(&noise[at..at + gap % 70_000]);
+            data.extend_from_slice(b"\nCOPY public.t (a) FROM stdin;\n");
+            gap = gap * 3 / 2 + 97;
+            if gap > 150_000 {
+                gap = 13;
+            }
+        }
+        for p in [
+            params(),
+            ChunkerParams {
+                min_size: 1024,
+                avg_size: 4096,
+                max_size: 9000,
+            },
+        ] {
+            let mut c = Chunker::new(Trickle(&data), p, &[7u8; 32]);
+            let mut cuts = Vec::new();
+            let mut at = 0;
+            while let Some(ch) = c.next_chunk().unwrap() {
+                at += ch.len();
+                cuts.push(at);
+            }
+            assert_eq!(cuts, reference_cuts(&data, p, &[7u8; 32]), "{p:?}");
+        }
     }
 
     #[test]
