@@ -791,7 +791,7 @@ fn worker(
     stores: &[Store],
     level: i32,
 ) -> Result<()> {
-    let mut compressor = zstd::bulk::Compressor::new(level)?;
+    let mut compressor = super::pack::blob_compressor(level)?;
     for job in rx {
         if shared.abort.load(Ordering::Relaxed) {
             break;
