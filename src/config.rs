@@ -418,12 +418,7 @@ pub enum Location {
         path: PathBuf,
     },
     S3 {
-        bucket: String,
-        prefix: String,
-        endpoint: Option<String>,
-        region: String,
-        path_style: bool,
-        allow_http: bool,
+        place: crate::storage::S3Place,
         /// The provider preset the target was configured with.
         provider: Provider,
         access_key_id: Option<Secret>,
@@ -453,23 +448,13 @@ impl Target {
         let location = match &self.location {
             Location::Local { path } => StoreLocation::Local { path: path.clone() },
             Location::S3 {
-                bucket,
-                prefix,
-                endpoint,
-                region,
-                path_style,
-                allow_http,
+                place,
                 provider,
                 access_key_id,
                 secret_access_key,
                 session_token_env,
             } => StoreLocation::S3 {
-                bucket: bucket.clone(),
-                prefix: prefix.clone(),
-                endpoint: endpoint.clone(),
-                region: region.clone(),
-                path_style: *path_style,
-                allow_http: *allow_http,
+                place: place.clone(),
                 conditional_writes: provider.conditional_writes(),
                 access_key_id: access_key_id.as_ref().map(Secret::read).transpose()?,
                 secret_access_key: secret_access_key.as_ref().map(Secret::read).transpose()?,
@@ -1659,18 +1644,20 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
             );
         }
         Location::S3 {
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
-            endpoint: t.endpoint.clone(),
-            region: t
-                .region
-                .clone()
-                .or_else(|| provider.default_region(t.endpoint.as_deref()))
-                .unwrap_or_else(|| "us-east-1".into()),
-            path_style: t
-                .path_style
-                .unwrap_or(provider.default_path_style(t.endpoint.is_some())),
-            allow_http: t.allow_http,
+            place: crate::storage::S3Place {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+                endpoint: t.endpoint.clone(),
+                region: t
+                    .region
+                    .clone()
+                    .or_else(|| provider.default_region(t.endpoint.as_deref()))
+                    .unwrap_or_else(|| "us-east-1".into()),
+                path_style: t
+                    .path_style
+                    .unwrap_or(provider.default_path_style(t.endpoint.is_some())),
+                allow_http: t.allow_http,
+            },
             provider,
             access_key_id: secret(&t.access_key_id_env, &t.access_key_id_file),
             secret_access_key: secret(&t.secret_access_key_env, &t.secret_access_key_file),
@@ -1687,8 +1674,12 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
         );
     };
     if let Location::S3 {
-        endpoint: Some(e),
-        allow_http: false,
+        place:
+            crate::storage::S3Place {
+                endpoint: Some(e),
+                allow_http: false,
+                ..
+            },
         ..
     } = &location
     {
@@ -1860,10 +1851,14 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
         assert_eq!(c.targets.len(), 2);
         match &c.targets[1].location {
             Location::S3 {
-                bucket,
-                prefix,
-                path_style,
-                region,
+                place:
+                    crate::storage::S3Place {
+                        bucket,
+                        prefix,
+                        path_style,
+                        region,
+                        ..
+                    },
                 ..
             } => {
                 assert_eq!(bucket, "company-backups");
@@ -2160,11 +2155,8 @@ url = "file:///mnt/cloud"
         };
         let s3 = |t: Target| match t.location {
             Location::S3 {
-                region,
-                path_style,
-                provider,
-                ..
-            } => (region, path_style, provider),
+                place, provider, ..
+            } => (place.region, place.path_style, provider),
             _ => panic!("expected s3"),
         };
         assert_eq!(
