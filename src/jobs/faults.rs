@@ -165,6 +165,20 @@ impl World {
     }
 }
 
+/// The prune both prune runs make: keep the newest backup, for real.
+fn keep_last_one() -> (Policy, PruneOptions) {
+    let policy = Policy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let opts = PruneOptions {
+        dry_run: false,
+        lock_wait: std::time::Duration::from_secs(1),
+        lock_timing: LockTiming::default(),
+    };
+    (policy, opts)
+}
+
 fn backup(repo: &Repository, catalog: &Path, data: Data) -> Result<BackupOutcome> {
     let mut cat = Catalog::open(catalog)?;
     let opts = BackupOptions {
@@ -444,15 +458,7 @@ fn a_prune_crashed_at_every_write_leaves_a_sound_repository_and_the_next_prune_f
         drop(repo);
         latest
     };
-    let policy = Policy {
-        keep_last: Some(1),
-        ..Default::default()
-    };
-    let opts = PruneOptions {
-        dry_run: false,
-        lock_wait: std::time::Duration::from_secs(1),
-        lock_timing: LockTiming::default(),
-    };
+    let (policy, opts) = keep_last_one();
     // The prune command: each target in turn; a failing one does not stop the others.
     let prune_all = |repo: &Repository| -> Vec<Result<prune::TargetReport>> {
         repo.stores
@@ -912,15 +918,7 @@ fn a_prune_whose_deletes_are_refused_defers_them_and_loses_nothing() {
     let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
     let f = FaultStore::new(mem.clone(), plan);
     let repo = w.repo(f.clone());
-    let policy = Policy {
-        keep_last: Some(1),
-        ..Default::default()
-    };
-    let opts = PruneOptions {
-        dry_run: false,
-        lock_wait: std::time::Duration::from_secs(1),
-        lock_timing: LockTiming::default(),
-    };
+    let (policy, opts) = keep_last_one();
     let before: Vec<_> = repo
         .stores
         .iter()
