@@ -1076,3 +1076,43 @@ fn a_parallel_stream_restore_is_exact_and_stops_at_a_corrupt_blob() {
     assert!(got.len() as u64 <= before, "{} > {before}", got.len());
     assert_eq!(got[..], data[0].1[..got.len()]);
 }
+
+/// An index object that misplaces a blob in its pack (someone else wrote
+/// it, or a bit flipped before it was sealed): every read of that pack —
+/// the full read and a sample — compares the pack with its own index
+/// entries and reports the disagreement.
+#[test]
+fn an_index_that_misplaces_a_blob_in_its_pack_is_reported_by_every_data_read() {
+    use crate::repo::format::{content_name, index_path, INDEX_DIR};
+    use crate::repo::index;
+    let w = World::new();
+    let (pre, _, _) = pre_state(&w, 1);
+    let repo = w.repo(Arc::new(pre));
+    let s = &repo.stores[0];
+    let identities = keys::load_identities(&w.identity).unwrap();
+    // Swap the offsets of two blobs of one pack in its index object (sealed
+    // with the repository's key: what a writer with the key could do).
+    let name = names(s, INDEX_DIR).into_iter().next().unwrap();
+    let mut packs = index::decode(&s.get(&name).unwrap().unwrap(), &repo.dedup).unwrap();
+    let pack = packs.iter_mut().find(|p| p.entries.len() >= 2).unwrap();
+    let (a, b) = (pack.entries[0].offset, pack.entries[1].offset);
+    pack.entries[0].offset = b;
+    pack.entries[1].offset = a;
+    let forged = index::encode(&packs, &repo.dedup).unwrap();
+    s.delete(&name).unwrap();
+    s.put(&index_path(&content_name(&forged)), forged.into())
+        .unwrap();
+    for mode in [Mode::ReadData, Mode::Sample(100.0)] {
+        let r = verify::verify_target(&repo, s, mode, Some(&identities), &Silent).unwrap();
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.message.contains("the index disagrees with the pack")),
+            "{mode:?}: {:#?}",
+            r.problems
+        );
+    }
+    // The structure check reads no pack: it cannot see it.
+    let r = verify::verify_target(&repo, s, Mode::Structure, None, &Silent).unwrap();
+    assert!(r.ok, "{:#?}", r.problems);
+}
