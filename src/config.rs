@@ -1462,15 +1462,20 @@ pub fn validate_name(name: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
-    let url = match &s.url {
-        Some(u) => u.clone(),
-        None => {
-            return usage(
-                format!("source '{}' of kind postgres has no url.", s.name),
-                "Add url = \"postgresql://backup@127.0.0.1:5432/app\" (no password in it).",
-            )
-        }
+/// A PostgreSQL source's url, parsed: present, valid and without a
+/// password. `kind` names the source kind, `add` is the remedy when the url
+/// is missing and `form` the shape of a valid url.
+fn source_url(
+    s: &FileSource,
+    kind: &str,
+    add: &str,
+    form: &str,
+) -> Result<(String, tokio_postgres::Config)> {
+    let Some(url) = s.url.clone() else {
+        return usage(
+            format!("source '{}' of kind {kind} has no url.", s.name),
+            add,
+        );
     };
     let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
         Failure::new(
@@ -1481,7 +1486,7 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
                 crate::redact::conninfo_error(&e)
             ),
         )
-        .with_remedy("Write postgresql://USER@HOST:PORT/DATABASE.")
+        .with_remedy(format!("Write {form}."))
     })?;
     if parsed.get_password().is_some() {
         return usage(
@@ -1489,6 +1494,16 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
             "Remove it from the url and use password_file, PGPASSFILE or PGPASSWORD instead: a password in the config ends up in logs and process lists.",
         );
     }
+    Ok((url, parsed))
+}
+
+fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
+    let (url, parsed) = source_url(
+        s,
+        "postgres",
+        "Add url = \"postgresql://backup@127.0.0.1:5432/app\" (no password in it).",
+        "postgresql://USER@HOST:PORT/DATABASE",
+    )?;
     if parsed.get_dbname().is_none() {
         return usage(
             format!("source '{}' names no database in its url.", s.name),
@@ -1544,32 +1559,12 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
 }
 
 fn validate_physical(base: &Path, s: &FileSource) -> Result<PhysicalSpec> {
-    let url = match &s.url {
-        Some(u) => u.clone(),
-        None => {
-            return usage(
-                format!("source '{}' of kind postgres-physical has no url.", s.name),
-                "Add url = \"postgresql://replicator@127.0.0.1:5432/postgres\" (a role with REPLICATION, no password in it).",
-            )
-        }
-    };
-    let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
-        Failure::new(
-            ExitStatus::Usage,
-            format!(
-                "source '{}' has an invalid url: {}.",
-                s.name,
-                crate::redact::conninfo_error(&e)
-            ),
-        )
-        .with_remedy("Write postgresql://USER@HOST:PORT/postgres.")
-    })?;
-    if parsed.get_password().is_some() {
-        return usage(
-            format!("source '{}' has a password in its url.", s.name),
-            "Remove it from the url and use password_file, PGPASSFILE or PGPASSWORD instead: a password in the config ends up in logs and process lists.",
-        );
-    }
+    let (url, _) = source_url(
+        s,
+        "postgres-physical",
+        "Add url = \"postgresql://replicator@127.0.0.1:5432/postgres\" (a role with REPLICATION, no password in it).",
+        "postgresql://USER@HOST:PORT/postgres",
+    )?;
     if !s.paths.is_empty()
         || !s.command.is_empty()
         || s.format.is_some()
