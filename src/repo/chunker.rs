@@ -22,18 +22,20 @@ pub struct ChunkerParams {
     pub max_size: usize,
 }
 
-/// New repositories: 128 KiB / 256 KiB / 1 MiB. A night's churn re-stores
+/// New repositories: 128 KiB / 512 KiB / 2 MiB. A night's churn re-stores
 /// each changed region's chunk, and every table's last chunk (rows are
-/// appended there): on bench.sh's stream the next night stores 37.6 MB
+/// appended there): on bench.sh's stream the next night stores 41.2 MB
 /// instead of 49.4 MB with 256 KiB / 1 MiB / 4 MiB (repositories created
-/// before 2026-12-01), for 1.5 % more bytes in the first backup and four
-/// times the blobs (about 3,300 a GB; README, Benchmarks).
+/// before 2026-12-01), for 0.5 % more bytes in the first backup (still no
+/// more than restic) and twice the blobs (about 1,700 a GB). 256 KiB
+/// average chunks stored 37.6 MB but 1.5 % more in the first backup (more
+/// than restic) with four times the blobs (README, Benchmarks).
 impl Default for ChunkerParams {
     fn default() -> Self {
         ChunkerParams {
             min_size: 128 * 1024,
-            avg_size: 256 * 1024,
-            max_size: 1024 * 1024,
+            avg_size: 512 * 1024,
+            max_size: 2 * 1024 * 1024,
         }
     }
 }
