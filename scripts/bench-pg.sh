@@ -11,6 +11,9 @@
 #   vaultctl restore --jobs 1, 2, 4             (the curve), with peak RSS (target < 150 MB)
 # Usage: scripts/bench-pg.sh [SIZE_MB]   (default 1024; e.g. 50 for a smoke run)
 # VAULTCTL_BIN overrides the binary (default: a release build).
+# VAULTCTL_BIN_BEFORE (optional): an older binary to compare with: after
+# the run, restore and dr run with each binary, alternated, twice; prints
+# wall and CPU seconds (user + sys of vaultctl) and peak RSS of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB="${1:-1024}"
@@ -177,6 +180,29 @@ for j in 1 2 4; do
     drop "by_jobs_$j"
 done
 
+# Before/after: the same restore and dr run with each binary, alternated
+# (so that background load hits both alike), twice.
+compare=()
+if [ -n "${VAULTCTL_BIN_BEFORE:-}" ]; then
+    n=0
+    for _ in 1 2; do
+        for which in before after; do
+            bin="$VAULTCTL_BIN"; [ "$which" = before ] && bin="$VAULTCTL_BIN_BEFORE"
+            n=$((n + 1))
+            /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$bin" --config "$WORK/config.toml" --no-progress -q \
+                restore bench:latest --type full --target-db "$(url cmp_r$n)" --create --yes >/dev/null
+            read -r e u s m < "$WORK/time"
+            compare+=("$(printf '%-6s restore  %6.2f s wall, %6.2f s CPU, %4s MB' "$which" "$e" "$(echo "$u + $s" | bc)" "$((m / 1024))")")
+            drop "cmp_r$n"
+            /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$bin" --config "$WORK/config.toml" --no-progress -q \
+                dr run --source bench --target-db "$(url cmp_d$n)" --reason benchmark --yes >/dev/null
+            read -r e u s m < "$WORK/time"
+            compare+=("$(printf '%-6s dr run   %6.2f s wall, %6.2f s CPU, %4s MB' "$which" "$e" "$(echo "$u + $s" | bc)" "$((m / 1024))")")
+            drop "cmp_d$n"
+        done
+    done
+fi
+
 printf '\nPostgreSQL benchmark: database %s MB, plain dump %s MB\n' "$SIZE_MB" "$((dump_size / 1048576))"
 printf '%-44s %8.2f s  (median of %s)\n' "pg_dump --format=plain > /dev/null" "$t_dump" "${dumps[*]}"
 printf '%-44s %8.2f s  (%sx pg_dump; target <= 1.1x)\n' "vaultctl backup (first run)" "$t_v1" "$(ratio "$t_v1" "$t_dump")"
@@ -195,3 +221,7 @@ for c in "${curve[@]}"; do
     set -- $c
     printf '%-44s %8.2f s  (peak RSS %s MB, target < 150)\n' "vaultctl restore --jobs $1" "$2" "$3"
 done
+if [ "${#compare[@]}" -gt 0 ]; then
+    printf '\nbefore: %s\nafter:  %s\n' "$VAULTCTL_BIN_BEFORE" "$VAULTCTL_BIN"
+    printf '%s\n' "${compare[@]}"
+fi
