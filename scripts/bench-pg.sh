@@ -14,6 +14,9 @@
 # VAULTCTL_BIN_BEFORE (optional): an older binary to compare with: after
 # the run, restore and dr run with each binary, alternated, twice; prints
 # wall and CPU seconds (user + sys of vaultctl) and peak RSS of each.
+# BENCH_PG_TIMELINE=FILE (optional): the debug log of the --jobs 2 restore
+# (each COPY segment and post-data statement with its start and end, in
+# seconds since the load began) goes to FILE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB="${1:-1024}"
@@ -173,8 +176,10 @@ t_dr=$(t "${V[@]}" dr run --source bench --target-db "$(url by_dr)" --reason ben
 rto_ms=$("${V[@]}" --json dr history --kind run --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["rto_ms"])')
 curve=()
 for j in 1 2 4; do
+    log=/dev/stderr; filter=vaultctl=error
+    if [ "$j" = 2 ] && [ -n "${BENCH_PG_TIMELINE:-}" ]; then log="$BENCH_PG_TIMELINE"; filter=vaultctl=debug; fi
     s=$(date +%s.%N)
-    /usr/bin/time -f %M -o "$WORK/rss" "${V[@]}" restore bench:latest --type full --target-db "$(url by_jobs_$j)" --create --yes --jobs "$j" >/dev/null
+    RUST_LOG=$filter /usr/bin/time -f %M -o "$WORK/rss" "${V[@]}" restore bench:latest --type full --target-db "$(url by_jobs_$j)" --create --yes --jobs "$j" >/dev/null 2>"$log"
     e=$(date +%s.%N)
     curve+=("$(printf '%s %.2f %s' "$j" "$(echo "$e - $s" | bc)" "$(( $(cat "$WORK/rss") / 1024 ))")")
     drop "by_jobs_$j"
@@ -200,6 +205,15 @@ if [ -n "${VAULTCTL_BIN_BEFORE:-}" ]; then
             compare+=("$(printf '%-6s dr run   %6.2f s wall, %6.2f s CPU, %4s MB' "$which" "$e" "$(echo "$u + $s" | bc)" "$((m / 1024))")")
             drop "cmp_d$n"
         done
+    done
+    # glibc's malloc arenas at 4 jobs (the new binary keeps 2 unless
+    # MALLOC_ARENA_MAX is set; glibc's own default is 8 per core).
+    for a in 1 2 $((8 * $(nproc))); do
+        /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" env MALLOC_ARENA_MAX=$a "$VAULTCTL_BIN" --config "$WORK/config.toml" --no-progress -q \
+            restore bench:latest --type full --target-db "$(url cmp_arena)" --create --yes --jobs 4 >/dev/null
+        read -r e u s m < "$WORK/time"
+        compare+=("$(printf 'after  --jobs 4, MALLOC_ARENA_MAX=%-3s %6.2f s wall, %6.2f s CPU, %4s MB' "$a" "$e" "$(echo "$u + $s" | bc)" "$((m / 1024))")")
+        drop cmp_arena
     done
 fi
 
