@@ -176,10 +176,13 @@ t_dr=$(t "${V[@]}" dr run --source bench --target-db "$(url by_dr)" --reason ben
 rto_ms=$("${V[@]}" --json dr history --kind run --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["rto_ms"])')
 curve=()
 for j in 1 2 4; do
-    log=/dev/stderr; filter=vaultctl=error
-    if [ "$j" = 2 ] && [ -n "${BENCH_PG_TIMELINE:-}" ]; then log="$BENCH_PG_TIMELINE"; filter=vaultctl=debug; fi
+    # (Not 2>/dev/stderr: reopening a redirected stderr truncates its file.)
+    exec 3>&2
+    filter=vaultctl=error
+    if [ "$j" = 2 ] && [ -n "${BENCH_PG_TIMELINE:-}" ]; then exec 3>"$BENCH_PG_TIMELINE"; filter=vaultctl=debug; fi
     s=$(date +%s.%N)
-    RUST_LOG=$filter /usr/bin/time -f %M -o "$WORK/rss" "${V[@]}" restore bench:latest --type full --target-db "$(url by_jobs_$j)" --create --yes --jobs "$j" >/dev/null 2>"$log"
+    RUST_LOG=$filter /usr/bin/time -f %M -o "$WORK/rss" "${V[@]}" restore bench:latest --type full --target-db "$(url by_jobs_$j)" --create --yes --jobs "$j" >/dev/null 2>&3
+    exec 3>&-
     e=$(date +%s.%N)
     curve+=("$(printf '%s %.2f %s' "$j" "$(echo "$e - $s" | bc)" "$(( $(cat "$WORK/rss") / 1024 ))")")
     drop "by_jobs_$j"
