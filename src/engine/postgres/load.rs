@@ -11,13 +11,12 @@
 //!   connection, each as it is read.
 //! * **data** — each COPY block goes to `COPY … FROM STDIN` on one of
 //!   `jobs` worker connections; a big one is cut at a row boundary past
-//!   [`Tuning::segment`] bytes, but only when another connection is idle
-//!   or its worker fell behind (the rest of the segment spills): the rest
-//!   is its own `COPY … FROM STDIN` of the same table on the next free
+//!   [`Tuning::segment`] bytes, but only when another connection is idle:
+//!   the rest is its own `COPY … FROM STDIN` of the same table on that
 //!   connection, so that the largest table does not load alone at the end,
-//!   yet while every connection is busy and keeping up a block keeps
-//!   loading on its own (several COPYs into one table contend for its
-//!   extension lock; a table is loaded once all its segments are). Statements pg_dump puts between the blocks
+//!   yet while every connection is busy a block keeps loading on its own
+//!   (several COPYs into one table contend for its extension lock; a table
+//!   is loaded once all its segments are). Statements pg_dump puts between the blocks
 //!   (`setval`, large objects, `SET`) run in order on the coordinator.
 //! * **post-data** — from the first other statement after the data on
 //!   (indexes, constraints, triggers, foreign keys, policies, ACLs…):
@@ -1442,19 +1441,10 @@ impl Loader<'_, '_> {
             }
         }
         c.seg += len;
-        // Past the segment size the block is cut when another connection
-        // is idle, or when this segment's worker fell behind (its rest is
-        // spilled): the rest then goes to the next connection that frees
-        // up, and the reader waits for it. Without the second rule a big
-        // block read while every connection was busy spilled whole into
-        // one segment: at 1 GiB the biggest table (53 % of the rows'
-        // bytes) loaded alone on one connection for 25 s while the other
-        // ran out of work, and its indexes and foreign key ended the
-        // restore. While the worker keeps up (nothing spilled) and every
-        // connection is busy, the block keeps loading here (no two COPYs
-        // into one table for nothing).
-        let behind = c.spill.is_some();
-        let mut cut = c.seg >= segment && (behind || pool.idle.load(Ordering::SeqCst) > 0);
+        // Past the segment size the block is cut only when another
+        // connection is idle: while every one is busy it keeps loading
+        // here (no two COPYs into one table for nothing).
+        let mut cut = c.seg >= segment && pool.idle.load(Ordering::SeqCst) > 0;
         if let Some(t) = c.truncated.as_ref().filter(|_| cut) {
             // A first segment loaded with FREEZE: its worker truncates the
             // table first (a few round trips), and no later segment may
