@@ -1032,7 +1032,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__dr__subcmd__drill)
-            opts="-v -q -h --source --scratch-db --password-file --report --pg-bin-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-v -q -h --source --scratch-db --password-file --report --pg-bin-dir --count-rows --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1246,7 +1246,7 @@ _vaultctl() {
             return 0
             ;;
         vaultctl__subcmd__dr__subcmd__run)
-            opts="-y -v -q -h --source --target-db --password-file --reason --backup --yes --report --pg-bin-dir --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
+            opts="-y -v -q -h --source --target-db --password-file --reason --backup --yes --report --pg-bin-dir --count-rows --config --json --no-progress --verbose --quiet --identity --catalog --metrics-textfile --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

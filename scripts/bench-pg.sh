@@ -11,6 +11,12 @@
 #   vaultctl restore --jobs 1, 2, 4             (the curve), with peak RSS (target < 150 MB)
 # Usage: scripts/bench-pg.sh [SIZE_MB]   (default 1024; e.g. 50 for a smoke run)
 # VAULTCTL_BIN overrides the binary (default: a release build).
+# VAULTCTL_BIN_BEFORE (optional): an older binary to compare with: after
+# the run, restore and dr run with each binary, alternated, twice; prints
+# wall and CPU seconds (user + sys of vaultctl) and peak RSS of each.
+# BENCH_PG_TIMELINE=FILE (optional): the debug log of the --jobs 2 restore
+# (each COPY segment and post-data statement with its start and end, in
+# seconds since the load began) goes to FILE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB="${1:-1024}"
@@ -170,12 +176,49 @@ t_dr=$(t "${V[@]}" dr run --source bench --target-db "$(url by_dr)" --reason ben
 rto_ms=$("${V[@]}" --json dr history --kind run --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["rto_ms"])')
 curve=()
 for j in 1 2 4; do
+    # (Not 2>/dev/stderr: reopening a redirected stderr truncates its file.)
+    exec 3>&2
+    filter=vaultctl=error
+    if [ "$j" = 2 ] && [ -n "${BENCH_PG_TIMELINE:-}" ]; then exec 3>"$BENCH_PG_TIMELINE"; filter=vaultctl=debug; fi
     s=$(date +%s.%N)
-    /usr/bin/time -f %M -o "$WORK/rss" "${V[@]}" restore bench:latest --type full --target-db "$(url by_jobs_$j)" --create --yes --jobs "$j" >/dev/null
+    RUST_LOG=$filter /usr/bin/time -f %M -o "$WORK/rss" "${V[@]}" restore bench:latest --type full --target-db "$(url by_jobs_$j)" --create --yes --jobs "$j" >/dev/null 2>&3
+    exec 3>&-
     e=$(date +%s.%N)
     curve+=("$(printf '%s %.2f %s' "$j" "$(echo "$e - $s" | bc)" "$(( $(cat "$WORK/rss") / 1024 ))")")
     drop "by_jobs_$j"
 done
+
+# Before/after: the same restore and dr run with each binary, alternated
+# (so that background load hits both alike), twice.
+compare=()
+if [ -n "${VAULTCTL_BIN_BEFORE:-}" ]; then
+    n=0
+    for _ in 1 2; do
+        for which in before after; do
+            bin="$VAULTCTL_BIN"; [ "$which" = before ] && bin="$VAULTCTL_BIN_BEFORE"
+            n=$((n + 1))
+            /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$bin" --config "$WORK/config.toml" --no-progress -q \
+                restore bench:latest --type full --target-db "$(url cmp_r$n)" --create --yes >/dev/null
+            read -r e u s m < "$WORK/time"
+            compare+=("$(printf '%-6s restore  %6.2f s wall, %6.2f s CPU, %4s MB' "$which" "$e" "$(echo "$u + $s" | bc)" "$((m / 1024))")")
+            drop "cmp_r$n"
+            /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$bin" --config "$WORK/config.toml" --no-progress -q \
+                dr run --source bench --target-db "$(url cmp_d$n)" --reason benchmark --yes >/dev/null
+            read -r e u s m < "$WORK/time"
+            compare+=("$(printf '%-6s dr run   %6.2f s wall, %6.2f s CPU, %4s MB' "$which" "$e" "$(echo "$u + $s" | bc)" "$((m / 1024))")")
+            drop "cmp_d$n"
+        done
+    done
+    # glibc's malloc arenas at 4 jobs (the new binary keeps 2 unless
+    # MALLOC_ARENA_MAX is set; glibc's own default is 8 per core).
+    for a in 1 2 $((8 * $(nproc))); do
+        /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" env MALLOC_ARENA_MAX=$a "$VAULTCTL_BIN" --config "$WORK/config.toml" --no-progress -q \
+            restore bench:latest --type full --target-db "$(url cmp_arena)" --create --yes --jobs 4 >/dev/null
+        read -r e u s m < "$WORK/time"
+        compare+=("$(printf 'after  --jobs 4, MALLOC_ARENA_MAX=%-3s %6.2f s wall, %6.2f s CPU, %4s MB' "$a" "$e" "$(echo "$u + $s" | bc)" "$((m / 1024))")")
+        drop cmp_arena
+    done
+fi
 
 printf '\nPostgreSQL benchmark: database %s MB, plain dump %s MB\n' "$SIZE_MB" "$((dump_size / 1048576))"
 printf '%-44s %8.2f s  (median of %s)\n' "pg_dump --format=plain > /dev/null" "$t_dump" "${dumps[*]}"
@@ -195,3 +238,7 @@ for c in "${curve[@]}"; do
     set -- $c
     printf '%-44s %8.2f s  (peak RSS %s MB, target < 150)\n' "vaultctl restore --jobs $1" "$2" "$3"
 done
+if [ "${#compare[@]}" -gt 0 ]; then
+    printf '\nbefore: %s\nafter:  %s\n' "$VAULTCTL_BIN_BEFORE" "$VAULTCTL_BIN"
+    printf '%s\n' "${compare[@]}"
+fi

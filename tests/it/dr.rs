@@ -248,7 +248,7 @@ fn fresh_machine_dr_run_rebuilds_catalog_restores_and_verifies_every_table() {
     assert!(md.contains("# vaultctl DR run 1: SUCCEEDED"), "{md}");
     assert!(md.contains("RTO achieved"), "{md}");
     assert!(
-        md.contains("| public.order_items | yes | 2400 | manifest | 2400 | pass |"),
+        md.contains("| public.order_items | yes | 2400 | manifest | 2400 | COPY tags | pass |"),
         "{md}"
     );
 
@@ -579,4 +579,126 @@ fn configured_drill_goes_stale_and_a_successful_drill_resolves_it_with_metrics()
         human.contains("drill of source") && human.contains("weekly"),
         "{human}"
     );
+}
+
+/// Runs `dr run` of source db into `db` with `extra` flags, paused at
+/// `point` (a `VAULTCTL_TEST_PAUSE_DIR` point) while `meanwhile` runs on
+/// the cluster; returns the run's output.
+fn dr_run_paused(
+    c: &Cluster,
+    v: &Vault,
+    db: &str,
+    extra: &[&str],
+    point: &str,
+    meanwhile: impl FnOnce(),
+) -> Output {
+    let pause = tempfile::tempdir().unwrap();
+    // The run's other pause points pass at once.
+    for other in ["load-data", "dr-check"].iter().filter(|p| **p != point) {
+        std::fs::write(pause.path().join(format!("{other}.go")), b"").unwrap();
+    }
+    let target = c.url("postgres", db);
+    let mut args = vec![
+        "--json",
+        "dr",
+        "run",
+        "--source",
+        "db",
+        "--target-db",
+        &target,
+        "--reason",
+        "check test",
+        "--yes",
+    ];
+    args.extend_from_slice(extra);
+    let child = v
+        .command(&args)
+        .env("VAULTCTL_TEST_PAUSE_DIR", pause.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !pause.path().join(format!("{point}.reached")).exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "{point} not reached"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    meanwhile();
+    std::fs::write(pause.path().join(format!("{point}.go")), b"").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The check of `table` in a run's JSON.
+fn table_check(j: &serde_json::Value, table: &str) -> serde_json::Value {
+    j["checks"]["tables"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks: {j}"))
+        .iter()
+        .find(|t| t["table"] == table)
+        .unwrap_or_else(|| panic!("no check of {table}: {j}"))
+        .clone()
+}
+
+#[test]
+fn dr_run_checks_rows_against_the_servers_copy_tags_and_fails_when_rows_are_missing() {
+    let c = fixture();
+    let v = vault(&c);
+    v.backup(&["db"]);
+    let items = c.count("app", "SELECT count(*) FROM order_items") as u64;
+    let kept = c.count("app", "SELECT count(*) FROM order_items WHERE id % 2 = 0") as u64;
+    assert!(kept > 0 && kept < items);
+
+    // The server stores only half of order_items' rows (a trigger added
+    // to the database being restored, before its first COPY): the rows it
+    // acknowledged (COPY tags) are fewer than the backup's, and the run
+    // fails without counting the table.
+    let o = dr_run_paused(&c, &v, "rows_skipped", &[], "load-data", || {
+        c.psql(
+            "rows_skipped_vaultctl_restore",
+            "CREATE FUNCTION public.odd_out() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.id % 2 = 1 THEN RETURN NULL; END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER odd_out BEFORE INSERT ON public.order_items FOR EACH ROW EXECUTE FUNCTION public.odd_out();",
+        );
+    });
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let j = json_of(&o);
+    assert_eq!(j["ok"], false, "{j}");
+    let t = table_check(&j, "public.order_items");
+    assert_eq!(t["status"], "fail", "{t}");
+    assert_eq!(t["actual_from"], "copy", "{t}");
+    assert_eq!(t["expected"].as_u64(), Some(items), "{t}");
+    assert_eq!(t["actual"].as_u64(), Some(kept), "{t}");
+    let orders = table_check(&j, "public.orders");
+    assert_eq!(orders["status"], "pass", "{orders}");
+    assert_eq!(orders["actual_from"], "copy", "{orders}");
+    assert_eq!(j["checks"]["counted"], 0, "{j}");
+    assert!(
+        text(&o).contains(&format!(
+            "table public.order_items has {kept} rows, the backup has {items}"
+        )),
+        "{}",
+        text(&o)
+    );
+
+    // Rows deleted after the load (between the restore and the check):
+    // --count-rows counts every table and sees it.
+    let o = dr_run_paused(
+        &c,
+        &v,
+        "rows_deleted",
+        &["--count-rows"],
+        "dr-check",
+        || {
+            c.psql("rows_deleted", "DELETE FROM order_items WHERE id % 2 = 1");
+        },
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let j = json_of(&o);
+    let t = table_check(&j, "public.order_items");
+    assert_eq!(t["status"], "fail", "{t}");
+    assert_eq!(t["actual_from"], "count", "{t}");
+    assert_eq!(t["actual"].as_u64(), Some(kept), "{t}");
+    assert_eq!(j["checks"]["acknowledged"], 0, "{j}");
 }

@@ -72,6 +72,9 @@ pub struct RunArgs {
     /// Where psql is (default: the source's config, else PATH)
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
+    /// Count every restored table's rows with count(*) (slower: reads the whole database again) instead of taking the rows the server acknowledged for each COPY
+    #[arg(long)]
+    pub count_rows: bool,
 }
 
 #[derive(Args, Debug)]
@@ -91,6 +94,9 @@ pub struct DrillArgs {
     /// Where psql is (default: the source's config, else PATH)
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
+    /// Count every restored table's rows with count(*) (slower: reads the whole database again) instead of taking the rows the server acknowledged for each COPY
+    #[arg(long)]
+    pub count_rows: bool,
 }
 
 #[derive(Args, Debug)]
@@ -123,6 +129,7 @@ pub fn run(ctx: &Ctx, cmd: DrCommand) -> Result<ExitStatus> {
                 backup: a.backup,
                 report: a.report,
                 pg_bin_dir: a.pg_bin_dir,
+                count_rows: a.count_rows,
             });
             execute(ctx, &mode, yes)
         }
@@ -133,6 +140,7 @@ pub fn run(ctx: &Ctx, cmd: DrCommand) -> Result<ExitStatus> {
                 password_file: a.password_file,
                 report: a.report,
                 pg_bin_dir: a.pg_bin_dir,
+                count_rows: a.count_rows,
             });
             execute(ctx, &mode, true)
         }

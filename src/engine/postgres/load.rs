@@ -67,7 +67,7 @@
 //! next job); `SET`s of settings the server does not know (a newer pg_dump)
 //! are left out. Statements must be UTF-8 (the protocol client's encoding).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -252,6 +252,11 @@ pub struct Loaded {
     /// A selective merge: tables left out because they carry no tenant
     /// column.
     pub global: Vec<String>,
+    /// The rows the server acknowledged per table (`schema.name`): the
+    /// `COPY n` command tags of the table's COPY segments, summed. The
+    /// server's own word on what it stored, at no cost (`dr run` checks
+    /// against it instead of counting every table again).
+    pub acknowledged: BTreeMap<String, u64>,
 }
 
 /// Loads the stream `reader` into `db`. Returns once the whole stream was
@@ -381,7 +386,10 @@ impl<'a, 'o> Loader<'a, 'o> {
         if self.opts.transaction == Transaction::Single {
             super::execute(&self.coord, if commit { "COMMIT" } else { "ROLLBACK" })?;
         }
-        if let Some(p) = self.pool.take() {
+        if let Some(mut p) = self.pool.take() {
+            for (t, n) in std::mem::take(&mut p.acknowledged) {
+                *self.report.acknowledged.entry(t).or_default() += n;
+            }
             p.stop();
         }
         Ok(self.report)
@@ -631,6 +639,10 @@ struct Pool {
     blocks: HashMap<u64, (usize, bool)>,
     /// When the last COPY block finished.
     last_copy: Option<Instant>,
+    /// The `COPY n` tags of the segments loaded, summed per table.
+    acknowledged: BTreeMap<String, u64>,
+    /// When the pool started: the timeline's zero (debug log).
+    epoch: Instant,
 }
 
 impl Pool {
@@ -646,6 +658,7 @@ impl Pool {
         let spilled = Arc::new(AtomicU64::new(0));
         let idle = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
+        let epoch = Instant::now();
         for i in 0..n {
             let client = db.connect()?;
             for sql in setup {
@@ -656,7 +669,17 @@ impl Pool {
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("vaultctl-load-{i}"))
-                    .spawn(move || worker(client, rx, tx, sp, idle, progress))?,
+                    .spawn(move || {
+                        worker(
+                            client,
+                            rx,
+                            tx,
+                            sp,
+                            idle,
+                            progress,
+                            Timeline { epoch, worker: i },
+                        )
+                    })?,
             );
         }
         Ok(Pool {
@@ -670,6 +693,8 @@ impl Pool {
             loading: HashMap::new(),
             blocks: HashMap::new(),
             last_copy: None,
+            acknowledged: BTreeMap::new(),
+            epoch,
         })
     }
 
@@ -715,7 +740,8 @@ impl Pool {
                     self.loading.remove(t);
                 }
             }
-            if d.result.is_ok() {
+            if let Ok(rows) = &d.result {
+                *self.acknowledged.entry(t.clone()).or_default() += rows;
                 self.last_copy = Some(Instant::now());
                 if let Some(b) = self.blocks.get_mut(block) {
                     b.0 -= 1;
@@ -758,6 +784,24 @@ impl Pool {
     }
 }
 
+/// A worker's place in the load's timeline (`-vv`: a debug line with the
+/// seconds since the pool started for each job's start and end, to see
+/// which connection loads or builds what, when).
+struct Timeline {
+    epoch: Instant,
+    worker: usize,
+}
+
+impl Timeline {
+    fn log(&self, what: std::fmt::Arguments<'_>) {
+        tracing::debug!(
+            "load +{:.3}s worker {}: {what}",
+            self.epoch.elapsed().as_secs_f64(),
+            self.worker
+        );
+    }
+}
+
 fn worker(
     client: Arc<Client>,
     jobs: Receiver<Job>,
@@ -765,6 +809,7 @@ fn worker(
     spilled: Arc<AtomicU64>,
     idle: Arc<AtomicUsize>,
     progress: Option<Arc<dyn Progress>>,
+    timeline: Timeline,
 ) {
     let mut applied = 0;
     loop {
@@ -778,6 +823,16 @@ fn worker(
             .iter()
             .try_for_each(|s| super::execute(&client, s));
         applied = session.len();
+        let label = match &job {
+            Job::Copy { table, block, .. } => format!("COPY {table} (block {block})"),
+            Job::Sql { line, .. } => format!("statement on line {line}"),
+        };
+        match &job {
+            Job::Copy { .. } => timeline.log(format_args!("{label} starts")),
+            Job::Sql { sql, .. } => {
+                timeline.log(format_args!("{label} starts: {}", first_line(sql)))
+            }
+        }
         let (id, copy, result) = match job {
             Job::Copy {
                 table,
@@ -810,6 +865,11 @@ fn worker(
             ),
         };
         let failed = result.is_err();
+        match &result {
+            Ok(n) if copy.is_some() => timeline.log(format_args!("{label} ends: {n} rows")),
+            Ok(_) => timeline.log(format_args!("{label} ends")),
+            Err(e) => timeline.log(format_args!("{label} failed: {e}")),
+        }
         if done.send(Done { id, copy, result }).is_err() || failed {
             return;
         }
@@ -1146,6 +1206,8 @@ impl Loader<'_, '_> {
             return Ok(());
         }
         if !self.seen_copy {
+            // Tests: the schema is in place, no row is loaded yet.
+            crate::repo::test_pause("load-data");
             self.seen_copy = true;
             self.report.phases.schema_ms = self.started.elapsed().as_millis() as u64;
             let left = self.opts.size.map(|s| s.saturating_sub(self.offset));
@@ -1185,6 +1247,14 @@ impl Loader<'_, '_> {
         };
         let block = self.blocks;
         self.blocks += 1;
+        if let Some(p) = &self.pool {
+            tracing::debug!(
+                "load +{:.3}s reader: COPY block {block} of {} at byte {} of the stream",
+                p.epoch.elapsed().as_secs_f64(),
+                self.table,
+                self.offset
+            );
+        }
         let mut truncated = None;
         let tx = match &mut self.pool {
             Some(pool) => {
@@ -1314,7 +1384,8 @@ impl Loader<'_, '_> {
                 }
             }
             if end {
-                runtime().block_on(sink.as_mut().finish()).map_err(failed)?;
+                let rows = runtime().block_on(sink.as_mut().finish()).map_err(failed)?;
+                *self.report.acknowledged.entry(table.clone()).or_default() += rows;
                 self.inline = None;
                 self.copy = None;
                 self.table_done();

@@ -79,6 +79,10 @@ pub struct TableCount {
     /// tenant replace: the tenant's rows deleted before the insert.
     #[serde(skip_serializing_if = "is_zero")]
     pub deleted: u64,
+    /// full: the rows the server acknowledged storing (its `COPY n`
+    /// command tags, summed over the table's COPY segments).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -357,6 +361,7 @@ fn run_load(
             table: t.clone(),
             rows: *n,
             inserted: *n,
+            acknowledged: loaded.acknowledged.get(t).copied(),
             ..Default::default()
         });
         report.rows += n;
