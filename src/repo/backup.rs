@@ -27,8 +27,9 @@ use super::index::{self, IndexedPack};
 use super::index::{DedupLookup, IndexStore};
 use super::keys::DedupKey;
 use super::lock::{CommitError, Leases, RepoLock};
-use super::manifest::{self, Artifact, Body, Header};
+use super::manifest::{self, Artifact, Body, Header, HeaderBlobs};
 use super::pack::{compress, BlobId, PackBuilder, SealedPack};
+use super::spill::{ArtifactRecord, ArtifactSpill, Artifacts, DetailArtifacts, WithCounts};
 use super::Repository;
 use crate::error::{ExitStatus, Failure};
 use crate::progress::Progress;
@@ -51,8 +52,14 @@ pub trait Source: Send {
     /// Facts for the manifest (argv, paths, versions…), after all artifacts.
     fn metadata(&self) -> serde_json::Value;
     /// The tenants a tenant-scoped backup holds (manifest `tenants`).
-    fn tenants(&self) -> Vec<String> {
-        Vec::new()
+    fn tenants(&self) -> &[String] {
+        &[]
+    }
+    /// Counts per tenant and table (manifest `engine.rows`), after all
+    /// artifacts: kept out of memory, one record per entry of
+    /// [`Source::tenants`], in that order.
+    fn take_rows(&mut self) -> Option<super::spill::CountTable> {
+        None
     }
     /// Base backups: where the WAL they need starts (manifest header).
     fn wal_start(&self) -> Option<super::wal::WalStart> {
@@ -86,9 +93,10 @@ pub struct BackupOutcome {
     /// When the manifest was written (the catalog row's `finished_at`).
     #[serde(skip)]
     pub finished_at: String,
-    /// What the catalog keeps of the manifest body ([`details_json`]).
+    /// What the catalog keeps of the manifest body: the JSON text of
+    /// [`details_json`] of it, written without building the tree.
     #[serde(skip)]
-    pub details: serde_json::Value,
+    pub details: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -205,13 +213,16 @@ pub fn run(
         return Err(e);
     }
     let pipeline = Pipeline::start(repo, &*catalog, opts, &stores, lock.leases(), id)?;
-    let mut artifacts = Vec::new();
+    // Each artifact's name, size and BLAKE3 as it ends, out of memory
+    // (10,000 tenants are 10,000 artifacts); its blobs are the next
+    // `chunks` ids the pipeline collects.
+    let mut artifacts = ArtifactSpill::new();
     let mut total_bytes = 0u64;
     let mut chunk_seq = 0u64;
-    let mut artifact_no = 0usize;
     // One chunker buffer for every artifact (see Chunker::with_buffer).
     let mut chunk_buffer = Vec::new();
     while let Some(stream) = source.next_artifact()? {
+        let artifact_first_seq = chunk_seq;
         progress.start(&format!("backup {} ({})", opts.source, stream.name), None);
         let mut chunker = Chunker::with_buffer(
             stream.reader,
@@ -236,7 +247,6 @@ pub fn run(
                     .jobs
                     .send(Job {
                         seq: chunk_seq,
-                        artifact: artifact_no,
                         data: chunk,
                     })
                     .is_err()
@@ -259,14 +269,13 @@ pub fn run(
         (stream.finish)().with_context(|| format!("the source '{}' failed", opts.source))?;
         read_result?;
         total_bytes += size;
-        artifacts.push(Artifact {
+        artifacts.push(&ArtifactRecord {
             name: stream.name,
             format: stream.format,
             size,
-            blake3: hasher.finalize().to_hex().to_string(),
-            blobs: Vec::new(),
-        });
-        artifact_no += 1;
+            blake3: *hasher.finalize().as_bytes(),
+            chunks: chunk_seq - artifact_first_seq,
+        })?;
     }
     if artifacts.is_empty() {
         return Err(Failure::new(
@@ -283,13 +292,6 @@ pub fn run(
     // there, so no later backup references them either.
     for (pack, target) in &collected.missing_packs {
         catalog.forget_pack_on(pack, target)?;
-    }
-    for (i, a) in artifacts.iter_mut().enumerate() {
-        a.blobs = collected
-            .artifact_blobs
-            .get(i)
-            .map(|v| v.iter().map(hex::encode).collect())
-            .unwrap_or_default();
     }
 
     // Targets that got every pack under a valid lock; the others are
@@ -317,11 +319,9 @@ pub fn run(
     packs.extend(collected.packs.iter().map(|p| p.name.clone()));
     packs.sort();
     packs.dedup();
-    let mut blobs: Vec<String> = artifacts
-        .iter()
-        .flat_map(|a| a.blobs.iter().cloned())
-        .collect();
-    blobs.sort();
+    // Every distinct blob id, 32 bytes each (not hex strings).
+    let mut blobs: Vec<BlobId> = collected.blob_ids.clone();
+    blobs.sort_unstable();
     blobs.dedup();
     let finished_at = crate::clock::now_rfc3339();
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -338,22 +338,33 @@ pub fn run(
         bytes: total_bytes,
         stored_bytes: collected.stored_bytes,
         packs,
-        blobs,
+        blobs: Vec::new(),
         wal_start: source.wal_start(),
     };
-    let body = Body {
-        id: id.to_string(),
-        note: opts.note.clone(),
-        tenants: source.tenants(),
-        engine: source.metadata(),
-        artifacts,
+    let engine = source.metadata();
+    let mut rows = source.take_rows();
+    let tenants = source.tenants();
+    let artifact_count = artifacts.len();
+    let ids = &collected.blob_ids;
+    let encoded = {
+        let mut facts = WithCounts::new(&engine);
+        if let Some(rows) = rows.as_mut() {
+            facts = facts.with("rows", rows, tenants);
+        }
+        let parts = manifest::BodyParts {
+            note: &opts.note,
+            tenants,
+            engine: &facts,
+            artifacts: &Artifacts::new(&mut artifacts, ids),
+        };
+        Bytes::from(manifest::encode_with(
+            &header,
+            HeaderBlobs::Ids(&blobs),
+            &parts,
+            &repo.dedup,
+            &repo.recipients,
+        )?)
     };
-    let encoded = Bytes::from(manifest::encode(
-        &header,
-        &body,
-        &repo.dedup,
-        &repo.recipients,
-    )?);
     crate::memtrace::mark("backup: manifest encoded");
     // Only targets where our lock still holds get the manifest: elsewhere a
     // prune may have deleted packs it would name.
@@ -368,8 +379,24 @@ pub fn run(
     if let Some(name) = &index_name {
         catalog.add_index(name, &collected.packs, &names)?;
     }
-    let artifact_count = body.artifacts.len();
-    let details = into_details_json(body);
+    let details = {
+        let mut facts = WithCounts::new(&engine);
+        if let Some(rows) = rows.as_mut() {
+            facts = facts.with("rows", rows, tenants);
+        }
+        // The keys of details_json's object, in serde_json's (sorted) order.
+        #[derive(Serialize)]
+        struct Details<'a> {
+            artifacts: DetailArtifacts<'a>,
+            engine: &'a WithCounts<'a>,
+            tenants: &'a [String],
+        }
+        serde_json::to_string(&Details {
+            artifacts: DetailArtifacts(Artifacts::new(&mut artifacts, ids)),
+            engine: &facts,
+            tenants,
+        })?
+    };
     lock.release();
     crate::memtrace::mark("backup: catalog updated");
     Ok(BackupOutcome {
@@ -383,7 +410,7 @@ pub fn run(
         targets: names,
         failed_targets: failed,
         artifacts: artifact_count,
-        blobs: header.blobs.len(),
+        blobs: blobs.len(),
         new_blobs: collected.new_blobs,
         finished_at,
         details,
@@ -397,16 +424,6 @@ pub fn details_json(body: &Body) -> serde_json::Value {
         "engine": body.engine,
         "artifacts": artifact_details(&body.artifacts),
     })
-}
-
-/// [`details_json`] of a body no longer needed: its engine facts are moved,
-/// not copied (10,000 tenants' row counts are megabytes of JSON tree).
-fn into_details_json(body: Body) -> serde_json::Value {
-    let mut details = serde_json::Map::new();
-    details.insert("tenants".into(), body.tenants.into());
-    details.insert("engine".into(), body.engine);
-    details.insert("artifacts".into(), artifact_details(&body.artifacts));
-    serde_json::Value::Object(details)
 }
 
 /// The artifacts without their blob lists (their count only).
@@ -476,13 +493,11 @@ fn commit_everywhere<'a>(
 
 struct Job {
     seq: u64,
-    artifact: usize,
     data: Vec<u8>,
 }
 
 struct Done {
     seq: u64,
-    artifact: usize,
     id: BlobId,
     raw_len: u32,
     /// The pack of an already stored blob.
@@ -492,7 +507,8 @@ struct Done {
 }
 
 struct Collected {
-    artifact_blobs: Vec<Vec<BlobId>>,
+    /// Every chunk's blob id, in stream order (artifact after artifact).
+    blob_ids: Vec<BlobId>,
     known_packs: HashSet<String>,
     packs: Vec<IndexedPack>,
     stored_bytes: u64,
@@ -718,9 +734,9 @@ impl Pipeline {
         if let Some(e) = lock(&self.shared.error).take() {
             return Err(e);
         }
-        let (artifact_blobs, known_packs, stored_bytes, new_blobs) =
+        let (blob_ids, known_packs, stored_bytes, new_blobs) =
             collected.ok_or_else(|| anyhow::anyhow!("the packing thread failed"))?;
-        let blobs: u64 = artifact_blobs.iter().map(|a| a.len() as u64).sum();
+        let blobs = blob_ids.len() as u64;
         if blobs != sent {
             return Err(Failure::new(
                 ExitStatus::Failure,
@@ -733,7 +749,7 @@ impl Pipeline {
         let failed_targets = std::mem::take(&mut *lock(&self.shared.failed_targets));
         let missing_packs = std::mem::take(&mut *lock(&self.shared.missing_packs));
         Ok(Collected {
-            artifact_blobs,
+            blob_ids,
             known_packs,
             packs,
             stored_bytes,
@@ -804,7 +820,6 @@ fn worker(
         let raw_len = job.data.len() as u32;
         let mut done = Done {
             seq: job.seq,
-            artifact: job.artifact,
             id,
             raw_len,
             known_pack: None,
@@ -826,7 +841,7 @@ fn worker(
     Ok(())
 }
 
-type CollectorResult = (Vec<Vec<BlobId>>, HashSet<String>, u64, usize);
+type CollectorResult = (Vec<BlobId>, HashSet<String>, u64, usize);
 
 fn collector(
     rx: Receiver<Done>,
@@ -837,7 +852,7 @@ fn collector(
 ) -> Result<CollectorResult> {
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
-    let mut artifact_blobs: Vec<Vec<BlobId>> = Vec::new();
+    let mut blob_ids: Vec<BlobId> = Vec::new();
     let mut known = HashSet::new();
     let mut builder: Option<PackBuilder> = None;
     let mut stored_bytes = 0u64;
@@ -846,10 +861,7 @@ fn collector(
         pending.insert(done.seq, done);
         while let Some(d) = pending.remove(&next) {
             next += 1;
-            if artifact_blobs.len() <= d.artifact {
-                artifact_blobs.resize_with(d.artifact + 1, Vec::new);
-            }
-            artifact_blobs[d.artifact].push(d.id);
+            blob_ids.push(d.id);
             if let Some(p) = d.known_pack {
                 known.insert(p);
             }
@@ -873,7 +885,7 @@ fn collector(
     if let Some(b) = builder.take().filter(|b| !b.is_empty()) {
         let _ = packs.send(b.seal()?);
     }
-    Ok((artifact_blobs, known, stored_bytes, new_blobs))
+    Ok((blob_ids, known, stored_bytes, new_blobs))
 }
 
 /// Records a failed target once (two uploaders may see it fail at once).
