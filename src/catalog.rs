@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use rusqlite::types::FromSql;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -592,26 +593,26 @@ impl Catalog {
         Ok(rows)
     }
 
-    /// Backup rows by status (`completed`, `failed`, `running`…).
-    pub fn count_by_status(&self) -> Result<Vec<(String, u64)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT status, count(*) FROM backups GROUP BY status")?;
+    /// Every row of a query without parameters, as tuples (counts and sums
+    /// by group for the views).
+    fn rows<T: FromTuple>(&self, sql: &str) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare(sql)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map([], T::from_row)?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
+    /// Backup rows by status (`completed`, `failed`, `running`…).
+    pub fn count_by_status(&self) -> Result<Vec<(String, u64)>> {
+        self.rows("SELECT status, count(*) FROM backups GROUP BY status")
+    }
+
     /// Backup rows by source and status, sorted.
     pub fn count_by_source_status(&self) -> Result<Vec<(String, String, u64)>> {
-        let mut stmt = self.conn.prepare(
+        self.rows(
             "SELECT source, status, count(*) FROM backups GROUP BY source, status ORDER BY source, status",
-        )?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+        )
     }
 
     /// Completed and failed backups that ended (or started) at `since` or later.
@@ -655,35 +656,23 @@ impl Catalog {
 
     /// New bytes stored by the completed backups of each source, sorted.
     pub fn stored_bytes_by_source(&self) -> Result<Vec<(String, u64)>> {
-        let mut stmt = self.conn.prepare(
+        self.rows(
             "SELECT source, coalesce(sum(stored_bytes), 0) FROM backups WHERE status = 'completed' GROUP BY source ORDER BY source",
-        )?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+        )
     }
 
     /// Per target: packs indexed there and the stored bytes of their blobs.
     pub fn pack_usage_by_target(&self) -> Result<Vec<(String, u64, u64)>> {
-        let mut stmt = self.conn.prepare(
+        self.rows(
             "SELECT pt.target, count(DISTINCT pt.pack), coalesce(sum(b.stored_len), 0) FROM pack_targets pt JOIN blobs b ON b.pack = pt.pack GROUP BY pt.target",
-        )?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+        )
     }
 
     /// Per target: how many completed backups it holds.
     pub fn completed_backups_by_target(&self) -> Result<Vec<(String, u64)>> {
-        let mut stmt = self.conn.prepare(
+        self.rows(
             "SELECT bt.target, count(*) FROM backup_targets bt JOIN backups b ON b.id = bt.backup_id WHERE b.status = 'completed' GROUP BY bt.target",
-        )?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+        )
     }
 
     /// Resolves `BACKUP` (id, unique id prefix, or `SOURCE:latest`) to its
@@ -1855,6 +1844,23 @@ impl Catalog {
             }
         }
         Ok(if ms == 0 { None } else { Some((bytes, ms)) })
+    }
+}
+
+/// A query row read as a tuple of its columns ([`Catalog::rows`]).
+trait FromTuple: Sized {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+impl<A: FromSql, B: FromSql> FromTuple for (A, B) {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok((r.get(0)?, r.get(1)?))
+    }
+}
+
+impl<A: FromSql, B: FromSql, C: FromSql> FromTuple for (A, B, C) {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     }
 }
 

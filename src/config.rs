@@ -418,12 +418,7 @@ pub enum Location {
         path: PathBuf,
     },
     S3 {
-        bucket: String,
-        prefix: String,
-        endpoint: Option<String>,
-        region: String,
-        path_style: bool,
-        allow_http: bool,
+        place: crate::storage::S3Place,
         /// The provider preset the target was configured with.
         provider: Provider,
         access_key_id: Option<Secret>,
@@ -453,23 +448,13 @@ impl Target {
         let location = match &self.location {
             Location::Local { path } => StoreLocation::Local { path: path.clone() },
             Location::S3 {
-                bucket,
-                prefix,
-                endpoint,
-                region,
-                path_style,
-                allow_http,
+                place,
                 provider,
                 access_key_id,
                 secret_access_key,
                 session_token_env,
             } => StoreLocation::S3 {
-                bucket: bucket.clone(),
-                prefix: prefix.clone(),
-                endpoint: endpoint.clone(),
-                region: region.clone(),
-                path_style: *path_style,
-                allow_http: *allow_http,
+                place: place.clone(),
                 conditional_writes: provider.conditional_writes(),
                 access_key_id: access_key_id.as_ref().map(Secret::read).transpose()?,
                 secret_access_key: secret_access_key.as_ref().map(Secret::read).transpose()?,
@@ -1477,15 +1462,20 @@ pub fn validate_name(name: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
-    let url = match &s.url {
-        Some(u) => u.clone(),
-        None => {
-            return usage(
-                format!("source '{}' of kind postgres has no url.", s.name),
-                "Add url = \"postgresql://backup@127.0.0.1:5432/app\" (no password in it).",
-            )
-        }
+/// A PostgreSQL source's url, parsed: present, valid and without a
+/// password. `kind` names the source kind, `add` is the remedy when the url
+/// is missing and `form` the shape of a valid url.
+fn source_url(
+    s: &FileSource,
+    kind: &str,
+    add: &str,
+    form: &str,
+) -> Result<(String, tokio_postgres::Config)> {
+    let Some(url) = s.url.clone() else {
+        return usage(
+            format!("source '{}' of kind {kind} has no url.", s.name),
+            add,
+        );
     };
     let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
         Failure::new(
@@ -1496,7 +1486,7 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
                 crate::redact::conninfo_error(&e)
             ),
         )
-        .with_remedy("Write postgresql://USER@HOST:PORT/DATABASE.")
+        .with_remedy(format!("Write {form}."))
     })?;
     if parsed.get_password().is_some() {
         return usage(
@@ -1504,6 +1494,16 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
             "Remove it from the url and use password_file, PGPASSFILE or PGPASSWORD instead: a password in the config ends up in logs and process lists.",
         );
     }
+    Ok((url, parsed))
+}
+
+fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
+    let (url, parsed) = source_url(
+        s,
+        "postgres",
+        "Add url = \"postgresql://backup@127.0.0.1:5432/app\" (no password in it).",
+        "postgresql://USER@HOST:PORT/DATABASE",
+    )?;
     if parsed.get_dbname().is_none() {
         return usage(
             format!("source '{}' names no database in its url.", s.name),
@@ -1559,32 +1559,12 @@ fn validate_postgres(base: &Path, s: &FileSource) -> Result<PostgresSpec> {
 }
 
 fn validate_physical(base: &Path, s: &FileSource) -> Result<PhysicalSpec> {
-    let url = match &s.url {
-        Some(u) => u.clone(),
-        None => {
-            return usage(
-                format!("source '{}' of kind postgres-physical has no url.", s.name),
-                "Add url = \"postgresql://replicator@127.0.0.1:5432/postgres\" (a role with REPLICATION, no password in it).",
-            )
-        }
-    };
-    let parsed: tokio_postgres::Config = url.parse().map_err(|e| {
-        Failure::new(
-            ExitStatus::Usage,
-            format!(
-                "source '{}' has an invalid url: {}.",
-                s.name,
-                crate::redact::conninfo_error(&e)
-            ),
-        )
-        .with_remedy("Write postgresql://USER@HOST:PORT/postgres.")
-    })?;
-    if parsed.get_password().is_some() {
-        return usage(
-            format!("source '{}' has a password in its url.", s.name),
-            "Remove it from the url and use password_file, PGPASSFILE or PGPASSWORD instead: a password in the config ends up in logs and process lists.",
-        );
-    }
+    let (url, _) = source_url(
+        s,
+        "postgres-physical",
+        "Add url = \"postgresql://replicator@127.0.0.1:5432/postgres\" (a role with REPLICATION, no password in it).",
+        "postgresql://USER@HOST:PORT/postgres",
+    )?;
     if !s.paths.is_empty()
         || !s.command.is_empty()
         || s.format.is_some()
@@ -1659,18 +1639,20 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
             );
         }
         Location::S3 {
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
-            endpoint: t.endpoint.clone(),
-            region: t
-                .region
-                .clone()
-                .or_else(|| provider.default_region(t.endpoint.as_deref()))
-                .unwrap_or_else(|| "us-east-1".into()),
-            path_style: t
-                .path_style
-                .unwrap_or(provider.default_path_style(t.endpoint.is_some())),
-            allow_http: t.allow_http,
+            place: crate::storage::S3Place {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+                endpoint: t.endpoint.clone(),
+                region: t
+                    .region
+                    .clone()
+                    .or_else(|| provider.default_region(t.endpoint.as_deref()))
+                    .unwrap_or_else(|| "us-east-1".into()),
+                path_style: t
+                    .path_style
+                    .unwrap_or(provider.default_path_style(t.endpoint.is_some())),
+                allow_http: t.allow_http,
+            },
             provider,
             access_key_id: secret(&t.access_key_id_env, &t.access_key_id_file),
             secret_access_key: secret(&t.secret_access_key_env, &t.secret_access_key_file),
@@ -1687,8 +1669,12 @@ fn validate_target(base: &Path, t: &FileTarget) -> Result<Target> {
         );
     };
     if let Location::S3 {
-        endpoint: Some(e),
-        allow_http: false,
+        place:
+            crate::storage::S3Place {
+                endpoint: Some(e),
+                allow_http: false,
+                ..
+            },
         ..
     } = &location
     {
@@ -1860,10 +1846,14 @@ command = ["sh", "-c", "pg_dumpall --globals-only"]
         assert_eq!(c.targets.len(), 2);
         match &c.targets[1].location {
             Location::S3 {
-                bucket,
-                prefix,
-                path_style,
-                region,
+                place:
+                    crate::storage::S3Place {
+                        bucket,
+                        prefix,
+                        path_style,
+                        region,
+                        ..
+                    },
                 ..
             } => {
                 assert_eq!(bucket, "company-backups");
@@ -2160,11 +2150,8 @@ url = "file:///mnt/cloud"
         };
         let s3 = |t: Target| match t.location {
             Location::S3 {
-                region,
-                path_style,
-                provider,
-                ..
-            } => (region, path_style, provider),
+                place, provider, ..
+            } => (place.region, place.path_style, provider),
             _ => panic!("expected s3"),
         };
         assert_eq!(

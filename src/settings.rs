@@ -135,8 +135,9 @@ impl Policy {
 /// unit test) that installs nothing gets the empty default.
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
-    /// Who runs the command, for restore and DR logs: `SUDO_USER`, else
-    /// `USER` (each only when not empty).
+    /// Who runs the command, for restore and DR logs and alert
+    /// acknowledgements: `SUDO_USER`, else `USER`, else `LOGNAME` (each
+    /// only when not empty).
     pub operator: Option<String>,
     /// libpq's defaults for what a database URL leaves out.
     pub libpq: Libpq,
@@ -185,7 +186,9 @@ impl Environment {
         let text = |k: &str| get(k).and_then(|v| v.into_string().ok());
         let non_empty = |k: &str| text(k).filter(|v| !v.is_empty());
         Environment {
-            operator: non_empty("SUDO_USER").or_else(|| non_empty("USER")),
+            operator: non_empty("SUDO_USER")
+                .or_else(|| non_empty("USER"))
+                .or_else(|| non_empty("LOGNAME")),
             libpq: Libpq {
                 user: text("PGUSER"),
                 database: text("PGDATABASE"),

@@ -40,12 +40,7 @@ pub enum StoreLocation {
         path: PathBuf,
     },
     S3 {
-        bucket: String,
-        prefix: String,
-        endpoint: Option<String>,
-        region: String,
-        path_style: bool,
-        allow_http: bool,
+        place: S3Place,
         /// Send `If-None-Match: *` on creating writes (B2's are unreliable).
         conditional_writes: bool,
         access_key_id: Option<String>,
@@ -57,6 +52,20 @@ pub enum StoreLocation {
         /// environment itself.
         aws_environment: Vec<(String, String)>,
     },
+}
+
+/// Where an S3 target's objects are: the part of its configuration that
+/// both the validated config and storage use (credentials differ: the
+/// config holds where they come from, storage the values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Place {
+    pub bucket: String,
+    /// Key prefix inside the bucket, without leading or trailing `/`.
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub path_style: bool,
+    pub allow_http: bool,
 }
 
 /// Fault injection for the crash suite (library tests only; never shipped).
@@ -310,12 +319,15 @@ impl Store {
                 })
             }
             StoreLocation::S3 {
-                bucket,
-                prefix,
-                endpoint,
-                region,
-                path_style,
-                allow_http,
+                place:
+                    S3Place {
+                        bucket,
+                        prefix,
+                        endpoint,
+                        region,
+                        path_style,
+                        allow_http,
+                    },
                 conditional_writes,
                 access_key_id,
                 secret_access_key,

@@ -165,6 +165,20 @@ impl World {
     }
 }
 
+/// The prune both prune runs make: keep the newest backup, for real.
+fn keep_last_one() -> (Policy, PruneOptions) {
+    let policy = Policy {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let opts = PruneOptions {
+        dry_run: false,
+        lock_wait: std::time::Duration::from_secs(1),
+        lock_timing: LockTiming::default(),
+    };
+    (policy, opts)
+}
+
 fn backup(repo: &Repository, catalog: &Path, data: Data) -> Result<BackupOutcome> {
     let mut cat = Catalog::open(catalog)?;
     let opts = BackupOptions {
@@ -444,15 +458,7 @@ fn a_prune_crashed_at_every_write_leaves_a_sound_repository_and_the_next_prune_f
         drop(repo);
         latest
     };
-    let policy = Policy {
-        keep_last: Some(1),
-        ..Default::default()
-    };
-    let opts = PruneOptions {
-        dry_run: false,
-        lock_wait: std::time::Duration::from_secs(1),
-        lock_timing: LockTiming::default(),
-    };
+    let (policy, opts) = keep_last_one();
     // The prune command: each target in turn; a failing one does not stop the others.
     let prune_all = |repo: &Repository| -> Vec<Result<prune::TargetReport>> {
         repo.stores
@@ -912,15 +918,7 @@ fn a_prune_whose_deletes_are_refused_defers_them_and_loses_nothing() {
     let mem: Arc<dyn ObjectStore> = Arc::new(pre.fork());
     let f = FaultStore::new(mem.clone(), plan);
     let repo = w.repo(f.clone());
-    let policy = Policy {
-        keep_last: Some(1),
-        ..Default::default()
-    };
-    let opts = PruneOptions {
-        dry_run: false,
-        lock_wait: std::time::Duration::from_secs(1),
-        lock_timing: LockTiming::default(),
-    };
+    let (policy, opts) = keep_last_one();
     let before: Vec<_> = repo
         .stores
         .iter()
@@ -1077,4 +1075,44 @@ fn a_parallel_stream_restore_is_exact_and_stops_at_a_corrupt_blob() {
     );
     assert!(got.len() as u64 <= before, "{} > {before}", got.len());
     assert_eq!(got[..], data[0].1[..got.len()]);
+}
+
+/// An index object that misplaces a blob in its pack (someone else wrote
+/// it, or a bit flipped before it was sealed): every read of that pack —
+/// the full read and a sample — compares the pack with its own index
+/// entries and reports the disagreement.
+#[test]
+fn an_index_that_misplaces_a_blob_in_its_pack_is_reported_by_every_data_read() {
+    use crate::repo::format::{content_name, index_path, INDEX_DIR};
+    use crate::repo::index;
+    let w = World::new();
+    let (pre, _, _) = pre_state(&w, 1);
+    let repo = w.repo(Arc::new(pre));
+    let s = &repo.stores[0];
+    let identities = keys::load_identities(&w.identity).unwrap();
+    // Swap the offsets of two blobs of one pack in its index object (sealed
+    // with the repository's key: what a writer with the key could do).
+    let name = names(s, INDEX_DIR).into_iter().next().unwrap();
+    let mut packs = index::decode(&s.get(&name).unwrap().unwrap(), &repo.dedup).unwrap();
+    let pack = packs.iter_mut().find(|p| p.entries.len() >= 2).unwrap();
+    let (a, b) = (pack.entries[0].offset, pack.entries[1].offset);
+    pack.entries[0].offset = b;
+    pack.entries[1].offset = a;
+    let forged = index::encode(&packs, &repo.dedup).unwrap();
+    s.delete(&name).unwrap();
+    s.put(&index_path(&content_name(&forged)), forged.into())
+        .unwrap();
+    for mode in [Mode::ReadData, Mode::Sample(100.0)] {
+        let r = verify::verify_target(&repo, s, mode, Some(&identities), &Silent).unwrap();
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.message.contains("the index disagrees with the pack")),
+            "{mode:?}: {:#?}",
+            r.problems
+        );
+    }
+    // The structure check reads no pack: it cannot see it.
+    let r = verify::verify_target(&repo, s, Mode::Structure, None, &Silent).unwrap();
+    assert!(r.ok, "{:#?}", r.problems);
 }

@@ -179,8 +179,9 @@ pub(crate) fn restore_end<T>(
     );
 }
 
-/// Who runs a restore or DR run, for the logs: the sudo user, else the
-/// login name, else the uid.
+/// Who runs a restore, a DR run or an alert acknowledgement, for the logs:
+/// the sudo user, else the login name, else the uid. One answer for every
+/// log, so that a restore and the alert it answers name the same person.
 pub fn operator() -> String {
     crate::settings::environment()
         .operator

@@ -208,6 +208,28 @@ impl Periodic<'_> {
     }
 }
 
+/// The staleness alert's text for a periodic check (a verify, a drill)
+/// with no success within `threshold`: what is missing, since when, and
+/// `then` (the consequence and what to do).
+fn overdue(
+    what: &str,
+    age: u64,
+    last_success: Option<&str>,
+    configured_by: &str,
+    threshold: Duration,
+    then: &str,
+) -> String {
+    format!(
+        "no successful {what} within {} (the last one {}; max_age {}){then}",
+        crate::clock::human(age),
+        match last_success {
+            Some(t) => format!("finished {t}"),
+            None => format!("never ran since {configured_by} was configured"),
+        },
+        crate::clock::human(threshold.as_secs()),
+    )
+}
+
 /// The last verify of a target, its age and its sample coverage.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyHealth {
@@ -316,14 +338,13 @@ pub fn check_verifies(
                 resolved_by: "vaultctl (clean verify)",
             }
             .evaluate(config, catalog, now, |age| {
-                format!(
-                    "no successful verify of target '{name}' within {} (the last one {}; max_age {}). Check the vaultctl-verify-{name} timer and its logs, then run `vaultctl verify --target {name}`.",
-                    crate::clock::human(age),
-                    match &last_ok {
-                        Some(t) => format!("finished {t}"),
-                        None => "never ran since [verify] was configured".into(),
-                    },
-                    crate::clock::human(threshold.as_secs()),
+                overdue(
+                    &format!("verify of target '{name}'"),
+                    age,
+                    last_ok.as_deref(),
+                    "[verify]",
+                    threshold,
+                    &format!(". Check the vaultctl-verify-{name} timer and its logs, then run `vaultctl verify --target {name}`."),
                 )
             })?;
             if let Some((age, stale)) = fresh {
@@ -393,14 +414,13 @@ pub fn check_drills(
                 resolved_by: "vaultctl (successful drill)",
             }
             .evaluate(config, catalog, now, |age| {
-                format!(
-                    "no successful DR drill of source '{name}' within {} (the last one {}; max_age {}): nobody knows whether its latest backup restores. Check the vaultctl-drill-{name} timer and its logs, then run `vaultctl dr drill --source {name}`.",
-                    crate::clock::human(age),
-                    match &last_success {
-                        Some(t) => format!("finished {t}"),
-                        None => "never ran since [source.drill] was configured".into(),
-                    },
-                    crate::clock::human(threshold.as_secs()),
+                overdue(
+                    &format!("DR drill of source '{name}'"),
+                    age,
+                    last_success.as_deref(),
+                    "[source.drill]",
+                    threshold,
+                    &format!(": nobody knows whether its latest backup restores. Check the vaultctl-drill-{name} timer and its logs, then run `vaultctl dr drill --source {name}`."),
                 )
             })?;
             if let Some((age, stale)) = fresh {

@@ -155,15 +155,15 @@ pub fn verify_target_rotating(
 
     // Index objects → which pack holds each blob, one index object at a
     // time: `(blob, pack slot)` through an external sort, so that the
-    // structure check's memory does not grow with the blobs. Checking pack
-    // contents and streams looks blobs up at random, so with the identity
-    // and pack reads a compact table takes its place (the full locations
-    // are read again from the index object of a pack when its data is
-    // checked).
+    // memory of the structure check and of a sampled read does not grow
+    // with the blobs (a sampled pack is compared with its own index
+    // entries, read again from its index object). Checking every stream
+    // looks blobs up at random, so a full read with the identity keeps a
+    // compact table instead.
     let mut slots: HashMap<String, u32> = HashMap::new();
     // By slot: the pack's name and the first index object that lists it.
     let mut pack_of_slot: Vec<(String, String)> = Vec::new();
-    let lookups = identities.is_some() && mode != Mode::Structure;
+    let lookups = identities.is_some() && mode == Mode::ReadData;
     let mut entries = ExternalSorter::<(BlobId, u32)>::new(extsort::RUN_LEN);
     let mut locations = BlobTable::new();
     for (name, _) in store.list(INDEX_DIR)? {
@@ -382,13 +382,10 @@ pub fn verify_target_rotating(
         let mut intact = true;
         if let Some(ids) = identities {
             let indexed = match slots.get(*name) {
-                Some(slot) => Some((
-                    *slot,
-                    index_reader.entries(store, repo, &pack_of_slot[*slot as usize])?,
-                )),
-                None => None,
+                Some(slot) => index_reader.entries(store, repo, &pack_of_slot[*slot as usize])?,
+                None => Vec::new(),
             };
-            if let Err(e) = check_pack_content(repo, name, &bytes, ids, &locations, indexed) {
+            if let Err(e) = check_pack_content(repo, name, &bytes, ids, indexed) {
                 damaged(
                     format!("pack {name}: {}", crate::error::paragraph(&e)),
                     users(),
@@ -535,39 +532,27 @@ fn location(pack: &str, e: &PackEntry) -> BlobLocation {
     }
 }
 
-/// Decrypts a pack and checks every blob against its id; where the index
-/// places a blob in this pack (`indexed`: the pack's slot and its entries
-/// in its index object), the pack must agree with the index.
+/// Decrypts a pack and checks every blob against its id, and against the
+/// pack's own entries in its index object (`indexed`): where the index
+/// places a blob in this pack, the pack must agree.
 fn check_pack_content(
     repo: &Repository,
     name: &str,
     bytes: &[u8],
     ids: &[Identity],
-    locations: &BlobTable,
-    indexed: Option<(u32, Vec<PackEntry>)>,
+    indexed: Vec<PackEntry>,
 ) -> Result<()> {
     let plain = keys::decrypt(ids, bytes)?;
-    let (slot, indexed) = match indexed {
-        Some((slot, entries)) => (
-            Some(slot),
-            entries
-                .into_iter()
-                .map(|e| (e.id, e))
-                .collect::<HashMap<BlobId, PackEntry>>(),
-        ),
-        None => (None, HashMap::new()),
-    };
+    let indexed: HashMap<BlobId, PackEntry> = indexed.into_iter().map(|e| (e.id, e)).collect();
     for e in parse_entries(&plain)? {
         let loc = location(name, &e);
         read_blob(&plain, &loc, &e.id, &repo.dedup)?;
-        if slot.is_some() && locations.get(&e.id) == slot {
-            if let Some(i) = indexed.get(&e.id) {
-                if location(name, i) != loc {
-                    anyhow::bail!(
-                        "the index disagrees with the pack about blob {}",
-                        hex::encode(&e.id[..8])
-                    );
-                }
+        if let Some(i) = indexed.get(&e.id) {
+            if location(name, i) != loc {
+                anyhow::bail!(
+                    "the index disagrees with the pack about blob {}",
+                    hex::encode(&e.id[..8])
+                );
             }
         }
     }

@@ -143,9 +143,22 @@ fn command_notifier_dedup_and_resolve() {
 
     // Acknowledge: still active (and still critical for --check).
     let id = open[0]["id"].as_i64().unwrap().to_string();
-    env.ok(&["alerts", "ack", &id, "--note", "looking into it"]);
+    // Under sudo the acknowledgement names the sudo user, as restore logs do.
+    let out = env
+        .command(&["alerts", "ack", &id, "--note", "looking into it"])
+        .env("SUDO_USER", "alice")
+        .env("USER", "root")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let acked = alerts_json(&env, "acknowledged");
     assert_eq!(acked[0]["ack_note"], "looking into it");
+    let by = acked[0]["acknowledged_by"].as_str().unwrap();
+    assert!(by.starts_with("alice@"), "{by}");
     assert_eq!(env.run(&["status", "--check"]).status.code(), Some(2));
 
     std::fs::write(env.path("ok"), "").unwrap();

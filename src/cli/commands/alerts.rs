@@ -58,12 +58,10 @@ fn parse_severity(s: &str) -> Result<crate::severity::Severity, String> {
         .ok_or_else(|| format!("\"{s}\" is not a severity (info, warning, critical)"))
 }
 
-/// Who acknowledged or resolved an alert by hand: `$USER@host`.
+/// Who acknowledged or resolved an alert by hand: the operator
+/// ([`crate::jobs::operator`], the sudo user under sudo) `@host`.
 fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("{user}@{}", crate::repo::hostname())
+    format!("{}@{}", crate::jobs::operator(), crate::repo::hostname())
 }
 
 pub fn run(ctx: &Ctx, args: AlertsArgs) -> Result<ExitStatus> {
