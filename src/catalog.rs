@@ -407,13 +407,13 @@ impl Catalog {
         duration_ms: u64,
         bytes: u64,
         stored_bytes: u64,
-        details: &serde_json::Value,
+        details: &str,
         targets: &[String],
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE backups SET status = 'completed', finished_at = ?2, duration_ms = ?3, bytes = ?4, stored_bytes = ?5, details = ?6, pid = NULL WHERE id = ?1",
-            params![id, finished_at, duration_ms, bytes, stored_bytes, details.to_string()],
+            params![id, finished_at, duration_ms, bytes, stored_bytes, details],
         )?;
         for t in targets {
             tx.execute(
@@ -1951,10 +1951,10 @@ mod tests {
             c.insert_running(id, source, "files", "h", t, &[], None)
                 .unwrap();
         }
-        let none = serde_json::json!({});
-        c.complete("a1", t, 1, 100, 40, &none, &["local".into()])
+        let none = "{}";
+        c.complete("a1", t, 1, 100, 40, none, &["local".into()])
             .unwrap();
-        c.complete("b1", t, 1, 10, 5, &none, &["local".into(), "s3".into()])
+        c.complete("b1", t, 1, 10, 5, none, &["local".into(), "s3".into()])
             .unwrap();
         c.fail("a2", t, 1, 0, "boom").unwrap();
         assert_eq!(c.backup_sources().unwrap(), ["db", "files"]);

@@ -27,8 +27,9 @@ use super::index::{self, IndexedPack};
 use super::index::{DedupLookup, IndexStore};
 use super::keys::DedupKey;
 use super::lock::{CommitError, Leases, RepoLock};
-use super::manifest::{self, Artifact, Body, Header};
+use super::manifest::{self, Artifact, Body, Header, HeaderBlobs};
 use super::pack::{compress, BlobId, PackBuilder, SealedPack};
+use super::spill::{ArtifactRecord, ArtifactSpill, Artifacts, DetailArtifacts, WithCounts};
 use super::Repository;
 use crate::error::{ExitStatus, Failure};
 use crate::progress::Progress;
@@ -51,8 +52,14 @@ pub trait Source: Send {
     /// Facts for the manifest (argv, paths, versions…), after all artifacts.
     fn metadata(&self) -> serde_json::Value;
     /// The tenants a tenant-scoped backup holds (manifest `tenants`).
-    fn tenants(&self) -> Vec<String> {
-        Vec::new()
+    fn tenants(&self) -> &[String] {
+        &[]
+    }
+    /// Counts per tenant and table (manifest `engine.rows`), after all
+    /// artifacts: kept out of memory, one record per entry of
+    /// [`Source::tenants`], in that order.
+    fn take_rows(&mut self) -> Option<super::spill::CountTable> {
+        None
     }
     /// Base backups: where the WAL they need starts (manifest header).
     fn wal_start(&self) -> Option<super::wal::WalStart> {
@@ -86,9 +93,10 @@ pub struct BackupOutcome {
     /// When the manifest was written (the catalog row's `finished_at`).
     #[serde(skip)]
     pub finished_at: String,
-    /// What the catalog keeps of the manifest body ([`details_json`]).
+    /// What the catalog keeps of the manifest body: the JSON text of
+    /// [`details_json`] of it, written without building the tree.
     #[serde(skip)]
-    pub details: serde_json::Value,
+    pub details: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -205,13 +213,16 @@ pub fn run(
         return Err(e);
     }
     let pipeline = Pipeline::start(repo, &*catalog, opts, &stores, lock.leases(), id)?;
-    let mut artifacts = Vec::new();
+    // Each artifact's name, size and BLAKE3 as it ends, out of memory
+    // (10,000 tenants are 10,000 artifacts); its blobs are the next
+    // `chunks` ids the pipeline collects.
+    let mut artifacts = ArtifactSpill::new();
     let mut total_bytes = 0u64;
     let mut chunk_seq = 0u64;
-    let mut artifact_no = 0usize;
     // One chunker buffer for every artifact (see Chunker::with_buffer).
     let mut chunk_buffer = Vec::new();
     while let Some(stream) = source.next_artifact()? {
+        let artifact_first_seq = chunk_seq;
         progress.start(&format!("backup {} ({})", opts.source, stream.name), None);
         let mut chunker = Chunker::with_buffer(
             stream.reader,
@@ -236,7 +247,6 @@ pub fn run(
                     .jobs
                     .send(Job {
                         seq: chunk_seq,
-                        artifact: artifact_no,
                         data: chunk,
                     })
                     .is_err()
@@ -259,14 +269,13 @@ pub fn run(
         (stream.finish)().with_context(|| format!("the source '{}' failed", opts.source))?;
         read_result?;
         total_bytes += size;
-        artifacts.push(Artifact {
+        artifacts.push(&ArtifactRecord {
             name: stream.name,
             format: stream.format,
             size,
-            blake3: hasher.finalize().to_hex().to_string(),
-            blobs: Vec::new(),
-        });
-        artifact_no += 1;
+            blake3: *hasher.finalize().as_bytes(),
+            chunks: chunk_seq - artifact_first_seq,
+        })?;
     }
     if artifacts.is_empty() {
         return Err(Failure::new(
@@ -283,13 +292,6 @@ pub fn run(
     // there, so no later backup references them either.
     for (pack, target) in &collected.missing_packs {
         catalog.forget_pack_on(pack, target)?;
-    }
-    for (i, a) in artifacts.iter_mut().enumerate() {
-        a.blobs = collected
-            .artifact_blobs
-            .get(i)
-            .map(|v| v.iter().map(hex::encode).collect())
-            .unwrap_or_default();
     }
 
     // Targets that got every pack under a valid lock; the others are
@@ -317,11 +319,9 @@ pub fn run(
     packs.extend(collected.packs.iter().map(|p| p.name.clone()));
     packs.sort();
     packs.dedup();
-    let mut blobs: Vec<String> = artifacts
-        .iter()
-        .flat_map(|a| a.blobs.iter().cloned())
-        .collect();
-    blobs.sort();
+    // Every distinct blob id, 32 bytes each (not hex strings).
+    let mut blobs: Vec<BlobId> = collected.blob_ids.clone();
+    blobs.sort_unstable();
     blobs.dedup();
     let finished_at = crate::clock::now_rfc3339();
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -338,22 +338,33 @@ pub fn run(
         bytes: total_bytes,
         stored_bytes: collected.stored_bytes,
         packs,
-        blobs,
+        blobs: Vec::new(),
         wal_start: source.wal_start(),
     };
-    let body = Body {
-        id: id.to_string(),
-        note: opts.note.clone(),
-        tenants: source.tenants(),
-        engine: source.metadata(),
-        artifacts,
+    let engine = source.metadata();
+    let mut rows = source.take_rows();
+    let tenants = source.tenants();
+    let artifact_count = artifacts.len();
+    let ids = &collected.blob_ids;
+    let encoded = {
+        let mut facts = WithCounts::new(&engine);
+        if let Some(rows) = rows.as_mut() {
+            facts = facts.with("rows", rows, tenants);
+        }
+        let parts = manifest::BodyParts {
+            note: &opts.note,
+            tenants,
+            engine: &facts,
+            artifacts: &Artifacts::new(&mut artifacts, ids),
+        };
+        Bytes::from(manifest::encode_with(
+            &header,
+            HeaderBlobs::Ids(&blobs),
+            &parts,
+            &repo.dedup,
+            &repo.recipients,
+        )?)
     };
-    let encoded = Bytes::from(manifest::encode(
-        &header,
-        &body,
-        &repo.dedup,
-        &repo.recipients,
-    )?);
     crate::memtrace::mark("backup: manifest encoded");
     // Only targets where our lock still holds get the manifest: elsewhere a
     // prune may have deleted packs it would name.
@@ -368,8 +379,24 @@ pub fn run(
     if let Some(name) = &index_name {
         catalog.add_index(name, &collected.packs, &names)?;
     }
-    let artifact_count = body.artifacts.len();
-    let details = into_details_json(body);
+    let details = {
+        let mut facts = WithCounts::new(&engine);
+        if let Some(rows) = rows.as_mut() {
+            facts = facts.with("rows", rows, tenants);
+        }
+        // The keys of details_json's object, in serde_json's (sorted) order.
+        #[derive(Serialize)]
+        struct Details<'a> {
+            artifacts: DetailArtifacts<'a>,
+            engine: &'a WithCounts<'a>,
+            tenants: &'a [String],
+        }
+        serde_json::to_string(&Details {
+            artifacts: DetailArtifacts(Artifacts::new(&mut artifacts, ids)),
+            engine: &facts,
+            tenants,
+        })?
+    };
     lock.release();
     crate::memtrace::mark("backup: catalog updated");
     Ok(BackupOutcome {
@@ -383,7 +410,7 @@ pub fn run(
         targets: names,
         failed_targets: failed,
         artifacts: artifact_count,
-        blobs: header.blobs.len(),
+        blobs: blobs.len(),
         new_blobs: collected.new_blobs,
         finished_at,
         details,
@@ -397,16 +424,6 @@ pub fn details_json(body: &Body) -> serde_json::Value {
         "engine": body.engine,
         "artifacts": artifact_details(&body.artifacts),
     })
-}
-
-/// [`details_json`] of a body no longer needed: its engine facts are moved,
-/// not copied (10,000 tenants' row counts are megabytes of JSON tree).
-fn into_details_json(body: Body) -> serde_json::Value {
-    let mut details = serde_json::Map::new();
-    details.insert("tenants".into(), body.tenants.into());
-    details.insert("engine".into(), body.engine);
-    details.insert("artifacts".into(), artifact_details(&body.artifacts));
-    serde_json::Value::Object(details)
 }
 
 /// The artifacts without their blob lists (their count only).
@@ -476,13 +493,11 @@ fn commit_everywhere<'a>(
 
 struct Job {
     seq: u64,
-    artifact: usize,
     data: Vec<u8>,
 }
 
 struct Done {
     seq: u64,
-    artifact: usize,
     id: BlobId,
     raw_len: u32,
     /// The pack of an already stored blob.
@@ -492,7 +507,8 @@ struct Done {
 }
 
 struct Collected {
-    artifact_blobs: Vec<Vec<BlobId>>,
+    /// Every chunk's blob id, in stream order (artifact after artifact).
+    blob_ids: Vec<BlobId>,
     known_packs: HashSet<String>,
     packs: Vec<IndexedPack>,
     stored_bytes: u64,
@@ -718,9 +734,9 @@ impl Pipeline {
         if let Some(e) = lock(&self.shared.error).take() {
             return Err(e);
         }
-        let (artifact_blobs, known_packs, stored_bytes, new_blobs) =
+        let (blob_ids, known_packs, stored_bytes, new_blobs) =
             collected.ok_or_else(|| anyhow::anyhow!("the packing thread failed"))?;
-        let blobs: u64 = artifact_blobs.iter().map(|a| a.len() as u64).sum();
+        let blobs = blob_ids.len() as u64;
         if blobs != sent {
             return Err(Failure::new(
                 ExitStatus::Failure,
@@ -733,7 +749,7 @@ impl Pipeline {
         let failed_targets = std::mem::take(&mut *lock(&self.shared.failed_targets));
         let missing_packs = std::mem::take(&mut *lock(&self.shared.missing_packs));
         Ok(Collected {
-            artifact_blobs,
+            blob_ids,
             known_packs,
             packs,
             stored_bytes,
@@ -804,7 +820,6 @@ fn worker(
         let raw_len = job.data.len() as u32;
         let mut done = Done {
             seq: job.seq,
-            artifact: job.artifact,
             id,
             raw_len,
             known_pack: None,
@@ -826,7 +841,7 @@ fn worker(
     Ok(())
 }
 
-type CollectorResult = (Vec<Vec<BlobId>>, HashSet<String>, u64, usize);
+type CollectorResult = (Vec<BlobId>, HashSet<String>, u64, usize);
 
 fn collector(
     rx: Receiver<Done>,
@@ -837,7 +852,7 @@ fn collector(
 ) -> Result<CollectorResult> {
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
-    let mut artifact_blobs: Vec<Vec<BlobId>> = Vec::new();
+    let mut blob_ids: Vec<BlobId> = Vec::new();
     let mut known = HashSet::new();
     let mut builder: Option<PackBuilder> = None;
     let mut stored_bytes = 0u64;
@@ -846,10 +861,7 @@ fn collector(
         pending.insert(done.seq, done);
         while let Some(d) = pending.remove(&next) {
             next += 1;
-            if artifact_blobs.len() <= d.artifact {
-                artifact_blobs.resize_with(d.artifact + 1, Vec::new);
-            }
-            artifact_blobs[d.artifact].push(d.id);
+            blob_ids.push(d.id);
             if let Some(p) = d.known_pack {
                 known.insert(p);
             }
@@ -873,7 +885,7 @@ fn collector(
     if let Some(b) = builder.take().filter(|b| !b.is_empty()) {
         let _ = packs.send(b.seal()?);
     }
-    Ok((artifact_blobs, known, stored_bytes, new_blobs))
+    Ok((blob_ids, known, stored_bytes, new_blobs))
 }
 
 /// Records a failed target once (two uploaders may see it fail at once).
@@ -969,6 +981,140 @@ mod tests {
                 x as u8
             })
             .collect()
+    }
+
+    /// Many artifacts, some empty, with tenants and row counts: a tenant
+    /// export's shape.
+    struct Tenants {
+        names: Vec<String>,
+        next: usize,
+        rows: Option<crate::repo::spill::CountTable>,
+    }
+
+    impl Source for Tenants {
+        fn kind(&self) -> &'static str {
+            "postgres"
+        }
+        fn next_artifact(&mut self) -> Result<Option<ArtifactStream>> {
+            let Some(t) = self.names.get(self.next) else {
+                return Ok(None);
+            };
+            let i = self.next;
+            self.next += 1;
+            // Every seventh tenant empty; one large enough for several chunks.
+            let len = if i % 7 == 3 {
+                0
+            } else if i == 5 {
+                3 << 20
+            } else {
+                100 + i * 37
+            };
+            self.rows
+                .as_mut()
+                .unwrap()
+                .push(&[1, i as u64, (i * i) as u64])?;
+            Ok(Some(ArtifactStream {
+                name: format!("tenant-{t}"),
+                format: "stream".into(),
+                reader: Box::new(std::io::Cursor::new(data(len + i).split_off(i))),
+                finish: Box::new(|| Ok(())),
+            }))
+        }
+        fn metadata(&self) -> serde_json::Value {
+            serde_json::json!({"mode": "tenants", "database": "app", "tables": ["t", "b", "a"]})
+        }
+        fn take_rows(&mut self) -> Option<crate::repo::spill::CountTable> {
+            self.rows.take()
+        }
+        fn tenants(&self) -> &[String] {
+            &self.names
+        }
+    }
+
+    /// The manifest and the catalog's details of a backup written from the
+    /// spills hold what the trees held: the body decodes to the artifacts
+    /// read (sizes, BLAKE3, blobs in order), the row counts per tenant, and
+    /// the details are `details_json` of that body, byte for byte.
+    #[test]
+    fn spilled_artifacts_and_rows_make_the_manifest_and_details() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let recipient = super::super::keys::generate_identity(&d.join("id.txt")).unwrap();
+        let text = format!(
+            "catalog = \"{c}\"\npack_size_mib = 1\n[keys]\nrecipients = [\"{recipient}\"]\ndedup_key_file = \"{k}\"\n[[target]]\nname = \"local\"\nurl = \"file://{r}\"\n",
+            c = d.join("catalog.db").display(),
+            k = d.join("dedup.key").display(),
+            r = d.join("repo").display(),
+        );
+        let raw: FileConfig = toml::from_str(&text).unwrap();
+        let config = validate(raw, Origin::File(d.join("config.toml"))).unwrap();
+        super::super::init(&config).unwrap();
+        let repo = Repository::open(&config, None).unwrap();
+        let mut catalog = Catalog::open(&config.catalog).unwrap();
+        let names: Vec<String> = (0..600).map(|i| format!("t{i:04}")).collect();
+        let mut source = Tenants {
+            names: names.clone(),
+            next: 0,
+            rows: Some(crate::repo::spill::CountTable::new(vec![
+                "t".into(),
+                "b".into(),
+                "a".into(),
+            ])),
+        };
+        let opts = BackupOptions {
+            source: "db".into(),
+            tags: vec!["x".into()],
+            note: Some("n".into()),
+            compression_level: 3,
+            pack_size: config.pack_size,
+        };
+        let start = Start::now();
+        let out = run(
+            &repo,
+            &mut catalog,
+            &mut source,
+            &opts,
+            &start,
+            &crate::progress::Silent,
+        )
+        .unwrap();
+        assert_eq!(out.artifacts, 600);
+        let stored = std::fs::read(d.join("repo").join(manifest_path(&out.id))).unwrap();
+        let header = manifest::decode_header(&stored, &repo.dedup, &out.id).unwrap();
+        let ids = super::super::keys::load_identities(&d.join("id.txt")).unwrap();
+        let body = manifest::decode_body(&stored, &ids, &header).unwrap();
+        assert_eq!(body.tenants, names);
+        assert_eq!(body.artifacts.len(), 600);
+        let mut all: Vec<String> = Vec::new();
+        for (i, a) in body.artifacts.iter().enumerate() {
+            let len = if i % 7 == 3 {
+                0
+            } else if i == 5 {
+                3 << 20
+            } else {
+                100 + i * 37
+            };
+            let bytes = data(len + i).split_off(i);
+            assert_eq!(a.name, format!("tenant-t{i:04}"));
+            assert_eq!(a.size, len as u64);
+            assert_eq!(a.blake3, blake3::hash(&bytes).to_hex().to_string());
+            assert_eq!(a.blobs.is_empty(), len == 0, "{i}");
+            if i == 5 {
+                assert!(a.blobs.len() >= 3, "{}", a.blobs.len());
+            }
+            all.extend(a.blobs.iter().cloned());
+        }
+        all.sort();
+        all.dedup();
+        assert_eq!(header.blobs, all);
+        assert_eq!(out.blobs, all.len());
+        assert_eq!(
+            body.engine["rows"]["t0009"],
+            serde_json::json!({"a": 81, "b": 9, "t": 1})
+        );
+        assert_eq!(body.engine["rows"].as_object().unwrap().len(), 600);
+        assert_eq!(body.engine["database"], "app");
+        assert_eq!(out.details, details_json(&body).to_string());
     }
 
     /// Issue 10, item 9b: a pipeline thread that panics fails the backup;

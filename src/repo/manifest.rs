@@ -121,45 +121,143 @@ pub fn encode(
     key: &DedupKey,
     recipients: &[Recipient],
 ) -> Result<Vec<u8>> {
-    // Serialized straight into the encryption: neither a JSON tree of the
-    // body nor its plaintext is held (10,000 tenant artifacts with their
-    // row counts made tens of MB of both).
-    #[derive(Serialize)]
-    struct Stored<'a> {
-        id: &'a str,
-        source: &'a str,
-        kind: &'a str,
-        note: &'a Option<String>,
-        tenants: &'a [String],
-        engine: &'a serde_json::Value,
-        artifacts: &'a [Artifact],
-    }
-    let stored = Stored {
-        id: &header.id,
-        source: &header.source,
-        kind: &header.kind,
+    let parts = BodyParts {
         note: &body.note,
         tenants: &body.tenants,
         engine: &body.engine,
         artifacts: &body.artifacts,
     };
+    encode_with(
+        header,
+        HeaderBlobs::Hex(&header.blobs),
+        &parts,
+        key,
+        recipients,
+    )
+}
+
+/// A body to encode, its parts given as anything that serializes to the
+/// JSON of [`Body`]'s fields: the backup pipeline streams `engine` and
+/// `artifacts` from its spills ([`super::spill`]) instead of holding
+/// 10,000 tenants' artifacts and row counts in memory.
+pub struct BodyParts<'a, E: Serialize, A: Serialize> {
+    pub note: &'a Option<String>,
+    pub tenants: &'a [String],
+    pub engine: &'a E,
+    pub artifacts: &'a A,
+}
+
+/// The header's `blobs`: hex strings, or the ids themselves (written as
+/// the same hex strings; `header.blobs` is then not read).
+pub enum HeaderBlobs<'a> {
+    Hex(&'a [String]),
+    Ids(&'a [super::pack::BlobId]),
+}
+
+impl Serialize for HeaderBlobs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self {
+            HeaderBlobs::Hex(v) => v.serialize(s),
+            HeaderBlobs::Ids(ids) => {
+                let mut seq = s.serialize_seq(Some(ids.len()))?;
+                for id in *ids {
+                    seq.serialize_element(&hex::encode(id))?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+/// [`encode`] with the body in parts and the header's blob ids given
+/// apart: the same bytes (but for the encryption's randomness) as
+/// [`encode`] of the equivalent [`Header`] and [`Body`].
+pub fn encode_with<E: Serialize, A: Serialize>(
+    header: &Header,
+    blobs: HeaderBlobs<'_>,
+    parts: &BodyParts<'_, E, A>,
+    key: &DedupKey,
+    recipients: &[Recipient],
+) -> Result<Vec<u8>> {
+    // Serialized straight into the encryption: neither a JSON tree of the
+    // body nor its plaintext is held (10,000 tenant artifacts with their
+    // row counts made tens of MB of both).
+    #[derive(Serialize)]
+    struct Stored<'a, E: Serialize, A: Serialize> {
+        id: &'a str,
+        source: &'a str,
+        kind: &'a str,
+        note: &'a Option<String>,
+        tenants: &'a [String],
+        engine: &'a E,
+        artifacts: &'a A,
+    }
+    let stored = Stored {
+        id: &header.id,
+        source: &header.source,
+        kind: &header.kind,
+        note: parts.note,
+        tenants: parts.tenants,
+        engine: parts.engine,
+        artifacts: parts.artifacts,
+    };
     let mut body = Vec::new();
     let mut w = super::keys::encrypt_writer(recipients, &mut body)?;
     serde_json::to_writer_pretty(&mut w, &stored)?;
     w.finish()?;
-    let mut header_json = serde_json::to_value(header)?;
-    header_json["version"] = MANIFEST_VERSION.into();
-    header_json["body_mac"] = hex::encode(key.manifest_body_mac(&body)).into();
-    let sealed = key.seal(&zstd::bulk::compress(
-        &serde_json::to_vec(&header_json)?,
-        3,
-    )?);
-    let mut out = Vec::with_capacity(12 + sealed.len() + body.len());
-    out.extend_from_slice(MANIFEST_MAGIC);
-    out.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
-    out.extend_from_slice(&sealed);
-    out.extend_from_slice(&body);
-    Ok(out)
+    // The header's JSON as `serde_json` writes a `Value` of it (keys
+    // sorted), without building one: one hex string per blob, not three.
+    #[derive(Serialize)]
+    struct Sealed<'a> {
+        blobs: HeaderBlobs<'a>,
+        body_mac: String,
+        bytes: u64,
+        duration_ms: u64,
+        finished_at: &'a str,
+        host: &'a str,
+        id: &'a str,
+        kind: &'a str,
+        packs: &'a [String],
+        source: &'a str,
+        started_at: &'a str,
+        stored_bytes: u64,
+        tags: &'a [String],
+        version: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wal_start: Option<serde_json::Value>,
+    }
+    let sealed = Sealed {
+        blobs,
+        body_mac: hex::encode(key.manifest_body_mac(&body)),
+        bytes: header.bytes,
+        duration_ms: header.duration_ms,
+        finished_at: &header.finished_at,
+        host: &header.host,
+        id: &header.id,
+        kind: &header.kind,
+        packs: &header.packs,
+        source: &header.source,
+        started_at: &header.started_at,
+        stored_bytes: header.stored_bytes,
+        tags: &header.tags,
+        version: MANIFEST_VERSION,
+        wal_start: header
+            .wal_start
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()?,
+    };
+    let sealed = key.seal(&zstd::bulk::compress(&serde_json::to_vec(&sealed)?, 3)?);
+    // The prefix goes in front of the body in place: the body (megabytes
+    // for 10,000 tenants) is not copied into a second buffer.
+    let mut prefix = Vec::with_capacity(12 + sealed.len());
+    prefix.extend_from_slice(MANIFEST_MAGIC);
+    prefix.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+    prefix.extend_from_slice(&sealed);
+    body.reserve_exact(prefix.len());
+    body.splice(0..0, prefix);
+    Ok(body)
 }
 
 /// Splits a stored manifest into its sealed header and its age body. The
@@ -365,6 +463,184 @@ mod tests {
             err.to_string()
                 .contains("not the one its header was written with"),
             "{err}"
+        );
+    }
+
+    /// The encoder as it was before the body was written in parts (a JSON
+    /// tree of the header): what [`encode`] and [`encode_with`] must
+    /// still write, byte for byte.
+    fn encode_before(header: &Header, body: &Body, key: &DedupKey, r: &[Recipient]) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Stored<'a> {
+            id: &'a str,
+            source: &'a str,
+            kind: &'a str,
+            note: &'a Option<String>,
+            tenants: &'a [String],
+            engine: &'a serde_json::Value,
+            artifacts: &'a [Artifact],
+        }
+        let stored = Stored {
+            id: &header.id,
+            source: &header.source,
+            kind: &header.kind,
+            note: &body.note,
+            tenants: &body.tenants,
+            engine: &body.engine,
+            artifacts: &body.artifacts,
+        };
+        let body = encrypt(r, &serde_json::to_vec_pretty(&stored).unwrap()).unwrap();
+        let mut header_json = serde_json::to_value(header).unwrap();
+        header_json["version"] = MANIFEST_VERSION.into();
+        header_json["body_mac"] = hex::encode(key.manifest_body_mac(&body)).into();
+        let sealed =
+            key.seal(&zstd::bulk::compress(&serde_json::to_vec(&header_json).unwrap(), 3).unwrap());
+        [
+            MANIFEST_MAGIC.to_vec(),
+            (sealed.len() as u32).to_le_bytes().to_vec(),
+            sealed,
+            body,
+        ]
+        .concat()
+    }
+
+    /// The header's JSON text (its `body_mac`, which binds the randomly
+    /// encrypted body, replaced by `MAC`) and the body's plaintext.
+    fn plaintexts(stored: &[u8], key: &DedupKey, ids: &[Identity]) -> (String, String) {
+        let (sealed, body) = split(stored).unwrap();
+        let json = format::decompress_metadata(&key.open(sealed).unwrap(), "h").unwrap();
+        let mac = hex::encode(key.manifest_body_mac(body));
+        let header = String::from_utf8(json).unwrap();
+        assert!(header.contains(&mac));
+        (
+            header.replace(&mac, "MAC"),
+            String::from_utf8(decrypt(ids, body).unwrap()).unwrap(),
+        )
+    }
+
+    /// A tenant backup's manifest, small: three tenants with row counts,
+    /// their artifacts and blob ids, tags and a WAL start.
+    fn tenant_manifest() -> (Header, Body, Vec<[u8; 32]>, Vec<[u64; 2]>) {
+        let (mut h, mut b, _, _, _) = fixture();
+        let ids: Vec<[u8; 32]> = (0..5u8).map(|i| [i * 40; 32]).collect();
+        let chunks = [2usize, 0, 3];
+        let rows = vec![[1u64, 7], [1, 0], [1, 12]];
+        let tenants: Vec<String> = ["acme", "b\"q", "zeta"]
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        let mut at = 0;
+        for (i, t) in tenants.iter().enumerate() {
+            b.artifacts.push(Artifact {
+                name: format!("tenant-{t}"),
+                format: "stream".into(),
+                size: 100 + i as u64,
+                blake3: hex::encode([i as u8 + 1; 32]),
+                blobs: ids[at..at + chunks[i]].iter().map(hex::encode).collect(),
+            });
+            at += chunks[i];
+        }
+        let mut counts = serde_json::Map::new();
+        for (t, r) in tenants.iter().zip(&rows) {
+            counts.insert(
+                t.clone(),
+                serde_json::json!({"public.tenants": r[0], "public.orders": r[1]}),
+            );
+        }
+        b.engine = serde_json::json!({"mode": "tenants", "database": "app", "tables": ["public.tenants", "public.orders"], "rows": counts});
+        b.tenants = tenants;
+        b.note = Some("a note".into());
+        h.kind = "postgres".into();
+        h.tags = vec!["nightly".into()];
+        h.packs = vec!["p1".into(), "p2".into()];
+        let mut distinct = ids.clone();
+        distinct.sort();
+        h.blobs = distinct.iter().map(hex::encode).collect();
+        h.wal_start = Some(
+            serde_json::from_value(serde_json::json!({"timeline": 1, "start_lsn": "0/2000028"}))
+                .unwrap(),
+        );
+        (h, b, ids, rows)
+    }
+
+    #[test]
+    fn encode_writes_what_the_tree_encoder_wrote() {
+        let (_, _, key, ids, r) = fixture();
+        let (h, b, _, _) = tenant_manifest();
+        let before = plaintexts(&encode_before(&h, &b, &key, &r), &key, &ids);
+        let now = plaintexts(&encode(&h, &b, &key, &r).unwrap(), &key, &ids);
+        assert_eq!(now, before);
+        assert!(now.1.contains("\"rows\": {"), "{}", now.1);
+    }
+
+    #[test]
+    fn streamed_parts_write_the_same_manifest() {
+        use crate::repo::spill::{
+            ArtifactRecord, ArtifactSpill, Artifacts, CountTable, WithCounts,
+        };
+        let (_, _, key, ids, r) = fixture();
+        let (h, b, blob_ids, rows) = tenant_manifest();
+        let before = encode_before(&h, &b, &key, &r);
+        // The same backup as the pipeline streams it: artifacts and row
+        // counts from spills, blob ids as 32-byte values.
+        let mut spill = ArtifactSpill::new();
+        for a in &b.artifacts {
+            spill
+                .push(&ArtifactRecord {
+                    name: a.name.clone(),
+                    format: a.format.clone(),
+                    size: a.size,
+                    blake3: hex::decode(&a.blake3).unwrap().try_into().unwrap(),
+                    chunks: a.blobs.len() as u64,
+                })
+                .unwrap();
+        }
+        let mut counts = CountTable::new(vec!["public.tenants".into(), "public.orders".into()]);
+        for r in &rows {
+            counts.push(r).unwrap();
+        }
+        let mut engine = b.engine.clone();
+        engine.as_object_mut().unwrap().remove("rows");
+        let mut distinct = blob_ids.clone();
+        distinct.sort();
+        let mut header = h.clone();
+        header.blobs.clear();
+        let facts = WithCounts::new(&engine).with("rows", &mut counts, &b.tenants);
+        let parts = BodyParts {
+            note: &b.note,
+            tenants: &b.tenants,
+            engine: &facts,
+            artifacts: &Artifacts::new(&mut spill, &blob_ids),
+        };
+        let stored = encode_with(&header, HeaderBlobs::Ids(&distinct), &parts, &key, &r).unwrap();
+        assert_eq!(
+            plaintexts(&stored, &key, &ids),
+            plaintexts(&before, &key, &ids)
+        );
+        // It reads back as the header and body it replaces.
+        let got = decode_header(&stored, &key, &h.id).unwrap();
+        assert_eq!(got.blobs, h.blobs);
+        assert_eq!(decode_body(&stored, &ids, &got).unwrap(), b);
+        // Row counts that are not one per tenant: refused, not written.
+        let stored = encode_with(
+            &header,
+            HeaderBlobs::Ids(&distinct),
+            &BodyParts {
+                note: &b.note,
+                tenants: &b.tenants,
+                engine: &WithCounts::new(&engine).with(
+                    "rows",
+                    &mut CountTable::new(vec![]),
+                    &b.tenants,
+                ),
+                artifacts: &b.artifacts,
+            },
+            &key,
+            &r,
+        );
+        assert!(
+            stored.is_err(),
+            "counts that do not match the tenants must fail"
         );
     }
 

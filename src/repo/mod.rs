@@ -17,6 +17,7 @@ pub mod pack;
 pub mod prune;
 pub mod restore;
 pub mod retention;
+pub mod spill;
 pub mod sync;
 pub mod synth;
 pub mod verified;

@@ -11,7 +11,6 @@
 //! table within a tenant in the order the server sent them; no order is
 //! promised).
 
-use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -28,6 +27,7 @@ use super::{
 use crate::config::{PostgresSpec, TenantSpec};
 use crate::error::{ExitStatus, Failure};
 use crate::repo::backup::{ArtifactStream, Source};
+use crate::repo::spill::CountTable;
 use crate::storage::runtime;
 
 /// Which tenants to export.
@@ -55,7 +55,10 @@ struct Table {
 /// tenant; `--all-tenants` always takes the one pass.
 pub const ONE_PASS_FROM: usize = 32;
 
-type Counts = Arc<Mutex<BTreeMap<String, BTreeMap<String, u64>>>>;
+/// Rows per tenant and table (manifest `engine.rows`): one record per
+/// tenant in the chosen order, a count per table in `State::tables` order,
+/// kept out of memory ([`CountTable`]).
+type Counts = Arc<Mutex<Option<CountTable>>>;
 
 pub struct TenantExport {
     spec: PostgresSpec,
@@ -72,7 +75,6 @@ pub struct TenantExport {
 struct State {
     client: Arc<Client>,
     tables: Vec<Table>,
-    queue: VecDeque<String>,
     /// The one-pass export's spills, when it is used.
     merged: Option<Arc<Mutex<Merged>>>,
     /// The position of the next tenant in the chosen order.
@@ -106,9 +108,10 @@ impl TenantExport {
         super::dump::rls_preflight(&client, &conn)?;
         execute(&client, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let facts = super::dump::server_facts(&client)?;
-        let (tenants_table, all) = tenant_ids(&client, &conn, &self.tenants)?;
+        let (tenants_table, mut all) = tenant_ids(&client, &conn, &self.tenants)?;
+        let tenant_count = all.len();
         let chosen = match &self.selection {
-            Selection::All => all.clone(),
+            Selection::All => std::mem::take(&mut all),
             Selection::Ids(ids) => {
                 let missing: Vec<&String> = ids
                     .iter()
@@ -222,7 +225,7 @@ impl TenantExport {
         }
         // Many tenants: every table read once, in the tenant column's byte
         // order (the order of `chosen`), into a spill.
-        let many = chosen.len() >= ONE_PASS_FROM && chosen.len() * 8 >= all.len();
+        let many = chosen.len() >= ONE_PASS_FROM && chosen.len() * 8 >= tenant_count;
         let one_pass = (matches!(self.selection, Selection::All) || many)
             && tables.iter().all(|t| t.columns.contains(&t.by));
         let merged = if one_pass {
@@ -254,11 +257,13 @@ impl TenantExport {
             "tables": tables.iter().map(|t| t.name.to_string()).collect::<Vec<_>>(),
             "tables_without_tenant_column": global,
         });
-        self.chosen = chosen.clone();
+        self.chosen = chosen;
+        *self.counts.lock().unwrap() = Some(CountTable::new(
+            tables.iter().map(|t| t.name.to_string()).collect(),
+        ));
         self.state = Some(State {
             client,
             tables,
-            queue: chosen.into(),
             merged,
             next: 0,
         });
@@ -453,7 +458,8 @@ struct MergedReader {
     index: usize,
     tenant: String,
     counts: Counts,
-    rows: BTreeMap<String, u64>,
+    /// This tenant's rows per table so far.
+    rows: Vec<u64>,
     started: bool,
     /// The table being emitted, and whether its COPY line is out.
     table: usize,
@@ -498,16 +504,13 @@ impl MergedReader {
             self.table_rows += rows;
             if end {
                 self.buf.extend_from_slice(b"\\.\n");
-                self.rows.insert(spill.name().to_string(), self.table_rows);
+                self.rows.push(self.table_rows);
                 self.in_table = false;
                 self.table += 1;
                 if self.table == spills.len() {
                     self.done = true;
                     *next = self.index + 1;
-                    self.counts
-                        .lock()
-                        .unwrap()
-                        .insert(self.tenant.clone(), std::mem::take(&mut self.rows));
+                    push_counts(&self.counts, &self.rows)?;
                 }
             }
         }
@@ -532,6 +535,14 @@ impl Read for MergedReader {
     }
 }
 
+/// Records one tenant's rows per table (in table order).
+fn push_counts(counts: &Counts, rows: &[u64]) -> Result<()> {
+    match counts.lock().unwrap().as_mut() {
+        Some(table) => table.push(rows),
+        None => anyhow::bail!("the tenant export's row counts were taken before its end"),
+    }
+}
+
 /// Writes buffered bytes in large writes (COPY yields one message per row).
 const COALESCE: usize = 1024 * 1024;
 
@@ -540,7 +551,7 @@ async fn export_tenant(
     tables: &[Table],
     tenant: &str,
     out: &mut impl Write,
-    counts: &mut BTreeMap<String, u64>,
+    counts: &mut Vec<u64>,
 ) -> Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(COALESCE + 64 * 1024);
     buf.extend_from_slice(artifact_header(tenant).as_bytes());
@@ -570,7 +581,7 @@ async fn export_tenant(
             }
         }
         buf.extend_from_slice(b"\\.\n");
-        counts.insert(t.name.to_string(), rows);
+        counts.push(rows);
     }
     out.write_all(&buf)?;
     out.flush()?;
@@ -587,7 +598,7 @@ impl Source for TenantExport {
             self.start()?;
         }
         let state = self.state.as_mut().expect("started");
-        let Some(tenant) = state.queue.pop_front() else {
+        let Some(tenant) = self.chosen.get(state.next).cloned() else {
             execute(&state.client, "COMMIT")?;
             return Ok(None);
         };
@@ -599,7 +610,7 @@ impl Source for TenantExport {
                 index,
                 tenant: tenant.clone(),
                 counts: self.counts.clone(),
-                rows: BTreeMap::new(),
+                rows: Vec::with_capacity(state.tables.len()),
                 started: false,
                 table: 0,
                 in_table: false,
@@ -633,11 +644,11 @@ impl Source for TenantExport {
         let handle = std::thread::Builder::new()
             .name("vaultctl-copy".into())
             .spawn(move || -> Result<()> {
-                let mut c = BTreeMap::new();
+                let mut c = Vec::with_capacity(tables.len());
                 let r =
                     runtime().block_on(export_tenant(&client, &tables, &t, &mut writer, &mut c));
-                counts.lock().unwrap().insert(t.clone(), c);
-                r.with_context(|| format!("the export of tenant '{t}' failed"))
+                r.and_then(|()| push_counts(&counts, &c))
+                    .with_context(|| format!("the export of tenant '{t}' failed"))
             })?;
         Ok(Some(ArtifactStream {
             name: artifact_name(&tenant),
@@ -652,18 +663,15 @@ impl Source for TenantExport {
     }
 
     fn metadata(&self) -> serde_json::Value {
-        let mut m = self.meta.clone();
-        if let Some(o) = m.as_object_mut() {
-            o.insert(
-                "rows".into(),
-                serde_json::to_value(&*self.counts.lock().unwrap()).unwrap_or_default(),
-            );
-        }
-        m
+        self.meta.clone()
     }
 
-    fn tenants(&self) -> Vec<String> {
-        self.chosen.clone()
+    fn take_rows(&mut self) -> Option<CountTable> {
+        self.counts.lock().unwrap().take()
+    }
+
+    fn tenants(&self) -> &[String] {
+        &self.chosen
     }
 }
 

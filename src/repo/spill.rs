@@ -1,0 +1,530 @@
+//! What a backup learns per artifact, kept out of memory until the manifest
+//! and the catalog are written: a backup of 10,000 tenants has 10,000
+//! artifacts, each with a name, a size, a BLAKE3 and its row counts per
+//! table, which held in maps and JSON trees cost about 3 KB a tenant.
+//!
+//! [`ArtifactSpill`] and [`CountTable`] append fixed-layout records to a
+//! spooled temporary file (in memory up to [`SPOOL_BYTES`], then an unnamed
+//! file in `$TMPDIR`, gone when closed) and read them back one at a time
+//! while the manifest body and the catalog's details are serialized
+//! ([`Artifacts`], [`DetailArtifacts`], [`WithCounts`]): the JSON is the
+//! same, byte for byte, as that of the structures they replace.
+
+use std::cell::RefCell;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+use anyhow::Result;
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use tempfile::SpooledTempFile;
+
+use super::pack::BlobId;
+use crate::error::{ExitStatus, Failure};
+
+/// Records stay in memory up to this size, then go to an unnamed file.
+pub const SPOOL_BYTES: usize = 1 << 20;
+
+/// An append-only spool of records, read back from the start.
+struct Spool {
+    out: BufWriter<SpooledTempFile>,
+}
+
+impl Spool {
+    fn new() -> Spool {
+        Spool {
+            out: BufWriter::with_capacity(64 * 1024, tempfile::spooled_tempfile(SPOOL_BYTES)),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(unwritable)
+    }
+
+    /// A reader from the first record (ends the writes until the next
+    /// [`Spool::write`], which appends after the last record again).
+    fn reader(&mut self) -> Result<BufReader<&mut SpooledTempFile>> {
+        self.out.flush().map_err(unwritable)?;
+        let f = self.out.get_mut();
+        f.seek(SeekFrom::Start(0))?;
+        Ok(BufReader::with_capacity(64 * 1024, f))
+    }
+
+    fn rewind_to_end(&mut self) -> Result<()> {
+        self.out.get_mut().seek(SeekFrom::End(0))?;
+        Ok(())
+    }
+}
+
+/// The spool could not go to its file (past [`SPOOL_BYTES`]).
+fn unwritable(e: std::io::Error) -> anyhow::Error {
+    Failure::new(
+        ExitStatus::Failure,
+        format!("the backup cannot keep its per-artifact records (names, sizes, row counts) in a temporary file in {}: {e}; nothing was committed.", std::env::temp_dir().display()),
+    )
+    .with_remedy("Set TMPDIR to a writable directory with a few MB free (about 100 bytes an artifact), then run the backup again.")
+    .into()
+}
+
+fn read_u64(r: &mut impl Read) -> std::io::Result<u64> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn read_text(r: &mut impl Read) -> std::io::Result<String> {
+    let n = read_u64(r)? as usize;
+    let mut b = vec![0u8; n];
+    r.read_exact(&mut b)?;
+    String::from_utf8(b).map_err(std::io::Error::other)
+}
+
+/// One finished artifact without its blob ids (those are the next
+/// `chunks` ids of the backup's stream of ids).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArtifactRecord {
+    pub name: String,
+    pub format: String,
+    pub size: u64,
+    pub blake3: [u8; 32],
+    pub chunks: u64,
+}
+
+/// The artifacts of a backup, in order.
+pub struct ArtifactSpill {
+    spool: Spool,
+    len: usize,
+}
+
+impl Default for ArtifactSpill {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ArtifactSpill {
+    pub fn new() -> ArtifactSpill {
+        ArtifactSpill {
+            spool: Spool::new(),
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, a: &ArtifactRecord) -> Result<()> {
+        let mut rec = Vec::with_capacity(a.name.len() + a.format.len() + 64);
+        for text in [&a.name, &a.format] {
+            rec.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            rec.extend_from_slice(text.as_bytes());
+        }
+        rec.extend_from_slice(&a.size.to_le_bytes());
+        rec.extend_from_slice(&a.blake3);
+        rec.extend_from_slice(&a.chunks.to_le_bytes());
+        self.spool.write(&rec)?;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Calls `f` with every artifact in order and its blob ids (`ids`: the
+    /// backup's blob ids in stream order, `chunks` per artifact).
+    pub fn for_each(
+        &mut self,
+        ids: &[BlobId],
+        mut f: impl FnMut(&ArtifactRecord, &[BlobId]) -> Result<()>,
+    ) -> Result<()> {
+        let len = self.len;
+        let mut r = self.spool.reader()?;
+        let mut at = 0usize;
+        for _ in 0..len {
+            let name = read_text(&mut r)?;
+            let format = read_text(&mut r)?;
+            let size = read_u64(&mut r)?;
+            let mut blake3 = [0u8; 32];
+            r.read_exact(&mut blake3)?;
+            let chunks = read_u64(&mut r)?;
+            let end = at + chunks as usize;
+            let Some(blobs) = ids.get(at..end) else {
+                anyhow::bail!("the backup's blob list ends before its artifact {name}");
+            };
+            at = end;
+            f(
+                &ArtifactRecord {
+                    name,
+                    format,
+                    size,
+                    blake3,
+                    chunks,
+                },
+                blobs,
+            )?;
+        }
+        drop(r);
+        self.spool.rewind_to_end()
+    }
+}
+
+/// Blob ids written as a JSON array of hex strings.
+struct HexIds<'a>(&'a [BlobId]);
+
+impl Serialize for HexIds<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for id in self.0 {
+            seq.serialize_element(&hex::encode(id))?;
+        }
+        seq.end()
+    }
+}
+
+/// A manifest body's `artifacts` ([`super::manifest::Artifact`]'s JSON),
+/// read from the spill while it is serialized.
+pub struct Artifacts<'a> {
+    spill: RefCell<&'a mut ArtifactSpill>,
+    ids: &'a [BlobId],
+}
+
+impl<'a> Artifacts<'a> {
+    pub fn new(spill: &'a mut ArtifactSpill, ids: &'a [BlobId]) -> Self {
+        Artifacts {
+            spill: RefCell::new(spill),
+            ids,
+        }
+    }
+}
+
+impl Serialize for Artifacts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct One<'b> {
+            name: &'b str,
+            format: &'b str,
+            size: u64,
+            blake3: String,
+            blobs: HexIds<'b>,
+        }
+        let mut spill = self.spill.borrow_mut();
+        let mut seq = s.serialize_seq(Some(spill.len()))?;
+        let mut failed = None;
+        let read = spill.for_each(self.ids, |a, blobs| {
+            let one = One {
+                name: &a.name,
+                format: &a.format,
+                size: a.size,
+                blake3: hex::encode(a.blake3),
+                blobs: HexIds(blobs),
+            };
+            seq.serialize_element(&one).map_err(|e| {
+                failed = Some(e);
+                anyhow::anyhow!("serializing")
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(|e| S::Error::custom(format!("{e:#}")))?;
+        seq.end()
+    }
+}
+
+/// The catalog's `artifacts` of a backup's details: each artifact's name,
+/// format, size, BLAKE3 and blob count, keys in the order of a JSON object
+/// of `serde_json` (sorted).
+pub struct DetailArtifacts<'a>(pub Artifacts<'a>);
+
+impl Serialize for DetailArtifacts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct One<'b> {
+            blake3: String,
+            blobs: u64,
+            format: &'b str,
+            name: &'b str,
+            size: u64,
+        }
+        let mut spill = self.0.spill.borrow_mut();
+        let mut seq = s.serialize_seq(Some(spill.len()))?;
+        let mut failed = None;
+        let read = spill.for_each(self.0.ids, |a, _| {
+            let one = One {
+                blake3: hex::encode(a.blake3),
+                blobs: a.chunks,
+                format: &a.format,
+                name: &a.name,
+                size: a.size,
+            };
+            seq.serialize_element(&one).map_err(|e| {
+                failed = Some(e);
+                anyhow::anyhow!("serializing")
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(|e| S::Error::custom(format!("{e:#}")))?;
+        seq.end()
+    }
+}
+
+/// Counts per key (a tenant) and column (a table), written as a JSON
+/// object of objects `{key: {column: count}}` with the columns sorted.
+/// The keys are not stored: they are given when serializing (a tenant
+/// backup's tenants, in the order their artifacts were read).
+pub struct CountTable {
+    columns: Vec<String>,
+    spool: Spool,
+    len: usize,
+}
+
+impl CountTable {
+    /// `columns`: the names of a record's counts, in record order.
+    pub fn new(columns: Vec<String>) -> CountTable {
+        CountTable {
+            columns,
+            spool: Spool::new(),
+            len: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends one record: a count per column, in column order.
+    pub fn push(&mut self, counts: &[u64]) -> Result<()> {
+        anyhow::ensure!(
+            counts.len() == self.columns.len(),
+            "{} counts for {} columns",
+            counts.len(),
+            self.columns.len()
+        );
+        let mut rec = Vec::with_capacity(counts.len() * 8);
+        for c in counts {
+            rec.extend_from_slice(&c.to_le_bytes());
+        }
+        self.spool.write(&rec)?;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Serializes the table as `{keys[i]: {column: count}}`.
+    fn serialize_keyed<S: Serializer>(&mut self, keys: &[String], s: S) -> Result<S::Ok, S::Error> {
+        if keys.len() != self.len {
+            return Err(S::Error::custom(format!(
+                "{} count records for {} keys",
+                self.len,
+                keys.len()
+            )));
+        }
+        let mut sorted: Vec<usize> = (0..self.columns.len()).collect();
+        sorted.sort_by(|&a, &b| self.columns[a].cmp(&self.columns[b]));
+        sorted.dedup_by(|a, b| self.columns[*a] == self.columns[*b]);
+        let columns = &self.columns;
+        let n = columns.len();
+        let mut r = self
+            .spool
+            .reader()
+            .map_err(|e| S::Error::custom(format!("{e:#}")))?;
+        let mut map = s.serialize_map(Some(keys.len()))?;
+        let mut rec = vec![0u64; n];
+        for key in keys {
+            for c in rec.iter_mut() {
+                *c = read_u64(&mut r).map_err(S::Error::custom)?;
+            }
+            let inner = Inner {
+                columns,
+                sorted: &sorted,
+                counts: &rec,
+            };
+            map.serialize_entry(key, &inner)?;
+        }
+        drop(r);
+        self.spool
+            .rewind_to_end()
+            .map_err(|e| S::Error::custom(format!("{e:#}")))?;
+        map.end()
+    }
+}
+
+struct Inner<'a> {
+    columns: &'a [String],
+    sorted: &'a [usize],
+    counts: &'a [u64],
+}
+
+impl Serialize for Inner<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.sorted.len()))?;
+        for &i in self.sorted {
+            // A column named twice: its last count (as a map insert keeps).
+            let last = (0..self.columns.len())
+                .rev()
+                .find(|&j| self.columns[j] == self.columns[i])
+                .unwrap_or(i);
+            map.serialize_entry(&self.columns[i], &self.counts[last])?;
+        }
+        map.end()
+    }
+}
+
+/// A JSON object (`value`, e.g. a manifest's `engine`) with one more key
+/// whose value is a [`CountTable`], placed where a `serde_json` object
+/// (sorted keys) would put it. Without a table, `value` as it is.
+pub struct WithCounts<'a> {
+    value: &'a serde_json::Value,
+    extra: Option<(&'a str, RefCell<&'a mut CountTable>, &'a [String])>,
+}
+
+impl<'a> WithCounts<'a> {
+    pub fn new(value: &'a serde_json::Value) -> Self {
+        WithCounts { value, extra: None }
+    }
+
+    /// `key` (e.g. `rows`) holds `table`, its records named by `keys`.
+    pub fn with(mut self, key: &'a str, table: &'a mut CountTable, keys: &'a [String]) -> Self {
+        self.extra = Some((key, RefCell::new(table), keys));
+        self
+    }
+}
+
+struct Keyed<'a, 'b>(&'b RefCell<&'a mut CountTable>, &'b [String]);
+
+impl Serialize for Keyed<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.borrow_mut().serialize_keyed(self.1, s)
+    }
+}
+
+impl Serialize for WithCounts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some((key, table, keys)) = &self.extra else {
+            return self.value.serialize(s);
+        };
+        let empty = serde_json::Map::new();
+        let object = match self.value {
+            serde_json::Value::Object(o) => o,
+            serde_json::Value::Null => &empty,
+            _ => return Err(S::Error::custom("engine facts that are not an object")),
+        };
+        let others = object.iter().filter(|(k, _)| k.as_str() != *key);
+        let mut map = s.serialize_map(Some(others.clone().count() + 1))?;
+        let mut placed = false;
+        for (k, v) in others {
+            if !placed && k.as_str() > *key {
+                map.serialize_entry(key, &Keyed(table, keys))?;
+                placed = true;
+            }
+            map.serialize_entry(k, v)?;
+        }
+        if !placed {
+            map.serialize_entry(key, &Keyed(table, keys))?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn record(i: u64) -> ArtifactRecord {
+        ArtifactRecord {
+            name: format!("tenant-{i:05}"),
+            format: "stream".into(),
+            size: i * 1000,
+            blake3: [i as u8; 32],
+            chunks: i % 3,
+        }
+    }
+
+    #[test]
+    fn artifacts_read_back_in_order_with_their_ids_and_past_the_spool() {
+        let mut spill = ArtifactSpill::new();
+        let mut ids = Vec::new();
+        // Enough records to leave memory for the file.
+        for i in 0..20_000u64 {
+            let r = record(i);
+            for c in 0..r.chunks {
+                ids.push([(i + c) as u8; 32]);
+            }
+            spill.push(&r).unwrap();
+        }
+        for _ in 0..2 {
+            let mut n = 0u64;
+            let mut at = 0usize;
+            spill
+                .for_each(&ids, |a, blobs| {
+                    assert_eq!(a, &record(n));
+                    assert_eq!(blobs, &ids[at..at + a.chunks as usize]);
+                    at += a.chunks as usize;
+                    n += 1;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(n, 20_000);
+        }
+        // Appending after a read goes after the last record.
+        spill.push(&record(7)).unwrap();
+        let mut last = None;
+        spill
+            .for_each(&[[0u8; 32]; 0x10000], |a, _| {
+                last = Some(a.clone());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(last, Some(record(7)));
+        // Fewer ids than the records need: an error, not a short list.
+        assert!(spill.for_each(&[], |_, _| Ok(())).is_err());
+    }
+
+    #[test]
+    fn counts_serialize_as_the_nested_maps_they_replace() {
+        let tables = vec![
+            "public.tenants".to_string(),
+            "public.orders".into(),
+            "a.z".into(),
+        ];
+        let keys: Vec<String> = (0..50).map(|i| format!("t{i:03}")).collect();
+        let mut table = CountTable::new(tables.clone());
+        let mut maps: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            let counts: Vec<u64> = (0..3).map(|j| (i * 7 + j) as u64).collect();
+            table.push(&counts).unwrap();
+            maps.insert(
+                k.clone(),
+                tables.iter().cloned().zip(counts.iter().copied()).collect(),
+            );
+        }
+        assert!(table.push(&[1]).is_err());
+        let engine =
+            serde_json::json!({"mode": "tenants", "database": "d", "tables": ["x"], "zz": 1});
+        let mut old = engine.clone();
+        old["rows"] = serde_json::to_value(&maps).unwrap();
+        let streamed = WithCounts::new(&engine).with("rows", &mut table, &keys);
+        assert_eq!(
+            serde_json::to_string_pretty(&streamed).unwrap(),
+            serde_json::to_string_pretty(&old).unwrap()
+        );
+        assert_eq!(serde_json::to_string(&streamed).unwrap(), old.to_string());
+        // Keys that do not match the records: refused.
+        let mut t = CountTable::new(vec!["a".into()]);
+        t.push(&[1]).unwrap();
+        let w = WithCounts::new(&engine).with("rows", &mut t, &[]);
+        assert!(serde_json::to_string(&w).is_err());
+        // No table: the value as it is.
+        assert_eq!(
+            serde_json::to_string(&WithCounts::new(&engine)).unwrap(),
+            engine.to_string()
+        );
+    }
+}
