@@ -478,7 +478,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_su
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l reason -d 'Why (kept in the restore log and the DR history)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l backup -d 'Backup id or prefix (default: the latest verified, else the latest completed)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l report -d 'Write a Markdown report of every step with timings' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l pg-bin-dir -d 'Where psql is (default: the source\'s config, else PATH)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l pg-bin-dir -d 'Ignored, accepted so that older scripts and timers still run: DR restores are logical, over the PostgreSQL protocol, and run no client program (psql was needed once)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from run" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F
@@ -494,7 +494,7 @@ complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_su
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l scratch-db -d 'The scratch database to create, restore into and drop (must not exist; default: the source\'s [source.drill] scratch_db, else vaultctl_drill_SOURCE on the source\'s server)' -r
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l password-file -d 'A file holding the password of --scratch-db\'s role (else PGPASSWORD or PGPASSFILE; never in the URL)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l report -d 'Write a Markdown report of every step with timings' -r -F
-complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l pg-bin-dir -d 'Where psql is (default: the source\'s config, else PATH)' -r -F
+complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l pg-bin-dir -d 'Ignored, accepted so that older scripts and timers still run: DR restores are logical, over the PostgreSQL protocol, and run no client program (psql was needed once)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l config -d 'Config file (default: $VAULTCTL_CONFIG, $XDG_CONFIG_HOME/vaultctl/config.toml, /etc/vaultctl/config.toml)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l identity -d 'Identity file for reading backups (overrides keys.identity_file)' -r -F
 complete -c vaultctl -n "__fish_vaultctl_using_subcommand dr; and __fish_seen_subcommand_from drill" -l catalog -d 'Catalog database (overrides `catalog` in the config)' -r -F

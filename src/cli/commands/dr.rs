@@ -69,7 +69,7 @@ pub struct RunArgs {
     /// Write a Markdown report of every step with timings
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Where psql is (default: the source's config, else PATH)
+    /// Ignored, accepted so that older scripts and timers still run: DR restores are logical, over the PostgreSQL protocol, and run no client program (psql was needed once)
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
     /// Count every restored table's rows with count(*) (slower: reads the whole database again) instead of taking the rows the server acknowledged for each COPY
@@ -91,7 +91,7 @@ pub struct DrillArgs {
     /// Write a Markdown report of every step with timings
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Where psql is (default: the source's config, else PATH)
+    /// Ignored, accepted so that older scripts and timers still run: DR restores are logical, over the PostgreSQL protocol, and run no client program (psql was needed once)
     #[arg(long, value_name = "DIR")]
     pub pg_bin_dir: Option<PathBuf>,
     /// Count every restored table's rows with count(*) (slower: reads the whole database again) instead of taking the rows the server acknowledged for each COPY
