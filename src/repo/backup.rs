@@ -949,7 +949,7 @@ fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
-    use crate::config::{validate, FileConfig, Origin};
+    use crate::config::{validate, Config, FileConfig, Origin};
 
     /// One artifact of fixed bytes.
     struct Bytes1(Option<Vec<u8>>);
@@ -1031,12 +1031,9 @@ mod tests {
         }
     }
 
-    /// The manifest and the catalog's details of a backup written from the
-    /// spills hold what the trees held: the body decodes to the artifacts
-    /// read (sizes, BLAKE3, blobs in order), the row counts per tenant, and
-    /// the details are `details_json` of that body, byte for byte.
-    #[test]
-    fn spilled_artifacts_and_rows_make_the_manifest_and_details() {
+    /// A new repository on one local target (1 MiB packs) in a temporary
+    /// directory, with its config and catalog.
+    fn local_repository() -> (tempfile::TempDir, Config, Repository, Catalog) {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let recipient = super::super::keys::generate_identity(&d.join("id.txt")).unwrap();
@@ -1050,7 +1047,18 @@ mod tests {
         let config = validate(raw, Origin::File(d.join("config.toml"))).unwrap();
         super::super::init(&config).unwrap();
         let repo = Repository::open(&config, None).unwrap();
-        let mut catalog = Catalog::open(&config.catalog).unwrap();
+        let catalog = Catalog::open(&config.catalog).unwrap();
+        (dir, config, repo, catalog)
+    }
+
+    /// The manifest and the catalog's details of a backup written from the
+    /// spills hold what the trees held: the body decodes to the artifacts
+    /// read (sizes, BLAKE3, blobs in order), the row counts per tenant, and
+    /// the details are `details_json` of that body, byte for byte.
+    #[test]
+    fn spilled_artifacts_and_rows_make_the_manifest_and_details() {
+        let (dir, config, repo, mut catalog) = local_repository();
+        let d = dir.path();
         let names: Vec<String> = (0..600).map(|i| format!("t{i:04}")).collect();
         let mut source = Tenants {
             names: names.clone(),
@@ -1122,20 +1130,8 @@ mod tests {
     /// was committed with the blobs after the lost chunk missing.
     #[test]
     fn a_panicking_pipeline_thread_fails_the_backup() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, config, repo, mut catalog) = local_repository();
         let d = dir.path();
-        let recipient = super::super::keys::generate_identity(&d.join("id.txt")).unwrap();
-        let text = format!(
-            "catalog = \"{c}\"\npack_size_mib = 1\n[keys]\nrecipients = [\"{recipient}\"]\ndedup_key_file = \"{k}\"\n[[target]]\nname = \"local\"\nurl = \"file://{r}\"\n",
-            c = d.join("catalog.db").display(),
-            k = d.join("dedup.key").display(),
-            r = d.join("repo").display(),
-        );
-        let raw: FileConfig = toml::from_str(&text).unwrap();
-        let config = validate(raw, Origin::File(d.join("config.toml"))).unwrap();
-        super::super::init(&config).unwrap();
-        let repo = Repository::open(&config, None).unwrap();
-        let mut catalog = Catalog::open(&config.catalog).unwrap();
         let opts = |source: &str| BackupOptions {
             source: source.into(),
             tags: Vec::new(),
