@@ -62,6 +62,21 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// A passing check of `tables` expected tables, before any is looked at.
+    fn expecting(tables: usize) -> Verification {
+        Verification {
+            ok: true,
+            tables_expected: tables,
+            tables_present: 0,
+            rows: 0,
+            acknowledged: 0,
+            counted: 0,
+            tables: Vec::new(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// `12/12 tables present, 3400 rows`.
     pub fn counts(&self) -> String {
         format!(
@@ -143,17 +158,7 @@ pub fn verify_restore(
     let mut names: BTreeSet<String> = estimates.keys().cloned().collect();
     names.extend(exact.keys().cloned());
     names.extend(streamed.keys().cloned());
-    let mut v = Verification {
-        ok: true,
-        tables_expected: names.len(),
-        tables_present: 0,
-        rows: 0,
-        acknowledged: 0,
-        counted: 0,
-        tables: Vec::new(),
-        problems: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut v = Verification::expecting(names.len());
     for name in names {
         let (expected, basis) = expectation(&name, &exact, &streamed, &estimates);
         let quoted = match present.get(&name) {
@@ -257,17 +262,7 @@ mod tests {
     use super::*;
 
     fn empty() -> Verification {
-        Verification {
-            ok: true,
-            tables_expected: 0,
-            tables_present: 0,
-            rows: 0,
-            acknowledged: 0,
-            counted: 0,
-            tables: Vec::new(),
-            problems: Vec::new(),
-            warnings: Vec::new(),
-        }
+        Verification::expecting(0)
     }
 
     #[test]
