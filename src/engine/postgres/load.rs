@@ -47,6 +47,21 @@
 //! reader waits for the worker instead of spilling), freed as workers
 //! catch up. When every worker is busy the reader waits for one.
 //!
+//! **The biggest blocks first.** One sequential stream reaches its biggest
+//! table wherever pg_dump wrote it (by name: often late), and that table
+//! then loads alone, its indexes and foreign keys after it, while the
+//! other connections idle. When the stream comes with a table of contents
+//! ([`LoadOptions::side`], recorded at backup time: [`super::toc`]), the
+//! biggest blocks (at least [`Tuning::side_block`] bytes, at most `jobs -
+//! 1`) start at the first COPY block, each on a worker fed by a reader of
+//! its own at the block's byte range, as `pg_restore -j` starts its
+//! biggest tables first; the main reader goes on through the stream,
+//! reading past those blocks (hashing and checking them, not loading them),
+//! so the other tables load on the other connections and the post-data is
+//! reached early: an index of a table starts once its rows are in, while
+//! the big table still loads. See [`Loader::start_side_blocks`] for why
+//! the whole-stream hash still covers every byte loaded.
+//!
 //! **Visibility.** With several jobs every statement commits on its own
 //! connection, so the caller loads into a database nobody uses yet (a new
 //! one, renamed into place only after [`load`] returned, which happens only
