@@ -239,7 +239,7 @@ impl ArtifactReader {
     }
 
     /// `whole`: the plan is the artifact's; else a run of its blobs read on
-    /// the side, with one decode thread and one pack kept (less memory).
+    /// the side, with one decode thread and no pack kept (less memory).
     fn open_shaped(
         repo: &Repository,
         stores: Vec<Store>,
@@ -247,9 +247,13 @@ impl ArtifactReader {
         plan: Vec<(BlobId, BlobLocation)>,
         whole: bool,
     ) -> Result<ArtifactReader> {
-        let pack_cache = if whole { PACK_CACHE } else { 1 };
+        // A range read on the side (one COPY block of a restore that also
+        // reads the whole stream) keeps no pack for reuse and fetches the
+        // next pack only when the decode side took the last one: each
+        // decrypted pack held costs a pack's size (16 MiB by default).
+        let (pack_cache, ahead) = if whole { (PACK_CACHE, 1) } else { (0, 0) };
         let identities = repo.identities()?;
-        let (tx, rx) = bounded::<Result<Segment, String>>(1);
+        let (tx, rx) = bounded::<Result<Segment, String>>(ahead);
         let fetcher = std::thread::Builder::new()
             .name("vaultctl-fetch".into())
             .spawn(move || {
