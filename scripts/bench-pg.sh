@@ -22,29 +22,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB="${1:-1024}"
-PGBIN="${VAULTCTL_PG15_BIN:-/usr/lib/postgresql/15/bin}"
-[ -x "$PGBIN/initdb" ] || { echo "bench-pg.sh: PostgreSQL 15 is missing; run scripts/test.sh or apt-get install postgresql" >&2; exit 1; }
-if [ -z "${VAULTCTL_BIN:-}" ]; then
-    cargo build --release -q
-    VAULTCTL_BIN="$PWD/target/release/vaultctl"
-fi
-
-WORK="$(mktemp -d /tmp/vaultctl-bench-pg.XXXXXX)"
-chmod 777 "$WORK"
-RUN=()
-if [ "$(id -u)" = 0 ]; then
-    id -u vaultctl-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vaultctl-pg
-    RUN=(runuser -u vaultctl-pg --)
-fi
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() {
-    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-"${RUN[@]}" "$PGBIN/initdb" -D "$WORK/data" -U postgres -E UTF8 --locale=C --auth=trust --no-sync >/dev/null
-"${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w \
-    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_wal_size=4GB -c fsync=off" start >/dev/null
+. scripts/lib-pg.sh
+bench_pg_setup bench-pg
+bench_pg_start C shared_buffers=256MB max_wal_size=4GB fsync=off
 export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres
 PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1)
 
