@@ -1887,6 +1887,24 @@ impl<A: FromSql, B: FromSql, C: FromSql> FromTuple for (A, B, C) {
 mod tests {
     use super::*;
 
+    /// A blob id whose first byte is `b`, the rest zero.
+    fn blob_id(b: u8) -> BlobId {
+        let mut id = [0u8; 32];
+        id[0] = b;
+        id
+    }
+
+    /// A one-byte blob [`blob_id`]`(b)` at the start of its pack.
+    fn tiny_entry(b: u8) -> PackEntry {
+        PackEntry {
+            id: blob_id(b),
+            flags: 0,
+            raw_len: 1,
+            stored_len: 1,
+            offset: 0,
+        }
+    }
+
     /// Index objects `(name, packs)` read from `target`, each pack holding
     /// one blob whose id is the pack's first byte.
     fn read_indexes(c: &mut Catalog, target: &str, objects: &[(&str, &[&str])]) {
@@ -1901,18 +1919,7 @@ mod tests {
             listed.push((name.to_string(), slots));
         }
         let mut entries: Vec<(u32, PackEntry)> = (0..packs.len() as u32)
-            .map(|slot| {
-                let mut id = [0u8; 32];
-                id[0] = packs[slot as usize].as_bytes()[0];
-                let e = PackEntry {
-                    id,
-                    flags: 0,
-                    raw_len: 1,
-                    stored_len: 1,
-                    offset: 0,
-                };
-                (slot, e)
-            })
+            .map(|slot| (slot, tiny_entry(packs[slot as usize].as_bytes()[0])))
             .collect();
         entries.sort_by_key(|(_, e)| e.id);
         let mut it = entries.into_iter();
@@ -1937,23 +1944,11 @@ mod tests {
         let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
         // Fails half way through an empty catalog's first read: nothing is
         // recorded and the pack index (dropped for the bulk insert) is back.
-        let entry = |b: u8| {
-            let mut id = [0u8; 32];
-            id[0] = b;
-            let e = PackEntry {
-                id,
-                flags: 0,
-                raw_len: 1,
-                stored_len: 1,
-                offset: 0,
-            };
-            Ok(Some((0, e)))
-        };
         let mut calls = 0;
         let failed = c.add_sorted_index(&[("i0".into(), vec![0])], &["p".into()], "a", || {
             calls += 1;
             match calls {
-                1 => entry(1),
+                1 => Ok(Some((0, tiny_entry(1)))),
                 _ => Err(anyhow::anyhow!("the index object ended early")),
             }
         });
@@ -1965,11 +1960,7 @@ mod tests {
         assert!(has_pack_index(&c));
         read_indexes(&mut c, "a", &[("i2", &["z"])]);
         assert!(has_pack_index(&c));
-        let pack_of = |b: u8| {
-            let mut id = [0u8; 32];
-            id[0] = b;
-            c.blob_location(&id).unwrap().map(|l| l.pack)
-        };
+        let pack_of = |b: u8| c.blob_location(&blob_id(b)).unwrap().map(|l| l.pack);
         assert_eq!(pack_of(b'x').as_deref(), Some("x"));
         assert_eq!(pack_of(b'z').as_deref(), Some("z"));
         let plan: String = c
@@ -1987,11 +1978,7 @@ mod tests {
     fn forgetting_pruned_index_objects_drops_only_packs_no_other_object_lists() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
-        let id = |b: u8| {
-            let mut id = [0u8; 32];
-            id[0] = b;
-            id
-        };
+        let id = blob_id;
         // Target a: i1 lists packs x and y, i2 lists z. Target b holds y too.
         read_indexes(&mut c, "a", &[("i1", &["x", "y"]), ("i2", &["z"])]);
         read_indexes(&mut c, "b", &[("j1", &["y"])]);
