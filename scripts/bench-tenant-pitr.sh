@@ -14,24 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB="${1:-1024}"
-PGBIN="${VAULTCTL_PG15_BIN:-/usr/lib/postgresql/15/bin}"
-[ -x "$PGBIN/initdb" ] || { echo "bench-tenant-pitr.sh: PostgreSQL 15 is missing" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench-tenant-pitr.sh: run as root (the cluster runs as vaultctl-pg)" >&2; exit 1; }
-if [ -z "${VAULTCTL_BIN:-}" ]; then
-    cargo build --release -q --bin vaultctl
-    VAULTCTL_BIN="$PWD/target/release/vaultctl"
-fi
-id -u vaultctl-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vaultctl-pg
-WORK="$(mktemp -d /tmp/vaultctl-bench-tpitr.XXXXXX)"
-chmod 755 "$WORK"
-RUN=(runuser -u vaultctl-pg --)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() {
-    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-[ -n "${KEEP_WORK:-}" ] && trap - EXIT
+. scripts/lib-pg.sh
+bench_pg_setup bench-tpitr
 mkdir -p "$WORK/v"
 cat > "$WORK/vaultctl.toml" <<EOF
 catalog = "$WORK/v/catalog.db"
@@ -60,10 +45,8 @@ V=("$VAULTCTL_BIN" --config "$WORK/vaultctl.toml" --no-progress)
 "${V[@]}" key generate --output "$WORK/v/identity.txt" >/dev/null
 "${V[@]}" init >/dev/null
 chown -R vaultctl-pg: "$WORK"
-"${RUN[@]}" "$PGBIN/initdb" -D "$WORK/data" -U postgres -E UTF8 --locale=C --auth=trust --no-sync >/dev/null
-"${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w \
-    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_wal_size=4GB -c fsync=off -c archive_mode=on -c archive_timeout=0" \
-    -o "-c archive_command='\"$VAULTCTL_BIN\" --config \"$WORK/vaultctl.toml\" wal push \"%p\"'" start >/dev/null
+bench_pg_start C shared_buffers=256MB max_wal_size=4GB fsync=off archive_mode=on archive_timeout=0 \
+    "archive_command='\"$VAULTCTL_BIN\" --config \"$WORK/vaultctl.toml\" wal push \"%p\"'"
 PSQL=("$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres)
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE app"
 # ~1 KiB per event row, 20 tenants; items are 1/10 of the events.

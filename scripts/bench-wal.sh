@@ -15,33 +15,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT="${1:-120}"
-PGBIN="${VAULTCTL_PG15_BIN:-/usr/lib/postgresql/15/bin}"
-[ -x "$PGBIN/initdb" ] || { echo "bench-wal.sh: PostgreSQL 15 is missing; run scripts/test.sh or apt-get install postgresql" >&2; exit 1; }
-if [ -z "${VAULTCTL_BIN:-}" ]; then
-    cargo build --release -q --bin vaultctl
-    VAULTCTL_BIN="$PWD/target/release/vaultctl"
-fi
+. scripts/lib-pg.sh
+bench_pg_setup bench-wal
 HAVE_PGBR=1
 command -v pgbackrest >/dev/null 2>&1 || { HAVE_PGBR=0; echo "bench-wal.sh: pgbackrest is not installed (apt-get install -y pgbackrest); measuring vaultctl only" >&2; }
 
-WORK="$(mktemp -d /tmp/vaultctl-bench-wal.XXXXXX)"
-chmod 755 "$WORK"
-RUN=()
-if [ "$(id -u)" = 0 ]; then
-    id -u vaultctl-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vaultctl-pg
-    chown vaultctl-pg: "$WORK"
-    RUN=(runuser -u vaultctl-pg --)
-fi
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() {
-    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 "${RUN[@]}" mkdir -p "$WORK/segs"
-"${RUN[@]}" "$PGBIN/initdb" -D "$WORK/data" -U postgres -E UTF8 --locale=C --auth=trust --no-sync >/dev/null
-"${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w \
-    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=128MB -c max_wal_size=1GB -c archive_mode=on -c archive_command='cp %p $WORK/segs/%f'" start >/dev/null
+bench_pg_start C shared_buffers=128MB max_wal_size=1GB archive_mode=on "archive_command='cp %p $WORK/segs/%f'"
 PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK" -p "$PORT" -U postgres -d postgres)
 
 echo "bench-wal: generating $COUNT WAL segments with a realistic write load" >&2

@@ -58,6 +58,25 @@ fn run_in(home: &Path, config: &Path, args: &[&str]) -> Output {
         .expect("run vaultctl")
 }
 
+/// The arguments of `--json dr run` of source `db` into `target`
+/// (confirmed with `--yes`), then `extra`.
+fn dr_run_args<'a>(target: &'a str, reason: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--json",
+        "dr",
+        "run",
+        "--source",
+        "db",
+        "--target-db",
+        target,
+        "--reason",
+        reason,
+        "--yes",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn json_of(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
 }
@@ -185,20 +204,11 @@ fn fresh_machine_dr_run_rebuilds_catalog_restores_and_verifies_every_table() {
     let o = run_in(
         home.path(),
         &config,
-        &[
-            "--json",
-            "dr",
-            "run",
-            "--source",
-            "db",
-            "--target-db",
+        &dr_run_args(
             &target,
-            "--reason",
             "fresh machine drill",
-            "--yes",
-            "--report",
-            report.to_str().unwrap(),
-        ],
+            &["--report", report.to_str().unwrap()],
+        ),
     );
     assert!(o.status.success(), "{}", text(&o));
     let j = json_of(&o);
@@ -274,21 +284,7 @@ fn fresh_machine_dr_run_rebuilds_catalog_restores_and_verifies_every_table() {
     assert_eq!(est["status"], "pass", "{p}");
 
     // A second run into the now non-empty database is refused; it stays as it was.
-    let o = run_in(
-        home.path(),
-        &config,
-        &[
-            "dr",
-            "run",
-            "--source",
-            "db",
-            "--target-db",
-            &target,
-            "--reason",
-            "again",
-            "--yes",
-        ],
-    );
+    let o = run_in(home.path(), &config, &dr_run_args(&target, "again", &[]));
     assert!(!o.status.success(), "{}", text(&o));
     assert_eq!(c.digests("recovered", None), c.digests("app", None));
 }
@@ -417,18 +413,7 @@ fn dr_run_falls_back_when_a_target_is_stopped_or_holds_damaged_packs() {
     // `dr run` of source db into a new database on the cluster.
     let dr_run = |db: &str, reason: &str| {
         let target = c.url("postgres", db);
-        vrun(&[
-            "--json",
-            "dr",
-            "run",
-            "--source",
-            "db",
-            "--target-db",
-            &target,
-            "--reason",
-            reason,
-            "--yes",
-        ])
+        vrun(&dr_run_args(&target, reason, &[]))
     };
     let o = vrun(&["init"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -598,21 +583,8 @@ fn dr_run_paused(
         std::fs::write(pause.path().join(format!("{other}.go")), b"").unwrap();
     }
     let target = c.url("postgres", db);
-    let mut args = vec![
-        "--json",
-        "dr",
-        "run",
-        "--source",
-        "db",
-        "--target-db",
-        &target,
-        "--reason",
-        "check test",
-        "--yes",
-    ];
-    args.extend_from_slice(extra);
     let child = v
-        .command(&args)
+        .command(&dr_run_args(&target, "check test", extra))
         .env("VAULTCTL_TEST_PAUSE_DIR", pause.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
