@@ -6,7 +6,8 @@
 # `restore --type merge --tenant X` of one small tenant (and of the
 # largest). "full s" is a plain `backup DB` of the same database first (one
 # artifact): the backup pipeline's own cost; the tenant backup after it
-# deduplicates against it.
+# deduplicates against it. At the end: the phases of each --all-tenants
+# backup (its -vv log: wall and CPU time at each phase).
 #
 # The database is generated with a realistic skew: tenant k holds about
 # 1/k of the rows (log-uniform: a few large tenants, a long tail of small
@@ -111,7 +112,9 @@ EOF
     read -r _ R[$n.pgdump] < <(measure "$PGBIN/pg_dump" -h 127.0.0.1 -p "$PORT" -U postgres --format=plain -f /dev/null "$db")
     # The whole database as one pg_dump artifact: the pipeline's own cost.
     read -r _ R[$n.full] < <(measure "${VC[@]}" --json backup db)
-    read -r R[$n.rss] R[$n.backup] < <(measure "${VC[@]}" --json backup db --all-tenants)
+    read -r R[$n.rss] R[$n.backup] < <(measure "${VC[@]}" -vv --json backup db --all-tenants)
+    # Where its time went (-vv: each phase's wall and CPU time so far).
+    grep -E "backup [0-9a-f]+: .* after " "$WORK/err" | sed 's/^.*backup [0-9a-f]*: /  /' > "$WORK/phases.$n" || true
     id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/out")
     R[$n.artifacts]=$("${VC[@]}" --json show "$id" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["artifacts"]))')
     # A small tenant from the long tail, and the largest.
@@ -135,4 +138,10 @@ for n in "${COUNTS[@]}"; do
         "$(echo "${R[$n.backup]} / ${R[$n.pgdump]}" | bc -l)" "$(echo "${R[$n.rss]} / 1048576" | bc -l)" \
         "${R[$n.artifacts]}" "${R[$n.list]}" "${R[$n.show]}" "${R[$n.restore]}" "${R[$n.restore_big]}" \
         "$(echo "${R[$n.repo]} / 1048576" | bc -l)"
+done
+for n in "${COUNTS[@]}"; do
+    if [ -s "$WORK/phases.$n" ]; then
+        echo "Phases of the --all-tenants backup, $n tenants:"
+        cat "$WORK/phases.$n"
+    fi
 done
