@@ -24,29 +24,11 @@ cd "$(dirname "$0")/.."
 COUNTS=("$@")
 [ ${#COUNTS[@]} -gt 0 ] || COUNTS=(1000 10000)
 ROWS="${ROWS:-600000}"
-PGBIN="${VAULTCTL_PG15_BIN:-/usr/lib/postgresql/15/bin}"
-[ -x "$PGBIN/initdb" ] || { echo "bench-tenants.sh: PostgreSQL 15 is missing" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench-tenants.sh: run as root (the cluster runs as vaultctl-pg)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench-tenants.sh: /usr/bin/time is needed (apt-get install time)" >&2; exit 2; }
-if [ -z "${VAULTCTL_BIN:-}" ]; then
-    cargo build --release -q --bin vaultctl
-    VAULTCTL_BIN="$PWD/target/release/vaultctl"
-fi
-id -u vaultctl-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vaultctl-pg
-WORK="$(mktemp -d /tmp/vaultctl-bench-tenants.XXXXXX)"
-chmod 755 "$WORK"
-RUN=(runuser -u vaultctl-pg --)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() {
-    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-[ -n "${KEEP_WORK:-}" ] && trap - EXIT
-chown vaultctl-pg: "$WORK"
-"${RUN[@]}" "$PGBIN/initdb" -D "$WORK/data" -U postgres -E UTF8 --locale=C.UTF-8 --auth=trust --no-sync >/dev/null
-"${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w \
-    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_wal_size=4GB -c fsync=off" start >/dev/null
+. scripts/lib-pg.sh
+bench_pg_setup bench-tenants
+bench_pg_start C.UTF-8 shared_buffers=256MB max_wal_size=4GB fsync=off
 PSQL=("$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres)
 
 # Prints "peak-RSS-bytes seconds" of a command (its output to $WORK/out).
