@@ -6,7 +6,8 @@
 # `restore --type merge --tenant X` of one small tenant (and of the
 # largest). "full s" is a plain `backup DB` of the same database first (one
 # artifact): the backup pipeline's own cost; the tenant backup after it
-# deduplicates against it.
+# deduplicates against it. At the end: the phases of each --all-tenants
+# backup (its -vv log: wall and CPU time at each phase).
 #
 # The database is generated with a realistic skew: tenant k holds about
 # 1/k of the rows (log-uniform: a few large tenants, a long tail of small
@@ -23,29 +24,11 @@ cd "$(dirname "$0")/.."
 COUNTS=("$@")
 [ ${#COUNTS[@]} -gt 0 ] || COUNTS=(1000 10000)
 ROWS="${ROWS:-600000}"
-PGBIN="${VAULTCTL_PG15_BIN:-/usr/lib/postgresql/15/bin}"
-[ -x "$PGBIN/initdb" ] || { echo "bench-tenants.sh: PostgreSQL 15 is missing" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "bench-tenants.sh: run as root (the cluster runs as vaultctl-pg)" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench-tenants.sh: /usr/bin/time is needed (apt-get install time)" >&2; exit 2; }
-if [ -z "${VAULTCTL_BIN:-}" ]; then
-    cargo build --release -q --bin vaultctl
-    VAULTCTL_BIN="$PWD/target/release/vaultctl"
-fi
-id -u vaultctl-pg >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin vaultctl-pg
-WORK="$(mktemp -d /tmp/vaultctl-bench-tenants.XXXXXX)"
-chmod 755 "$WORK"
-RUN=(runuser -u vaultctl-pg --)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() {
-    "${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-[ -n "${KEEP_WORK:-}" ] && trap - EXIT
-chown vaultctl-pg: "$WORK"
-"${RUN[@]}" "$PGBIN/initdb" -D "$WORK/data" -U postgres -E UTF8 --locale=C.UTF-8 --auth=trust --no-sync >/dev/null
-"${RUN[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w \
-    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_wal_size=4GB -c fsync=off" start >/dev/null
+. scripts/lib-pg.sh
+bench_pg_setup bench-tenants
+bench_pg_start C.UTF-8 shared_buffers=256MB max_wal_size=4GB fsync=off
 PSQL=("$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres)
 
 # Prints "peak-RSS-bytes seconds" of a command (its output to $WORK/out).
@@ -111,7 +94,9 @@ EOF
     read -r _ R[$n.pgdump] < <(measure "$PGBIN/pg_dump" -h 127.0.0.1 -p "$PORT" -U postgres --format=plain -f /dev/null "$db")
     # The whole database as one pg_dump artifact: the pipeline's own cost.
     read -r _ R[$n.full] < <(measure "${VC[@]}" --json backup db)
-    read -r R[$n.rss] R[$n.backup] < <(measure "${VC[@]}" --json backup db --all-tenants)
+    read -r R[$n.rss] R[$n.backup] < <(measure "${VC[@]}" -vv --json backup db --all-tenants)
+    # Where its time went (-vv: each phase's wall and CPU time so far).
+    grep -E "backup [0-9a-f]+: .* after " "$WORK/err" | sed 's/^.*backup [0-9a-f]*: /  /' > "$WORK/phases.$n" || true
     id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/out")
     R[$n.artifacts]=$("${VC[@]}" --json show "$id" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["artifacts"]))')
     # A small tenant from the long tail, and the largest.
@@ -135,4 +120,10 @@ for n in "${COUNTS[@]}"; do
         "$(echo "${R[$n.backup]} / ${R[$n.pgdump]}" | bc -l)" "$(echo "${R[$n.rss]} / 1048576" | bc -l)" \
         "${R[$n.artifacts]}" "${R[$n.list]}" "${R[$n.show]}" "${R[$n.restore]}" "${R[$n.restore_big]}" \
         "$(echo "${R[$n.repo]} / 1048576" | bc -l)"
+done
+for n in "${COUNTS[@]}"; do
+    if [ -s "$WORK/phases.$n" ]; then
+        echo "Phases of the --all-tenants backup, $n tenants:"
+        cat "$WORK/phases.$n"
+    fi
 done

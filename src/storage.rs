@@ -202,6 +202,19 @@ fn write_local(
     step: &mut dyn FnMut(Step),
 ) -> std::io::Result<bool> {
     use std::io::Write;
+    write_local_with(root, name, &mut |f| f.write_all(data), mode, perm, step)
+}
+
+/// [`write_local`] of what `write` writes into the temporary file (a
+/// [`Payload`] streamed from its file).
+fn write_local_with(
+    root: &std::path::Path,
+    name: &str,
+    write: &mut dyn FnMut(&mut std::fs::File) -> std::io::Result<()>,
+    mode: LocalPut,
+    perm: u32,
+    step: &mut dyn FnMut(Step),
+) -> std::io::Result<bool> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = root.join(name);
     let dir = file.parent().unwrap_or(root).to_path_buf();
@@ -226,7 +239,7 @@ fn write_local(
         }
     };
     let result = (|| {
-        f.write_all(data)?;
+        write(&mut f)?;
         f.sync_all()?;
         drop(f);
         step(Step::SyncedTemp(tmp.clone()));
@@ -264,6 +277,76 @@ fn write_local(
     result
 }
 
+/// An object to write: its bytes, or (a large manifest) a head in memory
+/// and the rest in an unnamed temporary file, streamed from there so the
+/// object is never whole in memory.
+#[derive(Clone)]
+pub enum Payload {
+    Bytes(Bytes),
+    Spooled {
+        head: Bytes,
+        body: Arc<std::fs::File>,
+        body_len: u64,
+    },
+}
+
+impl From<Bytes> for Payload {
+    fn from(b: Bytes) -> Payload {
+        Payload::Bytes(b)
+    }
+}
+
+impl Payload {
+    /// The object's size.
+    pub fn len(&self) -> u64 {
+        match self {
+            Payload::Bytes(b) => b.len() as u64,
+            Payload::Spooled { head, body_len, .. } => head.len() as u64 + body_len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes `at..at + n` of the object (`n` at most what is left).
+    fn range(&self, at: u64, n: usize) -> std::io::Result<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let (head, body) = match self {
+            Payload::Bytes(b) => return Ok(b.slice(at as usize..at as usize + n)),
+            Payload::Spooled { head, body, .. } => (head, body),
+        };
+        let mut out = Vec::with_capacity(n);
+        let end = at + n as u64;
+        let head_len = head.len() as u64;
+        if at < head_len {
+            out.extend_from_slice(&head[at as usize..end.min(head_len) as usize]);
+        }
+        let from = at.max(head_len) - head_len;
+        let mut buf = vec![0u8; n - out.len()];
+        body.read_exact_at(&mut buf, from)?;
+        out.extend_from_slice(&buf);
+        Ok(Bytes::from(out))
+    }
+
+    /// Writes the object to `f`, [`PART_BYTES`] at a time.
+    fn write_to(&self, f: &mut std::fs::File) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut at = 0;
+        while at < self.len() {
+            let n = (self.len() - at).min(PART_BYTES as u64) as usize;
+            f.write_all(&self.range(at, n)?)?;
+            at += n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// A [`Payload`] larger than this goes to an S3 target as a multipart
+/// upload of parts of this size (invisible until completed; at least 5 MiB
+/// but the last), one part in memory at a time.
+pub const PART_BYTES: usize = 8 << 20;
+
 /// One storage target holding (or about to hold) a complete repository.
 #[derive(Clone)]
 pub struct Store {
@@ -274,6 +357,8 @@ pub struct Store {
     local_root: Option<PathBuf>,
     /// Where the target is, for messages (no credentials).
     pub display: String,
+    /// Multipart uploads' part size ([`PART_BYTES`]; smaller in tests).
+    part_bytes: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -316,6 +401,7 @@ impl Store {
                     prefix: String::new(),
                     local_root: Some(path.clone()),
                     display: format!("file://{}", path.display()),
+                    part_bytes: PART_BYTES,
                 })
             }
             StoreLocation::S3 {
@@ -403,6 +489,7 @@ impl Store {
                             .map(|e| format!(" at {}", crate::redact::url(e)))
                             .unwrap_or_default()
                     ),
+                    part_bytes: PART_BYTES,
                 })
             }
         }
@@ -426,7 +513,16 @@ impl Store {
             prefix: prefix.trim_matches('/').to_string(),
             local_root: None,
             display: display.to_string(),
+            part_bytes: PART_BYTES,
         }
+    }
+
+    /// The same target with multipart parts of `bytes` (tests: a large
+    /// payload without megabytes of data).
+    #[cfg(test)]
+    pub fn with_part_bytes(mut self, bytes: usize) -> Store {
+        self.part_bytes = bytes;
+        self
     }
 
     /// A local directory (parallel writes gain nothing there).
@@ -528,6 +624,76 @@ impl Store {
 
     pub fn put(&self, name: &str, data: Bytes) -> Result<()> {
         runtime().block_on(self.put_async(name, data))
+    }
+
+    /// Writes `name` from a [`Payload`], all or nothing: a local object
+    /// through a temporary file renamed into place ([`write_local`]); on S3,
+    /// an object larger than a part as a multipart upload, which stays
+    /// invisible until completed and is aborted when a part fails.
+    pub async fn put_payload_async(&self, name: &str, data: Payload) -> Result<()> {
+        let data = match data {
+            Payload::Bytes(b) => return self.put_async(name, b).await,
+            spooled => spooled,
+        };
+        if let Some(root) = self.local_root.clone() {
+            let object = name.to_string();
+            let r = tokio::task::spawn_blocking(move || {
+                write_local_with(
+                    &root,
+                    &object,
+                    &mut |f| data.write_to(f),
+                    LocalPut::Overwrite,
+                    0o666,
+                    &mut |_| {},
+                )
+            })
+            .await?;
+            r.map_err(|e| self.local_error("writing", name, e))?;
+            return Ok(());
+        }
+        let len = data.len();
+        let read = |at: u64, n: usize| {
+            data.range(at, n)
+                .map_err(|e| anyhow::anyhow!("reading the spooled {name} back failed: {e}"))
+        };
+        if len <= self.part_bytes as u64 {
+            return self.put_async(name, read(0, len as usize)?).await;
+        }
+        let path = self.path(name);
+        let mut upload = self
+            .inner
+            .put_multipart(&path)
+            .await
+            .map_err(|e| self.storage_error("writing", name, e))?;
+        let mut at = 0u64;
+        let mut failed = None;
+        while at < len {
+            let n = (len - at).min(self.part_bytes as u64) as usize;
+            let part = match read(at, n) {
+                Ok(p) => p,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            if let Err(e) = upload.put_part(PutPayload::from_bytes(part)).await {
+                failed = Some(self.storage_error("writing", name, e));
+                break;
+            }
+            at += n as u64;
+        }
+        if let Some(e) = failed {
+            // Nothing is visible before `complete`; the parts go too.
+            if let Err(a) = upload.abort().await {
+                tracing::debug!("aborting the upload of {name} failed: {a}");
+            }
+            return Err(e);
+        }
+        upload
+            .complete()
+            .await
+            .map_err(|e| self.storage_error("writing", name, e))?;
+        Ok(())
     }
 
     pub async fn get_async(&self, name: &str) -> Result<Option<Bytes>> {
@@ -952,6 +1118,50 @@ mod tests {
         assert!(leftovers(&t.path().join("keys/sub")).is_empty());
     }
 
+    /// Issue 14: a spooled payload (a large manifest) is written to a
+    /// local target from its file, in parts, through the temporary file and
+    /// rename; a body that cannot be read to its end (here: shorter than
+    /// said) fails the write and leaves neither the object nor a temporary
+    /// file.
+    #[test]
+    fn a_spooled_payload_is_written_whole_or_not_at_all() {
+        use std::io::Write;
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().to_path_buf();
+        let store = Store {
+            name: "t".into(),
+            inner: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&root).unwrap()),
+            prefix: String::new(),
+            local_root: Some(root.clone()),
+            display: "file://t".into(),
+            part_bytes: PART_BYTES,
+        };
+        // Larger than a part: written in several.
+        let body: Vec<u8> = (0..PART_BYTES + 1000).map(|i| (i % 251) as u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&body).unwrap();
+        let file = Arc::new(f);
+        let payload = |body_len: u64| Payload::Spooled {
+            head: Bytes::from_static(b"VCSNAP01head"),
+            body: file.clone(),
+            body_len,
+        };
+        assert_eq!(payload(5).len(), 17);
+        runtime()
+            .block_on(store.put_payload_async("snapshots/a", payload(body.len() as u64)))
+            .unwrap();
+        let stored = std::fs::read(root.join("snapshots/a")).unwrap();
+        assert_eq!(&stored[..12], b"VCSNAP01head");
+        assert!(stored[12..] == body[..]);
+
+        let e = runtime()
+            .block_on(store.put_payload_async("snapshots/b", payload(body.len() as u64 + 1)))
+            .unwrap_err();
+        assert!(crate::error::paragraph(&e).contains("snapshots/b"), "{e:#}");
+        assert!(!root.join("snapshots/b").exists());
+        assert!(leftovers(&root.join("snapshots")).is_empty());
+    }
+
     #[test]
     fn listings_skip_temporary_files() {
         let t = tempfile::tempdir().unwrap();
@@ -962,6 +1172,7 @@ mod tests {
             prefix: String::new(),
             local_root: Some(root.clone()),
             display: "file://t".into(),
+            part_bytes: PART_BYTES,
         };
         store
             .put("snapshots/abc", Bytes::from_static(b"m"))

@@ -263,6 +263,7 @@ pub fn back_up_one(
             &o.details,
             &o.targets,
         )?;
+        backup::phase(&start, "recorded in the catalog");
         Ok(o)
     });
     if let Err(e) = &result {

@@ -1121,3 +1121,69 @@ fn an_index_that_misplaces_a_blob_in_its_pack_is_reported_by_every_data_read() {
     let r = verify::verify_target(&repo, s, Mode::Structure, None, &Silent).unwrap();
     assert!(r.ok, "{:#?}", r.problems);
 }
+
+/// Issue 14: a manifest too large to hold (many artifacts: 10,000 tenants
+/// make megabytes) is spooled to a file and streamed to each target in
+/// parts. Target b fails in the middle of its manifest upload (its second
+/// part): the backup completes on a only and reports b; b shows no
+/// manifest of it, not even a partial one, and both targets verify clean,
+/// a restoring everything.
+#[test]
+fn a_manifest_upload_that_fails_midway_leaves_no_manifest_on_that_target() {
+    let w = World::new();
+    let (pre, pre_catalog, committed) = pre_state(&w, 1);
+    // 1,500 small artifacts: a body of several hundred KiB, past
+    // manifest::SPOOL_BYTES (64 KiB in tests), sent in 16 KiB parts.
+    let data: Data = (0..1500u64)
+        .map(|i| {
+            (
+                format!("tenant-{i:05}"),
+                noise(500 + i, 40 + i as usize % 60),
+            )
+        })
+        .collect();
+    let mem = Arc::new(pre.fork());
+    let f = FaultStore::new(
+        mem.clone(),
+        Plan::new().with(
+            Trigger::NthUnder(OpKind::Put, "b/snapshots/", 2),
+            Fault::Fail { retryable: false },
+        ),
+    );
+    let stores: Vec<Store> = World::stores(f.clone())
+        .into_iter()
+        .map(|s| s.with_part_bytes(16 * 1024))
+        .collect();
+    let repo = Repository::from_stores(stores, w.keys(), LockTiming::default()).unwrap();
+    let catalog = w.copy_catalog(&pre_catalog);
+    let out = backup(&repo, &catalog, data.clone()).unwrap();
+    assert_eq!(out.targets, vec!["a".to_string()]);
+    assert_eq!(out.failed_targets.len(), 1);
+    assert_eq!(out.failed_targets[0].target, "b");
+    let manifest_puts = f
+        .ops()
+        .into_iter()
+        .filter(|o| o.kind == OpKind::Put && o.path.starts_with("a/snapshots/"))
+        .count();
+    assert!(
+        manifest_puts > 3,
+        "{manifest_puts} puts: the manifest was not sent in parts"
+    );
+    let repo = w.repo(mem.clone());
+    let b = repo.stores.iter().find(|s| s.name == "b").unwrap();
+    assert!(
+        !manifest_ids(b).contains(&out.id),
+        "target b shows the manifest whose upload failed"
+    );
+    assert!(manifest_ids(&repo.stores[0]).contains(&out.id));
+    let mut on_a = committed.clone();
+    on_a.insert(out.id.clone(), data);
+    check_targets(
+        &w,
+        &repo,
+        &catalog,
+        &on_a,
+        &committed,
+        "manifest part failed on b",
+    );
+}

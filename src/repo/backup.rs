@@ -33,7 +33,7 @@ use super::spill::{ArtifactRecord, ArtifactSpill, Artifacts, DetailArtifacts, Wi
 use super::Repository;
 use crate::error::{ExitStatus, Failure};
 use crate::progress::Progress;
-use crate::storage::{runtime, Store};
+use crate::storage::{runtime, Payload, Store};
 
 /// One stream of a backup (a dump, an archive, one tenant's export).
 pub struct ArtifactStream {
@@ -213,6 +213,7 @@ pub fn run(
         return Err(e);
     }
     let pipeline = Pipeline::start(repo, &*catalog, opts, &stores, lock.leases(), id)?;
+    phase(start, "locked, index synced, pipeline started");
     // Each artifact's name, size and BLAKE3 as it ends, out of memory
     // (10,000 tenants are 10,000 artifacts); its blobs are the next
     // `chunks` ids the pipeline collects.
@@ -222,6 +223,9 @@ pub fn run(
     // One chunker buffer for every artifact (see Chunker::with_buffer).
     let mut chunk_buffer = Vec::new();
     while let Some(stream) = source.next_artifact()? {
+        if artifacts.is_empty() {
+            phase(start, "first artifact opened");
+        }
         let artifact_first_seq = chunk_seq;
         progress.start(&format!("backup {} ({})", opts.source, stream.name), None);
         let mut chunker = Chunker::with_buffer(
@@ -286,8 +290,10 @@ pub fn run(
         .into());
     }
     crate::memtrace::mark("backup: every artifact read");
+    phase(start, "every artifact read");
     let collected = pipeline.finish(chunk_seq)?;
     crate::memtrace::mark("backup: pipeline finished");
+    phase(start, "pipeline finished");
     // Packs the catalog offered for dedup that a target lacks: forget them
     // there, so no later backup references them either.
     for (pack, target) in &collected.missing_packs {
@@ -313,6 +319,7 @@ pub fn run(
             return Err(not_committed(id, &failed));
         }
         index_name = Some(name);
+        phase(start, "index committed");
     }
 
     let mut packs: Vec<String> = collected.known_packs.into_iter().collect();
@@ -357,21 +364,25 @@ pub fn run(
             engine: &facts,
             artifacts: &Artifacts::new(&mut artifacts, ids),
         };
-        Bytes::from(manifest::encode_with(
+        // Spooled: 10,000 tenants make a body of megabytes, streamed to
+        // the targets from an unnamed file, never whole in memory.
+        manifest::encode_spooled(
             &header,
             HeaderBlobs::Ids(&blobs),
             &parts,
             &repo.dedup,
             &repo.recipients,
-        )?)
+        )?
     };
     crate::memtrace::mark("backup: manifest encoded");
+    phase(start, "manifest encoded");
     // Only targets where our lock still holds get the manifest: elsewhere a
     // prune may have deleted packs it would name.
     good = commit_everywhere(&lock, &good, &manifest_path(id), encoded, &mut failed);
     if good.is_empty() {
         return Err(not_committed(id, &failed));
     }
+    phase(start, "manifest committed");
     let names: Vec<String> = good.iter().map(|s| s.name.clone()).collect();
     // Only now does the catalog learn the new packs, and only on the targets
     // where the backup was committed: it never trusts an index of a run
@@ -399,6 +410,7 @@ pub fn run(
     };
     lock.release();
     crate::memtrace::mark("backup: catalog updated");
+    phase(start, "catalog index and details written");
     Ok(BackupOutcome {
         id: id.to_string(),
         source: opts.source.clone(),
@@ -415,6 +427,30 @@ pub fn run(
         finished_at,
         details,
     })
+}
+
+/// Logs (at `-vv`) that the backup reached `name`, and after how long:
+/// where the time of a backup goes.
+pub fn phase(start: &Start, name: &str) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    // The process's CPU time so far (user + system, all threads).
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes the struct it is given.
+    let cpu = if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0 {
+        // SAFETY: initialised by the successful call above.
+        let u = unsafe { usage.assume_init() };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        secs(u.ru_utime) + secs(u.ru_stime)
+    } else {
+        f64::NAN
+    };
+    tracing::debug!(
+        "backup {}: {name} after {:.3} s ({cpu:.3} CPU s)",
+        start.id,
+        start.started.elapsed().as_secs_f64()
+    );
 }
 
 /// What the catalog keeps of a manifest body: everything but blob lists.
@@ -470,7 +506,7 @@ fn commit_everywhere<'a>(
     lock: &RepoLock,
     stores: &[&'a Store],
     name: &str,
-    data: Bytes,
+    data: impl Into<Payload>,
     failed: &mut Vec<FailedTarget>,
 ) -> Vec<&'a Store> {
     let mut ok = Vec::new();

@@ -84,8 +84,16 @@ impl DedupKey {
     /// body` sub-key. Kept in the sealed header, so whoever lacks the dedup
     /// key (the storage) cannot give a header another body.
     pub fn manifest_body_mac(&self, body: &[u8]) -> [u8; 32] {
-        let key = blake3::derive_key("vaultctl v1 manifest body", &self.root);
-        *blake3::keyed_hash(&key, body).as_bytes()
+        *self
+            .manifest_body_hasher()
+            .update(body)
+            .finalize()
+            .as_bytes()
+    }
+
+    /// [`Self::manifest_body_mac`] of a body written piece by piece.
+    pub fn manifest_body_hasher(&self) -> blake3::Hasher {
+        blake3::Hasher::new_keyed(&blake3::derive_key("vaultctl v1 manifest body", &self.root))
     }
 
     /// Encrypts metadata (indexes, manifest headers): XChaCha20-Poly1305,

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::DedupKey;
 use crate::error::{ExitStatus, Failure};
-use crate::storage::{runtime, ObjectInfo, Store};
+use crate::storage::{runtime, ObjectInfo, Payload, Store};
 
 pub const LOCKS_DIR: &str = "locks";
 pub use crate::settings::{
@@ -596,15 +596,16 @@ impl RepoLock {
         &self,
         stores: &[&Store],
         name: &str,
-        data: Bytes,
+        data: impl Into<Payload>,
     ) -> Vec<Result<(), CommitError>> {
+        let data: Payload = data.into();
         let allowed: Vec<Result<(), String>> = stores.iter().map(|s| self.check(&s.name)).collect();
         let writes = runtime().block_on(futures::future::join_all(
             stores
                 .iter()
                 .zip(&allowed)
                 .filter(|(_, a)| a.is_ok())
-                .map(|(s, _)| s.put_async(name, data.clone())),
+                .map(|(s, _)| s.put_payload_async(name, data.clone())),
         ));
         let mut writes = writes.into_iter();
         let mut out = Vec::new();

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::format;
 use super::keys::{decrypt, DedupKey, Identity, Recipient};
 use crate::error::{ExitStatus, Failure};
+use crate::storage::Payload;
 
 pub const MANIFEST_MAGIC: &[u8; 8] = b"VCSNAP01";
 
@@ -180,6 +181,89 @@ pub fn encode_with<E: Serialize, A: Serialize>(
     key: &DedupKey,
     recipients: &[Recipient],
 ) -> Result<Vec<u8>> {
+    let (prefix, mut body) = encode_into(header, blobs, parts, key, recipients, Vec::new())?;
+    // The prefix goes in front of the body in place: the body is not
+    // copied into a second buffer.
+    body.reserve_exact(prefix.len());
+    body.splice(0..0, prefix);
+    Ok(body)
+}
+
+/// A manifest body larger than this is spooled to an unnamed temporary
+/// file by [`encode_spooled`] (and streamed from there to the targets);
+/// 64 KiB in unit tests, so the backups of a few hundred artifacts there
+/// take that path.
+pub const SPOOL_BYTES: usize = if cfg!(test) { 64 << 10 } else { 1 << 20 };
+
+/// [`encode_with`] as a [`Payload`]: the body is written (encrypted) to a
+/// spooled temporary file, in memory up to [`SPOOL_BYTES`], then an
+/// unnamed file in `$TMPDIR`; only the header is built in memory. 10,000
+/// tenants make a body of about 5 MB, 30,000 about 15 MB: never held whole.
+pub fn encode_spooled<E: Serialize, A: Serialize>(
+    header: &Header,
+    blobs: HeaderBlobs<'_>,
+    parts: &BodyParts<'_, E, A>,
+    key: &DedupKey,
+    recipients: &[Recipient],
+) -> Result<Payload> {
+    let spool =
+        std::io::BufWriter::with_capacity(64 * 1024, tempfile::spooled_tempfile(SPOOL_BYTES));
+    let unwritable = |e: std::io::Error| -> anyhow::Error {
+        Failure::new(
+            ExitStatus::Failure,
+            format!("the backup cannot write its manifest to a temporary file in {}: {e}; nothing was committed.", std::env::temp_dir().display()),
+        )
+        .with_remedy("Set TMPDIR to a writable directory with room for the manifest (about 500 bytes an artifact), then run the backup again.")
+        .into()
+    };
+    let (prefix, spool) = encode_into(header, blobs, parts, key, recipients, spool)?;
+    let spool = spool.into_inner().map_err(|e| unwritable(e.into_error()))?;
+    Ok(match spool.into_inner() {
+        tempfile::SpooledData::InMemory(body) => {
+            let mut all = prefix;
+            all.extend_from_slice(body.get_ref());
+            Payload::Bytes(all.into())
+        }
+        tempfile::SpooledData::OnDisk(file) => {
+            let body_len = file.metadata().map_err(unwritable)?.len();
+            Payload::Spooled {
+                head: prefix.into(),
+                body: std::sync::Arc::new(file),
+                body_len,
+            }
+        }
+    })
+}
+
+/// Counts and MACs what goes through it: the stored body.
+struct MacWriter<W> {
+    inner: W,
+    mac: blake3::Hasher,
+}
+
+impl<W: std::io::Write> std::io::Write for MacWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.mac.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Encrypts the body into `out` and returns the manifest's prefix (magic,
+/// header length, sealed header with the body's MAC) and `out`: the stored
+/// manifest is the prefix followed by what `out` received.
+fn encode_into<E: Serialize, A: Serialize, W: std::io::Write>(
+    header: &Header,
+    blobs: HeaderBlobs<'_>,
+    parts: &BodyParts<'_, E, A>,
+    key: &DedupKey,
+    recipients: &[Recipient],
+    out: W,
+) -> Result<(Vec<u8>, W)> {
     // Serialized straight into the encryption: neither a JSON tree of the
     // body nor its plaintext is held (10,000 tenant artifacts with their
     // row counts made tens of MB of both).
@@ -202,10 +286,15 @@ pub fn encode_with<E: Serialize, A: Serialize>(
         engine: parts.engine,
         artifacts: parts.artifacts,
     };
-    let mut body = Vec::new();
-    let mut w = super::keys::encrypt_writer(recipients, &mut body)?;
+    let mut w = super::keys::encrypt_writer(
+        recipients,
+        MacWriter {
+            inner: out,
+            mac: key.manifest_body_hasher(),
+        },
+    )?;
     serde_json::to_writer_pretty(&mut w, &stored)?;
-    w.finish()?;
+    let MacWriter { inner: out, mac } = w.finish()?;
     // The header's JSON as `serde_json` writes a `Value` of it (keys
     // sorted), without building one: one hex string per blob, not three.
     #[derive(Serialize)]
@@ -229,7 +318,7 @@ pub fn encode_with<E: Serialize, A: Serialize>(
     }
     let sealed = Sealed {
         blobs,
-        body_mac: hex::encode(key.manifest_body_mac(&body)),
+        body_mac: hex::encode(mac.finalize().as_bytes()),
         bytes: header.bytes,
         duration_ms: header.duration_ms,
         finished_at: &header.finished_at,
@@ -249,15 +338,11 @@ pub fn encode_with<E: Serialize, A: Serialize>(
             .transpose()?,
     };
     let sealed = key.seal(&zstd::bulk::compress(&serde_json::to_vec(&sealed)?, 3)?);
-    // The prefix goes in front of the body in place: the body (megabytes
-    // for 10,000 tenants) is not copied into a second buffer.
     let mut prefix = Vec::with_capacity(12 + sealed.len());
     prefix.extend_from_slice(MANIFEST_MAGIC);
     prefix.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
     prefix.extend_from_slice(&sealed);
-    body.reserve_exact(prefix.len());
-    body.splice(0..0, prefix);
-    Ok(body)
+    Ok((prefix, out))
 }
 
 /// Splits a stored manifest into its sealed header and its age body. The

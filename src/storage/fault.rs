@@ -58,6 +58,9 @@ pub enum Trigger {
     /// kind): every request to one target (`"b/"`), which `Matching` cannot
     /// say when other targets' pack directories end in the same letter.
     Under(Option<OpKind>, &'static str),
+    /// The n-th operation of this kind whose path starts with this text:
+    /// a part in the middle of one target's multipart upload.
+    NthUnder(OpKind, &'static str, usize),
 }
 
 /// What happens to the operation a trigger hits.
@@ -162,7 +165,7 @@ enum Verdict {
 /// `Store::from_object_store`, read [`FaultStore::ops`] afterwards.
 pub struct FaultStore {
     inner: Arc<dyn ObjectStore>,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl fmt::Debug for FaultStore {
@@ -195,10 +198,10 @@ impl FaultStore {
     pub fn new(inner: Arc<dyn ObjectStore>, plan: Plan) -> Arc<FaultStore> {
         Arc::new(FaultStore {
             inner,
-            state: Mutex::new(State {
+            state: Arc::new(Mutex::new(State {
                 plan,
                 ..Default::default()
-            }),
+            })),
         })
     }
 
@@ -220,61 +223,7 @@ impl FaultStore {
     /// Counts the operation, logs it and decides its fate; the delay to
     /// apply first is returned alongside.
     fn decide(&self, kind: OpKind, path: &Path) -> (Option<Duration>, Verdict) {
-        let mut st = self.state.lock().unwrap();
-        let nth_kind = *st.per_kind.get(&kind).unwrap_or(&0);
-        let overall = st.overall;
-        let write = st.writes;
-        st.per_kind.insert(kind, nth_kind + 1);
-        st.overall += 1;
-        if kind.is_write() {
-            st.writes += 1;
-        }
-        let hits = |t: &Trigger| match *t {
-            Trigger::Nth(k, n) => k == kind && n == nth_kind,
-            Trigger::Overall(n) => n == overall,
-            Trigger::Write(n) => kind.is_write() && n == write,
-            Trigger::Matching(k, text) => {
-                k.is_none_or(|k| k == kind) && path.as_ref().contains(text)
-            }
-            Trigger::Under(k, text) => {
-                k.is_none_or(|k| k == kind) && path.as_ref().starts_with(text)
-            }
-        };
-        let mut delay = None;
-        let mut fault = None;
-        for (t, f) in &st.plan.rules {
-            if !hits(t) {
-                continue;
-            }
-            match f {
-                Fault::Delay(d) => delay = Some(delay.unwrap_or_default() + *d),
-                f if fault.is_none() => fault = Some(*f),
-                _ => {}
-            }
-        }
-        if fault == Some(Fault::Crash) {
-            st.crashed = true;
-        }
-        let path_s = path.to_string();
-        let verdict = if st.crashed && kind.is_write() {
-            match st.plan.after_crash.unwrap_or(AfterCrash::Drop) {
-                AfterCrash::Drop => Verdict::Drop,
-                AfterCrash::Error => Verdict::Fail(injected(&path_s, false)),
-            }
-        } else {
-            match fault {
-                Some(Fault::Fail { retryable }) => Verdict::Fail(injected(&path_s, retryable)),
-                Some(Fault::Truncate { keep }) if kind == OpKind::Put => Verdict::Truncate(keep),
-                _ => Verdict::Run,
-            }
-        };
-        let dropped = st.crashed && kind.is_write();
-        st.log.push(Op {
-            kind,
-            path: path_s,
-            dropped,
-        });
-        (delay, verdict)
+        decide(&self.state, kind, path)
     }
 
     /// Applies the delay, then the verdict: `Ok(None)` to run the
@@ -293,6 +242,72 @@ impl FaultStore {
     }
 }
 
+/// [`FaultStore::decide`] on its state (shared with its uploads' parts).
+fn decide(state: &Mutex<State>, kind: OpKind, path: &Path) -> (Option<Duration>, Verdict) {
+    let mut st = state.lock().unwrap();
+
+    let nth_kind = *st.per_kind.get(&kind).unwrap_or(&0);
+    let overall = st.overall;
+    let write = st.writes;
+    st.per_kind.insert(kind, nth_kind + 1);
+    st.overall += 1;
+    if kind.is_write() {
+        st.writes += 1;
+    }
+    let hits = |t: &Trigger| match *t {
+        Trigger::Nth(k, n) => k == kind && n == nth_kind,
+        Trigger::Overall(n) => n == overall,
+        Trigger::Write(n) => kind.is_write() && n == write,
+        Trigger::Matching(k, text) => k.is_none_or(|k| k == kind) && path.as_ref().contains(text),
+        Trigger::Under(k, text) => k.is_none_or(|k| k == kind) && path.as_ref().starts_with(text),
+        Trigger::NthUnder(k, text, n) => {
+            k == kind
+                && path.as_ref().starts_with(text)
+                && st
+                    .log
+                    .iter()
+                    .filter(|o| o.kind == k && o.path.starts_with(text))
+                    .count()
+                    == n
+        }
+    };
+    let mut delay = None;
+    let mut fault = None;
+    for (t, f) in &st.plan.rules {
+        if !hits(t) {
+            continue;
+        }
+        match f {
+            Fault::Delay(d) => delay = Some(delay.unwrap_or_default() + *d),
+            f if fault.is_none() => fault = Some(*f),
+            _ => {}
+        }
+    }
+    if fault == Some(Fault::Crash) {
+        st.crashed = true;
+    }
+    let path_s = path.to_string();
+    let verdict = if st.crashed && kind.is_write() {
+        match st.plan.after_crash.unwrap_or(AfterCrash::Drop) {
+            AfterCrash::Drop => Verdict::Drop,
+            AfterCrash::Error => Verdict::Fail(injected(&path_s, false)),
+        }
+    } else {
+        match fault {
+            Some(Fault::Fail { retryable }) => Verdict::Fail(injected(&path_s, retryable)),
+            Some(Fault::Truncate { keep }) if kind == OpKind::Put => Verdict::Truncate(keep),
+            _ => Verdict::Run,
+        }
+    };
+    let dropped = st.crashed && kind.is_write();
+    st.log.push(Op {
+        kind,
+        path: path_s,
+        dropped,
+    });
+    (delay, verdict)
+}
+
 enum Gate {
     Dropped,
     Failed(object_store::Error),
@@ -302,6 +317,36 @@ fn fake_put_result() -> PutResult {
     PutResult {
         e_tag: None,
         version: None,
+    }
+}
+
+/// A multipart upload whose parts go through the plan (as puts of its path).
+#[derive(Debug)]
+struct FaultUpload {
+    inner: Box<dyn MultipartUpload>,
+    state: Arc<Mutex<State>>,
+    path: Path,
+}
+
+#[async_trait]
+impl MultipartUpload for FaultUpload {
+    fn put_part(&mut self, data: PutPayload) -> object_store::UploadPart {
+        match decide(&self.state, OpKind::Put, &self.path).1 {
+            Verdict::Run | Verdict::Truncate(_) => self.inner.put_part(data),
+            Verdict::Drop => {
+                let e = injected(self.path.as_ref(), false);
+                Box::pin(async move { Err(e) })
+            }
+            Verdict::Fail(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+
+    async fn complete(&mut self) -> Result<PutResult> {
+        self.inner.complete().await
+    }
+
+    async fn abort(&mut self) -> Result<()> {
+        self.inner.abort().await
     }
 }
 
@@ -330,10 +375,14 @@ impl ObjectStore for FaultStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
-        // vaultctl writes whole objects; a multipart upload counts as one
-        // put at its start (a crash drops it by failing it).
+        // A multipart upload counts as one put at its start and one per
+        // part (a crash drops it by failing it); truncation does not apply.
         match self.gate(OpKind::Put, location).await {
-            Ok(_) => self.inner.put_multipart_opts(location, opts).await,
+            Ok(_) => Ok(Box::new(FaultUpload {
+                inner: self.inner.put_multipart_opts(location, opts).await?,
+                state: self.state.clone(),
+                path: location.clone(),
+            })),
             Err(Gate::Dropped) => Err(injected(location.as_ref(), false)),
             Err(Gate::Failed(e)) => Err(e),
         }
@@ -426,6 +475,65 @@ mod tests {
         let f = FaultStore::new(mem.clone(), plan);
         let s = Store::from_object_store("t", f.clone(), "repo", "memory://t");
         (mem, f, s)
+    }
+
+    /// A spooled payload (a large manifest): `head`, then `body` from an
+    /// unnamed file.
+    fn spooled(head: &[u8], body: &[u8]) -> crate::storage::Payload {
+        use std::io::Write;
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(body).unwrap();
+        crate::storage::Payload::Spooled {
+            head: Bytes::copy_from_slice(head),
+            body: Arc::new(f),
+            body_len: body.len() as u64,
+        }
+    }
+
+    /// Issue 14: a manifest too large to hold goes up as a multipart
+    /// upload; a part that fails (the third of four) aborts it and leaves
+    /// no object, so no half manifest becomes visible. Without the fault
+    /// the object is the head and the body, byte for byte.
+    #[test]
+    fn a_spooled_payload_goes_up_in_parts_and_a_failed_part_leaves_nothing() {
+        let body: Vec<u8> = (0..100u8).collect();
+        let want: Vec<u8> = b"HEAD-12345".iter().copied().chain(body.clone()).collect();
+        let at = Path::from("repo/snapshots/x");
+
+        let (mem, f, s) = store(Plan::new());
+        let s = s.with_part_bytes(32);
+        runtime()
+            .block_on(s.put_payload_async("snapshots/x", spooled(b"HEAD-12345", &body)))
+            .unwrap();
+        let got = runtime().block_on(async { mem.get(&at).await.unwrap().bytes().await.unwrap() });
+        assert_eq!(got.as_ref(), want.as_slice());
+        // One put to start the upload, one per part (110 bytes: 4 parts).
+        let puts = f.ops().iter().filter(|o| o.kind == OpKind::Put).count();
+        assert_eq!(puts, 5);
+
+        // The start is put 0, so the third part is put 3.
+        let (mem, _, s) = store(Plan::new().with(
+            Trigger::Nth(OpKind::Put, 3),
+            Fault::Fail { retryable: false },
+        ));
+        let s = s.with_part_bytes(32);
+        let e = runtime()
+            .block_on(s.put_payload_async("snapshots/x", spooled(b"HEAD-12345", &body)))
+            .unwrap_err();
+        assert!(crate::error::paragraph(&e).contains("injected"), "{e:#}");
+        let found = runtime().block_on(mem.head(&at));
+        assert!(
+            matches!(found, Err(object_store::Error::NotFound { .. })),
+            "{found:?}"
+        );
+        // Small enough for one part: a plain put.
+        let (mem, f, s) = store(Plan::new());
+        runtime()
+            .block_on(s.put_payload_async("snapshots/x", spooled(b"HEAD-12345", &body)))
+            .unwrap();
+        let got = runtime().block_on(async { mem.get(&at).await.unwrap().bytes().await.unwrap() });
+        assert_eq!(got.as_ref(), want.as_slice());
+        assert_eq!(f.ops().len(), 1);
     }
 
     #[test]

@@ -1,19 +1,22 @@
 //! The one-pass tenant export: every table's rows, read once in one plain
-//! COPY (unsorted, as cheap for the server as pg_dump), sorted here by the
-//! tenant column (byte order, then stream position) in runs of bounded
-//! size spilled to an unnamed temporary file ([`RunWriter`]), then merged
-//! run by run ([`Spill::from_runs`]) and tenant by tenant into the same
-//! artifact bytes the per-tenant export writes (a COPY block per table, in
-//! foreign-key order, for every tenant).
+//! COPY (unsorted, as cheap for the server as pg_dump), sorted here by
+//! tenant (the tenant's position in the byte-ordered tenant list, then
+//! stream position) in runs of bounded size spilled to an unnamed temporary
+//! file, each run followed by its directory of tenant groups
+//! ([`RunWriter`]), then read tenant by tenant, run after run
+//! ([`Spill::take`]: each tenant's bytes copied from every run that holds
+//! some, no row parsed again) into the same artifact bytes the per-tenant
+//! export writes (a COPY block per table, in foreign-key order, for every
+//! tenant).
 //!
 //! Memory is bounded whatever the number of tenants or rows: one run
-//! buffer ([`RUN_BYTES`]) per table being read, then a read buffer per run
-//! ([`MERGE_BUDGET`] per table) and the row at each run's head.
+//! buffer ([`RUN_BYTES`]) per table being read, then two read buffers per
+//! run ([`MERGE_BUDGET`] per table for the rows).
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -100,114 +103,222 @@ fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// One table's spilled rows (sorted by the tenant field, byte order) and
-/// the row at its head.
+/// The tenants being exported, in byte order (the order of their
+/// artifacts): runs are sorted by a row's tenant's position here.
+pub type Tenants = Arc<TenantIds>;
+
+/// Tenant ids in byte order, each once, and a table from each id's hash to
+/// its position: a row's tenant is found in one probe (a binary search
+/// over 10,000 ids cost more than the rest of the sort), checked against
+/// the id itself.
+pub struct TenantIds {
+    ids: Vec<String>,
+    by_hash: HashMap<u64, u32, BuildHasherDefault<HashIsKey>>,
+    hasher: RandomState,
+}
+
+impl TenantIds {
+    /// `ids` must be in byte order, each once.
+    pub fn new(ids: Vec<String>) -> TenantIds {
+        debug_assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        let hasher = RandomState::new();
+        let mut by_hash = HashMap::with_capacity_and_hasher(ids.len(), Default::default());
+        for (i, id) in ids.iter().enumerate() {
+            // On a collision the first keeps the slot; the others are
+            // found by binary search.
+            by_hash
+                .entry(hasher.hash_one(id.as_bytes()))
+                .or_insert(i as u32);
+        }
+        TenantIds {
+            ids,
+            by_hash,
+            hasher,
+        }
+    }
+
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// The position of the tenant whose id is `key`.
+    fn position(&self, key: &[u8]) -> Option<u32> {
+        match self.by_hash.get(&self.hasher.hash_one(key)) {
+            Some(&i) if self.ids[i as usize].as_bytes() == key => Some(i),
+            None => None,
+            // Another id with the same hash.
+            Some(_) => self
+                .ids
+                .binary_search_by(|t| t.as_bytes().cmp(key))
+                .ok()
+                .map(|i| i as u32),
+        }
+    }
+}
+
+impl Default for TenantIds {
+    fn default() -> TenantIds {
+        TenantIds::new(Vec::new())
+    }
+}
+
+/// The hasher of [`TenantIds`]' table, whose keys are already hashes.
+#[derive(Default)]
+pub struct HashIsKey(u64);
+
+impl Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// One table's spilled rows, read tenant by tenant: its sorted runs, each
+/// with its directory of tenant groups ([`Group`]), so the merge copies each
+/// tenant's bytes run after run without looking at a row.
 pub struct Spill {
     name: String,
-    reader: Box<dyn BufRead + Send>,
-    field: usize,
-    row: Vec<u8>,
-    /// The head row's tenant (`None`: NULL); meaningless at the end.
-    key: Option<Vec<u8>>,
-    /// The last non-NULL tenant seen: the order is checked as the rows go by.
-    last: Option<Vec<u8>>,
-    eof: bool,
+    runs: Vec<RunCursor>,
+}
+
+/// A run being read: its rows, its directory, and the group at its head.
+struct RunCursor {
+    rows: BufReader<RunRead>,
+    groups: BufReader<RunRead>,
+    /// The next group (its bytes left to copy); `None` once the run is done.
+    head: Option<Group>,
+}
+
+/// The rows of one tenant in one run: consecutive there. Stored as 16
+/// bytes after the run's rows (little-endian `tenant: u32, rows: u32,
+/// bytes: u64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Group {
+    /// The tenant's position in [`Tenants`].
+    tenant: u32,
+    rows: u32,
+    bytes: u64,
+}
+
+const GROUP_BYTES: usize = 16;
+
+impl Group {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.tenant.to_le_bytes());
+        out.extend_from_slice(&self.rows.to_le_bytes());
+        out.extend_from_slice(&self.bytes.to_le_bytes());
+    }
+
+    fn decode(b: &[u8; GROUP_BYTES]) -> Group {
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        Group {
+            tenant: u32_at(0),
+            rows: u32_at(4),
+            bytes: u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+        }
+    }
+}
+
+impl RunCursor {
+    fn next_group(&mut self) -> std::io::Result<()> {
+        let mut b = [0u8; GROUP_BYTES];
+        self.head = match self.groups.read_exact(&mut b) {
+            Ok(()) => Some(Group::decode(&b)),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
+            Err(e) => return Err(e),
+        };
+        Ok(())
+    }
 }
 
 impl Spill {
-    /// The rows of the sorted `runs` (byte ranges) of `file`, merged.
-    pub fn from_runs(name: String, file: File, runs: &[(u64, u64)], field: usize) -> Result<Spill> {
+    /// The sorted `runs` of `file`, read side by side.
+    fn from_runs(name: String, file: File, runs: &[Run]) -> Result<Spill> {
         let file = Arc::new(file);
         let capacity = (MERGE_BUDGET / runs.len().max(1)).clamp(8 * 1024, 256 * 1024);
-        let mut readers: Vec<BufReader<RunRead>> = runs
-            .iter()
-            .map(|&(pos, end)| {
-                BufReader::with_capacity(
-                    capacity,
-                    RunRead {
-                        file: file.clone(),
-                        pos,
-                        end,
-                    },
-                )
-            })
-            .collect();
-        let reader: Box<dyn BufRead + Send> = if readers.len() == 1 {
-            Box::new(readers.pop().expect("one run"))
-        } else {
-            Box::new(BufReader::with_capacity(
-                MERGE_OUT,
-                RunMerge::new(readers, field)?,
-            ))
+        let reader = |capacity: usize, (pos, end): (u64, u64)| {
+            BufReader::with_capacity(
+                capacity,
+                RunRead {
+                    file: file.clone(),
+                    pos,
+                    end,
+                },
+            )
         };
-        Spill::new(name, reader, field)
-    }
-
-    pub fn new(name: String, reader: Box<dyn BufRead + Send>, field: usize) -> Result<Spill> {
-        let mut s = Spill {
+        let mut cursors = Vec::with_capacity(runs.len());
+        for r in runs {
+            let mut c = RunCursor {
+                rows: reader(capacity, r.rows),
+                groups: reader(4 * 1024, r.groups),
+                head: None,
+            };
+            c.next_group()?;
+            cursors.push(c);
+        }
+        Ok(Spill {
             name,
-            reader,
-            field,
-            row: Vec::new(),
-            key: None,
-            last: None,
-            eof: false,
-        };
-        s.advance()?;
-        Ok(s)
+            runs: cursors,
+        })
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    fn advance(&mut self) -> Result<()> {
-        self.row.clear();
-        if self.reader.read_until(b'\n', &mut self.row)? == 0 {
-            self.eof = true;
-            self.key = None;
-            return Ok(());
-        }
-        self.key = field(&self.row, self.field);
-        if let Some(k) = &self.key {
-            if self.last.as_ref().is_some_and(|l| l > k) {
-                return Err(anyhow!(
-                    "the rows of {} did not come in the tenant column's byte order; back up with --tenant per tenant instead",
-                    self.name
-                ));
-            }
-            self.last.clone_from(&self.key);
-        }
-        Ok(())
-    }
-
-    /// Appends the rows of `tenant` to `out` until it holds at least
-    /// `limit` bytes, skipping rows of smaller tenants (not chosen, or not
-    /// in the tenants table) and NULLs. Returns the rows appended and
-    /// whether this tenant's rows are done.
-    pub fn take(&mut self, tenant: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(u64, bool)> {
-        let mut rows = 0;
-        loop {
-            if self.eof {
-                return Ok((rows, true));
-            }
-            let order = match &self.key {
-                None => Ordering::Less,
-                Some(k) => k.as_slice().cmp(tenant),
-            };
-            match order {
-                Ordering::Less => self.advance()?,
-                Ordering::Equal => {
-                    if out.len() >= limit {
-                        return Ok((rows, false));
-                    }
-                    out.extend_from_slice(&self.row);
-                    rows += 1;
-                    self.advance()?;
+    /// Appends the rows of tenant number `tenant` (its position in
+    /// [`Tenants`]; asked in increasing order) to `out`, at most until it
+    /// holds `limit` bytes, run after run (the order the rows came in),
+    /// skipping the rows of smaller tenants not asked for. Returns the rows
+    /// whose last byte was appended and whether this tenant's rows are done.
+    pub fn take(&mut self, tenant: u32, out: &mut Vec<u8>, limit: usize) -> Result<(u64, bool)> {
+        let mut rows = 0u64;
+        for run in &mut self.runs {
+            while let Some(g) = run.head {
+                if g.tenant > tenant {
+                    break;
                 }
-                Ordering::Greater => return Ok((rows, true)),
+                if g.tenant < tenant {
+                    let skipped =
+                        std::io::copy(&mut (&mut run.rows).take(g.bytes), &mut std::io::sink())?;
+                    if skipped != g.bytes {
+                        return Err(anyhow!(
+                            "the spill file of {} is shorter than written",
+                            self.name
+                        ));
+                    }
+                    run.next_group()?;
+                    continue;
+                }
+                let room = limit.saturating_sub(out.len());
+                if room == 0 {
+                    return Ok((rows, false));
+                }
+                let n = g.bytes.min(room as u64) as usize;
+                let at = out.len();
+                out.resize(at + n, 0);
+                run.rows.read_exact(&mut out[at..])?;
+                if n as u64 == g.bytes {
+                    rows += u64::from(g.rows);
+                    run.next_group()?;
+                } else {
+                    run.head = Some(Group {
+                        bytes: g.bytes - n as u64,
+                        ..g
+                    });
+                }
             }
         }
+        Ok((rows, true))
     }
 }
 
@@ -230,50 +341,67 @@ pub fn spill_file(dir: &Path) -> Result<File> {
     tempfile::tempfile_in(dir).map_err(failed)
 }
 
-/// Sorts one table's COPY text rows by the tenant field (byte order of the
-/// unescaped value, then the order the rows came in) with bounded memory:
-/// rows gather in a buffer of about [`RUN_BYTES`]; a full buffer is sorted
-/// and appended to the spill file as one run. Rows whose tenant is NULL
-/// (or missing) belong to no tenant and are dropped.
+/// Sorts one table's COPY text rows by tenant (the position in [`Tenants`]
+/// of the unescaped tenant field, then the order the rows came in) with
+/// bounded memory: rows gather in a buffer of about [`RUN_BYTES`]; a full
+/// buffer is sorted and appended to the spill file as one run, followed by
+/// its directory of tenant groups. Rows whose tenant is NULL, missing or
+/// not one of the tenants are dropped.
 pub struct RunWriter {
     name: String,
     field: usize,
     limit: usize,
+    tenants: Tenants,
     out: BufWriter<File>,
     /// The bytes of the run being gathered (and a partial row at the end).
     rows: Vec<u8>,
     /// Where the partial row at the end of `rows` starts.
     complete: usize,
-    /// The run's tenant values, unescaped, one after another.
-    keys: Vec<u8>,
     entries: Vec<Entry>,
-    runs: Vec<(u64, u64)>,
+    runs: Vec<Run>,
     written: u64,
     key: Vec<u8>,
+    groups: Vec<u8>,
 }
 
-/// One gathered row: its bytes in `rows`, its tenant in `keys`.
+/// One gathered row: its tenant's position and its bytes in `rows`.
 struct Entry {
-    row: (usize, usize),
-    key: (usize, usize),
+    tenant: u32,
+    start: usize,
+    end: usize,
+}
+
+/// Where one sorted run lies in the spill file: its rows, then its groups.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    rows: (u64, u64),
+    groups: (u64, u64),
 }
 
 impl RunWriter {
     /// Rows of table `name` (its tenant column at `field`) into `file`,
     /// from its current position, in runs of about `limit` bytes.
-    pub fn new(name: String, file: File, field: usize, limit: usize) -> RunWriter {
+    /// `tenants` must be in byte order, each once.
+    pub fn new(
+        name: String,
+        file: File,
+        field: usize,
+        tenants: Tenants,
+        limit: usize,
+    ) -> RunWriter {
         RunWriter {
             name,
             field,
             limit: limit.max(1),
+            tenants,
             out: BufWriter::with_capacity(256 * 1024, file),
             rows: Vec::new(),
             complete: 0,
-            keys: Vec::new(),
             entries: Vec::new(),
             runs: Vec::new(),
             written: 0,
             key: Vec::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -308,7 +436,7 @@ impl RunWriter {
 
     /// Bytes held for the run being gathered.
     fn footprint(&self) -> usize {
-        self.rows.len() + self.keys.len() + self.entries.len() * std::mem::size_of::<Entry>()
+        self.rows.len() + self.entries.len() * std::mem::size_of::<Entry>()
     }
 
     /// Indexes the complete rows added to `rows`.
@@ -316,60 +444,81 @@ impl RunWriter {
         while let Some(nl) = memchr::memchr(b'\n', &self.rows[self.complete..]) {
             let (start, end) = (self.complete, self.complete + nl + 1);
             self.complete = end;
-            if field_into(&self.rows[start..end], self.field, &mut self.key) {
-                let k = self.keys.len();
-                self.keys.extend_from_slice(&self.key);
-                self.entries.push(Entry {
-                    row: (start, end),
-                    key: (k, self.keys.len()),
-                });
+            if !field_into(&self.rows[start..end], self.field, &mut self.key) {
+                continue;
+            }
+            if let Some(tenant) = self.tenants.position(&self.key) {
+                self.entries.push(Entry { tenant, start, end });
             }
         }
     }
 
-    /// Sorts the gathered rows and writes them as one run; a partial row
-    /// stays for the next.
+    /// Sorts the gathered rows and writes them as one run, then its
+    /// groups; a partial row stays for the next.
     fn flush_run(&mut self) -> Result<()> {
         if !self.entries.is_empty() {
-            let keys = &self.keys;
-            self.entries.sort_unstable_by(|a, b| {
-                keys[a.key.0..a.key.1]
-                    .cmp(&keys[b.key.0..b.key.1])
-                    .then(a.row.0.cmp(&b.row.0))
-            });
+            // Stable: a tenant's rows keep the order they came in.
+            self.entries.sort_by_key(|e| e.tenant);
             let start = self.written;
+            self.groups.clear();
+            let mut group: Option<Group> = None;
             for e in &self.entries {
-                self.out
-                    .write_all(&self.rows[e.row.0..e.row.1])
-                    .map_err(|err| self.write_failed(err))?;
-                self.written += (e.row.1 - e.row.0) as u64;
+                let row = &self.rows[e.start..e.end];
+                self.out.write_all(row).map_err(write_failed)?;
+                self.written += row.len() as u64;
+                match group.as_mut() {
+                    Some(g) if g.tenant == e.tenant && g.rows < u32::MAX => {
+                        g.rows += 1;
+                        g.bytes += row.len() as u64;
+                    }
+                    _ => {
+                        if let Some(g) = group.take() {
+                            g.encode(&mut self.groups);
+                        }
+                        group = Some(Group {
+                            tenant: e.tenant,
+                            rows: 1,
+                            bytes: row.len() as u64,
+                        });
+                    }
+                }
             }
-            self.runs.push((start, self.written));
+            if let Some(g) = group {
+                g.encode(&mut self.groups);
+            }
+            let rows_end = self.written;
+            self.out.write_all(&self.groups).map_err(write_failed)?;
+            self.written += self.groups.len() as u64;
+            self.runs.push(Run {
+                rows: (start, rows_end),
+                groups: (rows_end, self.written),
+            });
         }
         self.entries.clear();
-        self.keys.clear();
         self.rows.drain(..self.complete);
         self.complete = 0;
         Ok(())
     }
 
-    fn write_failed(&self, e: std::io::Error) -> anyhow::Error {
-        anyhow!("writing its spill file: {e}")
-    }
-
-    /// Writes the last run; the rows, merged, as a [`Spill`].
+    /// Writes the last run; the runs, to be read tenant by tenant, as a
+    /// [`Spill`].
     pub fn finish(mut self) -> Result<Spill> {
         if self.complete != self.rows.len() {
             return Err(anyhow!("its COPY output ended within a row"));
         }
         self.flush_run()?;
         let name = std::mem::take(&mut self.name);
-        let file = self
+        let mut file = self
             .out
             .into_inner()
             .map_err(|e| anyhow!("writing its spill file: {}", e.error()))?;
-        Spill::from_runs(name, file, &self.runs, self.field)
+        file.flush().map_err(write_failed)?;
+        Spill::from_runs(name, file, &self.runs)
     }
+}
+
+fn write_failed(e: std::io::Error) -> anyhow::Error {
+    anyhow!("writing its spill file: {e}")
 }
 
 /// The bytes `range` of a file, read at their offsets (the file's own
@@ -398,94 +547,23 @@ impl Read for RunRead {
     }
 }
 
-/// The rows of several sorted runs as one sorted stream: the smallest
-/// tenant value first, ties to the earlier run (rows came in run order).
-struct RunMerge {
-    runs: Vec<BufReader<RunRead>>,
-    /// Each run's head row (empty once the run is done).
-    heads: Vec<Vec<u8>>,
-    /// (tenant value of the head row, run) of every run not done.
-    heap: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
-    field: usize,
-    out: Vec<u8>,
-    pos: usize,
-}
-
-impl RunMerge {
-    fn new(runs: Vec<BufReader<RunRead>>, field: usize) -> Result<RunMerge> {
-        let mut m = RunMerge {
-            heads: vec![Vec::new(); runs.len()],
-            heap: BinaryHeap::with_capacity(runs.len()),
-            runs,
-            field,
-            out: Vec::new(),
-            pos: 0,
-        };
-        for i in 0..m.runs.len() {
-            m.advance(i, Vec::new())?;
-        }
-        Ok(m)
-    }
-
-    /// Reads run `i`'s next row into its head (its key into `key`, reused).
-    fn advance(&mut self, i: usize, mut key: Vec<u8>) -> std::io::Result<()> {
-        let head = &mut self.heads[i];
-        head.clear();
-        if self.runs[i].read_until(b'\n', head)? == 0 {
-            return Ok(());
-        }
-        // Runs hold only rows with a tenant.
-        if !field_into(head, self.field, &mut key) {
-            return Err(std::io::Error::other("a spilled row lost its tenant"));
-        }
-        self.heap.push(Reverse((key, i)));
-        Ok(())
-    }
-}
-
-/// Merged rows come out in reads of about this size.
-const MERGE_OUT: usize = 64 * 1024;
-
-impl Read for RunMerge {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos == self.out.len() {
-            self.out.clear();
-            self.pos = 0;
-            while self.out.len() < MERGE_OUT {
-                let Some(Reverse((key, i))) = self.heap.pop() else {
-                    break;
-                };
-                self.out.extend_from_slice(&self.heads[i]);
-                self.advance(i, key)?;
-            }
-        }
-        let n = buf.len().min(self.out.len() - self.pos);
-        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn spill(rows: &str, field: usize) -> Spill {
-        Spill::new(
-            "t".into(),
-            Box::new(std::io::Cursor::new(rows.as_bytes().to_vec())),
-            field,
-        )
-        .unwrap()
+    fn tenants(ids: &[&str]) -> Tenants {
+        let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        Arc::new(TenantIds::new(v))
     }
 
-    fn take_all(s: &mut Spill, tenant: &str) -> (String, u64) {
+    /// The rows of tenant number `tenant`, taken a few bytes at a time.
+    fn take_all(s: &mut Spill, tenant: u32) -> (String, u64) {
         let mut out = Vec::new();
         let mut n = 0;
         loop {
-            // A few rows at a time.
             let limit = out.len() + 8;
-            let (r, done) = s.take(tenant.as_bytes(), &mut out, limit).unwrap();
+            let (r, done) = s.take(tenant, &mut out, limit).unwrap();
             n += r;
             if done {
                 return (String::from_utf8(out).unwrap(), n);
@@ -493,27 +571,48 @@ mod tests {
         }
     }
 
+    fn writer(field: usize, ids: &Tenants, limit: usize) -> RunWriter {
+        RunWriter::new(
+            "t".into(),
+            tempfile::tempfile().unwrap(),
+            field,
+            ids.clone(),
+            limit,
+        )
+    }
+
     /// Every row of `input` through a [`RunWriter`] with runs of `limit`
-    /// bytes, fed in pieces of `piece` bytes: the merged stream, and how
-    /// many runs it took.
-    fn sorted(input: &[u8], field: usize, limit: usize, piece: usize) -> (Vec<u8>, usize) {
-        let mut w = RunWriter::new("t".into(), tempfile::tempfile().unwrap(), field, limit);
+    /// bytes, fed in pieces of `piece` bytes, then every tenant's rows in
+    /// turn: the stream, the rows counted, and how many runs it took.
+    fn sorted(
+        input: &[u8],
+        field: usize,
+        ids: &Tenants,
+        limit: usize,
+        piece: usize,
+    ) -> (Vec<u8>, u64, usize) {
+        let mut w = writer(field, ids, limit);
         for p in input.chunks(piece.max(1)) {
             w.push(p).unwrap();
         }
         let runs = w.runs.len() + usize::from(!w.entries.is_empty());
         let mut s = w.finish().unwrap();
-        let mut out = std::mem::take(&mut s.row);
-        s.reader.read_to_end(&mut out).unwrap();
-        (out, runs)
+        let (mut out, mut rows) = (Vec::new(), 0);
+        for t in 0..ids.ids().len() as u32 {
+            let (text, n) = take_all(&mut s, t);
+            out.extend_from_slice(text.as_bytes());
+            rows += n;
+        }
+        (out, rows, runs)
     }
 
     /// The order the runs must give: a stable sort by the unescaped tenant
-    /// value, rows without one dropped.
-    fn reference(input: &[u8], field: usize) -> Vec<u8> {
+    /// value, rows without one of `ids` dropped.
+    fn reference(input: &[u8], field: usize, ids: &Tenants) -> Vec<u8> {
         let mut rows: Vec<(Vec<u8>, &[u8])> = input
             .split_inclusive(|&b| b == b'\n')
             .filter_map(|r| super::field(r, field).map(|k| (k, r)))
+            .filter(|(k, _)| ids.ids().iter().any(|i| i.as_bytes() == k.as_slice()))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         rows.into_iter().flat_map(|r| r.1.to_vec()).collect()
@@ -521,20 +620,22 @@ mod tests {
 
     #[test]
     fn runs_sort_by_tenant_then_stream_order() {
-        // Equal tenants keep their order; NULL tenants and short rows are
-        // dropped; escapes sort by their value ("b\tc" < "bb", "\101" is "A").
-        let input =
-            b"1\tbb\tx\n2\ta\ty\n3\t\\N\tz\n4\tbb\tw\n5\tb\\tc\tv\n6\n7\t\\101\tu\n8\ta\tt\n";
+        // Equal tenants keep their order; NULL tenants, short rows and
+        // tenants not listed ("zz") are dropped; escapes sort by their
+        // value ("b\tc" < "bb", "\101" is "A").
+        let input = b"1\tbb\tx\n2\ta\ty\n3\t\\N\tz\n4\tbb\tw\n5\tb\\tc\tv\n6\n7\t\\101\tu\n8\ta\tt\n9\tzz\ts\n";
         let want = b"7\t\\101\tu\n2\ta\ty\n8\ta\tt\n5\tb\\tc\tv\n1\tbb\tx\n4\tbb\tw\n";
-        assert_eq!(reference(input, 1), want.to_vec());
+        let ids = tenants(&["a", "bb", "b\tc", "A", "c"]);
+        assert_eq!(reference(input, 1, &ids), want.to_vec());
         for limit in [1, 10, 30, 64, 1 << 20] {
             for piece in [1, 3, 7, 1 << 20] {
-                let (out, _) = sorted(input, 1, limit, piece);
+                let (out, rows, _) = sorted(input, 1, &ids, limit, piece);
                 assert_eq!(
                     String::from_utf8_lossy(&out),
                     String::from_utf8_lossy(want),
                     "limit {limit}, piece {piece}"
                 );
+                assert_eq!(rows, 6);
             }
         }
     }
@@ -554,23 +655,25 @@ mod tests {
                 format!("{i}\t{t}\tpayload {}\n", "x".repeat(i % 17)).as_bytes(),
             );
         }
-        let want = reference(&input, 1);
+        let ids = tenants(&["acme", "b", "zed", "émile"]);
+        let want = reference(&input, 1, &ids);
         for limit in [100, 700, 5000] {
-            let (out, runs) = sorted(&input, 1, limit, 13);
+            let (out, rows, runs) = sorted(&input, 1, &ids, limit, 13);
             assert!(runs > 1, "limit {limit}: {runs} runs");
             assert_eq!(out, want, "limit {limit}");
+            assert_eq!(rows as usize, want.iter().filter(|&&b| b == b'\n').count());
         }
-        // Merged, the rows go tenant by tenant through `take`.
-        let mut w = RunWriter::new("t".into(), tempfile::tempfile().unwrap(), 1, 300);
+        let mut w = writer(1, &ids, 300);
         w.push(&input).unwrap();
         let mut s = w.finish().unwrap();
-        let (acme, n) = take_all(&mut s, "acme");
+        let (acme, n) = take_all(&mut s, 0);
         assert!(n > 0);
         let mut seen = Vec::new();
         for r in acme.lines() {
             assert_eq!(r.split('\t').nth(1), Some("acme"));
             seen.push(r.split('\t').next().unwrap().parse::<u32>().unwrap());
         }
+        assert_eq!(seen.len() as u64, n);
         assert!(
             seen.windows(2).all(|w| w[0] < w[1]),
             "stream order: {seen:?}"
@@ -581,8 +684,9 @@ mod tests {
     fn a_row_larger_than_a_run_is_a_run_of_its_own() {
         let big = format!("1\tb\t{}\n", "y".repeat(1000));
         let input = format!("2\tc\tz\n{big}3\ta\tx\n");
-        let (out, runs) = sorted(input.as_bytes(), 1, 64, 100);
-        assert_eq!(runs, 3);
+        let ids = tenants(&["a", "b", "c"]);
+        let (out, rows, runs) = sorted(input.as_bytes(), 1, &ids, 64, 100);
+        assert_eq!((rows, runs), (3, 3));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             format!("3\ta\tx\n{big}2\tc\tz\n")
@@ -591,9 +695,10 @@ mod tests {
 
     #[test]
     fn no_rows_and_a_cut_row() {
-        assert_eq!(sorted(b"", 1, 64, 1), (Vec::new(), 0));
-        assert_eq!(sorted(b"1\t\\N\n", 1, 64, 1), (Vec::new(), 0));
-        let mut w = RunWriter::new("t".into(), tempfile::tempfile().unwrap(), 1, 64);
+        let ids = tenants(&["a", "b"]);
+        assert_eq!(sorted(b"", 1, &ids, 64, 1), (Vec::new(), 0, 0));
+        assert_eq!(sorted(b"1\t\\N\n", 1, &ids, 64, 1), (Vec::new(), 0, 0));
+        let mut w = writer(1, &ids, 64);
         w.push(b"1\ta\n2\tb").unwrap();
         let e = w.finish().err().unwrap();
         assert!(e.to_string().contains("within a row"), "{e}");
@@ -621,52 +726,94 @@ mod tests {
     }
 
     #[test]
-    fn merge_takes_each_tenants_rows_and_skips_the_rest() {
-        // Sorted by field 1; "aa" is not a chosen tenant, NULLs sort last.
-        let mut s = spill(
-            "1\taa\tx\n2\tb\\tc\ty\n3\tbb\tz\n4\tbb\tw\n5\tc\tv\n6\t\\N\tu\n",
-            1,
+    fn tenants_not_asked_for_are_skipped_and_empty_ones_are_empty() {
+        // Two runs; tenant 0 ("a") is never asked for.
+        let ids = tenants(&["a", "b\tc", "bb", "bc", "c", "d"]);
+        let mut w = writer(1, &ids, 40);
+        w.push(
+            b"1\ta\tx\n2\tb\\tc\ty\n3\tbb\tz\n4\tbb\tw\n5\tc\tv\n6\t\\N\tu\n7\ta\tq\n8\tbb\tr\n",
+        )
+        .unwrap();
+        let mut s = w.finish().unwrap();
+        assert!(s.runs.len() > 1, "{} runs", s.runs.len());
+        assert_eq!(take_all(&mut s, 1), ("2\tb\\tc\ty\n".into(), 1));
+        assert_eq!(
+            take_all(&mut s, 2),
+            ("3\tbb\tz\n4\tbb\tw\n8\tbb\tr\n".into(), 3)
         );
-        assert_eq!(take_all(&mut s, "a"), (String::new(), 0));
-        // Tenant "b\tc" (escaped in the row) sorts before "bb".
-        assert_eq!(take_all(&mut s, "b\tc"), ("2\tb\\tc\ty\n".into(), 1));
-        assert_eq!(take_all(&mut s, "bb"), ("3\tbb\tz\n4\tbb\tw\n".into(), 2));
         // A tenant with no rows between two with rows.
-        assert_eq!(take_all(&mut s, "bc"), (String::new(), 0));
-        assert_eq!(take_all(&mut s, "c"), ("5\tc\tv\n".into(), 1));
-        assert_eq!(take_all(&mut s, "d"), (String::new(), 0));
+        assert_eq!(take_all(&mut s, 3), (String::new(), 0));
+        assert_eq!(take_all(&mut s, 4), ("5\tc\tv\n".into(), 1));
+        assert_eq!(take_all(&mut s, 5), (String::new(), 0));
     }
 
     #[test]
     fn byte_order_not_collation_order() {
         // Byte order: "B" < "a" < "b" < "é" (0xC3...).
-        let mut s = spill("1\tB\n2\ta\n3\tb\n4\té\n", 1);
-        for (t, row) in [
-            ("B", "1\tB\n"),
-            ("a", "2\ta\n"),
-            ("b", "3\tb\n"),
-            ("é", "4\té\n"),
-        ] {
-            assert_eq!(take_all(&mut s, t).0, row);
+        let ids = tenants(&["é", "b", "a", "B"]);
+        assert_eq!(ids.ids(), ["B", "a", "b", "é"]);
+        let mut w = writer(1, &ids, 1 << 20);
+        w.push("4\té\n3\tb\n1\tB\n2\ta\n".as_bytes()).unwrap();
+        let mut s = w.finish().unwrap();
+        for (t, row) in ["1\tB\n", "2\ta\n", "3\tb\n", "4\té\n"].iter().enumerate() {
+            assert_eq!(take_all(&mut s, t as u32).0, *row);
         }
     }
 
     #[test]
-    fn a_row_out_of_order_fails() {
-        let mut s = spill("1\tb\n2\ta\n", 1);
+    fn the_limit_splits_a_tenants_rows() {
+        let ids = tenants(&["a"]);
+        let mut w = writer(1, &ids, 1 << 20);
+        w.push(b"1\ta\n2\ta\n3\ta\n").unwrap();
+        let mut s = w.finish().unwrap();
         let mut out = Vec::new();
-        let e = s.take(b"b", &mut out, 1 << 20).unwrap_err();
-        assert!(e.to_string().contains("byte order"), "{e}");
+        // Cut within the first row: no row is complete yet.
+        let (n, done) = s.take(0, &mut out, 2).unwrap();
+        assert_eq!((n, done, out.as_slice()), (0, false, &b"1\t"[..]));
+        let (n, done) = s.take(0, &mut out, 1 << 20).unwrap();
+        assert_eq!((n, done), (3, true));
+        assert_eq!(out, b"1\ta\n2\ta\n3\ta\n");
     }
 
     #[test]
-    fn the_limit_splits_a_tenants_rows() {
-        let mut s = spill("1\ta\n2\ta\n3\ta\n", 1);
-        let mut out = Vec::new();
-        let (n, done) = s.take(b"a", &mut out, 1).unwrap();
-        assert_eq!((n, done), (1, false));
-        let (n, done) = s.take(b"a", &mut out, 1 << 20).unwrap();
-        assert_eq!((n, done), (2, true));
-        assert_eq!(out, b"1\ta\n2\ta\n3\ta\n");
+    fn tenants_are_found_by_hash_and_a_collision_by_search() {
+        let ids = tenants(&["a", "b", "c", "acme"]);
+        assert_eq!(ids.position(b"a"), Some(0));
+        assert_eq!(ids.position(b"acme"), Some(1));
+        assert_eq!(ids.position(b"c"), Some(3));
+        assert_eq!(ids.position(b"d"), None);
+        assert_eq!(ids.position(b""), None);
+        // Every id hashed to one slot: all but the first are found by
+        // binary search, and an unknown id is still unknown.
+        let mut forced = TenantIds::new(vec!["a".into(), "b".into(), "c".into()]);
+        forced.by_hash.clear();
+        let h = forced.hasher.hash_one(b"x".as_slice());
+        forced
+            .by_hash
+            .insert(forced.hasher.hash_one(b"a".as_slice()), 0);
+        forced
+            .by_hash
+            .insert(forced.hasher.hash_one(b"b".as_slice()), 0);
+        forced
+            .by_hash
+            .insert(forced.hasher.hash_one(b"c".as_slice()), 0);
+        forced.by_hash.insert(h, 0);
+        assert_eq!(forced.position(b"a"), Some(0));
+        assert_eq!(forced.position(b"b"), Some(1));
+        assert_eq!(forced.position(b"c"), Some(2));
+        assert_eq!(forced.position(b"x"), None);
+    }
+
+    #[test]
+    fn groups_round_trip() {
+        let g = Group {
+            tenant: 70_000,
+            rows: 3,
+            bytes: 5 << 33,
+        };
+        let mut b = Vec::new();
+        g.encode(&mut b);
+        assert_eq!(b.len(), GROUP_BYTES);
+        assert_eq!(Group::decode(b.as_slice().try_into().unwrap()), g);
     }
 }

@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use futures::StreamExt;
 use tokio_postgres::Client;
 
-use super::tenant_merge::{spill_file, RunWriter, Spill, RUN_BYTES};
+use super::tenant_merge::{spill_file, RunWriter, Spill, TenantIds, Tenants, RUN_BYTES};
 use super::{
     execute, fk_order, pg_error, query, quote_ident, quote_literal, ConnInfo, TableName,
     USER_TABLES,
@@ -69,7 +69,9 @@ pub struct TenantExport {
     state: Option<State>,
     counts: Counts,
     meta: serde_json::Value,
-    chosen: Vec<String>,
+    /// The tenants exported, in byte order (the one-pass export sorts rows
+    /// by their position here).
+    chosen: Tenants,
 }
 
 struct State {
@@ -98,7 +100,7 @@ impl TenantExport {
             state: None,
             counts: Arc::default(),
             meta: serde_json::Value::Null,
-            chosen: Vec::new(),
+            chosen: Tenants::default(),
         })
     }
 
@@ -228,9 +230,10 @@ impl TenantExport {
         let many = chosen.len() >= ONE_PASS_FROM && chosen.len() * 8 >= tenant_count;
         let one_pass = (matches!(self.selection, Selection::All) || many)
             && tables.iter().all(|t| t.columns.contains(&t.by));
+        let chosen = Tenants::new(TenantIds::new(chosen));
         let merged = if one_pass {
             let started = std::time::Instant::now();
-            let spills = spill_tables(&client, &conn, &tables, &self.spill_dir)?;
+            let spills = spill_tables(&client, &conn, &tables, &chosen, &self.spill_dir)?;
             tracing::debug!(
                 "tenant export: {} tables spilled in {:.2?}",
                 tables.len(),
@@ -308,6 +311,7 @@ fn spill_tables(
     client: &Client,
     conn: &ConnInfo,
     tables: &[Table],
+    tenants: &Tenants,
     dir: &std::path::Path,
 ) -> Result<Vec<Spill>> {
     let second = match second_connection(client, conn) {
@@ -346,7 +350,8 @@ fn spill_tables(
     let run = |client: &Client, lane: &[usize]| -> Result<Vec<(usize, Spill)>> {
         let mut out = Vec::with_capacity(lane.len());
         for &i in lane {
-            let spill = runtime().block_on(spill_table(client, &tables[i], plain[i], dir))?;
+            let spill =
+                runtime().block_on(spill_table(client, &tables[i], plain[i], tenants, dir))?;
             out.push((i, spill));
         }
         Ok(out)
@@ -395,13 +400,14 @@ fn second_connection(client: &Client, conn: &ConnInfo) -> Result<Arc<Client>> {
     Ok(second)
 }
 
-/// Every row of `t` in the tenant column's byte order, in an unnamed file
-/// in `dir`: read unsorted (`plain`: with `COPY table`), sorted in runs
-/// ([`RunWriter`]).
+/// The rows of `t` of every one of `tenants`, sorted by tenant, in an
+/// unnamed file in `dir`: read unsorted (`plain`: with `COPY table`),
+/// sorted in runs ([`RunWriter`]).
 async fn spill_table(
     client: &Client,
     t: &Table,
     plain: bool,
+    tenants: &Tenants,
     dir: &std::path::Path,
 ) -> Result<Spill> {
     let field = t
@@ -420,7 +426,13 @@ async fn spill_table(
     };
     let started = std::time::Instant::now();
     let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("exporting {} failed: {e}", t.name);
-    let mut runs = RunWriter::new(t.name.to_string(), spill_file(dir)?, field, RUN_BYTES);
+    let mut runs = RunWriter::new(
+        t.name.to_string(),
+        spill_file(dir)?,
+        field,
+        tenants.clone(),
+        RUN_BYTES,
+    );
     let stream = client
         .copy_out(sql.as_str())
         .await
@@ -500,7 +512,7 @@ impl MergedReader {
                 self.table_rows = 0;
             }
             let spill = &mut spills[self.table];
-            let (rows, end) = spill.take(self.tenant.as_bytes(), &mut self.buf, COALESCE)?;
+            let (rows, end) = spill.take(self.index as u32, &mut self.buf, COALESCE)?;
             self.table_rows += rows;
             if end {
                 self.buf.extend_from_slice(b"\\.\n");
@@ -598,7 +610,7 @@ impl Source for TenantExport {
             self.start()?;
         }
         let state = self.state.as_mut().expect("started");
-        let Some(tenant) = self.chosen.get(state.next).cloned() else {
+        let Some(tenant) = self.chosen.ids().get(state.next).cloned() else {
             execute(&state.client, "COMMIT")?;
             return Ok(None);
         };
@@ -671,7 +683,7 @@ impl Source for TenantExport {
     }
 
     fn tenants(&self) -> &[String] {
-        &self.chosen
+        self.chosen.ids()
     }
 }
 
