@@ -47,6 +47,10 @@ pub struct FileConfig {
     /// A parallel restore cuts a table's rows into COPY segments of this
     /// many MiB, loaded on several connections at once (default 64).
     pub restore_segment_mib: Option<u64>,
+    /// A parallel full restore starts the COPY blocks of at least this
+    /// many MiB (from the backup's table of contents) at once, each on a
+    /// connection and a reader of its own (default 64; 0 never).
+    pub restore_side_block_mib: Option<u64>,
     /// 1 MiB chunks of rows queued in memory per restore connection before
     /// the rest spills to disk (default 4; 0 spills every chunk).
     pub restore_queue_chunks: Option<usize>,
@@ -231,6 +235,8 @@ pub struct Config {
     pub restore_jobs: usize,
     /// `restore_segment_mib`, in bytes.
     pub restore_segment: u64,
+    /// `restore_side_block_mib`, in bytes (0: never).
+    pub restore_side_block: u64,
     /// `restore_queue_chunks`.
     pub restore_queue: usize,
     /// `restore_maintenance_work_mem_mib` (0: the server's own setting).
@@ -239,6 +245,8 @@ pub struct Config {
 
 /// The default of `restore_segment_mib`.
 pub const DEFAULT_RESTORE_SEGMENT_MIB: u64 = 64;
+/// The default of `restore_side_block_mib`.
+pub const DEFAULT_RESTORE_SIDE_BLOCK_MIB: u64 = 64;
 /// The default of `restore_queue_chunks`.
 pub const DEFAULT_RESTORE_QUEUE: usize = 4;
 /// The default of `restore_maintenance_work_mem_mib`.
@@ -872,6 +880,7 @@ pub fn embedded_default() -> Config {
         verify: None,
         restore_jobs: default_restore_jobs(),
         restore_segment: DEFAULT_RESTORE_SEGMENT_MIB << 20,
+        restore_side_block: DEFAULT_RESTORE_SIDE_BLOCK_MIB << 20,
         restore_queue: DEFAULT_RESTORE_QUEUE,
         restore_maintenance_work_mem_mib: DEFAULT_RESTORE_MAINTENANCE_WORK_MEM_MIB,
     }
@@ -1030,6 +1039,15 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
             "Use 1 to 65536 (MiB of rows per COPY segment; default 64).",
         );
     }
+    let side_mib = raw
+        .restore_side_block_mib
+        .unwrap_or(DEFAULT_RESTORE_SIDE_BLOCK_MIB);
+    if side_mib > 1 << 30 {
+        return usage(
+            format!("restore_side_block_mib = {side_mib} is out of range."),
+            "Use 0 to 1073741824 (MiB of a COPY block started at once on a connection of its own; 0 never; default 64).",
+        );
+    }
     let restore_queue = raw.restore_queue_chunks.unwrap_or(DEFAULT_RESTORE_QUEUE);
     if restore_queue > 1024 {
         return usage(
@@ -1126,6 +1144,7 @@ pub fn validate(raw: FileConfig, origin: Origin) -> Result<Config> {
         clock: crate::clock::Clock::system(),
         restore_jobs,
         restore_segment: segment_mib << 20,
+        restore_side_block: side_mib << 20,
         restore_queue,
         restore_maintenance_work_mem_mib,
     })

@@ -530,6 +530,32 @@ fn load(
     kind: RestoreType,
     opts: &pg::Options,
 ) -> Result<pg::Report> {
+    // A full restore of a dump with a table of contents: its biggest COPY
+    // blocks are read on the side too (the loader decides which).
+    let toc = match (kind, artifacts, &opts.tenants) {
+        (RestoreType::Full, [a], None) if opts.jobs > 1 => {
+            crate::engine::postgres::toc::Toc::from_engine(&b.body.engine, a.size)?
+        }
+        _ => None,
+    };
+    let side_plan = match &toc {
+        Some(_) => restore::plan(b.repo, catalog, artifacts[0])?,
+        None => Vec::new(),
+    };
+    let open_range = |offset: u64, len: u64| -> Result<Box<dyn BufRead + Send>> {
+        Ok(Box::new(restore::RangeReader::open(
+            b.repo,
+            b.stores.clone(),
+            artifacts[0],
+            &side_plan,
+            offset,
+            len,
+        )?))
+    };
+    let side = toc.map(|toc| crate::engine::postgres::load::SideBlocks {
+        toc,
+        open: &open_range,
+    });
     let mut open = |i: usize| -> Result<Box<dyn Read + Send>> {
         let a = artifacts[i];
         let plan = restore::plan(b.repo, catalog, a)?;
@@ -543,7 +569,7 @@ fn load(
         )?))
     };
     let r = match kind {
-        RestoreType::Full => pg::full(&mut open, opts),
+        RestoreType::Full => pg::full(&mut open, side, opts),
         RestoreType::Merge => pg::merge(&mut open, artifacts.len(), opts),
     };
     job.progress.finish();

@@ -106,6 +106,9 @@ fn split_details(
                 rows.insert(t, n.as_u64().unwrap_or(0));
             }
         }
+        // Where the dump's biggest COPY blocks sit: for the restore, not
+        // for people.
+        o.remove("toc");
         // Tenant exports: {"tenant": {"schema.table": n}}.
         if let Some(serde_json::Value::Object(m)) = o.remove("rows") {
             for (tenant, tables) in m {

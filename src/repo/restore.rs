@@ -142,6 +142,10 @@ pub struct ArtifactReader {
     expected_hash: String,
     name: String,
     done: bool,
+    /// The whole stream (its length and hash are checked at the end), or a
+    /// range of it ([`RangeReader`]: each blob is still checked against
+    /// its id).
+    whole: bool,
     _fetcher: std::thread::JoinHandle<()>,
 }
 
@@ -231,8 +235,25 @@ impl ArtifactReader {
         artifact: &Artifact,
         plan: Vec<(BlobId, BlobLocation)>,
     ) -> Result<ArtifactReader> {
+        Self::open_shaped(repo, stores, artifact, plan, true)
+    }
+
+    /// `whole`: the plan is the artifact's; else a run of its blobs read on
+    /// the side, with one decode thread and no pack kept (less memory).
+    fn open_shaped(
+        repo: &Repository,
+        stores: Vec<Store>,
+        artifact: &Artifact,
+        plan: Vec<(BlobId, BlobLocation)>,
+        whole: bool,
+    ) -> Result<ArtifactReader> {
+        // A range read on the side (one COPY block of a restore that also
+        // reads the whole stream) keeps no pack for reuse and fetches the
+        // next pack only when the decode side took the last one: each
+        // decrypted pack held costs a pack's size (16 MiB by default).
+        let (pack_cache, ahead) = if whole { (PACK_CACHE, 1) } else { (0, 0) };
         let identities = repo.identities()?;
-        let (tx, rx) = bounded::<Result<Segment, String>>(1);
+        let (tx, rx) = bounded::<Result<Segment, String>>(ahead);
         let fetcher = std::thread::Builder::new()
             .name("vaultctl-fetch".into())
             .spawn(move || {
@@ -252,7 +273,7 @@ impl ArtifactReader {
                         Ok(p) => {
                             if !cache.iter().any(|(n, _)| *n == pack) {
                                 cache.push_back((pack.clone(), p.clone()));
-                                if cache.len() > PACK_CACHE {
+                                if cache.len() > pack_cache {
                                     cache.pop_front();
                                 }
                             }
@@ -273,7 +294,7 @@ impl ArtifactReader {
             failed: false,
         };
         let key = repo.dedup.clone();
-        let threads = decode_threads();
+        let threads = if whole { decode_threads() } else { 1 };
         let spare = Spare::default();
         let theirs = spare.clone();
         let decoded = ordered::map(runs, threads, 2 * threads, move |run| {
@@ -290,6 +311,7 @@ impl ArtifactReader {
             expected_hash: artifact.blake3.clone(),
             name: artifact.name.clone(),
             done: false,
+            whole,
             _fetcher: fetcher,
         })
     }
@@ -305,7 +327,9 @@ impl ArtifactReader {
                 }
                 drop(spare);
                 self.pos = 0;
-                self.hasher.update(&self.buf);
+                if self.whole {
+                    self.hasher.update(&self.buf);
+                }
                 self.size += self.buf.len() as u64;
                 Ok(true)
             }
@@ -315,6 +339,9 @@ impl ArtifactReader {
     }
 
     fn check_end(&self) -> io::Result<()> {
+        if !self.whole {
+            return Ok(());
+        }
         let hash = self.hasher.finalize().to_hex().to_string();
         if self.size != self.expected_size || hash != self.expected_hash {
             return Err(io::Error::other(format!(
@@ -363,6 +390,91 @@ impl BufRead for ArtifactReader {
 
     fn consume(&mut self, n: usize) {
         self.pos = (self.pos + n).min(self.buf.len());
+    }
+}
+
+/// Bytes `offset .. offset + len` of an artifact, read on their own (the
+/// loader's side readers of big COPY blocks). Only the blobs that hold the
+/// range are fetched; each is checked against its id and its length as
+/// always, so the bytes served are those at these offsets of the stream
+/// the manifest names, but the whole-stream hash is not checked here: the
+/// caller reads the whole stream through an [`ArtifactReader`] too and
+/// makes nothing visible before that one checked it.
+pub struct RangeReader {
+    inner: ArtifactReader,
+    /// Bytes of the first blob before the range, still to skip.
+    skip: u64,
+    /// Bytes of the range still to serve.
+    left: u64,
+}
+
+impl RangeReader {
+    pub fn open(
+        repo: &Repository,
+        stores: Vec<Store>,
+        artifact: &Artifact,
+        plan: &[(BlobId, BlobLocation)],
+        offset: u64,
+        len: u64,
+    ) -> Result<RangeReader> {
+        let mut pos = 0u64;
+        let mut first = None;
+        let mut blobs = Vec::new();
+        for b in plan {
+            let end = pos + b.1.raw_len as u64;
+            if end > offset && pos < offset + len {
+                first.get_or_insert(pos);
+                blobs.push(b.clone());
+            }
+            pos = end;
+        }
+        let inner = ArtifactReader::open_shaped(repo, stores, artifact, blobs, false)?;
+        Ok(RangeReader {
+            inner,
+            skip: offset - first.unwrap_or(offset),
+            left: len,
+        })
+    }
+}
+
+impl BufRead for RangeReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.skip > 0 {
+            let n = self.inner.fill_buf()?.len().min(self.skip as usize);
+            if n == 0 {
+                break;
+            }
+            self.inner.consume(n);
+            self.skip -= n as u64;
+        }
+        if self.left == 0 {
+            return Ok(&[]);
+        }
+        let left = self.left;
+        let name = self.inner.name.clone();
+        let avail = self.inner.fill_buf()?;
+        if avail.is_empty() {
+            return Err(io::Error::other(format!(
+                "artifact '{name}' ended {left} bytes before the range read on the side"
+            )));
+        }
+        Ok(&avail[..avail.len().min(left as usize)])
+    }
+
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.left as usize);
+        self.inner.consume(n);
+        self.left -= n as u64;
+    }
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = out.len().min(avail.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
     }
 }
 

@@ -855,3 +855,239 @@ fn a_parallel_restore_sets_its_session_and_freezes_first_segments() {
     assert_eq!(frozen("small"), "true true");
     assert_eq!(frozen("big"), "true false");
 }
+
+/// The engine metadata of backup `id`'s manifest, opened with the
+/// repository's keys; `forge` rewrites it and seals the manifest again
+/// with the repository key (what an attacker holding the keys, or a bug,
+/// could write).
+fn manifest_engine(
+    v: &Vault,
+    id: &str,
+    forge: Option<&dyn Fn(&mut serde_json::Value)>,
+) -> serde_json::Value {
+    use vaultctl::repo::{format::manifest_path, manifest, restore, Repository};
+    let loaded = vaultctl::config::load(&vaultctl::config::Overrides {
+        config: Some(v.config.clone()),
+        catalog: None,
+        identity_file: None,
+    })
+    .unwrap();
+    let repo = Repository::open(&loaded, None).unwrap();
+    let (header, mut body) = restore::load_body(&repo, &repo.stores, id).unwrap();
+    if let Some(f) = forge {
+        f(&mut body.engine);
+        let sealed = manifest::encode(&header, &body, &repo.dedup, &repo.recipients).unwrap();
+        let path = v.dir.path().join("repo").join(manifest_path(id));
+        std::fs::write(path, sealed).unwrap();
+    }
+    body.engine
+}
+
+/// The backup records where its biggest COPY blocks sit (`engine.toc`);
+/// a parallel restore starts them at once, each on a connection and a
+/// reader of its own, the biggest first (at most jobs - 1). The restored
+/// tables, rows and schema are the same on 1, 2 and 3 connections, and as
+/// from the same backup with its table of contents taken out of the
+/// manifest (the way backups made before it restore).
+#[test]
+fn the_biggest_copy_blocks_start_at_once_from_the_table_of_contents() {
+    let c = fixture();
+    c.psql_file(
+        "app",
+        "CREATE TABLE big (id bigint PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, payload text NOT NULL);
+         INSERT INTO big SELECT g, (ARRAY['acme','globex','initech','umbrella'])[g % 4 + 1], repeat(md5(g::text), 3) FROM generate_series(1, 20000) g;
+         CREATE INDEX big_payload ON big (payload);
+         CREATE TABLE bigger (id bigint PRIMARY KEY, big_id bigint NOT NULL REFERENCES big, note text);
+         INSERT INTO bigger SELECT g, g % 20000 + 1, repeat(md5((g * 7)::text), 4) FROM generate_series(1, 20000) g;
+         CREATE INDEX bigger_big ON bigger (big_id);",
+    );
+    let v = Vault::new(&[SourceDef {
+        name: "db",
+        url: c.url("backup", "app"),
+        password: BACKUP_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: None,
+    }]);
+    let id = v.backup(&["db"]);
+    let toc = manifest_engine(&v, &id, None)["toc"].clone();
+    // Only the blocks of at least 1 MiB, in stream order (big before
+    // bigger: pg_dump writes the data by table name).
+    let tables: Vec<&str> = toc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["public.big", "public.bigger"], "{toc}");
+    assert_eq!(toc[0]["rows"], 20000, "{toc}");
+    assert!(toc[0]["offset"].as_u64() < toc[1]["offset"].as_u64());
+    let original = contents(&c, "app");
+    let original_schema = schema(&c, "app");
+    v.set_config("restore_side_block_mib", Some("1"));
+    let restore = |db: &str, jobs: &str| {
+        let url = c.url("postgres", db);
+        let r = v.json(&[
+            "restore",
+            &id,
+            "--type",
+            "full",
+            "--target-db",
+            &url,
+            "--create",
+            "--yes",
+            "--jobs",
+            jobs,
+        ]);
+        assert_eq!(contents(&c, db), original, "{db}");
+        assert_eq!(schema(&c, db), original_schema, "{db}");
+        assert!(!db_exists(&c, &format!("{db}_vaultctl_restore")));
+        let side = r["report"]["phases"]["side_blocks"].as_u64().unwrap();
+        (side, r["report"]["tables"].clone())
+    };
+    let (side1, tables1) = restore("toc1", "1");
+    let (side2, tables2) = restore("toc2", "2");
+    let (side3, tables3) = restore("toc3", "3");
+    assert_eq!((side1, side2, side3), (0, 1, 2));
+    // The manifest without its table of contents: restored as before.
+    manifest_engine(
+        &v,
+        &id,
+        Some(&|e| {
+            e.as_object_mut().unwrap().remove("toc");
+        }),
+    );
+    assert_eq!(manifest_engine(&v, &id, None).get("toc"), None);
+    let (side_old, tables_old) = restore("toc_old", "3");
+    assert_eq!(side_old, 0);
+    assert_eq!(tables1, tables2);
+    assert_eq!(tables1, tables3);
+    assert_eq!(tables1, tables_old);
+    let big = tables1
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "public.bigger")
+        .cloned()
+        .unwrap();
+    assert_eq!(big["rows"], 20000);
+    assert_eq!(big["acknowledged"], 20000);
+}
+
+/// A table of contents that does not describe the stream (sealed with the
+/// repository key, so only the loader's own checks catch it): a block not
+/// at its `COPY` line, of another table, ending before or after its `\.`
+/// line, entries overlapping or past the end of the stream. Each restore
+/// fails with the reason before anything is made visible: the database it
+/// replaces keeps its rows, the one it loaded into is dropped.
+#[test]
+fn a_forged_table_of_contents_fails_the_restore_and_leaves_the_target_as_it_was() {
+    let c = Cluster::start();
+    c.psql_file("postgres", "CREATE DATABASE app; CREATE DATABASE keep;");
+    c.psql(
+        "keep",
+        "CREATE TABLE kept (a int); INSERT INTO kept VALUES (1), (2)",
+    );
+    let mut dump = String::from(
+        "SET statement_timeout = 0;\nCREATE TABLE public.a (x int, pad text);\nCREATE TABLE public.b (x int);\nCOPY public.a (x, pad) FROM stdin;\n",
+    );
+    let pad = "p".repeat(100);
+    for i in 0..15000 {
+        dump.push_str(&format!("{i}\t{pad}\n"));
+    }
+    dump.push_str(
+        "\\.\nCOPY public.b (x) FROM stdin;\n1\n2\n\\.\nCREATE INDEX a_x ON public.a (x);\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::new(&[SourceDef {
+        name: "toc",
+        url: c.url("postgres", "app"),
+        password: pg::SUPERUSER_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: Some(fake_pg_dump(dir.path(), &dump)),
+    }]);
+    let id = v.backup(&["toc"]);
+    v.set_config("restore_side_block_mib", Some("1"));
+    let engine = manifest_engine(&v, &id, None);
+    let good = engine["toc"][0].clone();
+    let (offset, len) = (
+        good["offset"].as_u64().unwrap(),
+        good["len"].as_u64().unwrap(),
+    );
+    assert_eq!(offset as usize, dump.find("COPY public.a").unwrap());
+    assert_eq!((offset + len) as usize, dump.find("COPY public.b").unwrap());
+    let entry = |table: &str, offset: u64, len: u64| serde_json::json!({"table": table, "offset": offset, "len": len, "rows": 15000});
+    let b_end = dump.find("CREATE INDEX").unwrap() as u64;
+    let forgeries = [
+        (
+            "not at its COPY line",
+            vec![entry("public.a", offset + 1, len - 1)],
+        ),
+        ("another table", vec![entry("public.b", offset, len)]),
+        ("ending early", vec![entry("public.a", offset, len - 1)]),
+        (
+            "ending late",
+            vec![entry("public.a", offset, b_end - offset)],
+        ),
+        (
+            "overlapping",
+            vec![
+                entry("public.a", offset, len),
+                entry("public.a", offset + 10, 10),
+            ],
+        ),
+        (
+            "past the end",
+            vec![entry("public.a", offset, dump.len() as u64)],
+        ),
+    ];
+    for (what, toc) in forgeries {
+        manifest_engine(&v, &id, Some(&|e| e["toc"] = serde_json::json!(toc)));
+        for (db, flag, said) in [
+            ("keep", "--clean", "was left as it was"),
+            ("fresh", "--create", "was not created"),
+        ] {
+            let url = c.url("postgres", db);
+            let o = v.run(&[
+                "restore",
+                &id,
+                "--type",
+                "full",
+                "--target-db",
+                &url,
+                flag,
+                "--yes",
+                "--jobs",
+                "2",
+            ]);
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(1), "{what}, {db}: {e}");
+            assert!(e.contains("table of contents"), "{what}, {db}: {e}");
+            // Overlapping or out-of-range entries are refused before the
+            // restore starts; the others while the stream is read.
+            if !matches!(what, "overlapping" | "past the end") {
+                assert!(e.contains(said), "{what}, {db}: {e}");
+            }
+            assert!(!db_exists(&c, &format!("{db}_vaultctl_restore")), "{what}");
+        }
+        assert_eq!(c.count("keep", "SELECT count(*) FROM kept"), 2, "{what}");
+        assert!(!db_exists(&c, "fresh"), "{what}");
+    }
+    // The true one restores.
+    manifest_engine(&v, &id, Some(&|e| e["toc"] = serde_json::json!([good])));
+    let url = c.url("postgres", "fresh");
+    let r = v.json(&[
+        "restore",
+        &id,
+        "--type",
+        "full",
+        "--target-db",
+        &url,
+        "--create",
+        "--yes",
+        "--jobs",
+        "2",
+    ]);
+    assert_eq!(r["report"]["phases"]["side_blocks"], 1, "{r}");
+    assert_eq!(c.count("fresh", "SELECT count(*) FROM a"), 15000);
+    assert_eq!(c.count("fresh", "SELECT count(*) FROM b"), 2);
+}

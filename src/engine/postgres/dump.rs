@@ -150,15 +150,23 @@ fn multi_line_names(client: &Client) -> Result<()> {
 /// against them).
 pub type RowCounts = Arc<Mutex<std::collections::BTreeMap<String, u64>>>;
 
-/// Passes a plain dump through unchanged while counting each COPY block's rows.
+/// The dump's table of contents as it is recorded (`engine.toc`).
+pub type TocRecorder = Arc<Mutex<super::toc::Recorder>>;
+
+/// Passes a plain dump through unchanged while counting each COPY block's
+/// rows and recording where the biggest blocks sit (the table of contents).
 pub struct RowCounter<R> {
     inner: R,
     counts: RowCounts,
+    toc: Option<TocRecorder>,
     /// The start of the current line (at most `LINE_PREFIX` bytes).
     line: Vec<u8>,
     line_len: usize,
-    /// Inside a COPY block: its table and rows so far.
-    copy: Option<(String, u64)>,
+    /// The stream offset of the current line's first byte.
+    line_start: u64,
+    /// Inside a COPY block: its table, rows so far and the offset of its
+    /// `COPY` line.
+    copy: Option<(String, u64, u64)>,
 }
 
 const LINE_PREFIX: usize = 64 * 1024;
@@ -168,17 +176,36 @@ impl<R> RowCounter<R> {
         RowCounter {
             inner,
             counts,
+            toc: None,
             line: Vec::new(),
             line_len: 0,
+            line_start: 0,
             copy: None,
         }
     }
 
+    /// Also records the table of contents into `toc`.
+    pub fn with_toc(mut self, toc: TocRecorder) -> Self {
+        self.toc = Some(toc);
+        self
+    }
+
+    /// The line that started at `line_start` ended with its newline.
     fn end_line(&mut self) {
+        // Just past the newline.
+        let end = self.line_start + self.line_len as u64 + 1;
         match &mut self.copy {
-            Some((table, n)) => {
+            Some((table, n, offset)) => {
                 if self.line_len == 2 && self.line == b"\\." {
-                    let (table, n) = (std::mem::take(table), *n);
+                    let (table, n, offset) = (std::mem::take(table), *n, *offset);
+                    if let Some(toc) = &self.toc {
+                        toc.lock().unwrap().add(super::toc::CopyBlock {
+                            table: table.clone(),
+                            offset,
+                            len: end - offset,
+                            rows: n,
+                        });
+                    }
                     *self.counts.lock().unwrap().entry(table).or_default() += n;
                     self.copy = None;
                 } else {
@@ -190,13 +217,14 @@ impl<R> RowCounter<R> {
                     if let Some(h) =
                         super::filter::parse_copy_header(&String::from_utf8_lossy(&self.line))
                     {
-                        self.copy = Some((h.table.to_string(), 0));
+                        self.copy = Some((h.table.to_string(), 0, self.line_start));
                     }
                 }
             }
         }
         self.line.clear();
         self.line_len = 0;
+        self.line_start = end;
     }
 
     fn scan(&mut self, mut buf: &[u8]) {
@@ -236,6 +264,7 @@ pub struct FullDump {
     started: bool,
     meta: serde_json::Value,
     counts: RowCounts,
+    toc: TocRecorder,
 }
 
 impl FullDump {
@@ -245,6 +274,7 @@ impl FullDump {
             started: false,
             meta: serde_json::Value::Null,
             counts: RowCounts::default(),
+            toc: Arc::new(Mutex::new(super::toc::Recorder::new(super::toc::MIN_BLOCK))),
         }
     }
 }
@@ -335,7 +365,9 @@ impl Source for FullDump {
         Ok(Some(ArtifactStream {
             name: "dump.sql".into(),
             format: "stream".into(),
-            reader: Box::new(RowCounter::new(stdout, self.counts.clone())),
+            reader: Box::new(
+                RowCounter::new(stdout, self.counts.clone()).with_toc(self.toc.clone()),
+            ),
             finish,
         }))
     }
@@ -347,6 +379,12 @@ impl Source for FullDump {
             m.insert(
                 "row_counts".into(),
                 serde_json::json!(*self.counts.lock().unwrap()),
+            );
+            // Where the biggest COPY blocks sit: a restore starts them at
+            // once (see `toc`).
+            m.insert(
+                "toc".into(),
+                serde_json::json!(self.toc.lock().unwrap().blocks()),
             );
         }
         meta
@@ -361,15 +399,43 @@ mod tests {
     #[test]
     fn row_counter_counts_copy_rows_across_any_read_boundaries() {
         let dump = b"SET x = 1;\nCOPY \"public\".\"t\" (\"a\", \"b\") FROM stdin;\n1\tx\n2\t\\\\.\n3\ty\\nz\n\\.\n\nCOPY public.empty (a) FROM stdin;\n\\.\nCOPY \"s\".\"u\" (\"a\") FROM stdin;\n\\.x\n\\.\nSELECT 1;\n";
+        let text = String::from_utf8_lossy(dump);
+        let at = |s: &str| text.find(s).unwrap() as u64;
+        // Where each block starts and ends (through its `\.` line).
+        let t = at("COPY \"public\".\"t\"");
+        let empty = at("COPY public.empty");
+        let u = at("COPY \"s\".\"u\"");
+        let expected = vec![
+            crate::engine::postgres::toc::CopyBlock {
+                table: "public.t".into(),
+                offset: t,
+                len: at("\nCOPY public.empty") - t,
+                rows: 3,
+            },
+            crate::engine::postgres::toc::CopyBlock {
+                table: "public.empty".into(),
+                offset: empty,
+                len: u - empty,
+                rows: 0,
+            },
+            crate::engine::postgres::toc::CopyBlock {
+                table: "s.u".into(),
+                offset: u,
+                len: at("SELECT 1;") - u,
+                rows: 1,
+            },
+        ];
         for chunk in [1usize, 2, 3, 7, 4096] {
             let counts = RowCounts::default();
+            let toc = TocRecorder::default();
             let mut r = RowCounter::new(
                 Chunked {
                     data: &dump[..],
                     chunk,
                 },
                 counts.clone(),
-            );
+            )
+            .with_toc(toc.clone());
             let mut out = Vec::new();
             r.read_to_end(&mut out).unwrap();
             assert_eq!(out, dump);
@@ -377,7 +443,20 @@ mod tests {
             assert_eq!(c.get("public.t"), Some(&3), "chunk {chunk}: {c:?}");
             assert_eq!(c.get("public.empty"), Some(&0), "chunk {chunk}: {c:?}");
             assert_eq!(c.get("s.u"), Some(&1), "chunk {chunk}: {c:?}");
+            let blocks = toc.lock().unwrap().blocks();
+            assert_eq!(blocks, expected, "chunk {chunk}");
+            for b in &blocks {
+                let bytes = &dump[b.offset as usize..b.end() as usize];
+                assert!(bytes.starts_with(b"COPY ") && bytes.ends_with(b"\n\\.\n"));
+            }
         }
+        // The backup records only the blocks big enough to matter.
+        let toc = Arc::new(Mutex::new(crate::engine::postgres::toc::Recorder::new(
+            expected[0].len,
+        )));
+        let mut r = RowCounter::new(&dump[..], RowCounts::default()).with_toc(toc.clone());
+        std::io::copy(&mut r, &mut std::io::sink()).unwrap();
+        assert_eq!(toc.lock().unwrap().blocks(), expected[..1]);
     }
 
     struct Chunked<'a> {

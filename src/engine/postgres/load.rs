@@ -47,6 +47,21 @@
 //! reader waits for the worker instead of spilling), freed as workers
 //! catch up. When every worker is busy the reader waits for one.
 //!
+//! **The biggest blocks first.** One sequential stream reaches its biggest
+//! table wherever pg_dump wrote it (by name: often late), and that table
+//! then loads alone, its indexes and foreign keys after it, while the
+//! other connections idle. When the stream comes with a table of contents
+//! ([`LoadOptions::side`], recorded at backup time: [`super::toc`]), the
+//! biggest blocks (at least [`Tuning::side_block`] bytes, at most `jobs -
+//! 1`) start at the first COPY block, each on a worker fed by a reader of
+//! its own at the block's byte range, as `pg_restore -j` starts its
+//! biggest tables first; the main reader goes on through the stream,
+//! reading past those blocks (hashing and checking them, not loading them),
+//! so the other tables load on the other connections and the post-data is
+//! reached early: an index of a table starts once its rows are in, while
+//! the big table still loads. See [`Loader::start_side_blocks`] for why
+//! the whole-stream hash still covers every byte loaded.
+//!
 //! **Visibility.** With several jobs every statement commits on its own
 //! connection, so the caller loads into a database nobody uses yet (a new
 //! one, renamed into place only after [`load`] returned, which happens only
@@ -84,6 +99,7 @@ use tokio_postgres::{Client, CopyInSink};
 
 use super::filter::{self, CopyHeader, Event, FilterReport, RowFilter, TenantFilter};
 use super::sqlscan::{self, Dropped};
+use super::toc::{self, CopyBlock, Toc};
 use super::{pg_error, quote_ident, ConnInfo, TableName};
 use crate::error::{ExitStatus, Failure};
 use crate::progress::Progress;
@@ -100,6 +116,9 @@ pub struct Tuning {
     /// rest is its own `COPY … FROM STDIN` on that connection, so that one
     /// big table does not load alone at the end.
     pub segment: u64,
+    /// COPY blocks of at least this many bytes (in the stream's table of
+    /// contents) start at once on connections of their own (0: never).
+    pub side_block: u64,
     /// Chunks (of about 1 MiB) queued in memory per worker before the rest
     /// of a segment spills to disk; 0 spills every chunk.
     pub queue: usize,
@@ -109,11 +128,12 @@ pub struct Tuning {
 }
 
 impl Tuning {
-    /// The config's `restore_segment_mib`, `restore_queue_chunks` and
-    /// `restore_maintenance_work_mem_mib`.
+    /// The config's `restore_segment_mib`, `restore_side_block_mib`,
+    /// `restore_queue_chunks` and `restore_maintenance_work_mem_mib`.
     pub fn of(config: &crate::config::Config) -> Tuning {
         Tuning {
             segment: config.restore_segment,
+            side_block: config.restore_side_block,
             queue: config.restore_queue,
             maintenance_work_mem_mib: config.restore_maintenance_work_mem_mib,
         }
@@ -180,6 +200,28 @@ pub struct LoadOptions<'a> {
     /// The streams' size in total, when known: the data phase's total
     /// (less what the schema took), for its ETA.
     pub size: Option<u64>,
+    /// The stream's table of contents and a reader of its byte ranges: the
+    /// biggest COPY blocks start at once, each from its own reader (a
+    /// parallel full load of one stream, no tenant filter).
+    pub side: Option<SideBlocks<'a>>,
+}
+
+/// Opens bytes `offset .. offset + len` of the stream (each blob checked
+/// against its id, not the whole stream's hash: the loader's own reader
+/// checks that).
+pub type RangeOpener<'a> = &'a dyn Fn(u64, u64) -> Result<Box<dyn BufRead + Send>>;
+
+/// The biggest COPY blocks, read on the side (see the module doc).
+pub struct SideBlocks<'a> {
+    pub toc: Toc,
+    pub open: RangeOpener<'a>,
+}
+
+/// A COPY block read and loaded on the side.
+struct Side {
+    block: CopyBlock,
+    /// Its number in the load.
+    number: u64,
 }
 
 /// Where a merge stages its rows.
@@ -221,6 +263,9 @@ pub struct Phases {
     /// `COPY … FROM STDIN` jobs the blocks were loaded with: more than
     /// `copy_blocks` when big blocks were cut into segments.
     pub copy_segments: u64,
+    /// COPY blocks started at once from readers of their own (the
+    /// biggest, from the stream's table of contents).
+    pub side_blocks: u64,
     /// COPY data written to the spill directory (in total).
     pub spilled_bytes: u64,
 }
@@ -231,12 +276,16 @@ impl std::fmt::Display for Phases {
         use crate::humanize::duration_ms as d;
         write!(
             f,
-            "on {} connection{}: schema {}, data {} ({} COPY blocks), indexes and constraints {}, finalize {}",
+            "on {} connection{}: schema {}, data {} ({} COPY blocks{}), indexes and constraints {}, finalize {}",
             self.jobs,
             if self.jobs == 1 { "" } else { "s" },
             d(self.schema_ms),
             d(self.data_ms),
             self.copy_blocks,
+            match self.side_blocks {
+                0 => String::new(),
+                n => format!(", the {n} biggest started at once"),
+            },
             d(self.post_data_ms),
             d(self.finalize_ms)
         )
@@ -324,6 +373,13 @@ impl<'a, 'o> Loader<'a, 'o> {
             post_ran: false,
             sizes: HashMap::new(),
             block_start: 0,
+            consumed: Arc::new(AtomicU64::new(0)),
+            line_start: 0,
+            event_start: 0,
+            side: Vec::new(),
+            side_next: 0,
+            side_reading: None,
+            stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         l.report.phases.jobs = jobs;
         l.phase("restore: pre-data (schema)", None);
@@ -334,6 +390,10 @@ impl<'a, 'o> Loader<'a, 'o> {
     /// the load is aborted (workers stopped, the transaction rolled back).
     pub(crate) fn feed(&mut self, reader: impl BufRead) -> Result<()> {
         let tenants = self.opts.tenants;
+        let reader = Tally {
+            inner: reader,
+            consumed: self.consumed.clone(),
+        };
         let walked = filter::walk(
             reader,
             // No psql reads the stream: an ambiguity psql could read
@@ -352,6 +412,14 @@ impl<'a, 'o> Loader<'a, 'o> {
     /// After the last stream: waits for the data, runs the post-data
     /// statements. On an error the load is aborted.
     pub(crate) fn finish(&mut self) -> Result<()> {
+        if let Some(s) = self.side.get(self.side_next) {
+            let e = toc::invalid(format!(
+                "the stream has no COPY block of {} at byte {}",
+                s.block.table, s.block.offset
+            ));
+            self.abort();
+            return Err(e);
+        }
         if let Err(e) = self.flush() {
             self.abort();
             return Err(e);
@@ -589,6 +657,9 @@ enum Msg {
     /// its size.
     Spill(File, u64),
     End,
+    /// A side reader failed (or found its block not as the table of
+    /// contents said): the segment fails with this error.
+    Fail(anyhow::Error),
 }
 
 enum Job {
@@ -917,6 +988,7 @@ fn copy_from(
                     }
                 }
                 Ok(Msg::End) => break,
+                Ok(Msg::Fail(e)) => return Err(e),
                 // The reader stopped (the restore failed): the block is not
                 // finished, so the server rolls the COPY back.
                 Err(_) => return Err(anyhow!("the restore stopped")),
@@ -1016,6 +1088,43 @@ pub(crate) struct Loader<'a, 'o> {
     /// biggest tables' statements), and where the block being read began.
     sizes: HashMap<String, u64>,
     block_start: u64,
+    /// Bytes of the stream the scanner consumed ([`Tally`]), and where
+    /// the line of the event being handled starts.
+    consumed: Arc<AtomicU64>,
+    line_start: u64,
+    event_start: u64,
+    /// The blocks loaded on the side (in stream order), the next one the
+    /// reader must meet, and the one it is reading past (not loading).
+    side: Vec<Side>,
+    side_next: usize,
+    side_reading: Option<usize>,
+    /// Tells the side readers to stop (the load failed).
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Counts the bytes the scanner consumes: the stream offset of each line.
+struct Tally<R> {
+    inner: R,
+    consumed: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Tally<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.consumed.fetch_add(n as u64, Ordering::Relaxed);
+        self.inner.consume(n);
+    }
 }
 
 static SPILL_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -1040,6 +1149,31 @@ fn spill_file(dir: &Path) -> Result<File> {
 
 impl Loader<'_, '_> {
     fn event(&mut self, ev: Event<'_>) -> Result<()> {
+        let start = self.line_start;
+        self.event_start = start;
+        self.line_start = self.consumed.load(Ordering::Relaxed);
+        if let Some(k) = self.side_reading {
+            // Inside a block loaded on the side: read past it (the stream's
+            // hash covers it), check that it ends where the TOC says.
+            return match ev {
+                Event::Row(row) => {
+                    self.offset += row.len() as u64;
+                    Ok(())
+                }
+                Event::CopyEnd(kept, _) => self.side_end(k, kept),
+                _ => Err(anyhow!("a line other than COPY data inside a COPY block")),
+            };
+        }
+        if let Some(s) = self.side.get(self.side_next) {
+            let at_copy =
+                matches!(ev, Event::CopyStart(h, _) if h.table.to_string() == s.block.table);
+            if start > s.block.offset || (start == s.block.offset && !at_copy) {
+                return Err(toc::invalid(format!(
+                    "no COPY block of {} starts at byte {}",
+                    s.block.table, s.block.offset
+                )));
+            }
+        }
         match ev {
             Event::Line(line, _, ends, no) => {
                 self.offset += line.len() as u64;
@@ -1213,6 +1347,7 @@ impl Loader<'_, '_> {
             let left = self.opts.size.map(|s| s.saturating_sub(self.offset));
             self.phase("restore: data (COPY)", left);
             self.report_tables();
+            self.start_side_blocks()?;
         }
         if self.data_started.is_none() {
             self.data_started = Some(Instant::now());
@@ -1226,6 +1361,20 @@ impl Loader<'_, '_> {
         self.report.phases.copy_blocks += 1;
         self.table = h.table.to_string();
         self.block_start = self.offset;
+        if let Some(s) = self.side.get(self.side_next) {
+            if s.block.offset == self.event_start {
+                if s.block.table != self.table {
+                    return Err(toc::invalid(format!(
+                        "the COPY block at byte {} is of {}, not {}",
+                        s.block.offset, self.table, s.block.table
+                    )));
+                }
+                // Loaded on the side already: read past it.
+                self.side_reading = Some(self.side_next);
+                self.side_next += 1;
+                return Ok(());
+            }
+        }
         let into = match self.opts.merge {
             Some(staging) => {
                 let i = self.staging_table(h, staging)?;
@@ -1234,17 +1383,7 @@ impl Loader<'_, '_> {
             }
             None => h.table.quoted(),
         };
-        let sql = if h.columns.is_empty() {
-            format!("COPY {into} FROM STDIN")
-        } else {
-            let cols = h
-                .columns
-                .iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("COPY {into} ({cols}) FROM STDIN")
-        };
+        let sql = copy_sql(&into, h);
         let block = self.blocks;
         self.blocks += 1;
         if let Some(p) = &self.pool {
@@ -1288,6 +1427,119 @@ impl Loader<'_, '_> {
             blocking: false,
             truncated,
         });
+        Ok(())
+    }
+
+    /// Starts the biggest COPY blocks of the table of contents (at most
+    /// `jobs - 1`, at least a segment each) at once, each on a worker
+    /// from a reader of its own, while this reader goes on through the
+    /// stream: called at the first COPY block, when the schema is in place
+    /// and every worker is idle. The biggest table then no longer starts
+    /// when the one stream reaches it (in the stream's table-name order,
+    /// often late) and ends the data phase alone; the post-data is reached
+    /// early, and a table's indexes start once its rows are in.
+    ///
+    /// **The stream's hash still covers every byte loaded.** A side reader
+    /// fetches the blobs of its range by the manifest's blob list and
+    /// checks each against its id and length, so it serves the bytes at
+    /// those offsets of the stream the manifest names; this reader still
+    /// reads and hashes the whole stream (skipping only the loading of the
+    /// side blocks), checks that each side block is a COPY block of its
+    /// table starting and ending exactly where the TOC says, and the load
+    /// is made visible only after that (the rename). The cost: the side
+    /// blocks are fetched, decrypted and decompressed twice.
+    fn start_side_blocks(&mut self) -> Result<()> {
+        let (Some(side), Some(_)) = (&self.opts.side, &self.pool) else {
+            return Ok(());
+        };
+        let min = self.opts.tuning.side_block;
+        if self.jobs < 2 || min == 0 || self.opts.merge.is_some() || self.opts.tenants.is_some() {
+            return Ok(());
+        }
+        let chosen = side.toc.biggest(self.jobs - 1, min);
+        for b in chosen {
+            if b.offset < self.event_start {
+                return Err(toc::invalid(format!(
+                    "the block of {} at byte {} lies before the first COPY block (byte {})",
+                    b.table, b.offset, self.event_start
+                )));
+            }
+            let mut r = (side.open)(b.offset, b.len)?;
+            let mut line = Vec::new();
+            (&mut r).take(64 * 1024).read_until(b'\n', &mut line)?;
+            let h = std::str::from_utf8(&line)
+                .ok()
+                .and_then(filter::parse_copy_header)
+                .filter(|h| h.table.to_string() == b.table && line.ends_with(b"\n"))
+                .ok_or_else(|| {
+                    toc::invalid(format!("no COPY line of {} at byte {}", b.table, b.offset))
+                })?;
+            let rows = b
+                .len
+                .checked_sub(line.len() as u64 + 3)
+                .ok_or_else(|| toc::invalid(format!("the block of {} is too short", b.table)))?;
+            let number = self.blocks;
+            self.blocks += 1;
+            self.table = b.table.clone();
+            let freeze = if self.freeze(&h)? {
+                let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                Some((format!("TRUNCATE ONLY {}", h.table.quoted()), flag))
+            } else {
+                None
+            };
+            let sql = copy_sql(&h.table.quoted(), &h);
+            let (tx, rx) = bounded(self.queue.max(1));
+            let pool = self.pool.as_mut().expect("parallel");
+            tracing::debug!(
+                "load +{:.3}s side reader: COPY block {number} of {} at byte {} ({} bytes)",
+                pool.epoch.elapsed().as_secs_f64(),
+                b.table,
+                b.offset,
+                b.len
+            );
+            pool.send(Job::Copy {
+                table: b.table.clone(),
+                block: number,
+                sql: match freeze {
+                    Some(_) => format!("{sql} WITH (FREEZE)"),
+                    None => sql,
+                },
+                rx,
+                session: self.session.clone(),
+                freeze,
+            })?;
+            self.report.phases.copy_segments += 1;
+            self.report.phases.side_blocks += 1;
+            let (block, stop) = (b.clone(), self.stop.clone());
+            std::thread::Builder::new()
+                .name("vaultctl-side".into())
+                .spawn(move || feed_side(r, block, rows, tx, stop))?;
+            self.side.push(Side { block: b, number });
+        }
+        Ok(())
+    }
+
+    /// The reader is past a block loaded on the side: it must end where
+    /// the TOC says; its rows count as loaded once its worker is done.
+    fn side_end(&mut self, k: usize, kept: u64) -> Result<()> {
+        self.side_reading = None;
+        let s = &self.side[k];
+        if self.line_start != s.block.end() {
+            return Err(toc::invalid(format!(
+                "the COPY block of {} at byte {} ends at byte {}, not {}",
+                s.block.table,
+                s.block.offset,
+                self.line_start,
+                s.block.end()
+            )));
+        }
+        let (table, number) = (s.block.table.clone(), s.number);
+        *self.sizes.entry(table.clone()).or_default() += self.offset - self.block_start;
+        *self.report.filter.rows.entry(table).or_default() += kept;
+        if let Some(p) = &mut self.pool {
+            p.close(number);
+        }
+        self.report_tables();
         Ok(())
     }
 
@@ -1744,6 +1996,7 @@ impl Loader<'_, '_> {
 
     /// After an error: stop the workers (they roll back what is unfinished).
     pub(crate) fn abort(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         self.copy = None;
         self.inline = None;
         if let Some(mut p) = self.pool.take() {
@@ -1753,6 +2006,68 @@ impl Loader<'_, '_> {
             let _ = super::execute(&self.coord, "ROLLBACK");
         }
     }
+}
+
+/// `COPY into (columns) FROM STDIN` for a block with header `h`.
+fn copy_sql(into: &str, h: &CopyHeader) -> String {
+    if h.columns.is_empty() {
+        format!("COPY {into} FROM STDIN")
+    } else {
+        let cols = h
+            .columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("COPY {into} ({cols}) FROM STDIN")
+    }
+}
+
+/// Feeds a block read on the side to its worker: the rows after its
+/// `COPY` line (`rows` bytes), then checks that its `\.` line follows.
+fn feed_side(
+    mut r: Box<dyn BufRead + Send>,
+    block: CopyBlock,
+    mut rows: u64,
+    tx: Sender<Msg>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut fed = || -> Result<()> {
+        while rows > 0 {
+            if stop.load(Ordering::Relaxed) {
+                return Err(anyhow!("the restore stopped"));
+            }
+            let avail = r.fill_buf()?;
+            if avail.is_empty() {
+                return Err(anyhow!("the stream ended inside the block"));
+            }
+            let n = avail.len().min(rows as usize).min(CHUNK);
+            let chunk = Bytes::copy_from_slice(&avail[..n]);
+            r.consume(n);
+            rows -= n as u64;
+            tx.send(Msg::Data(chunk))
+                .map_err(|_| anyhow!("the worker stopped"))?;
+        }
+        let mut end = [0u8; 3];
+        r.read_exact(&mut end)?;
+        if &end != b"\\.\n" {
+            return Err(toc::invalid(format!(
+                "the block of {} at byte {} does not end with its \\. line at byte {}",
+                block.table,
+                block.offset,
+                block.end()
+            )));
+        }
+        Ok(())
+    };
+    let msg = match fed() {
+        Ok(()) => Msg::End,
+        Err(e) => Msg::Fail(e.context(format!(
+            "reading the COPY block of {} on the side failed",
+            block.table
+        ))),
+    };
+    let _ = tx.send(msg);
 }
 
 /// A `CREATE [UNLOGGED] TABLE` of a table that holds rows (not a
@@ -1822,6 +2137,7 @@ mod tests {
     fn session_of_a_parallel_load() {
         let t = |mib| Tuning {
             segment: 1,
+            side_block: 0,
             queue: 1,
             maintenance_work_mem_mib: mib,
         };

@@ -19,6 +19,7 @@ pub mod sqlscan;
 pub mod tenant_apply;
 pub mod tenant_merge;
 pub mod tenants;
+pub mod toc;
 
 use std::path::Path;
 use std::process::Command;

@@ -160,8 +160,13 @@ fn temporary_name(name: &str) -> String {
     )
 }
 
-/// Full restore of a plain dump.
-pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
+/// Full restore of a plain dump; `side`: its table of contents and a reader
+/// of its byte ranges, to start the biggest tables' rows at once.
+pub fn full(
+    open: Opener<'_>,
+    side: Option<load::SideBlocks<'_>>,
+    opts: &Options,
+) -> Result<Report> {
     let target = &opts.target;
     let name = target.dbname().to_string();
     let admin = maintenance(target)?;
@@ -242,6 +247,7 @@ pub fn full(open: Opener<'_>, opts: &Options) -> Result<Report> {
     };
     let result = run_load(
         open,
+        side,
         opts,
         &target.with_db(&restore_db),
         transaction,
@@ -329,6 +335,7 @@ fn refused(e: anyhow::Error, opts: &Options, i: usize) -> anyhow::Error {
 
 fn run_load(
     open: Opener<'_>,
+    side: Option<load::SideBlocks<'_>>,
     opts: &Options,
     db: &ConnInfo,
     transaction: Transaction,
@@ -347,6 +354,7 @@ fn run_load(
             progress: opts.progress.clone(),
             size: opts.size,
             tuning: opts.tuning,
+            side,
         },
     )
     .map_err(|e| refused(e, opts, 0))?;
@@ -512,6 +520,7 @@ fn merge_in<T>(
         progress: opts.progress.clone(),
         size: opts.size,
         tuning: opts.tuning,
+        side: None,
     };
     let mut loader = load::Loader::start(&opts.target, &lo)?;
     for i in 0..count {
