@@ -11,9 +11,10 @@
 //! report success on wrong data.
 
 use std::collections::VecDeque;
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Seek};
 use std::sync::Arc;
 
+use age::stream::StreamReader;
 use anyhow::{Context, Result};
 use crossbeam_channel::{bounded, Receiver};
 
@@ -142,10 +143,6 @@ pub struct ArtifactReader {
     expected_hash: String,
     name: String,
     done: bool,
-    /// The whole stream (its length and hash are checked at the end), or a
-    /// range of it ([`RangeReader`]: each blob is still checked against
-    /// its id).
-    whole: bool,
     _fetcher: std::thread::JoinHandle<()>,
 }
 
@@ -235,25 +232,8 @@ impl ArtifactReader {
         artifact: &Artifact,
         plan: Vec<(BlobId, BlobLocation)>,
     ) -> Result<ArtifactReader> {
-        Self::open_shaped(repo, stores, artifact, plan, true)
-    }
-
-    /// `whole`: the plan is the artifact's; else a run of its blobs read on
-    /// the side, with one decode thread and no pack kept (less memory).
-    fn open_shaped(
-        repo: &Repository,
-        stores: Vec<Store>,
-        artifact: &Artifact,
-        plan: Vec<(BlobId, BlobLocation)>,
-        whole: bool,
-    ) -> Result<ArtifactReader> {
-        // A range read on the side (one COPY block of a restore that also
-        // reads the whole stream) keeps no pack for reuse and fetches the
-        // next pack only when the decode side took the last one: each
-        // decrypted pack held costs a pack's size (16 MiB by default).
-        let (pack_cache, ahead) = if whole { (PACK_CACHE, 1) } else { (0, 0) };
         let identities = repo.identities()?;
-        let (tx, rx) = bounded::<Result<Segment, String>>(ahead);
+        let (tx, rx) = bounded::<Result<Segment, String>>(1);
         let fetcher = std::thread::Builder::new()
             .name("vaultctl-fetch".into())
             .spawn(move || {
@@ -273,7 +253,7 @@ impl ArtifactReader {
                         Ok(p) => {
                             if !cache.iter().any(|(n, _)| *n == pack) {
                                 cache.push_back((pack.clone(), p.clone()));
-                                if cache.len() > pack_cache {
+                                if cache.len() > PACK_CACHE {
                                     cache.pop_front();
                                 }
                             }
@@ -294,7 +274,7 @@ impl ArtifactReader {
             failed: false,
         };
         let key = repo.dedup.clone();
-        let threads = if whole { decode_threads() } else { 1 };
+        let threads = decode_threads();
         let spare = Spare::default();
         let theirs = spare.clone();
         let decoded = ordered::map(runs, threads, 2 * threads, move |run| {
@@ -311,7 +291,6 @@ impl ArtifactReader {
             expected_hash: artifact.blake3.clone(),
             name: artifact.name.clone(),
             done: false,
-            whole,
             _fetcher: fetcher,
         })
     }
@@ -327,9 +306,7 @@ impl ArtifactReader {
                 }
                 drop(spare);
                 self.pos = 0;
-                if self.whole {
-                    self.hasher.update(&self.buf);
-                }
+                self.hasher.update(&self.buf);
                 self.size += self.buf.len() as u64;
                 Ok(true)
             }
@@ -339,9 +316,6 @@ impl ArtifactReader {
     }
 
     fn check_end(&self) -> io::Result<()> {
-        if !self.whole {
-            return Ok(());
-        }
         let hash = self.hasher.finalize().to_hex().to_string();
         if self.size != self.expected_size || hash != self.expected_hash {
             return Err(io::Error::other(format!(
@@ -401,14 +375,32 @@ impl BufRead for ArtifactReader {
 /// caller reads the whole stream through an [`ArtifactReader`] too and
 /// makes nothing visible before that one checked it.
 pub struct RangeReader {
-    inner: ArtifactReader,
+    stores: Vec<Store>,
+    identities: Vec<Identity>,
+    key: DedupKey,
+    /// The blobs that hold the range, in stream order, not read yet.
+    blobs: VecDeque<PlannedBlob>,
+    /// The pack being read: its name and a decrypting reader over its
+    /// fetched bytes, which seeks to each blob.
+    pack: Option<(String, StreamReader<io::Cursor<bytes::Bytes>>)>,
+    stored: Vec<u8>,
+    buf: Vec<u8>,
+    pos: usize,
     /// Bytes of the first blob before the range, still to skip.
     skip: u64,
     /// Bytes of the range still to serve.
     left: u64,
+    name: String,
 }
 
 impl RangeReader {
+    /// One blob at a time, on the caller's thread, decrypting only that
+    /// blob's part of its pack (age's STREAM seeks by 64 KiB chunk, each
+    /// authenticated): memory is one fetched pack and one blob, where an
+    /// [`ArtifactReader`]'s pipeline holds decrypted packs in flight and a
+    /// window of decoded runs. A side reader feeds one COPY, which the
+    /// server's CPU bounds far below its decode speed, so it needs no
+    /// read-ahead.
     pub fn open(
         repo: &Repository,
         stores: Vec<Store>,
@@ -419,51 +411,96 @@ impl RangeReader {
     ) -> Result<RangeReader> {
         let mut pos = 0u64;
         let mut first = None;
-        let mut blobs = Vec::new();
+        let mut blobs = VecDeque::new();
         for b in plan {
             let end = pos + b.1.raw_len as u64;
             if end > offset && pos < offset + len {
                 first.get_or_insert(pos);
-                blobs.push(b.clone());
+                blobs.push_back(b.clone());
             }
             pos = end;
         }
-        let inner = ArtifactReader::open_shaped(repo, stores, artifact, blobs, false)?;
         Ok(RangeReader {
-            inner,
+            stores,
+            identities: repo.identities()?,
+            key: repo.dedup.clone(),
+            blobs,
+            pack: None,
+            stored: Vec::new(),
+            buf: Vec::new(),
+            pos: 0,
             skip: offset - first.unwrap_or(offset),
             left: len,
+            name: artifact.name.clone(),
         })
+    }
+
+    /// Reads, checks and decompresses the next blob into `buf`; false when
+    /// none is left.
+    fn next_blob(&mut self) -> Result<bool> {
+        let Some((id, loc)) = self.blobs.pop_front() else {
+            return Ok(false);
+        };
+        if self.pack.as_ref().map(|(name, _)| name) != Some(&loc.pack) {
+            self.pack = None; // the last pack's bytes go before the next come
+            let bytes = fetch_pack(&self.stores, &loc.pack)?;
+            let reader = keys::decrypt_reader(&self.identities, io::Cursor::new(bytes))
+                .with_context(|| format!("pack {}", loc.pack))?;
+            self.pack = Some((loc.pack.clone(), reader));
+        }
+        let (_, reader) = self.pack.as_mut().expect("opened above");
+        self.stored.clear();
+        self.stored.resize(loc.stored_len as usize, 0);
+        reader
+            .seek(io::SeekFrom::Start(loc.offset as u64))
+            .and_then(|_| reader.read_exact(&mut self.stored))
+            .with_context(|| {
+                format!(
+                    "blob {} lies outside pack {} or the pack is damaged",
+                    hex::encode(&id[..8]),
+                    loc.short_pack()
+                )
+            })?;
+        let at_start = BlobLocation { offset: 0, ..loc };
+        self.buf.clear();
+        self.pos = 0;
+        read_blob_into(&self.stored, &at_start, &id, &self.key, &mut self.buf)?;
+        Ok(true)
     }
 }
 
 impl BufRead for RangeReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.skip > 0 {
-            let n = self.inner.fill_buf()?.len().min(self.skip as usize);
-            if n == 0 {
-                break;
+        loop {
+            if self.left == 0 {
+                return Ok(&[]);
             }
-            self.inner.consume(n);
-            self.skip -= n as u64;
+            if self.pos == self.buf.len() {
+                if !self
+                    .next_blob()
+                    .map_err(|e| io::Error::other(crate::error::paragraph(&e)))?
+                {
+                    return Err(io::Error::other(format!(
+                        "artifact '{}' ended {} bytes before the range read on the side",
+                        self.name, self.left
+                    )));
+                }
+                continue;
+            }
+            if self.skip > 0 {
+                let n = (self.buf.len() - self.pos).min(self.skip as usize);
+                self.pos += n;
+                self.skip -= n as u64;
+                continue;
+            }
+            let end = self.buf.len().min(self.pos + self.left as usize);
+            return Ok(&self.buf[self.pos..end]);
         }
-        if self.left == 0 {
-            return Ok(&[]);
-        }
-        let left = self.left;
-        let name = self.inner.name.clone();
-        let avail = self.inner.fill_buf()?;
-        if avail.is_empty() {
-            return Err(io::Error::other(format!(
-                "artifact '{name}' ended {left} bytes before the range read on the side"
-            )));
-        }
-        Ok(&avail[..avail.len().min(left as usize)])
     }
 
     fn consume(&mut self, n: usize) {
         let n = n.min(self.left as usize);
-        self.inner.consume(n);
+        self.pos += n;
         self.left -= n as u64;
     }
 }
