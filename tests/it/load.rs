@@ -216,6 +216,20 @@ fn fake_pg_dump(dir: &Path, sql: &str) -> PathBuf {
     script
 }
 
+/// A vault whose source `name` (database `app` of `c`) is backed up by a
+/// fake pg_dump that prints `dump`; the directory holds that pg_dump.
+fn dump_vault(c: &Cluster, name: &str, dump: &str) -> (tempfile::TempDir, Vault) {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Vault::new(&[SourceDef {
+        name,
+        url: c.url("postgres", "app"),
+        password: pg::SUPERUSER_PASSWORD,
+        bin_dir: c.bin.clone(),
+        pg_dump: Some(fake_pg_dump(dir.path(), dump)),
+    }]);
+    (dir, v)
+}
+
 #[test]
 fn a_failure_in_the_data_leaves_the_target_as_it_was() {
     let c = Cluster::start();
@@ -230,14 +244,7 @@ fn a_failure_in_the_data_leaves_the_target_as_it_was() {
         dump.push_str(&format!("{i}\n"));
     }
     dump.push_str("\\.\nCOPY public.b (x) FROM stdin;\n3\nnot a number\n\\.\nCREATE INDEX a_x ON public.a (x);\n");
-    let dir = tempfile::tempdir().unwrap();
-    let v = Vault::new(&[SourceDef {
-        name: "bad",
-        url: c.url("postgres", "app"),
-        password: pg::SUPERUSER_PASSWORD,
-        bin_dir: c.bin.clone(),
-        pg_dump: Some(fake_pg_dump(dir.path(), &dump)),
-    }]);
+    let (_dir, v) = dump_vault(&c, "bad", &dump);
     let id = v.backup(&["bad"]);
     let restore = |db: &str, extra: &[&str]| {
         let url = c.url("postgres", db);
@@ -403,14 +410,7 @@ fn a_killed_connection_fails_the_restore_and_leaves_the_target_as_it_was() {
         dump.push_str(&format!("{i}\n"));
     }
     dump.push_str("\\.\nCREATE INDEX a_x ON public.a (x);\n");
-    let dir = tempfile::tempdir().unwrap();
-    let v = Vault::new(&[SourceDef {
-        name: "slow",
-        url: c.url("postgres", "app"),
-        password: pg::SUPERUSER_PASSWORD,
-        bin_dir: c.bin.clone(),
-        pg_dump: Some(fake_pg_dump(dir.path(), &dump)),
-    }]);
+    let (_dir, v) = dump_vault(&c, "slow", &dump);
     let id = v.backup(&["slow"]);
     let url = c.url("postgres", "keep");
     let started = std::time::Instant::now();
@@ -722,14 +722,7 @@ fn a_failure_in_a_later_segment_leaves_the_target_as_it_was() {
         }
     }
     dump.push_str("\\.\nCREATE INDEX a_x ON public.a (x);\n");
-    let dir = tempfile::tempdir().unwrap();
-    let v = Vault::new(&[SourceDef {
-        name: "bad",
-        url: c.url("postgres", "app"),
-        password: pg::SUPERUSER_PASSWORD,
-        bin_dir: c.bin.clone(),
-        pg_dump: Some(fake_pg_dump(dir.path(), &dump)),
-    }]);
+    let (_dir, v) = dump_vault(&c, "bad", &dump);
     let id = v.backup(&["bad"]);
     v.set_config("restore_segment_mib", Some("1"));
     for (db, flag, said) in [
@@ -802,14 +795,7 @@ fn a_parallel_restore_sets_its_session_and_freezes_first_segments() {
     dump.push_str(
         "\\.\nCOPY public.small (x) FROM stdin;\n1\n2\n3\n\\.\nCREATE INDEX big_x ON public.big (x);\n",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let v = Vault::new(&[SourceDef {
-        name: "probe",
-        url: c.url("postgres", "app"),
-        password: pg::SUPERUSER_PASSWORD,
-        bin_dir: c.bin.clone(),
-        pg_dump: Some(fake_pg_dump(dir.path(), &dump)),
-    }]);
+    let (_dir, v) = dump_vault(&c, "probe", &dump);
     let id = v.backup(&["probe"]);
     v.set_config("restore_segment_mib", Some("1"));
     v.set_config("restore_maintenance_work_mem_mib", Some("77"));
@@ -997,14 +983,7 @@ fn a_forged_table_of_contents_fails_the_restore_and_leaves_the_target_as_it_was(
     dump.push_str(
         "\\.\nCOPY public.b (x) FROM stdin;\n1\n2\n\\.\nCREATE INDEX a_x ON public.a (x);\n",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let v = Vault::new(&[SourceDef {
-        name: "toc",
-        url: c.url("postgres", "app"),
-        password: pg::SUPERUSER_PASSWORD,
-        bin_dir: c.bin.clone(),
-        pg_dump: Some(fake_pg_dump(dir.path(), &dump)),
-    }]);
+    let (_dir, v) = dump_vault(&c, "toc", &dump);
     let id = v.backup(&["toc"]);
     v.set_config("restore_side_block_mib", Some("1"));
     let engine = manifest_engine(&v, &id, None);
