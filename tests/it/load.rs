@@ -216,6 +216,23 @@ fn fake_pg_dump(dir: &Path, sql: &str) -> PathBuf {
     script
 }
 
+/// The arguments of a confirmed full restore of `id` into `url` (`how`:
+/// `--create` or `--clean`) on `jobs` connections.
+fn full_restore_args<'a>(id: &'a str, url: &'a str, how: &'a str, jobs: &'a str) -> [&'a str; 10] {
+    [
+        "restore",
+        id,
+        "--type",
+        "full",
+        "--target-db",
+        url,
+        how,
+        "--yes",
+        "--jobs",
+        jobs,
+    ]
+}
+
 /// A vault whose source `name` (database `app` of `c`) is backed up by a
 /// fake pg_dump that prints `dump`; the directory holds that pg_dump.
 fn dump_vault(c: &Cluster, name: &str, dump: &str) -> (tempfile::TempDir, Vault) {
@@ -612,18 +629,7 @@ fn a_big_table_loads_in_segments_on_several_connections() {
     ] {
         v.set_config("restore_queue_chunks", queue);
         let url = c.url("postgres", db);
-        let r = v.json(&[
-            "restore",
-            &id,
-            "--type",
-            "full",
-            "--target-db",
-            &url,
-            "--create",
-            "--yes",
-            "--jobs",
-            jobs,
-        ]);
+        let r = v.json(&full_restore_args(&id, &url, "--create", jobs));
         let (blocks, segments, spilled, _) = phases(&r, db);
         if jobs == "1" {
             assert_eq!(segments, blocks, "one connection, no cut: {r}");
@@ -730,18 +736,7 @@ fn a_failure_in_a_later_segment_leaves_the_target_as_it_was() {
         ("fresh", "--create", "was not created"),
     ] {
         let url = c.url("postgres", db);
-        let o = v.run(&[
-            "restore",
-            &id,
-            "--type",
-            "full",
-            "--target-db",
-            &url,
-            flag,
-            "--yes",
-            "--jobs",
-            "2",
-        ]);
+        let o = v.run(&full_restore_args(&id, &url, flag, "2"));
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{db}: {e}");
         assert!(e.contains("invalid input syntax"), "{db}: {e}");
@@ -800,18 +795,7 @@ fn a_parallel_restore_sets_its_session_and_freezes_first_segments() {
     v.set_config("restore_segment_mib", Some("1"));
     v.set_config("restore_maintenance_work_mem_mib", Some("77"));
     let url = c.url("postgres", "restored");
-    let r = v.json(&[
-        "restore",
-        &id,
-        "--type",
-        "full",
-        "--target-db",
-        &url,
-        "--create",
-        "--yes",
-        "--jobs",
-        "2",
-    ]);
+    let r = v.json(&full_restore_args(&id, &url, "--create", "2"));
     let phases = &r["report"]["phases"];
     assert!(
         phases["copy_segments"].as_u64() > phases["copy_blocks"].as_u64(),
@@ -912,18 +896,7 @@ fn the_biggest_copy_blocks_start_at_once_from_the_table_of_contents() {
     v.set_config("restore_side_block_mib", Some("1"));
     let restore = |db: &str, jobs: &str| {
         let url = c.url("postgres", db);
-        let r = v.json(&[
-            "restore",
-            &id,
-            "--type",
-            "full",
-            "--target-db",
-            &url,
-            "--create",
-            "--yes",
-            "--jobs",
-            jobs,
-        ]);
+        let r = v.json(&full_restore_args(&id, &url, "--create", jobs));
         assert_eq!(contents(&c, db), original, "{db}");
         assert_eq!(schema(&c, db), original_schema, "{db}");
         assert!(!db_exists(&c, &format!("{db}_vaultctl_restore")));
@@ -1026,18 +999,7 @@ fn a_forged_table_of_contents_fails_the_restore_and_leaves_the_target_as_it_was(
             ("fresh", "--create", "was not created"),
         ] {
             let url = c.url("postgres", db);
-            let o = v.run(&[
-                "restore",
-                &id,
-                "--type",
-                "full",
-                "--target-db",
-                &url,
-                flag,
-                "--yes",
-                "--jobs",
-                "2",
-            ]);
+            let o = v.run(&full_restore_args(&id, &url, flag, "2"));
             let e = stderr(&o);
             assert_eq!(o.status.code(), Some(1), "{what}, {db}: {e}");
             assert!(e.contains("table of contents"), "{what}, {db}: {e}");
@@ -1054,18 +1016,7 @@ fn a_forged_table_of_contents_fails_the_restore_and_leaves_the_target_as_it_was(
     // The true one restores.
     manifest_engine(&v, &id, Some(&|e| e["toc"] = serde_json::json!([good])));
     let url = c.url("postgres", "fresh");
-    let r = v.json(&[
-        "restore",
-        &id,
-        "--type",
-        "full",
-        "--target-db",
-        &url,
-        "--create",
-        "--yes",
-        "--jobs",
-        "2",
-    ]);
+    let r = v.json(&full_restore_args(&id, &url, "--create", "2"));
     assert_eq!(r["report"]["phases"]["side_blocks"], 1, "{r}");
     assert_eq!(c.count("fresh", "SELECT count(*) FROM a"), 15000);
     assert_eq!(c.count("fresh", "SELECT count(*) FROM b"), 2);
