@@ -333,15 +333,20 @@ impl ArtifactReader {
 
 impl Read for ArtifactReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if out.is_empty() {
-            return Ok(0);
-        }
-        let avail = self.fill_buf()?;
-        let n = out.len().min(avail.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, out)
     }
+}
+
+/// `Read` of a `BufRead`: what its buffer holds, copied out.
+fn read_buffered(r: &mut impl BufRead, out: &mut [u8]) -> io::Result<usize> {
+    if out.is_empty() {
+        return Ok(0);
+    }
+    let avail = r.fill_buf()?;
+    let n = out.len().min(avail.len());
+    out[..n].copy_from_slice(&avail[..n]);
+    r.consume(n);
+    Ok(n)
 }
 
 /// The decoded runs as they are (a few MiB each): a sink that takes them
@@ -383,6 +388,8 @@ pub struct RangeReader {
     /// The pack being read: its name and a decrypting reader over its
     /// fetched bytes, which seeks to each blob.
     pack: Option<(String, StreamReader<io::Cursor<bytes::Bytes>>)>,
+    /// Bytes of that pack as stored: no blob in it can be longer.
+    pack_len: u64,
     stored: Vec<u8>,
     buf: Vec<u8>,
     pos: usize,
@@ -426,6 +433,7 @@ impl RangeReader {
             key: repo.dedup.clone(),
             blobs,
             pack: None,
+            pack_len: 0,
             stored: Vec::new(),
             buf: Vec::new(),
             pos: 0,
@@ -444,11 +452,22 @@ impl RangeReader {
         if self.pack.as_ref().map(|(name, _)| name) != Some(&loc.pack) {
             self.pack = None; // the last pack's bytes go before the next come
             let bytes = fetch_pack(&self.stores, &loc.pack)?;
+            self.pack_len = bytes.len() as u64;
             let reader = keys::decrypt_reader(&self.identities, io::Cursor::new(bytes))
                 .with_context(|| format!("pack {}", loc.pack))?;
             self.pack = Some((loc.pack.clone(), reader));
         }
         let (_, reader) = self.pack.as_mut().expect("opened above");
+        // The length comes from an index: checked before it sizes a buffer.
+        if loc.stored_len as u64 > self.pack_len {
+            anyhow::bail!(
+                "blob {} claims {} bytes in pack {}, which holds {} (damaged or hostile index)",
+                hex::encode(&id[..8]),
+                loc.stored_len,
+                loc.short_pack(),
+                self.pack_len
+            );
+        }
         self.stored.clear();
         self.stored.resize(loc.stored_len as usize, 0);
         reader
@@ -507,11 +526,7 @@ impl BufRead for RangeReader {
 
 impl Read for RangeReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = out.len().min(avail.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_buffered(self, out)
     }
 }
 
