@@ -1118,6 +1118,18 @@ mod tests {
         assert!(leftovers(&t.path().join("keys/sub")).is_empty());
     }
 
+    /// A store over the local directory `root`, named `t`.
+    fn local_store(root: &Path) -> Store {
+        Store {
+            name: "t".into(),
+            inner: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(root).unwrap()),
+            prefix: String::new(),
+            local_root: Some(root.to_path_buf()),
+            display: "file://t".into(),
+            part_bytes: PART_BYTES,
+        }
+    }
+
     /// Issue 14: a spooled payload (a large manifest) is written to a
     /// local target from its file, in parts, through the temporary file and
     /// rename; a body that cannot be read to its end (here: shorter than
@@ -1128,14 +1140,7 @@ mod tests {
         use std::io::Write;
         let t = tempfile::tempdir().unwrap();
         let root = t.path().to_path_buf();
-        let store = Store {
-            name: "t".into(),
-            inner: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&root).unwrap()),
-            prefix: String::new(),
-            local_root: Some(root.clone()),
-            display: "file://t".into(),
-            part_bytes: PART_BYTES,
-        };
+        let store = local_store(&root);
         // Larger than a part: written in several.
         let body: Vec<u8> = (0..PART_BYTES + 1000).map(|i| (i % 251) as u8).collect();
         let mut f = tempfile::tempfile().unwrap();
@@ -1166,14 +1171,7 @@ mod tests {
     fn listings_skip_temporary_files() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().to_path_buf();
-        let store = Store {
-            name: "t".into(),
-            inner: Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&root).unwrap()),
-            prefix: String::new(),
-            local_root: Some(root.clone()),
-            display: "file://t".into(),
-            part_bytes: PART_BYTES,
-        };
+        let store = local_store(&root);
         store
             .put("snapshots/abc", Bytes::from_static(b"m"))
             .unwrap();

@@ -216,6 +216,15 @@ fn fake_pg_dump(dir: &Path, sql: &str) -> PathBuf {
     script
 }
 
+/// Two rows in table `kept` of the existing database `keep`: what a failed
+/// `--clean` restore into `keep` must leave as it was.
+fn fill_keep(c: &Cluster) {
+    c.psql(
+        "keep",
+        "CREATE TABLE kept (a int); INSERT INTO kept VALUES (1), (2)",
+    );
+}
+
 /// The arguments of a confirmed full restore of `id` into `url` (`how`:
 /// `--create` or `--clean`) on `jobs` connections.
 fn full_restore_args<'a>(id: &'a str, url: &'a str, how: &'a str, jobs: &'a str) -> [&'a str; 10] {
@@ -252,10 +261,7 @@ fn a_failure_in_the_data_leaves_the_target_as_it_was() {
     let c = Cluster::start();
     c.psql("postgres", "CREATE DATABASE app");
     c.psql_file("postgres", "CREATE DATABASE keep; CREATE DATABASE empty;");
-    c.psql(
-        "keep",
-        "CREATE TABLE kept (a int); INSERT INTO kept VALUES (1), (2)",
-    );
+    fill_keep(&c);
     let mut dump = String::from("SET statement_timeout = 0;\nCREATE TABLE public.a (x int);\nCREATE TABLE public.b (x int);\nCOPY public.a (x) FROM stdin;\n");
     for i in 0..20000 {
         dump.push_str(&format!("{i}\n"));
@@ -409,10 +415,7 @@ fn a_killed_connection_fails_the_restore_and_leaves_the_target_as_it_was() {
         "postgres",
         "CREATE DATABASE app; CREATE DATABASE keep; CREATE DATABASE empty;",
     );
-    c.psql(
-        "keep",
-        "CREATE TABLE kept (a int); INSERT INTO kept VALUES (1), (2)",
-    );
+    fill_keep(&c);
     let mut dump = String::from(
         "SET statement_timeout = 0;\nCREATE TABLE public.a (x int);\nCREATE TABLE public.slow (x int);\n\
          CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  IF current_database() LIKE '%vaultctl_restore' THEN PERFORM pg_sleep(0.005); END IF;\n  RETURN NEW;\nEND $$;\n\
@@ -711,10 +714,7 @@ fn a_big_table_loads_in_segments_on_several_connections() {
 fn a_failure_in_a_later_segment_leaves_the_target_as_it_was() {
     let c = Cluster::start();
     c.psql_file("postgres", "CREATE DATABASE app; CREATE DATABASE keep;");
-    c.psql(
-        "keep",
-        "CREATE TABLE kept (a int); INSERT INTO kept VALUES (1), (2)",
-    );
+    fill_keep(&c);
     let mut dump = String::from(
         "SET statement_timeout = 0;\nCREATE TABLE public.a (x int, pad text);\nCOPY public.a (x, pad) FROM stdin;\n",
     );
@@ -942,10 +942,7 @@ fn the_biggest_copy_blocks_start_at_once_from_the_table_of_contents() {
 fn a_forged_table_of_contents_fails_the_restore_and_leaves_the_target_as_it_was() {
     let c = Cluster::start();
     c.psql_file("postgres", "CREATE DATABASE app; CREATE DATABASE keep;");
-    c.psql(
-        "keep",
-        "CREATE TABLE kept (a int); INSERT INTO kept VALUES (1), (2)",
-    );
+    fill_keep(&c);
     let mut dump = String::from(
         "SET statement_timeout = 0;\nCREATE TABLE public.a (x int, pad text);\nCREATE TABLE public.b (x int);\nCOPY public.a (x, pad) FROM stdin;\n",
     );
