@@ -786,19 +786,44 @@ impl Store {
     /// The first `len` bytes of an object (fewer when it is shorter);
     /// `None` when it does not exist.
     pub async fn get_head_async(&self, name: &str, len: usize) -> Result<Option<Bytes>> {
+        Ok(self
+            .get_range_async(name, 0..len as u64)
+            .await?
+            .map(|(bytes, _)| bytes))
+    }
+
+    /// Bytes `range` of an object (fewer when it ends inside the range)
+    /// and the object's whole length; `None` when it does not exist.
+    pub async fn get_range_async(
+        &self,
+        name: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<(Bytes, u64)>> {
         let opts = object_store::GetOptions {
-            range: Some(object_store::GetRange::Bounded(0..len as u64)),
+            range: Some(object_store::GetRange::Bounded(range)),
             ..Default::default()
         };
         match self.inner.get_opts(&self.path(name), opts).await {
-            Ok(r) => Ok(Some(
-                r.bytes()
+            Ok(r) => {
+                let size = r.meta.size;
+                let bytes = r
+                    .bytes()
                     .await
-                    .map_err(|e| self.storage_error("reading", name, e))?,
-            )),
+                    .map_err(|e| self.storage_error("reading", name, e))?;
+                Ok(Some((bytes, size)))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.storage_error("reading", name, e)),
         }
+    }
+
+    /// [`Store::get_range_async`] from synchronous code.
+    pub fn get_range(
+        &self,
+        name: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<(Bytes, u64)>> {
+        runtime().block_on(self.get_range_async(name, range))
     }
 
     /// Lists objects under a directory with their modification times (the

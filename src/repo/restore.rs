@@ -374,22 +374,19 @@ impl BufRead for ArtifactReader {
 
 /// Bytes `offset .. offset + len` of an artifact, read on their own (the
 /// loader's side readers of big COPY blocks). Only the blobs that hold the
-/// range are fetched; each is checked against its id and its length as
-/// always, so the bytes served are those at these offsets of the stream
-/// the manifest names, but the whole-stream hash is not checked here: the
-/// caller reads the whole stream through an [`ArtifactReader`] too and
-/// makes nothing visible before that one checked it.
+/// range are read, each checked against its id and its length as always,
+/// so the bytes served are those at these offsets of the stream the
+/// manifest names; the whole-stream hash is not checked here: the caller
+/// reads the whole stream through an [`ArtifactReader`] too and makes
+/// nothing visible before that one checked it.
 pub struct RangeReader {
     stores: Vec<Store>,
     identities: Vec<Identity>,
     key: DedupKey,
     /// The blobs that hold the range, in stream order, not read yet.
     blobs: VecDeque<PlannedBlob>,
-    /// The pack being read: its name and a decrypting reader over its
-    /// fetched bytes, which seeks to each blob.
-    pack: Option<(String, StreamReader<io::Cursor<bytes::Bytes>>)>,
-    /// Bytes of that pack as stored: no blob in it can be longer.
-    pack_len: u64,
+    /// The pack being read.
+    pack: Option<OpenPack>,
     stored: Vec<u8>,
     buf: Vec<u8>,
     pos: usize,
@@ -400,14 +397,104 @@ pub struct RangeReader {
     name: String,
 }
 
+/// Bytes of a stored pack fetched by one range request: one blob's
+/// encrypted chunks (a blob is at most 2 MiB) and usually the next few.
+const PACK_WINDOW: u64 = 4 << 20;
+/// The first request of a pack: its age header (a few hundred bytes) and,
+/// from the response, the pack's length.
+const PACK_HEAD: u64 = 64 << 10;
+
+/// A pack a [`RangeReader`] reads: its name, the index of its store, its
+/// length as stored and a decrypting reader over its byte ranges, which
+/// seeks to each blob.
+struct OpenPack {
+    name: String,
+    store: usize,
+    len: u64,
+    reader: StreamReader<PackRanges>,
+}
+
+/// A stored pack as `Read + Seek` over range requests, one window at a
+/// time, so a side reader holds a window of a pack instead of all of it.
+/// Its bytes are not checked against the pack's name (that needs them
+/// all): each blob read through it is checked against its keyed id.
+struct PackRanges {
+    store: Store,
+    path: String,
+    len: u64,
+    pos: u64,
+    window: bytes::Bytes,
+    window_at: u64,
+}
+
+impl PackRanges {
+    /// Fetches the pack's head (and learns its length); `None` when the
+    /// store does not have it.
+    fn open(store: &Store, pack: &str) -> Result<Option<PackRanges>> {
+        let path = pack_path(pack);
+        let Some((window, len)) = store.get_range(&path, 0..PACK_HEAD)? else {
+            return Ok(None);
+        };
+        Ok(Some(PackRanges {
+            store: store.clone(),
+            path,
+            len,
+            pos: 0,
+            window,
+            window_at: 0,
+        }))
+    }
+}
+
+impl Read for PackRanges {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.len || out.is_empty() {
+            return Ok(0);
+        }
+        let in_window =
+            self.pos >= self.window_at && self.pos < self.window_at + self.window.len() as u64;
+        if !in_window {
+            self.window = bytes::Bytes::new(); // the last window goes before the next comes
+            let end = self.len.min(self.pos + PACK_WINDOW);
+            let (window, _) = self
+                .store
+                .get_range(&self.path, self.pos..end)
+                .map_err(|e| io::Error::other(crate::error::paragraph(&e)))?
+                .ok_or_else(|| io::Error::other(format!("{} vanished while read", self.path)))?;
+            if window.is_empty() {
+                return Ok(0);
+            }
+            self.window = window;
+            self.window_at = self.pos;
+        }
+        let at = (self.pos - self.window_at) as usize;
+        let n = out.len().min(self.window.len() - at);
+        out[..n].copy_from_slice(&self.window[at..at + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for PackRanges {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            io::SeekFrom::Start(p) => Some(p),
+            io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| io::Error::other("seek before the start of a pack"))?;
+        Ok(self.pos)
+    }
+}
+
 impl RangeReader {
-    /// One blob at a time, on the caller's thread, decrypting only that
-    /// blob's part of its pack (age's STREAM seeks by 64 KiB chunk, each
-    /// authenticated): memory is one fetched pack and one blob, where an
-    /// [`ArtifactReader`]'s pipeline holds decrypted packs in flight and a
-    /// window of decoded runs. A side reader feeds one COPY, which the
-    /// server's CPU bounds far below its decode speed, so it needs no
-    /// read-ahead.
+    /// One blob at a time, on the caller's thread, fetching and decrypting
+    /// only that blob's part of its pack (age's STREAM seeks by 64 KiB
+    /// chunk, each authenticated): memory is a [`PACK_WINDOW`] and one
+    /// blob, where an [`ArtifactReader`]'s pipeline holds decrypted packs
+    /// in flight and a window of decoded runs. A side reader feeds one
+    /// COPY, which the server's CPU bounds far below its decode speed, so
+    /// it needs no read-ahead.
     pub fn open(
         repo: &Repository,
         stores: Vec<Store>,
@@ -433,7 +520,6 @@ impl RangeReader {
             key: repo.dedup.clone(),
             blobs,
             pack: None,
-            pack_len: 0,
             stored: Vec::new(),
             buf: Vec::new(),
             pos: 0,
@@ -443,29 +529,82 @@ impl RangeReader {
         })
     }
 
-    /// Reads, checks and decompresses the next blob into `buf`; false when
-    /// none is left.
+    /// Reads, checks and decompresses the next blob into `buf`, from the
+    /// first target with an intact copy (the one read last first); false
+    /// when none is left.
     fn next_blob(&mut self) -> Result<bool> {
         let Some((id, loc)) = self.blobs.pop_front() else {
             return Ok(false);
         };
-        if self.pack.as_ref().map(|(name, _)| name) != Some(&loc.pack) {
-            self.pack = None; // the last pack's bytes go before the next come
-            let bytes = fetch_pack(&self.stores, &loc.pack)?;
-            self.pack_len = bytes.len() as u64;
-            let reader = keys::decrypt_reader(&self.identities, io::Cursor::new(bytes))
-                .with_context(|| format!("pack {}", loc.pack))?;
-            self.pack = Some((loc.pack.clone(), reader));
+        let last = match &self.pack {
+            Some(p) if p.name == loc.pack => p.store,
+            _ => 0,
+        };
+        let mut problems = Vec::new();
+        for k in 0..self.stores.len() {
+            let store = (last + k) % self.stores.len();
+            match self.read_blob(store, &id, &loc) {
+                Ok(true) => return Ok(true),
+                Ok(false) => problems.push(format!("missing on '{}'", self.stores[store].name)),
+                Err(e) => {
+                    self.pack = None;
+                    let e = crate::error::paragraph(&e);
+                    tracing::warn!(
+                        "blob {} of pack {} on target '{}': {e}",
+                        hex::encode(&id[..8]),
+                        loc.short_pack(),
+                        self.stores[store].name
+                    );
+                    problems.push(format!("unreadable on '{}': {e}", self.stores[store].name));
+                }
+            }
         }
-        let (_, reader) = self.pack.as_mut().expect("opened above");
+        Err(Failure::new(
+            ExitStatus::Failure,
+            format!(
+                "blob {} of pack {} has no intact copy ({}).",
+                hex::encode(&id[..8]),
+                loc.pack,
+                problems.join(", ")
+            ),
+        )
+        .with_remedy("Restore from a target with an intact copy (--target), or run `vaultctl verify --read-data` to list the affected backups.")
+        .into())
+    }
+
+    /// Reads one blob from one store into `buf`; false when the store does
+    /// not have its pack.
+    fn read_blob(&mut self, store: usize, id: &BlobId, loc: &BlobLocation) -> Result<bool> {
+        let open = matches!(&self.pack, Some(p) if p.name == loc.pack && p.store == store);
+        if !open {
+            self.pack = None; // the last pack's window goes before the next comes
+            let Some(source) = PackRanges::open(&self.stores[store], &loc.pack)? else {
+                return Ok(false);
+            };
+            let len = source.len;
+            let reader = keys::decrypt_reader(&self.identities, source)
+                .with_context(|| format!("pack {}", loc.pack))?;
+            self.pack = Some(OpenPack {
+                name: loc.pack.clone(),
+                store,
+                len,
+                reader,
+            });
+        }
+        let OpenPack {
+            len: pack_len,
+            reader,
+            ..
+        } = self.pack.as_mut().expect("opened above");
+        let pack_len = *pack_len;
         // The length comes from an index: checked before it sizes a buffer.
-        if loc.stored_len as u64 > self.pack_len {
+        if loc.stored_len as u64 > pack_len {
             anyhow::bail!(
                 "blob {} claims {} bytes in pack {}, which holds {} (damaged or hostile index)",
                 hex::encode(&id[..8]),
                 loc.stored_len,
                 loc.short_pack(),
-                self.pack_len
+                pack_len
             );
         }
         self.stored.clear();
@@ -480,10 +619,13 @@ impl RangeReader {
                     loc.short_pack()
                 )
             })?;
-        let at_start = BlobLocation { offset: 0, ..loc };
+        let at_start = BlobLocation {
+            offset: 0,
+            ..loc.clone()
+        };
         self.buf.clear();
         self.pos = 0;
-        read_blob_into(&self.stored, &at_start, &id, &self.key, &mut self.buf)?;
+        read_blob_into(&self.stored, &at_start, id, &self.key, &mut self.buf)?;
         Ok(true)
     }
 }
