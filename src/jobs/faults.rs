@@ -1254,4 +1254,11 @@ fn a_range_of_an_artifact_is_read_exact_from_an_intact_copy_and_forged_lengths_f
         format!("{err:#}").contains("(damaged or hostile index)"),
         "{err:#}"
     );
+    // The whole stream's reader refuses it the same way.
+    let mut r = restore::ArtifactReader::open(&repo, vec![b.clone()], artifact, forged).unwrap();
+    let err = r.read_to_end(&mut Vec::new()).unwrap_err();
+    assert!(
+        err.to_string().contains("(damaged or hostile index)"),
+        "{err}"
+    );
 }

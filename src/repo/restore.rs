@@ -2,8 +2,10 @@
 //!
 //! A fetch thread downloads the packs in the order the stream needs them
 //! (checking each pack's bytes against its name, falling back to the next
-//! target when one is missing or damaged) and decrypts them; decode threads
-//! (one per core, [`super::ordered`]) decompress runs of blobs and check each
+//! target when one is missing or damaged) and decrypts the part of each
+//! that a run of a few MiB of blobs needs (never a whole pack: memory is
+//! the fetched packs and the runs in flight); decode threads (one per
+//! core, [`super::ordered`]) decompress the runs and check each blob
 //! against its id, a bounded window ahead of the reader, which takes the runs
 //! back in stream order, hashes the whole stream and serves the bytes.
 //! At the end of the stream the length and whole-stream BLAKE3 are checked
@@ -125,11 +127,11 @@ pub fn fetch_pack(stores: &[Store], name: &str) -> Result<bytes::Bytes> {
 
 /// A blob to read and where it lives.
 type PlannedBlob = (BlobId, BlobLocation);
-/// A decrypted pack and the consecutive blobs the stream needs from it.
-type Segment = (Arc<Vec<u8>>, Vec<PlannedBlob>);
 
-/// A run of consecutive blobs of one decrypted pack: one decode job.
-type Run = (Arc<Vec<u8>>, Vec<PlannedBlob>);
+/// A run of consecutive blobs of one pack: one decode job. The bytes are
+/// the decrypted part of the pack that holds them, and each blob's offset
+/// is within that part.
+type Run = (Vec<u8>, Vec<PlannedBlob>);
 
 /// A checked stream of one artifact's bytes.
 pub struct ArtifactReader {
@@ -146,19 +148,126 @@ pub struct ArtifactReader {
     _fetcher: std::thread::JoinHandle<()>,
 }
 
-/// How many decrypted packs the fetcher keeps for reuse (a stream that
-/// repeats itself points back at recent packs); bounds restore memory.
+/// How many fetched packs the fetcher keeps for reuse (a stream that
+/// repeats itself points back at recent packs), the one being read
+/// included; bounds restore memory.
 const PACK_CACHE: usize = 2;
 /// Raw bytes of one decode job (at least one blob): small enough that the
 /// window of decoded runs stays a few tens of MiB, large enough that the
 /// threads hand over a few blobs at a time.
 const RUN_BYTES: u64 = 4 << 20;
 
-/// The fetcher's segments cut into decode jobs of about [`RUN_BYTES`]; a
-/// fetch error becomes one failing job, after which the input ends.
+/// Cuts the consecutive blobs the stream needs from one pack into decode
+/// jobs of about [`RUN_BYTES`].
+fn cut_runs(blobs: &[PlannedBlob]) -> Vec<&[PlannedBlob]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (k, (_, loc)) in blobs.iter().enumerate() {
+        if k > start && bytes + loc.raw_len as u64 > RUN_BYTES {
+            out.push(&blobs[start..k]);
+            (start, bytes) = (k, 0);
+        }
+        bytes += loc.raw_len as u64;
+    }
+    if start < blobs.len() {
+        out.push(&blobs[start..]);
+    }
+    out
+}
+
+/// Decrypts the part of a pack that holds a run's blobs (offsets from the
+/// pack's index, checked against the pack's stored length before they
+/// size a buffer) and moves their offsets into that part.
+fn decrypt_run(
+    reader: &mut StreamReader<impl Read + Seek>,
+    pack: &str,
+    pack_len: u64,
+    blobs: &[PlannedBlob],
+) -> Result<Run> {
+    let from = blobs
+        .iter()
+        .map(|(_, l)| l.offset as u64)
+        .min()
+        .unwrap_or(0);
+    let to = blobs
+        .iter()
+        .map(|(_, l)| l.offset as u64 + l.stored_len as u64)
+        .max()
+        .unwrap_or(0);
+    if to > pack_len {
+        anyhow::bail!(
+            "the index places blobs up to byte {to} of pack {pack}, which holds {pack_len} (damaged or hostile index)"
+        );
+    }
+    let mut plain = vec![0; (to - from) as usize];
+    reader
+        .seek(io::SeekFrom::Start(from))
+        .and_then(|_| reader.read_exact(&mut plain))
+        .with_context(|| {
+            format!("bytes {from}..{to} of pack {pack} are missing or damaged (or the index misplaces its blobs)")
+        })?;
+    let blobs = blobs
+        .iter()
+        .map(|(id, loc)| {
+            let offset = loc.offset - from as u32;
+            (
+                *id,
+                BlobLocation {
+                    offset,
+                    ..loc.clone()
+                },
+            )
+        })
+        .collect();
+    Ok((plain, blobs))
+}
+
+/// The fetcher: downloads the packs the plan needs in order (each checked
+/// against its name, from the first target with an intact copy) and
+/// sends each run's decrypted part, never a whole decrypted pack. Stops
+/// at the first error, which it sends, or when the reader hangs up.
+fn fetch_runs(
+    stores: &[Store],
+    identities: &[Identity],
+    plan: &[PlannedBlob],
+    tx: &crossbeam_channel::Sender<Result<Run, String>>,
+) -> Result<()> {
+    let mut cache: VecDeque<(String, bytes::Bytes)> = VecDeque::new();
+    let mut i = 0;
+    while i < plan.len() {
+        let pack = &plan[i].1.pack;
+        let mut j = i;
+        while j < plan.len() && plan[j].1.pack == *pack {
+            j += 1;
+        }
+        let bytes = match cache.iter().find(|(n, _)| n == pack) {
+            Some((_, b)) => b.clone(),
+            None => {
+                if cache.len() >= PACK_CACHE {
+                    cache.pop_front(); // before the next pack comes
+                }
+                let b = fetch_pack(stores, pack)?;
+                cache.push_back((pack.clone(), b.clone()));
+                b
+            }
+        };
+        let pack_len = bytes.len() as u64;
+        let mut reader = keys::decrypt_reader(identities, io::Cursor::new(bytes))
+            .with_context(|| format!("pack {pack}"))?;
+        for run in cut_runs(&plan[i..j]) {
+            let run = decrypt_run(&mut reader, pack, pack_len, run)?;
+            if tx.send(Ok(run)).is_err() {
+                return Ok(());
+            }
+        }
+        i = j;
+    }
+    Ok(())
+}
+
+/// The fetcher's runs; after an error (one failing job) the input ends.
 struct Runs {
-    segments: Receiver<Result<Segment, String>>,
-    current: Option<(Arc<Vec<u8>>, VecDeque<PlannedBlob>)>,
+    runs: Receiver<Result<Run, String>>,
     failed: bool,
 }
 
@@ -166,33 +275,12 @@ impl Iterator for Runs {
     type Item = Result<Run, String>;
 
     fn next(&mut self) -> Option<Result<Run, String>> {
-        loop {
-            if self.failed {
-                return None;
-            }
-            if let Some((plain, queue)) = &mut self.current {
-                if !queue.is_empty() {
-                    let mut run = Vec::new();
-                    let mut bytes = 0u64;
-                    while let Some((_, loc)) = queue.front() {
-                        if !run.is_empty() && bytes + loc.raw_len as u64 > RUN_BYTES {
-                            break;
-                        }
-                        bytes += loc.raw_len as u64;
-                        run.extend(queue.pop_front());
-                    }
-                    return Some(Ok((plain.clone(), run)));
-                }
-            }
-            match self.segments.recv() {
-                Ok(Ok((plain, blobs))) => self.current = Some((plain, blobs.into())),
-                Ok(Err(msg)) => {
-                    self.failed = true;
-                    return Some(Err(msg));
-                }
-                Err(_) => return None,
-            }
+        if self.failed {
+            return None;
         }
+        let run = self.runs.recv().ok()?;
+        self.failed = run.is_err();
+        Some(run)
     }
 }
 
@@ -233,44 +321,16 @@ impl ArtifactReader {
         plan: Vec<(BlobId, BlobLocation)>,
     ) -> Result<ArtifactReader> {
         let identities = repo.identities()?;
-        let (tx, rx) = bounded::<Result<Segment, String>>(1);
+        let (tx, rx) = bounded::<Result<Run, String>>(1);
         let fetcher = std::thread::Builder::new()
             .name("vaultctl-fetch".into())
             .spawn(move || {
-                let mut cache: VecDeque<(String, Arc<Vec<u8>>)> = VecDeque::new();
-                let mut i = 0;
-                while i < plan.len() {
-                    let pack = plan[i].1.pack.clone();
-                    let mut j = i;
-                    while j < plan.len() && plan[j].1.pack == pack {
-                        j += 1;
-                    }
-                    let plain = match cache.iter().find(|(n, _)| *n == pack) {
-                        Some((_, p)) => Ok(p.clone()),
-                        None => open_pack(&stores, &pack, &identities).map(Arc::new),
-                    };
-                    let msg = match plain {
-                        Ok(p) => {
-                            if !cache.iter().any(|(n, _)| *n == pack) {
-                                cache.push_back((pack.clone(), p.clone()));
-                                if cache.len() > PACK_CACHE {
-                                    cache.pop_front();
-                                }
-                            }
-                            Ok((p, plan[i..j].to_vec()))
-                        }
-                        Err(e) => Err(crate::error::paragraph(&e)),
-                    };
-                    let failed = msg.is_err();
-                    if tx.send(msg).is_err() || failed {
-                        return;
-                    }
-                    i = j;
+                if let Err(e) = fetch_runs(&stores, &identities, &plan, &tx) {
+                    let _ = tx.send(Err(crate::error::paragraph(&e)));
                 }
             })?;
         let runs = Runs {
-            segments: rx,
-            current: None,
+            runs: rx,
             failed: false,
         };
         let key = repo.dedup.clone();
@@ -387,7 +447,6 @@ pub struct RangeReader {
     blobs: VecDeque<PlannedBlob>,
     /// The pack being read.
     pack: Option<OpenPack>,
-    stored: Vec<u8>,
     buf: Vec<u8>,
     pos: usize,
     /// Bytes of the first blob before the range, still to skip.
@@ -520,7 +579,6 @@ impl RangeReader {
             key: repo.dedup.clone(),
             blobs,
             pack: None,
-            stored: Vec::new(),
             buf: Vec::new(),
             pos: 0,
             skip: offset - first.unwrap_or(offset),
@@ -592,40 +650,12 @@ impl RangeReader {
             });
         }
         let OpenPack {
-            len: pack_len,
-            reader,
-            ..
+            name, len, reader, ..
         } = self.pack.as_mut().expect("opened above");
-        let pack_len = *pack_len;
-        // The length comes from an index: checked before it sizes a buffer.
-        if loc.stored_len as u64 > pack_len {
-            anyhow::bail!(
-                "blob {} claims {} bytes in pack {}, which holds {} (damaged or hostile index)",
-                hex::encode(&id[..8]),
-                loc.stored_len,
-                loc.short_pack(),
-                pack_len
-            );
-        }
-        self.stored.clear();
-        self.stored.resize(loc.stored_len as usize, 0);
-        reader
-            .seek(io::SeekFrom::Start(loc.offset as u64))
-            .and_then(|_| reader.read_exact(&mut self.stored))
-            .with_context(|| {
-                format!(
-                    "blob {} lies outside pack {} or the pack is damaged",
-                    hex::encode(&id[..8]),
-                    loc.short_pack()
-                )
-            })?;
-        let at_start = BlobLocation {
-            offset: 0,
-            ..loc.clone()
-        };
+        let (plain, blobs) = decrypt_run(reader, name, *len, &[(*id, loc.clone())])?;
         self.buf.clear();
         self.pos = 0;
-        read_blob_into(&self.stored, &at_start, id, &self.key, &mut self.buf)?;
+        read_blob_into(&plain, &blobs[0].1, id, &self.key, &mut self.buf)?;
         Ok(true)
     }
 }
