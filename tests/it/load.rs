@@ -225,6 +225,25 @@ fn fill_keep(c: &Cluster) {
     );
 }
 
+/// What a failed `--clean` restore into `keep` leaves: its two rows, none of
+/// the dump's relations (`relnames`, an SQL list), no temporary database,
+/// and a critical `restore_failed` alert.
+fn assert_keep_as_it_was(c: &Cluster, v: &Vault, relnames: &str) {
+    assert_eq!(c.count("keep", "SELECT count(*) FROM kept"), 2);
+    let dump_relations = format!("SELECT count(*) FROM pg_class WHERE relname IN ({relnames})");
+    assert_eq!(c.count("keep", &dump_relations), 0, "{relnames}");
+    assert!(!db_exists(c, "keep_vaultctl_restore"));
+    let alerts = v.json(&["alerts"]);
+    assert!(
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "restore_failed" && a["severity"] == "critical"),
+        "{alerts}"
+    );
+}
+
 /// The arguments of a confirmed full restore of `id` into `url` (`how`:
 /// `--create` or `--clean`) on `jobs` connections.
 fn full_restore_args<'a>(id: &'a str, url: &'a str, how: &'a str, jobs: &'a str) -> [&'a str; 10] {
@@ -472,24 +491,7 @@ fn a_killed_connection_fails_the_restore_and_leaves_the_target_as_it_was() {
         "the server's reason: {e}"
     );
     assert!(e.contains("was left as it was"), "{e}");
-    assert_eq!(c.count("keep", "SELECT count(*) FROM kept"), 2);
-    assert_eq!(
-        c.count(
-            "keep",
-            "SELECT count(*) FROM pg_class WHERE relname IN ('a', 'slow')"
-        ),
-        0
-    );
-    assert!(!db_exists(&c, "keep_vaultctl_restore"));
-    let alerts = v.json(&["alerts"]);
-    assert!(
-        alerts
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["kind"] == "restore_failed" && a["severity"] == "critical"),
-        "{alerts}"
-    );
+    assert_keep_as_it_was(&c, &v, "'a', 'slow'");
     // An existing empty database: one connection, one transaction.
     let url = c.url("postgres", "empty");
     let o = v
@@ -743,24 +745,8 @@ fn a_failure_in_a_later_segment_leaves_the_target_as_it_was() {
         assert!(e.contains(said), "{db}: {e}");
         assert!(!db_exists(&c, &format!("{db}_vaultctl_restore")), "{db}");
     }
-    assert_eq!(c.count("keep", "SELECT count(*) FROM kept"), 2);
-    assert_eq!(
-        c.count(
-            "keep",
-            "SELECT count(*) FROM pg_class WHERE relname IN ('a', 'a_x')"
-        ),
-        0
-    );
+    assert_keep_as_it_was(&c, &v, "'a', 'a_x'");
     assert!(!db_exists(&c, "fresh"));
-    let alerts = v.json(&["alerts"]);
-    assert!(
-        alerts
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["kind"] == "restore_failed"),
-        "{alerts}"
-    );
 }
 
 /// The settings of a parallel restore reach every connection: a generated
