@@ -253,7 +253,8 @@ pub fn back_up_one(
         &opts.tags,
         opts.note.as_deref(),
     )?;
-    let result = backup::run(repo, catalog, source, opts, &start, progress).and_then(|o| {
+    let result = backup::run(repo, catalog, source, opts, &start, progress).and_then(|mut o| {
+        let tenants = source.tenants();
         catalog.complete(
             &o.id,
             &o.finished_at,
@@ -262,6 +263,7 @@ pub fn back_up_one(
             o.stored_bytes,
             &o.details,
             &o.targets,
+            &mut |w| o.contents.write(tenants, w),
         )?;
         backup::phase(&start, "recorded in the catalog");
         Ok(o)
