@@ -265,6 +265,7 @@ pub fn back_up_one(
             &o.targets,
             &mut |w| o.contents.write(tenants, w),
         )?;
+        crate::memtrace::mark("backup: recorded in the catalog");
         backup::phase(&start, "recorded in the catalog");
         Ok(o)
     });
