@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::clock::Timestamp;
 use crate::error::{ExitStatus, Failure};
+use crate::repo::backup::ContentsSink;
 use crate::repo::index::{DedupLookup, IndexStore, IndexedPack};
 use crate::repo::pack::{BlobId, BlobLocation, PackEntry};
 
@@ -1349,9 +1350,9 @@ pub struct ArtifactRow {
 /// they come from spools or a manifest body, never as one value.
 pub struct ContentsWriter<'t> {
     id: &'t str,
-    artifact: rusqlite::CachedStatement<'t>,
-    tenant: rusqlite::CachedStatement<'t>,
-    rows: rusqlite::CachedStatement<'t>,
+    insert_artifact: rusqlite::CachedStatement<'t>,
+    insert_tenant: rusqlite::CachedStatement<'t>,
+    insert_rows: rusqlite::CachedStatement<'t>,
 }
 
 impl<'t> ContentsWriter<'t> {
@@ -1363,45 +1364,17 @@ impl<'t> ContentsWriter<'t> {
         }
         Ok(ContentsWriter {
             id,
-            artifact: tx.prepare_cached(
+            insert_artifact: tx.prepare_cached(
                 "INSERT INTO backup_artifacts (backup_id, seq, name, format, size, blake3, blobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?,
-            tenant: tx.prepare_cached(
+            insert_tenant: tx.prepare_cached(
                 "INSERT INTO backup_tenants (backup_id, seq, tenant) VALUES (?1, ?2, ?3)",
             )?,
             // A table named twice keeps its last count, as the manifest's map.
-            rows: tx.prepare_cached(
+            insert_rows: tx.prepare_cached(
                 "INSERT OR REPLACE INTO backup_tenant_rows (backup_id, tenant_seq, tbl, rows) VALUES (?1, ?2, ?3, ?4)",
             )?,
         })
-    }
-
-    /// The artifact at position `seq` (`blake3` in hex, `blobs` its count).
-    pub fn artifact(
-        &mut self,
-        seq: usize,
-        name: &str,
-        format: &str,
-        size: u64,
-        blake3: &str,
-        blobs: u64,
-    ) -> Result<()> {
-        self.artifact
-            .execute(params![self.id, seq, name, format, size, blake3, blobs])?;
-        Ok(())
-    }
-
-    /// The tenant at position `seq`.
-    pub fn tenant(&mut self, seq: usize, tenant: &str) -> Result<()> {
-        self.tenant.execute(params![self.id, seq, tenant])?;
-        Ok(())
-    }
-
-    /// `rows` rows of `table` for the tenant at position `tenant_seq`.
-    pub fn rows(&mut self, tenant_seq: usize, table: &str, rows: u64) -> Result<()> {
-        self.rows
-            .execute(params![self.id, tenant_seq, table, rows])?;
-        Ok(())
     }
 
     /// The contents of a manifest body (catalog rebuild); row counts of a
@@ -1431,6 +1404,33 @@ impl<'t> ContentsWriter<'t> {
                 self.rows(seq, table, n.as_u64().unwrap_or(0))?;
             }
         }
+        Ok(())
+    }
+}
+
+impl ContentsSink for ContentsWriter<'_> {
+    fn artifact(
+        &mut self,
+        seq: usize,
+        name: &str,
+        format: &str,
+        size: u64,
+        blake3: &str,
+        blobs: u64,
+    ) -> Result<()> {
+        self.insert_artifact
+            .execute(params![self.id, seq, name, format, size, blake3, blobs])?;
+        Ok(())
+    }
+
+    fn tenant(&mut self, seq: usize, tenant: &str) -> Result<()> {
+        self.insert_tenant.execute(params![self.id, seq, tenant])?;
+        Ok(())
+    }
+
+    fn rows(&mut self, tenant_seq: usize, table: &str, rows: u64) -> Result<()> {
+        self.insert_rows
+            .execute(params![self.id, tenant_seq, table, rows])?;
         Ok(())
     }
 }

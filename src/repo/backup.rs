@@ -115,14 +115,29 @@ impl std::fmt::Debug for Contents {
     }
 }
 
+/// Where a backup's facts per artifact and tenant go, one at a time (the
+/// catalog's rows; it implements this, the repository does not know it).
+pub trait ContentsSink {
+    /// The artifact at position `seq` (`blake3` in hex, `blobs` its count).
+    fn artifact(
+        &mut self,
+        seq: usize,
+        name: &str,
+        format: &str,
+        size: u64,
+        blake3: &str,
+        blobs: u64,
+    ) -> Result<()>;
+    /// The tenant at position `seq`.
+    fn tenant(&mut self, seq: usize, tenant: &str) -> Result<()>;
+    /// `rows` rows of `table` for the tenant at position `tenant_seq`.
+    fn rows(&mut self, tenant_seq: usize, table: &str, rows: u64) -> Result<()>;
+}
+
 impl Contents {
     /// Writes every artifact, every tenant of `tenants` (the source's, in
     /// the order of its count records) and their counts, a row at a time.
-    pub fn write(
-        &mut self,
-        tenants: &[String],
-        w: &mut crate::catalog::ContentsWriter<'_>,
-    ) -> Result<()> {
+    pub fn write(&mut self, tenants: &[String], w: &mut dyn ContentsSink) -> Result<()> {
         let mut seq = 0;
         self.artifacts.for_each_record(|a| {
             w.artifact(
