@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::clock::Timestamp;
 use crate::error::{ExitStatus, Failure};
+use crate::repo::backup::ContentsSink;
 use crate::repo::index::{DedupLookup, IndexStore, IndexedPack};
 use crate::repo::pack::{BlobId, BlobLocation, PackEntry};
 
@@ -208,6 +209,55 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (target, name, pack)
     ) WITHOUT ROWID;
     CREATE INDEX index_packs_pack ON index_packs (target, pack);
+    "#,
+    // A backup's tenants, artifacts and per-tenant row counts in rows of
+    // their own, out of `details` (which keeps what is per backup): one
+    // JSON text of 10,000 tenants was the peak of a backup's memory, and
+    // `list --tenant` parsed every backup's. Existing details move here.
+    r#"
+    CREATE TABLE backup_artifacts (
+        backup_id TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        format TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        blake3 TEXT NOT NULL,
+        blobs INTEGER NOT NULL,
+        PRIMARY KEY (backup_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE backup_tenants (
+        backup_id TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        tenant TEXT NOT NULL,
+        PRIMARY KEY (backup_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX backup_tenants_tenant ON backup_tenants (tenant, backup_id);
+    CREATE TABLE backup_tenant_rows (
+        backup_id TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+        tenant_seq INTEGER NOT NULL,
+        tbl TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        PRIMARY KEY (backup_id, tenant_seq, tbl)
+    ) WITHOUT ROWID;
+    CREATE TEMP TABLE old_details AS
+        SELECT id, details FROM backups WHERE json_valid(details) AND json_type(details) = 'object';
+    INSERT INTO backup_artifacts (backup_id, seq, name, format, size, blake3, blobs)
+        SELECT b.id, a.key, coalesce(json_extract(a.value, '$.name'), ''), coalesce(json_extract(a.value, '$.format'), ''),
+               coalesce(json_extract(a.value, '$.size'), 0), coalesce(json_extract(a.value, '$.blake3'), ''),
+               coalesce(json_extract(a.value, '$.blobs'), 0)
+        FROM temp.old_details b, json_each(b.details, '$.artifacts') a
+        WHERE json_type(b.details, '$.artifacts') = 'array' AND a.type = 'object';
+    INSERT INTO backup_tenants (backup_id, seq, tenant)
+        SELECT b.id, t.key, t.value FROM temp.old_details b, json_each(b.details, '$.tenants') t
+        WHERE json_type(b.details, '$.tenants') = 'array' AND t.type = 'text';
+    INSERT OR REPLACE INTO backup_tenant_rows (backup_id, tenant_seq, tbl, rows)
+        SELECT b.id, bt.seq, r.key, r.value
+        FROM temp.old_details b, json_each(b.details, '$.engine.rows') tr, json_each(tr.value) r
+        JOIN backup_tenants bt ON bt.backup_id = b.id AND bt.tenant = tr.key
+        WHERE json_type(b.details, '$.engine.rows') = 'object' AND tr.type = 'object' AND r.type = 'integer';
+    UPDATE backups SET details = json_remove(details, '$.artifacts', '$.tenants', '$.engine.rows')
+        WHERE id IN (SELECT id FROM temp.old_details);
+    DROP TABLE temp.old_details;
     "#,
 ];
 
@@ -409,6 +459,7 @@ impl Catalog {
         stored_bytes: u64,
         details: &str,
         targets: &[String],
+        contents: &mut dyn FnMut(&mut ContentsWriter<'_>) -> Result<()>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
@@ -421,6 +472,7 @@ impl Catalog {
                 params![id, t],
             )?;
         }
+        contents(&mut ContentsWriter::new(&tx, id)?)?;
         tx.commit()?;
         Ok(())
     }
@@ -528,7 +580,7 @@ impl Catalog {
         if let Some(tenant) = &f.tenant {
             args.push(tenant.clone());
             sql.push_str(&format!(
-                " AND (EXISTS (SELECT 1 FROM json_each(b.details, '$.tenants') WHERE value = ?{}) \
+                " AND (b.id IN (SELECT backup_id FROM backup_tenants WHERE tenant = ?{}) \
                  OR (json_extract(b.details, '$.engine.mode') = 'full' AND json_extract(b.details, '$.engine.tenant_spec') IS NOT NULL))",
                 args.len()
             ));
@@ -718,18 +770,70 @@ impl Catalog {
         Ok(d.flatten().and_then(|s| serde_json::from_str(&s).ok()))
     }
 
-    /// Records a backup found in a repository (catalog rebuild).
+    /// A backup's tenants, in backup order.
+    pub fn tenants_of(&self, id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT tenant FROM backup_tenants WHERE backup_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// A backup's artifacts (without their blob ids), in backup order.
+    pub fn artifacts_of(&self, id: &str) -> Result<Vec<ArtifactRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, format, size, blake3, blobs FROM backup_artifacts WHERE backup_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok(ArtifactRow {
+                    name: r.get(0)?,
+                    format: r.get(1)?,
+                    size: r.get(2)?,
+                    blake3: r.get(3)?,
+                    blobs: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The distinct formats of a backup's artifacts (`stream`, `tar`).
+    pub fn artifact_formats(&self, id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT format FROM backup_artifacts WHERE backup_id = ?1 ORDER BY format",
+        )?;
+        let rows = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// A tenant backup's row counts: (tenant, `schema.table`, rows).
+    pub fn tenant_rows_of(&self, id: &str) -> Result<Vec<(String, String, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.tenant, r.tbl, r.rows FROM backup_tenant_rows r
+             JOIN backup_tenants t ON t.backup_id = r.backup_id AND t.seq = r.tenant_seq
+             WHERE r.backup_id = ?1 ORDER BY r.tenant_seq, r.tbl",
+        )?;
+        let rows = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Records a backup found in a repository (sync: no body, so no
+    /// details; the catalog keeps any it had).
     pub fn upsert_completed(
         &mut self,
         h: &crate::repo::manifest::Header,
-        note: Option<&str>,
-        details: &serde_json::Value,
         targets: &[String],
     ) -> Result<()> {
         self.upsert_completed_many(&[Completed {
             header: h,
-            note,
-            details,
+            body: None,
             targets,
         }])
     }
@@ -762,15 +866,15 @@ impl Catalog {
                     h.bytes,
                     h.stored_bytes,
                     serde_json::to_string(&h.tags)?,
-                    b.note,
-                    if b.details.is_null() {
-                        None
-                    } else {
-                        Some(b.details.to_string())
-                    }
+                    b.body.and_then(|body| body.note.as_deref()),
+                    b.body
+                        .map(|body| crate::repo::backup::catalog_details(&body.engine).to_string())
                 ])?;
                 for t in b.targets {
                     target.execute(params![h.id, t])?;
+                }
+                if let Some(body) = b.body {
+                    ContentsWriter::new(&tx, &h.id)?.body(body)?;
                 }
             }
         }
@@ -1044,7 +1148,7 @@ impl Catalog {
                 )?;
                 Ok(())
             }
-            _ => self.upsert_completed(h, None, &serde_json::Value::Null, &[target.to_string()]),
+            _ => self.upsert_completed(h, &[target.to_string()]),
         }
     }
 
@@ -1225,9 +1329,110 @@ fn upsert_blob(stmt: &mut rusqlite::CachedStatement<'_>, pack: &str, e: &PackEnt
 /// A completed backup to record ([`Catalog::upsert_completed_many`]).
 pub struct Completed<'a> {
     pub header: &'a crate::repo::manifest::Header,
-    pub note: Option<&'a str>,
-    pub details: &'a serde_json::Value,
+    /// Its manifest body (note, details, tenants, artifacts, row counts),
+    /// when an identity opened it; without it the catalog keeps what it had.
+    pub body: Option<&'a crate::repo::manifest::Body>,
     pub targets: &'a [String],
+}
+
+/// One artifact of a backup as the catalog keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArtifactRow {
+    pub name: String,
+    pub format: String,
+    pub size: u64,
+    pub blake3: String,
+    pub blobs: u64,
+}
+
+/// Writes one backup's tenants, artifacts and row counts as rows, in the
+/// transaction that records the backup, one prepared statement a row:
+/// they come from spools or a manifest body, never as one value.
+pub struct ContentsWriter<'t> {
+    id: &'t str,
+    insert_artifact: rusqlite::CachedStatement<'t>,
+    insert_tenant: rusqlite::CachedStatement<'t>,
+    insert_rows: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> ContentsWriter<'t> {
+    /// Replaces what the catalog had of backup `id`'s contents.
+    fn new(tx: &'t rusqlite::Transaction<'_>, id: &'t str) -> Result<ContentsWriter<'t>> {
+        for table in ["backup_artifacts", "backup_tenant_rows", "backup_tenants"] {
+            tx.prepare_cached(&format!("DELETE FROM {table} WHERE backup_id = ?1"))?
+                .execute([id])?;
+        }
+        Ok(ContentsWriter {
+            id,
+            insert_artifact: tx.prepare_cached(
+                "INSERT INTO backup_artifacts (backup_id, seq, name, format, size, blake3, blobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?,
+            insert_tenant: tx.prepare_cached(
+                "INSERT INTO backup_tenants (backup_id, seq, tenant) VALUES (?1, ?2, ?3)",
+            )?,
+            // A table named twice keeps its last count, as the manifest's map.
+            insert_rows: tx.prepare_cached(
+                "INSERT OR REPLACE INTO backup_tenant_rows (backup_id, tenant_seq, tbl, rows) VALUES (?1, ?2, ?3, ?4)",
+            )?,
+        })
+    }
+
+    /// The contents of a manifest body (catalog rebuild); row counts of a
+    /// tenant the body does not list are not kept.
+    fn body(&mut self, body: &crate::repo::manifest::Body) -> Result<()> {
+        for (i, a) in body.artifacts.iter().enumerate() {
+            self.artifact(
+                i,
+                &a.name,
+                &a.format,
+                a.size,
+                &a.blake3,
+                a.blobs.len() as u64,
+            )?;
+        }
+        let mut seqs = std::collections::HashMap::new();
+        for (i, t) in body.tenants.iter().enumerate() {
+            self.tenant(i, t)?;
+            seqs.insert(t.as_str(), i);
+        }
+        let rows = body.engine.get("rows").and_then(|r| r.as_object());
+        for (tenant, tables) in rows.into_iter().flatten() {
+            let (Some(&seq), Some(tables)) = (seqs.get(tenant.as_str()), tables.as_object()) else {
+                continue;
+            };
+            for (table, n) in tables {
+                self.rows(seq, table, n.as_u64().unwrap_or(0))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ContentsSink for ContentsWriter<'_> {
+    fn artifact(
+        &mut self,
+        seq: usize,
+        name: &str,
+        format: &str,
+        size: u64,
+        blake3: &str,
+        blobs: u64,
+    ) -> Result<()> {
+        self.insert_artifact
+            .execute(params![self.id, seq, name, format, size, blake3, blobs])?;
+        Ok(())
+    }
+
+    fn tenant(&mut self, seq: usize, tenant: &str) -> Result<()> {
+        self.insert_tenant.execute(params![self.id, seq, tenant])?;
+        Ok(())
+    }
+
+    fn rows(&mut self, tenant_seq: usize, table: &str, rows: u64) -> Result<()> {
+        self.insert_rows
+            .execute(params![self.id, tenant_seq, table, rows])?;
+        Ok(())
+    }
 }
 
 /// One restore as the log keeps it (the `restores --json` shape).
@@ -2011,6 +2216,192 @@ mod tests {
         assert!(!c.knows_index_packs("b", &["j1".into()]).unwrap());
     }
 
+    /// The old layout's details of a tenant backup: tenants, artifacts and
+    /// row counts in one JSON text.
+    fn old_details() -> serde_json::Value {
+        serde_json::json!({
+            "tenants": ["acme", "globex"],
+            "engine": {"mode": "tenants", "database": "app", "tenant_spec": {"table": "tenants"},
+                       "rows": {"acme": {"public.orders": 3, "public.items": 0}, "globex": {"public.orders": 5}}},
+            "artifacts": [
+                {"name": "tenant-acme", "format": "stream", "size": 10, "blake3": "ab", "blobs": 1},
+                {"name": "tenant-globex", "format": "stream", "size": 20, "blake3": "cd", "blobs": 2},
+            ],
+        })
+    }
+
+    fn tenant_ids(c: &Catalog, tenant: &str) -> Vec<String> {
+        let f = BackupFilter {
+            tenant: Some(tenant.into()),
+            ..Default::default()
+        };
+        c.list(&f).unwrap().into_iter().map(|b| b.id).collect()
+    }
+
+    /// Issue 14: a catalog whose details hold every tenant's artifacts and
+    /// row counts (schema 7) is migrated on open: they become rows, the
+    /// details keep the per-backup facts, and `list --tenant` finds the
+    /// backup by the rows.
+    #[test]
+    fn old_details_move_into_rows_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            let t = "2026-01-01T00:00:00.000Z";
+            for (id, details) in [
+                ("tenants1", Some(old_details().to_string())),
+                ("full1", Some(r#"{"engine":{"mode":"full","tenant_spec":{"table":"tenants"},"row_counts":{"public.t":7}}}"#.into())),
+                ("files1", Some(r#"{"tenants":[],"engine":{},"artifacts":[{"name":"files.tar","format":"tar","size":1,"blake3":"ef","blobs":1}]}"#.into())),
+                ("odd1", Some("not json".to_string())),
+                ("failed1", None),
+            ] {
+                conn.execute(
+                    "INSERT INTO backups (id, source, kind, status, host, started_at, details) VALUES (?1, 'db', 'postgres', 'completed', 'h', ?2, ?3)",
+                    params![id, t, details],
+                )
+                .unwrap();
+            }
+        }
+        let mut c = Catalog::open(&path).unwrap();
+        assert_eq!(c.tenants_of("tenants1").unwrap(), ["acme", "globex"]);
+        let artifacts = c.artifacts_of("tenants1").unwrap();
+        assert_eq!(
+            artifacts[1],
+            ArtifactRow {
+                name: "tenant-globex".into(),
+                format: "stream".into(),
+                size: 20,
+                blake3: "cd".into(),
+                blobs: 2
+            }
+        );
+        assert_eq!(
+            c.tenant_rows_of("tenants1").unwrap(),
+            [
+                ("acme".to_string(), "public.items".to_string(), 0),
+                ("acme".into(), "public.orders".into(), 3),
+                ("globex".into(), "public.orders".into(), 5),
+            ]
+        );
+        assert_eq!(
+            c.details("tenants1").unwrap().unwrap(),
+            serde_json::json!({"engine": {"mode": "tenants", "database": "app", "tenant_spec": {"table": "tenants"}}})
+        );
+        assert_eq!(c.artifact_formats("files1").unwrap(), ["tar"]);
+        assert_eq!(
+            c.details("full1").unwrap().unwrap()["engine"]["row_counts"]["public.t"],
+            7
+        );
+        // Details that were not JSON are left as they were.
+        let odd: String = c
+            .conn
+            .query_row("SELECT details FROM backups WHERE id = 'odd1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(odd, "not json");
+        c.conn
+            .execute("DELETE FROM backups WHERE id = 'odd1'", [])
+            .unwrap();
+        // The tenant's export and the tenant-aware full dump.
+        assert_eq!(tenant_ids(&c, "acme"), ["full1", "tenants1"]);
+        assert_eq!(tenant_ids(&c, "initech"), ["full1"]);
+        let plan: String = c
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT backup_id FROM backup_tenants WHERE tenant = 'acme'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("backup_tenants_tenant"), "{plan}");
+        // A backup's rows go with it.
+        c.conn
+            .execute(
+                "INSERT INTO backup_targets VALUES ('tenants1', 'local')",
+                [],
+            )
+            .unwrap();
+        c.forget_backup_on("tenants1", "local").unwrap();
+        for table in ["backup_artifacts", "backup_tenants", "backup_tenant_rows"] {
+            let n: u64 = c
+                .conn
+                .query_row(
+                    &format!("SELECT count(*) FROM {table} WHERE backup_id = 'tenants1'"),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+    }
+
+    /// A rebuild's manifest body fills the same rows (replacing what the
+    /// catalog had), and a backup recorded without a body keeps them.
+    #[test]
+    fn a_manifest_body_fills_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let d = old_details();
+        let body = crate::repo::manifest::Body {
+            id: "b1".into(),
+            note: Some("n".into()),
+            tenants: vec!["acme".into(), "globex".into()],
+            engine: d["engine"].clone(),
+            artifacts: d["artifacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| crate::repo::manifest::Artifact {
+                    name: a["name"].as_str().unwrap().into(),
+                    format: "stream".into(),
+                    size: a["size"].as_u64().unwrap(),
+                    blake3: a["blake3"].as_str().unwrap().into(),
+                    blobs: vec!["x".into(); a["blobs"].as_u64().unwrap() as usize],
+                })
+                .collect(),
+        };
+        let header = crate::repo::manifest::Header {
+            version: 2,
+            id: "b1".into(),
+            source: "db".into(),
+            kind: "postgres".into(),
+            host: "h".into(),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            finished_at: "2026-01-01T00:00:01.000Z".into(),
+            duration_ms: 1000,
+            tags: Vec::new(),
+            bytes: 30,
+            stored_bytes: 30,
+            packs: Vec::new(),
+            blobs: Vec::new(),
+            wal_start: None,
+        };
+        let targets = ["local".to_string()];
+        for _ in 0..2 {
+            c.upsert_completed_many(&[Completed {
+                header: &header,
+                body: Some(&body),
+                targets: &targets,
+            }])
+            .unwrap();
+        }
+        c.upsert_completed(&header, &["s3".into()]).unwrap();
+        assert_eq!(c.tenants_of("b1").unwrap(), ["acme", "globex"]);
+        assert_eq!(c.artifacts_of("b1").unwrap()[1].blobs, 2);
+        assert_eq!(c.tenant_rows_of("b1").unwrap().len(), 3);
+        assert_eq!(c.get("b1").unwrap().unwrap().note.as_deref(), Some("n"));
+        assert!(c.details("b1").unwrap().unwrap()["engine"]
+            .get("rows")
+            .is_none());
+        assert_eq!(tenant_ids(&c, "globex"), ["b1"]);
+    }
+
     #[test]
     fn statistics_for_health_and_metrics() {
         let dir = tempfile::tempdir().unwrap();
@@ -2021,10 +2412,20 @@ mod tests {
                 .unwrap();
         }
         let none = "{}";
-        c.complete("a1", t, 1, 100, 40, none, &["local".into()])
+        let mut nothing = |_: &mut ContentsWriter<'_>| Ok(());
+        c.complete("a1", t, 1, 100, 40, none, &["local".into()], &mut nothing)
             .unwrap();
-        c.complete("b1", t, 1, 10, 5, none, &["local".into(), "s3".into()])
-            .unwrap();
+        c.complete(
+            "b1",
+            t,
+            1,
+            10,
+            5,
+            none,
+            &["local".into(), "s3".into()],
+            &mut nothing,
+        )
+        .unwrap();
         c.fail("a2", t, 1, 0, "boom").unwrap();
         assert_eq!(c.backup_sources().unwrap(), ["db", "files"]);
         let mut by_status = c.count_by_status().unwrap();

@@ -253,7 +253,8 @@ pub fn back_up_one(
         &opts.tags,
         opts.note.as_deref(),
     )?;
-    let result = backup::run(repo, catalog, source, opts, &start, progress).and_then(|o| {
+    let result = backup::run(repo, catalog, source, opts, &start, progress).and_then(|mut o| {
+        let tenants = source.tenants();
         catalog.complete(
             &o.id,
             &o.finished_at,
@@ -262,7 +263,9 @@ pub fn back_up_one(
             o.stored_bytes,
             &o.details,
             &o.targets,
+            &mut |w| o.contents.write(tenants, w),
         )?;
+        crate::memtrace::mark("backup: recorded in the catalog");
         backup::phase(&start, "recorded in the catalog");
         Ok(o)
     });

@@ -10,7 +10,7 @@ use crate::catalog::{Catalog, Completed};
 use crate::error::{paragraph, ExitStatus, Failure};
 use crate::repo::format::SNAPSHOTS_DIR;
 use crate::repo::manifest::{self, Header};
-use crate::repo::{backup::details_json, Repository};
+use crate::repo::Repository;
 use crate::storage::Store;
 
 /// What a rebuild found.
@@ -41,6 +41,7 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
     let mut restored = 0;
     // Backups go to the catalog MANIFEST_BATCH at a time, one transaction each.
     let mut batch: Vec<Imported> = Vec::new();
+    let mut batch_artifacts = 0;
     for (name, _) in manifests {
         let Some(id) = name.strip_prefix("snapshots/") else {
             continue;
@@ -59,9 +60,15 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
                 continue;
             }
         };
-        let (note, details) = match &identities {
+        let body = match &identities {
             Some(ids) => match manifest::decode_body(&bytes, ids, &header) {
-                Ok(b) => (b.note.clone(), details_json(&b)),
+                Ok(mut b) => {
+                    // Blob lists are the dedup index's business too.
+                    for a in &mut b.artifacts {
+                        a.blobs = Vec::new();
+                    }
+                    Some(b)
+                }
                 Err(e) if crate::error::exit_status(&e) != ExitStatus::Key => {
                     // A body that is not this header's (or cannot be read
                     // at all) is no backup to list.
@@ -70,21 +77,22 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
                 }
                 Err(e) => {
                     problems.push(format!("manifest {id} body: {}", paragraph(&e)));
-                    (None, serde_json::Value::Null)
+                    None
                 }
             },
-            None => (None, serde_json::Value::Null),
+            None => None,
         };
         let mut targets = presence.get(id).cloned().unwrap_or_default();
         targets.sort();
+        batch_artifacts += body.as_ref().map_or(0, |b| b.artifacts.len());
         batch.push(Imported {
             header,
-            note,
-            details,
+            body,
             targets,
         });
-        if batch.len() == MANIFEST_BATCH {
+        if batch.len() == MANIFEST_BATCH || batch_artifacts >= BATCH_ARTIFACTS {
             restored += import(catalog, &mut batch)?;
+            batch_artifacts = 0;
         }
     }
     restored += import(catalog, &mut batch)?;
@@ -101,12 +109,15 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
 
 /// Backups recorded in one catalog transaction.
 const MANIFEST_BATCH: usize = 256;
+/// Or fewer, once their bodies hold this many artifacts (tenant backups
+/// of thousands of tenants are not held 256 at a time).
+const BATCH_ARTIFACTS: usize = 10_000;
 
-/// A backup read from its manifest, to record.
+/// A backup read from its manifest (its body without blob lists, when the
+/// identity opened it), to record.
 struct Imported {
     header: Header,
-    note: Option<String>,
-    details: serde_json::Value,
+    body: Option<manifest::Body>,
     targets: Vec<String>,
 }
 
@@ -116,8 +127,7 @@ fn import(catalog: &mut Catalog, batch: &mut Vec<Imported>) -> Result<usize> {
         .iter()
         .map(|b| Completed {
             header: &b.header,
-            note: b.note.as_deref(),
-            details: &b.details,
+            body: b.body.as_ref(),
             targets: &b.targets,
         })
         .collect();

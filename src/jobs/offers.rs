@@ -61,19 +61,17 @@ pub enum TenantPitr {
 }
 
 /// What each restore type can do with `row` (`details`: the catalog's
-/// manifest details). Point-in-time needs a physical base backup.
+/// manifest details; `formats`: its artifacts' formats). Point-in-time
+/// needs a physical base backup.
 pub fn offers(
     row: &BackupRow,
     details: Option<&serde_json::Value>,
+    formats: &[String],
     tenant_pitr: &TenantPitr,
 ) -> Vec<Offer> {
     let mode = details
         .and_then(|d| d["engine"]["mode"].as_str())
         .unwrap_or("full");
-    let formats: Vec<&str> = details
-        .and_then(|d| d["artifacts"].as_array())
-        .map(|a| a.iter().filter_map(|x| x["format"].as_str()).collect())
-        .unwrap_or_default();
     let physical = row.kind == "postgres-physical";
     if row.kind == "postgres" || physical {
         let mut v = vec![
@@ -115,7 +113,7 @@ pub fn offers(
     } else {
         vec![Offer {
             kind: Kind::Directory,
-            unavailable: if formats.contains(&"tar") || formats.is_empty() {
+            unavailable: if formats.iter().any(|f| f == "tar") || formats.is_empty() {
                 None
             } else {
                 Some(

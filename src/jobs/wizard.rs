@@ -39,22 +39,10 @@ pub fn backups(catalog: &Catalog, repo: &Repository) -> Result<Vec<BackupRow>> {
     Ok(backups)
 }
 
-/// The tenants a backup's manifest details list.
-pub fn tenants_in(details: Option<&serde_json::Value>) -> Vec<String> {
-    details
-        .and_then(|d| d["tenants"].as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Step 1's line for a backup: id, source, kind, when, size, tenants and
 /// whether it was verified.
 pub fn backup_line(catalog: &Catalog, b: &BackupRow) -> String {
-    let tenants = tenants_in(catalog.details(&b.id).ok().flatten().as_ref());
+    let tenants = catalog.tenants_of(&b.id).unwrap_or_default();
     format!(
         "{}  {}  {}  {}  {}  {}  {}",
         b.id,
@@ -311,13 +299,10 @@ impl Choice {
         }
     }
 
-    /// The tenants to pick from: those a merge's backup holds, or those in
-    /// the live tenants table for a tenant restore (empty: type them).
-    pub fn known_tenants(
-        &self,
-        config: &Config,
-        details: Option<&serde_json::Value>,
-    ) -> Vec<String> {
+    /// The tenants to pick from: those a merge's backup holds (`in_backup`,
+    /// the catalog's), or those in the live tenants table for a tenant
+    /// restore (empty: type them).
+    pub fn known_tenants(&self, config: &Config, in_backup: &[String]) -> Vec<String> {
         match (&self.kind(), &self.tenant_pitr) {
             (
                 Kind::TenantPitr,
@@ -328,7 +313,7 @@ impl Choice {
                 .and_then(|spec| tenants::list(spec).ok())
                 .unwrap_or_default(),
             (Kind::TenantPitr, _) => Vec::new(),
-            _ => tenants_in(details),
+            _ => in_backup.to_vec(),
         }
     }
 

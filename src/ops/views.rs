@@ -79,8 +79,9 @@ pub struct BackupView {
     pub restores: Vec<RestoreRow>,
 }
 
-/// Splits the catalog's `details` into tenants, engine facts (without row
-/// counts), artifacts and per-table rows.
+/// Splits a backup's details (the catalog's, or those of a manifest body)
+/// into tenants, engine facts (without row counts), artifacts and
+/// per-table rows.
 fn split_details(
     details: &serde_json::Value,
 ) -> (
@@ -193,6 +194,7 @@ fn dr_check(d: DrRunRow) -> CheckView {
 pub fn backup(config: &Config, catalog: &Catalog, spec: &str) -> Result<BackupView> {
     let row = catalog.resolve_backup(spec)?;
     let mut details = catalog.details(&row.id)?;
+    let in_catalog = details.is_some();
     let mut note = row.note.clone();
     if details.is_none() && row.status == "completed" {
         if let Some((n, d)) = body_from_repository(config, &row.id) {
@@ -201,8 +203,25 @@ pub fn backup(config: &Config, catalog: &Catalog, spec: &str) -> Result<BackupVi
         }
     }
     let body_readable = details.is_some() || row.status != "completed";
-    let (tenants, engine, artifacts, table_rows) =
+    let (mut tenants, engine, mut artifacts, mut table_rows) =
         split_details(details.as_ref().unwrap_or(&serde_json::Value::Null));
+    // The catalog keeps tenants, artifacts and tenant row counts as rows.
+    if in_catalog {
+        tenants = catalog.tenants_of(&row.id)?;
+        artifacts = catalog
+            .artifacts_of(&row.id)?
+            .into_iter()
+            .map(|a| ArtifactView {
+                name: a.name,
+                format: a.format,
+                size: a.size,
+                blake3: a.blake3,
+            })
+            .collect();
+        for (tenant, table, n) in catalog.tenant_rows_of(&row.id)? {
+            table_rows.insert(format!("{tenant}/{table}"), n);
+        }
+    }
     let mut presence: Vec<TargetPresence> = config
         .targets
         .iter()

@@ -29,7 +29,7 @@ use super::keys::DedupKey;
 use super::lock::{CommitError, Leases, RepoLock};
 use super::manifest::{self, Artifact, Body, Header, HeaderBlobs};
 use super::pack::{compress, BlobId, PackBuilder, SealedPack};
-use super::spill::{ArtifactRecord, ArtifactSpill, Artifacts, DetailArtifacts, WithCounts};
+use super::spill::{ArtifactRecord, ArtifactSpill, Artifacts, WithCounts};
 use super::Repository;
 use crate::error::{ExitStatus, Failure};
 use crate::progress::Progress;
@@ -93,10 +93,83 @@ pub struct BackupOutcome {
     /// When the manifest was written (the catalog row's `finished_at`).
     #[serde(skip)]
     pub finished_at: String,
-    /// What the catalog keeps of the manifest body: the JSON text of
-    /// [`details_json`] of it, written without building the tree.
+    /// What the catalog keeps of the manifest body per backup: the JSON
+    /// text of [`catalog_details`].
     #[serde(skip)]
     pub details: String,
+    /// And per artifact and tenant, still in their spools.
+    #[serde(skip)]
+    pub contents: Contents,
+}
+
+/// A backup's artifacts and row counts per tenant, kept in the spools the
+/// manifest was written from until the catalog records them as rows.
+pub struct Contents {
+    artifacts: ArtifactSpill,
+    rows: Option<super::spill::CountTable>,
+}
+
+impl std::fmt::Debug for Contents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Contents({} artifacts)", self.artifacts.len())
+    }
+}
+
+/// Where a backup's facts per artifact and tenant go, one at a time (the
+/// catalog's rows; it implements this, the repository does not know it).
+pub trait ContentsSink {
+    /// The artifact at position `seq` (`blake3` in hex, `blobs` its count).
+    fn artifact(
+        &mut self,
+        seq: usize,
+        name: &str,
+        format: &str,
+        size: u64,
+        blake3: &str,
+        blobs: u64,
+    ) -> Result<()>;
+    /// The tenant at position `seq`.
+    fn tenant(&mut self, seq: usize, tenant: &str) -> Result<()>;
+    /// `rows` rows of `table` for the tenant at position `tenant_seq`.
+    fn rows(&mut self, tenant_seq: usize, table: &str, rows: u64) -> Result<()>;
+}
+
+impl Contents {
+    /// Writes every artifact, every tenant of `tenants` (the source's, in
+    /// the order of its count records) and their counts, a row at a time.
+    pub fn write(&mut self, tenants: &[String], w: &mut dyn ContentsSink) -> Result<()> {
+        let mut seq = 0;
+        self.artifacts.for_each_record(|a| {
+            w.artifact(
+                seq,
+                &a.name,
+                &a.format,
+                a.size,
+                &hex::encode(a.blake3),
+                a.chunks,
+            )?;
+            seq += 1;
+            Ok(())
+        })?;
+        for (i, t) in tenants.iter().enumerate() {
+            w.tenant(i, t)?;
+        }
+        if let Some(rows) = self.rows.as_mut() {
+            anyhow::ensure!(
+                rows.len() == tenants.len(),
+                "{} count records for {} tenants",
+                rows.len(),
+                tenants.len()
+            );
+            rows.for_each(|i, columns, counts| {
+                for (table, n) in columns.iter().zip(counts) {
+                    w.rows(i, table, *n)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -390,27 +463,10 @@ pub fn run(
     if let Some(name) = &index_name {
         catalog.add_index(name, &collected.packs, &names)?;
     }
-    let details = {
-        let mut facts = WithCounts::new(&engine);
-        if let Some(rows) = rows.as_mut() {
-            facts = facts.with("rows", rows, tenants);
-        }
-        // The keys of details_json's object, in serde_json's (sorted) order.
-        #[derive(Serialize)]
-        struct Details<'a> {
-            artifacts: DetailArtifacts<'a>,
-            engine: &'a WithCounts<'a>,
-            tenants: &'a [String],
-        }
-        serde_json::to_string(&Details {
-            artifacts: DetailArtifacts(Artifacts::new(&mut artifacts, ids)),
-            engine: &facts,
-            tenants,
-        })?
-    };
+    let details = catalog_details(&engine).to_string();
     lock.release();
-    crate::memtrace::mark("backup: catalog updated");
-    phase(start, "catalog index and details written");
+    crate::memtrace::mark("backup: catalog index written");
+    phase(start, "catalog index written");
     Ok(BackupOutcome {
         id: id.to_string(),
         source: opts.source.clone(),
@@ -426,6 +482,7 @@ pub fn run(
         new_blobs: collected.new_blobs,
         finished_at,
         details,
+        contents: Contents { artifacts, rows },
     })
 }
 
@@ -453,7 +510,24 @@ pub fn phase(start: &Start, name: &str) {
     );
 }
 
-/// What the catalog keeps of a manifest body: everything but blob lists.
+/// What the catalog's `details` keep of a manifest body: the per-backup
+/// facts (`engine` without the row counts per tenant, which are rows of
+/// their own like the tenants and artifacts, see
+/// [`crate::catalog::ContentsWriter`]).
+pub fn catalog_details(engine: &serde_json::Value) -> serde_json::Value {
+    let engine = match engine {
+        serde_json::Value::Object(o) => o
+            .iter()
+            .filter(|(k, _)| k.as_str() != "rows")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        other => other.clone(),
+    };
+    serde_json::json!({ "engine": engine })
+}
+
+/// A manifest body without its blob lists (`show` of a backup the catalog
+/// has no details of).
 pub fn details_json(body: &Body) -> serde_json::Value {
     serde_json::json!({
         "tenants": body.tenants,
@@ -1087,10 +1161,10 @@ mod tests {
         (dir, config, repo, catalog)
     }
 
-    /// The manifest and the catalog's details of a backup written from the
+    /// The manifest and the catalog's rows of a backup written from the
     /// spills hold what the trees held: the body decodes to the artifacts
-    /// read (sizes, BLAKE3, blobs in order), the row counts per tenant, and
-    /// the details are `details_json` of that body, byte for byte.
+    /// read (sizes, BLAKE3, blobs in order) and the row counts per tenant,
+    /// and the catalog gets the same artifacts, tenants and counts as rows.
     #[test]
     fn spilled_artifacts_and_rows_make_the_manifest_and_details() {
         let (dir, config, repo, mut catalog) = local_repository();
@@ -1158,7 +1232,40 @@ mod tests {
         );
         assert_eq!(body.engine["rows"].as_object().unwrap().len(), 600);
         assert_eq!(body.engine["database"], "app");
-        assert_eq!(out.details, details_json(&body).to_string());
+        // The catalog's details keep the per-backup facts; the tenants,
+        // artifacts and row counts become rows, read from the spools.
+        assert_eq!(out.details, catalog_details(&body.engine).to_string());
+        assert!(!out.details.contains("t0009"));
+        let mut out = out;
+        catalog
+            .insert_running(&out.id, "db", "postgres", "h", &start.started_at, &[], None)
+            .unwrap();
+        catalog
+            .complete(
+                &out.id,
+                &out.finished_at,
+                out.duration_ms,
+                out.bytes,
+                out.stored_bytes,
+                &out.details,
+                &out.targets,
+                &mut |w| out.contents.write(&names, w),
+            )
+            .unwrap();
+        assert_eq!(catalog.tenants_of(&out.id).unwrap(), names);
+        let rows = catalog.artifacts_of(&out.id).unwrap();
+        assert_eq!(rows.len(), 600);
+        for (r, a) in rows.iter().zip(&body.artifacts) {
+            assert_eq!(
+                (&r.name, &r.format, r.size, &r.blake3, r.blobs as usize),
+                (&a.name, &a.format, a.size, &a.blake3, a.blobs.len())
+            );
+        }
+        let counts = catalog.tenant_rows_of(&out.id).unwrap();
+        assert_eq!(counts.len(), 600 * 3);
+        for (tenant, table, n) in counts {
+            assert_eq!(body.engine["rows"][&tenant][&table], n, "{tenant}/{table}");
+        }
     }
 
     /// Issue 10, item 9b: a pipeline thread that panics fails the backup;

@@ -6,9 +6,9 @@
 //! [`ArtifactSpill`] and [`CountTable`] append fixed-layout records to a
 //! spooled temporary file (in memory up to [`SPOOL_BYTES`], then an unnamed
 //! file in `$TMPDIR`, gone when closed) and read them back one at a time
-//! while the manifest body and the catalog's details are serialized
-//! ([`Artifacts`], [`DetailArtifacts`], [`WithCounts`]): the JSON is the
-//! same, byte for byte, as that of the structures they replace.
+//! while the manifest body is serialized ([`Artifacts`], [`WithCounts`]:
+//! the JSON is the same, byte for byte, as that of the structures they
+//! replace) and again while the catalog records them as rows.
 
 use std::cell::RefCell;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -131,11 +131,29 @@ impl ArtifactSpill {
         Ok(())
     }
 
+    /// Calls `f` with every artifact in order (without its blob ids).
+    pub fn for_each_record(
+        &mut self,
+        mut f: impl FnMut(&ArtifactRecord) -> Result<()>,
+    ) -> Result<()> {
+        self.read(None, |a, _| f(a))
+    }
+
     /// Calls `f` with every artifact in order and its blob ids (`ids`: the
     /// backup's blob ids in stream order, `chunks` per artifact).
     pub fn for_each(
         &mut self,
         ids: &[BlobId],
+        f: impl FnMut(&ArtifactRecord, &[BlobId]) -> Result<()>,
+    ) -> Result<()> {
+        self.read(Some(ids), f)
+    }
+
+    /// Reads every record back; `ids`, when given, are cut into each
+    /// artifact's blob ids (else it gets none).
+    fn read(
+        &mut self,
+        ids: Option<&[BlobId]>,
         mut f: impl FnMut(&ArtifactRecord, &[BlobId]) -> Result<()>,
     ) -> Result<()> {
         let len = self.len;
@@ -148,11 +166,17 @@ impl ArtifactSpill {
             let mut blake3 = [0u8; 32];
             r.read_exact(&mut blake3)?;
             let chunks = read_u64(&mut r)?;
-            let end = at + chunks as usize;
-            let Some(blobs) = ids.get(at..end) else {
-                anyhow::bail!("the backup's blob list ends before its artifact {name}");
+            let blobs = match ids {
+                Some(ids) => {
+                    let end = at + chunks as usize;
+                    let Some(blobs) = ids.get(at..end) else {
+                        anyhow::bail!("the backup's blob list ends before its artifact {name}");
+                    };
+                    at = end;
+                    blobs
+                }
+                None => &[],
             };
-            at = end;
             f(
                 &ArtifactRecord {
                     name,
@@ -232,45 +256,6 @@ impl Serialize for Artifacts<'_> {
     }
 }
 
-/// The catalog's `artifacts` of a backup's details: each artifact's name,
-/// format, size, BLAKE3 and blob count, keys in the order of a JSON object
-/// of `serde_json` (sorted).
-pub struct DetailArtifacts<'a>(pub Artifacts<'a>);
-
-impl Serialize for DetailArtifacts<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct One<'b> {
-            blake3: String,
-            blobs: u64,
-            format: &'b str,
-            name: &'b str,
-            size: u64,
-        }
-        let mut spill = self.0.spill.borrow_mut();
-        let mut seq = s.serialize_seq(Some(spill.len()))?;
-        let mut failed = None;
-        let read = spill.for_each(self.0.ids, |a, _| {
-            let one = One {
-                blake3: hex::encode(a.blake3),
-                blobs: a.chunks,
-                format: &a.format,
-                name: &a.name,
-                size: a.size,
-            };
-            seq.serialize_element(&one).map_err(|e| {
-                failed = Some(e);
-                anyhow::anyhow!("serializing")
-            })
-        });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        read.map_err(|e| S::Error::custom(format!("{e:#}")))?;
-        seq.end()
-    }
-}
-
 /// Counts per key (a tenant) and column (a table), written as a JSON
 /// object of objects `{key: {column: count}}` with the columns sorted.
 /// The keys are not stored: they are given when serializing (a tenant
@@ -314,6 +299,24 @@ impl CountTable {
         self.spool.write(&rec)?;
         self.len += 1;
         Ok(())
+    }
+
+    /// Calls `f` with every record in order: its position, the column
+    /// names and its counts (in column order).
+    pub fn for_each(
+        &mut self,
+        mut f: impl FnMut(usize, &[String], &[u64]) -> Result<()>,
+    ) -> Result<()> {
+        let mut r = self.spool.reader()?;
+        let mut rec = vec![0u64; self.columns.len()];
+        for i in 0..self.len {
+            for c in rec.iter_mut() {
+                *c = read_u64(&mut r)?;
+            }
+            f(i, &self.columns, &rec)?;
+        }
+        drop(r);
+        self.spool.rewind_to_end()
     }
 
     /// Serializes the table as `{keys[i]: {column: count}}`.

@@ -605,6 +605,111 @@ fn list_by_tenant_and_show_engine_facts() {
     assert_eq!(s["artifacts"][0]["name"], "tenant-acme");
 }
 
+/// Issue 14: an `--all-tenants` backup's tenants, artifacts and row counts
+/// are catalog rows, not part of its `details` text (one text of every
+/// tenant was the peak of the backup's memory). `list --tenant` and `show`
+/// answer from them, the same after `catalog rebuild` and after a catalog
+/// of the old layout (all of it in `details`) is opened and migrated.
+#[test]
+fn tenant_contents_are_catalog_rows_kept_by_rebuild_and_migration() {
+    let c = fixture();
+    let v = vault(&c);
+    let all = v.backup(&["db", "--all-tenants"]);
+    let full = v.backup(&["db"]);
+    let catalog = v.dir.path().join("catalog.db");
+    let sql = |q: &str| -> String {
+        let db = rusqlite::Connection::open(&catalog).unwrap();
+        db.query_row(q, [&all], |r| r.get(0)).unwrap()
+    };
+    let details = sql("SELECT details FROM backups WHERE id = ?1");
+    assert!(
+        !details.contains("acme") && !details.contains("tenant-") && !details.contains("\"rows\""),
+        "{details}"
+    );
+    // What a user sees: the backups of each tenant, and the tenant
+    // backup's tenants, artifacts and row counts.
+    let answers = || {
+        let lists: Vec<Vec<String>> = TENANTS
+            .iter()
+            .map(|t| {
+                let mut ids: Vec<String> = v
+                    .json(&["list", "--tenant", t])
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["id"].as_str().unwrap().to_string())
+                    .collect();
+                ids.sort();
+                ids
+            })
+            .collect();
+        let s = v.json(&["show", &all]);
+        let shown = ["tenants", "artifacts", "table_rows", "engine", "note"].map(|k| s[k].clone());
+        (lists, shown)
+    };
+    let before = answers();
+    let mut both = vec![all.clone(), full.clone()];
+    both.sort();
+    assert!(before.0.iter().all(|ids| ids == &both), "{:?}", before.0);
+    let [tenants, artifacts, rows, engine, _] = &before.1;
+    assert_eq!(tenants, &serde_json::json!(TENANTS));
+    let names: Vec<&str> = artifacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        TENANTS
+            .iter()
+            .map(|t| format!("tenant-{t}"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        artifacts[0]["size"].as_u64().unwrap() > 0
+            && artifacts[0]["blake3"].as_str().unwrap().len() == 64
+    );
+    for t in TENANTS {
+        assert_eq!(
+            rows[format!("{t}/public.customers")].as_i64().unwrap(),
+            c.count(
+                "app",
+                &format!("SELECT count(*) FROM customers WHERE tenant_id = '{t}'")
+            )
+        );
+    }
+    assert_eq!(engine["mode"], "tenants");
+    assert!(engine.get("rows").is_none());
+
+    // The manifests give the same rows.
+    v.ok(&["catalog", "rebuild"]);
+    assert_eq!(answers(), before);
+
+    // A catalog of the old layout: schema 7, everything in `details`.
+    let db = rusqlite::Connection::open(&catalog).unwrap();
+    db.execute_batch(
+        "UPDATE backups SET details = json_set(details,
+            '$.tenants', json((SELECT json_group_array(tenant) FROM (SELECT tenant FROM backup_tenants WHERE backup_id = backups.id ORDER BY seq))),
+            '$.artifacts', json((SELECT json_group_array(json_object('name', name, 'format', format, 'size', size, 'blake3', blake3, 'blobs', blobs))
+                                 FROM (SELECT * FROM backup_artifacts WHERE backup_id = backups.id ORDER BY seq))),
+            '$.engine.rows', json((SELECT json_group_object(t.tenant, json((SELECT json_group_object(tbl, rows) FROM backup_tenant_rows r
+                                                                         WHERE r.backup_id = t.backup_id AND r.tenant_seq = t.seq)))
+                                   FROM backup_tenants t WHERE t.backup_id = backups.id)));
+         DROP TABLE backup_tenant_rows; DROP TABLE backup_tenants; DROP TABLE backup_artifacts;
+         PRAGMA user_version = 7;",
+    )
+    .unwrap();
+    drop(db);
+    assert!(sql("SELECT details FROM backups WHERE id = ?1").contains("tenant-acme"));
+    assert_eq!(answers(), before);
+    assert!(!sql("SELECT details FROM backups WHERE id = ?1").contains("tenant-acme"));
+    assert_eq!(
+        sql("SELECT CAST(count(*) AS TEXT) FROM backup_tenant_rows WHERE backup_id = ?1"),
+        (rows.as_object().unwrap().len()).to_string()
+    );
+}
+
 /// A restored tenant export as its COPY blocks: each header with its rows
 /// sorted (row order within a table is not defined).
 fn copy_blocks(sql: &str) -> Vec<(String, Vec<String>)> {

@@ -165,7 +165,8 @@ fn step1(theme: &dyn Theme, catalog: &Catalog, backups: &[BackupRow]) -> Result<
 fn step2(theme: &dyn Theme, catalog: &Catalog, c: &Choice) -> Result<Nav<Kind>> {
     let row = c.backup.as_ref().expect("chosen in step 1");
     let details = catalog.details(&row.id)?;
-    let offers = offers(row, details.as_ref(), &c.tenant_pitr);
+    let formats = catalog.artifact_formats(&row.id)?;
+    let offers = offers(row, details.as_ref(), &formats, &c.tenant_pitr);
     let mut items: Vec<String> = offers
         .iter()
         .map(|o| match &o.unavailable {
@@ -221,13 +222,13 @@ fn step3(theme: &dyn Theme, config: &Config, catalog: &Catalog, c: &mut Choice) 
         kind.label(),
         row.id
     );
-    let details = catalog.details(&row.id)?;
+    let in_backup = catalog.tenants_of(&row.id)?;
     // The fields of this restore type, asked in order; `<` steps back a field.
     let fields = job::fields(kind, job::running_as_root());
     let mut i = 0;
     while i < fields.len() {
         let known = match fields[i] {
-            Field::Tenants => c.known_tenants(config, details.as_ref()),
+            Field::Tenants => c.known_tenants(config, &in_backup),
             _ => Vec::new(),
         };
         let asked = match fields[i] {

@@ -82,7 +82,7 @@ fn tenant_point_in_time_is_offered_from_a_physical_backup_when_tenants_are_confi
     let catalog = f.catalog();
     let physical = row("cluster", "postgres-physical");
     assert_eq!(tenant_pitr(&f.config, &catalog, &physical), ready());
-    let kinds: Vec<(Kind, bool)> = offers(&physical, None, &ready())
+    let kinds: Vec<(Kind, bool)> = offers(&physical, None, &[], &ready())
         .iter()
         .map(|o| (o.kind, o.unavailable.is_none()))
         .collect();
@@ -101,7 +101,10 @@ fn tenant_point_in_time_is_offered_from_a_physical_backup_when_tenants_are_confi
         tenant_pitr(&f.config, &catalog, &logical),
         TenantPitr::NotApplicable
     );
-    assert_eq!(offers(&logical, None, &TenantPitr::NotApplicable).len(), 3);
+    assert_eq!(
+        offers(&logical, None, &[], &TenantPitr::NotApplicable).len(),
+        3
+    );
     // Files never.
     assert_eq!(
         tenant_pitr(&f.config, &catalog, &row("docs", "files")),
@@ -381,5 +384,5 @@ fn the_target_suggested_is_a_new_database_or_for_tenants_the_live_one() {
         "postgresql://postgres@127.0.0.1:1/app"
     );
     // The live tenants table cannot be read here: the tenants are typed.
-    assert!(t.known_tenants(&f.config, None).is_empty());
+    assert!(t.known_tenants(&f.config, &[]).is_empty());
 }
