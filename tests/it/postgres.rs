@@ -543,6 +543,21 @@ fn pg_dump_18_dump_restores_into_postgresql_15() {
     assert_eq!(c.digests("from18old", None), c.digests("app", None));
 }
 
+/// The ids `list ARGS` shows, sorted.
+fn listed_ids(v: &Vault, args: &[&str]) -> Vec<String> {
+    let mut a = vec!["list"];
+    a.extend_from_slice(args);
+    let mut ids: Vec<String> = v
+        .json(&a)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// `list --tenant` finds a tenant's exports and the full dumps of the
 /// tenant-aware source; `show` gives the engine facts and row counts.
 #[test]
@@ -552,19 +567,7 @@ fn list_by_tenant_and_show_engine_facts() {
     let full = v.backup(&["db"]);
     let acme = v.backup(&["db", "--tenant", "acme"]);
     let globex = v.backup(&["db", "--tenant", "globex"]);
-    let ids = |args: &[&str]| -> Vec<String> {
-        let mut a = vec!["list"];
-        a.extend_from_slice(args);
-        let mut ids: Vec<String> = v
-            .json(&a)
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_str().unwrap().to_string())
-            .collect();
-        ids.sort();
-        ids
-    };
+    let ids = |args: &[&str]| listed_ids(&v, args);
     let sorted = |mut x: Vec<String>| {
         x.sort();
         x
@@ -631,17 +634,7 @@ fn tenant_contents_are_catalog_rows_kept_by_rebuild_and_migration() {
     let answers = || {
         let lists: Vec<Vec<String>> = TENANTS
             .iter()
-            .map(|t| {
-                let mut ids: Vec<String> = v
-                    .json(&["list", "--tenant", t])
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| r["id"].as_str().unwrap().to_string())
-                    .collect();
-                ids.sort();
-                ids
-            })
+            .map(|t| listed_ids(&v, &["--tenant", t]))
             .collect();
         let s = v.json(&["show", &all]);
         let shown = ["tenants", "artifacts", "table_rows", "engine", "note"].map(|k| s[k].clone());
