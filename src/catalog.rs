@@ -1329,10 +1329,42 @@ fn upsert_blob(stmt: &mut rusqlite::CachedStatement<'_>, pack: &str, e: &PackEnt
 /// A completed backup to record ([`Catalog::upsert_completed_many`]).
 pub struct Completed<'a> {
     pub header: &'a crate::repo::manifest::Header,
-    /// Its manifest body (note, details, tenants, artifacts, row counts),
-    /// when an identity opened it; without it the catalog keeps what it had.
-    pub body: Option<&'a crate::repo::manifest::Body>,
+    /// What it keeps of its manifest body, when an identity opened it;
+    /// without it the catalog keeps what it had.
+    pub body: Option<&'a BodyContents>,
     pub targets: &'a [String],
+}
+
+/// What the catalog keeps of a manifest body: the note, the engine facts,
+/// the tenants and each artifact with the count of its blobs, never the
+/// blob ids (a rebuild holds a batch of bodies; the ids are the dedup
+/// index's).
+pub struct BodyContents {
+    pub note: Option<String>,
+    pub engine: serde_json::Value,
+    pub tenants: Vec<String>,
+    pub artifacts: Vec<ArtifactRow>,
+}
+
+impl From<crate::repo::manifest::Body> for BodyContents {
+    fn from(body: crate::repo::manifest::Body) -> BodyContents {
+        BodyContents {
+            note: body.note,
+            engine: body.engine,
+            tenants: body.tenants,
+            artifacts: body
+                .artifacts
+                .into_iter()
+                .map(|a| ArtifactRow {
+                    blobs: a.blobs.len() as u64,
+                    name: a.name,
+                    format: a.format,
+                    size: a.size,
+                    blake3: a.blake3,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One artifact of a backup as the catalog keeps it.
@@ -1379,16 +1411,9 @@ impl<'t> ContentsWriter<'t> {
 
     /// The contents of a manifest body (catalog rebuild); row counts of a
     /// tenant the body does not list are not kept.
-    fn body(&mut self, body: &crate::repo::manifest::Body) -> Result<()> {
+    fn body(&mut self, body: &BodyContents) -> Result<()> {
         for (i, a) in body.artifacts.iter().enumerate() {
-            self.artifact(
-                i,
-                &a.name,
-                &a.format,
-                a.size,
-                &a.blake3,
-                a.blobs.len() as u64,
-            )?;
+            self.artifact(i, &a.name, &a.format, a.size, &a.blake3, a.blobs)?;
         }
         let mut seqs = std::collections::HashMap::new();
         for (i, t) in body.tenants.iter().enumerate() {
@@ -2348,7 +2373,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
         let d = old_details();
-        let body = crate::repo::manifest::Body {
+        let body: BodyContents = crate::repo::manifest::Body {
             id: "b1".into(),
             note: Some("n".into()),
             tenants: vec!["acme".into(), "globex".into()],
@@ -2365,7 +2390,8 @@ mod tests {
                     blobs: vec!["x".into(); a["blobs"].as_u64().unwrap() as usize],
                 })
                 .collect(),
-        };
+        }
+        .into();
         let header = crate::repo::manifest::Header {
             version: 2,
             id: "b1".into(),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use crate::catalog::{Catalog, Completed};
+use crate::catalog::{BodyContents, Catalog, Completed};
 use crate::error::{paragraph, ExitStatus, Failure};
 use crate::repo::format::SNAPSHOTS_DIR;
 use crate::repo::manifest::{self, Header};
@@ -62,13 +62,7 @@ pub fn rebuild(repo: &Repository, catalog: &mut Catalog, target: Option<&str>) -
         };
         let body = match &identities {
             Some(ids) => match manifest::decode_body(&bytes, ids, &header) {
-                Ok(mut b) => {
-                    // Blob lists are the dedup index's business too.
-                    for a in &mut b.artifacts {
-                        a.blobs = Vec::new();
-                    }
-                    Some(b)
-                }
+                Ok(b) => Some(BodyContents::from(b)),
                 Err(e) if crate::error::exit_status(&e) != ExitStatus::Key => {
                     // A body that is not this header's (or cannot be read
                     // at all) is no backup to list.
@@ -113,11 +107,11 @@ const MANIFEST_BATCH: usize = 256;
 /// of thousands of tenants are not held 256 at a time).
 const BATCH_ARTIFACTS: usize = 10_000;
 
-/// A backup read from its manifest (its body without blob lists, when the
-/// identity opened it), to record.
+/// A backup read from its manifest (what the catalog keeps of its body,
+/// when the identity opened it), to record.
 struct Imported {
     header: Header,
-    body: Option<manifest::Body>,
+    body: Option<BodyContents>,
     targets: Vec<String>,
 }
 

@@ -675,9 +675,13 @@ fn tenant_contents_are_catalog_rows_kept_by_rebuild_and_migration() {
     assert_eq!(engine["mode"], "tenants");
     assert!(engine.get("rows").is_none());
 
-    // The manifests give the same rows.
+    // The manifests give the same rows, blob counts included.
+    let blob_counts = "SELECT group_concat(blobs) FROM backup_artifacts WHERE backup_id = ?1";
+    let counted = sql(blob_counts);
+    assert!(counted.split(',').all(|n| n != "0"), "{counted}");
     v.ok(&["catalog", "rebuild"]);
     assert_eq!(answers(), before);
+    assert_eq!(sql(blob_counts), counted);
 
     // A catalog of the old layout: schema 7, everything in `details`.
     let db = rusqlite::Connection::open(&catalog).unwrap();
