@@ -645,25 +645,26 @@ impl Catalog {
         Ok(rows)
     }
 
-    /// Every row of a query without parameters, as tuples (counts and sums
-    /// by group for the views).
-    fn rows<T: FromTuple>(&self, sql: &str) -> Result<Vec<T>> {
-        let mut stmt = self.conn.prepare(sql)?;
+    /// Every row of a query, as tuples (counts and sums by group for the
+    /// views) or single values.
+    fn rows<T: FromTuple>(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt
-            .query_map([], T::from_row)?
+            .query_map(params, T::from_row)?
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
     /// Backup rows by status (`completed`, `failed`, `running`…).
     pub fn count_by_status(&self) -> Result<Vec<(String, u64)>> {
-        self.rows("SELECT status, count(*) FROM backups GROUP BY status")
+        self.rows("SELECT status, count(*) FROM backups GROUP BY status", [])
     }
 
     /// Backup rows by source and status, sorted.
     pub fn count_by_source_status(&self) -> Result<Vec<(String, String, u64)>> {
         self.rows(
             "SELECT source, status, count(*) FROM backups GROUP BY source, status ORDER BY source, status",
+            [],
         )
     }
 
@@ -710,6 +711,7 @@ impl Catalog {
     pub fn stored_bytes_by_source(&self) -> Result<Vec<(String, u64)>> {
         self.rows(
             "SELECT source, coalesce(sum(stored_bytes), 0) FROM backups WHERE status = 'completed' GROUP BY source ORDER BY source",
+            [],
         )
     }
 
@@ -717,6 +719,7 @@ impl Catalog {
     pub fn pack_usage_by_target(&self) -> Result<Vec<(String, u64, u64)>> {
         self.rows(
             "SELECT pt.target, count(DISTINCT pt.pack), coalesce(sum(b.stored_len), 0) FROM pack_targets pt JOIN blobs b ON b.pack = pt.pack GROUP BY pt.target",
+            [],
         )
     }
 
@@ -724,6 +727,7 @@ impl Catalog {
     pub fn completed_backups_by_target(&self) -> Result<Vec<(String, u64)>> {
         self.rows(
             "SELECT bt.target, count(*) FROM backup_targets bt JOIN backups b ON b.id = bt.backup_id WHERE b.status = 'completed' GROUP BY bt.target",
+            [],
         )
     }
 
@@ -772,56 +776,36 @@ impl Catalog {
 
     /// A backup's tenants, in backup order.
     pub fn tenants_of(&self, id: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.rows(
             "SELECT tenant FROM backup_tenants WHERE backup_id = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt
-            .query_map([id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+            [id],
+        )
     }
 
     /// A backup's artifacts (without their blob ids), in backup order.
     pub fn artifacts_of(&self, id: &str) -> Result<Vec<ArtifactRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.rows(
             "SELECT name, format, size, blake3, blobs FROM backup_artifacts WHERE backup_id = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt
-            .query_map([id], |r| {
-                Ok(ArtifactRow {
-                    name: r.get(0)?,
-                    format: r.get(1)?,
-                    size: r.get(2)?,
-                    blake3: r.get(3)?,
-                    blobs: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+            [id],
+        )
     }
 
     /// The distinct formats of a backup's artifacts (`stream`, `tar`).
     pub fn artifact_formats(&self, id: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.rows(
             "SELECT DISTINCT format FROM backup_artifacts WHERE backup_id = ?1 ORDER BY format",
-        )?;
-        let rows = stmt
-            .query_map([id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+            [id],
+        )
     }
 
     /// A tenant backup's row counts: (tenant, `schema.table`, rows).
     pub fn tenant_rows_of(&self, id: &str) -> Result<Vec<(String, String, u64)>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.rows(
             "SELECT t.tenant, r.tbl, r.rows FROM backup_tenant_rows r
              JOIN backup_tenants t ON t.backup_id = r.backup_id AND t.seq = r.tenant_seq
              WHERE r.backup_id = ?1 ORDER BY r.tenant_seq, r.tbl",
-        )?;
-        let rows = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+            [id],
+        )
     }
 
     /// Records a backup found in a repository (sync: no body, so no
@@ -2110,6 +2094,24 @@ impl<A: FromSql, B: FromSql> FromTuple for (A, B) {
 impl<A: FromSql, B: FromSql, C: FromSql> FromTuple for (A, B, C) {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    }
+}
+
+impl FromTuple for String {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        r.get(0)
+    }
+}
+
+impl FromTuple for ArtifactRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ArtifactRow {
+            name: r.get(0)?,
+            format: r.get(1)?,
+            size: r.get(2)?,
+            blake3: r.get(3)?,
+            blobs: r.get(4)?,
+        })
     }
 }
 
