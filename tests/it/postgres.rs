@@ -676,7 +676,8 @@ fn tenant_contents_are_catalog_rows_kept_by_rebuild_and_migration() {
     assert!(engine.get("rows").is_none());
 
     // The manifests give the same rows, blob counts included.
-    let blob_counts = "SELECT group_concat(blobs) FROM backup_artifacts WHERE backup_id = ?1";
+    let blob_counts = "SELECT group_concat(a.blobs) FROM backup_keys k \
+        JOIN backup_artifacts a ON a.backup = k.num WHERE k.backup_id = ?1";
     let counted = sql(blob_counts);
     assert!(counted.split(',').all(|n| n != "0"), "{counted}");
     v.ok(&["catalog", "rebuild"]);
@@ -687,13 +688,21 @@ fn tenant_contents_are_catalog_rows_kept_by_rebuild_and_migration() {
     let db = rusqlite::Connection::open(&catalog).unwrap();
     db.execute_batch(
         "UPDATE backups SET details = json_set(details,
-            '$.tenants', json((SELECT json_group_array(tenant) FROM (SELECT tenant FROM backup_tenants WHERE backup_id = backups.id ORDER BY seq))),
+            '$.tenants', json((SELECT json_group_array(tenant) FROM (SELECT n.name AS tenant FROM backup_keys k
+                                 JOIN backup_tenants t ON t.backup = k.num JOIN names n ON n.id = t.tenant
+                                 WHERE k.backup_id = backups.id ORDER BY t.seq))),
             '$.artifacts', json((SELECT json_group_array(json_object('name', name, 'format', format, 'size', size, 'blake3', blake3, 'blobs', blobs))
-                                 FROM (SELECT * FROM backup_artifacts WHERE backup_id = backups.id ORDER BY seq))),
-            '$.engine.rows', json((SELECT json_group_object(t.tenant, json((SELECT json_group_object(tbl, rows) FROM backup_tenant_rows r
-                                                                         WHERE r.backup_id = t.backup_id AND r.tenant_seq = t.seq)))
-                                   FROM backup_tenants t WHERE t.backup_id = backups.id)));
+                                 FROM (SELECT n.name AS name, f.name AS format, a.size AS size, lower(hex(a.blake3)) AS blake3, a.blobs AS blobs
+                                       FROM backup_keys k JOIN backup_artifacts a ON a.backup = k.num
+                                       JOIN names n ON n.id = a.name JOIN names f ON f.id = a.format
+                                       WHERE k.backup_id = backups.id ORDER BY a.seq))),
+            '$.engine.rows', json((SELECT json_group_object(n.name, json((SELECT json_group_object(tn.name, r.rows) FROM backup_tenant_rows r
+                                                                         JOIN names tn ON tn.id = r.tbl
+                                                                         WHERE r.backup = t.backup AND r.tenant_seq = t.seq)))
+                                   FROM backup_keys k JOIN backup_tenants t ON t.backup = k.num JOIN names n ON n.id = t.tenant
+                                   WHERE k.backup_id = backups.id)));
          DROP TABLE backup_tenant_rows; DROP TABLE backup_tenants; DROP TABLE backup_artifacts;
+         DROP TABLE backup_keys; DROP TABLE names;
          PRAGMA user_version = 7;",
     )
     .unwrap();
@@ -702,7 +711,8 @@ fn tenant_contents_are_catalog_rows_kept_by_rebuild_and_migration() {
     assert_eq!(answers(), before);
     assert!(!sql("SELECT details FROM backups WHERE id = ?1").contains("tenant-acme"));
     assert_eq!(
-        sql("SELECT CAST(count(*) AS TEXT) FROM backup_tenant_rows WHERE backup_id = ?1"),
+        sql("SELECT CAST(count(*) AS TEXT) FROM backup_keys k \
+             JOIN backup_tenant_rows r ON r.backup = k.num WHERE k.backup_id = ?1"),
         (rows.as_object().unwrap().len()).to_string()
     );
 }
