@@ -259,6 +259,71 @@ const MIGRATIONS: &[&str] = &[
         WHERE id IN (SELECT id FROM temp.old_details);
     DROP TABLE temp.old_details;
     "#,
+    // Schema 9: the same contents in fewer bytes (issue 14: a year of
+    // nightly backups of 10,000 tenants). A backup's rows carry a small
+    // integer key (`backup_keys`, deleted with the backup, deleting them),
+    // not its text id; names (tenants, tables, artifact names, formats) are
+    // kept once in `names` and referred to by id; BLAKE3 digests are 32
+    // bytes, not 64 hex digits.
+    r#"
+    CREATE TABLE backup_keys (
+        num INTEGER PRIMARY KEY,
+        backup_id TEXT NOT NULL UNIQUE REFERENCES backups (id) ON DELETE CASCADE
+    );
+    CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    DROP INDEX backup_tenants_tenant;
+    ALTER TABLE backup_artifacts RENAME TO old_artifacts;
+    ALTER TABLE backup_tenants RENAME TO old_tenants;
+    ALTER TABLE backup_tenant_rows RENAME TO old_tenant_rows;
+    CREATE TABLE backup_artifacts (
+        backup INTEGER NOT NULL REFERENCES backup_keys (num) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        name INTEGER NOT NULL,
+        format INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        blake3 BLOB NOT NULL,
+        blobs INTEGER NOT NULL,
+        PRIMARY KEY (backup, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE backup_tenants (
+        backup INTEGER NOT NULL REFERENCES backup_keys (num) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        tenant INTEGER NOT NULL,
+        PRIMARY KEY (backup, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX backup_tenants_tenant ON backup_tenants (tenant, backup);
+    CREATE TABLE backup_tenant_rows (
+        backup INTEGER NOT NULL REFERENCES backup_keys (num) ON DELETE CASCADE,
+        tenant_seq INTEGER NOT NULL,
+        tbl INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        PRIMARY KEY (backup, tenant_seq, tbl)
+    ) WITHOUT ROWID;
+    INSERT INTO backup_keys (backup_id)
+        SELECT id FROM backups b
+        WHERE EXISTS (SELECT 1 FROM old_artifacts WHERE backup_id = b.id)
+           OR EXISTS (SELECT 1 FROM old_tenants WHERE backup_id = b.id)
+           OR EXISTS (SELECT 1 FROM old_tenant_rows WHERE backup_id = b.id)
+        ORDER BY started_at, id;
+    INSERT INTO names (name)
+        SELECT name FROM old_artifacts UNION SELECT format FROM old_artifacts
+        UNION SELECT tenant FROM old_tenants UNION SELECT tbl FROM old_tenant_rows;
+    INSERT INTO backup_artifacts (backup, seq, name, format, size, blake3, blobs)
+        SELECT k.num, a.seq, n.id, f.id, a.size,
+               CASE WHEN length(a.blake3) = 64 AND a.blake3 NOT GLOB '*[^0-9a-f]*' THEN unhex(a.blake3) ELSE a.blake3 END,
+               a.blobs
+        FROM old_artifacts a JOIN backup_keys k ON k.backup_id = a.backup_id
+        JOIN names n ON n.name = a.name JOIN names f ON f.name = a.format;
+    INSERT INTO backup_tenants (backup, seq, tenant)
+        SELECT k.num, t.seq, n.id
+        FROM old_tenants t JOIN backup_keys k ON k.backup_id = t.backup_id JOIN names n ON n.name = t.tenant;
+    INSERT INTO backup_tenant_rows (backup, tenant_seq, tbl, rows)
+        SELECT k.num, r.tenant_seq, n.id, r.rows
+        FROM old_tenant_rows r JOIN backup_keys k ON k.backup_id = r.backup_id JOIN names n ON n.name = r.tbl;
+    DROP TABLE old_tenant_rows;
+    DROP TABLE old_tenants;
+    DROP TABLE old_artifacts;
+    "#,
 ];
 
 pub struct Catalog {
@@ -580,7 +645,8 @@ impl Catalog {
         if let Some(tenant) = &f.tenant {
             args.push(tenant.clone());
             sql.push_str(&format!(
-                " AND (b.id IN (SELECT backup_id FROM backup_tenants WHERE tenant = ?{}) \
+                " AND (b.id IN (SELECT k.backup_id FROM names n JOIN backup_tenants t ON t.tenant = n.id \
+                 JOIN backup_keys k ON k.num = t.backup WHERE n.name = ?{}) \
                  OR (json_extract(b.details, '$.engine.mode') = 'full' AND json_extract(b.details, '$.engine.tenant_spec') IS NOT NULL))",
                 args.len()
             ));
@@ -777,7 +843,8 @@ impl Catalog {
     /// A backup's tenants, in backup order.
     pub fn tenants_of(&self, id: &str) -> Result<Vec<String>> {
         self.rows(
-            "SELECT tenant FROM backup_tenants WHERE backup_id = ?1 ORDER BY seq",
+            "SELECT n.name FROM backup_keys k JOIN backup_tenants t ON t.backup = k.num
+             JOIN names n ON n.id = t.tenant WHERE k.backup_id = ?1 ORDER BY t.seq",
             [id],
         )
     }
@@ -785,7 +852,8 @@ impl Catalog {
     /// A backup's artifacts (without their blob ids), in backup order.
     pub fn artifacts_of(&self, id: &str) -> Result<Vec<ArtifactRow>> {
         self.rows(
-            "SELECT name, format, size, blake3, blobs FROM backup_artifacts WHERE backup_id = ?1 ORDER BY seq",
+            "SELECT n.name, f.name, a.size, a.blake3, a.blobs FROM backup_keys k JOIN backup_artifacts a ON a.backup = k.num
+             JOIN names n ON n.id = a.name JOIN names f ON f.id = a.format WHERE k.backup_id = ?1 ORDER BY a.seq",
             [id],
         )
     }
@@ -793,7 +861,8 @@ impl Catalog {
     /// The distinct formats of a backup's artifacts (`stream`, `tar`).
     pub fn artifact_formats(&self, id: &str) -> Result<Vec<String>> {
         self.rows(
-            "SELECT DISTINCT format FROM backup_artifacts WHERE backup_id = ?1 ORDER BY format",
+            "SELECT DISTINCT f.name FROM backup_keys k JOIN backup_artifacts a ON a.backup = k.num
+             JOIN names f ON f.id = a.format WHERE k.backup_id = ?1 ORDER BY f.name",
             [id],
         )
     }
@@ -801,9 +870,10 @@ impl Catalog {
     /// A tenant backup's row counts: (tenant, `schema.table`, rows).
     pub fn tenant_rows_of(&self, id: &str) -> Result<Vec<(String, String, u64)>> {
         self.rows(
-            "SELECT t.tenant, r.tbl, r.rows FROM backup_tenant_rows r
-             JOIN backup_tenants t ON t.backup_id = r.backup_id AND t.seq = r.tenant_seq
-             WHERE r.backup_id = ?1 ORDER BY r.tenant_seq, r.tbl",
+            "SELECT n.name, tn.name, r.rows FROM backup_keys k JOIN backup_tenant_rows r ON r.backup = k.num
+             JOIN backup_tenants t ON t.backup = r.backup AND t.seq = r.tenant_seq
+             JOIN names n ON n.id = t.tenant JOIN names tn ON tn.id = r.tbl
+             WHERE k.backup_id = ?1 ORDER BY r.tenant_seq, tn.name",
             [id],
         )
     }
@@ -1272,6 +1342,12 @@ impl Catalog {
     pub fn clear_repository_cache(&mut self) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute_batch("DELETE FROM blobs; DELETE FROM pack_targets; DELETE FROM index_objects; DELETE FROM index_packs; DELETE FROM backup_targets; DELETE FROM backups WHERE status = 'completed';")?;
+        // Names no backup's rows use any more (a rebuild adds back those
+        // the repository's backups use).
+        tx.execute_batch(
+            "DELETE FROM names WHERE id NOT IN (SELECT name FROM backup_artifacts UNION SELECT format FROM backup_artifacts
+               UNION SELECT tenant FROM backup_tenants UNION SELECT tbl FROM backup_tenant_rows);",
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -1365,32 +1441,68 @@ pub struct ArtifactRow {
 /// transaction that records the backup, one prepared statement a row:
 /// they come from spools or a manifest body, never as one value.
 pub struct ContentsWriter<'t> {
-    id: &'t str,
+    /// The backup's key in its rows (`backup_keys.num`).
+    backup: i64,
     insert_artifact: rusqlite::CachedStatement<'t>,
     insert_tenant: rusqlite::CachedStatement<'t>,
     insert_rows: rusqlite::CachedStatement<'t>,
+    find_name: rusqlite::CachedStatement<'t>,
+    insert_name: rusqlite::CachedStatement<'t>,
+    /// The ids of the names a backup repeats (tables, formats), at most
+    /// [`REPEATED_NAMES`] of them.
+    repeated: std::collections::HashMap<String, i64>,
 }
+
+/// How many repeated names a [`ContentsWriter`] keeps the ids of.
+const REPEATED_NAMES: usize = 1024;
 
 impl<'t> ContentsWriter<'t> {
     /// Replaces what the catalog had of backup `id`'s contents.
     fn new(tx: &'t rusqlite::Transaction<'_>, id: &'t str) -> Result<ContentsWriter<'t>> {
-        for table in ["backup_artifacts", "backup_tenant_rows", "backup_tenants"] {
-            tx.prepare_cached(&format!("DELETE FROM {table} WHERE backup_id = ?1"))?
-                .execute([id])?;
-        }
+        // The old key's rows go with it (ON DELETE CASCADE).
+        tx.prepare_cached("DELETE FROM backup_keys WHERE backup_id = ?1")?
+            .execute([id])?;
+        let backup = tx
+            .prepare_cached("INSERT INTO backup_keys (backup_id) VALUES (?1) RETURNING num")?
+            .query_row([id], |r| r.get(0))?;
         Ok(ContentsWriter {
-            id,
+            backup,
             insert_artifact: tx.prepare_cached(
-                "INSERT INTO backup_artifacts (backup_id, seq, name, format, size, blake3, blobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO backup_artifacts (backup, seq, name, format, size, blake3, blobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?,
             insert_tenant: tx.prepare_cached(
-                "INSERT INTO backup_tenants (backup_id, seq, tenant) VALUES (?1, ?2, ?3)",
+                "INSERT INTO backup_tenants (backup, seq, tenant) VALUES (?1, ?2, ?3)",
             )?,
             // A table named twice keeps its last count, as the manifest's map.
             insert_rows: tx.prepare_cached(
-                "INSERT OR REPLACE INTO backup_tenant_rows (backup_id, tenant_seq, tbl, rows) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO backup_tenant_rows (backup, tenant_seq, tbl, rows) VALUES (?1, ?2, ?3, ?4)",
             )?,
+            find_name: tx.prepare_cached("SELECT id FROM names WHERE name = ?1")?,
+            insert_name: tx.prepare_cached("INSERT INTO names (name) VALUES (?1) RETURNING id")?,
+            repeated: std::collections::HashMap::new(),
         })
+    }
+
+    /// The id of `name` in `names`, added if new.
+    fn name(&mut self, name: &str) -> Result<i64> {
+        if let Some(id) = self.find_name.query_row([name], |r| r.get(0)).optional()? {
+            return Ok(id);
+        }
+        Ok(self.insert_name.query_row([name], |r| r.get(0))?)
+    }
+
+    /// [`name`](Self::name) of a name the backup repeats (a table, a
+    /// format), remembered.
+    fn repeated_name(&mut self, name: &str) -> Result<i64> {
+        if let Some(&id) = self.repeated.get(name) {
+            return Ok(id);
+        }
+        let id = self.name(name)?;
+        if self.repeated.len() >= REPEATED_NAMES {
+            self.repeated.clear();
+        }
+        self.repeated.insert(name.to_string(), id);
+        Ok(id)
     }
 
     /// The contents of a manifest body (catalog rebuild); row counts of a
@@ -1427,20 +1539,44 @@ impl ContentsSink for ContentsWriter<'_> {
         blake3: &str,
         blobs: u64,
     ) -> Result<()> {
-        self.insert_artifact
-            .execute(params![self.id, seq, name, format, size, blake3, blobs])?;
+        let name = self.name(name)?;
+        let format = self.repeated_name(format)?;
+        self.insert_artifact.execute(params![
+            self.backup,
+            seq,
+            name,
+            format,
+            size,
+            digest_value(blake3),
+            blobs
+        ])?;
         Ok(())
     }
 
     fn tenant(&mut self, seq: usize, tenant: &str) -> Result<()> {
-        self.insert_tenant.execute(params![self.id, seq, tenant])?;
+        let tenant = self.name(tenant)?;
+        self.insert_tenant
+            .execute(params![self.backup, seq, tenant])?;
         Ok(())
     }
 
     fn rows(&mut self, tenant_seq: usize, table: &str, rows: u64) -> Result<()> {
+        let table = self.repeated_name(table)?;
         self.insert_rows
-            .execute(params![self.id, tenant_seq, table, rows])?;
+            .execute(params![self.backup, tenant_seq, table, rows])?;
         Ok(())
+    }
+}
+
+/// A BLAKE3 digest as the catalog keeps it: its 32 bytes when it is 64
+/// lowercase hex digits (as every manifest writes it), else the text as it
+/// came ([`ArtifactRow`] reads either back as the same text).
+fn digest_value(hex: &str) -> rusqlite::types::Value {
+    let mut bytes = [0u8; 32];
+    let lower = hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    match lower && hex::decode_to_slice(hex, &mut bytes).is_ok() {
+        true => rusqlite::types::Value::Blob(bytes.to_vec()),
+        false => rusqlite::types::Value::Text(hex.to_string()),
     }
 }
 
@@ -2109,7 +2245,10 @@ impl FromTuple for ArtifactRow {
             name: r.get(0)?,
             format: r.get(1)?,
             size: r.get(2)?,
-            blake3: r.get(3)?,
+            blake3: match r.get_ref(3)? {
+                rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
+                _ => r.get(3)?,
+            },
             blobs: r.get(4)?,
         })
     }
@@ -2341,31 +2480,52 @@ mod tests {
         let plan: String = c
             .conn
             .query_row(
-                "EXPLAIN QUERY PLAN SELECT backup_id FROM backup_tenants WHERE tenant = 'acme'",
+                "EXPLAIN QUERY PLAN SELECT backup FROM backup_tenants WHERE tenant = 1",
                 [],
                 |r| r.get(3),
             )
             .unwrap();
         assert!(plan.contains("backup_tenants_tenant"), "{plan}");
         // A backup's rows go with it.
+        let key: i64 = c
+            .conn
+            .query_row(
+                "SELECT num FROM backup_keys WHERE backup_id = 'tenants1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         c.conn
             .execute(
                 "INSERT INTO backup_targets VALUES ('tenants1', 'local')",
                 [],
             )
             .unwrap();
+        assert_eq!(rows_of_key(&c, key), [1, 2, 2, 3]);
         c.forget_backup_on("tenants1", "local").unwrap();
-        for table in ["backup_artifacts", "backup_tenants", "backup_tenant_rows"] {
-            let n: u64 = c
-                .conn
+        assert_eq!(rows_of_key(&c, key), [0, 0, 0, 0]);
+    }
+
+    /// How many rows of `backup_keys`, `backup_artifacts`, `backup_tenants`
+    /// and `backup_tenant_rows` hold backup key `key`.
+    fn rows_of_key(c: &Catalog, key: i64) -> Vec<u64> {
+        [
+            ("backup_keys", "num"),
+            ("backup_artifacts", "backup"),
+            ("backup_tenants", "backup"),
+            ("backup_tenant_rows", "backup"),
+        ]
+        .iter()
+        .map(|(table, column)| {
+            c.conn
                 .query_row(
-                    &format!("SELECT count(*) FROM {table} WHERE backup_id = 'tenants1'"),
-                    [],
+                    &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+                    [key],
                     |r| r.get(0),
                 )
-                .unwrap();
-            assert_eq!(n, 0, "{table}");
-        }
+                .unwrap()
+        })
+        .collect()
     }
 
     /// A rebuild's manifest body fills the same rows (replacing what the
@@ -2428,6 +2588,217 @@ mod tests {
             .get("rows")
             .is_none());
         assert_eq!(tenant_ids(&c, "globex"), ["b1"]);
+    }
+
+    /// Records a completed tenant backup `id` of `tenants` tenants, each
+    /// with its artifact and its rows in three tables (as
+    /// `scripts/bench-tenants.sh` makes them).
+    fn tenant_backup(c: &mut Catalog, id: &str, tenants: usize) {
+        let t = "2026-01-01T00:00:00.000Z";
+        c.insert_running(id, "db", "postgres", "h", t, &[], None)
+            .unwrap();
+        let tables = ["public.customers", "public.orders", "public.events"];
+        let mut contents = |w: &mut ContentsWriter<'_>| {
+            for i in 0..tenants {
+                let tenant = format!("tenant-{:05}", i + 1);
+                let hash = blake3::hash(format!("{id}/{tenant}").as_bytes()).to_hex();
+                w.artifact(
+                    i,
+                    &format!("tenant-{tenant}"),
+                    "stream",
+                    1000 + i as u64 * 37,
+                    &hash,
+                    1,
+                )?;
+                w.tenant(i, &tenant)?;
+                for (k, table) in tables.iter().enumerate() {
+                    w.rows(i, table, (600_000 / 6 * (k as u64 + 1)) / (i as u64 + 1))?;
+                }
+            }
+            Ok(())
+        };
+        let details = r#"{"engine":{"mode":"tenants","database":"app"}}"#;
+        c.complete(id, t, 1, 1, 1, details, &["local".into()], &mut contents)
+            .unwrap();
+    }
+
+    /// The catalog's pages in use, in bytes.
+    fn used_bytes(c: &Catalog) -> u64 {
+        c.conn
+            .query_row(
+                "SELECT (SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count()),
+                        (SELECT page_size FROM pragma_page_size())",
+                [],
+                |r| Ok(r.get::<_, u64>(0)? * r.get::<_, u64>(1)?),
+            )
+            .unwrap()
+    }
+
+    /// Issue 14: a year of nightly backups of 10,000 tenants must not cost
+    /// gigabytes of catalog. What the catalog grows by, per tenant and
+    /// backup, once the names are known (the second and third backups of
+    /// the same tenants), pages as they are written (no VACUUM).
+    #[test]
+    fn a_tenant_costs_little_catalog_per_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let tenants = 2000;
+        tenant_backup(&mut c, "0123456789abcdef", tenants);
+        let first = used_bytes(&c);
+        tenant_backup(&mut c, "1123456789abcdef", tenants);
+        tenant_backup(&mut c, "2123456789abcdef", tenants);
+        let per_tenant = (used_bytes(&c) - first) / (2 * tenants as u64);
+        eprintln!("catalog bytes per tenant per backup: {per_tenant}");
+        assert!(per_tenant <= 150, "{per_tenant} bytes a tenant");
+        // Deleting a backup deletes its rows, and only its.
+        let key = |c: &Catalog, id: &str| -> i64 {
+            c.conn
+                .query_row(
+                    "SELECT num FROM backup_keys WHERE backup_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        let (second, third) = (key(&c, "1123456789abcdef"), key(&c, "2123456789abcdef"));
+        assert_eq!(rows_of_key(&c, second), [1, 2000, 2000, 6000]);
+        c.forget_backup_on("1123456789abcdef", "local").unwrap();
+        assert_eq!(rows_of_key(&c, second), [0, 0, 0, 0]);
+        assert_eq!(rows_of_key(&c, third), [1, 2000, 2000, 6000]);
+        assert_eq!(c.tenants_of("2123456789abcdef").unwrap().len(), 2000);
+        // A rebuild starts from no names.
+        c.clear_repository_cache().unwrap();
+        let names: u64 = c
+            .conn
+            .query_row("SELECT count(*) FROM names", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(names, 0);
+    }
+
+    /// Issue 14: a schema-8 catalog (a backup's rows keyed by its text id,
+    /// names and digests as text) is migrated on open to the same answers.
+    #[test]
+    fn schema_8_rows_move_to_keys_and_names_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let digest = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..8] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 8).unwrap();
+            let t = "2026-01-01T00:00:00.000Z";
+            for (id, details) in [
+                (
+                    "tenants8",
+                    r#"{"engine":{"mode":"tenants","tenant_spec":{"table":"tenants"}}}"#,
+                ),
+                (
+                    "full8",
+                    r#"{"engine":{"mode":"full","tenant_spec":{"table":"tenants"}}}"#,
+                ),
+                ("files8", r#"{"engine":{}}"#),
+                ("plain8", r#"{"engine":{"mode":"full"}}"#),
+            ] {
+                conn.execute(
+                    "INSERT INTO backups (id, source, kind, status, host, started_at, details) VALUES (?1, 'db', 'postgres', 'completed', 'h', ?2, ?3)",
+                    params![id, t, details],
+                )
+                .unwrap();
+            }
+            conn.execute_batch(&format!(
+                "INSERT INTO backup_artifacts VALUES ('tenants8', 0, 'tenant-globex', 'stream', 20, '{digest}', 2),
+                                                     ('tenants8', 1, 'tenant-acme', 'stream', 10, 'AB', 1),
+                                                     ('files8', 0, 'files.tar', 'tar', 1, '', 0);
+                 INSERT INTO backup_tenants VALUES ('tenants8', 0, 'globex'), ('tenants8', 1, 'acme');
+                 INSERT INTO backup_tenant_rows VALUES ('tenants8', 0, 'public.orders', 5), ('tenants8', 1, 'public.orders', 3),
+                                                       ('tenants8', 1, 'public.items', 0);"
+            ))
+            .unwrap();
+        }
+        let mut c = Catalog::open(&path).unwrap();
+        assert_eq!(c.tenants_of("tenants8").unwrap(), ["globex", "acme"]);
+        assert_eq!(
+            c.artifacts_of("tenants8").unwrap(),
+            [
+                ArtifactRow {
+                    name: "tenant-globex".into(),
+                    format: "stream".into(),
+                    size: 20,
+                    blake3: digest.into(),
+                    blobs: 2
+                },
+                ArtifactRow {
+                    name: "tenant-acme".into(),
+                    format: "stream".into(),
+                    size: 10,
+                    blake3: "AB".into(),
+                    blobs: 1
+                }
+            ]
+        );
+        assert_eq!(c.artifacts_of("files8").unwrap()[0].blake3, "");
+        assert_eq!(c.artifact_formats("files8").unwrap(), ["tar"]);
+        assert_eq!(
+            c.tenant_rows_of("tenants8").unwrap(),
+            [
+                ("globex".to_string(), "public.orders".to_string(), 5),
+                ("acme".into(), "public.items".into(), 0),
+                ("acme".into(), "public.orders".into(), 3),
+            ]
+        );
+        assert_eq!(tenant_ids(&c, "acme"), ["full8", "tenants8"]);
+        assert_eq!(tenant_ids(&c, "initech"), ["full8"]);
+        let blob: String = c
+            .conn
+            .query_row(
+                "SELECT typeof(blake3) FROM backup_artifacts WHERE seq = 0 AND blobs = 2",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(blob, "blob");
+        // Rows written after it: table names come back sorted whatever
+        // their ids, the digest as its hex.
+        c.insert_running(
+            "new9",
+            "db",
+            "postgres",
+            "h",
+            "2026-01-02T00:00:00.000Z",
+            &[],
+            None,
+        )
+        .unwrap();
+        let mut contents = |w: &mut ContentsWriter<'_>| {
+            w.artifact(0, "tenant-acme", "stream", 7, digest, 1)?;
+            w.tenant(0, "acme")?;
+            w.rows(0, "z.last", 1)?;
+            w.rows(0, "public.orders", 2)?;
+            w.rows(0, "a.first", 3)?;
+            Ok(())
+        };
+        c.complete(
+            "new9",
+            "2026-01-02T00:00:01.000Z",
+            1,
+            1,
+            1,
+            "{}",
+            &[],
+            &mut contents,
+        )
+        .unwrap();
+        assert_eq!(c.artifacts_of("new9").unwrap()[0].blake3, digest);
+        let tables: Vec<String> = c
+            .tenant_rows_of("new9")
+            .unwrap()
+            .into_iter()
+            .map(|(_, t, _)| t)
+            .collect();
+        assert_eq!(tables, ["a.first", "public.orders", "z.last"]);
+        assert_eq!(tenant_ids(&c, "acme"), ["new9", "full8", "tenants8"]);
     }
 
     #[test]

@@ -612,7 +612,8 @@ fn list_by_tenant_and_show_engine_facts() {
 /// are catalog rows, not part of its `details` text (one text of every
 /// tenant was the peak of the backup's memory). `list --tenant` and `show`
 /// answer from them, the same after `catalog rebuild` and after a catalog
-/// of the old layout (all of it in `details`) is opened and migrated.
+/// of schema 8 (rows keyed by the backup's text id) or of the old layout
+/// (all of it in `details`) is opened and migrated.
 #[test]
 fn tenant_contents_are_catalog_rows_kept_by_rebuild_and_migration() {
     let c = fixture();
@@ -676,24 +677,69 @@ fn tenant_contents_are_catalog_rows_kept_by_rebuild_and_migration() {
     assert!(engine.get("rows").is_none());
 
     // The manifests give the same rows, blob counts included.
-    let blob_counts = "SELECT group_concat(blobs) FROM backup_artifacts WHERE backup_id = ?1";
+    let blob_counts = "SELECT group_concat(a.blobs) FROM backup_keys k \
+        JOIN backup_artifacts a ON a.backup = k.num WHERE k.backup_id = ?1";
     let counted = sql(blob_counts);
     assert!(counted.split(',').all(|n| n != "0"), "{counted}");
     v.ok(&["catalog", "rebuild"]);
     assert_eq!(answers(), before);
     assert_eq!(sql(blob_counts), counted);
 
+    // A catalog of schema 8: the rows keyed by the backup's id, names and
+    // digests as text.
+    let db = rusqlite::Connection::open(&catalog).unwrap();
+    db.execute_batch(
+        "CREATE TABLE a8 (backup_id TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+             name TEXT NOT NULL, format TEXT NOT NULL, size INTEGER NOT NULL, blake3 TEXT NOT NULL, blobs INTEGER NOT NULL,
+             PRIMARY KEY (backup_id, seq)) WITHOUT ROWID;
+         CREATE TABLE t8 (backup_id TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+             tenant TEXT NOT NULL, PRIMARY KEY (backup_id, seq)) WITHOUT ROWID;
+         CREATE TABLE r8 (backup_id TEXT NOT NULL REFERENCES backups (id) ON DELETE CASCADE, tenant_seq INTEGER NOT NULL,
+             tbl TEXT NOT NULL, rows INTEGER NOT NULL, PRIMARY KEY (backup_id, tenant_seq, tbl)) WITHOUT ROWID;
+         INSERT INTO a8 SELECT k.backup_id, a.seq, n.name, f.name, a.size, lower(hex(a.blake3)), a.blobs
+             FROM backup_artifacts a JOIN backup_keys k ON k.num = a.backup JOIN names n ON n.id = a.name JOIN names f ON f.id = a.format;
+         INSERT INTO t8 SELECT k.backup_id, t.seq, n.name
+             FROM backup_tenants t JOIN backup_keys k ON k.num = t.backup JOIN names n ON n.id = t.tenant;
+         INSERT INTO r8 SELECT k.backup_id, r.tenant_seq, n.name, r.rows
+             FROM backup_tenant_rows r JOIN backup_keys k ON k.num = r.backup JOIN names n ON n.id = r.tbl;
+         DROP TABLE backup_tenant_rows; DROP TABLE backup_tenants; DROP TABLE backup_artifacts;
+         DROP TABLE backup_keys; DROP TABLE names;
+         ALTER TABLE a8 RENAME TO backup_artifacts; ALTER TABLE t8 RENAME TO backup_tenants;
+         ALTER TABLE r8 RENAME TO backup_tenant_rows;
+         CREATE INDEX backup_tenants_tenant ON backup_tenants (tenant, backup_id);
+         PRAGMA user_version = 8;",
+    )
+    .unwrap();
+    drop(db);
+    assert_eq!(answers(), before);
+    assert_eq!(sql(blob_counts), counted);
+    assert_eq!(
+        sql(
+            "SELECT group_concat(DISTINCT typeof(a.blake3)) FROM backup_keys k \
+             JOIN backup_artifacts a ON a.backup = k.num WHERE k.backup_id = ?1"
+        ),
+        "blob"
+    );
+
     // A catalog of the old layout: schema 7, everything in `details`.
     let db = rusqlite::Connection::open(&catalog).unwrap();
     db.execute_batch(
         "UPDATE backups SET details = json_set(details,
-            '$.tenants', json((SELECT json_group_array(tenant) FROM (SELECT tenant FROM backup_tenants WHERE backup_id = backups.id ORDER BY seq))),
+            '$.tenants', json((SELECT json_group_array(tenant) FROM (SELECT n.name AS tenant FROM backup_keys k
+                                 JOIN backup_tenants t ON t.backup = k.num JOIN names n ON n.id = t.tenant
+                                 WHERE k.backup_id = backups.id ORDER BY t.seq))),
             '$.artifacts', json((SELECT json_group_array(json_object('name', name, 'format', format, 'size', size, 'blake3', blake3, 'blobs', blobs))
-                                 FROM (SELECT * FROM backup_artifacts WHERE backup_id = backups.id ORDER BY seq))),
-            '$.engine.rows', json((SELECT json_group_object(t.tenant, json((SELECT json_group_object(tbl, rows) FROM backup_tenant_rows r
-                                                                         WHERE r.backup_id = t.backup_id AND r.tenant_seq = t.seq)))
-                                   FROM backup_tenants t WHERE t.backup_id = backups.id)));
+                                 FROM (SELECT n.name AS name, f.name AS format, a.size AS size, lower(hex(a.blake3)) AS blake3, a.blobs AS blobs
+                                       FROM backup_keys k JOIN backup_artifacts a ON a.backup = k.num
+                                       JOIN names n ON n.id = a.name JOIN names f ON f.id = a.format
+                                       WHERE k.backup_id = backups.id ORDER BY a.seq))),
+            '$.engine.rows', json((SELECT json_group_object(n.name, json((SELECT json_group_object(tn.name, r.rows) FROM backup_tenant_rows r
+                                                                         JOIN names tn ON tn.id = r.tbl
+                                                                         WHERE r.backup = t.backup AND r.tenant_seq = t.seq)))
+                                   FROM backup_keys k JOIN backup_tenants t ON t.backup = k.num JOIN names n ON n.id = t.tenant
+                                   WHERE k.backup_id = backups.id)));
          DROP TABLE backup_tenant_rows; DROP TABLE backup_tenants; DROP TABLE backup_artifacts;
+         DROP TABLE backup_keys; DROP TABLE names;
          PRAGMA user_version = 7;",
     )
     .unwrap();
@@ -702,7 +748,8 @@ fn tenant_contents_are_catalog_rows_kept_by_rebuild_and_migration() {
     assert_eq!(answers(), before);
     assert!(!sql("SELECT details FROM backups WHERE id = ?1").contains("tenant-acme"));
     assert_eq!(
-        sql("SELECT CAST(count(*) AS TEXT) FROM backup_tenant_rows WHERE backup_id = ?1"),
+        sql("SELECT CAST(count(*) AS TEXT) FROM backup_keys k \
+             JOIN backup_tenant_rows r ON r.backup = k.num WHERE k.backup_id = ?1"),
         (rows.as_object().unwrap().len()).to_string()
     );
 }
