@@ -2487,14 +2487,7 @@ mod tests {
             .unwrap();
         assert!(plan.contains("backup_tenants_tenant"), "{plan}");
         // A backup's rows go with it.
-        let key: i64 = c
-            .conn
-            .query_row(
-                "SELECT num FROM backup_keys WHERE backup_id = 'tenants1'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let key = backup_key(&c, "tenants1");
         c.conn
             .execute(
                 "INSERT INTO backup_targets VALUES ('tenants1', 'local')",
@@ -2504,6 +2497,17 @@ mod tests {
         assert_eq!(rows_of_key(&c, key), [1, 2, 2, 3]);
         c.forget_backup_on("tenants1", "local").unwrap();
         assert_eq!(rows_of_key(&c, key), [0, 0, 0, 0]);
+    }
+
+    /// Backup `id`'s key in its contents rows (`backup_keys.num`).
+    fn backup_key(c: &Catalog, id: &str) -> i64 {
+        c.conn
+            .query_row(
+                "SELECT num FROM backup_keys WHERE backup_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
     }
 
     /// How many rows of `backup_keys`, `backup_artifacts`, `backup_tenants`
@@ -2651,16 +2655,10 @@ mod tests {
         eprintln!("catalog bytes per tenant per backup: {per_tenant}");
         assert!(per_tenant <= 150, "{per_tenant} bytes a tenant");
         // Deleting a backup deletes its rows, and only its.
-        let key = |c: &Catalog, id: &str| -> i64 {
-            c.conn
-                .query_row(
-                    "SELECT num FROM backup_keys WHERE backup_id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .unwrap()
-        };
-        let (second, third) = (key(&c, "1123456789abcdef"), key(&c, "2123456789abcdef"));
+        let (second, third) = (
+            backup_key(&c, "1123456789abcdef"),
+            backup_key(&c, "2123456789abcdef"),
+        );
         assert_eq!(rows_of_key(&c, second), [1, 2000, 2000, 6000]);
         c.forget_backup_on("1123456789abcdef", "local").unwrap();
         assert_eq!(rows_of_key(&c, second), [0, 0, 0, 0]);

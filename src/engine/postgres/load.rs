@@ -1904,12 +1904,35 @@ impl Loader<'_, '_> {
         order.sort_by_key(|&k| std::cmp::Reverse(priority[k]));
         let mut state = vec![S::Waiting; units.len()];
         let (mut running, mut done, mut next) = (0, 0, 0);
-        // COPY segments that ended while the reader read on: a table whose
-        // rows are all in must count as loaded before the first choice.
-        while let Ok(d) = pool.done.try_recv() {
-            pool.finished(d)?;
-        }
-        while done < units.len() {
+        let mut ended: Option<Done> = None;
+        loop {
+            // Everything that ended by now before the next choice: the
+            // statement waited for, and COPY segments that ended while the
+            // reader read on (a table whose rows are all in must count as
+            // loaded, the first choice included).
+            let waited = ended.is_some();
+            while let Some(d) = ended.take().or_else(|| pool.done.try_recv().ok()) {
+                let id = d.id;
+                pool.finished(d)?;
+                if let Some(id) = id {
+                    state[id] = S::Done;
+                    running -= 1;
+                    done += 1;
+                }
+            }
+            if waited {
+                if let Some(p) = &self.opts.progress {
+                    p.items("statements", before + done as u64, Some(total));
+                    // A heartbeat: the periodic line of a phase without bytes.
+                    p.advance(0);
+                }
+            }
+            if done == units.len() {
+                break;
+            }
+            while next < units.len() && state[order[next]] != S::Waiting {
+                next += 1;
+            }
             let mut i = next;
             while i < units.len() && running + pool.outstanding < self.jobs {
                 let k = order[i];
@@ -1928,29 +1951,11 @@ impl Loader<'_, '_> {
                 }
                 i += 1;
             }
-            // Everything that ended by now, before the next choice.
-            let mut first = Some(
+            ended = Some(
                 pool.done
                     .recv()
                     .map_err(|_| anyhow!("the restore's worker connections stopped"))?,
             );
-            while let Some(d) = first.take().or_else(|| pool.done.try_recv().ok()) {
-                let id = d.id;
-                pool.finished(d)?;
-                if let Some(id) = id {
-                    state[id] = S::Done;
-                    running -= 1;
-                    done += 1;
-                }
-            }
-            if let Some(p) = &self.opts.progress {
-                p.items("statements", before + done as u64, Some(total));
-                // A heartbeat: the periodic line of a phase without bytes.
-                p.advance(0);
-            }
-            while next < units.len() && state[order[next]] != S::Waiting {
-                next += 1;
-            }
         }
         Ok(())
     }
