@@ -128,10 +128,13 @@ pub trait ContentsSink {
         blake3: &str,
         blobs: u64,
     ) -> Result<()>;
-    /// The tenant at position `seq`.
-    fn tenant(&mut self, seq: usize, tenant: &str) -> Result<()>;
-    /// `rows` rows of `table` for the tenant at position `tenant_seq`.
-    fn rows(&mut self, tenant_seq: usize, table: &str, rows: u64) -> Result<()>;
+    /// The tables of the row counts, once, before the tenants (when the
+    /// backup counts rows).
+    fn tables(&mut self, tables: &[String]) -> Result<()>;
+    /// The tenant at position `seq`, and its rows per table in the order of
+    /// [`tables`](Self::tables) (`None` for a table without a count), when
+    /// the backup counts rows.
+    fn tenant(&mut self, seq: usize, tenant: &str, rows: Option<&[Option<u64>]>) -> Result<()>;
 }
 
 impl Contents {
@@ -151,23 +154,29 @@ impl Contents {
             seq += 1;
             Ok(())
         })?;
-        for (i, t) in tenants.iter().enumerate() {
-            w.tenant(i, t)?;
-        }
-        if let Some(rows) = self.rows.as_mut() {
-            anyhow::ensure!(
-                rows.len() == tenants.len(),
-                "{} count records for {} tenants",
-                rows.len(),
-                tenants.len()
-            );
-            rows.for_each(|i, columns, counts| {
-                for (table, n) in columns.iter().zip(counts) {
-                    w.rows(i, table, *n)?;
-                }
-                Ok(())
-            })?;
-        }
+        let Some(rows) = self.rows.as_mut() else {
+            for (i, t) in tenants.iter().enumerate() {
+                w.tenant(i, t, None)?;
+            }
+            return Ok(());
+        };
+        anyhow::ensure!(
+            rows.len() == tenants.len(),
+            "{} count records for {} tenants",
+            rows.len(),
+            tenants.len()
+        );
+        let mut counts = Vec::new();
+        let mut declared = false;
+        rows.for_each(|i, columns, n| {
+            if !declared {
+                w.tables(columns)?;
+                declared = true;
+            }
+            counts.clear();
+            counts.extend(n.iter().map(|&n| Some(n)));
+            w.tenant(i, &tenants[i], Some(&counts))
+        })?;
         Ok(())
     }
 }
