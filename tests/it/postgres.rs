@@ -885,3 +885,38 @@ fn an_all_tenants_backup_that_cannot_spill_fails_cleanly() {
     v.backup(&["db", "--tenant", "acme"]);
     assert_eq!(v.manifests(), 1);
 }
+
+/// The one-pass export reads its tables on two connections of its own in
+/// the export's snapshot; a role that may hold only one connection
+/// (CONNECTION LIMIT 1) gets the same artifacts, read on its first.
+#[test]
+fn all_tenants_on_one_connection_when_no_more_are_allowed() {
+    let c = fixture();
+    let v = vault(&c);
+    let artifacts = |id: &str| -> Vec<(String, String)> {
+        v.json(&["show", id])["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap().to_string(),
+                    a["blake3"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let lanes = v.backup(&["db", "--all-tenants"]);
+    c.psql("app", "ALTER ROLE backup CONNECTION LIMIT 1");
+    let o = v.run(&["-vv", "backup", "db", "--all-tenants"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("tenant export on one connection"),
+        "{}",
+        stderr(&o)
+    );
+    let one = v.json(&["list"])[0]["id"].as_str().unwrap().to_string();
+    assert_ne!(one, lanes);
+    assert_eq!(artifacts(&lanes).len(), TENANTS.len());
+    assert_eq!(artifacts(&one), artifacts(&lanes));
+}

@@ -228,6 +228,32 @@ impl ConnInfo {
         cmd
     }
 
+    /// Connects on a runtime of the calling thread's own: the connection
+    /// is driven only inside that runtime's `block_on`, on this thread, so
+    /// a COPY's messages reach their reader without a hand-over between
+    /// threads (the storage runtime's I/O thread would read the socket and
+    /// wake the reader for every few rows).
+    pub fn connect_on_this_thread(&self) -> Result<(tokio::runtime::Runtime, Client)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let config = self.config.clone();
+        let display = self.display();
+        let client = rt.block_on(async move {
+            let (client, conn) = config.connect(NoTls).await.map_err(|e| {
+                Failure::new(ExitStatus::Failure, format!("cannot connect to {display}: {}.", pg_error(&e)))
+                    .with_remedy("Check the URL, that the server is running and accepts this user, and the password (password_file, PGPASSWORD or PGPASSFILE).")
+            })?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("PostgreSQL connection ended: {e}");
+                }
+            });
+            Ok::<_, anyhow::Error>(client)
+        })?;
+        Ok((rt, client))
+    }
+
     /// Connects; the connection is driven on the storage runtime.
     pub fn connect(&self) -> Result<Arc<Client>> {
         let config = self.config.clone();

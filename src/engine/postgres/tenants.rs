@@ -301,12 +301,12 @@ fn artifact_header(tenant: &str) -> String {
 }
 
 /// Every table's rows spilled in the tenant column's byte order (in the
-/// order of `tables`): on `client` and, when the server exports its
-/// snapshot, on a second connection in the same snapshot, the tables
-/// shared out by size, each connection read (and its rows sorted) by a
-/// thread of its own, so the server's COPY and vaultctl's sort run on both
-/// cores. Without the second connection (it cannot connect, or export the
-/// snapshot) all go through `client`.
+/// order of `tables`): when the server exports its snapshot, on two new
+/// connections in that snapshot, the tables shared out by size, each
+/// connection read (and its rows sorted) by a thread of its own that also
+/// drives its socket ([`ConnInfo::connect_on_this_thread`]), so the
+/// server's COPY and vaultctl's sort run on both cores. Without the
+/// snapshot or the connections, all go through `client`.
 fn spill_tables(
     client: &Client,
     conn: &ConnInfo,
@@ -314,16 +314,16 @@ fn spill_tables(
     tenants: &Tenants,
     dir: &std::path::Path,
 ) -> Result<Vec<Spill>> {
-    let second = match second_connection(client, conn) {
-        Ok(c) => Some(c),
+    let lanes_open = match open_lanes(client, conn) {
+        Ok(l) => Some(l),
         Err(e) => {
             tracing::debug!("tenant export on one connection: {e:#}");
             None
         }
     };
-    // Largest first, each to the connection with less so far. A plain
-    // table without inheritance children is read with `COPY table`, a bit
-    // cheaper for the server than `COPY (SELECT …)` (same rows).
+    // Largest first, each to the lane with less so far. A plain table
+    // without inheritance children is read with `COPY table`, a bit cheaper
+    // for the server than `COPY (SELECT …)` (same rows).
     let mut sized: Vec<(i64, usize)> = Vec::with_capacity(tables.len());
     let mut plain = vec![false; tables.len()];
     for (i, t) in tables.iter().enumerate() {
@@ -339,7 +339,7 @@ fn spill_tables(
     sized.sort_by(|a, b| b.cmp(a));
     let mut lanes: [(i64, Vec<usize>); 2] = Default::default();
     for (size, i) in sized {
-        let lane = if second.is_some() && lanes[1].0 < lanes[0].0 {
+        let lane = if lanes_open.is_some() && lanes[1].0 < lanes[0].0 {
             1
         } else {
             0
@@ -347,35 +347,42 @@ fn spill_tables(
         lanes[lane].0 += size;
         lanes[lane].1.push(i);
     }
-    let run = |client: &Client, lane: &[usize]| -> Result<Vec<(usize, Spill)>> {
-        let mut out = Vec::with_capacity(lane.len());
-        for &i in lane {
-            let spill =
-                runtime().block_on(spill_table(client, &tables[i], plain[i], tenants, dir))?;
-            out.push((i, spill));
+    let Some([first, second]) = lanes_open else {
+        let mut spills = Vec::with_capacity(tables.len());
+        for (i, t) in tables.iter().enumerate() {
+            spills.push(runtime().block_on(spill_table(client, t, plain[i], tenants, dir))?);
         }
-        Ok(out)
+        return Ok(spills);
+    };
+    // One lane: its tables on its connection, then COMMIT.
+    let run = |(rt, c): Lane, lane: &[usize]| -> Result<Vec<(usize, Spill)>> {
+        rt.block_on(async {
+            let mut out = Vec::with_capacity(lane.len());
+            for &i in lane {
+                out.push((
+                    i,
+                    spill_table(&c, &tables[i], plain[i], tenants, dir).await?,
+                ));
+            }
+            c.batch_execute("COMMIT")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", pg_error(&e)))?;
+            Ok(out)
+        })
     };
     let (a, b) = std::thread::scope(|scope| {
-        let b = second.as_ref().map(|c| {
-            let (run, lane) = (&run, &lanes[1].1);
-            std::thread::Builder::new()
-                .name("vaultctl-copy".into())
-                .spawn_scoped(scope, move || run(c, lane))
-        });
-        let a = run(client, &lanes[0].1);
+        let b = std::thread::Builder::new()
+            .name("vaultctl-copy".into())
+            .spawn_scoped(scope, || run(second, &lanes[1].1));
+        let a = run(first, &lanes[0].1);
         let b = match b {
-            None => Ok(Vec::new()),
-            Some(Err(e)) => Err(e.into()),
-            Some(Ok(h)) => h
+            Err(e) => Err(e.into()),
+            Ok(h) => h
                 .join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the tenant export thread panicked"))),
         };
         (a, b)
     });
-    if let Some(c) = &second {
-        execute(c, "COMMIT")?;
-    }
     let mut spills: Vec<Option<Spill>> = tables.iter().map(|_| None).collect();
     for (i, s) in a?.into_iter().chain(b?) {
         spills[i] = Some(s);
@@ -386,18 +393,27 @@ fn spill_tables(
         .collect())
 }
 
-/// A second connection in `client`'s snapshot (`pg_export_snapshot`).
-fn second_connection(client: &Client, conn: &ConnInfo) -> Result<Arc<Client>> {
+/// A connection of a spill lane and the runtime of the thread that drives it.
+type Lane = (tokio::runtime::Runtime, Client);
+
+/// Two connections in `client`'s snapshot (`pg_export_snapshot`), one per
+/// spill lane, each on a runtime of its own
+/// ([`ConnInfo::connect_on_this_thread`]; the runtime moves to the lane's
+/// thread with it).
+fn open_lanes(client: &Client, conn: &ConnInfo) -> Result<[Lane; 2]> {
     let snapshot: String = query(client, "SELECT pg_export_snapshot()", &[])?[0].get(0);
-    let second = conn.connect()?;
-    execute(
-        &second,
-        &format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
-            quote_literal(&snapshot)
-        ),
-    )?;
-    Ok(second)
+    let in_snapshot = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+        quote_literal(&snapshot)
+    );
+    let open = || -> Result<Lane> {
+        let (rt, c) = conn.connect_on_this_thread()?;
+        rt.block_on(c.batch_execute(&in_snapshot)).map_err(|e| {
+            anyhow::anyhow!("joining the export's snapshot failed: {}", pg_error(&e))
+        })?;
+        Ok((rt, c))
+    };
+    Ok([open()?, open()?])
 }
 
 /// The rows of `t` of every one of `tenants`, sorted by tenant, in an
