@@ -237,39 +237,27 @@ impl ConnInfo {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let config = self.config.clone();
-        let display = self.display();
-        let client = rt.block_on(async move {
-            let (client, conn) = config.connect(NoTls).await.map_err(|e| {
-                Failure::new(ExitStatus::Failure, format!("cannot connect to {display}: {}.", pg_error(&e)))
-                    .with_remedy("Check the URL, that the server is running and accepts this user, and the password (password_file, PGPASSWORD or PGPASSFILE).")
-            })?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!("PostgreSQL connection ended: {e}");
-                }
-            });
-            Ok::<_, anyhow::Error>(client)
-        })?;
+        let client = rt.block_on(self.connect_here())?;
         Ok((rt, client))
     }
 
     /// Connects; the connection is driven on the storage runtime.
     pub fn connect(&self) -> Result<Arc<Client>> {
-        let config = self.config.clone();
-        let display = self.display();
-        runtime().block_on(async move {
-            let (client, conn) = config.connect(NoTls).await.map_err(|e| {
-                Failure::new(ExitStatus::Failure, format!("cannot connect to {display}: {}.", pg_error(&e)))
-                    .with_remedy("Check the URL, that the server is running and accepts this user, and the password (password_file, PGPASSWORD or PGPASSFILE).")
-            })?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!("PostgreSQL connection ended: {e}");
-                }
-            });
-            Ok::<_, anyhow::Error>(Arc::new(client))
-        })
+        Ok(Arc::new(runtime().block_on(self.connect_here())?))
+    }
+
+    /// Connects, the connection driven by a task of the runtime this runs on.
+    async fn connect_here(&self) -> Result<Client> {
+        let (client, conn) = self.config.connect(NoTls).await.map_err(|e| {
+            Failure::new(ExitStatus::Failure, format!("cannot connect to {}: {}.", self.display(), pg_error(&e)))
+                .with_remedy("Check the URL, that the server is running and accepts this user, and the password (password_file, PGPASSWORD or PGPASSFILE).")
+        })?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("PostgreSQL connection ended: {e}");
+            }
+        });
+        Ok(client)
     }
 }
 
