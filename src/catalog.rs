@@ -1577,9 +1577,10 @@ impl<'t> ContentsWriter<'t> {
         let rows = body.engine.get("rows").and_then(|r| r.as_object());
         let per_tenant = |t: &str| rows.and_then(|r| r.get(t)).and_then(|t| t.as_object());
         let mut tables: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for t in &body.tenants {
             for table in per_tenant(t).into_iter().flat_map(|m| m.keys()) {
-                if !tables.contains(table) {
+                if seen.insert(table.as_str()) {
                     tables.push(table.clone());
                 }
             }
