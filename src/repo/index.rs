@@ -12,6 +12,8 @@
 //!   per entry: id[32] flags[1] offset u32 stored_len u32 raw_len u32
 //! ```
 
+use std::io::Write;
+
 use anyhow::{bail, Result};
 
 use super::keys::DedupKey;
@@ -73,27 +75,38 @@ pub struct IndexedPack {
     pub entries: Vec<PackEntry>,
 }
 
+/// The sealed index object of `packs`. The entries go through zstd as
+/// they are written and the result is sealed where it lies: besides the
+/// entries, only the compressed object is in memory (a first backup of
+/// millions of blobs held the plaintext, the compressed and two sealed
+/// copies at once).
 pub fn encode(packs: &[IndexedPack], key: &DedupKey) -> Result<Vec<u8>> {
-    let mut plain = Vec::new();
-    plain.extend_from_slice(INDEX_MAGIC);
-    plain.extend_from_slice(&(packs.len() as u32).to_le_bytes());
+    let entries: usize = packs.iter().map(|p| p.entries.len()).sum();
+    // Room for the whole object: ids do not compress, so it is about the
+    // plaintext's size (the nonce, zstd's few bytes and the tag on top).
+    let mut out = Vec::with_capacity(1024 + packs.len() * PACK_LEN + entries * ENTRY_LEN);
+    out.resize(super::keys::SEAL_NONCE, 0);
+    let mut z = zstd::stream::write::Encoder::new(out, 3)?;
+    z.write_all(INDEX_MAGIC)?;
+    z.write_all(&(packs.len() as u32).to_le_bytes())?;
+    let mut entry = [0u8; ENTRY_LEN];
     for p in packs {
-        let raw = hex::decode(&p.name)?;
-        if raw.len() != 32 {
+        let mut raw = [0u8; 32];
+        if p.name.len() != 64 || hex::decode_to_slice(&p.name, &mut raw).is_err() {
             bail!("bad pack name {}", p.name);
         }
-        plain.extend_from_slice(&raw);
-        plain.extend_from_slice(&(p.entries.len() as u32).to_le_bytes());
+        z.write_all(&raw)?;
+        z.write_all(&(p.entries.len() as u32).to_le_bytes())?;
         for e in &p.entries {
-            plain.extend_from_slice(&e.id);
-            plain.push(e.flags);
-            plain.extend_from_slice(&e.offset.to_le_bytes());
-            plain.extend_from_slice(&e.stored_len.to_le_bytes());
-            plain.extend_from_slice(&e.raw_len.to_le_bytes());
+            entry[..32].copy_from_slice(&e.id);
+            entry[32] = e.flags;
+            entry[33..37].copy_from_slice(&e.offset.to_le_bytes());
+            entry[37..41].copy_from_slice(&e.stored_len.to_le_bytes());
+            entry[41..45].copy_from_slice(&e.raw_len.to_le_bytes());
+            z.write_all(&entry)?;
         }
     }
-    let compressed = zstd::bulk::compress(&plain, 3)?;
-    Ok(key.seal(&compressed))
+    Ok(key.seal_in_place(z.finish()?))
 }
 
 /// Bytes of one entry in the plaintext.
@@ -189,6 +202,49 @@ mod tests {
         let stored = encode(&packs, &key).unwrap();
         assert_eq!(decode(&stored, &key).unwrap(), packs);
         assert!(decode(&stored, &DedupKey::generate()).is_err());
+    }
+
+    /// Many packs and entries (streamed through zstd, sealed in place)
+    /// decode to the same packs; an object written the way earlier
+    /// versions wrote it (the plaintext compressed whole) still decodes.
+    #[test]
+    fn a_large_index_streams_and_old_objects_still_decode() {
+        let key = DedupKey::generate();
+        let packs: Vec<IndexedPack> = (0..40u32)
+            .map(|p| IndexedPack {
+                name: hex::encode(blake3::hash(&p.to_le_bytes()).as_bytes()),
+                entries: (0..2_500u32)
+                    .map(|i| PackEntry {
+                        id: *blake3::hash(&(p * 10_000 + i).to_le_bytes()).as_bytes(),
+                        flags: (i % 2) as u8,
+                        raw_len: i * 7,
+                        stored_len: i * 3,
+                        offset: i * 40,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let stored = encode(&packs, &key).unwrap();
+        assert_eq!(decode(&stored, &key).unwrap(), packs);
+        let mut plain = INDEX_MAGIC.to_vec();
+        plain.extend_from_slice(&1u32.to_le_bytes());
+        plain.extend_from_slice(&hex::decode(&packs[0].name).unwrap());
+        plain.extend_from_slice(&1u32.to_le_bytes());
+        let e = &packs[0].entries[1];
+        plain.extend_from_slice(&e.id);
+        plain.push(e.flags);
+        for n in [e.offset, e.stored_len, e.raw_len] {
+            plain.extend_from_slice(&n.to_le_bytes());
+        }
+        let old = key.seal(&zstd::bulk::compress(&plain, 3).unwrap());
+        let decoded = decode(&old, &key).unwrap();
+        assert_eq!(decoded[0].name, packs[0].name);
+        assert_eq!(decoded[0].entries, std::slice::from_ref(e));
+        let bad = IndexedPack {
+            name: "xy".repeat(32),
+            entries: Vec::new(),
+        };
+        assert!(encode(&[bad], &key).is_err());
     }
 
     #[test]

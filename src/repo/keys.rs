@@ -18,6 +18,11 @@ use rand::RngCore;
 
 use crate::error::{fail, ExitStatus, Failure};
 
+/// Bytes of the nonce that starts sealed metadata.
+pub const SEAL_NONCE: usize = 24;
+/// Bytes of the authentication tag that ends it.
+const SEAL_TAG: usize = 16;
+
 /// The repository's dedup key and its derived sub-keys.
 #[derive(Clone)]
 pub struct DedupKey {
@@ -99,16 +104,27 @@ impl DedupKey {
     /// Encrypts metadata (indexes, manifest headers): XChaCha20-Poly1305,
     /// output = 24-byte random nonce || ciphertext+tag.
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(SEAL_NONCE + plaintext.len() + SEAL_TAG);
+        buf.extend_from_slice(&[0u8; SEAL_NONCE]);
+        buf.extend_from_slice(plaintext);
+        self.seal_in_place(buf)
+    }
+
+    /// [`seal`](Self::seal) of the plaintext that follows [`SEAL_NONCE`]
+    /// bytes of room at the start of `buf`, encrypted where it lies: no
+    /// second copy of a large object (an index of millions of blobs).
+    pub fn seal_in_place(&self, mut buf: Vec<u8>) -> Vec<u8> {
+        use chacha20poly1305::aead::AeadInPlace;
+        assert!(buf.len() >= SEAL_NONCE, "no room for the nonce");
         let cipher = XChaCha20Poly1305::new((&self.metadata).into());
-        let mut nonce = [0u8; 24];
+        let mut nonce = [0u8; SEAL_NONCE];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ct = cipher
-            .encrypt(XNonce::from_slice(&nonce), plaintext)
+        let tag = cipher
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), b"", &mut buf[SEAL_NONCE..])
             .expect("encryption cannot fail");
-        let mut out = Vec::with_capacity(24 + ct.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out
+        buf[..SEAL_NONCE].copy_from_slice(&nonce);
+        buf.extend_from_slice(&tag);
+        buf
     }
 
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>> {
@@ -368,6 +384,12 @@ mod tests {
         bad[30] ^= 1;
         assert!(k.open(&bad).is_err());
         assert!(DedupKey::generate().open(&s).is_err());
+        // Sealed in place: the same format, the room for the nonce used.
+        let mut buf = vec![0u8; SEAL_NONCE];
+        buf.extend_from_slice(&[7u8; 100_000]);
+        let s = k.seal_in_place(buf);
+        assert_eq!(s.len(), SEAL_NONCE + 100_000 + SEAL_TAG);
+        assert_eq!(k.open(&s).unwrap(), vec![7u8; 100_000]);
     }
 
     #[test]
