@@ -408,10 +408,17 @@ pub fn run(
     packs.extend(collected.packs.iter().map(|p| p.name.clone()));
     packs.sort();
     packs.dedup();
-    // Every distinct blob id, 32 bytes each (not hex strings).
-    let mut blobs: Vec<BlobId> = collected.blob_ids.clone();
-    blobs.sort_unstable();
-    blobs.dedup();
+    // The blob ids' positions in id order (4 bytes a blob, not a sorted
+    // copy of the ids): the header lists each distinct id once, in order.
+    let ids = &collected.blob_ids;
+    let mut order: Vec<u32> =
+        (0..u32::try_from(ids.len()).context("over 4 billion blobs")?).collect();
+    order.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
+    let distinct = 1 + order
+        .windows(2)
+        .filter(|w| ids[w[0] as usize] != ids[w[1] as usize])
+        .count();
+    let distinct = if order.is_empty() { 0 } else { distinct };
     let finished_at = crate::clock::now_rfc3339();
     let duration_ms = started.elapsed().as_millis() as u64;
     let header = Header {
@@ -434,7 +441,6 @@ pub fn run(
     let mut rows = source.take_rows();
     let tenants = source.tenants();
     let artifact_count = artifacts.len();
-    let ids = &collected.blob_ids;
     let encoded = {
         let mut facts = WithCounts::new(&engine);
         if let Some(rows) = rows.as_mut() {
@@ -450,7 +456,7 @@ pub fn run(
         // the targets from an unnamed file, never whole in memory.
         manifest::encode_spooled(
             &header,
-            HeaderBlobs::Ids(&blobs),
+            HeaderBlobs::Ordered { ids, order: &order },
             &parts,
             &repo.dedup,
             &repo.recipients,
@@ -487,7 +493,7 @@ pub fn run(
         targets: names,
         failed_targets: failed,
         artifacts: artifact_count,
-        blobs: blobs.len(),
+        blobs: distinct,
         new_blobs: collected.new_blobs,
         finished_at,
         details,

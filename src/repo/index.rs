@@ -106,7 +106,7 @@ pub fn encode(packs: &[IndexedPack], key: &DedupKey) -> Result<Vec<u8>> {
             z.write_all(&entry)?;
         }
     }
-    Ok(key.seal_in_place(z.finish()?))
+    Ok(key.seal_in_place(z.finish()?, 0))
 }
 
 /// Bytes of one entry in the plaintext.

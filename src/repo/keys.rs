@@ -107,22 +107,23 @@ impl DedupKey {
         let mut buf = Vec::with_capacity(SEAL_NONCE + plaintext.len() + SEAL_TAG);
         buf.extend_from_slice(&[0u8; SEAL_NONCE]);
         buf.extend_from_slice(plaintext);
-        self.seal_in_place(buf)
+        self.seal_in_place(buf, 0)
     }
 
-    /// [`seal`](Self::seal) of the plaintext that follows [`SEAL_NONCE`]
-    /// bytes of room at the start of `buf`, encrypted where it lies: no
-    /// second copy of a large object (an index of millions of blobs).
-    pub fn seal_in_place(&self, mut buf: Vec<u8>) -> Vec<u8> {
+    /// [`seal`](Self::seal), where it lies, of the plaintext that follows
+    /// [`SEAL_NONCE`] bytes of room at offset `at` of `buf` (bytes before
+    /// `at` are left alone): no second copy of a large object (an index or
+    /// a manifest header of millions of blobs).
+    pub fn seal_in_place(&self, mut buf: Vec<u8>, at: usize) -> Vec<u8> {
         use chacha20poly1305::aead::AeadInPlace;
-        assert!(buf.len() >= SEAL_NONCE, "no room for the nonce");
+        assert!(buf.len() >= at + SEAL_NONCE, "no room for the nonce");
         let cipher = XChaCha20Poly1305::new((&self.metadata).into());
         let mut nonce = [0u8; SEAL_NONCE];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let tag = cipher
-            .encrypt_in_place_detached(XNonce::from_slice(&nonce), b"", &mut buf[SEAL_NONCE..])
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), b"", &mut buf[at + SEAL_NONCE..])
             .expect("encryption cannot fail");
-        buf[..SEAL_NONCE].copy_from_slice(&nonce);
+        buf[at..at + SEAL_NONCE].copy_from_slice(&nonce);
         buf.extend_from_slice(&tag);
         buf
     }
@@ -387,7 +388,7 @@ mod tests {
         // Sealed in place: the same format, the room for the nonce used.
         let mut buf = vec![0u8; SEAL_NONCE];
         buf.extend_from_slice(&[7u8; 100_000]);
-        let s = k.seal_in_place(buf);
+        let s = k.seal_in_place(buf, 0);
         assert_eq!(s.len(), SEAL_NONCE + 100_000 + SEAL_TAG);
         assert_eq!(k.open(&s).unwrap(), vec![7u8; 100_000]);
     }

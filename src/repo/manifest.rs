@@ -17,7 +17,7 @@
 //! therefore neither roll a name back to an older backup nor give a header
 //! another body.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::format;
@@ -153,6 +153,13 @@ pub struct BodyParts<'a, E: Serialize, A: Serialize> {
 pub enum HeaderBlobs<'a> {
     Hex(&'a [String]),
     Ids(&'a [super::pack::BlobId]),
+    /// `ids` in the order of `order` (positions in `ids`), each distinct id
+    /// once (a backup's blob ids in stream order, and their sorted
+    /// positions: 4 bytes a blob instead of a sorted copy of 32).
+    Ordered {
+        ids: &'a [super::pack::BlobId],
+        order: &'a [u32],
+    },
 }
 
 impl Serialize for HeaderBlobs<'_> {
@@ -164,6 +171,18 @@ impl Serialize for HeaderBlobs<'_> {
                 let mut seq = s.serialize_seq(Some(ids.len()))?;
                 for id in *ids {
                     seq.serialize_element(&hex::encode(id))?;
+                }
+                seq.end()
+            }
+            HeaderBlobs::Ordered { ids, order } => {
+                let mut seq = s.serialize_seq(None)?;
+                let mut last: Option<&super::pack::BlobId> = None;
+                for &i in *order {
+                    let id = &ids[i as usize];
+                    if last != Some(id) {
+                        seq.serialize_element(&hex::encode(id))?;
+                        last = Some(id);
+                    }
                 }
                 seq.end()
             }
@@ -337,11 +356,18 @@ fn encode_into<E: Serialize, A: Serialize, W: std::io::Write>(
             .map(serde_json::to_value)
             .transpose()?,
     };
-    let sealed = key.seal(&zstd::bulk::compress(&serde_json::to_vec(&sealed)?, 3)?);
-    let mut prefix = Vec::with_capacity(12 + sealed.len());
+    // The JSON goes through zstd as it is written, into the prefix, and is
+    // sealed there: one copy of a header of millions of blob ids, not four.
+    let mut prefix = Vec::new();
     prefix.extend_from_slice(MANIFEST_MAGIC);
-    prefix.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
-    prefix.extend_from_slice(&sealed);
+    prefix.extend_from_slice(&[0u8; 4]);
+    let at = prefix.len();
+    prefix.resize(at + super::keys::SEAL_NONCE, 0);
+    let mut z = zstd::stream::write::Encoder::new(prefix, 3)?;
+    serde_json::to_writer(&mut z, &sealed)?;
+    let mut prefix = key.seal_in_place(z.finish()?, at);
+    let len = u32::try_from(prefix.len() - at).context("the manifest header is over 4 GiB")?;
+    prefix[at - 4..at].copy_from_slice(&len.to_le_bytes());
     Ok((prefix, out))
 }
 
@@ -706,6 +732,28 @@ mod tests {
         let got = decode_header(&stored, &key, &h.id).unwrap();
         assert_eq!(got.blobs, h.blobs);
         assert_eq!(decode_body(&stored, &ids, &got).unwrap(), b);
+        // The ids in stream order with repeats, listed through their sorted
+        // positions: the same header.
+        let mut repeated = blob_ids.clone();
+        repeated.push(blob_ids[0]);
+        repeated.insert(0, blob_ids[blob_ids.len() - 1]);
+        let mut order: Vec<u32> = (0..repeated.len() as u32).collect();
+        order.sort_by_key(|&i| repeated[i as usize]);
+        let whole = BodyParts {
+            note: &b.note,
+            tenants: &b.tenants,
+            engine: &b.engine,
+            artifacts: &b.artifacts,
+        };
+        let ordered = HeaderBlobs::Ordered {
+            ids: &repeated,
+            order: &order,
+        };
+        let stored = encode_with(&header, ordered, &whole, &key, &r).unwrap();
+        assert_eq!(
+            plaintexts(&stored, &key, &ids),
+            plaintexts(&before, &key, &ids)
+        );
         // Row counts that are not one per tenant: refused, not written.
         let stored = encode_with(
             &header,
