@@ -408,17 +408,9 @@ pub fn run(
     packs.extend(collected.packs.iter().map(|p| p.name.clone()));
     packs.sort();
     packs.dedup();
-    // The blob ids' positions in id order (4 bytes a blob, not a sorted
-    // copy of the ids): the header lists each distinct id once, in order.
+    // Each distinct blob id once, by its position (4 bytes a blob).
     let ids = &collected.blob_ids;
-    let mut order: Vec<u32> =
-        (0..u32::try_from(ids.len()).context("over 4 billion blobs")?).collect();
-    order.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
-    let distinct = 1 + order
-        .windows(2)
-        .filter(|w| ids[w[0] as usize] != ids[w[1] as usize])
-        .count();
-    let distinct = if order.is_empty() { 0 } else { distinct };
+    let order = manifest::distinct_order(ids)?;
     let finished_at = crate::clock::now_rfc3339();
     let duration_ms = started.elapsed().as_millis() as u64;
     let header = Header {
@@ -493,7 +485,7 @@ pub fn run(
         targets: names,
         failed_targets: failed,
         artifacts: artifact_count,
-        blobs: distinct,
+        blobs: order.len(),
         new_blobs: collected.new_blobs,
         finished_at,
         details,

@@ -148,18 +148,26 @@ pub struct BodyParts<'a, E: Serialize, A: Serialize> {
     pub artifacts: &'a A,
 }
 
-/// The header's `blobs`: hex strings, or the ids themselves (written as
-/// the same hex strings; `header.blobs` is then not read).
+/// The header's `blobs`: hex strings, or ids given by their positions (a
+/// backup's blob ids in stream order and [`distinct_order`] of them: 4
+/// bytes a blob instead of a sorted copy of 32; written as the same hex
+/// strings, `header.blobs` is then not read).
 pub enum HeaderBlobs<'a> {
     Hex(&'a [String]),
-    Ids(&'a [super::pack::BlobId]),
-    /// `ids` in the order of `order` (positions in `ids`), each distinct id
-    /// once (a backup's blob ids in stream order, and their sorted
-    /// positions: 4 bytes a blob instead of a sorted copy of 32).
     Ordered {
         ids: &'a [super::pack::BlobId],
         order: &'a [u32],
     },
+}
+
+/// The positions in `ids` of its distinct ids, in id order (one position
+/// of an id that repeats).
+pub fn distinct_order(ids: &[super::pack::BlobId]) -> Result<Vec<u32>> {
+    let n = u32::try_from(ids.len()).context("over 4 billion blobs in one backup")?;
+    let mut order: Vec<u32> = (0..n).collect();
+    order.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
+    order.dedup_by(|a, b| ids[*a as usize] == ids[*b as usize]);
+    Ok(order)
 }
 
 impl Serialize for HeaderBlobs<'_> {
@@ -167,22 +175,10 @@ impl Serialize for HeaderBlobs<'_> {
         use serde::ser::SerializeSeq;
         match self {
             HeaderBlobs::Hex(v) => v.serialize(s),
-            HeaderBlobs::Ids(ids) => {
-                let mut seq = s.serialize_seq(Some(ids.len()))?;
-                for id in *ids {
-                    seq.serialize_element(&hex::encode(id))?;
-                }
-                seq.end()
-            }
             HeaderBlobs::Ordered { ids, order } => {
-                let mut seq = s.serialize_seq(None)?;
-                let mut last: Option<&super::pack::BlobId> = None;
+                let mut seq = s.serialize_seq(Some(order.len()))?;
                 for &i in *order {
-                    let id = &ids[i as usize];
-                    if last != Some(id) {
-                        seq.serialize_element(&hex::encode(id))?;
-                        last = Some(id);
-                    }
+                    seq.serialize_element(&hex::encode(ids[i as usize]))?;
                 }
                 seq.end()
             }
@@ -712,8 +708,7 @@ mod tests {
         }
         let mut engine = b.engine.clone();
         engine.as_object_mut().unwrap().remove("rows");
-        let mut distinct = blob_ids.clone();
-        distinct.sort();
+        let order = distinct_order(&blob_ids).unwrap();
         let mut header = h.clone();
         header.blobs.clear();
         let facts = WithCounts::new(&engine).with("rows", &mut counts, &b.tenants);
@@ -723,7 +718,11 @@ mod tests {
             engine: &facts,
             artifacts: &Artifacts::new(&mut spill, &blob_ids),
         };
-        let stored = encode_with(&header, HeaderBlobs::Ids(&distinct), &parts, &key, &r).unwrap();
+        let listed = HeaderBlobs::Ordered {
+            ids: &blob_ids,
+            order: &order,
+        };
+        let stored = encode_with(&header, listed, &parts, &key, &r).unwrap();
         assert_eq!(
             plaintexts(&stored, &key, &ids),
             plaintexts(&before, &key, &ids)
@@ -737,8 +736,8 @@ mod tests {
         let mut repeated = blob_ids.clone();
         repeated.push(blob_ids[0]);
         repeated.insert(0, blob_ids[blob_ids.len() - 1]);
-        let mut order: Vec<u32> = (0..repeated.len() as u32).collect();
-        order.sort_by_key(|&i| repeated[i as usize]);
+        let repeated_order = distinct_order(&repeated).unwrap();
+        assert_eq!(repeated_order.len(), blob_ids.len());
         let whole = BodyParts {
             note: &b.note,
             tenants: &b.tenants,
@@ -747,7 +746,7 @@ mod tests {
         };
         let ordered = HeaderBlobs::Ordered {
             ids: &repeated,
-            order: &order,
+            order: &repeated_order,
         };
         let stored = encode_with(&header, ordered, &whole, &key, &r).unwrap();
         assert_eq!(
@@ -757,7 +756,10 @@ mod tests {
         // Row counts that are not one per tenant: refused, not written.
         let stored = encode_with(
             &header,
-            HeaderBlobs::Ids(&distinct),
+            HeaderBlobs::Ordered {
+                ids: &blob_ids,
+                order: &order,
+            },
             &BodyParts {
                 note: &b.note,
                 tenants: &b.tenants,
