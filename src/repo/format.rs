@@ -73,6 +73,24 @@ pub fn metadata_ceiling(compressed: usize) -> u64 {
         .clamp(METADATA_PLAIN_FLOOR, MAX_METADATA_PLAIN)
 }
 
+/// Metadata (an index object, a manifest header) as `write` writes it,
+/// compressed with zstd on the way, appended to `out` and sealed there
+/// with `key` ([`DedupKey::seal_in_place`](super::keys::DedupKey::seal_in_place)):
+/// what `key.open` and [`decompress_metadata`] read back, with only the
+/// compressed bytes in memory (no plaintext or second sealed copy of an
+/// object of millions of blob ids).
+pub fn seal_metadata(
+    key: &super::keys::DedupKey,
+    mut out: Vec<u8>,
+    write: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<u8>> {
+    let at = out.len();
+    out.resize(at + super::keys::SEAL_NONCE, 0);
+    let mut z = zstd::stream::write::Encoder::new(out, 3)?;
+    write(&mut z)?;
+    Ok(key.seal_in_place(z.finish()?, at))
+}
+
 /// Decompresses a zstd stream read from storage, refusing to produce more
 /// than [`metadata_ceiling`] bytes (a zstd bomb fails here, after at most
 /// that much memory, instead of exhausting it). `what` names the object.

@@ -12,8 +12,6 @@
 //!   per entry: id[32] flags[1] offset u32 stored_len u32 raw_len u32
 //! ```
 
-use std::io::Write;
-
 use anyhow::{bail, Result};
 
 use super::keys::DedupKey;
@@ -75,38 +73,36 @@ pub struct IndexedPack {
     pub entries: Vec<PackEntry>,
 }
 
-/// The sealed index object of `packs`. The entries go through zstd as
-/// they are written and the result is sealed where it lies: besides the
-/// entries, only the compressed object is in memory (a first backup of
-/// millions of blobs held the plaintext, the compressed and two sealed
-/// copies at once).
+/// The sealed index object of `packs`, its entries compressed as they are
+/// written ([`super::format::seal_metadata`]): besides the entries, only
+/// the compressed object is in memory.
 pub fn encode(packs: &[IndexedPack], key: &DedupKey) -> Result<Vec<u8>> {
     let entries: usize = packs.iter().map(|p| p.entries.len()).sum();
     // Room for the whole object: ids do not compress, so it is about the
     // plaintext's size (the nonce, zstd's few bytes and the tag on top).
-    let mut out = Vec::with_capacity(1024 + packs.len() * PACK_LEN + entries * ENTRY_LEN);
-    out.resize(super::keys::SEAL_NONCE, 0);
-    let mut z = zstd::stream::write::Encoder::new(out, 3)?;
-    z.write_all(INDEX_MAGIC)?;
-    z.write_all(&(packs.len() as u32).to_le_bytes())?;
-    let mut entry = [0u8; ENTRY_LEN];
-    for p in packs {
-        let mut raw = [0u8; 32];
-        if p.name.len() != 64 || hex::decode_to_slice(&p.name, &mut raw).is_err() {
-            bail!("bad pack name {}", p.name);
+    let out = Vec::with_capacity(1024 + packs.len() * PACK_LEN + entries * ENTRY_LEN);
+    super::format::seal_metadata(key, out, |z| {
+        z.write_all(INDEX_MAGIC)?;
+        z.write_all(&(packs.len() as u32).to_le_bytes())?;
+        let mut entry = [0u8; ENTRY_LEN];
+        for p in packs {
+            let mut raw = [0u8; 32];
+            if p.name.len() != 64 || hex::decode_to_slice(&p.name, &mut raw).is_err() {
+                bail!("bad pack name {}", p.name);
+            }
+            z.write_all(&raw)?;
+            z.write_all(&(p.entries.len() as u32).to_le_bytes())?;
+            for e in &p.entries {
+                entry[..32].copy_from_slice(&e.id);
+                entry[32] = e.flags;
+                entry[33..37].copy_from_slice(&e.offset.to_le_bytes());
+                entry[37..41].copy_from_slice(&e.stored_len.to_le_bytes());
+                entry[41..45].copy_from_slice(&e.raw_len.to_le_bytes());
+                z.write_all(&entry)?;
+            }
         }
-        z.write_all(&raw)?;
-        z.write_all(&(p.entries.len() as u32).to_le_bytes())?;
-        for e in &p.entries {
-            entry[..32].copy_from_slice(&e.id);
-            entry[32] = e.flags;
-            entry[33..37].copy_from_slice(&e.offset.to_le_bytes());
-            entry[37..41].copy_from_slice(&e.stored_len.to_le_bytes());
-            entry[41..45].copy_from_slice(&e.raw_len.to_le_bytes());
-            z.write_all(&entry)?;
-        }
-    }
-    Ok(key.seal_in_place(z.finish()?, 0))
+        Ok(())
+    })
 }
 
 /// Bytes of one entry in the plaintext.

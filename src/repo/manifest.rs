@@ -352,16 +352,13 @@ fn encode_into<E: Serialize, A: Serialize, W: std::io::Write>(
             .map(serde_json::to_value)
             .transpose()?,
     };
-    // The JSON goes through zstd as it is written, into the prefix, and is
-    // sealed there: one copy of a header of millions of blob ids, not four.
-    let mut prefix = Vec::new();
-    prefix.extend_from_slice(MANIFEST_MAGIC);
+    // Sealed straight into the prefix, after its magic and length: one
+    // copy of a header of millions of blob ids, not four.
+    let mut prefix = MANIFEST_MAGIC.to_vec();
     prefix.extend_from_slice(&[0u8; 4]);
     let at = prefix.len();
-    prefix.resize(at + super::keys::SEAL_NONCE, 0);
-    let mut z = zstd::stream::write::Encoder::new(prefix, 3)?;
-    serde_json::to_writer(&mut z, &sealed)?;
-    let mut prefix = key.seal_in_place(z.finish()?, at);
+    let mut prefix =
+        format::seal_metadata(key, prefix, |w| Ok(serde_json::to_writer(w, &sealed)?))?;
     let len = u32::try_from(prefix.len() - at).context("the manifest header is over 4 GiB")?;
     prefix[at - 4..at].copy_from_slice(&len.to_le_bytes());
     Ok((prefix, out))
