@@ -166,13 +166,11 @@ impl Contents {
             rows.len(),
             tenants.len()
         );
+        if !rows.is_empty() {
+            w.tables(rows.columns())?;
+        }
         let mut counts = Vec::new();
-        let mut declared = false;
-        rows.for_each(|i, columns, n| {
-            if !declared {
-                w.tables(columns)?;
-                declared = true;
-            }
+        rows.for_each(|i, _, n| {
             counts.clear();
             counts.extend(n.iter().map(|&n| Some(n)));
             w.tenant(i, &tenants[i], Some(&counts))

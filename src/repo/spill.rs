@@ -284,6 +284,11 @@ impl CountTable {
         self.len == 0
     }
 
+    /// The names of a record's counts, in record order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
     /// Appends one record: a count per column, in column order.
     pub fn push(&mut self, counts: &[u64]) -> Result<()> {
         anyhow::ensure!(
