@@ -575,8 +575,7 @@ fn a_storage_error_at_any_operation_of_a_backup_fails_cleanly_or_is_survived() {
             Ok(out) => {
                 survived += 1;
                 println!(
-                    "  operation {k:2} ({}): completed on {:?}, failed on {:?}",
-                    f.ops()[k],
+                    "  {what}: completed on {:?}, failed on {:?}",
                     out.targets,
                     out.failed_targets
                         .iter()
