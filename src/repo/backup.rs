@@ -6,7 +6,13 @@
 //! puts results back in order and fills packs; two uploaders send sealed
 //! packs to all targets at once. Every queue between them is bounded, so
 //! memory depends on the queue sizes and the pack size, never on the size
-//! of the backup. The manifest is written last, and only after the source
+//! of the backup: what grows with its blobs goes to temporary files (the
+//! ids in stream order, their external sort, the uploaded packs' entries:
+//! [`super::spill`], [`super::extsort`]; the claims past a few hundred
+//! thousand: [`super::claims`]), and its index is written in objects of
+//! [`INDEX_ENTRIES`]. Only the manifest's sealed header, one hex id per
+//! distinct blob, is still whole in memory at the end (about 35 bytes a
+//! blob compressed). The manifest is written last, and only after the source
 //! reported success: a failed source leaves unreferenced packs, never a
 //! backup that looks complete.
 
@@ -22,14 +28,16 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::Serialize;
 
 use super::chunker::Chunker;
+use super::claims::Claims;
+use super::extsort::ExternalSorter;
 use super::format::{index_path, manifest_path, pack_path};
 use super::index::{self, IndexedPack};
 use super::index::{DedupLookup, IndexStore};
 use super::keys::DedupKey;
 use super::lock::{CommitError, Leases, RepoLock};
-use super::manifest::{self, Artifact, Body, Header, HeaderBlobs};
+use super::manifest::{self, Artifact, Body, Header, HeaderBlobs, SortedIds};
 use super::pack::{compress, BlobId, PackBuilder, SealedPack};
-use super::spill::{ArtifactRecord, ArtifactSpill, Artifacts, WithCounts};
+use super::spill::{ArtifactRecord, ArtifactSpill, Artifacts, IdSpool, PackSpool, WithCounts};
 use super::Repository;
 use crate::error::{ExitStatus, Failure};
 use crate::progress::Progress;
@@ -390,25 +398,29 @@ pub fn run(
 
     // Index before manifest: a manifest must never name an unindexed blob.
     // Both are committed only while our lock holds (RepoLock::commit_put).
-    let mut index_name = None;
-    if !collected.packs.is_empty() {
-        let encoded = Bytes::from(index::encode(&collected.packs, &repo.dedup)?);
+    // One index object per INDEX_ENTRIES entries, so neither its entries
+    // nor the object are ever more than a few MB in memory.
+    let mut index_names = Vec::new();
+    let mut packs: Vec<String> = collected.known_packs.into_iter().collect();
+    let mut uploaded = collected.packs;
+    uploaded.for_each_group(INDEX_ENTRIES, |group| {
+        let encoded = Bytes::from(index::encode(group, &repo.dedup)?);
         let name = super::format::content_name(&encoded);
         good = commit_everywhere(&lock, &good, &index_path(&name), encoded, &mut failed);
         if good.is_empty() {
             return Err(not_committed(id, &failed));
         }
-        index_name = Some(name);
+        index_names.push(name);
+        packs.extend(group.iter().map(|p| p.name.clone()));
+        Ok(())
+    })?;
+    if !index_names.is_empty() {
         phase(start, "index committed");
     }
-
-    let mut packs: Vec<String> = collected.known_packs.into_iter().collect();
-    packs.extend(collected.packs.iter().map(|p| p.name.clone()));
     packs.sort();
     packs.dedup();
-    // Each distinct blob id once, by its position (4 bytes a blob).
-    let ids = &collected.blob_ids;
-    let order = manifest::distinct_order(ids)?;
+    let mut ids = collected.blob_ids;
+    let distinct = SortedIds::new(collected.distinct.finish()?);
     let finished_at = crate::clock::now_rfc3339();
     let duration_ms = started.elapsed().as_millis() as u64;
     let header = Header {
@@ -440,13 +452,13 @@ pub fn run(
             note: &opts.note,
             tenants,
             engine: &facts,
-            artifacts: &Artifacts::new(&mut artifacts, ids),
+            artifacts: &Artifacts::new(&mut artifacts, &mut ids),
         };
         // Spooled: 10,000 tenants make a body of megabytes, streamed to
         // the targets from an unnamed file, never whole in memory.
         manifest::encode_spooled(
             &header,
-            HeaderBlobs::Ordered { ids, order: &order },
+            HeaderBlobs::Sorted(&distinct),
             &parts,
             &repo.dedup,
             &repo.recipients,
@@ -465,9 +477,12 @@ pub fn run(
     // Only now does the catalog learn the new packs, and only on the targets
     // where the backup was committed: it never trusts an index of a run
     // that did not commit there.
-    if let Some(name) = &index_name {
-        catalog.add_index(name, &collected.packs, &names)?;
-    }
+    // The groups again, as they were committed: one transaction each.
+    let mut objects = index_names.iter();
+    uploaded.for_each_group(INDEX_ENTRIES, |group| {
+        let name = objects.next().context("the index groups changed")?;
+        catalog.add_index(name, group, &names)
+    })?;
     let details = catalog_details(&engine).to_string();
     lock.release();
     crate::memtrace::mark("backup: catalog index written");
@@ -483,7 +498,7 @@ pub fn run(
         targets: names,
         failed_targets: failed,
         artifacts: artifact_count,
-        blobs: order.len(),
+        blobs: distinct.written(),
         new_blobs: collected.new_blobs,
         finished_at,
         details,
@@ -623,9 +638,11 @@ struct Done {
 
 struct Collected {
     /// Every chunk's blob id, in stream order (artifact after artifact).
-    blob_ids: Vec<BlobId>,
+    blob_ids: IdSpool,
+    /// The same ids, to list each once in id order.
+    distinct: ExternalSorter<BlobId>,
     known_packs: HashSet<String>,
-    packs: Vec<IndexedPack>,
+    packs: PackSpool,
     stored_bytes: u64,
     new_blobs: usize,
     failed_targets: Vec<FailedTarget>,
@@ -640,9 +657,10 @@ struct Shared {
     abort: AtomicBool,
     error: Mutex<Option<anyhow::Error>>,
     /// Blob ids this run has claimed for storing (so each is stored once).
-    claimed: Mutex<HashSet<BlobId>>,
+    claimed: Mutex<Claims>,
     failed_targets: Mutex<Vec<FailedTarget>>,
-    uploaded: Mutex<Vec<IndexedPack>>,
+    /// The packs uploaded so far and their entries.
+    uploaded: Mutex<PackSpool>,
     target_count: usize,
     /// Packs offered for dedup, checked once per run: present on every
     /// target of this backup?
@@ -706,6 +724,12 @@ struct Pipeline {
     uploaders: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// Entries of one index object a backup writes: about 6 MB of it and as
+/// much of its entries in memory at the end of a backup, whatever the
+/// backup's size (a 1 TB backup at the default chunk sizes writes one to
+/// sixteen objects). A few in unit tests, so their backups write several.
+const INDEX_ENTRIES: usize = if cfg!(test) { 3 } else { 1 << 17 };
+
 const WORKERS: usize = 2;
 const UPLOADERS: usize = 2;
 
@@ -723,9 +747,9 @@ impl Pipeline {
         let shared = Arc::new(Shared {
             abort: AtomicBool::new(false),
             error: Mutex::new(None),
-            claimed: Mutex::new(HashSet::new()),
+            claimed: Mutex::new(Claims::default()),
             failed_targets: Mutex::new(Vec::new()),
-            uploaded: Mutex::new(Vec::new()),
+            uploaded: Mutex::new(PackSpool::new()),
             target_count: stores.len(),
             pack_checked: Mutex::new(HashMap::new()),
             missing_packs: Mutex::new(Vec::new()),
@@ -849,9 +873,9 @@ impl Pipeline {
         if let Some(e) = lock(&self.shared.error).take() {
             return Err(e);
         }
-        let (blob_ids, known_packs, stored_bytes, new_blobs) =
+        let (blob_ids, distinct, known_packs, stored_bytes, new_blobs) =
             collected.ok_or_else(|| anyhow::anyhow!("the packing thread failed"))?;
-        let blobs = blob_ids.len() as u64;
+        let blobs = blob_ids.len();
         if blobs != sent {
             return Err(Failure::new(
                 ExitStatus::Failure,
@@ -861,10 +885,17 @@ impl Pipeline {
             .into());
         }
         let packs = std::mem::take(&mut *lock(&self.shared.uploaded));
+        let on_disk = lock(&self.shared.claimed).on_disk();
+        if on_disk > 0 {
+            tracing::debug!(
+                "{on_disk} of the blobs this backup stored are listed in a temporary database"
+            );
+        }
         let failed_targets = std::mem::take(&mut *lock(&self.shared.failed_targets));
         let missing_packs = std::mem::take(&mut *lock(&self.shared.missing_packs));
         Ok(Collected {
             blob_ids,
+            distinct,
             known_packs,
             packs,
             stored_bytes,
@@ -945,7 +976,7 @@ fn worker(
                 done.known_pack = Some(loc.pack);
             }
         }
-        if done.known_pack.is_none() && lock(&shared.claimed).insert(id) {
+        if done.known_pack.is_none() && lock(&shared.claimed).claim(&id)? {
             let (flags, compressed) = compress(&mut compressor, &job.data);
             done.new = Some((flags, compressed.unwrap_or(job.data)));
         }
@@ -956,7 +987,7 @@ fn worker(
     Ok(())
 }
 
-type CollectorResult = (Vec<BlobId>, HashSet<String>, u64, usize);
+type CollectorResult = (IdSpool, ExternalSorter<BlobId>, HashSet<String>, u64, usize);
 
 fn collector(
     rx: Receiver<Done>,
@@ -967,7 +998,8 @@ fn collector(
 ) -> Result<CollectorResult> {
     let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next = 0u64;
-    let mut blob_ids: Vec<BlobId> = Vec::new();
+    let mut blob_ids = IdSpool::new();
+    let mut distinct = ExternalSorter::new(super::extsort::RUN_LEN);
     let mut known = HashSet::new();
     let mut builder: Option<PackBuilder> = None;
     let mut stored_bytes = 0u64;
@@ -976,7 +1008,8 @@ fn collector(
         pending.insert(done.seq, done);
         while let Some(d) = pending.remove(&next) {
             next += 1;
-            blob_ids.push(d.id);
+            blob_ids.push(&d.id)?;
+            distinct.push(d.id)?;
             if let Some(p) = d.known_pack {
                 known.insert(p);
             }
@@ -1000,7 +1033,7 @@ fn collector(
     if let Some(b) = builder.take().filter(|b| !b.is_empty()) {
         let _ = packs.send(b.seal()?);
     }
-    Ok((blob_ids, known, stored_bytes, new_blobs))
+    Ok((blob_ids, distinct, known, stored_bytes, new_blobs))
 }
 
 /// Records a failed target once (two uploaders may see it fail at once).
@@ -1053,10 +1086,14 @@ fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
             return;
         }
         drop(failed);
-        lock(&shared.uploaded).push(IndexedPack {
+        let spooled = lock(&shared.uploaded).push(&IndexedPack {
             name: pack.name,
             entries: pack.entries,
         });
+        if let Err(e) = spooled {
+            shared.set_error(e);
+            return;
+        }
     }
 }
 
@@ -1164,6 +1201,93 @@ mod tests {
         let repo = Repository::open(&config, None).unwrap();
         let catalog = Catalog::open(&config.catalog).unwrap();
         (dir, config, repo, catalog)
+    }
+
+    /// Artifacts of given bytes, in order.
+    struct Streams(std::vec::IntoIter<Vec<u8>>);
+
+    impl Source for Streams {
+        fn kind(&self) -> &'static str {
+            "command"
+        }
+        fn next_artifact(&mut self) -> Result<Option<ArtifactStream>> {
+            Ok(self.0.next().map(|data| ArtifactStream {
+                name: "part".into(),
+                format: "stream".into(),
+                reader: Box::new(std::io::Cursor::new(data)),
+                finish: Box::new(|| Ok(())),
+            }))
+        }
+        fn metadata(&self) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+    }
+
+    /// A backup that repeats its chunks after its claims moved to disk and
+    /// writes more index entries than one object takes (both bounds are a
+    /// handful in unit tests): each distinct blob is stored once, listed
+    /// once in the header and in exactly one index object, and known to
+    /// the catalog; the body lists every chunk in stream order.
+    #[test]
+    fn repeats_past_the_claims_in_memory_are_stored_once_and_indexed_in_groups() {
+        let (dir, config, repo, mut catalog) = local_repository();
+        let d = dir.path();
+        // Ten blocks of incompressible bytes, each read six times.
+        let blocks: Vec<Vec<u8>> = (0..10).map(|k| data(200_000 + k).split_off(k)).collect();
+        let parts: Vec<Vec<u8>> = (0..60).map(|i| blocks[(i * 7) % 10].clone()).collect();
+        let opts = BackupOptions {
+            source: "cmd".into(),
+            tags: vec![],
+            note: None,
+            compression_level: 3,
+            pack_size: config.pack_size,
+        };
+        let out = run(
+            &repo,
+            &mut catalog,
+            &mut Streams(parts.clone().into_iter()),
+            &opts,
+            &Start::now(),
+            &crate::progress::Silent,
+        )
+        .unwrap();
+        let stored = std::fs::read(d.join("repo").join(manifest_path(&out.id))).unwrap();
+        let header = manifest::decode_header(&stored, &repo.dedup, &out.id).unwrap();
+        let ids = super::super::keys::load_identities(&d.join("id.txt")).unwrap();
+        let body = manifest::decode_body(&stored, &ids, &header).unwrap();
+        let distinct = header.blobs.len();
+        assert!(distinct >= 10, "{distinct} distinct blobs");
+        assert!(distinct > super::super::claims::RECENT);
+        assert_eq!(out.blobs, distinct);
+        assert_eq!(out.new_blobs, distinct, "each distinct blob stored once");
+        // Every artifact lists its chunks: the same list for the same bytes.
+        let lists: Vec<&Vec<String>> = body.artifacts.iter().map(|a| &a.blobs).collect();
+        assert_eq!(lists.len(), 60);
+        for (i, list) in lists.iter().enumerate() {
+            assert_eq!(*list, lists[i % 10], "artifact {i}");
+        }
+        let mut listed: Vec<String> = lists.iter().flat_map(|l| l.iter().cloned()).collect();
+        listed.sort();
+        listed.dedup();
+        assert_eq!(listed, header.blobs);
+        // The index objects: several, together each blob once.
+        let index_dir = d.join("repo").join("index");
+        let mut indexed: Vec<String> = Vec::new();
+        let mut objects = 0;
+        for f in std::fs::read_dir(&index_dir).unwrap() {
+            let bytes = std::fs::read(f.unwrap().path()).unwrap();
+            for p in index::decode(&bytes, &repo.dedup).unwrap() {
+                indexed.extend(p.entries.iter().map(|e| hex::encode(e.id)));
+            }
+            objects += 1;
+        }
+        assert!(objects >= 2, "{objects} index objects");
+        indexed.sort();
+        assert_eq!(indexed, header.blobs, "each blob in one index entry");
+        for id in &header.blobs {
+            let raw: BlobId = hex::decode(id).unwrap().try_into().unwrap();
+            assert!(catalog.blob_location(&raw).unwrap().is_some(), "{id}");
+        }
     }
 
     /// The manifest and the catalog's rows of a backup written from the

@@ -84,7 +84,6 @@ pub fn encode(packs: &[IndexedPack], key: &DedupKey) -> Result<Vec<u8>> {
     super::format::seal_metadata(key, out, |z| {
         z.write_all(INDEX_MAGIC)?;
         z.write_all(&(packs.len() as u32).to_le_bytes())?;
-        let mut entry = [0u8; ENTRY_LEN];
         for p in packs {
             let mut raw = [0u8; 32];
             if p.name.len() != 64 || hex::decode_to_slice(&p.name, &mut raw).is_err() {
@@ -93,12 +92,7 @@ pub fn encode(packs: &[IndexedPack], key: &DedupKey) -> Result<Vec<u8>> {
             z.write_all(&raw)?;
             z.write_all(&(p.entries.len() as u32).to_le_bytes())?;
             for e in &p.entries {
-                entry[..32].copy_from_slice(&e.id);
-                entry[32] = e.flags;
-                entry[33..37].copy_from_slice(&e.offset.to_le_bytes());
-                entry[37..41].copy_from_slice(&e.stored_len.to_le_bytes());
-                entry[41..45].copy_from_slice(&e.raw_len.to_le_bytes());
-                z.write_all(&entry)?;
+                z.write_all(&entry_bytes(e))?;
             }
         }
         Ok(())
@@ -106,7 +100,31 @@ pub fn encode(packs: &[IndexedPack], key: &DedupKey) -> Result<Vec<u8>> {
 }
 
 /// Bytes of one entry in the plaintext.
-const ENTRY_LEN: usize = 32 + 1 + 4 + 4 + 4;
+pub(super) const ENTRY_LEN: usize = 32 + 1 + 4 + 4 + 4;
+
+/// One entry as the plaintext holds it (also the layout of a backup's
+/// spooled entries, [`super::spill::PackSpool`]).
+pub(super) fn entry_bytes(e: &PackEntry) -> [u8; ENTRY_LEN] {
+    let mut b = [0u8; ENTRY_LEN];
+    b[..32].copy_from_slice(&e.id);
+    b[32] = e.flags;
+    b[33..37].copy_from_slice(&e.offset.to_le_bytes());
+    b[37..41].copy_from_slice(&e.stored_len.to_le_bytes());
+    b[41..45].copy_from_slice(&e.raw_len.to_le_bytes());
+    b
+}
+
+/// The entry [`entry_bytes`] wrote.
+pub(super) fn entry_from(b: &[u8; ENTRY_LEN]) -> PackEntry {
+    let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    PackEntry {
+        id: b[..32].try_into().unwrap(),
+        flags: b[32],
+        offset: u32_at(33),
+        stored_len: u32_at(37),
+        raw_len: u32_at(41),
+    }
+}
 /// Bytes of a pack's name and entry count in the plaintext.
 const PACK_LEN: usize = 32 + 4;
 
@@ -136,18 +154,7 @@ pub fn decode(stored: &[u8], key: &DedupKey) -> Result<Vec<IndexedPack>> {
         }
         let mut entries = Vec::with_capacity(count);
         for _ in 0..count {
-            let id: BlobId = r.take(32)?.try_into().unwrap();
-            let flags = r.take(1)?[0];
-            let offset = r.u32()?;
-            let stored_len = r.u32()?;
-            let raw_len = r.u32()?;
-            entries.push(PackEntry {
-                id,
-                flags,
-                raw_len,
-                stored_len,
-                offset,
-            });
+            entries.push(entry_from(r.take(ENTRY_LEN)?.try_into().unwrap()));
         }
         out.push(IndexedPack { name, entries });
     }

@@ -20,8 +20,12 @@
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use std::cell::{Cell, RefCell};
+
+use super::extsort::Sorted;
 use super::format;
 use super::keys::{decrypt, DedupKey, Identity, Recipient};
+use super::pack::BlobId;
 use crate::error::{ExitStatus, Failure};
 use crate::storage::Payload;
 
@@ -148,39 +152,49 @@ pub struct BodyParts<'a, E: Serialize, A: Serialize> {
     pub artifacts: &'a A,
 }
 
-/// The header's `blobs`: hex strings, or ids given by their positions (a
-/// backup's blob ids in stream order and [`distinct_order`] of them: 4
-/// bytes a blob instead of a sorted copy of 32; written as the same hex
-/// strings, `header.blobs` is then not read).
+/// The header's `blobs`: hex strings, or a backup's distinct ids sorted
+/// on disk ([`SortedIds`]: written as the same hex strings, read as they
+/// are written; `header.blobs` is then not read).
 pub enum HeaderBlobs<'a> {
     Hex(&'a [String]),
-    Ordered {
-        ids: &'a [super::pack::BlobId],
-        order: &'a [u32],
-    },
+    Sorted(&'a SortedIds),
 }
 
-/// The positions in `ids` of its distinct ids, in id order (one position
-/// of an id that repeats).
-pub fn distinct_order(ids: &[super::pack::BlobId]) -> Result<Vec<u32>> {
-    let n = u32::try_from(ids.len()).context("over 4 billion blobs in one backup")?;
-    let mut order: Vec<u32> = (0..n).collect();
-    order.sort_unstable_by(|&a, &b| ids[a as usize].cmp(&ids[b as usize]));
-    order.dedup_by(|a, b| ids[*a as usize] == ids[*b as usize]);
-    Ok(order)
+/// A backup's distinct blob ids in ascending order, from an external sort
+/// ([`super::extsort`]): read once, while the header is written, and
+/// counted.
+pub struct SortedIds {
+    ids: RefCell<Sorted<BlobId>>,
+    written: Cell<usize>,
+}
+
+impl SortedIds {
+    pub fn new(ids: Sorted<BlobId>) -> SortedIds {
+        SortedIds {
+            ids: RefCell::new(ids),
+            written: Cell::new(0),
+        }
+    }
+
+    /// How many ids the header received.
+    pub fn written(&self) -> usize {
+        self.written.get()
+    }
 }
 
 impl Serialize for HeaderBlobs<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
         match self {
             HeaderBlobs::Hex(v) => v.serialize(s),
-            HeaderBlobs::Ordered { ids, order } => {
-                let mut seq = s.serialize_seq(Some(order.len()))?;
-                for &i in *order {
-                    seq.serialize_element(&hex::encode(ids[i as usize]))?;
-                }
-                seq.end()
+            HeaderBlobs::Sorted(sorted) => {
+                let mut ids = sorted.ids.borrow_mut();
+                super::spill::serialize_hex_ids(s, None, || {
+                    let id = ids.next_record()?;
+                    if id.is_some() {
+                        sorted.written.set(sorted.written.get() + 1);
+                    }
+                    Ok(id)
+                })
             }
         }
     }
@@ -503,7 +517,9 @@ pub fn decode_body(stored: &[u8], identities: &[Identity], header: &Header) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::repo::extsort::sorted;
     use crate::repo::keys::encrypt;
+    use crate::repo::spill::IdSpool;
 
     fn fixture() -> (Header, Body, DedupKey, Vec<Identity>, Vec<Recipient>) {
         let id = age::x25519::Identity::generate();
@@ -705,7 +721,10 @@ mod tests {
         }
         let mut engine = b.engine.clone();
         engine.as_object_mut().unwrap().remove("rows");
-        let order = distinct_order(&blob_ids).unwrap();
+        let mut spooled = IdSpool::new();
+        for id in &blob_ids {
+            spooled.push(id).unwrap();
+        }
         let mut header = h.clone();
         header.blobs.clear();
         let facts = WithCounts::new(&engine).with("rows", &mut counts, &b.tenants);
@@ -713,13 +732,11 @@ mod tests {
             note: &b.note,
             tenants: &b.tenants,
             engine: &facts,
-            artifacts: &Artifacts::new(&mut spill, &blob_ids),
+            artifacts: &Artifacts::new(&mut spill, &mut spooled),
         };
-        let listed = HeaderBlobs::Ordered {
-            ids: &blob_ids,
-            order: &order,
-        };
-        let stored = encode_with(&header, listed, &parts, &key, &r).unwrap();
+        let listed = SortedIds::new(sorted(&blob_ids));
+        let stored = encode_with(&header, HeaderBlobs::Sorted(&listed), &parts, &key, &r).unwrap();
+        assert_eq!(listed.written(), h.blobs.len());
         assert_eq!(
             plaintexts(&stored, &key, &ids),
             plaintexts(&before, &key, &ids)
@@ -728,24 +745,20 @@ mod tests {
         let got = decode_header(&stored, &key, &h.id).unwrap();
         assert_eq!(got.blobs, h.blobs);
         assert_eq!(decode_body(&stored, &ids, &got).unwrap(), b);
-        // The ids in stream order with repeats, listed through their sorted
-        // positions: the same header.
+        // The ids in stream order with repeats, sorted through runs on
+        // disk (a repeat in two runs): the same header.
         let mut repeated = blob_ids.clone();
         repeated.push(blob_ids[0]);
         repeated.insert(0, blob_ids[blob_ids.len() - 1]);
-        let repeated_order = distinct_order(&repeated).unwrap();
-        assert_eq!(repeated_order.len(), blob_ids.len());
         let whole = BodyParts {
             note: &b.note,
             tenants: &b.tenants,
             engine: &b.engine,
             artifacts: &b.artifacts,
         };
-        let ordered = HeaderBlobs::Ordered {
-            ids: &repeated,
-            order: &repeated_order,
-        };
-        let stored = encode_with(&header, ordered, &whole, &key, &r).unwrap();
+        let ordered = SortedIds::new(sorted(&repeated));
+        let stored = encode_with(&header, HeaderBlobs::Sorted(&ordered), &whole, &key, &r).unwrap();
+        assert_eq!(ordered.written(), blob_ids.len());
         assert_eq!(
             plaintexts(&stored, &key, &ids),
             plaintexts(&before, &key, &ids)
@@ -753,10 +766,7 @@ mod tests {
         // Row counts that are not one per tenant: refused, not written.
         let stored = encode_with(
             &header,
-            HeaderBlobs::Ordered {
-                ids: &blob_ids,
-                order: &order,
-            },
+            HeaderBlobs::Sorted(&SortedIds::new(sorted(&blob_ids))),
             &BodyParts {
                 note: &b.note,
                 tenants: &b.tenants,

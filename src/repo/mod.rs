@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod chunker;
+pub mod claims;
 pub mod extsort;
 pub mod format;
 pub mod ids;

@@ -18,6 +18,7 @@ use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use tempfile::SpooledTempFile;
 
+use super::index::{entry_bytes, entry_from, IndexedPack, ENTRY_LEN};
 use super::pack::BlobId;
 use crate::error::{ExitStatus, Failure};
 
@@ -25,25 +26,30 @@ use crate::error::{ExitStatus, Failure};
 pub const SPOOL_BYTES: usize = 1 << 20;
 
 /// An append-only spool of records, read back from the start.
-struct Spool {
+pub(super) struct Spool {
     out: BufWriter<SpooledTempFile>,
+    /// What the records are, for the error when they cannot be written.
+    what: &'static str,
 }
 
 impl Spool {
-    fn new() -> Spool {
+    pub(super) fn new(what: &'static str) -> Spool {
         Spool {
             out: BufWriter::with_capacity(64 * 1024, tempfile::spooled_tempfile(SPOOL_BYTES)),
+            what,
         }
     }
 
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out.write_all(bytes).map_err(unwritable)
+    pub(super) fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let what = self.what;
+        self.out.write_all(bytes).map_err(|e| unwritable(what, e))
     }
 
     /// A reader from the first record (ends the writes until the next
     /// [`Spool::write`], which appends after the last record again).
     fn reader(&mut self) -> Result<BufReader<&mut SpooledTempFile>> {
-        self.out.flush().map_err(unwritable)?;
+        let what = self.what;
+        self.out.flush().map_err(|e| unwritable(what, e))?;
         let f = self.out.get_mut();
         f.seek(SeekFrom::Start(0))?;
         Ok(BufReader::with_capacity(64 * 1024, f))
@@ -56,12 +62,12 @@ impl Spool {
 }
 
 /// The spool could not go to its file (past [`SPOOL_BYTES`]).
-fn unwritable(e: std::io::Error) -> anyhow::Error {
+fn unwritable(what: &str, e: std::io::Error) -> anyhow::Error {
     Failure::new(
         ExitStatus::Failure,
-        format!("the backup cannot keep its per-artifact records (names, sizes, row counts) in a temporary file in {}: {e}; nothing was committed.", std::env::temp_dir().display()),
+        format!("the backup cannot keep {what} in a temporary file in {}: {e}; nothing was committed.", std::env::temp_dir().display()),
     )
-    .with_remedy("Set TMPDIR to a writable directory with a few MB free (about 100 bytes an artifact), then run the backup again.")
+    .with_remedy("Set TMPDIR to a writable directory with room for them (about 100 bytes an artifact and 110 bytes a blob of the backup), then run the backup again.")
     .into()
 }
 
@@ -104,7 +110,7 @@ impl Default for ArtifactSpill {
 impl ArtifactSpill {
     pub fn new() -> ArtifactSpill {
         ArtifactSpill {
-            spool: Spool::new(),
+            spool: Spool::new("its per-artifact records (names, sizes, row counts)"),
             len: 0,
         }
     }
@@ -139,12 +145,13 @@ impl ArtifactSpill {
         self.read(None, |a, _| f(a))
     }
 
-    /// Calls `f` with every artifact in order and its blob ids (`ids`: the
-    /// backup's blob ids in stream order, `chunks` per artifact).
+    /// Calls `f` with every artifact in order and its blob ids, read as
+    /// they are used (`ids`: the backup's blob ids in stream order,
+    /// `chunks` per artifact).
     pub fn for_each(
         &mut self,
-        ids: &[BlobId],
-        f: impl FnMut(&ArtifactRecord, &[BlobId]) -> Result<()>,
+        ids: &mut IdSpool,
+        f: impl FnMut(&ArtifactRecord, &mut ArtifactIds<'_>) -> Result<()>,
     ) -> Result<()> {
         self.read(Some(ids), f)
     }
@@ -153,12 +160,15 @@ impl ArtifactSpill {
     /// artifact's blob ids (else it gets none).
     fn read(
         &mut self,
-        ids: Option<&[BlobId]>,
-        mut f: impl FnMut(&ArtifactRecord, &[BlobId]) -> Result<()>,
+        ids: Option<&mut IdSpool>,
+        mut f: impl FnMut(&ArtifactRecord, &mut ArtifactIds<'_>) -> Result<()>,
     ) -> Result<()> {
         let len = self.len;
         let mut r = self.spool.reader()?;
-        let mut at = 0usize;
+        let (mut id_reader, mut ids_left) = match ids {
+            Some(ids) => (Some(ids.spool.reader()?), ids.len),
+            None => (None, 0),
+        };
         for _ in 0..len {
             let name = read_text(&mut r)?;
             let format = read_text(&mut r)?;
@@ -166,43 +176,199 @@ impl ArtifactSpill {
             let mut blake3 = [0u8; 32];
             r.read_exact(&mut blake3)?;
             let chunks = read_u64(&mut r)?;
-            let blobs = match ids {
-                Some(ids) => {
-                    let end = at + chunks as usize;
-                    let Some(blobs) = ids.get(at..end) else {
-                        anyhow::bail!("the backup's blob list ends before its artifact {name}");
-                    };
-                    at = end;
-                    blobs
-                }
-                None => &[],
+            let a = ArtifactRecord {
+                name,
+                format,
+                size,
+                blake3,
+                chunks,
             };
-            f(
-                &ArtifactRecord {
-                    name,
-                    format,
-                    size,
-                    blake3,
-                    chunks,
-                },
-                blobs,
-            )?;
+            let mut blobs = ArtifactIds { r: None, left: 0 };
+            if let Some(reader) = id_reader.as_mut() {
+                if chunks > ids_left {
+                    anyhow::bail!("the backup's blob list ends before its artifact {}", a.name);
+                }
+                ids_left -= chunks;
+                blobs = ArtifactIds {
+                    r: Some(reader),
+                    left: chunks,
+                };
+            }
+            f(&a, &mut blobs)?;
+            // What `f` did not read belongs to this artifact all the same.
+            while blobs.next_id()?.is_some() {}
         }
         drop(r);
         self.spool.rewind_to_end()
     }
 }
 
-/// Blob ids written as a JSON array of hex strings.
-struct HexIds<'a>(&'a [BlobId]);
+/// A backup's blob ids in stream order, 32 bytes each, out of memory (a
+/// 1 TB backup has two million, 64 MB as a `Vec`).
+pub struct IdSpool {
+    spool: Spool,
+    len: u64,
+}
 
-impl Serialize for HexIds<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for id in self.0 {
-            seq.serialize_element(&hex::encode(id))?;
+impl Default for IdSpool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IdSpool {
+    pub fn new() -> IdSpool {
+        IdSpool {
+            spool: Spool::new("its blob ids"),
+            len: 0,
         }
-        seq.end()
+    }
+
+    pub fn push(&mut self, id: &BlobId) -> Result<()> {
+        self.spool.write(id)?;
+        self.len += 1;
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// One artifact's blob ids, read from the [`IdSpool`] as they are used.
+pub struct ArtifactIds<'r> {
+    r: Option<&'r mut dyn Read>,
+    left: u64,
+}
+
+impl ArtifactIds<'_> {
+    /// The ids not read yet.
+    pub fn left(&self) -> u64 {
+        self.left
+    }
+
+    pub fn next_id(&mut self) -> Result<Option<BlobId>> {
+        let Some(r) = self.r.as_mut().filter(|_| self.left > 0) else {
+            return Ok(None);
+        };
+        let mut id = [0u8; 32];
+        r.read_exact(&mut id)?;
+        self.left -= 1;
+        Ok(Some(id))
+    }
+}
+
+/// Blob ids written as a JSON array of hex strings, read as they are
+/// written.
+struct HexIds<'a, 'r>(RefCell<&'a mut ArtifactIds<'r>>);
+
+impl Serialize for HexIds<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut ids = self.0.borrow_mut();
+        let len = ids.left() as usize;
+        serialize_hex_ids(s, Some(len), || ids.next_id())
+    }
+}
+
+/// Writes the ids `next` yields as a JSON array of hex strings (no
+/// string allocated per id: a backup writes millions).
+pub(super) fn serialize_hex_ids<S: Serializer>(
+    s: S,
+    len: Option<usize>,
+    mut next: impl FnMut() -> Result<Option<BlobId>>,
+) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(len)?;
+    let mut hex = [0u8; 64];
+    while let Some(id) = next().map_err(|e| S::Error::custom(format!("{e:#}")))? {
+        hex::encode_to_slice(id, &mut hex).expect("64 bytes for 32");
+        seq.serialize_element(std::str::from_utf8(&hex).expect("hex is ASCII"))?;
+    }
+    seq.end()
+}
+
+/// The packs a backup uploaded with their entries, out of memory in the
+/// index object's own layout (45 bytes an entry, not 48 plus a `Vec` per
+/// pack): read back in groups, each an index object and a catalog
+/// transaction of bounded size.
+pub struct PackSpool {
+    spool: Spool,
+    packs: usize,
+}
+
+impl Default for PackSpool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PackSpool {
+    pub fn new() -> PackSpool {
+        PackSpool {
+            spool: Spool::new("the index entries of the packs it uploaded"),
+            packs: 0,
+        }
+    }
+
+    pub fn push(&mut self, pack: &IndexedPack) -> Result<()> {
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(&pack.name, &mut raw)
+            .map_err(|_| anyhow::anyhow!("bad pack name {}", pack.name))?;
+        let mut rec = Vec::with_capacity(36 + pack.entries.len() * ENTRY_LEN);
+        rec.extend_from_slice(&raw);
+        rec.extend_from_slice(&(pack.entries.len() as u32).to_le_bytes());
+        for e in &pack.entries {
+            rec.extend_from_slice(&entry_bytes(e));
+        }
+        self.spool.write(&rec)?;
+        self.packs += 1;
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packs == 0
+    }
+
+    /// Calls `f` with the packs in order, in consecutive groups of at most
+    /// `max_entries` entries (a pack with more makes a group of its own).
+    pub fn for_each_group(
+        &mut self,
+        max_entries: usize,
+        mut f: impl FnMut(&[IndexedPack]) -> Result<()>,
+    ) -> Result<()> {
+        let packs = self.packs;
+        let mut r = self.spool.reader()?;
+        let mut group: Vec<IndexedPack> = Vec::new();
+        let mut entries = 0usize;
+        for _ in 0..packs {
+            let mut raw = [0u8; 36];
+            r.read_exact(&mut raw)?;
+            let count = u32::from_le_bytes(raw[32..].try_into().unwrap()) as usize;
+            if !group.is_empty() && entries + count > max_entries {
+                f(&group)?;
+                group.clear();
+                entries = 0;
+            }
+            let mut pack = IndexedPack {
+                name: hex::encode(&raw[..32]),
+                entries: Vec::with_capacity(count),
+            };
+            let mut e = [0u8; ENTRY_LEN];
+            for _ in 0..count {
+                r.read_exact(&mut e)?;
+                pack.entries.push(entry_from(&e));
+            }
+            entries += count;
+            group.push(pack);
+        }
+        if !group.is_empty() {
+            f(&group)?;
+        }
+        drop(r);
+        self.spool.rewind_to_end()
     }
 }
 
@@ -210,14 +376,14 @@ impl Serialize for HexIds<'_> {
 /// read from the spill while it is serialized.
 pub struct Artifacts<'a> {
     spill: RefCell<&'a mut ArtifactSpill>,
-    ids: &'a [BlobId],
+    ids: RefCell<&'a mut IdSpool>,
 }
 
 impl<'a> Artifacts<'a> {
-    pub fn new(spill: &'a mut ArtifactSpill, ids: &'a [BlobId]) -> Self {
+    pub fn new(spill: &'a mut ArtifactSpill, ids: &'a mut IdSpool) -> Self {
         Artifacts {
             spill: RefCell::new(spill),
-            ids,
+            ids: RefCell::new(ids),
         }
     }
 }
@@ -225,23 +391,24 @@ impl<'a> Artifacts<'a> {
 impl Serialize for Artifacts<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
-        struct One<'b> {
+        struct One<'b, 'c> {
             name: &'b str,
             format: &'b str,
             size: u64,
             blake3: String,
-            blobs: HexIds<'b>,
+            blobs: HexIds<'b, 'c>,
         }
         let mut spill = self.spill.borrow_mut();
+        let mut ids = self.ids.borrow_mut();
         let mut seq = s.serialize_seq(Some(spill.len()))?;
         let mut failed = None;
-        let read = spill.for_each(self.ids, |a, blobs| {
+        let read = spill.for_each(&mut ids, |a, blobs| {
             let one = One {
                 name: &a.name,
                 format: &a.format,
                 size: a.size,
                 blake3: hex::encode(a.blake3),
-                blobs: HexIds(blobs),
+                blobs: HexIds(RefCell::new(blobs)),
             };
             seq.serialize_element(&one).map_err(|e| {
                 failed = Some(e);
@@ -271,7 +438,7 @@ impl CountTable {
     pub fn new(columns: Vec<String>) -> CountTable {
         CountTable {
             columns,
-            spool: Spool::new(),
+            spool: Spool::new("its row counts"),
             len: 0,
         }
     }
@@ -459,40 +626,102 @@ mod tests {
     fn artifacts_read_back_in_order_with_their_ids_and_past_the_spool() {
         let mut spill = ArtifactSpill::new();
         let mut ids = Vec::new();
-        // Enough records to leave memory for the file.
-        for i in 0..20_000u64 {
+        let mut spooled = IdSpool::new();
+        // Enough records and ids to leave memory for the file.
+        for i in 0..40_000u64 {
             let r = record(i);
             for c in 0..r.chunks {
-                ids.push([(i + c) as u8; 32]);
+                let id = [(i + c) as u8; 32];
+                ids.push(id);
+                spooled.push(&id).unwrap();
             }
             spill.push(&r).unwrap();
         }
-        for _ in 0..2 {
+        assert!(ids.len() * 32 > SPOOL_BYTES);
+        for pass in 0..2 {
             let mut n = 0u64;
             let mut at = 0usize;
             spill
-                .for_each(&ids, |a, blobs| {
+                .for_each(&mut spooled, |a, blobs| {
                     assert_eq!(a, &record(n));
-                    assert_eq!(blobs, &ids[at..at + a.chunks as usize]);
+                    assert_eq!(blobs.left(), a.chunks);
+                    // The second pass leaves its ids unread: the next
+                    // artifact still gets its own.
+                    if pass == 0 || n.is_multiple_of(2) {
+                        let mut got = Vec::new();
+                        while let Some(id) = blobs.next_id().unwrap() {
+                            got.push(id);
+                        }
+                        assert_eq!(got, &ids[at..at + a.chunks as usize]);
+                    }
                     at += a.chunks as usize;
                     n += 1;
                     Ok(())
                 })
                 .unwrap();
-            assert_eq!(n, 20_000);
+            assert_eq!(n, 40_000);
         }
         // Appending after a read goes after the last record.
         spill.push(&record(7)).unwrap();
+        for _ in 0..record(7).chunks {
+            spooled.push(&[7; 32]).unwrap();
+        }
         let mut last = None;
         spill
-            .for_each(&[[0u8; 32]; 0x10000], |a, _| {
+            .for_each(&mut spooled, |a, _| {
                 last = Some(a.clone());
                 Ok(())
             })
             .unwrap();
         assert_eq!(last, Some(record(7)));
         // Fewer ids than the records need: an error, not a short list.
-        assert!(spill.for_each(&[], |_, _| Ok(())).is_err());
+        assert!(spill.for_each(&mut IdSpool::new(), |_, _| Ok(())).is_err());
+    }
+
+    #[test]
+    fn packs_read_back_in_groups_of_bounded_entries() {
+        let pack = |n: usize, entries: usize| IndexedPack {
+            name: hex::encode([n as u8; 32]),
+            entries: (0..entries)
+                .map(|e| crate::repo::pack::PackEntry {
+                    id: [(n * 7 + e) as u8; 32],
+                    flags: e as u8 & 1,
+                    raw_len: 1000 + e as u32,
+                    stored_len: 500 + e as u32,
+                    offset: 64 * e as u32,
+                })
+                .collect(),
+        };
+        // Sizes 3, 4, 1, 9 (over the limit alone), 2, 2 with at most 5 a group.
+        let packs: Vec<IndexedPack> = [3, 4, 1, 9, 2, 2]
+            .iter()
+            .enumerate()
+            .map(|(n, &e)| pack(n, e))
+            .collect();
+        let mut spool = PackSpool::new();
+        assert!(spool.is_empty());
+        for p in &packs {
+            spool.push(p).unwrap();
+        }
+        for _ in 0..2 {
+            let mut groups: Vec<Vec<IndexedPack>> = Vec::new();
+            spool
+                .for_each_group(5, |g| {
+                    groups.push(g.to_vec());
+                    Ok(())
+                })
+                .unwrap();
+            let sizes: Vec<Vec<usize>> = groups
+                .iter()
+                .map(|g| g.iter().map(|p| p.entries.len()).collect())
+                .collect();
+            assert_eq!(sizes, vec![vec![3], vec![4, 1], vec![9], vec![2, 2]]);
+            assert_eq!(groups.concat(), packs);
+        }
+        // A name that is not a pack's: refused when spooled.
+        let mut bad = pack(0, 1);
+        bad.name = "zz".into();
+        assert!(spool.push(&bad).is_err());
     }
 
     #[test]
