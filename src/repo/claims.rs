@@ -7,7 +7,7 @@
 //! unnamed file in `$TMPDIR` past SQLite's page cache, deleted when it is
 //! closed, even after a crash), where later claims look too. A 1 TB backup
 //! at the default 512 KiB chunks claims two million blobs: 80 MB or more
-//! in a hash set, about 70 MB of disk here.
+//! in a hash set, about 90 MB of disk here.
 //!
 //! An error is never read as "not claimed": a claim the run cannot check
 //! fails the backup, as a blob stored twice would be wasted space but a
@@ -103,7 +103,7 @@ fn unusable(e: rusqlite::Error) -> anyhow::Error {
         ExitStatus::Failure,
         format!("the backup cannot keep the list of blobs it stored in a temporary database in {}: {e}; nothing was committed.", std::env::temp_dir().display()),
     )
-    .with_remedy("Set TMPDIR to a writable directory with room (about 35 bytes a blob of the backup past the first 200,000), then run the backup again.")
+    .with_remedy("Set TMPDIR to a writable directory with room (about 50 bytes a blob of the backup past the first 230,000), then run the backup again.")
     .into()
 }
 

@@ -67,7 +67,7 @@ fn unwritable(what: &str, e: std::io::Error) -> anyhow::Error {
         ExitStatus::Failure,
         format!("the backup cannot keep {what} in a temporary file in {}: {e}; nothing was committed.", std::env::temp_dir().display()),
     )
-    .with_remedy("Set TMPDIR to a writable directory with room for them (about 100 bytes an artifact and 110 bytes a blob of the backup), then run the backup again.")
+    .with_remedy("Set TMPDIR to a writable directory with room for them (about 100 bytes an artifact and 150 bytes a blob of the backup), then run the backup again.")
     .into()
 }
 
