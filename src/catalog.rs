@@ -562,7 +562,9 @@ impl Catalog {
                 params![id, t],
             )?;
         }
-        contents(&mut ContentsWriter::new(&tx, id)?)?;
+        let mut writer = ContentsWriter::new(&tx, id)?;
+        contents(&mut writer)?;
+        writer.finish()?;
         tx.commit()?;
         Ok(())
     }
@@ -1000,7 +1002,6 @@ impl Catalog {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut blob = tx.prepare_cached(BLOB_UPSERT)?;
             let mut pt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO pack_targets (pack, target) VALUES (?1, ?2)",
             )?;
@@ -1025,9 +1026,11 @@ impl Catalog {
                 .flat_map(|p| p.entries.iter().map(move |e| (p.name.as_str(), e)))
                 .collect();
             entries.sort_by_key(|(_, e)| e.id);
+            let mut blobs = BlobUpserts::new(&tx);
             for (pack, e) in entries {
-                upsert_blob(&mut blob, pack, e)?;
+                blobs.push(pack, e.clone())?;
             }
+            blobs.finish()?;
             for (name, _) in objects {
                 for t in targets {
                     io.execute(params![name, t])?;
@@ -1079,13 +1082,14 @@ impl Catalog {
                     ip.execute(params![target, name, pack])?;
                 }
             }
-            let mut blob = tx.prepare_cached(BLOB_UPSERT)?;
+            let mut blobs = BlobUpserts::new(&tx);
             while let Some((slot, e)) = next()? {
                 let pack = packs
                     .get(slot as usize)
                     .context("index entry of an unknown pack")?;
-                upsert_blob(&mut blob, pack, &e)?;
+                blobs.push(pack, e)?;
             }
+            blobs.finish()?;
             let mut io = tx.prepare_cached(INDEX_OBJECT_INSERT)?;
             for (name, _) in objects {
                 io.execute(params![name, target])?;
@@ -1406,27 +1410,73 @@ const INDEX_OBJECT_INSERT: &str =
 const INDEX_PACK_INSERT: &str =
     "INSERT OR IGNORE INTO index_packs (target, name, pack) VALUES (?1, ?2, ?3)";
 
-/// Records a blob's location. A blob stored twice (two hosts at once) keeps
-/// one location: the first seen, unless the new pack is on more targets
-/// (after a prune removed the old pack from some target, dedup and restore
-/// move to the copy every target has).
-const BLOB_UPSERT: &str = "INSERT INTO blobs (id, pack, offset, stored_len, raw_len, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-     ON CONFLICT (id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset, stored_len = excluded.stored_len,
+/// Records blobs' locations ([`multi_row_insert`] of these columns, then
+/// [`BLOB_CONFLICT`]).
+const BLOB_INSERT: &str = "blobs (id, pack, offset, stored_len, raw_len, flags)";
+
+/// A blob stored twice (two hosts at once) keeps one location: the first
+/// seen, unless the new pack is on more targets (after a prune removed the
+/// old pack from some target, dedup and restore move to the copy every
+/// target has). Of two rows of one id in one statement, the second is
+/// weighed against the first, as in two statements.
+const BLOB_CONFLICT: &str = "ON CONFLICT (id) DO UPDATE SET pack = excluded.pack, offset = excluded.offset, stored_len = excluded.stored_len,
        raw_len = excluded.raw_len, flags = excluded.flags
      WHERE (SELECT count(*) FROM pack_targets WHERE pack = blobs.pack)
          < (SELECT count(*) FROM pack_targets WHERE pack = excluded.pack)";
 
-/// Runs the prepared [`BLOB_UPSERT`] for one index entry of `pack`.
-fn upsert_blob(stmt: &mut rusqlite::CachedStatement<'_>, pack: &str, e: &PackEntry) -> Result<()> {
-    stmt.execute(params![
-        &e.id[..],
-        pack,
-        e.offset,
-        e.stored_len,
-        e.raw_len,
-        e.flags
-    ])?;
-    Ok(())
+/// Index entries recorded [`BATCH`] a statement (a statement a blob cost
+/// as much again in SQLite's own overhead); [`finish`](Self::finish)
+/// writes the last ones.
+struct BlobUpserts<'t, 'p> {
+    tx: &'t rusqlite::Transaction<'t>,
+    pending: Vec<(&'p str, PackEntry)>,
+}
+
+impl<'t, 'p> BlobUpserts<'t, 'p> {
+    fn new(tx: &'t rusqlite::Transaction<'t>) -> Self {
+        BlobUpserts {
+            tx,
+            pending: Vec::with_capacity(BATCH),
+        }
+    }
+
+    fn push(&mut self, pack: &'p str, e: PackEntry) -> Result<()> {
+        self.pending.push((pack, e));
+        if self.pending.len() >= BATCH {
+            self.write()?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(self.pending.len() * 6);
+        for (pack, e) in &self.pending {
+            values.extend([
+                &e.id as &dyn rusqlite::ToSql,
+                pack,
+                &e.offset,
+                &e.stored_len,
+                &e.raw_len,
+                &e.flags,
+            ]);
+        }
+        let sql = format!(
+            "{} {BLOB_CONFLICT}",
+            multi_row_insert(BLOB_INSERT, 6, self.pending.len())
+        );
+        self.tx
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(values))?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.write()
+    }
 }
 
 /// A completed backup to record ([`Catalog::upsert_completed_many`]).
@@ -1481,31 +1531,42 @@ pub struct ArtifactRow {
 }
 
 /// Writes one backup's tenants, artifacts and row counts as rows, in the
-/// transaction that records the backup, one prepared statement a row:
-/// they come from spools or a manifest body, never as one value.
+/// transaction that records the backup: they come from spools or a
+/// manifest body, never as one value, and are written [`BATCH`] rows a
+/// statement. [`finish`](Self::finish) writes the last ones.
 pub struct ContentsWriter<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
     /// The backup's key in its rows (`backup_keys.num`).
     backup: i64,
-    insert_artifact: rusqlite::CachedStatement<'t>,
-    insert_tenant: rusqlite::CachedStatement<'t>,
     insert_table: rusqlite::CachedStatement<'t>,
-    find_name: rusqlite::CachedStatement<'t>,
-    insert_name: rusqlite::CachedStatement<'t>,
-    /// Whether the last name was added (see [`name`](Self::name)).
-    last_was_new: bool,
     /// The ids of the names a backup repeats (tables, formats), at most
     /// [`REPEATED_NAMES`] of them.
     repeated: std::collections::HashMap<String, i64>,
-    /// The text of a tenant's row counts being written.
-    text: String,
+    /// Artifacts not written yet: seq, name, format id, size, digest, blobs.
+    artifacts: Vec<(usize, String, i64, u64, rusqlite::types::Value, u64)>,
+    /// Tenants not written yet: seq, id, row counts as text.
+    tenants: Vec<(usize, String, Option<String>)>,
+    /// Whether [`name_ids`](Self::name_ids) adds before it finds.
+    adding_first: bool,
 }
 
 /// How many repeated names a [`ContentsWriter`] keeps the ids of.
 const REPEATED_NAMES: usize = 1024;
 
+/// Rows a [`ContentsWriter`] gathers before one statement writes them all:
+/// SQLite's cost per statement (cursors opened and closed, the program
+/// reset) was half of recording 10,000 tenants a row at a time.
+const BATCH: usize = 128;
+
+/// `INSERT INTO {into} VALUES` with `rows` groups of `width` parameters.
+fn multi_row_insert(into: &str, width: usize, rows: usize) -> String {
+    let group = format!("({})", vec!["?"; width].join(","));
+    format!("INSERT INTO {into} VALUES {}", vec![group; rows].join(","))
+}
+
 impl<'t> ContentsWriter<'t> {
     /// Replaces what the catalog had of backup `id`'s contents.
-    fn new(tx: &'t rusqlite::Transaction<'_>, id: &'t str) -> Result<ContentsWriter<'t>> {
+    fn new(tx: &'t rusqlite::Transaction<'t>, id: &str) -> Result<ContentsWriter<'t>> {
         // The old key's rows go with it (ON DELETE CASCADE).
         tx.prepare_cached("DELETE FROM backup_keys WHERE backup_id = ?1")?
             .execute([id])?;
@@ -1513,53 +1574,98 @@ impl<'t> ContentsWriter<'t> {
             .prepare_cached("INSERT INTO backup_keys (backup_id) VALUES (?1) RETURNING num")?
             .query_row([id], |r| r.get(0))?;
         Ok(ContentsWriter {
+            tx,
             backup,
-            insert_artifact: tx.prepare_cached(
-                "INSERT INTO backup_artifacts (backup, seq, name, format, size, blake3, blobs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?,
-            insert_tenant: tx.prepare_cached(
-                "INSERT INTO backup_tenants (backup, seq, tenant, rows) VALUES (?1, ?2, ?3, ?4)",
-            )?,
             insert_table: tx.prepare_cached(
                 "INSERT INTO backup_tables (backup, seq, tbl) VALUES (?1, ?2, ?3)",
             )?,
-            find_name: tx.prepare_cached("SELECT id FROM names WHERE name = ?1")?,
-            // No row back when the name is known (ignored).
-            insert_name: tx.prepare_cached(
-                "INSERT OR IGNORE INTO names (name) VALUES (?1) RETURNING id",
-            )?,
-            last_was_new: false,
             repeated: std::collections::HashMap::new(),
-            text: String::new(),
+            artifacts: Vec::with_capacity(BATCH),
+            tenants: Vec::with_capacity(BATCH),
+            adding_first: false,
         })
     }
 
-    /// The id of `name` in `names`, added if new. The names of a backup
-    /// are mostly all new (a first backup of 10,000 tenants) or all known
-    /// (the nights after): the statement that found the last name is tried
-    /// first, so most names cost one statement, not two.
-    fn name(&mut self, name: &str) -> Result<i64> {
-        let found = |s: &mut rusqlite::CachedStatement<'_>| -> Result<Option<i64>> {
-            Ok(s.query_row([name], |r| r.get(0)).optional()?)
-        };
-        let (first, second) = match self.last_was_new {
-            true => (&mut self.insert_name, &mut self.find_name),
-            false => (&mut self.find_name, &mut self.insert_name),
-        };
-        if let Some(id) = found(first)? {
-            return Ok(id);
+    /// The ids of `names` in `names` (the table), in their order, the new
+    /// ones added. The names of a backup are mostly all new (a first
+    /// backup of 10,000 tenants) or all known (the nights after): the
+    /// statement that served the last batch whole goes first (find, or
+    /// add), the other only for what it left.
+    fn name_ids(&mut self, names: &[&str]) -> Result<Vec<i64>> {
+        let mut distinct: Vec<&str> = names.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut ids: std::collections::HashMap<String, i64> =
+            std::collections::HashMap::with_capacity(distinct.len());
+        let mut statements = [Self::find_names, Self::add_names];
+        if self.adding_first {
+            statements.reverse();
         }
-        self.last_was_new = !self.last_was_new;
-        found(second)?.ok_or_else(|| anyhow::anyhow!("the catalog lost the name '{name}'"))
+        let mut left = distinct;
+        for (i, run) in statements.into_iter().enumerate() {
+            run(self.tx, &left, &mut ids)?;
+            left.retain(|n| !ids.contains_key(*n));
+            if i == 0 {
+                // The first served them all: it goes first again.
+                self.adding_first ^= !left.is_empty();
+            }
+            if left.is_empty() {
+                break;
+            }
+        }
+        names
+            .iter()
+            .map(|n| {
+                ids.get(*n)
+                    .copied()
+                    .ok_or_else(|| anyhow::anyhow!("the catalog lost the name '{n}'"))
+            })
+            .collect()
     }
 
-    /// [`name`](Self::name) of a name the backup repeats (a table, a
-    /// format), remembered.
+    /// Puts the ids of those of `names` the catalog has in `ids`.
+    fn find_names(
+        tx: &rusqlite::Transaction<'_>,
+        names: &[&str],
+        ids: &mut std::collections::HashMap<String, i64>,
+    ) -> Result<()> {
+        let marks = vec!["?"; names.len()].join(",");
+        let sql = format!("SELECT id, name FROM names WHERE name IN ({marks})");
+        Self::collect_names(&mut tx.prepare_cached(&sql)?, names, ids)
+    }
+
+    /// Adds those of `names` the catalog lacks, their ids in `ids`.
+    fn add_names(
+        tx: &rusqlite::Transaction<'_>,
+        names: &[&str],
+        ids: &mut std::collections::HashMap<String, i64>,
+    ) -> Result<()> {
+        let sql = format!(
+            "{} ON CONFLICT DO NOTHING RETURNING id, name",
+            multi_row_insert("names (name)", 1, names.len())
+        );
+        Self::collect_names(&mut tx.prepare_cached(&sql)?, names, ids)
+    }
+
+    fn collect_names(
+        stmt: &mut rusqlite::CachedStatement<'_>,
+        names: &[&str],
+        ids: &mut std::collections::HashMap<String, i64>,
+    ) -> Result<()> {
+        let mut rows = stmt.query(rusqlite::params_from_iter(names))?;
+        while let Some(r) = rows.next()? {
+            ids.insert(r.get(1)?, r.get(0)?);
+        }
+        Ok(())
+    }
+
+    /// [`name_ids`](Self::name_ids) of a name the backup repeats (a table,
+    /// a format), remembered.
     fn repeated_name(&mut self, name: &str) -> Result<i64> {
         if let Some(&id) = self.repeated.get(name) {
             return Ok(id);
         }
-        let id = self.name(name)?;
+        let id = self.name_ids(&[name])?[0];
         if self.repeated.len() >= REPEATED_NAMES {
             self.repeated.clear();
         }
@@ -1567,9 +1673,67 @@ impl<'t> ContentsWriter<'t> {
         Ok(id)
     }
 
+    fn write_artifacts(&mut self) -> Result<()> {
+        if self.artifacts.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.artifacts);
+        let names: Vec<&str> = batch.iter().map(|a| a.1.as_str()).collect();
+        let ids = self.name_ids(&names)?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(batch.len() * 7);
+        for ((seq, _, format, size, blake3, blobs), name) in batch.iter().zip(&ids) {
+            values.extend([
+                &self.backup as &dyn rusqlite::ToSql,
+                seq,
+                name,
+                format,
+                size,
+                blake3,
+                blobs,
+            ]);
+        }
+        let sql = multi_row_insert(
+            "backup_artifacts (backup, seq, name, format, size, blake3, blobs)",
+            7,
+            batch.len(),
+        );
+        self.tx
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(values))?;
+        self.artifacts = batch;
+        self.artifacts.clear();
+        Ok(())
+    }
+
+    fn write_tenants(&mut self) -> Result<()> {
+        if self.tenants.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.tenants);
+        let names: Vec<&str> = batch.iter().map(|t| t.1.as_str()).collect();
+        let ids = self.name_ids(&names)?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(batch.len() * 4);
+        for ((seq, _, rows), tenant) in batch.iter().zip(&ids) {
+            values.extend([&self.backup as &dyn rusqlite::ToSql, seq, tenant, rows]);
+        }
+        let sql = multi_row_insert("backup_tenants (backup, seq, tenant, rows)", 4, batch.len());
+        self.tx
+            .prepare_cached(&sql)?
+            .execute(rusqlite::params_from_iter(values))?;
+        self.tenants = batch;
+        self.tenants.clear();
+        Ok(())
+    }
+
+    /// Writes the rows still gathered; without it they are not recorded.
+    pub fn finish(mut self) -> Result<()> {
+        self.write_artifacts()?;
+        self.write_tenants()
+    }
+
     /// The contents of a manifest body (catalog rebuild); row counts of a
     /// tenant the body does not list are not kept.
-    fn body(&mut self, body: &BodyContents) -> Result<()> {
+    fn body(mut self, body: &BodyContents) -> Result<()> {
         for (i, a) in body.artifacts.iter().enumerate() {
             self.artifact(i, &a.name, &a.format, a.size, &a.blake3, a.blobs)?;
         }
@@ -1600,7 +1764,7 @@ impl<'t> ContentsWriter<'t> {
             }
             self.tenant(i, t, rows.is_some().then_some(counts.as_slice()))?;
         }
-        Ok(())
+        self.finish()
     }
 }
 
@@ -1614,17 +1778,18 @@ impl ContentsSink for ContentsWriter<'_> {
         blake3: &str,
         blobs: u64,
     ) -> Result<()> {
-        let name = self.name(name)?;
         let format = self.repeated_name(format)?;
-        self.insert_artifact.execute(params![
-            self.backup,
+        self.artifacts.push((
             seq,
-            name,
+            name.to_string(),
             format,
             size,
             digest_value(blake3),
-            blobs
-        ])?;
+            blobs,
+        ));
+        if self.artifacts.len() >= BATCH {
+            self.write_artifacts()?;
+        }
         Ok(())
     }
 
@@ -1638,22 +1803,23 @@ impl ContentsSink for ContentsWriter<'_> {
     }
 
     fn tenant(&mut self, seq: usize, tenant: &str, rows: Option<&[Option<u64>]>) -> Result<()> {
-        let tenant = self.name(tenant)?;
         let rows = rows.map(|counts| {
-            self.text.clear();
+            let mut text = String::with_capacity(counts.len() * 4);
             for (i, n) in counts.iter().enumerate() {
                 if i > 0 {
-                    self.text.push(',');
+                    text.push(',');
                 }
                 if let Some(n) = n {
                     use std::fmt::Write;
-                    let _ = write!(self.text, "{n}");
+                    let _ = write!(text, "{n}");
                 }
             }
-            self.text.as_str()
+            text
         });
-        self.insert_tenant
-            .execute(params![self.backup, seq, tenant, rows])?;
+        self.tenants.push((seq, tenant.to_string(), rows));
+        if self.tenants.len() >= BATCH {
+            self.write_tenants()?;
+        }
         Ok(())
     }
 }
@@ -2729,8 +2895,8 @@ mod tests {
             .unwrap()
     }
 
-    /// A name's id is the same whichever statement finds it first: new
-    /// after known, known after new, and twice in a row.
+    /// A name's id is the same whether it is new or known, repeated
+    /// within one batch or not, and whatever its neighbours are.
     #[test]
     fn names_keep_their_ids_whatever_came_before() {
         let dir = tempfile::tempdir().unwrap();
@@ -2747,18 +2913,18 @@ mod tests {
         .unwrap();
         let tx = c.conn.transaction().unwrap();
         let mut w = ContentsWriter::new(&tx, "b1").unwrap();
-        let a = w.name("a").unwrap();
-        assert_eq!(w.name("a").unwrap(), a);
-        let b = w.name("b").unwrap();
-        let c2 = w.name("c").unwrap();
-        assert_eq!(w.name("a").unwrap(), a);
-        assert_eq!(w.name("c").unwrap(), c2);
-        let d = w.name("d").unwrap();
-        assert_eq!(w.name("b").unwrap(), b);
-        let mut ids = vec![a, b, c2, d];
+        let first = w.name_ids(&["a", "b", "a"]).unwrap();
+        assert_eq!(first[0], first[2]);
+        assert_ne!(first[0], first[1]);
+        // Known and new mixed, in another order.
+        let second = w.name_ids(&["c", "b", "a", "d", "c"]).unwrap();
+        assert_eq!((second[1], second[2]), (first[1], first[0]));
+        assert_eq!(second[0], second[4]);
+        let mut ids = vec![first[0], first[1], second[0], second[3]];
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 4);
+        assert_eq!(w.repeated_name("d").unwrap(), second[3]);
         drop(w);
         let n: i64 = tx
             .query_row("SELECT count(*) FROM names", [], |r| r.get(0))
@@ -2792,7 +2958,16 @@ mod tests {
         c.forget_backup_on("1123456789abcdef", "local").unwrap();
         assert_eq!(rows_of_key(&c, second), [0, 0, 0, 0]);
         assert_eq!(rows_of_key(&c, third), [1, 2000, 2000, 3]);
-        assert_eq!(c.tenants_of("2123456789abcdef").unwrap().len(), 2000);
+        // Every row of every batch (2,000 is not a multiple of BATCH), in
+        // order, with its own name.
+        let tenants = c.tenants_of("2123456789abcdef").unwrap();
+        let artifacts = c.artifacts_of("2123456789abcdef").unwrap();
+        assert_eq!((tenants.len(), artifacts.len()), (2000, 2000));
+        for (i, (t, a)) in tenants.iter().zip(&artifacts).enumerate() {
+            assert_eq!(t, &format!("tenant-{:05}", i + 1));
+            assert_eq!(a.name, format!("tenant-{t}"));
+            assert_eq!(a.size, 1000 + i as u64 * 37);
+        }
         // A rebuild starts from no names.
         c.clear_repository_cache().unwrap();
         let names: u64 = c
