@@ -150,13 +150,15 @@ impl Contents {
     /// the order of its count records) and their counts, a row at a time.
     pub fn write(&mut self, tenants: &[String], w: &mut dyn ContentsSink) -> Result<()> {
         let mut seq = 0;
+        let mut digest = [0u8; 64];
         self.artifacts.for_each_record(|a| {
+            hex::encode_to_slice(a.blake3, &mut digest).expect("64 bytes for 32");
             w.artifact(
                 seq,
                 &a.name,
                 &a.format,
                 a.size,
-                &hex::encode(a.blake3),
+                std::str::from_utf8(&digest).expect("hex is ASCII"),
                 a.chunks,
             )?;
             seq += 1;

@@ -87,7 +87,11 @@ pub fn seal_metadata(
     let at = out.len();
     out.resize(at + super::keys::SEAL_NONCE, 0);
     let mut z = zstd::stream::write::Encoder::new(out, 3)?;
-    write(&mut z)?;
+    // Buffered: JSON comes in pieces of a few bytes, each a call into zstd.
+    let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut z);
+    write(&mut buffered)?;
+    std::io::Write::flush(&mut buffered)?;
+    drop(buffered);
     Ok(key.seal_in_place(z.finish()?, at))
 }
 

@@ -395,19 +395,21 @@ impl Serialize for Artifacts<'_> {
             name: &'b str,
             format: &'b str,
             size: u64,
-            blake3: String,
+            blake3: &'b str,
             blobs: HexIds<'b, 'c>,
         }
         let mut spill = self.spill.borrow_mut();
         let mut ids = self.ids.borrow_mut();
         let mut seq = s.serialize_seq(Some(spill.len()))?;
         let mut failed = None;
+        let mut digest = [0u8; 64];
         let read = spill.for_each(&mut ids, |a, blobs| {
+            hex::encode_to_slice(a.blake3, &mut digest).expect("64 bytes for 32");
             let one = One {
                 name: &a.name,
                 format: &a.format,
                 size: a.size,
-                blake3: hex::encode(a.blake3),
+                blake3: std::str::from_utf8(&digest).expect("hex is ASCII"),
                 blobs: HexIds(RefCell::new(blobs)),
             };
             seq.serialize_element(&one).map_err(|e| {
