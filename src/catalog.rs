@@ -2601,6 +2601,56 @@ mod tests {
         assert!(plan.contains("blobs_pack"), "{plan}");
     }
 
+    /// Blob locations are written [`BATCH`] a statement: every blob of
+    /// several batches is recorded, and a blob in two packs of one call
+    /// (two statements or one) keeps the first pack unless the second is on
+    /// more targets, as it did a statement a blob.
+    #[test]
+    fn batched_blob_locations_keep_the_first_pack_unless_another_is_on_more_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let entry = |k: u32, offset: u32| PackEntry {
+            id: *blake3::hash(&k.to_le_bytes()).as_bytes(),
+            flags: 0,
+            raw_len: 10,
+            stored_len: 10,
+            offset,
+        };
+        let pack = |name: &str, ks: std::ops::Range<u32>| IndexedPack {
+            name: name.repeat(64 / name.len()),
+            entries: ks.map(|k| entry(k, k)).collect(),
+        };
+        // 300 blobs in "a", the last 100 again in "b" (same targets).
+        let (a, b) = (pack("a", 0..300), pack("b", 200..300));
+        c.add_indexes(&[("i1", &[a.clone(), b.clone()])], &["t1".into()])
+            .unwrap();
+        for k in [0, 127, 128, 255, 299] {
+            let at = c.blob_location(&entry(k, 0).id).unwrap().unwrap();
+            assert_eq!(
+                (at.pack.as_str(), at.offset),
+                (a.name.as_str(), k),
+                "blob {k}"
+            );
+        }
+        // "c" holds the same 100 and is on both targets: they move to it.
+        c.add_indexes(&[("i2", &[a.clone()])], &["t2".into()])
+            .unwrap();
+        let c_pack = pack("c", 200..300);
+        c.add_indexes(&[("i3", &[c_pack.clone()])], &["t1".into(), "t2".into()])
+            .unwrap();
+        c.add_indexes(&[("i4", &[c_pack.clone()])], &["t3".into()])
+            .unwrap();
+        for (k, want) in [(199, &a.name), (200, &c_pack.name), (299, &c_pack.name)] {
+            let at = c.blob_location(&entry(k, 0).id).unwrap().unwrap();
+            assert_eq!(&at.pack, want, "blob {k}");
+        }
+        let n: i64 = c
+            .conn
+            .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 300);
+    }
+
     #[test]
     fn forgetting_pruned_index_objects_drops_only_packs_no_other_object_lists() {
         let dir = tempfile::tempdir().unwrap();
