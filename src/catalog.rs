@@ -1463,13 +1463,7 @@ impl<'t, 'p> BlobUpserts<'t, 'p> {
                 &e.flags,
             ]);
         }
-        let sql = format!(
-            "{} {BLOB_CONFLICT}",
-            multi_row_insert(BLOB_INSERT, 6, self.pending.len())
-        );
-        self.tx
-            .prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(values))?;
+        insert_rows(self.tx, BLOB_INSERT, 6, BLOB_CONFLICT, values)?;
         self.pending.clear();
         Ok(())
     }
@@ -1562,6 +1556,24 @@ const BATCH: usize = 128;
 fn multi_row_insert(into: &str, width: usize, rows: usize) -> String {
     let group = format!("({})", vec!["?"; width].join(","));
     format!("INSERT INTO {into} VALUES {}", vec![group; rows].join(","))
+}
+
+/// Runs one [`multi_row_insert`] of `values` (`width` a row) followed by
+/// `tail` (an `ON CONFLICT` clause, or nothing).
+fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    into: &str,
+    width: usize,
+    tail: &str,
+    values: Vec<&dyn rusqlite::ToSql>,
+) -> Result<()> {
+    let sql = format!(
+        "{} {tail}",
+        multi_row_insert(into, width, values.len() / width)
+    );
+    tx.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))?;
+    Ok(())
 }
 
 impl<'t> ContentsWriter<'t> {
@@ -1692,14 +1704,13 @@ impl<'t> ContentsWriter<'t> {
                 blobs,
             ]);
         }
-        let sql = multi_row_insert(
+        insert_rows(
+            self.tx,
             "backup_artifacts (backup, seq, name, format, size, blake3, blobs)",
             7,
-            batch.len(),
-        );
-        self.tx
-            .prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(values))?;
+            "",
+            values,
+        )?;
         self.artifacts = batch;
         self.artifacts.clear();
         Ok(())
@@ -1716,10 +1727,13 @@ impl<'t> ContentsWriter<'t> {
         for ((seq, _, rows), tenant) in batch.iter().zip(&ids) {
             values.extend([&self.backup as &dyn rusqlite::ToSql, seq, tenant, rows]);
         }
-        let sql = multi_row_insert("backup_tenants (backup, seq, tenant, rows)", 4, batch.len());
-        self.tx
-            .prepare_cached(&sql)?
-            .execute(rusqlite::params_from_iter(values))?;
+        insert_rows(
+            self.tx,
+            "backup_tenants (backup, seq, tenant, rows)",
+            4,
+            "",
+            values,
+        )?;
         self.tenants = batch;
         self.tenants.clear();
         Ok(())
@@ -2633,12 +2647,15 @@ mod tests {
             );
         }
         // "c" holds the same 100 and is on both targets: they move to it.
-        c.add_indexes(&[("i2", &[a.clone()])], &["t2".into()])
+        c.add_indexes(&[("i2", std::slice::from_ref(&a))], &["t2".into()])
             .unwrap();
         let c_pack = pack("c", 200..300);
-        c.add_indexes(&[("i3", &[c_pack.clone()])], &["t1".into(), "t2".into()])
-            .unwrap();
-        c.add_indexes(&[("i4", &[c_pack.clone()])], &["t3".into()])
+        c.add_indexes(
+            &[("i3", std::slice::from_ref(&c_pack))],
+            &["t1".into(), "t2".into()],
+        )
+        .unwrap();
+        c.add_indexes(&[("i4", std::slice::from_ref(&c_pack))], &["t3".into()])
             .unwrap();
         for (k, want) in [(199, &a.name), (200, &c_pack.name), (299, &c_pack.name)] {
             let at = c.blob_location(&entry(k, 0).id).unwrap().unwrap();
