@@ -152,13 +152,12 @@ impl Contents {
         let mut seq = 0;
         let mut digest = [0u8; 64];
         self.artifacts.for_each_record(|a| {
-            hex::encode_to_slice(a.blake3, &mut digest).expect("64 bytes for 32");
             w.artifact(
                 seq,
                 &a.name,
                 &a.format,
                 a.size,
-                std::str::from_utf8(&digest).expect("hex is ASCII"),
+                super::spill::hex32(&a.blake3, &mut digest),
                 a.chunks,
             )?;
             seq += 1;

@@ -322,12 +322,7 @@ fn encode_into<E: Serialize, A: Serialize, W: std::io::Write>(
             mac: key.manifest_body_hasher(),
         },
     )?;
-    // Buffered: JSON comes in pieces of a few bytes, each a call through
-    // the encryption and the MAC (a third of encoding 10,000 artifacts).
-    let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, &mut w);
-    serde_json::to_writer_pretty(&mut buffered, &stored)?;
-    std::io::Write::flush(&mut buffered)?;
-    drop(buffered);
+    format::write_buffered(&mut w, |b| Ok(serde_json::to_writer_pretty(b, &stored)?))?;
     let MacWriter { inner: out, mac } = w.finish()?;
     // The header's JSON as `serde_json` writes a `Value` of it (keys
     // sorted), without building one: one hex string per blob, not three.

@@ -284,10 +284,16 @@ pub(super) fn serialize_hex_ids<S: Serializer>(
     let mut seq = s.serialize_seq(len)?;
     let mut hex = [0u8; 64];
     while let Some(id) = next().map_err(|e| S::Error::custom(format!("{e:#}")))? {
-        hex::encode_to_slice(id, &mut hex).expect("64 bytes for 32");
-        seq.serialize_element(std::str::from_utf8(&hex).expect("hex is ASCII"))?;
+        seq.serialize_element(hex32(&id, &mut hex))?;
     }
     seq.end()
+}
+
+/// A 32-byte id or digest as 64 lowercase hex digits in `buf`: no `String`
+/// per id (a backup writes millions).
+pub(crate) fn hex32<'b>(bytes: &[u8; 32], buf: &'b mut [u8; 64]) -> &'b str {
+    hex::encode_to_slice(bytes, buf).expect("64 bytes for 32");
+    std::str::from_utf8(buf).expect("hex is ASCII")
 }
 
 /// The packs a backup uploaded with their entries, out of memory in the
@@ -404,12 +410,11 @@ impl Serialize for Artifacts<'_> {
         let mut failed = None;
         let mut digest = [0u8; 64];
         let read = spill.for_each(&mut ids, |a, blobs| {
-            hex::encode_to_slice(a.blake3, &mut digest).expect("64 bytes for 32");
             let one = One {
                 name: &a.name,
                 format: &a.format,
                 size: a.size,
-                blake3: std::str::from_utf8(&digest).expect("hex is ASCII"),
+                blake3: hex32(&a.blake3, &mut digest),
                 blobs: HexIds(RefCell::new(blobs)),
             };
             seq.serialize_element(&one).map_err(|e| {
