@@ -9,8 +9,9 @@
 
 pub mod alerts;
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rusqlite::types::FromSql;
@@ -2131,10 +2132,28 @@ pub struct VerifyRecord {
 }
 
 /// A read-only lookup of reusable blobs, one per pipeline worker thread.
+///
+/// Lookups share a read transaction (one WAL snapshot) for up to
+/// [`SNAPSHOT_LOOKUPS`] of them or [`SNAPSHOT_AGE`]: a transaction of its
+/// own per lookup (locks on the file and the WAL index, taken and dropped)
+/// cost about half of each lookup (2.9 of 5.8 µs through Python's sqlite3
+/// on a catalog of 10,000 blobs; a backup of 10,000 tenants made 11,942
+/// `fcntl` calls, now 92). A snapshot a little old costs at most a blob
+/// stored twice (one another process recorded since); every pack a lookup
+/// offers is still checked on the targets under the run's lock. A worker
+/// that waits for work keeps its snapshot until its next lookup or its end.
 pub struct BlobLookup {
     conn: Connection,
     targets_json: String,
+    /// Lookups made in the open snapshot, and when it was opened.
+    snapshot: Cell<(u32, Instant)>,
 }
+
+/// Lookups that share one read transaction of a [`BlobLookup`].
+const SNAPSHOT_LOOKUPS: u32 = 1024;
+/// The age after which a [`BlobLookup`]'s next lookup takes a new snapshot
+/// (while it is held, a checkpoint cannot recycle the WAL past it).
+const SNAPSHOT_AGE: Duration = Duration::from_millis(100);
 
 impl BlobLookup {
     /// `targets`: the targets this backup writes to; a blob is reused only if
@@ -2145,12 +2164,32 @@ impl BlobLookup {
         Ok(BlobLookup {
             conn,
             targets_json: serde_json::to_string(targets)?,
+            snapshot: Cell::new((0, Instant::now())),
         })
+    }
+
+    /// Opens a read transaction if none is open, ends it after enough
+    /// lookups or time; the next lookup's SELECT takes the new snapshot.
+    fn renew_snapshot(&self) -> Result<()> {
+        let (lookups, opened) = self.snapshot.get();
+        if !self.conn.is_autocommit()
+            && (lookups >= SNAPSHOT_LOOKUPS || opened.elapsed() >= SNAPSHOT_AGE)
+        {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN")?;
+            self.snapshot.set((0, Instant::now()));
+        }
+        let (lookups, opened) = self.snapshot.get();
+        self.snapshot.set((lookups + 1, opened));
+        Ok(())
     }
 }
 
 impl DedupLookup for BlobLookup {
     fn lookup(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+        self.renew_snapshot()?;
         Ok(self
             .conn
             .prepare_cached(
@@ -2613,6 +2652,25 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("blobs_pack"), "{plan}");
+    }
+
+    /// A backup worker's lookups share a read snapshot, which neither keeps
+    /// a writer waiting (the write below would fail after the busy timeout)
+    /// nor lasts: a blob recorded while it is open is found once it is
+    /// renewed, at most [`SNAPSHOT_LOOKUPS`] lookups later.
+    #[test]
+    fn dedup_lookups_share_a_snapshot_that_neither_blocks_writers_nor_lasts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        read_indexes(&mut c, "a", &[("i1", &["x"])]);
+        let lookup = c.dedup_lookup(&["a".to_string()]).unwrap();
+        let pack_of = |b: u8| lookup.lookup(&blob_id(b)).unwrap().map(|l| l.pack);
+        assert_eq!(pack_of(b'x').as_deref(), Some("x"));
+        read_indexes(&mut c, "a", &[("i2", &["y"])]);
+        assert!((0..=SNAPSHOT_LOOKUPS).any(|_| pack_of(b'y').as_deref() == Some("y")));
+        // Only on the targets asked for.
+        let elsewhere = c.dedup_lookup(&["a".to_string(), "b".to_string()]).unwrap();
+        assert!(elsewhere.lookup(&blob_id(b'x')).unwrap().is_none());
     }
 
     /// Blob locations are written [`BATCH`] a statement: every blob of
