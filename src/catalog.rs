@@ -2168,21 +2168,21 @@ impl BlobLookup {
         })
     }
 
-    /// Opens a read transaction if none is open, ends it after enough
-    /// lookups or time; the next lookup's SELECT takes the new snapshot.
+    /// Counts a lookup in the open read transaction, or ends that after
+    /// enough lookups or time and opens another (the lookup's SELECT takes
+    /// its snapshot).
     fn renew_snapshot(&self) -> Result<()> {
         let (lookups, opened) = self.snapshot.get();
-        if !self.conn.is_autocommit()
-            && (lookups >= SNAPSHOT_LOOKUPS || opened.elapsed() >= SNAPSHOT_AGE)
-        {
+        let open = !self.conn.is_autocommit();
+        if open && lookups < SNAPSHOT_LOOKUPS && opened.elapsed() < SNAPSHOT_AGE {
+            self.snapshot.set((lookups + 1, opened));
+            return Ok(());
+        }
+        if open {
             self.conn.execute_batch("COMMIT")?;
         }
-        if self.conn.is_autocommit() {
-            self.conn.execute_batch("BEGIN")?;
-            self.snapshot.set((0, Instant::now()));
-        }
-        let (lookups, opened) = self.snapshot.get();
-        self.snapshot.set((lookups + 1, opened));
+        self.conn.execute_batch("BEGIN")?;
+        self.snapshot.set((1, Instant::now()));
         Ok(())
     }
 }
