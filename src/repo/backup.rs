@@ -27,7 +27,7 @@ use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::Serialize;
 
-use super::chunker::Chunker;
+use super::chunker::{self, Chunker};
 use super::claims::Claims;
 use super::extsort::ExternalSorter;
 use super::format::{index_path, manifest_path, pack_path};
@@ -309,20 +309,15 @@ pub fn run(
     let mut artifacts = ArtifactSpill::new();
     let mut total_bytes = 0u64;
     let mut chunk_seq = 0u64;
-    // One chunker buffer for every artifact (see Chunker::with_buffer).
-    let mut chunk_buffer = Vec::new();
+    // One chunker buffer and gear table for every artifact (chunker::Spare).
+    let mut spare = chunker::Spare::new(&repo.dedup.chunker_seed());
     while let Some(stream) = source.next_artifact()? {
         if artifacts.is_empty() {
             phase(start, "first artifact opened");
         }
         let artifact_first_seq = chunk_seq;
         progress.start(&format!("backup {} ({})", opts.source, stream.name), None);
-        let mut chunker = Chunker::with_buffer(
-            stream.reader,
-            repo.config.chunker,
-            &repo.dedup.chunker_seed(),
-            std::mem::take(&mut chunk_buffer),
-        );
+        let mut chunker = Chunker::with_spare(stream.reader, repo.config.chunker, spare);
         let mut hasher = blake3::Hasher::new();
         let mut size = 0u64;
         let read_result: Result<()> = (|| {
@@ -351,7 +346,7 @@ pub fn run(
             Ok(())
         })();
         // Closing the stream lets a writer blocked on a full pipe end.
-        chunk_buffer = chunker.into_buffer();
+        spare = chunker.into_spare();
         progress.finish();
         if pipeline.aborted() {
             let _ = (stream.finish)();

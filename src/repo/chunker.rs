@@ -92,27 +92,39 @@ fn top_mask(bits: u32) -> u64 {
     !0u64 << (64 - bits)
 }
 
+/// What a chunker leaves to the next artifact of a backup: its buffer (a
+/// backup of 10,000 small artifacts maps, and unmaps with a TLB shootdown
+/// on every core, its 4 MiB buffer once, not once per artifact) and its gear
+/// table (derived from the key once, not once per artifact).
+pub struct Spare {
+    buf: Vec<u8>,
+    gear: Box<[u64; 256]>,
+}
+
+impl Spare {
+    pub fn new(seed: &[u8; 32]) -> Spare {
+        Spare {
+            buf: Vec::new(),
+            gear: gear_table(seed),
+        }
+    }
+}
+
 impl<R: Read> Chunker<R> {
     pub fn new(reader: R, params: ChunkerParams, seed: &[u8; 32]) -> Self {
-        Chunker::with_buffer(reader, params, seed, Vec::new())
+        Chunker::with_spare(reader, params, Spare::new(seed))
     }
 
-    /// [`Chunker::new`] reading into `buf`, a buffer an earlier chunker
-    /// gave back ([`Chunker::into_buffer`]): a backup of 10,000 small
-    /// artifacts maps (and unmaps, with a TLB shootdown on every core) its
-    /// 8 MiB buffer once, not once per artifact.
-    pub fn with_buffer(
-        reader: R,
-        params: ChunkerParams,
-        seed: &[u8; 32],
-        mut buf: Vec<u8>,
-    ) -> Self {
+    /// [`Chunker::new`] with what an earlier chunker of the same key gave
+    /// back ([`Chunker::into_spare`]).
+    pub fn with_spare(reader: R, params: ChunkerParams, spare: Spare) -> Self {
+        let Spare { mut buf, gear } = spare;
         buf.resize(params.max_size * 2, 0);
         let bits = params.avg_size.next_power_of_two().trailing_zeros();
         Chunker {
             reader,
             params,
-            gear: gear_table(seed),
+            gear,
             mask_small: top_mask(bits + 2),
             mask_large: top_mask(bits.saturating_sub(2).max(1)),
             buf,
@@ -124,9 +136,13 @@ impl<R: Read> Chunker<R> {
         }
     }
 
-    /// Closes the reader; the buffer, for [`Chunker::with_buffer`].
-    pub fn into_buffer(self) -> Vec<u8> {
-        self.buf
+    /// Closes the reader; the buffer and gear table, for
+    /// [`Chunker::with_spare`].
+    pub fn into_spare(self) -> Spare {
+        Spare {
+            buf: self.buf,
+            gear: self.gear,
+        }
     }
 
     /// Fills the buffer until it holds at least `max_size` bytes or the stream
@@ -250,23 +266,24 @@ mod tests {
     }
 
     #[test]
-    fn a_reused_buffer_cuts_the_same_chunks() {
+    fn a_reused_spare_cuts_the_same_chunks() {
         // A buffer left full of an earlier artifact's bytes (and one of
         // the wrong size) changes nothing.
         let a: Vec<u8> = (0..200_000u32)
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
             .collect();
         let b: Vec<u8> = a.iter().rev().copied().take(90_000).collect();
-        let mut buf = vec![0xAAu8; 100];
+        let mut spare = Spare::new(&[7u8; 32]);
+        spare.buf = vec![0xAAu8; 100];
         for data in [&a, &b, &a] {
-            let mut c = Chunker::with_buffer(&data[..], params(), &[7u8; 32], buf);
+            let mut c = Chunker::with_spare(&data[..], params(), spare);
             let mut out = Vec::new();
             while let Some(ch) = c.next_chunk().unwrap() {
                 out.push(ch);
             }
             assert_eq!(out, chunks(data));
             assert_eq!(out.concat(), *data);
-            buf = c.into_buffer();
+            spare = c.into_spare();
         }
     }
 
