@@ -55,15 +55,17 @@ range() { printf '%s\n' "$@" | sort -g | sed -n '1h;${H;x;s/\n/-/;p}'; }
 declare -A R
 for n in "${COUNTS[@]}"; do
     db="t$n"
+    # Tenant ids are zero-padded to five digits, or to n's width past 99,999.
+    w=$(( ${#n} > 5 ? ${#n} : 5 ))
     echo "bench-tenants: generating $db: $n tenants, about $ROWS rows" >&2
     "${PSQL[@]}" -d postgres -c "CREATE DATABASE $db"
     # tenant(): log-uniform over 1..n (tenant k gets about 1/k of the rows).
     "${PSQL[@]}" -d "$db" <<SQL
 CREATE TABLE tenants (id text PRIMARY KEY, name text NOT NULL, plan text);
-INSERT INTO tenants SELECT 'tenant-' || lpad(g::text, 5, '0'), 'Tenant ' || g, (ARRAY['free','pro','enterprise'])[1 + g % 3]
+INSERT INTO tenants SELECT 'tenant-' || lpad(g::text, $w, '0'), 'Tenant ' || g, (ARRAY['free','pro','enterprise'])[1 + g % 3]
   FROM generate_series(1, $n) g;
 CREATE FUNCTION pick() RETURNS text LANGUAGE sql VOLATILE
-  AS 'SELECT ''tenant-'' || lpad(least($n, floor(exp(random() * ln($n + 1)))::int)::text, 5, ''0'')';
+  AS 'SELECT ''tenant-'' || lpad(least($n, floor(exp(random() * ln($n + 1)))::int)::text, $w, ''0'')';
 CREATE TABLE customers (id bigserial PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, name text, email text, created_at timestamptz);
 CREATE TABLE orders (id bigserial PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, customer_id bigint, total numeric(12,2), status text, note text, created_at timestamptz);
 CREATE TABLE events (id bigserial PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants, kind text NOT NULL, payload jsonb, at timestamptz NOT NULL);
@@ -127,12 +129,12 @@ EOF
     R[$n.rss]=$(printf '%s\n' "${RSS[@]}" | sort -n | tail -1)
     R[$n.artifacts]=$("${VC[@]}" --json show "$id" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["artifacts"]))')
     # A small tenant from the long tail, and the largest.
-    small="tenant-$(printf %05d $((n - 1)))"
+    small="tenant-$(printf "%0${w}d" $((n - 1)))"
     read -r _ R[$n.list] < <(measure "${VC[@]}" --json list --tenant "$small")
     read -r _ R[$n.show] < <(measure "${VC[@]}" --json show "$id")
     read -r _ R[$n.restore] < <(measure "${VC[@]}" restore "$id" --type merge --tenant "$small" \
         --target-db "postgresql://postgres@127.0.0.1:$PORT/$db" --yes)
-    read -r _ R[$n.restore_big] < <(measure "${VC[@]}" restore "$id" --type merge --tenant tenant-00001 \
+    read -r _ R[$n.restore_big] < <(measure "${VC[@]}" restore "$id" --type merge --tenant "tenant-$(printf "%0${w}d" 1)" \
         --target-db "postgresql://postgres@127.0.0.1:$PORT/$db" --yes)
     R[$n.repo]=$(du -sb "$V/repo" | cut -f1)
     [ -n "${KEEP_WORK:-}" ] || rm -rf "$V/repo"
