@@ -210,7 +210,18 @@ fn restore(job: &Job, req: &Request, source: &mut String) -> Result<Outcome> {
     let row = completed(&catalog, &req.backup)?;
     source.clone_from(&row.source);
     let stores = stores_for(&repo, &row);
-    let (_, body) = restore::load_body(&repo, &stores, &row.id)?;
+    // A restore of some tenants keeps only their artifacts of the body.
+    let tenants = match &req.destination {
+        Destination::Database(db) => db.tenants.as_slice(),
+        _ => &[],
+    };
+    let names: Vec<String> = tenants.iter().map(|t| artifact_name(t)).collect();
+    let only = crate::repo::manifest::Only {
+        artifacts: &names,
+        tenants,
+    };
+    let only = (!tenants.is_empty()).then_some(&only);
+    let (_, body) = restore::load_body_only(&repo, &stores, &row.id, only)?;
     let opened = Opened {
         repo: &repo,
         row: &row,
@@ -266,14 +277,25 @@ fn to_files(
     result
 }
 
+/// Names for a message: all of a few, the first [`NAMED`] of many with
+/// their count (a 300,000-tenant backup is not listed in one line).
+fn named<'a>(names: impl ExactSizeIterator<Item = &'a str>, id: &str) -> String {
+    let count = names.len();
+    let first: Vec<&str> = names.take(NAMED).collect();
+    if count <= NAMED {
+        return first.join(", ");
+    }
+    format!(
+        "{}, … ({count} in all; `vaultctl show {id}` lists them)",
+        first.join(", ")
+    )
+}
+
+/// How many names a message lists.
+const NAMED: usize = 20;
+
 fn pick_artifact<'a>(name: Option<&str>, row: &BackupRow, body: &'a Body) -> Result<&'a Artifact> {
-    let names = || {
-        body.artifacts
-            .iter()
-            .map(|a| a.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = || named(body.artifacts.iter().map(|a| a.name.as_str()), &row.id);
     Ok(match name {
         Some(name) => body
             .artifacts
@@ -401,7 +423,10 @@ fn db_artifacts<'a>(b: &Opened<'a>, req: &Request, db: &DbOptions) -> Result<Vec
                         ExitStatus::Usage,
                         format!("backup {} holds no tenant '{t}'.", row.id),
                     )
-                    .with_remedy(format!("It holds: {}.", body.tenants.join(", ")))
+                    .with_remedy(format!(
+                        "It holds: {}.",
+                        named(body.tenants.iter().map(String::as_str), &row.id)
+                    ))
                     .into()
                 })
         })

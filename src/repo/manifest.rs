@@ -24,7 +24,7 @@ use std::cell::{Cell, RefCell};
 
 use super::extsort::Sorted;
 use super::format;
-use super::keys::{decrypt, DedupKey, Identity, Recipient};
+use super::keys::{DedupKey, Identity, Recipient};
 use super::pack::BlobId;
 use crate::error::{ExitStatus, Failure};
 use crate::storage::Payload;
@@ -473,27 +473,54 @@ pub fn body_bound(header: &Header) -> bool {
 /// the body of `header`: the same id, and — when the body records them — the
 /// same source and kind. Call with a header from [`decode_header`].
 pub fn decode_body(stored: &[u8], identities: &[Identity], header: &Header) -> Result<Body> {
+    decode_body_only(stored, identities, header, None)
+}
+
+/// The part of a tenant backup's body one reader needs: the artifacts
+/// called `artifacts` and the row counts (`engine.rows`) of `tenants`. A
+/// restore of one tenant of a 300,000-tenant backup keeps one artifact of a
+/// body of 150 MB. The body of any other backup (its `engine.mode` is not
+/// `tenants`, or it comes after the artifacts) keeps every artifact.
+pub struct Only<'a> {
+    pub artifacts: &'a [String],
+    pub tenants: &'a [String],
+}
+
+/// [`decode_body`] keeping only what `only` names (everything when it is
+/// `None`). The body is decrypted and parsed as one stream, never whole in
+/// memory: the stored bytes are its only copy.
+pub fn decode_body_only(
+    stored: &[u8],
+    identities: &[Identity],
+    header: &Header,
+    only: Option<&Only>,
+) -> Result<Body> {
     let (_, body) = split(stored)?;
-    let plain = decrypt(identities, body)?;
-    #[derive(Deserialize)]
-    struct Probe {
-        id: Option<String>,
-        source: Option<String>,
-        kind: Option<String>,
-    }
-    let probe: Probe = serde_json::from_slice(&plain).map_err(|e| {
-        anyhow::anyhow!("the body of manifest {} is not valid JSON: {e}", header.id)
-    })?;
-    if probe.id.as_deref() != Some(header.id.as_str()) {
+    let plain = std::io::BufReader::with_capacity(
+        64 * 1024,
+        super::keys::decrypt_reader(identities, body)?,
+    );
+    let mut json = serde_json::Deserializer::from_reader(plain);
+    let parsed = serde::de::DeserializeSeed::deserialize(BodySeed { only }, &mut json)
+        .and_then(|p| json.end().map(|()| p))
+        .map_err(|e| {
+            if e.is_io() {
+                Failure::new(ExitStatus::Failure, format!("decrypting the body of manifest {} failed part-way: {e} (the object is damaged).", header.id))
+                    .with_remedy("Restore from another target with --target, and run `vaultctl verify`.")
+                    .into()
+            } else {
+                anyhow::anyhow!("the body of manifest {} is not valid: {e}", header.id)
+            }
+        })?;
+    if parsed.body.id != header.id {
         return Err(mismatch(format!(
             "the body of manifest {} belongs to backup {} (the body was replaced).",
-            header.id,
-            probe.id.as_deref().unwrap_or("(none)")
+            header.id, parsed.body.id
         )));
     }
     for (field, got, want) in [
-        ("source", &probe.source, &header.source),
-        ("kind", &probe.kind, &header.kind),
+        ("source", &parsed.source, &header.source),
+        ("kind", &parsed.kind, &header.kind),
     ] {
         if let Some(got) = got {
             if got != want {
@@ -504,21 +531,232 @@ pub fn decode_body(stored: &[u8], identities: &[Identity], header: &Header) -> R
             }
         }
     }
-    if header.version >= 2 && (probe.source.is_none() || probe.kind.is_none()) {
+    if header.version >= 2 && (parsed.source.is_none() || parsed.kind.is_none()) {
         return Err(mismatch(format!(
             "the body of manifest {} lacks its source and kind (the body was replaced).",
             header.id
         )));
     }
-    serde_json::from_slice(&plain)
-        .map_err(|e| anyhow::anyhow!("the body of manifest {} is not valid: {e}", header.id))
+    Ok(parsed.body)
+}
+
+/// A body as parsed, with the source and kind it records (checked against
+/// the header).
+struct Parsed {
+    body: Body,
+    source: Option<String>,
+    kind: Option<String>,
+}
+
+/// Parses a body's JSON object, filtering artifacts and row counts on the
+/// way by [`Only`].
+struct BodySeed<'a, 'b> {
+    only: Option<&'b Only<'a>>,
+}
+
+/// Sets a field once: a body naming one twice is refused, as the derived
+/// `Deserialize` of [`Body`] does.
+fn set_once<T, E: serde::de::Error>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    value: T,
+) -> std::result::Result<(), E> {
+    if slot.replace(value).is_some() {
+        return Err(E::duplicate_field(name));
+    }
+    Ok(())
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for BodySeed<'_, '_> {
+    type Value = Parsed;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Parsed, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for BodySeed<'_, '_> {
+    type Value = Parsed;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a manifest body (a JSON object)")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(
+        self,
+        mut map: M,
+    ) -> std::result::Result<Parsed, M::Error> {
+        use serde::de::Error;
+        let (mut id, mut note, mut tenants, mut engine, mut artifacts) =
+            (None, None, None, None, None);
+        let (mut source, mut kind) = (None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'_, str>>()? {
+            match &*key {
+                "id" => set_once(&mut id, "id", map.next_value::<String>()?)?,
+                "note" => set_once(&mut note, "note", map.next_value::<Option<String>>()?)?,
+                "tenants" => set_once(&mut tenants, "tenants", map.next_value::<Vec<String>>()?)?,
+                "engine" => {
+                    let value = match self.only {
+                        Some(only) => map.next_value_seed(EngineSeed(only))?,
+                        None => map.next_value()?,
+                    };
+                    set_once(&mut engine, "engine", value)?
+                }
+                "artifacts" => {
+                    let tenant_backup = engine
+                        .as_ref()
+                        .is_some_and(|e: &serde_json::Value| e["mode"] == "tenants");
+                    let value = match self.only.filter(|_| tenant_backup) {
+                        Some(only) => map.next_value_seed(ArtifactsSeed(only))?,
+                        None => map.next_value()?,
+                    };
+                    set_once(&mut artifacts, "artifacts", value)?
+                }
+                "source" => set_once(&mut source, "source", map.next_value::<Option<String>>()?)?,
+                "kind" => set_once(&mut kind, "kind", map.next_value::<Option<String>>()?)?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Parsed {
+            body: Body {
+                id: id.ok_or_else(|| M::Error::missing_field("id"))?,
+                note: note.flatten(),
+                tenants: tenants.unwrap_or_default(),
+                engine: engine.unwrap_or_default(),
+                artifacts: artifacts.ok_or_else(|| M::Error::missing_field("artifacts"))?,
+            },
+            source: source.flatten(),
+            kind: kind.flatten(),
+        })
+    }
+}
+
+/// The artifacts [`Only`] names, in body order; the others are parsed and
+/// dropped one at a time.
+struct ArtifactsSeed<'a, 'b>(&'b Only<'a>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ArtifactsSeed<'_, '_> {
+    type Value = Vec<Artifact>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Vec<Artifact>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ArtifactsSeed<'_, '_> {
+    type Value = Vec<Artifact>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of artifacts")
+    }
+
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: S,
+    ) -> std::result::Result<Vec<Artifact>, S::Error> {
+        let mut kept = Vec::new();
+        while let Some(a) = seq.next_element::<Artifact>()? {
+            if self.0.artifacts.contains(&a.name) {
+                kept.push(a);
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// The body's `engine` object, its `rows` (row counts by tenant) kept for
+/// the tenants [`Only`] names.
+struct EngineSeed<'a, 'b>(&'b Only<'a>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for EngineSeed<'_, '_> {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<serde_json::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EngineSeed<'_, '_> {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the engine's facts (a JSON object or null)")
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(
+        self,
+        mut map: M,
+    ) -> std::result::Result<serde_json::Value, M::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = if key == "rows" {
+                map.next_value_seed(RowsSeed(self.0))?
+            } else {
+                map.next_value()?
+            };
+            out.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+}
+
+/// `engine.rows` of the tenants [`Only`] names.
+struct RowsSeed<'a, 'b>(&'b Only<'a>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for RowsSeed<'_, '_> {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<serde_json::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RowsSeed<'_, '_> {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("row counts by tenant (a JSON object)")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(
+        self,
+        mut map: M,
+    ) -> std::result::Result<serde_json::Value, M::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(tenant) = map.next_key::<String>()? {
+            if self.0.tenants.contains(&tenant) {
+                out.insert(tenant, map.next_value()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(serde_json::Value::Object(out))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::repo::extsort::sorted;
-    use crate::repo::keys::encrypt;
+    use crate::repo::keys::{decrypt, encrypt};
     use crate::repo::spill::IdSpool;
 
     fn fixture() -> (Header, Body, DedupKey, Vec<Identity>, Vec<Recipient>) {
@@ -681,6 +919,77 @@ mod tests {
                 .unwrap(),
         );
         (h, b, ids, rows)
+    }
+
+    #[test]
+    fn a_body_read_for_some_tenants_keeps_only_theirs() {
+        let (_, _, key, ids, r) = fixture();
+        let (h, b, _, _) = tenant_manifest();
+        let stored = encode(&h, &b, &key, &r).unwrap();
+        let got = decode_header(&stored, &key, &h.id).unwrap();
+        let only = |tenants: &[&str]| {
+            let tenants: Vec<String> = tenants.iter().map(|t| t.to_string()).collect();
+            let names: Vec<String> = tenants.iter().map(|t| format!("tenant-{t}")).collect();
+            let only = Only {
+                artifacts: &names,
+                tenants: &tenants,
+            };
+            decode_body_only(&stored, &ids, &got, Some(&only)).unwrap()
+        };
+        let zeta = only(&["zeta"]);
+        assert_eq!(zeta.artifacts, vec![b.artifacts[2].clone()]);
+        assert_eq!(
+            zeta.engine["rows"],
+            serde_json::json!({"zeta": b.engine["rows"]["zeta"]})
+        );
+        // The rest is the body's: every tenant, every other fact.
+        assert_eq!(zeta.tenants, b.tenants);
+        assert_eq!((&zeta.id, &zeta.note), (&b.id, &b.note));
+        assert_eq!(zeta.engine["tables"], b.engine["tables"]);
+        let two = only(&["b\"q", "acme"]);
+        assert_eq!(
+            two.artifacts,
+            vec![b.artifacts[0].clone(), b.artifacts[1].clone()]
+        );
+        assert_eq!(two.engine["rows"].as_object().unwrap().len(), 2);
+        assert!(only(&["nosuch"]).artifacts.is_empty());
+        // Not a tenant backup: every artifact, whatever `only` names.
+        let mut full = b.clone();
+        full.engine = serde_json::json!({"mode": "full", "database": "app"});
+        let stored = encode(&h, &full, &key, &r).unwrap();
+        let got = decode_header(&stored, &key, &h.id).unwrap();
+        let names = vec!["tenant-zeta".to_string()];
+        let some = Only {
+            artifacts: &names,
+            tenants: &[],
+        };
+        assert_eq!(
+            decode_body_only(&stored, &ids, &got, Some(&some)).unwrap(),
+            full
+        );
+    }
+
+    #[test]
+    fn a_body_that_names_a_field_twice_is_refused() {
+        // Version 1 (no body MAC), so the body is read as it is written.
+        let (mut h, _, key, ids, r) = fixture();
+        h.version = 1;
+        let sealed = key.seal(&zstd::bulk::compress(&serde_json::to_vec(&h).unwrap(), 3).unwrap());
+        for body in [
+            r#"{"id":"00000000000000aa","id":"00000000000000aa","artifacts":[]}"#,
+            r#"{"id":"00000000000000aa","artifacts":[],"artifacts":[]}"#,
+        ] {
+            let stored = [
+                MANIFEST_MAGIC.to_vec(),
+                (sealed.len() as u32).to_le_bytes().to_vec(),
+                sealed.clone(),
+                encrypt(&r, body.as_bytes()).unwrap(),
+            ]
+            .concat();
+            let got = decode_header(&stored, &key, &h.id).unwrap();
+            let err = decode_body(&stored, &ids, &got).unwrap_err();
+            assert!(format!("{err:#}").contains("duplicate field"), "{err:#}");
+        }
     }
 
     #[test]
