@@ -897,31 +897,43 @@ impl Catalog {
 
     /// A tenant backup's row counts: (tenant, `schema.table`, rows).
     pub fn tenant_rows_of(&self, id: &str) -> Result<Vec<(String, String, u64)>> {
+        let mut out = Vec::new();
+        self.for_each_tenant_row(id, |tenant, table, n| {
+            out.push((tenant.to_string(), table.to_string(), n))
+        })?;
+        Ok(out)
+    }
+
+    /// [`tenant_rows_of`](Self::tenant_rows_of) one row at a time, read
+    /// tenant by tenant: a backup of 300,000 tenants has 1.2 million, which
+    /// as a list of owned strings took 135 MB.
+    pub fn for_each_tenant_row(&self, id: &str, mut f: impl FnMut(&str, &str, u64)) -> Result<()> {
         let tables: Vec<String> = self.rows(
             "SELECT n.name FROM backup_keys k JOIN backup_tables t ON t.backup = k.num
              JOIN names n ON n.id = t.tbl WHERE k.backup_id = ?1 ORDER BY t.seq",
             [id],
         )?;
-        let tenants: Vec<(String, String)> = self.rows(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT n.name, t.rows FROM backup_keys k JOIN backup_tenants t ON t.backup = k.num
              JOIN names n ON n.id = t.tenant WHERE k.backup_id = ?1 AND t.rows IS NOT NULL ORDER BY t.seq",
-            [id],
         )?;
-        let mut out = Vec::new();
-        for (tenant, rows) in tenants {
-            let mut counts: Vec<(String, u64)> = tables
-                .iter()
-                .zip(rows.split(','))
-                .filter_map(|(table, n)| Some((table.clone(), n.parse().ok()?)))
-                .collect();
-            counts.sort();
-            out.extend(
-                counts
-                    .into_iter()
-                    .map(|(table, n)| (tenant.clone(), table, n)),
+        let mut rows = stmt.query([id])?;
+        let mut counts: Vec<(&str, u64)> = Vec::with_capacity(tables.len());
+        while let Some(r) = rows.next()? {
+            let (tenant, listed): (String, String) = (r.get(0)?, r.get(1)?);
+            counts.clear();
+            counts.extend(
+                tables
+                    .iter()
+                    .zip(listed.split(','))
+                    .filter_map(|(table, n)| Some((table.as_str(), n.parse().ok()?))),
             );
+            counts.sort();
+            for (table, n) in &counts {
+                f(&tenant, table, *n);
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Records a backup found in a repository (sync: no body, so no

@@ -218,9 +218,9 @@ pub fn backup(config: &Config, catalog: &Catalog, spec: &str) -> Result<BackupVi
                 blake3: a.blake3,
             })
             .collect();
-        for (tenant, table, n) in catalog.tenant_rows_of(&row.id)? {
+        catalog.for_each_tenant_row(&row.id, |tenant, table, n| {
             table_rows.insert(format!("{tenant}/{table}"), n);
-        }
+        })?;
     }
     let mut presence: Vec<TargetPresence> = config
         .targets
