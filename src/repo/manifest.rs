@@ -602,7 +602,7 @@ impl<'de> serde::de::Visitor<'de> for BodySeed<'_, '_> {
                 "tenants" => set_once(&mut tenants, "tenants", map.next_value::<Vec<String>>()?)?,
                 "engine" => {
                     let value = match self.only {
-                        Some(only) => map.next_value_seed(EngineSeed(only))?,
+                        Some(only) => map.next_value_seed(EngineSeed { only, rows: false })?,
                         None => map.next_value()?,
                     };
                     set_once(&mut engine, "engine", value)?
@@ -674,9 +674,12 @@ impl<'de> serde::de::Visitor<'de> for ArtifactsSeed<'_, '_> {
     }
 }
 
-/// The body's `engine` object, its `rows` (row counts by tenant) kept for
-/// the tenants [`Only`] names.
-struct EngineSeed<'a, 'b>(&'b Only<'a>);
+/// The body's `engine` object (`rows: false`), its `rows` (row counts by
+/// tenant, `rows: true`) kept for the tenants [`Only`] names.
+struct EngineSeed<'a, 'b> {
+    only: &'b Only<'a>,
+    rows: bool,
+}
 
 impl<'de> serde::de::DeserializeSeed<'de> for EngineSeed<'_, '_> {
     type Value = serde_json::Value;
@@ -706,46 +709,14 @@ impl<'de> serde::de::Visitor<'de> for EngineSeed<'_, '_> {
     ) -> std::result::Result<serde_json::Value, M::Error> {
         let mut out = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = if key == "rows" {
-                map.next_value_seed(RowsSeed(self.0))?
-            } else {
-                map.next_value()?
-            };
-            out.insert(key, value);
-        }
-        Ok(serde_json::Value::Object(out))
-    }
-}
-
-/// `engine.rows` of the tenants [`Only`] names.
-struct RowsSeed<'a, 'b>(&'b Only<'a>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for RowsSeed<'_, '_> {
-    type Value = serde_json::Value;
-
-    fn deserialize<D: serde::Deserializer<'de>>(
-        self,
-        d: D,
-    ) -> std::result::Result<serde_json::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for RowsSeed<'_, '_> {
-    type Value = serde_json::Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("row counts by tenant (a JSON object)")
-    }
-
-    fn visit_map<M: serde::de::MapAccess<'de>>(
-        self,
-        mut map: M,
-    ) -> std::result::Result<serde_json::Value, M::Error> {
-        let mut out = serde_json::Map::new();
-        while let Some(tenant) = map.next_key::<String>()? {
-            if self.0.tenants.contains(&tenant) {
-                out.insert(tenant, map.next_value()?);
+            if !self.rows && key == "rows" {
+                let rows = EngineSeed {
+                    only: self.only,
+                    rows: true,
+                };
+                out.insert(key, map.next_value_seed(rows)?);
+            } else if !self.rows || self.only.tenants.contains(&key) {
+                out.insert(key, map.next_value()?);
             } else {
                 map.next_value::<serde::de::IgnoredAny>()?;
             }
