@@ -216,10 +216,7 @@ fn restore(job: &Job, req: &Request, source: &mut String) -> Result<Outcome> {
         _ => &[],
     };
     let names: Vec<String> = tenants.iter().map(|t| artifact_name(t)).collect();
-    let only = crate::repo::manifest::Only {
-        artifacts: &names,
-        tenants,
-    };
+    let only = crate::repo::manifest::Only::new(&names, tenants);
     let only = (!tenants.is_empty()).then_some(&only);
     let (_, body) = restore::load_body_only(&repo, &stores, &row.id, only)?;
     let opened = Opened {

@@ -340,11 +340,15 @@ pub fn encrypt_writer<W: Write>(
 pub fn decrypt(identities: &[Identity], ciphertext: &[u8]) -> Result<Vec<u8>> {
     let mut r = decrypt_reader(identities, ciphertext)?;
     let mut out = Vec::with_capacity(ciphertext.len());
-    r.read_to_end(&mut out).map_err(|e| {
-        Failure::new(ExitStatus::Failure, format!("decryption failed part-way: {e} (the object is damaged)."))
-            .with_remedy("Run `vaultctl verify --read-data` to find the damaged pack; restore from another target with --target.")
-    })?;
+    r.read_to_end(&mut out).map_err(damaged_part_way)?;
     Ok(out)
+}
+
+/// An age stream that stopped decrypting after its start: the object is
+/// damaged.
+pub fn damaged_part_way(e: impl std::fmt::Display) -> Failure {
+    Failure::new(ExitStatus::Failure, format!("decryption failed part-way: {e} (the object is damaged)."))
+        .with_remedy("Run `vaultctl verify --read-data` to find the damaged pack; restore from another target with --target.")
 }
 
 pub fn decrypt_reader<R: Read>(

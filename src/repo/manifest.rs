@@ -484,8 +484,19 @@ pub fn decode_body(stored: &[u8], identities: &[Identity], header: &Header) -> R
 /// body of 150 MB. The body of any other backup (its `engine.mode` is not
 /// `tenants`, or it comes after the artifacts) keeps every artifact.
 pub struct Only<'a> {
-    pub artifacts: &'a [String],
-    pub tenants: &'a [String],
+    artifacts: std::collections::HashSet<&'a str>,
+    tenants: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> Only<'a> {
+    /// Sets, so that a restore of many tenants looks each artifact of a
+    /// large body up once, not in a list.
+    pub fn new(artifacts: &'a [String], tenants: &'a [String]) -> Only<'a> {
+        Only {
+            artifacts: artifacts.iter().map(String::as_str).collect(),
+            tenants: tenants.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// [`decode_body`] keeping only what `only` names (everything when it is
@@ -507,9 +518,7 @@ pub fn decode_body_only(
         .and_then(|p| json.end().map(|()| p))
         .map_err(|e| {
             if e.is_io() {
-                Failure::new(ExitStatus::Failure, format!("decrypting the body of manifest {} failed part-way: {e} (the object is damaged).", header.id))
-                    .with_remedy("Restore from another target with --target, and run `vaultctl verify`.")
-                    .into()
+                super::keys::damaged_part_way(e).into()
             } else {
                 anyhow::anyhow!("the body of manifest {} is not valid: {e}", header.id)
             }
@@ -666,7 +675,7 @@ impl<'de> serde::de::Visitor<'de> for ArtifactsSeed<'_, '_> {
     ) -> std::result::Result<Vec<Artifact>, S::Error> {
         let mut kept = Vec::new();
         while let Some(a) = seq.next_element::<Artifact>()? {
-            if self.0.artifacts.contains(&a.name) {
+            if self.0.artifacts.contains(a.name.as_str()) {
                 kept.push(a);
             }
         }
@@ -715,7 +724,7 @@ impl<'de> serde::de::Visitor<'de> for EngineSeed<'_, '_> {
                     rows: true,
                 };
                 out.insert(key, map.next_value_seed(rows)?);
-            } else if !self.rows || self.only.tenants.contains(&key) {
+            } else if !self.rows || self.only.tenants.contains(key.as_str()) {
                 out.insert(key, map.next_value()?);
             } else {
                 map.next_value::<serde::de::IgnoredAny>()?;
@@ -903,10 +912,7 @@ mod tests {
         let only = |tenants: &[&str]| {
             let tenants: Vec<String> = tenants.iter().map(|t| t.to_string()).collect();
             let names: Vec<String> = tenants.iter().map(|t| format!("tenant-{t}")).collect();
-            let only = Only {
-                artifacts: &names,
-                tenants: &tenants,
-            };
+            let only = Only::new(&names, &tenants);
             decode_body_only(&stored, &ids, &got, Some(&only)).unwrap()
         };
         let zeta = only(&["zeta"]);
@@ -932,10 +938,7 @@ mod tests {
         let stored = encode(&h, &full, &key, &r).unwrap();
         let got = decode_header(&stored, &key, &h.id).unwrap();
         let names = vec!["tenant-zeta".to_string()];
-        let some = Only {
-            artifacts: &names,
-            tenants: &[],
-        };
+        let some = Only::new(&names, &[]);
         assert_eq!(
             decode_body_only(&stored, &ids, &got, Some(&some)).unwrap(),
             full
