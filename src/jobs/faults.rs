@@ -792,6 +792,58 @@ fn a_wal_push_crashed_at_every_write_is_completed_by_the_archivers_retry() {
 }
 
 /// A repository over one of `repo`'s targets.
+/// Index objects list a backup's packs in the order they were sealed,
+/// whichever upload finished first: with the first pack's upload held back,
+/// the other uploader finishes later packs before it, and before the fix the
+/// index then grouped packs by finishing order, so the index objects (and the
+/// number of writes a run makes) depended on timing.
+#[test]
+fn index_objects_list_packs_in_the_order_they_were_sealed() {
+    let w = World::new();
+    let (pre, pre_catalog, _) = pre_state(&w, 1);
+    let plan = Plan::new().with(
+        Trigger::NthUnder(OpKind::Put, "a/packs/", 0),
+        Fault::Delay(std::time::Duration::from_millis(400)),
+    );
+    let f = FaultStore::new(Arc::new(pre.fork()), plan);
+    let repo = w.repo(f.clone());
+    let out = backup(
+        &repo,
+        &w.copy_catalog(&pre_catalog),
+        generation(1, 600 * 1024),
+    )
+    .unwrap();
+    let a = &repo.stores[0];
+    let mut indexed = Vec::new();
+    for op in f.ops() {
+        if let Some(name) = op.path.strip_prefix("a/index/") {
+            let stored = a
+                .get(&crate::repo::format::index_path(name))
+                .unwrap()
+                .unwrap();
+            for pack in crate::repo::index::decode(&stored, &w.dedup).unwrap() {
+                indexed.extend(pack.entries.iter().map(|e| hex::encode(e.id)));
+            }
+        }
+    }
+    assert!(indexed.len() >= 10, "{} blobs indexed", indexed.len());
+    // The new blobs in stream order: where the packs were filled from.
+    let (_, body) = restore::load_body(&repo, std::slice::from_ref(a), &out.id).unwrap();
+    let new: std::collections::HashSet<&String> = indexed.iter().collect();
+    let mut seen = std::collections::HashSet::new();
+    let stream: Vec<&String> = body
+        .artifacts
+        .iter()
+        .flat_map(|a| &a.blobs)
+        .filter(|b| new.contains(b) && seen.insert(*b))
+        .collect();
+    assert_eq!(
+        indexed.iter().collect::<Vec<_>>(),
+        stream,
+        "the index lists the packs out of their sealing order"
+    );
+}
+
 fn only(repo: &Repository, target: &str) -> Repository {
     repo.only(target)
 }

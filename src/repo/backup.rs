@@ -656,7 +656,7 @@ struct Shared {
     claimed: Mutex<Claims>,
     failed_targets: Mutex<Vec<FailedTarget>>,
     /// The packs uploaded so far and their entries.
-    uploaded: Mutex<PackSpool>,
+    uploaded: Mutex<Uploaded>,
     target_count: usize,
     /// Packs offered for dedup, checked once per run: present on every
     /// target of this backup?
@@ -745,7 +745,7 @@ impl Pipeline {
             error: Mutex::new(None),
             claimed: Mutex::new(Claims::default()),
             failed_targets: Mutex::new(Vec::new()),
-            uploaded: Mutex::new(PackSpool::new()),
+            uploaded: Mutex::new(Uploaded::default()),
             target_count: stores.len(),
             pack_checked: Mutex::new(HashMap::new()),
             missing_packs: Mutex::new(Vec::new()),
@@ -758,7 +758,7 @@ impl Pipeline {
         let (done_tx, done_rx) = bounded::<Done>(WORKERS * 4);
         // A rendezvous channel: a sealed pack waits for a free uploader, so at
         // most UPLOADERS packs plus the one being filled are in memory.
-        let (pack_tx, pack_rx) = bounded::<SealedPack>(0);
+        let (pack_tx, pack_rx) = bounded::<(u64, SealedPack)>(0);
         let mut workers = Vec::new();
         for _ in 0..WORKERS {
             let lookup = index.dedup_lookup(&targets)?;
@@ -880,7 +880,7 @@ impl Pipeline {
             .with_remedy("Run the backup again; if it happens again, report it with the log.")
             .into());
         }
-        let packs = std::mem::take(&mut *lock(&self.shared.uploaded));
+        let packs = std::mem::take(&mut *lock(&self.shared.uploaded)).finish()?;
         let on_disk = lock(&self.shared.claimed).on_disk();
         if on_disk > 0 {
             tracing::debug!(
@@ -987,7 +987,7 @@ type CollectorResult = (IdSpool, ExternalSorter<BlobId>, HashSet<String>, u64, u
 
 fn collector(
     rx: Receiver<Done>,
-    packs: Sender<SealedPack>,
+    packs: Sender<(u64, SealedPack)>,
     recipients: &[super::keys::Recipient],
     pack_size: usize,
     capacity: usize,
@@ -998,6 +998,7 @@ fn collector(
     let mut distinct = ExternalSorter::new(super::extsort::RUN_LEN);
     let mut known = HashSet::new();
     let mut builder: Option<PackBuilder> = None;
+    let mut sealed_count = 0u64;
     let mut stored_bytes = 0u64;
     let mut new_blobs = 0usize;
     for done in rx {
@@ -1019,15 +1020,16 @@ fn collector(
                 new_blobs += 1;
                 if b.len() >= pack_size {
                     let sealed = builder.take().unwrap().seal()?;
-                    if packs.send(sealed).is_err() {
+                    if packs.send((sealed_count, sealed)).is_err() {
                         anyhow::bail!("the upload threads stopped");
                     }
+                    sealed_count += 1;
                 }
             }
         }
     }
     if let Some(b) = builder.take().filter(|b| !b.is_empty()) {
-        let _ = packs.send(b.seal()?);
+        let _ = packs.send((sealed_count, b.seal()?));
     }
     Ok((blob_ids, distinct, known, stored_bytes, new_blobs))
 }
@@ -1050,8 +1052,44 @@ fn target_failed(failed: &mut Vec<FailedTarget>, target: &str, error: String, lo
     }
 }
 
-fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
-    for pack in rx {
+/// The uploaded packs, spooled in the order they were sealed rather than
+/// the order their uploads finished: the index objects a backup writes (how
+/// its packs are grouped) then depend on its data alone, not on which
+/// uploader was faster. At most one pack per other uploader waits here.
+#[derive(Default)]
+struct Uploaded {
+    spool: PackSpool,
+    /// Packs whose upload finished before an earlier-sealed one's, by seal number.
+    early: BTreeMap<u64, IndexedPack>,
+    /// The seal number the spool takes next.
+    next: u64,
+}
+
+impl Uploaded {
+    fn push(&mut self, seq: u64, pack: IndexedPack) -> Result<()> {
+        self.early.insert(seq, pack);
+        while let Some(pack) = self.early.remove(&self.next) {
+            self.spool.push(&pack)?;
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// The spool, once every sealed pack came back: one still waiting means
+    /// an earlier pack never did, which a run that got here cannot have.
+    fn finish(self) -> Result<PackSpool> {
+        anyhow::ensure!(
+            self.early.is_empty(),
+            "the backup pipeline lost pack {} of {} (a bug in vaultctl), so the backup was not committed",
+            self.next,
+            self.next as usize + self.early.len()
+        );
+        Ok(self.spool)
+    }
+}
+
+fn uploader(rx: Receiver<(u64, SealedPack)>, shared: &Shared, stores: &[Store]) {
+    for (seq, pack) in rx {
         let live: Vec<&Store> = {
             let mut failed = lock(&shared.failed_targets);
             // Nothing goes to a target whose lock ran out or vanished.
@@ -1082,10 +1120,13 @@ fn uploader(rx: Receiver<SealedPack>, shared: &Shared, stores: &[Store]) {
             return;
         }
         drop(failed);
-        let spooled = lock(&shared.uploaded).push(&IndexedPack {
-            name: pack.name,
-            entries: pack.entries,
-        });
+        let spooled = lock(&shared.uploaded).push(
+            seq,
+            IndexedPack {
+                name: pack.name,
+                entries: pack.entries,
+            },
+        );
         if let Err(e) = spooled {
             shared.set_error(e);
             return;
